@@ -1,0 +1,56 @@
+//! The workspace configuration schema (`rapport.toml`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `rapport.toml`: how the brand's exports map onto Rapport's events.
+///
+/// ```toml
+/// version = 1
+/// timezone = "Europe/Paris"
+/// currency = "EUR"
+///
+/// [mapping.purchases]
+/// customer_id = "client"
+/// time = "order_date"
+/// amount = "total_eur"
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    /// Schema version of this file.
+    pub version: u32,
+    /// IANA time zone in which naive times are read and periods bucketed.
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// Currency assumed when a purchase names none.
+    #[serde(default = "usd")]
+    pub currency: String,
+    /// Per kind: Rapport field name → input column name.
+    #[serde(default)]
+    pub mapping: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per kind: the strftime pattern (or `epoch`) of the time column.
+    #[serde(default)]
+    pub time_format: BTreeMap<String, String>,
+}
+
+fn utc() -> String {
+    "UTC".to_string()
+}
+
+fn usd() -> String {
+    "USD".to_string()
+}
+
+impl Default for WorkspaceConfig {
+    fn default() -> Self {
+        WorkspaceConfig {
+            version: 1,
+            timezone: utc(),
+            currency: usd(),
+            mapping: BTreeMap::new(),
+            time_format: BTreeMap::new(),
+        }
+    }
+}

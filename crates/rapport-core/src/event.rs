@@ -1,0 +1,403 @@
+//! The event model: one customer timeline built from several kinds of events.
+//!
+//! Every kind has an id (optional in the source; re-sent events with the same id are
+//! not counted twice), a customer and a time, plus the fields listed in
+//! `PRODUCT.md`. Each kind describes its fields with [`FieldSpec`]s so that readers,
+//! validation and storage share one schema, and [`EventKind::validate_row`] applies the
+//! rules that involve several fields (an NPS score must lie in 0–10, a CSAT in 1–5).
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::CoreError;
+
+/// The kinds of events a workspace holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// Customer profile: first seen, location, preferred channel, consent.
+    Customers,
+    /// Purchases (and refunds: negative amounts).
+    Purchases,
+    /// Service and social interactions.
+    Interactions,
+    /// NPS / CSAT / CES survey answers.
+    Surveys,
+    /// Social and site engagement.
+    Engagement,
+    /// Retention actions sent, responses and control-group flags.
+    Programs,
+    /// Costs of contacts and rewards.
+    Costs,
+}
+
+impl EventKind {
+    /// All kinds, in storage order.
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Customers,
+        EventKind::Purchases,
+        EventKind::Interactions,
+        EventKind::Surveys,
+        EventKind::Engagement,
+        EventKind::Programs,
+        EventKind::Costs,
+    ];
+
+    /// The kind's name as used on the command line and in the workspace.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Customers => "customers",
+            EventKind::Purchases => "purchases",
+            EventKind::Interactions => "interactions",
+            EventKind::Surveys => "surveys",
+            EventKind::Engagement => "engagement",
+            EventKind::Programs => "programs",
+            EventKind::Costs => "costs",
+        }
+    }
+
+    /// The fields of this kind, in storage order. The first three are always
+    /// `event_id`, `customer_id` and `time`.
+    pub fn fields(self) -> &'static [FieldSpec] {
+        use FieldType::*;
+        const COMMON: [FieldSpec; 3] = [
+            FieldSpec::optional("event_id", Text),
+            FieldSpec::required("customer_id", Text),
+            FieldSpec::required("time", Time),
+        ];
+        macro_rules! with_common {
+            ($($field:expr),* $(,)?) => {{
+                const FIELDS: &[FieldSpec] = &[COMMON[0], COMMON[1], COMMON[2], $($field),*];
+                FIELDS
+            }};
+        }
+        match self {
+            EventKind::Customers => with_common![
+                FieldSpec::optional("latitude", Decimal),
+                FieldSpec::optional("longitude", Decimal),
+                FieldSpec::optional("postal_code", Text),
+                FieldSpec::optional("country", Text),
+                FieldSpec::optional("preferred_channel", OneOf(Channel::NAMES)),
+                FieldSpec::optional("email_consent", Flag),
+                FieldSpec::optional("sms_consent", Flag),
+                FieldSpec::optional("opted_out", Flag),
+            ],
+            EventKind::Purchases => with_common![
+                FieldSpec::required("amount", Decimal),
+                FieldSpec::optional("currency", Currency),
+                FieldSpec::optional("margin", Decimal),
+                FieldSpec::optional("order_id", Text),
+                FieldSpec::optional("items", Count),
+            ],
+            EventKind::Interactions => with_common![
+                FieldSpec::required("channel", OneOf(Channel::NAMES)),
+                FieldSpec::optional("direction", OneOf(&["inbound", "outbound"])),
+                FieldSpec::optional("conversation_id", Text),
+                FieldSpec::optional("text", Text),
+                FieldSpec::optional("agent", Text),
+                FieldSpec::optional("resolved", Flag),
+            ],
+            EventKind::Surveys => with_common![
+                FieldSpec::required("survey_type", OneOf(&["nps", "csat", "ces"])),
+                FieldSpec::required("score", Decimal),
+                FieldSpec::optional("comment", Text),
+                FieldSpec::optional("touchpoint", Text),
+            ],
+            EventKind::Engagement => with_common![
+                FieldSpec::required("engagement_type", OneOf(EngagementType::NAMES)),
+                FieldSpec::optional("rating", Decimal),
+                FieldSpec::optional("text", Text),
+                FieldSpec::optional("referred_customer_id", Text),
+            ],
+            EventKind::Programs => with_common![
+                FieldSpec::required("program", Text),
+                FieldSpec::optional("channel", OneOf(Channel::NAMES)),
+                FieldSpec::optional("cost", Decimal),
+                FieldSpec::optional("responded", Flag),
+                FieldSpec::optional("control_group", Flag),
+            ],
+            EventKind::Costs => with_common![
+                FieldSpec::required("cost_type", OneOf(&["contact", "reward"])),
+                FieldSpec::optional("channel", OneOf(Channel::NAMES)),
+                FieldSpec::required("amount", Decimal),
+                FieldSpec::optional("currency", Currency),
+            ],
+        }
+    }
+
+    /// Rules across fields of one row, given the row's validated values in the order of
+    /// [`EventKind::fields`]. Returns the offending field's index and the error.
+    pub fn validate_row(self, values: &[Value]) -> Result<(), (usize, CoreError)> {
+        let field = |name: &str| self.fields().iter().position(|field| field.name == name).unwrap_or(0);
+        match self {
+            EventKind::Surveys => {
+                let (Value::Text(kind), Value::Decimal(score)) = (&values[field("survey_type")], &values[field("score")]) else {
+                    return Ok(());
+                };
+                let (low, high) = match kind.as_str() {
+                    "nps" => (0.0, 10.0),
+                    "csat" => (1.0, 5.0),
+                    _ => (1.0, 7.0),
+                };
+                if *score < low || *score > high || (kind == "nps" && score.fract() != 0.0) {
+                    let expected = format!("a {} score from {low} to {high}", kind.to_uppercase());
+                    return Err((field("score"), CoreError::invalid(&score.to_string(), expected)));
+                }
+                Ok(())
+            }
+            EventKind::Customers => {
+                for (name, limit) in [("latitude", 90.0), ("longitude", 180.0)] {
+                    if let Value::Decimal(degrees) = values[field(name)]
+                        && degrees.abs() > limit
+                    {
+                        return Err((field(name), CoreError::invalid(&degrees.to_string(), format!("{name} within ±{limit} degrees"))));
+                    }
+                }
+                Ok(())
+            }
+            EventKind::Engagement => {
+                if let Value::Decimal(rating) = values[field("rating")]
+                    && !(0.0..=5.0).contains(&rating)
+                {
+                    return Err((field("rating"), CoreError::invalid(&rating.to_string(), "a review rating from 0 to 5")));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = CoreError;
+    fn from_str(text: &str) -> Result<Self, CoreError> {
+        let singular = text.trim_end_matches('s');
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == text || kind.name().trim_end_matches('s') == singular)
+            .ok_or_else(|| CoreError::InvalidOption {
+                option: "--kind",
+                reason: format!("{text:?} is not one of customers, purchases, interactions, surveys, engagement, programs, costs"),
+            })
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+/// How a field's text is validated and stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Any UTF-8 text.
+    Text,
+    /// An event time (see [`crate::time::TimeFormat`]).
+    Time,
+    /// A decimal number; negative allowed.
+    Decimal,
+    /// A non-negative whole number.
+    Count,
+    /// true/false, yes/no, 1/0, y/n.
+    Flag,
+    /// A three-letter ISO-4217 currency code.
+    Currency,
+    /// One of a fixed set of lower-case names.
+    OneOf(&'static [&'static str]),
+}
+
+impl FieldType {
+    /// What a valid value looks like, for error messages.
+    pub fn expected(self) -> String {
+        match self {
+            FieldType::Text => "text".into(),
+            FieldType::Time => "a time".into(),
+            FieldType::Decimal => "a decimal number such as 12.50".into(),
+            FieldType::Count => "a whole number ≥ 0".into(),
+            FieldType::Flag => "true/false, yes/no or 1/0".into(),
+            FieldType::Currency => "a three-letter currency code such as USD".into(),
+            FieldType::OneOf(names) => format!("one of {}", names.join(", ")),
+        }
+    }
+
+    /// Validate a (non-time) value. Times are parsed by the reader, which knows the
+    /// format and zone.
+    pub fn parse(self, text: &str) -> Result<Value, CoreError> {
+        let trimmed = text.trim();
+        match self {
+            FieldType::Text | FieldType::Time => Ok(Value::Text(text.to_string())),
+            FieldType::Decimal => parse_decimal(trimmed).map(Value::Decimal).ok_or_else(|| CoreError::invalid(trimmed, self.expected())),
+            FieldType::Count => trimmed.parse::<u64>().map(Value::Count).map_err(|_| CoreError::invalid(trimmed, self.expected())),
+            FieldType::Flag => match trimmed.to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "1" => Ok(Value::Flag(true)),
+                "false" | "f" | "no" | "n" | "0" => Ok(Value::Flag(false)),
+                _ => Err(CoreError::invalid(trimmed, self.expected())),
+            },
+            FieldType::Currency => {
+                if trimmed.len() == 3 && trimmed.bytes().all(|byte| byte.is_ascii_alphabetic()) {
+                    Ok(Value::Text(trimmed.to_ascii_uppercase()))
+                } else {
+                    Err(CoreError::invalid(trimmed, self.expected()))
+                }
+            }
+            FieldType::OneOf(names) => {
+                let lower = trimmed.to_ascii_lowercase();
+                names
+                    .iter()
+                    .find(|name| **name == lower)
+                    .map(|name| Value::Text((*name).to_string()))
+                    .ok_or_else(|| CoreError::invalid(trimmed, self.expected()))
+            }
+        }
+    }
+}
+
+/// Parse a plain decimal number (`12`, `-3.5`, `+0.25`, `1e3`); rejects NaN,
+/// infinities, thousands separators and currency symbols.
+pub fn parse_decimal(text: &str) -> Option<f64> {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || !bytes.iter().all(|byte| byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'+' | b'e' | b'E')) {
+        return None;
+    }
+    text.parse::<f64>().ok().filter(|value| value.is_finite())
+}
+
+/// A validated field value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// The field was empty or absent.
+    Missing,
+    /// Text (also enum names, currency codes).
+    Text(String),
+    /// An instant, seconds since the Unix epoch, UTC.
+    Time(i64),
+    /// A decimal number.
+    Decimal(f64),
+    /// A whole number.
+    Count(u64),
+    /// A yes/no flag.
+    Flag(bool),
+}
+
+/// One field of an event kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// Canonical name (the default input column name and the stored column name).
+    pub name: &'static str,
+    /// Type and validation.
+    pub field_type: FieldType,
+    /// Whether a row without it is rejected.
+    pub required: bool,
+}
+
+impl FieldSpec {
+    const fn required(name: &'static str, field_type: FieldType) -> Self {
+        FieldSpec { name, field_type, required: true }
+    }
+    const fn optional(name: &'static str, field_type: FieldType) -> Self {
+        FieldSpec { name, field_type, required: false }
+    }
+}
+
+/// Contact channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// Telephone.
+    Phone,
+    /// E-mail.
+    Email,
+    /// Live chat.
+    Chat,
+    /// Social networks.
+    Social,
+    /// In store.
+    Store,
+    /// Help centre, FAQ, bots.
+    SelfService,
+    /// Text messages.
+    Sms,
+    /// Push notifications.
+    Push,
+    /// Post.
+    Mail,
+}
+
+impl Channel {
+    /// The names accepted in input files.
+    pub const NAMES: &'static [&'static str] = &["phone", "email", "chat", "social", "store", "self-service", "sms", "push", "mail"];
+}
+
+/// Kinds of engagement events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngagementType {
+    /// Follows the brand.
+    Follow,
+    /// Likes a post.
+    Like,
+    /// Shares a post.
+    Share,
+    /// Retweets / reposts.
+    Retweet,
+    /// Writes a review (rating + text).
+    Review,
+    /// Mentions the brand (text).
+    Mention,
+    /// Refers another customer.
+    Referral,
+    /// Visits the site.
+    SiteVisit,
+    /// Watches a video.
+    VideoView,
+    /// Reads an article.
+    ArticleView,
+}
+
+impl EngagementType {
+    /// The names accepted in input files.
+    pub const NAMES: &'static [&'static str] =
+        &["follow", "like", "share", "retweet", "review", "mention", "referral", "site-visit", "video-view", "article-view"];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_starts_with_id_customer_time() {
+        for kind in EventKind::ALL {
+            let names: Vec<_> = kind.fields().iter().take(3).map(|field| field.name).collect();
+            assert_eq!(names, ["event_id", "customer_id", "time"], "{kind}");
+            assert_eq!(kind.name().parse::<EventKind>(), Ok(kind));
+        }
+        assert_eq!("purchase".parse::<EventKind>(), Ok(EventKind::Purchases));
+        assert!("orders".parse::<EventKind>().is_err());
+    }
+
+    #[test]
+    fn field_values_are_validated() {
+        assert_eq!(FieldType::Decimal.parse(" -12.5 "), Ok(Value::Decimal(-12.5)));
+        assert!(FieldType::Decimal.parse("12,50").is_err());
+        assert!(FieldType::Decimal.parse("NaN").is_err());
+        assert!(FieldType::Decimal.parse("$3").is_err());
+        assert_eq!(FieldType::Flag.parse("Yes"), Ok(Value::Flag(true)));
+        assert_eq!(FieldType::Currency.parse("eur"), Ok(Value::Text("EUR".into())));
+        assert!(FieldType::OneOf(Channel::NAMES).parse("pigeon").is_err());
+    }
+
+    #[test]
+    fn survey_scores_respect_their_scale() {
+        let fields = EventKind::Surveys.fields();
+        let mut values = vec![Value::Missing; fields.len()];
+        let kind = fields.iter().position(|field| field.name == "survey_type").expect("field");
+        let score = fields.iter().position(|field| field.name == "score").expect("field");
+        values[kind] = Value::Text("nps".into());
+        values[score] = Value::Decimal(11.0);
+        assert_eq!(EventKind::Surveys.validate_row(&values).map_err(|(index, _)| index), Err(score));
+        values[score] = Value::Decimal(9.0);
+        assert!(EventKind::Surveys.validate_row(&values).is_ok());
+    }
+}
