@@ -1,1 +1,11 @@
-//! placeholder
+//! The workspace — Rapport's embedded default store — and the readers of real exports.
+//!
+//! [`input`] reads CSV / JSON Lines / Parquet in parallel into mergeable sinks;
+//! [`workspace`] keeps events as Parquet, ingests atomically, deduplicates by event id
+//! and quarantines bad rows with their file, line and column.
+
+pub mod error;
+pub mod input;
+pub mod workspace;
+
+pub use error::StoreError;

@@ -1,0 +1,112 @@
+//! Errors of the store: user and data errors apart from internal ones.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can go wrong reading inputs or touching a workspace.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The input file could not be opened or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// The input has no header and no rows.
+    #[error("{}: the file is empty (expected {expected})", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+        /// What should have been there.
+        expected: String,
+    },
+    /// A requested column is not in the input.
+    #[error("{}:{line}: no column {column:?}; the header has {found}{hint}", path.display())]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The line of the header (1), or 0 for Parquet.
+        line: u64,
+        /// The column that was asked for.
+        column: String,
+        /// The columns that are there, listed.
+        found: String,
+        /// A suggestion, e.g. about the delimiter.
+        hint: String,
+    },
+    /// An option or a configuration value is invalid.
+    #[error(transparent)]
+    Invalid(#[from] rapport_core::CoreError),
+    /// The input format could not be read (bad Parquet, unknown extension).
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// More rows were rejected than `--max-rejects` allows; nothing was written.
+    #[error("{rejected} rows rejected, more than --max-rejects {max} allows; nothing was written (first: {first})")]
+    TooManyRejects {
+        /// Rows rejected.
+        rejected: u64,
+        /// The limit.
+        max: u64,
+        /// The first rejected row, described.
+        first: String,
+    },
+    /// The directory is not a Rapport workspace.
+    #[error("{}: not a Rapport workspace (no rapport.toml); create one with `rapport init {}`", path.display(), path.display())]
+    NotAWorkspace {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// `rapport init` on a directory that already holds something.
+    #[error("{}: already exists and is not empty", path.display())]
+    AlreadyExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The workspace configuration is invalid.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A failure injected by a test between two steps of an ingest.
+    #[error("injected failure at {0:?}")]
+    Injected(crate::workspace::FailPoint),
+    /// A bug: an invariant of the store does not hold.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// Whether this is Rapport's fault rather than the user's or the data's.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, StoreError::Internal(_))
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.into();
+        move |source| StoreError::Io { path, source }
+    }
+}
+
+impl From<parquet::errors::ParquetError> for StoreError {
+    fn from(error: parquet::errors::ParquetError) -> Self {
+        StoreError::Internal(format!("parquet: {error}"))
+    }
+}
+
+impl From<arrow::error::ArrowError> for StoreError {
+    fn from(error: arrow::error::ArrowError) -> Self {
+        StoreError::Internal(format!("arrow: {error}"))
+    }
+}
