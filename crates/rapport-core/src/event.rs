@@ -151,7 +151,10 @@ impl EventKind {
                     if let Value::Decimal(degrees) = values[field(name)]
                         && degrees.abs() > limit
                     {
-                        return Err((field(name), CoreError::invalid(&degrees.to_string(), format!("{name} within ±{limit} degrees"))));
+                        return Err((
+                            field(name),
+                            CoreError::invalid(&degrees.to_string(), format!("{name} within ±{limit} degrees")),
+                        ));
                     }
                 }
                 Ok(())
@@ -160,7 +163,10 @@ impl EventKind {
                 if let Value::Decimal(rating) = values[field("rating")]
                     && !(0.0..=5.0).contains(&rating)
                 {
-                    return Err((field("rating"), CoreError::invalid(&rating.to_string(), "a review rating from 0 to 5")));
+                    return Err((
+                        field("rating"),
+                        CoreError::invalid(&rating.to_string(), "a review rating from 0 to 5"),
+                    ));
                 }
                 Ok(())
             }
@@ -228,8 +234,13 @@ impl FieldType {
         let trimmed = text.trim();
         match self {
             FieldType::Text | FieldType::Time => Ok(Value::Text(text.to_string())),
-            FieldType::Decimal => parse_decimal(trimmed).map(Value::Decimal).ok_or_else(|| CoreError::invalid(trimmed, self.expected())),
-            FieldType::Count => trimmed.parse::<u64>().map(Value::Count).map_err(|_| CoreError::invalid(trimmed, self.expected())),
+            FieldType::Decimal => parse_decimal(trimmed)
+                .map(Value::Decimal)
+                .ok_or_else(|| CoreError::invalid(trimmed, self.expected())),
+            FieldType::Count => trimmed
+                .parse::<u64>()
+                .map(Value::Count)
+                .map_err(|_| CoreError::invalid(trimmed, self.expected())),
             FieldType::Flag => match trimmed.to_ascii_lowercase().as_str() {
                 "true" | "t" | "yes" | "y" | "1" => Ok(Value::Flag(true)),
                 "false" | "f" | "no" | "n" | "0" => Ok(Value::Flag(false)),
@@ -258,7 +269,11 @@ impl FieldType {
 /// infinities, thousands separators and currency symbols.
 pub fn parse_decimal(text: &str) -> Option<f64> {
     let bytes = text.as_bytes();
-    if bytes.is_empty() || !bytes.iter().all(|byte| byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'+' | b'e' | b'E')) {
+    if bytes.is_empty()
+        || !bytes
+            .iter()
+            .all(|byte| byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'+' | b'e' | b'E'))
+    {
         return None;
     }
     text.parse::<f64>().ok().filter(|value| value.is_finite())
@@ -294,10 +309,18 @@ pub struct FieldSpec {
 
 impl FieldSpec {
     const fn required(name: &'static str, field_type: FieldType) -> Self {
-        FieldSpec { name, field_type, required: true }
+        FieldSpec {
+            name,
+            field_type,
+            required: true,
+        }
     }
     const fn optional(name: &'static str, field_type: FieldType) -> Self {
-        FieldSpec { name, field_type, required: false }
+        FieldSpec {
+            name,
+            field_type,
+            required: false,
+        }
     }
 }
 
@@ -358,8 +381,18 @@ pub enum EngagementType {
 
 impl EngagementType {
     /// The names accepted in input files.
-    pub const NAMES: &'static [&'static str] =
-        &["follow", "like", "share", "retweet", "review", "mention", "referral", "site-visit", "video-view", "article-view"];
+    pub const NAMES: &'static [&'static str] = &[
+        "follow",
+        "like",
+        "share",
+        "retweet",
+        "review",
+        "mention",
+        "referral",
+        "site-visit",
+        "video-view",
+        "article-view",
+    ];
 }
 
 #[cfg(test)]

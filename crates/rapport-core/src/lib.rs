@@ -8,7 +8,7 @@
 pub mod config;
 pub mod error;
 pub mod event;
-pub mod time;
 pub mod summary;
+pub mod time;
 
 pub use error::CoreError;

@@ -171,7 +171,8 @@ impl SummaryAccumulator {
         self.names.push(customer.into());
         let names = &self.names;
         let hasher = &self.hasher;
-        self.index.insert_unique(hash, next, |&existing| hasher.hash_one(&*names[existing as usize]));
+        self.index
+            .insert_unique(hash, next, |&existing| hasher.hash_one(&*names[existing as usize]));
         next
     }
 
@@ -207,7 +208,12 @@ impl SummaryAccumulator {
     /// Fold another accumulator (built with the same options) into this one.
     pub fn merge(&mut self, other: SummaryAccumulator) {
         let remap: Vec<u32> = other.names.iter().map(|name| self.intern(name)).collect();
-        let moved = |entries: Vec<Entry>| entries.into_iter().map(|entry| Entry { customer: remap[entry.customer as usize], ..entry });
+        let moved = |entries: Vec<Entry>| {
+            entries.into_iter().map(|entry| Entry {
+                customer: remap[entry.customer as usize],
+                ..entry
+            })
+        };
         self.calibration.extend(moved(other.calibration));
         self.holdout.extend(moved(other.holdout));
         self.last_seen = match (self.last_seen, other.last_seen) {
@@ -245,7 +251,11 @@ impl SummaryAccumulator {
                 }
                 match holdout_rows.peek() {
                     Some(next) if next[0].customer == customer => holdout_of(next, duration),
-                    _ => Holdout { frequency: 0, monetary_value: 0.0, duration },
+                    _ => Holdout {
+                        frequency: 0,
+                        monetary_value: 0.0,
+                        duration,
+                    },
                 }
             });
             customers.push(CustomerSummary {
@@ -253,7 +263,11 @@ impl SummaryAccumulator {
                 frequency: periods.repeat_count,
                 recency: unit.between(options.period, i64::from(periods.first), i64::from(periods.last)),
                 t: unit.between(options.period, i64::from(periods.first), calibration_end_period),
-                monetary_value: if periods.repeat_count == 0 { 0.0 } else { periods.repeat_total / f64::from(periods.repeat_count) },
+                monetary_value: if periods.repeat_count == 0 {
+                    0.0
+                } else {
+                    periods.repeat_total / f64::from(periods.repeat_count)
+                },
                 holdout,
             });
         }
@@ -324,7 +338,11 @@ pub fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
     if numeric(a) && numeric(b) {
         let a_trimmed = a.trim_start_matches('0');
         let b_trimmed = b.trim_start_matches('0');
-        a_trimmed.len().cmp(&b_trimmed.len()).then_with(|| a_trimmed.cmp(b_trimmed)).then_with(|| a.cmp(b))
+        a_trimmed
+            .len()
+            .cmp(&b_trimmed.len())
+            .then_with(|| a_trimmed.cmp(b_trimmed))
+            .then_with(|| a.cmp(b))
     } else {
         a.cmp(b)
     }

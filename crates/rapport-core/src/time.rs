@@ -47,9 +47,7 @@ impl FromStr for TimeFormat {
             pattern if pattern.contains('%') => Ok(TimeFormat::Pattern(pattern.to_string())),
             other => Err(CoreError::InvalidOption {
                 option: "--time-format",
-                reason: format!(
-                    "{other:?} is neither `auto`, `epoch` nor a strftime pattern such as %Y%m%d"
-                ),
+                reason: format!("{other:?} is neither `auto`, `epoch` nor a strftime pattern such as %Y%m%d"),
             }),
         }
     }
@@ -426,8 +424,12 @@ pub fn parse_end_of(text: &str, option: &'static str) -> Result<i64, CoreError> 
     };
     let bytes = text.trim().as_bytes();
     if bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-' {
-        let days = days_from_civil(four_digits(bytes, 0).ok_or_else(invalid)?, two_digits(bytes, 5).ok_or_else(invalid)?, two_digits(bytes, 8).ok_or_else(invalid)?)
-            .ok_or_else(invalid)?;
+        let days = days_from_civil(
+            four_digits(bytes, 0).ok_or_else(invalid)?,
+            two_digits(bytes, 5).ok_or_else(invalid)?,
+            two_digits(bytes, 8).ok_or_else(invalid)?,
+        )
+        .ok_or_else(invalid)?;
         return Ok((days + 1) * SECONDS_PER_DAY - 1);
     }
     match parse_iso_datetime(text.trim()) {
@@ -459,8 +461,14 @@ mod tests {
         assert_eq!(TimeFormat::Auto.parse("1997-01-01T01:02:03"), Ok(ParsedTime::Naive(day + 3723)));
         assert_eq!(TimeFormat::Auto.parse("1997-01-01 01:02:03.250"), Ok(ParsedTime::Naive(day + 3723)));
         assert_eq!(TimeFormat::Auto.parse("1997-01-01T01:02:03Z"), Ok(ParsedTime::Instant(day + 3723)));
-        assert_eq!(TimeFormat::Auto.parse("1997-01-01T01:02:03+01:00"), Ok(ParsedTime::Instant(day + 3723 - 3600)));
-        assert_eq!(TimeFormat::Auto.parse("1997-01-01T01:02-0530"), Ok(ParsedTime::Instant(day + 3720 + 19800)));
+        assert_eq!(
+            TimeFormat::Auto.parse("1997-01-01T01:02:03+01:00"),
+            Ok(ParsedTime::Instant(day + 3723 - 3600))
+        );
+        assert_eq!(
+            TimeFormat::Auto.parse("1997-01-01T01:02-0530"),
+            Ok(ParsedTime::Instant(day + 3720 + 19800))
+        );
         assert_eq!(TimeFormat::Auto.parse("852076800"), Ok(ParsedTime::Instant(day)));
         assert!(TimeFormat::Auto.parse("1997-02-30").is_err());
         assert!(TimeFormat::Auto.parse("19971301").is_err());

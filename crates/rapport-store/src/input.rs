@@ -103,7 +103,12 @@ impl InputFormat {
         if self != InputFormat::Auto {
             return self;
         }
-        match path.extension().and_then(|extension| extension.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        match path
+            .extension()
+            .and_then(|extension| extension.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("jsonl" | "ndjson" | "json") => InputFormat::JsonLines,
             Some("parquet" | "pq") => InputFormat::Parquet,
             _ => InputFormat::Delimited,
@@ -137,11 +142,17 @@ pub struct WantedColumn {
 impl WantedColumn {
     /// A column that must be present.
     pub fn required(name: impl Into<String>) -> Self {
-        WantedColumn { name: name.into(), required: true }
+        WantedColumn {
+            name: name.into(),
+            required: true,
+        }
     }
     /// A column that may be absent.
     pub fn optional(name: impl Into<String>) -> Self {
-        WantedColumn { name: name.into(), required: false }
+        WantedColumn {
+            name: name.into(),
+            required: false,
+        }
     }
 }
 
@@ -162,7 +173,11 @@ pub struct Rejected {
 
 impl std::fmt::Display for Rejected {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(formatter, "{}:{}: column {:?}: found {:?}, expected {}", self.file, self.line, self.column, self.value, self.expected)
+        write!(
+            formatter,
+            "{}:{}: column {:?}: found {:?}, expected {}",
+            self.file, self.line, self.column, self.value, self.expected
+        )
     }
 }
 
@@ -202,7 +217,12 @@ pub fn scan<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sink: i
     }
 }
 
-fn scan_text<S: RowSink>(input: &InputSpec, format: InputFormat, wanted: &[WantedColumn], make_sink: impl Fn() -> S + Sync) -> Result<S, StoreError> {
+fn scan_text<S: RowSink>(
+    input: &InputSpec,
+    format: InputFormat,
+    wanted: &[WantedColumn],
+    make_sink: impl Fn() -> S + Sync,
+) -> Result<S, StoreError> {
     let path = &input.path;
     let file = File::open(path).map_err(StoreError::io(path))?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
@@ -225,7 +245,10 @@ fn scan_text<S: RowSink>(input: &InputSpec, format: InputFormat, wanted: &[Wante
                 header_line.drain(..3);
             }
             if header_line.iter().all(u8::is_ascii_whitespace) {
-                return Err(StoreError::Empty { path: path.clone(), expected: "a header row naming the columns".into() });
+                return Err(StoreError::Empty {
+                    path: path.clone(),
+                    expected: "a header row naming the columns".into(),
+                });
             }
         } else {
             let buffer = reader.fill_buf().map_err(StoreError::io(path))?;
@@ -262,7 +285,10 @@ fn scan_text<S: RowSink>(input: &InputSpec, format: InputFormat, wanted: &[Wante
             left.merge(right);
             left
         });
-    if let Some(error) = error_slot.into_inner().map_err(|_| StoreError::Internal("reader thread panicked".into()))? {
+    if let Some(error) = error_slot
+        .into_inner()
+        .map_err(|_| StoreError::Internal("reader thread panicked".into()))?
+    {
         return Err(error);
     }
     Ok(merged.unwrap_or_else(make_sink))
@@ -295,7 +321,11 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
                 if alternatives.is_empty() {
                     format!(" (read with delimiter {})", delimiter.describe())
                 } else {
-                    format!(" — read with delimiter {}, but the line contains {}: pass --delimiter", delimiter.describe(), alternatives.join(" and "))
+                    format!(
+                        " — read with delimiter {}, but the line contains {}: pass --delimiter",
+                        delimiter.describe(),
+                        alternatives.join(" and ")
+                    )
                 }
             } else {
                 String::new()
@@ -305,7 +335,15 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
                 path: input.path.clone(),
                 line: if input.columns.is_some() { 0 } else { 1 },
                 column: column.name.clone(),
-                found: format!("{} column(s) from {source}: {}", header.len(), header.iter().map(|name| format!("{:?}", truncate(name, 40))).collect::<Vec<_>>().join(", ")),
+                found: format!(
+                    "{} column(s) from {source}: {}",
+                    header.len(),
+                    header
+                        .iter()
+                        .map(|name| format!("{:?}", truncate(name, 40)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 hint,
             });
         }
@@ -346,10 +384,17 @@ fn header_fields(line: &[u8], delimiter: Delimiter) -> Vec<String> {
     match delimiter {
         Delimiter::Byte(byte) => {
             // The csv crate parses the header so that quoted names work.
-            let mut reader = csv::ReaderBuilder::new().has_headers(false).delimiter(byte).flexible(true).from_reader(line);
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .delimiter(byte)
+                .flexible(true)
+                .from_reader(line);
             let mut record = csv::ByteRecord::new();
             match reader.read_byte_record(&mut record) {
-                Ok(true) => record.iter().map(|field| String::from_utf8_lossy(field).trim().to_string()).collect(),
+                Ok(true) => record
+                    .iter()
+                    .map(|field| String::from_utf8_lossy(field).trim().to_string())
+                    .collect(),
                 _ => Vec::new(),
             }
         }
@@ -389,7 +434,10 @@ impl<R: Read> Iterator for BlockReader<'_, R> {
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => 0,
                 Err(source) => {
                     if let Ok(mut slot) = self.error.lock() {
-                        *slot = Some(StoreError::Io { path: self.path.to_path_buf(), source });
+                        *slot = Some(StoreError::Io {
+                            path: self.path.to_path_buf(),
+                            source,
+                        });
                     }
                     self.done = true;
                     return None;
@@ -415,7 +463,10 @@ impl<R: Read> Iterator for BlockReader<'_, R> {
             scanned_to = data.len();
         }
         let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
-        let block = Block { data, first_line: self.next_line };
+        let block = Block {
+            data,
+            first_line: self.next_line,
+        };
         self.next_line += lines;
         Some(block)
     }
@@ -453,7 +504,11 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
     let mut fields: Vec<Option<&str>> = vec![None; layout.indexes.len()];
     match layout.delimiter {
         Delimiter::Byte(delimiter) if memchr::memchr(b'"', &block.data).is_some() => {
-            let mut reader = csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).flexible(true).from_reader(&block.data[..]);
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .delimiter(delimiter)
+                .flexible(true)
+                .from_reader(&block.data[..]);
             let mut record = csv::ByteRecord::new();
             loop {
                 let line = block.first_line + reader.position().line() - 1;
@@ -461,7 +516,13 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
                     Ok(false) => break,
                     Ok(true) => {}
                     Err(error) => {
-                        sink.reject(Rejected { file: file.into(), line, column: "(row)".into(), value: String::new(), expected: format!("a well-formed CSV row ({error})") });
+                        sink.reject(Rejected {
+                            file: file.into(),
+                            line,
+                            column: "(row)".into(),
+                            value: String::new(),
+                            expected: format!("a well-formed CSV row ({error})"),
+                        });
                         continue;
                     }
                 }
@@ -474,11 +535,8 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
             }
         }
         _ => {
-            let mut line_number = block.first_line;
             let mut values: Vec<&[u8]> = Vec::with_capacity(needed.max(8));
-            for raw in block.data.split_inclusive(|byte| *byte == b'\n') {
-                let line = line_number;
-                line_number += 1;
+            for (line, raw) in (block.first_line..).zip(block.data.split_inclusive(|byte| *byte == b'\n')) {
                 let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
                 let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
                 if raw.trim_ascii().is_empty() {
@@ -495,9 +553,21 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
     }
 }
 
-fn emit_row<'a, S: RowSink>(sink: &mut S, file: &str, line: u64, layout: &Layout, values: &[&'a [u8]], needed: usize, fields: &mut Vec<Option<&'a str>>) {
+fn emit_row<'a, S: RowSink>(
+    sink: &mut S,
+    file: &str,
+    line: u64,
+    layout: &Layout,
+    values: &[&'a [u8]],
+    needed: usize,
+    fields: &mut Vec<Option<&'a str>>,
+) {
     if values.len() < needed {
-        let position = layout.indexes.iter().position(|index| index.is_some_and(|index| index >= values.len())).unwrap_or(0);
+        let position = layout
+            .indexes
+            .iter()
+            .position(|index| index.is_some_and(|index| index >= values.len()))
+            .unwrap_or(0);
         reject_short(sink, file, line, &layout.names, position, values.len(), needed);
         return;
     }
@@ -524,11 +594,8 @@ fn emit_row<'a, S: RowSink>(sink: &mut S, file: &str, line: u64, layout: &Layout
 }
 
 fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColumn], sink: &mut S) {
-    let mut line = block.first_line;
     let mut owned: Vec<Option<String>> = vec![None; wanted.len()];
-    for raw in block.data.split_inclusive(|byte| *byte == b'\n') {
-        let this_line = line;
-        line += 1;
+    for (this_line, raw) in (block.first_line..).zip(block.data.split_inclusive(|byte| *byte == b'\n')) {
         if raw.trim_ascii().is_empty() {
             continue;
         }
@@ -547,7 +614,12 @@ fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColum
         };
         let mut bad = None;
         for (slot, column) in owned.iter_mut().zip(wanted) {
-            let value = object.get(&column.name).or_else(|| object.iter().find(|(key, _)| key.eq_ignore_ascii_case(&column.name)).map(|(_, value)| value));
+            let value = object.get(&column.name).or_else(|| {
+                object
+                    .iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case(&column.name))
+                    .map(|(_, value)| value)
+            });
             *slot = match value {
                 None | Some(serde_json::Value::Null) => None,
                 Some(serde_json::Value::String(text)) if text.trim().is_empty() => None,
@@ -561,7 +633,13 @@ fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColum
             };
         }
         if let Some((column, value)) = bad {
-            sink.reject(Rejected { file: file.into(), line: this_line, column, value: truncate(&value, 80), expected: "a string, number or boolean".into() });
+            sink.reject(Rejected {
+                file: file.into(),
+                line: this_line,
+                column,
+                value: truncate(&value, 80),
+                expected: "a string, number or boolean".into(),
+            });
             continue;
         }
         let fields: Vec<Option<&str>> = owned.iter().map(Option::as_deref).collect();
@@ -572,18 +650,35 @@ fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColum
 fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sink: impl Fn() -> S) -> Result<S, StoreError> {
     let path = &input.path;
     let file = File::open(path).map_err(StoreError::io(path))?;
-    let format_error = |error: parquet::errors::ParquetError| StoreError::Format { path: path.clone(), message: format!("not a readable Parquet file: {error}") };
+    let format_error = |error: parquet::errors::ParquetError| StoreError::Format {
+        path: path.clone(),
+        message: format!("not a readable Parquet file: {error}"),
+    };
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(format_error)?;
     let schema = builder.schema().clone();
     let mut indexes = Vec::new();
     for column in wanted {
-        let found = schema.fields().iter().position(|field| field.name() == &column.name).or_else(|| schema.fields().iter().position(|field| field.name().eq_ignore_ascii_case(&column.name)));
+        let found = schema.fields().iter().position(|field| field.name() == &column.name).or_else(|| {
+            schema
+                .fields()
+                .iter()
+                .position(|field| field.name().eq_ignore_ascii_case(&column.name))
+        });
         if found.is_none() && column.required {
             return Err(StoreError::MissingColumn {
                 path: path.clone(),
                 line: 0,
                 column: column.name.clone(),
-                found: format!("{} column(s) in the Parquet schema: {}", schema.fields().len(), schema.fields().iter().map(|field| format!("{:?}", field.name())).collect::<Vec<_>>().join(", ")),
+                found: format!(
+                    "{} column(s) in the Parquet schema: {}",
+                    schema.fields().len(),
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|field| format!("{:?}", field.name()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 hint: String::new(),
             });
         }
@@ -591,12 +686,19 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
     }
     let leaves: Vec<usize> = indexes.iter().flatten().copied().collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), leaves.clone());
-    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(format_error)?;
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(format_error)?;
     let mut sink = make_sink();
     let display = path.display().to_string();
     let mut row_number = 0u64;
     for batch in reader {
-        let batch = batch.map_err(|error| StoreError::Format { path: path.clone(), message: format!("reading Parquet: {error}") })?;
+        let batch = batch.map_err(|error| StoreError::Format {
+            path: path.clone(),
+            message: format!("reading Parquet: {error}"),
+        })?;
         // Projected columns come back in schema order; map each wanted column to its
         // position in the batch.
         let mut sorted = leaves.clone();
@@ -606,7 +708,9 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
             columns.push(match index {
                 None => None,
                 Some(index) => {
-                    let position = sorted.binary_search(index).map_err(|_| StoreError::Internal("projection lost a column".into()))?;
+                    let position = sorted
+                        .binary_search(index)
+                        .map_err(|_| StoreError::Internal("projection lost a column".into()))?;
                     let column = batch.column(position);
                     let as_text = match column.data_type() {
                         DataType::Utf8 => column.clone(),
@@ -616,12 +720,17 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
                 }
             });
         }
-        let strings: Vec<Option<&arrow::array::StringArray>> = columns.iter().map(|column| column.as_ref().map(|array| array.as_string::<i32>())).collect();
+        let strings: Vec<Option<&arrow::array::StringArray>> = columns
+            .iter()
+            .map(|column| column.as_ref().map(|array| array.as_string::<i32>()))
+            .collect();
         let mut fields: Vec<Option<&str>> = vec![None; wanted.len()];
         for row in 0..batch.num_rows() {
             row_number += 1;
             for (slot, column) in fields.iter_mut().zip(&strings) {
-                *slot = column.and_then(|array| (!array.is_null(row)).then(|| array.value(row))).filter(|text| !text.trim().is_empty());
+                *slot = column
+                    .and_then(|array| (!array.is_null(row)).then(|| array.value(row)))
+                    .filter(|text| !text.trim().is_empty());
             }
             sink.row(row_number, &fields);
         }
@@ -642,7 +751,8 @@ mod tests {
 
     impl RowSink for Collect {
         fn row(&mut self, line: u64, fields: &[Option<&str>]) {
-            self.rows.push((line, fields.iter().map(|field| field.map(str::to_string)).collect()));
+            self.rows
+                .push((line, fields.iter().map(|field| field.map(str::to_string)).collect()));
         }
         fn reject(&mut self, rejected: Rejected) {
             self.rejected.push(rejected);
@@ -657,7 +767,10 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let path = directory.path().join(name);
         std::fs::write(&path, content).expect("write");
-        let mut input = InputSpec { path, ..InputSpec::default() };
+        let mut input = InputSpec {
+            path,
+            ..InputSpec::default()
+        };
         spec(&mut input);
         let mut collected = scan(&input, wanted, Collect::default)?;
         collected.rows.sort_by_key(|row| row.0);
@@ -692,15 +805,26 @@ mod tests {
 
     #[test]
     fn headerless_with_columns() {
-        let collected = scan_text_of(b"a 1\nb 2\n", "x.txt", |input| input.columns = Some(vec!["id".into(), "n".into()]), &wanted(&["n"])).expect("scan");
+        let collected = scan_text_of(
+            b"a 1\nb 2\n",
+            "x.txt",
+            |input| input.columns = Some(vec!["id".into(), "n".into()]),
+            &wanted(&["n"]),
+        )
+        .expect("scan");
         assert_eq!(collected.rows, vec![(1, vec![Some("1".into())]), (2, vec![Some("2".into())])]);
     }
 
     #[test]
     fn missing_column_names_file_line_and_hint() {
-        let error = scan_text_of(b"id;date;amount\n1;2020-01-01;3\n", "x.csv", |input| input.delimiter = Delimiter::Byte(b','), &wanted(&["date"]))
-            .err()
-            .expect("error");
+        let error = scan_text_of(
+            b"id;date;amount\n1;2020-01-01;3\n",
+            "x.csv",
+            |input| input.delimiter = Delimiter::Byte(b','),
+            &wanted(&["date"]),
+        )
+        .err()
+        .expect("error");
         let message = error.to_string();
         assert!(message.contains("x.csv:1: no column \"date\""), "{message}");
         assert!(message.contains("';'"), "{message}");
@@ -726,8 +850,17 @@ mod tests {
     #[test]
     fn json_lines() {
         let content = b"{\"id\": 1, \"amount\": 2.5}\n{\"id\": \"b\"}\nnot json\n{\"id\": [1], \"amount\": 1}\n";
-        let collected = scan_text_of(content, "x.jsonl", |_| {}, &[WantedColumn::required("id"), WantedColumn::optional("amount")]).expect("scan");
-        assert_eq!(collected.rows, vec![(1, vec![Some("1".into()), Some("2.5".into())]), (2, vec![Some("b".into()), None])]);
+        let collected = scan_text_of(
+            content,
+            "x.jsonl",
+            |_| {},
+            &[WantedColumn::required("id"), WantedColumn::optional("amount")],
+        )
+        .expect("scan");
+        assert_eq!(
+            collected.rows,
+            vec![(1, vec![Some("1".into()), Some("2.5".into())]), (2, vec![Some("b".into()), None])]
+        );
         assert_eq!(collected.rejected.len(), 2);
     }
 

@@ -1,0 +1,163 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Rapport measures the return on customer relationships: lifetime value and churn,
+/// sentiment, NPS, the customer matrix, and "like a friend" next-best actions.
+#[derive(Debug, Parser)]
+#[command(name = "rapport", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Print less on stderr (no progress, no counts).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a demo workspace from the bundled CDNOW data and show what Rapport finds.
+    Demo(DemoArgs),
+    /// Create a workspace: config, event tables, results and quarantine.
+    Init(InitArgs),
+    /// Append events from a CSV / JSON Lines / Parquet file to a workspace.
+    Ingest(IngestArgs),
+    /// Per-customer summary (frequency, recency, T, monetary value) as lifetimes computes it.
+    Summary(SummaryArgs),
+}
+
+/// Output format of commands that print data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns (the first 40 rows).
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// Apache Parquet (needs --output).
+    Parquet,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to make the demo workspace (replaced if an earlier demo made it).
+    #[arg(long, default_value = "rapport-demo")]
+    pub workspace: PathBuf,
+    /// Output format of the headline figures.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The workspace directory to create (must not exist, or be empty).
+    pub directory: PathBuf,
+    /// IANA time zone for naive times and period boundaries.
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
+    /// Currency assumed when a purchase names none.
+    #[arg(long, default_value = "USD")]
+    pub currency: String,
+}
+
+/// How to read an input file.
+#[derive(Debug, Args, Clone)]
+pub struct ReadArgs {
+    /// Column names of a headerless file, comma-separated (e.g. --columns id,date,amount).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Field separator: , ; tab | whitespace, or auto (detected from the first line).
+    #[arg(long, default_value = "auto")]
+    pub delimiter: String,
+    /// Input format: csv, jsonl, parquet, or auto (from the extension).
+    #[arg(long, default_value = "auto")]
+    pub input_format: String,
+    /// How times are written: auto (ISO-8601, YYYYMMDD, epoch seconds), epoch, or a
+    /// strftime pattern such as %d/%m/%Y.
+    #[arg(long)]
+    pub time_format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// Kind of events: customers, purchases, interactions, surveys, engagement, programs, costs.
+    #[arg(long, short)]
+    pub kind: String,
+    /// The file to ingest.
+    pub file: PathBuf,
+    /// Map a Rapport field to an input column: --map customer_id=client (repeatable).
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    pub mappings: Vec<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Rejected rows allowed; beyond this nothing is written and the exit code is 1.
+    #[arg(long, default_value_t = 0)]
+    pub max_rejects: u64,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Transactions file (CSV / JSON Lines / Parquet). Omit with --workspace.
+    #[arg(required_unless_present = "workspace")]
+    pub file: Option<PathBuf>,
+    /// Summarise a workspace's purchases instead of a file.
+    #[arg(long, conflicts_with = "file")]
+    pub workspace: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Customer id column.
+    #[arg(long, default_value = "customer_id")]
+    pub customer_column: String,
+    /// Time column.
+    #[arg(long, default_value = "date")]
+    pub time_column: String,
+    /// Amount column; without it the summary has no monetary value.
+    #[arg(long)]
+    pub amount_column: Option<String>,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Rejected rows allowed before the command fails (exit 1).
+    #[arg(long, default_value_t = 0)]
+    pub max_rejects: u64,
+    /// Write the rejected rows (file, line, column, value, expected) to this CSV.
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Periods, units and windows of a summary.
+#[derive(Debug, Args, Clone)]
+pub struct WindowArgs {
+    /// Bucket for grouping purchases: hour, day, week, month (lifetimes' freq).
+    #[arg(long, default_value = "day")]
+    pub period: String,
+    /// Unit of recency, T and durations: hours, days, weeks, months (default: the period's).
+    #[arg(long)]
+    pub time_unit: Option<String>,
+    /// Last day observed (YYYY-MM-DD, inclusive); default: the last event.
+    #[arg(long)]
+    pub observation_end: Option<String>,
+    /// Last day of the calibration window; adds the holdout columns.
+    #[arg(long)]
+    pub calibration_end: Option<String>,
+    /// IANA time zone of naive times and period boundaries.
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
+}

@@ -1,0 +1,294 @@
+//! What each subcommand does: parse options, call the engine, print.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use rapport_core::config::WorkspaceConfig;
+use rapport_core::event::EventKind;
+use rapport_core::summary::SummaryOptions;
+use rapport_core::time::{Period, TimeFormat, TimeUnit, Zone, parse_end_of};
+use rapport_engine::summary::{PurchaseSource, SummaryRequest, summarize};
+use rapport_engine::table::{Column, OutputFormat, Table};
+use rapport_store::input::{InputSpec, Rejected};
+use rapport_store::workspace::{IngestOptions, Workspace};
+
+use crate::args::{Cli, Command, Format, ReadArgs, WindowArgs};
+
+pub fn run(cli: Cli) -> Result<()> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Demo(args) => demo(&args.workspace, args.format, quiet),
+        Command::Init(args) => {
+            let config = WorkspaceConfig {
+                timezone: args.timezone.parse::<Zone>()?.to_string(),
+                currency: args.currency.to_uppercase(),
+                ..WorkspaceConfig::default()
+            };
+            Workspace::init(&args.directory, config)?;
+            if !quiet {
+                eprintln!("created workspace {}", args.directory.display());
+            }
+            Ok(())
+        }
+        Command::Ingest(args) => {
+            let kind: EventKind = args.kind.parse()?;
+            let mut workspace = Workspace::open(&args.workspace)?;
+            let mut options = IngestOptions {
+                input: input_spec(&args.file, &args.read)?,
+                max_rejects: args.max_rejects,
+                ..IngestOptions::default()
+            };
+            for mapping in &args.mappings {
+                let Some((field, column)) = mapping.split_once('=') else {
+                    bail!("--map {mapping:?}: expected FIELD=COLUMN, e.g. --map customer_id=client")
+                };
+                if !kind.fields().iter().any(|spec| spec.name == field) {
+                    let names: Vec<_> = kind.fields().iter().map(|spec| spec.name).collect();
+                    bail!("--map {mapping:?}: {kind} have no field {field:?}; fields are {}", names.join(", "));
+                }
+                options.mapping.insert(field.to_string(), column.to_string());
+            }
+            options.time_format = args.read.time_format.as_deref().map(str::parse).transpose()?;
+            let progress = spinner(quiet, format!("ingesting {}", args.file.display()));
+            let report = workspace.ingest(kind, &options);
+            progress.finish_and_clear();
+            let report = report?;
+            for rejected in &report.first_rejects {
+                eprintln!("rejected {rejected}");
+            }
+            if let Some(file) = report.batch.as_ref().and_then(|batch| batch.quarantine_file.as_ref()) {
+                eprintln!(
+                    "{} rejected row(s) kept in {}",
+                    report.rejected,
+                    workspace.root().join(file).display()
+                );
+            }
+            let mut table = Table::default();
+            table.push("kind", Column::Text(vec![kind.to_string()]));
+            table.push("accepted", Column::Count(vec![report.accepted]));
+            table.push("rejected", Column::Count(vec![report.rejected]));
+            table.push("duplicates", Column::Count(vec![report.duplicates]));
+            table.push(
+                "batch",
+                Column::Text(vec![
+                    report
+                        .batch
+                        .as_ref()
+                        .map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id)),
+                ]),
+            );
+            emit(&table, args.format, None)
+        }
+        Command::Summary(args) => {
+            let options = window_options(&args.window, args.amount_column.is_some() || args.workspace.is_some())?;
+            let zone: Zone = args.window.timezone.parse()?;
+            let source = match (&args.workspace, &args.file) {
+                (Some(workspace), _) => PurchaseSource::Workspace(workspace.clone()),
+                (None, Some(file)) => PurchaseSource::File {
+                    input: input_spec(file, &args.read)?,
+                    customer_column: args.customer_column.clone(),
+                    time_column: args.time_column.clone(),
+                    amount_column: args.amount_column.clone(),
+                    time_format: args
+                        .read
+                        .time_format
+                        .as_deref()
+                        .map(str::parse::<TimeFormat>)
+                        .transpose()?
+                        .unwrap_or_default(),
+                },
+                (None, None) => bail!("give a transactions FILE or --workspace DIR"),
+            };
+            let request = SummaryRequest {
+                source,
+                options,
+                zone,
+                max_rejects: args.max_rejects,
+            };
+            let progress = spinner(quiet, "summarising".to_string());
+            let outcome = summarize(&request);
+            progress.finish_and_clear();
+            let outcome = outcome?;
+            report_rejects(&outcome.rejected, args.rejects.as_deref(), quiet)?;
+            let counts = outcome.table.counts;
+            if !quiet {
+                eprintln!(
+                    "{} rows → {} customers ({} refunds, {} after the observation end, {} rejected)",
+                    counts.rows,
+                    outcome.table.customers.len(),
+                    counts.refunds,
+                    counts.after_observation_end,
+                    outcome.rejected.len()
+                );
+            }
+            emit(&rapport_engine::summary_table(&outcome.table), args.format, args.output.as_deref())
+        }
+    }
+}
+
+fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
+    let progress = spinner(quiet, "running the demo".to_string());
+    let report = rapport_engine::demo::run_demo(directory);
+    progress.finish_and_clear();
+    let report = report?;
+    if format != Format::Table {
+        let mut table = Table::default();
+        table.push("workspace", Column::Text(vec![report.workspace.display().to_string()]));
+        table.push("events_ingested", Column::Count(vec![report.ingest.accepted]));
+        table.push("customers", Column::Count(vec![report.customers as u64]));
+        table.push("repeat_customers", Column::Count(vec![report.repeat_customers as u64]));
+        table.push(
+            "repeat_purchases_calibration",
+            Column::Count(vec![report.repeat_purchases_calibration]),
+        );
+        table.push("purchases_holdout", Column::Count(vec![report.purchases_holdout]));
+        table.push("mean_repeat_value", Column::Float(vec![report.mean_repeat_value]));
+        return emit(&table, format, None);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Rapport demo — CDNOW sample (Fader, Hardie & Lee), workspace {}",
+        report.workspace.display()
+    )?;
+    writeln!(
+        out,
+        "  events ingested          {:>8}  ({} rejected, {} duplicates)",
+        report.ingest.accepted, report.ingest.rejected, report.ingest.duplicates
+    )?;
+    writeln!(out, "  customers                {:>8}", report.customers)?;
+    writeln!(
+        out,
+        "  repeat customers         {:>8}  ({:.1}%) in the 39-week calibration to 1997-09-30",
+        report.repeat_customers,
+        100.0 * report.repeat_customers as f64 / report.customers.max(1) as f64
+    )?;
+    writeln!(
+        out,
+        "  repeat purchase days     {:>8}  in calibration",
+        report.repeat_purchases_calibration
+    )?;
+    writeln!(
+        out,
+        "  purchase days            {:>8}  in the 39-week holdout to 1998-06-30",
+        report.purchases_holdout
+    )?;
+    writeln!(out, "  mean repeat-day value    {:>8.2}  dollars", report.mean_repeat_value)?;
+    writeln!(out)?;
+    writeln!(out, "Customer summary (weeks; lifetimes' calibration_and_holdout_data semantics):")?;
+    rapport_engine::summary_table(&report.summary).write_aligned(&mut out, 10)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Next: rapport summary --workspace {} --period day --time-unit weeks --calibration-end 1997-09-30",
+        report.workspace.display()
+    )?;
+    Ok(())
+}
+
+fn input_spec(path: &Path, read: &ReadArgs) -> Result<InputSpec> {
+    Ok(InputSpec {
+        path: path.to_path_buf(),
+        format: read.input_format.parse()?,
+        delimiter: read.delimiter.parse()?,
+        columns: read.columns.clone(),
+    })
+}
+
+fn window_options(window: &WindowArgs, monetary: bool) -> Result<SummaryOptions> {
+    let period: Period = window.period.parse()?;
+    let time_unit = match &window.time_unit {
+        Some(unit) => unit.parse::<TimeUnit>()?,
+        None => period.natural_unit(),
+    };
+    let observation_end = window
+        .observation_end
+        .as_deref()
+        .map(|text| parse_end_of(text, "--observation-end"))
+        .transpose()?;
+    let calibration_end = window
+        .calibration_end
+        .as_deref()
+        .map(|text| parse_end_of(text, "--calibration-end"))
+        .transpose()?;
+    if let (Some(calibration), Some(observation)) = (calibration_end, observation_end)
+        && calibration >= observation
+    {
+        bail!("--calibration-end must be before --observation-end");
+    }
+    Ok(SummaryOptions {
+        period,
+        time_unit,
+        observation_end,
+        calibration_end,
+        monetary,
+    })
+}
+
+fn report_rejects(rejected: &[Rejected], path: Option<&Path>, quiet: bool) -> Result<()> {
+    if !quiet {
+        for row in rejected.iter().take(10) {
+            eprintln!("rejected {row}");
+        }
+        if rejected.len() > 10 {
+            eprintln!("… and {} more rejected row(s)", rejected.len() - 10);
+        }
+    }
+    if let Some(path) = path {
+        let mut table = Table::default();
+        table.push("file", Column::Text(rejected.iter().map(|row| row.file.clone()).collect()));
+        table.push("line", Column::Count(rejected.iter().map(|row| row.line).collect()));
+        table.push("column", Column::Text(rejected.iter().map(|row| row.column.clone()).collect()));
+        table.push("value", Column::Text(rejected.iter().map(|row| row.value.clone()).collect()));
+        table.push("expected", Column::Text(rejected.iter().map(|row| row.expected.clone()).collect()));
+        emit(&table, Format::Csv, Some(path))?;
+    }
+    Ok(())
+}
+
+/// Print or write a table.
+pub fn emit(table: &Table, format: Format, output: Option<&Path>) -> Result<()> {
+    let format = match format {
+        Format::Table => OutputFormat::Table,
+        Format::Csv => OutputFormat::Csv,
+        Format::Json => OutputFormat::Json,
+        Format::Jsonl => OutputFormat::Jsonl,
+        Format::Parquet => OutputFormat::Parquet,
+    };
+    match (format, output) {
+        (OutputFormat::Parquet, Some(path)) => table.write_parquet(path).with_context(|| format!("writing {}", path.display()))?,
+        (OutputFormat::Parquet, None) => bail!("--format parquet needs --output FILE"),
+        (format, Some(path)) => {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            table.write(format, &mut writer)?;
+            writer.flush()?;
+        }
+        (format, None) => {
+            let stdout = std::io::stdout();
+            let mut writer = std::io::BufWriter::new(stdout.lock());
+            match table.write(format, &mut writer).and_then(|()| writer.flush()) {
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A spinner on stderr for work that can take more than a second; hidden when stderr is
+/// not a terminal or with --quiet. No colours, so NO_COLOR needs nothing more.
+fn spinner(quiet: bool, message: String) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_message(message);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}

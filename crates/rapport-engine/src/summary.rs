@@ -1,0 +1,173 @@
+//! Customer summaries from a transactions file or a workspace.
+
+use std::path::PathBuf;
+
+use rapport_core::event::parse_decimal;
+use rapport_core::summary::{SummaryAccumulator, SummaryOptions, SummaryTable};
+use rapport_core::time::{TimeFormat, Zone};
+use rapport_store::input::{InputSpec, Rejected, RowSink, WantedColumn, scan};
+use rapport_store::workspace::Workspace;
+
+use crate::EngineError;
+
+/// Where the purchases come from.
+#[derive(Debug, Clone)]
+pub enum PurchaseSource {
+    /// A transactions file and which columns to read.
+    File {
+        /// The input.
+        input: InputSpec,
+        /// Customer id column.
+        customer_column: String,
+        /// Time column.
+        time_column: String,
+        /// Amount column (omit for a summary without monetary value).
+        amount_column: Option<String>,
+        /// How times are written.
+        time_format: TimeFormat,
+    },
+    /// The purchases of a workspace.
+    Workspace(PathBuf),
+}
+
+/// A summary request.
+#[derive(Debug, Clone)]
+pub struct SummaryRequest {
+    /// Where from.
+    pub source: PurchaseSource,
+    /// Periods, units, ends.
+    pub options: SummaryOptions,
+    /// Zone of naive times and of period boundaries (a workspace uses its own).
+    pub zone: Zone,
+    /// Rejected rows allowed (default 0).
+    pub max_rejects: u64,
+}
+
+/// A summary and what was left out of it.
+#[derive(Debug)]
+pub struct SummaryOutcome {
+    /// The table.
+    pub table: SummaryTable,
+    /// Rows that could not be read, in line order.
+    pub rejected: Vec<Rejected>,
+}
+
+struct SummarySink<'a> {
+    accumulator: SummaryAccumulator,
+    time_format: &'a TimeFormat,
+    zone: Zone,
+    file: &'a str,
+    names: [&'a str; 3],
+    rejected: Vec<Rejected>,
+}
+
+impl SummarySink<'_> {
+    fn reject(&mut self, line: u64, column: usize, value: &str, expected: String) {
+        self.rejected.push(Rejected {
+            file: self.file.to_string(),
+            line,
+            column: self.names[column].to_string(),
+            value: rapport_core::error::truncate(value, 80),
+            expected,
+        });
+    }
+}
+
+impl RowSink for SummarySink<'_> {
+    fn row(&mut self, line: u64, fields: &[Option<&str>]) {
+        let Some(customer) = fields[0] else {
+            return self.reject(line, 0, "", "a customer id".into());
+        };
+        let Some(time_text) = fields[1] else {
+            return self.reject(line, 1, "", self.time_format.expected());
+        };
+        let time = match self.time_format.parse(time_text) {
+            Ok(time) => time,
+            Err(_) => return self.reject(line, 1, time_text, self.time_format.expected()),
+        };
+        let amount = match fields.get(2) {
+            None => 0.0,
+            Some(None) => return self.reject(line, 2, "", "an amount".into()),
+            // fast-float2 parses the common case; `parse_decimal` keeps the rules (no NaN,
+            // no infinities, no stray characters) when it does not.
+            Some(Some(text)) => match fast_float2::parse::<f64, _>(text.trim()) {
+                Ok(value) if value.is_finite() => value,
+                _ => match parse_decimal(text.trim()) {
+                    Some(value) => value,
+                    None => return self.reject(line, 2, text, "a decimal number such as 12.50".into()),
+                },
+            },
+        };
+        self.accumulator.update(customer.trim(), self.zone.local_seconds(time), amount);
+    }
+
+    fn reject(&mut self, rejected: Rejected) {
+        self.rejected.push(rejected);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.accumulator.merge(other.accumulator);
+        self.rejected.extend(other.rejected);
+    }
+}
+
+/// Build the customer summary.
+pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
+    match &request.source {
+        PurchaseSource::File {
+            input,
+            customer_column,
+            time_column,
+            amount_column,
+            time_format,
+        } => {
+            let mut wanted = vec![WantedColumn::required(customer_column), WantedColumn::required(time_column)];
+            if let Some(amount) = amount_column {
+                wanted.push(WantedColumn::required(amount));
+            }
+            let mut options = request.options;
+            options.monetary = amount_column.is_some();
+            let file = input.path.display().to_string();
+            let names = [
+                customer_column.as_str(),
+                time_column.as_str(),
+                amount_column.as_deref().unwrap_or("amount"),
+            ];
+            let sink = scan(input, &wanted, || SummarySink {
+                accumulator: SummaryAccumulator::new(options),
+                time_format,
+                zone: request.zone,
+                file: &file,
+                names,
+                rejected: Vec::new(),
+            })?;
+            let mut rejected = sink.rejected;
+            rejected.sort_by_key(|rejected| rejected.line);
+            if rejected.len() as u64 > request.max_rejects {
+                return Err(EngineError::TooManyRejects {
+                    rejected: rejected.len() as u64,
+                    max: request.max_rejects,
+                    first: rejected[0].to_string(),
+                });
+            }
+            Ok(SummaryOutcome {
+                table: sink.accumulator.finish(),
+                rejected,
+            })
+        }
+        PurchaseSource::Workspace(root) => {
+            let workspace = Workspace::open(root)?;
+            let zone = workspace.zone();
+            let mut options = request.options;
+            options.monetary = true;
+            let mut accumulator = SummaryAccumulator::new(options);
+            workspace.for_each_purchase(|customer, utc, amount| {
+                accumulator.update(customer, zone.local_seconds(rapport_core::time::ParsedTime::Instant(utc)), amount);
+            })?;
+            Ok(SummaryOutcome {
+                table: accumulator.finish(),
+                rejected: Vec::new(),
+            })
+        }
+    }
+}
