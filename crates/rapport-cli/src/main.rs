@@ -26,13 +26,7 @@ fn main() -> ExitCode {
     };
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error)
-            if error.chain().any(|cause| {
-                cause
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
-        {
+        Err(error) if is_broken_pipe(&error) => {
             // The reader of our output went away (e.g. `| head`): not an error.
             ExitCode::SUCCESS
         }
@@ -54,4 +48,16 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Whether the error is our reader going away (`rapport summary … | head`). The csv
+/// crate wraps the pipe error in an `io::Error` of kind `Other`, so the kind alone is
+/// not enough.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause.to_string().contains("Broken pipe (os error 32)")
+    })
 }

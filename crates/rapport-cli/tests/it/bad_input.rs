@@ -1,0 +1,156 @@
+//! Bad input: a clear message naming file, line and column; nothing lost; exit code 1.
+
+use std::path::Path;
+
+use crate::{csv_rows, ok, rapport, user_error};
+
+fn write(directory: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = directory.join(name);
+    std::fs::write(&path, bytes).expect("write");
+    path.display().to_string()
+}
+
+fn summary(file: &str, extra: &[&str]) -> Vec<String> {
+    [&["summary", file, "--amount-column", "amount"][..], extra]
+        .concat()
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect()
+}
+
+fn run_user_error(args: &[String]) -> String {
+    user_error(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn missing_column() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(directory.path(), "p.csv", b"customer_id,date,total\na,2020-01-01,3\n");
+    let message = run_user_error(&summary(&file, &[]));
+    assert!(message.contains("p.csv:1: no column \"amount\""), "{message}");
+    assert!(message.contains("\"total\""), "lists the columns found: {message}");
+}
+
+#[test]
+fn unparseable_date_and_non_numeric_amount_name_line_and_column() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        directory.path(),
+        "p.csv",
+        b"customer_id,date,amount\na,2020-01-01,3\nb,01/02/2020,4\nc,2020-01-02,four\n",
+    );
+    let message = run_user_error(&summary(&file, &[]));
+    assert!(
+        message.contains("p.csv:3: column \"date\": found \"01/02/2020\", expected a date"),
+        "{message}"
+    );
+    assert!(message.contains("2 row(s) rejected"), "{message}");
+    // With --max-rejects the rows are counted, listed and kept in --rejects.
+    let rejects = directory.path().join("rejects.csv");
+    let output = rapport(
+        &summary(&file, &["--max-rejects", "2", "--rejects", rejects.to_str().expect("path")])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("p.csv:4: column \"amount\": found \"four\", expected a decimal number"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 rejected"), "{stderr}");
+    let (header, rows) = csv_rows(&std::fs::read_to_string(rejects).expect("rejects"));
+    assert_eq!(header, ["file", "line", "column", "value", "expected"]);
+    assert_eq!(rows.iter().map(|row| row[1].as_str()).collect::<Vec<_>>(), ["3", "4"]);
+    let (_, summary_rows) = csv_rows(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(summary_rows.len(), 1);
+}
+
+#[test]
+fn refund_nets_against_its_period_and_is_not_a_purchase() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        directory.path(),
+        "p.csv",
+        b"customer_id,date,amount\na,2020-01-01,10\na,2020-01-03,30\na,2020-01-03,-5\na,2020-01-05,-10\n",
+    );
+    let out = ok(&summary(&file, &["--format", "json"]).iter().map(String::as_str).collect::<Vec<_>>());
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(rows[0]["frequency"], 1);
+    assert_eq!(rows[0]["recency"], 2.0);
+    assert_eq!(rows[0]["T"], 4.0, "the refund's day still moves the observation end");
+    assert_eq!(rows[0]["monetary_value"], 25.0);
+}
+
+#[test]
+fn empty_file() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(directory.path(), "p.csv", b"");
+    let message = run_user_error(&summary(&file, &[]));
+    assert!(message.contains("p.csv: the file is empty"), "{message}");
+}
+
+#[test]
+fn invalid_utf8() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(directory.path(), "p.csv", b"customer_id,date,amount\ncaf\xe9,2020-01-01,3\n");
+    let message = run_user_error(&summary(&file, &[]));
+    assert!(message.contains("p.csv:2: column \"customer_id\""), "{message}");
+    assert!(message.contains("valid UTF-8"), "{message}");
+}
+
+#[test]
+fn truncated_last_line() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(directory.path(), "p.csv", b"customer_id,date,amount\na,2020-01-01,3\nb,2020-01-0");
+    let message = run_user_error(&summary(&file, &[]));
+    assert!(
+        message.contains("p.csv:3: column \"amount\": found \"2 field(s)\", expected at least 3 fields"),
+        "{message}"
+    );
+    let file = write(directory.path(), "q.csv", b"customer_id,date,amount\na,2020-01-01,3\nb,2020-01-0,");
+    let message = run_user_error(&summary(&file, &[]));
+    assert!(message.contains("q.csv:3: column \"date\""), "{message}");
+}
+
+#[test]
+fn ten_megabyte_field_is_read_and_reported_short() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut content = b"customer_id,date,amount,note\n".to_vec();
+    content.extend_from_slice(format!("a,2020-01-01,3,{}\n", "n".repeat(10 << 20)).as_bytes());
+    content.extend_from_slice(format!("{},2020-01-02,3,x\n", "b".repeat(10 << 20)).as_bytes());
+    let file = write(directory.path(), "p.csv", &content);
+    let out = ok(&summary(&file, &["--format", "json"]).iter().map(String::as_str).collect::<Vec<_>>());
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(rows.as_array().map(Vec::len), Some(2), "a 10 MB customer id is a valid (if odd) id");
+    let file = write(
+        directory.path(),
+        "q.csv",
+        format!("customer_id,date,amount\na,2020-01-01,{}\n", "9".repeat(10 << 20)).as_bytes(),
+    );
+    let message = run_user_error(&summary(&file, &[]));
+    assert!(message.contains("q.csv:2: column \"amount\""), "{message}");
+    assert!(message.len() < 2000, "the message quotes a truncated value, not 10 MB");
+}
+
+#[test]
+fn wrong_delimiter() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(directory.path(), "p.csv", b"customer_id;date;amount\na;2020-01-01;3\n");
+    let message = run_user_error(&summary(&file, &["--delimiter", ","]));
+    assert!(message.contains("read with delimiter ','"), "{message}");
+    assert!(message.contains("';'"), "{message}");
+    assert!(message.contains("--delimiter"), "{message}");
+}
+
+#[test]
+fn invalid_options_are_user_errors() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(directory.path(), "p.csv", b"customer_id,date,amount\na,2020-01-01,3\n");
+    assert!(run_user_error(&summary(&file, &["--period", "fortnight"])).contains("--period"));
+    assert!(run_user_error(&summary(&file, &["--calibration-end", "2020-13-01"])).contains("--calibration-end"));
+    assert!(run_user_error(&summary(&file, &["--timezone", "Mars/Base"])).contains("IANA"));
+    assert!(user_error(&["summary", "/nonexistent/p.csv"]).contains("/nonexistent/p.csv"));
+    assert!(user_error(&["frobnicate"]).contains("unrecognized subcommand"));
+}
