@@ -133,6 +133,7 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
                 time_column.as_str(),
                 amount_column.as_deref().unwrap_or("amount"),
             ];
+            let started = std::time::Instant::now();
             let sink = scan(input, &wanted, || SummarySink {
                 accumulator: SummaryAccumulator::new(options),
                 time_format,
@@ -150,10 +151,12 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
                     first: rejected[0].to_string(),
                 });
             }
-            Ok(SummaryOutcome {
-                table: sink.accumulator.finish(),
-                rejected,
-            })
+            let scanned = started.elapsed();
+            let table = sink.accumulator.finish();
+            if std::env::var_os("RAPPORT_TIMINGS").is_some() {
+                eprintln!("scan {scanned:?}, finish {:?}", started.elapsed() - scanned);
+            }
+            Ok(SummaryOutcome { table, rejected })
         }
         PurchaseSource::Workspace(root) => {
             let workspace = Workspace::open(root)?;

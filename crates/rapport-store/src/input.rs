@@ -19,7 +19,6 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use rayon::iter::{ParallelBridge, ParallelIterator};
 use serde::Serialize;
 
 use crate::StoreError;
@@ -272,19 +271,46 @@ fn scan_text<S: RowSink>(
         error: &error_slot,
         done: false,
     };
-    let merged = blocks
-        .par_bridge()
-        .fold(&make_sink, |mut sink, block| {
-            match format {
-                InputFormat::JsonLines => parse_json_block(&block, &display, wanted, &mut sink),
-                _ => parse_delimited_block(&block, &display, &layout, &mut sink),
+    // One sink per worker thread (not per block): merging sinks costs as much as the
+    // distinct keys they hold, so fewer, fuller sinks are cheaper. The reading thread
+    // hands out blocks through a bounded channel, which keeps memory bounded.
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).max(1);
+    let (sender, receiver) = crossbeam_channel::bounded::<Block>(workers * 2);
+    let sinks: Vec<S> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let receiver = receiver.clone();
+                let layout = &layout;
+                let display = &display;
+                let make_sink = &make_sink;
+                scope.spawn(move || {
+                    let mut sink = make_sink();
+                    for block in receiver {
+                        match format {
+                            InputFormat::JsonLines => parse_json_block(&block, display, wanted, &mut sink),
+                            _ => parse_delimited_block(&block, display, layout, &mut sink),
+                        }
+                    }
+                    sink
+                })
+            })
+            .collect();
+        drop(receiver);
+        for block in blocks {
+            if sender.send(block).is_err() {
+                break;
             }
-            sink
-        })
-        .reduce_with(|mut left, right| {
-            left.merge(right);
-            left
-        });
+        }
+        drop(sender);
+        handles.into_iter().filter_map(|handle| handle.join().ok()).collect()
+    });
+    if sinks.len() != workers {
+        return Err(StoreError::Internal("a reader thread panicked".into()));
+    }
+    let merged = sinks.into_iter().reduce(|mut left, right| {
+        left.merge(right);
+        left
+    });
     if let Some(error) = error_slot
         .into_inner()
         .map_err(|_| StoreError::Internal("reader thread panicked".into()))?
@@ -535,6 +561,12 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
             }
         }
         _ => {
+            // Validate the whole block as UTF-8 once (SIMD-fast for ASCII) rather than each
+            // field; only a block with invalid bytes takes the per-field path that names
+            // the offending line and column.
+            if let Ok(text) = std::str::from_utf8(&block.data) {
+                return parse_text_block(text, block.first_line, file, layout, needed, sink);
+            }
             let mut values: Vec<&[u8]> = Vec::with_capacity(needed.max(8));
             for (line, raw) in (block.first_line..).zip(block.data.split_inclusive(|byte| *byte == b'\n')) {
                 let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
@@ -550,6 +582,32 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
                 emit_row(sink, file, line, layout, &values, needed, &mut fields);
             }
         }
+    }
+}
+
+fn parse_text_block<S: RowSink>(text: &str, first_line: u64, file: &str, layout: &Layout, needed: usize, sink: &mut S) {
+    let mut values: Vec<&str> = Vec::with_capacity(needed.max(8));
+    let mut fields: Vec<Option<&str>> = vec![None; layout.indexes.len()];
+    for (line, raw) in (first_line..).zip(text.split_inclusive('\n')) {
+        let raw = raw.strip_suffix('\n').unwrap_or(raw);
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if raw.trim_ascii().is_empty() {
+            continue;
+        }
+        values.clear();
+        match layout.delimiter {
+            Delimiter::Byte(delimiter) => values.extend(raw.split(char::from(delimiter))),
+            _ => values.extend(raw.split([' ', '\t']).filter(|field| !field.is_empty())),
+        }
+        if values.len() < needed {
+            let position = layout.indexes.iter().position(|index| index.is_some_and(|index| index >= values.len())).unwrap_or(0);
+            reject_short(sink, file, line, &layout.names, position, values.len(), needed);
+            continue;
+        }
+        for (slot, index) in fields.iter_mut().zip(&layout.indexes) {
+            *slot = index.map(|index| values[index]).filter(|value| !value.trim_ascii().is_empty());
+        }
+        sink.row(line, &fields);
     }
 }
 

@@ -1,0 +1,238 @@
+//! BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way") and
+//! MBG/NBD (Batislam, Denizel & Filiztekin 2007), as implemented by lifetimes 0.11.3.
+//!
+//! Both describe purchases while alive as Poisson(λ), λ ~ Gamma(r, α), and dropout
+//! after each purchase with probability p ~ Beta(a, b); MBG/NBD also lets a customer
+//! drop out at time zero.
+
+use rapport_stats::special::{digamma, ln_beta, ln_gamma, ln_hyp2f1, log_add_exp};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{CountData, Row};
+use crate::fit::{FitReport, LogLikelihood, check_positive, fit_report, parallel_sum, parallel_sum_vec};
+use crate::{CountModel, ModelError};
+
+const NAMES: [&str; 4] = ["r", "alpha", "a", "b"];
+
+/// Which of the two models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Variant {
+    /// BG/NBD: dropout only after a repeat purchase.
+    Bg,
+    /// MBG/NBD: dropout also possible at time zero.
+    Mbg,
+}
+
+/// An unfitted BG/NBD or MBG/NBD model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BgNbd {
+    variant: Variant,
+}
+
+impl BgNbd {
+    /// BG/NBD.
+    pub fn new() -> Self {
+        BgNbd { variant: Variant::Bg }
+    }
+
+    /// MBG/NBD.
+    pub fn modified() -> Self {
+        BgNbd { variant: Variant::Mbg }
+    }
+
+    /// Fit by maximum likelihood.
+    pub fn fit(&self, data: &CountData) -> Result<FittedBgNbd, ModelError> {
+        let likelihood = Likelihood { data, variant: self.variant };
+        let mean_t = data.mean_t().max(1e-3);
+        let starts = [vec![1.0, 1.0, 1.0, 1.0], vec![0.5, mean_t / 4.0, 1.0, 2.0], vec![1.0, mean_t, 0.5, 1.0]];
+        let report = fit_report(self.name(), &NAMES, &likelihood, &starts)?;
+        let params = BgNbdParams { r: report.params[0], alpha: report.params[1], a: report.params[2], b: report.params[3] };
+        Ok(FittedBgNbd { variant: self.variant, params, report })
+    }
+
+    fn name(&self) -> &'static str {
+        match self.variant {
+            Variant::Bg => "bg-nbd",
+            Variant::Mbg => "mbg-nbd",
+        }
+    }
+}
+
+impl Default for BgNbd {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Parameters of BG/NBD and MBG/NBD.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BgNbdParams {
+    /// Shape of the purchase-rate gamma.
+    pub r: f64,
+    /// Scale (in time units) of the purchase-rate gamma.
+    pub alpha: f64,
+    /// Dropout beta, a.
+    pub a: f64,
+    /// Dropout beta, b.
+    pub b: f64,
+}
+
+/// A fitted BG/NBD or MBG/NBD model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedBgNbd {
+    /// Which model.
+    pub variant: Variant,
+    /// The parameters.
+    pub params: BgNbdParams,
+    /// How they were fitted.
+    pub report: FitReport,
+}
+
+struct Likelihood<'a> {
+    data: &'a CountData,
+    variant: Variant,
+}
+
+/// ln of the individual likelihood and its gradient in (r, α, a, b), lifetimes'
+/// `_negative_log_likelihood` terms A₁…A₄ (FHL 2005 eq. 6; Batislam et al. 2007).
+fn row_terms(row: &Row, params: &BgNbdParams, variant: Variant, with_gradient: bool) -> (f64, [f64; 4]) {
+    let BgNbdParams { r, alpha, a, b } = *params;
+    let Row { x, t_x, t, weight } = *row;
+    let shift = if variant == Variant::Mbg { 1.0 } else { 0.0 };
+    let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
+    let a2 = ln_gamma(a + b) + ln_gamma(b + x + shift) - ln_gamma(b) - ln_gamma(a + b + x + shift);
+    let a3 = -(r + x) * (alpha + t).ln();
+    let has_a4 = variant == Variant::Mbg || x > 0.0;
+    let denominator = b + x - 1.0 + shift;
+    let a4 = if has_a4 { a.ln() - denominator.ln() - (r + x) * (alpha + t_x).ln() } else { f64::NEG_INFINITY };
+    let tail = log_add_exp(a3, a4);
+    let value = weight * (a1 + a2 + tail);
+    if !with_gradient {
+        return (value, [0.0; 4]);
+    }
+    let w3 = (a3 - tail).exp();
+    let w4 = if has_a4 { (a4 - tail).exp() } else { 0.0 };
+    let d_r = digamma(r + x) - digamma(r) + alpha.ln() - w3 * (alpha + t).ln() - w4 * (alpha + t_x).ln();
+    let d_alpha = r / alpha - w3 * (r + x) / (alpha + t) - w4 * (r + x) / (alpha + t_x);
+    let common = digamma(a + b) - digamma(a + b + x + shift);
+    let d_a = common + w4 / a;
+    let d_b = common + digamma(b + x + shift) - digamma(b) - if has_a4 { w4 / denominator } else { 0.0 };
+    (value, [weight * d_r, weight * d_alpha, weight * d_a, weight * d_b])
+}
+
+impl LogLikelihood for Likelihood<'_> {
+    fn log_likelihood(&self, params: &[f64]) -> f64 {
+        let params = BgNbdParams { r: params[0], alpha: params[1], a: params[2], b: params[3] };
+        parallel_sum(self.data.rows(), |row| row_terms(row, &params, self.variant, false).0)
+    }
+
+    fn gradient(&self, params: &[f64]) -> Option<Vec<f64>> {
+        let params = BgNbdParams { r: params[0], alpha: params[1], a: params[2], b: params[3] };
+        Some(parallel_sum_vec(self.data.rows(), |row| row_terms(row, &params, self.variant, true).1).to_vec())
+    }
+
+    fn customers(&self) -> f64 {
+        self.data.customers()
+    }
+}
+
+impl FittedBgNbd {
+    /// A model with given parameters (e.g. published ones), for prediction.
+    pub fn from_params(variant: Variant, params: BgNbdParams) -> Result<FittedBgNbd, ModelError> {
+        check_positive(&NAMES, &[params.r, params.alpha, params.a, params.b])?;
+        let model = match variant {
+            Variant::Bg => "bg-nbd",
+            Variant::Mbg => "mbg-nbd",
+        };
+        let report = FitReport {
+            model: model.into(),
+            names: NAMES.iter().map(|name| name.to_string()).collect(),
+            params: vec![params.r, params.alpha, params.a, params.b],
+            std_errors: vec![f64::NAN; 4],
+            intervals: vec![(f64::NAN, f64::NAN); 4],
+            log_likelihood: f64::NAN,
+            n_customers: 0.0,
+            converged: true,
+            iterations: 0,
+        };
+        Ok(FittedBgNbd { variant, params, report })
+    }
+
+    /// Total log-likelihood of `data` under these parameters.
+    pub fn log_likelihood(&self, data: &CountData) -> f64 {
+        Likelihood { data, variant: self.variant }.log_likelihood(&[self.params.r, self.params.alpha, self.params.a, self.params.b])
+    }
+
+    fn shift(&self) -> f64 {
+        if self.variant == Variant::Mbg { 1.0 } else { 0.0 }
+    }
+
+    /// ln of the odds term a/(b + x − 1 [+1]) · ((α + T)/(α + t_x))^{r+x}.
+    fn ln_odds(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        let BgNbdParams { r, alpha, a, b } = self.params;
+        a.ln() - (b + x - 1.0 + self.shift()).ln() + (r + x) * ((alpha + t).ln() - (alpha + t_x).ln())
+    }
+}
+
+impl CountModel for FittedBgNbd {
+    fn report(&self) -> &FitReport {
+        &self.report
+    }
+
+    /// P(alive | x, t_x, T): FHL (2008) note "Computing P(alive) using the BG/NBD
+    /// model", eq. (3); for MBG/NBD, Batislam et al. (2007) eq. (12).
+    fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64 {
+        if self.variant == Variant::Bg && x == 0.0 {
+            return 1.0;
+        }
+        let ln_odds = self.ln_odds(x, t_x, t);
+        // 1 / (1 + e^{ln_odds}) without overflow.
+        if ln_odds > 0.0 { (-ln_odds).exp() / (1.0 + (-ln_odds).exp()) } else { 1.0 / (1.0 + ln_odds.exp()) }
+    }
+
+    /// E[Y(t) | x, t_x, T]: FHL (2005) eq. (10); MBG/NBD: Batislam et al. (2007) eq. (13).
+    fn expected_purchases(&self, horizon: f64, x: f64, t_x: f64, t: f64) -> f64 {
+        if horizon <= 0.0 {
+            return 0.0;
+        }
+        let BgNbdParams { r, alpha, a, b } = self.params;
+        let shift = self.shift();
+        let z = horizon / (alpha + t + horizon);
+        let c = a + b + x - 1.0 + shift;
+        let Some(ln_hyp) = ln_hyp2f1(r + x, b + x + shift, c, z) else { return f64::NAN };
+        let first = c / (a - 1.0);
+        // 1 − ₂F₁ · ((α+T)/(α+T+t))^{r+x}, with the product formed in log space.
+        let second = -(ln_hyp + (r + x) * ((alpha + t).ln() - (alpha + t + horizon).ln())).exp_m1();
+        let denominator = if self.variant == Variant::Bg && x == 0.0 { 1.0 } else { 1.0 + self.ln_odds(x, t_x, t).exp() };
+        first * second / denominator
+    }
+
+    /// E[X(t)]: FHL (2005) eq. (9); MBG/NBD: lifetimes' `expected_number_of_purchases_up_to_time`.
+    fn expected_purchases_unconditional(&self, horizon: f64) -> f64 {
+        let BgNbdParams { r, alpha, a, b } = self.params;
+        let z = horizon / (alpha + horizon);
+        let scale = (r * (alpha.ln() - (alpha + horizon).ln())).exp();
+        match self.variant {
+            Variant::Bg => (a + b - 1.0) / (a - 1.0) * (1.0 - scale * ln_hyp2f1(r, b, a + b - 1.0, z).map_or(f64::NAN, f64::exp)),
+            Variant::Mbg => b / (a - 1.0) * (1.0 - scale * ln_hyp2f1(r, b + 1.0, a + b, z).map_or(f64::NAN, f64::exp)),
+        }
+    }
+
+    /// P(X(t) = n): FHL (2005) eq. (8); MBG/NBD: lifetimes' `probability_of_n_purchases_up_to_time`.
+    fn probability_of_purchases(&self, n: u32, horizon: f64) -> f64 {
+        let BgNbdParams { r, alpha, a, b } = self.params;
+        let n = f64::from(n);
+        let shift = self.shift();
+        let ln_p = alpha.ln() - (alpha + horizon).ln();
+        let ln_q = if horizon > 0.0 { horizon.ln() - (alpha + horizon).ln() } else { f64::NEG_INFINITY };
+        let ln_nbd = |j: f64| ln_gamma(r + j) - ln_gamma(r) - ln_gamma(j + 1.0) + r * ln_p + if j > 0.0 { j * ln_q } else { 0.0 };
+        let first = (ln_beta(a, b + n + shift) - ln_beta(a, b) + ln_nbd(n)).exp();
+        let second = if n > 0.0 || shift > 0.0 {
+            let partial: f64 = (0..n as u32).map(|j| ln_nbd(f64::from(j)).exp()).sum();
+            (ln_beta(a + 1.0, b + n - 1.0 + shift) - ln_beta(a, b)).exp() * (1.0 - partial)
+        } else {
+            0.0
+        };
+        first + second
+    }
+}

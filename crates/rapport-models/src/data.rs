@@ -1,0 +1,237 @@
+//! Model inputs: per-customer (x, t_x, T) and spend, validated and compressed to
+//! weighted unique rows so that millions of customers cost little to fit.
+
+use std::collections::HashMap;
+
+use crate::ModelError;
+
+/// One customer's purchase history in the BTYD sufficient statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    /// Id, for error messages and outputs.
+    pub id: String,
+    /// Repeat purchases `x` (lifetimes `frequency`).
+    pub x: f64,
+    /// Time of the last purchase `t_x` (lifetimes `recency`).
+    pub t_x: f64,
+    /// Age at the end of observation `T`.
+    pub t: f64,
+}
+
+impl Customer {
+    /// Validate: x a whole number ≥ 0, 0 ≤ t_x ≤ T, x = 0 ⇒ t_x = 0, all finite.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let invalid = |reason: String| Err(ModelError::InvalidCustomer { customer: self.id.clone(), reason });
+        if !(self.x.is_finite() && self.t_x.is_finite() && self.t.is_finite()) {
+            return invalid(format!("frequency, recency and T must be finite numbers (got {}, {}, {})", self.x, self.t_x, self.t));
+        }
+        if self.x < 0.0 || self.x.fract() != 0.0 {
+            return invalid(format!("frequency must be a whole number ≥ 0 (got {})", self.x));
+        }
+        if self.t_x < 0.0 || self.t < 0.0 {
+            return invalid(format!("recency and T must be ≥ 0 (got recency {}, T {})", self.t_x, self.t));
+        }
+        if self.t_x > self.t {
+            return invalid(format!("recency {} is after T {}", self.t_x, self.t));
+        }
+        if self.x == 0.0 && self.t_x != 0.0 {
+            return invalid(format!("recency must be 0 when frequency is 0 (got {})", self.t_x));
+        }
+        Ok(())
+    }
+}
+
+/// A weighted unique (x, t_x, T) row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row {
+    /// Repeat purchases.
+    pub x: f64,
+    /// Time of the last purchase.
+    pub t_x: f64,
+    /// Age at the end of observation.
+    pub t: f64,
+    /// How many customers share it.
+    pub weight: f64,
+}
+
+/// Validated, compressed count data for BG/NBD, MBG/NBD and Pareto/NBD.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountData {
+    rows: Vec<Row>,
+    customers: f64,
+}
+
+impl CountData {
+    /// Validate and compress.
+    pub fn new(customers: &[Customer]) -> Result<CountData, ModelError> {
+        let mut index: HashMap<(u64, u64, u64), usize> = HashMap::new();
+        let mut rows: Vec<Row> = Vec::new();
+        for customer in customers {
+            customer.validate()?;
+            let key = (customer.x.to_bits(), customer.t_x.to_bits(), customer.t.to_bits());
+            match index.get(&key) {
+                Some(&position) => rows[position].weight += 1.0,
+                None => {
+                    index.insert(key, rows.len());
+                    rows.push(Row { x: customer.x, t_x: customer.t_x, t: customer.t, weight: 1.0 });
+                }
+            }
+        }
+        Self::from_rows(rows)
+    }
+
+    /// From already-weighted rows (weights must be positive).
+    pub fn from_rows(rows: Vec<Row>) -> Result<CountData, ModelError> {
+        for (position, row) in rows.iter().enumerate() {
+            Customer { id: format!("row {}", position + 1), x: row.x, t_x: row.t_x, t: row.t }.validate()?;
+            if !(row.weight > 0.0 && row.weight.is_finite()) {
+                return Err(ModelError::InvalidCustomer { customer: format!("row {}", position + 1), reason: format!("weight must be > 0 (got {})", row.weight) });
+            }
+        }
+        let customers = rows.iter().map(|row| row.weight).sum();
+        if rows.is_empty() {
+            return Err(ModelError::NoData(String::new()));
+        }
+        Ok(CountData { rows, customers })
+    }
+
+    /// The unique rows.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// Number of customers (sum of weights).
+    pub fn customers(&self) -> f64 {
+        self.customers
+    }
+
+    /// Mean T, a scale for starting points.
+    pub fn mean_t(&self) -> f64 {
+        self.rows.iter().map(|row| row.t * row.weight).sum::<f64>() / self.customers
+    }
+}
+
+/// Spend data for Gamma-Gamma: repeat buyers' frequency and mean spend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpendData {
+    rows: Vec<(f64, f64, f64)>,
+    customers: f64,
+}
+
+impl SpendData {
+    /// From (id, frequency, monetary value); customers with frequency 0 are left out (the
+    /// model is for repeat buyers), a non-positive spend of a repeat buyer is an error.
+    pub fn new<'a>(customers: impl IntoIterator<Item = (&'a str, f64, f64)>) -> Result<SpendData, ModelError> {
+        let mut index: HashMap<(u64, u64), usize> = HashMap::new();
+        let mut rows: Vec<(f64, f64, f64)> = Vec::new();
+        for (id, x, m) in customers {
+            if !x.is_finite() || x < 0.0 || x.fract() != 0.0 {
+                return Err(ModelError::InvalidCustomer { customer: id.to_string(), reason: format!("frequency must be a whole number ≥ 0 (got {x})") });
+            }
+            if x == 0.0 {
+                continue;
+            }
+            if !(m > 0.0 && m.is_finite()) {
+                return Err(ModelError::InvalidCustomer { customer: id.to_string(), reason: format!("monetary value must be > 0 for a repeat buyer (got {m})") });
+            }
+            let key = (x.to_bits(), m.to_bits());
+            match index.get(&key) {
+                Some(&position) => rows[position].2 += 1.0,
+                None => {
+                    index.insert(key, rows.len());
+                    rows.push((x, m, 1.0));
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Err(ModelError::NoData(": Gamma-Gamma needs repeat buyers with a positive spend".into()));
+        }
+        let customers = rows.iter().map(|row| row.2).sum();
+        Ok(SpendData { rows, customers })
+    }
+
+    /// (x, m, weight) rows.
+    pub fn rows(&self) -> &[(f64, f64, f64)] {
+        &self.rows
+    }
+
+    /// Number of repeat buyers.
+    pub fn customers(&self) -> f64 {
+        self.customers
+    }
+}
+
+/// Discrete-time data for BG/BB: (x, t_x, n) with weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscreteData {
+    rows: Vec<(u32, u32, u32, f64)>,
+    customers: f64,
+}
+
+impl DiscreteData {
+    /// From (id, frequency, recency, periods, weight).
+    pub fn new<'a>(rows: impl IntoIterator<Item = (&'a str, f64, f64, f64, f64)>) -> Result<DiscreteData, ModelError> {
+        let mut out = Vec::new();
+        for (id, x, t_x, n, weight) in rows {
+            let invalid = |reason: String| Err(ModelError::InvalidCustomer { customer: id.to_string(), reason });
+            let whole = |value: f64| value.is_finite() && value >= 0.0 && value.fract() == 0.0;
+            if !(whole(x) && whole(t_x) && whole(n)) {
+                return invalid(format!("frequency, recency and periods must be whole numbers ≥ 0 (got {x}, {t_x}, {n})"));
+            }
+            if x > t_x || t_x > n || (x > 0.0 && t_x == 0.0) {
+                return invalid(format!("need frequency ≤ recency ≤ periods, and recency ≥ 1 when frequency ≥ 1 (got {x}, {t_x}, {n})"));
+            }
+            if !(weight > 0.0 && weight.is_finite()) {
+                return invalid(format!("weight must be > 0 (got {weight})"));
+            }
+            out.push((x as u32, t_x as u32, n as u32, weight));
+        }
+        if out.is_empty() {
+            return Err(ModelError::NoData(String::new()));
+        }
+        let customers = out.iter().map(|row| row.3).sum();
+        Ok(DiscreteData { rows: out, customers })
+    }
+
+    /// (x, t_x, n, weight) rows.
+    pub fn rows(&self) -> &[(u32, u32, u32, f64)] {
+        &self.rows
+    }
+
+    /// Number of customers.
+    pub fn customers(&self) -> f64 {
+        self.customers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer(x: f64, t_x: f64, t: f64) -> Customer {
+        Customer { id: "c7".into(), x, t_x, t }
+    }
+
+    #[test]
+    fn invalid_customers_are_named() {
+        for (bad, needle) in [
+            (customer(-1.0, 0.0, 1.0), "whole number"),
+            (customer(1.5, 1.0, 2.0), "whole number"),
+            (customer(1.0, 3.0, 2.0), "after T"),
+            (customer(1.0, -1.0, 2.0), "≥ 0"),
+            (customer(0.0, 1.0, 2.0), "recency must be 0"),
+            (customer(1.0, f64::NAN, 2.0), "finite"),
+        ] {
+            let error = CountData::new(&[bad]).expect_err("invalid");
+            assert!(error.to_string().starts_with("customer c7: "), "{error}");
+            assert!(error.to_string().contains(needle), "{error}");
+        }
+    }
+
+    #[test]
+    fn duplicates_become_weights() {
+        let data = CountData::new(&[customer(1.0, 1.0, 2.0), customer(1.0, 1.0, 2.0), customer(0.0, 0.0, 2.0)]).expect("valid");
+        assert_eq!(data.rows().len(), 2);
+        assert_eq!(data.customers(), 3.0);
+    }
+}

@@ -1,0 +1,169 @@
+//! What every fitted model reports, and the shared maximum-likelihood machinery.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use rapport_stats::optimize::{MinimizeOptions, Objective, hessian, invert, minimize};
+
+use crate::ModelError;
+
+/// The fit of a model: parameters with standard errors and intervals, log-likelihood,
+/// convergence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Model name: `bg-nbd`, `mbg-nbd`, `pareto-nbd`, `bg-bb`, `gamma-gamma`.
+    pub model: String,
+    /// Parameter names, in the paper's order.
+    pub names: Vec<String>,
+    /// Maximum-likelihood estimates.
+    pub params: Vec<f64>,
+    /// Standard errors from the inverse Hessian of the log-likelihood (`NaN` if it is
+    /// singular).
+    pub std_errors: Vec<f64>,
+    /// 95% intervals, computed on the log scale (exp(ln θ ± 1.96 · SE/θ)), so they stay
+    /// positive.
+    pub intervals: Vec<(f64, f64)>,
+    /// Log-likelihood at the estimates (the paper's, in the data's time unit).
+    pub log_likelihood: f64,
+    /// Customers the model was fitted on.
+    pub n_customers: f64,
+    /// Whether the optimiser met its tolerance.
+    pub converged: bool,
+    /// Iterations of the best run.
+    pub iterations: u64,
+}
+
+impl FitReport {
+    /// The parameters as (name, value) pairs.
+    pub fn named_params(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.names.iter().map(String::as_str).zip(self.params.iter().copied())
+    }
+}
+
+/// A log-likelihood over log-parameters, to be maximised.
+pub(crate) trait LogLikelihood: Sync {
+    /// Total log-likelihood at natural parameters.
+    fn log_likelihood(&self, params: &[f64]) -> f64;
+    /// Gradient of the total log-likelihood at natural parameters; `None` → numerical.
+    fn gradient(&self, _params: &[f64]) -> Option<Vec<f64>> {
+        None
+    }
+    /// Number of customers (for scaling the objective).
+    fn customers(&self) -> f64;
+}
+
+/// −LL / N over θ = ln(params).
+struct NegativeMean<'a, L: LogLikelihood>(&'a L);
+
+impl<L: LogLikelihood> Objective for NegativeMean<'_, L> {
+    fn value(&self, theta: &[f64]) -> f64 {
+        let params: Vec<f64> = theta.iter().map(|value| value.exp()).collect();
+        -self.0.log_likelihood(&params) / self.0.customers()
+    }
+
+    fn gradient(&self, theta: &[f64]) -> Vec<f64> {
+        let params: Vec<f64> = theta.iter().map(|value| value.exp()).collect();
+        match self.0.gradient(&params) {
+            Some(gradient) => gradient.iter().zip(&params).map(|(g, p)| -g * p / self.0.customers()).collect(),
+            None => {
+                // Central differences in θ; each evaluation is itself parallel.
+                (0..theta.len())
+                    .map(|index| {
+                        let step = 1e-6;
+                        let mut up = theta.to_vec();
+                        let mut down = theta.to_vec();
+                        up[index] += step;
+                        down[index] -= step;
+                        (self.value(&up) - self.value(&down)) / (2.0 * step)
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// The log-likelihood over natural parameters, for the Hessian.
+struct Natural<'a, L: LogLikelihood>(&'a L);
+
+impl<L: LogLikelihood> Objective for Natural<'_, L> {
+    fn value(&self, params: &[f64]) -> f64 {
+        -self.0.log_likelihood(params)
+    }
+    fn gradient(&self, params: &[f64]) -> Vec<f64> {
+        match self.0.gradient(params) {
+            Some(gradient) => gradient.iter().map(|g| -g).collect(),
+            None => (0..params.len())
+                .map(|index| {
+                    let step = 1e-6 * params[index].abs().max(1e-3);
+                    let mut up = params.to_vec();
+                    let mut down = params.to_vec();
+                    up[index] += step;
+                    down[index] -= step;
+                    (self.value(&up) - self.value(&down)) / (2.0 * step)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Maximise `likelihood` from `starts` (natural parameters) and report.
+pub(crate) fn fit_report<L: LogLikelihood>(model: &str, names: &[&str], likelihood: &L, starts: &[Vec<f64>]) -> Result<FitReport, ModelError> {
+    let theta_starts: Vec<Vec<f64>> = starts.iter().map(|start| start.iter().map(|value| value.ln()).collect()).collect();
+    let minimum = minimize(&NegativeMean(likelihood), &theta_starts, MinimizeOptions::default())?;
+    let params: Vec<f64> = minimum.x.iter().map(|value| value.exp()).collect();
+    let log_likelihood = likelihood.log_likelihood(&params);
+    let covariance = invert(&hessian(&Natural(likelihood), &params));
+    let std_errors: Vec<f64> = (0..params.len())
+        .map(|index| covariance.as_ref().map_or(f64::NAN, |covariance| covariance[index][index]).max(0.0).sqrt())
+        .map(|value| if value.is_finite() { value } else { f64::NAN })
+        .collect();
+    let intervals = params
+        .iter()
+        .zip(&std_errors)
+        .map(|(value, error)| {
+            let spread = 1.959_963_984_540_054 * error / value;
+            ((value.ln() - spread).exp(), (value.ln() + spread).exp())
+        })
+        .collect();
+    Ok(FitReport {
+        model: model.to_string(),
+        names: names.iter().map(|name| name.to_string()).collect(),
+        params,
+        std_errors,
+        intervals,
+        log_likelihood,
+        n_customers: likelihood.customers(),
+        converged: minimum.converged,
+        iterations: minimum.iterations,
+    })
+}
+
+/// Sum `term(row)` over rows, in parallel for large inputs.
+pub(crate) fn parallel_sum<T: Sync>(rows: &[T], term: impl Fn(&T) -> f64 + Sync) -> f64 {
+    if rows.len() < 4096 { rows.iter().map(term).sum() } else { rows.par_chunks(2048).map(|chunk| chunk.iter().map(&term).sum::<f64>()).sum() }
+}
+
+/// Sum gradient vectors `term(row)` over rows, in parallel for large inputs.
+pub(crate) fn parallel_sum_vec<T: Sync, const N: usize>(rows: &[T], term: impl Fn(&T) -> [f64; N] + Sync) -> [f64; N] {
+    let add = |mut a: [f64; N], b: [f64; N]| {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += y;
+        }
+        a
+    };
+    if rows.len() < 4096 {
+        rows.iter().map(&term).fold([0.0; N], add)
+    } else {
+        rows.par_chunks(2048).map(|chunk| chunk.iter().map(&term).fold([0.0; N], add)).reduce(|| [0.0; N], add)
+    }
+}
+
+/// Check that every parameter is finite and positive.
+pub(crate) fn check_positive(names: &[&'static str], values: &[f64]) -> Result<(), ModelError> {
+    for (name, value) in names.iter().zip(values) {
+        if !(value.is_finite() && *value > 0.0) {
+            return Err(ModelError::InvalidParameter { name, value: *value, reason: "must be a finite number > 0" });
+        }
+    }
+    Ok(())
+}
