@@ -154,7 +154,12 @@ impl Partition {
     }
 
     fn intern(&mut self, hash: u64, customer: &[u8]) -> u32 {
-        let Partition { index, name_bytes, name_ends, .. } = self;
+        let Partition {
+            index,
+            name_bytes,
+            name_ends,
+            ..
+        } = self;
         let found = index.find(hash, |&(candidate_hash, candidate)| {
             candidate_hash == hash && {
                 let candidate = candidate as usize;
@@ -280,8 +285,16 @@ impl SummaryAccumulator {
         for row in &self.routed {
             let partition = &mut self.partitions[Self::partition_of(row.hash)];
             let customer = partition.intern(row.hash, &self.pending_bytes[row.start as usize..row.end as usize]);
-            let entry = Entry { customer, period: row.period, amount: row.amount };
-            if row.holdout { partition.holdout.push(entry) } else { partition.calibration.push(entry) }
+            let entry = Entry {
+                customer,
+                period: row.period,
+                amount: row.amount,
+            };
+            if row.holdout {
+                partition.holdout.push(entry)
+            } else {
+                partition.calibration.push(entry)
+            }
         }
         self.pending.clear();
         self.pending_bytes.clear();
@@ -292,8 +305,15 @@ impl SummaryAccumulator {
         self.flush();
         other.flush();
         for (mine, theirs) in self.partitions.iter_mut().zip(other.partitions) {
-            let remap: Vec<u32> = (0..theirs.name_ends.len() as u32).map(|index| mine.intern(theirs.hashes[index as usize], theirs.name(index))).collect();
-            let moved = |entries: Vec<Entry>| entries.into_iter().map(|entry| Entry { customer: remap[entry.customer as usize], ..entry });
+            let remap: Vec<u32> = (0..theirs.name_ends.len() as u32)
+                .map(|index| mine.intern(theirs.hashes[index as usize], theirs.name(index)))
+                .collect();
+            let moved = |entries: Vec<Entry>| {
+                entries.into_iter().map(|entry| Entry {
+                    customer: remap[entry.customer as usize],
+                    ..entry
+                })
+            };
             mine.calibration.extend(moved(theirs.calibration));
             mine.holdout.extend(moved(theirs.holdout));
         }
@@ -337,7 +357,11 @@ impl SummaryAccumulator {
                         }
                         match holdout_rows.peek() {
                             Some(next) if next[0].customer == customer => holdout_of(next, duration),
-                            _ => Holdout { frequency: 0, monetary_value: 0.0, duration },
+                            _ => Holdout {
+                                frequency: 0,
+                                monetary_value: 0.0,
+                                duration,
+                            },
                         }
                     });
                     out.push(CustomerSummary {
@@ -345,7 +369,11 @@ impl SummaryAccumulator {
                         frequency: periods.repeat_count,
                         recency: unit.between(options.period, i64::from(periods.first), i64::from(periods.last)),
                         t: unit.between(options.period, i64::from(periods.first), calibration_end_period),
-                        monetary_value: if periods.repeat_count == 0 { 0.0 } else { periods.repeat_total / f64::from(periods.repeat_count) },
+                        monetary_value: if periods.repeat_count == 0 {
+                            0.0
+                        } else {
+                            periods.repeat_total / f64::from(periods.repeat_count)
+                        },
                         holdout,
                     });
                 }
@@ -353,7 +381,12 @@ impl SummaryAccumulator {
             })
             .collect();
         customers.par_sort_unstable_by(|a, b| natural_order(&a.customer_id, &b.customer_id));
-        SummaryTable { options, observation_end, customers, counts: self.counts }
+        SummaryTable {
+            options,
+            observation_end,
+            customers,
+            counts: self.counts,
+        }
     }
 }
 

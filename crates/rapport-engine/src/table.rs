@@ -125,7 +125,9 @@ impl Table {
                     .collect::<Vec<_>>()
                     .into_par_iter()
                     .map(|start| {
-                        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(CSV_CHUNK_ROWS * 48));
+                        let mut writer = csv::WriterBuilder::new()
+                            .has_headers(false)
+                            .from_writer(Vec::with_capacity(CSV_CHUNK_ROWS * 48));
                         for row in start..(start + CSV_CHUNK_ROWS).min(self.rows()) {
                             writer.write_record(self.columns.iter().map(|(_, column)| column.text(row)))?;
                         }

@@ -42,12 +42,28 @@ impl BgNbd {
 
     /// Fit by maximum likelihood.
     pub fn fit(&self, data: &CountData) -> Result<FittedBgNbd, ModelError> {
-        let likelihood = Likelihood { data, variant: self.variant };
+        let likelihood = Likelihood {
+            data,
+            variant: self.variant,
+        };
         let mean_t = data.mean_t().max(1e-3);
-        let starts = [vec![1.0, 1.0, 1.0, 1.0], vec![0.5, mean_t / 4.0, 1.0, 2.0], vec![1.0, mean_t, 0.5, 1.0]];
+        let starts = [
+            vec![1.0, 1.0, 1.0, 1.0],
+            vec![0.5, mean_t / 4.0, 1.0, 2.0],
+            vec![1.0, mean_t, 0.5, 1.0],
+        ];
         let report = fit_report(self.name(), &NAMES, &likelihood, &starts)?;
-        let params = BgNbdParams { r: report.params[0], alpha: report.params[1], a: report.params[2], b: report.params[3] };
-        Ok(FittedBgNbd { variant: self.variant, params, report })
+        let params = BgNbdParams {
+            r: report.params[0],
+            alpha: report.params[1],
+            a: report.params[2],
+            b: report.params[3],
+        };
+        Ok(FittedBgNbd {
+            variant: self.variant,
+            params,
+            report,
+        })
     }
 
     fn name(&self) -> &'static str {
@@ -104,7 +120,11 @@ fn row_terms(row: &Row, params: &BgNbdParams, variant: Variant, with_gradient: b
     let a3 = -(r + x) * (alpha + t).ln();
     let has_a4 = variant == Variant::Mbg || x > 0.0;
     let denominator = b + x - 1.0 + shift;
-    let a4 = if has_a4 { a.ln() - denominator.ln() - (r + x) * (alpha + t_x).ln() } else { f64::NEG_INFINITY };
+    let a4 = if has_a4 {
+        a.ln() - denominator.ln() - (r + x) * (alpha + t_x).ln()
+    } else {
+        f64::NEG_INFINITY
+    };
     let tail = log_add_exp(a3, a4);
     let value = weight * (a1 + a2 + tail);
     if !with_gradient {
@@ -122,12 +142,22 @@ fn row_terms(row: &Row, params: &BgNbdParams, variant: Variant, with_gradient: b
 
 impl LogLikelihood for Likelihood<'_> {
     fn log_likelihood(&self, params: &[f64]) -> f64 {
-        let params = BgNbdParams { r: params[0], alpha: params[1], a: params[2], b: params[3] };
+        let params = BgNbdParams {
+            r: params[0],
+            alpha: params[1],
+            a: params[2],
+            b: params[3],
+        };
         parallel_sum(self.data.rows(), |row| row_terms(row, &params, self.variant, false).0)
     }
 
     fn gradient(&self, params: &[f64]) -> Option<Vec<f64>> {
-        let params = BgNbdParams { r: params[0], alpha: params[1], a: params[2], b: params[3] };
+        let params = BgNbdParams {
+            r: params[0],
+            alpha: params[1],
+            a: params[2],
+            b: params[3],
+        };
         Some(parallel_sum_vec(self.data.rows(), |row| row_terms(row, &params, self.variant, true).1).to_vec())
     }
 
@@ -160,7 +190,11 @@ impl FittedBgNbd {
 
     /// Total log-likelihood of `data` under these parameters.
     pub fn log_likelihood(&self, data: &CountData) -> f64 {
-        Likelihood { data, variant: self.variant }.log_likelihood(&[self.params.r, self.params.alpha, self.params.a, self.params.b])
+        Likelihood {
+            data,
+            variant: self.variant,
+        }
+        .log_likelihood(&[self.params.r, self.params.alpha, self.params.a, self.params.b])
     }
 
     fn shift(&self) -> f64 {
@@ -187,7 +221,11 @@ impl CountModel for FittedBgNbd {
         }
         let ln_odds = self.ln_odds(x, t_x, t);
         // 1 / (1 + e^{ln_odds}) without overflow.
-        if ln_odds > 0.0 { (-ln_odds).exp() / (1.0 + (-ln_odds).exp()) } else { 1.0 / (1.0 + ln_odds.exp()) }
+        if ln_odds > 0.0 {
+            (-ln_odds).exp() / (1.0 + (-ln_odds).exp())
+        } else {
+            1.0 / (1.0 + ln_odds.exp())
+        }
     }
 
     /// E[Y(t) | x, t_x, T]: FHL (2005) eq. (10); MBG/NBD: Batislam et al. (2007) eq. (13).
@@ -199,11 +237,17 @@ impl CountModel for FittedBgNbd {
         let shift = self.shift();
         let z = horizon / (alpha + t + horizon);
         let c = a + b + x - 1.0 + shift;
-        let Some(ln_hyp) = ln_hyp2f1(r + x, b + x + shift, c, z) else { return f64::NAN };
+        let Some(ln_hyp) = ln_hyp2f1(r + x, b + x + shift, c, z) else {
+            return f64::NAN;
+        };
         let first = c / (a - 1.0);
         // 1 − ₂F₁ · ((α+T)/(α+T+t))^{r+x}, with the product formed in log space.
         let second = -(ln_hyp + (r + x) * ((alpha + t).ln() - (alpha + t + horizon).ln())).exp_m1();
-        let denominator = if self.variant == Variant::Bg && x == 0.0 { 1.0 } else { 1.0 + self.ln_odds(x, t_x, t).exp() };
+        let denominator = if self.variant == Variant::Bg && x == 0.0 {
+            1.0
+        } else {
+            1.0 + self.ln_odds(x, t_x, t).exp()
+        };
         first * second / denominator
     }
 
@@ -224,7 +268,11 @@ impl CountModel for FittedBgNbd {
         let n = f64::from(n);
         let shift = self.shift();
         let ln_p = alpha.ln() - (alpha + horizon).ln();
-        let ln_q = if horizon > 0.0 { horizon.ln() - (alpha + horizon).ln() } else { f64::NEG_INFINITY };
+        let ln_q = if horizon > 0.0 {
+            horizon.ln() - (alpha + horizon).ln()
+        } else {
+            f64::NEG_INFINITY
+        };
         let ln_nbd = |j: f64| ln_gamma(r + j) - ln_gamma(r) - ln_gamma(j + 1.0) + r * ln_p + if j > 0.0 { j * ln_q } else { 0.0 };
         let first = (ln_beta(a, b + n + shift) - ln_beta(a, b) + ln_nbd(n)).exp();
         let second = if n > 0.0 || shift > 0.0 {

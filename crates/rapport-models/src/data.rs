@@ -21,9 +21,17 @@ pub struct Customer {
 impl Customer {
     /// Validate: x a whole number ≥ 0, 0 ≤ t_x ≤ T, x = 0 ⇒ t_x = 0, all finite.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let invalid = |reason: String| Err(ModelError::InvalidCustomer { customer: self.id.clone(), reason });
+        let invalid = |reason: String| {
+            Err(ModelError::InvalidCustomer {
+                customer: self.id.clone(),
+                reason,
+            })
+        };
         if !(self.x.is_finite() && self.t_x.is_finite() && self.t.is_finite()) {
-            return invalid(format!("frequency, recency and T must be finite numbers (got {}, {}, {})", self.x, self.t_x, self.t));
+            return invalid(format!(
+                "frequency, recency and T must be finite numbers (got {}, {}, {})",
+                self.x, self.t_x, self.t
+            ));
         }
         if self.x < 0.0 || self.x.fract() != 0.0 {
             return invalid(format!("frequency must be a whole number ≥ 0 (got {})", self.x));
@@ -73,7 +81,12 @@ impl CountData {
                 Some(&position) => rows[position].weight += 1.0,
                 None => {
                     index.insert(key, rows.len());
-                    rows.push(Row { x: customer.x, t_x: customer.t_x, t: customer.t, weight: 1.0 });
+                    rows.push(Row {
+                        x: customer.x,
+                        t_x: customer.t_x,
+                        t: customer.t,
+                        weight: 1.0,
+                    });
                 }
             }
         }
@@ -83,9 +96,18 @@ impl CountData {
     /// From already-weighted rows (weights must be positive).
     pub fn from_rows(rows: Vec<Row>) -> Result<CountData, ModelError> {
         for (position, row) in rows.iter().enumerate() {
-            Customer { id: format!("row {}", position + 1), x: row.x, t_x: row.t_x, t: row.t }.validate()?;
+            Customer {
+                id: format!("row {}", position + 1),
+                x: row.x,
+                t_x: row.t_x,
+                t: row.t,
+            }
+            .validate()?;
             if !(row.weight > 0.0 && row.weight.is_finite()) {
-                return Err(ModelError::InvalidCustomer { customer: format!("row {}", position + 1), reason: format!("weight must be > 0 (got {})", row.weight) });
+                return Err(ModelError::InvalidCustomer {
+                    customer: format!("row {}", position + 1),
+                    reason: format!("weight must be > 0 (got {})", row.weight),
+                });
             }
         }
         let customers = rows.iter().map(|row| row.weight).sum();
@@ -126,13 +148,19 @@ impl SpendData {
         let mut rows: Vec<(f64, f64, f64)> = Vec::new();
         for (id, x, m) in customers {
             if !x.is_finite() || x < 0.0 || x.fract() != 0.0 {
-                return Err(ModelError::InvalidCustomer { customer: id.to_string(), reason: format!("frequency must be a whole number ≥ 0 (got {x})") });
+                return Err(ModelError::InvalidCustomer {
+                    customer: id.to_string(),
+                    reason: format!("frequency must be a whole number ≥ 0 (got {x})"),
+                });
             }
             if x == 0.0 {
                 continue;
             }
             if !(m > 0.0 && m.is_finite()) {
-                return Err(ModelError::InvalidCustomer { customer: id.to_string(), reason: format!("monetary value must be > 0 for a repeat buyer (got {m})") });
+                return Err(ModelError::InvalidCustomer {
+                    customer: id.to_string(),
+                    reason: format!("monetary value must be > 0 for a repeat buyer (got {m})"),
+                });
             }
             let key = (x.to_bits(), m.to_bits());
             match index.get(&key) {
@@ -173,13 +201,22 @@ impl DiscreteData {
     pub fn new<'a>(rows: impl IntoIterator<Item = (&'a str, f64, f64, f64, f64)>) -> Result<DiscreteData, ModelError> {
         let mut out = Vec::new();
         for (id, x, t_x, n, weight) in rows {
-            let invalid = |reason: String| Err(ModelError::InvalidCustomer { customer: id.to_string(), reason });
+            let invalid = |reason: String| {
+                Err(ModelError::InvalidCustomer {
+                    customer: id.to_string(),
+                    reason,
+                })
+            };
             let whole = |value: f64| value.is_finite() && value >= 0.0 && value.fract() == 0.0;
             if !(whole(x) && whole(t_x) && whole(n)) {
-                return invalid(format!("frequency, recency and periods must be whole numbers ≥ 0 (got {x}, {t_x}, {n})"));
+                return invalid(format!(
+                    "frequency, recency and periods must be whole numbers ≥ 0 (got {x}, {t_x}, {n})"
+                ));
             }
             if x > t_x || t_x > n || (x > 0.0 && t_x == 0.0) {
-                return invalid(format!("need frequency ≤ recency ≤ periods, and recency ≥ 1 when frequency ≥ 1 (got {x}, {t_x}, {n})"));
+                return invalid(format!(
+                    "need frequency ≤ recency ≤ periods, and recency ≥ 1 when frequency ≥ 1 (got {x}, {t_x}, {n})"
+                ));
             }
             if !(weight > 0.0 && weight.is_finite()) {
                 return invalid(format!("weight must be > 0 (got {weight})"));
@@ -209,7 +246,12 @@ mod tests {
     use super::*;
 
     fn customer(x: f64, t_x: f64, t: f64) -> Customer {
-        Customer { id: "c7".into(), x, t_x, t }
+        Customer {
+            id: "c7".into(),
+            x,
+            t_x,
+            t,
+        }
     }
 
     #[test]

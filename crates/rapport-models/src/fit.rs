@@ -107,14 +107,25 @@ impl<L: LogLikelihood> Objective for Natural<'_, L> {
 }
 
 /// Maximise `likelihood` from `starts` (natural parameters) and report.
-pub(crate) fn fit_report<L: LogLikelihood>(model: &str, names: &[&str], likelihood: &L, starts: &[Vec<f64>]) -> Result<FitReport, ModelError> {
+pub(crate) fn fit_report<L: LogLikelihood>(
+    model: &str,
+    names: &[&str],
+    likelihood: &L,
+    starts: &[Vec<f64>],
+) -> Result<FitReport, ModelError> {
     let theta_starts: Vec<Vec<f64>> = starts.iter().map(|start| start.iter().map(|value| value.ln()).collect()).collect();
     let minimum = minimize(&NegativeMean(likelihood), &theta_starts, MinimizeOptions::default())?;
     let params: Vec<f64> = minimum.x.iter().map(|value| value.exp()).collect();
     let log_likelihood = likelihood.log_likelihood(&params);
     let covariance = invert(&hessian(&Natural(likelihood), &params));
     let std_errors: Vec<f64> = (0..params.len())
-        .map(|index| covariance.as_ref().map_or(f64::NAN, |covariance| covariance[index][index]).max(0.0).sqrt())
+        .map(|index| {
+            covariance
+                .as_ref()
+                .map_or(f64::NAN, |covariance| covariance[index][index])
+                .max(0.0)
+                .sqrt()
+        })
         .map(|value| if value.is_finite() { value } else { f64::NAN })
         .collect();
     let intervals = params
@@ -140,7 +151,11 @@ pub(crate) fn fit_report<L: LogLikelihood>(model: &str, names: &[&str], likeliho
 
 /// Sum `term(row)` over rows, in parallel for large inputs.
 pub(crate) fn parallel_sum<T: Sync>(rows: &[T], term: impl Fn(&T) -> f64 + Sync) -> f64 {
-    if rows.len() < 4096 { rows.iter().map(term).sum() } else { rows.par_chunks(2048).map(|chunk| chunk.iter().map(&term).sum::<f64>()).sum() }
+    if rows.len() < 4096 {
+        rows.iter().map(term).sum()
+    } else {
+        rows.par_chunks(2048).map(|chunk| chunk.iter().map(&term).sum::<f64>()).sum()
+    }
 }
 
 /// Sum gradient vectors `term(row)` over rows, in parallel for large inputs.
@@ -154,7 +169,9 @@ pub(crate) fn parallel_sum_vec<T: Sync, const N: usize>(rows: &[T], term: impl F
     if rows.len() < 4096 {
         rows.iter().map(&term).fold([0.0; N], add)
     } else {
-        rows.par_chunks(2048).map(|chunk| chunk.iter().map(&term).fold([0.0; N], add)).reduce(|| [0.0; N], add)
+        rows.par_chunks(2048)
+            .map(|chunk| chunk.iter().map(&term).fold([0.0; N], add))
+            .reduce(|| [0.0; N], add)
     }
 }
 
@@ -162,7 +179,11 @@ pub(crate) fn parallel_sum_vec<T: Sync, const N: usize>(rows: &[T], term: impl F
 pub(crate) fn check_positive(names: &[&'static str], values: &[f64]) -> Result<(), ModelError> {
     for (name, value) in names.iter().zip(values) {
         if !(value.is_finite() && *value > 0.0) {
-            return Err(ModelError::InvalidParameter { name, value: *value, reason: "must be a finite number > 0" });
+            return Err(ModelError::InvalidParameter {
+                name,
+                value: *value,
+                reason: "must be a finite number > 0",
+            });
         }
     }
     Ok(())

@@ -37,7 +37,11 @@ impl<O: Objective> Gradient for Problem<'_, O> {
     type Gradient = Vec<f64>;
     fn gradient(&self, x: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
         let gradient = self.0.gradient(x);
-        Ok(if gradient.iter().all(|value| value.is_finite()) { gradient } else { vec![0.0; x.len()] })
+        Ok(if gradient.iter().all(|value| value.is_finite()) {
+            gradient
+        } else {
+            vec![0.0; x.len()]
+        })
     }
 }
 
@@ -69,7 +73,11 @@ pub struct MinimizeOptions {
 
 impl Default for MinimizeOptions {
     fn default() -> Self {
-        MinimizeOptions { gradient_tolerance: 1e-9, cost_tolerance: 1e-14, max_iterations: 500 }
+        MinimizeOptions {
+            gradient_tolerance: 1e-9,
+            cost_tolerance: 1e-14,
+            max_iterations: 500,
+        }
     }
 }
 
@@ -82,7 +90,9 @@ pub fn minimize<O: Objective>(objective: &O, starts: &[Vec<f64>], options: Minim
             .with_tolerance_grad(options.gradient_tolerance)
             .and_then(|solver| solver.with_tolerance_cost(options.cost_tolerance))
             .map_err(|error| StatsError::Optimizer(error.to_string()))?;
-        let run = Executor::new(Problem(objective), solver).configure(|state| state.param(start.clone()).max_iters(options.max_iterations)).run();
+        let run = Executor::new(Problem(objective), solver)
+            .configure(|state| state.param(start.clone()).max_iters(options.max_iterations))
+            .run();
         let result = match run {
             Ok(result) => result,
             Err(error) => {
@@ -106,7 +116,13 @@ pub fn minimize<O: Objective>(objective: &O, starts: &[Vec<f64>], options: Minim
         // A run that stopped on the iteration limit but whose gradient is tiny converged too.
         let gradient_norm = objective.gradient(&x).iter().map(|g| g * g).sum::<f64>().sqrt();
         let converged = converged || gradient_norm < 1e-5 * (1.0 + value.abs());
-        let candidate = Minimum { x, value, iterations: state.get_iter(), converged, reason };
+        let candidate = Minimum {
+            x,
+            value,
+            iterations: state.get_iter(),
+            converged,
+            reason,
+        };
         if best.as_ref().is_none_or(|best| candidate.value < best.value) {
             best = Some(candidate);
         }
@@ -143,7 +159,11 @@ pub fn hessian<O: Objective + ?Sized>(objective: &O, x: &[f64]) -> Vec<Vec<f64>>
 /// with partial pivoting; `None` when it is singular.
 pub fn invert(matrix: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
     let n = matrix.len();
-    let mut work: Vec<Vec<f64>> = matrix.iter().enumerate().map(|(i, row)| row.iter().copied().chain((0..n).map(|j| if i == j { 1.0 } else { 0.0 })).collect()).collect();
+    let mut work: Vec<Vec<f64>> = matrix
+        .iter()
+        .enumerate()
+        .map(|(i, row)| row.iter().copied().chain((0..n).map(|j| if i == j { 1.0 } else { 0.0 })).collect())
+        .collect();
     for column in 0..n {
         let pivot = (column..n).max_by(|&a, &b| work[a][column].abs().total_cmp(&work[b][column].abs()))?;
         if work[pivot][column].abs() < 1e-300 {
@@ -178,14 +198,20 @@ mod tests {
             (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2)
         }
         fn gradient(&self, x: &[f64]) -> Vec<f64> {
-            vec![-2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]), 200.0 * (x[1] - x[0] * x[0])]
+            vec![
+                -2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]),
+                200.0 * (x[1] - x[0] * x[0]),
+            ]
         }
     }
 
     #[test]
     fn finds_the_rosenbrock_minimum() {
         let minimum = minimize(&Rosenbrock, &[vec![-1.2, 1.0], vec![2.0, 2.0]], MinimizeOptions::default()).expect("minimum");
-        assert!((minimum.x[0] - 1.0).abs() < 1e-6 && (minimum.x[1] - 1.0).abs() < 1e-6, "{minimum:?}");
+        assert!(
+            (minimum.x[0] - 1.0).abs() < 1e-6 && (minimum.x[1] - 1.0).abs() < 1e-6,
+            "{minimum:?}"
+        );
         assert!(minimum.converged);
         let hessian = hessian(&Rosenbrock, &minimum.x);
         assert!((hessian[0][0] - 802.0).abs() < 1e-2 && (hessian[0][1] + 400.0).abs() < 1e-2);

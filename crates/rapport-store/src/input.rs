@@ -600,7 +600,11 @@ fn parse_text_block<S: RowSink>(text: &str, first_line: u64, file: &str, layout:
             _ => values.extend(raw.split([' ', '\t']).filter(|field| !field.is_empty())),
         }
         if values.len() < needed {
-            let position = layout.indexes.iter().position(|index| index.is_some_and(|index| index >= values.len())).unwrap_or(0);
+            let position = layout
+                .indexes
+                .iter()
+                .position(|index| index.is_some_and(|index| index >= values.len()))
+                .unwrap_or(0);
             reject_short(sink, file, line, &layout.names, position, values.len(), needed);
             continue;
         }
