@@ -27,6 +27,86 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Per-customer summary (frequency, recency, T, monetary value) as lifetimes computes it.
     Summary(SummaryArgs),
+    /// Lifetime value: fit BG/NBD, MBG/NBD, Pareto/NBD, BG/BB or Gamma-Gamma; predict per customer.
+    #[command(subcommand)]
+    Clv(ClvCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClvCommand {
+    /// Fit a model by maximum likelihood and print its parameters, standard errors and log-likelihood.
+    Fit(ClvFitArgs),
+    /// P(alive), expected purchases, expected spend and discounted CLV per customer.
+    Predict(ClvPredictArgs),
+}
+
+/// Where the customer summary comes from: a summary file, or transactions summarised on the fly.
+#[derive(Debug, Args)]
+pub struct ClvInput {
+    /// Model: bg-nbd, mbg-nbd, pareto-nbd, bg-bb, gamma-gamma.
+    #[arg(long, short)]
+    pub model: String,
+    /// A summary CSV with lifetimes' columns (frequency, recency, T, monetary_value) or Hardie's (x, t_x, T, zbar).
+    #[arg(long, conflicts_with = "transactions")]
+    pub summary: Option<PathBuf>,
+    /// A transactions file, summarised with the options below.
+    #[arg(required_unless_present = "summary")]
+    pub transactions: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Customer id column of the transactions.
+    #[arg(long, default_value = "customer_id")]
+    pub customer_column: String,
+    /// Time column of the transactions.
+    #[arg(long, default_value = "date")]
+    pub time_column: String,
+    /// Amount column of the transactions (adds spend and CLV).
+    #[arg(long)]
+    pub amount_column: Option<String>,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Rejected transaction rows allowed.
+    #[arg(long, default_value_t = 0)]
+    pub max_rejects: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ClvFitArgs {
+    #[command(flatten)]
+    pub input: ClvInput,
+    /// Save the fitted model as versioned JSON (load it with `clv predict --params`).
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ClvPredictArgs {
+    #[command(flatten)]
+    pub input: ClvInput,
+    /// A fitted model saved by `clv fit --save` (otherwise the model is fitted on the input).
+    #[arg(long)]
+    pub params: Option<PathBuf>,
+    /// Horizon of expected_purchases, in the data's time unit (opportunities for bg-bb).
+    #[arg(long, default_value_t = 52.0)]
+    pub horizon: f64,
+    /// CLV horizon in months.
+    #[arg(long, default_value_t = 12)]
+    pub clv_months: u32,
+    /// Discount rate per --discount-period (0.01 = 1%).
+    #[arg(long, default_value_t = 0.01)]
+    pub discount_rate: f64,
+    /// Period of --discount-rate: month or year (a yearly rate is converted to its monthly equivalent).
+    #[arg(long, default_value = "month")]
+    pub discount_period: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 /// Output format of commands that print data.

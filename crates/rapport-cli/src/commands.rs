@@ -16,12 +16,15 @@ use rapport_engine::table::{Column, OutputFormat, Table};
 use rapport_store::input::{InputSpec, Rejected};
 use rapport_store::workspace::{IngestOptions, Workspace};
 
-use crate::args::{Cli, Command, Format, ReadArgs, WindowArgs};
+use crate::args::{Cli, ClvCommand, ClvInput, Command, Format, ReadArgs, WindowArgs};
+use rapport_engine::clv::{self, ModelInput, ModelKind, PredictOptions};
+use rapport_models::{ClvOptions, FittedModel};
 
 pub fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
     match cli.command {
         Command::Demo(args) => demo(&args.workspace, args.format, quiet),
+        Command::Clv(command) => clv(command, quiet),
         Command::Init(args) => {
             let config = WorkspaceConfig {
                 timezone: args.timezone.parse::<Zone>()?.to_string(),
@@ -126,6 +129,137 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
             emit(&rapport_engine::summary_table(&outcome.table), args.format, args.output.as_deref())
+        }
+    }
+}
+
+fn clv_input(input: &ClvInput, quiet: bool) -> Result<ModelInput> {
+    if let Some(path) = &input.summary {
+        let mut model_input = ModelInput::from_csv(path)?;
+        model_input.time_unit = input.window.time_unit.clone();
+        return Ok(model_input);
+    }
+    let Some(file) = &input.transactions else {
+        bail!("give a transactions FILE or --summary FILE")
+    };
+    let options = window_options(&input.window, input.amount_column.is_some())?;
+    let request = SummaryRequest {
+        source: PurchaseSource::File {
+            input: input_spec(file, &input.read)?,
+            customer_column: input.customer_column.clone(),
+            time_column: input.time_column.clone(),
+            amount_column: input.amount_column.clone(),
+            time_format: input
+                .read
+                .time_format
+                .as_deref()
+                .map(str::parse::<TimeFormat>)
+                .transpose()?
+                .unwrap_or_default(),
+        },
+        options,
+        zone: input.window.timezone.parse()?,
+        max_rejects: input.max_rejects,
+    };
+    let outcome = summarize(&request)?;
+    report_rejects(&outcome.rejected, None, quiet)?;
+    Ok(ModelInput::from_summary(&outcome.table))
+}
+
+fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
+    match command {
+        ClvCommand::Fit(args) => {
+            let kind: ModelKind = args.input.model.parse()?;
+            let input = clv_input(&args.input, quiet)?;
+            let progress = spinner(quiet, format!("fitting {} on {} customers", args.input.model, input.rows.len()));
+            let model = clv::fit(kind, &input);
+            progress.finish_and_clear();
+            let model = model?;
+            if let Some(path) = &args.save {
+                std::fs::write(path, model.to_json(input.time_unit.as_deref().unwrap_or("unknown")))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            let json = clv::fit_json(&model);
+            match args.format {
+                Format::Json | Format::Jsonl => {
+                    let mut out = std::io::stdout().lock();
+                    serde_json::to_writer_pretty(&mut out, &json)?;
+                    writeln!(out)?;
+                    Ok(())
+                }
+                format => {
+                    let report = model.report();
+                    let mut table = Table::default();
+                    table.push("parameter", Column::Text(report.names.clone()));
+                    table.push("estimate", Column::Float(report.params.clone()));
+                    table.push("std_error", Column::Float(report.std_errors.clone()));
+                    table.push(
+                        "ci95_low",
+                        Column::Float(report.intervals.iter().map(|interval| interval.0).collect()),
+                    );
+                    table.push(
+                        "ci95_high",
+                        Column::Float(report.intervals.iter().map(|interval| interval.1).collect()),
+                    );
+                    if !quiet {
+                        eprintln!(
+                            "{}: log-likelihood {:.4}, {} customers, converged: {}, {} iterations",
+                            report.model, report.log_likelihood, report.n_customers, report.converged, report.iterations
+                        );
+                    }
+                    emit(&table, format, None)
+                }
+            }
+        }
+        ClvCommand::Predict(args) => {
+            let input = clv_input(&args.input, quiet)?;
+            let model = match &args.params {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                    let (model, _unit) = FittedModel::from_json(&text)
+                        .map_err(rapport_engine::EngineError::from)
+                        .with_context(|| format!("loading {}", path.display()))?;
+                    model
+                }
+                None => clv::fit(args.input.model.parse()?, &input)?,
+            };
+            let spend = if model.as_count_model().is_some() {
+                clv::spend_model(&input)?
+            } else {
+                None
+            };
+            let clv_options = match (&spend, input.time_unit.as_deref()) {
+                (None, _) => None,
+                (Some(_), None) => bail!(
+                    "give --time-unit (the unit of recency and T in the summary file) so that CLV months can be converted to model time"
+                ),
+                (Some(_), Some(unit)) => {
+                    let units_per_month = ClvOptions::units_per_month(unit).with_context(|| format!("unknown time unit {unit:?}"))?;
+                    let monthly_discount_rate = match args.discount_period.as_str() {
+                        "month" | "months" | "monthly" => args.discount_rate,
+                        "year" | "years" | "yearly" | "annual" => (1.0 + args.discount_rate).powf(1.0 / 12.0) - 1.0,
+                        other => bail!("--discount-period {other:?}: expected month or year"),
+                    };
+                    Some(ClvOptions {
+                        months: args.clv_months,
+                        monthly_discount_rate,
+                        units_per_month,
+                    })
+                }
+            };
+            let (table, evaluation) = clv::predict(
+                &model,
+                spend.as_ref(),
+                &input,
+                &PredictOptions {
+                    horizon: args.horizon,
+                    clv: clv_options,
+                },
+            )?;
+            if let (Some(evaluation), false) = (evaluation, quiet) {
+                eprintln!("holdout: {evaluation}");
+            }
+            emit(&table, args.format, args.output.as_deref())
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The pipeline that turns inputs and workspaces into results: the one facade the
 //! front ends (CLI, server, report) call.
 
+pub mod clv;
 pub mod demo;
 pub mod error;
 pub mod summary;

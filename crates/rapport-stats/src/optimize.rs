@@ -131,6 +131,7 @@ pub fn minimize<O: Objective>(objective: &O, starts: &[Vec<f64>], options: Minim
 }
 
 /// The Hessian of `objective` at `x` by central differences of its gradient, symmetrised.
+#[expect(clippy::needless_range_loop, reason = "matrix code reads best with indices")]
 pub fn hessian<O: Objective + ?Sized>(objective: &O, x: &[f64]) -> Vec<Vec<f64>> {
     let n = x.len();
     let mut hessian = vec![vec![0.0; n]; n];
@@ -157,6 +158,7 @@ pub fn hessian<O: Objective + ?Sized>(objective: &O, x: &[f64]) -> Vec<Vec<f64>>
 
 /// Inverse of a small symmetric positive-definite matrix by Gauss–Jordan elimination
 /// with partial pivoting; `None` when it is singular.
+#[expect(clippy::needless_range_loop, reason = "matrix code reads best with indices")]
 pub fn invert(matrix: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
     let n = matrix.len();
     let mut work: Vec<Vec<f64>> = matrix
