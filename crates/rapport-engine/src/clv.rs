@@ -104,11 +104,11 @@ impl ModelInput {
     /// BG/BB files have `frequency, recency, periods` (or `n_periods`) and may have `weights`.
     pub fn from_csv(path: &Path) -> Result<ModelInput, EngineError> {
         let file = path.display().to_string();
-        let invalid = |line: u64, column: &str, message: String| {
-            EngineError::Invalid(CoreError::InvalidValue {
-                value: format!("{file}:{line}: column {column:?}"),
-                expected: message,
-            })
+        let invalid = |line: u64, column: &str, message: String| EngineError::BadValue {
+            file: file.clone(),
+            line,
+            column: column.to_string(),
+            expected: message,
         };
         let mut reader = csv::ReaderBuilder::new()
             .comment(Some(b'#'))

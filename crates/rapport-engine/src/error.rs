@@ -30,6 +30,18 @@ pub enum EngineError {
         /// The first, described.
         first: String,
     },
+    /// A value in an input file is not what was expected.
+    #[error("{file}:{line}: column {column:?}: expected {expected}")]
+    BadValue {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: u64,
+        /// The column.
+        column: String,
+        /// What was expected (and found).
+        expected: String,
+    },
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),

@@ -1,6 +1,7 @@
 //! Integration tests of the `rapport` binary: reference values, bad input, the workspace.
 
 mod bad_input;
+mod clv;
 mod summary_reference;
 mod workspace;
 
