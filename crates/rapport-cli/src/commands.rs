@@ -312,6 +312,38 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
         report.purchases_holdout
     )?;
     writeln!(out, "  mean repeat-day value    {:>8.2}  dollars", report.mean_repeat_value)?;
+    let fit = &report.count_model;
+    let named = |fit: &rapport_models::FitReport| {
+        fit.named_params()
+            .map(|(name, value)| format!("{name} = {value:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    writeln!(out)?;
+    writeln!(out, "Lifetime value (fitted on the calibration window; Fader, Hardie & Lee 2005):")?;
+    writeln!(out, "  BG/NBD       {}  (LL {:.2})", named(fit), fit.log_likelihood)?;
+    writeln!(
+        out,
+        "  Gamma-Gamma  {}  (LL {:.2}, {} repeat buyers)",
+        named(&report.spend_model),
+        report.spend_model.log_likelihood,
+        report.spend_model.n_customers
+    )?;
+    writeln!(
+        out,
+        "  holdout      predicted {:.0} purchase days, actual {:.0}; mean absolute error {:.3} per customer",
+        report.holdout.predicted_total, report.holdout.actual_total, report.holdout.mean_absolute_error
+    )?;
+    writeln!(out, "  likely lapsed repeat buyers (P(alive) < 0.3): {}", report.likely_lapsed)?;
+    writeln!(
+        out,
+        "  12-month CLV of the base (1% monthly discount): {:.0} dollars",
+        report.total_clv_12_months
+    )?;
+    writeln!(out, "  most valuable customers:")?;
+    for (id, alive, clv) in &report.top_customers {
+        writeln!(out, "    {id:>6}  P(alive) {alive:.3}  CLV {clv:>8.2}")?;
+    }
     writeln!(out)?;
     writeln!(out, "Customer summary (weeks; lifetimes' calibration_and_holdout_data semantics):")?;
     rapport_engine::summary_table(&report.summary).write_aligned(&mut out, 10)?;
