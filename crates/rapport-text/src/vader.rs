@@ -1,0 +1,575 @@
+//! VADER, exactly as Python vaderSentiment 3.3.2 scores text — quirks included.
+//!
+//! Hutto, C.J. & Gilbert, E.E. (2014). VADER: A Parsimonious Rule-based Model for
+//! Sentiment Analysis of Social Media Text. ICWSM-14. The lexicons are the PyPI
+//! release's own files (MIT licence), embedded.
+//!
+//! Where the Python code has a quirk, this port keeps it and says so: the `but` rule
+//! finds each sentiment with `list.index` (the first *equal* value, not its position);
+//! emoji are replaced code point by code point; tokens are split on Python's notion of
+//! whitespace; "ALL CAPS" is Python's `str.isupper`.
+
+use std::sync::OnceLock;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+
+const B_INCR: f64 = 0.293;
+const B_DECR: f64 = -0.293;
+const C_INCR: f64 = 0.733;
+const N_SCALAR: f64 = -0.74;
+
+const NEGATE: &[&str] = &[
+    "aint",
+    "arent",
+    "cannot",
+    "cant",
+    "couldnt",
+    "darent",
+    "didnt",
+    "doesnt",
+    "ain't",
+    "aren't",
+    "can't",
+    "couldn't",
+    "daren't",
+    "didn't",
+    "doesn't",
+    "dont",
+    "hadnt",
+    "hasnt",
+    "havent",
+    "isnt",
+    "mightnt",
+    "mustnt",
+    "neither",
+    "don't",
+    "hadn't",
+    "hasn't",
+    "haven't",
+    "isn't",
+    "mightn't",
+    "mustn't",
+    "neednt",
+    "needn't",
+    "never",
+    "none",
+    "nope",
+    "nor",
+    "not",
+    "nothing",
+    "nowhere",
+    "oughtnt",
+    "shant",
+    "shouldnt",
+    "uhuh",
+    "wasnt",
+    "werent",
+    "oughtn't",
+    "shan't",
+    "shouldn't",
+    "uh-uh",
+    "wasn't",
+    "weren't",
+    "without",
+    "wont",
+    "wouldnt",
+    "won't",
+    "wouldn't",
+    "rarely",
+    "seldom",
+    "despite",
+];
+
+const BOOSTERS_UP: &[&str] = &[
+    "absolutely",
+    "amazingly",
+    "awfully",
+    "completely",
+    "considerable",
+    "considerably",
+    "decidedly",
+    "deeply",
+    "effing",
+    "enormous",
+    "enormously",
+    "entirely",
+    "especially",
+    "exceptional",
+    "exceptionally",
+    "extreme",
+    "extremely",
+    "fabulously",
+    "flipping",
+    "flippin",
+    "frackin",
+    "fracking",
+    "fricking",
+    "frickin",
+    "frigging",
+    "friggin",
+    "fully",
+    "fuckin",
+    "fucking",
+    "fuggin",
+    "fugging",
+    "greatly",
+    "hella",
+    "highly",
+    "hugely",
+    "incredible",
+    "incredibly",
+    "intensely",
+    "major",
+    "majorly",
+    "more",
+    "most",
+    "particularly",
+    "purely",
+    "quite",
+    "really",
+    "remarkably",
+    "so",
+    "substantially",
+    "thoroughly",
+    "total",
+    "totally",
+    "tremendous",
+    "tremendously",
+    "uber",
+    "unbelievably",
+    "unusually",
+    "utter",
+    "utterly",
+    "very",
+];
+
+const BOOSTERS_DOWN: &[&str] = &[
+    "almost",
+    "barely",
+    "hardly",
+    "just enough",
+    "kind of",
+    "kinda",
+    "kindof",
+    "kind-of",
+    "less",
+    "little",
+    "marginal",
+    "marginally",
+    "occasional",
+    "occasionally",
+    "partly",
+    "scarce",
+    "scarcely",
+    "slight",
+    "slightly",
+    "somewhat",
+    "sort of",
+    "sorta",
+    "sortof",
+    "sort-of",
+];
+
+const SPECIAL_CASES: &[(&str, f64)] = &[
+    ("the shit", 3.0),
+    ("the bomb", 3.0),
+    ("bad ass", 1.5),
+    ("badass", 1.5),
+    ("bus stop", 0.0),
+    ("yeah right", -2.0),
+    ("kiss of death", -1.5),
+    ("to die for", 3.0),
+    ("beating heart", 3.5),
+];
+
+/// Python's `string.punctuation`.
+const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+const LEXICON: &str = include_str!("../data/vader_lexicon.txt");
+const EMOJI_LEXICON: &str = include_str!("../data/emoji_utf8_lexicon.txt");
+
+/// VADER's four scores.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Scores {
+    /// Share of negative sentiment.
+    pub neg: f64,
+    /// Share of neutral words.
+    pub neu: f64,
+    /// Share of positive sentiment.
+    pub pos: f64,
+    /// Normalised sum of valences, in [−1, 1].
+    pub compound: f64,
+}
+
+impl Scores {
+    /// Rounded as vaderSentiment returns them: neg/neu/pos to 3 decimals, compound to 4
+    /// (Python's `round`, i.e. correctly rounded, ties to even).
+    pub fn rounded(&self) -> Scores {
+        let round = |value: f64, places: usize| format!("{value:.places$}").parse::<f64>().unwrap_or(value);
+        Scores {
+            neg: round(self.neg, 3),
+            neu: round(self.neu, 3),
+            pos: round(self.pos, 3),
+            compound: round(self.compound, 4),
+        }
+    }
+}
+
+/// The lexicons, parsed once.
+#[derive(Debug)]
+pub struct Vader {
+    lexicon: HashMap<String, f64, FixedState>,
+    emoji: HashMap<char, String, FixedState>,
+    boosters: HashMap<&'static str, f64, FixedState>,
+}
+
+/// Python's `str.isspace`: Unicode white space plus the information separators U+001C–U+001F.
+fn is_python_space(character: char) -> bool {
+    character.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&character)
+}
+
+/// Python's `str.isupper`: at least one cased character and no lower-case one.
+fn is_upper(text: &str) -> bool {
+    let mut cased = false;
+    for character in text.chars() {
+        if character.is_lowercase() {
+            return false;
+        }
+        if character.is_uppercase() {
+            cased = true;
+        }
+    }
+    cased
+}
+
+fn negated(word: &str) -> bool {
+    NEGATE.contains(&word) || word.contains("n't")
+}
+
+impl Vader {
+    /// The shared instance (the lexicons are parsed on first use).
+    pub fn shared() -> &'static Vader {
+        static SHARED: OnceLock<Vader> = OnceLock::new();
+        SHARED.get_or_init(Vader::new)
+    }
+
+    /// Parse the embedded lexicons as vaderSentiment's `make_lex_dict` / `make_emoji_dict` do.
+    pub fn new() -> Vader {
+        let mut lexicon = HashMap::with_hasher(FixedState::with_seed(7));
+        for line in LEXICON.trim_end_matches('\n').split('\n') {
+            if line.is_empty() {
+                continue;
+            }
+            let mut fields = line.trim_matches(is_python_space).split('\t');
+            if let (Some(word), Some(measure)) = (fields.next(), fields.next())
+                && let Ok(measure) = measure.parse::<f64>()
+            {
+                lexicon.insert(word.to_string(), measure);
+            }
+        }
+        let mut emoji = HashMap::with_hasher(FixedState::with_seed(7));
+        for line in EMOJI_LEXICON.trim_end_matches('\n').split('\n') {
+            let mut fields = line.trim_matches(is_python_space).split('\t');
+            if let (Some(symbol), Some(description)) = (fields.next(), fields.next()) {
+                // Python looks emoji up one code point at a time, so only one-code-point
+                // entries can ever match.
+                let mut characters = symbol.chars();
+                if let (Some(character), None) = (characters.next(), characters.next()) {
+                    emoji.insert(character, description.to_string());
+                }
+            }
+        }
+        let mut boosters = HashMap::with_hasher(FixedState::with_seed(7));
+        for word in BOOSTERS_UP {
+            boosters.insert(*word, B_INCR);
+        }
+        for word in BOOSTERS_DOWN {
+            boosters.insert(*word, B_DECR);
+        }
+        Vader { lexicon, emoji, boosters }
+    }
+
+    fn in_lexicon(&self, word: &str) -> bool {
+        self.lexicon.contains_key(word)
+    }
+
+    /// `polarity_scores(text)` of vaderSentiment 3.3.2, unrounded.
+    pub fn polarity_scores(&self, text: &str) -> Scores {
+        // Replace emoji by their descriptions, one code point at a time.
+        let mut replaced = String::with_capacity(text.len());
+        let mut previous_space = true;
+        for character in text.chars() {
+            match self.emoji.get(&character) {
+                Some(description) => {
+                    if !previous_space {
+                        replaced.push(' ');
+                    }
+                    replaced.push_str(description);
+                    previous_space = false;
+                }
+                None => {
+                    replaced.push(character);
+                    previous_space = character == ' ';
+                }
+            }
+        }
+        let text = replaced.trim_matches(is_python_space);
+
+        let words: Vec<&str> = text
+            .split(is_python_space)
+            .filter(|token| !token.is_empty())
+            .map(strip_punctuation_if_word)
+            .collect();
+        let lower: Vec<String> = words.iter().map(|word| word.to_lowercase()).collect();
+        let upper_count = words.iter().filter(|word| is_upper(word)).count();
+        let cap_differential = words.len() - upper_count;
+        let is_cap_diff = 0 < cap_differential && cap_differential < words.len();
+
+        let mut sentiments: Vec<f64> = Vec::with_capacity(words.len());
+        for (i, word) in words.iter().enumerate() {
+            if self.boosters.contains_key(lower[i].as_str()) {
+                sentiments.push(0.0);
+                continue;
+            }
+            if i + 1 < words.len() && lower[i] == "kind" && lower[i + 1] == "of" {
+                sentiments.push(0.0);
+                continue;
+            }
+            sentiments.push(self.sentiment_valence(word, i, &words, &lower, is_cap_diff));
+        }
+        but_check(&lower, &mut sentiments);
+        score_valence(&sentiments, text)
+    }
+
+    fn scalar_inc_dec(&self, word: &str, lower: &str, valence: f64, is_cap_diff: bool) -> f64 {
+        let Some(&booster) = self.boosters.get(lower) else { return 0.0 };
+        let mut scalar = if valence < 0.0 { -booster } else { booster };
+        if is_upper(word) && is_cap_diff {
+            scalar += if valence > 0.0 { C_INCR } else { -C_INCR };
+        }
+        scalar
+    }
+
+    fn sentiment_valence(&self, item: &str, i: usize, words: &[&str], lower: &[String], is_cap_diff: bool) -> f64 {
+        let item_lower = lower[i].as_str();
+        let Some(&base) = self.lexicon.get(item_lower) else { return 0.0 };
+        let mut valence = base;
+        // "no" before another lexicon word negates it rather than counting itself.
+        if item_lower == "no" && i != words.len() - 1 && self.in_lexicon(&lower[i + 1]) {
+            valence = 0.0;
+        }
+        if (i > 0 && lower[i - 1] == "no")
+            || (i > 1 && lower[i - 2] == "no")
+            || (i > 2 && lower[i - 3] == "no" && (lower[i - 1] == "or" || lower[i - 1] == "nor"))
+        {
+            valence = base * N_SCALAR;
+        }
+        if is_upper(item) && is_cap_diff {
+            valence += if valence > 0.0 { C_INCR } else { -C_INCR };
+        }
+        for start in 0..3 {
+            if i > start && !self.in_lexicon(&lower[i - (start + 1)]) {
+                let mut scalar = self.scalar_inc_dec(words[i - (start + 1)], &lower[i - (start + 1)], valence, is_cap_diff);
+                if start == 1 && scalar != 0.0 {
+                    scalar *= 0.95;
+                }
+                if start == 2 && scalar != 0.0 {
+                    scalar *= 0.9;
+                }
+                valence += scalar;
+                valence = negation_check(valence, lower, start, i);
+                if start == 2 {
+                    valence = self.special_idioms_check(valence, lower, i);
+                }
+            }
+        }
+        // "least" as a negation, unless "at least" / "very least".
+        if i > 1 && !self.in_lexicon(&lower[i - 1]) && lower[i - 1] == "least" {
+            if lower[i - 2] != "at" && lower[i - 2] != "very" {
+                valence *= N_SCALAR;
+            }
+        } else if i > 0 && !self.in_lexicon(&lower[i - 1]) && lower[i - 1] == "least" {
+            valence *= N_SCALAR;
+        }
+        valence
+    }
+
+    fn special_idioms_check(&self, mut valence: f64, lower: &[String], i: usize) -> f64 {
+        let one_zero = format!("{} {}", lower[i - 1], lower[i]);
+        let two_one_zero = format!("{} {} {}", lower[i - 2], lower[i - 1], lower[i]);
+        let two_one = format!("{} {}", lower[i - 2], lower[i - 1]);
+        let three_two_one = format!("{} {} {}", lower[i - 3], lower[i - 2], lower[i - 1]);
+        let three_two = format!("{} {}", lower[i - 3], lower[i - 2]);
+        let special = |sequence: &str| {
+            SPECIAL_CASES
+                .iter()
+                .find(|(phrase, _)| *phrase == sequence)
+                .map(|(_, value)| *value)
+        };
+        for sequence in [&one_zero, &two_one_zero, &two_one, &three_two_one, &three_two] {
+            if let Some(value) = special(sequence) {
+                valence = value;
+                break;
+            }
+        }
+        if lower.len() - 1 > i
+            && let Some(value) = special(&format!("{} {}", lower[i], lower[i + 1]))
+        {
+            valence = value;
+        }
+        if lower.len() - 1 > i + 1
+            && let Some(value) = special(&format!("{} {} {}", lower[i], lower[i + 1], lower[i + 2]))
+        {
+            valence = value;
+        }
+        for n_gram in [&three_two_one, &three_two, &two_one] {
+            if let Some(booster) = self.boosters.get(n_gram.as_str()) {
+                valence += booster;
+            }
+        }
+        valence
+    }
+}
+
+impl Default for Vader {
+    fn default() -> Self {
+        Vader::new()
+    }
+}
+
+/// `_strip_punc_if_word`: strip leading and trailing ASCII punctuation unless that
+/// leaves two characters or fewer (an emoticon such as `:)`).
+fn strip_punctuation_if_word(token: &str) -> &str {
+    let stripped = token.trim_matches(|character| PUNCTUATION.contains(character));
+    if stripped.chars().count() <= 2 { token } else { stripped }
+}
+
+fn negation_check(mut valence: f64, lower: &[String], start: usize, i: usize) -> f64 {
+    match start {
+        0 => {
+            if negated(&lower[i - 1]) {
+                valence *= N_SCALAR;
+            }
+        }
+        1 => {
+            if lower[i - 2] == "never" && (lower[i - 1] == "so" || lower[i - 1] == "this") {
+                valence *= 1.25;
+            } else if lower[i - 2] == "without" && lower[i - 1] == "doubt" {
+            } else if negated(&lower[i - 2]) {
+                valence *= N_SCALAR;
+            }
+        }
+        _ => {
+            // Python's precedence: (never and (so or this)) or (so or this).
+            if (lower[i - 3] == "never" && (lower[i - 2] == "so" || lower[i - 2] == "this"))
+                || (lower[i - 1] == "so" || lower[i - 1] == "this")
+            {
+                valence *= 1.25;
+            } else if lower[i - 3] == "without" && (lower[i - 2] == "doubt" || lower[i - 1] == "doubt") {
+            } else if negated(&lower[i - 3]) {
+                valence *= N_SCALAR;
+            }
+        }
+    }
+    valence
+}
+
+/// `_but_check`, quirk included: each sentiment is located with `list.index`, i.e. the
+/// first position holding an equal value, which is then scaled — so repeated values
+/// before and after "but" interact exactly as in Python.
+fn but_check(lower: &[String], sentiments: &mut [f64]) {
+    let Some(but) = lower.iter().position(|word| word == "but") else {
+        return;
+    };
+    for position in 0..sentiments.len() {
+        let sentiment = sentiments[position];
+        let Some(first) = sentiments.iter().position(|value| *value == sentiment) else {
+            continue;
+        };
+        if first < but {
+            sentiments[first] = sentiment * 0.5;
+        } else if first > but {
+            sentiments[first] = sentiment * 1.5;
+        }
+    }
+}
+
+fn score_valence(sentiments: &[f64], text: &str) -> Scores {
+    if sentiments.is_empty() {
+        return Scores::default();
+    }
+    let mut sum: f64 = sentiments.iter().sum();
+    let exclamations = text.matches('!').count().min(4) as f64 * 0.292;
+    let questions = match text.matches('?').count() {
+        count @ 2..=3 => count as f64 * 0.18,
+        count if count > 3 => 0.96,
+        _ => 0.0,
+    };
+    let emphasis = exclamations + questions;
+    if sum > 0.0 {
+        sum += emphasis;
+    } else if sum < 0.0 {
+        sum -= emphasis;
+    }
+    let compound = (sum / (sum * sum + 15.0).sqrt()).clamp(-1.0, 1.0);
+    let (mut positive, mut negative, mut neutral) = (0.0, 0.0, 0.0);
+    for &score in sentiments {
+        if score > 0.0 {
+            positive += score + 1.0;
+        }
+        if score < 0.0 {
+            negative += score - 1.0;
+        }
+        if score == 0.0 {
+            neutral += 1.0;
+        }
+    }
+    if positive > negative.abs() {
+        positive += emphasis;
+    } else if positive < negative.abs() {
+        negative -= emphasis;
+    }
+    let total = positive + negative.abs() + neutral;
+    Scores {
+        neg: (negative / total).abs(),
+        neu: (neutral / total).abs(),
+        pos: (positive / total).abs(),
+        compound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// vaderSentiment 3.3.2's own README examples.
+    #[test]
+    fn readme_examples_match_vader_python() {
+        let vader = Vader::shared();
+        for (text, compound) in [
+            ("VADER is smart, handsome, and funny.", 0.8316),
+            ("VADER is smart, handsome, and funny!", 0.8439),
+            ("VADER is very smart, handsome, and funny.", 0.8545),
+            ("VADER is VERY SMART, handsome, and FUNNY.", 0.9227),
+            ("VADER is VERY SMART, handsome, and FUNNY!!!", 0.9342),
+            ("VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!", 0.9469),
+            ("VADER is not smart, handsome, nor funny.", -0.7424),
+            ("The book was good.", 0.4404),
+            ("At least it isn't a horrible book.", 0.431),
+            ("The book was only kind of good.", 0.3832),
+            (
+                "The plot was good, but the characters are uncompelling and the dialog is not great.",
+                -0.7042,
+            ),
+            ("Today SUX!", -0.5461),
+            ("Today only kinda sux! But I'll get by, lol", 0.5249),
+            ("Make sure you :) or :D today!", 0.8633),
+            ("Catch utf-8 emoji such as 💘 and 💋 and 😁", 0.875),
+            ("Not bad at all", 0.431),
+        ] {
+            assert_eq!(vader.polarity_scores(text).rounded().compound, compound, "{text}");
+        }
+        assert_eq!(vader.polarity_scores(""), Scores::default());
+    }
+}
