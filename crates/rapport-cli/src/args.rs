@@ -30,6 +30,41 @@ pub enum Command {
     /// Lifetime value: fit BG/NBD, MBG/NBD, Pareto/NBD, BG/BB or Gamma-Gamma; predict per customer.
     #[command(subcommand)]
     Clv(ClvCommand),
+    /// Sentiment of every text (VADER, exactly as vaderSentiment 3.3.2): neg, neu, pos, compound.
+    Sentiment(SentimentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SentimentArgs {
+    /// Input: one text per line, or CSV / JSON Lines with --text-column; `-` or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    /// Scoring model. Only `vader` (exact vaderSentiment 3.3.2) exists today.
+    #[arg(long, default_value = "vader", value_parser = ["vader"])]
+    pub model: String,
+    /// Column (CSV) or field (JSON Lines) holding the text; without it each line is a text.
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// Column copied to the output to identify each text.
+    #[arg(long, requires = "text_column")]
+    pub id_column: Option<String>,
+    /// Input format when --text-column is given: csv, tsv, jsonl, or auto (from the extension).
+    #[arg(long, default_value = "auto")]
+    pub input_format: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SentimentOutput::Csv)]
+    pub format: SentimentOutput,
+    /// Instead of scoring, print the Pearson correlation of compound with the human
+    /// ratings of a VADER-paper ground-truth file (id TAB rating TAB text).
+    #[arg(long)]
+    pub evaluate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SentimentOutput {
+    /// CSV with a header.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,7 +16,7 @@ use rapport_engine::table::{Column, OutputFormat, Table};
 use rapport_store::input::{InputSpec, Rejected};
 use rapport_store::workspace::{IngestOptions, Workspace};
 
-use crate::args::{Cli, ClvCommand, ClvInput, Command, Format, ReadArgs, WindowArgs};
+use crate::args::{Cli, ClvCommand, ClvInput, Command, Format, ReadArgs, SentimentArgs, SentimentOutput, WindowArgs};
 use rapport_engine::clv::{self, ModelInput, ModelKind, PredictOptions};
 use rapport_models::{ClvOptions, FittedModel};
 
@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo(&args.workspace, args.format, quiet),
         Command::Clv(command) => clv(command, quiet),
+        Command::Sentiment(args) => sentiment(&args, quiet),
         Command::Init(args) => {
             let config = WorkspaceConfig {
                 timezone: args.timezone.parse::<Zone>()?.to_string(),
@@ -262,6 +263,74 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             emit(&table, args.format, args.output.as_deref())
         }
     }
+}
+
+fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
+    use rapport_engine::sentiment::{SentimentFormat, TextInput, paper_correlation, score_stream};
+    let path = args.file.as_ref().filter(|path| path.as_os_str() != "-");
+    let name = path.map_or_else(|| "stdin".to_string(), |path| path.display().to_string());
+    let reader: Box<dyn std::io::BufRead> = match path {
+        Some(path) => Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    if args.evaluate {
+        let (texts, correlation) = paper_correlation(reader, &name)?;
+        println!("{name}: {texts} texts, Pearson r(compound, human mean rating) = {correlation:.3}");
+        return Ok(());
+    }
+    let input = match &args.text_column {
+        None => TextInput::Lines,
+        Some(text_column) => {
+            let extension = path
+                .and_then(|path| path.extension())
+                .and_then(|extension| extension.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let format = if args.input_format == "auto" {
+                extension.as_str()
+            } else {
+                args.input_format.as_str()
+            };
+            match format {
+                "jsonl" | "ndjson" | "json" => TextInput::JsonLines {
+                    text_column: text_column.clone(),
+                    id_column: args.id_column.clone(),
+                },
+                "tsv" | "tab" => TextInput::Csv {
+                    delimiter: b'\t',
+                    text_column: text_column.clone(),
+                    id_column: args.id_column.clone(),
+                },
+                _ => TextInput::Csv {
+                    delimiter: b',',
+                    text_column: text_column.clone(),
+                    id_column: args.id_column.clone(),
+                },
+            }
+        }
+    };
+    let format = match args.format {
+        SentimentOutput::Csv => SentimentFormat::Csv,
+        SentimentOutput::Jsonl => SentimentFormat::Jsonl,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let counts = score_stream(&name, reader, &input, format, &mut out)?;
+    if !quiet {
+        eprintln!(
+            "{} texts scored{}",
+            counts.texts,
+            if counts.missing > 0 {
+                format!(", {} without text (scored as empty)", counts.missing)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
 }
 
 fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {

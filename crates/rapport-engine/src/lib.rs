@@ -4,6 +4,7 @@
 pub mod clv;
 pub mod demo;
 pub mod error;
+pub mod sentiment;
 pub mod summary;
 pub mod table;
 

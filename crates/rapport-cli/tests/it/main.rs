@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod clv;
+mod sentiment;
 mod summary_reference;
 mod workspace;
 
