@@ -41,11 +41,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ingest(args) => {
             let kind: EventKind = args.kind.parse()?;
             let mut workspace = Workspace::open(&args.workspace)?;
-            let mut options = IngestOptions {
-                input: input_spec(&args.file, &args.read)?,
-                max_rejects: args.max_rejects,
-                ..IngestOptions::default()
-            };
+            let mut options =
+                IngestOptions { input: input_spec(&args.file, &args.read)?, max_rejects: args.max_rejects, ..IngestOptions::default() };
             for mapping in &args.mappings {
                 let Some((field, column)) = mapping.split_once('=') else {
                     bail!("--map {mapping:?}: expected FIELD=COLUMN, e.g. --map customer_id=client")
@@ -65,11 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 eprintln!("rejected {rejected}");
             }
             if let Some(file) = report.batch.as_ref().and_then(|batch| batch.quarantine_file.as_ref()) {
-                eprintln!(
-                    "{} rejected row(s) kept in {}",
-                    report.rejected,
-                    workspace.root().join(file).display()
-                );
+                eprintln!("{} rejected row(s) kept in {}", report.rejected, workspace.root().join(file).display());
             }
             let mut table = Table::default();
             table.push("kind", Column::Text(vec![kind.to_string()]));
@@ -78,12 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
             table.push("duplicates", Column::Count(vec![report.duplicates]));
             table.push(
                 "batch",
-                Column::Text(vec![
-                    report
-                        .batch
-                        .as_ref()
-                        .map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id)),
-                ]),
+                Column::Text(vec![report.batch.as_ref().map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id))]),
             );
             emit(&table, args.format, None)
         }
@@ -97,22 +85,11 @@ pub fn run(cli: Cli) -> Result<()> {
                     customer_column: args.customer_column.clone(),
                     time_column: args.time_column.clone(),
                     amount_column: args.amount_column.clone(),
-                    time_format: args
-                        .read
-                        .time_format
-                        .as_deref()
-                        .map(str::parse::<TimeFormat>)
-                        .transpose()?
-                        .unwrap_or_default(),
+                    time_format: args.read.time_format.as_deref().map(str::parse::<TimeFormat>).transpose()?.unwrap_or_default(),
                 },
                 (None, None) => bail!("give a transactions FILE or --workspace DIR"),
             };
-            let request = SummaryRequest {
-                source,
-                options,
-                zone,
-                max_rejects: args.max_rejects,
-            };
+            let request = SummaryRequest { source, options, zone, max_rejects: args.max_rejects };
             let progress = spinner(quiet, "summarising".to_string());
             let outcome = summarize(&request);
             progress.finish_and_clear();
@@ -140,9 +117,7 @@ fn clv_input(input: &ClvInput, quiet: bool) -> Result<ModelInput> {
         model_input.time_unit = input.window.time_unit.clone();
         return Ok(model_input);
     }
-    let Some(file) = &input.transactions else {
-        bail!("give a transactions FILE or --summary FILE")
-    };
+    let Some(file) = &input.transactions else { bail!("give a transactions FILE or --summary FILE") };
     let options = window_options(&input.window, input.amount_column.is_some())?;
     let request = SummaryRequest {
         source: PurchaseSource::File {
@@ -150,13 +125,7 @@ fn clv_input(input: &ClvInput, quiet: bool) -> Result<ModelInput> {
             customer_column: input.customer_column.clone(),
             time_column: input.time_column.clone(),
             amount_column: input.amount_column.clone(),
-            time_format: input
-                .read
-                .time_format
-                .as_deref()
-                .map(str::parse::<TimeFormat>)
-                .transpose()?
-                .unwrap_or_default(),
+            time_format: input.read.time_format.as_deref().map(str::parse::<TimeFormat>).transpose()?.unwrap_or_default(),
         },
         options,
         zone: input.window.timezone.parse()?,
@@ -194,14 +163,8 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                     table.push("parameter", Column::Text(report.names.clone()));
                     table.push("estimate", Column::Float(report.params.clone()));
                     table.push("std_error", Column::Float(report.std_errors.clone()));
-                    table.push(
-                        "ci95_low",
-                        Column::Float(report.intervals.iter().map(|interval| interval.0).collect()),
-                    );
-                    table.push(
-                        "ci95_high",
-                        Column::Float(report.intervals.iter().map(|interval| interval.1).collect()),
-                    );
+                    table.push("ci95_low", Column::Float(report.intervals.iter().map(|interval| interval.0).collect()));
+                    table.push("ci95_high", Column::Float(report.intervals.iter().map(|interval| interval.1).collect()));
                     if !quiet {
                         eprintln!(
                             "{}: log-likelihood {:.4}, {} customers, converged: {}, {} iterations",
@@ -224,11 +187,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 }
                 None => clv::fit(args.input.model.parse()?, &input)?,
             };
-            let spend = if model.as_count_model().is_some() {
-                clv::spend_model(&input)?
-            } else {
-                None
-            };
+            let spend = if model.as_count_model().is_some() { clv::spend_model(&input)? } else { None };
             let clv_options = match (&spend, input.time_unit.as_deref()) {
                 (None, _) => None,
                 (Some(_), None) => bail!(
@@ -241,22 +200,11 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                         "year" | "years" | "yearly" | "annual" => (1.0 + args.discount_rate).powf(1.0 / 12.0) - 1.0,
                         other => bail!("--discount-period {other:?}: expected month or year"),
                     };
-                    Some(ClvOptions {
-                        months: args.clv_months,
-                        monthly_discount_rate,
-                        units_per_month,
-                    })
+                    Some(ClvOptions { months: args.clv_months, monthly_discount_rate, units_per_month })
                 }
             };
-            let (table, evaluation) = clv::predict(
-                &model,
-                spend.as_ref(),
-                &input,
-                &PredictOptions {
-                    horizon: args.horizon,
-                    clv: clv_options,
-                },
-            )?;
+            let (table, evaluation) =
+                clv::predict(&model, spend.as_ref(), &input, &PredictOptions { horizon: args.horizon, clv: clv_options })?;
             if let (Some(evaluation), false) = (evaluation, quiet) {
                 eprintln!("holdout: {evaluation}");
             }
@@ -284,31 +232,13 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
     let input = match &args.text_column {
         None => TextInput::Lines,
         Some(text_column) => {
-            let extension = path
-                .and_then(|path| path.extension())
-                .and_then(|extension| extension.to_str())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            let format = if args.input_format == "auto" {
-                extension.as_str()
-            } else {
-                args.input_format.as_str()
-            };
+            let extension =
+                path.and_then(|path| path.extension()).and_then(|extension| extension.to_str()).unwrap_or("").to_ascii_lowercase();
+            let format = if args.input_format == "auto" { extension.as_str() } else { args.input_format.as_str() };
             match format {
-                "jsonl" | "ndjson" | "json" => TextInput::JsonLines {
-                    text_column: text_column.clone(),
-                    id_column: args.id_column.clone(),
-                },
-                "tsv" | "tab" => TextInput::Csv {
-                    delimiter: b'\t',
-                    text_column: text_column.clone(),
-                    id_column: args.id_column.clone(),
-                },
-                _ => TextInput::Csv {
-                    delimiter: b',',
-                    text_column: text_column.clone(),
-                    id_column: args.id_column.clone(),
-                },
+                "jsonl" | "ndjson" | "json" => TextInput::JsonLines { text_column: text_column.clone(), id_column: args.id_column.clone() },
+                "tsv" | "tab" => TextInput::Csv { delimiter: b'\t', text_column: text_column.clone(), id_column: args.id_column.clone() },
+                _ => TextInput::Csv { delimiter: b',', text_column: text_column.clone(), id_column: args.id_column.clone() },
             }
         }
     };
@@ -323,11 +253,7 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
         eprintln!(
             "{} texts scored{}",
             counts.texts,
-            if counts.missing > 0 {
-                format!(", {} without text (scored as empty)", counts.missing)
-            } else {
-                String::new()
-            }
+            if counts.missing > 0 { format!(", {} without text (scored as empty)", counts.missing) } else { String::new() }
         );
     }
     Ok(())
@@ -344,20 +270,13 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
         table.push("events_ingested", Column::Count(vec![report.ingest.accepted]));
         table.push("customers", Column::Count(vec![report.customers as u64]));
         table.push("repeat_customers", Column::Count(vec![report.repeat_customers as u64]));
-        table.push(
-            "repeat_purchases_calibration",
-            Column::Count(vec![report.repeat_purchases_calibration]),
-        );
+        table.push("repeat_purchases_calibration", Column::Count(vec![report.repeat_purchases_calibration]));
         table.push("purchases_holdout", Column::Count(vec![report.purchases_holdout]));
         table.push("mean_repeat_value", Column::Float(vec![report.mean_repeat_value]));
         return emit(&table, format, None);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Rapport demo — CDNOW sample (Fader, Hardie & Lee), workspace {}",
-        report.workspace.display()
-    )?;
+    writeln!(out, "Rapport demo — CDNOW sample (Fader, Hardie & Lee), workspace {}", report.workspace.display())?;
     writeln!(
         out,
         "  events ingested          {:>8}  ({} rejected, {} duplicates)",
@@ -370,23 +289,12 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
         report.repeat_customers,
         100.0 * report.repeat_customers as f64 / report.customers.max(1) as f64
     )?;
-    writeln!(
-        out,
-        "  repeat purchase days     {:>8}  in calibration",
-        report.repeat_purchases_calibration
-    )?;
-    writeln!(
-        out,
-        "  purchase days            {:>8}  in the 39-week holdout to 1998-06-30",
-        report.purchases_holdout
-    )?;
+    writeln!(out, "  repeat purchase days     {:>8}  in calibration", report.repeat_purchases_calibration)?;
+    writeln!(out, "  purchase days            {:>8}  in the 39-week holdout to 1998-06-30", report.purchases_holdout)?;
     writeln!(out, "  mean repeat-day value    {:>8.2}  dollars", report.mean_repeat_value)?;
     let fit = &report.count_model;
     let named = |fit: &rapport_models::FitReport| {
-        fit.named_params()
-            .map(|(name, value)| format!("{name} = {value:.4}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        fit.named_params().map(|(name, value)| format!("{name} = {value:.4}")).collect::<Vec<_>>().join(", ")
     };
     writeln!(out)?;
     writeln!(out, "Lifetime value (fitted on the calibration window; Fader, Hardie & Lee 2005):")?;
@@ -404,11 +312,7 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
         report.holdout.predicted_total, report.holdout.actual_total, report.holdout.mean_absolute_error
     )?;
     writeln!(out, "  likely lapsed repeat buyers (P(alive) < 0.3): {}", report.likely_lapsed)?;
-    writeln!(
-        out,
-        "  12-month CLV of the base (1% monthly discount): {:.0} dollars",
-        report.total_clv_12_months
-    )?;
+    writeln!(out, "  12-month CLV of the base (1% monthly discount): {:.0} dollars", report.total_clv_12_months)?;
     writeln!(out, "  most valuable customers:")?;
     for (id, alive, clv) in &report.top_customers {
         writeln!(out, "    {id:>6}  P(alive) {alive:.3}  CLV {clv:>8.2}")?;
@@ -440,28 +344,14 @@ fn window_options(window: &WindowArgs, monetary: bool) -> Result<SummaryOptions>
         Some(unit) => unit.parse::<TimeUnit>()?,
         None => period.natural_unit(),
     };
-    let observation_end = window
-        .observation_end
-        .as_deref()
-        .map(|text| parse_end_of(text, "--observation-end"))
-        .transpose()?;
-    let calibration_end = window
-        .calibration_end
-        .as_deref()
-        .map(|text| parse_end_of(text, "--calibration-end"))
-        .transpose()?;
+    let observation_end = window.observation_end.as_deref().map(|text| parse_end_of(text, "--observation-end")).transpose()?;
+    let calibration_end = window.calibration_end.as_deref().map(|text| parse_end_of(text, "--calibration-end")).transpose()?;
     if let (Some(calibration), Some(observation)) = (calibration_end, observation_end)
         && calibration >= observation
     {
         bail!("--calibration-end must be before --observation-end");
     }
-    Ok(SummaryOptions {
-        period,
-        time_unit,
-        observation_end,
-        calibration_end,
-        monetary,
-    })
+    Ok(SummaryOptions { period, time_unit, observation_end, calibration_end, monetary })
 }
 
 fn report_rejects(rejected: &[Rejected], path: Option<&Path>, quiet: bool) -> Result<()> {

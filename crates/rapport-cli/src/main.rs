@@ -32,12 +32,8 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             let internal = error.chain().any(|cause| {
-                cause
-                    .downcast_ref::<rapport_engine::EngineError>()
-                    .is_some_and(rapport_engine::EngineError::is_internal)
-                    || cause
-                        .downcast_ref::<rapport_store::StoreError>()
-                        .is_some_and(rapport_store::StoreError::is_internal)
+                cause.downcast_ref::<rapport_engine::EngineError>().is_some_and(rapport_engine::EngineError::is_internal)
+                    || cause.downcast_ref::<rapport_store::StoreError>().is_some_and(rapport_store::StoreError::is_internal)
             });
             eprintln!("error: {error:#}");
             if internal {
@@ -55,9 +51,7 @@ fn main() -> ExitCode {
 /// not enough.
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             || cause.to_string().contains("Broken pipe (os error 32)")
     })
 }

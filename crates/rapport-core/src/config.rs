@@ -45,12 +45,6 @@ fn usd() -> String {
 
 impl Default for WorkspaceConfig {
     fn default() -> Self {
-        WorkspaceConfig {
-            version: 1,
-            timezone: utc(),
-            currency: usd(),
-            mapping: BTreeMap::new(),
-            time_format: BTreeMap::new(),
-        }
+        WorkspaceConfig { version: 1, timezone: utc(), currency: usd(), mapping: BTreeMap::new(), time_format: BTreeMap::new() }
     }
 }

@@ -34,10 +34,7 @@ impl CoreError {
     /// Build an [`CoreError::InvalidValue`], truncating very long values so that an
     /// error message stays readable even for a 10 MB field.
     pub fn invalid(value: &str, expected: impl Into<String>) -> Self {
-        CoreError::InvalidValue {
-            value: truncate(value, 80),
-            expected: expected.into(),
-        }
+        CoreError::InvalidValue { value: truncate(value, 80), expected: expected.into() }
     }
 }
 

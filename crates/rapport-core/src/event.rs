@@ -61,11 +61,8 @@ impl EventKind {
     /// `event_id`, `customer_id` and `time`.
     pub fn fields(self) -> &'static [FieldSpec] {
         use FieldType::*;
-        const COMMON: [FieldSpec; 3] = [
-            FieldSpec::optional("event_id", Text),
-            FieldSpec::required("customer_id", Text),
-            FieldSpec::required("time", Time),
-        ];
+        const COMMON: [FieldSpec; 3] =
+            [FieldSpec::optional("event_id", Text), FieldSpec::required("customer_id", Text), FieldSpec::required("time", Time)];
         macro_rules! with_common {
             ($($field:expr),* $(,)?) => {{
                 const FIELDS: &[FieldSpec] = &[COMMON[0], COMMON[1], COMMON[2], $($field),*];
@@ -151,10 +148,7 @@ impl EventKind {
                     if let Value::Decimal(degrees) = values[field(name)]
                         && degrees.abs() > limit
                     {
-                        return Err((
-                            field(name),
-                            CoreError::invalid(&degrees.to_string(), format!("{name} within ±{limit} degrees")),
-                        ));
+                        return Err((field(name), CoreError::invalid(&degrees.to_string(), format!("{name} within ±{limit} degrees"))));
                     }
                 }
                 Ok(())
@@ -163,10 +157,7 @@ impl EventKind {
                 if let Value::Decimal(rating) = values[field("rating")]
                     && !(0.0..=5.0).contains(&rating)
                 {
-                    return Err((
-                        field("rating"),
-                        CoreError::invalid(&rating.to_string(), "a review rating from 0 to 5"),
-                    ));
+                    return Err((field("rating"), CoreError::invalid(&rating.to_string(), "a review rating from 0 to 5")));
                 }
                 Ok(())
             }
@@ -179,13 +170,12 @@ impl FromStr for EventKind {
     type Err = CoreError;
     fn from_str(text: &str) -> Result<Self, CoreError> {
         let singular = text.trim_end_matches('s');
-        EventKind::ALL
-            .into_iter()
-            .find(|kind| kind.name() == text || kind.name().trim_end_matches('s') == singular)
-            .ok_or_else(|| CoreError::InvalidOption {
+        EventKind::ALL.into_iter().find(|kind| kind.name() == text || kind.name().trim_end_matches('s') == singular).ok_or_else(|| {
+            CoreError::InvalidOption {
                 option: "--kind",
                 reason: format!("{text:?} is not one of customers, purchases, interactions, surveys, engagement, programs, costs"),
-            })
+            }
+        })
     }
 }
 
@@ -234,13 +224,8 @@ impl FieldType {
         let trimmed = text.trim();
         match self {
             FieldType::Text | FieldType::Time => Ok(Value::Text(text.to_string())),
-            FieldType::Decimal => parse_decimal(trimmed)
-                .map(Value::Decimal)
-                .ok_or_else(|| CoreError::invalid(trimmed, self.expected())),
-            FieldType::Count => trimmed
-                .parse::<u64>()
-                .map(Value::Count)
-                .map_err(|_| CoreError::invalid(trimmed, self.expected())),
+            FieldType::Decimal => parse_decimal(trimmed).map(Value::Decimal).ok_or_else(|| CoreError::invalid(trimmed, self.expected())),
+            FieldType::Count => trimmed.parse::<u64>().map(Value::Count).map_err(|_| CoreError::invalid(trimmed, self.expected())),
             FieldType::Flag => match trimmed.to_ascii_lowercase().as_str() {
                 "true" | "t" | "yes" | "y" | "1" => Ok(Value::Flag(true)),
                 "false" | "f" | "no" | "n" | "0" => Ok(Value::Flag(false)),
@@ -269,11 +254,7 @@ impl FieldType {
 /// infinities, thousands separators and currency symbols.
 pub fn parse_decimal(text: &str) -> Option<f64> {
     let bytes = text.as_bytes();
-    if bytes.is_empty()
-        || !bytes
-            .iter()
-            .all(|byte| byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'+' | b'e' | b'E'))
-    {
+    if bytes.is_empty() || !bytes.iter().all(|byte| byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'+' | b'e' | b'E')) {
         return None;
     }
     text.parse::<f64>().ok().filter(|value| value.is_finite())
@@ -309,18 +290,10 @@ pub struct FieldSpec {
 
 impl FieldSpec {
     const fn required(name: &'static str, field_type: FieldType) -> Self {
-        FieldSpec {
-            name,
-            field_type,
-            required: true,
-        }
+        FieldSpec { name, field_type, required: true }
     }
     const fn optional(name: &'static str, field_type: FieldType) -> Self {
-        FieldSpec {
-            name,
-            field_type,
-            required: false,
-        }
+        FieldSpec { name, field_type, required: false }
     }
 }
 
@@ -381,18 +354,8 @@ pub enum EngagementType {
 
 impl EngagementType {
     /// The names accepted in input files.
-    pub const NAMES: &'static [&'static str] = &[
-        "follow",
-        "like",
-        "share",
-        "retweet",
-        "review",
-        "mention",
-        "referral",
-        "site-visit",
-        "video-view",
-        "article-view",
-    ];
+    pub const NAMES: &'static [&'static str] =
+        &["follow", "like", "share", "retweet", "review", "mention", "referral", "site-visit", "video-view", "article-view"];
 }
 
 #[cfg(test)]

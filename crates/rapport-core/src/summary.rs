@@ -48,13 +48,7 @@ pub struct SummaryOptions {
 
 impl Default for SummaryOptions {
     fn default() -> Self {
-        SummaryOptions {
-            period: Period::Day,
-            time_unit: TimeUnit::Days,
-            observation_end: None,
-            calibration_end: None,
-            monetary: true,
-        }
+        SummaryOptions { period: Period::Day, time_unit: TimeUnit::Days, observation_end: None, calibration_end: None, monetary: true }
     }
 }
 
@@ -154,12 +148,7 @@ impl Partition {
     }
 
     fn intern(&mut self, hash: u64, customer: &[u8]) -> u32 {
-        let Partition {
-            index,
-            name_bytes,
-            name_ends,
-            ..
-        } = self;
+        let Partition { index, name_bytes, name_ends, .. } = self;
         let found = index.find(hash, |&(candidate_hash, candidate)| {
             candidate_hash == hash && {
                 let candidate = candidate as usize;
@@ -285,16 +274,8 @@ impl SummaryAccumulator {
         for row in &self.routed {
             let partition = &mut self.partitions[Self::partition_of(row.hash)];
             let customer = partition.intern(row.hash, &self.pending_bytes[row.start as usize..row.end as usize]);
-            let entry = Entry {
-                customer,
-                period: row.period,
-                amount: row.amount,
-            };
-            if row.holdout {
-                partition.holdout.push(entry)
-            } else {
-                partition.calibration.push(entry)
-            }
+            let entry = Entry { customer, period: row.period, amount: row.amount };
+            if row.holdout { partition.holdout.push(entry) } else { partition.calibration.push(entry) }
         }
         self.pending.clear();
         self.pending_bytes.clear();
@@ -305,15 +286,9 @@ impl SummaryAccumulator {
         self.flush();
         other.flush();
         for (mine, theirs) in self.partitions.iter_mut().zip(other.partitions) {
-            let remap: Vec<u32> = (0..theirs.name_ends.len() as u32)
-                .map(|index| mine.intern(theirs.hashes[index as usize], theirs.name(index)))
-                .collect();
-            let moved = |entries: Vec<Entry>| {
-                entries.into_iter().map(|entry| Entry {
-                    customer: remap[entry.customer as usize],
-                    ..entry
-                })
-            };
+            let remap: Vec<u32> =
+                (0..theirs.name_ends.len() as u32).map(|index| mine.intern(theirs.hashes[index as usize], theirs.name(index))).collect();
+            let moved = |entries: Vec<Entry>| entries.into_iter().map(|entry| Entry { customer: remap[entry.customer as usize], ..entry });
             mine.calibration.extend(moved(theirs.calibration));
             mine.holdout.extend(moved(theirs.holdout));
         }
@@ -335,9 +310,8 @@ impl SummaryAccumulator {
         // With a split, the calibration summary is observed up to the calibration end.
         let calibration_end_period = options.period.index(options.calibration_end.unwrap_or(observation_end));
         let unit = options.time_unit;
-        let duration_holdout = options
-            .calibration_end
-            .map(|calibration_end| unit.between(options.period, options.period.index(calibration_end), end_period));
+        let duration_holdout =
+            options.calibration_end.map(|calibration_end| unit.between(options.period, options.period.index(calibration_end), end_period));
         let mut customers: Vec<CustomerSummary> = self
             .partitions
             .into_par_iter()
@@ -357,11 +331,7 @@ impl SummaryAccumulator {
                         }
                         match holdout_rows.peek() {
                             Some(next) if next[0].customer == customer => holdout_of(next, duration),
-                            _ => Holdout {
-                                frequency: 0,
-                                monetary_value: 0.0,
-                                duration,
-                            },
+                            _ => Holdout { frequency: 0, monetary_value: 0.0, duration },
                         }
                     });
                     out.push(CustomerSummary {
@@ -381,12 +351,7 @@ impl SummaryAccumulator {
             })
             .collect();
         customers.par_sort_unstable_by(|a, b| natural_order(&a.customer_id, &b.customer_id));
-        SummaryTable {
-            options,
-            observation_end,
-            customers,
-            counts: self.counts,
-        }
+        SummaryTable { options, observation_end, customers, counts: self.counts }
     }
 }
 
@@ -407,14 +372,7 @@ fn purchase_periods(rows: &[Entry]) -> Option<PurchasePeriods> {
         let total: f64 = period_rows.iter().map(|row| row.amount).sum();
         let period = period_rows[0].period;
         match summary.as_mut() {
-            None => {
-                summary = Some(PurchasePeriods {
-                    first: period,
-                    last: period,
-                    repeat_count: 0,
-                    repeat_total: 0.0,
-                })
-            }
+            None => summary = Some(PurchasePeriods { first: period, last: period, repeat_count: 0, repeat_total: 0.0 }),
             Some(summary) => {
                 summary.last = period;
                 summary.repeat_count += 1;
@@ -434,11 +392,7 @@ fn holdout_of(rows: &[Entry], duration: f64) -> Holdout {
     }
     let purchases = rows.iter().filter(|row| row.amount >= 0.0).count();
     let total: f64 = rows.iter().map(|row| row.amount).sum();
-    Holdout {
-        frequency,
-        monetary_value: if purchases == 0 { 0.0 } else { total / purchases as f64 },
-        duration,
-    }
+    Holdout { frequency, monetary_value: if purchases == 0 { 0.0 } else { total / purchases as f64 }, duration }
 }
 
 /// Order ids numerically when both are unsigned integers, otherwise byte-wise.
@@ -447,11 +401,7 @@ pub fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
     if numeric(a) && numeric(b) {
         let a_trimmed = a.trim_start_matches('0');
         let b_trimmed = b.trim_start_matches('0');
-        a_trimmed
-            .len()
-            .cmp(&b_trimmed.len())
-            .then_with(|| a_trimmed.cmp(b_trimmed))
-            .then_with(|| a.cmp(b))
+        a_trimmed.len().cmp(&b_trimmed.len()).then_with(|| a_trimmed.cmp(b_trimmed)).then_with(|| a.cmp(b))
     } else {
         a.cmp(b)
     }

@@ -304,10 +304,7 @@ impl FromStr for Period {
             "d" | "day" | "days" => Ok(Period::Day),
             "w" | "week" | "weeks" => Ok(Period::Week),
             "m" | "month" | "months" => Ok(Period::Month),
-            _ => Err(CoreError::InvalidOption {
-                option: "--period",
-                reason: format!("{text:?} is not one of hour, day, week, month"),
-            }),
+            _ => Err(CoreError::InvalidOption { option: "--period", reason: format!("{text:?} is not one of hour, day, week, month") }),
         }
     }
 }
@@ -418,10 +415,8 @@ impl TimeUnit {
 /// Parse a `--observation-end` / `--calibration-end` value. A bare date means the
 /// whole of that day (up to 23:59:59 local time).
 pub fn parse_end_of(text: &str, option: &'static str) -> Result<i64, CoreError> {
-    let invalid = || CoreError::InvalidOption {
-        option,
-        reason: format!("{text:?} is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SS)"),
-    };
+    let invalid =
+        || CoreError::InvalidOption { option, reason: format!("{text:?} is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SS)") };
     let bytes = text.trim().as_bytes();
     if bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-' {
         let days = days_from_civil(
@@ -461,14 +456,8 @@ mod tests {
         assert_eq!(TimeFormat::Auto.parse("1997-01-01T01:02:03"), Ok(ParsedTime::Naive(day + 3723)));
         assert_eq!(TimeFormat::Auto.parse("1997-01-01 01:02:03.250"), Ok(ParsedTime::Naive(day + 3723)));
         assert_eq!(TimeFormat::Auto.parse("1997-01-01T01:02:03Z"), Ok(ParsedTime::Instant(day + 3723)));
-        assert_eq!(
-            TimeFormat::Auto.parse("1997-01-01T01:02:03+01:00"),
-            Ok(ParsedTime::Instant(day + 3723 - 3600))
-        );
-        assert_eq!(
-            TimeFormat::Auto.parse("1997-01-01T01:02-0530"),
-            Ok(ParsedTime::Instant(day + 3720 + 19800))
-        );
+        assert_eq!(TimeFormat::Auto.parse("1997-01-01T01:02:03+01:00"), Ok(ParsedTime::Instant(day + 3723 - 3600)));
+        assert_eq!(TimeFormat::Auto.parse("1997-01-01T01:02-0530"), Ok(ParsedTime::Instant(day + 3720 + 19800)));
         assert_eq!(TimeFormat::Auto.parse("852076800"), Ok(ParsedTime::Instant(day)));
         assert!(TimeFormat::Auto.parse("1997-02-30").is_err());
         assert!(TimeFormat::Auto.parse("19971301").is_err());

@@ -93,10 +93,7 @@ impl ModelInput {
                 weight: 1.0,
             })
             .collect();
-        ModelInput {
-            rows,
-            time_unit: Some(table.options.time_unit.to_string()),
-        }
+        ModelInput { rows, time_unit: Some(table.options.time_unit.to_string()) }
     }
 
     /// From a summary CSV with lifetimes' column names (`frequency, recency, T,
@@ -113,10 +110,7 @@ impl ModelInput {
         let mut reader = csv::ReaderBuilder::new()
             .comment(Some(b'#'))
             .from_path(path)
-            .map_err(|error| EngineError::Output {
-                target: file.clone(),
-                source: std::io::Error::other(error.to_string()),
-            })?;
+            .map_err(|error| EngineError::Output { target: file.clone(), source: std::io::Error::other(error.to_string()) })?;
         let header: Vec<String> = reader
             .headers()
             .map_err(|error| invalid(1, "(header)", error.to_string()))?
@@ -126,26 +120,12 @@ impl ModelInput {
         let find = |names: &[&str]| names.iter().find_map(|name| header.iter().position(|column| column == name));
         let id = find(&["customer_id", "ID", "id", "CustomerID", "customer"]);
         let x = find(&["frequency", "frequency_cal", "x"]).ok_or_else(|| {
-            invalid(
-                1,
-                "frequency",
-                format!("a frequency column (frequency, frequency_cal or x); found {}", header.join(", ")),
-            )
+            invalid(1, "frequency", format!("a frequency column (frequency, frequency_cal or x); found {}", header.join(", ")))
         })?;
-        let t_x = find(&["recency", "recency_cal", "t_x"]).ok_or_else(|| {
-            invalid(
-                1,
-                "recency",
-                format!("a recency column (recency, recency_cal or t_x); found {}", header.join(", ")),
-            )
-        })?;
-        let t = find(&["T", "T_cal", "periods", "n_periods"]).ok_or_else(|| {
-            invalid(
-                1,
-                "T",
-                format!("an age column (T, T_cal, or periods for BG/BB); found {}", header.join(", ")),
-            )
-        })?;
+        let t_x = find(&["recency", "recency_cal", "t_x"])
+            .ok_or_else(|| invalid(1, "recency", format!("a recency column (recency, recency_cal or t_x); found {}", header.join(", "))))?;
+        let t = find(&["T", "T_cal", "periods", "n_periods"])
+            .ok_or_else(|| invalid(1, "T", format!("an age column (T, T_cal, or periods for BG/BB); found {}", header.join(", "))))?;
         let monetary = find(&["monetary_value", "monetary_value_cal", "zbar"]);
         let holdout = find(&["frequency_holdout"]).zip(find(&["duration_holdout"]));
         let weight = find(&["weights", "weight", "count"]);
@@ -161,16 +141,12 @@ impl ModelInput {
                     .ok_or_else(|| invalid(line, &header[index], format!("a number (found {text:?})")))
             };
             rows.push(SummaryRow {
-                id: id
-                    .and_then(|index| record.get(index))
-                    .map_or_else(|| (line - 1).to_string(), str::to_string),
+                id: id.and_then(|index| record.get(index)).map_or_else(|| (line - 1).to_string(), str::to_string),
                 x: number(x)?,
                 t_x: number(t_x)?,
                 t: number(t)?,
                 monetary: monetary.map(number).transpose()?,
-                holdout: holdout
-                    .map(|(frequency, duration)| Ok::<_, EngineError>((number(frequency)?, number(duration)?)))
-                    .transpose()?,
+                holdout: holdout.map(|(frequency, duration)| Ok::<_, EngineError>((number(frequency)?, number(duration)?))).transpose()?,
                 weight: weight.map(number).transpose()?.unwrap_or(1.0),
             });
         }
@@ -179,37 +155,17 @@ impl ModelInput {
 
     fn count_data(&self) -> Result<CountData, ModelError> {
         if self.rows.iter().all(|row| row.weight == 1.0) {
-            let customers: Vec<Customer> = self
-                .rows
-                .iter()
-                .map(|row| Customer {
-                    id: row.id.clone(),
-                    x: row.x,
-                    t_x: row.t_x,
-                    t: row.t,
-                })
-                .collect();
+            let customers: Vec<Customer> =
+                self.rows.iter().map(|row| Customer { id: row.id.clone(), x: row.x, t_x: row.t_x, t: row.t }).collect();
             return CountData::new(&customers);
         }
         CountData::from_rows(
-            self.rows
-                .iter()
-                .map(|row| rapport_models::data::Row {
-                    x: row.x,
-                    t_x: row.t_x,
-                    t: row.t,
-                    weight: row.weight,
-                })
-                .collect(),
+            self.rows.iter().map(|row| rapport_models::data::Row { x: row.x, t_x: row.t_x, t: row.t, weight: row.weight }).collect(),
         )
     }
 
     fn spend_data(&self) -> Result<SpendData, ModelError> {
-        SpendData::new(
-            self.rows
-                .iter()
-                .filter_map(|row| row.monetary.map(|monetary| (row.id.as_str(), row.x, monetary))),
-        )
+        SpendData::new(self.rows.iter().filter_map(|row| row.monetary.map(|monetary| (row.id.as_str(), row.x, monetary))))
     }
 
     fn discrete_data(&self) -> Result<DiscreteData, ModelError> {
@@ -221,10 +177,7 @@ impl From<ModelError> for EngineError {
     fn from(error: ModelError) -> Self {
         match error {
             ModelError::Numerical(inner) => EngineError::Internal(inner.to_string()),
-            other => EngineError::Invalid(CoreError::InvalidOption {
-                option: "model",
-                reason: other.to_string(),
-            }),
+            other => EngineError::Invalid(CoreError::InvalidOption { option: "model", reason: other.to_string() }),
         }
     }
 }
@@ -244,19 +197,10 @@ pub fn fit(kind: ModelKind, input: &ModelInput) -> Result<FittedModel, EngineErr
 pub fn fit_json(model: &FittedModel) -> Json {
     let report = model.report();
     let named = |values: &[f64]| -> Map<String, Json> {
-        report
-            .names
-            .iter()
-            .zip(values)
-            .map(|(name, value)| (name.clone(), json!(value)))
-            .collect()
+        report.names.iter().zip(values).map(|(name, value)| (name.clone(), json!(value))).collect()
     };
-    let intervals: Map<String, Json> = report
-        .names
-        .iter()
-        .zip(&report.intervals)
-        .map(|(name, (low, high))| (name.clone(), json!([low, high])))
-        .collect();
+    let intervals: Map<String, Json> =
+        report.names.iter().zip(&report.intervals).map(|(name, (low, high))| (name.clone(), json!([low, high]))).collect();
     json!({
         "model": report.model,
         "params": named(&report.params),
@@ -290,28 +234,17 @@ pub fn predict(
     table.push("customer_id", Column::Text(rows.iter().map(|row| row.id.clone()).collect()));
     match model {
         FittedModel::BgBb(bgbb) => {
-            table.push(
-                "p_alive",
-                Column::Float(rows.par_iter().map(|row| bgbb.p_alive(0.0, row.x, row.t_x, row.t)).collect()),
-            );
+            table.push("p_alive", Column::Float(rows.par_iter().map(|row| bgbb.p_alive(0.0, row.x, row.t_x, row.t)).collect()));
             table.push(
                 "expected_purchases",
-                Column::Float(
-                    rows.par_iter()
-                        .map(|row| bgbb.expected_purchases(options.horizon, row.x, row.t_x, row.t))
-                        .collect(),
-                ),
+                Column::Float(rows.par_iter().map(|row| bgbb.expected_purchases(options.horizon, row.x, row.t_x, row.t)).collect()),
             );
             return Ok((table, None));
         }
         FittedModel::GammaGamma(spend) => {
             table.push(
                 "expected_average_spend",
-                Column::Float(
-                    rows.iter()
-                        .map(|row| spend.expected_average_spend(row.x, row.monetary.unwrap_or(0.0)))
-                        .collect(),
-                ),
+                Column::Float(rows.iter().map(|row| spend.expected_average_spend(row.x, row.monetary.unwrap_or(0.0))).collect()),
             );
             return Ok((table, None));
         }
@@ -321,31 +254,15 @@ pub fn predict(
         return Err(EngineError::Internal("not a count model".into()));
     };
     for row in rows {
-        Customer {
-            id: row.id.clone(),
-            x: row.x,
-            t_x: row.t_x,
-            t: row.t,
-        }
-        .validate()?;
+        Customer { id: row.id.clone(), x: row.x, t_x: row.t_x, t: row.t }.validate()?;
     }
-    table.push(
-        "p_alive",
-        Column::Float(rows.par_iter().map(|row| count.p_alive(row.x, row.t_x, row.t)).collect()),
-    );
+    table.push("p_alive", Column::Float(rows.par_iter().map(|row| count.p_alive(row.x, row.t_x, row.t)).collect()));
     table.push(
         "expected_purchases",
-        Column::Float(
-            rows.par_iter()
-                .map(|row| count.expected_purchases(options.horizon, row.x, row.t_x, row.t))
-                .collect(),
-        ),
+        Column::Float(rows.par_iter().map(|row| count.expected_purchases(options.horizon, row.x, row.t_x, row.t)).collect()),
     );
     if let Some(spend) = spend_model {
-        let spends: Vec<f64> = rows
-            .iter()
-            .map(|row| spend.expected_average_spend(row.x, row.monetary.unwrap_or(0.0)))
-            .collect();
+        let spends: Vec<f64> = rows.iter().map(|row| spend.expected_average_spend(row.x, row.monetary.unwrap_or(0.0))).collect();
         if let Some(clv) = options.clv {
             let values = rows
                 .par_iter()
@@ -358,20 +275,13 @@ pub fn predict(
             table.push("expected_average_spend", Column::Float(spends));
         }
     }
-    let holdout: Vec<(f64, f64, f64, f64, f64)> = rows
-        .iter()
-        .filter_map(|row| row.holdout.map(|(actual, duration)| (row.x, row.t_x, row.t, actual, duration)))
-        .collect();
+    let holdout: Vec<(f64, f64, f64, f64, f64)> =
+        rows.iter().filter_map(|row| row.holdout.map(|(actual, duration)| (row.x, row.t_x, row.t, actual, duration))).collect();
     let evaluation = (!holdout.is_empty()).then(|| {
         table.push("frequency_holdout", Column::Float(holdout.iter().map(|row| row.3).collect()));
         table.push(
             "predicted_holdout",
-            Column::Float(
-                holdout
-                    .par_iter()
-                    .map(|&(x, t_x, t, _, duration)| count.expected_purchases(duration, x, t_x, t))
-                    .collect(),
-            ),
+            Column::Float(holdout.par_iter().map(|&(x, t_x, t, _, duration)| count.expected_purchases(duration, x, t_x, t)).collect()),
         );
         serde_json::to_value(evaluate_holdout(count, &holdout)).unwrap_or(Json::Null)
     });

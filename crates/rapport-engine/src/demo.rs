@@ -65,31 +65,16 @@ pub struct DemoReport {
 pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
     if directory.exists() {
         if directory.join(MARKER).is_file() {
-            std::fs::remove_dir_all(directory).map_err(|source| EngineError::Output {
-                target: directory.display().to_string(),
-                source,
-            })?;
-        } else if std::fs::read_dir(directory)
-            .map(|mut entries| entries.next().is_some())
-            .unwrap_or(true)
-        {
-            return Err(rapport_store::StoreError::AlreadyExists {
-                path: directory.to_path_buf(),
-            }
-            .into());
+            std::fs::remove_dir_all(directory).map_err(|source| EngineError::Output { target: directory.display().to_string(), source })?;
+        } else if std::fs::read_dir(directory).map(|mut entries| entries.next().is_some()).unwrap_or(true) {
+            return Err(rapport_store::StoreError::AlreadyExists { path: directory.to_path_buf() }.into());
         }
     }
     let mut workspace = Workspace::init(directory, WorkspaceConfig::default())?;
     let write = |path: &Path, text: &str| {
-        std::fs::write(path, text).map_err(|source| EngineError::Output {
-            target: path.display().to_string(),
-            source,
-        })
+        std::fs::write(path, text).map_err(|source| EngineError::Output { target: path.display().to_string(), source })
     };
-    write(
-        &directory.join(MARKER),
-        "made by `rapport demo`; the next demo replaces this directory\n",
-    )?;
+    write(&directory.join(MARKER), "made by `rapport demo`; the next demo replaces this directory\n")?;
     let source = directory.join("cdnow_sample.txt");
     write(&source, CDNOW_SAMPLE)?;
 
@@ -125,60 +110,29 @@ pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
     let input = ModelInput::from_summary(&summary);
     let count = crate::clv::fit(ModelKind::BgNbd, &input)?;
     let spend = crate::clv::spend_model(&input)?.ok_or_else(|| EngineError::Internal("the demo data has amounts".into()))?;
-    let clv_options = ClvOptions {
-        months: 12,
-        monthly_discount_rate: 0.01,
-        units_per_month: ClvOptions::units_per_month("weeks").unwrap_or(4.345),
-    };
-    let (predictions, _) = crate::clv::predict(
-        &count,
-        Some(&spend),
-        &input,
-        &PredictOptions {
-            horizon: 39.0,
-            clv: Some(clv_options),
-        },
-    )?;
+    let clv_options =
+        ClvOptions { months: 12, monthly_discount_rate: 0.01, units_per_month: ClvOptions::units_per_month("weeks").unwrap_or(4.345) };
+    let (predictions, _) = crate::clv::predict(&count, Some(&spend), &input, &PredictOptions { horizon: 39.0, clv: Some(clv_options) })?;
     let column = |name: &str| -> Vec<f64> {
         predictions
             .columns
             .iter()
             .find(|(column, _)| column == name)
-            .and_then(|(_, values)| {
-                if let Column::Float(values) = values {
-                    Some(values.clone())
-                } else {
-                    None
-                }
-            })
+            .and_then(|(_, values)| if let Column::Float(values) = values { Some(values.clone()) } else { None })
             .unwrap_or_default()
     };
     let (alive, clv) = (column("p_alive"), column("clv"));
-    let count_model = count
-        .as_count_model()
-        .ok_or_else(|| EngineError::Internal("BG/NBD is a count model".into()))?;
-    let holdout_rows: Vec<_> = input
-        .rows
-        .iter()
-        .filter_map(|row| row.holdout.map(|(actual, duration)| (row.x, row.t_x, row.t, actual, duration)))
-        .collect();
-    let mut ranked: Vec<(String, f64, f64)> = input
-        .rows
-        .iter()
-        .zip(alive.iter().zip(&clv))
-        .map(|(row, (alive, clv))| (row.id.clone(), *alive, *clv))
-        .collect();
+    let count_model = count.as_count_model().ok_or_else(|| EngineError::Internal("BG/NBD is a count model".into()))?;
+    let holdout_rows: Vec<_> =
+        input.rows.iter().filter_map(|row| row.holdout.map(|(actual, duration)| (row.x, row.t_x, row.t, actual, duration))).collect();
+    let mut ranked: Vec<(String, f64, f64)> =
+        input.rows.iter().zip(alive.iter().zip(&clv)).map(|(row, (alive, clv))| (row.id.clone(), *alive, *clv)).collect();
     ranked.sort_by(|a, b| b.2.total_cmp(&a.2));
     Ok(DemoReport {
         count_model: count.report().clone(),
         spend_model: spend.report.clone(),
         holdout: rapport_models::evaluate_holdout(count_model, &holdout_rows),
-        likely_lapsed: input
-            .rows
-            .iter()
-            .zip(&alive)
-            .filter(|(row, alive)| row.x >= 1.0 && **alive < 0.3)
-            .count(),
+        likely_lapsed: input.rows.iter().zip(&alive).filter(|(row, alive)| row.x >= 1.0 && **alive < 0.3).count(),
         total_clv_12_months: clv.iter().sum(),
         top_customers: ranked.into_iter().take(10).collect(),
         workspace: directory.to_path_buf(),
@@ -186,12 +140,7 @@ pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
         customers: summary.customers.len(),
         repeat_customers: repeaters.len(),
         repeat_purchases_calibration: summary.customers.iter().map(|row| u64::from(row.frequency)).sum(),
-        purchases_holdout: summary
-            .customers
-            .iter()
-            .filter_map(|row| row.holdout)
-            .map(|holdout| u64::from(holdout.frequency))
-            .sum(),
+        purchases_holdout: summary.customers.iter().filter_map(|row| row.holdout).map(|holdout| u64::from(holdout.frequency)).sum(),
         mean_repeat_value: repeaters.iter().map(|row| row.monetary_value).sum::<f64>() / repeaters.len().max(1) as f64,
         summary,
     })

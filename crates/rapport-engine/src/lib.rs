@@ -19,36 +19,19 @@ pub fn summary_table(summary: &SummaryTable) -> Table {
     let split = summary.options.calibration_end.is_some();
     let suffix = if split { "_cal" } else { "" };
     let mut table = Table::default();
-    table.push(
-        "customer_id",
-        Column::Text(customers.iter().map(|row| row.customer_id.clone()).collect()),
-    );
-    table.push(
-        &format!("frequency{suffix}"),
-        Column::Count(customers.iter().map(|row| u64::from(row.frequency)).collect()),
-    );
-    table.push(
-        &format!("recency{suffix}"),
-        Column::Float(customers.iter().map(|row| row.recency).collect()),
-    );
+    table.push("customer_id", Column::Text(customers.iter().map(|row| row.customer_id.clone()).collect()));
+    table.push(&format!("frequency{suffix}"), Column::Count(customers.iter().map(|row| u64::from(row.frequency)).collect()));
+    table.push(&format!("recency{suffix}"), Column::Float(customers.iter().map(|row| row.recency).collect()));
     table.push(&format!("T{suffix}"), Column::Float(customers.iter().map(|row| row.t).collect()));
     if summary.options.monetary {
-        table.push(
-            &format!("monetary_value{suffix}"),
-            Column::Float(customers.iter().map(|row| row.monetary_value).collect()),
-        );
+        table.push(&format!("monetary_value{suffix}"), Column::Float(customers.iter().map(|row| row.monetary_value).collect()));
     }
     if split {
         let holdout =
             |pick: fn(&rapport_core::summary::Holdout) -> f64| customers.iter().map(|row| row.holdout.as_ref().map_or(0.0, pick)).collect();
         table.push(
             "frequency_holdout",
-            Column::Count(
-                customers
-                    .iter()
-                    .map(|row| row.holdout.map_or(0, |holdout| u64::from(holdout.frequency)))
-                    .collect(),
-            ),
+            Column::Count(customers.iter().map(|row| row.holdout.map_or(0, |holdout| u64::from(holdout.frequency))).collect()),
         );
         if summary.options.monetary {
             table.push("monetary_value_holdout", Column::Float(holdout(|holdout| holdout.monetary_value)));

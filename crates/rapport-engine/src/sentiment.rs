@@ -68,14 +68,8 @@ pub fn score_stream(
     out: &mut dyn Write,
 ) -> Result<SentimentCounts, EngineError> {
     let vader = Vader::shared();
-    let output_error = |source: std::io::Error| EngineError::Output {
-        target: "output".into(),
-        source,
-    };
-    let has_id = matches!(
-        input,
-        TextInput::Csv { id_column: Some(_), .. } | TextInput::JsonLines { id_column: Some(_), .. }
-    );
+    let output_error = |source: std::io::Error| EngineError::Output { target: "output".into(), source };
+    let has_id = matches!(input, TextInput::Csv { id_column: Some(_), .. } | TextInput::JsonLines { id_column: Some(_), .. });
     if format == SentimentFormat::Csv {
         writeln!(out, "{}neg,neu,pos,compound", if has_id { "id," } else { "" }).map_err(output_error)?;
     }
@@ -98,31 +92,20 @@ pub fn score_stream(
             let mut line = Vec::new();
             loop {
                 line.clear();
-                if reader.read_until(b'\n', &mut line).map_err(|source| EngineError::Output {
-                    target: source_name.into(),
-                    source,
-                })? == 0
-                {
+                if reader.read_until(b'\n', &mut line).map_err(|source| EngineError::Output { target: source_name.into(), source })? == 0 {
                     break;
                 }
                 let trimmed = line.strip_suffix(b"\n").unwrap_or(&line);
                 let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
                 // Invalid UTF-8 is replaced (U+FFFD), not fatal: one bad byte must not stop
                 // a gigabyte of text. The replacement character carries no sentiment.
-                batch.push(Item {
-                    id: None,
-                    text: String::from_utf8_lossy(trimmed).into_owned(),
-                });
+                batch.push(Item { id: None, text: String::from_utf8_lossy(trimmed).into_owned() });
                 if batch.len() == BATCH {
                     write_batch(&mut batch, out)?;
                 }
             }
         }
-        TextInput::Csv {
-            delimiter,
-            text_column,
-            id_column,
-        } => {
+        TextInput::Csv { delimiter, text_column, id_column } => {
             let mut csv_reader = csv::ReaderBuilder::new().delimiter(*delimiter).flexible(true).from_reader(reader);
             let header: Vec<String> = csv_reader
                 .byte_headers()
@@ -137,21 +120,11 @@ pub fn score_stream(
                     .or_else(|| header.iter().position(|column| column.eq_ignore_ascii_case(name)))
             };
             let text_index = find(text_column).ok_or_else(|| {
-                bad(
-                    source_name,
-                    1,
-                    text_column,
-                    format!("a text column named {text_column:?}; the header has {}", header.join(", ")),
-                )
+                bad(source_name, 1, text_column, format!("a text column named {text_column:?}; the header has {}", header.join(", ")))
             })?;
             let id_index = match id_column {
                 Some(name) => Some(find(name).ok_or_else(|| {
-                    bad(
-                        source_name,
-                        1,
-                        name,
-                        format!("an id column named {name:?}; the header has {}", header.join(", ")),
-                    )
+                    bad(source_name, 1, name, format!("an id column named {name:?}; the header has {}", header.join(", ")))
                 })?),
                 None => None,
             };
@@ -178,10 +151,7 @@ pub fn score_stream(
         }
         TextInput::JsonLines { text_column, id_column } => {
             for (index, line) in reader.split(b'\n').enumerate() {
-                let line = line.map_err(|source| EngineError::Output {
-                    target: source_name.into(),
-                    source,
-                })?;
+                let line = line.map_err(|source| EngineError::Output { target: source_name.into(), source })?;
                 if line.trim_ascii().is_empty() {
                     continue;
                 }
@@ -214,12 +184,7 @@ pub fn score_stream(
 }
 
 fn bad(file: &str, line: u64, column: &str, expected: String) -> EngineError {
-    EngineError::BadValue {
-        file: file.to_string(),
-        line,
-        column: column.to_string(),
-        expected,
-    }
+    EngineError::BadValue { file: file.to_string(), line, column: column.to_string(), expected }
 }
 
 fn write_row(buffer: &mut Vec<u8>, id: Option<&str>, has_id: bool, scores: &Scores, format: SentimentFormat) -> std::io::Result<()> {
@@ -240,16 +205,8 @@ fn write_row(buffer: &mut Vec<u8>, id: Option<&str>, has_id: bool, scores: &Scor
             if has_id {
                 object.insert("id".into(), serde_json::Value::String(id.unwrap_or_default().to_string()));
             }
-            for (name, value) in [
-                ("neg", scores.neg),
-                ("neu", scores.neu),
-                ("pos", scores.pos),
-                ("compound", scores.compound),
-            ] {
-                object.insert(
-                    name.into(),
-                    serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number),
-                );
+            for (name, value) in [("neg", scores.neg), ("neu", scores.neu), ("pos", scores.pos), ("compound", scores.compound)] {
+                object.insert(name.into(), serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number));
             }
             serde_json::to_writer(&mut *buffer, &object)?;
             writeln!(buffer)
@@ -263,10 +220,7 @@ pub fn paper_correlation(reader: impl BufRead, source_name: &str) -> Result<(usi
     let vader = Vader::shared();
     let mut pairs = Vec::new();
     for (index, line) in reader.lines().enumerate() {
-        let line = line.map_err(|source| EngineError::Output {
-            target: source_name.into(),
-            source,
-        })?;
+        let line = line.map_err(|source| EngineError::Output { target: source_name.into(), source })?;
         let line = line.trim_end_matches('\r');
         if line.is_empty() {
             continue;
@@ -275,17 +229,12 @@ pub fn paper_correlation(reader: impl BufRead, source_name: &str) -> Result<(usi
         let (Some(_), Some(rating), Some(text)) = (fields.next(), fields.next(), fields.next()) else {
             return Err(bad(source_name, index as u64 + 1, "(row)", "id <TAB> rating <TAB> text".into()));
         };
-        let rating: f64 = rating
-            .trim()
-            .parse()
-            .map_err(|_| bad(source_name, index as u64 + 1, "rating", format!("a number (found {rating:?})")))?;
+        let rating: f64 =
+            rating.trim().parse().map_err(|_| bad(source_name, index as u64 + 1, "rating", format!("a number (found {rating:?})")))?;
         pairs.push((vader.polarity_scores(text).compound, rating));
     }
     let count = pairs.len() as f64;
-    let (mean_x, mean_y) = (
-        pairs.iter().map(|pair| pair.0).sum::<f64>() / count,
-        pairs.iter().map(|pair| pair.1).sum::<f64>() / count,
-    );
+    let (mean_x, mean_y) = (pairs.iter().map(|pair| pair.0).sum::<f64>() / count, pairs.iter().map(|pair| pair.1).sum::<f64>() / count);
     let covariance: f64 = pairs.iter().map(|(x, y)| (x - mean_x) * (y - mean_y)).sum();
     let variance_x: f64 = pairs.iter().map(|(x, _)| (x - mean_x).powi(2)).sum();
     let variance_y: f64 = pairs.iter().map(|(_, y)| (y - mean_y).powi(2)).sum();

@@ -114,13 +114,7 @@ impl RowSink for SummarySink<'_> {
 /// Build the customer summary.
 pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
     match &request.source {
-        PurchaseSource::File {
-            input,
-            customer_column,
-            time_column,
-            amount_column,
-            time_format,
-        } => {
+        PurchaseSource::File { input, customer_column, time_column, amount_column, time_format } => {
             let mut wanted = vec![WantedColumn::required(customer_column), WantedColumn::required(time_column)];
             if let Some(amount) = amount_column {
                 wanted.push(WantedColumn::required(amount));
@@ -128,11 +122,7 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
             let mut options = request.options;
             options.monetary = amount_column.is_some();
             let file = input.path.display().to_string();
-            let names = [
-                customer_column.as_str(),
-                time_column.as_str(),
-                amount_column.as_deref().unwrap_or("amount"),
-            ];
+            let names = [customer_column.as_str(), time_column.as_str(), amount_column.as_deref().unwrap_or("amount")];
             let started = std::time::Instant::now();
             let sink = scan(input, &wanted, || SummarySink {
                 accumulator: SummaryAccumulator::new(options),
@@ -167,10 +157,7 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
             workspace.for_each_purchase(|customer, utc, amount| {
                 accumulator.update(customer, zone.local_seconds(rapport_core::time::ParsedTime::Instant(utc)), amount);
             })?;
-            Ok(SummaryOutcome {
-                table: accumulator.finish(),
-                rejected: Vec::new(),
-            })
+            Ok(SummaryOutcome { table: accumulator.finish(), rejected: Vec::new() })
         }
     }
 }

@@ -99,14 +99,7 @@ impl Table {
     /// The rows as JSON objects.
     pub fn to_json_rows(&self) -> Vec<Json> {
         (0..self.rows())
-            .map(|row| {
-                Json::Object(
-                    self.columns
-                        .iter()
-                        .map(|(name, column)| (name.clone(), column.json(row)))
-                        .collect::<Map<_, _>>(),
-                )
-            })
+            .map(|row| Json::Object(self.columns.iter().map(|(name, column)| (name.clone(), column.json(row))).collect::<Map<_, _>>()))
             .collect()
     }
 
@@ -125,9 +118,7 @@ impl Table {
                     .collect::<Vec<_>>()
                     .into_par_iter()
                     .map(|start| {
-                        let mut writer = csv::WriterBuilder::new()
-                            .has_headers(false)
-                            .from_writer(Vec::with_capacity(CSV_CHUNK_ROWS * 48));
+                        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(CSV_CHUNK_ROWS * 48));
                         for row in start..(start + CSV_CHUNK_ROWS).min(self.rows()) {
                             writer.write_record(self.columns.iter().map(|(_, column)| column.text(row)))?;
                         }
@@ -151,10 +142,7 @@ impl Table {
                 Ok(())
             }
             OutputFormat::Table => self.write_aligned(out, 40),
-            OutputFormat::Parquet => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "Parquet output needs --output FILE",
-            )),
+            OutputFormat::Parquet => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "Parquet output needs --output FILE")),
         }
     }
 
@@ -173,31 +161,22 @@ impl Table {
                     .collect()
             })
             .collect();
-        let widths: Vec<usize> = cells
-            .iter()
-            .map(|column| column.iter().map(|cell| cell.chars().count()).max().unwrap_or(0))
-            .collect();
+        let widths: Vec<usize> = cells.iter().map(|column| column.iter().map(|cell| cell.chars().count()).max().unwrap_or(0)).collect();
         for row in 0..=shown {
             let line: Vec<String> = cells
                 .iter()
                 .zip(&widths)
                 .enumerate()
-                .map(|(index, (column, width))| {
-                    if index == 0 {
-                        format!("{:<width$}", column[row])
-                    } else {
-                        format!("{:>width$}", column[row])
-                    }
-                })
+                .map(
+                    |(index, (column, width))| {
+                        if index == 0 { format!("{:<width$}", column[row]) } else { format!("{:>width$}", column[row]) }
+                    },
+                )
                 .collect();
             writeln!(out, "{}", line.join("  ").trim_end())?;
         }
         if self.rows() > shown {
-            writeln!(
-                out,
-                "… {} more rows (use --format csv or --output FILE for all)",
-                self.rows() - shown
-            )?;
+            writeln!(out, "… {} more rows (use --format csv or --output FILE for all)", self.rows() - shown)?;
         }
         Ok(())
     }
@@ -230,10 +209,7 @@ impl Table {
             .collect();
         let schema = Arc::new(Schema::new(fields));
         let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|error| internal(&error))?;
-        let file = File::create(path).map_err(|source| EngineError::Output {
-            target: path.display().to_string(),
-            source,
-        })?;
+        let file = File::create(path).map_err(|source| EngineError::Output { target: path.display().to_string(), source })?;
         let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
         let mut writer = ArrowWriter::try_new(file, schema, Some(properties)).map_err(|error| internal(&error))?;
         writer.write(&batch).map_err(|error| internal(&error))?;

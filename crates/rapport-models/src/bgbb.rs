@@ -51,22 +51,14 @@ fn ln_likelihood(params: &BgBbParams, x: f64, t_x: f64, n: f64) -> f64 {
     let mut total = ln_beta(alpha + x, beta + n - x) - base_p + ln_beta(gamma, delta + n) - base_theta;
     for i in 0..(n - t_x) as u32 {
         let i = f64::from(i);
-        total = log_add_exp(
-            total,
-            ln_beta(alpha + x, beta + t_x - x + i) - base_p + ln_beta(gamma + 1.0, delta + t_x + i) - base_theta,
-        );
+        total = log_add_exp(total, ln_beta(alpha + x, beta + t_x - x + i) - base_p + ln_beta(gamma + 1.0, delta + t_x + i) - base_theta);
     }
     total
 }
 
 impl LogLikelihood for Likelihood<'_> {
     fn log_likelihood(&self, params: &[f64]) -> f64 {
-        let params = BgBbParams {
-            alpha: params[0],
-            beta: params[1],
-            gamma: params[2],
-            delta: params[3],
-        };
+        let params = BgBbParams { alpha: params[0], beta: params[1], gamma: params[2], delta: params[3] };
         self.data
             .rows()
             .iter()
@@ -84,12 +76,7 @@ impl BgBb {
     pub fn fit(&self, data: &DiscreteData) -> Result<FittedBgBb, ModelError> {
         let starts = [vec![1.0, 1.0, 1.0, 1.0], vec![0.5, 1.0, 0.5, 2.0]];
         let report = fit_report("bg-bb", &NAMES, &Likelihood { data }, &starts)?;
-        let params = BgBbParams {
-            alpha: report.params[0],
-            beta: report.params[1],
-            gamma: report.params[2],
-            delta: report.params[3],
-        };
+        let params = BgBbParams { alpha: report.params[0], beta: report.params[1], gamma: report.params[2], delta: report.params[3] };
         Ok(FittedBgBb { params, report })
     }
 }

@@ -42,28 +42,12 @@ impl BgNbd {
 
     /// Fit by maximum likelihood.
     pub fn fit(&self, data: &CountData) -> Result<FittedBgNbd, ModelError> {
-        let likelihood = Likelihood {
-            data,
-            variant: self.variant,
-        };
+        let likelihood = Likelihood::new(data, self.variant);
         let mean_t = data.mean_t().max(1e-3);
-        let starts = [
-            vec![1.0, 1.0, 1.0, 1.0],
-            vec![0.5, mean_t / 4.0, 1.0, 2.0],
-            vec![1.0, mean_t, 0.5, 1.0],
-        ];
+        let starts = [vec![1.0, 1.0, 1.0, 1.0], vec![0.5, mean_t / 4.0, 1.0, 2.0], vec![1.0, mean_t, 0.5, 1.0]];
         let report = fit_report(self.name(), &NAMES, &likelihood, &starts)?;
-        let params = BgNbdParams {
-            r: report.params[0],
-            alpha: report.params[1],
-            a: report.params[2],
-            b: report.params[3],
-        };
-        Ok(FittedBgNbd {
-            variant: self.variant,
-            params,
-            report,
-        })
+        let params = BgNbdParams { r: report.params[0], alpha: report.params[1], a: report.params[2], b: report.params[3] };
+        Ok(FittedBgNbd { variant: self.variant, params, report })
     }
 
     fn name(&self) -> &'static str {
@@ -107,58 +91,112 @@ pub struct FittedBgNbd {
 struct Likelihood<'a> {
     data: &'a CountData,
     variant: Variant,
+    /// Rows with the index of their x, for the per-x constants.
+    rows: Vec<(Row, u32)>,
 }
 
-/// ln of the individual likelihood and its gradient in (r, α, a, b), lifetimes'
-/// `_negative_log_likelihood` terms A₁…A₄ (FHL 2005 eq. 6; Batislam et al. 2007).
-fn row_terms(row: &Row, params: &BgNbdParams, variant: Variant, with_gradient: bool) -> (f64, [f64; 4]) {
+impl<'a> Likelihood<'a> {
+    fn new(data: &'a CountData, variant: Variant) -> Self {
+        let mut likelihood = Likelihood { data, variant, rows: Vec::new() };
+        likelihood.rows = likelihood.indexed_rows();
+        likelihood
+    }
+}
+
+/// Terms of the likelihood that depend on x alone, computed once per distinct x.
+#[derive(Debug, Clone, Copy)]
+struct PerX {
+    /// ln Γ(r+x) − ln Γ(r) + ln Γ(a+b) + ln Γ(b+x[+1]) − ln Γ(b) − ln Γ(a+b+x[+1]) + r ln α
+    constant: f64,
+    /// ln a − ln(b + x − 1 [+1]), or −∞ when there is no dropout term.
+    ln_odds_base: f64,
+    /// ψ(r+x) − ψ(r)
+    d_r: f64,
+    /// ψ(a+b) − ψ(a+b+x[+1])
+    d_ab: f64,
+    /// ψ(b+x[+1]) − ψ(b)
+    d_b: f64,
+    /// 1 / (b + x − 1 [+1])
+    inverse_denominator: f64,
+}
+
+fn per_x(x: f64, params: &BgNbdParams, variant: Variant, with_gradient: bool) -> PerX {
     let BgNbdParams { r, alpha, a, b } = *params;
-    let Row { x, t_x, t, weight } = *row;
     let shift = if variant == Variant::Mbg { 1.0 } else { 0.0 };
-    let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
-    let a2 = ln_gamma(a + b) + ln_gamma(b + x + shift) - ln_gamma(b) - ln_gamma(a + b + x + shift);
-    let a3 = -(r + x) * (alpha + t).ln();
     let has_a4 = variant == Variant::Mbg || x > 0.0;
     let denominator = b + x - 1.0 + shift;
-    let a4 = if has_a4 {
-        a.ln() - denominator.ln() - (r + x) * (alpha + t_x).ln()
+    let constant = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) + ln_gamma(b + x + shift)
+        - ln_gamma(b)
+        - ln_gamma(a + b + x + shift);
+    let (d_r, d_ab, d_b) = if with_gradient {
+        (digamma(r + x) - digamma(r), digamma(a + b) - digamma(a + b + x + shift), digamma(b + x + shift) - digamma(b))
     } else {
-        f64::NEG_INFINITY
+        (0.0, 0.0, 0.0)
     };
+    PerX {
+        constant,
+        ln_odds_base: if has_a4 { a.ln() - denominator.ln() } else { f64::NEG_INFINITY },
+        d_r,
+        d_ab,
+        d_b,
+        inverse_denominator: if has_a4 { 1.0 / denominator } else { 0.0 },
+    }
+}
+
+/// ln of the individual likelihood (times its weight) and its gradient in (r, α, a, b):
+/// lifetimes' `_negative_log_likelihood` terms A₁…A₄ (FHL 2005 eq. 6; Batislam et al.
+/// 2007), with the x-only terms taken from `constants`.
+fn row_terms(row: &Row, constants: &PerX, params: &BgNbdParams, with_gradient: bool) -> (f64, [f64; 4]) {
+    let BgNbdParams { r, alpha, a, .. } = *params;
+    let Row { x, t_x, t, weight } = *row;
+    let ln_alpha_t = (alpha + t).ln();
+    let a3 = -(r + x) * ln_alpha_t;
+    let has_a4 = constants.ln_odds_base > f64::NEG_INFINITY;
+    let ln_alpha_t_x = if has_a4 { (alpha + t_x).ln() } else { 0.0 };
+    let a4 = if has_a4 { constants.ln_odds_base - (r + x) * ln_alpha_t_x } else { f64::NEG_INFINITY };
     let tail = log_add_exp(a3, a4);
-    let value = weight * (a1 + a2 + tail);
+    let value = weight * (constants.constant + tail);
     if !with_gradient {
         return (value, [0.0; 4]);
     }
     let w3 = (a3 - tail).exp();
-    let w4 = if has_a4 { (a4 - tail).exp() } else { 0.0 };
-    let d_r = digamma(r + x) - digamma(r) + alpha.ln() - w3 * (alpha + t).ln() - w4 * (alpha + t_x).ln();
+    let w4 = if has_a4 { 1.0 - w3 } else { 0.0 };
+    let d_r = constants.d_r + alpha.ln() - w3 * ln_alpha_t - w4 * ln_alpha_t_x;
     let d_alpha = r / alpha - w3 * (r + x) / (alpha + t) - w4 * (r + x) / (alpha + t_x);
-    let common = digamma(a + b) - digamma(a + b + x + shift);
-    let d_a = common + w4 / a;
-    let d_b = common + digamma(b + x + shift) - digamma(b) - if has_a4 { w4 / denominator } else { 0.0 };
+    let d_a = constants.d_ab + w4 / a;
+    let d_b = constants.d_ab + constants.d_b - w4 * constants.inverse_denominator;
     (value, [weight * d_r, weight * d_alpha, weight * d_a, weight * d_b])
+}
+
+impl Likelihood<'_> {
+    fn constants(&self, params: &BgNbdParams, with_gradient: bool) -> Vec<PerX> {
+        self.data.distinct_x().iter().map(|&x| per_x(x, params, self.variant, with_gradient)).collect()
+    }
+
+    fn indexed_rows(&self) -> Vec<(Row, u32)> {
+        self.data.rows().iter().copied().zip(self.data.x_index().iter().copied()).collect()
+    }
 }
 
 impl LogLikelihood for Likelihood<'_> {
     fn log_likelihood(&self, params: &[f64]) -> f64 {
-        let params = BgNbdParams {
-            r: params[0],
-            alpha: params[1],
-            a: params[2],
-            b: params[3],
-        };
-        parallel_sum(self.data.rows(), |row| row_terms(row, &params, self.variant, false).0)
+        let params = BgNbdParams { r: params[0], alpha: params[1], a: params[2], b: params[3] };
+        let constants = self.constants(&params, false);
+        parallel_sum(&self.rows, |(row, index)| row_terms(row, &constants[*index as usize], &params, false).0)
     }
 
     fn gradient(&self, params: &[f64]) -> Option<Vec<f64>> {
-        let params = BgNbdParams {
-            r: params[0],
-            alpha: params[1],
-            a: params[2],
-            b: params[3],
-        };
-        Some(parallel_sum_vec(self.data.rows(), |row| row_terms(row, &params, self.variant, true).1).to_vec())
+        self.value_and_gradient(params).map(|(_, gradient)| gradient)
+    }
+
+    fn value_and_gradient(&self, params: &[f64]) -> Option<(f64, Vec<f64>)> {
+        let params = BgNbdParams { r: params[0], alpha: params[1], a: params[2], b: params[3] };
+        let constants = self.constants(&params, true);
+        let sums = parallel_sum_vec(&self.rows, |(row, index)| {
+            let (value, gradient) = row_terms(row, &constants[*index as usize], &params, true);
+            [value, gradient[0], gradient[1], gradient[2], gradient[3]]
+        });
+        Some((sums[0], sums[1..].to_vec()))
     }
 
     fn customers(&self) -> f64 {
@@ -190,11 +228,7 @@ impl FittedBgNbd {
 
     /// Total log-likelihood of `data` under these parameters.
     pub fn log_likelihood(&self, data: &CountData) -> f64 {
-        Likelihood {
-            data,
-            variant: self.variant,
-        }
-        .log_likelihood(&[self.params.r, self.params.alpha, self.params.a, self.params.b])
+        Likelihood::new(data, self.variant).log_likelihood(&[self.params.r, self.params.alpha, self.params.a, self.params.b])
     }
 
     fn shift(&self) -> f64 {
@@ -221,11 +255,7 @@ impl CountModel for FittedBgNbd {
         }
         let ln_odds = self.ln_odds(x, t_x, t);
         // 1 / (1 + e^{ln_odds}) without overflow.
-        if ln_odds > 0.0 {
-            (-ln_odds).exp() / (1.0 + (-ln_odds).exp())
-        } else {
-            1.0 / (1.0 + ln_odds.exp())
-        }
+        if ln_odds > 0.0 { (-ln_odds).exp() / (1.0 + (-ln_odds).exp()) } else { 1.0 / (1.0 + ln_odds.exp()) }
     }
 
     /// E[Y(t) | x, t_x, T]: FHL (2005) eq. (10); MBG/NBD: Batislam et al. (2007) eq. (13).
@@ -243,11 +273,7 @@ impl CountModel for FittedBgNbd {
         let first = c / (a - 1.0);
         // 1 − ₂F₁ · ((α+T)/(α+T+t))^{r+x}, with the product formed in log space.
         let second = -(ln_hyp + (r + x) * ((alpha + t).ln() - (alpha + t + horizon).ln())).exp_m1();
-        let denominator = if self.variant == Variant::Bg && x == 0.0 {
-            1.0
-        } else {
-            1.0 + self.ln_odds(x, t_x, t).exp()
-        };
+        let denominator = if self.variant == Variant::Bg && x == 0.0 { 1.0 } else { 1.0 + self.ln_odds(x, t_x, t).exp() };
         first * second / denominator
     }
 
@@ -268,11 +294,7 @@ impl CountModel for FittedBgNbd {
         let n = f64::from(n);
         let shift = self.shift();
         let ln_p = alpha.ln() - (alpha + horizon).ln();
-        let ln_q = if horizon > 0.0 {
-            horizon.ln() - (alpha + horizon).ln()
-        } else {
-            f64::NEG_INFINITY
-        };
+        let ln_q = if horizon > 0.0 { horizon.ln() - (alpha + horizon).ln() } else { f64::NEG_INFINITY };
         let ln_nbd = |j: f64| ln_gamma(r + j) - ln_gamma(r) - ln_gamma(j + 1.0) + r * ln_p + if j > 0.0 { j * ln_q } else { 0.0 };
         let first = (ln_beta(a, b + n + shift) - ln_beta(a, b) + ln_nbd(n)).exp();
         let second = if n > 0.0 || shift > 0.0 {

@@ -21,17 +21,9 @@ pub struct Customer {
 impl Customer {
     /// Validate: x a whole number ≥ 0, 0 ≤ t_x ≤ T, x = 0 ⇒ t_x = 0, all finite.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let invalid = |reason: String| {
-            Err(ModelError::InvalidCustomer {
-                customer: self.id.clone(),
-                reason,
-            })
-        };
+        let invalid = |reason: String| Err(ModelError::InvalidCustomer { customer: self.id.clone(), reason });
         if !(self.x.is_finite() && self.t_x.is_finite() && self.t.is_finite()) {
-            return invalid(format!(
-                "frequency, recency and T must be finite numbers (got {}, {}, {})",
-                self.x, self.t_x, self.t
-            ));
+            return invalid(format!("frequency, recency and T must be finite numbers (got {}, {}, {})", self.x, self.t_x, self.t));
         }
         if self.x < 0.0 || self.x.fract() != 0.0 {
             return invalid(format!("frequency must be a whole number ≥ 0 (got {})", self.x));
@@ -67,6 +59,10 @@ pub struct Row {
 pub struct CountData {
     rows: Vec<Row>,
     customers: f64,
+    /// The distinct values of x, and for each row the index of its x: terms that depend
+    /// on x alone (log-gammas, digammas) are computed once per distinct x, not per row.
+    distinct_x: Vec<f64>,
+    x_index: Vec<u32>,
 }
 
 impl CountData {
@@ -81,12 +77,7 @@ impl CountData {
                 Some(&position) => rows[position].weight += 1.0,
                 None => {
                     index.insert(key, rows.len());
-                    rows.push(Row {
-                        x: customer.x,
-                        t_x: customer.t_x,
-                        t: customer.t,
-                        weight: 1.0,
-                    });
+                    rows.push(Row { x: customer.x, t_x: customer.t_x, t: customer.t, weight: 1.0 });
                 }
             }
         }
@@ -96,13 +87,7 @@ impl CountData {
     /// From already-weighted rows (weights must be positive).
     pub fn from_rows(rows: Vec<Row>) -> Result<CountData, ModelError> {
         for (position, row) in rows.iter().enumerate() {
-            Customer {
-                id: format!("row {}", position + 1),
-                x: row.x,
-                t_x: row.t_x,
-                t: row.t,
-            }
-            .validate()?;
+            Customer { id: format!("row {}", position + 1), x: row.x, t_x: row.t_x, t: row.t }.validate()?;
             if !(row.weight > 0.0 && row.weight.is_finite()) {
                 return Err(ModelError::InvalidCustomer {
                     customer: format!("row {}", position + 1),
@@ -114,7 +99,11 @@ impl CountData {
         if rows.is_empty() {
             return Err(ModelError::NoData(String::new()));
         }
-        Ok(CountData { rows, customers })
+        let mut distinct_x: Vec<f64> = rows.iter().map(|row| row.x).collect();
+        distinct_x.sort_by(f64::total_cmp);
+        distinct_x.dedup();
+        let x_index = rows.iter().map(|row| distinct_x.binary_search_by(|probe| probe.total_cmp(&row.x)).unwrap_or(0) as u32).collect();
+        Ok(CountData { rows, customers, distinct_x, x_index })
     }
 
     /// The unique rows.
@@ -125,6 +114,16 @@ impl CountData {
     /// Number of customers (sum of weights).
     pub fn customers(&self) -> f64 {
         self.customers
+    }
+
+    /// The distinct values of x, ascending.
+    pub fn distinct_x(&self) -> &[f64] {
+        &self.distinct_x
+    }
+
+    /// For each row, the index of its x in [`CountData::distinct_x`].
+    pub fn x_index(&self) -> &[u32] {
+        &self.x_index
     }
 
     /// Mean T, a scale for starting points.
@@ -201,22 +200,13 @@ impl DiscreteData {
     pub fn new<'a>(rows: impl IntoIterator<Item = (&'a str, f64, f64, f64, f64)>) -> Result<DiscreteData, ModelError> {
         let mut out = Vec::new();
         for (id, x, t_x, n, weight) in rows {
-            let invalid = |reason: String| {
-                Err(ModelError::InvalidCustomer {
-                    customer: id.to_string(),
-                    reason,
-                })
-            };
+            let invalid = |reason: String| Err(ModelError::InvalidCustomer { customer: id.to_string(), reason });
             let whole = |value: f64| value.is_finite() && value >= 0.0 && value.fract() == 0.0;
             if !(whole(x) && whole(t_x) && whole(n)) {
-                return invalid(format!(
-                    "frequency, recency and periods must be whole numbers ≥ 0 (got {x}, {t_x}, {n})"
-                ));
+                return invalid(format!("frequency, recency and periods must be whole numbers ≥ 0 (got {x}, {t_x}, {n})"));
             }
             if x > t_x || t_x > n || (x > 0.0 && t_x == 0.0) {
-                return invalid(format!(
-                    "need frequency ≤ recency ≤ periods, and recency ≥ 1 when frequency ≥ 1 (got {x}, {t_x}, {n})"
-                ));
+                return invalid(format!("need frequency ≤ recency ≤ periods, and recency ≥ 1 when frequency ≥ 1 (got {x}, {t_x}, {n})"));
             }
             if !(weight > 0.0 && weight.is_finite()) {
                 return invalid(format!("weight must be > 0 (got {weight})"));
@@ -246,12 +236,7 @@ mod tests {
     use super::*;
 
     fn customer(x: f64, t_x: f64, t: f64) -> Customer {
-        Customer {
-            id: "c7".into(),
-            x,
-            t_x,
-            t,
-        }
+        Customer { id: "c7".into(), x, t_x, t }
     }
 
     #[test]

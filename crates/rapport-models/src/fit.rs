@@ -48,20 +48,59 @@ pub(crate) trait LogLikelihood: Sync {
     fn gradient(&self, _params: &[f64]) -> Option<Vec<f64>> {
         None
     }
+    /// Both at once (one pass over the rows), when the model has an analytic gradient.
+    fn value_and_gradient(&self, _params: &[f64]) -> Option<(f64, Vec<f64>)> {
+        None
+    }
     /// Number of customers (for scaling the objective).
     fn customers(&self) -> f64;
 }
 
 /// −LL / N over θ = ln(params).
-struct NegativeMean<'a, L: LogLikelihood>(&'a L);
+///
+/// The optimiser asks for the value and then the gradient at the same point; models
+/// with an analytic gradient compute both in one pass over the rows, and the result is
+/// kept for the second question.
+struct NegativeMean<'a, L: LogLikelihood>(&'a L, std::sync::Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>);
+
+impl<'a, L: LogLikelihood> NegativeMean<'a, L> {
+    fn new(likelihood: &'a L) -> Self {
+        NegativeMean(likelihood, std::sync::Mutex::new(None))
+    }
+
+    /// Value and gradient in θ from one pass, if the model can, cached by point.
+    fn both(&self, theta: &[f64]) -> Option<(f64, Vec<f64>)> {
+        if let Ok(cache) = self.1.lock()
+            && let Some((point, value, gradient)) = cache.as_ref()
+            && point.as_slice() == theta
+        {
+            return Some((*value, gradient.clone()));
+        }
+        let params: Vec<f64> = theta.iter().map(|value| value.exp()).collect();
+        let (log_likelihood, gradient) = self.0.value_and_gradient(&params)?;
+        let customers = self.0.customers();
+        let value = -log_likelihood / customers;
+        let gradient: Vec<f64> = gradient.iter().zip(&params).map(|(g, p)| -g * p / customers).collect();
+        if let Ok(mut cache) = self.1.lock() {
+            *cache = Some((theta.to_vec(), value, gradient.clone()));
+        }
+        Some((value, gradient))
+    }
+}
 
 impl<L: LogLikelihood> Objective for NegativeMean<'_, L> {
     fn value(&self, theta: &[f64]) -> f64 {
+        if let Some((value, _)) = self.both(theta) {
+            return value;
+        }
         let params: Vec<f64> = theta.iter().map(|value| value.exp()).collect();
         -self.0.log_likelihood(&params) / self.0.customers()
     }
 
     fn gradient(&self, theta: &[f64]) -> Vec<f64> {
+        if let Some((_, gradient)) = self.both(theta) {
+            return gradient;
+        }
         let params: Vec<f64> = theta.iter().map(|value| value.exp()).collect();
         match self.0.gradient(&params) {
             Some(gradient) => gradient.iter().zip(&params).map(|(g, p)| -g * p / self.0.customers()).collect(),
@@ -114,18 +153,12 @@ pub(crate) fn fit_report<L: LogLikelihood>(
     starts: &[Vec<f64>],
 ) -> Result<FitReport, ModelError> {
     let theta_starts: Vec<Vec<f64>> = starts.iter().map(|start| start.iter().map(|value| value.ln()).collect()).collect();
-    let minimum = minimize(&NegativeMean(likelihood), &theta_starts, MinimizeOptions::default())?;
+    let minimum = minimize(&NegativeMean::new(likelihood), &theta_starts, MinimizeOptions::default())?;
     let params: Vec<f64> = minimum.x.iter().map(|value| value.exp()).collect();
     let log_likelihood = likelihood.log_likelihood(&params);
     let covariance = invert(&hessian(&Natural(likelihood), &params));
     let std_errors: Vec<f64> = (0..params.len())
-        .map(|index| {
-            covariance
-                .as_ref()
-                .map_or(f64::NAN, |covariance| covariance[index][index])
-                .max(0.0)
-                .sqrt()
-        })
+        .map(|index| covariance.as_ref().map_or(f64::NAN, |covariance| covariance[index][index]).max(0.0).sqrt())
         .map(|value| if value.is_finite() { value } else { f64::NAN })
         .collect();
     let intervals = params
@@ -169,9 +202,7 @@ pub(crate) fn parallel_sum_vec<T: Sync, const N: usize>(rows: &[T], term: impl F
     if rows.len() < 4096 {
         rows.iter().map(&term).fold([0.0; N], add)
     } else {
-        rows.par_chunks(2048)
-            .map(|chunk| chunk.iter().map(&term).fold([0.0; N], add))
-            .reduce(|| [0.0; N], add)
+        rows.par_chunks(2048).map(|chunk| chunk.iter().map(&term).fold([0.0; N], add)).reduce(|| [0.0; N], add)
     }
 }
 
@@ -179,11 +210,7 @@ pub(crate) fn parallel_sum_vec<T: Sync, const N: usize>(rows: &[T], term: impl F
 pub(crate) fn check_positive(names: &[&'static str], values: &[f64]) -> Result<(), ModelError> {
     for (name, value) in names.iter().zip(values) {
         if !(value.is_finite() && *value > 0.0) {
-            return Err(ModelError::InvalidParameter {
-                name,
-                value: *value,
-                reason: "must be a finite number > 0",
-            });
+            return Err(ModelError::InvalidParameter { name, value: *value, reason: "must be a finite number > 0" });
         }
     }
     Ok(())

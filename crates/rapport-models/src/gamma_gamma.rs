@@ -77,17 +77,9 @@ impl GammaGamma {
     /// Fit by maximum likelihood on repeat buyers.
     pub fn fit(&self, data: &SpendData) -> Result<FittedGammaGamma, ModelError> {
         let mean = data.rows().iter().map(|&(_, m, weight)| m * weight).sum::<f64>() / data.customers();
-        let starts = [
-            vec![1.0, 1.0, 1.0],
-            vec![2.0, 2.0, mean.max(1e-3)],
-            vec![5.0, 3.0, mean.max(1e-3) * 2.0],
-        ];
+        let starts = [vec![1.0, 1.0, 1.0], vec![2.0, 2.0, mean.max(1e-3)], vec![5.0, 3.0, mean.max(1e-3) * 2.0]];
         let report = fit_report("gamma-gamma", &NAMES, &Likelihood { data }, &starts)?;
-        let params = GammaGammaParams {
-            p: report.params[0],
-            q: report.params[1],
-            v: report.params[2],
-        };
+        let params = GammaGammaParams { p: report.params[0], q: report.params[1], v: report.params[2] };
         Ok(FittedGammaGamma { params, report })
     }
 }

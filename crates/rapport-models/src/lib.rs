@@ -128,12 +128,8 @@ impl FittedModel {
 
     /// Serialise as versioned JSON.
     pub fn to_json(&self, time_unit: &str) -> String {
-        let saved = SavedModel {
-            format: SAVED_FORMAT.into(),
-            version: SAVED_VERSION,
-            time_unit: time_unit.into(),
-            fit: self.report().clone(),
-        };
+        let saved =
+            SavedModel { format: SAVED_FORMAT.into(), version: SAVED_VERSION, time_unit: time_unit.into(), fit: self.report().clone() };
         serde_json::to_string_pretty(&saved).unwrap_or_default()
     }
 
@@ -163,12 +159,7 @@ impl FittedModel {
                 let variant = if saved.fit.model == "bg-nbd" { Variant::Bg } else { Variant::Mbg };
                 FittedModel::BgNbd(FittedBgNbd::from_params(
                     variant,
-                    BgNbdParams {
-                        r: get("r")?,
-                        alpha: get("alpha")?,
-                        a: get("a")?,
-                        b: get("b")?,
-                    },
+                    BgNbdParams { r: get("r")?, alpha: get("alpha")?, a: get("a")?, b: get("b")? },
                 )?)
             }
             "pareto-nbd" => FittedModel::ParetoNbd(FittedParetoNbd::from_params(ParetoNbdParams {
@@ -183,11 +174,9 @@ impl FittedModel {
                 gamma: get("gamma")?,
                 delta: get("delta")?,
             })?),
-            "gamma-gamma" => FittedModel::GammaGamma(FittedGammaGamma::from_params(GammaGammaParams {
-                p: get("p")?,
-                q: get("q")?,
-                v: get("v")?,
-            })?),
+            "gamma-gamma" => {
+                FittedModel::GammaGamma(FittedGammaGamma::from_params(GammaGammaParams { p: get("p")?, q: get("q")?, v: get("v")? })?)
+            }
             other => return Err(ModelError::Persist(format!("unknown model {other:?}"))),
         };
         // Keep the saved report (errors, log-likelihood) rather than the placeholder.

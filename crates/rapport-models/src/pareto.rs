@@ -50,12 +50,7 @@ impl ParetoNbd {
         let mean_t = data.mean_t().max(1e-3);
         let starts = [vec![1.0, mean_t, 1.0, mean_t], vec![0.5, mean_t / 4.0, 0.5, mean_t / 2.0]];
         let report = fit_report("pareto-nbd", &NAMES, &likelihood, &starts)?;
-        let params = ParetoNbdParams {
-            r: report.params[0],
-            alpha: report.params[1],
-            s: report.params[2],
-            beta: report.params[3],
-        };
+        let params = ParetoNbdParams { r: report.params[0], alpha: report.params[1], s: report.params[2], beta: report.params[3] };
         Ok(FittedParetoNbd { params, report })
     }
 }
@@ -66,12 +61,7 @@ struct Likelihood<'a> {
 
 impl LogLikelihood for Likelihood<'_> {
     fn log_likelihood(&self, params: &[f64]) -> f64 {
-        let params = ParetoNbdParams {
-            r: params[0],
-            alpha: params[1],
-            s: params[2],
-            beta: params[3],
-        };
+        let params = ParetoNbdParams { r: params[0], alpha: params[1], s: params[2], beta: params[3] };
         parallel_sum(self.data.rows(), |row| row.weight * ln_likelihood(&params, row))
     }
 
@@ -88,11 +78,7 @@ fn ln_a0(params: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
     if t_x >= t {
         return f64::NEG_INFINITY;
     }
-    let (low, high, b) = if alpha < beta {
-        (alpha, beta, r + x)
-    } else {
-        (beta, alpha, s + 1.0)
-    };
+    let (low, high, b) = if alpha < beta { (alpha, beta, r + x) } else { (beta, alpha, s + 1.0) };
     let rsx = r + s + x;
     let difference = high - low;
     let term = |age: f64| -> f64 {
@@ -153,11 +139,7 @@ impl CountModel for FittedParetoNbd {
         if ln_ratio == f64::NEG_INFINITY {
             return 1.0;
         }
-        if ln_ratio > 0.0 {
-            (-ln_ratio).exp() / (1.0 + (-ln_ratio).exp())
-        } else {
-            1.0 / (1.0 + ln_ratio.exp())
-        }
+        if ln_ratio > 0.0 { (-ln_ratio).exp() / (1.0 + (-ln_ratio).exp()) } else { 1.0 / (1.0 + ln_ratio.exp()) }
     }
 
     /// E[Y(t) | x, t_x, T]: FH (2005) eq. (24).
@@ -171,11 +153,7 @@ impl CountModel for FittedParetoNbd {
         let second = (r + x).ln() + (beta + t).ln() - (alpha + t).ln();
         // (1 − ((β+T)/(β+T+t))^{s−1}) / (s − 1), with its limit −ln((β+T)/(β+T+t)) at s = 1.
         let ln_q = (beta + t).ln() - (beta + t + horizon).ln();
-        let third = if (s - 1.0).abs() < 1e-10 {
-            -ln_q
-        } else {
-            -((s - 1.0) * ln_q).exp_m1() / (s - 1.0)
-        };
+        let third = if (s - 1.0).abs() < 1e-10 { -ln_q } else { -((s - 1.0) * ln_q).exp_m1() / (s - 1.0) };
         (first + second - ln_l).exp() * third
     }
 
@@ -183,11 +161,7 @@ impl CountModel for FittedParetoNbd {
     fn expected_purchases_unconditional(&self, horizon: f64) -> f64 {
         let ParetoNbdParams { r, alpha, s, beta } = self.params;
         let ln_q = beta.ln() - (beta + horizon).ln();
-        let factor = if (s - 1.0).abs() < 1e-10 {
-            -ln_q
-        } else {
-            -((s - 1.0) * ln_q).exp_m1() / (s - 1.0)
-        };
+        let factor = if (s - 1.0).abs() < 1e-10 { -ln_q } else { -((s - 1.0) * ln_q).exp_m1() / (s - 1.0) };
         r * beta / alpha * factor
     }
 
@@ -209,11 +183,7 @@ impl CountModel for FittedParetoNbd {
         // α^r β^s B(r+x, s+1)/B(r, s) · [B₁ − Σ_{i=0}^{x} Γ(r+s+i)/(Γ(r+s) i!) t^i B₂(i)]
         let ln_front =
             r * alpha.ln() + s * beta.ln() + rapport_stats::special::ln_beta(r + x, s + 1.0) - rapport_stats::special::ln_beta(r, s);
-        let (high, b_arg, difference) = if alpha >= beta {
-            (alpha, s + 1.0, alpha - beta)
-        } else {
-            (beta, r + x, beta - alpha)
-        };
+        let (high, b_arg, difference) = if alpha >= beta { (alpha, s + 1.0, alpha - beta) } else { (beta, r + x, beta - alpha) };
         let c = r + s + x + 1.0;
         let ln_b1 = ln_hyp2f1(r + s, b_arg, c, difference / high).unwrap_or(f64::NAN) - (r + s) * high.ln();
         let mut bracket = ln_b1.exp();

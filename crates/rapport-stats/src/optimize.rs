@@ -37,11 +37,7 @@ impl<O: Objective> Gradient for Problem<'_, O> {
     type Gradient = Vec<f64>;
     fn gradient(&self, x: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
         let gradient = self.0.gradient(x);
-        Ok(if gradient.iter().all(|value| value.is_finite()) {
-            gradient
-        } else {
-            vec![0.0; x.len()]
-        })
+        Ok(if gradient.iter().all(|value| value.is_finite()) { gradient } else { vec![0.0; x.len()] })
     }
 }
 
@@ -69,15 +65,15 @@ pub struct MinimizeOptions {
     pub cost_tolerance: f64,
     /// Iterations per start. Default 500.
     pub max_iterations: u64,
+    /// Stop at the first start whose run converges (the later starts are fallbacks).
+    /// Default true: the BTYD likelihoods in log-parameters are well behaved, and each
+    /// start costs a full optimisation.
+    pub first_converged: bool,
 }
 
 impl Default for MinimizeOptions {
     fn default() -> Self {
-        MinimizeOptions {
-            gradient_tolerance: 1e-9,
-            cost_tolerance: 1e-14,
-            max_iterations: 500,
-        }
+        MinimizeOptions { gradient_tolerance: 1e-9, cost_tolerance: 1e-14, max_iterations: 500, first_converged: true }
     }
 }
 
@@ -90,9 +86,8 @@ pub fn minimize<O: Objective>(objective: &O, starts: &[Vec<f64>], options: Minim
             .with_tolerance_grad(options.gradient_tolerance)
             .and_then(|solver| solver.with_tolerance_cost(options.cost_tolerance))
             .map_err(|error| StatsError::Optimizer(error.to_string()))?;
-        let run = Executor::new(Problem(objective), solver)
-            .configure(|state| state.param(start.clone()).max_iters(options.max_iterations))
-            .run();
+        let run =
+            Executor::new(Problem(objective), solver).configure(|state| state.param(start.clone()).max_iters(options.max_iterations)).run();
         let result = match run {
             Ok(result) => result,
             Err(error) => {
@@ -107,24 +102,21 @@ pub fn minimize<O: Objective>(objective: &O, starts: &[Vec<f64>], options: Minim
             continue;
         }
         let (converged, reason) = match state.get_termination_status() {
-            TerminationStatus::Terminated(reason) => (
-                matches!(reason, TerminationReason::SolverConverged | TerminationReason::TargetCostReached),
-                reason.text().to_string(),
-            ),
+            TerminationStatus::Terminated(reason) => {
+                (matches!(reason, TerminationReason::SolverConverged | TerminationReason::TargetCostReached), reason.text().to_string())
+            }
             TerminationStatus::NotTerminated => (false, "not terminated".to_string()),
         };
         // A run that stopped on the iteration limit but whose gradient is tiny converged too.
         let gradient_norm = objective.gradient(&x).iter().map(|g| g * g).sum::<f64>().sqrt();
         let converged = converged || gradient_norm < 1e-5 * (1.0 + value.abs());
-        let candidate = Minimum {
-            x,
-            value,
-            iterations: state.get_iter(),
-            converged,
-            reason,
-        };
+        let candidate = Minimum { x, value, iterations: state.get_iter(), converged, reason };
+        let stop = candidate.converged && options.first_converged;
         if best.as_ref().is_none_or(|best| candidate.value < best.value) {
             best = Some(candidate);
+        }
+        if stop {
+            break;
         }
     }
     best.ok_or_else(|| StatsError::Optimizer(last_error.unwrap_or_else(|| "no starting point gave a finite objective".to_string())))
@@ -200,20 +192,14 @@ mod tests {
             (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2)
         }
         fn gradient(&self, x: &[f64]) -> Vec<f64> {
-            vec![
-                -2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]),
-                200.0 * (x[1] - x[0] * x[0]),
-            ]
+            vec![-2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]), 200.0 * (x[1] - x[0] * x[0])]
         }
     }
 
     #[test]
     fn finds_the_rosenbrock_minimum() {
         let minimum = minimize(&Rosenbrock, &[vec![-1.2, 1.0], vec![2.0, 2.0]], MinimizeOptions::default()).expect("minimum");
-        assert!(
-            (minimum.x[0] - 1.0).abs() < 1e-6 && (minimum.x[1] - 1.0).abs() < 1e-6,
-            "{minimum:?}"
-        );
+        assert!((minimum.x[0] - 1.0).abs() < 1e-6 && (minimum.x[1] - 1.0).abs() < 1e-6, "{minimum:?}");
         assert!(minimum.converged);
         let hessian = hessian(&Rosenbrock, &minimum.x);
         assert!((hessian[0][0] - 802.0).abs() < 1e-2 && (hessian[0][1] + 400.0).abs() < 1e-2);

@@ -43,11 +43,7 @@ pub fn log_sub_exp(a: f64, b: f64) -> f64 {
         return f64::NEG_INFINITY;
     }
     // ln(1 − e^d) computed accurately on both sides of d = −ln 2 (Mächler 2012).
-    a + if difference > -std::f64::consts::LN_2 {
-        (-difference.exp_m1()).ln()
-    } else {
-        (-difference.exp()).ln_1p()
-    }
+    a + if difference > -std::f64::consts::LN_2 { (-difference.exp_m1()).ln() } else { (-difference.exp()).ln_1p() }
 }
 
 /// Most series terms ₂F₁ may take before it reports failure to converge.

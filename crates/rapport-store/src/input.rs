@@ -47,10 +47,9 @@ impl FromStr for Delimiter {
             "\t" | "\\t" | "tab" => Ok(Delimiter::Byte(b'\t')),
             "|" | "pipe" => Ok(Delimiter::Byte(b'|')),
             "whitespace" | "space" | " " => Ok(Delimiter::Whitespace),
-            _ => Err(CoreError::InvalidOption {
-                option: "--delimiter",
-                reason: format!("{text:?} is not one of , ; tab | whitespace auto"),
-            }),
+            _ => {
+                Err(CoreError::InvalidOption { option: "--delimiter", reason: format!("{text:?} is not one of , ; tab | whitespace auto") })
+            }
         }
     }
 }
@@ -102,12 +101,7 @@ impl InputFormat {
         if self != InputFormat::Auto {
             return self;
         }
-        match path
-            .extension()
-            .and_then(|extension| extension.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        match path.extension().and_then(|extension| extension.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("jsonl" | "ndjson" | "json") => InputFormat::JsonLines,
             Some("parquet" | "pq") => InputFormat::Parquet,
             _ => InputFormat::Delimited,
@@ -141,17 +135,11 @@ pub struct WantedColumn {
 impl WantedColumn {
     /// A column that must be present.
     pub fn required(name: impl Into<String>) -> Self {
-        WantedColumn {
-            name: name.into(),
-            required: true,
-        }
+        WantedColumn { name: name.into(), required: true }
     }
     /// A column that may be absent.
     pub fn optional(name: impl Into<String>) -> Self {
-        WantedColumn {
-            name: name.into(),
-            required: false,
-        }
+        WantedColumn { name: name.into(), required: false }
     }
 }
 
@@ -172,11 +160,7 @@ pub struct Rejected {
 
 impl std::fmt::Display for Rejected {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            formatter,
-            "{}:{}: column {:?}: found {:?}, expected {}",
-            self.file, self.line, self.column, self.value, self.expected
-        )
+        write!(formatter, "{}:{}: column {:?}: found {:?}, expected {}", self.file, self.line, self.column, self.value, self.expected)
     }
 }
 
@@ -244,10 +228,7 @@ fn scan_text<S: RowSink>(
                 header_line.drain(..3);
             }
             if header_line.iter().all(u8::is_ascii_whitespace) {
-                return Err(StoreError::Empty {
-                    path: path.clone(),
-                    expected: "a header row naming the columns".into(),
-                });
+                return Err(StoreError::Empty { path: path.clone(), expected: "a header row naming the columns".into() });
             }
         } else {
             let buffer = reader.fill_buf().map_err(StoreError::io(path))?;
@@ -311,10 +292,7 @@ fn scan_text<S: RowSink>(
         left.merge(right);
         left
     });
-    if let Some(error) = error_slot
-        .into_inner()
-        .map_err(|_| StoreError::Internal("reader thread panicked".into()))?
-    {
+    if let Some(error) = error_slot.into_inner().map_err(|_| StoreError::Internal("reader thread panicked".into()))? {
         return Err(error);
     }
     Ok(merged.unwrap_or_else(make_sink))
@@ -364,11 +342,7 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
                 found: format!(
                     "{} column(s) from {source}: {}",
                     header.len(),
-                    header
-                        .iter()
-                        .map(|name| format!("{:?}", truncate(name, 40)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    header.iter().map(|name| format!("{:?}", truncate(name, 40))).collect::<Vec<_>>().join(", ")
                 ),
                 hint,
             });
@@ -410,17 +384,10 @@ fn header_fields(line: &[u8], delimiter: Delimiter) -> Vec<String> {
     match delimiter {
         Delimiter::Byte(byte) => {
             // The csv crate parses the header so that quoted names work.
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .delimiter(byte)
-                .flexible(true)
-                .from_reader(line);
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).delimiter(byte).flexible(true).from_reader(line);
             let mut record = csv::ByteRecord::new();
             match reader.read_byte_record(&mut record) {
-                Ok(true) => record
-                    .iter()
-                    .map(|field| String::from_utf8_lossy(field).trim().to_string())
-                    .collect(),
+                Ok(true) => record.iter().map(|field| String::from_utf8_lossy(field).trim().to_string()).collect(),
                 _ => Vec::new(),
             }
         }
@@ -460,10 +427,7 @@ impl<R: Read> Iterator for BlockReader<'_, R> {
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => 0,
                 Err(source) => {
                     if let Ok(mut slot) = self.error.lock() {
-                        *slot = Some(StoreError::Io {
-                            path: self.path.to_path_buf(),
-                            source,
-                        });
+                        *slot = Some(StoreError::Io { path: self.path.to_path_buf(), source });
                     }
                     self.done = true;
                     return None;
@@ -489,10 +453,7 @@ impl<R: Read> Iterator for BlockReader<'_, R> {
             scanned_to = data.len();
         }
         let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
-        let block = Block {
-            data,
-            first_line: self.next_line,
-        };
+        let block = Block { data, first_line: self.next_line };
         self.next_line += lines;
         Some(block)
     }
@@ -530,11 +491,7 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
     let mut fields: Vec<Option<&str>> = vec![None; layout.indexes.len()];
     match layout.delimiter {
         Delimiter::Byte(delimiter) if memchr::memchr(b'"', &block.data).is_some() => {
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .delimiter(delimiter)
-                .flexible(true)
-                .from_reader(&block.data[..]);
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).flexible(true).from_reader(&block.data[..]);
             let mut record = csv::ByteRecord::new();
             loop {
                 let line = block.first_line + reader.position().line() - 1;
@@ -600,11 +557,7 @@ fn parse_text_block<S: RowSink>(text: &str, first_line: u64, file: &str, layout:
             _ => values.extend(raw.split([' ', '\t']).filter(|field| !field.is_empty())),
         }
         if values.len() < needed {
-            let position = layout
-                .indexes
-                .iter()
-                .position(|index| index.is_some_and(|index| index >= values.len()))
-                .unwrap_or(0);
+            let position = layout.indexes.iter().position(|index| index.is_some_and(|index| index >= values.len())).unwrap_or(0);
             reject_short(sink, file, line, &layout.names, position, values.len(), needed);
             continue;
         }
@@ -625,11 +578,7 @@ fn emit_row<'a, S: RowSink>(
     fields: &mut Vec<Option<&'a str>>,
 ) {
     if values.len() < needed {
-        let position = layout
-            .indexes
-            .iter()
-            .position(|index| index.is_some_and(|index| index >= values.len()))
-            .unwrap_or(0);
+        let position = layout.indexes.iter().position(|index| index.is_some_and(|index| index >= values.len())).unwrap_or(0);
         reject_short(sink, file, line, &layout.names, position, values.len(), needed);
         return;
     }
@@ -676,12 +625,9 @@ fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColum
         };
         let mut bad = None;
         for (slot, column) in owned.iter_mut().zip(wanted) {
-            let value = object.get(&column.name).or_else(|| {
-                object
-                    .iter()
-                    .find(|(key, _)| key.eq_ignore_ascii_case(&column.name))
-                    .map(|(_, value)| value)
-            });
+            let value = object
+                .get(&column.name)
+                .or_else(|| object.iter().find(|(key, _)| key.eq_ignore_ascii_case(&column.name)).map(|(_, value)| value));
             *slot = match value {
                 None | Some(serde_json::Value::Null) => None,
                 Some(serde_json::Value::String(text)) if text.trim().is_empty() => None,
@@ -720,12 +666,11 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
     let schema = builder.schema().clone();
     let mut indexes = Vec::new();
     for column in wanted {
-        let found = schema.fields().iter().position(|field| field.name() == &column.name).or_else(|| {
-            schema
-                .fields()
-                .iter()
-                .position(|field| field.name().eq_ignore_ascii_case(&column.name))
-        });
+        let found = schema
+            .fields()
+            .iter()
+            .position(|field| field.name() == &column.name)
+            .or_else(|| schema.fields().iter().position(|field| field.name().eq_ignore_ascii_case(&column.name)));
         if found.is_none() && column.required {
             return Err(StoreError::MissingColumn {
                 path: path.clone(),
@@ -734,12 +679,7 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
                 found: format!(
                     "{} column(s) in the Parquet schema: {}",
                     schema.fields().len(),
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|field| format!("{:?}", field.name()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    schema.fields().iter().map(|field| format!("{:?}", field.name())).collect::<Vec<_>>().join(", ")
                 ),
                 hint: String::new(),
             });
@@ -748,19 +688,12 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
     }
     let leaves: Vec<usize> = indexes.iter().flatten().copied().collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), leaves.clone());
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(format_error)?;
+    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(format_error)?;
     let mut sink = make_sink();
     let display = path.display().to_string();
     let mut row_number = 0u64;
     for batch in reader {
-        let batch = batch.map_err(|error| StoreError::Format {
-            path: path.clone(),
-            message: format!("reading Parquet: {error}"),
-        })?;
+        let batch = batch.map_err(|error| StoreError::Format { path: path.clone(), message: format!("reading Parquet: {error}") })?;
         // Projected columns come back in schema order; map each wanted column to its
         // position in the batch.
         let mut sorted = leaves.clone();
@@ -770,9 +703,7 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
             columns.push(match index {
                 None => None,
                 Some(index) => {
-                    let position = sorted
-                        .binary_search(index)
-                        .map_err(|_| StoreError::Internal("projection lost a column".into()))?;
+                    let position = sorted.binary_search(index).map_err(|_| StoreError::Internal("projection lost a column".into()))?;
                     let column = batch.column(position);
                     let as_text = match column.data_type() {
                         DataType::Utf8 => column.clone(),
@@ -782,17 +713,13 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
                 }
             });
         }
-        let strings: Vec<Option<&arrow::array::StringArray>> = columns
-            .iter()
-            .map(|column| column.as_ref().map(|array| array.as_string::<i32>()))
-            .collect();
+        let strings: Vec<Option<&arrow::array::StringArray>> =
+            columns.iter().map(|column| column.as_ref().map(|array| array.as_string::<i32>())).collect();
         let mut fields: Vec<Option<&str>> = vec![None; wanted.len()];
         for row in 0..batch.num_rows() {
             row_number += 1;
             for (slot, column) in fields.iter_mut().zip(&strings) {
-                *slot = column
-                    .and_then(|array| (!array.is_null(row)).then(|| array.value(row)))
-                    .filter(|text| !text.trim().is_empty());
+                *slot = column.and_then(|array| (!array.is_null(row)).then(|| array.value(row))).filter(|text| !text.trim().is_empty());
             }
             sink.row(row_number, &fields);
         }
@@ -813,8 +740,7 @@ mod tests {
 
     impl RowSink for Collect {
         fn row(&mut self, line: u64, fields: &[Option<&str>]) {
-            self.rows
-                .push((line, fields.iter().map(|field| field.map(str::to_string)).collect()));
+            self.rows.push((line, fields.iter().map(|field| field.map(str::to_string)).collect()));
         }
         fn reject(&mut self, rejected: Rejected) {
             self.rejected.push(rejected);
@@ -829,10 +755,7 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let path = directory.path().join(name);
         std::fs::write(&path, content).expect("write");
-        let mut input = InputSpec {
-            path,
-            ..InputSpec::default()
-        };
+        let mut input = InputSpec { path, ..InputSpec::default() };
         spec(&mut input);
         let mut collected = scan(&input, wanted, Collect::default)?;
         collected.rows.sort_by_key(|row| row.0);
@@ -867,26 +790,17 @@ mod tests {
 
     #[test]
     fn headerless_with_columns() {
-        let collected = scan_text_of(
-            b"a 1\nb 2\n",
-            "x.txt",
-            |input| input.columns = Some(vec!["id".into(), "n".into()]),
-            &wanted(&["n"]),
-        )
-        .expect("scan");
+        let collected = scan_text_of(b"a 1\nb 2\n", "x.txt", |input| input.columns = Some(vec!["id".into(), "n".into()]), &wanted(&["n"]))
+            .expect("scan");
         assert_eq!(collected.rows, vec![(1, vec![Some("1".into())]), (2, vec![Some("2".into())])]);
     }
 
     #[test]
     fn missing_column_names_file_line_and_hint() {
-        let error = scan_text_of(
-            b"id;date;amount\n1;2020-01-01;3\n",
-            "x.csv",
-            |input| input.delimiter = Delimiter::Byte(b','),
-            &wanted(&["date"]),
-        )
-        .err()
-        .expect("error");
+        let error =
+            scan_text_of(b"id;date;amount\n1;2020-01-01;3\n", "x.csv", |input| input.delimiter = Delimiter::Byte(b','), &wanted(&["date"]))
+                .err()
+                .expect("error");
         let message = error.to_string();
         assert!(message.contains("x.csv:1: no column \"date\""), "{message}");
         assert!(message.contains("';'"), "{message}");
@@ -912,17 +826,9 @@ mod tests {
     #[test]
     fn json_lines() {
         let content = b"{\"id\": 1, \"amount\": 2.5}\n{\"id\": \"b\"}\nnot json\n{\"id\": [1], \"amount\": 1}\n";
-        let collected = scan_text_of(
-            content,
-            "x.jsonl",
-            |_| {},
-            &[WantedColumn::required("id"), WantedColumn::optional("amount")],
-        )
-        .expect("scan");
-        assert_eq!(
-            collected.rows,
-            vec![(1, vec![Some("1".into()), Some("2.5".into())]), (2, vec![Some("b".into()), None])]
-        );
+        let collected =
+            scan_text_of(content, "x.jsonl", |_| {}, &[WantedColumn::required("id"), WantedColumn::optional("amount")]).expect("scan");
+        assert_eq!(collected.rows, vec![(1, vec![Some("1".into()), Some("2.5".into())]), (2, vec![Some("b".into()), None])]);
         assert_eq!(collected.rejected.len(), 2);
     }
 

@@ -140,20 +140,12 @@ impl Workspace {
         }
         let text = toml::to_string_pretty(&config).map_err(|error| StoreError::Internal(error.to_string()))?;
         write_atomically(&root.join(CONFIG_FILE), text.as_bytes())?;
-        let manifest = Manifest {
-            version: MANIFEST_VERSION,
-            batches: Vec::new(),
-        };
+        let manifest = Manifest { version: MANIFEST_VERSION, batches: Vec::new() };
         write_atomically(
             &root.join(MANIFEST_FILE),
             &serde_json::to_vec_pretty(&manifest).map_err(|error| StoreError::Internal(error.to_string()))?,
         )?;
-        Ok(Workspace {
-            root: root.to_path_buf(),
-            config,
-            zone,
-            manifest,
-        })
+        Ok(Workspace { root: root.to_path_buf(), config, zone, manifest })
     }
 
     /// Open an existing workspace, removing leftovers of interrupted ingests.
@@ -163,31 +155,16 @@ impl Workspace {
             return Err(StoreError::NotAWorkspace { path: root.to_path_buf() });
         }
         let text = fs::read_to_string(&config_path).map_err(StoreError::io(&config_path))?;
-        let config: WorkspaceConfig = toml::from_str(&text).map_err(|error| StoreError::Config {
-            path: config_path.clone(),
-            message: error.to_string(),
-        })?;
+        let config: WorkspaceConfig =
+            toml::from_str(&text).map_err(|error| StoreError::Config { path: config_path.clone(), message: error.to_string() })?;
         let zone: Zone = config
             .timezone
             .parse()
-            .map_err(|error: rapport_core::CoreError| StoreError::Config {
-                path: config_path.clone(),
-                message: error.to_string(),
-            })?;
+            .map_err(|error: rapport_core::CoreError| StoreError::Config { path: config_path.clone(), message: error.to_string() })?;
         let manifest_path = root.join(MANIFEST_FILE);
-        let manifest: Manifest =
-            serde_json::from_slice(&fs::read(&manifest_path).map_err(StoreError::io(&manifest_path))?).map_err(|error| {
-                StoreError::Config {
-                    path: manifest_path.clone(),
-                    message: format!("unreadable manifest: {error}"),
-                }
-            })?;
-        let workspace = Workspace {
-            root: root.to_path_buf(),
-            config,
-            zone,
-            manifest,
-        };
+        let manifest: Manifest = serde_json::from_slice(&fs::read(&manifest_path).map_err(StoreError::io(&manifest_path))?)
+            .map_err(|error| StoreError::Config { path: manifest_path.clone(), message: format!("unreadable manifest: {error}") })?;
+        let workspace = Workspace { root: root.to_path_buf(), config, zone, manifest };
         Ok(workspace)
     }
 
@@ -225,11 +202,7 @@ impl Workspace {
             .flat_map(|batch| [batch.events_file.as_deref(), batch.quarantine_file.as_deref()])
             .flatten()
             .collect();
-        for directory in EventKind::ALL
-            .iter()
-            .map(|kind| format!("events/{}", kind.name()))
-            .chain(["quarantine".to_string()])
-        {
+        for directory in EventKind::ALL.iter().map(|kind| format!("events/{}", kind.name())).chain(["quarantine".to_string()]) {
             let Ok(entries) = fs::read_dir(self.root.join(&directory)) else {
                 continue;
             };
@@ -247,12 +220,7 @@ impl Workspace {
     /// guarantees.
     pub fn ingest(&mut self, kind: EventKind, options: &IngestOptions) -> Result<IngestReport, StoreError> {
         let lock_path = self.root.join(".lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(StoreError::io(&lock_path))?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(StoreError::io(&lock_path))?;
         lock.lock().map_err(StoreError::io(&lock_path))?;
         // Another process may have published since this one opened the workspace.
         *self = Workspace::open(&self.root)?;
@@ -270,29 +238,16 @@ impl Workspace {
                     .or_else(|| configured.and_then(|mapping| mapping.get(field.name)))
                     .cloned()
                     .unwrap_or_else(|| field.name.to_string());
-                WantedColumn {
-                    name,
-                    required: field.required,
-                }
+                WantedColumn { name, required: field.required }
             })
             .collect();
         let time_format = match &options.time_format {
             Some(format) => format.clone(),
-            None => self
-                .config
-                .time_format
-                .get(kind.name())
-                .map(|text| text.parse())
-                .transpose()?
-                .unwrap_or_default(),
+            None => self.config.time_format.get(kind.name()).map(|text| text.parse()).transpose()?.unwrap_or_default(),
         };
         let file = options.input.path.display().to_string();
-        let sink = scan(&options.input, &wanted, || {
-            IngestSink::new(kind, &wanted, &time_format, self.zone, &file)
-        })?;
-        let IngestSink {
-            mut rows, mut rejected, ..
-        } = sink;
+        let sink = scan(&options.input, &wanted, || IngestSink::new(kind, &wanted, &time_format, self.zone, &file))?;
+        let IngestSink { mut rows, mut rejected, .. } = sink;
         rows.sort_unstable_by_key(|row| row.line);
         rejected.sort_by_key(|rejected| rejected.line);
 
@@ -336,13 +291,7 @@ impl Workspace {
         let report_counts = (accepted.len() as u64, rejected.len() as u64, duplicates);
         let first_rejects: Vec<Rejected> = rejected.iter().take(20).cloned().collect();
         if accepted.is_empty() && rejected.is_empty() {
-            return Ok(IngestReport {
-                batch: None,
-                accepted: 0,
-                rejected: 0,
-                duplicates,
-                first_rejects,
-            });
+            return Ok(IngestReport { batch: None, accepted: 0, rejected: 0, duplicates, first_rejects });
         }
 
         let id = self.manifest.batches.iter().map(|batch| batch.id).max().unwrap_or(0) + 1;
@@ -394,13 +343,7 @@ impl Workspace {
         self.manifest = manifest;
         let _ = fs::remove_dir_all(self.root.join(".staging"));
         drop(lock);
-        Ok(IngestReport {
-            batch: Some(batch),
-            accepted: report_counts.0,
-            rejected: report_counts.1,
-            duplicates,
-            first_rejects,
-        })
+        Ok(IngestReport { batch: Some(batch), accepted: report_counts.0, rejected: report_counts.1, duplicates, first_rejects })
     }
 
     /// Event files of `kind` listed in the manifest.
@@ -452,11 +395,7 @@ impl Workspace {
 }
 
 fn fail(options: &IngestOptions, point: FailPoint) -> Result<(), StoreError> {
-    if options.fail_at == Some(point) {
-        Err(StoreError::Injected(point))
-    } else {
-        Ok(())
-    }
+    if options.fail_at == Some(point) { Err(StoreError::Injected(point)) } else { Ok(()) }
 }
 
 fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatch>, StoreError> {
@@ -465,11 +404,7 @@ fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatch>, StoreEr
     let schema = builder.schema().clone();
     let mut indexes = Vec::new();
     for name in names {
-        indexes.push(
-            schema
-                .index_of(name)
-                .map_err(|_| StoreError::Internal(format!("{}: no column {name}", path.display())))?,
-        );
+        indexes.push(schema.index_of(name).map_err(|_| StoreError::Internal(format!("{}: no column {name}", path.display())))?);
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), indexes.clone());
     let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
@@ -479,15 +414,9 @@ fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatch>, StoreEr
         // Put the columns in the order asked for.
         let mut sorted = indexes.clone();
         sorted.sort_unstable();
-        let columns: Vec<ArrayRef> = indexes
-            .iter()
-            .map(|index| batch.column(sorted.binary_search(index).unwrap_or(0)).clone())
-            .collect();
-        let fields: Vec<Field> = names
-            .iter()
-            .zip(&columns)
-            .map(|(name, column)| Field::new(*name, column.data_type().clone(), true))
-            .collect();
+        let columns: Vec<ArrayRef> = indexes.iter().map(|index| batch.column(sorted.binary_search(index).unwrap_or(0)).clone()).collect();
+        let fields: Vec<Field> =
+            names.iter().zip(&columns).map(|(name, column)| Field::new(*name, column.data_type().clone(), true)).collect();
         batches.push(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?);
     }
     Ok(batches)
@@ -495,9 +424,7 @@ fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatch>, StoreEr
 
 fn hash_file(path: &Path) -> Result<String, StoreError> {
     let mut hasher = blake3::Hasher::new();
-    hasher
-        .update_reader(File::open(path).map_err(StoreError::io(path))?)
-        .map_err(StoreError::io(path))?;
+    hasher.update_reader(File::open(path).map_err(StoreError::io(path))?).map_err(StoreError::io(path))?;
     Ok(hasher.finalize().to_hex().to_string())
 }
 
@@ -521,9 +448,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 
 fn sync_parent(path: &Path) -> Result<(), StoreError> {
     if let Some(parent) = path.parent() {
-        File::open(parent)
-            .and_then(|directory| directory.sync_all())
-            .map_err(StoreError::io(parent))?;
+        File::open(parent).and_then(|directory| directory.sync_all()).map_err(StoreError::io(parent))?;
     }
     Ok(())
 }
@@ -546,15 +471,7 @@ struct IngestSink<'a> {
 
 impl<'a> IngestSink<'a> {
     fn new(kind: EventKind, columns: &'a [WantedColumn], time_format: &'a TimeFormat, zone: Zone, file: &'a str) -> Self {
-        IngestSink {
-            kind,
-            columns,
-            time_format,
-            zone,
-            file,
-            rows: Vec::new(),
-            rejected: Vec::new(),
-        }
+        IngestSink { kind, columns, time_format, zone, file, rows: Vec::new(), rejected: Vec::new() }
     }
 
     fn reject_at(&mut self, line: u64, index: usize, value: &str, expected: String) {
@@ -612,11 +529,7 @@ impl RowSink for IngestSink<'_> {
         }
         let mut content_hash = [0u8; 16];
         content_hash.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
-        self.rows.push(ParsedRow {
-            line,
-            values,
-            content_hash,
-        });
+        self.rows.push(ParsedRow { line, values, content_hash });
     }
 
     fn reject(&mut self, rejected: Rejected) {
@@ -745,13 +658,7 @@ mod tests {
     fn purchases_file(directory: &Path, name: &str, content: &str) -> IngestOptions {
         let path = directory.join(name);
         fs::write(&path, content).expect("write");
-        IngestOptions {
-            input: InputSpec {
-                path,
-                ..InputSpec::default()
-            },
-            ..IngestOptions::default()
-        }
+        IngestOptions { input: InputSpec { path, ..InputSpec::default() }, ..IngestOptions::default() }
     }
 
     fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -786,9 +693,7 @@ mod tests {
         assert_eq!((again.accepted, again.duplicates), (0, 3));
         assert!(again.batch.is_none());
         let mut seen = Vec::new();
-        workspace
-            .for_each_purchase(|customer, time, amount| seen.push((customer.to_string(), time, amount)))
-            .expect("read");
+        workspace.for_each_purchase(|customer, time, amount| seen.push((customer.to_string(), time, amount))).expect("read");
         assert_eq!(seen.len(), 3);
         assert_eq!(seen[1], ("a".to_string(), 1_578_182_400, -2.5));
     }
@@ -803,11 +708,7 @@ mod tests {
         );
         let report = workspace.ingest(EventKind::Purchases, &first).expect("ingest");
         assert_eq!((report.accepted, report.duplicates), (2, 1));
-        let second = purchases_file(
-            directory.path(),
-            "2.csv",
-            "event_id,customer_id,time,amount\ne2,a,2020-01-02,1\ne3,b,2020-01-03,4\n",
-        );
+        let second = purchases_file(directory.path(), "2.csv", "event_id,customer_id,time,amount\ne2,a,2020-01-02,1\ne3,b,2020-01-03,4\n");
         let report = workspace.ingest(EventKind::Purchases, &second).expect("ingest");
         assert_eq!((report.accepted, report.duplicates), (1, 1));
     }
@@ -815,11 +716,7 @@ mod tests {
     #[test]
     fn identical_rows_without_ids_in_one_file_are_both_kept() {
         let (directory, mut workspace) = workspace();
-        let options = purchases_file(
-            directory.path(),
-            "p.csv",
-            "customer_id,time,amount\na,2020-01-01,1\na,2020-01-01,1\n",
-        );
+        let options = purchases_file(directory.path(), "p.csv", "customer_id,time,amount\na,2020-01-01,1\na,2020-01-01,1\n");
         assert_eq!(workspace.ingest(EventKind::Purchases, &options).expect("ingest").accepted, 2);
         assert_eq!(workspace.ingest(EventKind::Purchases, &options).expect("ingest").duplicates, 2);
     }
@@ -847,27 +744,17 @@ mod tests {
 
     #[test]
     fn interrupted_ingest_leaves_the_workspace_as_before() {
-        for point in [
-            FailPoint::AfterStagingEvents,
-            FailPoint::AfterStagingQuarantine,
-            FailPoint::AfterMovingFiles,
-            FailPoint::AfterWritingManifest,
-        ] {
+        for point in
+            [FailPoint::AfterStagingEvents, FailPoint::AfterStagingQuarantine, FailPoint::AfterMovingFiles, FailPoint::AfterWritingManifest]
+        {
             let (directory, mut workspace) = workspace();
             let first = purchases_file(directory.path(), "1.csv", GOOD);
             workspace.ingest(EventKind::Purchases, &first).expect("ingest");
             let before = snapshot(workspace.root());
-            let mut second = purchases_file(
-                directory.path(),
-                "2.csv",
-                "customer_id,time,amount\nc,2020-02-01,1\nd,2020-02-01,x\n",
-            );
+            let mut second = purchases_file(directory.path(), "2.csv", "customer_id,time,amount\nc,2020-02-01,1\nd,2020-02-01,x\n");
             second.max_rejects = 5;
             second.fail_at = Some(point);
-            assert!(matches!(
-                workspace.ingest(EventKind::Purchases, &second),
-                Err(StoreError::Injected(_))
-            ));
+            assert!(matches!(workspace.ingest(EventKind::Purchases, &second), Err(StoreError::Injected(_))));
             // A reader opening the workspace now sees exactly the old events.
             let reopened = Workspace::open(workspace.root()).expect("open");
             assert_eq!(reopened.batches().len(), 1, "{point:?}");
@@ -915,10 +802,7 @@ mod tests {
     fn mapping_from_config_and_options() {
         let directory = tempfile::tempdir().expect("tempdir");
         let mut config = WorkspaceConfig::default();
-        config.mapping.insert(
-            "purchases".into(),
-            BTreeMap::from([("customer_id".to_string(), "client".to_string())]),
-        );
+        config.mapping.insert("purchases".into(), BTreeMap::from([("customer_id".to_string(), "client".to_string())]));
         let mut workspace = Workspace::init(&directory.path().join("ws"), config).expect("init");
         let mut options = purchases_file(directory.path(), "p.csv", "client;when;total\nz;19970101;3\n");
         options.mapping.insert("time".into(), "when".into());
@@ -930,10 +814,7 @@ mod tests {
     fn init_refuses_a_non_empty_directory_and_open_needs_a_workspace() {
         let directory = tempfile::tempdir().expect("tempdir");
         fs::write(directory.path().join("x"), "x").expect("write");
-        assert!(matches!(
-            Workspace::init(directory.path(), WorkspaceConfig::default()),
-            Err(StoreError::AlreadyExists { .. })
-        ));
+        assert!(matches!(Workspace::init(directory.path(), WorkspaceConfig::default()), Err(StoreError::AlreadyExists { .. })));
         assert!(matches!(Workspace::open(directory.path()), Err(StoreError::NotAWorkspace { .. })));
     }
 }

@@ -207,12 +207,7 @@ impl Scores {
     /// (Python's `round`, i.e. correctly rounded, ties to even).
     pub fn rounded(&self) -> Scores {
         let round = |value: f64, places: usize| format!("{value:.places$}").parse::<f64>().unwrap_or(value);
-        Scores {
-            neg: round(self.neg, 3),
-            neu: round(self.neu, 3),
-            pos: round(self.pos, 3),
-            compound: round(self.compound, 4),
-        }
+        Scores { neg: round(self.neg, 3), neu: round(self.neu, 3), pos: round(self.pos, 3), compound: round(self.compound, 4) }
     }
 }
 
@@ -316,11 +311,7 @@ impl Vader {
         }
         let text = replaced.trim_matches(is_python_space);
 
-        let words: Vec<&str> = text
-            .split(is_python_space)
-            .filter(|token| !token.is_empty())
-            .map(strip_punctuation_if_word)
-            .collect();
+        let words: Vec<&str> = text.split(is_python_space).filter(|token| !token.is_empty()).map(strip_punctuation_if_word).collect();
         let lower: Vec<String> = words.iter().map(|word| word.to_lowercase()).collect();
         let upper_count = words.iter().filter(|word| is_upper(word)).count();
         let cap_differential = words.len() - upper_count;
@@ -401,12 +392,7 @@ impl Vader {
         let two_one = format!("{} {}", lower[i - 2], lower[i - 1]);
         let three_two_one = format!("{} {} {}", lower[i - 3], lower[i - 2], lower[i - 1]);
         let three_two = format!("{} {}", lower[i - 3], lower[i - 2]);
-        let special = |sequence: &str| {
-            SPECIAL_CASES
-                .iter()
-                .find(|(phrase, _)| *phrase == sequence)
-                .map(|(_, value)| *value)
-        };
+        let special = |sequence: &str| SPECIAL_CASES.iter().find(|(phrase, _)| *phrase == sequence).map(|(_, value)| *value);
         for sequence in [&one_zero, &two_one_zero, &two_one, &three_two_one, &three_two] {
             if let Some(value) = special(sequence) {
                 valence = value;
@@ -531,12 +517,7 @@ fn score_valence(sentiments: &[f64], text: &str) -> Scores {
         negative -= emphasis;
     }
     let total = positive + negative.abs() + neutral;
-    Scores {
-        neg: (negative / total).abs(),
-        neu: (neutral / total).abs(),
-        pos: (positive / total).abs(),
-        compound,
-    }
+    Scores { neg: (negative / total).abs(), neu: (neutral / total).abs(), pos: (positive / total).abs(), compound }
 }
 
 #[cfg(test)]
@@ -558,10 +539,7 @@ mod tests {
             ("The book was good.", 0.4404),
             ("At least it isn't a horrible book.", 0.431),
             ("The book was only kind of good.", 0.3832),
-            (
-                "The plot was good, but the characters are uncompelling and the dialog is not great.",
-                -0.7042,
-            ),
+            ("The plot was good, but the characters are uncompelling and the dialog is not great.", -0.7042),
             ("Today SUX!", -0.5461),
             ("Today only kinda sux! But I'll get by, lol", 0.5249),
             ("Make sure you :) or :D today!", 0.8633),

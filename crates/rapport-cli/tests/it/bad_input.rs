@@ -11,11 +11,7 @@ fn write(directory: &Path, name: &str, bytes: &[u8]) -> String {
 }
 
 fn summary(file: &str, extra: &[&str]) -> Vec<String> {
-    [&["summary", file, "--amount-column", "amount"][..], extra]
-        .concat()
-        .iter()
-        .map(|arg| arg.to_string())
-        .collect()
+    [&["summary", file, "--amount-column", "amount"][..], extra].concat().iter().map(|arg| arg.to_string()).collect()
 }
 
 fn run_user_error(args: &[String]) -> String {
@@ -34,16 +30,9 @@ fn missing_column() {
 #[test]
 fn unparseable_date_and_non_numeric_amount_name_line_and_column() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let file = write(
-        directory.path(),
-        "p.csv",
-        b"customer_id,date,amount\na,2020-01-01,3\nb,01/02/2020,4\nc,2020-01-02,four\n",
-    );
+    let file = write(directory.path(), "p.csv", b"customer_id,date,amount\na,2020-01-01,3\nb,01/02/2020,4\nc,2020-01-02,four\n");
     let message = run_user_error(&summary(&file, &[]));
-    assert!(
-        message.contains("p.csv:3: column \"date\": found \"01/02/2020\", expected a date"),
-        "{message}"
-    );
+    assert!(message.contains("p.csv:3: column \"date\": found \"01/02/2020\", expected a date"), "{message}");
     assert!(message.contains("2 row(s) rejected"), "{message}");
     // With --max-rejects the rows are counted, listed and kept in --rejects.
     let rejects = directory.path().join("rejects.csv");
@@ -55,10 +44,7 @@ fn unparseable_date_and_non_numeric_amount_name_line_and_column() {
     );
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("p.csv:4: column \"amount\": found \"four\", expected a decimal number"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("p.csv:4: column \"amount\": found \"four\", expected a decimal number"), "{stderr}");
     assert!(stderr.contains("2 rejected"), "{stderr}");
     let (header, rows) = csv_rows(&std::fs::read_to_string(rejects).expect("rejects"));
     assert_eq!(header, ["file", "line", "column", "value", "expected"]);
@@ -70,11 +56,8 @@ fn unparseable_date_and_non_numeric_amount_name_line_and_column() {
 #[test]
 fn refund_nets_against_its_period_and_is_not_a_purchase() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let file = write(
-        directory.path(),
-        "p.csv",
-        b"customer_id,date,amount\na,2020-01-01,10\na,2020-01-03,30\na,2020-01-03,-5\na,2020-01-05,-10\n",
-    );
+    let file =
+        write(directory.path(), "p.csv", b"customer_id,date,amount\na,2020-01-01,10\na,2020-01-03,30\na,2020-01-03,-5\na,2020-01-05,-10\n");
     let out = ok(&summary(&file, &["--format", "json"]).iter().map(String::as_str).collect::<Vec<_>>());
     let rows: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(rows[0]["frequency"], 1);
@@ -105,10 +88,7 @@ fn truncated_last_line() {
     let directory = tempfile::tempdir().expect("tempdir");
     let file = write(directory.path(), "p.csv", b"customer_id,date,amount\na,2020-01-01,3\nb,2020-01-0");
     let message = run_user_error(&summary(&file, &[]));
-    assert!(
-        message.contains("p.csv:3: column \"amount\": found \"2 field(s)\", expected at least 3 fields"),
-        "{message}"
-    );
+    assert!(message.contains("p.csv:3: column \"amount\": found \"2 field(s)\", expected at least 3 fields"), "{message}");
     let file = write(directory.path(), "q.csv", b"customer_id,date,amount\na,2020-01-01,3\nb,2020-01-0,");
     let message = run_user_error(&summary(&file, &[]));
     assert!(message.contains("q.csv:3: column \"date\""), "{message}");
@@ -124,11 +104,7 @@ fn ten_megabyte_field_is_read_and_reported_short() {
     let out = ok(&summary(&file, &["--format", "json"]).iter().map(String::as_str).collect::<Vec<_>>());
     let rows: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(rows.as_array().map(Vec::len), Some(2), "a 10 MB customer id is a valid (if odd) id");
-    let file = write(
-        directory.path(),
-        "q.csv",
-        format!("customer_id,date,amount\na,2020-01-01,{}\n", "9".repeat(10 << 20)).as_bytes(),
-    );
+    let file = write(directory.path(), "q.csv", format!("customer_id,date,amount\na,2020-01-01,{}\n", "9".repeat(10 << 20)).as_bytes());
     let message = run_user_error(&summary(&file, &[]));
     assert!(message.contains("q.csv:2: column \"amount\""), "{message}");
     assert!(message.len() < 2000, "the message quotes a truncated value, not 10 MB");

@@ -15,11 +15,7 @@ fn with_stdin(args: &[&str], input: &[u8]) -> (bool, String, String) {
         .expect("spawn");
     child.stdin.take().expect("stdin").write_all(input).expect("write");
     let output = child.wait_with_output().expect("wait");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 #[test]
@@ -35,11 +31,7 @@ fn lines_in_order_with_empty_lines_invalid_utf8_and_emoji() {
     assert_eq!(lines[1], "0,0.308,0.692,0.6696");
     assert_eq!(lines[2], "0,0,0,0", "an empty line is an empty text");
     assert_eq!(lines[3], "0,0.513,0.487,0.431");
-    assert!(
-        lines[4].ends_with(",0.6249"),
-        "invalid UTF-8 is replaced, the rest still scored: {}",
-        lines[4]
-    );
+    assert!(lines[4].ends_with(",0.6249"), "invalid UTF-8 is replaced, the rest still scored: {}", lines[4]);
     assert!(lines[5].ends_with(",0.875"), "{}", lines[5]);
     assert_eq!(lines.len(), 7);
 }
@@ -50,20 +42,10 @@ fn csv_with_text_and_id_columns_keeps_order_across_batches() {
     let file = directory.path().join("texts.csv");
     let mut content = String::from("id,text\n");
     for index in 0..40_000 {
-        content.push_str(&format!(
-            "{index},\"{}\"\n",
-            if index % 2 == 0 { "great, thanks!" } else { "terrible service" }
-        ));
+        content.push_str(&format!("{index},\"{}\"\n", if index % 2 == 0 { "great, thanks!" } else { "terrible service" }));
     }
     std::fs::write(&file, content).expect("write");
-    let out = ok(&[
-        "sentiment",
-        file.to_str().expect("path"),
-        "--text-column",
-        "text",
-        "--id-column",
-        "id",
-    ]);
+    let out = ok(&["sentiment", file.to_str().expect("path"), "--text-column", "text", "--id-column", "id"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 40_001);
     assert_eq!(lines[0], "id,neg,neu,pos,compound");
@@ -78,16 +60,7 @@ fn jsonl_and_missing_column() {
     let directory = tempfile::tempdir().expect("tempdir");
     let file = directory.path().join("texts.jsonl");
     std::fs::write(&file, "{\"id\": 7, \"text\": \"good\"}\n{\"id\": 8}\n").expect("write");
-    let out = ok(&[
-        "sentiment",
-        file.to_str().expect("path"),
-        "--text-column",
-        "text",
-        "--id-column",
-        "id",
-        "--format",
-        "jsonl",
-    ]);
+    let out = ok(&["sentiment", file.to_str().expect("path"), "--text-column", "text", "--id-column", "id", "--format", "jsonl"]);
     let rows: Vec<serde_json::Value> = out.lines().map(|line| serde_json::from_str(line).expect("json")).collect();
     assert_eq!(rows[0]["id"], "7");
     assert_eq!(rows[0]["compound"], 0.4404);
@@ -95,10 +68,7 @@ fn jsonl_and_missing_column() {
     let csv_file = directory.path().join("texts.csv");
     std::fs::write(&csv_file, "id,body\n1,good\n").expect("write");
     let message = user_error(&["sentiment", csv_file.to_str().expect("path"), "--text-column", "text"]);
-    assert!(
-        message.contains("texts.csv:1: column \"text\"") && message.contains("body"),
-        "{message}"
-    );
+    assert!(message.contains("texts.csv:1: column \"text\"") && message.contains("body"), "{message}");
 }
 
 #[test]
@@ -113,19 +83,8 @@ fn ten_megabyte_text_is_scored() {
 /// r ≈ 0.59 (vaderSentiment 3.3.2 gives 0.872 and 0.590).
 #[test]
 fn paper_correlations_are_reproduced() {
-    let tweets = ok(&[
-        "sentiment",
-        "--evaluate",
-        repo().join("data/vader/tweets_GroundTruth.txt").to_str().expect("path"),
-    ]);
+    let tweets = ok(&["sentiment", "--evaluate", repo().join("data/vader/tweets_GroundTruth.txt").to_str().expect("path")]);
     assert!(tweets.contains("4200 texts") && tweets.contains("= 0.872"), "{tweets}");
-    let amazon = ok(&[
-        "sentiment",
-        "--evaluate",
-        repo()
-            .join("data/vader/amazonReviewSnippets_GroundTruth.txt")
-            .to_str()
-            .expect("path"),
-    ]);
+    let amazon = ok(&["sentiment", "--evaluate", repo().join("data/vader/amazonReviewSnippets_GroundTruth.txt").to_str().expect("path")]);
     assert!(amazon.contains("3708 texts") && amazon.contains("= 0.590"), "{amazon}");
 }

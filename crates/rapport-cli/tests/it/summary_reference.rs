@@ -52,12 +52,7 @@ fn cdnow_sample_summary_matches_hardie_published_summary() {
     );
     let ours: HashMap<u32, Vec<f64>> = rows
         .iter()
-        .map(|row| {
-            (
-                row[0].parse().expect("id"),
-                row[1..].iter().map(|value| value.parse().expect("number")).collect(),
-            )
-        })
+        .map(|row| (row[0].parse().expect("id"), row[1..].iter().map(|value| value.parse().expect("number")).collect()))
         .collect();
     let reference = std::fs::read_to_string(repo().join("data/cdnow/cdnow_customers_summary_with_transactions.csv")).expect("reference");
     let (_, expected) = csv_rows(&reference);
@@ -68,24 +63,9 @@ fn cdnow_sample_summary_matches_hardie_published_summary() {
         let values: Vec<f64> = row[1..].iter().map(|value| value.parse().expect("number")).collect();
         let mine = &ours[&id];
         assert_eq!(mine[0], values[0], "x of customer {id}");
-        assert!(
-            (mine[1] - values[1]).abs() <= 0.005 + 1e-9,
-            "t_x of customer {id}: {} vs {}",
-            mine[1],
-            values[1]
-        );
-        assert!(
-            (mine[2] - values[2]).abs() <= 0.005 + 1e-9,
-            "T of customer {id}: {} vs {}",
-            mine[2],
-            values[2]
-        );
-        assert!(
-            (mine[3] - values[3]).abs() <= 0.005 + 1e-9,
-            "zbar of customer {id}: {} vs {}",
-            mine[3],
-            values[3]
-        );
+        assert!((mine[1] - values[1]).abs() <= 0.005 + 1e-9, "t_x of customer {id}: {} vs {}", mine[1], values[1]);
+        assert!((mine[2] - values[2]).abs() <= 0.005 + 1e-9, "T of customer {id}: {} vs {}", mine[2], values[2]);
+        assert!((mine[3] - values[3]).abs() <= 0.005 + 1e-9, "zbar of customer {id}: {} vs {}", mine[3], values[3]);
         assert_eq!(mine[6], 39.0, "duration_holdout");
     }
 }
@@ -117,12 +97,7 @@ fn cdnow_master_daily_summary_matches_lifetimes_0_11_3() {
         let mine = ours.get(row[0].as_str()).unwrap_or_else(|| panic!("customer {} missing", row[0]));
         for column in 1..5 {
             let (a, b): (f64, f64) = (mine[column].parse().expect("number"), row[column].parse().expect("number"));
-            assert!(
-                (a - b).abs() <= 1e-9 * b.abs().max(1.0),
-                "customer {} column {}: {a} vs {b}",
-                row[0],
-                header[column]
-            );
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "customer {} column {}: {a} vs {b}", row[0], header[column]);
         }
     }
 }
@@ -133,36 +108,14 @@ fn weekly_and_monthly_periods() {
     let directory = tempfile::tempdir().expect("tempdir");
     let file = directory.path().join("t.csv");
     // 2020-01-05 is a Sunday, 2020-01-06 a Monday.
-    std::fs::write(
-        &file,
-        "customer_id,date,amount\na,2020-01-05,1\na,2020-01-06,2\na,2020-01-07,3\na,2020-02-20,4\n",
-    )
-    .expect("write");
+    std::fs::write(&file, "customer_id,date,amount\na,2020-01-05,1\na,2020-01-06,2\na,2020-01-07,3\na,2020-02-20,4\n").expect("write");
     let file = file.display().to_string();
-    let weekly = ok(&[
-        "summary",
-        &file,
-        "--amount-column",
-        "amount",
-        "--period",
-        "week",
-        "--format",
-        "json",
-    ]);
+    let weekly = ok(&["summary", &file, "--amount-column", "amount", "--period", "week", "--format", "json"]);
     let weekly: serde_json::Value = serde_json::from_str(&weekly).expect("json");
     assert_eq!(weekly[0]["frequency"], 2);
     assert_eq!(weekly[0]["recency"], 7.0);
     assert_eq!(weekly[0]["monetary_value"], 4.5);
-    let monthly = ok(&[
-        "summary",
-        &file,
-        "--amount-column",
-        "amount",
-        "--period",
-        "month",
-        "--format",
-        "json",
-    ]);
+    let monthly = ok(&["summary", &file, "--amount-column", "amount", "--period", "month", "--format", "json"]);
     let monthly: serde_json::Value = serde_json::from_str(&monthly).expect("json");
     assert_eq!(monthly[0]["frequency"], 1);
     assert_eq!(monthly[0]["recency"], 1.0);
@@ -175,11 +128,7 @@ fn jsonl_and_parquet_inputs_give_the_same_summary() {
     let directory = tempfile::tempdir().expect("tempdir");
     let csv_file = directory.path().join("t.csv");
     let jsonl_file = directory.path().join("t.jsonl");
-    std::fs::write(
-        &csv_file,
-        "customer_id,date,amount\na,2020-01-01,1.5\nb,2020-01-03,2\na,2020-01-09,3\n",
-    )
-    .expect("write");
+    std::fs::write(&csv_file, "customer_id,date,amount\na,2020-01-01,1.5\nb,2020-01-03,2\na,2020-01-09,3\n").expect("write");
     std::fs::write(&jsonl_file, "{\"customer_id\":\"a\",\"date\":\"2020-01-01\",\"amount\":1.5}\n{\"customer_id\":\"b\",\"date\":\"2020-01-03\",\"amount\":2}\n{\"customer_id\":\"a\",\"date\":\"2020-01-09\",\"amount\":3}\n").expect("write");
     let args = ["--amount-column", "amount", "--format", "csv"];
     let from_csv = ok(&[&["summary", csv_file.to_str().expect("path")][..], &args].concat());
@@ -189,22 +138,9 @@ fn jsonl_and_parquet_inputs_give_the_same_summary() {
     let workspace = directory.path().join("ws");
     let workspace_text = workspace.to_str().expect("path");
     ok(&["init", workspace_text]);
-    ok(&[
-        "ingest",
-        "--workspace",
-        workspace_text,
-        "--kind",
-        "purchases",
-        csv_file.to_str().expect("path"),
-        "--map",
-        "time=date",
-    ]);
+    ok(&["ingest", "--workspace", workspace_text, "--kind", "purchases", csv_file.to_str().expect("path"), "--map", "time=date"]);
     let parquet_file = workspace.join("events/purchases/000001.parquet");
-    let from_parquet = ok(&[
-        &["summary", parquet_file.to_str().expect("path"), "--time-column", "time"][..],
-        &args,
-    ]
-    .concat());
+    let from_parquet = ok(&[&["summary", parquet_file.to_str().expect("path"), "--time-column", "time"][..], &args].concat());
     assert_eq!(from_csv, from_parquet);
     let from_workspace = ok(&["summary", "--workspace", workspace_text, "--format", "csv"]);
     assert_eq!(from_csv, from_workspace);

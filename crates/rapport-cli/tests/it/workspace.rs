@@ -12,21 +12,14 @@ fn ingest_reports_counts_and_duplicates() {
     let workspace = workspace.to_str().expect("path");
     ok(&["init", workspace]);
     let file = directory.path().join("p.csv");
-    std::fs::write(
-        &file,
-        "event_id,customer_id,time,amount\n1,a,2020-01-01,3\n2,a,2020-01-02,4\n1,a,2020-01-01,3\n",
-    )
-    .expect("write");
+    std::fs::write(&file, "event_id,customer_id,time,amount\n1,a,2020-01-01,3\n2,a,2020-01-02,4\n1,a,2020-01-01,3\n").expect("write");
     let file = file.to_str().expect("path");
     let first: serde_json::Value =
         serde_json::from_str(&ok(&["ingest", "-w", workspace, "-k", "purchases", file, "--format", "json"])).expect("json");
     assert_eq!((first[0]["accepted"].as_u64(), first[0]["duplicates"].as_u64()), (Some(2), Some(1)));
     let second: serde_json::Value =
         serde_json::from_str(&ok(&["ingest", "-w", workspace, "-k", "purchases", file, "--format", "json"])).expect("json");
-    assert_eq!(
-        (second[0]["accepted"].as_u64(), second[0]["duplicates"].as_u64()),
-        (Some(0), Some(3))
-    );
+    assert_eq!((second[0]["accepted"].as_u64(), second[0]["duplicates"].as_u64()), (Some(0), Some(3)));
     assert_eq!(second[0]["batch"], "(nothing new)");
     // Too many rejects: exit 1, nothing published.
     let bad = directory.path().join("bad.csv");
@@ -60,15 +53,7 @@ fn kill_nine_during_ingest_leaves_before_or_after() {
     let mut outcomes = Vec::new();
     for delay in [5u64, 40, 120, 250, 600] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rapport"))
-            .args([
-                "ingest",
-                "-w",
-                workspace_text,
-                "-k",
-                "purchases",
-                big_path.to_str().expect("path"),
-                "-q",
-            ])
+            .args(["ingest", "-w", workspace_text, "-k", "purchases", big_path.to_str().expect("path"), "-q"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -77,16 +62,9 @@ fn kill_nine_during_ingest_leaves_before_or_after() {
         let _ = child.kill();
         let _ = child.wait();
         let out = rapport(&["summary", "--workspace", workspace_text, "--format", "csv", "-q"]);
-        assert!(
-            out.status.success(),
-            "workspace unreadable after kill at {delay} ms: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "workspace unreadable after kill at {delay} ms: {}", String::from_utf8_lossy(&out.stderr));
         let customers = String::from_utf8_lossy(&out.stdout).lines().count() - 1;
-        assert!(
-            customers == 1 || customers == 5001,
-            "half-written workspace after kill at {delay} ms: {customers} customers"
-        );
+        assert!(customers == 1 || customers == 5001, "half-written workspace after kill at {delay} ms: {customers} customers");
         outcomes.push(customers);
     }
     // Whatever happened, finishing the ingest publishes everything exactly once.

@@ -44,77 +44,32 @@ fn models() -> Models {
     let pareto = reference_param("Pareto/NBD");
     let spend = reference_param("GammaGamma");
     Models {
-        bg: FittedBgNbd::from_params(
-            Variant::Bg,
-            BgNbdParams {
-                r: bg[0],
-                alpha: bg[1],
-                a: bg[2],
-                b: bg[3],
-            },
-        )
-        .expect("params"),
-        mbg: FittedBgNbd::from_params(
-            Variant::Mbg,
-            BgNbdParams {
-                r: mbg[0],
-                alpha: mbg[1],
-                a: mbg[2],
-                b: mbg[3],
-            },
-        )
-        .expect("params"),
-        pareto: FittedParetoNbd::from_params(ParetoNbdParams {
-            r: pareto[0],
-            alpha: pareto[1],
-            s: pareto[2],
-            beta: pareto[3],
-        })
-        .expect("params"),
-        spend: FittedGammaGamma::from_params(GammaGammaParams {
-            p: spend[0],
-            q: spend[1],
-            v: spend[2],
-        })
-        .expect("params"),
+        bg: FittedBgNbd::from_params(Variant::Bg, BgNbdParams { r: bg[0], alpha: bg[1], a: bg[2], b: bg[3] }).expect("params"),
+        mbg: FittedBgNbd::from_params(Variant::Mbg, BgNbdParams { r: mbg[0], alpha: mbg[1], a: mbg[2], b: mbg[3] }).expect("params"),
+        pareto: FittedParetoNbd::from_params(ParetoNbdParams { r: pareto[0], alpha: pareto[1], s: pareto[2], beta: pareto[3] })
+            .expect("params"),
+        spend: FittedGammaGamma::from_params(GammaGammaParams { p: spend[0], q: spend[1], v: spend[2] }).expect("params"),
     }
 }
 
 #[test]
 fn all_cdnow_customers_match_lifetimes_0_11_3() {
     let models = models();
-    let mut reader = csv::Reader::from_path(crate::repo_file(
-        "data/reference/clv/lifetimes_0.11.3_cdnow_sample_all_customers.csv",
-    ))
-    .expect("open");
+    let mut reader =
+        csv::Reader::from_path(crate::repo_file("data/reference/clv/lifetimes_0.11.3_cdnow_sample_all_customers.csv")).expect("open");
     let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_string).collect();
     let column: HashMap<&str, usize> = header.iter().enumerate().map(|(index, name)| (name.as_str(), index)).collect();
-    let weeks = ClvOptions {
-        months: 12,
-        monthly_discount_rate: 0.01,
-        units_per_month: ClvOptions::units_per_month("weeks").expect("unit"),
-    };
-    let days = ClvOptions {
-        units_per_month: ClvOptions::units_per_month("days").expect("unit"),
-        ..weeks
-    };
+    let weeks =
+        ClvOptions { months: 12, monthly_discount_rate: 0.01, units_per_month: ClvOptions::units_per_month("weeks").expect("unit") };
+    let days = ClvOptions { units_per_month: ClvOptions::units_per_month("days").expect("unit"), ..weeks };
     let mut checked = 0;
     for record in reader.records() {
         let row = record.expect("row");
         let value = |name: &str| row[column[name]].parse::<f64>().expect(name);
         let id = &row[0];
         let (x, t_x, t, m) = (value("frequency"), value("recency"), value("T"), value("monetary_value"));
-        for (prefix, model) in [
-            ("bgnbd", &models.bg as &dyn CountModel),
-            ("mbgnbd", &models.mbg),
-            ("pnbd", &models.pareto),
-        ] {
-            assert_close(
-                &format!("{prefix} p_alive"),
-                id,
-                model.p_alive(x, t_x, t),
-                value(&format!("{prefix}_p_alive")),
-            );
+        for (prefix, model) in [("bgnbd", &models.bg as &dyn CountModel), ("mbgnbd", &models.mbg), ("pnbd", &models.pareto)] {
+            assert_close(&format!("{prefix} p_alive"), id, model.p_alive(x, t_x, t), value(&format!("{prefix}_p_alive")));
             assert_close(
                 &format!("{prefix} E[Y(39)]"),
                 id,
@@ -130,11 +85,7 @@ fn all_cdnow_customers_match_lifetimes_0_11_3() {
         }
         let spend = models.spend.expected_average_spend(x, m);
         assert_close("expected average spend", id, spend, value("gg_cond_exp_avg_profit"));
-        for (prefix, model) in [
-            ("bgnbd", &models.bg as &dyn CountModel),
-            ("mbgnbd", &models.mbg),
-            ("pnbd", &models.pareto),
-        ] {
+        for (prefix, model) in [("bgnbd", &models.bg as &dyn CountModel), ("mbgnbd", &models.mbg), ("pnbd", &models.pareto)] {
             assert_close(
                 &format!("{prefix} CLV weekly"),
                 id,
@@ -157,13 +108,8 @@ fn all_cdnow_customers_match_lifetimes_0_11_3() {
 #[test]
 fn bg_bb_predictions_match_lifetimes_0_11_3() {
     let params = reference_param("BG/BB");
-    let model = FittedBgBb::from_params(BgBbParams {
-        alpha: params[0],
-        beta: params[1],
-        gamma: params[2],
-        delta: params[3],
-    })
-    .expect("params");
+    let model =
+        FittedBgBb::from_params(BgBbParams { alpha: params[0], beta: params[1], gamma: params[2], delta: params[3] }).expect("params");
     let mut checked = 0;
     for row in read_csv("data/reference/clv/lifetimes_0.11.3_reference_values.csv")
         .iter()

@@ -13,10 +13,7 @@ pub fn repo_file(relative: &str) -> PathBuf {
 }
 
 pub fn read_csv(relative: &str) -> Vec<csv::StringRecord> {
-    let mut reader = csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
-        .from_path(repo_file(relative))
-        .expect("open");
+    let mut reader = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(repo_file(relative)).expect("open");
     reader.records().map(|record| record.expect("record")).collect()
 }
 
@@ -26,15 +23,7 @@ pub fn cdnow() -> Vec<(Customer, f64)> {
         .iter()
         .map(|row| {
             let number = |index: usize| row[index].parse::<f64>().expect("number");
-            (
-                Customer {
-                    id: row[0].to_string(),
-                    x: number(1),
-                    t_x: number(2),
-                    t: number(3),
-                },
-                number(4),
-            )
+            (Customer { id: row[0].to_string(), x: number(1), t_x: number(2), t: number(3) }, number(4))
         })
         .collect()
 }
@@ -52,14 +41,7 @@ pub fn donations() -> DiscreteData {
     let rows = read_csv("data/donations/donations.csv");
     let parsed: Vec<(f64, f64, f64, f64)> = rows
         .iter()
-        .map(|row| {
-            (
-                row[0].parse().expect("x"),
-                row[1].parse().expect("t_x"),
-                row[2].parse().expect("n"),
-                row[3].parse().expect("w"),
-            )
-        })
+        .map(|row| (row[0].parse().expect("x"), row[1].parse().expect("t_x"), row[2].parse().expect("n"), row[3].parse().expect("w")))
         .collect();
     DiscreteData::new(parsed.iter().map(|&(x, t_x, n, w)| ("pattern", x, t_x, n, w))).expect("valid")
 }

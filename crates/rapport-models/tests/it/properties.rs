@@ -14,15 +14,7 @@ fn count_models(r: f64, alpha: f64, a: f64, b: f64) -> Vec<Box<dyn CountModel>> 
     vec![
         Box::new(FittedBgNbd::from_params(Variant::Bg, BgNbdParams { r, alpha, a, b }).expect("params")),
         Box::new(FittedBgNbd::from_params(Variant::Mbg, BgNbdParams { r, alpha, a, b }).expect("params")),
-        Box::new(
-            FittedParetoNbd::from_params(ParetoNbdParams {
-                r,
-                alpha,
-                s: a,
-                beta: b * alpha,
-            })
-            .expect("params"),
-        ),
+        Box::new(FittedParetoNbd::from_params(ParetoNbdParams { r, alpha, s: a, beta: b * alpha }).expect("params")),
     ]
 }
 
@@ -81,52 +73,24 @@ proptest! {
 /// No NaN or infinity at the edges: t_x = T, x = 0, T = 0, x in the thousands, α ≈ β.
 #[test]
 fn edge_cases_are_finite() {
-    let cases = [
-        (0.0, 0.0, 0.0),
-        (0.0, 0.0, 30.0),
-        (5.0, 30.0, 30.0),
-        (3000.0, 29.0, 30.0),
-        (3000.0, 30.0, 30.0),
-        (1.0, 1e-9, 30.0),
-    ];
+    let cases = [(0.0, 0.0, 0.0), (0.0, 0.0, 30.0), (5.0, 30.0, 30.0), (3000.0, 29.0, 30.0), (3000.0, 30.0, 30.0), (1.0, 1e-9, 30.0)];
     for (r, alpha, a, b) in [(0.24, 4.4, 0.79, 2.4), (0.55, 10.58, 0.61, 1.103), (2.0, 10.0, 2.0, 1.0)] {
         for model in count_models(r, alpha, a, b) {
             for (x, t_x, t) in cases {
                 let name = &model.report().model;
                 let alive = model.p_alive(x, t_x, t);
                 let expected = model.expected_purchases(52.0, x, t_x, t);
-                assert!(
-                    alive.is_finite() && (0.0..=1.0).contains(&alive),
-                    "{name} P(alive) at {x},{t_x},{t}: {alive}"
-                );
+                assert!(alive.is_finite() && (0.0..=1.0).contains(&alive), "{name} P(alive) at {x},{t_x},{t}: {alive}");
                 assert!(expected.is_finite() && expected >= 0.0, "{name} E at {x},{t_x},{t}: {expected}");
             }
         }
     }
     // α = β exactly for the Pareto/NBD (the ₂F₁ argument is 0).
-    let pareto = FittedParetoNbd::from_params(ParetoNbdParams {
-        r: 0.5,
-        alpha: 10.0,
-        s: 0.6,
-        beta: 10.0,
-    })
-    .expect("params");
+    let pareto = FittedParetoNbd::from_params(ParetoNbdParams { r: 0.5, alpha: 10.0, s: 0.6, beta: 10.0 }).expect("params");
     assert!(pareto.p_alive(3.0, 20.0, 30.0).is_finite());
-    let data = CountData::new(&[
-        Customer {
-            id: "a".into(),
-            x: 3.0,
-            t_x: 30.0,
-            t: 30.0,
-        },
-        Customer {
-            id: "b".into(),
-            x: 0.0,
-            t_x: 0.0,
-            t: 0.0,
-        },
-    ])
-    .expect("valid");
+    let data =
+        CountData::new(&[Customer { id: "a".into(), x: 3.0, t_x: 30.0, t: 30.0 }, Customer { id: "b".into(), x: 0.0, t_x: 0.0, t: 0.0 }])
+            .expect("valid");
     assert!(pareto.log_likelihood(&data).is_finite());
 }
 
@@ -134,63 +98,24 @@ fn edge_cases_are_finite() {
 #[test]
 fn weights_equal_duplicated_rows() {
     let rows = vec![
-        Row {
-            x: 0.0,
-            t_x: 0.0,
-            t: 30.0,
-            weight: 3.0,
-        },
-        Row {
-            x: 2.0,
-            t_x: 20.0,
-            t: 30.0,
-            weight: 2.0,
-        },
-        Row {
-            x: 5.0,
-            t_x: 28.0,
-            t: 35.0,
-            weight: 1.0,
-        },
+        Row { x: 0.0, t_x: 0.0, t: 30.0, weight: 3.0 },
+        Row { x: 2.0, t_x: 20.0, t: 30.0, weight: 2.0 },
+        Row { x: 5.0, t_x: 28.0, t: 35.0, weight: 1.0 },
     ];
     let weighted = CountData::from_rows(rows.clone()).expect("valid");
-    let duplicated = CountData::from_rows(
-        rows.iter()
-            .flat_map(|row| std::iter::repeat_n(Row { weight: 1.0, ..*row }, row.weight as usize))
-            .collect(),
-    )
-    .expect("valid");
-    let model = FittedBgNbd::from_params(
-        Variant::Bg,
-        BgNbdParams {
-            r: 0.3,
-            alpha: 4.0,
-            a: 0.8,
-            b: 2.0,
-        },
-    )
-    .expect("params");
+    let duplicated =
+        CountData::from_rows(rows.iter().flat_map(|row| std::iter::repeat_n(Row { weight: 1.0, ..*row }, row.weight as usize)).collect())
+            .expect("valid");
+    let model = FittedBgNbd::from_params(Variant::Bg, BgNbdParams { r: 0.3, alpha: 4.0, a: 0.8, b: 2.0 }).expect("params");
     assert!((model.log_likelihood(&weighted) - model.log_likelihood(&duplicated)).abs() < 1e-9);
-    let pareto = FittedParetoNbd::from_params(ParetoNbdParams {
-        r: 0.5,
-        alpha: 10.0,
-        s: 0.6,
-        beta: 11.0,
-    })
-    .expect("params");
+    let pareto = FittedParetoNbd::from_params(ParetoNbdParams { r: 0.5, alpha: 10.0, s: 0.6, beta: 11.0 }).expect("params");
     assert!((pareto.log_likelihood(&weighted) - pareto.log_likelihood(&duplicated)).abs() < 1e-9);
 }
 
 /// BG/BB: P(X(n) = x) sums to 1 over x, and P(alive) is a probability.
 #[test]
 fn bg_bb_probabilities() {
-    let model = FittedBgBb::from_params(BgBbParams {
-        alpha: 1.2,
-        beta: 0.75,
-        gamma: 0.66,
-        delta: 2.78,
-    })
-    .expect("params");
+    let model = FittedBgBb::from_params(BgBbParams { alpha: 1.2, beta: 0.75, gamma: 0.66, delta: 2.78 }).expect("params");
     for n in [1, 6, 20] {
         let total: f64 = (0..=n).map(|x| model.probability_of_purchases(x, n)).sum();
         assert!((total - 1.0).abs() < 1e-10, "n = {n}: {total}");
@@ -256,12 +181,7 @@ fn bg_nbd_recovers_simulated_parameters() {
                     break;
                 }
             }
-            Customer {
-                id: index.to_string(),
-                x,
-                t_x,
-                t,
-            }
+            Customer { id: index.to_string(), x, t_x, t }
         })
         .collect();
     let fitted = BgNbd::new().fit(&CountData::new(&customers).expect("valid")).expect("fit");
@@ -296,12 +216,7 @@ fn pareto_nbd_recovers_simulated_parameters() {
                 x += 1.0;
                 t_x = time;
             }
-            Customer {
-                id: index.to_string(),
-                x,
-                t_x,
-                t,
-            }
+            Customer { id: index.to_string(), x, t_x, t }
         })
         .collect();
     let fitted = ParetoNbd.fit(&CountData::new(&customers).expect("valid")).expect("fit");

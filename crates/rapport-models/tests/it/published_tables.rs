@@ -21,16 +21,8 @@ fn check(names: &[&str], got: &[f64], expected: &[f64]) {
 fn bg_nbd_params_match_fader_hardie_lee_2005_table() {
     let fitted = BgNbd::new().fit(&cdnow_counts()).expect("fit");
     let p = fitted.params;
-    check(
-        &["r", "alpha", "a", "b"],
-        &[p.r, p.alpha, p.a, p.b],
-        &[0.2426, 4.4135, 0.7929, 2.4258],
-    );
-    assert!(
-        (fitted.report.log_likelihood - -9582.4256).abs() < 0.01,
-        "{}",
-        fitted.report.log_likelihood
-    );
+    check(&["r", "alpha", "a", "b"], &[p.r, p.alpha, p.a, p.b], &[0.2426, 4.4135, 0.7929, 2.4258]);
+    assert!((fitted.report.log_likelihood - -9582.4256).abs() < 0.01, "{}", fitted.report.log_likelihood);
     assert!(fitted.report.converged);
     assert!(fitted.report.std_errors.iter().all(|error| error.is_finite() && *error > 0.0));
     let report = fitted.report();
@@ -46,16 +38,8 @@ fn pareto_nbd_params_match_fader_hardie_2005() {
     let fitted = ParetoNbd.fit(&cdnow_counts()).expect("fit");
     let p = fitted.params;
     check(&["r", "alpha", "s"], &[p.r, p.alpha, p.s], &[0.5533, 10.58, 0.6062]);
-    assert!(
-        same_significant(p.beta, 11.668, 4) || same_significant(p.beta, 11.667, 4),
-        "beta {}",
-        p.beta
-    );
-    assert!(
-        (fitted.report.log_likelihood - -9594.9739).abs() < 0.01,
-        "{}",
-        fitted.report.log_likelihood
-    );
+    assert!(same_significant(p.beta, 11.668, 4) || same_significant(p.beta, 11.667, 4), "beta {}", p.beta);
+    assert!((fitted.report.log_likelihood - -9594.9739).abs() < 0.01, "{}", fitted.report.log_likelihood);
 }
 
 /// MBG/NBD on CDNOW: lifetimes 0.11.3 (polished MLE r = 0.5248, α = 6.1830, a = 0.8914,
@@ -64,16 +48,8 @@ fn pareto_nbd_params_match_fader_hardie_2005() {
 fn mbg_nbd_params_match_lifetimes_0_11_3() {
     let fitted = BgNbd::modified().fit(&cdnow_counts()).expect("fit");
     let p = fitted.params;
-    check(
-        &["r", "alpha", "a", "b"],
-        &[p.r, p.alpha, p.a, p.b],
-        &[0.5248, 6.183, 0.8914, 1.614],
-    );
-    assert!(
-        (fitted.report.log_likelihood - -9582.1327).abs() < 0.01,
-        "{}",
-        fitted.report.log_likelihood
-    );
+    check(&["r", "alpha", "a", "b"], &[p.r, p.alpha, p.a, p.b], &[0.5248, 6.183, 0.8914, 1.614]);
+    assert!((fitted.report.log_likelihood - -9582.1327).abs() < 0.01, "{}", fitted.report.log_likelihood);
 }
 
 /// Gamma-Gamma on the 946 CDNOW repeat buyers (FHL 2005 "RFM and CLV"): p = 6.2488,
@@ -85,11 +61,7 @@ fn gamma_gamma_params_match_fader_hardie_lee_2005() {
     let fitted = GammaGamma.fit(&data).expect("fit");
     let p = fitted.params;
     check(&["p", "q", "v"], &[p.p, p.q, p.v], &[6.2488, 3.7446, 15.4477]);
-    assert!(
-        (fitted.report.log_likelihood - -4055.9232).abs() < 0.01,
-        "{}",
-        fitted.report.log_likelihood
-    );
+    assert!((fitted.report.log_likelihood - -4055.9232).abs() < 0.01, "{}", fitted.report.log_likelihood);
 }
 
 /// BG/BB on the donations data (Fader, Hardie & Shang 2010; lifetimes' tests):
@@ -99,14 +71,6 @@ fn bg_bb_params_match_fader_hardie_shang_2010() {
     let fitted = BgBb.fit(&donations()).expect("fit");
     let p = fitted.params;
     let reference = crate::lifetimes_values::reference_param("BG/BB");
-    check(
-        &["alpha", "beta", "gamma", "delta"],
-        &[p.alpha, p.beta, p.gamma, p.delta],
-        &reference,
-    );
-    assert!(
-        (fitted.report.log_likelihood - -33225.5813).abs() < 0.01,
-        "{}",
-        fitted.report.log_likelihood
-    );
+    check(&["alpha", "beta", "gamma", "delta"], &[p.alpha, p.beta, p.gamma, p.delta], &reference);
+    assert!((fitted.report.log_likelihood - -33225.5813).abs() < 0.01, "{}", fitted.report.log_likelihood);
 }

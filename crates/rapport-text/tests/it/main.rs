@@ -36,12 +36,7 @@ fn compound_matches_vader_python_on_paper_corpora() {
         checked += 1;
     }
     assert_eq!(checked, 7908);
-    assert!(
-        mismatches.is_empty(),
-        "{} mismatches, first: {:#?}",
-        mismatches.len(),
-        &mismatches[..mismatches.len().min(5)]
-    );
+    assert!(mismatches.is_empty(), "{} mismatches, first: {:#?}", mismatches.len(), &mismatches[..mismatches.len().min(5)]);
 }
 
 /// The 137 edge cases of data/reference/vader/vader_3.3.2_edge_cases.tsv (negation,
@@ -50,10 +45,8 @@ fn compound_matches_vader_python_on_paper_corpora() {
 fn edge_cases_match_vader_python() {
     let vader = Vader::shared();
     // The file is tab-separated with CSV quoting (two texts hold a tab and a newline).
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(b'\t')
-        .from_path(repo_file("data/reference/vader/vader_3.3.2_edge_cases.tsv"))
-        .expect("open");
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(b'\t').from_path(repo_file("data/reference/vader/vader_3.3.2_edge_cases.tsv")).expect("open");
     let mut checked = 0;
     let mut mismatches = Vec::new();
     for record in reader.records() {
