@@ -61,7 +61,10 @@ pub(crate) trait LogLikelihood: Sync {
 /// The optimiser asks for the value and then the gradient at the same point; models
 /// with an analytic gradient compute both in one pass over the rows, and the result is
 /// kept for the second question.
-struct NegativeMean<'a, L: LogLikelihood>(&'a L, std::sync::Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>);
+struct NegativeMean<'a, L: LogLikelihood>(&'a L, std::sync::Mutex<Option<Evaluated>>);
+
+/// A point θ with the objective's value and gradient there.
+type Evaluated = (Vec<f64>, f64, Vec<f64>);
 
 impl<'a, L: LogLikelihood> NegativeMean<'a, L> {
     fn new(likelihood: &'a L) -> Self {
