@@ -44,7 +44,12 @@ impl BgNbd {
     pub fn fit(&self, data: &CountData) -> Result<FittedBgNbd, ModelError> {
         let likelihood = Likelihood::new(data, self.variant);
         let mean_t = data.mean_t().max(1e-3);
-        let starts = [vec![1.0, 1.0, 1.0, 1.0], vec![0.5, mean_t / 4.0, 1.0, 2.0], vec![1.0, mean_t, 0.5, 1.0]];
+        let mut starts = vec![vec![1.0, 1.0, 1.0, 1.0], vec![0.5, mean_t / 4.0, 1.0, 2.0], vec![1.0, mean_t, 0.5, 1.0]];
+        // On large data, start from the estimate on a sample of the rows.
+        if let Some(sample) = data.subsample(10_000) {
+            let estimate = fit_report(self.name(), &NAMES, &Likelihood::new(&sample, self.variant), &starts)?;
+            starts.insert(0, estimate.params);
+        }
         let report = fit_report(self.name(), &NAMES, &likelihood, &starts)?;
         let params = BgNbdParams { r: report.params[0], alpha: report.params[1], a: report.params[2], b: report.params[3] };
         Ok(FittedBgNbd { variant: self.variant, params, report })

@@ -116,6 +116,16 @@ impl CountData {
         self.customers
     }
 
+    /// Every `step`-th unique row (weights kept), for a cheap first fit whose estimate
+    /// starts the fit on all rows. `None` when the data are too small to be worth it.
+    pub fn subsample(&self, target_rows: usize) -> Option<CountData> {
+        if self.rows.len() < target_rows * 4 {
+            return None;
+        }
+        let step = self.rows.len() / target_rows;
+        CountData::from_rows(self.rows.iter().step_by(step).copied().collect()).ok()
+    }
+
     /// The distinct values of x, ascending.
     pub fn distinct_x(&self) -> &[f64] {
         &self.distinct_x

@@ -15,6 +15,9 @@ use crate::{CountModel, ModelError};
 
 const NAMES: [&str; 4] = ["r", "alpha", "s", "beta"];
 
+/// Unique rows in the sample that provides the starting point on large data.
+const SAMPLE_ROWS: usize = 10_000;
+
 /// An unfitted Pareto/NBD model.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ParetoNbd;
@@ -48,7 +51,13 @@ impl ParetoNbd {
     pub fn fit(&self, data: &CountData) -> Result<FittedParetoNbd, ModelError> {
         let likelihood = Likelihood { data };
         let mean_t = data.mean_t().max(1e-3);
-        let starts = [vec![1.0, mean_t, 1.0, mean_t], vec![0.5, mean_t / 4.0, 0.5, mean_t / 2.0]];
+        let mut starts = vec![vec![1.0, mean_t, 1.0, mean_t], vec![0.5, mean_t / 4.0, 0.5, mean_t / 2.0]];
+        // On large data, start from the estimate on a sample of the rows: the full-data
+        // optimisation then needs a few iterations instead of twenty.
+        if let Some(sample) = data.subsample(SAMPLE_ROWS) {
+            let estimate = fit_report("pareto-nbd", &NAMES, &Likelihood { data: &sample }, &starts)?;
+            starts.insert(0, estimate.params);
+        }
         let report = fit_report("pareto-nbd", &NAMES, &likelihood, &starts)?;
         let params = ParetoNbdParams { r: report.params[0], alpha: report.params[1], s: report.params[2], beta: report.params[3] };
         Ok(FittedParetoNbd { params, report })

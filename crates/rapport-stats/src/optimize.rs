@@ -59,9 +59,10 @@ pub struct Minimum {
 /// Options of [`minimize`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MinimizeOptions {
-    /// Stop when the gradient norm falls below this. Default 1e-9.
+    /// Stop when the gradient norm falls below this. Default 1e-8 (the objective is a
+    /// mean log-likelihood per customer, so this is far below what moves the total).
     pub gradient_tolerance: f64,
-    /// Stop when the objective changes less than this. Default 1e-14.
+    /// Stop when the objective changes less than this. Default 1e-13.
     pub cost_tolerance: f64,
     /// Iterations per start. Default 500.
     pub max_iterations: u64,
@@ -73,7 +74,7 @@ pub struct MinimizeOptions {
 
 impl Default for MinimizeOptions {
     fn default() -> Self {
-        MinimizeOptions { gradient_tolerance: 1e-9, cost_tolerance: 1e-14, max_iterations: 500, first_converged: true }
+        MinimizeOptions { gradient_tolerance: 1e-8, cost_tolerance: 1e-13, max_iterations: 500, first_converged: true }
     }
 }
 
@@ -122,20 +123,22 @@ pub fn minimize<O: Objective>(objective: &O, starts: &[Vec<f64>], options: Minim
     best.ok_or_else(|| StatsError::Optimizer(last_error.unwrap_or_else(|| "no starting point gave a finite objective".to_string())))
 }
 
-/// The Hessian of `objective` at `x` by central differences of its gradient, symmetrised.
+/// The Hessian of `objective` at `x` by forward differences of its gradient (n + 1
+/// gradient evaluations), symmetrised. At a minimum, where the gradient is ~0, forward
+/// differences with a relative step of 1e-6 give standard errors to about six digits,
+/// at half the cost of central ones — each gradient is a full pass over the data.
 #[expect(clippy::needless_range_loop, reason = "matrix code reads best with indices")]
 pub fn hessian<O: Objective + ?Sized>(objective: &O, x: &[f64]) -> Vec<Vec<f64>> {
     let n = x.len();
+    let base = objective.gradient(x);
     let mut hessian = vec![vec![0.0; n]; n];
     for j in 0..n {
-        let step = 1e-5 * x[j].abs().max(1e-3);
+        let step = 1e-6 * x[j].abs().max(1e-3);
         let mut up = x.to_vec();
-        let mut down = x.to_vec();
         up[j] += step;
-        down[j] -= step;
-        let (g_up, g_down) = (objective.gradient(&up), objective.gradient(&down));
+        let shifted = objective.gradient(&up);
         for i in 0..n {
-            hessian[i][j] = (g_up[i] - g_down[i]) / (2.0 * step);
+            hessian[i][j] = (shifted[i] - base[i]) / step;
         }
     }
     for i in 0..n {
