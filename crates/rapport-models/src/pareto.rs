@@ -319,13 +319,12 @@ mod tests {
                     shifted[index] += step;
                     ln_likelihood(&ParetoNbdParams { r: shifted[0], alpha: shifted[1], s: shifted[2], beta: shifted[3] }, row)
                 };
-                for index in 0..4 {
+                for (index, analytic) in gradient.iter().enumerate() {
                     let step = 1e-6;
                     let numeric = (at(index, step) - at(index, -step)) / (2.0 * step);
                     assert!(
-                        (gradient[index] - numeric).abs() < 1e-5 * numeric.abs().max(1.0),
-                        "{params:?} {row:?} [{index}]: {} vs {numeric}",
-                        gradient[index]
+                        (analytic - numeric).abs() < 1e-5 * numeric.abs().max(1.0),
+                        "{params:?} {row:?} [{index}]: {analytic} vs {numeric}"
                     );
                 }
             }
