@@ -106,7 +106,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     outcome.rejected.len()
                 );
             }
-            emit(&rapport_engine::summary_table(&outcome.table), args.format, args.output.as_deref())
+            emit(&rapport_engine::into_summary_table(outcome.table), args.format, args.output.as_deref())
         }
     }
 }
