@@ -89,15 +89,8 @@ pub struct ClvInput {
     pub transactions: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
-    /// Customer id column of the transactions.
-    #[arg(long, default_value = "customer_id")]
-    pub customer_column: String,
-    /// Time column of the transactions.
-    #[arg(long, default_value = "date")]
-    pub time_column: String,
-    /// Amount column of the transactions (adds spend and CLV).
-    #[arg(long)]
-    pub amount_column: Option<String>,
+    #[command(flatten)]
+    pub columns: TransactionColumns,
     #[command(flatten)]
     pub window: WindowArgs,
     /// Rejected transaction rows allowed.
@@ -232,15 +225,8 @@ pub struct SummaryArgs {
     pub workspace: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
-    /// Customer id column.
-    #[arg(long, default_value = "customer_id")]
-    pub customer_column: String,
-    /// Time column.
-    #[arg(long, default_value = "date")]
-    pub time_column: String,
-    /// Amount column; without it the summary has no monetary value.
-    #[arg(long)]
-    pub amount_column: Option<String>,
+    #[command(flatten)]
+    pub columns: TransactionColumns,
     #[command(flatten)]
     pub window: WindowArgs,
     /// Rejected rows allowed before the command fails (exit 1).
@@ -255,6 +241,20 @@ pub struct SummaryArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+/// Which columns of a transactions file hold what.
+#[derive(Debug, Args, Clone)]
+pub struct TransactionColumns {
+    /// Customer id column.
+    #[arg(long, default_value = "customer_id")]
+    pub customer_column: String,
+    /// Time column.
+    #[arg(long, default_value = "date")]
+    pub time_column: String,
+    /// Amount column; without it there is no monetary value (nor spend, nor CLV).
+    #[arg(long)]
+    pub amount_column: Option<String>,
 }
 
 /// Periods, units and windows of a summary.

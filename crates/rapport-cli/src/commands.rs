@@ -16,7 +16,7 @@ use rapport_engine::table::{Column, OutputFormat, Table};
 use rapport_store::input::{InputSpec, Rejected};
 use rapport_store::workspace::{IngestOptions, Workspace};
 
-use crate::args::{Cli, ClvCommand, ClvInput, Command, Format, ReadArgs, SentimentArgs, SentimentOutput, WindowArgs};
+use crate::args::{Cli, ClvCommand, ClvInput, Command, Format, ReadArgs, SentimentArgs, SentimentOutput, TransactionColumns, WindowArgs};
 use rapport_engine::clv::{self, ModelInput, ModelKind, PredictOptions};
 use rapport_models::{ClvOptions, FittedModel};
 
@@ -76,17 +76,11 @@ pub fn run(cli: Cli) -> Result<()> {
             emit(&table, args.format, None)
         }
         Command::Summary(args) => {
-            let options = window_options(&args.window, args.amount_column.is_some() || args.workspace.is_some())?;
+            let options = window_options(&args.window, args.columns.amount_column.is_some() || args.workspace.is_some())?;
             let zone: Zone = args.window.timezone.parse()?;
             let source = match (&args.workspace, &args.file) {
                 (Some(workspace), _) => PurchaseSource::Workspace(workspace.clone()),
-                (None, Some(file)) => PurchaseSource::File {
-                    input: input_spec(file, &args.read)?,
-                    customer_column: args.customer_column.clone(),
-                    time_column: args.time_column.clone(),
-                    amount_column: args.amount_column.clone(),
-                    time_format: args.read.time_format.as_deref().map(str::parse::<TimeFormat>).transpose()?.unwrap_or_default(),
-                },
+                (None, Some(file)) => file_source(file, &args.read, &args.columns)?,
                 (None, None) => bail!("give a transactions FILE or --workspace DIR"),
             };
             let request = SummaryRequest { source, options, zone, max_rejects: args.max_rejects };
@@ -118,15 +112,9 @@ fn clv_input(input: &ClvInput, quiet: bool) -> Result<ModelInput> {
         return Ok(model_input);
     }
     let Some(file) = &input.transactions else { bail!("give a transactions FILE or --summary FILE") };
-    let options = window_options(&input.window, input.amount_column.is_some())?;
+    let options = window_options(&input.window, input.columns.amount_column.is_some())?;
     let request = SummaryRequest {
-        source: PurchaseSource::File {
-            input: input_spec(file, &input.read)?,
-            customer_column: input.customer_column.clone(),
-            time_column: input.time_column.clone(),
-            amount_column: input.amount_column.clone(),
-            time_format: input.read.time_format.as_deref().map(str::parse::<TimeFormat>).transpose()?.unwrap_or_default(),
-        },
+        source: file_source(file, &input.read, &input.columns)?,
         options,
         zone: input.window.timezone.parse()?,
         max_rejects: input.max_rejects,
@@ -327,6 +315,17 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
         report.workspace.display()
     )?;
     Ok(())
+}
+
+/// Purchases read from a transactions file.
+fn file_source(file: &Path, read: &ReadArgs, columns: &TransactionColumns) -> Result<PurchaseSource> {
+    Ok(PurchaseSource::File {
+        input: input_spec(file, read)?,
+        customer_column: columns.customer_column.clone(),
+        time_column: columns.time_column.clone(),
+        amount_column: columns.amount_column.clone(),
+        time_format: read.time_format.as_deref().map(str::parse::<TimeFormat>).transpose()?.unwrap_or_default(),
+    })
 }
 
 fn input_spec(path: &Path, read: &ReadArgs) -> Result<InputSpec> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::data::DiscreteData;
-use crate::fit::{FitReport, LogLikelihood, check_positive, fit_report};
+use crate::fit::{FitReport, LogLikelihood, fit_report};
 
 const NAMES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
 
@@ -84,18 +84,7 @@ impl BgBb {
 impl FittedBgBb {
     /// A model with given parameters.
     pub fn from_params(params: BgBbParams) -> Result<FittedBgBb, ModelError> {
-        check_positive(&NAMES, &[params.alpha, params.beta, params.gamma, params.delta])?;
-        let report = FitReport {
-            model: "bg-bb".into(),
-            names: NAMES.iter().map(|name| name.to_string()).collect(),
-            params: vec![params.alpha, params.beta, params.gamma, params.delta],
-            std_errors: vec![f64::NAN; 4],
-            intervals: vec![(f64::NAN, f64::NAN); 4],
-            log_likelihood: f64::NAN,
-            n_customers: 0.0,
-            converged: true,
-            iterations: 0,
-        };
+        let report = FitReport::given("bg-bb", &NAMES, &[params.alpha, params.beta, params.gamma, params.delta])?;
         Ok(FittedBgBb { params, report })
     }
 

@@ -9,7 +9,7 @@ use rapport_stats::special::{digamma, ln_beta, ln_gamma, ln_hyp2f1, log_add_exp}
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CountData, Row};
-use crate::fit::{FitReport, LogLikelihood, check_positive, fit_report, parallel_sum, parallel_sum_vec};
+use crate::fit::{FitReport, LogLikelihood, fit_report, parallel_sum, parallel_sum_vec};
 use crate::{CountModel, ModelError};
 
 const NAMES: [&str; 4] = ["r", "alpha", "a", "b"];
@@ -212,22 +212,7 @@ impl LogLikelihood for Likelihood<'_> {
 impl FittedBgNbd {
     /// A model with given parameters (e.g. published ones), for prediction.
     pub fn from_params(variant: Variant, params: BgNbdParams) -> Result<FittedBgNbd, ModelError> {
-        check_positive(&NAMES, &[params.r, params.alpha, params.a, params.b])?;
-        let model = match variant {
-            Variant::Bg => "bg-nbd",
-            Variant::Mbg => "mbg-nbd",
-        };
-        let report = FitReport {
-            model: model.into(),
-            names: NAMES.iter().map(|name| name.to_string()).collect(),
-            params: vec![params.r, params.alpha, params.a, params.b],
-            std_errors: vec![f64::NAN; 4],
-            intervals: vec![(f64::NAN, f64::NAN); 4],
-            log_likelihood: f64::NAN,
-            n_customers: 0.0,
-            converged: true,
-            iterations: 0,
-        };
+        let report = FitReport::given(BgNbd { variant }.name(), &NAMES, &[params.r, params.alpha, params.a, params.b])?;
         Ok(FittedBgNbd { variant, params, report })
     }
 

@@ -209,6 +209,26 @@ pub(crate) fn parallel_sum_vec<T: Sync, const N: usize>(rows: &[T], term: impl F
     }
 }
 
+impl FitReport {
+    /// The report of a model given its parameters rather than fitted (published values,
+    /// a saved model): no standard errors, no log-likelihood. Checks that every
+    /// parameter is finite and positive.
+    pub(crate) fn given(model: &str, names: &[&'static str], params: &[f64]) -> Result<FitReport, ModelError> {
+        check_positive(names, params)?;
+        Ok(FitReport {
+            model: model.to_string(),
+            names: names.iter().map(|name| name.to_string()).collect(),
+            params: params.to_vec(),
+            std_errors: vec![f64::NAN; params.len()],
+            intervals: vec![(f64::NAN, f64::NAN); params.len()],
+            log_likelihood: f64::NAN,
+            n_customers: 0.0,
+            converged: true,
+            iterations: 0,
+        })
+    }
+}
+
 /// Check that every parameter is finite and positive.
 pub(crate) fn check_positive(names: &[&'static str], values: &[f64]) -> Result<(), ModelError> {
     for (name, value) in names.iter().zip(values) {

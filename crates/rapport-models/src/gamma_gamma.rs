@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::data::SpendData;
-use crate::fit::{FitReport, LogLikelihood, check_positive, fit_report};
+use crate::fit::{FitReport, LogLikelihood, fit_report};
 
 const NAMES: [&str; 3] = ["p", "q", "v"];
 
@@ -87,18 +87,7 @@ impl GammaGamma {
 impl FittedGammaGamma {
     /// A model with given parameters.
     pub fn from_params(params: GammaGammaParams) -> Result<FittedGammaGamma, ModelError> {
-        check_positive(&NAMES, &[params.p, params.q, params.v])?;
-        let report = FitReport {
-            model: "gamma-gamma".into(),
-            names: NAMES.iter().map(|name| name.to_string()).collect(),
-            params: vec![params.p, params.q, params.v],
-            std_errors: vec![f64::NAN; 3],
-            intervals: vec![(f64::NAN, f64::NAN); 3],
-            log_likelihood: f64::NAN,
-            n_customers: 0.0,
-            converged: true,
-            iterations: 0,
-        };
+        let report = FitReport::given("gamma-gamma", &NAMES, &[params.p, params.q, params.v])?;
         Ok(FittedGammaGamma { params, report })
     }
 

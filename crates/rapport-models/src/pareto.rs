@@ -10,7 +10,7 @@ use rapport_stats::special::{digamma, ln_gamma, ln_hyp2f1, log_add_exp, log_sub_
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CountData, Row};
-use crate::fit::{FitReport, LogLikelihood, check_positive, fit_report, parallel_sum, parallel_sum_vec};
+use crate::fit::{FitReport, LogLikelihood, fit_report, parallel_sum, parallel_sum_vec};
 use crate::{CountModel, ModelError};
 
 const NAMES: [&str; 4] = ["r", "alpha", "s", "beta"];
@@ -199,18 +199,7 @@ fn ln_likelihood(params: &ParetoNbdParams, row: &Row) -> f64 {
 impl FittedParetoNbd {
     /// A model with given parameters, for prediction.
     pub fn from_params(params: ParetoNbdParams) -> Result<FittedParetoNbd, ModelError> {
-        check_positive(&NAMES, &[params.r, params.alpha, params.s, params.beta])?;
-        let report = FitReport {
-            model: "pareto-nbd".into(),
-            names: NAMES.iter().map(|name| name.to_string()).collect(),
-            params: vec![params.r, params.alpha, params.s, params.beta],
-            std_errors: vec![f64::NAN; 4],
-            intervals: vec![(f64::NAN, f64::NAN); 4],
-            log_likelihood: f64::NAN,
-            n_customers: 0.0,
-            converged: true,
-            iterations: 0,
-        };
+        let report = FitReport::given("pareto-nbd", &NAMES, &[params.r, params.alpha, params.s, params.beta])?;
         Ok(FittedParetoNbd { params, report })
     }
 
