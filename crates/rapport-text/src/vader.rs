@@ -9,6 +9,7 @@
 //! emoji are replaced code point by code point; tokens are split on Python's notion of
 //! whitespace; "ALL CAPS" is Python's `str.isupper`.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use foldhash::fast::FixedState;
@@ -206,7 +207,16 @@ impl Scores {
     /// Rounded as vaderSentiment returns them: neg/neu/pos to 3 decimals, compound to 4
     /// (Python's `round`, i.e. correctly rounded, ties to even).
     pub fn rounded(&self) -> Scores {
-        let round = |value: f64, places: usize| format!("{value:.places$}").parse::<f64>().unwrap_or(value);
+        let round = |value: f64, places: usize| {
+            // Python rounds the exact binary value. Scaling and rounding agrees with it
+            // except next to a tie, where the exact decimal expansion decides.
+            let scale = 10f64.powi(places as i32);
+            let scaled = value * scale;
+            if ((scaled - scaled.trunc()).abs() - 0.5).abs() > 1e-6 {
+                return scaled.round() / scale;
+            }
+            format!("{value:.places$}").parse::<f64>().unwrap_or(value)
+        };
         Scores { neg: round(self.neg, 3), neu: round(self.neu, 3), pos: round(self.pos, 3), compound: round(self.compound, 4) }
     }
 }
@@ -291,8 +301,16 @@ impl Vader {
 
     /// `polarity_scores(text)` of vaderSentiment 3.3.2, unrounded.
     pub fn polarity_scores(&self, text: &str) -> Scores {
-        // Replace emoji by their descriptions, one code point at a time.
-        let mut replaced = String::with_capacity(text.len());
+        // Replace emoji by their descriptions, one code point at a time (ASCII text has
+        // none, and is used as it is).
+        let mut replaced = String::new();
+        let text = if text.is_ascii() { text } else { self.replace_emoji(text, &mut replaced) };
+        let text = text.trim_matches(is_python_space);
+        self.score_text(text)
+    }
+
+    fn replace_emoji<'a>(&self, text: &str, replaced: &'a mut String) -> &'a str {
+        replaced.reserve(text.len());
         let mut previous_space = true;
         for character in text.chars() {
             match self.emoji.get(&character) {
@@ -309,17 +327,30 @@ impl Vader {
                 }
             }
         }
-        let text = replaced.trim_matches(is_python_space);
+        replaced.as_str()
+    }
 
+    fn score_text(&self, text: &str) -> Scores {
         let words: Vec<&str> = text.split(is_python_space).filter(|token| !token.is_empty()).map(strip_punctuation_if_word).collect();
-        let lower: Vec<String> = words.iter().map(|word| word.to_lowercase()).collect();
-        let upper_count = words.iter().filter(|word| is_upper(word)).count();
+        // Most tokens are already lower-case ASCII: borrow those instead of copying.
+        let lower: Vec<Cow<'_, str>> = words
+            .iter()
+            .map(|word| {
+                if word.bytes().any(|byte| byte.is_ascii_uppercase() || !byte.is_ascii()) {
+                    Cow::Owned(word.to_lowercase())
+                } else {
+                    Cow::Borrowed(*word)
+                }
+            })
+            .collect();
+        let upper: Vec<bool> = words.iter().map(|word| is_upper(word)).collect();
+        let upper_count = upper.iter().filter(|upper| **upper).count();
         let cap_differential = words.len() - upper_count;
         let is_cap_diff = 0 < cap_differential && cap_differential < words.len();
 
         let mut sentiments: Vec<f64> = Vec::with_capacity(words.len());
-        for (i, word) in words.iter().enumerate() {
-            if self.boosters.contains_key(lower[i].as_str()) {
+        for i in 0..words.len() {
+            if self.boosters.contains_key(lower[i].as_ref()) {
                 sentiments.push(0.0);
                 continue;
             }
@@ -327,23 +358,31 @@ impl Vader {
                 sentiments.push(0.0);
                 continue;
             }
-            sentiments.push(self.sentiment_valence(word, i, &words, &lower, is_cap_diff));
+            sentiments.push(self.sentiment_valence(upper[i], i, &words, &upper, &lower, is_cap_diff));
         }
         but_check(&lower, &mut sentiments);
         score_valence(&sentiments, text)
     }
 
-    fn scalar_inc_dec(&self, word: &str, lower: &str, valence: f64, is_cap_diff: bool) -> f64 {
+    fn scalar_inc_dec(&self, word_is_upper: bool, lower: &str, valence: f64, is_cap_diff: bool) -> f64 {
         let Some(&booster) = self.boosters.get(lower) else { return 0.0 };
         let mut scalar = if valence < 0.0 { -booster } else { booster };
-        if is_upper(word) && is_cap_diff {
+        if word_is_upper && is_cap_diff {
             scalar += if valence > 0.0 { C_INCR } else { -C_INCR };
         }
         scalar
     }
 
-    fn sentiment_valence(&self, item: &str, i: usize, words: &[&str], lower: &[String], is_cap_diff: bool) -> f64 {
-        let item_lower = lower[i].as_str();
+    fn sentiment_valence(
+        &self,
+        item_is_upper: bool,
+        i: usize,
+        words: &[&str],
+        upper: &[bool],
+        lower: &[Cow<'_, str>],
+        is_cap_diff: bool,
+    ) -> f64 {
+        let item_lower = lower[i].as_ref();
         let Some(&base) = self.lexicon.get(item_lower) else { return 0.0 };
         let mut valence = base;
         // "no" before another lexicon word negates it rather than counting itself.
@@ -356,12 +395,12 @@ impl Vader {
         {
             valence = base * N_SCALAR;
         }
-        if is_upper(item) && is_cap_diff {
+        if item_is_upper && is_cap_diff {
             valence += if valence > 0.0 { C_INCR } else { -C_INCR };
         }
         for start in 0..3 {
             if i > start && !self.in_lexicon(&lower[i - (start + 1)]) {
-                let mut scalar = self.scalar_inc_dec(words[i - (start + 1)], &lower[i - (start + 1)], valence, is_cap_diff);
+                let mut scalar = self.scalar_inc_dec(upper[i - (start + 1)], &lower[i - (start + 1)], valence, is_cap_diff);
                 if start == 1 && scalar != 0.0 {
                     scalar *= 0.95;
                 }
@@ -386,37 +425,46 @@ impl Vader {
         valence
     }
 
-    fn special_idioms_check(&self, mut valence: f64, lower: &[String], i: usize) -> f64 {
-        let one_zero = format!("{} {}", lower[i - 1], lower[i]);
-        let two_one_zero = format!("{} {} {}", lower[i - 2], lower[i - 1], lower[i]);
-        let two_one = format!("{} {}", lower[i - 2], lower[i - 1]);
-        let three_two_one = format!("{} {} {}", lower[i - 3], lower[i - 2], lower[i - 1]);
-        let three_two = format!("{} {}", lower[i - 3], lower[i - 2]);
-        let special = |sequence: &str| SPECIAL_CASES.iter().find(|(phrase, _)| *phrase == sequence).map(|(_, value)| *value);
-        for sequence in [&one_zero, &two_one_zero, &two_one, &three_two_one, &three_two] {
-            if let Some(value) = special(sequence) {
+    fn special_idioms_check(&self, mut valence: f64, lower: &[Cow<'_, str>], i: usize) -> f64 {
+        // Tokens hold no spaces, so a phrase matches a run of tokens exactly when its
+        // words equal them one by one: no n-gram strings need to be built.
+        let run = |from: usize, to: usize| &lower[from..=to];
+        let special = |tokens: &[Cow<'_, str>]| SPECIAL_CASES.iter().find(|(phrase, _)| phrase_is(phrase, tokens)).map(|(_, value)| *value);
+        // one-zero, two-one-zero, two-one, three-two-one, three-two: the first that matches.
+        for (from, to) in [(i - 1, i), (i - 2, i), (i - 2, i - 1), (i - 3, i - 1), (i - 3, i - 2)] {
+            if let Some(value) = special(run(from, to)) {
                 valence = value;
                 break;
             }
         }
         if lower.len() - 1 > i
-            && let Some(value) = special(&format!("{} {}", lower[i], lower[i + 1]))
+            && let Some(value) = special(run(i, i + 1))
         {
             valence = value;
         }
         if lower.len() - 1 > i + 1
-            && let Some(value) = special(&format!("{} {} {}", lower[i], lower[i + 1], lower[i + 2]))
+            && let Some(value) = special(run(i, i + 2))
         {
             valence = value;
         }
-        for n_gram in [&three_two_one, &three_two, &two_one] {
-            if let Some(booster) = self.boosters.get(n_gram.as_str()) {
+        for (from, to) in [(i - 3, i - 1), (i - 3, i - 2), (i - 2, i - 1)] {
+            if let Some(booster) = MULTIWORD_BOOSTERS.iter().find(|(phrase, _)| phrase_is(phrase, run(from, to))).map(|(_, value)| *value) {
                 valence += booster;
             }
         }
         valence
     }
 }
+
+/// Whether the space-separated `phrase` is exactly these tokens.
+fn phrase_is(phrase: &str, tokens: &[Cow<'_, str>]) -> bool {
+    let mut words = phrase.split(' ');
+    tokens.iter().all(|token| words.next() == Some(token.as_ref())) && words.next().is_none()
+}
+
+/// The entries of vaderSentiment's BOOSTER_DICT with more than one word: only these can
+/// match the n-grams of the idiom check.
+const MULTIWORD_BOOSTERS: &[(&str, f64)] = &[("just enough", B_DECR), ("kind of", B_DECR), ("sort of", B_DECR)];
 
 impl Default for Vader {
     fn default() -> Self {
@@ -431,7 +479,7 @@ fn strip_punctuation_if_word(token: &str) -> &str {
     if stripped.chars().count() <= 2 { token } else { stripped }
 }
 
-fn negation_check(mut valence: f64, lower: &[String], start: usize, i: usize) -> f64 {
+fn negation_check(mut valence: f64, lower: &[Cow<'_, str>], start: usize, i: usize) -> f64 {
     match start {
         0 => {
             if negated(&lower[i - 1]) {
@@ -464,7 +512,7 @@ fn negation_check(mut valence: f64, lower: &[String], start: usize, i: usize) ->
 /// `_but_check`, quirk included: each sentiment is located with `list.index`, i.e. the
 /// first position holding an equal value, which is then scaled — so repeated values
 /// before and after "but" interact exactly as in Python.
-fn but_check(lower: &[String], sentiments: &mut [f64]) {
+fn but_check(lower: &[Cow<'_, str>], sentiments: &mut [f64]) {
     let Some(but) = lower.iter().position(|word| word == "but") else {
         return;
     };
