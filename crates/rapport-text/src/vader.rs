@@ -184,9 +184,6 @@ const SPECIAL_CASES: &[(&str, f64)] = &[
     ("beating heart", 3.5),
 ];
 
-/// Python's `string.punctuation`.
-const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
-
 const LEXICON: &str = include_str!("../data/vader_lexicon.txt");
 const EMOJI_LEXICON: &str = include_str!("../data/emoji_utf8_lexicon.txt");
 
@@ -230,8 +227,13 @@ pub struct Vader {
 }
 
 /// Python's `str.isspace`: Unicode white space plus the information separators U+001C–U+001F.
+#[inline]
 fn is_python_space(character: char) -> bool {
-    character.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&character)
+    match character {
+        ' ' | '\t'..='\r' | '\u{1c}'..='\u{1f}' => true,
+        _ if character.is_ascii() => false,
+        _ => character.is_whitespace(),
+    }
 }
 
 /// Python's `str.isupper`: at least one cased character and no lower-case one.
@@ -475,7 +477,8 @@ impl Default for Vader {
 /// `_strip_punc_if_word`: strip leading and trailing ASCII punctuation unless that
 /// leaves two characters or fewer (an emoticon such as `:)`).
 fn strip_punctuation_if_word(token: &str) -> &str {
-    let stripped = token.trim_matches(|character| PUNCTUATION.contains(character));
+    // Python's string.punctuation is exactly the 32 ASCII punctuation characters.
+    let stripped = token.trim_matches(|character: char| character.is_ascii_punctuation());
     if stripped.chars().count() <= 2 { token } else { stripped }
 }
 
@@ -573,6 +576,15 @@ mod tests {
     use super::*;
 
     /// vaderSentiment 3.3.2's own README examples.
+    #[test]
+    fn ascii_punctuation_is_pythons_string_punctuation() {
+        let python = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+        let rust: String = (0u8..128).map(char::from).filter(char::is_ascii_punctuation).collect();
+        assert_eq!(rust, python);
+        let spaces: String = (0u8..128).map(char::from).filter(|character| is_python_space(*character)).collect();
+        assert_eq!(spaces, "\t\n\u{b}\u{c}\r\u{1c}\u{1d}\u{1e}\u{1f} ", "str.isspace over ASCII");
+    }
+
     #[test]
     fn readme_examples_match_vader_python() {
         let vader = Vader::shared();
