@@ -3,6 +3,7 @@
 mod bad_input;
 mod clv;
 mod sentiment;
+mod snapshots;
 mod summary_reference;
 mod workspace;
 
