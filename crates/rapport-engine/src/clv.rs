@@ -7,7 +7,7 @@ use rapport_core::CoreError;
 use rapport_core::summary::SummaryTable;
 use rapport_models::bgbb::BgBb;
 use rapport_models::bgnbd::BgNbd;
-use rapport_models::data::{CountData, Customer, DiscreteData, SpendData};
+use rapport_models::data::{CountData, DiscreteData, SpendData};
 use rapport_models::gamma_gamma::{FittedGammaGamma, GammaGamma};
 use rapport_models::pareto::ParetoNbd;
 use rapport_models::{ClvOptions, FittedModel, ModelError, customer_lifetime_value, evaluate_holdout};
@@ -130,9 +130,13 @@ impl ModelInput {
         let holdout = find(&["frequency_holdout"]).zip(find(&["duration_holdout"]));
         let weight = find(&["weights", "weight", "count"]);
         let mut rows = Vec::new();
-        for (position, record) in reader.records().enumerate() {
-            let line = position as u64 + 2;
-            let record = record.map_err(|error| invalid(line, "(row)", error.to_string()))?;
+        // One record buffer for the whole file: a million-row summary makes no
+        // per-row allocation here.
+        let mut record = csv::StringRecord::new();
+        for line in 2u64.. {
+            if !reader.read_record(&mut record).map_err(|error| invalid(line, "(row)", error.to_string()))? {
+                break;
+            }
             let number = |index: usize| -> Result<f64, EngineError> {
                 let text = record.get(index).unwrap_or("").trim();
                 text.parse::<f64>()
@@ -155,9 +159,7 @@ impl ModelInput {
 
     fn count_data(&self) -> Result<CountData, ModelError> {
         if self.rows.iter().all(|row| row.weight == 1.0) {
-            let customers: Vec<Customer> =
-                self.rows.iter().map(|row| Customer { id: row.id.clone(), x: row.x, t_x: row.t_x, t: row.t }).collect();
-            return CountData::new(&customers);
+            return CountData::from_customers(self.rows.iter().map(|row| (row.id.as_str(), row.x, row.t_x, row.t)));
         }
         CountData::from_rows(
             self.rows.iter().map(|row| rapport_models::data::Row { x: row.x, t_x: row.t_x, t: row.t, weight: row.weight }).collect(),
@@ -254,7 +256,7 @@ pub fn predict(
         return Err(EngineError::Internal("not a count model".into()));
     };
     for row in rows {
-        Customer { id: row.id.clone(), x: row.x, t_x: row.t_x, t: row.t }.validate()?;
+        rapport_models::data::validate_customer(&row.id, row.x, row.t_x, row.t)?;
     }
     table.push("p_alive", Column::Float(rows.par_iter().map(|row| count.p_alive(row.x, row.t_x, row.t)).collect()));
     table.push(

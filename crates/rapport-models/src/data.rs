@@ -25,24 +25,34 @@ pub struct Customer {
 impl Customer {
     /// Validate: x a whole number ≥ 0, 0 ≤ t_x ≤ T, x = 0 ⇒ t_x = 0, all finite.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let invalid = |reason: String| Err(ModelError::InvalidCustomer { customer: self.id.clone(), reason });
-        if !(self.x.is_finite() && self.t_x.is_finite() && self.t.is_finite()) {
-            return invalid(format!("frequency, recency and T must be finite numbers (got {}, {}, {})", self.x, self.t_x, self.t));
-        }
-        if self.x < 0.0 || self.x.fract() != 0.0 {
-            return invalid(format!("frequency must be a whole number ≥ 0 (got {})", self.x));
-        }
-        if self.t_x < 0.0 || self.t < 0.0 {
-            return invalid(format!("recency and T must be ≥ 0 (got recency {}, T {})", self.t_x, self.t));
-        }
-        if self.t_x > self.t {
-            return invalid(format!("recency {} is after T {}", self.t_x, self.t));
-        }
-        if self.x == 0.0 && self.t_x != 0.0 {
-            return invalid(format!("recency must be 0 when frequency is 0 (got {})", self.t_x));
-        }
-        Ok(())
+        check(self.x, self.t_x, self.t).map_err(|reason| ModelError::InvalidCustomer { customer: self.id.clone(), reason })
     }
+}
+
+/// Validate one customer's (x, t_x, T) without building a [`Customer`]; the id is copied
+/// only into the error.
+pub fn validate_customer(id: &str, x: f64, t_x: f64, t: f64) -> Result<(), ModelError> {
+    check(x, t_x, t).map_err(|reason| ModelError::InvalidCustomer { customer: id.to_string(), reason })
+}
+
+/// Why (x, t_x, T) is not a valid customer, if it is not.
+fn check(x: f64, t_x: f64, t: f64) -> Result<(), String> {
+    if !(x.is_finite() && t_x.is_finite() && t.is_finite()) {
+        return Err(format!("frequency, recency and T must be finite numbers (got {x}, {t_x}, {t})"));
+    }
+    if x < 0.0 || x.fract() != 0.0 {
+        return Err(format!("frequency must be a whole number ≥ 0 (got {x})"));
+    }
+    if t_x < 0.0 || t < 0.0 {
+        return Err(format!("recency and T must be ≥ 0 (got recency {t_x}, T {t})"));
+    }
+    if t_x > t {
+        return Err(format!("recency {t_x} is after T {t}"));
+    }
+    if x == 0.0 && t_x != 0.0 {
+        return Err(format!("recency must be 0 when frequency is 0 (got {t_x})"));
+    }
+    Ok(())
 }
 
 /// A weighted unique (x, t_x, T) row.
@@ -72,34 +82,43 @@ pub struct CountData {
 impl CountData {
     /// Validate and compress.
     pub fn new(customers: &[Customer]) -> Result<CountData, ModelError> {
+        Self::from_customers(customers.iter().map(|customer| (customer.id.as_str(), customer.x, customer.t_x, customer.t)))
+    }
+
+    /// Validate and compress (id, x, t_x, T) without copying the ids: an id is only
+    /// turned into a `String` to name an invalid customer.
+    pub fn from_customers<'a>(customers: impl IntoIterator<Item = (&'a str, f64, f64, f64)>) -> Result<CountData, ModelError> {
+        let customers = customers.into_iter();
         let mut index: FastMap<(u64, u64, u64), usize> =
-            FastMap::with_capacity_and_hasher(customers.len(), foldhash::fast::FixedState::with_seed(1));
+            FastMap::with_capacity_and_hasher(customers.size_hint().0, foldhash::fast::FixedState::with_seed(1));
         let mut rows: Vec<Row> = Vec::new();
-        for customer in customers {
-            customer.validate()?;
-            let key = (customer.x.to_bits(), customer.t_x.to_bits(), customer.t.to_bits());
+        for (id, x, t_x, t) in customers {
+            check(x, t_x, t).map_err(|reason| ModelError::InvalidCustomer { customer: id.to_string(), reason })?;
+            let key = (x.to_bits(), t_x.to_bits(), t.to_bits());
             match index.get(&key) {
                 Some(&position) => rows[position].weight += 1.0,
                 None => {
                     index.insert(key, rows.len());
-                    rows.push(Row { x: customer.x, t_x: customer.t_x, t: customer.t, weight: 1.0 });
+                    rows.push(Row { x, t_x, t, weight: 1.0 });
                 }
             }
         }
-        Self::from_rows(rows)
+        Self::from_valid_rows(rows)
     }
 
     /// From already-weighted rows (weights must be positive).
     pub fn from_rows(rows: Vec<Row>) -> Result<CountData, ModelError> {
         for (position, row) in rows.iter().enumerate() {
-            Customer { id: format!("row {}", position + 1), x: row.x, t_x: row.t_x, t: row.t }.validate()?;
+            let invalid = |reason: String| ModelError::InvalidCustomer { customer: format!("row {}", position + 1), reason };
+            check(row.x, row.t_x, row.t).map_err(invalid)?;
             if !(row.weight > 0.0 && row.weight.is_finite()) {
-                return Err(ModelError::InvalidCustomer {
-                    customer: format!("row {}", position + 1),
-                    reason: format!("weight must be > 0 (got {})", row.weight),
-                });
+                return Err(invalid(format!("weight must be > 0 (got {})", row.weight)));
             }
         }
+        Self::from_valid_rows(rows)
+    }
+
+    fn from_valid_rows(rows: Vec<Row>) -> Result<CountData, ModelError> {
         let customers = rows.iter().map(|row| row.weight).sum();
         if rows.is_empty() {
             return Err(ModelError::NoData(String::new()));
@@ -128,7 +147,7 @@ impl CountData {
             return None;
         }
         let step = self.rows.len() / target_rows;
-        CountData::from_rows(self.rows.iter().step_by(step).copied().collect()).ok()
+        CountData::from_valid_rows(self.rows.iter().step_by(step).copied().collect()).ok()
     }
 
     /// The distinct values of x, ascending.
