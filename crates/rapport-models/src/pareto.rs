@@ -49,13 +49,13 @@ impl ParetoNbd {
     /// parameter derivatives, so they are summed term by term with its series
     /// ([`rapport_stats::special::ln_hyp2f1_with_gradient`]). Each evaluation runs on all cores.
     pub fn fit(&self, data: &CountData) -> Result<FittedParetoNbd, ModelError> {
-        let likelihood = Likelihood { data };
+        let likelihood = Likelihood::new(data);
         let mean_t = data.mean_t().max(1e-3);
         let mut starts = vec![vec![1.0, mean_t, 1.0, mean_t], vec![0.5, mean_t / 4.0, 0.5, mean_t / 2.0]];
         // On large data, start from the estimate on a sample of the rows: the full-data
         // optimisation then needs a few iterations instead of twenty.
         if let Some(sample) = data.subsample(SAMPLE_ROWS) {
-            let estimate = fit_report("pareto-nbd", &NAMES, &Likelihood { data: &sample }, &starts)?;
+            let estimate = fit_report("pareto-nbd", &NAMES, &Likelihood::new(&sample), &starts)?;
             starts.insert(0, estimate.params);
         }
         let report = fit_report("pareto-nbd", &NAMES, &likelihood, &starts)?;
@@ -66,6 +66,15 @@ impl ParetoNbd {
 
 struct Likelihood<'a> {
     data: &'a CountData,
+    /// Rows with the index of their x, built once rather than at every evaluation.
+    rows: Vec<(Row, u32)>,
+}
+
+impl<'a> Likelihood<'a> {
+    fn new(data: &'a CountData) -> Self {
+        let rows = data.rows().iter().copied().zip(data.x_index().iter().copied()).collect();
+        Likelihood { data, rows }
+    }
 }
 
 impl LogLikelihood for Likelihood<'_> {
@@ -87,8 +96,7 @@ impl LogLikelihood for Likelihood<'_> {
             .iter()
             .map(|&x| (ln_gamma(params.r + x) - ln_gamma(params.r), digamma(params.r + x) - digamma(params.r)))
             .collect();
-        let rows: Vec<(Row, u32)> = self.data.rows().iter().copied().zip(self.data.x_index().iter().copied()).collect();
-        let sums = parallel_sum_vec(&rows, |(row, index)| {
+        let sums = parallel_sum_vec(&self.rows, |(row, index)| {
             let (value, gradient) = ln_likelihood_with_gradient(&params, row, per_x[*index as usize]);
             let weight = row.weight;
             [weight * value, weight * gradient[0], weight * gradient[1], weight * gradient[2], weight * gradient[3]]
@@ -206,7 +214,7 @@ impl FittedParetoNbd {
     /// Total log-likelihood of `data`.
     pub fn log_likelihood(&self, data: &CountData) -> f64 {
         let p = self.params;
-        Likelihood { data }.log_likelihood(&[p.r, p.alpha, p.s, p.beta])
+        Likelihood::new(data).log_likelihood(&[p.r, p.alpha, p.s, p.beta])
     }
 }
 

@@ -690,7 +690,6 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
     let mask = ProjectionMask::roots(builder.parquet_schema(), leaves.clone());
     let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(format_error)?;
     let mut sink = make_sink();
-    let display = path.display().to_string();
     let mut row_number = 0u64;
     for batch in reader {
         let batch = batch.map_err(|error| StoreError::Format { path: path.clone(), message: format!("reading Parquet: {error}") })?;
@@ -724,7 +723,6 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
             sink.row(row_number, &fields);
         }
     }
-    let _ = display;
     Ok(sink)
 }
 
