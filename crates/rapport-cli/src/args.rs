@@ -30,7 +30,7 @@ pub enum Command {
     /// Lifetime value: fit BG/NBD, MBG/NBD, Pareto/NBD, BG/BB or Gamma-Gamma; predict per customer.
     #[command(subcommand)]
     Clv(ClvCommand),
-    /// Sentiment of every text (VADER, exactly as vaderSentiment 3.3.2): neg, neu, pos, compound.
+    /// Sentiment of every text: neg, neu, pos, compound (customer-service model, or exact VADER).
     Sentiment(SentimentArgs),
 }
 
@@ -38,9 +38,10 @@ pub enum Command {
 pub struct SentimentArgs {
     /// Input: one text per line, or CSV / JSON Lines with --text-column; `-` or nothing reads stdin.
     pub file: Option<PathBuf>,
-    /// Scoring model. Only `vader` (exact vaderSentiment 3.3.2) exists today.
-    #[arg(long, default_value = "vader", value_parser = ["vader"])]
-    pub model: String,
+    /// Scoring model: `service` (VADER plus customer-service rules, for customer text) or
+    /// `vader` (exactly vaderSentiment 3.3.2).
+    #[arg(long, value_enum, default_value_t = ModelArg::Service)]
+    pub model: ModelArg,
     /// Column (CSV) or field (JSON Lines) holding the text; without it each line is a text.
     #[arg(long)]
     pub text_column: Option<String>,
@@ -54,9 +55,21 @@ pub struct SentimentArgs {
     #[arg(long, value_enum, default_value_t = SentimentOutput::Csv)]
     pub format: SentimentOutput,
     /// Instead of scoring, print the Pearson correlation of compound with the human
-    /// ratings of a VADER-paper ground-truth file (id TAB rating TAB text).
-    #[arg(long)]
+    /// ratings of a VADER-paper ground-truth file (id TAB rating TAB text), for both models.
+    #[arg(long, conflicts_with = "evaluate_labels")]
     pub evaluate: bool,
+    /// Instead of scoring, compare both models on a labelled file (TSV with `label` and
+    /// `text` columns; negative / neutral / positive): confusion matrices and macro-F1.
+    #[arg(long)]
+    pub evaluate_labels: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    /// VADER plus customer-service rules (the default for customer text).
+    Service,
+    /// Exactly vaderSentiment 3.3.2.
+    Vader,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

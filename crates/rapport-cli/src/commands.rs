@@ -16,7 +16,9 @@ use rapport_engine::table::{Column, OutputFormat, Table};
 use rapport_store::input::{InputSpec, Rejected};
 use rapport_store::workspace::{IngestOptions, Workspace};
 
-use crate::args::{Cli, ClvCommand, ClvInput, Command, Format, ReadArgs, SentimentArgs, SentimentOutput, TransactionColumns, WindowArgs};
+use crate::args::{
+    Cli, ClvCommand, ClvInput, Command, Format, ModelArg, ReadArgs, SentimentArgs, SentimentOutput, TransactionColumns, WindowArgs,
+};
 use rapport_engine::clv::{self, ModelInput, ModelKind, PredictOptions};
 use rapport_models::{ClvOptions, FittedModel};
 
@@ -202,7 +204,12 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
 }
 
 fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
-    use rapport_engine::sentiment::{SentimentFormat, TextInput, paper_correlation, score_stream};
+    use rapport_engine::sentiment::SentimentModel;
+    use rapport_engine::sentiment::{CLASSES, SentimentFormat, TextInput, evaluate_labels, paper_correlation, score_stream};
+    let model = match args.model {
+        ModelArg::Service => SentimentModel::Service,
+        ModelArg::Vader => SentimentModel::Vader,
+    };
     let path = args.file.as_ref().filter(|path| path.as_os_str() != "-");
     let name = path.map_or_else(|| "stdin".to_string(), |path| path.display().to_string());
     let reader: Box<dyn std::io::BufRead> = match path {
@@ -213,8 +220,33 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
         None => Box::new(std::io::BufReader::new(std::io::stdin())),
     };
     if args.evaluate {
-        let (texts, correlation) = paper_correlation(reader, &name)?;
-        println!("{name}: {texts} texts, Pearson r(compound, human mean rating) = {correlation:.3}");
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut { reader }, &mut text).with_context(|| format!("reading {name}"))?;
+        for model in [SentimentModel::Vader, SentimentModel::Service] {
+            let (texts, correlation) = paper_correlation(text.as_slice(), &name, model)?;
+            println!("{name}: {texts} texts, {:<7} Pearson r(compound, human mean rating) = {correlation:.3}", model.name());
+        }
+        return Ok(());
+    }
+    if args.evaluate_labels {
+        let reports = evaluate_labels(reader, &name, &[SentimentModel::Vader, SentimentModel::Service])?;
+        let texts: u64 = reports[0].confusion.iter().flatten().sum();
+        println!("{name}: {texts} labelled texts (compound >= 0.05 positive, <= -0.05 negative, else neutral)");
+        for report in &reports {
+            let f1 = report.f1();
+            println!(
+                "{:<7} macro-F1 {:.3}  accuracy {:.3}  F1 negative {:.3} neutral {:.3} positive {:.3}",
+                report.model.name(),
+                report.macro_f1(),
+                report.accuracy(),
+                f1[0],
+                f1[1],
+                f1[2]
+            );
+            for (label, row) in CLASSES.iter().zip(&report.confusion) {
+                println!("        {label:>8} -> negative {:>5}  neutral {:>5}  positive {:>5}", row[0], row[1], row[2]);
+            }
+        }
         return Ok(());
     }
     let input = match &args.text_column {
@@ -236,7 +268,7 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let counts = score_stream(&name, reader, &input, format, &mut out)?;
+    let counts = score_stream(&name, reader, &input, model, format, &mut out)?;
     if !quiet {
         eprintln!(
             "{} texts scored{}",

@@ -5,7 +5,8 @@
 
 use std::io::{BufRead, Write};
 
-use rapport_text::{Scores, Vader};
+use rapport_text::Scores;
+pub use rapport_text::SentimentModel;
 use rayon::prelude::*;
 
 use crate::EngineError;
@@ -64,10 +65,10 @@ pub fn score_stream(
     source_name: &str,
     reader: impl BufRead,
     input: &TextInput,
+    model: SentimentModel,
     format: SentimentFormat,
     out: &mut dyn Write,
 ) -> Result<SentimentCounts, EngineError> {
-    let vader = Vader::shared();
     let output_error = |source: std::io::Error| EngineError::Output { target: "output".into(), source };
     let has_id = matches!(input, TextInput::Csv { id_column: Some(_), .. } | TextInput::JsonLines { id_column: Some(_), .. });
     if format == SentimentFormat::Csv {
@@ -75,7 +76,7 @@ pub fn score_stream(
     }
     let mut counts = SentimentCounts::default();
     let mut write_batch = |batch: &mut Vec<Item>, out: &mut dyn Write| -> Result<(), EngineError> {
-        let scores: Vec<Scores> = batch.par_iter().map(|item| vader.polarity_scores(&item.text).rounded()).collect();
+        let scores: Vec<Scores> = batch.par_iter().map(|item| model.polarity_scores(&item.text).rounded()).collect();
         let mut buffer = Vec::with_capacity(batch.len() * 32);
         for (item, scores) in batch.iter().zip(&scores) {
             write_row(&mut buffer, item.id.as_deref(), has_id, scores, format).map_err(output_error)?;
@@ -214,10 +215,9 @@ fn write_row(buffer: &mut Vec<u8>, id: Option<&str>, has_id: bool, scores: &Scor
     }
 }
 
-/// Pearson correlation of VADER's compound with the human ratings of a VADER-paper
+/// Pearson correlation of a model's compound with the human ratings of a VADER-paper
 /// ground-truth file (`id <TAB> mean rating <TAB> text`), as in Hutto & Gilbert (2014) Table 2.
-pub fn paper_correlation(reader: impl BufRead, source_name: &str) -> Result<(usize, f64), EngineError> {
-    let vader = Vader::shared();
+pub fn paper_correlation(reader: impl BufRead, source_name: &str, model: SentimentModel) -> Result<(usize, f64), EngineError> {
     let mut pairs = Vec::new();
     for (index, line) in reader.lines().enumerate() {
         let line = line.map_err(|source| EngineError::Output { target: source_name.into(), source })?;
@@ -231,7 +231,7 @@ pub fn paper_correlation(reader: impl BufRead, source_name: &str) -> Result<(usi
         };
         let rating: f64 =
             rating.trim().parse().map_err(|_| bad(source_name, index as u64 + 1, "rating", format!("a number (found {rating:?})")))?;
-        pairs.push((vader.polarity_scores(text).compound, rating));
+        pairs.push((model.polarity_scores(text).compound, rating));
     }
     let count = pairs.len() as f64;
     let (mean_x, mean_y) = (pairs.iter().map(|pair| pair.0).sum::<f64>() / count, pairs.iter().map(|pair| pair.1).sum::<f64>() / count);
@@ -239,4 +239,96 @@ pub fn paper_correlation(reader: impl BufRead, source_name: &str) -> Result<(usi
     let variance_x: f64 = pairs.iter().map(|(x, _)| (x - mean_x).powi(2)).sum();
     let variance_y: f64 = pairs.iter().map(|(_, y)| (y - mean_y).powi(2)).sum();
     Ok((pairs.len(), covariance / (variance_x * variance_y).sqrt()))
+}
+
+/// The three classes of a labelled sentiment set.
+pub const CLASSES: [&str; 3] = ["negative", "neutral", "positive"];
+
+/// The class of a compound score, by VADER's published thresholds (±0.05).
+pub fn class_of(compound: f64) -> usize {
+    if compound >= 0.05 {
+        2
+    } else if compound <= -0.05 {
+        0
+    } else {
+        1
+    }
+}
+
+/// How one model does on a labelled set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassReport {
+    /// The model.
+    pub model: SentimentModel,
+    /// `confusion[label][predicted]`, classes in the order of [`CLASSES`].
+    pub confusion: [[u64; 3]; 3],
+}
+
+impl ClassReport {
+    /// Share of texts classified correctly.
+    pub fn accuracy(&self) -> f64 {
+        let total: u64 = self.confusion.iter().flatten().sum();
+        (0..3).map(|class| self.confusion[class][class]).sum::<u64>() as f64 / total.max(1) as f64
+    }
+
+    /// F1 of each class (0 where a class is never predicted and never present).
+    pub fn f1(&self) -> [f64; 3] {
+        let mut f1 = [0.0; 3];
+        for (class, value) in f1.iter_mut().enumerate() {
+            let hits = self.confusion[class][class] as f64;
+            let predicted: u64 = (0..3).map(|label| self.confusion[label][class]).sum();
+            let actual: u64 = self.confusion[class].iter().sum();
+            if predicted + actual > 0 {
+                *value = 2.0 * hits / (predicted + actual) as f64;
+            }
+        }
+        f1
+    }
+
+    /// Unweighted mean of the three F1 scores.
+    pub fn macro_f1(&self) -> f64 {
+        self.f1().iter().sum::<f64>() / 3.0
+    }
+}
+
+/// Score a labelled set (tab-separated with a header holding `label` and `text` columns;
+/// labels `negative|neutral|positive`, or `neg|neu|pos`, or `-1|0|1`) with each model.
+pub fn evaluate_labels(reader: impl BufRead, source_name: &str, models: &[SentimentModel]) -> Result<Vec<ClassReport>, EngineError> {
+    let mut csv_reader = csv::ReaderBuilder::new().delimiter(b'\t').quoting(false).from_reader(reader);
+    let header: Vec<String> = csv_reader
+        .headers()
+        .map_err(|error| bad(source_name, 1, "(header)", format!("a header row ({error})")))?
+        .iter()
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    let column = |name: &str| {
+        header.iter().position(|column| column == name).ok_or_else(|| {
+            bad(source_name, 1, name, format!("a column named {name:?} (label <TAB> text); the header has {}", header.join(", ")))
+        })
+    };
+    let (label_index, text_index) = (column("label")?, column("text")?);
+    let mut rows: Vec<(usize, String)> = Vec::new();
+    for (index, record) in csv_reader.records().enumerate() {
+        let line = index as u64 + 2;
+        let record = record.map_err(|error| bad(source_name, line, "(row)", format!("label <TAB> text ({error})")))?;
+        let label = record.get(label_index).unwrap_or("").trim();
+        let class = match label.to_ascii_lowercase().as_str() {
+            "negative" | "neg" | "-1" => 0,
+            "neutral" | "neu" | "0" => 1,
+            "positive" | "pos" | "1" => 2,
+            _ => return Err(bad(source_name, line, "label", format!("negative, neutral or positive (found {label:?})"))),
+        };
+        let text = record.get(text_index).ok_or_else(|| bad(source_name, line, "text", "a text".into()))?;
+        rows.push((class, text.to_string()));
+    }
+    Ok(models
+        .iter()
+        .map(|&model| {
+            let mut confusion = [[0u64; 3]; 3];
+            for (label, text) in &rows {
+                confusion[*label][class_of(model.polarity_scores(text).compound)] += 1;
+            }
+            ClassReport { model, confusion }
+        })
+        .collect())
 }

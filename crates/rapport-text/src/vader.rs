@@ -10,6 +10,7 @@
 //! whitespace; "ALL CAPS" is Python's `str.isupper`.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use foldhash::fast::FixedState;
@@ -263,6 +264,13 @@ impl Vader {
 
     /// Parse the embedded lexicons as vaderSentiment's `make_lex_dict` / `make_emoji_dict` do.
     pub fn new() -> Vader {
+        Vader::with_lexicon_changes(&[])
+    }
+
+    /// VADER with some lexicon entries changed: `Some(valence)` sets a word, `None` removes
+    /// it. Everything else (negation, boosters, caps, idioms, "but", emphasis) is VADER's.
+    /// Used by the customer-service model.
+    pub(crate) fn with_lexicon_changes(changes: &[(&str, Option<f64>)]) -> Vader {
         let mut lexicon = HashMap::with_hasher(FixedState::with_seed(7));
         for line in LEXICON.trim_end_matches('\n').split('\n') {
             if line.is_empty() {
@@ -294,6 +302,12 @@ impl Vader {
         for word in BOOSTERS_DOWN {
             boosters.insert(*word, B_DECR);
         }
+        for (word, valence) in changes {
+            match valence {
+                Some(valence) => lexicon.insert((*word).to_string(), *valence),
+                None => lexicon.remove(*word),
+            };
+        }
         Vader { lexicon, emoji, boosters }
     }
 
@@ -303,12 +317,24 @@ impl Vader {
 
     /// `polarity_scores(text)` of vaderSentiment 3.3.2, unrounded.
     pub fn polarity_scores(&self, text: &str) -> Scores {
-        // Replace emoji by their descriptions, one code point at a time (ASCII text has
-        // none, and is used as it is).
         let mut replaced = String::new();
-        let text = if text.is_ascii() { text } else { self.replace_emoji(text, &mut replaced) };
-        let text = text.trim_matches(is_python_space);
-        self.score_text(text)
+        let text = self.prepare(text, &mut replaced);
+        let tokens = Tokens::new(text);
+        let mut sentiments = self.sentiments(&tokens);
+        finish(&tokens.lower, &mut sentiments, text)
+    }
+
+    /// Emoji replaced by their descriptions, one code point at a time (ASCII text has none,
+    /// and is used as it is), then trimmed as Python's `str.strip` does.
+    pub(crate) fn prepare<'a>(&self, text: &'a str, replaced: &'a mut String) -> &'a str {
+        let text = if text.is_ascii() { text } else { self.replace_emoji(text, replaced) };
+        text.trim_matches(is_python_space)
+    }
+
+    /// The valence of a word in this lexicon, if it has one.
+    #[allow(dead_code)]
+    pub(crate) fn valence(&self, word: &str) -> Option<f64> {
+        self.lexicon.get(word).copied()
     }
 
     fn replace_emoji<'a>(&self, text: &str, replaced: &'a mut String) -> &'a str {
@@ -332,24 +358,10 @@ impl Vader {
         replaced.as_str()
     }
 
-    fn score_text(&self, text: &str) -> Scores {
-        let words: Vec<&str> = text.split(is_python_space).filter(|token| !token.is_empty()).map(strip_punctuation_if_word).collect();
-        // Most tokens are already lower-case ASCII: borrow those instead of copying.
-        let lower: Vec<Cow<'_, str>> = words
-            .iter()
-            .map(|word| {
-                if word.bytes().any(|byte| byte.is_ascii_uppercase() || !byte.is_ascii()) {
-                    Cow::Owned(word.to_lowercase())
-                } else {
-                    Cow::Borrowed(*word)
-                }
-            })
-            .collect();
-        let upper: Vec<bool> = words.iter().map(|word| is_upper(word)).collect();
-        let upper_count = upper.iter().filter(|upper| **upper).count();
-        let cap_differential = words.len() - upper_count;
-        let is_cap_diff = 0 < cap_differential && cap_differential < words.len();
-
+    /// Each token's valence after VADER's word-level rules, before the "but" rule.
+    pub(crate) fn sentiments(&self, tokens: &Tokens<'_>) -> Vec<f64> {
+        let Tokens { words, lower, upper, is_cap_diff } = tokens;
+        let (words, lower, upper, is_cap_diff) = (words.as_slice(), lower.as_slice(), upper.as_slice(), *is_cap_diff);
         let mut sentiments: Vec<f64> = Vec::with_capacity(words.len());
         for i in 0..words.len() {
             if self.boosters.contains_key(lower[i].as_ref()) {
@@ -360,10 +372,9 @@ impl Vader {
                 sentiments.push(0.0);
                 continue;
             }
-            sentiments.push(self.sentiment_valence(upper[i], i, &words, &upper, &lower, is_cap_diff));
+            sentiments.push(self.sentiment_valence(upper[i], i, words, upper, lower, is_cap_diff));
         }
-        but_check(&lower, &mut sentiments);
-        score_valence(&sentiments, text)
+        sentiments
     }
 
     fn scalar_inc_dec(&self, word_is_upper: bool, lower: &str, valence: f64, is_cap_diff: bool) -> f64 {
@@ -458,6 +469,57 @@ impl Vader {
     }
 }
 
+/// A text split into VADER's tokens.
+#[derive(Debug)]
+pub(crate) struct Tokens<'t> {
+    /// Tokens with leading and trailing punctuation stripped (unless that leaves ≤ 2 characters).
+    pub words: Vec<&'t str>,
+    /// The same, lower-cased.
+    pub lower: Vec<Cow<'t, str>>,
+    /// Whether each token is ALL CAPS.
+    pub upper: Vec<bool>,
+    /// Whether some but not all tokens are ALL CAPS.
+    pub is_cap_diff: bool,
+}
+
+impl<'t> Tokens<'t> {
+    pub(crate) fn new(text: &'t str) -> Tokens<'t> {
+        let words: Vec<&str> = text.split(is_python_space).filter(|token| !token.is_empty()).map(strip_punctuation_if_word).collect();
+        // Most tokens are already lower-case ASCII: borrow those instead of copying.
+        let lower: Vec<Cow<'_, str>> = words
+            .iter()
+            .map(|word| {
+                if word.bytes().any(|byte| byte.is_ascii_uppercase() || !byte.is_ascii()) {
+                    Cow::Owned(word.to_lowercase())
+                } else {
+                    Cow::Borrowed(*word)
+                }
+            })
+            .collect();
+        let upper: Vec<bool> = words.iter().map(|word| is_upper(word)).collect();
+        let upper_count = upper.iter().filter(|upper| **upper).count();
+        let cap_differential = words.len() - upper_count;
+        let is_cap_diff = 0 < cap_differential && cap_differential < words.len();
+        Tokens { words, lower, upper, is_cap_diff }
+    }
+}
+
+/// VADER's sentence-level rules: "but", then emphasis and normalisation.
+pub(crate) fn finish(lower: &[Cow<'_, str>], sentiments: &mut [f64], text: &str) -> Scores {
+    but_check(lower, sentiments);
+    score_valence(sentiments, text)
+}
+
+/// Whether a token is one of VADER's negations (its `NEGATE` list, or contains "n't").
+pub(crate) fn is_negation(word: &str) -> bool {
+    negated(word)
+}
+
+/// Python's `str.isspace`, for callers that split text as VADER does.
+pub(crate) fn is_space(character: char) -> bool {
+    is_python_space(character)
+}
+
 /// Whether the space-separated `phrase` is exactly these tokens.
 fn phrase_is(phrase: &str, tokens: &[Cow<'_, str>]) -> bool {
     let mut words = phrase.split(' ');
@@ -519,16 +581,33 @@ fn but_check(lower: &[Cow<'_, str>], sentiments: &mut [f64]) {
     let Some(but) = lower.iter().position(|word| word == "but") else {
         return;
     };
+    // `list.index` per element is quadratic, which a 10 MB text with a "but" in it would
+    // feel. The same lookups are answered from an index of value → positions holding it,
+    // kept up to date as values change: O(n log n), identical results.
+    let key = |value: f64| if value == 0.0 { 0u64 } else { value.to_bits() };
+    let mut positions: HashMap<u64, BTreeSet<usize>, FixedState> = HashMap::with_hasher(FixedState::with_seed(7));
+    for (position, value) in sentiments.iter().enumerate() {
+        positions.entry(key(*value)).or_default().insert(position);
+    }
     for position in 0..sentiments.len() {
         let sentiment = sentiments[position];
-        let Some(first) = sentiments.iter().position(|value| *value == sentiment) else {
+        let Some(&first) = positions.get(&key(sentiment)).and_then(BTreeSet::first) else {
             continue;
         };
-        if first < but {
-            sentiments[first] = sentiment * 0.5;
+        let scaled = if first < but {
+            sentiment * 0.5
         } else if first > but {
-            sentiments[first] = sentiment * 1.5;
+            sentiment * 1.5
+        } else {
+            continue;
+        };
+        if key(scaled) != key(sentiment) {
+            if let Some(set) = positions.get_mut(&key(sentiment)) {
+                set.remove(&first);
+            }
+            positions.entry(key(scaled)).or_default().insert(first);
         }
+        sentiments[first] = scaled;
     }
 }
 
@@ -583,6 +662,33 @@ mod tests {
         assert_eq!(rust, python);
         let spaces: String = (0u8..128).map(char::from).filter(|character| is_python_space(*character)).collect();
         assert_eq!(spaces, "\t\n\u{b}\u{c}\r\u{1c}\u{1d}\u{1e}\u{1f} ", "str.isspace over ASCII");
+    }
+
+    /// Python's `_but_check`, as written: `list.index` for every element.
+    fn but_check_naive(lower: &[Cow<'_, str>], sentiments: &mut [f64]) {
+        let Some(but) = lower.iter().position(|word| word == "but") else { return };
+        for position in 0..sentiments.len() {
+            let sentiment = sentiments[position];
+            let Some(first) = sentiments.iter().position(|value| *value == sentiment) else { continue };
+            if first < but {
+                sentiments[first] = sentiment * 0.5;
+            } else if first > but {
+                sentiments[first] = sentiment * 1.5;
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The indexed "but" rule gives exactly what the quadratic one does, repeated and
+        /// signed-zero values included.
+        #[test]
+        fn indexed_but_check_equals_pythons(values in proptest::collection::vec(proptest::sample::select(vec![0.0, -0.0, 1.5, -1.5, 0.75, 2.25, -0.74, 3.0]), 1..40), but in 0usize..40) {
+            let lower: Vec<Cow<'_, str>> = (0..values.len()).map(|index| Cow::Borrowed(if index == but % values.len() { "but" } else { "w" })).collect();
+            let (mut fast, mut naive) = (values.clone(), values.clone());
+            but_check(&lower, &mut fast);
+            but_check_naive(&lower, &mut naive);
+            proptest::prop_assert_eq!(fast, naive);
+        }
     }
 
     #[test]
