@@ -32,6 +32,71 @@ pub enum Command {
     Clv(ClvCommand),
     /// Sentiment of every text: neg, neu, pos, compound (customer-service model, or exact VADER).
     Sentiment(SentimentArgs),
+    /// Complaint topics: group negative texts by what they are about, with labels, sizes,
+    /// examples and trend; each text's topic.
+    Topics(TopicsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    /// Input: one text per line, or CSV / TSV / JSON Lines with --text-column; `-` or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    /// Column (CSV) or field (JSON Lines) holding the text; without it each line is a text.
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// Column copied to each text's assignment.
+    #[arg(long, requires = "text_column")]
+    pub id_column: Option<String>,
+    /// Column with each text's time: adds a trend per topic.
+    #[arg(long, requires = "text_column")]
+    pub time_column: Option<String>,
+    /// How times are written: auto (ISO-8601, YYYYMMDD, epoch), epoch, or a strftime pattern.
+    #[arg(long, default_value = "auto")]
+    pub time_format: String,
+    /// IANA time zone of naive times and of period boundaries.
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
+    /// Bucket of the trend: day, week or month.
+    #[arg(long, default_value = "month")]
+    pub trend_period: String,
+    /// Number of topics; chosen by silhouette (2 to --max-topics) when not given.
+    #[arg(long)]
+    pub topics: Option<usize>,
+    /// Largest number of topics tried when choosing.
+    #[arg(long, default_value_t = 12)]
+    pub max_topics: usize,
+    /// Seed: the same input and seed give the same topics.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Group every text, not only the negative ones.
+    #[arg(long)]
+    pub all: bool,
+    /// Sentiment model that decides which texts are negative.
+    #[arg(long, value_enum, default_value_t = ModelArg::Service)]
+    pub model: ModelArg,
+    /// Column with a known theme per text: reports NMI and purity of the topics against it.
+    #[arg(long, requires = "text_column")]
+    pub label_column: Option<String>,
+    /// Example texts per topic.
+    #[arg(long, default_value_t = 3)]
+    pub examples: usize,
+    /// Input format when --text-column is given: csv, tsv, jsonl, or auto (from the extension).
+    #[arg(long, default_value = "auto")]
+    pub input_format: String,
+    /// Output: json (topics, evaluation and every text's topic) or csv (every text's topic).
+    #[arg(long, value_enum, default_value_t = TopicsOutput::Json)]
+    pub format: TopicsOutput,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopicsOutput {
+    /// The whole report.
+    Json,
+    /// One row per text: row, id, compound, topic, label.
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! What each subcommand does: parse options, call the engine, print.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -17,7 +17,8 @@ use rapport_store::input::{InputSpec, Rejected};
 use rapport_store::workspace::{IngestOptions, Workspace};
 
 use crate::args::{
-    Cli, ClvCommand, ClvInput, Command, Format, ModelArg, ReadArgs, SentimentArgs, SentimentOutput, TransactionColumns, WindowArgs,
+    Cli, ClvCommand, ClvInput, Command, Format, ModelArg, ReadArgs, SentimentArgs, SentimentOutput, TopicsArgs, TopicsOutput,
+    TransactionColumns, WindowArgs,
 };
 use rapport_engine::clv::{self, ModelInput, ModelKind, PredictOptions};
 use rapport_models::{ClvOptions, FittedModel};
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo(&args.workspace, args.format, quiet),
         Command::Clv(command) => clv(command, quiet),
         Command::Sentiment(args) => sentiment(&args, quiet),
+        Command::Topics(args) => topics(&args, quiet),
         Command::Init(args) => {
             let config = WorkspaceConfig {
                 timezone: args.timezone.parse::<Zone>()?.to_string(),
@@ -275,6 +277,92 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
             counts.texts,
             if counts.missing > 0 { format!(", {} without text (scored as empty)", counts.missing) } else { String::new() }
         );
+    }
+    Ok(())
+}
+
+/// Open a text input: a file, or standard input for `-` or nothing.
+fn open_text_input(file: Option<&PathBuf>) -> Result<(String, Box<dyn std::io::BufRead>)> {
+    let path = file.filter(|path| path.as_os_str() != "-");
+    let name = path.map_or_else(|| "stdin".to_string(), |path| path.display().to_string());
+    let reader: Box<dyn std::io::BufRead> = match path {
+        Some(path) => Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    Ok((name, reader))
+}
+
+fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
+    use rapport_engine::sentiment::SentimentModel;
+    use rapport_engine::topics::{Layout, TextColumns, TopicOptions, TopicsRequest, complaint_topics};
+    let (name, reader) = open_text_input(args.file.as_ref())?;
+    let extension =
+        args.file.as_ref().and_then(|path| path.extension()).and_then(|extension| extension.to_str()).unwrap_or("").to_ascii_lowercase();
+    let layout = match if args.input_format == "auto" { extension.as_str() } else { args.input_format.as_str() } {
+        "jsonl" | "ndjson" | "json" => Layout::JsonLines,
+        "tsv" | "tab" => Layout::Delimited(b'\t'),
+        _ => Layout::Delimited(b','),
+    };
+    let request = TopicsRequest {
+        columns: TextColumns {
+            text: args.text_column.clone(),
+            id: args.id_column.clone(),
+            time: args.time_column.clone(),
+            label: args.label_column.clone(),
+            layout,
+        },
+        model: match args.model {
+            ModelArg::Service => SentimentModel::Service,
+            ModelArg::Vader => SentimentModel::Vader,
+        },
+        all: args.all,
+        options: TopicOptions { topics: args.topics, max_topics: args.max_topics.max(2), seed: args.seed, ..TopicOptions::default() },
+        trend_period: args.trend_period.parse::<Period>()?,
+        time_format: args.time_format.parse::<TimeFormat>()?,
+        zone: args.timezone.parse::<Zone>()?,
+        examples: args.examples,
+    };
+    if request.trend_period == Period::Hour {
+        bail!(rapport_core::CoreError::InvalidOption { option: "--trend-period", reason: "the trend is by day, week or month".into() });
+    }
+    let progress = spinner(quiet, "finding topics".to_string());
+    let report = complaint_topics(&name, reader, &request);
+    progress.finish_and_clear();
+    let report = report?;
+    let mut out: Box<dyn std::io::Write> = match &args.output {
+        Some(path) => {
+            Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?))
+        }
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    match args.format {
+        TopicsOutput::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        TopicsOutput::Csv => report.write_assignments_csv(&mut out)?,
+    }
+    out.flush()?;
+    if !quiet {
+        eprintln!(
+            "{} texts, {} grouped ({}), {} topics ({}){}",
+            report.texts,
+            report.grouped,
+            report.selection,
+            report.topics.len(),
+            report.chosen_by,
+            report
+                .evaluation
+                .as_ref()
+                .map(|evaluation| format!("; against the labels: NMI {:.3}, purity {:.3}", evaluation.nmi, evaluation.purity))
+                .unwrap_or_default()
+        );
+        for topic in &report.topics {
+            eprintln!("  {:>2}. {:<40} {:>6} texts ({:.1}%)", topic.topic, topic.label, topic.size, topic.share * 100.0);
+        }
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod sentiment;
 pub mod summary;
 pub mod table;
+pub mod topics;
 
 pub use error::EngineError;
 

@@ -5,6 +5,7 @@
 //! the default for customer text.
 
 pub mod service;
+pub mod topics;
 pub mod vader;
 
 pub use service::ServiceModel;

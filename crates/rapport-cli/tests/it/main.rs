@@ -5,6 +5,7 @@ mod clv;
 mod sentiment;
 mod snapshots;
 mod summary_reference;
+mod topics;
 mod workspace;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,368 @@
+//! Complaint topics of a file of customer texts: which texts are negative (by the
+//! sentiment model), what they are about, how big each pain point is and how it moves
+//! over time.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+
+use rapport_core::time::{Period, TimeFormat, Zone, format_date};
+use rapport_text::SentimentModel;
+pub use rapport_text::topics::TopicOptions;
+use rapport_text::topics::{find_topics, normalized_mutual_information, purity};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::EngineError;
+
+/// Where the texts are and which columns hold what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextColumns {
+    /// `None`: one text per line. Otherwise the text column of a CSV/TSV or field of JSON Lines.
+    pub text: Option<String>,
+    /// Column copied to the output to identify each text.
+    pub id: Option<String>,
+    /// Column with each text's time, for the trend.
+    pub time: Option<String>,
+    /// Column with a known theme per text, to score the topics against (NMI, purity).
+    pub label: Option<String>,
+    /// Input layout when columns are given.
+    pub layout: Layout,
+}
+
+/// Input layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Delimited text with a header, with this delimiter.
+    Delimited(u8),
+    /// JSON Lines.
+    JsonLines,
+}
+
+/// How to find topics.
+#[derive(Debug, Clone)]
+pub struct TopicsRequest {
+    /// Input columns.
+    pub columns: TextColumns,
+    /// Sentiment model that decides which texts are negative.
+    pub model: SentimentModel,
+    /// Group every text, not only the negative ones.
+    pub all: bool,
+    /// Clustering options.
+    pub options: TopicOptions,
+    /// Bucket of the trend.
+    pub trend_period: Period,
+    /// How times are written.
+    pub time_format: TimeFormat,
+    /// Zone of naive times and period boundaries.
+    pub zone: Zone,
+    /// Example texts per topic.
+    pub examples: usize,
+}
+
+/// One row of input.
+#[derive(Debug, Clone, Default)]
+struct Row {
+    line: u64,
+    text: String,
+    id: Option<String>,
+    time: Option<String>,
+    label: Option<String>,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicReport {
+    /// Texts read.
+    pub texts: usize,
+    /// Texts grouped (the negative ones, or all with `--all`).
+    pub grouped: usize,
+    /// Grouped texts with no usable words (left without a topic).
+    pub unassigned: usize,
+    /// Which texts were grouped.
+    pub selection: String,
+    /// How the number of topics was set: "given" or "silhouette".
+    pub chosen_by: String,
+    /// Mean silhouette per number of topics tried.
+    pub silhouettes: Vec<Silhouette>,
+    /// Terms kept for clustering.
+    pub vocabulary: usize,
+    /// Topics, largest first.
+    pub topics: Vec<TopicSummary>,
+    /// Agreement with a known labelling, when `--label-column` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<Evaluation>,
+    /// Every text's topic, in input order.
+    pub assignments: Vec<Assignment>,
+}
+
+/// Silhouette of one k.
+#[derive(Debug, Clone, Serialize)]
+pub struct Silhouette {
+    /// Number of topics.
+    pub topics: usize,
+    /// Mean silhouette (cosine distance) on the sample.
+    pub silhouette: f64,
+}
+
+/// One topic in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicSummary {
+    /// 1-based topic number (largest first).
+    pub topic: usize,
+    /// Key terms and phrases.
+    pub label: String,
+    /// Key single words.
+    pub terms: Vec<String>,
+    /// Key two-word phrases.
+    pub phrases: Vec<String>,
+    /// Texts in the topic.
+    pub size: usize,
+    /// Share of the grouped texts.
+    pub share: f64,
+    /// Mean compound sentiment of its texts.
+    pub mean_compound: f64,
+    /// Texts nearest the topic's centre.
+    pub examples: Vec<String>,
+    /// Texts per period (every period from the first to the last, zeros included).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trend: Vec<TrendPoint>,
+}
+
+/// Count of a topic in one period.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendPoint {
+    /// First day of the period.
+    pub period: String,
+    /// Texts.
+    pub count: usize,
+}
+
+/// Agreement of the topics with known labels.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Labelled texts that were grouped and assigned.
+    pub texts: usize,
+    /// Distinct labels among them.
+    pub labels: usize,
+    /// Normalised mutual information (arithmetic normalisation).
+    pub nmi: f64,
+    /// Purity.
+    pub purity: f64,
+}
+
+/// One text's topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assignment {
+    /// 1-based row of the input (data rows, header excluded).
+    pub row: usize,
+    /// The id column's value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Compound sentiment.
+    pub compound: f64,
+    /// Topic number, or none when the text was not grouped or had no usable words.
+    pub topic: Option<usize>,
+}
+
+impl TopicReport {
+    /// Every text's topic as CSV: `row, id, compound, topic, label`.
+    pub fn write_assignments_csv(&self, out: &mut dyn std::io::Write) -> Result<(), EngineError> {
+        let error = |error: csv::Error| EngineError::Output { target: "output".into(), source: error.into() };
+        let mut writer = csv::Writer::from_writer(out);
+        writer.write_record(["row", "id", "compound", "topic", "label"]).map_err(error)?;
+        for assignment in &self.assignments {
+            let label = assignment.topic.map(|topic| self.topics[topic - 1].label.as_str()).unwrap_or("");
+            writer
+                .write_record([
+                    assignment.row.to_string(),
+                    assignment.id.clone().unwrap_or_default(),
+                    assignment.compound.to_string(),
+                    assignment.topic.map(|topic| topic.to_string()).unwrap_or_default(),
+                    label.to_string(),
+                ])
+                .map_err(error)?;
+        }
+        writer.flush().map_err(|source| EngineError::Output { target: "output".into(), source })
+    }
+}
+
+fn bad(file: &str, line: u64, column: &str, expected: String) -> EngineError {
+    EngineError::BadValue { file: file.to_string(), line, column: column.to_string(), expected }
+}
+
+fn read_rows(source_name: &str, reader: impl BufRead, columns: &TextColumns) -> Result<Vec<Row>, EngineError> {
+    let read_error = |source: std::io::Error| EngineError::Output { target: source_name.into(), source };
+    let mut rows = Vec::new();
+    let Some(text_column) = &columns.text else {
+        for (index, line) in reader.split(b'\n').enumerate() {
+            let line = line.map_err(read_error)?;
+            let line = line.strip_suffix(b"\r").unwrap_or(&line);
+            rows.push(Row { line: index as u64 + 1, text: String::from_utf8_lossy(line).into_owned(), ..Row::default() });
+        }
+        return Ok(rows);
+    };
+    let wanted: Vec<(&str, Option<&String>)> =
+        vec![("text", Some(text_column)), ("id", columns.id.as_ref()), ("time", columns.time.as_ref()), ("label", columns.label.as_ref())];
+    match columns.layout {
+        Layout::Delimited(delimiter) => {
+            let mut csv_reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(reader);
+            let header: Vec<String> = csv_reader
+                .byte_headers()
+                .map_err(|error| bad(source_name, 1, "(header)", error.to_string()))?
+                .iter()
+                .map(|name| String::from_utf8_lossy(name).trim().to_string())
+                .collect();
+            let mut index = Vec::new();
+            for (role, name) in &wanted {
+                index.push(match name {
+                    Some(name) => Some(
+                        header
+                            .iter()
+                            .position(|column| column == *name)
+                            .or_else(|| header.iter().position(|column| column.eq_ignore_ascii_case(name)))
+                            .ok_or_else(|| {
+                                bad(source_name, 1, name, format!("a {role} column named {name:?}; the header has {}", header.join(", ")))
+                            })?,
+                    ),
+                    None => None,
+                });
+            }
+            let mut record = csv::ByteRecord::new();
+            loop {
+                let line = csv_reader.position().line();
+                match csv_reader.read_byte_record(&mut record) {
+                    Ok(false) => break,
+                    Ok(true) => {}
+                    Err(error) => return Err(bad(source_name, line, "(row)", format!("a well-formed CSV row ({error})"))),
+                }
+                let field =
+                    |slot: usize| index[slot].map(|column| String::from_utf8_lossy(record.get(column).unwrap_or_default()).into_owned());
+                rows.push(Row { line, text: field(0).unwrap_or_default(), id: field(1), time: field(2), label: field(3) });
+            }
+        }
+        Layout::JsonLines => {
+            for (index, line) in reader.split(b'\n').enumerate() {
+                let line = line.map_err(read_error)?;
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                let number = index as u64 + 1;
+                let object: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(&line).map_err(|error| bad(source_name, number, "(row)", format!("a JSON object ({error})")))?;
+                let field = |name: Option<&String>| {
+                    name.map(|name| match object.get(name) {
+                        Some(serde_json::Value::String(value)) => value.clone(),
+                        Some(serde_json::Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    })
+                };
+                rows.push(Row {
+                    line: number,
+                    text: field(Some(text_column)).unwrap_or_default(),
+                    id: field(columns.id.as_ref()),
+                    time: field(columns.time.as_ref()),
+                    label: field(columns.label.as_ref()),
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Read the texts, score them, group the selected ones into topics, and report.
+pub fn complaint_topics(source_name: &str, reader: impl BufRead, request: &TopicsRequest) -> Result<TopicReport, EngineError> {
+    let rows = read_rows(source_name, reader, &request.columns)?;
+    let compounds: Vec<f64> = rows.par_iter().map(|row| request.model.polarity_scores(&row.text).rounded().compound).collect();
+    let selected: Vec<usize> = (0..rows.len()).filter(|&index| request.all || compounds[index] <= -0.05).collect();
+    // Times first: a bad one is reported before any work is done.
+    let time_column = request.columns.time.as_deref().unwrap_or("time");
+    let mut periods: Vec<Option<i64>> = vec![None; rows.len()];
+    for &index in &selected {
+        if let Some(time) = rows[index].time.as_deref().filter(|time| !time.trim().is_empty()) {
+            let parsed = request.time_format.parse(time).map_err(|_| {
+                bad(source_name, rows[index].line, time_column, format!("{} (found {time:?})", request.time_format.expected()))
+            })?;
+            periods[index] = Some(request.trend_period.index(request.zone.local_seconds(parsed)));
+        }
+    }
+    let texts: Vec<&str> = selected.iter().map(|&index| rows[index].text.as_str()).collect();
+    let found = find_topics(&texts, &request.options);
+    let mut topic_of: Vec<Option<usize>> = vec![None; rows.len()];
+    for (position, &index) in selected.iter().enumerate() {
+        topic_of[index] = found.assignments[position];
+    }
+    let (first, last) = (periods.iter().flatten().min().copied(), periods.iter().flatten().max().copied());
+    let topics = found
+        .topics
+        .iter()
+        .enumerate()
+        .map(|(number, topic)| {
+            let members: Vec<usize> = selected.iter().copied().filter(|&index| topic_of[index] == Some(number)).collect();
+            let trend = match (first, last) {
+                (Some(first), Some(last)) => {
+                    let mut counts: BTreeMap<i64, usize> = (first..=last).map(|period| (period, 0)).collect();
+                    for &index in &members {
+                        if let Some(period) = periods[index] {
+                            *counts.entry(period).or_default() += 1;
+                        }
+                    }
+                    counts
+                        .into_iter()
+                        .map(|(period, count)| TrendPoint { period: format_date(request.trend_period.start_seconds(period)), count })
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            TopicSummary {
+                topic: number + 1,
+                label: topic.label.clone(),
+                terms: topic.terms.clone(),
+                phrases: topic.phrases.clone(),
+                size: topic.size,
+                share: topic.size as f64 / selected.len().max(1) as f64,
+                mean_compound: members.iter().map(|&index| compounds[index]).sum::<f64>() / members.len().max(1) as f64,
+                examples: topic.examples.iter().take(request.examples).map(|&position| texts[position].to_string()).collect(),
+                trend,
+            }
+        })
+        .collect();
+    let evaluation = request.columns.label.as_ref().map(|_| {
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        let (mut truth, mut groups) = (Vec::new(), Vec::new());
+        for &index in &selected {
+            if let (Some(label), Some(topic)) = (rows[index].label.as_deref(), topic_of[index]) {
+                let next = names.len();
+                truth.push(*names.entry(label).or_insert(next));
+                groups.push(topic);
+            }
+        }
+        Evaluation {
+            texts: truth.len(),
+            labels: names.len(),
+            nmi: normalized_mutual_information(&truth, &groups),
+            purity: purity(&truth, &groups),
+        }
+    });
+    let assignments = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| Assignment {
+            row: index + 1,
+            id: row.id.clone(),
+            compound: compounds[index],
+            topic: topic_of[index].map(|topic| topic + 1),
+        })
+        .collect();
+    Ok(TopicReport {
+        texts: rows.len(),
+        grouped: selected.len(),
+        unassigned: found.assignments.iter().filter(|topic| topic.is_none()).count(),
+        selection: if request.all { "all texts".into() } else { format!("negative texts ({} compound <= -0.05)", request.model.name()) },
+        chosen_by: if request.options.topics.is_some() { "given".into() } else { "silhouette".into() },
+        silhouettes: found.silhouettes.iter().map(|&(topics, silhouette)| Silhouette { topics, silhouette }).collect(),
+        vocabulary: found.vocabulary,
+        topics,
+        evaluation,
+        assignments,
+    })
+}
