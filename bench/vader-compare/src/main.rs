@@ -1,4 +1,5 @@
-//! Score every line of a file with Rapport's VADER and with vader-parity on one core;
+//! Score every line of a file with Rapport's VADER and with vader-parity on one core
+//! (and, for reference, Rapport's customer-service model);
 //! check that the rounded scores agree and print texts per second for each
 //! (median of --runs).
 //!
@@ -25,8 +26,10 @@ fn main() {
             }
         }
     }
+    let service = rapport_text::ServiceModel::new();
     let mut rapport_times = Vec::new();
     let mut parity_times = Vec::new();
+    let mut service_times = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
         let mut sink = 0.0;
@@ -39,15 +42,21 @@ fn main() {
             sink += theirs.polarity_scores(text).compound;
         }
         parity_times.push(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        for text in &texts {
+            sink += service.polarity_scores(text).rounded().compound;
+        }
+        service_times.push(start.elapsed().as_secs_f64());
         std::hint::black_box(sink);
     }
     let median = |times: &mut Vec<f64>| {
         times.sort_by(f64::total_cmp);
         times[times.len() / 2]
     };
-    let (rapport, parity) = (median(&mut rapport_times), median(&mut parity_times));
+    let (rapport, parity, service) = (median(&mut rapport_times), median(&mut parity_times), median(&mut service_times));
     println!("texts={} runs={runs} disagreements={disagreements}", texts.len());
     println!("rapport-text: {:.0} texts/s ({rapport:.3} s)", texts.len() as f64 / rapport);
     println!("vader-parity: {:.0} texts/s ({parity:.3} s)", texts.len() as f64 / parity);
+    println!("rapport-text service model: {:.0} texts/s ({service:.3} s)", texts.len() as f64 / service);
     println!("ratio rapport / vader-parity: {:.2}×", parity / rapport);
 }

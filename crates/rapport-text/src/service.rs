@@ -30,7 +30,10 @@
 
 use std::sync::OnceLock;
 
-use crate::vader::{Scores, Tokens, Vader, finish, is_negation, is_space};
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+
+use crate::vader::{NEGATE, Scores, Tokens, Vader, finish, is_negation, is_space};
 
 /// Lexicon changes for customer text: `None` removes a word, `Some(v)` sets its valence
 /// (VADER's −4…4 scale).
@@ -467,6 +470,35 @@ const AGAIN_POSITIVE: &[&str] =
 #[derive(Debug)]
 pub struct ServiceModel {
     vader: Vader,
+    /// Each listed word's classes (bits of `Class`), so that a rule's "is this word one of
+    /// …" is a bit test on a flag looked up once per token, not a scan of a list.
+    classes: HashMap<&'static str, u32, FixedState>,
+}
+
+/// Word classes of the rules, as bits.
+#[derive(Debug, Clone, Copy)]
+struct Class;
+
+impl Class {
+    const NEGATOR: u32 = 1;
+    const SERVICE_WORD: u32 = 1 << 1;
+    const ABSENT_NOUN: u32 = 1 << 2;
+    const TIME_UNIT: u32 = 1 << 3;
+    const NUMBER_WORD: u32 = 1 << 4;
+    const WAIT_CONTEXT: u32 = 1 << 5;
+    const STILL_CUE: u32 = 1 << 6;
+    const PRAISE: u32 = 1 << 7;
+    const GRATITUDE: u32 = 1 << 8;
+    const SARCASTIC_FOR: u32 = 1 << 9;
+    const FOR_FILLER: u32 = 1 << 10;
+    const WHY_AUX: u32 = 1 << 11;
+    const DOWN_CONTEXT: u32 = 1 << 12;
+    const REPEAT: u32 = 1 << 13;
+    const AGAIN_POSITIVE: u32 = 1 << 14;
+    const SUPPORT_BEFORE: u32 = 1 << 15;
+    const SUPPORT_AFTER: u32 = 1 << 16;
+    const COMPLAINT_NEUTRAL: u32 = 1 << 17;
+    const PHRASE_START: u32 = 1 << 18;
 }
 
 impl Default for ServiceModel {
@@ -483,11 +515,18 @@ struct Text<'t> {
     sentence: Vec<u32>,
     /// Each token's valence.
     sentiments: Vec<f64>,
+    /// Each token's word classes (`Class` bits).
+    flags: Vec<u32>,
 }
 
 impl<'t> Text<'t> {
     fn word(&self, index: usize) -> &str {
         self.bare.get(index).copied().unwrap_or("")
+    }
+
+    /// Whether token `index` exists and is of `class`.
+    fn is(&self, index: usize, class: u32) -> bool {
+        self.flags.get(index).is_some_and(|flags| flags & class != 0)
     }
 
     /// Whether `phrase` starts at token `index`.
@@ -522,18 +561,16 @@ impl<'t> Text<'t> {
     }
 }
 
-fn is_service_negator(word: &str) -> bool {
-    SERVICE_NEGATORS.contains(&word) || is_negation(word)
-}
-
 /// "45", "2+", "3hrs", "90min": a number, perhaps with a unit glued on.
-fn number_with_unit(word: &str) -> (bool, bool) {
+fn number_with_unit(text: &Text<'_>, index: usize, classes: &HashMap<&'static str, u32, FixedState>) -> (bool, bool) {
+    let word = text.word(index);
     let digits = word.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
-        return (NUMBER_WORDS.contains(&word), false);
+        return (text.is(index, Class::NUMBER_WORD), false);
     }
     let rest = word[digits..].trim_start_matches(['+', '-']);
-    (rest.is_empty(), TIME_UNITS.contains(&rest) || matches!(rest, "h" | "m" | "d"))
+    let unit = classes.get(rest).is_some_and(|flags| flags & Class::TIME_UNIT != 0);
+    (rest.is_empty(), unit || matches!(rest, "h" | "m" | "d"))
 }
 
 impl ServiceModel {
@@ -545,28 +582,56 @@ impl ServiceModel {
 
     /// Build the model (VADER's lexicons with the service changes).
     pub fn new() -> ServiceModel {
-        ServiceModel { vader: Vader::with_lexicon_changes(LEXICON_CHANGES) }
+        let mut classes: HashMap<&'static str, u32, FixedState> = HashMap::with_hasher(FixedState::with_seed(7));
+        let phrase_starts: Vec<&'static str> = PHRASES.iter().map(|(phrase, _, _)| phrase[0]).chain(["on", "so", "why"]).collect();
+        for (list, class) in [
+            (SERVICE_NEGATORS, Class::NEGATOR),
+            (NEGATE, Class::NEGATOR),
+            (SERVICE_WORDS, Class::SERVICE_WORD),
+            (ABSENT_NOUNS, Class::ABSENT_NOUN),
+            (TIME_UNITS, Class::TIME_UNIT),
+            (NUMBER_WORDS, Class::NUMBER_WORD),
+            (WAIT_CONTEXT, Class::WAIT_CONTEXT),
+            (STILL_CUES, Class::STILL_CUE),
+            (PRAISE, Class::PRAISE),
+            (GRATITUDE, Class::GRATITUDE),
+            (SARCASTIC_FOR, Class::SARCASTIC_FOR),
+            (FOR_FILLER, Class::FOR_FILLER),
+            (WHY_AUX, Class::WHY_AUX),
+            (DOWN_CONTEXT, Class::DOWN_CONTEXT),
+            (REPEAT_WORDS, Class::REPEAT),
+            (AGAIN_POSITIVE, Class::AGAIN_POSITIVE),
+            (SUPPORT_DEPARTMENT_BEFORE, Class::SUPPORT_BEFORE),
+            (SUPPORT_DEPARTMENT_AFTER, Class::SUPPORT_AFTER),
+            (COMPLAINT_NEUTRAL, Class::COMPLAINT_NEUTRAL),
+            (phrase_starts.as_slice(), Class::PHRASE_START),
+        ] {
+            for word in list {
+                *classes.entry(*word).or_default() |= class;
+            }
+        }
+        ServiceModel { vader: Vader::with_lexicon_changes(LEXICON_CHANGES), classes }
     }
 
     /// `neg, neu, pos, compound` on VADER's scale, unrounded.
     pub fn polarity_scores(&self, text: &str) -> Scores {
         let mut replaced = String::new();
         let text = self.vader.prepare(text, &mut replaced);
-        let tokens = Tokens::new(text);
+        let tokens = self.vader.tokens(text);
         let mut state = self.state(&tokens, text);
         self.apply_rules(&mut state, text);
         let Text { mut sentiments, .. } = state;
-        finish(&tokens.lower, &mut sentiments, text)
+        finish(&tokens.tokens, &mut sentiments, text)
     }
 
     /// Each token with its valence after every rule: why a text scored as it did.
     pub fn explain(&self, text: &str) -> Vec<(String, f64)> {
         let mut replaced = String::new();
         let text = self.vader.prepare(text, &mut replaced);
-        let tokens = Tokens::new(text);
+        let tokens = self.vader.tokens(text);
         let mut state = self.state(&tokens, text);
         self.apply_rules(&mut state, text);
-        tokens.words.iter().map(|word| word.to_string()).zip(state.sentiments).collect()
+        tokens.tokens.iter().map(|token| token.word.to_string()).zip(state.sentiments).collect()
     }
 
     fn state<'t>(&self, tokens: &'t Tokens<'t>, text: &str) -> Text<'t> {
@@ -579,8 +644,19 @@ impl ServiceModel {
                 current += 1;
             }
         }
-        let bare = tokens.lower.iter().map(|word| word.trim_matches(|character: char| character.is_ascii_punctuation())).collect();
-        Text { bare, sentence, sentiments }
+        let bare: Vec<&str> =
+            tokens.tokens.iter().map(|token| token.lower.trim_matches(|character: char| character.is_ascii_punctuation())).collect();
+        let flags = bare
+            .iter()
+            .map(|word| {
+                let mut flags = self.classes.get(word).copied().unwrap_or(0);
+                if is_negation(word) {
+                    flags |= Class::NEGATOR;
+                }
+                flags
+            })
+            .collect();
+        Text { bare, sentence, sentiments, flags }
     }
 
     fn apply_rules(&self, text: &mut Text<'_>, raw: &str) {
@@ -588,7 +664,7 @@ impl ServiceModel {
         phrases(text);
         still(text);
         failures_of_service(text);
-        waits(text);
+        waits(text, &self.classes);
         repetition(text);
         sarcasm(text, raw);
         polite_thanks(text);
@@ -610,9 +686,9 @@ fn context_words(text: &mut Text<'_>) {
             }
             // "this is a joke": contempt, not humour.
             "joke" if matches!(previous, "a" | "such" | "total" | "complete" | "absolute" | "is" | "big") => text.sentiments[i] = -1.8,
-            "down" if DOWN_CONTEXT.contains(&previous) || text.word(i + 1) == "again" => text.sentiments[i] = -1.5,
+            "down" if (i > 0 && text.is(i - 1, Class::DOWN_CONTEXT)) || text.word(i + 1) == "again" => text.sentiments[i] = -1.5,
             // "customer support", "emailed support", "support line": a department.
-            "support" if SUPPORT_DEPARTMENT_BEFORE.contains(&previous) || SUPPORT_DEPARTMENT_AFTER.contains(&text.word(i + 1)) => {
+            "support" if (i > 0 && text.is(i - 1, Class::SUPPORT_BEFORE)) || text.is(i + 1, Class::SUPPORT_AFTER) => {
                 text.sentiments[i] = 0.0
             }
             // "as well" and a sentence-opening "Well," are fillers.
@@ -624,43 +700,48 @@ fn context_words(text: &mut Text<'_>) {
     }
 }
 
+/// Fixed phrases: (words, which word carries the valence, valence).
+const PHRASES: &[(&[&str], usize, f64)] = &[
+    (&["hung", "up"], 0, -2.0),
+    (&["hang", "up"], 0, -1.6),
+    (&["on", "hold"], 1, -1.5),
+    (&["out", "of", "stock"], 2, -1.2),
+    (&["sold", "out"], 1, -1.0),
+    (&["power", "out"], 1, -1.6),
+    (&["never", "again"], 1, -2.2),
+    (&["above", "and", "beyond"], 2, 2.5),
+    (&["no", "one"], 1, -1.2),
+    (&["anyone", "there"], 0, -1.2),
+    (&["anybody", "there"], 0, -1.2),
+    (&["what", "happened"], 1, -0.8),
+    (&["where's", "my"], 0, -1.2),
+    (&["wheres", "my"], 0, -1.2),
+    (&["where", "is", "my"], 0, -1.2),
+    (&["where", "are", "my"], 0, -1.2),
+    (&["where", "is", "our"], 0, -1.2),
+    (&["thanks", "for", "nothing"], 0, -2.0),
+    (&["thank", "you", "for", "nothing"], 0, -2.0),
+    (&["let", "down"], 1, -1.8),
+    (&["let", "me", "down"], 2, -1.8),
+    (&["let", "us", "down"], 2, -1.8),
+    (&["run", "around"], 1, -1.6),
+    (&["back", "and", "forth"], 2, -0.8),
+    (&["fell", "through"], 1, -1.2),
+    (&["cut", "off"], 0, -1.4),
+    (&["did", "nothing"], 1, -1.2),
+    (&["in", "the", "rain"], 2, -1.0),
+    (&["locked", "out"], 0, -1.4),
+    (&["how", "you", "treat"], 2, -2.0),
+    (&["how", "they", "treat"], 2, -2.0),
+    (&["way", "to", "treat"], 2, -2.0),
+];
+
 /// Fixed phrases: the valence goes on one token, the others count as neutral.
 fn phrases(text: &mut Text<'_>) {
-    const PHRASES: &[(&[&str], usize, f64)] = &[
-        (&["hung", "up"], 0, -2.0),
-        (&["hang", "up"], 0, -1.6),
-        (&["on", "hold"], 1, -1.5),
-        (&["out", "of", "stock"], 2, -1.2),
-        (&["sold", "out"], 1, -1.0),
-        (&["power", "out"], 1, -1.6),
-        (&["never", "again"], 1, -2.2),
-        (&["above", "and", "beyond"], 2, 2.5),
-        (&["no", "one"], 1, -1.2),
-        (&["anyone", "there"], 0, -1.2),
-        (&["anybody", "there"], 0, -1.2),
-        (&["what", "happened"], 1, -0.8),
-        (&["where's", "my"], 0, -1.2),
-        (&["wheres", "my"], 0, -1.2),
-        (&["where", "is", "my"], 0, -1.2),
-        (&["where", "are", "my"], 0, -1.2),
-        (&["where", "is", "our"], 0, -1.2),
-        (&["thanks", "for", "nothing"], 0, -2.0),
-        (&["thank", "you", "for", "nothing"], 0, -2.0),
-        (&["let", "down"], 1, -1.8),
-        (&["let", "me", "down"], 2, -1.8),
-        (&["let", "us", "down"], 2, -1.8),
-        (&["run", "around"], 1, -1.6),
-        (&["back", "and", "forth"], 2, -0.8),
-        (&["fell", "through"], 1, -1.2),
-        (&["cut", "off"], 0, -1.4),
-        (&["did", "nothing"], 1, -1.2),
-        (&["in", "the", "rain"], 2, -1.0),
-        (&["locked", "out"], 0, -1.4),
-        (&["how", "you", "treat"], 2, -2.0),
-        (&["how", "they", "treat"], 2, -2.0),
-        (&["way", "to", "treat"], 2, -2.0),
-    ];
     for i in 0..text.bare.len() {
+        if !text.is(i, Class::PHRASE_START) {
+            continue;
+        }
         for (phrase, head, valence) in PHRASES {
             if text.phrase_at(i, phrase) {
                 for offset in 0..phrase.len() {
@@ -674,11 +755,11 @@ fn phrases(text: &mut Text<'_>) {
             text.sentiments[i + 1] = if negated { -1.5 } else { 1.2 };
         }
         // "so much for fast shipping" (but not "thank you so much for").
-        if text.phrase_at(i, &["so", "much", "for"]) && !text.before(i, 2).any(|(_, word)| GRATITUDE.contains(&word) || word == "you") {
+        if text.phrase_at(i, &["so", "much", "for"]) && !text.before(i, 2).any(|(j, word)| text.is(j, Class::GRATITUDE) || word == "you") {
             text.sentiments[i + 2] = -1.5;
         }
         // "why is it so hard", "why am I being charged": a question that complains.
-        if text.word(i) == "why" && WHY_AUX.contains(&text.word(i + 1)) {
+        if text.word(i) == "why" && text.is(i + 1, Class::WHY_AUX) {
             text.sentiments[i] = -0.8;
         }
     }
@@ -687,7 +768,7 @@ fn phrases(text: &mut Text<'_>) {
 /// "still waiting", "still no signal", "still broken".
 fn still(text: &mut Text<'_>) {
     for i in 0..text.bare.len() {
-        if text.word(i) == "still" && (1..=2).any(|offset| STILL_CUES.contains(&text.word(i + offset))) {
+        if text.word(i) == "still" && (1..=2).any(|offset| text.is(i + offset, Class::STILL_CUE)) {
             text.sentiments[i] = -1.2;
         }
     }
@@ -697,10 +778,9 @@ fn still(text: &mut Text<'_>) {
 /// "can't log in", "without any explanation", "nobody cares".
 fn failures_of_service(text: &mut Text<'_>) {
     for i in 0..text.bare.len() {
-        let word = text.word(i);
-        let negator = if SERVICE_WORDS.contains(&word) {
-            text.before(i, 3).find(|(_, before)| is_service_negator(before)).map(|(j, _)| j)
-        } else if ABSENT_NOUNS.contains(&word) {
+        let negator = if text.is(i, Class::SERVICE_WORD) {
+            text.before(i, 3).find(|(j, _)| text.is(*j, Class::NEGATOR)).map(|(j, _)| j)
+        } else if text.is(i, Class::ABSENT_NOUN) {
             text.before(i, 3).find(|(_, before)| matches!(*before, "no" | "zero" | "without")).map(|(j, _)| j)
         } else {
             None
@@ -718,15 +798,17 @@ fn failures_of_service(text: &mut Text<'_>) {
 }
 
 /// "45 minutes on hold", "3 hours late", "two weeks and still waiting".
-fn waits(text: &mut Text<'_>) {
+fn waits(text: &mut Text<'_>, classes: &HashMap<&'static str, u32, FixedState>) {
     let complains = text.complaint() < 0.0;
     for i in 0..text.bare.len() {
         let word = text.word(i);
-        let (unit_index, counted) = match number_with_unit(word) {
+        let (unit_index, counted) = match number_with_unit(text, i, classes) {
             (_, true) => (i, true),
-            (true, false) if TIME_UNITS.contains(&text.word(i + 1)) => (i + 1, true),
+            (true, false) if text.is(i + 1, Class::TIME_UNIT) => (i + 1, true),
             // "hours in line", "days on hold": a plural unit on its own.
-            _ if matches!(word, "hours" | "days" | "weeks" | "months") && (i == 0 || !number_with_unit(text.word(i - 1)).0) => (i, true),
+            _ if matches!(word, "hours" | "days" | "weeks" | "months") && (i == 0 || !number_with_unit(text, i - 1, classes).0) => {
+                (i, true)
+            }
             _ => (i, false),
         };
         if !counted || text.sentiments[unit_index] != 0.0 {
@@ -735,7 +817,7 @@ fn waits(text: &mut Text<'_>) {
         let sentence = text.sentence[unit_index];
         let lo = i.saturating_sub(5);
         let hi = (unit_index + 5).min(text.bare.len() - 1);
-        let waiting = (lo..=hi).any(|j| text.sentence[j] == sentence && j != i && j != unit_index && WAIT_CONTEXT.contains(&text.bare[j]));
+        let waiting = (lo..=hi).any(|j| text.sentence[j] == sentence && j != i && j != unit_index && text.is(j, Class::WAIT_CONTEXT));
         let for_after_complaint = complains && i > 0 && matches!(text.word(i - 1), "for" | "over" | "after" | "nearly" | "almost");
         if waiting || for_after_complaint {
             text.sentiments[unit_index] = -1.2;
@@ -750,10 +832,8 @@ fn repetition(text: &mut Text<'_>) {
     }
     for i in 0..text.bare.len() {
         let word = text.word(i);
-        let repeated = REPEAT_WORDS.contains(&word) || text.phrase_at(i, &["every", "time"]);
-        if repeated
-            && text.sentiments[i] == 0.0
-            && !(word == "again" && text.before(i, 3).any(|(_, before)| AGAIN_POSITIVE.contains(&before)))
+        let repeated = text.is(i, Class::REPEAT) || text.phrase_at(i, &["every", "time"]);
+        if repeated && text.sentiments[i] == 0.0 && !(word == "again" && text.before(i, 3).any(|(j, _)| text.is(j, Class::AGAIN_POSITIVE)))
         {
             text.sentiments[i] = -0.8;
         }
@@ -762,7 +842,7 @@ fn repetition(text: &mut Text<'_>) {
 
 /// Sarcastic thanks and praise turn negative.
 fn sarcasm(text: &mut Text<'_>, raw: &str) {
-    let praise: Vec<usize> = (0..text.bare.len()).filter(|&i| text.sentiments[i] > 0.0 && PRAISE.contains(&text.bare[i])).collect();
+    let praise: Vec<usize> = (0..text.bare.len()).filter(|&i| text.sentiments[i] > 0.0 && text.is(i, Class::PRAISE)).collect();
     if praise.is_empty() {
         return;
     }
@@ -780,7 +860,7 @@ fn sarcasm(text: &mut Text<'_>, raw: &str) {
         let thanked_for = if matches!(word, "thanks" | "thank" | "thx") {
             let start = if text.word(i + 1) == "you" { i + 2 } else { i + 1 };
             if text.word(start) == "for" {
-                (start + 1..text.bare.len().min(start + 6)).find(|&j| !FOR_FILLER.contains(&text.bare[j]))
+                (start + 1..text.bare.len().min(start + 6)).find(|&j| !text.is(j, Class::FOR_FILLER))
             } else {
                 None
             }
@@ -788,7 +868,7 @@ fn sarcasm(text: &mut Text<'_>, raw: &str) {
             None
         };
         if let Some(j) = thanked_for
-            && (SARCASTIC_FOR.contains(&text.bare[j]) || text.sentiments[j] < 0.0)
+            && (text.is(j, Class::SARCASTIC_FOR) || text.sentiments[j] < 0.0)
         {
             sarcastic = true;
         }
@@ -831,9 +911,8 @@ fn sarcasm(text: &mut Text<'_>, raw: &str) {
 /// Thanks at the end of a clear complaint is politeness: it counts as nothing, unless its
 /// sentence also names a good outcome ("thanks for catching that fraudulent charge so fast").
 fn polite_thanks(text: &mut Text<'_>) {
-    let gratitude: Vec<usize> = (0..text.bare.len()).filter(|&i| text.sentiments[i] > 0.0 && GRATITUDE.contains(&text.bare[i])).collect();
-    let loyalty: Vec<usize> =
-        (0..text.bare.len()).filter(|&i| text.sentiments[i] > 0.0 && COMPLAINT_NEUTRAL.contains(&text.bare[i])).collect();
+    let gratitude: Vec<usize> = (0..text.bare.len()).filter(|&i| text.sentiments[i] > 0.0 && text.is(i, Class::GRATITUDE)).collect();
+    let loyalty: Vec<usize> = (0..text.bare.len()).filter(|&i| text.sentiments[i] > 0.0 && text.is(i, Class::COMPLAINT_NEUTRAL)).collect();
     if text.complaint() > -1.5 {
         return;
     }
@@ -850,7 +929,7 @@ fn polite_thanks(text: &mut Text<'_>) {
         let sentence = text.sentence[j] as usize;
         if text.sentiments[j] < 0.0 {
             negative[sentence] += text.sentiments[j];
-        } else if text.sentiments[j] > 0.0 && !GRATITUDE.contains(&text.bare[j]) {
+        } else if text.sentiments[j] > 0.0 && !text.is(j, Class::GRATITUDE) {
             good_outcome[sentence] = true;
         }
     }

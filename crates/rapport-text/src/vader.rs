@@ -21,7 +21,8 @@ const B_DECR: f64 = -0.293;
 const C_INCR: f64 = 0.733;
 const N_SCALAR: f64 = -0.74;
 
-const NEGATE: &[&str] = &[
+/// VADER's `NEGATE` list.
+pub(crate) const NEGATE: &[&str] = &[
     "aint",
     "arent",
     "cannot",
@@ -222,9 +223,21 @@ impl Scores {
 /// The lexicons, parsed once.
 #[derive(Debug)]
 pub struct Vader {
-    lexicon: HashMap<String, f64, FixedState>,
+    /// Everything VADER knows about a word, found with one hash look-up per token: its
+    /// lexicon valence, booster scalar, and whether it is a negation.
+    words: HashMap<String, WordInfo, FixedState>,
     emoji: HashMap<char, String, FixedState>,
-    boosters: HashMap<&'static str, f64, FixedState>,
+}
+
+/// What VADER knows about one word.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct WordInfo {
+    /// Lexicon valence.
+    pub valence: Option<f64>,
+    /// Booster scalar (±0.293), or 0 for a word that is not a booster.
+    pub booster: f64,
+    /// In VADER's `NEGATE` list (words containing "n't" are negations too; see [`Tokens`]).
+    pub negation: bool,
 }
 
 /// Python's `str.isspace`: Unicode white space plus the information separators U+001C–U+001F.
@@ -239,6 +252,10 @@ fn is_python_space(character: char) -> bool {
 
 /// Python's `str.isupper`: at least one cased character and no lower-case one.
 fn is_upper(text: &str) -> bool {
+    if text.is_ascii() {
+        let bytes = text.as_bytes();
+        return !bytes.iter().any(u8::is_ascii_lowercase) && bytes.iter().any(u8::is_ascii_uppercase);
+    }
     let mut cased = false;
     for character in text.chars() {
         if character.is_lowercase() {
@@ -295,33 +312,67 @@ impl Vader {
                 }
             }
         }
-        let mut boosters = HashMap::with_hasher(FixedState::with_seed(7));
-        for word in BOOSTERS_UP {
-            boosters.insert(*word, B_INCR);
-        }
-        for word in BOOSTERS_DOWN {
-            boosters.insert(*word, B_DECR);
-        }
         for (word, valence) in changes {
             match valence {
                 Some(valence) => lexicon.insert((*word).to_string(), *valence),
                 None => lexicon.remove(*word),
             };
         }
-        Vader { lexicon, emoji, boosters }
+        let mut words: HashMap<String, WordInfo, FixedState> = HashMap::with_hasher(FixedState::with_seed(7));
+        for (word, valence) in lexicon {
+            words.entry(word).or_default().valence = Some(valence);
+        }
+        for (list, scalar) in [(BOOSTERS_UP, B_INCR), (BOOSTERS_DOWN, B_DECR)] {
+            for word in list {
+                words.entry((*word).to_string()).or_default().booster = scalar;
+            }
+        }
+        for word in NEGATE {
+            words.entry((*word).to_string()).or_default().negation = true;
+        }
+        Vader { words, emoji }
     }
 
-    fn in_lexicon(&self, word: &str) -> bool {
-        self.lexicon.contains_key(word)
+    /// What VADER knows about a lower-case word (one look-up).
+    fn word_info(&self, word: &str) -> WordInfo {
+        let mut info = self.words.get(word).copied().unwrap_or_default();
+        info.negation |= word.len() >= 3 && memchr::memchr(b'\'', word.as_bytes()).is_some() && word.contains("n't");
+        info
+    }
+
+    /// A text split into VADER's tokens, each with what VADER knows about it. One vector
+    /// per text: this is the hot path of scoring.
+    pub(crate) fn tokens<'t>(&self, text: &'t str) -> Tokens<'t> {
+        let mut tokens: Vec<Token<'t>> = text
+            .split(is_python_space)
+            .filter(|token| !token.is_empty())
+            .map(|token| {
+                let word = strip_punctuation_if_word(token);
+                // Most tokens are already lower-case ASCII: borrow those instead of copying.
+                let lower = if word.bytes().any(|byte| byte.is_ascii_uppercase() || !byte.is_ascii()) {
+                    Cow::Owned(word.to_lowercase())
+                } else {
+                    Cow::Borrowed(word)
+                };
+                Token { word, upper: is_upper(word), info: WordInfo::default(), lower }
+            })
+            .collect();
+        for token in &mut tokens {
+            token.info = self.word_info(&token.lower);
+        }
+        let upper_count = tokens.iter().filter(|token| token.upper).count();
+        let cap_differential = tokens.len() - upper_count;
+        let is_cap_diff = 0 < cap_differential && cap_differential < tokens.len();
+        Tokens { tokens, is_cap_diff }
     }
 
     /// `polarity_scores(text)` of vaderSentiment 3.3.2, unrounded.
     pub fn polarity_scores(&self, text: &str) -> Scores {
         let mut replaced = String::new();
         let text = self.prepare(text, &mut replaced);
-        let tokens = Tokens::new(text);
+        let tokens = self.tokens(text);
         let mut sentiments = self.sentiments(&tokens);
-        finish(&tokens.lower, &mut sentiments, text)
+        finish(&tokens.tokens, &mut sentiments, text)
     }
 
     /// Emoji replaced by their descriptions, one code point at a time (ASCII text has none,
@@ -334,7 +385,7 @@ impl Vader {
     /// The valence of a word in this lexicon, if it has one.
     #[allow(dead_code)]
     pub(crate) fn valence(&self, word: &str) -> Option<f64> {
-        self.lexicon.get(word).copied()
+        self.words.get(word).and_then(|info| info.valence)
     }
 
     fn replace_emoji<'a>(&self, text: &str, replaced: &'a mut String) -> &'a str {
@@ -360,152 +411,158 @@ impl Vader {
 
     /// Each token's valence after VADER's word-level rules, before the "but" rule.
     pub(crate) fn sentiments(&self, tokens: &Tokens<'_>) -> Vec<f64> {
-        let Tokens { words, lower, upper, is_cap_diff } = tokens;
-        let (words, lower, upper, is_cap_diff) = (words.as_slice(), lower.as_slice(), upper.as_slice(), *is_cap_diff);
-        let mut sentiments: Vec<f64> = Vec::with_capacity(words.len());
-        for i in 0..words.len() {
-            if self.boosters.contains_key(lower[i].as_ref()) {
+        let (t, is_cap_diff) = (tokens.tokens.as_slice(), tokens.is_cap_diff);
+        let mut sentiments: Vec<f64> = Vec::with_capacity(t.len());
+        for i in 0..t.len() {
+            if t[i].info.booster != 0.0 {
                 sentiments.push(0.0);
                 continue;
             }
-            if i + 1 < words.len() && lower[i] == "kind" && lower[i + 1] == "of" {
+            if i + 1 < t.len() && t[i] == "kind" && t[i + 1] == "of" {
                 sentiments.push(0.0);
                 continue;
             }
-            sentiments.push(self.sentiment_valence(upper[i], i, words, upper, lower, is_cap_diff));
+            sentiments.push(sentiment_valence(i, t, is_cap_diff));
         }
         sentiments
     }
+}
 
-    fn scalar_inc_dec(&self, word_is_upper: bool, lower: &str, valence: f64, is_cap_diff: bool) -> f64 {
-        let Some(&booster) = self.boosters.get(lower) else { return 0.0 };
-        let mut scalar = if valence < 0.0 { -booster } else { booster };
-        if word_is_upper && is_cap_diff {
-            scalar += if valence > 0.0 { C_INCR } else { -C_INCR };
-        }
-        scalar
+fn scalar_inc_dec(word_is_upper: bool, booster: f64, valence: f64, is_cap_diff: bool) -> f64 {
+    if booster == 0.0 {
+        return 0.0;
     }
+    let mut scalar = if valence < 0.0 { -booster } else { booster };
+    if word_is_upper && is_cap_diff {
+        scalar += if valence > 0.0 { C_INCR } else { -C_INCR };
+    }
+    scalar
+}
 
-    fn sentiment_valence(
-        &self,
-        item_is_upper: bool,
-        i: usize,
-        words: &[&str],
-        upper: &[bool],
-        lower: &[Cow<'_, str>],
-        is_cap_diff: bool,
-    ) -> f64 {
-        let item_lower = lower[i].as_ref();
-        let Some(&base) = self.lexicon.get(item_lower) else { return 0.0 };
-        let mut valence = base;
-        // "no" before another lexicon word negates it rather than counting itself.
-        if item_lower == "no" && i != words.len() - 1 && self.in_lexicon(&lower[i + 1]) {
-            valence = 0.0;
-        }
-        if (i > 0 && lower[i - 1] == "no")
-            || (i > 1 && lower[i - 2] == "no")
-            || (i > 2 && lower[i - 3] == "no" && (lower[i - 1] == "or" || lower[i - 1] == "nor"))
-        {
-            valence = base * N_SCALAR;
-        }
-        if item_is_upper && is_cap_diff {
-            valence += if valence > 0.0 { C_INCR } else { -C_INCR };
-        }
-        for start in 0..3 {
-            if i > start && !self.in_lexicon(&lower[i - (start + 1)]) {
-                let mut scalar = self.scalar_inc_dec(upper[i - (start + 1)], &lower[i - (start + 1)], valence, is_cap_diff);
-                if start == 1 && scalar != 0.0 {
-                    scalar *= 0.95;
-                }
-                if start == 2 && scalar != 0.0 {
-                    scalar *= 0.9;
-                }
-                valence += scalar;
-                valence = negation_check(valence, lower, start, i);
-                if start == 2 {
-                    valence = self.special_idioms_check(valence, lower, i);
-                }
+fn sentiment_valence(i: usize, lower: &[Token<'_>], is_cap_diff: bool) -> f64 {
+    let item_lower = lower[i].lower.as_ref();
+    let item_is_upper = lower[i].upper;
+    let Some(base) = lower[i].info.valence else { return 0.0 };
+    let in_lexicon = |index: usize| lower[index].info.valence.is_some();
+    let mut valence = base;
+    // "no" before another lexicon word negates it rather than counting itself.
+    if item_lower == "no" && i != lower.len() - 1 && in_lexicon(i + 1) {
+        valence = 0.0;
+    }
+    if (i > 0 && lower[i - 1] == "no")
+        || (i > 1 && lower[i - 2] == "no")
+        || (i > 2 && lower[i - 3] == "no" && (lower[i - 1] == "or" || lower[i - 1] == "nor"))
+    {
+        valence = base * N_SCALAR;
+    }
+    if item_is_upper && is_cap_diff {
+        valence += if valence > 0.0 { C_INCR } else { -C_INCR };
+    }
+    for start in 0..3 {
+        if i > start && !in_lexicon(i - (start + 1)) {
+            let before = &lower[i - (start + 1)];
+            let mut scalar = scalar_inc_dec(before.upper, before.info.booster, valence, is_cap_diff);
+            if start == 1 && scalar != 0.0 {
+                scalar *= 0.95;
+            }
+            if start == 2 && scalar != 0.0 {
+                scalar *= 0.9;
+            }
+            valence += scalar;
+            valence = negation_check(valence, lower, start, i);
+            if start == 2 {
+                valence = special_idioms_check(valence, lower, i);
             }
         }
-        // "least" as a negation, unless "at least" / "very least".
-        if i > 1 && !self.in_lexicon(&lower[i - 1]) && lower[i - 1] == "least" {
-            if lower[i - 2] != "at" && lower[i - 2] != "very" {
-                valence *= N_SCALAR;
-            }
-        } else if i > 0 && !self.in_lexicon(&lower[i - 1]) && lower[i - 1] == "least" {
+    }
+    // "least" as a negation, unless "at least" / "very least".
+    if i > 1 && !in_lexicon(i - 1) && lower[i - 1] == "least" {
+        if lower[i - 2] != "at" && lower[i - 2] != "very" {
             valence *= N_SCALAR;
         }
-        valence
+    } else if i > 0 && !in_lexicon(i - 1) && lower[i - 1] == "least" {
+        valence *= N_SCALAR;
     }
+    valence
+}
 
-    fn special_idioms_check(&self, mut valence: f64, lower: &[Cow<'_, str>], i: usize) -> f64 {
-        // Tokens hold no spaces, so a phrase matches a run of tokens exactly when its
-        // words equal them one by one: no n-gram strings need to be built.
-        let run = |from: usize, to: usize| &lower[from..=to];
-        let special = |tokens: &[Cow<'_, str>]| SPECIAL_CASES.iter().find(|(phrase, _)| phrase_is(phrase, tokens)).map(|(_, value)| *value);
-        // one-zero, two-one-zero, two-one, three-two-one, three-two: the first that matches.
-        for (from, to) in [(i - 1, i), (i - 2, i), (i - 2, i - 1), (i - 3, i - 1), (i - 3, i - 2)] {
-            if let Some(value) = special(run(from, to)) {
-                valence = value;
-                break;
-            }
+fn special_idioms_check(mut valence: f64, lower: &[Token<'_>], i: usize) -> f64 {
+    // Tokens hold no spaces, so a phrase matches a run of tokens exactly when its
+    // words equal them one by one: no n-gram strings need to be built.
+    let run = |from: usize, to: usize| &lower[from..=to];
+    // Every multi-word idiom starts with one of these words: most windows are ruled out
+    // by their first token alone.
+    let may_start = |token: &Token<'_>| matches!(token.lower.as_ref(), "the" | "bad" | "bus" | "yeah" | "kiss" | "to" | "beating");
+    let special = |tokens: &[Token<'_>]| {
+        if !may_start(&tokens[0]) {
+            return None;
         }
-        if lower.len() - 1 > i
-            && let Some(value) = special(run(i, i + 1))
-        {
+        SPECIAL_CASES.iter().find(|(phrase, _)| phrase_is(phrase, tokens)).map(|(_, value)| *value)
+    };
+    // one-zero, two-one-zero, two-one, three-two-one, three-two: the first that matches.
+    for (from, to) in [(i - 1, i), (i - 2, i), (i - 2, i - 1), (i - 3, i - 1), (i - 3, i - 2)] {
+        if let Some(value) = special(run(from, to)) {
             valence = value;
+            break;
         }
-        if lower.len() - 1 > i + 1
-            && let Some(value) = special(run(i, i + 2))
-        {
-            valence = value;
-        }
-        for (from, to) in [(i - 3, i - 1), (i - 3, i - 2), (i - 2, i - 1)] {
-            if let Some(booster) = MULTIWORD_BOOSTERS.iter().find(|(phrase, _)| phrase_is(phrase, run(from, to))).map(|(_, value)| *value) {
-                valence += booster;
-            }
-        }
-        valence
     }
+    if lower.len() - 1 > i
+        && let Some(value) = special(run(i, i + 1))
+    {
+        valence = value;
+    }
+    if lower.len() - 1 > i + 1
+        && let Some(value) = special(run(i, i + 2))
+    {
+        valence = value;
+    }
+    for (from, to) in [(i - 3, i - 1), (i - 3, i - 2), (i - 2, i - 1)] {
+        if !matches!(lower[from].lower.as_ref(), "just" | "kind" | "sort") {
+            continue;
+        }
+        if let Some(booster) = MULTIWORD_BOOSTERS.iter().find(|(phrase, _)| phrase_is(phrase, run(from, to))).map(|(_, value)| *value) {
+            valence += booster;
+        }
+    }
+    valence
 }
 
 /// A text split into VADER's tokens.
 #[derive(Debug)]
 pub(crate) struct Tokens<'t> {
-    /// Tokens with leading and trailing punctuation stripped (unless that leaves ≤ 2 characters).
-    pub words: Vec<&'t str>,
-    /// The same, lower-cased.
-    pub lower: Vec<Cow<'t, str>>,
-    /// Whether each token is ALL CAPS.
-    pub upper: Vec<bool>,
+    /// The tokens, in order.
+    pub tokens: Vec<Token<'t>>,
     /// Whether some but not all tokens are ALL CAPS.
     pub is_cap_diff: bool,
 }
 
-impl<'t> Tokens<'t> {
-    pub(crate) fn new(text: &'t str) -> Tokens<'t> {
-        let words: Vec<&str> = text.split(is_python_space).filter(|token| !token.is_empty()).map(strip_punctuation_if_word).collect();
-        // Most tokens are already lower-case ASCII: borrow those instead of copying.
-        let lower: Vec<Cow<'_, str>> = words
-            .iter()
-            .map(|word| {
-                if word.bytes().any(|byte| byte.is_ascii_uppercase() || !byte.is_ascii()) {
-                    Cow::Owned(word.to_lowercase())
-                } else {
-                    Cow::Borrowed(*word)
-                }
-            })
-            .collect();
-        let upper: Vec<bool> = words.iter().map(|word| is_upper(word)).collect();
-        let upper_count = upper.iter().filter(|upper| **upper).count();
-        let cap_differential = words.len() - upper_count;
-        let is_cap_diff = 0 < cap_differential && cap_differential < words.len();
-        Tokens { words, lower, upper, is_cap_diff }
+/// One token.
+#[derive(Debug)]
+pub(crate) struct Token<'t> {
+    /// The token with leading and trailing punctuation stripped (unless that leaves ≤ 2 characters).
+    pub word: &'t str,
+    /// The same, lower-cased.
+    pub lower: Cow<'t, str>,
+    /// Whether it is ALL CAPS.
+    pub upper: bool,
+    /// What the lexicons say about it.
+    pub info: WordInfo,
+}
+
+impl PartialEq<&str> for Token<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.lower == *other
+    }
+}
+
+impl AsRef<str> for Token<'_> {
+    fn as_ref(&self) -> &str {
+        &self.lower
     }
 }
 
 /// VADER's sentence-level rules: "but", then emphasis and normalisation.
-pub(crate) fn finish(lower: &[Cow<'_, str>], sentiments: &mut [f64], text: &str) -> Scores {
+pub(crate) fn finish(lower: &[impl AsRef<str>], sentiments: &mut [f64], text: &str) -> Scores {
     but_check(lower, sentiments);
     score_valence(sentiments, text)
 }
@@ -521,7 +578,7 @@ pub(crate) fn is_space(character: char) -> bool {
 }
 
 /// Whether the space-separated `phrase` is exactly these tokens.
-fn phrase_is(phrase: &str, tokens: &[Cow<'_, str>]) -> bool {
+fn phrase_is(phrase: &str, tokens: &[impl AsRef<str>]) -> bool {
     let mut words = phrase.split(' ');
     tokens.iter().all(|token| words.next() == Some(token.as_ref())) && words.next().is_none()
 }
@@ -540,14 +597,20 @@ impl Default for Vader {
 /// leaves two characters or fewer (an emoticon such as `:)`).
 fn strip_punctuation_if_word(token: &str) -> &str {
     // Python's string.punctuation is exactly the 32 ASCII punctuation characters.
-    let stripped = token.trim_matches(|character: char| character.is_ascii_punctuation());
-    if stripped.chars().count() <= 2 { token } else { stripped }
+    let bytes = token.as_bytes();
+    let start = bytes.iter().position(|byte| !byte.is_ascii_punctuation()).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|byte| !byte.is_ascii_punctuation()).map_or(start, |end| end + 1);
+    // Only ASCII bytes were cut, so both ends are character boundaries.
+    let stripped = &token[start..end];
+    let short = if stripped.is_ascii() { stripped.len() <= 2 } else { stripped.chars().count() <= 2 };
+    if short { token } else { stripped }
 }
 
-fn negation_check(mut valence: f64, lower: &[Cow<'_, str>], start: usize, i: usize) -> f64 {
+fn negation_check(mut valence: f64, lower: &[Token<'_>], start: usize, i: usize) -> f64 {
+    let negated = |index: usize| lower[index].info.negation;
     match start {
         0 => {
-            if negated(&lower[i - 1]) {
+            if negated(i - 1) {
                 valence *= N_SCALAR;
             }
         }
@@ -555,7 +618,7 @@ fn negation_check(mut valence: f64, lower: &[Cow<'_, str>], start: usize, i: usi
             if lower[i - 2] == "never" && (lower[i - 1] == "so" || lower[i - 1] == "this") {
                 valence *= 1.25;
             } else if lower[i - 2] == "without" && lower[i - 1] == "doubt" {
-            } else if negated(&lower[i - 2]) {
+            } else if negated(i - 2) {
                 valence *= N_SCALAR;
             }
         }
@@ -566,7 +629,7 @@ fn negation_check(mut valence: f64, lower: &[Cow<'_, str>], start: usize, i: usi
             {
                 valence *= 1.25;
             } else if lower[i - 3] == "without" && (lower[i - 2] == "doubt" || lower[i - 1] == "doubt") {
-            } else if negated(&lower[i - 3]) {
+            } else if negated(i - 3) {
                 valence *= N_SCALAR;
             }
         }
@@ -577,8 +640,8 @@ fn negation_check(mut valence: f64, lower: &[Cow<'_, str>], start: usize, i: usi
 /// `_but_check`, quirk included: each sentiment is located with `list.index`, i.e. the
 /// first position holding an equal value, which is then scaled — so repeated values
 /// before and after "but" interact exactly as in Python.
-fn but_check(lower: &[Cow<'_, str>], sentiments: &mut [f64]) {
-    let Some(but) = lower.iter().position(|word| word == "but") else {
+fn but_check(lower: &[impl AsRef<str>], sentiments: &mut [f64]) {
+    let Some(but) = lower.iter().position(|word| word.as_ref() == "but") else {
         return;
     };
     // `list.index` per element is quadratic, which a 10 MB text with a "but" in it would
