@@ -5,7 +5,8 @@
 //! after each purchase with probability p ~ Beta(a, b); MBG/NBD also lets a customer
 //! drop out at time zero.
 
-use rapport_stats::special::{digamma, ln_beta, ln_gamma, ln_hyp2f1, log_add_exp};
+use rapport_stats::special::{digamma, ln_beta, ln_gamma, ln_hyp2f1, log_add_exp_with_share};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CountData, Row};
@@ -96,15 +97,45 @@ pub struct FittedBgNbd {
 struct Likelihood<'a> {
     data: &'a CountData,
     variant: Variant,
-    /// Rows with the index of their x, for the per-x constants.
-    rows: Vec<(Row, u32)>,
+    /// Rows with the indices of their x (for the per-x constants) and ages.
+    rows: Vec<IndexedRow>,
+    /// The distinct values of T and t_x. Summaries are in whole days or weeks of days, so
+    /// a million customers share a few thousand ages: ln(α + age) is computed once per
+    /// age and evaluation, not twice per customer.
+    ages: Vec<f64>,
+}
+
+/// A row with the indices of its x (into `distinct_x`) and of its T and t_x (into `ages`).
+#[derive(Debug, Clone, Copy)]
+struct IndexedRow {
+    row: Row,
+    x: u32,
+    t: u32,
+    t_x: u32,
 }
 
 impl<'a> Likelihood<'a> {
     fn new(data: &'a CountData, variant: Variant) -> Self {
-        let mut likelihood = Likelihood { data, variant, rows: Vec::new() };
-        likelihood.rows = likelihood.indexed_rows();
-        likelihood
+        let mut index: hashbrown::HashMap<u64, u32, foldhash::fast::FixedState> = hashbrown::HashMap::default();
+        let mut ages = Vec::new();
+        let mut age_index = |age: f64| -> u32 {
+            *index.entry(age.to_bits()).or_insert_with(|| {
+                ages.push(age);
+                (ages.len() - 1) as u32
+            })
+        };
+        let rows = data
+            .rows()
+            .iter()
+            .zip(data.x_index())
+            .map(|(row, &x)| IndexedRow { row: *row, x, t: age_index(row.t), t_x: age_index(row.t_x) })
+            .collect();
+        Likelihood { data, variant, rows, ages }
+    }
+
+    /// ln(α + age) for every distinct age.
+    fn ln_alpha_ages(&self, alpha: f64) -> Vec<f64> {
+        self.ages.par_iter().with_min_len(4096).map(|age| (alpha + age).ln()).collect()
     }
 }
 
@@ -151,20 +182,19 @@ fn per_x(x: f64, params: &BgNbdParams, variant: Variant, with_gradient: bool) ->
 /// ln of the individual likelihood (times its weight) and its gradient in (r, α, a, b):
 /// lifetimes' `_negative_log_likelihood` terms A₁…A₄ (FHL 2005 eq. 6; Batislam et al.
 /// 2007), with the x-only terms taken from `constants`.
-fn row_terms(row: &Row, constants: &PerX, params: &BgNbdParams, with_gradient: bool) -> (f64, [f64; 4]) {
+fn row_terms(row: &Row, constants: &PerX, params: &BgNbdParams, ln_alpha: (f64, f64), with_gradient: bool) -> (f64, [f64; 4]) {
     let BgNbdParams { r, alpha, a, .. } = *params;
     let Row { x, t_x, t, weight } = *row;
-    let ln_alpha_t = (alpha + t).ln();
+    // ln(α + T) and ln(α + t_x), looked up per distinct age.
+    let (ln_alpha_t, ln_alpha_t_x) = ln_alpha;
     let a3 = -(r + x) * ln_alpha_t;
     let has_a4 = constants.ln_odds_base > f64::NEG_INFINITY;
-    let ln_alpha_t_x = if has_a4 { (alpha + t_x).ln() } else { 0.0 };
     let a4 = if has_a4 { constants.ln_odds_base - (r + x) * ln_alpha_t_x } else { f64::NEG_INFINITY };
-    let tail = log_add_exp(a3, a4);
+    let (tail, w3) = log_add_exp_with_share(a3, a4);
     let value = weight * (constants.constant + tail);
     if !with_gradient {
         return (value, [0.0; 4]);
     }
-    let w3 = (a3 - tail).exp();
     let w4 = if has_a4 { 1.0 - w3 } else { 0.0 };
     let d_r = constants.d_r + alpha.ln() - w3 * ln_alpha_t - w4 * ln_alpha_t_x;
     let d_alpha = r / alpha - w3 * (r + x) / (alpha + t) - w4 * (r + x) / (alpha + t_x);
@@ -177,17 +207,16 @@ impl Likelihood<'_> {
     fn constants(&self, params: &BgNbdParams, with_gradient: bool) -> Vec<PerX> {
         self.data.distinct_x().iter().map(|&x| per_x(x, params, self.variant, with_gradient)).collect()
     }
-
-    fn indexed_rows(&self) -> Vec<(Row, u32)> {
-        self.data.rows().iter().copied().zip(self.data.x_index().iter().copied()).collect()
-    }
 }
 
 impl LogLikelihood for Likelihood<'_> {
     fn log_likelihood(&self, params: &[f64]) -> f64 {
         let params = BgNbdParams { r: params[0], alpha: params[1], a: params[2], b: params[3] };
         let constants = self.constants(&params, false);
-        parallel_sum(&self.rows, |(row, index)| row_terms(row, &constants[*index as usize], &params, false).0)
+        let ln_alpha = self.ln_alpha_ages(params.alpha);
+        parallel_sum(&self.rows, |row| {
+            row_terms(&row.row, &constants[row.x as usize], &params, (ln_alpha[row.t as usize], ln_alpha[row.t_x as usize]), false).0
+        })
     }
 
     fn gradient(&self, params: &[f64]) -> Option<Vec<f64>> {
@@ -197,8 +226,10 @@ impl LogLikelihood for Likelihood<'_> {
     fn value_and_gradient(&self, params: &[f64]) -> Option<(f64, Vec<f64>)> {
         let params = BgNbdParams { r: params[0], alpha: params[1], a: params[2], b: params[3] };
         let constants = self.constants(&params, true);
-        let sums = parallel_sum_vec(&self.rows, |(row, index)| {
-            let (value, gradient) = row_terms(row, &constants[*index as usize], &params, true);
+        let ln_alpha = self.ln_alpha_ages(params.alpha);
+        let sums = parallel_sum_vec(&self.rows, |row| {
+            let ln_ages = (ln_alpha[row.t as usize], ln_alpha[row.t_x as usize]);
+            let (value, gradient) = row_terms(&row.row, &constants[row.x as usize], &params, ln_ages, true);
             [value, gradient[0], gradient[1], gradient[2], gradient[3]]
         });
         Some((sums[0], sums[1..].to_vec()))

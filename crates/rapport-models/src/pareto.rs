@@ -6,7 +6,9 @@
 //! Purchases while alive ~ Poisson(λ), λ ~ Gamma(r, α); lifetime ~ Exponential(μ),
 //! μ ~ Gamma(s, β).
 
-use rapport_stats::special::{digamma, ln_gamma, ln_hyp2f1, log_add_exp, log_sub_exp};
+use rapport_stats::special::{
+    GridParams, ReciprocalGrid, digamma, ln_gamma, ln_hyp2f1, ln_hyp2f1_with_gradient_on_grids_pair, log_add_exp, log_sub_exp,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CountData, Row};
@@ -96,8 +98,10 @@ impl LogLikelihood for Likelihood<'_> {
             .iter()
             .map(|&x| (ln_gamma(params.r + x) - ln_gamma(params.r), digamma(params.r + x) - digamma(params.r)))
             .collect();
+        let max_x = self.data.distinct_x().last().copied().unwrap_or(0.0);
+        let grids = Grids::new(&params, max_x);
         let sums = parallel_sum_vec(&self.rows, |(row, index)| {
-            let (value, gradient) = ln_likelihood_with_gradient(&params, row, per_x[*index as usize]);
+            let (value, gradient) = ln_likelihood_with_gradient(&params, row, per_x[*index as usize], &grids);
             let weight = row.weight;
             [weight * value, weight * gradient[0], weight * gradient[1], weight * gradient[2], weight * gradient[3]]
         });
@@ -131,38 +135,71 @@ fn ln_a0(params: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
     log_sub_exp(term(t_x), term(t))
 }
 
-/// One side of ln A₀ with its gradient in (r, α, s, β):
+/// The reciprocal grids of one likelihood evaluation: every ₂F₁ parameter of ln A₀ is
+/// r + s + k, r + k, s + 1 or 1 + k for an integer k.
+struct Grids {
+    rs: ReciprocalGrid,
+    r: ReciprocalGrid,
+    s1: ReciprocalGrid,
+    ones: ReciprocalGrid,
+}
+
+impl Grids {
+    /// Series terms beyond the largest x that are tabulated (more are computed as needed).
+    const TERMS: usize = 256;
+
+    fn new(params: &ParetoNbdParams, max_x: f64) -> Grids {
+        let len = max_x as usize + Self::TERMS;
+        Grids {
+            rs: ReciprocalGrid::new(params.r + params.s, len),
+            r: ReciprocalGrid::new(params.r, len),
+            s1: ReciprocalGrid::new(params.s + 1.0, Self::TERMS),
+            ones: ReciprocalGrid::new(1.0, Self::TERMS),
+        }
+    }
+}
+
+/// Both sides of ln A₀ (at t_x and at T) with their gradients in (r, α, s, β):
 /// ln ₂F₁(r+s+x, b; r+s+x+1; z(age)) − (r+s+x) ln(high + age).
-fn ln_a0_term_with_gradient(params: &ParetoNbdParams, x: f64, age: f64) -> Option<(f64, [f64; 4])> {
+fn ln_a0_terms_with_gradient(params: &ParetoNbdParams, x: f64, ages: [f64; 2], grids: &Grids) -> [Option<(f64, [f64; 4])>; 2] {
     let ParetoNbdParams { r, alpha, s, beta } = *params;
     let rsx = r + s + x;
     let alpha_smaller = alpha < beta;
-    let (high, b) = if alpha_smaller { (beta, r + x) } else { (alpha, s + 1.0) };
+    let high = if alpha_smaller { beta } else { alpha };
     let difference = (alpha - beta).abs();
-    let z = difference / (high + age);
-    let (value, [d_a, d_b, d_c, d_z]) = rapport_stats::special::ln_hyp2f1_with_gradient(rsx, b, rsx + 1.0, z)?;
-    let ln_high = (high + age).ln();
-    // a = c − 1 = r + s + x moves with r and s; b with r (α < β) or s (α ≥ β).
-    let mut d_r = d_a + d_c - ln_high;
-    let mut d_s = d_a + d_c - ln_high;
-    if alpha_smaller {
-        d_r += d_b;
-    } else {
-        d_s += d_b;
-    }
-    let square = (high + age) * (high + age);
-    let (d_alpha, d_beta) = if alpha_smaller {
-        // z = (β − α)/(β + age); high = β.
-        (-d_z / (high + age), d_z * (alpha + age) / square - rsx / (high + age))
-    } else {
-        // z = (α − β)/(α + age); high = α.
-        (d_z * (beta + age) / square - rsx / (high + age), -d_z / (high + age))
-    };
-    Some((value - rsx * ln_high, [d_r, d_alpha, d_s, d_beta]))
+    // x is a whole number (validated), so every parameter is on a grid: a = r + s + x,
+    // c = a + 1, b = r + x (α < β) or s + 1, and c − b the other one.
+    let k = x as usize;
+    let (b, c_minus_b) = if alpha_smaller { (grids.r.param(k), grids.s1.param(0)) } else { (grids.s1.param(0), grids.r.param(k)) };
+    let series =
+        GridParams { a: grids.rs.param(k), b, c: grids.rs.param(k + 1), c_minus_a: grids.ones.param(0), c_minus_b, ones: &grids.ones };
+    let values = ln_hyp2f1_with_gradient_on_grids_pair(&series, ages.map(|age| difference / (high + age)));
+    std::array::from_fn(|side| {
+        let (value, [d_a, d_b, d_c, d_z]) = values[side]?;
+        let age = ages[side];
+        let ln_high = (high + age).ln();
+        // a = c − 1 = r + s + x moves with r and s; b with r (α < β) or s (α ≥ β).
+        let mut d_r = d_a + d_c - ln_high;
+        let mut d_s = d_a + d_c - ln_high;
+        if alpha_smaller {
+            d_r += d_b;
+        } else {
+            d_s += d_b;
+        }
+        let square = (high + age) * (high + age);
+        let (d_alpha, d_beta) = if alpha_smaller {
+            // z = (β − α)/(β + age); high = β.
+            (-d_z / (high + age), d_z * (alpha + age) / square - rsx / (high + age))
+        } else {
+            // z = (α − β)/(α + age); high = α.
+            (d_z * (beta + age) / square - rsx / (high + age), -d_z / (high + age))
+        };
+        Some((value - rsx * ln_high, [d_r, d_alpha, d_s, d_beta]))
+    })
 }
 
 /// ln L and its gradient in (r, α, s, β), given (ln Γ(r+x) − ln Γ(r), ψ(r+x) − ψ(r)).
-fn ln_likelihood_with_gradient(params: &ParetoNbdParams, row: &Row, per_x: (f64, f64)) -> (f64, [f64; 4]) {
+fn ln_likelihood_with_gradient(params: &ParetoNbdParams, row: &Row, per_x: (f64, f64), grids: &Grids) -> (f64, [f64; 4]) {
     let ParetoNbdParams { r, alpha, s, beta } = *params;
     let Row { x, t_x, t, .. } = *row;
     let a1 = per_x.0 + r * alpha.ln() + s * beta.ln();
@@ -173,7 +210,7 @@ fn ln_likelihood_with_gradient(params: &ParetoNbdParams, row: &Row, per_x: (f64,
     let (died, d_died) = if t_x >= t {
         (f64::NEG_INFINITY, [0.0; 4])
     } else {
-        let (Some((u, d_u)), Some((v, d_v))) = (ln_a0_term_with_gradient(params, x, t_x), ln_a0_term_with_gradient(params, x, t)) else {
+        let [Some((u, d_u)), Some((v, d_v))] = ln_a0_terms_with_gradient(params, x, [t_x, t], grids) else {
             return nan;
         };
         let ln_a0 = log_sub_exp(u, v);
@@ -309,7 +346,7 @@ mod tests {
         ] {
             for row in &rows {
                 let per_x = (ln_gamma(params.r + row.x) - ln_gamma(params.r), digamma(params.r + row.x) - digamma(params.r));
-                let (value, gradient) = ln_likelihood_with_gradient(&params, row, per_x);
+                let (value, gradient) = ln_likelihood_with_gradient(&params, row, per_x, &Grids::new(&params, 40.0));
                 assert!((value - ln_likelihood(&params, row)).abs() < 1e-10, "{params:?} {row:?}");
                 let at = |index: usize, step: f64| {
                     let mut shifted = [params.r, params.alpha, params.s, params.beta];
