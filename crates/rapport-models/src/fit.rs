@@ -56,6 +56,9 @@ pub(crate) trait LogLikelihood: Sync {
     fn customers(&self) -> f64;
 }
 
+/// Likelihood evaluations (value and gradient) so far, reported with RAPPORT_TIMINGS=1.
+static EVALUATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// −LL / N over θ = ln(params).
 ///
 /// The optimiser asks for the value and then the gradient at the same point; models
@@ -80,6 +83,7 @@ impl<'a, L: LogLikelihood> NegativeMean<'a, L> {
             return Some((*value, gradient.clone()));
         }
         let params: Vec<f64> = theta.iter().map(|value| value.exp()).collect();
+        EVALUATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (log_likelihood, gradient) = self.0.value_and_gradient(&params)?;
         let customers = self.0.customers();
         let value = -log_likelihood / customers;
@@ -159,7 +163,17 @@ pub(crate) fn fit_report<L: LogLikelihood>(
     let minimum = minimize(&NegativeMean::new(likelihood), &theta_starts, MinimizeOptions::default())?;
     let params: Vec<f64> = minimum.x.iter().map(|value| value.exp()).collect();
     let log_likelihood = likelihood.log_likelihood(&params);
+    let optimised = EVALUATIONS.load(std::sync::atomic::Ordering::Relaxed);
+    let started = std::time::Instant::now();
     let covariance = invert(&hessian(&Natural(likelihood), &params));
+    if std::env::var_os("RAPPORT_TIMINGS").is_some() {
+        eprintln!(
+            "{model}: {} customers, {} iterations, {optimised} evaluations so far, Hessian {:?}",
+            likelihood.customers(),
+            minimum.iterations,
+            started.elapsed()
+        );
+    }
     let std_errors: Vec<f64> = (0..params.len())
         .map(|index| covariance.as_ref().map_or(f64::NAN, |covariance| covariance[index][index]).max(0.0).sqrt())
         .map(|value| if value.is_finite() { value } else { f64::NAN })
