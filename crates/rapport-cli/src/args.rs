@@ -151,6 +151,9 @@ pub enum ClvCommand {
     Fit(ClvFitArgs),
     /// P(alive), expected purchases, expected spend and discounted CLV per customer.
     Predict(ClvPredictArgs),
+    /// Tracking plot: cumulative repeat purchases, actual and expected, period by period
+    /// (FHL 2005 Figure 3; lifetimes' expected_cumulative_transactions).
+    Track(ClvTrackArgs),
 }
 
 /// Where the customer summary comes from: a summary file, or transactions summarised on the fly.
@@ -207,6 +210,40 @@ pub struct ClvPredictArgs {
     /// Period of --discount-rate: month or year (a yearly rate is converted to its monthly equivalent).
     #[arg(long, default_value = "month")]
     pub discount_period: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClvTrackArgs {
+    /// Model: bg-nbd, mbg-nbd or pareto-nbd. Fitted on the calibration summary of FILE
+    /// (give --calibration-end) unless --params is given.
+    #[arg(long, short)]
+    pub model: String,
+    /// The transactions file.
+    pub transactions: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub columns: TransactionColumns,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// A fitted model saved by `clv fit --save`, in the time unit given by --time-unit.
+    #[arg(long)]
+    pub params: Option<PathBuf>,
+    /// Periods between tracking points (7 with --period day gives weekly points).
+    #[arg(long, default_value_t = 1)]
+    pub step: i64,
+    /// Periods tracked from the first purchase (lifetimes' t); default: through the last purchase.
+    #[arg(long)]
+    pub periods: Option<i64>,
+    /// Rejected transaction rows allowed.
+    #[arg(long, default_value_t = 0)]
+    pub max_rejects: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,

@@ -167,6 +167,50 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 }
             }
         }
+        ClvCommand::Track(args) => {
+            let model = match &args.params {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                    FittedModel::from_json(&text)
+                        .map_err(rapport_engine::EngineError::from)
+                        .with_context(|| format!("loading {}", path.display()))?
+                        .0
+                }
+                None => {
+                    if args.window.calibration_end.is_none() {
+                        bail!("give --calibration-end (the model is fitted on the calibration period) or --params FITTED.json");
+                    }
+                    let input = clv_input(
+                        &ClvInput {
+                            model: args.model.clone(),
+                            summary: None,
+                            transactions: Some(args.transactions.clone()),
+                            read: args.read.clone(),
+                            columns: args.columns.clone(),
+                            window: args.window.clone(),
+                            max_rejects: args.max_rejects,
+                        },
+                        quiet,
+                    )?;
+                    clv::fit(args.model.parse()?, &input)?
+                }
+            };
+            // The histogram covers every purchase: no calibration split, no observation cut
+            // (the tracked span is --periods from the first purchase).
+            let mut options = window_options(&args.window, args.columns.amount_column.is_some())?;
+            options.calibration_end = None;
+            options.observation_end = None;
+            let request = SummaryRequest {
+                source: file_source(&args.transactions, &args.read, &args.columns)?,
+                options,
+                zone: args.window.timezone.parse()?,
+                max_rejects: args.max_rejects,
+            };
+            let (histogram, rejected) = rapport_engine::summary::purchase_histogram(&request)?;
+            report_rejects(&rejected, None, quiet)?;
+            let points = clv::tracking(&model, &histogram, options.period, options.time_unit, args.periods, args.step)?;
+            emit(&clv::tracking_table(&points), args.format, args.output.as_deref())
+        }
         ClvCommand::Predict(args) => {
             let input = clv_input(&args.input, quiet)?;
             let model = match &args.params {

@@ -21,6 +21,7 @@
 //! [`SummaryAccumulator`] is mergeable (update / merge / finish) so the same code runs
 //! on one core, on many, or over partitions; split-then-merge equals one pass.
 
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
@@ -352,6 +353,55 @@ impl SummaryAccumulator {
             .collect();
         customers.par_sort_unstable_by(|a, b| natural_order(&a.customer_id, &b.customer_id));
         SummaryTable { options, observation_end, customers, counts: self.counts }
+    }
+}
+
+/// Every customer's first purchase period and repeat purchase periods, counted per
+/// period: what the tracking plot of cumulative repeat purchases needs (FHL 2005, Fig. 3;
+/// lifetimes' `expected_cumulative_transactions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurchaseHistogram {
+    /// Customers whose first purchase period is this one.
+    pub first: BTreeMap<i64, u64>,
+    /// Repeat purchase periods (a customer's purchase periods after the first) in this period.
+    pub repeat: BTreeMap<i64, u64>,
+}
+
+impl SummaryAccumulator {
+    /// First and repeat purchase periods of every customer (calibration and holdout rows
+    /// alike; refund-only periods are not purchase periods, as in the summary).
+    pub fn purchase_histogram(mut self) -> PurchaseHistogram {
+        self.flush();
+        let merge = |mut a: PurchaseHistogram, b: PurchaseHistogram| {
+            for (period, count) in b.first {
+                *a.first.entry(period).or_default() += count;
+            }
+            for (period, count) in b.repeat {
+                *a.repeat.entry(period).or_default() += count;
+            }
+            a
+        };
+        self.partitions
+            .into_par_iter()
+            .map(|partition| {
+                let mut entries = partition.calibration;
+                entries.extend(partition.holdout);
+                entries.sort_unstable_by_key(Entry::key);
+                let mut histogram = PurchaseHistogram::default();
+                for rows in entries.chunk_by(|a, b| a.customer == b.customer) {
+                    let mut first = true;
+                    for period_rows in rows.chunk_by(|a, b| a.period == b.period) {
+                        if period_rows.iter().all(|row| row.amount < 0.0) {
+                            continue;
+                        }
+                        let bucket = if first { &mut histogram.first } else { &mut histogram.repeat };
+                        *bucket.entry(i64::from(period_rows[0].period)).or_default() += 1;
+                        first = false;
+                    }
+                }
+                histogram
+            })
+            .reduce(PurchaseHistogram::default, merge)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use rapport_core::event::parse_decimal;
-use rapport_core::summary::{SummaryAccumulator, SummaryOptions, SummaryTable};
+use rapport_core::summary::{PurchaseHistogram, SummaryAccumulator, SummaryOptions, SummaryTable};
 use rapport_core::time::{TimeFormat, Zone};
 use rapport_store::input::{InputSpec, Rejected, RowSink, WantedColumn, scan};
 use rapport_store::workspace::Workspace;
@@ -113,6 +113,24 @@ impl RowSink for SummarySink<'_> {
 
 /// Build the customer summary.
 pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
+    let started = std::time::Instant::now();
+    let (accumulator, rejected) = accumulate(request)?;
+    let scanned = started.elapsed();
+    let table = accumulator.finish();
+    if std::env::var_os("RAPPORT_TIMINGS").is_some() {
+        eprintln!("scan {scanned:?}, finish {:?}", started.elapsed() - scanned);
+    }
+    Ok(SummaryOutcome { table, rejected })
+}
+
+/// Every customer's first and repeat purchase periods, counted per period (for tracking).
+pub fn purchase_histogram(request: &SummaryRequest) -> Result<(PurchaseHistogram, Vec<Rejected>), EngineError> {
+    let (accumulator, rejected) = accumulate(request)?;
+    Ok((accumulator.purchase_histogram(), rejected))
+}
+
+/// Read the purchases into an accumulator; rejected rows sorted by line.
+fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejected>), EngineError> {
     match &request.source {
         PurchaseSource::File { input, customer_column, time_column, amount_column, time_format } => {
             let mut wanted = vec![WantedColumn::required(customer_column), WantedColumn::required(time_column)];
@@ -123,7 +141,6 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
             options.monetary = amount_column.is_some();
             let file = input.path.display().to_string();
             let names = [customer_column.as_str(), time_column.as_str(), amount_column.as_deref().unwrap_or("amount")];
-            let started = std::time::Instant::now();
             let sink = scan(input, &wanted, || SummarySink {
                 accumulator: SummaryAccumulator::new(options),
                 time_format,
@@ -141,12 +158,7 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
                     first: rejected[0].to_string(),
                 });
             }
-            let scanned = started.elapsed();
-            let table = sink.accumulator.finish();
-            if std::env::var_os("RAPPORT_TIMINGS").is_some() {
-                eprintln!("scan {scanned:?}, finish {:?}", started.elapsed() - scanned);
-            }
-            Ok(SummaryOutcome { table, rejected })
+            Ok((sink.accumulator, rejected))
         }
         PurchaseSource::Workspace(root) => {
             let workspace = Workspace::open(root)?;
@@ -157,7 +169,7 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
             workspace.for_each_purchase(|customer, utc, amount| {
                 accumulator.update(customer, zone.local_seconds(rapport_core::time::ParsedTime::Instant(utc)), amount);
             })?;
-            Ok(SummaryOutcome { table: accumulator.finish(), rejected: Vec::new() })
+            Ok((accumulator, Vec::new()))
         }
     }
 }

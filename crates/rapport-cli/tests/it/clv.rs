@@ -1,6 +1,6 @@
 //! `rapport clv` from the command line.
 
-use crate::{ok, repo, user_error};
+use crate::{csv_rows, ok, repo, user_error};
 
 fn summary_file() -> String {
     repo().join("data/cdnow/cdnow_customers_summary.csv").display().to_string()
@@ -55,4 +55,76 @@ fn invalid_summaries_name_the_customer_or_line() {
     std::fs::write(&file, "customer_id,frequency,recency,T\na,-1,0,3\n").expect("write");
     assert!(user_error(&["clv", "fit", "-m", "bg-nbd", "--summary", file.to_str().expect("path")]).contains("customer a"));
     assert!(user_error(&["clv", "fit", "-m", "bg-xyz", "--summary", file.to_str().expect("path")]).contains("--model"));
+}
+
+const CDNOW_SAMPLE_READ: [&str; 10] = [
+    "--columns",
+    "original,id,date,cds,dollars",
+    "--customer-column",
+    "id",
+    "--time-column",
+    "date",
+    "--time-format",
+    "%Y%m%d",
+    "--time-unit",
+    "weeks",
+];
+
+/// lifetimes 0.11.3 `expected_cumulative_transactions` on the CDNOW sample (weekly points
+/// over 78 weeks, BG/NBD at lifetimes' own fit): data/reference/lifetimes_cdnow_sample_tracking.csv,
+/// made by scripts/reference/make_lifetimes_tracking_reference.py. Actual counts must be
+/// equal; expected within 1e-9 relative (measured: 3e-12).
+#[test]
+fn tracking_matches_lifetimes_expected_cumulative_transactions_on_cdnow_sample() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let sample = repo().join("data/cdnow/CDNOW_sample.txt");
+    let sample = sample.to_str().expect("path");
+    // Save a fitted model, then put lifetimes' parameters in it.
+    let saved = directory.path().join("bg.json");
+    let mut args =
+        vec!["clv", "fit", "--model", "bg-nbd", sample, "--calibration-end", "1997-09-30", "--save", saved.to_str().expect("path")];
+    args.extend_from_slice(&CDNOW_SAMPLE_READ);
+    ok(&args);
+    let mut model: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&saved).expect("read")).expect("json");
+    model["fit"]["params"] = serde_json::json!([0.242592928279822, 4.413532265271825, 0.7928859664406758, 2.4257523826258134]);
+    std::fs::write(&saved, model.to_string()).expect("write");
+    let mut args =
+        vec!["clv", "track", "--model", "bg-nbd", sample, "--params", saved.to_str().expect("path"), "--step", "7", "--periods", "546"];
+    args.extend_from_slice(&CDNOW_SAMPLE_READ);
+    let (header, rows) = csv_rows(&ok(&args));
+    assert_eq!(header, ["step", "date", "time", "actual", "expected"]);
+    let reference = std::fs::read_to_string(repo().join("data/reference/lifetimes_cdnow_sample_tracking.csv")).expect("reference");
+    let (_, expected) = csv_rows(&reference);
+    assert_eq!(rows.len(), 78);
+    assert_eq!(rows[77][1], "1998-07-01");
+    for (got, want) in rows.iter().zip(&expected) {
+        assert_eq!(got[0], want[0], "week");
+        assert_eq!(got[3], want[1], "actual repeat purchases, week {}", want[0]);
+        let (got, want): (f64, f64) = (got[4].parse().expect("expected"), want[2].parse().expect("predicted"));
+        assert!((got - want).abs() <= 1e-9 * want, "week: {got} vs {want}");
+    }
+}
+
+#[test]
+fn tracking_fits_on_the_calibration_period_or_says_what_is_missing() {
+    let sample = repo().join("data/cdnow/CDNOW_sample.txt");
+    let sample = sample.to_str().expect("path");
+    let mut args = vec!["clv", "track", "--model", "bg-nbd", sample, "--step", "7", "--calibration-end", "1997-09-30", "--format", "json"];
+    args.extend_from_slice(&CDNOW_SAMPLE_READ);
+    let points: Vec<serde_json::Value> = serde_json::from_str(&ok(&args)).expect("json");
+    // Through the last purchase (1998-06-30): 546 days from 1997-01-01, 78 whole weeks; the
+    // model fitted on the raw calibration log is within 1 purchase of lifetimes' at week 78.
+    assert_eq!(points.len(), 78);
+    let last = &points[77];
+    assert_eq!(last["actual"], 4339);
+    let expected = last["expected"].as_f64().expect("expected");
+    assert!((expected - 4165.69).abs() < 1.0, "{expected}");
+    let mut args = vec!["clv", "track", "--model", "bg-nbd", sample];
+    args.extend_from_slice(&CDNOW_SAMPLE_READ);
+    let message = user_error(&args);
+    assert!(message.contains("--calibration-end") && message.contains("--params"), "{message}");
+    let mut args = vec!["clv", "track", "--model", "gamma-gamma", sample, "--calibration-end", "1997-09-30", "--amount-column", "dollars"];
+    args.extend_from_slice(&CDNOW_SAMPLE_READ);
+    let message = user_error(&args);
+    assert!(message.contains("purchase-count model"), "{message}");
 }
