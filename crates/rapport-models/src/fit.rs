@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use rapport_stats::optimize::{MinimizeOptions, Objective, hessian, invert, minimize};
+use rapport_stats::optimize::{MinimizeOptions, Objective, hessian, invert, minimize, minimize_preconditioned};
 
 use crate::ModelError;
 
@@ -159,8 +159,52 @@ pub(crate) fn fit_report<L: LogLikelihood>(
     likelihood: &L,
     starts: &[Vec<f64>],
 ) -> Result<FitReport, ModelError> {
+    fit_report_from(model, names, likelihood, starts, None)
+}
+
+/// An estimate on a sample of the rows, with the Hessian of the sample's mean objective
+/// in log-parameters there: where to start the full fit, and how to scale it.
+pub(crate) struct SampleEstimate {
+    params: Vec<f64>,
+    hessian: Vec<Vec<f64>>,
+}
+
+impl SampleEstimate {
+    /// Fit `sample` and take its Hessian (four gradient evaluations on the sample).
+    pub(crate) fn fit<L: LogLikelihood>(sample: &L, starts: &[Vec<f64>]) -> Result<SampleEstimate, ModelError> {
+        let theta_starts: Vec<Vec<f64>> = starts.iter().map(|start| start.iter().map(|value| value.ln()).collect()).collect();
+        let objective = NegativeMean::new(sample);
+        let minimum = minimize(&objective, &theta_starts, MinimizeOptions::default())?;
+        let hessian = hessian(&objective, &minimum.x);
+        Ok(SampleEstimate { params: minimum.x.iter().map(|value| value.exp()).collect(), hessian })
+    }
+
+    /// The estimate (natural parameters).
+    pub(crate) fn params(&self) -> &[f64] {
+        &self.params
+    }
+}
+
+/// [`fit_report`], starting from a sample estimate when there is one: the full fit runs
+/// in coordinates scaled by the sample's Hessian, which takes it to the optimum in a few
+/// iterations; if that does not converge, the plain starts are tried.
+pub(crate) fn fit_report_from<L: LogLikelihood>(
+    model: &str,
+    names: &[&str],
+    likelihood: &L,
+    starts: &[Vec<f64>],
+    sample: Option<&SampleEstimate>,
+) -> Result<FitReport, ModelError> {
     let theta_starts: Vec<Vec<f64>> = starts.iter().map(|start| start.iter().map(|value| value.ln()).collect()).collect();
-    let minimum = minimize(&NegativeMean::new(likelihood), &theta_starts, MinimizeOptions::default())?;
+    let objective = NegativeMean::new(likelihood);
+    let preconditioned = sample.and_then(|sample| {
+        let theta: Vec<f64> = sample.params.iter().map(|value| value.ln()).collect();
+        minimize_preconditioned(&objective, &theta, &sample.hessian, MinimizeOptions::default()).ok().filter(|minimum| minimum.converged)
+    });
+    let minimum = match preconditioned {
+        Some(minimum) => minimum,
+        None => minimize(&objective, &theta_starts, MinimizeOptions::default())?,
+    };
     let params: Vec<f64> = minimum.x.iter().map(|value| value.exp()).collect();
     let log_likelihood = likelihood.log_likelihood(&params);
     let optimised = EVALUATIONS.load(std::sync::atomic::Ordering::Relaxed);

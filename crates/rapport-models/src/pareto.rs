@@ -12,7 +12,7 @@ use rapport_stats::special::{
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CountData, Row};
-use crate::fit::{FitReport, LogLikelihood, fit_report, parallel_sum, parallel_sum_vec};
+use crate::fit::{FitReport, LogLikelihood, SampleEstimate, fit_report_from, parallel_sum, parallel_sum_vec};
 use crate::{CountModel, ModelError};
 
 const NAMES: [&str; 4] = ["r", "alpha", "s", "beta"];
@@ -56,11 +56,14 @@ impl ParetoNbd {
         let mut starts = vec![vec![1.0, mean_t, 1.0, mean_t], vec![0.5, mean_t / 4.0, 0.5, mean_t / 2.0]];
         // On large data, start from the estimate on a sample of the rows: the full-data
         // optimisation then needs a few iterations instead of twenty.
-        if let Some(sample) = data.subsample(SAMPLE_ROWS) {
-            let estimate = fit_report("pareto-nbd", &NAMES, &Likelihood::new(&sample), &starts)?;
-            starts.insert(0, estimate.params);
+        let estimate = match data.subsample(SAMPLE_ROWS) {
+            Some(sample) => Some(SampleEstimate::fit(&Likelihood::new(&sample), &starts)?),
+            None => None,
+        };
+        if let Some(estimate) = &estimate {
+            starts.insert(0, estimate.params().to_vec());
         }
-        let report = fit_report("pareto-nbd", &NAMES, &likelihood, &starts)?;
+        let report = fit_report_from("pareto-nbd", &NAMES, &likelihood, &starts, estimate.as_ref())?;
         let params = ParetoNbdParams { r: report.params[0], alpha: report.params[1], s: report.params[2], beta: report.params[3] };
         Ok(FittedParetoNbd { params, report })
     }

@@ -123,6 +123,84 @@ pub fn minimize<O: Objective>(objective: &O, starts: &[Vec<f64>], options: Minim
     best.ok_or_else(|| StatsError::Optimizer(last_error.unwrap_or_else(|| "no starting point gave a finite objective".to_string())))
 }
 
+/// [`minimize`] from one start, in coordinates where `hessian` — an estimate of f's
+/// Hessian near the start, e.g. from a fit on a sample of the data — is the identity:
+/// x = start + L⁻ᵀ u with H = L Lᵀ. L-BFGS begins with the identity as its curvature
+/// model, so from a good estimate its first steps are already Newton steps and it needs a
+/// few iterations instead of twenty. Falls back to [`minimize`] when H is not positive
+/// definite.
+pub fn minimize_preconditioned<O: Objective>(
+    objective: &O,
+    start: &[f64],
+    hessian: &[Vec<f64>],
+    options: MinimizeOptions,
+) -> Result<Minimum, StatsError> {
+    let Some(lower) = cholesky(hessian) else {
+        return minimize(objective, &[start.to_vec()], options);
+    };
+    let scaled = Preconditioned { objective, start, lower };
+    let mut minimum = minimize(&scaled, &[vec![0.0; start.len()]], options)?;
+    minimum.x = scaled.point(&minimum.x);
+    Ok(minimum)
+}
+
+/// The lower-triangular L with L Lᵀ = `matrix`, if it is symmetric positive definite.
+fn cholesky(matrix: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = matrix.len();
+    let mut lower = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let sum: f64 = matrix[i][j] - (0..j).map(|k| lower[i][k] * lower[j][k]).sum::<f64>();
+            if i == j {
+                if !(sum > 0.0 && sum.is_finite()) {
+                    return None;
+                }
+                lower[i][i] = sum.sqrt();
+            } else {
+                lower[i][j] = sum / lower[j][j];
+            }
+        }
+    }
+    Some(lower)
+}
+
+struct Preconditioned<'a, O: Objective> {
+    objective: &'a O,
+    start: &'a [f64],
+    lower: Vec<Vec<f64>>,
+}
+
+impl<O: Objective> Preconditioned<'_, O> {
+    /// x = start + L⁻ᵀ u (back substitution).
+    fn point(&self, u: &[f64]) -> Vec<f64> {
+        let n = u.len();
+        let mut y = vec![0.0; n];
+        for i in (0..n).rev() {
+            let sum = u[i] - (i + 1..n).map(|k| self.lower[k][i] * y[k]).sum::<f64>();
+            y[i] = sum / self.lower[i][i];
+        }
+        self.start.iter().zip(y).map(|(start, step)| start + step).collect()
+    }
+}
+
+impl<O: Objective> Objective for Preconditioned<'_, O> {
+    fn value(&self, u: &[f64]) -> f64 {
+        self.objective.value(&self.point(u))
+    }
+
+    /// ∇ᵤ f = L⁻¹ ∇ₓ f (forward substitution).
+    fn gradient(&self, u: &[f64]) -> Vec<f64> {
+        let g = self.objective.gradient(&self.point(u));
+        let n = g.len();
+        let mut w = vec![0.0; n];
+        for i in 0..n {
+            let sum = g[i] - (0..i).map(|k| self.lower[i][k] * w[k]).sum::<f64>();
+            w[i] = sum / self.lower[i][i];
+        }
+        w
+    }
+}
+
 /// The Hessian of `objective` at `x` by forward differences of its gradient (n + 1
 /// gradient evaluations), symmetrised. At a minimum, where the gradient is ~0, forward
 /// differences with a relative step of 1e-6 give standard errors to about six digits,
@@ -209,5 +287,30 @@ mod tests {
         let inverse = invert(&hessian).expect("invertible");
         let identity: f64 = (0..2).map(|k| hessian[0][k] * inverse[k][0]).sum();
         assert!((identity - 1.0).abs() < 1e-8);
+    }
+
+    /// An ill-scaled quadratic: with its Hessian as the preconditioner, L-BFGS needs a
+    /// step or two; a matrix that is not positive definite falls back to plain L-BFGS.
+    #[test]
+    fn preconditioning_with_the_hessian_converges_at_once() {
+        struct Quadratic;
+        impl Objective for Quadratic {
+            fn value(&self, x: &[f64]) -> f64 {
+                let (a, b) = (x[0] - 3.0, x[1] + 1.0);
+                0.5 * (1e4 * a * a + 2.0 * 50.0 * a * b + b * b)
+            }
+            fn gradient(&self, x: &[f64]) -> Vec<f64> {
+                let (a, b) = (x[0] - 3.0, x[1] + 1.0);
+                vec![1e4 * a + 50.0 * b, 50.0 * a + b]
+            }
+        }
+        let exact = vec![vec![1e4, 50.0], vec![50.0, 1.0]];
+        let fast = minimize_preconditioned(&Quadratic, &[0.0, 0.0], &exact, MinimizeOptions::default()).expect("minimum");
+        let plain = minimize(&Quadratic, &[vec![0.0, 0.0]], MinimizeOptions::default()).expect("minimum");
+        assert!((fast.x[0] - 3.0).abs() < 1e-8 && (fast.x[1] + 1.0).abs() < 1e-6, "{fast:?}");
+        assert!(fast.iterations <= 2 && fast.iterations < plain.iterations, "{} vs {}", fast.iterations, plain.iterations);
+        let not_positive = vec![vec![1.0, 2.0], vec![2.0, 1.0]];
+        let fallback = minimize_preconditioned(&Quadratic, &[0.0, 0.0], &not_positive, MinimizeOptions::default()).expect("minimum");
+        assert!((fallback.x[0] - 3.0).abs() < 1e-6, "{fallback:?}");
     }
 }
