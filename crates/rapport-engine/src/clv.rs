@@ -258,11 +258,10 @@ pub fn predict(
     for row in rows {
         rapport_models::data::validate_customer(&row.id, row.x, row.t_x, row.t)?;
     }
-    table.push("p_alive", Column::Float(rows.par_iter().map(|row| count.p_alive(row.x, row.t_x, row.t)).collect()));
-    table.push(
-        "expected_purchases",
-        Column::Float(rows.par_iter().map(|row| count.expected_purchases(options.horizon, row.x, row.t_x, row.t)).collect()),
-    );
+    let (p_alive, expected): (Vec<f64>, Vec<f64>) =
+        rows.par_iter().map(|row| count.p_alive_and_expected_purchases(options.horizon, row.x, row.t_x, row.t)).unzip();
+    table.push("p_alive", Column::Float(p_alive));
+    table.push("expected_purchases", Column::Float(expected));
     if let Some(spend) = spend_model {
         let spends: Vec<f64> = rows.iter().map(|row| spend.expected_average_spend(row.x, row.monetary.unwrap_or(0.0))).collect();
         if let Some(clv) = options.clv {

@@ -31,6 +31,11 @@ pub trait CountModel: Send + Sync {
     fn p_alive(&self, x: f64, t_x: f64, t: f64) -> f64;
     /// E[Y(horizon) | x, t_x, T]: expected purchases in the next `horizon` time units.
     fn expected_purchases(&self, horizon: f64, x: f64, t_x: f64, t: f64) -> f64;
+    /// P(alive | x, t_x, T) and E[Y(horizon) | x, t_x, T] together; models whose two
+    /// predictions share work (Pareto/NBD: the ₂F₁ terms) compute it once.
+    fn p_alive_and_expected_purchases(&self, horizon: f64, x: f64, t_x: f64, t: f64) -> (f64, f64) {
+        (self.p_alive(x, t_x, t), self.expected_purchases(horizon, x, t_x, t))
+    }
     /// E[X(horizon)] for a new customer.
     fn expected_purchases_unconditional(&self, horizon: f64) -> f64;
     /// P(X(horizon) = n) for a new customer.

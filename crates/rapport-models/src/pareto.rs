@@ -288,6 +288,32 @@ impl CountModel for FittedParetoNbd {
         (first + second - ln_l).exp() * third
     }
 
+    /// Both from one ln A₀ (two ₂F₁ series instead of four).
+    fn p_alive_and_expected_purchases(&self, horizon: f64, x: f64, t_x: f64, t: f64) -> (f64, f64) {
+        let ParetoNbdParams { r, alpha, s, beta } = self.params;
+        let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln();
+        let alive = -(r + x) * (alpha + t).ln() - s * (beta + t).ln();
+        let died = s.ln() - (r + s + x).ln() + ln_a0(&self.params, x, t_x, t);
+        // P(alive) = 1 / (1 + e^{died − alive}), as in `p_alive`.
+        let ln_ratio = died - alive;
+        let p_alive = if ln_ratio == f64::NEG_INFINITY {
+            1.0
+        } else if ln_ratio > 0.0 {
+            (-ln_ratio).exp() / (1.0 + (-ln_ratio).exp())
+        } else {
+            1.0 / (1.0 + ln_ratio.exp())
+        };
+        if horizon <= 0.0 {
+            return (p_alive, 0.0);
+        }
+        let ln_l = a1 + log_add_exp(alive, died);
+        let first = a1 + alive;
+        let second = (r + x).ln() + (beta + t).ln() - (alpha + t).ln();
+        let ln_q = (beta + t).ln() - (beta + t + horizon).ln();
+        let third = if (s - 1.0).abs() < 1e-10 { -ln_q } else { -((s - 1.0) * ln_q).exp_m1() / (s - 1.0) };
+        (p_alive, (first + second - ln_l).exp() * third)
+    }
+
     /// E[X(t)]: FH (2005) eq. (17).
     fn expected_purchases_unconditional(&self, horizon: f64) -> f64 {
         let ParetoNbdParams { r, alpha, s, beta } = self.params;
@@ -332,6 +358,19 @@ impl CountModel for FittedParetoNbd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn combined_prediction_equals_the_separate_ones() {
+        let model = FittedParetoNbd::from_params(ParetoNbdParams { r: 0.55, alpha: 10.58, s: 0.61, beta: 11.67 }).expect("model");
+        for (x, t_x, t) in [(0.0, 0.0, 38.86), (2.0, 30.43, 38.86), (7.0, 29.43, 38.86), (3.0, 38.86, 38.86), (40.0, 1.0, 50.0)] {
+            for horizon in [0.0, 39.0] {
+                let (p_alive, expected) = model.p_alive_and_expected_purchases(horizon, x, t_x, t);
+                assert!((p_alive - model.p_alive(x, t_x, t)).abs() < 1e-12, "{x} {t_x} {t}");
+                let separate = model.expected_purchases(horizon, x, t_x, t);
+                assert!((expected - separate).abs() <= 1e-12 * separate.abs().max(1e-12), "{x} {t_x} {t}: {expected} vs {separate}");
+            }
+        }
+    }
 
     #[test]
     fn analytic_gradient_matches_finite_differences() {
