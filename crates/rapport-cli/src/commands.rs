@@ -11,8 +11,10 @@ use rapport_core::config::WorkspaceConfig;
 use rapport_core::event::EventKind;
 use rapport_core::summary::SummaryOptions;
 use rapport_core::time::{Period, TimeFormat, TimeUnit, Zone, parse_end_of};
+use rapport_engine::sentiment::SentimentModel;
 use rapport_engine::summary::{PurchaseSource, SummaryRequest, summarize};
 use rapport_engine::table::{Column, OutputFormat, Table};
+use rapport_engine::topics::Layout;
 use rapport_store::input::{InputSpec, Rejected};
 use rapport_store::workspace::{IngestOptions, Workspace};
 
@@ -169,13 +171,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
         }
         ClvCommand::Track(args) => {
             let model = match &args.params {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                    FittedModel::from_json(&text)
-                        .map_err(rapport_engine::EngineError::from)
-                        .with_context(|| format!("loading {}", path.display()))?
-                        .0
-                }
+                Some(path) => load_model(path)?,
                 None => {
                     if args.window.calibration_end.is_none() {
                         bail!("give --calibration-end (the model is fitted on the calibration period) or --params FITTED.json");
@@ -214,13 +210,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
         ClvCommand::Predict(args) => {
             let input = clv_input(&args.input, quiet)?;
             let model = match &args.params {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                    let (model, _unit) = FittedModel::from_json(&text)
-                        .map_err(rapport_engine::EngineError::from)
-                        .with_context(|| format!("loading {}", path.display()))?;
-                    model
-                }
+                Some(path) => load_model(path)?,
                 None => clv::fit(args.input.model.parse()?, &input)?,
             };
             let spend = if model.as_count_model().is_some() { clv::spend_model(&input)? } else { None };
@@ -250,21 +240,9 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
 }
 
 fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
-    use rapport_engine::sentiment::SentimentModel;
     use rapport_engine::sentiment::{CLASSES, SentimentFormat, TextInput, evaluate_labels, paper_correlation, score_stream};
-    let model = match args.model {
-        ModelArg::Service => SentimentModel::Service,
-        ModelArg::Vader => SentimentModel::Vader,
-    };
-    let path = args.file.as_ref().filter(|path| path.as_os_str() != "-");
-    let name = path.map_or_else(|| "stdin".to_string(), |path| path.display().to_string());
-    let reader: Box<dyn std::io::BufRead> = match path {
-        Some(path) => Box::new(std::io::BufReader::with_capacity(
-            1 << 20,
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
-        )),
-        None => Box::new(std::io::BufReader::new(std::io::stdin())),
-    };
+    let model = sentiment_model(args.model);
+    let (name, reader) = open_text_input(args.file.as_ref())?;
     if args.evaluate {
         let mut text = Vec::new();
         std::io::Read::read_to_end(&mut { reader }, &mut text).with_context(|| format!("reading {name}"))?;
@@ -297,16 +275,12 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
     }
     let input = match &args.text_column {
         None => TextInput::Lines,
-        Some(text_column) => {
-            let extension =
-                path.and_then(|path| path.extension()).and_then(|extension| extension.to_str()).unwrap_or("").to_ascii_lowercase();
-            let format = if args.input_format == "auto" { extension.as_str() } else { args.input_format.as_str() };
-            match format {
-                "jsonl" | "ndjson" | "json" => TextInput::JsonLines { text_column: text_column.clone(), id_column: args.id_column.clone() },
-                "tsv" | "tab" => TextInput::Csv { delimiter: b'\t', text_column: text_column.clone(), id_column: args.id_column.clone() },
-                _ => TextInput::Csv { delimiter: b',', text_column: text_column.clone(), id_column: args.id_column.clone() },
+        Some(text_column) => match text_layout(args.file.as_ref(), &args.input_format) {
+            Layout::JsonLines => TextInput::JsonLines { text_column: text_column.clone(), id_column: args.id_column.clone() },
+            Layout::Delimited(delimiter) => {
+                TextInput::Csv { delimiter, text_column: text_column.clone(), id_column: args.id_column.clone() }
             }
-        }
+        },
     };
     let format = match args.format {
         SentimentOutput::Csv => SentimentFormat::Csv,
@@ -325,6 +299,31 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// The layout of a text input read by columns: `--input-format`, or the file's extension.
+fn text_layout(file: Option<&PathBuf>, input_format: &str) -> Layout {
+    let extension = file.and_then(|path| path.extension()).and_then(|extension| extension.to_str()).unwrap_or("").to_ascii_lowercase();
+    match if input_format == "auto" { extension.as_str() } else { input_format } {
+        "jsonl" | "ndjson" | "json" => Layout::JsonLines,
+        "tsv" | "tab" => Layout::Delimited(b'\t'),
+        _ => Layout::Delimited(b','),
+    }
+}
+
+fn sentiment_model(arg: ModelArg) -> SentimentModel {
+    match arg {
+        ModelArg::Service => SentimentModel::Service,
+        ModelArg::Vader => SentimentModel::Vader,
+    }
+}
+
+/// A fitted model saved by `clv fit --save`.
+fn load_model(path: &Path) -> Result<FittedModel> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (model, _unit) =
+        FittedModel::from_json(&text).map_err(rapport_engine::EngineError::from).with_context(|| format!("loading {}", path.display()))?;
+    Ok(model)
+}
+
 /// Open a text input: a file, or standard input for `-` or nothing.
 fn open_text_input(file: Option<&PathBuf>) -> Result<(String, Box<dyn std::io::BufRead>)> {
     let path = file.filter(|path| path.as_os_str() != "-");
@@ -340,16 +339,9 @@ fn open_text_input(file: Option<&PathBuf>) -> Result<(String, Box<dyn std::io::B
 }
 
 fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
-    use rapport_engine::sentiment::SentimentModel;
-    use rapport_engine::topics::{Layout, TextColumns, TopicOptions, TopicsRequest, complaint_topics};
+    use rapport_engine::topics::{TextColumns, TopicOptions, TopicsRequest, complaint_topics};
     let (name, reader) = open_text_input(args.file.as_ref())?;
-    let extension =
-        args.file.as_ref().and_then(|path| path.extension()).and_then(|extension| extension.to_str()).unwrap_or("").to_ascii_lowercase();
-    let layout = match if args.input_format == "auto" { extension.as_str() } else { args.input_format.as_str() } {
-        "jsonl" | "ndjson" | "json" => Layout::JsonLines,
-        "tsv" | "tab" => Layout::Delimited(b'\t'),
-        _ => Layout::Delimited(b','),
-    };
+    let layout = text_layout(args.file.as_ref(), &args.input_format);
     let request = TopicsRequest {
         columns: TextColumns {
             text: args.text_column.clone(),
@@ -358,10 +350,7 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
             label: args.label_column.clone(),
             layout,
         },
-        model: match args.model {
-            ModelArg::Service => SentimentModel::Service,
-            ModelArg::Vader => SentimentModel::Vader,
-        },
+        model: sentiment_model(args.model),
         all: args.all,
         options: TopicOptions { topics: args.topics, max_topics: args.max_topics.max(2), seed: args.seed, ..TopicOptions::default() },
         trend_period: args.trend_period.parse::<Period>()?,

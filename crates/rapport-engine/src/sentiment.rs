@@ -107,28 +107,9 @@ pub fn score_stream(
             }
         }
         TextInput::Csv { delimiter, text_column, id_column } => {
-            let mut csv_reader = csv::ReaderBuilder::new().delimiter(*delimiter).flexible(true).from_reader(reader);
-            let header: Vec<String> = csv_reader
-                .byte_headers()
-                .map_err(|error| bad(source_name, 1, "(header)", error.to_string()))?
-                .iter()
-                .map(|name| String::from_utf8_lossy(name).trim().to_string())
-                .collect();
-            let find = |name: &str| {
-                header
-                    .iter()
-                    .position(|column| column == name)
-                    .or_else(|| header.iter().position(|column| column.eq_ignore_ascii_case(name)))
-            };
-            let text_index = find(text_column).ok_or_else(|| {
-                bad(source_name, 1, text_column, format!("a text column named {text_column:?}; the header has {}", header.join(", ")))
-            })?;
-            let id_index = match id_column {
-                Some(name) => Some(find(name).ok_or_else(|| {
-                    bad(source_name, 1, name, format!("an id column named {name:?}; the header has {}", header.join(", ")))
-                })?),
-                None => None,
-            };
+            let (mut csv_reader, header) = delimited_with_header(source_name, reader, *delimiter)?;
+            let text_index = column_index(source_name, &header, "a text", text_column)?;
+            let id_index = id_column.as_ref().map(|name| column_index(source_name, &header, "an id", name)).transpose()?;
             let mut record = csv::ByteRecord::new();
             loop {
                 let line = csv_reader.position().line();
@@ -184,7 +165,33 @@ pub fn score_stream(
     Ok(counts)
 }
 
-fn bad(file: &str, line: u64, column: &str, expected: String) -> EngineError {
+/// A delimited reader (flexible rows) and its header, trimmed.
+pub(crate) fn delimited_with_header<R: BufRead>(
+    source_name: &str,
+    reader: R,
+    delimiter: u8,
+) -> Result<(csv::Reader<R>, Vec<String>), EngineError> {
+    let mut csv_reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(reader);
+    let header = csv_reader
+        .byte_headers()
+        .map_err(|error| bad(source_name, 1, "(header)", error.to_string()))?
+        .iter()
+        .map(|name| String::from_utf8_lossy(name).trim().to_string())
+        .collect();
+    Ok((csv_reader, header))
+}
+
+/// The position of column `name` in `header` (exact, else ignoring case); the error names
+/// the file, line 1, the column, and what the header has. `role` reads "a text", "an id"…
+pub(crate) fn column_index(source_name: &str, header: &[String], role: &str, name: &str) -> Result<usize, EngineError> {
+    header
+        .iter()
+        .position(|column| column == name)
+        .or_else(|| header.iter().position(|column| column.eq_ignore_ascii_case(name)))
+        .ok_or_else(|| bad(source_name, 1, name, format!("{role} column named {name:?}; the header has {}", header.join(", "))))
+}
+
+pub(crate) fn bad(file: &str, line: u64, column: &str, expected: String) -> EngineError {
     EngineError::BadValue { file: file.to_string(), line, column: column.to_string(), expected }
 }
 

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::EngineError;
+use crate::sentiment::{bad, column_index, delimited_with_header};
 
 /// Where the texts are and which columns hold what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,10 +187,6 @@ impl TopicReport {
     }
 }
 
-fn bad(file: &str, line: u64, column: &str, expected: String) -> EngineError {
-    EngineError::BadValue { file: file.to_string(), line, column: column.to_string(), expected }
-}
-
 fn read_rows(source_name: &str, reader: impl BufRead, columns: &TextColumns) -> Result<Vec<Row>, EngineError> {
     let read_error = |source: std::io::Error| EngineError::Output { target: source_name.into(), source };
     let mut rows = Vec::new();
@@ -205,28 +202,11 @@ fn read_rows(source_name: &str, reader: impl BufRead, columns: &TextColumns) -> 
         vec![("text", Some(text_column)), ("id", columns.id.as_ref()), ("time", columns.time.as_ref()), ("label", columns.label.as_ref())];
     match columns.layout {
         Layout::Delimited(delimiter) => {
-            let mut csv_reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(reader);
-            let header: Vec<String> = csv_reader
-                .byte_headers()
-                .map_err(|error| bad(source_name, 1, "(header)", error.to_string()))?
+            let (mut csv_reader, header) = delimited_with_header(source_name, reader, delimiter)?;
+            let index = wanted
                 .iter()
-                .map(|name| String::from_utf8_lossy(name).trim().to_string())
-                .collect();
-            let mut index = Vec::new();
-            for (role, name) in &wanted {
-                index.push(match name {
-                    Some(name) => Some(
-                        header
-                            .iter()
-                            .position(|column| column == *name)
-                            .or_else(|| header.iter().position(|column| column.eq_ignore_ascii_case(name)))
-                            .ok_or_else(|| {
-                                bad(source_name, 1, name, format!("a {role} column named {name:?}; the header has {}", header.join(", ")))
-                            })?,
-                    ),
-                    None => None,
-                });
-            }
+                .map(|(role, name)| name.map(|name| column_index(source_name, &header, &format!("a {role}"), name)).transpose())
+                .collect::<Result<Vec<_>, _>>()?;
             let mut record = csv::ByteRecord::new();
             loop {
                 let line = csv_reader.position().line();

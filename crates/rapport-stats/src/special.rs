@@ -257,16 +257,9 @@ pub fn ln_hyp2f1_with_gradient_on_grids(params: &GridParams<'_>, z: f64) -> Opti
     if z == 0.0 {
         return Some((0.0, [0.0, 0.0, 0.0, a * b / c]));
     }
-    let euler = (c - a) * (c - b);
-    if euler.abs() < (a * b).abs() && (c - a - b).is_finite() {
-        let (value, [g_a, g_b, g_c, g_z]) = ln_series_on_grids(params.c_minus_a, params.c_minus_b, params.c, params.ones, z)?;
-        let ln_one_minus_z = (-z).ln_1p();
-        return Some((
-            value + (c - a - b) * ln_one_minus_z,
-            [-g_a - ln_one_minus_z, -g_b - ln_one_minus_z, g_a + g_b + g_c + ln_one_minus_z, g_z - (c - a - b) / (1.0 - z)],
-        ));
-    }
-    ln_series_on_grids(params.a, params.b, params.c, params.ones, z)
+    // One series, run as both lanes of the pair (a lane's result does not depend on the other).
+    let [value, _] = ln_hyp2f1_with_gradient_on_grids_pair(params, [z, z]);
+    value
 }
 
 /// [`ln_hyp2f1_with_gradient_on_grids`] at two arguments at once. The Pareto/NBD needs
@@ -292,7 +285,8 @@ pub fn ln_hyp2f1_with_gradient_on_grids_pair(params: &GridParams<'_>, z: [f64; 2
     ln_series_on_grids_pair(params.a, params.b, params.c, params.ones, z)
 }
 
-/// Two lanes of [`ln_series_on_grids`], for 0 < z < 1.
+/// The ₂F₁ series with its parameter derivatives on tabulated reciprocals, at two
+/// arguments 0 < z < 1 (a, b, c positive); [`ln_series_with_gradient`] without divisions.
 fn ln_series_on_grids_pair(
     a: OnGrid<'_>,
     b: OnGrid<'_>,
@@ -351,47 +345,6 @@ fn ln_series_on_grids_pair(
         }
     }
     done
-}
-
-/// [`ln_series_with_gradient`] with tabulated reciprocals, for positive a, b, c.
-fn ln_series_on_grids(a: OnGrid<'_>, b: OnGrid<'_>, c: OnGrid<'_>, ones: &ReciprocalGrid, z: f64) -> Option<(f64, [f64; 4])> {
-    let (a_value, b_value) = (a.value(), b.value());
-    if a_value <= 0.0 || b_value <= 0.0 || c.value() <= 0.0 {
-        return None;
-    }
-    let (mut sum, mut sum_a, mut sum_b, mut sum_c, mut sum_z) = (1.0, 0.0, 0.0, 0.0, 0.0);
-    let (mut harmonic_a, mut harmonic_b, mut harmonic_c) = (0.0, 0.0, 0.0);
-    let mut term = 1.0;
-    let mut log_scale = 0.0;
-    for n in 0..MAX_TERMS {
-        let (inverse_a, inverse_b, inverse_c) = (a.reciprocal(n), b.reciprocal(n), c.reciprocal(n));
-        let ratio = (a_value + n as f64) * (b_value + n as f64) * inverse_c * ones.at(n) * z;
-        harmonic_a += inverse_a;
-        harmonic_b += inverse_b;
-        harmonic_c += inverse_c;
-        term *= ratio;
-        sum += term;
-        sum_a += term * harmonic_a;
-        sum_b += term * harmonic_b;
-        sum_c += term * harmonic_c;
-        sum_z += term * (n as f64 + 1.0);
-        if sum > 1e200 || term > 1e200 || sum_z > 1e200 {
-            let largest = sum.max(term).max(sum_z);
-            sum /= largest;
-            term /= largest;
-            sum_a /= largest;
-            sum_b /= largest;
-            sum_c /= largest;
-            sum_z /= largest;
-            log_scale += largest.ln();
-        }
-        // All terms are positive here; the geometric bound on the tail, multiplied out.
-        let weight = 1.0 + harmonic_a.max(harmonic_b).max(harmonic_c) + n as f64;
-        if term == 0.0 || (ratio < 1.0 && term * weight <= sum * 1e-16 * (1.0 - ratio)) {
-            return Some((sum.ln() + log_scale, [sum_a / sum, sum_b / sum, -sum_c / sum, sum_z / (sum * z)]));
-        }
-    }
-    None
 }
 
 /// ₂F₁(a, b; c; z) for 0 ≤ z < 1 (see [`ln_hyp2f1`]); NaN when it cannot be computed.

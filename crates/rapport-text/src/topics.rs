@@ -236,9 +236,9 @@ pub fn find_topics(texts: &[&str], options: &TopicOptions) -> Topics {
         }
     };
     // 5. Labels, sizes and examples; topics ordered by size.
-    let mut topics = describe(&rows, &kept, &documents, &usable, &clustering, k);
+    let mut topics: Vec<Option<Topic>> = describe(&rows, &kept, &documents, &usable, &clustering, k).into_iter().map(Some).collect();
     let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by_key(|&topic| (std::cmp::Reverse(topics[topic].size), topic));
+    order.sort_by_key(|&topic| (std::cmp::Reverse(topics[topic].as_ref().map_or(0, |topic| topic.size)), topic));
     let mut rank = vec![0; k];
     for (position, &topic) in order.iter().enumerate() {
         rank[topic] = position;
@@ -246,16 +246,11 @@ pub fn find_topics(texts: &[&str], options: &TopicOptions) -> Topics {
     for (row, &index) in usable.iter().enumerate() {
         result.assignments[index] = Some(rank[clustering.assignment[row]]);
     }
-    for topic in &mut topics {
+    for topic in topics.iter_mut().flatten() {
         topic.examples = topic.examples.iter().map(|&row| usable[row]).collect();
     }
-    result.topics = order.into_iter().map(|topic| std::mem::replace(&mut topics[topic], empty_topic())).collect();
-    result.topics.retain(|topic| topic.size > 0);
+    result.topics = order.into_iter().filter_map(|topic| topics[topic].take()).filter(|topic| topic.size > 0).collect();
     result
-}
-
-fn empty_topic() -> Topic {
-    Topic { label: String::new(), terms: Vec::new(), phrases: Vec::new(), size: 0, examples: Vec::new() }
 }
 
 /// A text's kept words as (stem, surface form); `None` where a word was dropped, so that

@@ -382,12 +382,6 @@ impl Vader {
         text.trim_matches(is_python_space)
     }
 
-    /// The valence of a word in this lexicon, if it has one.
-    #[allow(dead_code)]
-    pub(crate) fn valence(&self, word: &str) -> Option<f64> {
-        self.words.get(word).and_then(|info| info.valence)
-    }
-
     fn replace_emoji<'a>(&self, text: &str, replaced: &'a mut String) -> &'a str {
         replaced.reserve(text.len());
         let mut previous_space = true;
