@@ -106,7 +106,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     outcome.rejected.len()
                 );
             }
-            emit(&rapport_engine::into_summary_table(outcome.table), args.format, args.output.as_deref())
+            let started = std::time::Instant::now();
+            let written = emit(&rapport_engine::into_summary_table(outcome.table), args.format, args.output.as_deref());
+            if std::env::var_os("RAPPORT_TIMINGS").is_some() {
+                eprintln!("write {:?}", started.elapsed());
+            }
+            written
         }
     }
 }

@@ -105,6 +105,10 @@ impl RowSink for SummarySink<'_> {
         self.rejected.push(rejected);
     }
 
+    fn done(&mut self) {
+        self.accumulator.flush();
+    }
+
     fn merge(&mut self, other: Self) {
         self.accumulator.merge(other.accumulator);
         self.rejected.extend(other.rejected);

@@ -49,6 +49,30 @@ impl Column {
         }
     }
 
+    /// Append the cell as a CSV field (RFC 4180: quoted only when it holds a delimiter,
+    /// a quote or a line end), with no allocation per cell.
+    fn write_csv(&self, row: usize, out: &mut Vec<u8>) {
+        match self {
+            Column::Text(values) => {
+                let text = values[row].as_bytes();
+                if text.iter().any(|byte| matches!(byte, b',' | b'"' | b'\n' | b'\r')) {
+                    out.push(b'"');
+                    for &byte in text {
+                        if byte == b'"' {
+                            out.push(b'"');
+                        }
+                        out.push(byte);
+                    }
+                    out.push(b'"');
+                } else {
+                    out.extend_from_slice(text);
+                }
+            }
+            Column::Count(values) => out.extend_from_slice(itoa_u64(values[row], &mut [0u8; 20])),
+            Column::Float(values) => push_float(values[row], out),
+        }
+    }
+
     fn json(&self, row: usize) -> Json {
         match self {
             Column::Text(values) => Json::String(values[row].clone()),
@@ -61,6 +85,40 @@ impl Column {
 /// Shortest text that reads back as the same float; integers without a fraction.
 pub fn format_float(value: f64) -> String {
     if value.is_finite() { format!("{value}") } else { String::new() }
+}
+
+/// Append [`format_float`]'s text without allocating. Written by hand for speed: a
+/// million-row summary has three million floats. Integral values print as integers and
+/// the rest through `ryu` (the same shortest round-trip digits as `Display`) in the range
+/// where `ryu` uses plain decimal notation; anything else goes through `Display`. A
+/// property test checks the result against `format_float`.
+fn push_float(value: f64, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let magnitude = value.abs();
+    if value.fract() == 0.0 && magnitude < 1e15 && !(value == 0.0 && value.is_sign_negative()) {
+        if value < 0.0 {
+            out.push(b'-');
+        }
+        out.extend_from_slice(itoa_u64(magnitude as u64, &mut [0u8; 20]));
+    } else if (1e-5..1e15).contains(&magnitude) {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+    } else if value.is_finite() {
+        let _ = write!(out, "{value}");
+    }
+}
+
+/// Decimal digits of `value`, written into the end of `buffer`.
+fn itoa_u64(mut value: u64, buffer: &mut [u8; 20]) -> &[u8] {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    &buffer[start..]
 }
 
 /// A named set of equally long columns.
@@ -113,20 +171,29 @@ impl Table {
                 drop(writer);
                 // Rows are formatted in parallel chunks and written in order: formatting
                 // floats is most of the cost of a million-row summary.
-                let chunks: Vec<std::io::Result<Vec<u8>>> = (0..self.rows())
+                let chunks: Vec<Vec<u8>> = (0..self.rows())
                     .step_by(CSV_CHUNK_ROWS)
                     .collect::<Vec<_>>()
                     .into_par_iter()
                     .map(|start| {
-                        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(CSV_CHUNK_ROWS * 48));
+                        let mut chunk = Vec::with_capacity(CSV_CHUNK_ROWS * 48);
                         for row in start..(start + CSV_CHUNK_ROWS).min(self.rows()) {
-                            writer.write_record(self.columns.iter().map(|(_, column)| column.text(row)))?;
+                            for (index, (_, column)) in self.columns.iter().enumerate() {
+                                if index > 0 {
+                                    chunk.push(b',');
+                                }
+                                column.write_csv(row, &mut chunk);
+                            }
+                            if self.columns.len() == 1 && chunk.last().is_none_or(|&byte| byte == b'\n') {
+                                chunk.extend_from_slice(b"\"\""); // a lone empty field, as the csv crate writes it
+                            }
+                            chunk.push(b'\n');
                         }
-                        writer.into_inner().map_err(|error| error.into_error())
+                        chunk
                     })
                     .collect();
                 for chunk in chunks {
-                    out.write_all(&chunk?)?;
+                    out.write_all(&chunk)?;
                 }
                 Ok(())
             }
@@ -215,5 +282,64 @@ impl Table {
         writer.write(&batch).map_err(|error| internal(&error))?;
         writer.close().map_err(|error| internal(&error))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn csv_crate(table: &Table) -> Vec<u8> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(table.columns.iter().map(|(name, _)| name)).expect("header");
+        for row in 0..table.rows() {
+            writer.write_record(table.columns.iter().map(|(_, column)| column.text(row))).expect("row");
+        }
+        writer.into_inner().expect("flush")
+    }
+
+    fn float() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>(),
+            (-1_000_000i64..1_000_000, 1i64..1000).prop_map(|(a, b)| a as f64 / b as f64),
+            (-1e20f64..1e20),
+            Just(-0.0),
+            Just(1e15),
+            Just(1e-5),
+            Just(0.1 + 0.2),
+        ]
+    }
+
+    proptest! {
+        /// The hand-written float text equals `Display` (what `format_float` returns).
+        #[test]
+        fn push_float_matches_display(value in float()) {
+            let mut out = Vec::new();
+            push_float(value, &mut out);
+            prop_assert_eq!(String::from_utf8(out).expect("utf8"), format_float(value));
+        }
+
+        /// The hand-written CSV writer equals the csv crate's, quoting included.
+        #[test]
+        fn csv_matches_the_csv_crate(
+            texts in prop::collection::vec("[a-z,\" \n\r0-9]{0,6}", 0..20),
+            columns in 1usize..4,
+            seed in any::<u64>(),
+        ) {
+            let rows = texts.len();
+            let mut table = Table::default();
+            table.push("id", Column::Text(texts));
+            if columns > 1 {
+                table.push("count", Column::Count((0..rows as u64).map(|row| row.wrapping_mul(seed) >> 20).collect()));
+            }
+            if columns > 2 {
+                table.push("value", Column::Float((0..rows).map(|row| (row as f64 - 7.5) * (seed % 1000) as f64 / 64.0).collect()));
+            }
+            let mut mine = Vec::new();
+            table.write(OutputFormat::Csv, &mut mine).expect("write");
+            let theirs = csv_crate(&table);
+            prop_assert_eq!(String::from_utf8_lossy(&mine), String::from_utf8_lossy(&theirs));
+        }
     }
 }

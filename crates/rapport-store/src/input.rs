@@ -171,6 +171,9 @@ pub trait RowSink: Send + Sized {
     fn row(&mut self, line: u64, fields: &[Option<&str>]);
     /// A row the reader itself could not take.
     fn reject(&mut self, rejected: Rejected);
+    /// The worker that owns this sink has no more rows: finish any buffered work here,
+    /// in parallel, rather than in the serial merge.
+    fn done(&mut self) {}
     /// Fold another sink into this one.
     fn merge(&mut self, other: Self);
 }
@@ -272,6 +275,7 @@ fn scan_text<S: RowSink>(
                             _ => parse_delimited_block(&block, display, layout, &mut sink),
                         }
                     }
+                    sink.done();
                     sink
                 })
             })
