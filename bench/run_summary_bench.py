@@ -58,6 +58,9 @@ for name, runs in results.items():
     peak = max(m for _, m in runs)
     ratio = f"{wall / base:.2f}×" if base else "-"
     print(f"| {name} | {wall:.2f} | {peak:.0f} | {ratio} |")
+print()
+for name, runs in results.items():
+    print(f"{name} runs (s): " + ", ".join(f"{t:.2f}" for t, _ in runs))
 
 # The three must agree customer by customer (relative 1e-9: sums in another order
 # differ in the last bits).
