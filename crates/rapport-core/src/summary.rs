@@ -122,6 +122,9 @@ const PARTITION_BITS: u32 = 10;
 const PARTITIONS: usize = 1 << PARTITION_BITS;
 /// Rows buffered before they are routed to their partitions.
 const BATCH_ROWS: usize = 1 << 19;
+/// Bytes of long ids buffered before the rows are routed: bounds the buffer's memory
+/// and keeps its offsets within `u32` whatever the ids' length.
+const BATCH_ID_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Clone, Default)]
 struct Partition {
@@ -329,7 +332,7 @@ impl SummaryAccumulator {
             holdout: self.options.calibration_end.is_some_and(|end| local_seconds > end),
             amount,
         });
-        if self.pending.len() >= BATCH_ROWS {
+        if self.pending.len() >= BATCH_ROWS || self.pending_bytes.len() >= BATCH_ID_BYTES {
             self.flush();
         }
     }
@@ -737,6 +740,23 @@ mod tests {
             let index: f64 = row.customer_id[40..].parse().expect("index");
             assert_eq!((row.frequency, row.monetary_value), (1, index));
         }
+    }
+
+    #[test]
+    fn very_long_ids_flush_early_and_keep_their_rows() {
+        // 40 ids of 5 MB pass the 64 MB bound on buffered id bytes several times.
+        let mut accumulator = SummaryAccumulator::new(options());
+        let ids: Vec<String> = (0..40).map(|index| format!("{}{index:02}", "y".repeat(5 << 20))).collect();
+        for round in 0..2 {
+            for customer in &ids {
+                accumulator.update(customer, day(2020, 1, 1 + round), 3.0);
+            }
+        }
+        let table = accumulator.finish();
+        assert_eq!(table.customers.len(), 40);
+        assert!(
+            table.customers.iter().all(|row| row.frequency == 1 && row.monetary_value == 3.0 && row.customer_id.len() == (5 << 20) + 2)
+        );
     }
 
     #[test]
