@@ -133,7 +133,6 @@ struct Partition {
     /// The ids, back to back; id `i` ends at `name_ends[i]`.
     name_bytes: Vec<u8>,
     name_ends: Vec<u32>,
-    hashes: Vec<u64>,
     calibration: Rows,
     holdout: Rows,
 }
@@ -197,12 +196,8 @@ impl Partition {
         &self.name_bytes[start..self.name_ends[index] as usize]
     }
 
-    fn intern(&mut self, hash: u64, customer: &[u8]) -> u32 {
-        self.intern_prefixed(hash, prefix_of(customer), customer)
-    }
-
-    /// [`Partition::intern`] with the id's prefix already made.
-    fn intern_prefixed(&mut self, hash: u64, prefix: [u8; INLINE], customer: &[u8]) -> u32 {
+    /// The index of the id (its hash and first bytes given), added if new.
+    fn intern(&mut self, hash: u64, prefix: [u8; INLINE], customer: &[u8]) -> u32 {
         let Partition { index, name_bytes, name_ends, .. } = self;
         let len = customer.len() as u32;
         let found = index.find(hash, |slot| {
@@ -221,7 +216,6 @@ impl Partition {
         let next = self.name_ends.len() as u32;
         self.name_bytes.extend_from_slice(customer);
         self.name_ends.push(self.name_bytes.len() as u32);
-        self.hashes.push(hash);
         self.index.insert_unique(hash, Slot { hash, index: next, len, prefix }, |slot| slot.hash);
         next
     }
@@ -366,7 +360,7 @@ impl SummaryAccumulator {
             } else {
                 &self.pending_bytes[row.start as usize..(row.start + row.len) as usize]
             };
-            let customer = partition.intern_prefixed(row.hash, row.prefix, id);
+            let customer = partition.intern(row.hash, row.prefix, id);
             let entry = Entry { customer, period: row.period, amount: row.amount };
             if row.holdout { partition.holdout.push(entry) } else { partition.calibration.push(entry) }
         }
@@ -401,7 +395,7 @@ impl SummaryAccumulator {
         let unit = options.time_unit;
         let duration_holdout =
             options.calibration_end.map(|calibration_end| unit.between(options.period, options.period.index(calibration_end), end_period));
-        let customers: Vec<(NaturalKey, CustomerSummary)> = self
+        let mut customers: Vec<(NaturalKey, CustomerSummary)> = self
             .partitions
             .into_par_iter()
             .flat_map_iter(|pieces| {
@@ -430,7 +424,6 @@ impl SummaryAccumulator {
             .collect();
         // The key of each id is computed once (above, in parallel); the tail comparison
         // is needed only for ties.
-        let mut customers = customers;
         customers.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| natural_tail(&a.1.customer_id, &b.1.customer_id)));
         let customers = customers.into_iter().map(|(_, row)| row).collect();
         SummaryTable { options, observation_end, customers, counts: self.counts }
@@ -457,9 +450,12 @@ impl Grouped {
         let holdout_rows = std::mem::take(&mut names.holdout);
         let mut remaps: Vec<Vec<u32>> = vec![Vec::new()];
         for piece in &pieces {
-            remaps.push(
-                (0..piece.name_ends.len() as u32).map(|index| names.intern(piece.hashes[index as usize], piece.name(index))).collect(),
-            );
+            // The piece's own slots hold each id's hash and prefix.
+            let mut remap = vec![0; piece.name_ends.len()];
+            for slot in piece.index.iter() {
+                remap[slot.index as usize] = names.intern(slot.hash, slot.prefix, piece.name(slot.index));
+            }
+            remaps.push(remap);
         }
         let customers = names.name_ends.len();
         let (calibration, calibration_starts) = group_rows(
