@@ -18,7 +18,7 @@ from lifetimes import BetaGeoFitter
 from lifetimes.utils import expected_cumulative_transactions
 
 root = pathlib.Path(__file__).resolve().parents[2]
-sample = pd.read_csv(root / "data/cdnow/CDNOW_sample.txt", sep=r"\s+", header=None, names=["original", "id", "date", "cds", "dollars"], dtype={"date": str})
+sample = pd.read_csv(root / "crates/rapport-engine/data/CDNOW_sample.txt", sep=r"\s+", header=None, names=["original", "id", "date", "cds", "dollars"], dtype={"date": str})
 sample["date"] = pd.to_datetime(sample["date"], format="%Y%m%d")
 params = json.loads((root / "data/reference/clv/lifetimes_0.11.3_params.json").read_text())["BG/NBD"]["params"]
 model = BetaGeoFitter()

@@ -7,7 +7,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Rapport measures the return on customer relationships: lifetime value and churn,
 /// sentiment, NPS, the customer matrix, and "like a friend" next-best actions.
 #[derive(Debug, Parser)]
-#[command(name = "rapport", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "rapport",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Environment:\n  RAPPORT_LOG=debug    log what the library does on stderr (error, warn, info, debug, trace; or a tracing filter)\n  RAPPORT_TIMINGS=1    print the time of each stage (scan, fit, Hessian) on stderr\n  NO_COLOR             honoured: Rapport prints no colours"
+)]
 pub struct Cli {
     /// Print less on stderr (no progress, no counts).
     #[arg(long, short, global = true)]
@@ -35,6 +42,18 @@ pub enum Command {
     /// Complaint topics: group negative texts by what they are about, with labels, sizes,
     /// examples and trend; each text's topic.
     Topics(TopicsArgs),
+    /// List a workspace's results runs (each analysis writes one under results/).
+    Runs(RunsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -56,9 +75,9 @@ pub struct TopicsArgs {
     /// IANA time zone of naive times and of period boundaries.
     #[arg(long, default_value = "UTC")]
     pub timezone: String,
-    /// Bucket of the trend: day, week or month.
-    #[arg(long, default_value = "month")]
-    pub trend_period: String,
+    /// Bucket of the trend.
+    #[arg(long, value_enum, default_value_t = TrendPeriod::Month)]
+    pub trend_period: TrendPeriod,
     /// Number of topics; chosen by silhouette (2 to --max-topics) when not given.
     #[arg(long)]
     pub topics: Option<usize>,
@@ -80,15 +99,26 @@ pub struct TopicsArgs {
     /// Example texts per topic.
     #[arg(long, default_value_t = 3)]
     pub examples: usize,
-    /// Input format when --text-column is given: csv, tsv, jsonl, or auto (from the extension).
-    #[arg(long, default_value = "auto")]
-    pub input_format: String,
+    /// Input format when --text-column is given (auto: from the extension).
+    #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
+    pub input_format: InputFormatArg,
     /// Output: json (topics, evaluation and every text's topic) or csv (every text's topic).
     #[arg(long, value_enum, default_value_t = TopicsOutput::Json)]
     pub format: TopicsOutput,
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
+}
+
+/// Bucket of a trend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrendPeriod {
+    /// Calendar days.
+    Day,
+    /// Weeks from Monday.
+    Week,
+    /// Calendar months.
+    Month,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,9 +143,9 @@ pub struct SentimentArgs {
     /// Column copied to the output to identify each text.
     #[arg(long, requires = "text_column")]
     pub id_column: Option<String>,
-    /// Input format when --text-column is given: csv, tsv, jsonl, or auto (from the extension).
-    #[arg(long, default_value = "auto")]
-    pub input_format: String,
+    /// Input format when --text-column is given (auto: from the extension).
+    #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
+    pub input_format: InputFormatArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SentimentOutput::Csv)]
     pub format: SentimentOutput,
@@ -159,14 +189,18 @@ pub enum ClvCommand {
 /// Where the customer summary comes from: a summary file, or transactions summarised on the fly.
 #[derive(Debug, Args)]
 pub struct ClvInput {
-    /// Model: bg-nbd, mbg-nbd, pareto-nbd, bg-bb, gamma-gamma.
-    #[arg(long, short)]
-    pub model: String,
-    /// A summary CSV with lifetimes' columns (frequency, recency, T, monetary_value) or Hardie's (x, t_x, T, zbar).
-    #[arg(long, conflicts_with = "transactions")]
+    /// The model.
+    #[arg(long, short, value_enum, default_value_t = ModelKindArg::BgNbd)]
+    pub model: ModelKindArg,
+    /// A summary CSV with lifetimes' columns (frequency, recency, T, monetary_value) or
+    /// Hardie's (x, t_x, T, zbar); give --time-unit for CLV and saved-model conversion.
+    #[arg(long, conflicts_with_all = ["transactions", "workspace"])]
     pub summary: Option<PathBuf>,
+    /// Summarise a workspace's purchases (clv predict then writes a results run).
+    #[arg(long, conflicts_with = "transactions")]
+    pub workspace: Option<PathBuf>,
     /// A transactions file, summarised with the options below.
-    #[arg(required_unless_present = "summary")]
+    #[arg(required_unless_present_any = ["summary", "workspace"])]
     pub transactions: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,
@@ -207,9 +241,13 @@ pub struct ClvPredictArgs {
     /// Discount rate per --discount-period (0.01 = 1%).
     #[arg(long, default_value_t = 0.01)]
     pub discount_rate: f64,
-    /// Period of --discount-rate: month or year (a yearly rate is converted to its monthly equivalent).
-    #[arg(long, default_value = "month")]
-    pub discount_period: String,
+    /// Period of --discount-rate (a yearly rate is converted to its monthly equivalent).
+    #[arg(long, value_enum, default_value_t = DiscountPeriodArg::Month)]
+    pub discount_period: DiscountPeriodArg,
+    /// What a CLV month is: the mean Gregorian month (30.436875 days) whatever the unit,
+    /// or lifetimes' per-unit constants (4.345 weeks, 30 days, 720 hours).
+    #[arg(long, value_enum, default_value_t = MonthArg::Mean)]
+    pub month: MonthArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
@@ -220,10 +258,10 @@ pub struct ClvPredictArgs {
 
 #[derive(Debug, Args)]
 pub struct ClvTrackArgs {
-    /// Model: bg-nbd, mbg-nbd or pareto-nbd. Fitted on the calibration summary of FILE
+    /// The model (bg-nbd, mbg-nbd or pareto-nbd). Fitted on the calibration summary of FILE
     /// (give --calibration-end) unless --params is given.
-    #[arg(long, short)]
-    pub model: String,
+    #[arg(long, short, value_enum, default_value_t = ModelKindArg::BgNbd)]
+    pub model: ModelKindArg,
     /// The transactions file.
     pub transactions: PathBuf,
     #[command(flatten)]
@@ -232,7 +270,7 @@ pub struct ClvTrackArgs {
     pub columns: TransactionColumns,
     #[command(flatten)]
     pub window: WindowArgs,
-    /// A fitted model saved by `clv fit --save`, in the time unit given by --time-unit.
+    /// A fitted model saved by `clv fit --save` (converted to --time-unit if fitted in another unit).
     #[arg(long)]
     pub params: Option<PathBuf>,
     /// Periods between tracking points (7 with --period day gives weekly points).
@@ -295,12 +333,12 @@ pub struct ReadArgs {
     /// Column names of a headerless file, comma-separated (e.g. --columns id,date,amount).
     #[arg(long, value_delimiter = ',')]
     pub columns: Option<Vec<String>>,
-    /// Field separator: , ; tab | whitespace, or auto (detected from the first line).
-    #[arg(long, default_value = "auto")]
-    pub delimiter: String,
-    /// Input format: csv, jsonl, parquet, or auto (from the extension).
-    #[arg(long, default_value = "auto")]
-    pub input_format: String,
+    /// Field separator (auto: detected from the first line).
+    #[arg(long, value_enum, default_value_t = DelimiterArg::Auto)]
+    pub delimiter: DelimiterArg,
+    /// Input format (auto: from the extension).
+    #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
+    pub input_format: InputFormatArg,
     /// How times are written: auto (ISO-8601, YYYYMMDD, epoch seconds), epoch, or a
     /// strftime pattern such as %d/%m/%Y.
     #[arg(long)]
@@ -312,9 +350,9 @@ pub struct IngestArgs {
     /// The workspace.
     #[arg(long, short)]
     pub workspace: PathBuf,
-    /// Kind of events: customers, purchases, interactions, surveys, engagement, programs, costs.
-    #[arg(long, short)]
-    pub kind: String,
+    /// Kind of events.
+    #[arg(long, short, value_enum)]
+    pub kind: KindArg,
     /// The file to ingest.
     pub file: PathBuf,
     /// Map a Rapport field to an input column: --map customer_id=client (repeatable).
@@ -375,12 +413,13 @@ pub struct TransactionColumns {
 /// Periods, units and windows of a summary.
 #[derive(Debug, Args, Clone)]
 pub struct WindowArgs {
-    /// Bucket for grouping purchases: hour, day, week, month (lifetimes' freq).
-    #[arg(long, default_value = "day")]
-    pub period: String,
-    /// Unit of recency, T and durations: hours, days, weeks, months (default: the period's).
-    #[arg(long)]
-    pub time_unit: Option<String>,
+    /// Bucket for grouping purchases (lifetimes' freq).
+    #[arg(long, value_enum, default_value_t = PeriodArg::Day)]
+    pub period: PeriodArg,
+    /// Unit of recency, T and durations (default: the period's; for --summary files, the
+    /// unit they are in).
+    #[arg(long, value_enum)]
+    pub time_unit: Option<TimeUnitArg>,
     /// Last day observed (YYYY-MM-DD, inclusive); default: the last event.
     #[arg(long)]
     pub observation_end: Option<String>,
@@ -390,4 +429,139 @@ pub struct WindowArgs {
     /// IANA time zone of naive times and period boundaries.
     #[arg(long, default_value = "UTC")]
     pub timezone: String,
+}
+
+/// The lifetime-value models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelKindArg {
+    /// BG/NBD (Fader, Hardie & Lee 2005).
+    #[value(alias = "bgnbd")]
+    BgNbd,
+    /// MBG/NBD (Batislam et al. 2007).
+    #[value(alias = "mbgnbd")]
+    MbgNbd,
+    /// Pareto/NBD (Schmittlein et al. 1987).
+    #[value(alias = "pnbd")]
+    ParetoNbd,
+    /// BG/BB for discrete opportunities.
+    #[value(alias = "bgbb")]
+    BgBb,
+    /// Gamma-Gamma spend.
+    #[value(alias = "gg")]
+    GammaGamma,
+}
+
+/// Period of a discount rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiscountPeriodArg {
+    /// Per month.
+    Month,
+    /// Per year.
+    Year,
+}
+
+/// What a CLV month is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MonthArg {
+    /// The mean Gregorian month, for every unit.
+    Mean,
+    /// lifetimes' constants per unit.
+    Lifetimes,
+}
+
+/// Field separators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DelimiterArg {
+    /// Detected from the first line.
+    Auto,
+    /// `,`
+    #[value(alias = ",")]
+    Comma,
+    /// `;`
+    #[value(alias = ";")]
+    Semicolon,
+    /// A tab.
+    #[value(aliases = ["\t", "\\t"])]
+    Tab,
+    /// `|`
+    #[value(alias = "|")]
+    Pipe,
+    /// Runs of spaces and tabs.
+    #[value(alias = "space")]
+    Whitespace,
+}
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormatArg {
+    /// From the extension.
+    Auto,
+    /// Comma-separated (or --delimiter) text.
+    Csv,
+    /// Tab-separated text.
+    Tsv,
+    /// One JSON object per line.
+    #[value(alias = "ndjson")]
+    Jsonl,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// Kinds of events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// Customer profiles.
+    #[value(alias = "customer")]
+    Customers,
+    /// Purchases and refunds.
+    #[value(alias = "purchase")]
+    Purchases,
+    /// Service and social interactions.
+    #[value(alias = "interaction")]
+    Interactions,
+    /// NPS / CSAT / CES answers.
+    #[value(alias = "survey")]
+    Surveys,
+    /// Social and site engagement.
+    Engagement,
+    /// Retention actions.
+    #[value(alias = "program")]
+    Programs,
+    /// Contact and reward costs.
+    #[value(alias = "cost")]
+    Costs,
+}
+
+/// Periods (lifetimes' freq).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PeriodArg {
+    /// Clock hours.
+    #[value(alias = "h")]
+    Hour,
+    /// Calendar days.
+    #[value(alias = "d")]
+    Day,
+    /// Weeks from Monday to Sunday.
+    #[value(alias = "w")]
+    Week,
+    /// Calendar months.
+    #[value(alias = "m")]
+    Month,
+}
+
+/// Time units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimeUnitArg {
+    /// Hours.
+    #[value(alias = "hour")]
+    Hours,
+    /// Days.
+    #[value(alias = "day")]
+    Days,
+    /// Weeks of 7 days.
+    #[value(alias = "week")]
+    Weeks,
+    /// Calendar months with --period month, otherwise the mean Gregorian month.
+    #[value(alias = "month")]
+    Months,
 }

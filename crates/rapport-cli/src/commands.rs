@@ -1,29 +1,30 @@
-//! What each subcommand does: parse options, call the engine, print.
+//! What each subcommand does: turn arguments into an engine request, call the engine,
+//! render the result.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use rapport_core::config::WorkspaceConfig;
-use rapport_core::event::EventKind;
-use rapport_core::summary::SummaryOptions;
-use rapport_core::time::{Period, TimeFormat, TimeUnit, Zone, parse_end_of};
-use rapport_engine::sentiment::SentimentModel;
+use rapport_engine::clv::{ClvSpec, CustomerSource, DiscountPeriod, FitRequest, PredictRequest, TrackRequest};
+use rapport_engine::input::{FileInput, TransactionColumns, WindowSpec};
+use rapport_engine::output::{OutputFormat, TableBuilder};
 use rapport_engine::summary::{PurchaseSource, SummaryRequest, summarize};
-use rapport_engine::table::{Column, OutputFormat, Table};
-use rapport_engine::topics::Layout;
-use rapport_store::input::{InputSpec, Rejected};
-use rapport_store::workspace::{IngestOptions, Workspace};
+use rapport_engine::workspace::IngestRequest;
+use rapport_engine::{
+    Delimiter, EngineError, EventKind, InputFormat, ModelKind, MonthDefinition, Period, Rejected, SentimentModel, TimeFormat, TimeUnit,
+};
 
 use crate::args::{
-    Cli, ClvCommand, ClvInput, Command, Format, ModelArg, ReadArgs, SentimentArgs, SentimentOutput, TopicsArgs, TopicsOutput,
-    TransactionColumns, WindowArgs,
+    Cli, ClvCommand, ClvInput, Command, DelimiterArg, DiscountPeriodArg, Format, InputFormatArg, KindArg, ModelArg, ModelKindArg, MonthArg,
+    PeriodArg, ReadArgs, SentimentArgs, SentimentOutput, TimeUnitArg, TopicsArgs, TopicsOutput, TransactionColumns as Columns, TrendPeriod,
+    WindowArgs,
 };
-use rapport_engine::clv::{self, ModelInput, ModelKind, PredictOptions};
-use rapport_models::{ClvOptions, FittedModel};
+
+/// Rejected rows shown on stderr before "… and N more".
+const SHOWN_REJECTS: usize = 10;
 
 pub fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
@@ -32,142 +33,221 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Clv(command) => clv(command, quiet),
         Command::Sentiment(args) => sentiment(&args, quiet),
         Command::Topics(args) => topics(&args, quiet),
+        Command::Runs(args) => {
+            let runs = rapport_engine::workspace::runs(&args.workspace)?;
+            if runs.is_empty() && !quiet {
+                eprintln!("no results runs yet in {}", args.workspace.display());
+            }
+            let table = TableBuilder::default()
+                .text("run", runs.iter().map(|run| run.id.as_str()))
+                .text("command", runs.iter().map(|run| run.command.as_str()))
+                .count("customers", runs.iter().map(|run| run.customers))
+                .text("started_at", runs.iter().map(|run| run.started_at.as_str()))
+                .text("finished_at", runs.iter().map(|run| run.finished_at.as_str()))
+                .text("rapport_version", runs.iter().map(|run| run.rapport_version.as_str()))
+                .build()
+                .map_err(EngineError::from)?;
+            emit(&table, args.format, None)
+        }
         Command::Init(args) => {
-            let config = WorkspaceConfig {
-                timezone: args.timezone.parse::<Zone>()?.to_string(),
-                currency: args.currency.to_uppercase(),
-                ..WorkspaceConfig::default()
-            };
-            Workspace::init(&args.directory, config)?;
+            rapport_engine::workspace::init(&args.directory, &args.timezone, &args.currency)?;
             if !quiet {
                 eprintln!("created workspace {}", args.directory.display());
             }
             Ok(())
         }
         Command::Ingest(args) => {
-            let kind: EventKind = args.kind.parse()?;
-            let mut workspace = Workspace::open(&args.workspace)?;
-            let mut options =
-                IngestOptions { input: input_spec(&args.file, &args.read)?, max_rejects: args.max_rejects, ..IngestOptions::default() };
-            for mapping in &args.mappings {
-                let Some((field, column)) = mapping.split_once('=') else {
-                    bail!("--map {mapping:?}: expected FIELD=COLUMN, e.g. --map customer_id=client")
-                };
-                if !kind.fields().iter().any(|spec| spec.name == field) {
-                    let names: Vec<_> = kind.fields().iter().map(|spec| spec.name).collect();
-                    bail!("--map {mapping:?}: {kind} have no field {field:?}; fields are {}", names.join(", "));
-                }
-                options.mapping.insert(field.to_string(), column.to_string());
-            }
-            options.time_format = args.read.time_format.as_deref().map(str::parse).transpose()?;
+            let kind = event_kind(args.kind);
+            let request = IngestRequest {
+                workspace: args.workspace.clone(),
+                kind,
+                input: file_input(&args.file, &args.read)?,
+                mappings: args.mappings.clone(),
+                max_rejects: args.max_rejects,
+            };
             let progress = spinner(quiet, format!("ingesting {}", args.file.display()));
-            let report = workspace.ingest(kind, &options);
+            let report = rapport_engine::workspace::ingest(&request);
             progress.finish_and_clear();
             let report = report?;
-            for rejected in &report.first_rejects {
-                eprintln!("rejected {rejected}");
+            if !quiet {
+                show_rejects(&report.first_rejects, report.rejected as usize);
             }
-            if let Some(file) = report.batch.as_ref().and_then(|batch| batch.quarantine_file.as_ref()) {
-                eprintln!("{} rejected row(s) kept in {}", report.rejected, workspace.root().join(file).display());
+            if let Some(file) = rapport_engine::workspace::quarantine_path(&args.workspace, &report) {
+                eprintln!("{} rejected row(s), all kept in {}", report.rejected, file.display());
             }
-            let mut table = Table::default();
-            table.push("kind", Column::Text(vec![kind.to_string()]));
-            table.push("accepted", Column::Count(vec![report.accepted]));
-            table.push("rejected", Column::Count(vec![report.rejected]));
-            table.push("duplicates", Column::Count(vec![report.duplicates]));
-            table.push(
-                "batch",
-                Column::Text(vec![report.batch.as_ref().map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id))]),
-            );
+            let batch = report.batch.as_ref().map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id));
+            let table = TableBuilder::default()
+                .text("kind", [kind.name()])
+                .count("accepted", [report.accepted])
+                .count("rejected", [report.rejected])
+                .count("duplicates", [report.duplicates])
+                .text("batch", [batch])
+                .build()
+                .map_err(EngineError::from)?;
             emit(&table, args.format, None)
         }
         Command::Summary(args) => {
-            let options = window_options(&args.window, args.columns.amount_column.is_some() || args.workspace.is_some())?;
-            let zone: Zone = args.window.timezone.parse()?;
             let source = match (&args.workspace, &args.file) {
                 (Some(workspace), _) => PurchaseSource::Workspace(workspace.clone()),
-                (None, Some(file)) => file_source(file, &args.read, &args.columns)?,
-                (None, None) => bail!("give a transactions FILE or --workspace DIR"),
+                (None, Some(file)) => PurchaseSource::File { input: file_input(file, &args.read)?, columns: columns(&args.columns) },
+                (None, None) => anyhow::bail!("give a transactions FILE or --workspace DIR"),
             };
-            let request = SummaryRequest { source, options, zone, max_rejects: args.max_rejects };
+            let request = SummaryRequest { source, window: window(&args.window)?, max_rejects: args.max_rejects };
             let progress = spinner(quiet, "summarising".to_string());
             let outcome = summarize(&request);
             progress.finish_and_clear();
             let outcome = outcome?;
             report_rejects(&outcome.rejected, args.rejects.as_deref(), quiet)?;
-            let counts = outcome.table.counts;
+            let counts = outcome.summary.counts;
             if !quiet {
                 eprintln!(
                     "{} rows → {} customers ({} refunds, {} after the observation end, {} rejected)",
                     counts.rows,
-                    outcome.table.customers.len(),
+                    outcome.summary.customers.len(),
                     counts.refunds,
                     counts.after_observation_end,
                     outcome.rejected.len()
                 );
             }
             let started = std::time::Instant::now();
-            let table = rapport_engine::into_summary_table(outcome.table);
-            let written = emit(&table, args.format, args.output.as_deref());
-            // The process ends next: the operating system takes the memory back at once,
-            // where freeing a million ids one by one took tens of milliseconds.
-            std::mem::forget(table);
-            if std::env::var_os("RAPPORT_TIMINGS").is_some() {
-                eprintln!("write {:?}", started.elapsed());
-            }
+            let written = emit(&outcome.summary.customers.to_record_batch(), args.format, args.output.as_deref());
+            tracing::info!(target: "rapport::timings", write = ?started.elapsed(), "summary output");
             written
         }
     }
 }
 
-fn clv_input(input: &ClvInput, quiet: bool) -> Result<ModelInput> {
-    if let Some(path) = &input.summary {
-        let mut model_input = ModelInput::from_csv(path)?;
-        model_input.time_unit = input.window.time_unit.clone();
-        return Ok(model_input);
+fn event_kind(kind: KindArg) -> EventKind {
+    match kind {
+        KindArg::Customers => EventKind::Customers,
+        KindArg::Purchases => EventKind::Purchases,
+        KindArg::Interactions => EventKind::Interactions,
+        KindArg::Surveys => EventKind::Surveys,
+        KindArg::Engagement => EventKind::Engagement,
+        KindArg::Programs => EventKind::Programs,
+        KindArg::Costs => EventKind::Costs,
     }
-    let Some(file) = &input.transactions else { bail!("give a transactions FILE or --summary FILE") };
-    let options = window_options(&input.window, input.columns.amount_column.is_some())?;
-    let request = SummaryRequest {
-        source: file_source(file, &input.read, &input.columns)?,
-        options,
-        zone: input.window.timezone.parse()?,
-        max_rejects: input.max_rejects,
+}
+
+fn model_kind(model: ModelKindArg) -> ModelKind {
+    match model {
+        ModelKindArg::BgNbd => ModelKind::BgNbd,
+        ModelKindArg::MbgNbd => ModelKind::MbgNbd,
+        ModelKindArg::ParetoNbd => ModelKind::ParetoNbd,
+        ModelKindArg::BgBb => ModelKind::BgBb,
+        ModelKindArg::GammaGamma => ModelKind::GammaGamma,
+    }
+}
+
+fn time_unit(unit: TimeUnitArg) -> TimeUnit {
+    match unit {
+        TimeUnitArg::Hours => TimeUnit::Hours,
+        TimeUnitArg::Days => TimeUnit::Days,
+        TimeUnitArg::Weeks => TimeUnit::Weeks,
+        TimeUnitArg::Months => TimeUnit::Months,
+    }
+}
+
+fn period(period: PeriodArg) -> Period {
+    match period {
+        PeriodArg::Hour => Period::Hour,
+        PeriodArg::Day => Period::Day,
+        PeriodArg::Week => Period::Week,
+        PeriodArg::Month => Period::Month,
+    }
+}
+
+fn input_format(format: InputFormatArg) -> InputFormat {
+    match format {
+        InputFormatArg::Auto => InputFormat::Auto,
+        InputFormatArg::Csv | InputFormatArg::Tsv => InputFormat::Delimited,
+        InputFormatArg::Jsonl => InputFormat::JsonLines,
+        InputFormatArg::Parquet => InputFormat::Parquet,
+    }
+}
+
+/// The delimiter: `--delimiter`, else a tab for `--input-format tsv`.
+fn delimiter(delimiter: DelimiterArg, format: InputFormatArg) -> Delimiter {
+    match delimiter {
+        DelimiterArg::Auto if format == InputFormatArg::Tsv => Delimiter::Byte(b'\t'),
+        DelimiterArg::Auto => Delimiter::Auto,
+        DelimiterArg::Comma => Delimiter::Byte(b','),
+        DelimiterArg::Semicolon => Delimiter::Byte(b';'),
+        DelimiterArg::Tab => Delimiter::Byte(b'\t'),
+        DelimiterArg::Pipe => Delimiter::Byte(b'|'),
+        DelimiterArg::Whitespace => Delimiter::Whitespace,
+    }
+}
+
+fn file_input(path: &Path, read: &ReadArgs) -> Result<FileInput> {
+    Ok(FileInput {
+        path: path.to_path_buf(),
+        format: input_format(read.input_format),
+        delimiter: delimiter(read.delimiter, read.input_format),
+        columns: read.columns.clone(),
+        time_format: read.time_format.as_deref().map(str::parse::<TimeFormat>).transpose().map_err(EngineError::from)?.unwrap_or_default(),
+    })
+}
+
+fn columns(columns: &Columns) -> TransactionColumns {
+    TransactionColumns {
+        customer: columns.customer_column.clone(),
+        time: columns.time_column.clone(),
+        amount: columns.amount_column.clone(),
+    }
+}
+
+fn window(window: &WindowArgs) -> Result<WindowSpec> {
+    Ok(WindowSpec {
+        period: period(window.period),
+        time_unit: window.time_unit.map(time_unit),
+        observation_end: window.observation_end.clone(),
+        calibration_end: window.calibration_end.clone(),
+        zone: window.timezone.parse().map_err(EngineError::from)?,
+    })
+}
+
+fn customer_source(input: &ClvInput) -> Result<CustomerSource> {
+    if let Some(path) = &input.summary {
+        return Ok(CustomerSource::SummaryFile { path: path.clone(), time_unit: input.window.time_unit.map(time_unit) });
+    }
+    let source = match (&input.workspace, &input.transactions) {
+        (Some(workspace), _) => PurchaseSource::Workspace(workspace.clone()),
+        (None, Some(file)) => PurchaseSource::File { input: file_input(file, &input.read)?, columns: columns(&input.columns) },
+        (None, None) => anyhow::bail!("give a transactions FILE, --summary FILE or --workspace DIR"),
     };
-    let outcome = summarize(&request)?;
-    report_rejects(&outcome.rejected, None, quiet)?;
-    Ok(ModelInput::from_summary(&outcome.table))
+    Ok(CustomerSource::Purchases(SummaryRequest { source, window: window(&input.window)?, max_rejects: input.max_rejects }))
 }
 
 fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
     match command {
         ClvCommand::Fit(args) => {
-            let kind: ModelKind = args.input.model.parse()?;
-            let input = clv_input(&args.input, quiet)?;
-            let progress = spinner(quiet, format!("fitting {} on {} customers", args.input.model, input.rows.len()));
-            let model = clv::fit(kind, &input);
+            let request = FitRequest { source: customer_source(&args.input)?, model: model_kind(args.input.model) };
+            let progress = spinner(quiet, format!("fitting {}", request.model));
+            let outcome = rapport_engine::clv::fit(&request);
             progress.finish_and_clear();
-            let model = model?;
+            let outcome = outcome?;
+            report_rejects(&outcome.rejected, None, quiet)?;
             if let Some(path) = &args.save {
-                std::fs::write(path, model.to_json(input.time_unit.as_deref().unwrap_or("unknown")))
-                    .with_context(|| format!("writing {}", path.display()))?;
+                rapport_engine::clv::save_model(path, &outcome.saved)?;
             }
-            let json = clv::fit_json(&model);
+            let report = outcome.saved.model.report();
             match args.format {
                 Format::Json | Format::Jsonl => {
                     let mut out = std::io::stdout().lock();
-                    serde_json::to_writer_pretty(&mut out, &json)?;
+                    serde_json::to_writer_pretty(&mut out, &rapport_engine::clv::fit_json(report))?;
                     writeln!(out)?;
                     Ok(())
                 }
                 format => {
-                    let report = model.report();
-                    let mut table = Table::default();
-                    table.push("parameter", Column::Text(report.names.clone()));
-                    table.push("estimate", Column::Float(report.params.clone()));
-                    table.push("std_error", Column::Float(report.std_errors.clone()));
-                    table.push("ci95_low", Column::Float(report.intervals.iter().map(|interval| interval.0).collect()));
-                    table.push("ci95_high", Column::Float(report.intervals.iter().map(|interval| interval.1).collect()));
+                    let table = TableBuilder::default()
+                        .text("parameter", &report.names)
+                        .float("estimate", report.params.iter().copied())
+                        .float("std_error", report.std_errors.iter().copied())
+                        .float("ci95_low", report.intervals.iter().map(|interval| interval.0))
+                        .float("ci95_high", report.intervals.iter().map(|interval| interval.1))
+                        .build()
+                        .map_err(EngineError::from)?;
                     if !quiet {
                         eprintln!(
                             "{}: log-likelihood {:.4}, {} customers, converged: {}, {} iterations",
@@ -179,77 +259,81 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             }
         }
         ClvCommand::Track(args) => {
-            let model = match &args.params {
-                Some(path) => load_model(path)?,
-                None => {
-                    if args.window.calibration_end.is_none() {
-                        bail!("give --calibration-end (the model is fitted on the calibration period) or --params FITTED.json");
-                    }
-                    let input = clv_input(
-                        &ClvInput {
-                            model: args.model.clone(),
-                            summary: None,
-                            transactions: Some(args.transactions.clone()),
-                            read: args.read.clone(),
-                            columns: args.columns.clone(),
-                            window: args.window.clone(),
-                            max_rejects: args.max_rejects,
-                        },
-                        quiet,
-                    )?;
-                    clv::fit(args.model.parse()?, &input)?
-                }
-            };
-            // The histogram covers every purchase: no calibration split, no observation cut
-            // (the tracked span is --periods from the first purchase).
-            let mut options = window_options(&args.window, args.columns.amount_column.is_some())?;
-            options.calibration_end = None;
-            options.observation_end = None;
-            let request = SummaryRequest {
-                source: file_source(&args.transactions, &args.read, &args.columns)?,
-                options,
-                zone: args.window.timezone.parse()?,
+            let request = TrackRequest {
+                input: file_input(&args.transactions, &args.read)?,
+                columns: columns(&args.columns),
+                window: window(&args.window)?,
+                model: model_kind(args.model),
+                saved: args.params.clone(),
+                step: args.step,
+                periods: args.periods,
                 max_rejects: args.max_rejects,
             };
-            let (histogram, rejected) = rapport_engine::summary::purchase_histogram(&request)?;
-            report_rejects(&rejected, None, quiet)?;
-            let points = clv::tracking(&model, &histogram, options.period, options.time_unit, args.periods, args.step)?;
-            emit(&clv::tracking_table(&points), args.format, args.output.as_deref())
+            let outcome = rapport_engine::clv::track(&request)?;
+            report_rejects(&outcome.rejected, None, quiet)?;
+            let points = &outcome.points;
+            let table = TableBuilder::default()
+                .count("step", points.iter().map(|point| point.step as u64))
+                .text("date", points.iter().map(|point| point.date.as_str()))
+                .float("time", points.iter().map(|point| point.time))
+                .count("actual", points.iter().map(|point| point.actual))
+                .float("expected", points.iter().map(|point| point.expected))
+                .build()
+                .map_err(EngineError::from)?;
+            emit(&table, args.format, args.output.as_deref())
         }
         ClvCommand::Predict(args) => {
-            let input = clv_input(&args.input, quiet)?;
-            let model = match &args.params {
-                Some(path) => load_model(path)?,
-                None => clv::fit(args.input.model.parse()?, &input)?,
+            let request = PredictRequest {
+                source: customer_source(&args.input)?,
+                model: model_kind(args.input.model),
+                saved: args.params.clone(),
+                horizon: args.horizon,
+                clv: ClvSpec {
+                    months: args.clv_months,
+                    discount_rate: args.discount_rate,
+                    discount_period: match args.discount_period {
+                        DiscountPeriodArg::Month => DiscountPeriod::Month,
+                        DiscountPeriodArg::Year => DiscountPeriod::Year,
+                    },
+                    month: match args.month {
+                        MonthArg::Mean => MonthDefinition::Mean,
+                        MonthArg::Lifetimes => MonthDefinition::Lifetimes,
+                    },
+                },
             };
-            let spend = if model.as_count_model().is_some() { clv::spend_model(&input)? } else { None };
-            let clv_options = match (&spend, input.time_unit.as_deref()) {
-                (None, _) => None,
-                (Some(_), None) => bail!(
-                    "give --time-unit (the unit of recency and T in the summary file) so that CLV months can be converted to model time"
-                ),
-                (Some(_), Some(unit)) => {
-                    let units_per_month = ClvOptions::units_per_month(unit).with_context(|| format!("unknown time unit {unit:?}"))?;
-                    let monthly_discount_rate = match args.discount_period.as_str() {
-                        "month" | "months" | "monthly" => args.discount_rate,
-                        "year" | "years" | "yearly" | "annual" => (1.0 + args.discount_rate).powf(1.0 / 12.0) - 1.0,
-                        other => bail!("--discount-period {other:?}: expected month or year"),
-                    };
-                    Some(ClvOptions { months: args.clv_months, monthly_discount_rate, units_per_month })
+            let progress = spinner(quiet, "predicting".to_string());
+            let outcome = rapport_engine::clv::predict(&request);
+            progress.finish_and_clear();
+            let outcome = outcome?;
+            report_rejects(&outcome.rejected, None, quiet)?;
+            if !quiet {
+                if let Some(holdout) = &outcome.holdout {
+                    eprintln!("holdout: {holdout}");
                 }
-            };
-            let (table, evaluation) =
-                clv::predict(&model, spend.as_ref(), &input, &PredictOptions { horizon: args.horizon, clv: clv_options })?;
-            if let (Some(evaluation), false) = (evaluation, quiet) {
-                eprintln!("holdout: {evaluation}");
+                if let Some(run) = &outcome.run {
+                    eprintln!("results run {} written ({} customers)", run.id, run.customers);
+                }
             }
-            emit(&table, args.format, args.output.as_deref())
+            emit(&outcome.customers.to_record_batch(), args.format, args.output.as_deref())
         }
     }
 }
 
+fn sentiment_model(arg: ModelArg) -> SentimentModel {
+    match arg {
+        ModelArg::Service => SentimentModel::Service,
+        ModelArg::Vader => SentimentModel::Vader,
+    }
+}
+
+/// The layout of a text input read by columns.
+fn text_layout(file: Option<&PathBuf>, format: InputFormatArg) -> Result<rapport_engine::topics::Layout> {
+    Ok(rapport_engine::topics::Layout::detect(file.map(PathBuf::as_path), input_format(format), delimiter(DelimiterArg::Auto, format))?)
+}
+
 fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
     use rapport_engine::sentiment::{CLASSES, SentimentFormat, TextInput, evaluate_labels, paper_correlation, score_stream};
+    use rapport_engine::topics::Layout;
     let model = sentiment_model(args.model);
     let (name, reader) = open_text_input(args.file.as_ref())?;
     if args.evaluate {
@@ -284,7 +368,7 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
     }
     let input = match &args.text_column {
         None => TextInput::Lines,
-        Some(text_column) => match text_layout(args.file.as_ref(), &args.input_format) {
+        Some(text_column) => match text_layout(args.file.as_ref(), args.input_format)? {
             Layout::JsonLines => TextInput::JsonLines { text_column: text_column.clone(), id_column: args.id_column.clone() },
             Layout::Delimited(delimiter) => {
                 TextInput::Csv { delimiter, text_column: text_column.clone(), id_column: args.id_column.clone() }
@@ -308,31 +392,6 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// The layout of a text input read by columns: `--input-format`, or the file's extension.
-fn text_layout(file: Option<&PathBuf>, input_format: &str) -> Layout {
-    let extension = file.and_then(|path| path.extension()).and_then(|extension| extension.to_str()).unwrap_or("").to_ascii_lowercase();
-    match if input_format == "auto" { extension.as_str() } else { input_format } {
-        "jsonl" | "ndjson" | "json" => Layout::JsonLines,
-        "tsv" | "tab" => Layout::Delimited(b'\t'),
-        _ => Layout::Delimited(b','),
-    }
-}
-
-fn sentiment_model(arg: ModelArg) -> SentimentModel {
-    match arg {
-        ModelArg::Service => SentimentModel::Service,
-        ModelArg::Vader => SentimentModel::Vader,
-    }
-}
-
-/// A fitted model saved by `clv fit --save`.
-fn load_model(path: &Path) -> Result<FittedModel> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let (model, _unit) =
-        FittedModel::from_json(&text).map_err(rapport_engine::EngineError::from).with_context(|| format!("loading {}", path.display()))?;
-    Ok(model)
-}
-
 /// Open a text input: a file, or standard input for `-` or nothing.
 fn open_text_input(file: Option<&PathBuf>) -> Result<(String, Box<dyn std::io::BufRead>)> {
     let path = file.filter(|path| path.as_os_str() != "-");
@@ -350,7 +409,7 @@ fn open_text_input(file: Option<&PathBuf>) -> Result<(String, Box<dyn std::io::B
 fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
     use rapport_engine::topics::{TextColumns, TopicOptions, TopicsRequest, complaint_topics};
     let (name, reader) = open_text_input(args.file.as_ref())?;
-    let layout = text_layout(args.file.as_ref(), &args.input_format);
+    let layout = text_layout(args.file.as_ref(), args.input_format)?;
     let request = TopicsRequest {
         columns: TextColumns {
             text: args.text_column.clone(),
@@ -362,14 +421,15 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
         model: sentiment_model(args.model),
         all: args.all,
         options: TopicOptions { topics: args.topics, max_topics: args.max_topics.max(2), seed: args.seed, ..TopicOptions::default() },
-        trend_period: args.trend_period.parse::<Period>()?,
-        time_format: args.time_format.parse::<TimeFormat>()?,
-        zone: args.timezone.parse::<Zone>()?,
+        trend_period: match args.trend_period {
+            TrendPeriod::Day => Period::Day,
+            TrendPeriod::Week => Period::Week,
+            TrendPeriod::Month => Period::Month,
+        },
+        time_format: args.time_format.parse::<TimeFormat>().map_err(EngineError::from)?,
+        zone: args.timezone.parse().map_err(EngineError::from)?,
         examples: args.examples,
     };
-    if request.trend_period == Period::Hour {
-        bail!(rapport_core::CoreError::InvalidOption { option: "--trend-period", reason: "the trend is by day, week or month".into() });
-    }
     let progress = spinner(quiet, "finding topics".to_string());
     let report = complaint_topics(&name, reader, &request);
     progress.finish_and_clear();
@@ -415,14 +475,16 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
     progress.finish_and_clear();
     let report = report?;
     if format != Format::Table {
-        let mut table = Table::default();
-        table.push("workspace", Column::Text(vec![report.workspace.display().to_string()]));
-        table.push("events_ingested", Column::Count(vec![report.ingest.accepted]));
-        table.push("customers", Column::Count(vec![report.customers as u64]));
-        table.push("repeat_customers", Column::Count(vec![report.repeat_customers as u64]));
-        table.push("repeat_purchases_calibration", Column::Count(vec![report.repeat_purchases_calibration]));
-        table.push("purchases_holdout", Column::Count(vec![report.purchases_holdout]));
-        table.push("mean_repeat_value", Column::Float(vec![report.mean_repeat_value]));
+        let table = TableBuilder::default()
+            .text("workspace", [report.workspace.display().to_string()])
+            .count("events_ingested", [report.ingest.accepted])
+            .count("customers", [report.customers as u64])
+            .count("repeat_customers", [report.repeat_customers as u64])
+            .count("repeat_purchases_calibration", [report.repeat_purchases_calibration])
+            .count("purchases_holdout", [report.purchases_holdout])
+            .float("mean_repeat_value", [report.mean_repeat_value])
+            .build()
+            .map_err(EngineError::from)?;
         return emit(&table, format, None);
     }
     let mut out = std::io::stdout().lock();
@@ -442,13 +504,12 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
     writeln!(out, "  repeat purchase days     {:>8}  in calibration", report.repeat_purchases_calibration)?;
     writeln!(out, "  purchase days            {:>8}  in the 39-week holdout to 1998-06-30", report.purchases_holdout)?;
     writeln!(out, "  mean repeat-day value    {:>8.2}  dollars", report.mean_repeat_value)?;
-    let fit = &report.count_model;
-    let named = |fit: &rapport_models::FitReport| {
+    let named = |fit: &rapport_engine::FitReport| {
         fit.named_params().map(|(name, value)| format!("{name} = {value:.4}")).collect::<Vec<_>>().join(", ")
     };
     writeln!(out)?;
     writeln!(out, "Lifetime value (fitted on the calibration window; Fader, Hardie & Lee 2005):")?;
-    writeln!(out, "  BG/NBD       {}  (LL {:.2})", named(fit), fit.log_likelihood)?;
+    writeln!(out, "  BG/NBD       {}  (LL {:.2})", named(&report.count_model), report.count_model.log_likelihood)?;
     writeln!(
         out,
         "  Gamma-Gamma  {}  (LL {:.2}, {} repeat buyers)",
@@ -469,8 +530,16 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
     }
     writeln!(out)?;
     writeln!(out, "Customer summary (weeks; lifetimes' calibration_and_holdout_data semantics):")?;
-    rapport_engine::summary_table(&report.summary).write_aligned(&mut out, 10)?;
+    rapport_engine::output::write_aligned(&report.summary.customers.to_record_batch(), &mut out, 10)?;
     writeln!(out)?;
+    if let Some(run) = &report.run {
+        writeln!(
+            out,
+            "Every customer's P(alive) and CLV: results run {} (rapport runs --workspace {})",
+            run.id,
+            report.workspace.display()
+        )?;
+    }
     writeln!(
         out,
         "Next: rapport summary --workspace {} --period day --time-unit weeks --calibration-end 1997-09-30",
@@ -479,65 +548,31 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// Purchases read from a transactions file.
-fn file_source(file: &Path, read: &ReadArgs, columns: &TransactionColumns) -> Result<PurchaseSource> {
-    Ok(PurchaseSource::File {
-        input: input_spec(file, read)?,
-        customer_column: columns.customer_column.clone(),
-        time_column: columns.time_column.clone(),
-        amount_column: columns.amount_column.clone(),
-        time_format: read.time_format.as_deref().map(str::parse::<TimeFormat>).transpose()?.unwrap_or_default(),
-    })
-}
-
-fn input_spec(path: &Path, read: &ReadArgs) -> Result<InputSpec> {
-    Ok(InputSpec {
-        path: path.to_path_buf(),
-        format: read.input_format.parse()?,
-        delimiter: read.delimiter.parse()?,
-        columns: read.columns.clone(),
-    })
-}
-
-fn window_options(window: &WindowArgs, monetary: bool) -> Result<SummaryOptions> {
-    let period: Period = window.period.parse()?;
-    let time_unit = match &window.time_unit {
-        Some(unit) => unit.parse::<TimeUnit>()?,
-        None => period.natural_unit(),
-    };
-    let observation_end = window.observation_end.as_deref().map(|text| parse_end_of(text, "--observation-end")).transpose()?;
-    let calibration_end = window.calibration_end.as_deref().map(|text| parse_end_of(text, "--calibration-end")).transpose()?;
-    if let (Some(calibration), Some(observation)) = (calibration_end, observation_end)
-        && calibration >= observation
-    {
-        bail!("--calibration-end must be before --observation-end");
+/// Show the first rejected rows on stderr, and how many more there are.
+fn show_rejects(shown: &[Rejected], total: usize) {
+    for row in shown.iter().take(SHOWN_REJECTS) {
+        eprintln!("rejected {row}");
     }
-    Ok(SummaryOptions { period, time_unit, observation_end, calibration_end, monetary })
+    if total > SHOWN_REJECTS.min(shown.len()) {
+        eprintln!("… and {} more rejected row(s)", total - SHOWN_REJECTS.min(shown.len()));
+    }
 }
 
 fn report_rejects(rejected: &[Rejected], path: Option<&Path>, quiet: bool) -> Result<()> {
     if !quiet {
-        for row in rejected.iter().take(10) {
-            eprintln!("rejected {row}");
-        }
-        if rejected.len() > 10 {
-            eprintln!("… and {} more rejected row(s)", rejected.len() - 10);
+        show_rejects(rejected, rejected.len());
+        if rejected.len() > SHOWN_REJECTS && path.is_none() {
+            eprintln!("(rapport summary --rejects FILE writes every rejected row)");
         }
     }
     if let Some(path) = path {
-        let mut table = Table::default();
-        table.push("file", Column::Text(rejected.iter().map(|row| row.file.clone()).collect()));
-        table.push("line", Column::Count(rejected.iter().map(|row| row.line).collect()));
-        table.push("column", Column::Text(rejected.iter().map(|row| row.column.clone()).collect()));
-        table.push("value", Column::Text(rejected.iter().map(|row| row.value.clone()).collect()));
-        table.push("expected", Column::Text(rejected.iter().map(|row| row.expected.clone()).collect()));
-        emit(&table, Format::Csv, Some(path))?;
+        emit(&rapport_engine::output::rejects_table(rejected)?, Format::Csv, Some(path))?;
     }
     Ok(())
 }
 
 /// Print or write a table.
-pub fn emit(table: &Table, format: Format, output: Option<&Path>) -> Result<()> {
+pub fn emit(batch: &rapport_engine::output::RecordBatch, format: Format, output: Option<&Path>) -> Result<()> {
     let format = match format {
         Format::Table => OutputFormat::Table,
         Format::Csv => OutputFormat::Csv,
@@ -545,25 +580,10 @@ pub fn emit(table: &Table, format: Format, output: Option<&Path>) -> Result<()> 
         Format::Jsonl => OutputFormat::Jsonl,
         Format::Parquet => OutputFormat::Parquet,
     };
-    match (format, output) {
-        (OutputFormat::Parquet, Some(path)) => table.write_parquet(path).with_context(|| format!("writing {}", path.display()))?,
-        (OutputFormat::Parquet, None) => bail!("--format parquet needs --output FILE"),
-        (format, Some(path)) => {
-            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            let mut writer = std::io::BufWriter::new(file);
-            table.write(format, &mut writer)?;
-            writer.flush()?;
-        }
-        (format, None) => {
-            let stdout = std::io::stdout();
-            let mut writer = std::io::BufWriter::new(stdout.lock());
-            match table.write(format, &mut writer).and_then(|()| writer.flush()) {
-                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other?,
-            }
-        }
+    match rapport_engine::output::write(batch, format, output, &mut std::io::stdout().lock()) {
+        Err(error) if error.is_broken_pipe() => Ok(()),
+        other => Ok(other?),
     }
-    Ok(())
 }
 
 /// A spinner on stderr for work that can take more than a second; hidden when stderr is

@@ -19,7 +19,21 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Log library events on stderr: `RAPPORT_LOG` is a tracing filter (default: warnings
+/// only); `RAPPORT_TIMINGS` adds the `rapport::timings` events of each stage.
+fn install_logging() {
+    use tracing_subscriber::EnvFilter;
+    let mut filter = EnvFilter::try_from_env("RAPPORT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    if std::env::var_os("RAPPORT_TIMINGS").is_some()
+        && let Ok(directive) = "rapport::timings=info".parse()
+    {
+        filter = filter.add_directive(directive);
+    }
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).without_time().try_init();
+}
+
 fn main() -> ExitCode {
+    install_logging();
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -40,11 +54,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            let internal = error.chain().any(|cause| {
-                cause.downcast_ref::<rapport_engine::EngineError>().is_some_and(rapport_engine::EngineError::is_internal)
-                    || cause.downcast_ref::<rapport_store::StoreError>().is_some_and(rapport_store::StoreError::is_internal)
-            });
+            let internal = error
+                .chain()
+                .any(|cause| cause.downcast_ref::<rapport_engine::EngineError>().is_some_and(rapport_engine::EngineError::is_internal));
             eprintln!("error: {error:#}");
+            if let Some(hint) = error.chain().find_map(|cause| cause.downcast_ref::<rapport_engine::EngineError>()).and_then(hint) {
+                eprintln!("hint: {hint}");
+            }
             if internal {
                 eprintln!("This is a bug in Rapport; please report it with the command you ran.");
                 ExitCode::from(2)
@@ -52,6 +68,38 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+/// What to do about an error, in the command line's words (the library's errors name no
+/// flags).
+fn hint(error: &rapport_engine::EngineError) -> Option<String> {
+    let flag = |option: &str| match option {
+        "calibration end" => "--calibration-end",
+        "observation end" => "--observation-end",
+        "time zone" => "--timezone",
+        "time format" => "--time-format",
+        "delimiter" => "--delimiter",
+        "input format" => "--input-format",
+        "discount rate" => "--discount-rate",
+        "period" => "--period",
+        "time unit" => "--time-unit",
+        _ => "",
+    };
+    match error.code() {
+        "too_many_rejects" => Some(
+            "--max-rejects N accepts up to N rejected rows (summary: --rejects FILE writes them all; ingest keeps them in quarantine/)"
+                .into(),
+        ),
+        "time_unit_needed" => Some("give --time-unit (the unit of the summary file's recency and T)".into()),
+        "time_unit_mismatch" => Some("give --time-unit so that the saved model can be converted".into()),
+        "calibration_end_needed" => Some("give --calibration-end, or --params FITTED.json".into()),
+        "output_file_needed" => Some("give --output FILE with --format parquet".into()),
+        "missing_column" if error.to_string().contains("give the delimiter") => Some("set it with --delimiter".into()),
+        "invalid_option" | "invalid_value" => {
+            error.option().map(flag).filter(|flag| !flag.is_empty()).map(|flag| format!("see {flag} in --help"))
+        }
+        _ => None,
     }
 }
 

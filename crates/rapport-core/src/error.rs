@@ -31,6 +31,15 @@ pub enum CoreError {
 }
 
 impl CoreError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::InvalidValue { .. } => "invalid_value",
+            CoreError::InvalidOption { .. } => "invalid_option",
+            CoreError::MissingField { .. } => "missing_field",
+        }
+    }
+
     /// Build an [`CoreError::InvalidValue`], truncating very long values so that an
     /// error message stays readable even for a 10 MB field.
     pub fn invalid(value: &str, expected: impl Into<String>) -> Self {

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
+use crate::survey::SurveyType;
 
 /// The kinds of events a workspace holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -96,7 +97,7 @@ impl EventKind {
                 FieldSpec::optional("resolved", Flag),
             ],
             EventKind::Surveys => with_common![
-                FieldSpec::required("survey_type", OneOf(&["nps", "csat", "ces"])),
+                FieldSpec::required("survey_type", OneOf(&["nps", "csat", "ces"])), // SurveyType::ALL
                 FieldSpec::required("score", Decimal),
                 FieldSpec::optional("comment", Text),
                 FieldSpec::optional("touchpoint", Text),
@@ -132,13 +133,11 @@ impl EventKind {
                 let (Value::Text(kind), Value::Decimal(score)) = (&values[field("survey_type")], &values[field("score")]) else {
                     return Ok(());
                 };
-                let (low, high) = match kind.as_str() {
-                    "nps" => (0.0, 10.0),
-                    "csat" => (1.0, 5.0),
-                    _ => (1.0, 7.0),
-                };
-                if *score < low || *score > high || (kind == "nps" && score.fract() != 0.0) {
-                    let expected = format!("a {} score from {low} to {high}", kind.to_uppercase());
+                let survey_type = kind.parse::<SurveyType>().map_err(|error| (field("survey_type"), error))?;
+                let scale = survey_type.scale();
+                if !scale.contains(*score) {
+                    let whole = if scale.whole { "whole " } else { "" };
+                    let expected = format!("a {} score, a {whole}number from {} to {}", kind.to_uppercase(), scale.low, scale.high);
                     return Err((field("score"), CoreError::invalid(&score.to_string(), expected)));
                 }
                 Ok(())
@@ -172,7 +171,7 @@ impl FromStr for EventKind {
         let singular = text.trim_end_matches('s');
         EventKind::ALL.into_iter().find(|kind| kind.name() == text || kind.name().trim_end_matches('s') == singular).ok_or_else(|| {
             CoreError::InvalidOption {
-                option: "--kind",
+                option: "kind",
                 reason: format!("{text:?} is not one of customers, purchases, interactions, surveys, engagement, programs, costs"),
             }
         })

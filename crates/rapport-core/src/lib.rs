@@ -5,10 +5,15 @@
 //! ([`summary`]), the workspace configuration schema ([`config`]) and the errors
 //! of all of these ([`error`]).
 
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod money;
 pub mod summary;
+pub mod survey;
+pub mod table;
 pub mod time;
 
 pub use error::CoreError;

@@ -26,10 +26,11 @@ use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
-use rayon::iter::{IntoParallelIterator, ParallelIterator};
+use rayon::iter::{IntoParallelIterator, IntoParallelRefIterator, ParallelIterator};
 use rayon::slice::ParallelSliceMut;
 use serde::{Deserialize, Serialize};
 
+use crate::table::{CustomerTable, Window, columns};
 use crate::time::{Period, TimeUnit};
 
 /// What to summarise and how.
@@ -53,33 +54,13 @@ impl Default for SummaryOptions {
     }
 }
 
-/// One customer's summary row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CustomerSummary {
-    /// The customer's id as it appears in the input.
-    pub customer_id: String,
-    /// Repeat purchase periods (lifetimes `frequency`, Hardie's `x`).
-    pub frequency: u32,
-    /// Age at the last purchase (`recency`, `t_x`).
-    pub recency: f64,
-    /// Age at the end of observation (`T`).
-    #[serde(rename = "T")]
-    pub t: f64,
-    /// Mean value of the repeat periods (`monetary_value`, `zbar`).
-    pub monetary_value: f64,
-    /// Holdout columns, present when a calibration end was given.
-    pub holdout: Option<Holdout>,
-}
-
-/// The holdout columns of a calibration / holdout split.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Holdout {
+/// The holdout columns of one customer in a calibration / holdout split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Holdout {
     /// Distinct purchase periods in the holdout window.
-    pub frequency: u32,
+    frequency: u32,
     /// Mean value of the holdout purchases (per transaction, as lifetimes).
-    pub monetary_value: f64,
-    /// Length of the holdout window in the time unit.
-    pub duration: f64,
+    monetary_value: f64,
 }
 
 /// Counts of what went into a summary.
@@ -93,16 +74,17 @@ pub struct SummaryCounts {
     pub after_observation_end: u64,
 }
 
-/// The finished summary: one row per customer, ordered by customer id (numerically
-/// when ids are numbers).
+/// The finished summary: the customer table (one row per customer with at least one
+/// purchase period, ordered by id, numerically when ids are numbers) and what went in.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SummaryTable {
-    /// Options it was built with, with the observation end resolved.
+pub struct Summary {
+    /// Options it was built with.
     pub options: SummaryOptions,
     /// The observation end actually used (local seconds).
     pub observation_end: i64,
-    /// One row per customer with at least one purchase period.
-    pub customers: Vec<CustomerSummary>,
+    /// The customer table: `customer_id, frequency, recency, T[, monetary_value]`, with
+    /// `_cal` and the holdout columns after a split.
+    pub customers: CustomerTable,
     /// What went in.
     pub counts: SummaryCounts,
 }
@@ -384,8 +366,8 @@ impl SummaryAccumulator {
         self.counts.after_observation_end += other.counts.after_observation_end;
     }
 
-    /// Compute the summary table.
-    pub fn finish(mut self) -> SummaryTable {
+    /// Compute the summary: the customer table.
+    pub fn finish(mut self) -> Summary {
         self.flush();
         let options = self.options;
         let observation_end = options.observation_end.or(self.last_seen).unwrap_or_default();
@@ -395,17 +377,23 @@ impl SummaryAccumulator {
         let unit = options.time_unit;
         let duration_holdout =
             options.calibration_end.map(|calibration_end| unit.between(options.period, options.period.index(calibration_end), end_period));
-        let mut customers: Vec<(NaturalKey, CustomerSummary)> = self
+        // Each partition folds its customers and keeps its ids where they are: rows point
+        // at them by (partition, index), and the ids are copied once, in order, into the
+        // table's string column (a `String` per customer cost an allocation and a free
+        // for each of millions of ids).
+        let folded: Vec<(Partition, Vec<FoldedRow>)> = self
             .partitions
             .into_par_iter()
-            .flat_map_iter(|pieces| {
+            .map(|pieces| {
                 let grouped = Grouped::of(pieces);
                 let mut out = Vec::with_capacity(grouped.customers());
                 for customer in 0..grouped.customers() {
                     let Some(periods) = purchase_periods(grouped.calibration(customer)) else { continue };
-                    let holdout = duration_holdout.map(|duration| holdout_of(grouped.holdout(customer), duration));
-                    let customer_id = String::from_utf8_lossy(grouped.names.name(customer as u32)).into_owned();
-                    let row = CustomerSummary {
+                    let holdout = duration_holdout.map(|_| holdout_of(grouped.holdout(customer)));
+                    out.push(FoldedRow {
+                        key: NaturalKey::of_bytes(grouped.names.name(customer as u32)),
+                        partition: 0,
+                        name: customer as u32,
                         frequency: periods.repeat_count,
                         recency: unit.between(options.period, i64::from(periods.first), i64::from(periods.last)),
                         t: unit.between(options.period, i64::from(periods.first), calibration_end_period),
@@ -415,19 +403,64 @@ impl SummaryAccumulator {
                             periods.repeat_total / f64::from(periods.repeat_count)
                         },
                         holdout,
-                        customer_id,
-                    };
-                    out.push((NaturalKey::of(&row.customer_id), row));
+                    });
                 }
-                out
+                (grouped.names, out)
             })
             .collect();
+        let mut names = Vec::with_capacity(folded.len());
+        let mut rows = Vec::with_capacity(folded.iter().map(|(_, rows)| rows.len()).sum());
+        for (partition, (partition_names, partition_rows)) in folded.into_iter().enumerate() {
+            rows.extend(partition_rows.into_iter().map(|row| FoldedRow { partition: partition as u32, ..row }));
+            names.push(partition_names);
+        }
+        let name_of = |row: &FoldedRow| names[row.partition as usize].name(row.name);
         // The key of each id is computed once (above, in parallel); the tail comparison
         // is needed only for ties.
-        customers.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| natural_tail(&a.1.customer_id, &b.1.customer_id)));
-        let customers = customers.into_iter().map(|(_, row)| row).collect();
-        SummaryTable { options, observation_end, customers, counts: self.counts }
+        rows.par_sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| natural_tail(name_of(a), name_of(b))));
+        let id_bytes: usize = rows.iter().map(|row| name_of(row).len()).sum();
+        let mut ids = arrow_array::builder::LargeStringBuilder::with_capacity(rows.len(), id_bytes);
+        for row in &rows {
+            ids.append_value(String::from_utf8_lossy(name_of(row)));
+        }
+        drop(names);
+        let window = Window {
+            time_unit: Some(unit),
+            period: Some(options.period),
+            observation_end: Some(observation_end),
+            calibration_end: options.calibration_end,
+        };
+        let mut customers = CustomerTable::new(ids.finish(), window);
+        let suffix = if options.calibration_end.is_some() { "_cal" } else { "" };
+        let column = |pick: fn(&FoldedRow) -> f64| rows.par_iter().map(pick).collect::<Vec<f64>>();
+        let mut add = |name: String, values: Vec<f64>| customers.push_f64(&name, values).expect("columns have one value per customer");
+        add(format!("{}{suffix}", columns::FREQUENCY), column(|row| f64::from(row.frequency)));
+        add(format!("{}{suffix}", columns::RECENCY), column(|row| row.recency));
+        add(format!("{}{suffix}", columns::T), column(|row| row.t));
+        if options.monetary {
+            add(format!("{}{suffix}", columns::MONETARY_VALUE), column(|row| row.monetary_value));
+        }
+        if let Some(duration) = duration_holdout {
+            add(columns::FREQUENCY_HOLDOUT.into(), column(|row| row.holdout.map_or(0.0, |holdout| f64::from(holdout.frequency))));
+            if options.monetary {
+                add(columns::MONETARY_VALUE_HOLDOUT.into(), column(|row| row.holdout.map_or(0.0, |holdout| holdout.monetary_value)));
+            }
+            add(columns::DURATION_HOLDOUT.into(), vec![duration; rows.len()]);
+        }
+        Summary { options, observation_end, customers, counts: self.counts }
     }
+}
+
+/// One customer's folded summary, pointing at its id in its partition.
+struct FoldedRow {
+    key: NaturalKey,
+    partition: u32,
+    name: u32,
+    frequency: u32,
+    recency: f64,
+    t: f64,
+    monetary_value: f64,
+    holdout: Option<Holdout>,
 }
 
 /// One partition's pieces combined: the ids of the first piece extended with the others',
@@ -597,7 +630,7 @@ fn purchase_periods(rows: &[Entry]) -> Option<PurchasePeriods> {
     summary
 }
 
-fn holdout_of(rows: &[Entry], duration: f64) -> Holdout {
+fn holdout_of(rows: &[Entry]) -> Holdout {
     let mut frequency = 0;
     for period_rows in rows.chunk_by(|a, b| a.period == b.period) {
         if period_rows.iter().any(|row| row.amount >= 0.0) {
@@ -606,14 +639,14 @@ fn holdout_of(rows: &[Entry], duration: f64) -> Holdout {
     }
     let purchases = rows.iter().filter(|row| row.amount >= 0.0).count();
     let total: f64 = rows.iter().map(|row| row.amount).sum();
-    Holdout { frequency, monetary_value: if purchases == 0 { 0.0 } else { total / purchases as f64 }, duration }
+    Holdout { frequency, monetary_value: if purchases == 0 { 0.0 } else { total / purchases as f64 } }
 }
 
 /// The order of customer ids in a summary: ids that are unsigned integers first, by
 /// value (then by their text, so "007" and "7" have a fixed order), then every other id
 /// byte-wise. A total order, so sorting with it is well defined for any mix of ids.
 pub fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
-    NaturalKey::of(a).cmp(&NaturalKey::of(b)).then_with(|| natural_tail(a, b))
+    NaturalKey::of_bytes(a.as_bytes()).cmp(&NaturalKey::of_bytes(b.as_bytes())).then_with(|| natural_tail(a.as_bytes(), b.as_bytes()))
 }
 
 /// The part of [`natural_order`] that is cheap to compare: an integer id of up to 19
@@ -631,17 +664,17 @@ enum NaturalKey {
 }
 
 impl NaturalKey {
-    fn of(id: &str) -> NaturalKey {
-        if id.is_empty() || !id.bytes().all(|byte| byte.is_ascii_digit()) {
+    fn of_bytes(id: &[u8]) -> NaturalKey {
+        if id.is_empty() || !id.iter().all(u8::is_ascii_digit) {
             let mut prefix = [0u8; 8];
-            for (slot, byte) in prefix.iter_mut().zip(id.bytes()) {
-                *slot = byte;
+            for (slot, byte) in prefix.iter_mut().zip(id) {
+                *slot = *byte;
             }
             return NaturalKey::Text(u64::from_be_bytes(prefix));
         }
-        let digits = id.trim_start_matches('0');
+        let digits = trim_zeros(id);
         if digits.len() <= 19 {
-            NaturalKey::Small(digits.bytes().fold(0u64, |value, byte| value * 10 + u64::from(byte - b'0')))
+            NaturalKey::Small(digits.iter().fold(0u64, |value, byte| value * 10 + u64::from(byte - b'0')))
         } else {
             NaturalKey::Large(digits.len())
         }
@@ -649,8 +682,12 @@ impl NaturalKey {
 }
 
 /// Ties of [`NaturalKey`]: long integers by their significant digits, then every id by its text.
-fn natural_tail(a: &str, b: &str) -> std::cmp::Ordering {
-    a.trim_start_matches('0').cmp(b.trim_start_matches('0')).then_with(|| a.cmp(b))
+fn natural_tail(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    trim_zeros(a).cmp(trim_zeros(b)).then_with(|| a.cmp(b))
+}
+
+fn trim_zeros(id: &[u8]) -> &[u8] {
+    &id[id.iter().position(|&byte| byte != b'0').unwrap_or(id.len())..]
 }
 
 #[cfg(test)]
@@ -667,6 +704,14 @@ mod tests {
         SummaryOptions::default()
     }
 
+    /// (id, frequency, recency, T, monetary value) of every customer.
+    fn rows(summary: &Summary) -> Vec<(String, f64, f64, f64, f64)> {
+        let table = &summary.customers;
+        let (frequency, recency, age) = (table.frequency().expect("frequency"), table.recency().expect("recency"), table.age().expect("T"));
+        let monetary = table.monetary_value().expect("monetary");
+        (0..table.len()).map(|row| (table.id(row).to_string(), frequency[row], recency[row], age[row], monetary[row])).collect()
+    }
+
     #[test]
     fn lifetimes_semantics_for_one_customer() {
         // Two purchases on the first day count once; a refund nets against its day.
@@ -678,11 +723,7 @@ mod tests {
         accumulator.update("a", day(2020, 1, 21), -7.0);
         accumulator.update("a", day(2020, 1, 31), 40.0);
         let table = accumulator.finish();
-        let row = &table.customers[0];
-        assert_eq!(row.frequency, 2);
-        assert_eq!(row.recency, 30.0);
-        assert_eq!(row.t, 30.0);
-        assert_eq!(row.monetary_value, (15.0 + 40.0) / 2.0);
+        assert_eq!(rows(&table), [("a".to_string(), 2.0, 30.0, 30.0, (15.0 + 40.0) / 2.0)]);
         assert_eq!(table.counts.refunds, 2);
     }
 
@@ -693,7 +734,7 @@ mod tests {
         accumulator.update("b", day(2020, 1, 2), 10.0);
         let table = accumulator.finish();
         assert_eq!(table.customers.len(), 1);
-        assert_eq!(table.customers[0].customer_id, "b");
+        assert_eq!(table.customers.id(0), "b");
     }
 
     #[test]
@@ -713,12 +754,12 @@ mod tests {
         accumulator.update("late", day(2020, 1, 15), 1.0);
         let table = accumulator.finish();
         assert_eq!(table.customers.len(), 1, "holdout-only customers are left out, as in lifetimes");
-        let row = &table.customers[0];
-        assert_eq!((row.frequency, row.recency, row.t), (1, 4.0, 9.0));
-        let holdout = row.holdout.expect("holdout");
-        assert_eq!(holdout.frequency, 2);
-        assert!((holdout.monetary_value - 4.0).abs() < 1e-12);
-        assert_eq!(holdout.duration, 10.0);
+        let row = &rows(&table)[0];
+        assert_eq!((row.1, row.2, row.3), (1.0, 4.0, 9.0));
+        let customers = &table.customers;
+        assert_eq!(customers.frequency_holdout(), Some(&[2.0][..]));
+        assert!((customers.f64("monetary_value_holdout").expect("holdout")[0] - 4.0).abs() < 1e-12);
+        assert_eq!(customers.duration_holdout(), Some(&[10.0][..]));
         assert_eq!(table.counts.after_observation_end, 1);
     }
 
@@ -732,9 +773,9 @@ mod tests {
         }
         let table = accumulator.finish();
         assert_eq!(table.customers.len(), 50);
-        for row in &table.customers {
-            let index: f64 = row.customer_id[40..].parse().expect("index");
-            assert_eq!((row.frequency, row.monetary_value), (1, index));
+        for row in rows(&table) {
+            let index: f64 = row.0[40..].parse().expect("index");
+            assert_eq!((row.1, row.4), (1.0, index));
         }
     }
 
@@ -750,9 +791,7 @@ mod tests {
         }
         let table = accumulator.finish();
         assert_eq!(table.customers.len(), 40);
-        assert!(
-            table.customers.iter().all(|row| row.frequency == 1 && row.monetary_value == 3.0 && row.customer_id.len() == (5 << 20) + 2)
-        );
+        assert!(rows(&table).iter().all(|row| row.1 == 1.0 && row.4 == 3.0 && row.0.len() == (5 << 20) + 2));
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl FromStr for TimeFormat {
             "epoch" | "epoch-seconds" | "unix" => Ok(TimeFormat::EpochSeconds),
             pattern if pattern.contains('%') => Ok(TimeFormat::Pattern(pattern.to_string())),
             other => Err(CoreError::InvalidOption {
-                option: "--time-format",
+                option: "time format",
                 reason: format!("{other:?} is neither `auto`, `epoch` nor a strftime pattern such as %Y%m%d"),
             }),
         }
@@ -230,7 +230,7 @@ impl FromStr for Zone {
             return Ok(Zone::Utc);
         }
         text.parse::<Tz>().map(Zone::Named).map_err(|_| CoreError::InvalidOption {
-            option: "--timezone",
+            option: "time zone",
             reason: format!("{text:?} is not an IANA time zone name such as UTC or Europe/Paris"),
         })
     }
@@ -304,8 +304,19 @@ impl FromStr for Period {
             "d" | "day" | "days" => Ok(Period::Day),
             "w" | "week" | "weeks" => Ok(Period::Week),
             "m" | "month" | "months" => Ok(Period::Month),
-            _ => Err(CoreError::InvalidOption { option: "--period", reason: format!("{text:?} is not one of hour, day, week, month") }),
+            _ => Err(CoreError::InvalidOption { option: "period", reason: format!("{text:?} is not one of hour, day, week, month") }),
         }
+    }
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            Period::Hour => "hour",
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+        })
     }
 }
 
@@ -373,10 +384,9 @@ impl FromStr for TimeUnit {
             "d" | "day" | "days" => Ok(TimeUnit::Days),
             "w" | "week" | "weeks" => Ok(TimeUnit::Weeks),
             "m" | "month" | "months" => Ok(TimeUnit::Months),
-            _ => Err(CoreError::InvalidOption {
-                option: "--time-unit",
-                reason: format!("{text:?} is not one of hours, days, weeks, months"),
-            }),
+            _ => {
+                Err(CoreError::InvalidOption { option: "time unit", reason: format!("{text:?} is not one of hours, days, weeks, months") })
+            }
         }
     }
 }
@@ -403,6 +413,23 @@ impl TimeUnit {
         }
     }
 
+    /// How many of this unit make one month of CLV. [`MonthDefinition::Mean`] (the
+    /// default) is the mean Gregorian month for every unit, so a CLV does not depend on
+    /// the unit the data are expressed in; [`MonthDefinition::Lifetimes`] reproduces
+    /// lifetimes' per-unit constants.
+    pub fn per_month(self, definition: MonthDefinition) -> f64 {
+        match (definition, self) {
+            (_, TimeUnit::Months) => 1.0,
+            (MonthDefinition::Mean, unit) => TimeUnit::Months.seconds() / unit.seconds(),
+            (MonthDefinition::Lifetimes, TimeUnit::Hours) => 720.0,
+            (MonthDefinition::Lifetimes, TimeUnit::Days) => 30.0,
+            (MonthDefinition::Lifetimes, TimeUnit::Weeks) => 4.345,
+        }
+    }
+
+    /// Every unit, shortest first.
+    pub const ALL: [TimeUnit; 4] = [TimeUnit::Hours, TimeUnit::Days, TimeUnit::Weeks, TimeUnit::Months];
+
     /// The age between the starts of two periods, in this unit.
     pub fn between(self, period: Period, from: i64, to: i64) -> f64 {
         if period == Period::Month && self == TimeUnit::Months {
@@ -410,6 +437,19 @@ impl TimeUnit {
         }
         (period.start_seconds(to) - period.start_seconds(from)) as f64 / self.seconds()
     }
+}
+
+/// What a month of CLV is in model time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MonthDefinition {
+    /// The mean Gregorian month, 30.436875 days, whatever the unit (the default).
+    #[default]
+    Mean,
+    /// lifetimes' constants: 4.345 weeks, 30 days, 720 hours. A weekly and a daily fit of
+    /// the same log then value a month differently (by 0.07% for weeks against days, and
+    /// 1.4% for days against the mean month); kept for reproducing lifetimes' numbers.
+    Lifetimes,
 }
 
 /// Parse a `--observation-end` / `--calibration-end` value. A bare date means the

@@ -1,203 +1,175 @@
-//! Lifetime value: fit a model on a customer summary and predict per customer.
+//! Lifetime value: customers from a summary file or from purchases, fitted models saved
+//! and loaded with their unit, predictions added to the customer table, tracking.
 
-use std::path::Path;
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use rapport_core::CoreError;
-use rapport_core::summary::SummaryTable;
-use rapport_models::bgbb::BgBb;
-use rapport_models::bgnbd::BgNbd;
-use rapport_models::data::{CountData, DiscreteData, SpendData};
-use rapport_models::gamma_gamma::{FittedGammaGamma, GammaGamma};
-use rapport_models::pareto::ParetoNbd;
-use rapport_models::{ClvOptions, FittedModel, ModelError, customer_lifetime_value, evaluate_holdout};
-use rayon::prelude::*;
+use rapport_core::summary::SummaryCounts;
+use rapport_core::table::{CustomerTable, Window, columns};
+use rapport_core::time::{MonthDefinition, TimeUnit};
+use rapport_models::gamma_gamma::GammaGamma;
+use rapport_models::{
+    ClvOptions, FitReport, FittedModel, FittedOn, HoldoutEvaluation, ModelKind, PredictOptions, SavedModel, TrackingPoint, data,
+};
+use rapport_store::input::Rejected;
+use rapport_store::runs::{NewRun, RunInfo};
+use rapport_store::workspace::Workspace;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use crate::EngineError;
-use crate::table::{Column, Table};
+use crate::input::{FileInput, TransactionColumns, WindowSpec};
+use crate::summary::{PurchaseSource, SummaryRequest, purchase_histogram, summarize};
 
-/// The models `rapport clv` knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelKind {
-    /// BG/NBD.
-    BgNbd,
-    /// MBG/NBD.
-    MbgNbd,
-    /// Pareto/NBD.
-    ParetoNbd,
-    /// BG/BB (discrete opportunities).
-    BgBb,
-    /// Gamma-Gamma spend.
-    GammaGamma,
+/// Where a model's customers come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerSource {
+    /// A summary file with lifetimes' columns (`frequency, recency, T, monetary_value`,
+    /// or the `_cal` / `_holdout` ones) or Hardie's (`x, t_x, T, zbar`); BG/BB files have
+    /// `frequency, recency, periods` (or `n_periods`) and may have `weights`.
+    SummaryFile {
+        /// The file.
+        path: PathBuf,
+        /// The unit of its recency and T, when known (CLV and unit conversion need it).
+        time_unit: Option<TimeUnit>,
+    },
+    /// Purchases, summarised on the fly.
+    Purchases(SummaryRequest),
 }
 
-impl FromStr for ModelKind {
-    type Err = CoreError;
-    fn from_str(text: &str) -> Result<Self, CoreError> {
-        match text.to_ascii_lowercase().replace(['/', '_'], "-").as_str() {
-            "bg-nbd" | "bgnbd" => Ok(ModelKind::BgNbd),
-            "mbg-nbd" | "mbgnbd" => Ok(ModelKind::MbgNbd),
-            "pareto-nbd" | "paretonbd" | "pnbd" => Ok(ModelKind::ParetoNbd),
-            "bg-bb" | "bgbb" => Ok(ModelKind::BgBb),
-            "gamma-gamma" | "gg" => Ok(ModelKind::GammaGamma),
-            _ => Err(CoreError::InvalidOption {
-                option: "--model",
-                reason: format!("{text:?} is not one of bg-nbd, mbg-nbd, pareto-nbd, bg-bb, gamma-gamma"),
-            }),
+/// Customers ready for a model, and what was left out.
+#[derive(Debug)]
+pub struct Customers {
+    /// The customer table.
+    pub table: CustomerTable,
+    /// Purchase rows rejected while summarising.
+    pub rejected: Vec<Rejected>,
+    /// What went into the summary, when it was made from purchases.
+    pub counts: Option<SummaryCounts>,
+}
+
+/// Load or summarise the customers.
+pub fn customers(source: &CustomerSource) -> Result<Customers, EngineError> {
+    match source {
+        CustomerSource::SummaryFile { path, time_unit } => {
+            let mut table = read_summary_file(path)?;
+            table.set_window(Window { time_unit: *time_unit, ..*table.window() });
+            Ok(Customers { table, rejected: Vec::new(), counts: None })
+        }
+        CustomerSource::Purchases(request) => {
+            let outcome = summarize(request)?;
+            Ok(Customers { table: outcome.summary.customers, rejected: outcome.rejected, counts: Some(outcome.summary.counts) })
         }
     }
 }
 
-/// One customer of a summary, in model terms.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SummaryRow {
-    /// Id.
-    pub id: String,
-    /// Repeat purchases (periods with a purchase, for BG/BB).
-    pub x: f64,
-    /// Recency.
-    pub t_x: f64,
-    /// Age (T), or the number of opportunities `n` for BG/BB.
-    pub t: f64,
-    /// Mean repeat spend, if known.
-    pub monetary: Option<f64>,
-    /// (actual holdout purchases, holdout duration), if known.
-    pub holdout: Option<(f64, f64)>,
-    /// Weight (customers with this pattern), 1 unless the file says.
-    pub weight: f64,
+/// Read a summary file into a customer table with lifetimes' column names.
+fn read_summary_file(path: &Path) -> Result<CustomerTable, EngineError> {
+    let file = path.display().to_string();
+    let invalid = |line: u64, column: &str, message: String| EngineError::BadValue {
+        file: file.clone(),
+        line,
+        column: column.to_string(),
+        expected: message,
+    };
+    let mut reader = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(path).map_err(|error| match error.into_kind() {
+        csv::ErrorKind::Io(source) => EngineError::Read { source_name: file.clone(), source },
+        other => EngineError::Request(format!("{file}: {other:?}")),
+    })?;
+    let header: Vec<String> =
+        reader.headers().map_err(|error| invalid(1, "(header)", error.to_string()))?.iter().map(|name| name.trim().to_string()).collect();
+    let find = |names: &[&str]| names.iter().find_map(|name| header.iter().position(|column| column == name));
+    let id = find(&["customer_id", "ID", "id", "CustomerID", "customer"]);
+    let required = |names: &[&str], what: &str| {
+        find(names).ok_or_else(|| invalid(1, names[0], format!("{what} ({}); found {}", names.join(", "), header.join(", "))))
+    };
+    // (column in the file, name in the table)
+    let mut wanted = vec![
+        (required(&["frequency", "frequency_cal", "x"], "a frequency column")?, columns::FREQUENCY),
+        (required(&["recency", "recency_cal", "t_x"], "a recency column")?, columns::RECENCY),
+        (required(&["T", "T_cal", "periods", "n_periods"], "an age column (T, or periods for BG/BB)")?, columns::T),
+    ];
+    for (names, column) in [
+        (&["monetary_value", "monetary_value_cal", "zbar"][..], columns::MONETARY_VALUE),
+        (&["frequency_holdout"], columns::FREQUENCY_HOLDOUT),
+        (&["monetary_value_holdout"], columns::MONETARY_VALUE_HOLDOUT),
+        (&["duration_holdout"], columns::DURATION_HOLDOUT),
+        (&["weights", "weight", "count"], columns::WEIGHTS),
+    ] {
+        if let Some(index) = find(names) {
+            wanted.push((index, column));
+        }
+    }
+    let mut ids = Vec::new();
+    let mut values: Vec<Vec<f64>> = vec![Vec::new(); wanted.len()];
+    // One record buffer for the whole file: a million-row summary makes no per-row
+    // allocation here beyond its id.
+    let mut record = csv::StringRecord::new();
+    for line in 2u64.. {
+        if !reader.read_record(&mut record).map_err(|error| invalid(line, "(row)", error.to_string()))? {
+            break;
+        }
+        for ((index, _), column) in wanted.iter().zip(&mut values) {
+            let text = record.get(*index).unwrap_or("").trim();
+            let value = text
+                .parse::<f64>()
+                .ok()
+                .filter(|value| value.is_finite())
+                .ok_or_else(|| invalid(line, &header[*index], format!("a number (found {text:?})")))?;
+            column.push(value);
+        }
+        ids.push(id.and_then(|index| record.get(index)).map_or_else(|| (line - 1).to_string(), str::to_string));
+    }
+    let mut table = CustomerTable::from_ids(ids.iter().map(String::as_str), Window::default());
+    for ((_, name), column) in wanted.iter().zip(values) {
+        table.push_f64(name, column)?;
+    }
+    // Both holdout columns or neither.
+    if table.frequency_holdout().is_some() != table.duration_holdout().is_some() {
+        table.remove(columns::FREQUENCY_HOLDOUT);
+        table.remove(columns::DURATION_HOLDOUT);
+    }
+    Ok(table)
 }
 
-/// A summary ready for the models.
+/// What to fit.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ModelInput {
+pub struct FitRequest {
     /// The customers.
-    pub rows: Vec<SummaryRow>,
-    /// Unit of recency and T (`weeks`, `days`, …), when known.
-    pub time_unit: Option<String>,
+    pub source: CustomerSource,
+    /// The model.
+    pub model: ModelKind,
 }
 
-impl ModelInput {
-    /// From a summary computed by Rapport.
-    pub fn from_summary(table: &SummaryTable) -> ModelInput {
-        let rows = table
-            .customers
-            .iter()
-            .map(|row| SummaryRow {
-                id: row.customer_id.clone(),
-                x: f64::from(row.frequency),
-                t_x: row.recency,
-                t: row.t,
-                monetary: table.options.monetary.then_some(row.monetary_value),
-                holdout: row.holdout.map(|holdout| (f64::from(holdout.frequency), holdout.duration)),
-                weight: 1.0,
-            })
-            .collect();
-        ModelInput { rows, time_unit: Some(table.options.time_unit.to_string()) }
-    }
-
-    /// From a summary CSV with lifetimes' column names (`frequency, recency, T,
-    /// monetary_value`, or the `_cal` / `_holdout` ones) or Hardie's (`x, t_x, T, zbar`);
-    /// BG/BB files have `frequency, recency, periods` (or `n_periods`) and may have `weights`.
-    pub fn from_csv(path: &Path) -> Result<ModelInput, EngineError> {
-        let file = path.display().to_string();
-        let invalid = |line: u64, column: &str, message: String| EngineError::BadValue {
-            file: file.clone(),
-            line,
-            column: column.to_string(),
-            expected: message,
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .comment(Some(b'#'))
-            .from_path(path)
-            .map_err(|error| EngineError::Output { target: file.clone(), source: std::io::Error::other(error.to_string()) })?;
-        let header: Vec<String> = reader
-            .headers()
-            .map_err(|error| invalid(1, "(header)", error.to_string()))?
-            .iter()
-            .map(|name| name.trim().to_string())
-            .collect();
-        let find = |names: &[&str]| names.iter().find_map(|name| header.iter().position(|column| column == name));
-        let id = find(&["customer_id", "ID", "id", "CustomerID", "customer"]);
-        let x = find(&["frequency", "frequency_cal", "x"]).ok_or_else(|| {
-            invalid(1, "frequency", format!("a frequency column (frequency, frequency_cal or x); found {}", header.join(", ")))
-        })?;
-        let t_x = find(&["recency", "recency_cal", "t_x"])
-            .ok_or_else(|| invalid(1, "recency", format!("a recency column (recency, recency_cal or t_x); found {}", header.join(", "))))?;
-        let t = find(&["T", "T_cal", "periods", "n_periods"])
-            .ok_or_else(|| invalid(1, "T", format!("an age column (T, T_cal, or periods for BG/BB); found {}", header.join(", "))))?;
-        let monetary = find(&["monetary_value", "monetary_value_cal", "zbar"]);
-        let holdout = find(&["frequency_holdout"]).zip(find(&["duration_holdout"]));
-        let weight = find(&["weights", "weight", "count"]);
-        let mut rows = Vec::new();
-        // One record buffer for the whole file: a million-row summary makes no
-        // per-row allocation here.
-        let mut record = csv::StringRecord::new();
-        for line in 2u64.. {
-            if !reader.read_record(&mut record).map_err(|error| invalid(line, "(row)", error.to_string()))? {
-                break;
-            }
-            let number = |index: usize| -> Result<f64, EngineError> {
-                let text = record.get(index).unwrap_or("").trim();
-                text.parse::<f64>()
-                    .ok()
-                    .filter(|value| value.is_finite())
-                    .ok_or_else(|| invalid(line, &header[index], format!("a number (found {text:?})")))
-            };
-            rows.push(SummaryRow {
-                id: id.and_then(|index| record.get(index)).map_or_else(|| (line - 1).to_string(), str::to_string),
-                x: number(x)?,
-                t_x: number(t_x)?,
-                t: number(t)?,
-                monetary: monetary.map(number).transpose()?,
-                holdout: holdout.map(|(frequency, duration)| Ok::<_, EngineError>((number(frequency)?, number(duration)?))).transpose()?,
-                weight: weight.map(number).transpose()?.unwrap_or(1.0),
-            });
-        }
-        Ok(ModelInput { rows, time_unit: None })
-    }
-
-    fn count_data(&self) -> Result<CountData, ModelError> {
-        if self.rows.iter().all(|row| row.weight == 1.0) {
-            return CountData::from_customers(self.rows.iter().map(|row| (row.id.as_str(), row.x, row.t_x, row.t)));
-        }
-        CountData::from_rows(
-            self.rows.iter().map(|row| rapport_models::data::Row { x: row.x, t_x: row.t_x, t: row.t, weight: row.weight }).collect(),
-        )
-    }
-
-    fn spend_data(&self) -> Result<SpendData, ModelError> {
-        SpendData::new(self.rows.iter().filter_map(|row| row.monetary.map(|monetary| (row.id.as_str(), row.x, monetary))))
-    }
-
-    fn discrete_data(&self) -> Result<DiscreteData, ModelError> {
-        DiscreteData::new(self.rows.iter().map(|row| (row.id.as_str(), row.x, row.t_x, row.t, row.weight)))
-    }
+/// A fit and what was left out of its data.
+#[derive(Debug)]
+pub struct FitOutcome {
+    /// The model with the data it was fitted on.
+    pub saved: SavedModel,
+    /// Purchase rows rejected while summarising.
+    pub rejected: Vec<Rejected>,
 }
 
-impl From<ModelError> for EngineError {
-    fn from(error: ModelError) -> Self {
-        match error {
-            ModelError::Numerical(inner) => EngineError::Internal(inner.to_string()),
-            other => EngineError::Invalid(CoreError::InvalidOption { option: "model", reason: other.to_string() }),
-        }
+fn fitted_on(table: &CustomerTable, kind: ModelKind) -> FittedOn {
+    let mut window = *table.window();
+    if !kind.is_count_model() {
+        // BG/BB counts opportunities and Gamma-Gamma has no time.
+        window.time_unit = None;
     }
+    let customers = table.weights().map_or(table.len() as f64, |weights| weights.iter().sum());
+    FittedOn { customers, window }
 }
 
 /// Fit a model.
-pub fn fit(kind: ModelKind, input: &ModelInput) -> Result<FittedModel, EngineError> {
-    Ok(match kind {
-        ModelKind::BgNbd => FittedModel::BgNbd(BgNbd::new().fit(&input.count_data()?)?),
-        ModelKind::MbgNbd => FittedModel::BgNbd(BgNbd::modified().fit(&input.count_data()?)?),
-        ModelKind::ParetoNbd => FittedModel::ParetoNbd(ParetoNbd.fit(&input.count_data()?)?),
-        ModelKind::BgBb => FittedModel::BgBb(BgBb.fit(&input.discrete_data()?)?),
-        ModelKind::GammaGamma => FittedModel::GammaGamma(GammaGamma.fit(&input.spend_data()?)?),
-    })
+pub fn fit(request: &FitRequest) -> Result<FitOutcome, EngineError> {
+    let customers = customers(&request.source)?;
+    let model = rapport_models::fit(request.model, &customers.table)?;
+    Ok(FitOutcome { saved: SavedModel { model, fitted_on: fitted_on(&customers.table, request.model) }, rejected: customers.rejected })
 }
 
-/// The fit as the JSON `rapport clv fit` prints.
-pub fn fit_json(model: &FittedModel) -> Json {
-    let report = model.report();
+/// The fit as JSON: model, parameters, standard errors, intervals, log-likelihood.
+pub fn fit_json(report: &FitReport) -> Json {
     let named = |values: &[f64]| -> Map<String, Json> {
         report.names.iter().zip(values).map(|(name, value)| (name.clone(), json!(value))).collect()
     };
@@ -215,165 +187,213 @@ pub fn fit_json(model: &FittedModel) -> Json {
     })
 }
 
-/// What `rapport clv predict` computes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PredictOptions {
-    /// Horizon of `expected_purchases`, in the data's time unit (periods for BG/BB).
-    pub horizon: f64,
-    /// CLV horizon and discounting (needs monetary data and a count model).
-    pub clv: Option<ClvOptions>,
+/// Save a fitted model as versioned JSON.
+pub fn save_model(path: &Path, saved: &SavedModel) -> Result<(), EngineError> {
+    std::fs::write(path, saved.to_json()).map_err(EngineError::write(path.display()))
 }
 
-/// Per-customer predictions, plus the holdout evaluation when the input has a holdout.
-pub fn predict(
-    model: &FittedModel,
-    spend_model: Option<&FittedGammaGamma>,
-    input: &ModelInput,
-    options: &PredictOptions,
-) -> Result<(Table, Option<Json>), EngineError> {
-    let rows = &input.rows;
-    let mut table = Table::default();
-    table.push("customer_id", Column::Text(rows.iter().map(|row| row.id.clone()).collect()));
-    match model {
-        FittedModel::BgBb(bgbb) => {
-            table.push("p_alive", Column::Float(rows.par_iter().map(|row| bgbb.p_alive(0.0, row.x, row.t_x, row.t)).collect()));
-            table.push(
-                "expected_purchases",
-                Column::Float(rows.par_iter().map(|row| bgbb.expected_purchases(options.horizon, row.x, row.t_x, row.t)).collect()),
-            );
-            return Ok((table, None));
-        }
-        FittedModel::GammaGamma(spend) => {
-            table.push(
-                "expected_average_spend",
-                Column::Float(rows.iter().map(|row| spend.expected_average_spend(row.x, row.monetary.unwrap_or(0.0))).collect()),
-            );
-            return Ok((table, None));
-        }
-        _ => {}
+/// Load a model saved by [`save_model`].
+pub fn load_model(path: &Path) -> Result<SavedModel, EngineError> {
+    let text = std::fs::read_to_string(path).map_err(EngineError::read(path.display()))?;
+    SavedModel::from_json(&text).map_err(|error| EngineError::Request(format!("{}: {error}", path.display())))
+}
+
+/// The period of a discount rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscountPeriod {
+    /// The rate is per month.
+    #[default]
+    Month,
+    /// The rate is per year (converted to its monthly equivalent).
+    Year,
+}
+
+/// How to value customers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClvSpec {
+    /// Horizon in months (default 12).
+    pub months: u32,
+    /// Discount rate per `discount_period` (default 0.01).
+    pub discount_rate: f64,
+    /// Period of the rate (default month).
+    pub discount_period: DiscountPeriod,
+    /// What a month is (default: the mean Gregorian month for every unit).
+    pub month: MonthDefinition,
+}
+
+impl Default for ClvSpec {
+    fn default() -> Self {
+        ClvSpec { months: 12, discount_rate: 0.01, discount_period: DiscountPeriod::Month, month: MonthDefinition::Mean }
     }
-    let Some(count) = model.as_count_model() else {
-        return Err(EngineError::Internal("not a count model".into()));
-    };
-    for row in rows {
-        rapport_models::data::validate_customer(&row.id, row.x, row.t_x, row.t)?;
-    }
-    let (p_alive, expected): (Vec<f64>, Vec<f64>) =
-        rows.par_iter().map(|row| count.p_alive_and_expected_purchases(options.horizon, row.x, row.t_x, row.t)).unzip();
-    table.push("p_alive", Column::Float(p_alive));
-    table.push("expected_purchases", Column::Float(expected));
-    if let Some(spend) = spend_model {
-        let spends: Vec<f64> = rows.iter().map(|row| spend.expected_average_spend(row.x, row.monetary.unwrap_or(0.0))).collect();
-        if let Some(clv) = options.clv {
-            let values = rows
-                .par_iter()
-                .zip(&spends)
-                .map(|(row, spend)| customer_lifetime_value(count, *spend, row.x, row.t_x, row.t, &clv))
-                .collect();
-            table.push("expected_average_spend", Column::Float(spends));
-            table.push("clv", Column::Float(values));
-        } else {
-            table.push("expected_average_spend", Column::Float(spends));
+}
+
+impl ClvSpec {
+    /// The monthly discount rate.
+    pub fn monthly_rate(&self) -> f64 {
+        match self.discount_period {
+            DiscountPeriod::Month => self.discount_rate,
+            DiscountPeriod::Year => (1.0 + self.discount_rate).powf(1.0 / 12.0) - 1.0,
         }
     }
-    let holdout: Vec<(f64, f64, f64, f64, f64)> =
-        rows.iter().filter_map(|row| row.holdout.map(|(actual, duration)| (row.x, row.t_x, row.t, actual, duration))).collect();
-    let evaluation = (!holdout.is_empty()).then(|| {
-        table.push("frequency_holdout", Column::Float(holdout.iter().map(|row| row.3).collect()));
-        table.push(
-            "predicted_holdout",
-            Column::Float(holdout.par_iter().map(|&(x, t_x, t, _, duration)| count.expected_purchases(duration, x, t_x, t)).collect()),
-        );
-        serde_json::to_value(evaluate_holdout(count, &holdout)).unwrap_or(Json::Null)
-    });
-    Ok((table, evaluation))
-}
 
-/// Fit Gamma-Gamma on the input's monetary values, when it has them.
-pub fn spend_model(input: &ModelInput) -> Result<Option<FittedGammaGamma>, EngineError> {
-    if input.rows.iter().all(|row| row.monetary.is_none()) {
-        return Ok(None);
-    }
-    Ok(Some(GammaGamma.fit(&input.spend_data()?)?))
-}
-
-/// One point of the tracking plot.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrackingPoint {
-    /// Tracking step (1, 2, …).
-    pub step: usize,
-    /// First day of the period at which the point is taken (local time).
-    pub date: String,
-    /// Time since the first purchase, in the model's unit.
-    pub time: f64,
-    /// Repeat purchase periods observed before `date`.
-    pub actual: u64,
-    /// Repeat purchases the model expects by `date`.
-    pub expected: f64,
-}
-
-/// Cumulative repeat purchases, actual and expected, every `step` periods for `periods`
-/// periods from the first purchase — FHL (2005) Figure 3, with exactly the semantics of
-/// lifetimes' `expected_cumulative_transactions(model, …, t=periods, freq=period,
-/// freq_multiplier=step)`: at period i·step after the start, every customer whose first
-/// purchase came before it is expected to have made E[X(age)] repeat purchases, where
-/// `age` is the time since their first purchase in the model's unit; the actual count is
-/// of repeat purchase periods in the first i·step periods.
-pub fn tracking(
-    model: &FittedModel,
-    histogram: &rapport_core::summary::PurchaseHistogram,
-    period: rapport_core::time::Period,
-    unit: rapport_core::time::TimeUnit,
-    periods: Option<i64>,
-    step: i64,
-) -> Result<Vec<TrackingPoint>, EngineError> {
-    let count_model = model.as_count_model().ok_or_else(|| {
-        EngineError::Invalid(CoreError::InvalidOption {
-            option: "--model",
-            reason: "tracking needs a purchase-count model (bg-nbd, mbg-nbd or pareto-nbd)".into(),
-        })
-    })?;
-    if step < 1 {
-        return Err(EngineError::Invalid(CoreError::InvalidOption {
-            option: "--step",
-            reason: format!("must be at least 1 (got {step})"),
-        }));
-    }
-    let (Some(&start), Some(&last_first)) = (histogram.first.keys().next(), histogram.first.keys().next_back()) else {
-        return Ok(Vec::new());
-    };
-    let last = histogram.repeat.keys().next_back().copied().unwrap_or(last_first).max(last_first);
-    let periods = periods.unwrap_or(last - start + 1);
-    let points: Vec<i64> = (1..=periods / step).collect();
-    let first: Vec<(i64, u64)> = histogram.first.iter().map(|(period, count)| (*period, *count)).collect();
-    Ok(points
-        .par_iter()
-        .map(|&index| {
-            let at = start + index * step;
-            let expected = first
-                .iter()
-                .take_while(|(born, _)| *born < at)
-                .map(|&(born, count)| count as f64 * count_model.expected_purchases_unconditional(unit.between(period, born, at)))
-                .sum();
-            let actual = histogram.repeat.range(start..at).map(|(_, count)| *count).sum();
-            TrackingPoint {
-                step: index as usize,
-                date: rapport_core::time::format_date(period.start_seconds(at)),
-                time: unit.between(period, start, at),
-                actual,
-                expected,
+    fn options(&self, unit: TimeUnit) -> Result<ClvOptions, EngineError> {
+        if !(self.discount_rate.is_finite() && self.discount_rate > -1.0) {
+            return Err(CoreError::InvalidOption {
+                option: "discount rate",
+                reason: format!("{} is not a rate above -1", self.discount_rate),
             }
-        })
-        .collect())
+            .into());
+        }
+        Ok(ClvOptions::new(self.months, self.monthly_rate(), unit, self.month))
+    }
 }
 
-/// Tracking points as a table.
-pub fn tracking_table(points: &[TrackingPoint]) -> Table {
-    let mut table = Table::default();
-    table.push("step", Column::Count(points.iter().map(|point| point.step as u64).collect()));
-    table.push("date", Column::Text(points.iter().map(|point| point.date.clone()).collect()));
-    table.push("time", Column::Float(points.iter().map(|point| point.time).collect()));
-    table.push("actual", Column::Count(points.iter().map(|point| point.actual).collect()));
-    table.push("expected", Column::Float(points.iter().map(|point| point.expected).collect()));
-    table
+/// What to predict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictRequest {
+    /// The customers.
+    pub source: CustomerSource,
+    /// The model to fit (ignored when `saved` is given).
+    pub model: ModelKind,
+    /// A saved model to apply instead of fitting one.
+    pub saved: Option<PathBuf>,
+    /// Horizon of `expected_purchases`, in the data's time unit (opportunities for BG/BB).
+    pub horizon: f64,
+    /// How to value customers (count models with a spend column).
+    pub clv: ClvSpec,
+}
+
+/// Predictions, added to the customer table.
+#[derive(Debug)]
+pub struct PredictOutcome {
+    /// The customer table with `p_alive, expected_purchases` and, where they apply,
+    /// `expected_average_spend, clv, predicted_holdout`.
+    pub customers: CustomerTable,
+    /// The models used (count model, then the spend model if any).
+    pub models: Vec<FitReport>,
+    /// Predicted against actual holdout purchases, when the data have a holdout.
+    pub holdout: Option<HoldoutEvaluation>,
+    /// Purchase rows rejected while summarising.
+    pub rejected: Vec<Rejected>,
+    /// The results run written, when the customers came from a workspace.
+    pub run: Option<RunInfo>,
+}
+
+/// Fit (or load) a model and predict for every customer. Customers summarised from a
+/// workspace are written as a results run.
+pub fn predict(request: &PredictRequest) -> Result<PredictOutcome, EngineError> {
+    let started = SystemTime::now();
+    let Customers { mut table, rejected, counts } = customers(&request.source)?;
+    let unit = table.window().time_unit;
+    let model = match &request.saved {
+        Some(path) => load_model(path)?.for_unit(unit)?,
+        None => rapport_models::fit(request.model, &table)?,
+    };
+    // The spend/CLV policy: a count model with a spend column gets Gamma-Gamma on the
+    // same customers and, when the unit is known, a CLV.
+    let spend = match (&model, table.monetary_value()) {
+        (FittedModel::BgNbd(_) | FittedModel::ParetoNbd(_), Some(_)) => Some(GammaGamma.fit(&data::SpendData::from_table(&table)?)?),
+        _ => None,
+    };
+    let clv = match (&spend, unit) {
+        (None, _) => None,
+        (Some(_), Some(unit)) => Some(request.clv.options(unit)?),
+        (Some(_), None) => {
+            return Err(EngineError::TimeUnitNeeded { purpose: "to turn CLV months into model time" });
+        }
+    };
+    let predictions = rapport_models::predict(&model, spend.as_ref(), &table, &PredictOptions { horizon: request.horizon, clv })?;
+    let holdout = predictions.holdout;
+    for (name, values) in predictions.columns() {
+        table.push_f64(name, values)?;
+    }
+    let mut models = vec![model.report().clone()];
+    models.extend(spend.as_ref().map(|spend| spend.report.clone()));
+    let run = match &request.source {
+        CustomerSource::Purchases(SummaryRequest { source: PurchaseSource::Workspace(root), window, .. }) => {
+            let workspace = Workspace::open(root)?;
+            let aggregates = json!({
+                "models": models.iter().map(fit_json).collect::<Vec<_>>(),
+                "holdout": holdout,
+                "summary_counts": counts,
+                "customers": table.len(),
+                "total_clv": table.f64(columns::CLV).map(|values| values.iter().sum::<f64>()),
+            });
+            let info = workspace.publish_run(NewRun {
+                command: "clv predict",
+                started,
+                customers: &table.to_record_batch(),
+                aggregates: &aggregates,
+                inputs: json!({ "workspace_batches": workspace.batches().iter().map(|batch| batch.id).collect::<Vec<_>>() }),
+                options: json!({
+                    "model": model.kind(),
+                    "saved_model": request.saved,
+                    "horizon": request.horizon,
+                    "clv": request.clv,
+                    "period": window.period,
+                    "time_unit": window.unit(),
+                    "observation_end": window.observation_end,
+                    "calibration_end": window.calibration_end,
+                }),
+                fail_at: None,
+            })?;
+            Some(info)
+        }
+        _ => None,
+    };
+    Ok(PredictOutcome { customers: table, models, holdout, rejected, run })
+}
+
+/// A tracking plot request: a model (fitted on the calibration window of the
+/// transactions, or loaded) against the transactions' repeat purchases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackRequest {
+    /// The transactions file.
+    pub input: FileInput,
+    /// Its columns.
+    pub columns: TransactionColumns,
+    /// Period, unit and calibration end (needed when the model is fitted here).
+    pub window: WindowSpec,
+    /// The model to fit (ignored when `saved` is given).
+    pub model: ModelKind,
+    /// A saved model.
+    pub saved: Option<PathBuf>,
+    /// Periods between tracking points.
+    pub step: i64,
+    /// Periods tracked from the first purchase; default: through the last purchase.
+    pub periods: Option<i64>,
+    /// Rejected rows allowed.
+    pub max_rejects: u64,
+}
+
+/// Tracking points and what was left out.
+#[derive(Debug)]
+pub struct TrackOutcome {
+    /// The points.
+    pub points: Vec<TrackingPoint>,
+    /// Rows rejected.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Cumulative repeat purchases, actual and expected (FHL 2005, Figure 3).
+pub fn track(request: &TrackRequest) -> Result<TrackOutcome, EngineError> {
+    let unit = request.window.unit();
+    let source = PurchaseSource::File { input: request.input.clone(), columns: request.columns.clone() };
+    let model = match &request.saved {
+        Some(path) => load_model(path)?.for_unit(Some(unit))?,
+        None => {
+            if request.window.calibration_end.is_none() {
+                return Err(EngineError::CalibrationEndNeeded { what: "tracking" });
+            }
+            let summary = SummaryRequest { source: source.clone(), window: request.window.clone(), max_rejects: request.max_rejects };
+            rapport_models::fit(request.model, &summarize(&summary)?.summary.customers)?
+        }
+    };
+    // The histogram covers every purchase: no calibration split, no observation cut (the
+    // tracked span is `periods` from the first purchase).
+    let window = WindowSpec { observation_end: None, calibration_end: None, ..request.window.clone() };
+    let (histogram, rejected) = purchase_histogram(&SummaryRequest { source, window, max_rejects: request.max_rejects })?;
+    let points = rapport_models::tracking(&model, &histogram, request.window.period, unit, request.periods, request.step)?;
+    Ok(TrackOutcome { points, rejected })
 }

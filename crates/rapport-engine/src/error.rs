@@ -1,4 +1,4 @@
-//! Errors of the engine.
+//! Errors of the engine: what the front ends show, with a stable code for each.
 
 use thiserror::Error;
 
@@ -12,23 +12,24 @@ pub enum EngineError {
     /// An invalid option or value.
     #[error(transparent)]
     Invalid(#[from] rapport_core::CoreError),
-    /// Writing output failed.
-    #[error("writing {target}: {source}")]
-    Output {
-        /// Where to.
-        target: String,
+    /// From fitting or applying a model.
+    #[error(transparent)]
+    Model(#[from] rapport_models::ModelError),
+    /// Reading an input failed.
+    #[error("reading {source_name}: {source}")]
+    Read {
+        /// The input (a path, or `stdin`).
+        source_name: String,
         /// Why.
         source: std::io::Error,
     },
-    /// Rows were rejected beyond `--max-rejects`.
-    #[error("{rejected} row(s) rejected, more than --max-rejects {max} allows (first: {first})")]
-    TooManyRejects {
-        /// How many.
-        rejected: u64,
-        /// The limit.
-        max: u64,
-        /// The first, described.
-        first: String,
+    /// Writing output failed.
+    #[error("writing {target}: {source}")]
+    Write {
+        /// Where to (a path, or `standard output`).
+        target: String,
+        /// Why.
+        source: std::io::Error,
     },
     /// A value in an input file is not what was expected.
     #[error("{file}:{line}: column {column:?}: expected {expected}")]
@@ -42,6 +43,24 @@ pub enum EngineError {
         /// What was expected (and found).
         expected: String,
     },
+    /// A request that does not make sense as given.
+    #[error("{0}")]
+    Request(String),
+    /// CLV or a saved model needs the unit of a summary file's times.
+    #[error("the time unit of the summary's recency and T is needed {purpose}")]
+    TimeUnitNeeded {
+        /// What for.
+        purpose: &'static str,
+    },
+    /// A model fitted here needs a calibration window to fit on.
+    #[error("{what} fits the model on the calibration window: give its end, or a saved model")]
+    CalibrationEndNeeded {
+        /// What needs it.
+        what: &'static str,
+    },
+    /// Parquet output without a file to write to.
+    #[error("Parquet output needs an output file")]
+    OutputFileNeeded,
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -52,8 +71,65 @@ impl EngineError {
     pub fn is_internal(&self) -> bool {
         match self {
             EngineError::Store(error) => error.is_internal(),
+            EngineError::Model(error) => error.is_internal(),
             EngineError::Internal(_) => true,
             _ => false,
         }
+    }
+
+    /// A stable machine-readable code, the same the HTTP API returns.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Store(error) => error.code(),
+            EngineError::Invalid(error) => error.code(),
+            EngineError::Model(error) => error.code(),
+            EngineError::Read { .. } => "read_failed",
+            EngineError::Write { .. } => "write_failed",
+            EngineError::BadValue { .. } => "bad_value",
+            EngineError::Request(_) => "invalid_request",
+            EngineError::TimeUnitNeeded { .. } => "time_unit_needed",
+            EngineError::CalibrationEndNeeded { .. } => "calibration_end_needed",
+            EngineError::OutputFileNeeded => "output_file_needed",
+            EngineError::Internal(_) => "internal",
+        }
+    }
+
+    /// The option an invalid-option error is about (`"calibration end"`, `"time zone"`, …),
+    /// for front ends that name it their own way.
+    pub fn option(&self) -> Option<&'static str> {
+        match self {
+            EngineError::Invalid(rapport_core::CoreError::InvalidOption { option, .. })
+            | EngineError::Store(rapport_store::StoreError::Invalid(rapport_core::CoreError::InvalidOption { option, .. })) => Some(option),
+            _ => None,
+        }
+    }
+
+    /// Whether the error is the reader of our output going away (`rapport … | head`).
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, EngineError::Write { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    pub(crate) fn write(target: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> EngineError {
+        move |source| EngineError::Write { target: target.to_string(), source }
+    }
+
+    pub(crate) fn read(source_name: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> EngineError {
+        move |source| EngineError::Read { source_name: source_name.to_string(), source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        let missing = EngineError::Store(rapport_store::StoreError::NotAWorkspace { path: "x".into() });
+        assert_eq!(missing.code(), "not_a_workspace");
+        assert!(!missing.is_internal());
+        assert_eq!(EngineError::Internal("bug".into()).code(), "internal");
+        assert!(EngineError::Internal("bug".into()).is_internal());
+        let model = EngineError::Model(rapport_models::ModelError::MissingColumn { column: "T".into() });
+        assert_eq!(model.code(), "missing_column");
     }
 }

@@ -69,7 +69,7 @@ pub fn score_stream(
     format: SentimentFormat,
     out: &mut dyn Write,
 ) -> Result<SentimentCounts, EngineError> {
-    let output_error = |source: std::io::Error| EngineError::Output { target: "output".into(), source };
+    let output_error = |source: std::io::Error| EngineError::Write { target: "output".into(), source };
     let has_id = matches!(input, TextInput::Csv { id_column: Some(_), .. } | TextInput::JsonLines { id_column: Some(_), .. });
     if format == SentimentFormat::Csv {
         writeln!(out, "{}neg,neu,pos,compound", if has_id { "id," } else { "" }).map_err(output_error)?;
@@ -93,7 +93,8 @@ pub fn score_stream(
             let mut line = Vec::new();
             loop {
                 line.clear();
-                if reader.read_until(b'\n', &mut line).map_err(|source| EngineError::Output { target: source_name.into(), source })? == 0 {
+                if reader.read_until(b'\n', &mut line).map_err(|source| EngineError::Read { source_name: source_name.into(), source })? == 0
+                {
                     break;
                 }
                 let trimmed = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -133,7 +134,7 @@ pub fn score_stream(
         }
         TextInput::JsonLines { text_column, id_column } => {
             for (index, line) in reader.split(b'\n').enumerate() {
-                let line = line.map_err(|source| EngineError::Output { target: source_name.into(), source })?;
+                let line = line.map_err(|source| EngineError::Read { source_name: source_name.into(), source })?;
                 if line.trim_ascii().is_empty() {
                     continue;
                 }
@@ -227,7 +228,7 @@ fn write_row(buffer: &mut Vec<u8>, id: Option<&str>, has_id: bool, scores: &Scor
 pub fn paper_correlation(reader: impl BufRead, source_name: &str, model: SentimentModel) -> Result<(usize, f64), EngineError> {
     let mut pairs = Vec::new();
     for (index, line) in reader.lines().enumerate() {
-        let line = line.map_err(|source| EngineError::Output { target: source_name.into(), source })?;
+        let line = line.map_err(|source| EngineError::Read { source_name: source_name.into(), source })?;
         let line = line.trim_end_matches('\r');
         if line.is_empty() {
             continue;

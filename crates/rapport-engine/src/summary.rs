@@ -3,51 +3,44 @@
 use std::path::PathBuf;
 
 use rapport_core::event::parse_decimal;
-use rapport_core::summary::{PurchaseHistogram, SummaryAccumulator, SummaryOptions, SummaryTable};
+use rapport_core::summary::{PurchaseHistogram, Summary, SummaryAccumulator};
 use rapport_core::time::{TimeFormat, Zone};
-use rapport_store::input::{InputSpec, Rejected, RowSink, WantedColumn, scan};
+use rapport_store::input::{Rejected, RowSink, WantedColumn, scan};
 use rapport_store::workspace::Workspace;
 
 use crate::EngineError;
+use crate::input::{FileInput, TransactionColumns, WindowSpec};
 
 /// Where the purchases come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PurchaseSource {
     /// A transactions file and which columns to read.
     File {
-        /// The input.
-        input: InputSpec,
-        /// Customer id column.
-        customer_column: String,
-        /// Time column.
-        time_column: String,
-        /// Amount column (omit for a summary without monetary value).
-        amount_column: Option<String>,
-        /// How times are written.
-        time_format: TimeFormat,
+        /// The file and how to read it.
+        input: FileInput,
+        /// Which columns hold what.
+        columns: TransactionColumns,
     },
-    /// The purchases of a workspace.
+    /// The purchases of a workspace (read in the workspace's time zone).
     Workspace(PathBuf),
 }
 
 /// A summary request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SummaryRequest {
     /// Where from.
     pub source: PurchaseSource,
     /// Periods, units, ends.
-    pub options: SummaryOptions,
-    /// Zone of naive times and of period boundaries (a workspace uses its own).
-    pub zone: Zone,
-    /// Rejected rows allowed (default 0).
+    pub window: WindowSpec,
+    /// Rejected rows allowed (default 0); beyond this the request fails.
     pub max_rejects: u64,
 }
 
 /// A summary and what was left out of it.
 #[derive(Debug)]
 pub struct SummaryOutcome {
-    /// The table.
-    pub table: SummaryTable,
+    /// The summary: the customer table and counts.
+    pub summary: Summary,
     /// Rows that could not be read, in line order.
     pub rejected: Vec<Rejected>,
 }
@@ -120,11 +113,9 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
     let started = std::time::Instant::now();
     let (accumulator, rejected) = accumulate(request)?;
     let scanned = started.elapsed();
-    let table = accumulator.finish();
-    if std::env::var_os("RAPPORT_TIMINGS").is_some() {
-        eprintln!("scan {scanned:?}, finish {:?}", started.elapsed() - scanned);
-    }
-    Ok(SummaryOutcome { table, rejected })
+    let summary = accumulator.finish();
+    tracing::info!(target: "rapport::timings", scan = ?scanned, finish = ?(started.elapsed() - scanned), "summary");
+    Ok(SummaryOutcome { summary, rejected })
 }
 
 /// Every customer's first and repeat purchase periods, counted per period (for tracking).
@@ -136,19 +127,18 @@ pub fn purchase_histogram(request: &SummaryRequest) -> Result<(PurchaseHistogram
 /// Read the purchases into an accumulator; rejected rows sorted by line.
 fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejected>), EngineError> {
     match &request.source {
-        PurchaseSource::File { input, customer_column, time_column, amount_column, time_format } => {
-            let mut wanted = vec![WantedColumn::required(customer_column), WantedColumn::required(time_column)];
-            if let Some(amount) = amount_column {
+        PurchaseSource::File { input, columns } => {
+            let mut wanted = vec![WantedColumn::required(&columns.customer), WantedColumn::required(&columns.time)];
+            if let Some(amount) = &columns.amount {
                 wanted.push(WantedColumn::required(amount));
             }
-            let mut options = request.options;
-            options.monetary = amount_column.is_some();
+            let options = request.window.options(columns.amount.is_some())?;
             let file = input.path.display().to_string();
-            let names = [customer_column.as_str(), time_column.as_str(), amount_column.as_deref().unwrap_or("amount")];
-            let sink = scan(input, &wanted, || SummarySink {
+            let names = [columns.customer.as_str(), columns.time.as_str(), columns.amount.as_deref().unwrap_or("amount")];
+            let sink = scan(&input.spec(), &wanted, || SummarySink {
                 accumulator: SummaryAccumulator::new(options),
-                time_format,
-                zone: request.zone,
+                time_format: &input.time_format,
+                zone: request.window.zone,
                 file: &file,
                 names,
                 rejected: Vec::new(),
@@ -156,19 +146,19 @@ fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejec
             let mut rejected = sink.rejected;
             rejected.sort_by_key(|rejected| rejected.line);
             if rejected.len() as u64 > request.max_rejects {
-                return Err(EngineError::TooManyRejects {
+                return Err(rapport_store::StoreError::TooManyRejects {
                     rejected: rejected.len() as u64,
                     max: request.max_rejects,
                     first: rejected[0].to_string(),
-                });
+                }
+                .into());
             }
             Ok((sink.accumulator, rejected))
         }
         PurchaseSource::Workspace(root) => {
             let workspace = Workspace::open(root)?;
             let zone = workspace.zone();
-            let mut options = request.options;
-            options.monetary = true;
+            let options = request.window.options(true)?;
             let mut accumulator = SummaryAccumulator::new(options);
             workspace.for_each_purchase(|customer, utc, amount| {
                 accumulator.update(customer, zone.local_seconds(rapport_core::time::ParsedTime::Instant(utc)), amount);

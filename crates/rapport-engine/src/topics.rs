@@ -168,7 +168,7 @@ pub struct Assignment {
 impl TopicReport {
     /// Every text's topic as CSV: `row, id, compound, topic, label`.
     pub fn write_assignments_csv(&self, out: &mut dyn std::io::Write) -> Result<(), EngineError> {
-        let error = |error: csv::Error| EngineError::Output { target: "output".into(), source: error.into() };
+        let error = |error: csv::Error| EngineError::Write { target: "output".into(), source: error.into() };
         let mut writer = csv::Writer::from_writer(out);
         writer.write_record(["row", "id", "compound", "topic", "label"]).map_err(error)?;
         for assignment in &self.assignments {
@@ -183,12 +183,12 @@ impl TopicReport {
                 ])
                 .map_err(error)?;
         }
-        writer.flush().map_err(|source| EngineError::Output { target: "output".into(), source })
+        writer.flush().map_err(|source| EngineError::Write { target: "output".into(), source })
     }
 }
 
 fn read_rows(source_name: &str, reader: impl BufRead, columns: &TextColumns) -> Result<Vec<Row>, EngineError> {
-    let read_error = |source: std::io::Error| EngineError::Output { target: source_name.into(), source };
+    let read_error = |source: std::io::Error| EngineError::Read { source_name: source_name.into(), source };
     let mut rows = Vec::new();
     let Some(text_column) = &columns.text else {
         for (index, line) in reader.split(b'\n').enumerate() {
@@ -345,4 +345,38 @@ pub fn complaint_topics(source_name: &str, reader: impl BufRead, request: &Topic
         evaluation,
         assignments,
     })
+}
+
+impl Layout {
+    /// The layout of a text input read by columns: the format asked for, or the file's
+    /// extension (`.jsonl`, `.ndjson`, `.json`: JSON Lines; `.tsv`, `.tab`: tab-separated;
+    /// anything else: CSV). `delimiter` overrides the comma of delimited input.
+    pub fn detect(
+        path: Option<&std::path::Path>,
+        format: rapport_store::input::InputFormat,
+        delimiter: rapport_store::input::Delimiter,
+    ) -> Result<Layout, EngineError> {
+        use rapport_store::input::{Delimiter, InputFormat};
+        let extension = path.and_then(|path| path.extension()).and_then(|extension| extension.to_str()).unwrap_or("").to_ascii_lowercase();
+        let byte = match delimiter {
+            Delimiter::Byte(byte) => Some(byte),
+            Delimiter::Whitespace => {
+                return Err(EngineError::Request("texts are read from delimited files with a one-byte delimiter".into()));
+            }
+            _ => None,
+        };
+        match format {
+            InputFormat::JsonLines => Ok(Layout::JsonLines),
+            InputFormat::Parquet => Err(EngineError::Request("texts are read from CSV, TSV or JSON Lines (not Parquet yet)".into())),
+            InputFormat::Delimited => Ok(Layout::Delimited(byte.unwrap_or(b','))),
+            _ => Ok(match extension.as_str() {
+                "jsonl" | "ndjson" | "json" => Layout::JsonLines,
+                "tsv" | "tab" => Layout::Delimited(byte.unwrap_or(b'\t')),
+                "parquet" | "pq" => {
+                    return Err(EngineError::Request("texts are read from CSV, TSV or JSON Lines (not Parquet yet)".into()));
+                }
+                _ => Layout::Delimited(byte.unwrap_or(b',')),
+            }),
+        }
+    }
 }

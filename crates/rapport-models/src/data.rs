@@ -7,30 +7,11 @@ use std::collections::HashMap;
 /// million-customer fit).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
+use rapport_core::table::CustomerTable;
+
 use crate::ModelError;
 
-/// One customer's purchase history in the BTYD sufficient statistics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Customer {
-    /// Id, for error messages and outputs.
-    pub id: String,
-    /// Repeat purchases `x` (lifetimes `frequency`).
-    pub x: f64,
-    /// Time of the last purchase `t_x` (lifetimes `recency`).
-    pub t_x: f64,
-    /// Age at the end of observation `T`.
-    pub t: f64,
-}
-
-impl Customer {
-    /// Validate: x a whole number ≥ 0, 0 ≤ t_x ≤ T, x = 0 ⇒ t_x = 0, all finite.
-    pub fn validate(&self) -> Result<(), ModelError> {
-        check(self.x, self.t_x, self.t).map_err(|reason| ModelError::InvalidCustomer { customer: self.id.clone(), reason })
-    }
-}
-
-/// Validate one customer's (x, t_x, T) without building a [`Customer`]; the id is copied
-/// only into the error.
+/// Validate one customer's (x, t_x, T); the id is copied only into the error.
 pub fn validate_customer(id: &str, x: f64, t_x: f64, t: f64) -> Result<(), ModelError> {
     check(x, t_x, t).map_err(|reason| ModelError::InvalidCustomer { customer: id.to_string(), reason })
 }
@@ -79,10 +60,30 @@ pub struct CountData {
     x_index: Vec<u32>,
 }
 
+/// The x, t_x and T columns of a customer table.
+type CountColumns<'a> = (&'a [f64], &'a [f64], &'a [f64]);
+
+/// The (x, t_x, T) columns of a customer table, or the error naming the missing one.
+fn count_columns(table: &CustomerTable) -> Result<CountColumns<'_>, ModelError> {
+    let missing = |column: &str| ModelError::MissingColumn { column: column.to_string() };
+    Ok((
+        table.frequency().ok_or_else(|| missing("frequency"))?,
+        table.recency().ok_or_else(|| missing("recency"))?,
+        table.age().ok_or_else(|| missing("T"))?,
+    ))
+}
+
 impl CountData {
-    /// Validate and compress.
-    pub fn new(customers: &[Customer]) -> Result<CountData, ModelError> {
-        Self::from_customers(customers.iter().map(|customer| (customer.id.as_str(), customer.x, customer.t_x, customer.t)))
+    /// Validate and compress the customers of a table (`frequency, recency, T`, and
+    /// `weights` when the rows are weighted patterns).
+    pub fn from_table(table: &CustomerTable) -> Result<CountData, ModelError> {
+        let (x, t_x, t) = count_columns(table)?;
+        match table.weights() {
+            None => Self::from_customers((0..table.len()).map(|row| (table.id(row), x[row], t_x[row], t[row]))),
+            Some(weights) => {
+                Self::from_rows((0..table.len()).map(|row| Row { x: x[row], t_x: t_x[row], t: t[row], weight: weights[row] }).collect())
+            }
+        }
     }
 
     /// Validate and compress (id, x, t_x, T) without copying the ids: an id is only
@@ -174,6 +175,13 @@ pub struct SpendData {
 }
 
 impl SpendData {
+    /// Repeat buyers' frequency and mean spend from a customer table.
+    pub fn from_table(table: &CustomerTable) -> Result<SpendData, ModelError> {
+        let (x, _, _) = count_columns(table)?;
+        let monetary = table.monetary_value().ok_or_else(|| ModelError::MissingColumn { column: "monetary_value".into() })?;
+        Self::new((0..table.len()).map(|row| (table.id(row), x[row], monetary[row])))
+    }
+
     /// From (id, frequency, monetary value); customers with frequency 0 are left out (the
     /// model is for repeat buyers), a non-positive spend of a repeat buyer is an error.
     pub fn new<'a>(customers: impl IntoIterator<Item = (&'a str, f64, f64)>) -> Result<SpendData, ModelError> {
@@ -230,6 +238,14 @@ pub struct DiscreteData {
 }
 
 impl DiscreteData {
+    /// From a table of `frequency, recency, T` (the number of opportunities) and
+    /// optional `weights`.
+    pub fn from_table(table: &CustomerTable) -> Result<DiscreteData, ModelError> {
+        let (x, t_x, n) = count_columns(table)?;
+        let weights = table.weights();
+        Self::new((0..table.len()).map(|row| (table.id(row), x[row], t_x[row], n[row], weights.map_or(1.0, |weights| weights[row]))))
+    }
+
     /// From (id, frequency, recency, periods, weight).
     pub fn new<'a>(rows: impl IntoIterator<Item = (&'a str, f64, f64, f64, f64)>) -> Result<DiscreteData, ModelError> {
         let mut out = Vec::new();
@@ -269,8 +285,8 @@ impl DiscreteData {
 mod tests {
     use super::*;
 
-    fn customer(x: f64, t_x: f64, t: f64) -> Customer {
-        Customer { id: "c7".into(), x, t_x, t }
+    fn customer(x: f64, t_x: f64, t: f64) -> (&'static str, f64, f64, f64) {
+        ("c7", x, t_x, t)
     }
 
     #[test]
@@ -283,7 +299,7 @@ mod tests {
             (customer(0.0, 1.0, 2.0), "recency must be 0"),
             (customer(1.0, f64::NAN, 2.0), "finite"),
         ] {
-            let error = CountData::new(&[bad]).expect_err("invalid");
+            let error = CountData::from_customers([bad]).expect_err("invalid");
             assert!(error.to_string().starts_with("customer c7: "), "{error}");
             assert!(error.to_string().contains(needle), "{error}");
         }
@@ -291,7 +307,7 @@ mod tests {
 
     #[test]
     fn duplicates_become_weights() {
-        let data = CountData::new(&[customer(1.0, 1.0, 2.0), customer(1.0, 1.0, 2.0), customer(0.0, 0.0, 2.0)]).expect("valid");
+        let data = CountData::from_customers([customer(1.0, 1.0, 2.0), customer(1.0, 1.0, 2.0), customer(0.0, 0.0, 2.0)]).expect("valid");
         assert_eq!(data.rows().len(), 2);
         assert_eq!(data.customers(), 3.0);
     }

@@ -33,4 +33,45 @@ pub enum ModelError {
     /// A saved model could not be read.
     #[error("saved model: {0}")]
     Persist(String),
+    /// The customer table lacks a column the model needs.
+    #[error("the customer table has no {column} column")]
+    MissingColumn {
+        /// The column.
+        column: String,
+    },
+    /// A model fitted in one time unit applied to data in another that it cannot be
+    /// converted to.
+    #[error("the model was fitted on data in {fitted} and the data are in {data}: {reason}")]
+    UnitMismatch {
+        /// The model's unit.
+        fitted: String,
+        /// The data's unit.
+        data: String,
+        /// Why it cannot be converted.
+        reason: String,
+    },
+    /// A request the model cannot answer (e.g. tracking with a spend model).
+    #[error("{0}")]
+    NotApplicable(String),
+}
+
+impl ModelError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ModelError::InvalidCustomer { .. } => "invalid_customer",
+            ModelError::InvalidParameter { .. } => "invalid_parameter",
+            ModelError::NoData(_) => "no_data",
+            ModelError::Numerical(_) => "numerical_failure",
+            ModelError::Persist(_) => "invalid_saved_model",
+            ModelError::MissingColumn { .. } => "missing_column",
+            ModelError::UnitMismatch { .. } => "time_unit_mismatch",
+            ModelError::NotApplicable(_) => "not_applicable",
+        }
+    }
+
+    /// Whether this is Rapport's fault rather than the data's.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, ModelError::Numerical(_))
+    }
 }

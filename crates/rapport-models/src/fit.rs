@@ -56,7 +56,7 @@ pub(crate) trait LogLikelihood: Sync {
     fn customers(&self) -> f64;
 }
 
-/// Likelihood evaluations (value and gradient) so far, reported with RAPPORT_TIMINGS=1.
+/// Likelihood evaluations (value and gradient) so far, reported with RAPPORT_TIMINGS=1 (as `rapport::timings` events).
 static EVALUATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// −LL / N over θ = ln(params).
@@ -210,14 +210,15 @@ pub(crate) fn fit_report_from<L: LogLikelihood>(
     let optimised = EVALUATIONS.load(std::sync::atomic::Ordering::Relaxed);
     let started = std::time::Instant::now();
     let covariance = invert(&hessian(&Natural(likelihood), &params));
-    if std::env::var_os("RAPPORT_TIMINGS").is_some() {
-        eprintln!(
-            "{model}: {} customers, {} iterations, {optimised} evaluations so far, Hessian {:?}",
-            likelihood.customers(),
-            minimum.iterations,
-            started.elapsed()
-        );
-    }
+    tracing::info!(
+        target: "rapport::timings",
+        model,
+        customers = likelihood.customers(),
+        iterations = minimum.iterations,
+        evaluations_so_far = optimised,
+        hessian = ?started.elapsed(),
+        "fit"
+    );
     let std_errors: Vec<f64> = (0..params.len())
         .map(|index| covariance.as_ref().map_or(f64::NAN, |covariance| covariance[index][index]).max(0.0).sqrt())
         .map(|value| if value.is_finite() { value } else { f64::NAN })

@@ -5,18 +5,29 @@
 //! unique rows ([`data::CountData`]), so millions of customers cost little. Method
 //! names are the papers' quantities and their doc comments cite the equations.
 
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod bgbb;
 pub mod bgnbd;
 pub mod data;
 mod error;
 pub mod fit;
 pub mod gamma_gamma;
+mod kind;
 pub mod pareto;
+mod predict;
+mod saved;
+mod tracking;
 
+use rapport_core::time::{MonthDefinition, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 pub use error::ModelError;
 pub use fit::FitReport;
+pub use kind::{ModelKind, fit};
+pub use predict::{HoldoutEvaluation, HoldoutRow, PredictOptions, Predictions, evaluate_holdout, predict};
+pub use saved::{FittedOn, SavedModel};
+pub use tracking::{TrackingPoint, tracking};
 
 use bgbb::{BgBbParams, FittedBgBb};
 use bgnbd::{BgNbdParams, FittedBgNbd, Variant};
@@ -49,22 +60,17 @@ pub struct ClvOptions {
     pub months: u32,
     /// Discount rate per month (0.01 = 1%).
     pub monthly_discount_rate: f64,
-    /// Model time units in a month: 4.345 for weeks, 30 for days, 720 for hours, 1 for
-    /// months (lifetimes' constants). lifetimes' own example leaves `freq='D'` on weekly
-    /// data, i.e. 30 units — a 360-*week* horizon; Rapport makes the unit explicit.
+    /// Model time units in a month (see [`TimeUnit::per_month`]). lifetimes' own example
+    /// leaves `freq='D'` on weekly data, i.e. 30 units — a 360-*week* horizon; Rapport
+    /// makes the unit explicit.
     pub units_per_month: f64,
 }
 
 impl ClvOptions {
-    /// lifetimes' months-to-units factor for a time unit name (hours, days, weeks, months).
-    pub fn units_per_month(unit: &str) -> Option<f64> {
-        match unit {
-            "hours" => Some(30.0 * 24.0),
-            "days" => Some(30.0),
-            "weeks" => Some(4.345),
-            "months" => Some(1.0),
-            _ => None,
-        }
+    /// A CLV over `months` months discounted at `monthly_discount_rate`, for a model in
+    /// `unit`, with months as `month` defines them.
+    pub fn new(months: u32, monthly_discount_rate: f64, unit: TimeUnit, month: MonthDefinition) -> ClvOptions {
+        ClvOptions { months, monthly_discount_rate, units_per_month: unit.per_month(month) }
     }
 }
 
@@ -95,22 +101,6 @@ pub enum FittedModel {
     GammaGamma(FittedGammaGamma),
 }
 
-/// The saved form of a fitted model: versioned JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedModel {
-    /// Always `rapport-model`.
-    pub format: String,
-    /// Schema version (1).
-    pub version: u32,
-    /// Time unit of the data the model was fitted on (`weeks`, `days`, …), or `periods`.
-    pub time_unit: String,
-    /// The fit: model, names, params, errors, log-likelihood.
-    pub fit: FitReport,
-}
-
-const SAVED_FORMAT: &str = "rapport-model";
-const SAVED_VERSION: u32 = 1;
-
 impl FittedModel {
     /// The fit report.
     pub fn report(&self) -> &FitReport {
@@ -131,122 +121,96 @@ impl FittedModel {
         }
     }
 
-    /// Serialise as versioned JSON.
-    pub fn to_json(&self, time_unit: &str) -> String {
-        let saved =
-            SavedModel { format: SAVED_FORMAT.into(), version: SAVED_VERSION, time_unit: time_unit.into(), fit: self.report().clone() };
-        serde_json::to_string_pretty(&saved).unwrap_or_default()
+    /// The model's name: `bg-nbd`, `mbg-nbd`, `pareto-nbd`, `bg-bb`, `gamma-gamma`.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            FittedModel::BgNbd(model) if model.variant == Variant::Mbg => ModelKind::MbgNbd,
+            FittedModel::BgNbd(_) => ModelKind::BgNbd,
+            FittedModel::ParetoNbd(_) => ModelKind::ParetoNbd,
+            FittedModel::BgBb(_) => ModelKind::BgBb,
+            FittedModel::GammaGamma(_) => ModelKind::GammaGamma,
+        }
     }
 
-    /// Read a saved model; returns it with the time unit it was fitted in.
-    pub fn from_json(text: &str) -> Result<(FittedModel, String), ModelError> {
-        let saved: SavedModel = serde_json::from_str(text).map_err(|error| ModelError::Persist(error.to_string()))?;
-        if saved.format != SAVED_FORMAT {
-            return Err(ModelError::Persist(format!("not a Rapport model (format {:?})", saved.format)));
-        }
-        if saved.version != SAVED_VERSION {
-            return Err(ModelError::Persist(format!(
-                "model format version {} is not supported (this Rapport reads version {SAVED_VERSION})",
-                saved.version
-            )));
-        }
+    /// The same model for time measured in units `factor` times smaller (7 from weeks to
+    /// days). In BG/NBD, MBG/NBD and Pareto/NBD time enters only through λt and μt, with
+    /// λ ~ Gamma(r, α) and μ ~ Gamma(s, β) where α and β are in time units: rescaling time
+    /// by c rescales α and β by c and leaves every prediction unchanged. BG/BB counts
+    /// opportunities and Gamma-Gamma has no time, so they cannot be rescaled.
+    pub fn rescaled(&self, factor: f64) -> Result<FittedModel, ModelError> {
+        let scale = |report: &FitReport, names: &[&str]| {
+            let mut report = report.clone();
+            for (index, name) in report.names.iter().enumerate() {
+                if names.contains(&name.as_str()) {
+                    report.params[index] *= factor;
+                    report.std_errors[index] *= factor;
+                    report.intervals[index] = (report.intervals[index].0 * factor, report.intervals[index].1 * factor);
+                }
+            }
+            report
+        };
+        Ok(match self {
+            FittedModel::BgNbd(model) => {
+                let mut rescaled =
+                    FittedBgNbd::from_params(model.variant, BgNbdParams { alpha: model.params.alpha * factor, ..model.params })?;
+                rescaled.report = scale(&model.report, &["alpha"]);
+                FittedModel::BgNbd(rescaled)
+            }
+            FittedModel::ParetoNbd(model) => {
+                let params = ParetoNbdParams { alpha: model.params.alpha * factor, beta: model.params.beta * factor, ..model.params };
+                let mut rescaled = FittedParetoNbd::from_params(params)?;
+                rescaled.report = scale(&model.report, &["alpha", "beta"]);
+                FittedModel::ParetoNbd(rescaled)
+            }
+            FittedModel::BgBb(_) | FittedModel::GammaGamma(_) if factor == 1.0 => self.clone(),
+            other => {
+                return Err(ModelError::NotApplicable(format!("{} has no continuous time to rescale", other.report().model)));
+            }
+        })
+    }
+
+    /// Build a fitted model from saved parameters, keeping the saved report.
+    pub fn from_report(report: &FitReport) -> Result<FittedModel, ModelError> {
         let get = |name: &str| -> Result<f64, ModelError> {
-            saved
-                .fit
+            report
                 .names
                 .iter()
                 .position(|candidate| candidate == name)
-                .and_then(|index| saved.fit.params.get(index).copied())
+                .and_then(|index| report.params.get(index).copied())
                 .ok_or_else(|| ModelError::Persist(format!("parameter {name} missing")))
         };
-        let mut model = match saved.fit.model.as_str() {
-            "bg-nbd" | "mbg-nbd" => {
-                let variant = if saved.fit.model == "bg-nbd" { Variant::Bg } else { Variant::Mbg };
+        let kind: ModelKind = report.model.parse()?;
+        let mut model = match kind {
+            ModelKind::BgNbd | ModelKind::MbgNbd => {
+                let variant = if kind == ModelKind::BgNbd { Variant::Bg } else { Variant::Mbg };
                 FittedModel::BgNbd(FittedBgNbd::from_params(
                     variant,
                     BgNbdParams { r: get("r")?, alpha: get("alpha")?, a: get("a")?, b: get("b")? },
                 )?)
             }
-            "pareto-nbd" => FittedModel::ParetoNbd(FittedParetoNbd::from_params(ParetoNbdParams {
+            ModelKind::ParetoNbd => FittedModel::ParetoNbd(FittedParetoNbd::from_params(ParetoNbdParams {
                 r: get("r")?,
                 alpha: get("alpha")?,
                 s: get("s")?,
                 beta: get("beta")?,
             })?),
-            "bg-bb" => FittedModel::BgBb(FittedBgBb::from_params(BgBbParams {
+            ModelKind::BgBb => FittedModel::BgBb(FittedBgBb::from_params(BgBbParams {
                 alpha: get("alpha")?,
                 beta: get("beta")?,
                 gamma: get("gamma")?,
                 delta: get("delta")?,
             })?),
-            "gamma-gamma" => {
+            ModelKind::GammaGamma => {
                 FittedModel::GammaGamma(FittedGammaGamma::from_params(GammaGammaParams { p: get("p")?, q: get("q")?, v: get("v")? })?)
             }
-            other => return Err(ModelError::Persist(format!("unknown model {other:?}"))),
         };
         // Keep the saved report (errors, log-likelihood) rather than the placeholder.
         match &mut model {
-            FittedModel::BgNbd(inner) => inner.report = saved.fit.clone(),
-            FittedModel::ParetoNbd(inner) => inner.report = saved.fit.clone(),
-            FittedModel::BgBb(inner) => inner.report = saved.fit.clone(),
-            FittedModel::GammaGamma(inner) => inner.report = saved.fit.clone(),
+            FittedModel::BgNbd(inner) => inner.report = report.clone(),
+            FittedModel::ParetoNbd(inner) => inner.report = report.clone(),
+            FittedModel::BgBb(inner) => inner.report = report.clone(),
+            FittedModel::GammaGamma(inner) => inner.report = report.clone(),
         }
-        Ok((model, saved.time_unit))
+        Ok(model)
     }
-}
-
-/// Calibration vs holdout: predicted and actual purchases in the holdout window.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct HoldoutEvaluation {
-    /// Customers compared.
-    pub customers: usize,
-    /// Σ predicted holdout purchases.
-    pub predicted_total: f64,
-    /// Σ actual holdout purchases.
-    pub actual_total: f64,
-    /// Mean absolute error per customer.
-    pub mean_absolute_error: f64,
-    /// Root mean squared error per customer.
-    pub root_mean_squared_error: f64,
-}
-
-/// Compare predicted E[Y(duration) | x, t_x, T] with actual holdout purchases.
-/// `rows` are (x, t_x, T, actual, duration).
-pub fn evaluate_holdout(model: &dyn CountModel, rows: &[(f64, f64, f64, f64, f64)]) -> HoldoutEvaluation {
-    let mut evaluation = HoldoutEvaluation {
-        customers: rows.len(),
-        predicted_total: 0.0,
-        actual_total: 0.0,
-        mean_absolute_error: 0.0,
-        root_mean_squared_error: 0.0,
-    };
-    for &(x, t_x, t, actual, duration) in rows {
-        let predicted = model.expected_purchases(duration, x, t_x, t);
-        evaluation.predicted_total += predicted;
-        evaluation.actual_total += actual;
-        evaluation.mean_absolute_error += (predicted - actual).abs();
-        evaluation.root_mean_squared_error += (predicted - actual).powi(2);
-    }
-    let count = rows.len().max(1) as f64;
-    evaluation.mean_absolute_error /= count;
-    evaluation.root_mean_squared_error = (evaluation.root_mean_squared_error / count).sqrt();
-    evaluation
-}
-
-/// Period-by-period tracking of expected cumulative repeat purchases for a cohort:
-/// for each time τ (measured from the calibration end, negative inside calibration),
-/// Σ_customers E[X(τ + T_i)] over customers already born (T_i = their age at the
-/// calibration end) — the tracking plot of FHL (2005), Figure 3.
-pub fn expected_cumulative_repeat_purchases(model: &dyn CountModel, ages_at_calibration_end: &[f64], times: &[f64]) -> Vec<f64> {
-    times
-        .iter()
-        .map(|&time| {
-            ages_at_calibration_end
-                .iter()
-                .map(|&age| age + time)
-                .filter(|&alive_for| alive_for > 0.0)
-                .map(|alive_for| model.expected_purchases_unconditional(alive_for))
-                .sum()
-        })
-        .collect()
 }

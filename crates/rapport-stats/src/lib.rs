@@ -1,5 +1,7 @@
 //! Numerics without domain: special functions, ₂F₁, the optimiser and standard errors.
 
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod optimize;
 pub mod special;
 

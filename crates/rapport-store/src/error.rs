@@ -8,13 +8,31 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The input file could not be opened or read.
-    #[error("{}: {source}", path.display())]
-    Io {
+    /// A file could not be opened or read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
         /// The file.
         path: PathBuf,
         /// The operating-system error.
         source: std::io::Error,
+    },
+    /// A file or directory could not be written.
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// A results run that does not exist.
+    #[error("{}: no results run {run:?}{hint}", workspace.display())]
+    NoSuchRun {
+        /// The workspace.
+        workspace: PathBuf,
+        /// The run asked for.
+        run: String,
+        /// The runs there are.
+        hint: String,
     },
     /// The input has no header and no rows.
     #[error("{}: the file is empty (expected {expected})", path.display())]
@@ -50,7 +68,7 @@ pub enum StoreError {
         message: String,
     },
     /// More rows were rejected than `--max-rejects` allows; nothing was written.
-    #[error("{rejected} rows rejected, more than --max-rejects {max} allows; nothing was written (first: {first})")]
+    #[error("{rejected} row(s) rejected, more than the {max} allowed; nothing was written (first: {first})")]
     TooManyRejects {
         /// Rows rejected.
         rejected: u64,
@@ -93,9 +111,33 @@ impl StoreError {
         matches!(self, StoreError::Internal(_))
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Read { .. } => "read_failed",
+            StoreError::Write { .. } => "write_failed",
+            StoreError::NoSuchRun { .. } => "no_such_run",
+            StoreError::Empty { .. } => "empty_input",
+            StoreError::MissingColumn { .. } => "missing_column",
+            StoreError::Invalid(error) => error.code(),
+            StoreError::Format { .. } => "bad_format",
+            StoreError::TooManyRejects { .. } => "too_many_rejects",
+            StoreError::NotAWorkspace { .. } => "not_a_workspace",
+            StoreError::AlreadyExists { .. } => "already_exists",
+            StoreError::Config { .. } => "bad_config",
+            StoreError::Injected(_) => "injected_failure",
+            StoreError::Internal(_) => "internal",
+        }
+    }
+
+    pub(crate) fn read(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
         let path = path.into();
-        move |source| StoreError::Io { path, source }
+        move |source| StoreError::Read { path, source }
+    }
+
+    pub(crate) fn write(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.into();
+        move |source| StoreError::Write { path, source }
     }
 }
 

@@ -47,9 +47,7 @@ impl FromStr for Delimiter {
             "\t" | "\\t" | "tab" => Ok(Delimiter::Byte(b'\t')),
             "|" | "pipe" => Ok(Delimiter::Byte(b'|')),
             "whitespace" | "space" | " " => Ok(Delimiter::Whitespace),
-            _ => {
-                Err(CoreError::InvalidOption { option: "--delimiter", reason: format!("{text:?} is not one of , ; tab | whitespace auto") })
-            }
+            _ => Err(CoreError::InvalidOption { option: "delimiter", reason: format!("{text:?} is not one of , ; tab | whitespace auto") }),
         }
     }
 }
@@ -89,7 +87,7 @@ impl FromStr for InputFormat {
             "jsonl" | "ndjson" | "json" => Ok(InputFormat::JsonLines),
             "parquet" => Ok(InputFormat::Parquet),
             _ => Err(CoreError::InvalidOption {
-                option: "--input-format",
+                option: "input format",
                 reason: format!("{text:?} is not one of csv, jsonl, parquet, auto"),
             }),
         }
@@ -210,7 +208,7 @@ fn scan_text<S: RowSink>(
     make_sink: impl Fn() -> S + Sync,
 ) -> Result<S, StoreError> {
     let path = &input.path;
-    let file = File::open(path).map_err(StoreError::io(path))?;
+    let file = File::open(path).map_err(StoreError::read(path))?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let display = path.display().to_string();
 
@@ -225,7 +223,7 @@ fn scan_text<S: RowSink>(
     } else {
         let mut header_line = Vec::new();
         if input.columns.is_none() {
-            reader.read_until(b'\n', &mut header_line).map_err(StoreError::io(path))?;
+            reader.read_until(b'\n', &mut header_line).map_err(StoreError::read(path))?;
             first_line = 2;
             if header_line.starts_with(b"\xEF\xBB\xBF") {
                 header_line.drain(..3);
@@ -234,7 +232,7 @@ fn scan_text<S: RowSink>(
                 return Err(StoreError::Empty { path: path.clone(), expected: "a header row naming the columns".into() });
             }
         } else {
-            let buffer = reader.fill_buf().map_err(StoreError::io(path))?;
+            let buffer = reader.fill_buf().map_err(StoreError::read(path))?;
             let end = memchr::memchr(b'\n', buffer).unwrap_or(buffer.len());
             header_line.extend_from_slice(&buffer[..end]);
             if header_line.starts_with(b"\xEF\xBB\xBF") {
@@ -330,7 +328,7 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
                     format!(" (read with delimiter {})", delimiter.describe())
                 } else {
                     format!(
-                        " — read with delimiter {}, but the line contains {}: pass --delimiter",
+                        " — read with delimiter {}, but the line contains {}: give the delimiter",
                         delimiter.describe(),
                         alternatives.join(" and ")
                     )
@@ -338,7 +336,7 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
             } else {
                 String::new()
             };
-            let source = if input.columns.is_some() { "--columns" } else { "the header" };
+            let source = if input.columns.is_some() { "the given column names" } else { "the header" };
             return Err(StoreError::MissingColumn {
                 path: input.path.clone(),
                 line: if input.columns.is_some() { 0 } else { 1 },
@@ -431,7 +429,7 @@ impl<R: Read> Iterator for BlockReader<'_, R> {
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => 0,
                 Err(source) => {
                     if let Ok(mut slot) = self.error.lock() {
-                        *slot = Some(StoreError::Io { path: self.path.to_path_buf(), source });
+                        *slot = Some(StoreError::Read { path: self.path.to_path_buf(), source });
                     }
                     self.done = true;
                     return None;
@@ -661,7 +659,7 @@ fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColum
 
 fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sink: impl Fn() -> S) -> Result<S, StoreError> {
     let path = &input.path;
-    let file = File::open(path).map_err(StoreError::io(path))?;
+    let file = File::open(path).map_err(StoreError::read(path))?;
     let format_error = |error: parquet::errors::ParquetError| StoreError::Format {
         path: path.clone(),
         message: format!("not a readable Parquet file: {error}"),

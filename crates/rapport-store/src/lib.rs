@@ -4,8 +4,12 @@
 //! [`workspace`] keeps events as Parquet, ingests atomically, deduplicates by event id
 //! and quarantines bad rows with their file, line and column.
 
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod error;
 pub mod input;
+pub mod output;
+pub mod runs;
 pub mod workspace;
 
 pub use error::StoreError;

@@ -56,6 +56,8 @@ pub enum FailPoint {
     AfterMovingFiles,
     /// After the new manifest is written aside, before it replaces the old one.
     AfterWritingManifest,
+    /// After a results run's files are written aside, before the run is published.
+    BeforePublishingRun,
 }
 
 /// One published ingest.
@@ -131,12 +133,12 @@ pub struct IngestReport {
 impl Workspace {
     /// Create a workspace in `root` (which must not exist or be empty).
     pub fn init(root: &Path, config: WorkspaceConfig) -> Result<Workspace, StoreError> {
-        if root.exists() && fs::read_dir(root).map_err(StoreError::io(root))?.next().is_some() {
+        if root.exists() && fs::read_dir(root).map_err(StoreError::read(root))?.next().is_some() {
             return Err(StoreError::AlreadyExists { path: root.to_path_buf() });
         }
         let zone: Zone = config.timezone.parse()?;
         for directory in ["events", "quarantine", "results"] {
-            fs::create_dir_all(root.join(directory)).map_err(StoreError::io(root.join(directory)))?;
+            fs::create_dir_all(root.join(directory)).map_err(StoreError::write(root.join(directory)))?;
         }
         let text = toml::to_string_pretty(&config).map_err(|error| StoreError::Internal(error.to_string()))?;
         write_atomically(&root.join(CONFIG_FILE), text.as_bytes())?;
@@ -154,7 +156,7 @@ impl Workspace {
         if !config_path.is_file() {
             return Err(StoreError::NotAWorkspace { path: root.to_path_buf() });
         }
-        let text = fs::read_to_string(&config_path).map_err(StoreError::io(&config_path))?;
+        let text = fs::read_to_string(&config_path).map_err(StoreError::read(&config_path))?;
         let config: WorkspaceConfig =
             toml::from_str(&text).map_err(|error| StoreError::Config { path: config_path.clone(), message: error.to_string() })?;
         let zone: Zone = config
@@ -162,7 +164,7 @@ impl Workspace {
             .parse()
             .map_err(|error: rapport_core::CoreError| StoreError::Config { path: config_path.clone(), message: error.to_string() })?;
         let manifest_path = root.join(MANIFEST_FILE);
-        let manifest: Manifest = serde_json::from_slice(&fs::read(&manifest_path).map_err(StoreError::io(&manifest_path))?)
+        let manifest: Manifest = serde_json::from_slice(&fs::read(&manifest_path).map_err(StoreError::read(&manifest_path))?)
             .map_err(|error| StoreError::Config { path: manifest_path.clone(), message: format!("unreadable manifest: {error}") })?;
         let workspace = Workspace { root: root.to_path_buf(), config, zone, manifest };
         Ok(workspace)
@@ -193,7 +195,7 @@ impl Workspace {
     fn clean_leftovers(&self) -> Result<(), StoreError> {
         let staging = self.root.join(".staging");
         if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(StoreError::io(&staging))?;
+            fs::remove_dir_all(&staging).map_err(StoreError::write(&staging))?;
         }
         let listed: HashSet<&str> = self
             .manifest
@@ -209,7 +211,7 @@ impl Workspace {
             for entry in entries.flatten() {
                 let relative = format!("{directory}/{}", entry.file_name().to_string_lossy());
                 if !listed.contains(relative.as_str()) {
-                    fs::remove_file(entry.path()).map_err(StoreError::io(entry.path()))?;
+                    fs::remove_file(entry.path()).map_err(StoreError::write(entry.path()))?;
                 }
             }
         }
@@ -220,8 +222,8 @@ impl Workspace {
     /// guarantees.
     pub fn ingest(&mut self, kind: EventKind, options: &IngestOptions) -> Result<IngestReport, StoreError> {
         let lock_path = self.root.join(".lock");
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(StoreError::io(&lock_path))?;
-        lock.lock().map_err(StoreError::io(&lock_path))?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(StoreError::write(&lock_path))?;
+        lock.lock().map_err(StoreError::write(&lock_path))?;
         // Another process may have published since this one opened the workspace.
         *self = Workspace::open(&self.root)?;
         self.clean_leftovers()?;
@@ -296,7 +298,7 @@ impl Workspace {
 
         let id = self.manifest.batches.iter().map(|batch| batch.id).max().unwrap_or(0) + 1;
         let staging = self.root.join(".staging").join(format!("{id:06}"));
-        fs::create_dir_all(&staging).map_err(StoreError::io(&staging))?;
+        fs::create_dir_all(&staging).map_err(StoreError::write(&staging))?;
         let events_file = (!accepted.is_empty()).then(|| format!("events/{}/{id:06}.parquet", kind.name()));
         let quarantine_file = (!rejected.is_empty()).then(|| format!("quarantine/{id:06}-{}.csv", kind.name()));
         if events_file.is_some() {
@@ -311,9 +313,9 @@ impl Workspace {
             if let Some(target) = target {
                 let target = self.root.join(target);
                 if let Some(parent) = target.parent() {
-                    fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
+                    fs::create_dir_all(parent).map_err(StoreError::write(parent))?;
                 }
-                fs::rename(staging.join(staged), &target).map_err(StoreError::io(&target))?;
+                fs::rename(staging.join(staged), &target).map_err(StoreError::write(&target))?;
                 sync_parent(&target)?;
             }
         }
@@ -338,7 +340,7 @@ impl Workspace {
         let aside = self.root.join(".staging").join(MANIFEST_FILE);
         write_synced(&aside, &manifest_bytes)?;
         fail(options, FailPoint::AfterWritingManifest)?;
-        fs::rename(&aside, &manifest_path).map_err(StoreError::io(&manifest_path))?;
+        fs::rename(&aside, &manifest_path).map_err(StoreError::write(&manifest_path))?;
         sync_parent(&manifest_path)?;
         self.manifest = manifest;
         let _ = fs::remove_dir_all(self.root.join(".staging"));
@@ -399,7 +401,7 @@ fn fail(options: &IngestOptions, point: FailPoint) -> Result<(), StoreError> {
 }
 
 fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatch>, StoreError> {
-    let file = File::open(path).map_err(StoreError::io(path))?;
+    let file = File::open(path).map_err(StoreError::read(path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     let schema = builder.schema().clone();
     let mut indexes = Vec::new();
@@ -424,31 +426,31 @@ fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatch>, StoreEr
 
 fn hash_file(path: &Path) -> Result<String, StoreError> {
     let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(File::open(path).map_err(StoreError::io(path))?).map_err(StoreError::io(path))?;
+    hasher.update_reader(File::open(path).map_err(StoreError::read(path))?).map_err(StoreError::read(path))?;
     Ok(hasher.finalize().to_hex().to_string())
 }
 
 /// Write `bytes` to `path` and fsync it.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
+        fs::create_dir_all(parent).map_err(StoreError::write(parent))?;
     }
-    let mut file = File::create(path).map_err(StoreError::io(path))?;
-    file.write_all(bytes).map_err(StoreError::io(path))?;
-    file.sync_all().map_err(StoreError::io(path))
+    let mut file = File::create(path).map_err(StoreError::write(path))?;
+    file.write_all(bytes).map_err(StoreError::write(path))?;
+    file.sync_all().map_err(StoreError::write(path))
 }
 
 /// Replace `path` with `bytes` atomically: write aside, fsync, rename, fsync directory.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let aside = path.with_extension("tmp");
     write_synced(&aside, bytes)?;
-    fs::rename(&aside, path).map_err(StoreError::io(path))?;
+    fs::rename(&aside, path).map_err(StoreError::write(path))?;
     sync_parent(path)
 }
 
-fn sync_parent(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn sync_parent(path: &Path) -> Result<(), StoreError> {
     if let Some(parent) = path.parent() {
-        File::open(parent).and_then(|directory| directory.sync_all()).map_err(StoreError::io(parent))?;
+        File::open(parent).and_then(|directory| directory.sync_all()).map_err(StoreError::write(parent))?;
     }
     Ok(())
 }
@@ -627,22 +629,29 @@ fn write_events(path: &Path, kind: EventKind, rows: &[ParsedRow]) -> Result<(), 
     }
     columns.push(Arc::new(lines.finish()));
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    let file = File::create(path).map_err(StoreError::io(path))?;
+    let file = File::create(path).map_err(StoreError::write(path))?;
     let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
     writer.write(&batch)?;
     let file = writer.into_inner()?;
-    file.sync_all().map_err(StoreError::io(path))
+    file.sync_all().map_err(StoreError::write(path))
 }
 
 fn write_quarantine(path: &Path, rejected: &[Rejected]) -> Result<(), StoreError> {
-    let file = File::create(path).map_err(StoreError::io(path))?;
-    let mut writer = csv::Writer::from_writer(file);
-    for row in rejected {
-        writer.serialize(row).map_err(|error| StoreError::Internal(error.to_string()))?;
-    }
-    let file = writer.into_inner().map_err(|error| StoreError::Internal(error.to_string()))?;
-    file.sync_all().map_err(StoreError::io(path))
+    let mut out = Vec::new();
+    crate::output::write(&rejects_table(rejected)?, crate::output::OutputFormat::Csv, &mut out).map_err(StoreError::write(path))?;
+    write_synced(path, &out)
+}
+
+/// Rejected rows as a table: `file, line, column, value, expected`.
+pub fn rejects_table(rejected: &[Rejected]) -> Result<RecordBatch, StoreError> {
+    crate::output::TableBuilder::default()
+        .text("file", rejected.iter().map(|row| row.file.as_str()))
+        .count("line", rejected.iter().map(|row| row.line))
+        .text("column", rejected.iter().map(|row| row.column.as_str()))
+        .text("value", rejected.iter().map(|row| row.value.as_str()))
+        .text("expected", rejected.iter().map(|row| row.expected.as_str()))
+        .build()
 }
 
 #[cfg(test)]

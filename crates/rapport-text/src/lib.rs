@@ -4,6 +4,8 @@
 //! on the VADER paper's corpora. [`service`] is the customer-service model built on it,
 //! the default for customer text.
 
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod service;
 pub mod topics;
 pub mod vader;

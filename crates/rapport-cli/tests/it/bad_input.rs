@@ -124,7 +124,8 @@ fn wrong_delimiter() {
 fn invalid_options_are_user_errors() {
     let directory = tempfile::tempdir().expect("tempdir");
     let file = write(directory.path(), "p.csv", b"customer_id,date,amount\na,2020-01-01,3\n");
-    assert!(run_user_error(&summary(&file, &["--period", "fortnight"])).contains("--period"));
+    let message = run_user_error(&summary(&file, &["--period", "fortnight"]));
+    assert!(message.contains("--period") && message.contains("week"), "lists the choices: {message}");
     assert!(run_user_error(&summary(&file, &["--calibration-end", "2020-13-01"])).contains("--calibration-end"));
     assert!(run_user_error(&summary(&file, &["--timezone", "Mars/Base"])).contains("IANA"));
     assert!(user_error(&["summary", "/nonexistent/p.csv"]).contains("/nonexistent/p.csv"));

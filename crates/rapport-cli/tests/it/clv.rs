@@ -21,11 +21,15 @@ fn fit_prints_json_and_saves_a_model_that_predicts() {
     assert!((param("r") - 0.2426).abs() < 5e-5 && (param("alpha") - 4.4135).abs() < 5e-4);
     assert!((fit["log_likelihood"].as_f64().expect("ll") - -9582.43).abs() < 0.01);
     let saved_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&saved).expect("saved")).expect("json");
-    assert_eq!((saved_json["format"].as_str(), saved_json["version"].as_u64()), (Some("rapport-model"), Some(1)));
+    assert_eq!((saved_json["format"].as_str(), saved_json["version"].as_u64()), (Some("rapport-model"), Some(2)));
     let with_params =
         ok(&["clv", "predict", "-m", "bg-nbd", "--summary", &summary_file(), "--params", saved.to_str().expect("path"), "--horizon", "39"]);
     let refitted = ok(&["clv", "predict", "-m", "bg-nbd", "--summary", &summary_file(), "--horizon", "39"]);
-    assert!(with_params.starts_with("customer_id,p_alive,expected_purchases\n1,0.72660"), "{}", &with_params[..100]);
+    assert!(
+        with_params.starts_with("customer_id,frequency,recency,T,p_alive,expected_purchases\n1,2,30.43,38.86,0.72660"),
+        "{}",
+        &with_params[..100]
+    );
     assert_eq!(with_params.lines().count(), 2358);
     assert_eq!(with_params.lines().nth(5), refitted.lines().nth(5));
 }
@@ -35,10 +39,19 @@ fn predict_with_spend_needs_an_explicit_time_unit() {
     let file = repo().join("data/cdnow/cdnow_customers_summary_with_transactions.csv").display().to_string();
     let message = user_error(&["clv", "predict", "-m", "bg-nbd", "--summary", &file]);
     assert!(message.contains("--time-unit"), "{message}");
-    let out = ok(&["clv", "predict", "-m", "bg-nbd", "--summary", &file, "--time-unit", "weeks", "--format", "json"]);
-    let rows: serde_json::Value = serde_json::from_str(&out).expect("json");
-    // lifetimes 0.11.3: customer 1's 12-month CLV (1% monthly, weekly data) is 36.2785.
-    assert!((rows[0]["clv"].as_f64().expect("clv") - 36.2785).abs() < 0.01, "{}", rows[0]);
+    let clv = |extra: &[&str]| {
+        let mut args = vec!["clv", "predict", "-m", "bg-nbd", "--summary", &file, "--time-unit", "week", "--format", "json"];
+        args.extend_from_slice(extra);
+        let rows: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
+        rows[0]["clv"].as_f64().expect("clv")
+    };
+    // lifetimes 0.11.3: customer 1's 12-month CLV (1% monthly, weekly data, its month of
+    // 4.345 weeks) is 36.2785.
+    let lifetimes_months = clv(&["--month", "lifetimes"]);
+    assert!((lifetimes_months - 36.2785).abs() < 0.01, "{lifetimes_months}");
+    // The default month is the mean Gregorian month (4.348125 weeks): a slightly longer horizon.
+    let mean_months = clv(&[]);
+    assert!(mean_months > lifetimes_months && mean_months < lifetimes_months * 1.001, "{mean_months} vs {lifetimes_months}");
 }
 
 #[test]
@@ -55,6 +68,10 @@ fn invalid_summaries_name_the_customer_or_line() {
     std::fs::write(&file, "customer_id,frequency,recency,T\na,-1,0,3\n").expect("write");
     assert!(user_error(&["clv", "fit", "-m", "bg-nbd", "--summary", file.to_str().expect("path")]).contains("customer a"));
     assert!(user_error(&["clv", "fit", "-m", "bg-xyz", "--summary", file.to_str().expect("path")]).contains("--model"));
+    assert!(
+        user_error(&["clv", "fit", "-m", "bg-xyz", "--summary", file.to_str().expect("path")]).contains("pareto-nbd"),
+        "lists the choices"
+    );
 }
 
 const CDNOW_SAMPLE_READ: [&str; 10] = [
@@ -77,7 +94,7 @@ const CDNOW_SAMPLE_READ: [&str; 10] = [
 #[test]
 fn tracking_matches_lifetimes_expected_cumulative_transactions_on_cdnow_sample() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let sample = repo().join("data/cdnow/CDNOW_sample.txt");
+    let sample = repo().join("crates/rapport-engine/data/CDNOW_sample.txt");
     let sample = sample.to_str().expect("path");
     // Save a fitted model, then put lifetimes' parameters in it.
     let saved = directory.path().join("bg.json");
@@ -107,7 +124,7 @@ fn tracking_matches_lifetimes_expected_cumulative_transactions_on_cdnow_sample()
 
 #[test]
 fn tracking_fits_on_the_calibration_period_or_says_what_is_missing() {
-    let sample = repo().join("data/cdnow/CDNOW_sample.txt");
+    let sample = repo().join("crates/rapport-engine/data/CDNOW_sample.txt");
     let sample = sample.to_str().expect("path");
     let mut args = vec!["clv", "track", "--model", "bg-nbd", sample, "--step", "7", "--calibration-end", "1997-09-30", "--format", "json"];
     args.extend_from_slice(&CDNOW_SAMPLE_READ);
@@ -127,4 +144,99 @@ fn tracking_fits_on_the_calibration_period_or_says_what_is_missing() {
     args.extend_from_slice(&CDNOW_SAMPLE_READ);
     let message = user_error(&args);
     assert!(message.contains("purchase-count model"), "{message}");
+}
+
+/// A model saved in weeks, applied to the same customers expressed in days, is converted:
+/// the same P(alive) and the same expected purchases over the same span (39 weeks = 273
+/// days), to 1e-9.
+#[test]
+fn model_saved_in_weeks_predicts_the_same_on_daily_data() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let saved = directory.path().join("weekly.json");
+    let weekly_file = summary_file();
+    ok(&[
+        "clv",
+        "fit",
+        "-m",
+        "pareto-nbd",
+        "--summary",
+        &weekly_file,
+        "--time-unit",
+        "weeks",
+        "--save",
+        saved.to_str().expect("path"),
+        "-q",
+    ]);
+    let (header, rows) = csv_rows(&std::fs::read_to_string(&weekly_file).expect("summary"));
+    let daily_file = directory.path().join("daily.csv");
+    let mut daily = header.join(",") + "\n";
+    for row in &rows {
+        let days = |text: &str| (text.parse::<f64>().expect("number") * 7.0).to_string();
+        daily += &format!("{},{},{},{}\n", row[0], row[1], days(&row[2]), days(&row[3]));
+    }
+    std::fs::write(&daily_file, daily).expect("write");
+    let predict = |file: &str, unit: &str, horizon: &str| {
+        let out = ok(&[
+            "clv",
+            "predict",
+            "--summary",
+            file,
+            "--time-unit",
+            unit,
+            "--params",
+            saved.to_str().expect("path"),
+            "--horizon",
+            horizon,
+        ]);
+        csv_rows(&out).1
+    };
+    let in_weeks = predict(&weekly_file, "weeks", "39");
+    let in_days = predict(daily_file.to_str().expect("path"), "days", "273");
+    assert_eq!(in_weeks.len(), 2357);
+    for (week, day) in in_weeks.iter().zip(&in_days) {
+        for column in [4, 5] {
+            let (a, b) = (week[column].parse::<f64>().expect("number"), day[column].parse::<f64>().expect("number"));
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1e-12), "customer {}: {a} vs {b}", week[0]);
+        }
+    }
+    // Without a unit the saved model cannot be converted: refused, naming both units.
+    let message =
+        user_error(&["clv", "predict", "--summary", daily_file.to_str().expect("path"), "--params", saved.to_str().expect("path")]);
+    assert!(message.contains("weeks") && message.contains("unknown unit") && message.contains("--time-unit"), "{message}");
+}
+
+/// `clv predict --workspace` writes a results run, and `rapport runs` lists it.
+#[test]
+fn predict_on_a_workspace_writes_a_run() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("demo");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["demo", "--workspace", workspace, "-q"]);
+    let before = csv_rows(&ok(&["runs", "--workspace", workspace, "--format", "csv"])).1;
+    assert_eq!(before.len(), 1, "the demo writes one run");
+    let out = ok(&[
+        "clv",
+        "predict",
+        "--workspace",
+        workspace,
+        "--time-unit",
+        "weeks",
+        "--calibration-end",
+        "1997-09-30",
+        "--observation-end",
+        "1998-06-30",
+        "--horizon",
+        "39",
+        "-q",
+    ]);
+    let (header, rows) = csv_rows(&out);
+    assert_eq!(rows.len(), 2357);
+    assert!(header.iter().any(|name| name == "clv") && header.iter().any(|name| name == "frequency_holdout"), "{header:?}");
+    let runs = csv_rows(&ok(&["runs", "--workspace", workspace, "--format", "csv"])).1;
+    assert_eq!(runs.len(), 2);
+    assert_eq!((runs[1][1].as_str(), runs[1][2].as_str()), ("clv predict", "2357"));
+    let run_directory = std::path::Path::new(workspace).join("results").join(&runs[1][0]);
+    for file in ["customers.parquet", "aggregates.json", "run.json"] {
+        assert!(run_directory.join(file).is_file(), "{file}");
+    }
 }

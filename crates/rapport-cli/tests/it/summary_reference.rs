@@ -13,7 +13,7 @@ fn path(relative: &str) -> String {
 /// for all 2,357 customers.
 #[test]
 fn cdnow_sample_summary_matches_hardie_published_summary() {
-    let sample = path("data/cdnow/CDNOW_sample.txt");
+    let sample = path("crates/rapport-engine/data/CDNOW_sample.txt");
     let out = ok(&[
         "summary",
         &sample,

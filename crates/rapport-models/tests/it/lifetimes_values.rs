@@ -11,6 +11,8 @@ use rapport_models::gamma_gamma::{FittedGammaGamma, GammaGammaParams};
 use rapport_models::pareto::{FittedParetoNbd, ParetoNbdParams};
 use rapport_models::{ClvOptions, CountModel, customer_lifetime_value};
 
+use rapport_core::time::{MonthDefinition, TimeUnit};
+
 use crate::read_csv;
 
 const TOLERANCE: f64 = 1e-6;
@@ -59,9 +61,9 @@ fn all_cdnow_customers_match_lifetimes_0_11_3() {
         csv::Reader::from_path(crate::repo_file("data/reference/clv/lifetimes_0.11.3_cdnow_sample_all_customers.csv")).expect("open");
     let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_string).collect();
     let column: HashMap<&str, usize> = header.iter().enumerate().map(|(index, name)| (name.as_str(), index)).collect();
-    let weeks =
-        ClvOptions { months: 12, monthly_discount_rate: 0.01, units_per_month: ClvOptions::units_per_month("weeks").expect("unit") };
-    let days = ClvOptions { units_per_month: ClvOptions::units_per_month("days").expect("unit"), ..weeks };
+    // lifetimes' months: 4.345 weeks, and 30 "days" for its freq='D' example on weekly data.
+    let weeks = ClvOptions::new(12, 0.01, TimeUnit::Weeks, MonthDefinition::Lifetimes);
+    let days = ClvOptions::new(12, 0.01, TimeUnit::Days, MonthDefinition::Lifetimes);
     let mut checked = 0;
     for record in reader.records() {
         let row = record.expect("row");

@@ -3,10 +3,26 @@
 mod lifetimes_values;
 mod properties;
 mod published_tables;
+mod units;
 
 use std::path::PathBuf;
 
-use rapport_models::data::{CountData, Customer, DiscreteData, SpendData};
+use rapport_models::ModelError;
+use rapport_models::data::{CountData, DiscreteData, SpendData};
+
+/// One customer's (x, t_x, T), as the tests build them.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub id: String,
+    pub x: f64,
+    pub t_x: f64,
+    pub t: f64,
+}
+
+/// Validated, compressed count data of these customers.
+pub fn count_data(customers: &[Customer]) -> Result<CountData, ModelError> {
+    CountData::from_customers(customers.iter().map(|customer| (customer.id.as_str(), customer.x, customer.t_x, customer.t)))
+}
 
 pub fn repo_file(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
@@ -29,7 +45,7 @@ pub fn cdnow() -> Vec<(Customer, f64)> {
 }
 
 pub fn cdnow_counts() -> CountData {
-    CountData::new(&cdnow().into_iter().map(|(customer, _)| customer).collect::<Vec<_>>()).expect("valid")
+    count_data(&cdnow().into_iter().map(|(customer, _)| customer).collect::<Vec<_>>()).expect("valid")
 }
 
 pub fn cdnow_spend() -> SpendData {

@@ -7,7 +7,9 @@ use proptest::prelude::*;
 use rapport_models::CountModel;
 use rapport_models::bgbb::{BgBbParams, FittedBgBb};
 use rapport_models::bgnbd::{BgNbd, BgNbdParams, FittedBgNbd, Variant};
-use rapport_models::data::{CountData, Customer, Row};
+use rapport_models::data::{CountData, Row};
+
+use crate::{Customer, count_data};
 use rapport_models::pareto::{FittedParetoNbd, ParetoNbd, ParetoNbdParams};
 
 fn count_models(r: f64, alpha: f64, a: f64, b: f64) -> Vec<Box<dyn CountModel>> {
@@ -89,7 +91,7 @@ fn edge_cases_are_finite() {
     let pareto = FittedParetoNbd::from_params(ParetoNbdParams { r: 0.5, alpha: 10.0, s: 0.6, beta: 10.0 }).expect("params");
     assert!(pareto.p_alive(3.0, 20.0, 30.0).is_finite());
     let data =
-        CountData::new(&[Customer { id: "a".into(), x: 3.0, t_x: 30.0, t: 30.0 }, Customer { id: "b".into(), x: 0.0, t_x: 0.0, t: 0.0 }])
+        count_data(&[Customer { id: "a".into(), x: 3.0, t_x: 30.0, t: 30.0 }, Customer { id: "b".into(), x: 0.0, t_x: 0.0, t: 0.0 }])
             .expect("valid");
     assert!(pareto.log_likelihood(&data).is_finite());
 }
@@ -184,7 +186,7 @@ fn bg_nbd_recovers_simulated_parameters() {
             Customer { id: index.to_string(), x, t_x, t }
         })
         .collect();
-    let fitted = BgNbd::new().fit(&CountData::new(&customers).expect("valid")).expect("fit");
+    let fitted = BgNbd::new().fit(&count_data(&customers).expect("valid")).expect("fit");
     let p = fitted.params;
     for (name, got, truth, error) in [
         ("r", p.r, r, fitted.report.std_errors[0]),
@@ -219,7 +221,7 @@ fn pareto_nbd_recovers_simulated_parameters() {
             Customer { id: index.to_string(), x, t_x, t }
         })
         .collect();
-    let fitted = ParetoNbd.fit(&CountData::new(&customers).expect("valid")).expect("fit");
+    let fitted = ParetoNbd.fit(&count_data(&customers).expect("valid")).expect("fit");
     let p = fitted.params;
     for (name, got, truth, error) in [
         ("r", p.r, r, fitted.report.std_errors[0]),

@@ -1,0 +1,286 @@
+//! The customer table: one row per customer, the pivot of the whole analysis.
+//!
+//! The summary makes it (ids, frequency, recency, T, monetary value, holdout columns);
+//! every later stage adds typed columns to it (P(alive), expected purchases, CLV, …);
+//! a results run persists it as `customers.parquet`, which the report, the server, SQL
+//! and the next run read back. Its columns are Arrow arrays, so turning it into a
+//! `RecordBatch` (for Parquet, DataFusion or a writer) copies no data, and the models
+//! read the hot columns as plain `&[f64]` slices.
+//!
+//! Columns carry lifetimes' names: `frequency, recency, T, monetary_value`, with `_cal`
+//! after a calibration / holdout split plus `frequency_holdout, monetary_value_holdout,
+//! duration_holdout`. The accessors find either spelling.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::{Array, ArrayRef, Float64Array, LargeStringArray, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use serde::{Deserialize, Serialize};
+
+use crate::CoreError;
+use crate::time::{Period, TimeUnit};
+
+/// Column names of the customer table.
+pub mod columns {
+    /// The customer's id as it appears in the input.
+    pub const CUSTOMER_ID: &str = "customer_id";
+    /// Repeat purchase periods (Hardie's `x`).
+    pub const FREQUENCY: &str = "frequency";
+    /// Age at the last purchase (`t_x`).
+    pub const RECENCY: &str = "recency";
+    /// Age at the end of observation (`T`).
+    pub const T: &str = "T";
+    /// Mean value of the repeat periods (`zbar`).
+    pub const MONETARY_VALUE: &str = "monetary_value";
+    /// Purchase periods in the holdout window.
+    pub const FREQUENCY_HOLDOUT: &str = "frequency_holdout";
+    /// Mean value of the holdout purchases.
+    pub const MONETARY_VALUE_HOLDOUT: &str = "monetary_value_holdout";
+    /// Length of the holdout window.
+    pub const DURATION_HOLDOUT: &str = "duration_holdout";
+    /// Customers sharing this row (summary files of unique patterns; BG/BB).
+    pub const WEIGHTS: &str = "weights";
+    /// P(alive | x, t_x, T).
+    pub const P_ALIVE: &str = "p_alive";
+    /// Expected purchases in the prediction horizon.
+    pub const EXPECTED_PURCHASES: &str = "expected_purchases";
+    /// Expected mean spend of a future purchase (Gamma-Gamma).
+    pub const EXPECTED_AVERAGE_SPEND: &str = "expected_average_spend";
+    /// Discounted customer lifetime value.
+    pub const CLV: &str = "clv";
+    /// Purchases the model expects in the holdout window.
+    pub const PREDICTED_HOLDOUT: &str = "predicted_holdout";
+}
+
+/// What the time columns of a table mean: their unit and the window they describe.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Window {
+    /// Unit of `recency`, `T` and `duration_holdout`; `None` when unknown (a summary
+    /// file read without one) or for discrete opportunities (BG/BB).
+    pub time_unit: Option<TimeUnit>,
+    /// The period purchases were grouped by, when the table was summarised by Rapport.
+    pub period: Option<Period>,
+    /// Last local second observed (Unix seconds on the local clock).
+    pub observation_end: Option<i64>,
+    /// Last local second of the calibration window, when there is a holdout.
+    pub calibration_end: Option<i64>,
+}
+
+/// One row per customer, as named Arrow columns; the first is always `customer_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerTable {
+    fields: Vec<Arc<Field>>,
+    columns: Vec<ArrayRef>,
+    window: Window,
+}
+
+/// Schema metadata key under which the window is kept in Parquet and record batches.
+const WINDOW_KEY: &str = "rapport.window";
+
+impl CustomerTable {
+    /// A table of these customers and no other column yet.
+    pub fn new(ids: LargeStringArray, window: Window) -> CustomerTable {
+        CustomerTable {
+            fields: vec![Arc::new(Field::new(columns::CUSTOMER_ID, DataType::LargeUtf8, false))],
+            columns: vec![Arc::new(ids)],
+            window,
+        }
+    }
+
+    /// A table of the customers with these ids.
+    pub fn from_ids<'a>(ids: impl IntoIterator<Item = &'a str>, window: Window) -> CustomerTable {
+        CustomerTable::new(LargeStringArray::from_iter_values(ids), window)
+    }
+
+    /// Number of customers.
+    pub fn len(&self) -> usize {
+        self.columns[0].len()
+    }
+
+    /// Whether there are no customers.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The window of the time columns.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
+    /// Change what the time columns are said to mean (e.g. the unit of a summary file
+    /// given separately).
+    pub fn set_window(&mut self, window: Window) {
+        self.window = window;
+    }
+
+    /// The ids.
+    pub fn ids(&self) -> &LargeStringArray {
+        self.columns[0].as_string::<i64>()
+    }
+
+    /// The id of customer `row`.
+    pub fn id(&self, row: usize) -> &str {
+        self.ids().value(row)
+    }
+
+    /// Column names, in order.
+    pub fn column_names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|field| field.name().as_str())
+    }
+
+    /// A column by name.
+    pub fn column(&self, name: &str) -> Option<&ArrayRef> {
+        self.fields.iter().position(|field| field.name() == name).map(|index| &self.columns[index])
+    }
+
+    /// A float column by name, as a slice (no copy). Nulls, if any, read as their
+    /// stored value; the columns Rapport writes have none.
+    pub fn f64(&self, name: &str) -> Option<&[f64]> {
+        self.column(name).and_then(|array| array.as_primitive_opt::<Float64Type>()).map(|array| array.values().as_ref())
+    }
+
+    fn f64_either(&self, name: &str) -> Option<&[f64]> {
+        self.f64(name).or_else(|| self.f64(&format!("{name}_cal")))
+    }
+
+    /// Repeat purchase periods `x` (`frequency` or `frequency_cal`).
+    pub fn frequency(&self) -> Option<&[f64]> {
+        self.f64_either(columns::FREQUENCY)
+    }
+
+    /// Recency `t_x` (`recency` or `recency_cal`).
+    pub fn recency(&self) -> Option<&[f64]> {
+        self.f64_either(columns::RECENCY)
+    }
+
+    /// Age `T` (`T` or `T_cal`); the number of opportunities `n` for BG/BB.
+    pub fn age(&self) -> Option<&[f64]> {
+        self.f64_either(columns::T)
+    }
+
+    /// Mean repeat spend (`monetary_value` or `monetary_value_cal`).
+    pub fn monetary_value(&self) -> Option<&[f64]> {
+        self.f64_either(columns::MONETARY_VALUE)
+    }
+
+    /// Holdout purchase periods, when the table has a holdout.
+    pub fn frequency_holdout(&self) -> Option<&[f64]> {
+        self.f64(columns::FREQUENCY_HOLDOUT)
+    }
+
+    /// Holdout durations, when the table has a holdout.
+    pub fn duration_holdout(&self) -> Option<&[f64]> {
+        self.f64(columns::DURATION_HOLDOUT)
+    }
+
+    /// Row weights, when the rows are weighted patterns.
+    pub fn weights(&self) -> Option<&[f64]> {
+        self.f64(columns::WEIGHTS)
+    }
+
+    /// Add (or replace) a column. Its length must be the table's.
+    pub fn push(&mut self, name: &str, column: ArrayRef) -> Result<(), CoreError> {
+        if column.len() != self.len() {
+            return Err(CoreError::InvalidValue {
+                value: name.to_string(),
+                expected: format!("a column of {} rows (got {})", self.len(), column.len()),
+            });
+        }
+        if name == columns::CUSTOMER_ID {
+            return Err(CoreError::invalid(name, "a column name other than customer_id"));
+        }
+        let field = Arc::new(Field::new(name, column.data_type().clone(), column.null_count() > 0));
+        match self.fields.iter().position(|existing| existing.name() == name) {
+            Some(index) => {
+                self.fields[index] = field;
+                self.columns[index] = column;
+            }
+            None => {
+                self.fields.push(field);
+                self.columns.push(column);
+            }
+        }
+        Ok(())
+    }
+
+    /// Add (or replace) a float column, taking the vector without copying it.
+    pub fn push_f64(&mut self, name: &str, values: Vec<f64>) -> Result<(), CoreError> {
+        self.push(name, Arc::new(Float64Array::from(values)))
+    }
+
+    /// Remove a column, if present.
+    pub fn remove(&mut self, name: &str) {
+        if name == columns::CUSTOMER_ID {
+            return;
+        }
+        if let Some(index) = self.fields.iter().position(|field| field.name() == name) {
+            self.fields.remove(index);
+            self.columns.remove(index);
+        }
+    }
+
+    /// The table as a record batch, sharing its buffers (no data is copied). The window
+    /// travels in the schema's metadata, so Parquet keeps it.
+    pub fn to_record_batch(&self) -> RecordBatch {
+        let window = serde_json::to_string(&self.window).unwrap_or_default();
+        let schema = Schema::new(self.fields.clone()).with_metadata(HashMap::from([(WINDOW_KEY.to_string(), window)]));
+        // The fields were built from the columns and lengths are checked on push, so
+        // the batch is valid by construction.
+        RecordBatch::try_new(Arc::new(schema), self.columns.clone())
+            .unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::new(self.fields.clone()))))
+    }
+
+    /// A table from a record batch written by [`CustomerTable::to_record_batch`] (or any
+    /// batch whose first column is a string `customer_id`).
+    pub fn from_record_batch(batch: &RecordBatch) -> Result<CustomerTable, CoreError> {
+        let schema = batch.schema();
+        let window = schema.metadata().get(WINDOW_KEY).and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+        let Some(first) = batch.columns().first() else {
+            return Err(CoreError::MissingField { field: columns::CUSTOMER_ID.into() });
+        };
+        if schema.field(0).name() != columns::CUSTOMER_ID {
+            return Err(CoreError::MissingField { field: columns::CUSTOMER_ID.into() });
+        }
+        let ids = match first.data_type() {
+            DataType::LargeUtf8 => first.as_string::<i64>().clone(),
+            DataType::Utf8 => LargeStringArray::from_iter(first.as_string::<i32>().iter()),
+            other => return Err(CoreError::invalid(&other.to_string(), "customer_id as text")),
+        };
+        let mut table = CustomerTable::new(ids, window);
+        for (field, column) in schema.fields().iter().zip(batch.columns()).skip(1) {
+            table.push(field.name(), column.clone())?;
+        }
+        Ok(table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_shared_with_the_record_batch() {
+        let mut table = CustomerTable::from_ids(["a", "b"], Window { time_unit: Some(TimeUnit::Weeks), ..Window::default() });
+        table.push_f64("frequency_cal", vec![1.0, 0.0]).expect("push");
+        let pointer = table.frequency().expect("frequency").as_ptr();
+        let batch = table.to_record_batch();
+        let shared = batch.column(1).as_primitive::<Float64Type>().values().as_ptr();
+        assert_eq!(pointer, shared, "no copy");
+        let back = CustomerTable::from_record_batch(&batch).expect("back");
+        assert_eq!(back, table);
+        assert_eq!(back.window().time_unit, Some(TimeUnit::Weeks));
+    }
+
+    #[test]
+    fn pushes_check_length_and_replace_by_name() {
+        let mut table = CustomerTable::from_ids(["a"], Window::default());
+        assert!(table.push_f64("clv", vec![1.0, 2.0]).is_err());
+        table.push_f64("clv", vec![1.0]).expect("push");
+        table.push_f64("clv", vec![2.0]).expect("replace");
+        assert_eq!(table.f64("clv"), Some(&[2.0][..]));
+        assert_eq!(table.column_names().collect::<Vec<_>>(), ["customer_id", "clv"]);
+    }
+}

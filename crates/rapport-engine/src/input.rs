@@ -1,0 +1,111 @@
+//! Validated descriptions of inputs: files and how to read them, which columns hold
+//! what, and the summary window. Front ends build these from their own options; every
+//! rule about them lives here.
+
+use std::path::PathBuf;
+
+use rapport_core::CoreError;
+use rapport_core::summary::SummaryOptions;
+use rapport_core::time::{Period, TimeFormat, TimeUnit, Zone, parse_end_of};
+use rapport_store::input::{Delimiter, InputFormat, InputSpec};
+
+use crate::EngineError;
+
+/// A file and how to read it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FileInput {
+    /// The file.
+    pub path: PathBuf,
+    /// Layout; default: from the extension.
+    pub format: InputFormat,
+    /// Field separator of delimited text; default: detected from the first line.
+    pub delimiter: Delimiter,
+    /// Column names of a headerless file; `None`: the first line is the header.
+    pub columns: Option<Vec<String>>,
+    /// How times are written; default: ISO-8601, `YYYYMMDD` or epoch seconds.
+    pub time_format: TimeFormat,
+}
+
+impl FileInput {
+    /// A file read with the defaults.
+    pub fn new(path: impl Into<PathBuf>) -> FileInput {
+        FileInput { path: path.into(), ..FileInput::default() }
+    }
+
+    pub(crate) fn spec(&self) -> InputSpec {
+        InputSpec { path: self.path.clone(), format: self.format, delimiter: self.delimiter, columns: self.columns.clone() }
+    }
+}
+
+/// Which columns of a transactions file hold what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionColumns {
+    /// Customer id column (default `customer_id`).
+    pub customer: String,
+    /// Time column (default `date`).
+    pub time: String,
+    /// Amount column; without it there is no monetary value (nor spend, nor CLV).
+    pub amount: Option<String>,
+}
+
+impl Default for TransactionColumns {
+    fn default() -> Self {
+        TransactionColumns { customer: "customer_id".into(), time: "date".into(), amount: None }
+    }
+}
+
+/// Periods, units and windows of a summary, as the user gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WindowSpec {
+    /// Bucket for grouping purchases (lifetimes' `freq`; default day).
+    pub period: Period,
+    /// Unit of recency, T and durations (default: the period's).
+    pub time_unit: Option<TimeUnit>,
+    /// Last day observed (`YYYY-MM-DD`, inclusive, or a date-time); default: the last event.
+    pub observation_end: Option<String>,
+    /// Last day of the calibration window; adds the holdout columns.
+    pub calibration_end: Option<String>,
+    /// Time zone of naive times and period boundaries (a workspace uses its own).
+    pub zone: Zone,
+}
+
+impl WindowSpec {
+    /// The unit of the summary's ages.
+    pub fn unit(&self) -> TimeUnit {
+        self.time_unit.unwrap_or_else(|| self.period.natural_unit())
+    }
+
+    /// Validated summary options.
+    pub fn options(&self, monetary: bool) -> Result<SummaryOptions, EngineError> {
+        let observation_end = self.observation_end.as_deref().map(|text| parse_end_of(text, "observation end")).transpose()?;
+        let calibration_end = self.calibration_end.as_deref().map(|text| parse_end_of(text, "calibration end")).transpose()?;
+        if let (Some(calibration), Some(observation)) = (calibration_end, observation_end)
+            && calibration >= observation
+        {
+            return Err(CoreError::InvalidOption { option: "calibration end", reason: "must be before the observation end".into() }.into());
+        }
+        Ok(SummaryOptions { period: self.period, time_unit: self.unit(), observation_end, calibration_end, monetary })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_validated() {
+        let window = WindowSpec {
+            period: Period::Day,
+            calibration_end: Some("1997-09-30".into()),
+            observation_end: Some("1997-09-01".into()),
+            ..WindowSpec::default()
+        };
+        let error = window.options(true).expect_err("calibration after observation");
+        assert_eq!(error.code(), "invalid_option");
+        assert!(!error.to_string().contains("--"), "library errors name no flags: {error}");
+        let window = WindowSpec { period: Period::Week, ..WindowSpec::default() };
+        assert_eq!(window.options(false).expect("valid").time_unit, TimeUnit::Weeks);
+        let bad = WindowSpec { observation_end: Some("30/09/1997".into()), ..WindowSpec::default() };
+        assert!(bad.options(true).expect_err("not a date").to_string().contains("observation end"));
+    }
+}

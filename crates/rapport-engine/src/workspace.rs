@@ -1,0 +1,98 @@
+//! Workspaces: create, ingest, list results runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rapport_core::CoreError;
+use rapport_core::config::WorkspaceConfig;
+use rapport_core::event::EventKind;
+use rapport_core::money::Currency;
+use rapport_core::time::Zone;
+use rapport_store::runs::RunInfo;
+use rapport_store::workspace::{IngestOptions, IngestReport, Workspace};
+
+use crate::EngineError;
+use crate::input::FileInput;
+
+/// Create a workspace in `directory` (which must not exist, or be empty).
+pub fn init(directory: &Path, timezone: &str, currency: &str) -> Result<(), EngineError> {
+    let zone: Zone = timezone.parse()?;
+    let currency: Currency = currency.parse()?;
+    let config = WorkspaceConfig { timezone: zone.to_string(), currency: currency.to_string(), ..WorkspaceConfig::default() };
+    Workspace::init(directory, config)?;
+    Ok(())
+}
+
+/// What to ingest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestRequest {
+    /// The workspace.
+    pub workspace: PathBuf,
+    /// Kind of events.
+    pub kind: EventKind,
+    /// The file. Its time format, when not the default, overrides the workspace's.
+    pub input: FileInput,
+    /// Rapport field → input column, on top of the workspace's `[mapping]`, as
+    /// `FIELD=COLUMN` texts.
+    pub mappings: Vec<String>,
+    /// Rejected rows allowed; beyond this nothing is written.
+    pub max_rejects: u64,
+}
+
+/// Parse and check `FIELD=COLUMN` mappings against the fields of `kind`.
+pub fn parse_mappings(kind: EventKind, mappings: &[String]) -> Result<BTreeMap<String, String>, EngineError> {
+    let mut parsed = BTreeMap::new();
+    for mapping in mappings {
+        let Some((field, column)) = mapping.split_once('=') else {
+            return Err(CoreError::invalid(mapping, "a mapping FIELD=COLUMN, e.g. customer_id=client").into());
+        };
+        let (field, column) = (field.trim(), column.trim());
+        if !kind.fields().iter().any(|spec| spec.name == field) {
+            let names: Vec<_> = kind.fields().iter().map(|spec| spec.name).collect();
+            return Err(CoreError::invalid(mapping, format!("a field of {kind}: {}", names.join(", "))).into());
+        }
+        if column.is_empty() {
+            return Err(CoreError::invalid(mapping, "a column name after the =").into());
+        }
+        parsed.insert(field.to_string(), column.to_string());
+    }
+    Ok(parsed)
+}
+
+/// Append the events of a file to a workspace, atomically.
+pub fn ingest(request: &IngestRequest) -> Result<IngestReport, EngineError> {
+    let mapping = parse_mappings(request.kind, &request.mappings)?;
+    let mut workspace = Workspace::open(&request.workspace)?;
+    let options = IngestOptions {
+        input: request.input.spec(),
+        mapping,
+        time_format: (request.input.time_format != rapport_core::time::TimeFormat::Auto).then(|| request.input.time_format.clone()),
+        max_rejects: request.max_rejects,
+        fail_at: None,
+    };
+    Ok(workspace.ingest(request.kind, &options)?)
+}
+
+/// Where the quarantine file of an ingest is, as a path a user can open.
+pub fn quarantine_path(workspace: &Path, report: &IngestReport) -> Option<PathBuf> {
+    report.batch.as_ref().and_then(|batch| batch.quarantine_file.as_ref()).map(|file| workspace.join(file))
+}
+
+/// The results runs of a workspace, oldest first.
+pub fn runs(workspace: &Path) -> Result<Vec<RunInfo>, EngineError> {
+    Ok(Workspace::open(workspace)?.runs()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mappings_are_checked_against_the_kind() {
+        let parsed = parse_mappings(EventKind::Purchases, &["customer_id=client".into(), "time = order_date".into()]).expect("valid");
+        assert_eq!(parsed["time"], "order_date");
+        let error = parse_mappings(EventKind::Purchases, &["score=x".into()]).expect_err("not a purchase field");
+        assert!(error.to_string().contains("amount"), "{error}");
+        assert_eq!(parse_mappings(EventKind::Purchases, &["customer_id".into()]).expect_err("no =").code(), "invalid_value");
+    }
+}
