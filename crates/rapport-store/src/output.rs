@@ -308,8 +308,12 @@ pub fn write_aligned(batch: &RecordBatch, out: &mut dyn Write, limit: usize) -> 
         .zip(batch.columns())
         .map(|(field, array)| {
             let column = Cells::of(array);
+            // A float column of whole numbers (frequencies) shows as whole numbers.
+            let whole = matches!(&column, Cells::Float(values) if values[..shown].iter().all(|value| value.fract() == 0.0));
             std::iter::once(field.name().clone())
                 .chain((0..shown).map(|row| match &column {
+                    Cells::Float(values) if !values[row].is_finite() => String::new(),
+                    Cells::Float(values) if whole => format!("{}", values[row]),
                     Cells::Float(values) => format!("{:.4}", values[row]),
                     other => other.display(row),
                 }))

@@ -1,0 +1,76 @@
+//! `fit`, `predict`, `track`, saving and loading models.
+
+use rapport_engine::clv::{ClvSpec, CustomerSource, FitRequest, PredictRequest, TrackRequest, fit, load_model, predict, save_model, track};
+use rapport_engine::input::{TransactionColumns, WindowSpec};
+use rapport_engine::{ModelKind, MonthDefinition, Period, TimeUnit};
+
+use crate::{cdnow_sample, repo_file};
+
+fn hardie_summary(unit: Option<TimeUnit>) -> CustomerSource {
+    CustomerSource::SummaryFile { path: repo_file("data/cdnow/cdnow_customers_summary_with_transactions.csv"), time_unit: unit }
+}
+
+/// FHL (2005): r = 0.2426, alpha = 4.4135, a = 0.7929, b = 2.4258 (4 significant
+/// digits); the saved model records its unit and customers and reloads equal.
+#[test]
+fn fit_matches_fader_hardie_lee_2005_and_round_trips() {
+    let outcome = fit(&FitRequest { source: hardie_summary(Some(TimeUnit::Weeks)), model: ModelKind::BgNbd }).expect("fit");
+    let report = outcome.saved.model.report();
+    for ((name, value), published) in report.named_params().zip([0.2426, 4.4135, 0.7929, 2.4258]) {
+        assert!((value - published).abs() < 5e-4 * published.max(1.0), "{name}: {value} vs {published}");
+    }
+    assert_eq!(outcome.saved.time_unit(), Some(TimeUnit::Weeks));
+    assert_eq!(outcome.saved.fitted_on.customers, 2357.0);
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("bg.json");
+    save_model(&path, &outcome.saved).expect("save");
+    assert_eq!(load_model(&path).expect("load"), outcome.saved);
+    let error = load_model(&directory.path().join("missing.json")).expect_err("no file");
+    assert_eq!(error.code(), "read_failed");
+}
+
+/// Predictions are columns of the customer table; CLV needs the unit, and lifetimes'
+/// month reproduces lifetimes' CLV (customer 1: 36.2785, to 0.01).
+#[test]
+fn predict_adds_columns_and_needs_the_unit_for_clv() {
+    let request = |unit, month| PredictRequest {
+        source: hardie_summary(unit),
+        model: ModelKind::BgNbd,
+        saved: None,
+        horizon: 39.0,
+        clv: ClvSpec { month, ..ClvSpec::default() },
+    };
+    let error = predict(&request(None, MonthDefinition::Mean)).expect_err("no unit");
+    assert_eq!(error.code(), "time_unit_needed");
+    let outcome = predict(&request(Some(TimeUnit::Weeks), MonthDefinition::Lifetimes)).expect("predict");
+    let table = &outcome.customers;
+    for column in ["p_alive", "expected_purchases", "expected_average_spend", "clv"] {
+        assert!(table.f64(column).is_some(), "{column}");
+    }
+    assert!((table.f64("clv").expect("clv")[0] - 36.2785).abs() < 0.01);
+    assert_eq!(outcome.models.iter().map(|model| model.model.as_str()).collect::<Vec<_>>(), ["bg-nbd", "gamma-gamma"]);
+    assert!(outcome.run.is_none(), "a summary file is not a workspace: no run");
+}
+
+/// Tracking needs a calibration end when it fits, and a count model.
+#[test]
+fn tracking_checks_its_request() {
+    let mut request = TrackRequest {
+        input: cdnow_sample(),
+        columns: TransactionColumns { customer: "customer_id".into(), time: "date".into(), amount: None },
+        window: WindowSpec { period: Period::Day, time_unit: Some(TimeUnit::Weeks), ..WindowSpec::default() },
+        model: ModelKind::BgNbd,
+        saved: None,
+        step: 7,
+        periods: None,
+        max_rejects: 0,
+    };
+    assert_eq!(track(&request).expect_err("no calibration end").code(), "calibration_end_needed");
+    request.window.calibration_end = Some("1997-09-30".into());
+    let points = track(&request).expect("track").points;
+    assert_eq!(points.len(), 78);
+    assert_eq!(points[77].actual, 4339);
+    request.model = ModelKind::GammaGamma;
+    request.columns.amount = Some("dollars".into());
+    assert_eq!(track(&request).expect_err("not a count model").code(), "not_applicable");
+}
