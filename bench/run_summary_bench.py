@@ -1,6 +1,7 @@
 """Side-by-side benchmark of `rapport summary` against polars and DuckDB.
 
     python bench/run_summary_bench.py [--rows 10000000] [--customers 1000000] [--runs 5]
+        [--only rapport,polars,duckdb] [--also before=/path/to/another/rapport]
 
 Generates the log once (bench/out/, reproducible from the seed), then runs each tool
 --runs times in alternation, and reports median wall time, peak RSS (from
@@ -22,6 +23,8 @@ parser.add_argument("--rows", type=int, default=10_000_000)
 parser.add_argument("--customers", type=int, default=1_000_000)
 parser.add_argument("--runs", type=int, default=5)
 parser.add_argument("--only", default="rapport,polars,duckdb")
+parser.add_argument("--also", action="append", default=[], metavar="NAME=BINARY",
+                    help="another rapport binary to time side by side (e.g. before=/path/to/old/rapport)")
 args = parser.parse_args()
 
 data = out_dir / f"purchases_{args.rows}_{args.customers}.csv"
@@ -36,6 +39,9 @@ commands = {
     "duckdb": [python, str(root / "bench/summary_duckdb.py"), str(data), str(out_dir / "duckdb.csv")],
 }
 commands = {name: command for name, command in commands.items() if name in args.only.split(",")}
+for extra in args.also:
+    name, binary = extra.split("=", 1)
+    commands[name] = [binary] + commands["rapport"][1:-1] + [str(out_dir / f"{name}.csv")]
 
 def timed(command):
     result = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + command, capture_output=True, text=True)

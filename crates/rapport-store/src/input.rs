@@ -547,15 +547,32 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
 fn parse_text_block<S: RowSink>(text: &str, first_line: u64, file: &str, layout: &Layout, needed: usize, sink: &mut S) {
     let mut values: Vec<&str> = Vec::with_capacity(needed.max(8));
     let mut fields: Vec<Option<&str>> = vec![None; layout.indexes.len()];
-    for (line, raw) in (first_line..).zip(text.split_inclusive('\n')) {
-        let raw = raw.strip_suffix('\n').unwrap_or(raw);
+    // Lines are found with memchr over the whole block and fields by a byte loop: rows are
+    // a few dozen bytes, where `str::split(char)` paid a memchr call per field (a tenth of
+    // a ten-million-row summary's instructions). Cutting at an ASCII byte always falls on
+    // a character boundary, so the slices stay `&str`.
+    let bytes = text.as_bytes();
+    let mut line_start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain((bytes.last() != Some(&b'\n') && !bytes.is_empty()).then_some(bytes.len()));
+    for (line, end) in (first_line..).zip(ends) {
+        let raw = &text[line_start..end];
+        line_start = end + 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if raw.trim_ascii().is_empty() {
             continue;
         }
         values.clear();
         match layout.delimiter {
-            Delimiter::Byte(delimiter) => values.extend(raw.split(char::from(delimiter))),
+            Delimiter::Byte(delimiter) => {
+                let mut from = 0;
+                for (index, &byte) in raw.as_bytes().iter().enumerate() {
+                    if byte == delimiter {
+                        values.push(&raw[from..index]);
+                        from = index + 1;
+                    }
+                }
+                values.push(&raw[from..]);
+            }
             _ => values.extend(raw.split([' ', '\t']).filter(|field| !field.is_empty())),
         }
         if values.len() < needed {

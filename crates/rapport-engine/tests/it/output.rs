@@ -19,7 +19,10 @@ fn text_formats() {
         String::from_utf8(out).expect("utf-8")
     };
     assert_eq!(render(OutputFormat::Csv), "customer_id,frequency,clv\na,2,12.5\n\"b,c\",0,\n");
-    assert_eq!(render(OutputFormat::Jsonl), "{\"customer_id\":\"a\",\"frequency\":2,\"clv\":12.5}\n{\"customer_id\":\"b,c\",\"frequency\":0,\"clv\":null}\n");
+    assert_eq!(
+        render(OutputFormat::Jsonl),
+        "{\"customer_id\":\"a\",\"frequency\":2,\"clv\":12.5}\n{\"customer_id\":\"b,c\",\"frequency\":0,\"clv\":null}\n"
+    );
     assert_eq!(render(OutputFormat::Table), "customer_id  frequency      clv\na                    2  12.5000\nb,c                  0\n");
 }
 

@@ -39,7 +39,16 @@ fn cdnow_summary_is_the_customer_table() {
     let names: Vec<&str> = table.column_names().collect();
     assert_eq!(
         names,
-        ["customer_id", "frequency_cal", "recency_cal", "T_cal", "monetary_value_cal", "frequency_holdout", "monetary_value_holdout", "duration_holdout"]
+        [
+            "customer_id",
+            "frequency_cal",
+            "recency_cal",
+            "T_cal",
+            "monetary_value_cal",
+            "frequency_holdout",
+            "monetary_value_holdout",
+            "duration_holdout"
+        ]
     );
     assert!(outcome.rejected.is_empty());
 }
