@@ -1,6 +1,7 @@
 """Side-by-side benchmark of `rapport clv fit` against lifetimes 0.11.3.
 
     python bench/run_clv_bench.py --customers 100000 --runs 3 [--models bg-nbd,pareto-nbd]
+        [--also before=/path/to/another/rapport] [--skip-lifetimes]
 
 Simulates customers from known BG/NBD parameters (reproducible from the seed), writes
 one summary CSV, fits it with lifetimes (BetaGeoFitter / ParetoNBDFitter, defaults) and
@@ -25,6 +26,9 @@ parser.add_argument("--customers", type=int, default=100_000)
 parser.add_argument("--runs", type=int, default=3)
 parser.add_argument("--models", default="bg-nbd,pareto-nbd")
 parser.add_argument("--lifetimes-timeout", type=int, default=1200)
+parser.add_argument("--also", action="append", default=[], metavar="NAME=BINARY",
+                    help="another rapport binary to time side by side (e.g. before=/path/to/old/rapport)")
+parser.add_argument("--skip-lifetimes", action="store_true", help="time only the rapport binaries")
 args = parser.parse_args()
 
 summary = out_dir / f"clv_summary_{args.customers}.csv"
@@ -80,21 +84,30 @@ rapport = str(root / "target/release/rapport")
 print(f"customers={args.customers} runs={args.runs}")
 print("| model | tool | median fit (s) | peak RSS (MiB) | log-likelihood | speed-up |")
 print("| --- | --- | ---: | ---: | ---: | ---: |")
+binaries = {"rapport": rapport}
+binaries.update(extra.split("=", 1) for extra in args.also)
 for model in args.models.split(","):
-    ours, theirs = [], []
+    ours = {name: [] for name in binaries}
+    theirs = []
     for _ in range(args.runs):
-        ours.append(timed([rapport, "clv", "fit", "-q", "--model", model, "--summary", str(summary), "--save", str(out_dir / f"{model}.json")]))
-        theirs.append(timed([sys.executable, "-c", LIFETIMES, model, str(summary)], timeout=args.lifetimes_timeout))
-    ours_ll = json.loads(ours[-1][2])["log_likelihood"]
+        for name, binary in binaries.items():
+            ours[name].append(timed([binary, "clv", "fit", "-q", "--model", model, "--summary", str(summary), "--save", str(out_dir / f"{model}-{name}.json")]))
+        if not args.skip_lifetimes:
+            theirs.append(timed([sys.executable, "-c", LIFETIMES, model, str(summary)], timeout=args.lifetimes_timeout))
+    ours_time = statistics.median(run[0] for run in ours["rapport"])
+    for name, runs in ours.items():
+        ll = json.loads(runs[-1][2])["log_likelihood"]
+        time = statistics.median(run[0] for run in runs)
+        print(f"| {model} | {name} | {time:.2f} | {max(run[1] for run in runs):.0f} | {ll:.6f} | {time / ours_time:.2f}× rapport's time |")
+    ours_ll = json.loads(ours["rapport"][-1][2])["log_likelihood"]
     finished = [run for run in theirs if run is not None]
-    ours_time = statistics.median(run[0] for run in ours)
-    print(f"| {model} | rapport | {ours_time:.2f} | {max(run[1] for run in ours):.0f} | {ours_ll:.6f} | |")
     if finished:
         theirs_ll = json.loads(finished[-1][2])["log_likelihood"]
         theirs_time = statistics.median(run[0] for run in finished)
         print(f"| {model} | lifetimes 0.11.3 | {theirs_time:.2f} | {max(run[1] for run in finished):.0f} | {theirs_ll:.6f} | {theirs_time / ours_time:.0f}× |")
         print(f"|  | relative LL difference | | | {abs(ours_ll - theirs_ll) / abs(theirs_ll):.2e} | |")
-    else:
+    elif not args.skip_lifetimes:
         print(f"| {model} | lifetimes 0.11.3 | > {args.lifetimes_timeout} (stopped) | | | > {args.lifetimes_timeout / ours_time:.0f}× |")
-    predictions = [timed([rapport, "clv", "predict", "-q", "--model", model, "--summary", str(summary), "--params", str(out_dir / f"{model}.json"), "--horizon", "52", "--output", str(out_dir / "predictions.csv")]) for _ in range(args.runs)]
-    print(f"|  | rapport predict (read CSV, predict, write CSV) | {statistics.median(run[0] for run in predictions):.2f} | {max(run[1] for run in predictions):.0f} | | |")
+    for name, binary in binaries.items():
+        predictions = [timed([binary, "clv", "predict", "-q", "--model", model, "--summary", str(summary), "--params", str(out_dir / f"{model}-{name}.json"), "--horizon", "52", "--output", str(out_dir / f"predictions-{name}.csv")]) for _ in range(args.runs)]
+        print(f"|  | {name} predict (read CSV, predict, write CSV) | {statistics.median(run[0] for run in predictions):.2f} | {max(run[1] for run in predictions):.0f} | | |")
