@@ -71,17 +71,33 @@ pub fn score_stream(
 ) -> Result<SentimentCounts, EngineError> {
     let output_error = |source: std::io::Error| EngineError::Write { target: "output".into(), source };
     let has_id = matches!(input, TextInput::Csv { id_column: Some(_), .. } | TextInput::JsonLines { id_column: Some(_), .. });
-    if format == SentimentFormat::Csv {
-        writeln!(out, "{}neg,neu,pos,compound", if has_id { "id," } else { "" }).map_err(output_error)?;
-    }
     let mut counts = SentimentCounts::default();
+    let mut header = format == SentimentFormat::Csv;
     let mut write_batch = |batch: &mut Vec<Item>, out: &mut dyn Write| -> Result<(), EngineError> {
         let scores: Vec<Scores> = batch.par_iter().map(|item| model.polarity_scores(&item.text).rounded()).collect();
-        let mut buffer = Vec::with_capacity(batch.len() * 32);
-        for (item, scores) in batch.iter().zip(&scores) {
-            write_row(&mut buffer, item.id.as_deref(), has_id, scores, format).map_err(output_error)?;
+        if format == SentimentFormat::Csv {
+            // The project's one CSV writer, a batch at a time (the header once).
+            let mut table = crate::output::TableBuilder::default();
+            if has_id {
+                table = table.text("id", batch.iter().map(|item| item.id.as_deref().unwrap_or_default()));
+            }
+            let table = table
+                .float("neg", scores.iter().map(|scores| scores.neg))
+                .float("neu", scores.iter().map(|scores| scores.neu))
+                .float("pos", scores.iter().map(|scores| scores.pos))
+                .float("compound", scores.iter().map(|scores| scores.compound))
+                .build()?;
+            if std::mem::take(&mut header) {
+                rapport_store::output::write_csv_header(&table, out).map_err(output_error)?;
+            }
+            rapport_store::output::write_csv_rows(&table, out).map_err(output_error)?;
+        } else {
+            let mut buffer = Vec::with_capacity(batch.len() * 32);
+            for (item, scores) in batch.iter().zip(&scores) {
+                write_json_row(&mut buffer, item.id.as_deref(), has_id, scores).map_err(output_error)?;
+            }
+            out.write_all(&buffer).map_err(output_error)?;
         }
-        out.write_all(&buffer).map_err(output_error)?;
         counts.texts += batch.len() as u64;
         batch.clear();
         Ok(())
@@ -196,31 +212,16 @@ pub(crate) fn bad(file: &str, line: u64, column: &str, expected: String) -> Engi
     EngineError::BadValue { file: file.to_string(), line, column: column.to_string(), expected }
 }
 
-fn write_row(buffer: &mut Vec<u8>, id: Option<&str>, has_id: bool, scores: &Scores, format: SentimentFormat) -> std::io::Result<()> {
-    match format {
-        SentimentFormat::Csv => {
-            if has_id {
-                let id = id.unwrap_or_default();
-                if id.contains([',', '"', '\n', '\r']) {
-                    write!(buffer, "\"{}\",", id.replace('"', "\"\""))?;
-                } else {
-                    write!(buffer, "{id},")?;
-                }
-            }
-            writeln!(buffer, "{},{},{},{}", scores.neg, scores.neu, scores.pos, scores.compound)
-        }
-        SentimentFormat::Jsonl => {
-            let mut object = serde_json::Map::new();
-            if has_id {
-                object.insert("id".into(), serde_json::Value::String(id.unwrap_or_default().to_string()));
-            }
-            for (name, value) in [("neg", scores.neg), ("neu", scores.neu), ("pos", scores.pos), ("compound", scores.compound)] {
-                object.insert(name.into(), serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number));
-            }
-            serde_json::to_writer(&mut *buffer, &object)?;
-            writeln!(buffer)
-        }
+fn write_json_row(buffer: &mut Vec<u8>, id: Option<&str>, has_id: bool, scores: &Scores) -> std::io::Result<()> {
+    let mut object = serde_json::Map::new();
+    if has_id {
+        object.insert("id".into(), serde_json::Value::String(id.unwrap_or_default().to_string()));
     }
+    for (name, value) in [("neg", scores.neg), ("neu", scores.neu), ("pos", scores.pos), ("compound", scores.compound)] {
+        object.insert(name.into(), serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number));
+    }
+    serde_json::to_writer(&mut *buffer, &object)?;
+    writeln!(buffer)
 }
 
 /// Pearson correlation of a model's compound with the human ratings of a VADER-paper

@@ -168,22 +168,18 @@ pub struct Assignment {
 impl TopicReport {
     /// Every text's topic as CSV: `row, id, compound, topic, label`.
     pub fn write_assignments_csv(&self, out: &mut dyn std::io::Write) -> Result<(), EngineError> {
-        let error = |error: csv::Error| EngineError::Write { target: "output".into(), source: error.into() };
-        let mut writer = csv::Writer::from_writer(out);
-        writer.write_record(["row", "id", "compound", "topic", "label"]).map_err(error)?;
-        for assignment in &self.assignments {
-            let label = assignment.topic.map(|topic| self.topics[topic - 1].label.as_str()).unwrap_or("");
-            writer
-                .write_record([
-                    assignment.row.to_string(),
-                    assignment.id.clone().unwrap_or_default(),
-                    assignment.compound.to_string(),
-                    assignment.topic.map(|topic| topic.to_string()).unwrap_or_default(),
-                    label.to_string(),
-                ])
-                .map_err(error)?;
-        }
-        writer.flush().map_err(|source| EngineError::Write { target: "output".into(), source })
+        let assignments = &self.assignments;
+        let label = |topic: Option<usize>| topic.map_or("", |topic| self.topics[topic - 1].label.as_str());
+        let table = crate::output::TableBuilder::default()
+            .count("row", assignments.iter().map(|assignment| assignment.row as u64))
+            .text("id", assignments.iter().map(|assignment| assignment.id.as_deref().unwrap_or_default()))
+            .float("compound", assignments.iter().map(|assignment| assignment.compound))
+            .text("topic", assignments.iter().map(|assignment| assignment.topic.map(|topic| topic.to_string()).unwrap_or_default()))
+            .text("label", assignments.iter().map(|assignment| label(assignment.topic)))
+            .build()?;
+        rapport_store::output::write(&table, crate::output::OutputFormat::Csv, out)
+            .and_then(|()| out.flush())
+            .map_err(EngineError::write("output"))
     }
 }
 
