@@ -220,9 +220,12 @@ pub struct ClvFitArgs {
     /// Save the fitted model as versioned JSON (load it with `clv predict --params`).
     #[arg(long)]
     pub save: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Json)]
-    pub format: Format,
+    /// Output format (default: json, or from the --output file's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -248,9 +251,9 @@ pub struct ClvPredictArgs {
     /// or lifetimes' per-unit constants (4.345 weeks, 30 days, 720 hours).
     #[arg(long, value_enum, default_value_t = MonthArg::Mean)]
     pub month: MonthArg,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Csv)]
-    pub format: Format,
+    /// Output format (default: csv, or from the --output file's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -282,9 +285,9 @@ pub struct ClvTrackArgs {
     /// Rejected transaction rows allowed.
     #[arg(long, default_value_t = 0)]
     pub max_rejects: u64,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Csv)]
-    pub format: Format,
+    /// Output format (default: csv, or from the --output file's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -388,9 +391,9 @@ pub struct SummaryArgs {
     /// Write the rejected rows (file, line, column, value, expected) to this CSV.
     #[arg(long)]
     pub rejects: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Csv)]
-    pub format: Format,
+    /// Output format (default: csv, or from the --output file's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -426,9 +429,9 @@ pub struct WindowArgs {
     /// Last day of the calibration window; adds the holdout columns.
     #[arg(long)]
     pub calibration_end: Option<String>,
-    /// IANA time zone of naive times and period boundaries.
-    #[arg(long, default_value = "UTC")]
-    pub timezone: String,
+    /// IANA time zone of naive times and period boundaries (default: UTC, or the workspace's).
+    #[arg(long)]
+    pub timezone: Option<String>,
 }
 
 /// The lifetime-value models.

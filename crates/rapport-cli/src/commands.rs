@@ -110,7 +110,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
             let started = std::time::Instant::now();
-            let written = emit(&outcome.summary.customers.to_record_batch(), args.format, args.output.as_deref());
+            let format = resolve_format(args.format, args.output.as_deref(), Format::Csv);
+            let written = emit(&outcome.summary.customers.to_record_batch(), format, args.output.as_deref());
             tracing::info!(target: "rapport::timings", write = ?started.elapsed(), "summary output");
             written
         }
@@ -203,8 +204,20 @@ fn window(window: &WindowArgs) -> Result<WindowSpec> {
         time_unit: window.time_unit.map(time_unit),
         observation_end: window.observation_end.clone(),
         calibration_end: window.calibration_end.clone(),
-        zone: window.timezone.parse().map_err(EngineError::from)?,
+        zone: window.timezone.as_deref().map(str::parse).transpose().map_err(EngineError::from)?,
     })
+}
+
+/// The output format: as given, else from the output file's extension, else `default`.
+fn resolve_format(format: Option<Format>, output: Option<&Path>, default: Format) -> Format {
+    let from_extension = || match output?.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "parquet" | "pq" => Some(Format::Parquet),
+        "json" => Some(Format::Json),
+        "jsonl" | "ndjson" => Some(Format::Jsonl),
+        "csv" => Some(Format::Csv),
+        _ => None,
+    };
+    format.or_else(from_extension).unwrap_or(default)
 }
 
 fn customer_source(input: &ClvInput) -> Result<CustomerSource> {
@@ -232,11 +245,13 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 rapport_engine::clv::save_model(path, &outcome.saved)?;
             }
             let report = outcome.saved.model.report();
-            match args.format {
+            match resolve_format(args.format, args.output.as_deref(), Format::Json) {
                 Format::Json | Format::Jsonl => {
-                    let mut out = std::io::stdout().lock();
-                    serde_json::to_writer_pretty(&mut out, &rapport_engine::clv::fit_json(report))?;
-                    writeln!(out)?;
+                    let text = serde_json::to_string_pretty(&rapport_engine::clv::fit_json(report))? + "\n";
+                    match &args.output {
+                        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+                        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+                    }
                     Ok(())
                 }
                 format => {
@@ -254,7 +269,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                             report.model, report.log_likelihood, report.n_customers, report.converged, report.iterations
                         );
                     }
-                    emit(&table, format, None)
+                    emit(&table, format, args.output.as_deref())
                 }
             }
         }
@@ -280,7 +295,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 .float("expected", points.iter().map(|point| point.expected))
                 .build()
                 .map_err(EngineError::from)?;
-            emit(&table, args.format, args.output.as_deref())
+            emit(&table, resolve_format(args.format, args.output.as_deref(), Format::Csv), args.output.as_deref())
         }
         ClvCommand::Predict(args) => {
             let request = PredictRequest {
@@ -314,7 +329,11 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                     eprintln!("results run {} written ({} customers)", run.id, run.customers);
                 }
             }
-            emit(&outcome.customers.to_record_batch(), args.format, args.output.as_deref())
+            emit(
+                &outcome.customers.to_record_batch(),
+                resolve_format(args.format, args.output.as_deref(), Format::Csv),
+                args.output.as_deref(),
+            )
         }
     }
 }

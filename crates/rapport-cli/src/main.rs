@@ -38,9 +38,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let code = match error.kind() {
-                clap::error::ErrorKind::DisplayHelp
-                | clap::error::ErrorKind::DisplayVersion
-                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => 1,
             };
             let _ = error.print();
@@ -57,7 +55,7 @@ fn main() -> ExitCode {
             let internal = error
                 .chain()
                 .any(|cause| cause.downcast_ref::<rapport_engine::EngineError>().is_some_and(rapport_engine::EngineError::is_internal));
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", message(&error));
             if let Some(hint) = error.chain().find_map(|cause| cause.downcast_ref::<rapport_engine::EngineError>()).and_then(hint) {
                 eprintln!("hint: {hint}");
             }
@@ -69,6 +67,22 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The error and its causes, each cause once: the library's messages already include
+/// the operating system's reason, which is also their `source`.
+fn message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 /// What to do about an error, in the command line's words (the library's errors name no
@@ -87,6 +101,9 @@ fn hint(error: &rapport_engine::EngineError) -> Option<String> {
         _ => "",
     };
     match error.code() {
+        "too_many_rejects" if error.to_string().contains("expected a date") => {
+            Some("give the times' layout with --time-format, e.g. --time-format '%d/%m/%Y %H:%M'; or --max-rejects N to skip N rows".into())
+        }
         "too_many_rejects" => Some(
             "--max-rejects N accepts up to N rejected rows (summary: --rejects FILE writes them all; ingest keeps them in quarantine/)"
                 .into(),
@@ -96,6 +113,9 @@ fn hint(error: &rapport_engine::EngineError) -> Option<String> {
         "calibration_end_needed" => Some("give --calibration-end, or --params FITTED.json".into()),
         "output_file_needed" => Some("give --output FILE with --format parquet".into()),
         "missing_column" if error.to_string().contains("give the delimiter") => Some("set it with --delimiter".into()),
+        "missing_column" => {
+            Some("name your columns: --customer-column, --time-column, --amount-column (summary, clv); --map FIELD=COLUMN (ingest)".into())
+        }
         "invalid_option" | "invalid_value" => {
             error.option().map(flag).filter(|flag| !flag.is_empty()).map(|flag| format!("see {flag} in --help"))
         }

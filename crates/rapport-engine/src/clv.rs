@@ -284,6 +284,14 @@ pub struct PredictOutcome {
 /// workspace are written as a results run.
 pub fn predict(request: &PredictRequest) -> Result<PredictOutcome, EngineError> {
     let started = SystemTime::now();
+    if !(request.horizon.is_finite() && request.horizon >= 0.0) {
+        return Err(
+            CoreError::InvalidOption { option: "horizon", reason: format!("{} is not a length of time ≥ 0", request.horizon) }.into()
+        );
+    }
+    if request.clv.months == 0 {
+        return Err(CoreError::InvalidOption { option: "CLV months", reason: "a CLV needs at least one month".into() }.into());
+    }
     let Customers { mut table, rejected, counts } = customers(&request.source)?;
     let unit = table.window().time_unit;
     let model = match &request.saved {

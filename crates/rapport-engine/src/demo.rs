@@ -97,7 +97,7 @@ pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
         time_unit: Some(TimeUnit::Weeks),
         calibration_end: Some("1997-09-30".into()),
         observation_end: Some("1998-06-30".into()),
-        zone: Zone::Utc,
+        zone: Some(Zone::Utc),
     };
     let summary_request = SummaryRequest { source: PurchaseSource::Workspace(directory.to_path_buf()), window, max_rejects: 0 };
     let summary = crate::summary::summarize(&summary_request)?.summary;

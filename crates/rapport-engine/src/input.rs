@@ -65,8 +65,9 @@ pub struct WindowSpec {
     pub observation_end: Option<String>,
     /// Last day of the calibration window; adds the holdout columns.
     pub calibration_end: Option<String>,
-    /// Time zone of naive times and period boundaries (a workspace uses its own).
-    pub zone: Zone,
+    /// Time zone of naive times and period boundaries; default: UTC for a file, the
+    /// workspace's own for a workspace.
+    pub zone: Option<Zone>,
 }
 
 impl WindowSpec {

@@ -21,7 +21,8 @@ pub enum PurchaseSource {
         /// Which columns hold what.
         columns: TransactionColumns,
     },
-    /// The purchases of a workspace (read in the workspace's time zone).
+    /// The purchases of a workspace (bucketed in the workspace's time zone unless the
+    /// window names another).
     Workspace(PathBuf),
 }
 
@@ -138,7 +139,7 @@ fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejec
             let sink = scan(&input.spec(), &wanted, || SummarySink {
                 accumulator: SummaryAccumulator::new(options),
                 time_format: &input.time_format,
-                zone: request.window.zone,
+                zone: request.window.zone.unwrap_or_default(),
                 file: &file,
                 names,
                 rejected: Vec::new(),
@@ -157,7 +158,7 @@ fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejec
         }
         PurchaseSource::Workspace(root) => {
             let workspace = Workspace::open(root)?;
-            let zone = workspace.zone();
+            let zone = request.window.zone.unwrap_or_else(|| workspace.zone());
             let options = request.window.options(true)?;
             let mut accumulator = SummaryAccumulator::new(options);
             workspace.for_each_purchase(|customer, utc, amount| {

@@ -43,7 +43,7 @@ pub enum StoreError {
         expected: String,
     },
     /// A requested column is not in the input.
-    #[error("{}:{line}: no column {column:?}; the header has {found}{hint}", path.display())]
+    #[error("{}:{line}: no column {column:?}; found {found}{hint}", path.display())]
     MissingColumn {
         /// The file.
         path: PathBuf,

@@ -131,3 +131,12 @@ fn invalid_options_are_user_errors() {
     assert!(user_error(&["summary", "/nonexistent/p.csv"]).contains("/nonexistent/p.csv"));
     assert!(user_error(&["frobnicate"]).contains("unrecognized subcommand"));
 }
+
+/// A missing file is named once with its reason; no arguments at all is a usage error.
+#[test]
+fn messages_say_things_once() {
+    let message = user_error(&["summary", "/nonexistent/p.csv"]);
+    assert_eq!(message.matches("No such file").count(), 1, "{message}");
+    let output = rapport(&[]);
+    assert_eq!(output.status.code(), Some(1));
+}

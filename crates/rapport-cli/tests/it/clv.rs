@@ -240,3 +240,23 @@ fn predict_on_a_workspace_writes_a_run() {
         assert!(run_directory.join(file).is_file(), "{file}");
     }
 }
+
+/// Found by a first-time user on the UCI Online Retail log: a negative horizon was
+/// accepted; `clv fit --format parquet` had nowhere to write; `--output x.parquet`
+/// without `--format` wrote CSV into it.
+#[test]
+fn horizons_and_output_files_are_checked() {
+    let message = user_error(&["clv", "predict", "--summary", &summary_file(), "--horizon=-3"]);
+    assert!(message.contains("horizon") && message.contains("-3"), "{message}");
+    let directory = tempfile::tempdir().expect("tempdir");
+    let parquet = directory.path().join("fit.parquet");
+    ok(&["clv", "fit", "--summary", &summary_file(), "--format", "parquet", "--output", parquet.to_str().expect("path"), "-q"]);
+    assert!(std::fs::read(&parquet).expect("parquet").starts_with(b"PAR1"));
+    let predictions = directory.path().join("p.parquet");
+    ok(&["clv", "predict", "--summary", &summary_file(), "--output", predictions.to_str().expect("path"), "-q"]);
+    assert!(std::fs::read(&predictions).expect("parquet").starts_with(b"PAR1"), "the extension chooses Parquet");
+    let json = directory.path().join("fit.json");
+    ok(&["clv", "fit", "--summary", &summary_file(), "--output", json.to_str().expect("path"), "-q"]);
+    let fit: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid json");
+    assert_eq!(fit["model"], "bg-nbd");
+}

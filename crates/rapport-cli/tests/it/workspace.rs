@@ -72,3 +72,24 @@ fn kill_nine_during_ingest_leaves_before_or_after() {
     let out = ok(&["summary", "--workspace", workspace_text, "--format", "csv"]);
     assert_eq!(out.lines().count() - 1, 5001, "{outcomes:?}");
 }
+
+/// `--timezone` with `--workspace` buckets days in that zone instead of the workspace's
+/// (a purchase at 23:30 UTC is the next day in Auckland).
+#[test]
+fn a_given_timezone_overrides_the_workspace_zone() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace, "--timezone", "Pacific/Auckland"]);
+    let file = directory.path().join("p.csv");
+    std::fs::write(&file, "customer_id,time,amount\na,2020-01-01T10:00:00Z,3\na,2020-01-01T23:30:00Z,4\n").expect("write");
+    ok(&["ingest", "-w", workspace, "-k", "purchases", file.to_str().expect("path"), "-q"]);
+    let frequency = |extra: &[&str]| {
+        let mut args = vec!["summary", "--workspace", workspace, "--format", "json", "-q"];
+        args.extend_from_slice(extra);
+        let rows: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
+        rows[0]["frequency"].as_u64().expect("frequency")
+    };
+    assert_eq!(frequency(&[]), 1, "two Auckland days");
+    assert_eq!(frequency(&["--timezone", "UTC"]), 0, "one UTC day");
+}
