@@ -495,8 +495,20 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
         Delimiter::Byte(delimiter) if memchr::memchr(b'"', &block.data).is_some() => {
             let mut reader = csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).flexible(true).from_reader(&block.data[..]);
             let mut record = csv::ByteRecord::new();
+            // Line numbers are counted here from byte offsets: the csv crate's own line count
+            // fell one behind for every record with a quoted field in a CRLF file, so every
+            // later rejected row was reported (and quarantined) at the wrong line.
+            let data = &block.data[..];
+            let (mut counted_to, mut line) = (0usize, block.first_line);
             loop {
-                let line = block.first_line + reader.position().line() - 1;
+                let mut start = (reader.position().byte() as usize).min(data.len());
+                while start < data.len() && matches!(data[start], b'\r' | b'\n') {
+                    start += 1;
+                }
+                if start > counted_to {
+                    line += memchr::memchr_iter(b'\n', &data[counted_to..start]).count() as u64;
+                    counted_to = start;
+                }
                 match reader.read_byte_record(&mut record) {
                     Ok(false) => break,
                     Ok(true) => {}
