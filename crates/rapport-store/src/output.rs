@@ -348,11 +348,6 @@ pub fn write_parquet(batch: &RecordBatch, path: &Path) -> Result<(), StoreError>
     file.sync_all().map_err(StoreError::write(path))
 }
 
-/// Values of a float column, for tests and callers that know the type.
-pub fn float_column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a Float64Array> {
-    batch.column_by_name(name).and_then(|array| array.as_primitive_opt::<Float64Type>())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
