@@ -58,7 +58,7 @@ pub struct RunsArgs {
 
 #[derive(Debug, Args)]
 pub struct TopicsArgs {
-    /// Input: one text per line, or CSV / TSV / JSON Lines with --text-column; `-` or nothing reads stdin.
+    /// Input: one text per line, or CSV / TSV / JSON Lines / Parquet with --text-column; `-` or nothing reads stdin.
     pub file: Option<PathBuf>,
     /// Column (CSV) or field (JSON Lines) holding the text; without it each line is a text.
     #[arg(long)]
@@ -102,6 +102,13 @@ pub struct TopicsArgs {
     /// Input format when --text-column is given (auto: from the extension).
     #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
     pub input_format: InputFormatArg,
+    /// Unreadable rows (malformed CSV or JSON, too few fields) allowed; they are left
+    /// out and listed. Beyond this the command stops (exit 1).
+    #[arg(long, default_value_t = 0)]
+    pub max_rejects: u64,
+    /// Write the rejected rows (file, line, column, value, expected) to this CSV.
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
     /// Output: json (topics, evaluation and every text's topic) or csv (every text's topic).
     #[arg(long, value_enum, default_value_t = TopicsOutput::Json)]
     pub format: TopicsOutput,
@@ -131,7 +138,7 @@ pub enum TopicsOutput {
 
 #[derive(Debug, Args)]
 pub struct SentimentArgs {
-    /// Input: one text per line, or CSV / JSON Lines with --text-column; `-` or nothing reads stdin.
+    /// Input: one text per line, or CSV / TSV / JSON Lines / Parquet with --text-column; `-` or nothing reads stdin.
     pub file: Option<PathBuf>,
     /// Scoring model: `service` (VADER plus customer-service rules, for customer text) or
     /// `vader` (exactly vaderSentiment 3.3.2).
@@ -146,6 +153,13 @@ pub struct SentimentArgs {
     /// Input format when --text-column is given (auto: from the extension).
     #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
     pub input_format: InputFormatArg,
+    /// Unreadable rows (malformed CSV or JSON, too few fields) allowed; they are left
+    /// out and listed. Beyond this the command stops (exit 1).
+    #[arg(long, default_value_t = 0)]
+    pub max_rejects: u64,
+    /// Write the rejected rows (file, line, column, value, expected) to this CSV.
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SentimentOutput::Csv)]
     pub format: SentimentOutput,

@@ -345,15 +345,53 @@ fn sentiment_model(arg: ModelArg) -> SentimentModel {
     }
 }
 
-/// The layout of a text input read by columns.
-fn text_layout(file: Option<&PathBuf>, format: InputFormatArg) -> Result<rapport_engine::topics::Layout> {
-    Ok(rapport_engine::topics::Layout::detect(file.map(PathBuf::as_path), input_format(format), delimiter(DelimiterArg::Auto, format))?)
+/// A text input: the file (or `stdin` for `-` or nothing, with standard input as the
+/// stream) and how to read it.
+fn text_input(file: Option<&PathBuf>, format: InputFormatArg) -> (FileInput, Option<Box<dyn std::io::Read>>) {
+    let path = file.filter(|path| path.as_os_str() != "-");
+    let input = FileInput {
+        path: path.cloned().unwrap_or_else(|| PathBuf::from("stdin")),
+        format: input_format(format),
+        delimiter: delimiter(DelimiterArg::Auto, format),
+        ..FileInput::default()
+    };
+    let stream: Option<Box<dyn std::io::Read>> = match path {
+        Some(_) => None,
+        None => Some(Box::new(std::io::stdin())),
+    };
+    (input, stream)
 }
 
 fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
-    use rapport_engine::sentiment::{CLASSES, SentimentFormat, TextInput, evaluate_labels, paper_correlation, score_stream};
-    use rapport_engine::topics::Layout;
+    use rapport_engine::sentiment::{SentimentFormat, TextRequest, score_stream};
     let model = sentiment_model(args.model);
+    if args.evaluate || args.evaluate_labels {
+        return evaluate_sentiment(args);
+    }
+    let (input, stream) = text_input(args.file.as_ref(), args.input_format);
+    let request = TextRequest { input, text_column: args.text_column.clone(), id_column: args.id_column.clone(), max_rejects: args.max_rejects };
+    let format = match args.format {
+        SentimentOutput::Csv => SentimentFormat::Csv,
+        SentimentOutput::Jsonl => SentimentFormat::Jsonl,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let outcome = score_stream(&request, stream, model, format, &mut out)?;
+    report_rejects(&outcome.rejected, args.rejects.as_deref(), quiet)?;
+    if !quiet {
+        let counts = outcome.counts;
+        eprintln!(
+            "{} texts scored{}",
+            counts.texts,
+            if counts.missing > 0 { format!(", {} without text (scored as empty)", counts.missing) } else { String::new() }
+        );
+    }
+    Ok(())
+}
+
+/// `sentiment --evaluate` and `--evaluate-labels`: the reference comparisons.
+fn evaluate_sentiment(args: &SentimentArgs) -> Result<()> {
+    use rapport_engine::sentiment::{CLASSES, evaluate_labels, paper_correlation};
     let (name, reader) = open_text_input(args.file.as_ref())?;
     if args.evaluate {
         let mut text = Vec::new();
@@ -364,7 +402,7 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
         }
         return Ok(());
     }
-    if args.evaluate_labels {
+    {
         let reports = evaluate_labels(reader, &name, &[SentimentModel::Vader, SentimentModel::Service])?;
         let texts: u64 = reports[0].confusion.iter().flatten().sum();
         println!("{name}: {texts} labelled texts (compound >= 0.05 positive, <= -0.05 negative, else neutral)");
@@ -383,30 +421,6 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
                 println!("        {label:>8} -> negative {:>5}  neutral {:>5}  positive {:>5}", row[0], row[1], row[2]);
             }
         }
-        return Ok(());
-    }
-    let input = match &args.text_column {
-        None => TextInput::Lines,
-        Some(text_column) => match text_layout(args.file.as_ref(), args.input_format)? {
-            Layout::JsonLines => TextInput::JsonLines { text_column: text_column.clone(), id_column: args.id_column.clone() },
-            Layout::Delimited(delimiter) => {
-                TextInput::Csv { delimiter, text_column: text_column.clone(), id_column: args.id_column.clone() }
-            }
-        },
-    };
-    let format = match args.format {
-        SentimentOutput::Csv => SentimentFormat::Csv,
-        SentimentOutput::Jsonl => SentimentFormat::Jsonl,
-    };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let counts = score_stream(&name, reader, &input, model, format, &mut out)?;
-    if !quiet {
-        eprintln!(
-            "{} texts scored{}",
-            counts.texts,
-            if counts.missing > 0 { format!(", {} without text (scored as empty)", counts.missing) } else { String::new() }
-        );
     }
     Ok(())
 }
@@ -427,16 +441,16 @@ fn open_text_input(file: Option<&PathBuf>) -> Result<(String, Box<dyn std::io::B
 
 fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
     use rapport_engine::topics::{TextColumns, TopicOptions, TopicsRequest, complaint_topics};
-    let (name, reader) = open_text_input(args.file.as_ref())?;
-    let layout = text_layout(args.file.as_ref(), args.input_format)?;
+    let (input, stream) = text_input(args.file.as_ref(), args.input_format);
     let request = TopicsRequest {
+        input,
         columns: TextColumns {
             text: args.text_column.clone(),
             id: args.id_column.clone(),
             time: args.time_column.clone(),
             label: args.label_column.clone(),
-            layout,
         },
+        max_rejects: args.max_rejects,
         model: sentiment_model(args.model),
         all: args.all,
         options: TopicOptions { topics: args.topics, max_topics: args.max_topics.max(2), seed: args.seed, ..TopicOptions::default() },
@@ -450,9 +464,10 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
         examples: args.examples,
     };
     let progress = spinner(quiet, "finding topics".to_string());
-    let report = complaint_topics(&name, reader, &request);
+    let report = complaint_topics(&request, stream);
     progress.finish_and_clear();
     let report = report?;
+    report_rejects(&report.rejected, args.rejects.as_deref(), quiet)?;
     let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(path) => {
             Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?))
@@ -581,7 +596,7 @@ fn report_rejects(rejected: &[Rejected], path: Option<&Path>, quiet: bool) -> Re
     if !quiet {
         show_rejects(rejected, rejected.len());
         if rejected.len() > SHOWN_REJECTS && path.is_none() {
-            eprintln!("(rapport summary --rejects FILE writes every rejected row)");
+            eprintln!("(--rejects FILE writes every rejected row)");
         }
     }
     if let Some(path) = path {

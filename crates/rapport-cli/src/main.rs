@@ -56,7 +56,11 @@ fn main() -> ExitCode {
                 .chain()
                 .any(|cause| cause.downcast_ref::<rapport_engine::EngineError>().is_some_and(rapport_engine::EngineError::is_internal));
             eprintln!("error: {}", message(&error));
-            if let Some(hint) = error.chain().find_map(|cause| cause.downcast_ref::<rapport_engine::EngineError>()).and_then(hint) {
+            // The subcommand, for hints in its own flags' words.
+            let subcommand = std::env::args().skip(1).find(|arg| !arg.starts_with('-')).unwrap_or_default();
+            if let Some(hint) =
+                error.chain().find_map(|cause| cause.downcast_ref::<rapport_engine::EngineError>()).and_then(|error| hint(error, &subcommand))
+            {
                 eprintln!("hint: {hint}");
             }
             if internal {
@@ -87,7 +91,7 @@ fn message(error: &anyhow::Error) -> String {
 
 /// What to do about an error, in the command line's words (the library's errors name no
 /// flags).
-fn hint(error: &rapport_engine::EngineError) -> Option<String> {
+fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String> {
     let flag = |option: &str| match option {
         "calibration end" => "--calibration-end",
         "observation end" => "--observation-end",
@@ -104,15 +108,21 @@ fn hint(error: &rapport_engine::EngineError) -> Option<String> {
         "too_many_rejects" if error.to_string().contains("expected a date") => {
             Some("give the times' layout with --time-format, e.g. --time-format '%d/%m/%Y %H:%M'; or --max-rejects N to skip N rows".into())
         }
-        "too_many_rejects" => Some(
-            "--max-rejects N accepts up to N rejected rows (summary: --rejects FILE writes them all; ingest keeps them in quarantine/)"
-                .into(),
-        ),
+        "too_many_rejects" if subcommand == "ingest" => {
+            Some("--max-rejects N accepts up to N rejected rows (ingest keeps them in quarantine/)".into())
+        }
+        "too_many_rejects" if matches!(subcommand, "summary" | "sentiment" | "topics") => {
+            Some("--max-rejects N accepts up to N rejected rows; --rejects FILE writes them all".into())
+        }
+        "too_many_rejects" => Some("--max-rejects N accepts up to N rejected rows".into()),
         "time_unit_needed" => Some("give --time-unit (the unit of the summary file's recency and T)".into()),
         "time_unit_mismatch" => Some("give --time-unit so that the saved model can be converted".into()),
         "calibration_end_needed" => Some("give --calibration-end, or --params FITTED.json".into()),
         "output_file_needed" => Some("give --output FILE with --format parquet".into()),
         "missing_column" if error.to_string().contains("give the delimiter") => Some("set it with --delimiter".into()),
+        "missing_column" if matches!(subcommand, "sentiment" | "topics") => {
+            Some("name the columns with --text-column (and --id-column, --time-column, --label-column)".into())
+        }
         "missing_column" => {
             Some("name your columns: --customer-column, --time-column, --amount-column (summary, clv); --map FIELD=COLUMN (ingest)".into())
         }

@@ -1,40 +1,54 @@
 //! Sentiment of every text of a file, streamed in order.
 //!
-//! Texts are read in batches, scored on all cores, and written in input order, so a
-//! file of any size streams through in bounded memory (a batch at a time).
+//! Texts are read through the store's readers a block at a time, scored on all cores,
+//! and written in input order, so a file of any size streams through in bounded memory.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
+use rapport_store::input::{InputFormat, InputSpec, OrderedOptions, Record, Rejected, WantedColumn, scan_in_order};
 use rapport_text::Scores;
 pub use rapport_text::SentimentModel;
 use rayon::prelude::*;
 
 use crate::EngineError;
+use crate::input::FileInput;
 
-/// Texts per batch.
-const BATCH: usize = 16_384;
+/// Which texts to score and how to read them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TextRequest {
+    /// The file (with a stream given to [`score_stream`], the path only names the data
+    /// and its extension decides the format). Read through the store's readers: CSV /
+    /// TSV, JSON Lines, Parquet, or one text per line.
+    pub input: FileInput,
+    /// Column (or JSON field) holding the text; `None`: every line is one text.
+    pub text_column: Option<String>,
+    /// Column copied to the output to identify each text.
+    pub id_column: Option<String>,
+    /// Rows that cannot be read (malformed CSV or JSON, too few fields) allowed before
+    /// the run stops; they are skipped, counted and returned.
+    pub max_rejects: u64,
+}
 
-/// How to read texts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TextInput {
-    /// One text per line.
-    Lines,
-    /// A CSV (or TSV, by `delimiter`) with a text column and optionally an id column.
-    Csv {
-        /// Field separator.
-        delimiter: u8,
-        /// Text column.
-        text_column: String,
-        /// Id column copied to the output.
-        id_column: Option<String>,
-    },
-    /// JSON Lines with a text field and optionally an id field.
-    JsonLines {
-        /// Text field.
-        text_column: String,
-        /// Id field copied to the output.
-        id_column: Option<String>,
-    },
+impl TextRequest {
+    /// The input spec and wanted columns: `[text]` or `[text, id]`.
+    pub(crate) fn resolve(&self) -> Result<(InputSpec, Vec<WantedColumn>), EngineError> {
+        let mut spec = self.input.spec();
+        let format = spec.format.resolve(&spec.path);
+        match &self.text_column {
+            None if matches!(format, InputFormat::JsonLines | InputFormat::Parquet) && spec.format != InputFormat::Auto => {
+                Err(EngineError::Request("JSON Lines and Parquet texts need the name of their text column".into()))
+            }
+            None => {
+                spec.format = InputFormat::Lines;
+                Ok((spec, vec![WantedColumn::required("text")]))
+            }
+            Some(text) => {
+                let mut wanted = vec![WantedColumn::required(text)];
+                wanted.extend(self.id_column.iter().map(WantedColumn::required));
+                Ok((spec, wanted))
+            }
+        }
+    }
 }
 
 /// Output layout.
@@ -51,8 +65,17 @@ pub enum SentimentFormat {
 pub struct SentimentCounts {
     /// Texts scored.
     pub texts: u64,
-    /// Rows whose text was missing or not a string (scored as empty text).
+    /// Rows whose text field was empty or absent (scored as empty text).
     pub missing: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SentimentOutcome {
+    /// Counts.
+    pub counts: SentimentCounts,
+    /// Rows that could not be read (not scored), in input order.
+    pub rejected: Vec<Rejected>,
 }
 
 struct Item {
@@ -60,23 +83,43 @@ struct Item {
     text: String,
 }
 
-/// Score every text of `input` and write one row per text, in order.
+/// Score every text of the request's input (or of `source`, a stream such as standard
+/// input) and write one row per text, in input order, a block at a time.
 pub fn score_stream(
-    source_name: &str,
-    reader: impl BufRead,
-    input: &TextInput,
+    request: &TextRequest,
+    source: Option<Box<dyn Read + '_>>,
     model: SentimentModel,
     format: SentimentFormat,
     out: &mut dyn Write,
-) -> Result<SentimentCounts, EngineError> {
+) -> Result<SentimentOutcome, EngineError> {
     let output_error = |source: std::io::Error| EngineError::Write { target: "output".into(), source };
-    let has_id = matches!(input, TextInput::Csv { id_column: Some(_), .. } | TextInput::JsonLines { id_column: Some(_), .. });
-    let mut counts = SentimentCounts::default();
+    let (spec, wanted) = request.resolve()?;
+    let has_id = wanted.len() > 1;
+    let lines = spec.format == InputFormat::Lines;
+    let mut outcome = SentimentOutcome::default();
     let mut header = format == SentimentFormat::Csv;
-    let mut write_batch = |batch: &mut Vec<Item>, out: &mut dyn Write| -> Result<(), EngineError> {
+    let mut batch: Vec<Item> = Vec::new();
+    let visit = |records: Vec<Record>| -> Result<(), EngineError> {
+        batch.clear();
+        for record in records {
+            match record {
+                Record::Row { mut fields, .. } => {
+                    let id = if has_id { Some(fields.pop().flatten().unwrap_or_default()) } else { None };
+                    let text = fields.pop().flatten();
+                    if text.is_none() && !lines {
+                        outcome.counts.missing += 1;
+                    }
+                    batch.push(Item { id, text: text.unwrap_or_default() });
+                }
+                Record::Rejected(rejected) => {
+                    outcome.rejected.push(rejected);
+                    too_many_rejects(&outcome.rejected, request.max_rejects)?;
+                }
+            }
+        }
         let scores: Vec<Scores> = batch.par_iter().map(|item| model.polarity_scores(&item.text).rounded()).collect();
         if format == SentimentFormat::Csv {
-            // The project's one CSV writer, a batch at a time (the header once).
+            // The project's one CSV writer, a block at a time (the header once).
             let mut table = crate::output::TableBuilder::default();
             if has_id {
                 table = table.text("id", batch.iter().map(|item| item.id.as_deref().unwrap_or_default()));
@@ -98,114 +141,35 @@ pub fn score_stream(
             }
             out.write_all(&buffer).map_err(output_error)?;
         }
-        counts.texts += batch.len() as u64;
-        batch.clear();
+        outcome.counts.texts += batch.len() as u64;
         Ok(())
     };
-    let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
-    match input {
-        TextInput::Lines => {
-            let mut reader = reader;
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                if reader.read_until(b'\n', &mut line).map_err(|source| EngineError::Read { source_name: source_name.into(), source })? == 0
-                {
-                    break;
-                }
-                let trimmed = line.strip_suffix(b"\n").unwrap_or(&line);
-                let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
-                // Invalid UTF-8 is replaced (U+FFFD), not fatal: one bad byte must not stop
-                // a gigabyte of text. The replacement character carries no sentiment.
-                batch.push(Item { id: None, text: String::from_utf8_lossy(trimmed).into_owned() });
-                if batch.len() == BATCH {
-                    write_batch(&mut batch, out)?;
-                }
-            }
+    scan_in_order(&spec, source, &wanted, OrderedOptions { lossy_utf8: true }, visit)?;
+    if header {
+        // No rows at all: the header still says what the columns are.
+        let mut table = crate::output::TableBuilder::default();
+        if has_id {
+            table = table.text("id", std::iter::empty::<&str>());
         }
-        TextInput::Csv { delimiter, text_column, id_column } => {
-            let (mut csv_reader, header) = delimited_with_header(source_name, reader, *delimiter)?;
-            let text_index = column_index(source_name, &header, "a text", text_column)?;
-            let id_index = id_column.as_ref().map(|name| column_index(source_name, &header, "an id", name)).transpose()?;
-            let mut record = csv::ByteRecord::new();
-            loop {
-                let line = csv_reader.position().line();
-                match csv_reader.read_byte_record(&mut record) {
-                    Ok(false) => break,
-                    Ok(true) => {}
-                    Err(error) => return Err(bad(source_name, line, "(row)", format!("a well-formed CSV row ({error})"))),
-                }
-                let text = record.get(text_index);
-                if text.is_none() {
-                    counts.missing += 1;
-                }
-                batch.push(Item {
-                    id: id_index.map(|index| String::from_utf8_lossy(record.get(index).unwrap_or_default()).into_owned()),
-                    text: String::from_utf8_lossy(text.unwrap_or_default()).into_owned(),
-                });
-                if batch.len() == BATCH {
-                    write_batch(&mut batch, out)?;
-                }
-            }
-        }
-        TextInput::JsonLines { text_column, id_column } => {
-            for (index, line) in reader.split(b'\n').enumerate() {
-                let line = line.map_err(|source| EngineError::Read { source_name: source_name.into(), source })?;
-                if line.trim_ascii().is_empty() {
-                    continue;
-                }
-                let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&line)
-                    .map_err(|error| bad(source_name, index as u64 + 1, "(row)", format!("a JSON object ({error})")))?;
-                let text = match object.get(text_column) {
-                    Some(serde_json::Value::String(text)) => text.clone(),
-                    _ => {
-                        counts.missing += 1;
-                        String::new()
-                    }
-                };
-                let id = id_column.as_ref().map(|name| match object.get(name) {
-                    Some(serde_json::Value::String(id)) => id.clone(),
-                    Some(serde_json::Value::Null) | None => String::new(),
-                    Some(other) => other.to_string(),
-                });
-                batch.push(Item { id, text });
-                if batch.len() == BATCH {
-                    write_batch(&mut batch, out)?;
-                }
-            }
-        }
-    }
-    if !batch.is_empty() {
-        write_batch(&mut batch, out)?;
+        let empty = std::iter::empty::<f64>;
+        let table = table.float("neg", empty()).float("neu", empty()).float("pos", empty()).float("compound", empty()).build()?;
+        rapport_store::output::write_csv_header(&table, out).map_err(output_error)?;
     }
     out.flush().map_err(output_error)?;
-    Ok(counts)
+    Ok(outcome)
 }
 
-/// A delimited reader (flexible rows) and its header, trimmed.
-pub(crate) fn delimited_with_header<R: BufRead>(
-    source_name: &str,
-    reader: R,
-    delimiter: u8,
-) -> Result<(csv::Reader<R>, Vec<String>), EngineError> {
-    let mut csv_reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(reader);
-    let header = csv_reader
-        .byte_headers()
-        .map_err(|error| bad(source_name, 1, "(header)", error.to_string()))?
-        .iter()
-        .map(|name| String::from_utf8_lossy(name).trim().to_string())
-        .collect();
-    Ok((csv_reader, header))
-}
-
-/// The position of column `name` in `header` (exact, else ignoring case); the error names
-/// the file, line 1, the column, and what the header has. `role` reads "a text", "an id"…
-pub(crate) fn column_index(source_name: &str, header: &[String], role: &str, name: &str) -> Result<usize, EngineError> {
-    header
-        .iter()
-        .position(|column| column == name)
-        .or_else(|| header.iter().position(|column| column.eq_ignore_ascii_case(name)))
-        .ok_or_else(|| bad(source_name, 1, name, format!("{role} column named {name:?}; the header has {}", header.join(", "))))
+/// Fail once more rows were rejected than allowed, naming the first ones.
+pub(crate) fn too_many_rejects(rejected: &[Rejected], max: u64) -> Result<(), EngineError> {
+    if rejected.len() as u64 > max {
+        return Err(rapport_store::StoreError::TooManyRejects {
+            rejected: rejected.len() as u64,
+            max,
+            first: rejected.first().map(ToString::to_string).unwrap_or_default(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 pub(crate) fn bad(file: &str, line: u64, column: &str, expected: String) -> EngineError {

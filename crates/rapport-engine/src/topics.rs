@@ -3,7 +3,7 @@
 //! over time.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::Read;
 
 use rapport_core::time::{Period, TimeFormat, Zone, format_date};
 use rapport_text::SentimentModel;
@@ -13,12 +13,15 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::EngineError;
-use crate::sentiment::{bad, column_index, delimited_with_header};
+use crate::input::FileInput;
+use crate::sentiment::{TextRequest, bad, too_many_rejects};
+use rapport_store::input::{OrderedOptions, Record, Rejected, WantedColumn, scan_in_order};
 
-/// Where the texts are and which columns hold what.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which columns hold what.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TextColumns {
-    /// `None`: one text per line. Otherwise the text column of a CSV/TSV or field of JSON Lines.
+    /// `None`: one text per line. Otherwise the text column (CSV / TSV / Parquet) or
+    /// field (JSON Lines).
     pub text: Option<String>,
     /// Column copied to the output to identify each text.
     pub id: Option<String>,
@@ -26,24 +29,19 @@ pub struct TextColumns {
     pub time: Option<String>,
     /// Column with a known theme per text, to score the topics against (NMI, purity).
     pub label: Option<String>,
-    /// Input layout when columns are given.
-    pub layout: Layout,
-}
-
-/// Input layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// Delimited text with a header, with this delimiter.
-    Delimited(u8),
-    /// JSON Lines.
-    JsonLines,
 }
 
 /// How to find topics.
 #[derive(Debug, Clone)]
 pub struct TopicsRequest {
+    /// The texts (with a stream given to [`complaint_topics`], the path only names the
+    /// data and its extension decides the format).
+    pub input: FileInput,
     /// Input columns.
     pub columns: TextColumns,
+    /// Rows that cannot be read allowed before the run stops; they are left out and
+    /// returned in the report.
+    pub max_rejects: u64,
     /// Sentiment model that decides which texts are negative.
     pub model: SentimentModel,
     /// Group every text, not only the negative ones.
@@ -94,6 +92,9 @@ pub struct TopicReport {
     pub evaluation: Option<Evaluation>,
     /// Every text's topic, in input order.
     pub assignments: Vec<Assignment>,
+    /// Rows that could not be read (left out), in input order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejected>,
 }
 
 /// Silhouette of one k.
@@ -183,71 +184,51 @@ impl TopicReport {
     }
 }
 
-fn read_rows(source_name: &str, reader: impl BufRead, columns: &TextColumns) -> Result<Vec<Row>, EngineError> {
-    let read_error = |source: std::io::Error| EngineError::Read { source_name: source_name.into(), source };
-    let mut rows = Vec::new();
-    let Some(text_column) = &columns.text else {
-        for (index, line) in reader.split(b'\n').enumerate() {
-            let line = line.map_err(read_error)?;
-            let line = line.strip_suffix(b"\r").unwrap_or(&line);
-            rows.push(Row { line: index as u64 + 1, text: String::from_utf8_lossy(line).into_owned(), ..Row::default() });
-        }
-        return Ok(rows);
+fn read_rows(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Result<(Vec<Row>, Vec<Rejected>), EngineError> {
+    let columns = &request.columns;
+    // The same resolution as sentiment: one text per line without a text column.
+    let text_request = TextRequest {
+        input: request.input.clone(),
+        text_column: columns.text.clone(),
+        id_column: None,
+        max_rejects: request.max_rejects,
     };
-    let wanted: Vec<(&str, Option<&String>)> =
-        vec![("text", Some(text_column)), ("id", columns.id.as_ref()), ("time", columns.time.as_ref()), ("label", columns.label.as_ref())];
-    match columns.layout {
-        Layout::Delimited(delimiter) => {
-            let (mut csv_reader, header) = delimited_with_header(source_name, reader, delimiter)?;
-            let index = wanted
-                .iter()
-                .map(|(role, name)| name.map(|name| column_index(source_name, &header, &format!("a {role}"), name)).transpose())
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut record = csv::ByteRecord::new();
-            loop {
-                let line = csv_reader.position().line();
-                match csv_reader.read_byte_record(&mut record) {
-                    Ok(false) => break,
-                    Ok(true) => {}
-                    Err(error) => return Err(bad(source_name, line, "(row)", format!("a well-formed CSV row ({error})"))),
-                }
-                let field =
-                    |slot: usize| index[slot].map(|column| String::from_utf8_lossy(record.get(column).unwrap_or_default()).into_owned());
-                rows.push(Row { line, text: field(0).unwrap_or_default(), id: field(1), time: field(2), label: field(3) });
-            }
-        }
-        Layout::JsonLines => {
-            for (index, line) in reader.split(b'\n').enumerate() {
-                let line = line.map_err(read_error)?;
-                if line.trim_ascii().is_empty() {
-                    continue;
-                }
-                let number = index as u64 + 1;
-                let object: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_slice(&line).map_err(|error| bad(source_name, number, "(row)", format!("a JSON object ({error})")))?;
-                let field = |name: Option<&String>| {
-                    name.map(|name| match object.get(name) {
-                        Some(serde_json::Value::String(value)) => value.clone(),
-                        Some(serde_json::Value::Null) | None => String::new(),
-                        Some(other) => other.to_string(),
-                    })
-                };
-                rows.push(Row {
-                    line: number,
-                    text: field(Some(text_column)).unwrap_or_default(),
-                    id: field(columns.id.as_ref()),
-                    time: field(columns.time.as_ref()),
-                    label: field(columns.label.as_ref()),
-                });
-            }
-        }
+    let (spec, mut wanted) = text_request.resolve()?;
+    let optional = [&columns.id, &columns.time, &columns.label];
+    if columns.text.is_some() {
+        wanted.extend(optional.iter().filter_map(|name| name.as_ref().map(WantedColumn::required)));
+    } else if let Some(name) = optional.iter().find_map(|name| name.as_ref()) {
+        return Err(EngineError::Request(format!("column {name:?} needs --text-column: texts read one per line have no other columns")));
     }
-    Ok(rows)
+    let (mut rows, mut rejected) = (Vec::new(), Vec::new());
+    scan_in_order(&spec, source, &wanted, OrderedOptions { lossy_utf8: true }, |records: Vec<Record>| {
+        for record in records {
+            match record {
+                Record::Row { line, fields } => {
+                    let mut fields = fields.into_iter();
+                    let text = fields.next().flatten().unwrap_or_default();
+                    let mut next = |given: &Option<String>| given.as_ref().map(|_| fields.next().flatten().unwrap_or_default());
+                    let (id, time, label) = (next(&columns.id), next(&columns.time), next(&columns.label));
+                    rows.push(Row { line, text, id, time, label });
+                }
+                Record::Rejected(one) => {
+                    rejected.push(one);
+                    too_many_rejects(&rejected, request.max_rejects)?;
+                }
+            }
+        }
+        Ok::<(), EngineError>(())
+    })?;
+    Ok((rows, rejected))
 }
 
 /// Read the texts, score them, group the selected ones into topics, and report.
-pub fn complaint_topics(source_name: &str, reader: impl BufRead, request: &TopicsRequest) -> Result<TopicReport, EngineError> {
-    let rows = read_rows(source_name, reader, &request.columns)?;
+///
+/// `source` reads the texts from a stream (standard input, say) instead of the file.
+pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Result<TopicReport, EngineError> {
+    let source_name = request.input.path.display().to_string();
+    let source_name = source_name.as_str();
+    let (rows, rejected) = read_rows(request, source)?;
     let compounds: Vec<f64> = rows.par_iter().map(|row| request.model.polarity_scores(&row.text).rounded().compound).collect();
     let selected: Vec<usize> = (0..rows.len()).filter(|&index| request.all || compounds[index] <= -0.05).collect();
     // Times first: a bad one is reported before any work is done.
@@ -340,39 +321,6 @@ pub fn complaint_topics(source_name: &str, reader: impl BufRead, request: &Topic
         topics,
         evaluation,
         assignments,
+        rejected,
     })
-}
-
-impl Layout {
-    /// The layout of a text input read by columns: the format asked for, or the file's
-    /// extension (`.jsonl`, `.ndjson`, `.json`: JSON Lines; `.tsv`, `.tab`: tab-separated;
-    /// anything else: CSV). `delimiter` overrides the comma of delimited input.
-    pub fn detect(
-        path: Option<&std::path::Path>,
-        format: rapport_store::input::InputFormat,
-        delimiter: rapport_store::input::Delimiter,
-    ) -> Result<Layout, EngineError> {
-        use rapport_store::input::{Delimiter, InputFormat};
-        let extension = path.and_then(|path| path.extension()).and_then(|extension| extension.to_str()).unwrap_or("").to_ascii_lowercase();
-        let byte = match delimiter {
-            Delimiter::Byte(byte) => Some(byte),
-            Delimiter::Whitespace => {
-                return Err(EngineError::Request("texts are read from delimited files with a one-byte delimiter".into()));
-            }
-            _ => None,
-        };
-        match format {
-            InputFormat::JsonLines => Ok(Layout::JsonLines),
-            InputFormat::Parquet => Err(EngineError::Request("texts are read from CSV, TSV or JSON Lines (not Parquet yet)".into())),
-            InputFormat::Delimited => Ok(Layout::Delimited(byte.unwrap_or(b','))),
-            _ => Ok(match extension.as_str() {
-                "jsonl" | "ndjson" | "json" => Layout::JsonLines,
-                "tsv" | "tab" => Layout::Delimited(byte.unwrap_or(b'\t')),
-                "parquet" | "pq" => {
-                    return Err(EngineError::Request("texts are read from CSV, TSV or JSON Lines (not Parquet yet)".into()));
-                }
-                _ => Layout::Delimited(byte.unwrap_or(b',')),
-            }),
-        }
-    }
 }

@@ -76,6 +76,9 @@ pub enum InputFormat {
     JsonLines,
     /// Apache Parquet.
     Parquet,
+    /// One text per line, the whole line (no header, no quoting): the first wanted
+    /// column is the line.
+    Lines,
 }
 
 impl FromStr for InputFormat {
@@ -86,16 +89,18 @@ impl FromStr for InputFormat {
             "csv" | "tsv" | "txt" | "delimited" => Ok(InputFormat::Delimited),
             "jsonl" | "ndjson" | "json" => Ok(InputFormat::JsonLines),
             "parquet" => Ok(InputFormat::Parquet),
+            "lines" => Ok(InputFormat::Lines),
             _ => Err(CoreError::InvalidOption {
                 option: "input format",
-                reason: format!("{text:?} is not one of csv, jsonl, parquet, auto"),
+                reason: format!("{text:?} is not one of csv, jsonl, parquet, lines, auto"),
             }),
         }
     }
 }
 
 impl InputFormat {
-    fn resolve(self, path: &Path) -> InputFormat {
+    /// The format of `path`: this one, or for `Auto` the one its extension names.
+    pub fn resolve(self, path: &Path) -> InputFormat {
         if self != InputFormat::Auto {
             return self;
         }
@@ -209,39 +214,8 @@ fn scan_text<S: RowSink>(
 ) -> Result<S, StoreError> {
     let path = &input.path;
     let file = File::open(path).map_err(StoreError::read(path))?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let (reader, layout, first_line) = open_text(input, format, wanted, file)?;
     let display = path.display().to_string();
-
-    // The header (or, for JSON Lines, nothing: every line names its fields).
-    let mut first_line = 1u64;
-    let layout = if format == InputFormat::JsonLines {
-        Layout {
-            delimiter: Delimiter::Auto,
-            indexes: (0..wanted.len()).map(Some).collect(),
-            names: wanted.iter().map(|column| column.name.clone()).collect(),
-        }
-    } else {
-        let mut header_line = Vec::new();
-        if input.columns.is_none() {
-            reader.read_until(b'\n', &mut header_line).map_err(StoreError::read(path))?;
-            first_line = 2;
-            if header_line.starts_with(b"\xEF\xBB\xBF") {
-                header_line.drain(..3);
-            }
-            if header_line.iter().all(u8::is_ascii_whitespace) {
-                return Err(StoreError::Empty { path: path.clone(), expected: "a header row naming the columns".into() });
-            }
-        } else {
-            let buffer = reader.fill_buf().map_err(StoreError::read(path))?;
-            let end = memchr::memchr(b'\n', buffer).unwrap_or(buffer.len());
-            header_line.extend_from_slice(&buffer[..end]);
-            if header_line.starts_with(b"\xEF\xBB\xBF") {
-                reader.consume(3);
-                header_line.drain(..3);
-            }
-        }
-        resolve_layout(input, &header_line, wanted)?
-    };
 
     let error_slot: Mutex<Option<StoreError>> = Mutex::new(None);
     let blocks = BlockReader {
@@ -249,7 +223,7 @@ fn scan_text<S: RowSink>(
         path,
         next_line: first_line,
         carry: Vec::new(),
-        quoted: matches!(layout.delimiter, Delimiter::Byte(_)),
+        quoted: format != InputFormat::Lines && matches!(layout.delimiter, Delimiter::Byte(_)),
         error: &error_slot,
         done: false,
     };
@@ -268,10 +242,7 @@ fn scan_text<S: RowSink>(
                 scope.spawn(move || {
                     let mut sink = make_sink();
                     for block in receiver {
-                        match format {
-                            InputFormat::JsonLines => parse_json_block(&block, display, wanted, &mut sink),
-                            _ => parse_delimited_block(&block, display, layout, &mut sink),
-                        }
+                        parse_block(format, &block, display, layout, wanted, &mut sink);
                     }
                     sink.done();
                     sink
@@ -298,6 +269,185 @@ fn scan_text<S: RowSink>(
         return Err(error);
     }
     Ok(merged.unwrap_or_else(make_sink))
+}
+
+/// One record of an ordered read: a row with its wanted fields, or a row the reader
+/// could not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A row: its 1-based line (delimited text, JSON Lines, lines) or row (Parquet)
+    /// number, and the wanted fields in the order asked for (`None`: absent or empty).
+    Row {
+        /// Line or row number.
+        line: u64,
+        /// The wanted fields.
+        fields: Vec<Option<String>>,
+    },
+    /// A row that could not be read, with where and why.
+    Rejected(Rejected),
+}
+
+/// How an ordered read decodes text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OrderedOptions {
+    /// Replace invalid UTF-8 with U+FFFD instead of rejecting the row: for free text,
+    /// where one bad byte must not stop a gigabyte of texts.
+    pub lossy_utf8: bool,
+}
+
+/// Read `input` in order, a block of records at a time (a few megabytes of input), and
+/// hand each block's records to `visit` in input order. Memory holds one block.
+/// `source` reads the data instead of opening `input.path` (standard input, say; the
+/// path still names the data in messages and decides the format). Parquet is read from
+/// the file only.
+pub fn scan_in_order<E: From<StoreError>>(
+    input: &InputSpec,
+    source: Option<Box<dyn Read + '_>>,
+    wanted: &[WantedColumn],
+    options: OrderedOptions,
+    mut visit: impl FnMut(Vec<Record>) -> Result<(), E>,
+) -> Result<(), E> {
+    let path = &input.path;
+    let display = path.display().to_string();
+    let format = input.format.resolve(path);
+    if format == InputFormat::Parquet {
+        if source.is_some() {
+            return Err(StoreError::Format { path: path.clone(), message: "Parquet is read from a file, not a stream".into() }.into());
+        }
+        return read_parquet(input, wanted, |collected: &mut Collected| visit(std::mem::take(&mut collected.records)));
+    }
+    let source: Box<dyn Read + '_> = match source {
+        Some(source) => source,
+        None => Box::new(File::open(path).map_err(StoreError::read(path))?),
+    };
+    let (reader, layout, first_line) = open_text(input, format, wanted, source)?;
+    let error_slot: Mutex<Option<StoreError>> = Mutex::new(None);
+    let blocks = BlockReader {
+        reader,
+        path,
+        next_line: first_line,
+        carry: Vec::new(),
+        quoted: format != InputFormat::Lines && matches!(layout.delimiter, Delimiter::Byte(_)),
+        error: &error_slot,
+        done: false,
+    };
+    for mut block in blocks {
+        if options.lossy_utf8
+            && let Err(_) = std::str::from_utf8(&block.data)
+        {
+            // The replacement character holds no delimiter, quote or line end, so rows,
+            // fields and line numbers are unchanged.
+            block.data = String::from_utf8_lossy(&block.data).into_owned().into_bytes();
+        }
+        let mut collected = Collected::default();
+        parse_block(format, &block, &display, &layout, wanted, &mut collected);
+        visit(collected.records)?;
+    }
+    if let Some(error) = error_slot.into_inner().map_err(|_| StoreError::Internal("reader thread panicked".into()))? {
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+/// Records of one block, in order.
+#[derive(Default)]
+struct Collected {
+    records: Vec<Record>,
+}
+
+impl RowSink for Collected {
+    fn row(&mut self, line: u64, fields: &[Option<&str>]) {
+        self.records.push(Record::Row { line, fields: fields.iter().map(|field| field.map(str::to_string)).collect() });
+    }
+    fn reject(&mut self, rejected: Rejected) {
+        self.records.push(Record::Rejected(rejected));
+    }
+    fn merge(&mut self, other: Self) {
+        self.records.extend(other.records);
+    }
+}
+
+fn parse_block<S: RowSink>(format: InputFormat, block: &Block, file: &str, layout: &Layout, wanted: &[WantedColumn], sink: &mut S) {
+    match format {
+        InputFormat::JsonLines => parse_json_block(block, file, wanted, sink),
+        InputFormat::Lines => parse_lines_block(block, file, layout, sink),
+        _ => parse_delimited_block(block, file, layout, sink),
+    }
+}
+
+/// Every line is a row (blank ones too: a text may be empty), its whole text the first
+/// wanted field.
+fn parse_lines_block<S: RowSink>(block: &Block, file: &str, layout: &Layout, sink: &mut S) {
+    let data = &block.data[..];
+    let data = data.strip_suffix(b"\n").unwrap_or(data);
+    let mut fields: Vec<Option<&str>> = vec![None; layout.indexes.len()];
+    for (line, raw) in (block.first_line..).zip(data.split(|byte| *byte == b'\n')) {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        match std::str::from_utf8(raw) {
+            Ok(text) => {
+                if let Some(first) = fields.first_mut() {
+                    *first = Some(text).filter(|text| !text.is_empty());
+                }
+                sink.row(line, &fields);
+            }
+            Err(error) => sink.reject(Rejected {
+                file: file.into(),
+                line,
+                column: layout.names.first().cloned().unwrap_or_else(|| "(line)".into()),
+                value: truncate(&String::from_utf8_lossy(raw), 80),
+                expected: format!("valid UTF-8 text (invalid byte at offset {})", error.valid_up_to()),
+            }),
+        }
+    }
+}
+
+/// Read the header of a text input (none for JSON Lines and lines; `input.columns`
+/// when given) and resolve the wanted columns: the reader positioned at the first data
+/// line, the layout, and that line's number.
+fn open_text<R: Read>(
+    input: &InputSpec,
+    format: InputFormat,
+    wanted: &[WantedColumn],
+    source: R,
+) -> Result<(BufReader<R>, Layout, u64), StoreError> {
+    let path = &input.path;
+    let mut reader = BufReader::with_capacity(1 << 16, source);
+    let mut first_line = 1u64;
+    let layout = match format {
+        InputFormat::JsonLines => Layout {
+            delimiter: Delimiter::Auto,
+            indexes: (0..wanted.len()).map(Some).collect(),
+            names: wanted.iter().map(|column| column.name.clone()).collect(),
+        },
+        InputFormat::Lines => Layout {
+            delimiter: Delimiter::Auto,
+            indexes: (0..wanted.len()).map(|index| (index == 0).then_some(0)).collect(),
+            names: wanted.iter().map(|column| column.name.clone()).collect(),
+        },
+        _ => {
+            let mut header_line = Vec::new();
+            if input.columns.is_none() {
+                reader.read_until(b'\n', &mut header_line).map_err(StoreError::read(path))?;
+                first_line = 2;
+                if header_line.starts_with(b"\xEF\xBB\xBF") {
+                    header_line.drain(..3);
+                }
+                if header_line.iter().all(u8::is_ascii_whitespace) {
+                    return Err(StoreError::Empty { path: path.clone(), expected: "a header row naming the columns".into() });
+                }
+            } else {
+                let buffer = reader.fill_buf().map_err(StoreError::read(path))?;
+                let end = memchr::memchr(b'\n', buffer).unwrap_or(buffer.len());
+                header_line.extend_from_slice(&buffer[..end]);
+                if header_line.starts_with(b"\xEF\xBB\xBF") {
+                    reader.consume(3);
+                    header_line.drain(..3);
+                }
+            }
+            resolve_layout(input, &header_line, wanted)?
+        }
+    };
+    Ok((reader, layout, first_line))
 }
 
 fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn]) -> Result<Layout, StoreError> {
@@ -687,6 +837,29 @@ fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColum
 }
 
 fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sink: impl Fn() -> S) -> Result<S, StoreError> {
+    let mut sink = make_sink();
+    read_parquet_into(input, wanted, &mut sink, |_| Ok::<(), StoreError>(()))?;
+    Ok(sink)
+}
+
+/// Read a Parquet file's record batches in order into a fresh `Collected`, handing it to
+/// `end_batch` after each batch.
+fn read_parquet<E: From<StoreError>>(
+    input: &InputSpec,
+    wanted: &[WantedColumn],
+    end_batch: impl FnMut(&mut Collected) -> Result<(), E>,
+) -> Result<(), E> {
+    read_parquet_into(input, wanted, &mut Collected::default(), end_batch)
+}
+
+/// Feed the wanted columns of a Parquet file's rows (as text) to `sink`, calling
+/// `end_batch` after each record batch.
+fn read_parquet_into<S: RowSink, E: From<StoreError>>(
+    input: &InputSpec,
+    wanted: &[WantedColumn],
+    sink: &mut S,
+    mut end_batch: impl FnMut(&mut S) -> Result<(), E>,
+) -> Result<(), E> {
     let path = &input.path;
     let file = File::open(path).map_err(StoreError::read(path))?;
     let format_error = |error: parquet::errors::ParquetError| StoreError::Format {
@@ -703,7 +876,7 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
             .position(|field| field.name() == &column.name)
             .or_else(|| schema.fields().iter().position(|field| field.name().eq_ignore_ascii_case(&column.name)));
         if found.is_none() && column.required {
-            return Err(StoreError::MissingColumn {
+            return Err(E::from(StoreError::MissingColumn {
                 path: path.clone(),
                 line: 0,
                 column: column.name.clone(),
@@ -713,14 +886,13 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
                     schema.fields().iter().map(|field| format!("{:?}", field.name())).collect::<Vec<_>>().join(", ")
                 ),
                 hint: String::new(),
-            });
+            }));
         }
         indexes.push(found);
     }
     let leaves: Vec<usize> = indexes.iter().flatten().copied().collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), leaves.clone());
     let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(format_error)?;
-    let mut sink = make_sink();
     let mut row_number = 0u64;
     for batch in reader {
         let batch = batch.map_err(|error| StoreError::Format { path: path.clone(), message: format!("reading Parquet: {error}") })?;
@@ -737,7 +909,7 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
                     let column = batch.column(position);
                     let as_text = match column.data_type() {
                         DataType::Utf8 => column.clone(),
-                        _ => arrow::compute::cast(column, &DataType::Utf8)?,
+                        _ => arrow::compute::cast(column, &DataType::Utf8).map_err(StoreError::from)?,
                     };
                     Some(as_text)
                 }
@@ -753,8 +925,9 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
             }
             sink.row(row_number, &fields);
         }
+        end_batch(sink)?;
     }
-    Ok(sink)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -882,5 +1055,109 @@ mod tests {
         let collected = scan_text_of(content.as_bytes(), "x.csv", |_| {}, &wanted(&["id", "text"])).expect("scan");
         assert_eq!(collected.rows.len(), 2);
         assert_eq!(collected.rows[0].1[1].as_ref().map(String::len), Some(10 << 20));
+    }
+
+    /// Every record of an ordered read, from a file written with `content`.
+    fn in_order(content: &[u8], name: &str, wanted: &[WantedColumn], options: OrderedOptions) -> Result<Vec<Record>, StoreError> {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        let input = InputSpec { path, ..InputSpec::default() };
+        let mut records = Vec::new();
+        let mut blocks = 0;
+        scan_in_order(&input, None, wanted, options, |block| {
+            blocks += 1;
+            records.extend(block);
+            Ok::<(), StoreError>(())
+        })?;
+        assert!(blocks >= 1 || records.is_empty());
+        Ok(records)
+    }
+
+    fn row(line: u64, fields: &[Option<&str>]) -> Record {
+        Record::Row { line, fields: fields.iter().map(|field| field.map(str::to_string)).collect() }
+    }
+
+    #[test]
+    fn ordered_read_keeps_input_order_across_blocks() {
+        let mut content = String::from("id,text\n");
+        for index in 0..300_000 {
+            content.push_str(&format!("{index},\"said: \"\"{index}\"\"\nand more\"\n"));
+        }
+        let records = in_order(content.as_bytes(), "x.csv", &wanted(&["text", "id"]), OrderedOptions::default()).expect("read");
+        assert_eq!(records.len(), 300_000);
+        for (index, record) in records.iter().enumerate() {
+            let text = format!("said: \"{index}\"\nand more");
+            assert_eq!(*record, row(2 + 2 * index as u64, &[Some(&text), Some(&index.to_string())]));
+        }
+    }
+
+    #[test]
+    fn ordered_read_of_lines_keeps_blank_lines_and_rejects_or_replaces_bad_bytes() {
+        let content = b"first\r\n\nthird \xff byte\nlast";
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("texts.txt");
+        std::fs::write(&path, content).expect("write");
+        let read = |lossy_utf8| {
+            let input = InputSpec { path: path.clone(), format: InputFormat::Lines, ..InputSpec::default() };
+            let mut records = Vec::new();
+            scan_in_order(&input, None, &wanted(&["text"]), OrderedOptions { lossy_utf8 }, |block| {
+                records.extend(block);
+                Ok::<(), StoreError>(())
+            })
+            .expect("read");
+            records
+        };
+        let strict = read(false);
+        assert_eq!(strict[0], row(1, &[Some("first")]));
+        assert_eq!(strict[1], row(2, &[None]));
+        assert!(matches!(&strict[2], Record::Rejected(rejected) if rejected.line == 3 && rejected.expected.contains("UTF-8")));
+        assert_eq!(strict[3], row(4, &[Some("last")]));
+        let lossy = read(true);
+        assert_eq!(lossy[2], row(3, &[Some("third \u{FFFD} byte")]));
+        assert_eq!(lossy.len(), 4);
+    }
+
+    #[test]
+    fn ordered_read_from_a_stream_and_json_lines() {
+        let input = InputSpec { path: "stdin.jsonl".into(), ..InputSpec::default() };
+        let data: &[u8] = b"{\"text\": \"a\", \"id\": 7}\nnot json\n{\"text\": null}\n";
+        let mut records = Vec::new();
+        scan_in_order(&input, Some(Box::new(data)), &wanted(&["text", "id"]), OrderedOptions::default(), |block| {
+            records.extend(block);
+            Ok::<(), StoreError>(())
+        })
+        .expect("read");
+        assert_eq!(records[0], row(1, &[Some("a"), Some("7")]));
+        assert!(matches!(&records[1], Record::Rejected(rejected) if rejected.line == 2 && rejected.column == "(row)"));
+        assert_eq!(records[2], row(3, &[None, None]));
+    }
+
+    #[test]
+    fn ordered_read_of_parquet() {
+        use arrow::array::{Int64Array, StringArray};
+        use arrow::datatypes::{Field, Schema};
+        use std::sync::Arc;
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("texts.parquet");
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("Text", DataType::Utf8, true)]));
+        let batch = arrow::record_batch::RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3])), Arc::new(StringArray::from(vec![Some("good"), None, Some("bad")]))],
+        )
+        .expect("batch");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(File::create(&path).expect("create"), schema, None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        let input = InputSpec { path, ..InputSpec::default() };
+        let mut records = Vec::new();
+        scan_in_order(&input, None, &wanted(&["text", "id"]), OrderedOptions::default(), |block| {
+            records.extend(block);
+            Ok::<(), StoreError>(())
+        })
+        .expect("read");
+        assert_eq!(records, [row(1, &[Some("good"), Some("1")]), row(2, &[None, Some("2")]), row(3, &[Some("bad"), Some("3")])]);
+        let refused = scan_in_order(&input, Some(Box::new(&b""[..])), &wanted(&["text"]), OrderedOptions::default(), |_| Ok::<(), StoreError>(()));
+        assert!(refused.is_err(), "Parquet needs the file");
     }
 }

@@ -80,7 +80,8 @@ fn jsonl_and_missing_column() {
     let csv_file = directory.path().join("texts.csv");
     std::fs::write(&csv_file, "id,body\n1,good\n").expect("write");
     let message = user_error(&["sentiment", csv_file.to_str().expect("path"), "--text-column", "text"]);
-    assert!(message.contains("texts.csv:1: column \"text\"") && message.contains("body"), "{message}");
+    assert!(message.contains("texts.csv:1: no column \"text\"") && message.contains("body"), "{message}");
+    assert!(message.contains("--text-column"), "the hint speaks of the text column: {message}");
 }
 
 #[test]
@@ -149,4 +150,27 @@ fn labelled_file_errors_name_line_and_column() {
     std::fs::write(&file, "sentiment\ttext\nnegative\tlate again\n").expect("write");
     let message = user_error(&["sentiment", "--evaluate-labels", file.to_str().expect("path")]);
     assert!(message.contains("labels.tsv:1: column \"label\""), "{message}");
+}
+
+#[test]
+fn unreadable_rows_are_listed_and_written_with_rejects() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = directory.path().join("posts.csv");
+    std::fs::write(&file, "id,when,text\n1,2025-01-01,good\n2\n3,2025-01-03,bad\n").expect("write");
+    let message = user_error(&["sentiment", file.to_str().expect("path"), "--text-column", "text"]);
+    assert!(message.contains("posts.csv:3") && message.contains("--max-rejects"), "{message}");
+    let rejects = directory.path().join("rejects.csv");
+    let out = ok(&[
+        "sentiment",
+        file.to_str().expect("path"),
+        "--text-column",
+        "text",
+        "--max-rejects",
+        "1",
+        "--rejects",
+        rejects.to_str().expect("path"),
+    ]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let written = std::fs::read_to_string(&rejects).expect("rejects");
+    assert!(written.starts_with("file,line,column,value,expected\n") && written.contains(",3,text,"), "{written}");
 }

@@ -4,6 +4,7 @@
 mod clv;
 mod output;
 mod summary;
+mod text;
 mod workspace;
 
 use std::path::{Path, PathBuf};
