@@ -369,7 +369,8 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
         return evaluate_sentiment(args);
     }
     let (input, stream) = text_input(args.file.as_ref(), args.input_format);
-    let request = TextRequest { input, text_column: args.text_column.clone(), id_column: args.id_column.clone(), max_rejects: args.max_rejects };
+    let request =
+        TextRequest { input, text_column: args.text_column.clone(), id_column: args.id_column.clone(), max_rejects: args.max_rejects };
     let format = match args.format {
         SentimentOutput::Csv => SentimentFormat::Csv,
         SentimentOutput::Jsonl => SentimentFormat::Jsonl,

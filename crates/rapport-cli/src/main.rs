@@ -58,8 +58,10 @@ fn main() -> ExitCode {
             eprintln!("error: {}", message(&error));
             // The subcommand, for hints in its own flags' words.
             let subcommand = std::env::args().skip(1).find(|arg| !arg.starts_with('-')).unwrap_or_default();
-            if let Some(hint) =
-                error.chain().find_map(|cause| cause.downcast_ref::<rapport_engine::EngineError>()).and_then(|error| hint(error, &subcommand))
+            if let Some(hint) = error
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<rapport_engine::EngineError>())
+                .and_then(|error| hint(error, &subcommand))
             {
                 eprintln!("hint: {hint}");
             }

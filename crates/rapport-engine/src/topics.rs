@@ -187,12 +187,8 @@ impl TopicReport {
 fn read_rows(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Result<(Vec<Row>, Vec<Rejected>), EngineError> {
     let columns = &request.columns;
     // The same resolution as sentiment: one text per line without a text column.
-    let text_request = TextRequest {
-        input: request.input.clone(),
-        text_column: columns.text.clone(),
-        id_column: None,
-        max_rejects: request.max_rejects,
-    };
+    let text_request =
+        TextRequest { input: request.input.clone(), text_column: columns.text.clone(), id_column: None, max_rejects: request.max_rejects };
     let (spec, mut wanted) = text_request.resolve()?;
     let optional = [&columns.id, &columns.time, &columns.label];
     if columns.text.is_some() {

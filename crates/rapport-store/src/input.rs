@@ -1157,7 +1157,8 @@ mod tests {
         })
         .expect("read");
         assert_eq!(records, [row(1, &[Some("good"), Some("1")]), row(2, &[None, Some("2")]), row(3, &[Some("bad"), Some("3")])]);
-        let refused = scan_in_order(&input, Some(Box::new(&b""[..])), &wanted(&["text"]), OrderedOptions::default(), |_| Ok::<(), StoreError>(()));
+        let refused =
+            scan_in_order(&input, Some(Box::new(&b""[..])), &wanted(&["text"]), OrderedOptions::default(), |_| Ok::<(), StoreError>(()));
         assert!(refused.is_err(), "Parquet needs the file");
     }
 }

@@ -77,7 +77,9 @@ fn lines_read_blank_lines_as_empty_texts_and_json_needs_a_column() {
 fn topics_read_parquet_with_ids_and_times() {
     let directory = tempfile::tempdir().expect("tempdir");
     let texts: Vec<String> = (0..40)
-        .map(|index| if index % 2 == 0 { format!("my refund never came, awful {index}") } else { format!("the app crashed again, terrible {index}") })
+        .map(|index| {
+            if index % 2 == 0 { format!("my refund never came, awful {index}") } else { format!("the app crashed again, terrible {index}") }
+        })
         .collect();
     let ids: Vec<String> = (0..40).map(|index| format!("c{index}")).collect();
     let times: Vec<String> = (0..40).map(|index| format!("2025-01-{:02}", index % 28 + 1)).collect();
