@@ -257,6 +257,55 @@ impl CustomerTable {
     }
 }
 
+/// The order of customer ids in a summary: ids that are unsigned integers first, by
+/// value (then by their text, so "007" and "7" have a fixed order), then every other id
+/// byte-wise. A total order, so sorting with it is well defined for any mix of ids.
+pub fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    NaturalKey::of(a.as_bytes()).cmp(&NaturalKey::of(b.as_bytes())).then_with(|| natural_tail(a.as_bytes(), b.as_bytes()))
+}
+
+/// The part of [`natural_order`] that is cheap to compare: an integer id of up to 19
+/// significant digits is its value; the sort computes this once per id instead of once
+/// per comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NaturalKey {
+    /// An integer id that fits in a u64 (after leading zeros).
+    Small(u64),
+    /// A longer integer id: significant digits (compared in full by `natural_tail`).
+    Large(usize),
+    /// Anything else, by its first 8 bytes (zero-padded, big-endian: the same order as
+    /// the bytes); ties are settled by the whole text.
+    Text(u64),
+}
+
+impl NaturalKey {
+    /// The key of an id's bytes.
+    pub fn of(id: &[u8]) -> NaturalKey {
+        if id.is_empty() || !id.iter().all(u8::is_ascii_digit) {
+            let mut prefix = [0u8; 8];
+            for (slot, byte) in prefix.iter_mut().zip(id) {
+                *slot = *byte;
+            }
+            return NaturalKey::Text(u64::from_be_bytes(prefix));
+        }
+        let digits = trim_zeros(id);
+        if digits.len() <= 19 {
+            NaturalKey::Small(digits.iter().fold(0u64, |value, byte| value * 10 + u64::from(byte - b'0')))
+        } else {
+            NaturalKey::Large(digits.len())
+        }
+    }
+}
+
+/// Ties of [`NaturalKey`]: long integers by their significant digits, then every id by its text.
+pub fn natural_tail(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    trim_zeros(a).cmp(trim_zeros(b)).then_with(|| a.cmp(b))
+}
+
+fn trim_zeros(id: &[u8]) -> &[u8] {
+    &id[id.iter().position(|&byte| byte != b'0').unwrap_or(id.len())..]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +331,31 @@ mod tests {
         table.push_f64("clv", vec![2.0]).expect("replace");
         assert_eq!(table.f64("clv"), Some(&[2.0][..]));
         assert_eq!(table.column_names().collect::<Vec<_>>(), ["customer_id", "clv"]);
+    }
+
+    #[test]
+    fn natural_order_sorts_numbers_numerically() {
+        let mut ids = vec!["10", "9", "0002", "b", "a"];
+        ids.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(ids, ["0002", "9", "10", "a", "b"]);
+        // Mixed ids: integers first (the old byte-wise fallback for mixed pairs was not a
+        // total order: "2" < "10" < "1a" < "2").
+        let mut ids = vec!["1a", "10", "2", "007", "7", "123456789012345678901234", "99999999999999999999", "A"];
+        ids.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(ids, ["2", "007", "7", "10", "99999999999999999999", "123456789012345678901234", "1a", "A"]);
+    }
+
+    proptest::proptest! {
+        /// natural_order is a total order: antisymmetric and transitive on any ids.
+        #[test]
+        fn natural_order_is_a_total_order(ids in proptest::collection::vec("[0-9a]{0,4}|[0-9]{18,22}", 3)) {
+            use std::cmp::Ordering;
+            let (a, b, c) = (&ids[0], &ids[1], &ids[2]);
+            proptest::prop_assert_eq!(natural_order(a, b), natural_order(b, a).reverse());
+            if natural_order(a, b) != Ordering::Greater && natural_order(b, c) != Ordering::Greater {
+                proptest::prop_assert_ne!(natural_order(a, c), Ordering::Greater);
+            }
+            proptest::prop_assert_eq!(natural_order(a, b) == Ordering::Equal, a == b);
+        }
     }
 }

@@ -362,7 +362,7 @@ impl Workspace {
     fn stored_event_ids(&self, kind: EventKind) -> Result<HashSet<String>, StoreError> {
         let mut ids = HashSet::new();
         for path in self.event_files(kind) {
-            for batch in read_columns(&path, &["event_id"])? {
+            for batch in read_columns(&path, &["event_id"], None)? {
                 let column = batch.column(0).as_string::<i32>();
                 ids.extend(column.iter().flatten().map(str::to_string));
             }
@@ -370,22 +370,43 @@ impl Workspace {
         Ok(ids)
     }
 
-    /// Stream the stored purchases as (customer id, UTC seconds, amount).
+    /// Scan the stored events of `kind` on all cores: the named columns of every
+    /// published batch, a Parquet row group at a time, each worker folding record
+    /// batches (columns in the order named) into its own state from `make`, the states
+    /// merged with `merge`. With a [`crate::aggregate::Grouper`] as the state this is a
+    /// parallel per-customer aggregation of any event kind.
+    pub fn scan_events<S: Send>(
+        &self,
+        kind: EventKind,
+        columns: &[&str],
+        make: impl Fn() -> S + Sync + Send,
+        visit: impl Fn(&mut S, &RecordBatch) -> Result<(), StoreError> + Sync + Send,
+        merge: impl Fn(S, S) -> S + Sync + Send,
+    ) -> Result<S, StoreError> {
+        use rayon::prelude::*;
+        let mut units = Vec::new();
+        for path in self.event_files(kind) {
+            let file = File::open(&path).map_err(StoreError::read(&path))?;
+            let groups = ParquetRecordBatchReaderBuilder::try_new(file)?.metadata().num_row_groups();
+            units.extend((0..groups).map(|group| (path.clone(), group)));
+        }
+        units
+            .into_par_iter()
+            .try_fold(&make, |mut state, (path, group)| {
+                for batch in read_columns(&path, columns, Some(group))? {
+                    visit(&mut state, &batch)?;
+                }
+                Ok(state)
+            })
+            .try_reduce(&make, |left, right| Ok(merge(left, right)))
+    }
+
+    /// Stream the stored purchases as (customer id, UTC seconds, amount), in stored order.
     pub fn for_each_purchase(&self, mut visit: impl FnMut(&str, i64, f64)) -> Result<u64, StoreError> {
         let mut count = 0;
         for path in self.event_files(EventKind::Purchases) {
-            for batch in read_columns(&path, &["customer_id", "time", "amount"])? {
-                let customers = batch.column(0).as_string::<i32>();
-                let times = batch
-                    .column(1)
-                    .as_any()
-                    .downcast_ref::<TimestampSecondArray>()
-                    .ok_or_else(|| StoreError::Internal(format!("{}: time column is not a timestamp", path.display())))?;
-                let amounts = batch
-                    .column(2)
-                    .as_any()
-                    .downcast_ref::<Float64Array>()
-                    .ok_or_else(|| StoreError::Internal(format!("{}: amount column is not a float", path.display())))?;
+            for batch in read_columns(&path, &["customer_id", "time", "amount"], None)? {
+                let (customers, times, amounts) = purchase_columns(&batch)?;
                 for row in 0..batch.num_rows() {
                     visit(customers.value(row), times.value(row), amounts.value(row));
                     count += 1;
@@ -396,13 +417,33 @@ impl Workspace {
     }
 }
 
+/// The columns of a purchases batch read as `customer_id, time, amount`.
+pub fn purchase_columns(batch: &RecordBatch) -> Result<(&arrow::array::StringArray, &TimestampSecondArray, &Float64Array), StoreError> {
+    let customers = batch.column(0).as_string_opt::<i32>().ok_or_else(|| StoreError::Internal("customer_id column is not text".into()))?;
+    let times = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<TimestampSecondArray>()
+        .ok_or_else(|| StoreError::Internal("time column is not a timestamp".into()))?;
+    let amounts = batch
+        .column(2)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .ok_or_else(|| StoreError::Internal("amount column is not a float".into()))?;
+    Ok((customers, times, amounts))
+}
+
 fn fail(options: &IngestOptions, point: FailPoint) -> Result<(), StoreError> {
     if options.fail_at == Some(point) { Err(StoreError::Injected(point)) } else { Ok(()) }
 }
 
-fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatch>, StoreError> {
+/// The named columns of one event file (or of one of its row groups), in the order named.
+fn read_columns(path: &Path, names: &[&str], row_group: Option<usize>) -> Result<Vec<RecordBatch>, StoreError> {
     let file = File::open(path).map_err(StoreError::read(path))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    if let Some(group) = row_group {
+        builder = builder.with_row_groups(vec![group]);
+    }
     let schema = builder.schema().clone();
     let mut indexes = Vec::new();
     for name in names {

@@ -53,3 +53,51 @@ fn ingest_then_predict_writes_a_run() {
     assert_eq!(run.command, "clv predict");
     assert_eq!(runs(&root).expect("runs"), [run]);
 }
+
+/// The workspace's parallel scan (every stored file and row group on its own core)
+/// summarises exactly as reading the same purchases from one file.
+#[test]
+fn workspace_summary_equals_the_file_summary() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let root = directory.path().join("ws");
+    init(&root, "UTC", "USD").expect("init");
+    let mut all = String::from("customer_id,date,amount\n");
+    for part in 0..4 {
+        let mut rows = String::from("customer_id,date,amount\n");
+        for index in 0..3_000 {
+            let customer = (index * 7 + part) % 500;
+            let line = format!("c{customer},2024-{:02}-{:02},{}.{:02}\n", index % 12 + 1, index % 28 + 1, index % 90, index % 100);
+            rows += &line;
+            all += &line;
+        }
+        let file = write(directory.path(), &format!("orders-{part}.csv"), &rows);
+        let request = IngestRequest {
+            workspace: root.clone(),
+            kind: EventKind::Purchases,
+            input: FileInput::new(&file),
+            mappings: vec!["time=date".into()],
+            max_rejects: 0,
+        };
+        ingest(&request).expect("ingest");
+    }
+    let window = WindowSpec { time_unit: Some(TimeUnit::Days), ..WindowSpec::default() };
+    let from_workspace = rapport_engine::summary::summarize(&SummaryRequest {
+        source: PurchaseSource::Workspace(root),
+        window: window.clone(),
+        max_rejects: 0,
+    })
+    .expect("workspace");
+    let file = write(directory.path(), "all.csv", &all);
+    let from_file = rapport_engine::summary::summarize(&SummaryRequest {
+        source: PurchaseSource::File {
+            input: FileInput::new(&file),
+            columns: rapport_engine::input::TransactionColumns { amount: Some("amount".into()), ..Default::default() },
+        },
+        window,
+        max_rejects: 0,
+    })
+    .expect("file");
+    assert_eq!(from_workspace.summary.customers.len(), 500);
+    assert_eq!(from_workspace.summary.counts, from_file.summary.counts);
+    assert_eq!(from_workspace.summary.customers, from_file.summary.customers);
+}
