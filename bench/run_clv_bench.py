@@ -1,7 +1,11 @@
 """Side-by-side benchmark of `rapport clv fit` against lifetimes 0.11.3.
 
-    python bench/run_clv_bench.py --customers 100000 --runs 3 [--models bg-nbd,pareto-nbd]
+    python bench/run_clv_bench.py --customers 100000 --runs 3 [--models bg-nbd,mbg-nbd,pareto-nbd]
         [--also before=/path/to/another/rapport] [--skip-lifetimes]
+    python bench/run_clv_bench.py --summary real.csv --time-unit days --models bg-nbd,mbg-nbd,pareto-nbd
+
+With --summary, an existing summary (customer_id, frequency, recency, T: `rapport
+summary` output) is fitted instead of the simulated one.
 
 Simulates customers from known BG/NBD parameters (reproducible from the seed), writes
 one summary CSV, fits it with lifetimes (BetaGeoFitter / ParetoNBDFitter, defaults) and
@@ -53,16 +57,16 @@ if not summary.exists():
 LIFETIMES = """
 import sys, time, json
 import numpy as np, pandas as pd
-from lifetimes import BetaGeoFitter, ParetoNBDFitter
+from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 d = pd.read_csv(sys.argv[2])
 model = sys.argv[1]
-fitter = BetaGeoFitter() if model == "bg-nbd" else ParetoNBDFitter()
+fitter = {"bg-nbd": BetaGeoFitter, "mbg-nbd": ModifiedBetaGeoFitter, "pareto-nbd": ParetoNBDFitter}[model]()
 fitter.fit(d["frequency"], d["recency"], d["T"])
 params = fitter.params_
-if model == "bg-nbd":
+if model in ("bg-nbd", "mbg-nbd"):
     names = ["r", "alpha", "a", "b"]
     values = [params[k] for k in names]
-    ll = -BetaGeoFitter._negative_log_likelihood(np.log(values), d["frequency"].values, d["recency"].values, d["T"].values, np.ones(len(d)), 0.0) * len(d)
+    ll = -type(fitter)._negative_log_likelihood(np.log(values), d["frequency"].values, d["recency"].values, d["T"].values, np.ones(len(d)), 0.0) * len(d)
 else:
     names = ["r", "alpha", "s", "beta"]
     values = [params[k] for k in names]
@@ -81,7 +85,7 @@ def timed(command, timeout=None):
     return float(seconds), int(kib) / 1024, result.stdout
 
 rapport = str(root / "target/release/rapport")
-print(f"customers={args.customers} runs={args.runs}")
+print(f"summary={summary.name} customers={sum(1 for _ in open(summary)) - 1} time unit={args.time_unit} runs={args.runs}")
 print("| model | tool | median fit (s) | peak RSS (MiB) | log-likelihood | speed-up |")
 print("| --- | --- | ---: | ---: | ---: | ---: |")
 binaries = {"rapport": rapport}
@@ -91,7 +95,7 @@ for model in args.models.split(","):
     theirs = []
     for _ in range(args.runs):
         for name, binary in binaries.items():
-            ours[name].append(timed([binary, "clv", "fit", "-q", "--model", model, "--summary", str(summary), "--save", str(out_dir / f"{model}-{name}.json")]))
+            ours[name].append(timed([binary, "clv", "fit", "-q", "--model", model, "--summary", str(summary), "--time-unit", args.time_unit, "--save", str(out_dir / f"{model}-{name}.json")]))
         if not args.skip_lifetimes:
             theirs.append(timed([sys.executable, "-c", LIFETIMES, model, str(summary)], timeout=args.lifetimes_timeout))
     ours_time = statistics.median(run[0] for run in ours["rapport"])
@@ -109,5 +113,5 @@ for model in args.models.split(","):
     elif not args.skip_lifetimes:
         print(f"| {model} | lifetimes 0.11.3 | > {args.lifetimes_timeout} (stopped) | | | > {args.lifetimes_timeout / ours_time:.0f}× |")
     for name, binary in binaries.items():
-        predictions = [timed([binary, "clv", "predict", "-q", "--model", model, "--summary", str(summary), "--params", str(out_dir / f"{model}-{name}.json"), "--horizon", "52", "--output", str(out_dir / f"predictions-{name}.csv")]) for _ in range(args.runs)]
+        predictions = [timed([binary, "clv", "predict", "-q", "--model", model, "--summary", str(summary), "--params", str(out_dir / f"{model}-{name}.json"), "--time-unit", args.time_unit, "--horizon", "52", "--output", str(out_dir / f"predictions-{name}.csv")]) for _ in range(args.runs)]
         print(f"|  | {name} predict (read CSV, predict, write CSV) | {statistics.median(run[0] for run in predictions):.2f} | {max(run[1] for run in predictions):.0f} | | |")

@@ -206,6 +206,10 @@ pub struct ClvInput {
     /// The model.
     #[arg(long, short, value_enum, default_value_t = ModelKindArg::BgNbd)]
     pub model: ModelKindArg,
+    /// L2 penalty on the log-parameters (lifetimes' penalizer_coef): 0 is plain maximum
+    /// likelihood; try 0.001–0.1 when the fit reports parameters it could not identify.
+    #[arg(long, default_value_t = 0.0)]
+    pub penalizer: f64,
     /// A summary CSV with lifetimes' columns (frequency, recency, T, monetary_value) or
     /// Hardie's (x, t_x, T, zbar); give --time-unit for CLV and saved-model conversion.
     #[arg(long, conflicts_with_all = ["transactions", "workspace"])]
@@ -279,6 +283,10 @@ pub struct ClvTrackArgs {
     /// (give --calibration-end) unless --params is given.
     #[arg(long, short, value_enum, default_value_t = ModelKindArg::BgNbd)]
     pub model: ModelKindArg,
+    /// L2 penalty on the log-parameters (lifetimes' penalizer_coef): 0 is plain maximum
+    /// likelihood; try 0.001–0.1 when the fit reports parameters it could not identify.
+    #[arg(long, default_value_t = 0.0)]
+    pub penalizer: f64,
     /// The transactions file.
     pub transactions: PathBuf,
     #[command(flatten)]

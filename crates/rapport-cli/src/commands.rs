@@ -14,7 +14,8 @@ use rapport_engine::output::{OutputFormat, TableBuilder};
 use rapport_engine::summary::{PurchaseSource, SummaryRequest, summarize};
 use rapport_engine::workspace::IngestRequest;
 use rapport_engine::{
-    Delimiter, EngineError, EventKind, InputFormat, ModelKind, MonthDefinition, Period, Rejected, SentimentModel, TimeFormat, TimeUnit,
+    Delimiter, EngineError, EventKind, FitOptions, InputFormat, ModelKind, MonthDefinition, Period, Rejected, SentimentModel, TimeFormat,
+    TimeUnit,
 };
 
 use crate::args::{
@@ -235,7 +236,11 @@ fn customer_source(input: &ClvInput) -> Result<CustomerSource> {
 fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
     match command {
         ClvCommand::Fit(args) => {
-            let request = FitRequest { source: customer_source(&args.input)?, model: model_kind(args.input.model) };
+            let request = FitRequest {
+                source: customer_source(&args.input)?,
+                model: model_kind(args.input.model),
+                options: FitOptions { penalizer: args.input.penalizer },
+            };
             let progress = spinner(quiet, format!("fitting {}", request.model));
             let outcome = rapport_engine::clv::fit(&request);
             progress.finish_and_clear();
@@ -245,6 +250,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 rapport_engine::clv::save_model(path, &outcome.saved)?;
             }
             let report = outcome.saved.model.report();
+            warn_unidentified(report, quiet);
             match resolve_format(args.format, args.output.as_deref(), Format::Json) {
                 Format::Json | Format::Jsonl => {
                     let text = serde_json::to_string_pretty(&rapport_engine::clv::fit_json(report))? + "\n";
@@ -283,6 +289,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 step: args.step,
                 periods: args.periods,
                 max_rejects: args.max_rejects,
+                options: FitOptions { penalizer: args.penalizer },
             };
             let outcome = rapport_engine::clv::track(&request)?;
             report_rejects(&outcome.rejected, None, quiet)?;
@@ -315,12 +322,16 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                         MonthArg::Lifetimes => MonthDefinition::Lifetimes,
                     },
                 },
+                options: FitOptions { penalizer: args.input.penalizer },
             };
             let progress = spinner(quiet, "predicting".to_string());
             let outcome = rapport_engine::clv::predict(&request);
             progress.finish_and_clear();
             let outcome = outcome?;
             report_rejects(&outcome.rejected, None, quiet)?;
+            for report in &outcome.models {
+                warn_unidentified(report, quiet);
+            }
             if !quiet {
                 if let Some(holdout) = &outcome.holdout {
                     eprintln!("holdout: {holdout}");
@@ -581,6 +592,19 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
         report.workspace.display()
     )?;
     Ok(())
+}
+
+/// Say which parameters a fit could not identify, and what to do.
+fn warn_unidentified(report: &rapport_engine::FitReport, quiet: bool) {
+    if quiet || report.not_identified.is_empty() {
+        return;
+    }
+    eprintln!(
+        "warning: {}: the data do not identify {} (the likelihood is flat that way); those estimates have no interval.{}",
+        report.model,
+        report.not_identified.join(", "),
+        if report.penalizer > 0.0 { " Try a larger --penalizer." } else { " Refit with --penalizer 0.01 (or 0.001–0.1)." }
+    );
 }
 
 /// Show the first rejected rows on stderr, and how many more there are.

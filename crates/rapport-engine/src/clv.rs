@@ -10,7 +10,7 @@ use rapport_core::table::{CustomerTable, Window, columns};
 use rapport_core::time::{MonthDefinition, TimeUnit};
 use rapport_models::gamma_gamma::GammaGamma;
 use rapport_models::{
-    ClvOptions, FitReport, FittedModel, FittedOn, HoldoutEvaluation, ModelKind, PredictOptions, SavedModel, TrackingPoint, data,
+    ClvOptions, FitOptions, FitReport, FittedModel, FittedOn, HoldoutEvaluation, ModelKind, PredictOptions, SavedModel, TrackingPoint, data,
 };
 use rapport_store::input::Rejected;
 use rapport_store::runs::{NewRun, RunInfo};
@@ -140,6 +140,8 @@ pub struct FitRequest {
     pub source: CustomerSource,
     /// The model.
     pub model: ModelKind,
+    /// How to fit (a penalty on the log-parameters).
+    pub options: FitOptions,
 }
 
 /// A fit and what was left out of its data.
@@ -164,7 +166,7 @@ fn fitted_on(table: &CustomerTable, kind: ModelKind) -> FittedOn {
 /// Fit a model.
 pub fn fit(request: &FitRequest) -> Result<FitOutcome, EngineError> {
     let customers = customers(&request.source)?;
-    let model = rapport_models::fit(request.model, &customers.table)?;
+    let model = rapport_models::fit_with(request.model, &customers.table, &request.options)?;
     Ok(FitOutcome { saved: SavedModel { model, fitted_on: fitted_on(&customers.table, request.model) }, rejected: customers.rejected })
 }
 
@@ -262,6 +264,8 @@ pub struct PredictRequest {
     pub horizon: f64,
     /// How to value customers (count models with a spend column).
     pub clv: ClvSpec,
+    /// How to fit the models fitted here.
+    pub options: FitOptions,
 }
 
 /// Predictions, added to the customer table.
@@ -296,7 +300,7 @@ pub fn predict(request: &PredictRequest) -> Result<PredictOutcome, EngineError> 
     let unit = table.window().time_unit;
     let model = match &request.saved {
         Some(path) => load_model(path)?.for_unit(unit)?,
-        None => rapport_models::fit(request.model, &table)?,
+        None => rapport_models::fit_with(request.model, &table, &request.options)?,
     };
     // The spend/CLV policy: a count model with a spend column gets Gamma-Gamma on the
     // same customers and, when the unit is known, a CLV.
@@ -373,6 +377,8 @@ pub struct TrackRequest {
     pub periods: Option<i64>,
     /// Rejected rows allowed.
     pub max_rejects: u64,
+    /// How to fit the model when it is fitted here.
+    pub options: FitOptions,
 }
 
 /// Tracking points and what was left out.
@@ -395,7 +401,7 @@ pub fn track(request: &TrackRequest) -> Result<TrackOutcome, EngineError> {
                 return Err(EngineError::CalibrationEndNeeded { what: "tracking" });
             }
             let summary = SummaryRequest { source: source.clone(), window: request.window.clone(), max_rejects: request.max_rejects };
-            rapport_models::fit(request.model, &summarize(&summary)?.summary.customers)?
+            rapport_models::fit_with(request.model, &summarize(&summary)?.summary.customers, &request.options)?
         }
     };
     // The histogram covers every purchase: no calibration split, no observation cut (the

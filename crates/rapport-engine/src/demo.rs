@@ -110,6 +110,7 @@ pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
         saved: None,
         horizon: 39.0,
         clv: ClvSpec { month: MonthDefinition::Mean, ..ClvSpec::default() },
+        options: Default::default(),
     })?;
     let customers = &outcome.customers;
     let missing = |column: &str| EngineError::Internal(format!("the demo's customer table has no {column}"));

@@ -26,7 +26,7 @@ pub use rapport_core::event::EventKind;
 pub use rapport_core::summary::{Summary, SummaryCounts};
 pub use rapport_core::table::{CustomerTable, Window};
 pub use rapport_core::time::{MonthDefinition, Period, TimeFormat, TimeUnit, Zone};
-pub use rapport_models::{FitReport, HoldoutEvaluation, ModelKind, SavedModel, TrackingPoint};
+pub use rapport_models::{FitOptions, FitReport, HoldoutEvaluation, ModelKind, SavedModel, TrackingPoint};
 pub use rapport_store::input::{Delimiter, InputFormat, Rejected};
 pub use rapport_store::runs::RunInfo;
 pub use rapport_text::SentimentModel;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::data::DiscreteData;
-use crate::fit::{FitReport, LogLikelihood, fit_report};
+use crate::fit::{FitOptions, FitReport, LogLikelihood, fit_report};
 
 const NAMES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
 
@@ -74,8 +74,13 @@ impl LogLikelihood for Likelihood<'_> {
 impl BgBb {
     /// Fit by maximum likelihood.
     pub fn fit(&self, data: &DiscreteData) -> Result<FittedBgBb, ModelError> {
+        self.fit_with(data, &FitOptions::default())
+    }
+
+    /// [`Self::fit`] with options (a penalty on the log-parameters).
+    pub fn fit_with(&self, data: &DiscreteData, options: &FitOptions) -> Result<FittedBgBb, ModelError> {
         let starts = [vec![1.0, 1.0, 1.0, 1.0], vec![0.5, 1.0, 0.5, 2.0]];
-        let report = fit_report("bg-bb", &NAMES, &Likelihood { data }, &starts)?;
+        let report = fit_report("bg-bb", &NAMES, &Likelihood { data }, &starts, options)?;
         let params = BgBbParams { alpha: report.params[0], beta: report.params[1], gamma: report.params[2], delta: report.params[3] };
         Ok(FittedBgBb { params, report })
     }

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CountData, Row};
-use crate::fit::{FitReport, LogLikelihood, SampleEstimate, fit_report_from, parallel_sum, parallel_sum_vec};
+use crate::fit::{FitOptions, FitReport, LogLikelihood, SampleEstimate, fit_report_from, parallel_sum, parallel_sum_vec};
 use crate::{CountModel, ModelError};
 
 const NAMES: [&str; 4] = ["r", "alpha", "a", "b"];
@@ -43,19 +43,24 @@ impl BgNbd {
 
     /// Fit by maximum likelihood.
     pub fn fit(&self, data: &CountData) -> Result<FittedBgNbd, ModelError> {
+        self.fit_with(data, &FitOptions::default())
+    }
+
+    /// [`Self::fit`] with options (a penalty on the log-parameters).
+    pub fn fit_with(&self, data: &CountData, options: &FitOptions) -> Result<FittedBgNbd, ModelError> {
         let likelihood = Likelihood::new(data, self.variant);
         let mean_t = data.mean_t().max(1e-3);
         let mut starts = vec![vec![1.0, 1.0, 1.0, 1.0], vec![0.5, mean_t / 4.0, 1.0, 2.0], vec![1.0, mean_t, 0.5, 1.0]];
         // On large data, start from the estimate on a sample of the rows.
         // Its Hessian scales the full fit, which then takes a few iterations.
         let estimate = match data.subsample(10_000) {
-            Some(sample) => Some(SampleEstimate::fit(&Likelihood::new(&sample, self.variant), &starts)?),
+            Some(sample) => Some(SampleEstimate::fit(&Likelihood::new(&sample, self.variant), &starts, options)?),
             None => None,
         };
         if let Some(estimate) = &estimate {
             starts.insert(0, estimate.params().to_vec());
         }
-        let report = fit_report_from(self.name(), &NAMES, &likelihood, &starts, estimate.as_ref())?;
+        let report = fit_report_from(self.name(), &NAMES, &likelihood, &starts, estimate.as_ref(), options)?;
         let params = BgNbdParams { r: report.params[0], alpha: report.params[1], a: report.params[2], b: report.params[3] };
         Ok(FittedBgNbd { variant: self.variant, params, report })
     }

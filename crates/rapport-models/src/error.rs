@@ -53,6 +53,20 @@ pub enum ModelError {
     /// A request the model cannot answer (e.g. tracking with a spend model).
     #[error("{0}")]
     NotApplicable(String),
+    /// A prediction came out infinite or undefined.
+    #[error("{column} of customer {customer} is {value} ({count} customer(s) affected){cause}")]
+    NonFinitePrediction {
+        /// The first customer affected.
+        customer: String,
+        /// The predicted quantity.
+        column: &'static str,
+        /// What it came out as.
+        value: f64,
+        /// Customers affected.
+        count: usize,
+        /// Why, when the model knows (parameters it could not identify).
+        cause: String,
+    },
 }
 
 impl ModelError {
@@ -67,6 +81,7 @@ impl ModelError {
             ModelError::MissingColumn { .. } => "missing_column",
             ModelError::UnitMismatch { .. } => "time_unit_mismatch",
             ModelError::NotApplicable(_) => "not_applicable",
+            ModelError::NonFinitePrediction { .. } => "non_finite_prediction",
         }
     }
 

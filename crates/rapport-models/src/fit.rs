@@ -31,6 +31,38 @@ pub struct FitReport {
     pub converged: bool,
     /// Iterations of the best run.
     pub iterations: u64,
+    /// L2 penalty on the log-parameters the fit used (lifetimes' `penalizer_coef`, on the
+    /// mean log-likelihood); 0 for plain maximum likelihood.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub penalizer: f64,
+    /// Parameters the data do not pin down, with where the likelihood takes them: `"s →
+    /// 0"`, `"beta → ∞"`, or `"r (flat)"` on a ridge. Their standard errors and intervals
+    /// are absent (`NaN`), not made up; a penalty (`penalizer`) usually settles them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_identified: Vec<String>,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
+/// How to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FitOptions {
+    /// L2 penalty on the log-parameters added to the mean negative log-likelihood
+    /// (lifetimes' `penalizer_coef`): 0 is plain maximum likelihood; 0.001–0.1 keeps
+    /// parameters off a boundary the data cannot rule out.
+    pub penalizer: f64,
+}
+
+impl FitOptions {
+    /// Check the options.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if !(self.penalizer.is_finite() && self.penalizer >= 0.0) {
+            return Err(ModelError::InvalidParameter { name: "penalizer", value: self.penalizer, reason: "must be a finite number ≥ 0" });
+        }
+        Ok(())
+    }
 }
 
 impl FitReport {
@@ -64,14 +96,20 @@ static EVALUATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUs
 /// The optimiser asks for the value and then the gradient at the same point; models
 /// with an analytic gradient compute both in one pass over the rows, and the result is
 /// kept for the second question.
-struct NegativeMean<'a, L: LogLikelihood>(&'a L, std::sync::Mutex<Option<Evaluated>>);
+struct NegativeMean<'a, L: LogLikelihood>(&'a L, std::sync::Mutex<Option<Evaluated>>, f64);
 
 /// A point θ with the objective's value and gradient there.
 type Evaluated = (Vec<f64>, f64, Vec<f64>);
 
 impl<'a, L: LogLikelihood> NegativeMean<'a, L> {
-    fn new(likelihood: &'a L) -> Self {
-        NegativeMean(likelihood, std::sync::Mutex::new(None))
+    fn new(likelihood: &'a L, options: &FitOptions) -> Self {
+        NegativeMean(likelihood, std::sync::Mutex::new(None), options.penalizer)
+    }
+
+    /// The penalty's value and gradient at θ.
+    fn penalty(&self, theta: &[f64]) -> (f64, Vec<f64>) {
+        let penalizer = self.2;
+        (penalizer * theta.iter().map(|value| value * value).sum::<f64>(), theta.iter().map(|value| 2.0 * penalizer * value).collect())
     }
 
     /// Value and gradient in θ from one pass, if the model can, cached by point.
@@ -97,6 +135,17 @@ impl<'a, L: LogLikelihood> NegativeMean<'a, L> {
 
 impl<L: LogLikelihood> Objective for NegativeMean<'_, L> {
     fn value(&self, theta: &[f64]) -> f64 {
+        self.unpenalized_value(theta) + self.penalty(theta).0
+    }
+
+    fn gradient(&self, theta: &[f64]) -> Vec<f64> {
+        let (_, penalty) = self.penalty(theta);
+        self.unpenalized_gradient(theta).iter().zip(penalty).map(|(gradient, penalty)| gradient + penalty).collect()
+    }
+}
+
+impl<L: LogLikelihood> NegativeMean<'_, L> {
+    fn unpenalized_value(&self, theta: &[f64]) -> f64 {
         if let Some((value, _)) = self.both(theta) {
             return value;
         }
@@ -104,7 +153,7 @@ impl<L: LogLikelihood> Objective for NegativeMean<'_, L> {
         -self.0.log_likelihood(&params) / self.0.customers()
     }
 
-    fn gradient(&self, theta: &[f64]) -> Vec<f64> {
+    fn unpenalized_gradient(&self, theta: &[f64]) -> Vec<f64> {
         if let Some((_, gradient)) = self.both(theta) {
             return gradient;
         }
@@ -128,16 +177,28 @@ impl<L: LogLikelihood> Objective for NegativeMean<'_, L> {
     }
 }
 
-/// The log-likelihood over natural parameters, for the Hessian.
-struct Natural<'a, L: LogLikelihood>(&'a L);
+/// The negative log-likelihood (with the penalty, scaled to the total) over natural
+/// parameters, for the Hessian.
+struct Natural<'a, L: LogLikelihood>(&'a L, f64);
+
+impl<L: LogLikelihood> Natural<'_, L> {
+    fn penalty(&self, params: &[f64]) -> (f64, Vec<f64>) {
+        let scale = self.1 * self.0.customers();
+        (
+            scale * params.iter().map(|value| value.ln().powi(2)).sum::<f64>(),
+            params.iter().map(|value| 2.0 * scale * value.ln() / value).collect(),
+        )
+    }
+}
 
 impl<L: LogLikelihood> Objective for Natural<'_, L> {
     fn value(&self, params: &[f64]) -> f64 {
-        -self.0.log_likelihood(params)
+        -self.0.log_likelihood(params) + self.penalty(params).0
     }
     fn gradient(&self, params: &[f64]) -> Vec<f64> {
+        let (_, penalty) = self.penalty(params);
         match self.0.gradient(params) {
-            Some(gradient) => gradient.iter().map(|g| -g).collect(),
+            Some(gradient) => gradient.iter().zip(penalty).map(|(g, penalty)| -g + penalty).collect(),
             None => (0..params.len())
                 .map(|index| {
                     let step = 1e-6 * params[index].abs().max(1e-3);
@@ -158,8 +219,9 @@ pub(crate) fn fit_report<L: LogLikelihood>(
     names: &[&str],
     likelihood: &L,
     starts: &[Vec<f64>],
+    options: &FitOptions,
 ) -> Result<FitReport, ModelError> {
-    fit_report_from(model, names, likelihood, starts, None)
+    fit_report_from(model, names, likelihood, starts, None, options)
 }
 
 /// An estimate on a sample of the rows, with the Hessian of the sample's mean objective
@@ -171,9 +233,9 @@ pub(crate) struct SampleEstimate {
 
 impl SampleEstimate {
     /// Fit `sample` and take its Hessian (four gradient evaluations on the sample).
-    pub(crate) fn fit<L: LogLikelihood>(sample: &L, starts: &[Vec<f64>]) -> Result<SampleEstimate, ModelError> {
+    pub(crate) fn fit<L: LogLikelihood>(sample: &L, starts: &[Vec<f64>], options: &FitOptions) -> Result<SampleEstimate, ModelError> {
         let theta_starts: Vec<Vec<f64>> = starts.iter().map(|start| start.iter().map(|value| value.ln()).collect()).collect();
-        let objective = NegativeMean::new(sample);
+        let objective = NegativeMean::new(sample, options);
         let minimum = minimize(&objective, &theta_starts, MinimizeOptions::default())?;
         let hessian = hessian(&objective, &minimum.x);
         Ok(SampleEstimate { params: minimum.x.iter().map(|value| value.exp()).collect(), hessian })
@@ -194,9 +256,11 @@ pub(crate) fn fit_report_from<L: LogLikelihood>(
     likelihood: &L,
     starts: &[Vec<f64>],
     sample: Option<&SampleEstimate>,
+    options: &FitOptions,
 ) -> Result<FitReport, ModelError> {
+    options.validate()?;
     let theta_starts: Vec<Vec<f64>> = starts.iter().map(|start| start.iter().map(|value| value.ln()).collect()).collect();
-    let objective = NegativeMean::new(likelihood);
+    let objective = NegativeMean::new(likelihood, options);
     let preconditioned = sample.and_then(|sample| {
         let theta: Vec<f64> = sample.params.iter().map(|value| value.ln()).collect();
         minimize_preconditioned(&objective, &theta, &sample.hessian, MinimizeOptions::default()).ok().filter(|minimum| minimum.converged)
@@ -209,7 +273,7 @@ pub(crate) fn fit_report_from<L: LogLikelihood>(
     let log_likelihood = likelihood.log_likelihood(&params);
     let optimised = EVALUATIONS.load(std::sync::atomic::Ordering::Relaxed);
     let started = std::time::Instant::now();
-    let covariance = invert(&hessian(&Natural(likelihood), &params));
+    let covariance = invert(&hessian(&Natural(likelihood, options.penalizer), &params));
     tracing::info!(
         target: "rapport::timings",
         model,
@@ -219,16 +283,44 @@ pub(crate) fn fit_report_from<L: LogLikelihood>(
         hessian = ?started.elapsed(),
         "fit"
     );
-    let std_errors: Vec<f64> = (0..params.len())
-        .map(|index| covariance.as_ref().map_or(f64::NAN, |covariance| covariance[index][index]).max(0.0).sqrt())
-        .map(|value| if value.is_finite() { value } else { f64::NAN })
+    // A parameter is identified when its variance is positive and its interval on the
+    // log scale is not astronomically wide (±3 in ln θ: a factor of 400 either way). A
+    // negative variance (the Hessian is not positive definite there) or none at all
+    // (singular) leaves it unidentified; its standard error is then absent, never 0.
+    let variance = |index: usize| covariance.as_ref().map_or(f64::NAN, |covariance| covariance[index][index]);
+    let identified: Vec<bool> = (0..params.len())
+        .map(|index| {
+            let log_variance = variance(index) / (params[index] * params[index]);
+            log_variance.is_finite() && log_variance > 0.0 && log_variance.sqrt() <= 3.0
+        })
         .collect();
+    let std_errors: Vec<f64> = (0..params.len()).map(|index| if identified[index] { variance(index).sqrt() } else { f64::NAN }).collect();
     let intervals = params
         .iter()
         .zip(&std_errors)
         .map(|(value, error)| {
             let spread = 1.959_963_984_540_054 * error / value;
             ((value.ln() - spread).exp(), (value.ln() + spread).exp())
+        })
+        .collect();
+    let not_identified = (0..params.len())
+        .filter(|&index| !identified[index])
+        .map(|index| {
+            // Where the likelihood takes it: is it as good or better far up, or far down?
+            let at = |shift: f64| {
+                let mut moved = params.clone();
+                moved[index] *= shift.exp();
+                likelihood.log_likelihood(&moved)
+            };
+            let tolerance = 1e-6 * log_likelihood.abs().max(1.0);
+            let name = names[index];
+            if at(3.0) >= log_likelihood - tolerance {
+                format!("{name} → ∞")
+            } else if at(-3.0) >= log_likelihood - tolerance {
+                format!("{name} → 0")
+            } else {
+                format!("{name} (flat)")
+            }
         })
         .collect();
     Ok(FitReport {
@@ -241,6 +333,8 @@ pub(crate) fn fit_report_from<L: LogLikelihood>(
         n_customers: likelihood.customers(),
         converged: minimum.converged,
         iterations: minimum.iterations,
+        penalizer: options.penalizer,
+        not_identified,
     })
 }
 
@@ -284,6 +378,8 @@ impl FitReport {
             n_customers: 0.0,
             converged: true,
             iterations: 0,
+            penalizer: 0.0,
+            not_identified: Vec::new(),
         })
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::data::SpendData;
-use crate::fit::{FitReport, LogLikelihood, fit_report};
+use crate::fit::{FitOptions, FitReport, LogLikelihood, fit_report};
 
 const NAMES: [&str; 3] = ["p", "q", "v"];
 
@@ -76,9 +76,14 @@ impl LogLikelihood for Likelihood<'_> {
 impl GammaGamma {
     /// Fit by maximum likelihood on repeat buyers.
     pub fn fit(&self, data: &SpendData) -> Result<FittedGammaGamma, ModelError> {
+        self.fit_with(data, &FitOptions::default())
+    }
+
+    /// [`Self::fit`] with options (a penalty on the log-parameters).
+    pub fn fit_with(&self, data: &SpendData, options: &FitOptions) -> Result<FittedGammaGamma, ModelError> {
         let mean = data.rows().iter().map(|&(_, m, weight)| m * weight).sum::<f64>() / data.customers();
         let starts = [vec![1.0, 1.0, 1.0], vec![2.0, 2.0, mean.max(1e-3)], vec![5.0, 3.0, mean.max(1e-3) * 2.0]];
-        let report = fit_report("gamma-gamma", &NAMES, &Likelihood { data }, &starts)?;
+        let report = fit_report("gamma-gamma", &NAMES, &Likelihood { data }, &starts, options)?;
         let params = GammaGammaParams { p: report.params[0], q: report.params[1], v: report.params[2] };
         Ok(FittedGammaGamma { params, report })
     }

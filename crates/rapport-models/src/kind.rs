@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::bgbb::BgBb;
 use crate::bgnbd::BgNbd;
 use crate::data::{CountData, DiscreteData, SpendData};
+use crate::fit::FitOptions;
 use crate::gamma_gamma::GammaGamma;
 use crate::pareto::ParetoNbd;
 use crate::{FittedModel, ModelError};
@@ -71,11 +72,16 @@ impl std::fmt::Display for ModelKind {
 
 /// Fit a model by maximum likelihood on the customers of a table.
 pub fn fit(kind: ModelKind, table: &CustomerTable) -> Result<FittedModel, ModelError> {
+    fit_with(kind, table, &FitOptions::default())
+}
+
+/// [`fit`] with options (a penalty on the log-parameters).
+pub fn fit_with(kind: ModelKind, table: &CustomerTable, options: &FitOptions) -> Result<FittedModel, ModelError> {
     Ok(match kind {
-        ModelKind::BgNbd => FittedModel::BgNbd(BgNbd::new().fit(&CountData::from_table(table)?)?),
-        ModelKind::MbgNbd => FittedModel::BgNbd(BgNbd::modified().fit(&CountData::from_table(table)?)?),
-        ModelKind::ParetoNbd => FittedModel::ParetoNbd(ParetoNbd.fit(&CountData::from_table(table)?)?),
-        ModelKind::BgBb => FittedModel::BgBb(BgBb.fit(&DiscreteData::from_table(table)?)?),
-        ModelKind::GammaGamma => FittedModel::GammaGamma(GammaGamma.fit(&SpendData::from_table(table)?)?),
+        ModelKind::BgNbd => FittedModel::BgNbd(BgNbd::new().fit_with(&CountData::from_table(table)?, options)?),
+        ModelKind::MbgNbd => FittedModel::BgNbd(BgNbd::modified().fit_with(&CountData::from_table(table)?, options)?),
+        ModelKind::ParetoNbd => FittedModel::ParetoNbd(ParetoNbd.fit_with(&CountData::from_table(table)?, options)?),
+        ModelKind::BgBb => FittedModel::BgBb(BgBb.fit_with(&DiscreteData::from_table(table)?, options)?),
+        ModelKind::GammaGamma => FittedModel::GammaGamma(GammaGamma.fit_with(&SpendData::from_table(table)?, options)?),
     })
 }

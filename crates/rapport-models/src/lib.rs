@@ -23,8 +23,8 @@ use rapport_core::time::{MonthDefinition, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 pub use error::ModelError;
-pub use fit::FitReport;
-pub use kind::{ModelKind, fit};
+pub use fit::{FitOptions, FitReport};
+pub use kind::{ModelKind, fit, fit_with};
 pub use predict::{HoldoutEvaluation, HoldoutRow, PredictOptions, Predictions, evaluate_holdout, predict};
 pub use saved::{FittedOn, SavedModel};
 pub use tracking::{TrackingPoint, tracking};

@@ -6,19 +6,29 @@
 //! Purchases while alive ~ Poisson(λ), λ ~ Gamma(r, α); lifetime ~ Exponential(μ),
 //! μ ~ Gamma(s, β).
 
+use rapport_stats::quadrature::integrate;
 use rapport_stats::special::{
-    GridParams, ReciprocalGrid, digamma, ln_gamma, ln_hyp2f1, ln_hyp2f1_with_gradient_on_grids_pair, log_add_exp, log_sub_exp,
+    GridParams, ReciprocalGrid, digamma, ln_gamma, ln_hyp2f1, ln_hyp2f1_capped, ln_hyp2f1_with_gradient_on_grids_pair, log_add_exp,
+    log_sub_exp,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CountData, Row};
-use crate::fit::{FitReport, LogLikelihood, SampleEstimate, fit_report_from, parallel_sum, parallel_sum_vec};
+use crate::fit::{FitOptions, FitReport, LogLikelihood, SampleEstimate, fit_report_from, parallel_sum, parallel_sum_vec};
 use crate::{CountModel, ModelError};
 
 const NAMES: [&str; 4] = ["r", "alpha", "s", "beta"];
 
 /// Unique rows in the sample that provides the starting point on large data.
 const SAMPLE_ROWS: usize = 10_000;
+
+/// Most ₂F₁ series terms per customer side before the likelihood integrates instead.
+/// The series converges slowly when its argument nears 1 (one of α, β much smaller than
+/// the other plus the customer's age: near the boundary s → 0, β → ∞ that real logs
+/// reach); the integral it stands for is then evaluated by quadrature, at bounded cost.
+const SERIES_TERMS: usize = 2_000;
+/// Most Gauss–Kronrod subintervals of that quadrature.
+const QUADRATURE_PIECES: usize = 64;
 
 /// An unfitted Pareto/NBD model.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -51,19 +61,24 @@ impl ParetoNbd {
     /// parameter derivatives, so they are summed term by term with its series
     /// ([`rapport_stats::special::ln_hyp2f1_with_gradient`]). Each evaluation runs on all cores.
     pub fn fit(&self, data: &CountData) -> Result<FittedParetoNbd, ModelError> {
+        self.fit_with(data, &FitOptions::default())
+    }
+
+    /// [`Self::fit`] with options (a penalty on the log-parameters).
+    pub fn fit_with(&self, data: &CountData, options: &FitOptions) -> Result<FittedParetoNbd, ModelError> {
         let likelihood = Likelihood::new(data);
         let mean_t = data.mean_t().max(1e-3);
         let mut starts = vec![vec![1.0, mean_t, 1.0, mean_t], vec![0.5, mean_t / 4.0, 0.5, mean_t / 2.0]];
         // On large data, start from the estimate on a sample of the rows: the full-data
         // optimisation then needs a few iterations instead of twenty.
         let estimate = match data.subsample(SAMPLE_ROWS) {
-            Some(sample) => Some(SampleEstimate::fit(&Likelihood::new(&sample), &starts)?),
+            Some(sample) => Some(SampleEstimate::fit(&Likelihood::new(&sample), &starts, options)?),
             None => None,
         };
         if let Some(estimate) = &estimate {
             starts.insert(0, estimate.params().to_vec());
         }
-        let report = fit_report_from("pareto-nbd", &NAMES, &likelihood, &starts, estimate.as_ref())?;
+        let report = fit_report_from("pareto-nbd", &NAMES, &likelihood, &starts, estimate.as_ref(), options)?;
         let params = ParetoNbdParams { r: report.params[0], alpha: report.params[1], s: report.params[2], beta: report.params[3] };
         Ok(FittedParetoNbd { params, report })
     }
@@ -117,8 +132,9 @@ impl LogLikelihood for Likelihood<'_> {
 }
 
 /// ln A₀ of FH (2005) eq. (21)–(22): the integral over the dropout time between t_x
-/// and T, by ₂F₁ on the side where its argument is smaller. `−∞` when t_x = T (the
-/// integral is empty), where lifetimes ≥ scipy 1.17 returns NaN.
+/// and T, by ₂F₁ on the side where its argument is smaller, or by quadrature where that
+/// series would need more than [`SERIES_TERMS`] terms. `−∞` when t_x = T (the integral is
+/// empty), where lifetimes ≥ scipy 1.17 returns NaN.
 fn ln_a0(params: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
     let ParetoNbdParams { r, alpha, s, beta } = *params;
     if t_x >= t {
@@ -127,15 +143,49 @@ fn ln_a0(params: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
     let (low, high, b) = if alpha < beta { (alpha, beta, r + x) } else { (beta, alpha, s + 1.0) };
     let rsx = r + s + x;
     let difference = high - low;
-    let term = |age: f64| -> f64 {
-        let Some(ln_hyp) = ln_hyp2f1(rsx, b, rsx + 1.0, difference / (high + age)) else {
-            return f64::NAN;
-        };
-        ln_hyp - rsx * (high + age).ln()
+    let term = |age: f64| -> Option<f64> {
+        let ln_hyp = ln_hyp2f1_capped(rsx, b, rsx + 1.0, difference / (high + age), SERIES_TERMS)?;
+        Some(ln_hyp - rsx * (high + age).ln())
     };
-    // The t_x term is the larger; the difference is formed in log space so that
-    // α ≈ β and t_x ≈ T lose no precision to cancellation.
-    log_sub_exp(term(t_x), term(t))
+    match (term(t_x), term(t)) {
+        // The t_x term is the larger; the difference is formed in log space so that
+        // α ≈ β and t_x ≈ T lose no precision to cancellation.
+        (Some(at_t_x), Some(at_t)) => log_sub_exp(at_t_x, at_t),
+        _ => ln_died_integral(params, x, t_x, t).map_or(f64::NAN, |(ln_integral, _)| ln_integral + rsx.ln()),
+    }
+}
+
+/// ln ∫_{t_x}^{T} (α+τ)^{−(r+x)} (β+τ)^{−(s+1)} dτ (= ln A₀ − ln(r+s+x)) and its gradient
+/// in (r, α, s, β), by adaptive Gauss–Kronrod quadrature in v = ln(min(α, β) + τ). In v
+/// the log-integrand is concave with slope at most 1, so it is smooth where the series is
+/// slow, and scaling by its value at t_x cannot overflow. `None` when the quadrature does
+/// not reach its tolerance within [`QUADRATURE_PIECES`] subintervals.
+fn ln_died_integral(params: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> Option<(f64, [f64; 4])> {
+    let ParetoNbdParams { r, alpha, s, beta } = *params;
+    let low = alpha.min(beta);
+    let (alpha_gap, beta_gap) = (alpha - low, beta - low);
+    let (from, to) = ((low + t_x).ln(), (low + t).ln());
+    // ln of the integrand in v (dτ = e^v dv), with α + τ = e^v + (α − min) exactly.
+    let ln_integrand = |v: f64| {
+        let e = v.exp();
+        let (ln_alpha, ln_beta) = ((e + alpha_gap).ln(), (e + beta_gap).ln());
+        (-(r + x) * ln_alpha - (s + 1.0) * ln_beta + v, e, ln_alpha, ln_beta)
+    };
+    let scale = ln_integrand(from).0;
+    let result = integrate(
+        |v: f64| {
+            let (ln_value, e, ln_alpha, ln_beta) = ln_integrand(v);
+            let value = (ln_value - scale).exp();
+            [value, -ln_alpha * value, -(r + x) / (e + alpha_gap) * value, -ln_beta * value, -(s + 1.0) / (e + beta_gap) * value]
+        },
+        from,
+        to,
+        1e-12,
+        QUADRATURE_PIECES,
+    );
+    let [integral, d_r, d_alpha, d_s, d_beta] = result.value;
+    (result.converged && integral > 0.0)
+        .then(|| (integral.ln() + scale, [d_r / integral, d_alpha / integral, d_s / integral, d_beta / integral]))
 }
 
 /// The reciprocal grids of one likelihood evaluation: every ₂F₁ parameter of ln A₀ is
@@ -174,8 +224,15 @@ fn ln_a0_terms_with_gradient(params: &ParetoNbdParams, x: f64, ages: [f64; 2], g
     // c = a + 1, b = r + x (α < β) or s + 1, and c − b the other one.
     let k = x as usize;
     let (b, c_minus_b) = if alpha_smaller { (grids.r.param(k), grids.s1.param(0)) } else { (grids.s1.param(0), grids.r.param(k)) };
-    let series =
-        GridParams { a: grids.rs.param(k), b, c: grids.rs.param(k + 1), c_minus_a: grids.ones.param(0), c_minus_b, ones: &grids.ones };
+    let series = GridParams {
+        a: grids.rs.param(k),
+        b,
+        c: grids.rs.param(k + 1),
+        c_minus_a: grids.ones.param(0),
+        c_minus_b,
+        ones: &grids.ones,
+        max_terms: SERIES_TERMS,
+    };
     let values = ln_hyp2f1_with_gradient_on_grids_pair(&series, ages.map(|age| difference / (high + age)));
     std::array::from_fn(|side| {
         let (value, [d_a, d_b, d_c, d_z]) = values[side]?;
@@ -214,7 +271,16 @@ fn ln_likelihood_with_gradient(params: &ParetoNbdParams, row: &Row, per_x: (f64,
         (f64::NEG_INFINITY, [0.0; 4])
     } else {
         let [Some((u, d_u)), Some((v, d_v))] = ln_a0_terms_with_gradient(params, x, [t_x, t], grids) else {
-            return nan;
+            // The series would take too long: integrate. died = ln s + ln ∫.
+            let Some((ln_integral, d)) = ln_died_integral(params, x, t_x, t) else {
+                return nan;
+            };
+            let died = s.ln() + ln_integral;
+            let d_died = [d[0], d[1], d[2] + 1.0 / s, d[3]];
+            let tail = log_add_exp(alive, died);
+            let w_alive = (alive - tail).exp();
+            let w_died = 1.0 - w_alive;
+            return (a1 + tail, std::array::from_fn(|index| d_a1[index] + w_alive * d_alive[index] + w_died * d_died[index]));
         };
         let ln_a0 = log_sub_exp(u, v);
         if ln_a0 == f64::NEG_INFINITY {
@@ -358,6 +424,53 @@ impl CountModel for FittedParetoNbd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The quadrature and the ₂F₁ series are two evaluations of the same integral: they
+    /// agree (value to 1e-11 relative, gradient to 1e-8) wherever the series converges,
+    /// for α < β and α > β, light and heavy buyers.
+    #[test]
+    fn quadrature_agrees_with_the_series() {
+        let grids_for = |params: &ParetoNbdParams, x: f64| Grids::new(params, x);
+        for params in [
+            ParetoNbdParams { r: 0.55, alpha: 10.58, s: 0.61, beta: 11.67 },
+            ParetoNbdParams { r: 1.3, alpha: 40.0, s: 0.2, beta: 3.0 },
+            ParetoNbdParams { r: 0.2, alpha: 2.0, s: 2.5, beta: 90.0 },
+        ] {
+            for (x, t_x, t) in [(0.0, 0.0, 38.86), (2.0, 30.43, 38.86), (7.0, 5.0, 300.0), (60.0, 200.0, 365.0)] {
+                let (ln_integral, gradient) = ln_died_integral(&params, x, t_x, t).expect("quadrature");
+                let series = ln_a0(&params, x, t_x, t) - (params.r + params.s + x).ln();
+                assert!((ln_integral - series).abs() < 1e-11 * series.abs().max(1.0), "{params:?} {x}: {ln_integral} vs {series}");
+                let grids = grids_for(&params, x);
+                let [Some((u, d_u)), Some((v, d_v))] = ln_a0_terms_with_gradient(&params, x, [t_x, t], &grids) else { panic!("series") };
+                let ratio = (v - u).exp();
+                let rsx = params.r + params.s + x;
+                let d_series: [f64; 4] = std::array::from_fn(|index| (d_u[index] - ratio * d_v[index]) / (1.0 - ratio));
+                let d_series = [d_series[0] - 1.0 / rsx, d_series[1], d_series[2] - 1.0 / rsx, d_series[3]];
+                for index in 0..4 {
+                    assert!(
+                        (gradient[index] - d_series[index]).abs() < 1e-8 * d_series[index].abs().max(1e-3),
+                        "{params:?} {x} d{index}: {} vs {}",
+                        gradient[index],
+                        d_series[index]
+                    );
+                }
+            }
+        }
+    }
+
+    /// Near the boundary real logs reach (s small, β huge next to α and the ages), the
+    /// series would need millions of terms; the likelihood is still finite and quick.
+    #[test]
+    fn near_the_boundary_the_likelihood_is_finite_and_bounded() {
+        let params = ParetoNbdParams { r: 0.8, alpha: 60.0, s: 1e-4, beta: 1e7 };
+        let row = Row { x: 3.0, t_x: 200.0, t: 373.0, weight: 1.0 };
+        let value = ln_likelihood(&params, &row);
+        let grids = Grids::new(&params, 3.0);
+        let per_x = (ln_gamma(params.r + 3.0) - ln_gamma(params.r), digamma(params.r + 3.0) - digamma(params.r));
+        let (with_gradient, gradient) = ln_likelihood_with_gradient(&params, &row, per_x, &grids);
+        assert!(value.is_finite() && gradient.iter().all(|value| value.is_finite()), "{value} {gradient:?}");
+        assert!((value - with_gradient).abs() < 1e-9 * value.abs(), "{value} vs {with_gradient}");
+    }
 
     #[test]
     fn combined_prediction_equals_the_separate_ones() {

@@ -54,8 +54,49 @@ impl Predictions {
 
 /// Predict for every customer of `table`. For a count model, `spend` adds the expected
 /// spend and, with `options.clv`, the CLV. Every customer is validated first; an invalid
-/// one is named in the error.
+/// one is named in the error. A prediction is never infinite or NaN: if one would be,
+/// the error names the first customer, the quantity, how many are affected and, when the
+/// fit left parameters unidentified, which.
 pub fn predict(
+    model: &FittedModel,
+    spend: Option<&FittedGammaGamma>,
+    table: &CustomerTable,
+    options: &PredictOptions,
+) -> Result<Predictions, ModelError> {
+    let predictions = predict_values(model, spend, table, options)?;
+    let cause = || {
+        let mut unidentified: Vec<&str> = model.report().not_identified.iter().map(String::as_str).collect();
+        unidentified.extend(spend.iter().flat_map(|spend| spend.report.not_identified.iter().map(String::as_str)));
+        if unidentified.is_empty() {
+            String::new()
+        } else {
+            format!(": the fit did not identify {} — refit with a penalty", unidentified.join(", "))
+        }
+    };
+    use rapport_core::table::columns;
+    let predicted = [
+        (columns::P_ALIVE, &predictions.p_alive),
+        (columns::EXPECTED_PURCHASES, &predictions.expected_purchases),
+        (columns::EXPECTED_AVERAGE_SPEND, &predictions.expected_average_spend),
+        (columns::CLV, &predictions.clv),
+        (columns::PREDICTED_HOLDOUT, &predictions.predicted_holdout),
+    ];
+    for (column, values) in predicted.into_iter().filter_map(|(column, values)| values.as_ref().map(|values| (column, values))) {
+        let count = values.iter().filter(|value| !value.is_finite()).count();
+        if let Some(row) = values.iter().position(|value| !value.is_finite()) {
+            return Err(ModelError::NonFinitePrediction {
+                customer: table.id(row).to_string(),
+                column,
+                value: values[row],
+                count,
+                cause: cause(),
+            });
+        }
+    }
+    Ok(predictions)
+}
+
+fn predict_values(
     model: &FittedModel,
     spend: Option<&FittedGammaGamma>,
     table: &CustomerTable,

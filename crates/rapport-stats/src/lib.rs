@@ -3,6 +3,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod optimize;
+pub mod quadrature;
 pub mod special;
 
 use thiserror::Error;

@@ -75,6 +75,12 @@ const MAX_TERMS: usize = 1_000_000;
 /// absolute value, and `None` is returned when the sum is not positive or the series
 /// does not converge.
 pub fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
+    ln_hyp2f1_capped(a, b, c, z, MAX_TERMS)
+}
+
+/// [`ln_hyp2f1`] summing at most `max_terms` terms (`None` beyond): for callers with
+/// another evaluation to fall back on when the series converges slowly (z near 1).
+pub fn ln_hyp2f1_capped(a: f64, b: f64, c: f64, z: f64, max_terms: usize) -> Option<f64> {
     if !(0.0..1.0).contains(&z) || c <= 0.0 {
         return None;
     }
@@ -83,17 +89,17 @@ pub fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
     }
     let euler = (c - a) * (c - b);
     if euler.abs() < (a * b).abs() && (c - a - b).is_finite() {
-        return ln_series(c - a, c - b, c, z).map(|value| value + (c - a - b) * (-z).ln_1p());
+        return ln_series(c - a, c - b, c, z, max_terms).map(|value| value + (c - a - b) * (-z).ln_1p());
     }
-    ln_series(a, b, c, z)
+    ln_series(a, b, c, z, max_terms)
 }
 
-fn ln_series(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
+fn ln_series(a: f64, b: f64, c: f64, z: f64, max_terms: usize) -> Option<f64> {
     // sum = scale_factor · e^{log_scale}; terms are kept relative to the scale.
     let mut log_scale = 0.0;
     let mut sum = 1.0;
     let mut term = 1.0;
-    for n in 0..MAX_TERMS {
+    for n in 0..max_terms {
         let n = n as f64;
         let ratio = (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
         term *= ratio;
@@ -241,6 +247,9 @@ pub struct GridParams<'a> {
     pub c_minus_b: OnGrid<'a>,
     /// 1/(1 + k).
     pub ones: &'a ReciprocalGrid,
+    /// Most series terms to sum before giving up (`None`), for callers that have another
+    /// evaluation for slowly converging series.
+    pub max_terms: usize,
 }
 
 /// [`ln_hyp2f1_with_gradient`] for parameters on reciprocal grids: the same transform
@@ -272,7 +281,7 @@ pub fn ln_hyp2f1_with_gradient_on_grids_pair(params: &GridParams<'_>, z: [f64; 2
     }
     let euler = (c - a) * (c - b);
     if euler.abs() < (a * b).abs() && (c - a - b).is_finite() {
-        let series = ln_series_on_grids_pair(params.c_minus_a, params.c_minus_b, params.c, params.ones, z);
+        let series = ln_series_on_grids_pair(params.c_minus_a, params.c_minus_b, params.c, params.ones, z, params.max_terms);
         return std::array::from_fn(|lane| {
             let (value, [g_a, g_b, g_c, g_z]) = series[lane]?;
             let ln_one_minus_z = (-z[lane]).ln_1p();
@@ -282,7 +291,7 @@ pub fn ln_hyp2f1_with_gradient_on_grids_pair(params: &GridParams<'_>, z: [f64; 2
             ))
         });
     }
-    ln_series_on_grids_pair(params.a, params.b, params.c, params.ones, z)
+    ln_series_on_grids_pair(params.a, params.b, params.c, params.ones, z, params.max_terms)
 }
 
 /// The ₂F₁ series with its parameter derivatives on tabulated reciprocals, at two
@@ -293,6 +302,7 @@ fn ln_series_on_grids_pair(
     c: OnGrid<'_>,
     ones: &ReciprocalGrid,
     z: [f64; 2],
+    max_terms: usize,
 ) -> [Option<(f64, [f64; 4])>; 2] {
     let (a_value, b_value) = (a.value(), b.value());
     if a_value <= 0.0 || b_value <= 0.0 || c.value() <= 0.0 {
@@ -304,7 +314,7 @@ fn ln_series_on_grids_pair(
     let mut term = [1.0f64; 2];
     let mut log_scale = [0.0f64; 2];
     let mut done = [None; 2];
-    for n in 0..MAX_TERMS {
+    for n in 0..max_terms {
         let (inverse_a, inverse_b, inverse_c) = (a.reciprocal(n), b.reciprocal(n), c.reciprocal(n));
         let shared = (a_value + n as f64) * (b_value + n as f64) * inverse_c * ones.at(n);
         harmonic_a += inverse_a;
@@ -406,7 +416,15 @@ mod tests {
                 for z in [0.0, 1e-9, 0.05, 0.4, 0.8, 0.97] {
                     // b = r + x (α < β): c − b = s + 1; b = s + 1 (α ≥ β): c − b = r + x.
                     for (b, c_minus_b) in [(r_grid.param(x), s1.param(0)), (s1.param(0), r_grid.param(x))] {
-                        let params = GridParams { a: rs.param(x), b, c: rs.param(x + 1), c_minus_a: ones.param(0), c_minus_b, ones: &ones };
+                        let params = GridParams {
+                            a: rs.param(x),
+                            b,
+                            c: rs.param(x + 1),
+                            c_minus_a: ones.param(0),
+                            c_minus_b,
+                            ones: &ones,
+                            max_terms: MAX_TERMS,
+                        };
                         let (a_value, b_value) = (r + s + x as f64, b.value());
                         let general = ln_hyp2f1_with_gradient(a_value, b_value, a_value + 1.0, z).expect("general");
                         let grid = ln_hyp2f1_with_gradient_on_grids(&params, z).expect("grid");

@@ -14,7 +14,8 @@ fn hardie_summary(unit: Option<TimeUnit>) -> CustomerSource {
 /// digits); the saved model records its unit and customers and reloads equal.
 #[test]
 fn fit_matches_fader_hardie_lee_2005_and_round_trips() {
-    let outcome = fit(&FitRequest { source: hardie_summary(Some(TimeUnit::Weeks)), model: ModelKind::BgNbd }).expect("fit");
+    let outcome = fit(&FitRequest { source: hardie_summary(Some(TimeUnit::Weeks)), model: ModelKind::BgNbd, options: Default::default() })
+        .expect("fit");
     let report = outcome.saved.model.report();
     for ((name, value), published) in report.named_params().zip([0.2426, 4.4135, 0.7929, 2.4258]) {
         assert!((value - published).abs() < 5e-4 * published.max(1.0), "{name}: {value} vs {published}");
@@ -39,6 +40,7 @@ fn predict_adds_columns_and_needs_the_unit_for_clv() {
         saved: None,
         horizon: 39.0,
         clv: ClvSpec { month, ..ClvSpec::default() },
+        options: Default::default(),
     };
     let error = predict(&request(None, MonthDefinition::Mean)).expect_err("no unit");
     assert_eq!(error.code(), "time_unit_needed");
@@ -64,6 +66,7 @@ fn tracking_checks_its_request() {
         step: 7,
         periods: None,
         max_rejects: 0,
+        options: Default::default(),
     };
     assert_eq!(track(&request).expect_err("no calibration end").code(), "calibration_end_needed");
     request.window.calibration_end = Some("1997-09-30".into());

@@ -46,6 +46,7 @@ fn ingest_then_predict_writes_a_run() {
         saved: None,
         horizon: 30.0,
         clv: ClvSpec::default(),
+        options: Default::default(),
     })
     .expect("predict");
     let run = outcome.run.expect("a run");
