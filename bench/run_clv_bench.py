@@ -33,9 +33,11 @@ parser.add_argument("--lifetimes-timeout", type=int, default=1200)
 parser.add_argument("--also", action="append", default=[], metavar="NAME=BINARY",
                     help="another rapport binary to time side by side (e.g. before=/path/to/old/rapport)")
 parser.add_argument("--skip-lifetimes", action="store_true", help="time only the rapport binaries")
+parser.add_argument("--summary", help="fit this summary CSV instead of the simulated one")
+parser.add_argument("--time-unit", default="weeks", help="unit of the summary's recency and T")
 args = parser.parse_args()
 
-summary = out_dir / f"clv_summary_{args.customers}.csv"
+summary = pathlib.Path(args.summary) if args.summary else out_dir / f"clv_summary_{args.customers}.csv"
 if not summary.exists():
     rng = np.random.default_rng(2005)
     n = args.customers

@@ -297,13 +297,31 @@ impl CountModel for FittedBgNbd {
         let shift = self.shift();
         let z = horizon / (alpha + t + horizon);
         let c = a + b + x - 1.0 + shift;
+        let denominator = if self.variant == Variant::Bg && x == 0.0 { 1.0 } else { 1.0 + self.ln_odds(x, t_x, t).exp() };
+        let ln_q = (r + x) * ((alpha + t).ln() - (alpha + t + horizon).ln());
+        if (a - 1.0).abs() < 1e-6 {
+            // c/(a − 1) · (1 − ₂F₁·q) is 0/0 at a = 1 (then c equals ₂F₁'s b and ₂F₁·q = 1);
+            // its limit is −c · ∂ln ₂F₁/∂c, corrected to first order in the exponent L
+            // = ln(₂F₁·q) ≈ (a − 1)·∂ln ₂F₁/∂c. A penalty settles a there when the data
+            // say nothing about it.
+            // ∂/∂c by a central difference (the series' own c-derivative divides by the
+            // Euler transform's zero parameter here); its error, O(h²), is ~1e-10.
+            let h = 1e-5 * c.max(1.0);
+            let ln_f = |c: f64| ln_hyp2f1(r + x, b + x + shift, c, z);
+            let (Some(ln_hyp), Some(up), Some(down)) = (ln_f(c), ln_f(c + h), ln_f(c - h)) else {
+                return f64::NAN;
+            };
+            let d_c = (up - down) / (2.0 * h);
+            let exponent = ln_hyp + ln_q;
+            let ratio = if exponent == 0.0 { 1.0 } else { exponent.exp_m1() / exponent };
+            return -c * d_c * ratio / denominator;
+        }
         let Some(ln_hyp) = ln_hyp2f1(r + x, b + x + shift, c, z) else {
             return f64::NAN;
         };
         let first = c / (a - 1.0);
         // 1 − ₂F₁ · ((α+T)/(α+T+t))^{r+x}, with the product formed in log space.
-        let second = -(ln_hyp + (r + x) * ((alpha + t).ln() - (alpha + t + horizon).ln())).exp_m1();
-        let denominator = if self.variant == Variant::Bg && x == 0.0 { 1.0 } else { 1.0 + self.ln_odds(x, t_x, t).exp() };
+        let second = -(ln_hyp + ln_q).exp_m1();
         first * second / denominator
     }
 
@@ -334,5 +352,27 @@ impl CountModel for FittedBgNbd {
             0.0
         };
         first + second
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// E[Y(t) | x, t_x, T] is continuous through a = 1, where its formula is 0/0.
+    #[test]
+    fn expected_purchases_through_a_equal_to_one() {
+        for variant in [Variant::Bg, Variant::Mbg] {
+            let at = |a: f64| {
+                let model = FittedBgNbd::from_params(variant, BgNbdParams { r: 0.24, alpha: 4.4, a, b: 2.4 }).expect("model");
+                [(0.0, 0.0, 38.0), (3.0, 20.0, 38.0)].map(|(x, t_x, t)| model.expected_purchases(39.0, x, t_x, t))
+            };
+            let (below, exact, above) = (at(1.0 - 1e-4), at(1.0), at(1.0 + 1e-4));
+            for index in 0..2 {
+                assert!(exact[index].is_finite() && exact[index] > 0.0, "{variant:?} {exact:?}");
+                let between = 0.5 * (below[index] + above[index]);
+                assert!((exact[index] - between).abs() < 1e-6 * between, "{variant:?}: {} vs {between}", exact[index]);
+            }
+        }
     }
 }

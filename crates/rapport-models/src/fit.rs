@@ -17,13 +17,16 @@ pub struct FitReport {
     pub names: Vec<String>,
     /// Maximum-likelihood estimates.
     pub params: Vec<f64>,
-    /// Standard errors from the inverse Hessian of the log-likelihood (`NaN` if it is
-    /// singular).
+    /// Standard errors from the inverse Hessian of the log-likelihood (`NaN`, written as
+    /// `null`, where a parameter is not identified or the Hessian is singular).
+    #[serde(deserialize_with = "floats_or_null")]
     pub std_errors: Vec<f64>,
     /// 95% intervals, computed on the log scale (exp(ln θ ± 1.96 · SE/θ)), so they stay
     /// positive.
+    #[serde(deserialize_with = "pairs_or_null")]
     pub intervals: Vec<(f64, f64)>,
     /// Log-likelihood at the estimates (the paper's, in the data's time unit).
+    #[serde(deserialize_with = "float_or_null")]
     pub log_likelihood: f64,
     /// Customers the model was fitted on.
     pub n_customers: f64,
@@ -44,6 +47,22 @@ pub struct FitReport {
 
 fn is_zero(value: &f64) -> bool {
     *value == 0.0
+}
+
+// JSON has no NaN: serde_json writes it as `null`, and these read it back.
+fn float_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
+
+fn floats_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(deserializer)?.into_iter().map(|value| value.unwrap_or(f64::NAN)).collect())
+}
+
+fn pairs_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<(f64, f64)>, D::Error> {
+    Ok(Vec::<(Option<f64>, Option<f64>)>::deserialize(deserializer)?
+        .into_iter()
+        .map(|(low, high)| (low.unwrap_or(f64::NAN), high.unwrap_or(f64::NAN)))
+        .collect())
 }
 
 /// How to fit.
@@ -314,12 +333,10 @@ pub(crate) fn fit_report_from<L: LogLikelihood>(
             };
             let tolerance = 1e-6 * log_likelihood.abs().max(1.0);
             let name = names[index];
-            if at(3.0) >= log_likelihood - tolerance {
-                format!("{name} → ∞")
-            } else if at(-3.0) >= log_likelihood - tolerance {
-                format!("{name} → 0")
-            } else {
-                format!("{name} (flat)")
+            match (at(3.0) >= log_likelihood - tolerance, at(-3.0) >= log_likelihood - tolerance) {
+                (true, false) => format!("{name} → ∞"),
+                (false, true) => format!("{name} → 0"),
+                _ => format!("{name} (flat)"),
             }
         })
         .collect();

@@ -3,6 +3,7 @@
 mod lifetimes_values;
 mod properties;
 mod published_tables;
+mod real_data;
 mod units;
 
 use std::path::PathBuf;
