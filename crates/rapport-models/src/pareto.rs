@@ -30,6 +30,16 @@ const SERIES_TERMS: usize = 2_000;
 /// Most Gauss–Kronrod subintervals of that quadrature.
 const QUADRATURE_PIECES: usize = 64;
 
+/// Whether the ₂F₁ series of a customer aged `t_x` at its last purchase is expected to
+/// need more than [`SERIES_TERMS`] terms: its terms shrink at best like zⁿ, so it needs
+/// about ln(10¹⁷)/(1 − z) ≈ 39/(1 − z) of them. Such rows go straight to quadrature
+/// instead of summing the series first and giving up.
+fn series_too_slow(params: &ParetoNbdParams, t_x: f64) -> bool {
+    let high = params.alpha.max(params.beta);
+    let one_minus_z = (params.alpha.min(params.beta) + t_x) / (high + t_x);
+    39.0 / one_minus_z > SERIES_TERMS as f64
+}
+
 /// An unfitted Pareto/NBD model.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ParetoNbd;
@@ -147,6 +157,9 @@ fn ln_a0(params: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> f64 {
         let ln_hyp = ln_hyp2f1_capped(rsx, b, rsx + 1.0, difference / (high + age), SERIES_TERMS)?;
         Some(ln_hyp - rsx * (high + age).ln())
     };
+    if series_too_slow(params, t_x) {
+        return ln_died_integral(params, x, t_x, t).map_or(f64::NAN, |(ln_integral, _)| ln_integral + rsx.ln());
+    }
     match (term(t_x), term(t)) {
         // The t_x term is the larger; the difference is formed in log space so that
         // α ≈ β and t_x ≈ T lose no precision to cancellation.
@@ -270,7 +283,8 @@ fn ln_likelihood_with_gradient(params: &ParetoNbdParams, row: &Row, per_x: (f64,
     let (died, d_died) = if t_x >= t {
         (f64::NEG_INFINITY, [0.0; 4])
     } else {
-        let [Some((u, d_u)), Some((v, d_v))] = ln_a0_terms_with_gradient(params, x, [t_x, t], grids) else {
+        let series = if series_too_slow(params, t_x) { [None, None] } else { ln_a0_terms_with_gradient(params, x, [t_x, t], grids) };
+        let [Some((u, d_u)), Some((v, d_v))] = series else {
             // The series would take too long: integrate. died = ln s + ln ∫.
             let Some((ln_integral, d)) = ln_died_integral(params, x, t_x, t) else {
                 return nan;
