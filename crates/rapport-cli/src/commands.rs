@@ -332,6 +332,13 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             for report in &outcome.models {
                 warn_unidentified(report, quiet);
             }
+            if !quiet && outcome.spend_left_out > 0 {
+                eprintln!(
+                    "{} repeat buyer(s) whose purchases net to zero or less after refunds were left out of the spend model; \
+                     their expected spend is the model's for a mean spend of 0",
+                    outcome.spend_left_out
+                );
+            }
             if !quiet {
                 if let Some(holdout) = &outcome.holdout {
                     eprintln!("holdout: {holdout}");

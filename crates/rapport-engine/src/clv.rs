@@ -282,6 +282,9 @@ pub struct PredictOutcome {
     pub rejected: Vec<Rejected>,
     /// The results run written, when the customers came from a workspace.
     pub run: Option<RunInfo>,
+    /// Repeat buyers left out of the spend model because their purchases net to zero or
+    /// less after refunds (their expected spend is the model's at a mean spend of 0).
+    pub spend_left_out: u64,
 }
 
 /// Fit (or load) a model and predict for every customer. Customers summarised from a
@@ -303,9 +306,15 @@ pub fn predict(request: &PredictRequest) -> Result<PredictOutcome, EngineError> 
         None => rapport_models::fit_with(request.model, &table, &request.options)?,
     };
     // The spend/CLV policy: a count model with a spend column gets Gamma-Gamma on the
-    // same customers and, when the unit is known, a CLV.
+    // same customers (repeat buyers whose purchases net to more than zero) and, when the
+    // unit is known, a CLV.
+    let mut spend_left_out = 0;
     let spend = match (&model, table.monetary_value()) {
-        (FittedModel::BgNbd(_) | FittedModel::ParetoNbd(_), Some(_)) => Some(GammaGamma.fit(&data::SpendData::from_table(&table)?)?),
+        (FittedModel::BgNbd(_) | FittedModel::ParetoNbd(_), Some(_)) => {
+            let spend_data = data::SpendData::from_table(&table)?;
+            spend_left_out = spend_data.net_non_positive();
+            Some(GammaGamma.fit_with(&spend_data, &request.options)?)
+        }
         _ => None,
     };
     let clv = match (&spend, unit) {
@@ -354,7 +363,7 @@ pub fn predict(request: &PredictRequest) -> Result<PredictOutcome, EngineError> 
         }
         _ => None,
     };
-    Ok(PredictOutcome { customers: table, models, holdout, rejected, run })
+    Ok(PredictOutcome { customers: table, models, holdout, rejected, run, spend_left_out })
 }
 
 /// A tracking plot request: a model (fitted on the calibration window of the

@@ -172,6 +172,7 @@ impl CountData {
 pub struct SpendData {
     rows: Vec<(f64, f64, f64)>,
     customers: f64,
+    net_non_positive: u64,
 }
 
 impl SpendData {
@@ -183,10 +184,14 @@ impl SpendData {
     }
 
     /// From (id, frequency, monetary value); customers with frequency 0 are left out (the
-    /// model is for repeat buyers), a non-positive spend of a repeat buyer is an error.
+    /// model is for repeat buyers), and so are repeat buyers whose purchases net to zero
+    /// or less after refunds (Gamma-Gamma models positive spend, as lifetimes requires;
+    /// they are counted in [`SpendData::net_non_positive`]). A spend that is not a finite
+    /// number is an error.
     pub fn new<'a>(customers: impl IntoIterator<Item = (&'a str, f64, f64)>) -> Result<SpendData, ModelError> {
         let mut index: FastMap<(u64, u64), usize> = FastMap::with_hasher(foldhash::fast::FixedState::with_seed(1));
         let mut rows: Vec<(f64, f64, f64)> = Vec::new();
+        let mut net_non_positive = 0;
         for (id, x, m) in customers {
             if !x.is_finite() || x < 0.0 || x.fract() != 0.0 {
                 return Err(ModelError::InvalidCustomer {
@@ -197,11 +202,15 @@ impl SpendData {
             if x == 0.0 {
                 continue;
             }
-            if !(m > 0.0 && m.is_finite()) {
+            if !m.is_finite() {
                 return Err(ModelError::InvalidCustomer {
                     customer: id.to_string(),
-                    reason: format!("monetary value must be > 0 for a repeat buyer (got {m})"),
+                    reason: format!("monetary value must be a finite number (got {m})"),
                 });
+            }
+            if m <= 0.0 {
+                net_non_positive += 1;
+                continue;
             }
             let key = (x.to_bits(), m.to_bits());
             match index.get(&key) {
@@ -216,7 +225,12 @@ impl SpendData {
             return Err(ModelError::NoData(": Gamma-Gamma needs repeat buyers with a positive spend".into()));
         }
         let customers = rows.iter().map(|row| row.2).sum();
-        Ok(SpendData { rows, customers })
+        Ok(SpendData { rows, customers, net_non_positive })
+    }
+
+    /// Repeat buyers left out because their purchases net to zero or less.
+    pub fn net_non_positive(&self) -> u64 {
+        self.net_non_positive
     }
 
     /// (x, m, weight) rows.

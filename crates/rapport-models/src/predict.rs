@@ -106,7 +106,10 @@ fn predict_values(
     let x = table.frequency().ok_or_else(|| missing("frequency"))?;
     let spends = |spend: &FittedGammaGamma| -> Result<Vec<f64>, ModelError> {
         let monetary = table.monetary_value().ok_or_else(|| missing("monetary_value"))?;
-        Ok(x.par_iter().zip(monetary).map(|(&x, &m)| spend.expected_average_spend(x, m)).collect())
+        // A repeat buyer whose purchases net to zero or less (refunds) was left out of the
+        // spend model's fit; its expected spend is the model's at a mean spend of 0 (the
+        // population's, shrunk by how often it bought), never negative.
+        Ok(x.par_iter().zip(monetary).map(|(&x, &m)| spend.expected_average_spend(x, m.max(0.0))).collect())
     };
     if let FittedModel::GammaGamma(spend) = model {
         return Ok(Predictions { expected_average_spend: Some(spends(spend)?), ..Predictions::default() });

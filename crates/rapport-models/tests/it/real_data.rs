@@ -108,3 +108,14 @@ fn bg_nbd_at_a_equal_to_one_predicts() {
     let model = FittedBgNbd::from_params(Variant::Bg, BgNbdParams { r: 0.03, alpha: 4.2, a: 1.0, b: 1.0 }).expect("model");
     assert!(model.expected_purchases(30.0, 0.0, 0.0, 20.0).is_finite());
 }
+
+/// Refunds can make a repeat buyer's purchases net to zero or less (9 customers of the
+/// Online Retail log): they are left out of the spend model and counted, not an error.
+#[test]
+fn repeat_buyers_netting_to_zero_or_less_are_left_out_of_gamma_gamma() {
+    use rapport_models::data::SpendData;
+    let data =
+        SpendData::new([("a", 2.0, 10.0), ("b", 3.0, -302.75), ("c", 1.0, -4e-13), ("d", 0.0, 0.0), ("e", 4.0, 12.5)]).expect("valid");
+    assert_eq!((data.customers(), data.net_non_positive()), (2.0, 2));
+    assert!(SpendData::new([("a", 2.0, f64::NAN)]).is_err(), "a spend that is not a number is still an error");
+}
