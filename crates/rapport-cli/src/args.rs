@@ -203,9 +203,9 @@ pub enum ClvCommand {
 /// Where the customer summary comes from: a summary file, or transactions summarised on the fly.
 #[derive(Debug, Args)]
 pub struct ClvInput {
-    /// The model.
-    #[arg(long, short, value_enum, default_value_t = ModelKindArg::BgNbd)]
-    pub model: ModelKindArg,
+    /// The model (default bg-nbd). With --params, the kind the saved model must be.
+    #[arg(long, short, value_enum)]
+    pub model: Option<ModelKindArg>,
     /// L2 penalty on the log-parameters (lifetimes' penalizer_coef): 0 is plain maximum
     /// likelihood; try 0.001–0.1 when the fit reports parameters it could not identify.
     #[arg(long, default_value_t = 0.0)]
@@ -281,8 +281,8 @@ pub struct ClvPredictArgs {
 pub struct ClvTrackArgs {
     /// The model (bg-nbd, mbg-nbd or pareto-nbd). Fitted on the calibration summary of FILE
     /// (give --calibration-end) unless --params is given.
-    #[arg(long, short, value_enum, default_value_t = ModelKindArg::BgNbd)]
-    pub model: ModelKindArg,
+    #[arg(long, short, value_enum)]
+    pub model: Option<ModelKindArg>,
     /// L2 penalty on the log-parameters (lifetimes' penalizer_coef): 0 is plain maximum
     /// likelihood; try 0.001–0.1 when the fit reports parameters it could not identify.
     #[arg(long, default_value_t = 0.0)]
@@ -530,6 +530,8 @@ pub enum InputFormatArg {
     Jsonl,
     /// Apache Parquet.
     Parquet,
+    /// One text per line, no header (sentiment and topics).
+    Lines,
 }
 
 /// Kinds of events.

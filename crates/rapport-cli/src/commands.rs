@@ -99,6 +99,10 @@ pub fn run(cli: Cli) -> Result<()> {
             progress.finish_and_clear();
             let outcome = outcome?;
             report_rejects(&outcome.rejected, args.rejects.as_deref(), quiet)?;
+            if let Some(suspect) = &outcome.suspect_time_format {
+                // Said whatever --quiet says: the output may be wrong.
+                eprintln!("warning: {suspect}; check --time-format");
+            }
             let counts = outcome.summary.counts;
             if !quiet {
                 eprintln!(
@@ -109,6 +113,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     counts.after_observation_end,
                     outcome.rejected.len()
                 );
+                if counts.refund_only_customers + counts.holdout_only_customers > 0 {
+                    eprintln!(
+                        "left out: {} customer(s) with only refunds, {} who first bought after the calibration end",
+                        counts.refund_only_customers, counts.holdout_only_customers
+                    );
+                }
             }
             let started = std::time::Instant::now();
             let format = resolve_format(args.format, args.output.as_deref(), Format::Csv);
@@ -165,6 +175,7 @@ fn input_format(format: InputFormatArg) -> InputFormat {
         InputFormatArg::Csv | InputFormatArg::Tsv => InputFormat::Delimited,
         InputFormatArg::Jsonl => InputFormat::JsonLines,
         InputFormatArg::Parquet => InputFormat::Parquet,
+        InputFormatArg::Lines => InputFormat::Lines,
     }
 }
 
@@ -238,7 +249,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
         ClvCommand::Fit(args) => {
             let request = FitRequest {
                 source: customer_source(&args.input)?,
-                model: model_kind(args.input.model),
+                model: model_kind(args.input.model.unwrap_or(ModelKindArg::BgNbd)),
                 options: FitOptions { penalizer: args.input.penalizer },
             };
             let progress = spinner(quiet, format!("fitting {}", request.model));
@@ -284,7 +295,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 input: file_input(&args.transactions, &args.read)?,
                 columns: columns(&args.columns),
                 window: window(&args.window)?,
-                model: model_kind(args.model),
+                model: args.model.map(model_kind),
                 saved: args.params.clone(),
                 step: args.step,
                 periods: args.periods,
@@ -307,7 +318,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
         ClvCommand::Predict(args) => {
             let request = PredictRequest {
                 source: customer_source(&args.input)?,
-                model: model_kind(args.input.model),
+                model: args.input.model.map(model_kind),
                 saved: args.params.clone(),
                 horizon: args.horizon,
                 clv: ClvSpec {

@@ -122,6 +122,9 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         "calibration_end_needed" => Some("give --calibration-end, or --params FITTED.json".into()),
         "output_file_needed" => Some("give --output FILE with --format parquet".into()),
         "missing_column" if error.to_string().contains("give the delimiter") => Some("set it with --delimiter".into()),
+        "invalid_request" if matches!(subcommand, "sentiment" | "topics") && error.to_string().contains("delimited text") => {
+            Some("give --text-column NAME, or --input-format lines to score every line (header included)".into())
+        }
         "missing_column" if matches!(subcommand, "sentiment" | "topics") => {
             Some("name the columns with --text-column (and --id-column, --time-column, --label-column)".into())
         }

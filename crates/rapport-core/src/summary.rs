@@ -73,6 +73,33 @@ pub struct SummaryCounts {
     pub refunds: u64,
     /// Rows after the observation end, left out.
     pub after_observation_end: u64,
+    /// Customers left out because every row of theirs in the calibration window is a
+    /// refund (no purchase period yet).
+    #[serde(default)]
+    pub refund_only_customers: u64,
+    /// Customers left out because they first bought after the calibration end (lifetimes
+    /// leaves them out too: they have no calibration history).
+    #[serde(default)]
+    pub holdout_only_customers: u64,
+}
+
+impl SummaryCounts {
+    /// Count a customer left out of the table.
+    pub fn exclude(&mut self, why: Excluded) {
+        match why {
+            Excluded::RefundsOnly => self.refund_only_customers += 1,
+            Excluded::HoldoutOnly => self.holdout_only_customers += 1,
+        }
+    }
+}
+
+/// Why a customer seen in the purchases is not in the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Excluded {
+    /// Only refunds in the (calibration) window.
+    RefundsOnly,
+    /// First purchase after the calibration end.
+    HoldoutOnly,
 }
 
 /// The finished summary: the customer table (one row per customer with at least one
@@ -215,9 +242,10 @@ impl SummaryFold {
         SummaryFold { options, observation_end, calibration_end_period, duration_holdout }
     }
 
-    /// Fold one customer's rows (in any order): `None` for a customer without a purchase
-    /// period in the calibration window (refund-only, or holdout-only as in lifetimes).
-    pub fn fold(&self, rows: &mut [PurchaseRow]) -> Option<CustomerSummary> {
+    /// Fold one customer's rows (in any order); a customer without a purchase period in
+    /// the calibration window is left out, with the reason (refunds only, or purchases
+    /// only after the calibration end, as in lifetimes).
+    pub fn fold(&self, rows: &mut [PurchaseRow]) -> Result<CustomerSummary, Excluded> {
         // Calibration rows first, each window by period and amount, so that sums do not
         // depend on the input order.
         rows.sort_unstable_by(|a, b| {
@@ -225,10 +253,13 @@ impl SummaryFold {
         });
         let split = rows.partition_point(|row| !row.holdout());
         let (calibration, holdout) = rows.split_at(split);
-        let periods = purchase_periods(calibration)?;
+        let Some(periods) = purchase_periods(calibration) else {
+            let bought_later = holdout.iter().any(|row| row.amount() >= 0.0);
+            return Err(if bought_later { Excluded::HoldoutOnly } else { Excluded::RefundsOnly });
+        };
         let unit = self.options.time_unit;
         let period = self.options.period;
-        Some(CustomerSummary {
+        Ok(CustomerSummary {
             frequency: periods.repeat_count,
             recency: unit.between(period, i64::from(periods.first), i64::from(periods.last)),
             t: unit.between(period, i64::from(periods.first), self.calibration_end_period),
@@ -368,12 +399,18 @@ mod tests {
             groups.entry(customer).or_default().extend(row);
         }
         let fold = SummaryFold::new(options, tally.last_seen);
-        let mut folded: Vec<(&str, CustomerSummary)> =
-            groups.into_iter().filter_map(|(customer, mut rows)| fold.fold(&mut rows).map(|row| (customer, row))).collect();
+        let mut counts = tally.counts;
+        let mut folded: Vec<(&str, CustomerSummary)> = Vec::new();
+        for (customer, mut rows) in groups {
+            match fold.fold(&mut rows) {
+                Ok(row) => folded.push((customer, row)),
+                Err(why) => counts.exclude(why),
+            }
+        }
         folded.sort_by(|a, b| natural_order(a.0, b.0));
         let ids = LargeStringArray::from_iter_values(folded.iter().map(|row| row.0));
         let rows: Vec<CustomerSummary> = folded.into_iter().map(|row| row.1).collect();
-        fold.table(ids, &rows, tally.counts)
+        fold.table(ids, &rows, counts)
     }
 
     /// (id, frequency, recency, T, monetary value) of every customer.
@@ -416,6 +453,7 @@ mod tests {
         let summary = summarize(SummaryOptions::default(), &[("r", day(2020, 1, 1), -10.0), ("b", day(2020, 1, 2), 10.0)]);
         assert_eq!(summary.customers.len(), 1);
         assert_eq!(summary.customers.id(0), "b");
+        assert_eq!(summary.counts.refund_only_customers, 1, "the refund-only customer is counted");
     }
 
     #[test]
@@ -438,6 +476,7 @@ mod tests {
             ],
         );
         assert_eq!(summary.customers.len(), 1, "holdout-only customers are left out, as in lifetimes");
+        assert_eq!(summary.counts.holdout_only_customers, 1, "and counted");
         let row = &rows(&summary)[0];
         assert_eq!((row.1, row.2, row.3), (1.0, 4.0, 9.0));
         let customers = &summary.customers;

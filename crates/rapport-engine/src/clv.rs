@@ -256,8 +256,9 @@ impl ClvSpec {
 pub struct PredictRequest {
     /// The customers.
     pub source: CustomerSource,
-    /// The model to fit (ignored when `saved` is given).
-    pub model: ModelKind,
+    /// The model to fit (default BG/NBD); with `saved`, the kind the saved model must be
+    /// (a different one is refused rather than silently applied).
+    pub model: Option<ModelKind>,
     /// A saved model to apply instead of fitting one.
     pub saved: Option<PathBuf>,
     /// Horizon of `expected_purchases`, in the data's time unit (opportunities for BG/BB).
@@ -302,8 +303,8 @@ pub fn predict(request: &PredictRequest) -> Result<PredictOutcome, EngineError> 
     let Customers { mut table, rejected, counts } = customers(&request.source)?;
     let unit = table.window().time_unit;
     let model = match &request.saved {
-        Some(path) => load_model(path)?.for_unit(unit)?,
-        None => rapport_models::fit_with(request.model, &table, &request.options)?,
+        Some(path) => load_model_of_kind(path, request.model)?.for_unit(unit)?,
+        None => rapport_models::fit_with(request.model.unwrap_or(ModelKind::BgNbd), &table, &request.options)?,
     };
     // The spend/CLV policy: a count model with a spend column gets Gamma-Gamma on the
     // same customers (repeat buyers whose purchases net to more than zero) and, when the
@@ -376,8 +377,8 @@ pub struct TrackRequest {
     pub columns: TransactionColumns,
     /// Period, unit and calibration end (needed when the model is fitted here).
     pub window: WindowSpec,
-    /// The model to fit (ignored when `saved` is given).
-    pub model: ModelKind,
+    /// The model to fit (default BG/NBD); with `saved`, the kind it must be.
+    pub model: Option<ModelKind>,
     /// A saved model.
     pub saved: Option<PathBuf>,
     /// Periods between tracking points.
@@ -399,18 +400,31 @@ pub struct TrackOutcome {
     pub rejected: Vec<Rejected>,
 }
 
+/// Load a saved model, refusing one of another kind than `expected` (when given).
+fn load_model_of_kind(path: &std::path::Path, expected: Option<ModelKind>) -> Result<SavedModel, EngineError> {
+    let saved = load_model(path)?;
+    let kind = saved.model.kind();
+    match expected {
+        Some(expected) if expected != kind => Err(EngineError::Request(format!(
+            "{}: the saved model is {kind}, and {expected} was asked for; load a {expected} model or leave the model kind to the file",
+            path.display()
+        ))),
+        _ => Ok(saved),
+    }
+}
+
 /// Cumulative repeat purchases, actual and expected (FHL 2005, Figure 3).
 pub fn track(request: &TrackRequest) -> Result<TrackOutcome, EngineError> {
     let unit = request.window.unit();
     let source = PurchaseSource::File { input: request.input.clone(), columns: request.columns.clone() };
     let model = match &request.saved {
-        Some(path) => load_model(path)?.for_unit(Some(unit))?,
+        Some(path) => load_model_of_kind(path, request.model)?.for_unit(Some(unit))?,
         None => {
             if request.window.calibration_end.is_none() {
                 return Err(EngineError::CalibrationEndNeeded { what: "tracking" });
             }
             let summary = SummaryRequest { source: source.clone(), window: request.window.clone(), max_rejects: request.max_rejects };
-            rapport_models::fit_with(request.model, &summarize(&summary)?.summary.customers, &request.options)?
+            rapport_models::fit_with(request.model.unwrap_or(ModelKind::BgNbd), &summarize(&summary)?.summary.customers, &request.options)?
         }
     };
     // The histogram covers every purchase: no calibration split, no observation cut (the

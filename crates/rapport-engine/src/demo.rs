@@ -106,7 +106,7 @@ pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
     // written as a results run of the workspace.
     let outcome = crate::clv::predict(&PredictRequest {
         source: CustomerSource::Purchases(summary_request),
-        model: ModelKind::BgNbd,
+        model: Some(ModelKind::BgNbd),
         saved: None,
         horizon: 39.0,
         clv: ClvSpec { month: MonthDefinition::Mean, ..ClvSpec::default() },

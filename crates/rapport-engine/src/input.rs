@@ -32,6 +32,17 @@ impl FileInput {
         FileInput { path: path.into(), ..FileInput::default() }
     }
 
+    /// Refuse the one-text-per-line format where rows have columns.
+    pub(crate) fn columns_needed(&self) -> Result<(), EngineError> {
+        if self.format == InputFormat::Lines {
+            return Err(EngineError::Request(format!(
+                "{}: one text per line is for sentiment and topics; this needs a file with columns (CSV, TSV, JSON Lines, Parquet)",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+
     pub(crate) fn spec(&self) -> InputSpec {
         InputSpec { path: self.path.clone(), format: self.format, delimiter: self.delimiter, columns: self.columns.clone() }
     }

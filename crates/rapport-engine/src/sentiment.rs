@@ -34,9 +34,27 @@ impl TextRequest {
     pub(crate) fn resolve(&self) -> Result<(InputSpec, Vec<WantedColumn>), EngineError> {
         let mut spec = self.input.spec();
         let format = spec.format.resolve(&spec.path);
+        let extension = spec.path.extension().and_then(|extension| extension.to_str()).unwrap_or("").to_ascii_lowercase();
         match &self.text_column {
-            None if matches!(format, InputFormat::JsonLines | InputFormat::Parquet) && spec.format != InputFormat::Auto => {
-                Err(EngineError::Request("JSON Lines and Parquet texts need the name of their text column".into()))
+            None if spec.format == InputFormat::Lines => Ok((spec, vec![WantedColumn::required("text")])),
+            None if matches!(format, InputFormat::JsonLines | InputFormat::Parquet) => Err(EngineError::Request(format!(
+                "{} is {}: name its text column",
+                spec.path.display(),
+                if format == InputFormat::Parquet { "Parquet" } else { "JSON Lines" }
+            ))),
+            // A CSV or TSV has a header: scoring it line by line would score the header and
+            // split quoted texts. Say so rather than guess.
+            None if spec.format == InputFormat::Delimited || matches!(extension.as_str(), "csv" | "tsv" | "tab") => {
+                let header = std::fs::File::open(&spec.path)
+                    .ok()
+                    .and_then(|file| std::io::BufRead::lines(std::io::BufReader::new(file)).next())
+                    .and_then(Result::ok)
+                    .map(|line| format!(" (its header: {})", rapport_core::error::truncate(line.trim(), 120)))
+                    .unwrap_or_default();
+                Err(EngineError::Request(format!(
+                    "{} is delimited text{header}: name the column that holds the text, or read it as one text per line",
+                    spec.path.display()
+                )))
             }
             None => {
                 spec.format = InputFormat::Lines;

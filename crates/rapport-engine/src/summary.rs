@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use rapport_core::event::EventKind;
 use rapport_core::event::parse_decimal;
-use rapport_core::summary::{PurchaseHistogram, PurchaseRow, Summary, SummaryFold, SummaryOptions, SummaryTally};
+use rapport_core::summary::{Excluded, PurchaseHistogram, PurchaseRow, Summary, SummaryFold, SummaryOptions, SummaryTally};
 use rapport_core::time::ParsedTime;
 use rapport_core::time::{TimeFormat, Zone};
 use rapport_store::aggregate::Grouper;
@@ -47,6 +47,38 @@ pub struct SummaryOutcome {
     pub summary: Summary,
     /// Rows that could not be read, in line order.
     pub rejected: Vec<Rejected>,
+    /// Set when the time format rejected a large share of rows while others parsed: it
+    /// is likely wrong for this file (day and month swapped, say).
+    pub suspect_time_format: Option<SuspectTimeFormat>,
+}
+
+/// A time format that rejected a large share of the rows while others parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuspectTimeFormat {
+    /// Rows whose time did not parse.
+    pub rejected: u64,
+    /// Rows read.
+    pub rows: u64,
+    /// The time column.
+    pub column: String,
+}
+
+impl SuspectTimeFormat {
+    /// Share of rows that the format rejected at or above which it is suspect.
+    pub const SHARE: f64 = 0.05;
+}
+
+impl std::fmt::Display for SuspectTimeFormat {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "the time format rejected {} of {} rows ({:.1}%) in column {:?} while the others parsed: it is likely wrong for this file (day and month swapped?), and the rows it did parse may be misread",
+            self.rejected,
+            self.rows,
+            100.0 * self.rejected as f64 / self.rows.max(1) as f64,
+            self.column
+        )
+    }
 }
 
 /// Purchases grouped by customer with the summary's tally: mergeable (update / merge),
@@ -89,9 +121,22 @@ impl SummaryAccumulator {
 
     /// Compute the summary: the customer table.
     pub fn finish(self) -> Summary {
+        use std::sync::atomic::{AtomicU64, Ordering};
         let fold = SummaryFold::new(self.options, self.tally.last_seen);
-        let folded = self.rows.fold(|rows| fold.fold(rows));
-        fold.table(folded.ids, &folded.values, self.tally.counts)
+        // Customers left out, by reason: every customer seen is in the table or counted.
+        let (refunds_only, holdout_only) = (AtomicU64::new(0), AtomicU64::new(0));
+        let folded = self.rows.fold(|rows| match fold.fold(rows) {
+            Ok(summary) => Some(summary),
+            Err(why) => {
+                let counter = if why == Excluded::RefundsOnly { &refunds_only } else { &holdout_only };
+                counter.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        });
+        let mut counts = self.tally.counts;
+        counts.refund_only_customers = refunds_only.into_inner();
+        counts.holdout_only_customers = holdout_only.into_inner();
+        fold.table(folded.ids, &folded.values, counts)
     }
 
     /// First and repeat purchase periods of every customer.
@@ -170,7 +215,17 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
     let scanned = started.elapsed();
     let summary = accumulator.finish();
     tracing::info!(target: "rapport::timings", scan = ?scanned, finish = ?(started.elapsed() - scanned), "summary");
-    Ok(SummaryOutcome { summary, rejected })
+    let suspect_time_format = match &request.source {
+        PurchaseSource::File { columns, .. } => {
+            let time_rejects =
+                rejected.iter().filter(|row| row.column.eq_ignore_ascii_case(&columns.time) && !row.value.is_empty()).count() as u64;
+            let rows = summary.counts.rows + rejected.len() as u64;
+            (time_rejects > 0 && summary.counts.rows > 0 && time_rejects as f64 >= SuspectTimeFormat::SHARE * rows as f64)
+                .then(|| SuspectTimeFormat { rejected: time_rejects, rows, column: columns.time.clone() })
+        }
+        PurchaseSource::Workspace(_) => None,
+    };
+    Ok(SummaryOutcome { summary, rejected, suspect_time_format })
 }
 
 /// Every customer's first and repeat purchase periods, counted per period (for tracking).
@@ -183,6 +238,7 @@ pub fn purchase_histogram(request: &SummaryRequest) -> Result<(PurchaseHistogram
 fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejected>), EngineError> {
     match &request.source {
         PurchaseSource::File { input, columns } => {
+            input.columns_needed()?;
             let mut wanted = vec![WantedColumn::required(&columns.customer), WantedColumn::required(&columns.time)];
             if let Some(amount) = &columns.amount {
                 wanted.push(WantedColumn::required(amount));

@@ -61,6 +61,7 @@ pub fn parse_mappings(kind: EventKind, mappings: &[String]) -> Result<BTreeMap<S
 
 /// Append the events of a file to a workspace, atomically.
 pub fn ingest(request: &IngestRequest) -> Result<IngestReport, EngineError> {
+    request.input.columns_needed()?;
     let mapping = parse_mappings(request.kind, &request.mappings)?;
     let mut workspace = Workspace::open(&request.workspace)?;
     let options = IngestOptions {

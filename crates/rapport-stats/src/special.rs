@@ -81,24 +81,42 @@ pub fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
 /// [`ln_hyp2f1`] summing at most `max_terms` terms (`None` beyond): for callers with
 /// another evaluation to fall back on when the series converges slowly (z near 1).
 pub fn ln_hyp2f1_capped(a: f64, b: f64, c: f64, z: f64, max_terms: usize) -> Option<f64> {
-    if !(0.0..1.0).contains(&z) || c <= 0.0 {
+    if c <= 0.0 {
+        return None;
+    }
+    match ln_hyp2f1_signed_capped(a, b, c, z, max_terms)? {
+        (value, sign) if sign > 0.0 => Some(value),
+        _ => None,
+    }
+}
+
+/// ln |₂F₁(a, b; c; z)| and its sign, for 0 ≤ z < 1 and any c that is not zero or a
+/// negative integer (c < 0 occurs in the BG/NBD's expectations when a + b < 1, where
+/// ₂F₁ can be negative).
+pub fn ln_hyp2f1_signed(a: f64, b: f64, c: f64, z: f64) -> Option<(f64, f64)> {
+    ln_hyp2f1_signed_capped(a, b, c, z, MAX_TERMS)
+}
+
+fn ln_hyp2f1_signed_capped(a: f64, b: f64, c: f64, z: f64, max_terms: usize) -> Option<(f64, f64)> {
+    if !(0.0..1.0).contains(&z) || (c <= 0.0 && c.fract() == 0.0) || !c.is_finite() {
         return None;
     }
     if z == 0.0 {
-        return Some(0.0);
+        return Some((0.0, 1.0));
     }
     let euler = (c - a) * (c - b);
     if euler.abs() < (a * b).abs() && (c - a - b).is_finite() {
-        return ln_series(c - a, c - b, c, z, max_terms).map(|value| value + (c - a - b) * (-z).ln_1p());
+        return ln_series(c - a, c - b, c, z, max_terms).map(|(value, sign)| (value + (c - a - b) * (-z).ln_1p(), sign));
     }
     ln_series(a, b, c, z, max_terms)
 }
 
-fn ln_series(a: f64, b: f64, c: f64, z: f64, max_terms: usize) -> Option<f64> {
+/// ln |Σ| and the sign of the ₂F₁ series.
+fn ln_series(a: f64, b: f64, c: f64, z: f64, max_terms: usize) -> Option<(f64, f64)> {
     // sum = scale_factor · e^{log_scale}; terms are kept relative to the scale.
     let mut log_scale = 0.0;
-    let mut sum = 1.0;
-    let mut term = 1.0;
+    let mut sum = 1.0f64;
+    let mut term = 1.0f64;
     for n in 0..max_terms {
         let n = n as f64;
         let ratio = (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
@@ -110,9 +128,10 @@ fn ln_series(a: f64, b: f64, c: f64, z: f64, max_terms: usize) -> Option<f64> {
             term /= rescale;
             log_scale += rescale.ln();
         }
-        // Stop once the terms shrink and the geometric bound on the tail is negligible.
-        if term == 0.0 || (ratio.abs() < 1.0 && term.abs() / (1.0 - ratio.abs()) <= sum.abs() * 1e-17) {
-            return (sum > 0.0).then(|| sum.ln() + log_scale);
+        // Stop once the terms shrink and the geometric bound on the tail is negligible
+        // (with c < 0 the first terms may grow before c + n turns positive).
+        if term == 0.0 || (n > -c && ratio.abs() < 1.0 && term.abs() / (1.0 - ratio.abs()) <= sum.abs() * 1e-17) {
+            return (sum != 0.0 && sum.is_finite()).then(|| (sum.abs().ln() + log_scale, sum.signum()));
         }
     }
     None

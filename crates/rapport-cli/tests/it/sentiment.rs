@@ -174,3 +174,15 @@ fn unreadable_rows_are_listed_and_written_with_rejects() {
     let written = std::fs::read_to_string(&rejects).expect("rejects");
     assert!(written.starts_with("file,line,column,value,expected\n") && written.contains(",3,text,"), "{written}");
 }
+
+/// A CSV without --text-column is not scored line by line (its header would be a text).
+#[test]
+fn a_csv_needs_its_text_column_or_lines_asked_for() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = directory.path().join("posts.csv");
+    std::fs::write(&file, "id,body\n1,good\n").expect("write");
+    let message = user_error(&["sentiment", file.to_str().expect("path")]);
+    assert!(message.contains("id,body") && message.contains("--text-column"), "{message}");
+    let out = ok(&["sentiment", file.to_str().expect("path"), "--input-format", "lines"]);
+    assert_eq!(out.lines().count(), 3, "header row and both lines: {out}");
+}

@@ -28,6 +28,18 @@ fn fit_matches_fader_hardie_lee_2005_and_round_trips() {
     assert_eq!(load_model(&path).expect("load"), outcome.saved);
     let error = load_model(&directory.path().join("missing.json")).expect_err("no file");
     assert_eq!(error.code(), "read_failed");
+    // A saved BG/NBD is not silently applied when another model is asked for.
+    let request = PredictRequest {
+        source: hardie_summary(Some(TimeUnit::Weeks)),
+        model: Some(ModelKind::ParetoNbd),
+        saved: Some(path.clone()),
+        horizon: 39.0,
+        clv: ClvSpec::default(),
+        options: Default::default(),
+    };
+    let error = predict(&request).expect_err("kind mismatch");
+    assert!(error.to_string().contains("bg-nbd") && error.to_string().contains("pareto-nbd"), "{error}");
+    assert!(predict(&PredictRequest { model: None, ..request }).is_ok(), "without a kind the file decides");
 }
 
 /// Predictions are columns of the customer table; CLV needs the unit, and lifetimes'
@@ -36,7 +48,7 @@ fn fit_matches_fader_hardie_lee_2005_and_round_trips() {
 fn predict_adds_columns_and_needs_the_unit_for_clv() {
     let request = |unit, month| PredictRequest {
         source: hardie_summary(unit),
-        model: ModelKind::BgNbd,
+        model: Some(ModelKind::BgNbd),
         saved: None,
         horizon: 39.0,
         clv: ClvSpec { month, ..ClvSpec::default() },
@@ -61,7 +73,7 @@ fn tracking_checks_its_request() {
         input: cdnow_sample(),
         columns: TransactionColumns { customer: "customer_id".into(), time: "date".into(), amount: None },
         window: WindowSpec { period: Period::Day, time_unit: Some(TimeUnit::Weeks), ..WindowSpec::default() },
-        model: ModelKind::BgNbd,
+        model: Some(ModelKind::BgNbd),
         saved: None,
         step: 7,
         periods: None,
@@ -73,7 +85,7 @@ fn tracking_checks_its_request() {
     let points = track(&request).expect("track").points;
     assert_eq!(points.len(), 78);
     assert_eq!(points[77].actual, 4339);
-    request.model = ModelKind::GammaGamma;
+    request.model = Some(ModelKind::GammaGamma);
     request.columns.amount = Some("dollars".into());
     assert_eq!(track(&request).expect_err("not a count model").code(), "not_applicable");
 }

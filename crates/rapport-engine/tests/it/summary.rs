@@ -91,3 +91,54 @@ fn malformed_parquet_is_a_data_error() {
     assert_eq!(error.code(), "bad_format");
     assert!(error.to_string().contains("p.parquet"), "{error}");
 }
+
+/// Every customer seen is in the table or counted: refund-only customers, and those who
+/// first bought after the calibration end.
+#[test]
+fn customers_left_out_are_counted() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        directory.path(),
+        "orders.csv",
+        "customer_id,date,amount\na,2024-01-01,10\na,2024-01-05,5\nr,2024-01-02,-8\nlate,2024-03-01,4\n",
+    );
+    let outcome = summarize(&SummaryRequest {
+        source: PurchaseSource::File {
+            input: FileInput::new(&file),
+            columns: TransactionColumns { amount: Some("amount".into()), ..Default::default() },
+        },
+        window: WindowSpec {
+            calibration_end: Some("2024-01-31".into()),
+            observation_end: Some("2024-03-31".into()),
+            ..WindowSpec::default()
+        },
+        max_rejects: 0,
+    })
+    .expect("summary");
+    let counts = outcome.summary.counts;
+    assert_eq!(outcome.summary.customers.len(), 1);
+    assert_eq!((counts.refund_only_customers, counts.holdout_only_customers), (1, 1));
+}
+
+/// A time format that parses some rows and rejects many is flagged as likely wrong
+/// (here month/day on day-first dates: the 13th and later do not parse, the rest are
+/// read with day and month swapped).
+#[test]
+fn a_time_format_rejecting_many_rows_is_suspect() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut rows = String::from("customer_id,date\n");
+    for day in 1..=28 {
+        rows += &format!("c{day},{day:02}/03/2024\n");
+    }
+    let file = write(directory.path(), "orders.csv", &rows);
+    let input = FileInput { time_format: "%m/%d/%Y".parse().expect("format"), ..FileInput::new(&file) };
+    let outcome = summarize(&SummaryRequest {
+        source: PurchaseSource::File { input, columns: TransactionColumns::default() },
+        window: WindowSpec::default(),
+        max_rejects: 100,
+    })
+    .expect("summary");
+    let suspect = outcome.suspect_time_format.expect("flagged");
+    assert_eq!((suspect.rejected, suspect.rows), (16, 28));
+    assert!(suspect.to_string().contains("57.1%"), "{suspect}");
+}

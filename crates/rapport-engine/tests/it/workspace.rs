@@ -42,7 +42,7 @@ fn ingest_then_predict_writes_a_run() {
             window: WindowSpec { time_unit: Some(TimeUnit::Days), ..WindowSpec::default() },
             max_rejects: 0,
         }),
-        model: ModelKind::BgNbd,
+        model: Some(ModelKind::BgNbd),
         saved: None,
         horizon: 30.0,
         clv: ClvSpec::default(),

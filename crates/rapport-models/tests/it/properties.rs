@@ -232,3 +232,59 @@ fn pareto_nbd_recovers_simulated_parameters() {
         assert!((got - truth).abs() < 4.0 * error, "{name}: {got} ± {error} vs {truth}");
     }
 }
+
+/// A random valid summary: one to forty customers, frequencies from 0 to thousands, t_x
+/// anywhere in [0, T] (T itself included), T from 10⁻³ to 10³ time units.
+fn summaries() -> impl Strategy<Value = Vec<(f64, f64, f64)>> {
+    let customer = (0u32..4, 0u32..3000, 0.0f64..=1.0, -3.0f64..3.0, any::<bool>()).prop_map(|(kind, many, share, log_t, at_end)| {
+        let t = 10f64.powf(log_t);
+        let x = match kind {
+            0 => 0.0,
+            1 => f64::from(many % 5),
+            2 => f64::from(many),
+            _ => 1.0,
+        };
+        let t_x = if x == 0.0 {
+            0.0
+        } else if at_end {
+            t
+        } else {
+            t * share
+        };
+        (x, t_x, t)
+    });
+    prop::collection::vec(customer, 1..40)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Every fit terminates with a finite log-likelihood; a converged fit's
+    /// unidentified parameters are named and carry no standard error; predictions are
+    /// finite wherever every parameter is identified.
+    #[test]
+    fn fits_terminate_honestly_on_any_valid_summary(rows in summaries(), zero in any::<bool>()) {
+        let rows: Vec<(f64, f64, f64)> = if zero { rows.iter().map(|&(_, _, t)| (0.0, 0.0, t)).collect() } else { rows };
+        let ids: Vec<String> = (0..rows.len()).map(|index| index.to_string()).collect();
+        let data = CountData::from_customers(ids.iter().zip(&rows).map(|(id, &(x, t_x, t))| (id.as_str(), x, t_x, t))).expect("valid");
+        let fits: Vec<(rapport_models::FitReport, Box<dyn CountModel>)> = vec![
+            { let fitted = BgNbd::new().fit(&data).expect("bg/nbd"); (fitted.report.clone(), Box::new(fitted)) },
+            { let fitted = BgNbd::modified().fit(&data).expect("mbg/nbd"); (fitted.report.clone(), Box::new(fitted)) },
+            { let fitted = ParetoNbd.fit(&data).expect("pareto/nbd"); (fitted.report.clone(), Box::new(fitted)) },
+        ];
+        for (report, model) in &fits {
+            prop_assert!(report.log_likelihood.is_finite(), "{report:?}");
+            for (index, name) in report.names.iter().enumerate() {
+                let named = report.not_identified.iter().any(|entry| entry.split(' ').next() == Some(name));
+                prop_assert!(!named || report.std_errors[index].is_nan(), "{report:?}");
+                prop_assert!(report.std_errors[index].is_nan() || report.std_errors[index] > 0.0, "{report:?}");
+            }
+            if report.not_identified.is_empty() {
+                for &(x, t_x, t) in &rows {
+                    let (alive, expected) = (model.p_alive(x, t_x, t), model.expected_purchases(t, x, t_x, t));
+                    prop_assert!(alive.is_finite() && expected.is_finite(), "{report:?} at {x} {t_x} {t}: {alive} {expected}");
+                }
+            }
+        }
+    }
+}
