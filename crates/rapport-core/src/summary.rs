@@ -117,27 +117,34 @@ pub struct Summary {
     pub counts: SummaryCounts,
 }
 
-/// One purchase as the aggregation keeps it until its customer is folded: the amount
-/// and the period, with the holdout flag in the period's lowest bit. Twelve bytes
+/// One purchase as the aggregation keeps it until its customer is folded: the amount in
+/// millionths of the currency unit (so that sums are exact and do not depend on the
+/// order rows are added in: 0.1 + 0.2 totals 0.3, not 0.30000000000000004), and the
+/// period with the refund and holdout flags in its two lowest bits. Twelve bytes
 /// (packed to 4-byte alignment: with the grouping's customer index a row is 16 bytes,
 /// as many as ten million rows can afford).
 #[repr(C, packed(4))]
 #[derive(Debug, Clone, Copy)]
 pub struct PurchaseRow {
-    amount: f64,
+    micros: i64,
     key: i32,
 }
 
+/// Amounts are kept to a millionth of the currency unit.
+const MICROS: f64 = 1e6;
+
 impl PurchaseRow {
     /// A purchase (a refund if `amount < 0`) in `period`, in the holdout window or not.
+    /// The amount is rounded to a millionth (beyond ±9.2·10¹² it saturates).
     pub fn new(period: i64, holdout: bool, amount: f64) -> PurchaseRow {
-        // Periods count hours, days, weeks or months since 1970: far inside ±2³⁰.
-        PurchaseRow { amount, key: ((period as i32) << 1) | i32::from(holdout) }
+        // Periods count hours, days, weeks or months since 1970: far inside ±2²⁹.
+        let key = ((period as i32) << 2) | (i32::from(amount < 0.0) << 1) | i32::from(holdout);
+        PurchaseRow { micros: (amount * MICROS).round() as i64, key }
     }
 
     /// The period index.
     pub fn period(self) -> i32 {
-        self.key >> 1
+        self.key >> 2
     }
 
     /// Whether it falls after the calibration end.
@@ -145,10 +152,26 @@ impl PurchaseRow {
         self.key & 1 == 1
     }
 
-    /// The amount (negative for a refund).
-    pub fn amount(self) -> f64 {
-        self.amount
+    /// Whether it is a refund (its amount was negative, however small).
+    pub fn is_refund(self) -> bool {
+        self.key & 2 == 2
     }
+
+    /// The amount in millionths of the currency unit.
+    pub fn micros(self) -> i64 {
+        self.micros
+    }
+
+    /// The amount (negative for a refund), to a millionth.
+    pub fn amount(self) -> f64 {
+        self.micros as f64 / MICROS
+    }
+}
+
+/// `total` millionths over `count`, in currency units: one correctly rounded division
+/// of exact numbers, so a mean of 475.39 prints as 475.39.
+fn mean_of_micros(total: i128, count: f64) -> f64 {
+    total as f64 / (count * MICROS)
 }
 
 impl SummaryOptions {
@@ -248,13 +271,11 @@ impl SummaryFold {
     pub fn fold(&self, rows: &mut [PurchaseRow]) -> Result<CustomerSummary, Excluded> {
         // Calibration rows first, each window by period and amount, so that sums do not
         // depend on the input order.
-        rows.sort_unstable_by(|a, b| {
-            a.holdout().cmp(&b.holdout()).then(a.period().cmp(&b.period())).then(a.amount().total_cmp(&b.amount()))
-        });
+        rows.sort_unstable_by(|a, b| a.holdout().cmp(&b.holdout()).then(a.period().cmp(&b.period())).then(a.micros().cmp(&b.micros())));
         let split = rows.partition_point(|row| !row.holdout());
         let (calibration, holdout) = rows.split_at(split);
         let Some(periods) = purchase_periods(calibration) else {
-            let bought_later = holdout.iter().any(|row| row.amount() >= 0.0);
+            let bought_later = holdout.iter().any(|row| !row.is_refund());
             return Err(if bought_later { Excluded::HoldoutOnly } else { Excluded::RefundsOnly });
         };
         let unit = self.options.time_unit;
@@ -263,7 +284,11 @@ impl SummaryFold {
             frequency: periods.repeat_count,
             recency: unit.between(period, i64::from(periods.first), i64::from(periods.last)),
             t: unit.between(period, i64::from(periods.first), self.calibration_end_period),
-            monetary_value: if periods.repeat_count == 0 { 0.0 } else { periods.repeat_total / f64::from(periods.repeat_count) },
+            monetary_value: if periods.repeat_count == 0 {
+                0.0
+            } else {
+                mean_of_micros(periods.repeat_total, f64::from(periods.repeat_count))
+            },
             holdout: self.duration_holdout.map(|_| holdout_of(holdout)),
         })
     }
@@ -317,7 +342,7 @@ impl PurchaseHistogram {
         rows.sort_unstable_by_key(|row| row.period());
         let mut first = true;
         for period_rows in rows.chunk_by(|a, b| a.period() == b.period()) {
-            if period_rows.iter().all(|row| row.amount() < 0.0) {
+            if period_rows.iter().all(|row| row.is_refund()) {
                 continue;
             }
             let bucket = if first { &mut self.first } else { &mut self.repeat };
@@ -342,20 +367,21 @@ struct PurchasePeriods {
     first: i32,
     last: i32,
     repeat_count: u32,
-    repeat_total: f64,
+    /// Millionths.
+    repeat_total: i128,
 }
 
 /// Walk one customer's rows (sorted by period) period by period.
 fn purchase_periods(rows: &[PurchaseRow]) -> Option<PurchasePeriods> {
     let mut summary: Option<PurchasePeriods> = None;
     for period_rows in rows.chunk_by(|a, b| a.period() == b.period()) {
-        if period_rows.iter().all(|row| row.amount() < 0.0) {
+        if period_rows.iter().all(|row| row.is_refund()) {
             continue; // refund-only period: not a purchase period
         }
-        let total: f64 = period_rows.iter().map(|row| row.amount()).sum();
+        let total: i128 = period_rows.iter().map(|row| i128::from(row.micros())).sum();
         let period = period_rows[0].period();
         match summary.as_mut() {
-            None => summary = Some(PurchasePeriods { first: period, last: period, repeat_count: 0, repeat_total: 0.0 }),
+            None => summary = Some(PurchasePeriods { first: period, last: period, repeat_count: 0, repeat_total: 0 }),
             Some(summary) => {
                 summary.last = period;
                 summary.repeat_count += 1;
@@ -369,13 +395,13 @@ fn purchase_periods(rows: &[PurchaseRow]) -> Option<PurchasePeriods> {
 fn holdout_of(rows: &[PurchaseRow]) -> Holdout {
     let mut frequency = 0;
     for period_rows in rows.chunk_by(|a, b| a.period() == b.period()) {
-        if period_rows.iter().any(|row| row.amount() >= 0.0) {
+        if period_rows.iter().any(|row| !row.is_refund()) {
             frequency += 1;
         }
     }
-    let purchases = rows.iter().filter(|row| row.amount() >= 0.0).count();
-    let total: f64 = rows.iter().map(|row| row.amount()).sum();
-    Holdout { frequency, monetary_value: if purchases == 0 { 0.0 } else { total / purchases as f64 } }
+    let purchases = rows.iter().filter(|row| !row.is_refund()).count();
+    let total: i128 = rows.iter().map(|row| i128::from(row.micros())).sum();
+    Holdout { frequency, monetary_value: if purchases == 0 { 0.0 } else { mean_of_micros(total, purchases as f64) } }
 }
 
 #[cfg(test)]
@@ -423,10 +449,12 @@ mod tests {
 
     #[test]
     fn purchase_rows_keep_period_flag_and_amount() {
-        for (period, holdout, amount) in [(0i64, false, 1.5), (-3, true, -2.0), (1 << 29, true, 1e300), (-(1 << 29), false, 0.0)] {
+        for (period, holdout, amount) in [(0i64, false, 1.5), (-3, true, -2.0), (1 << 28, true, 9e12), (-(1 << 28), false, 0.0)] {
             let row = PurchaseRow::new(period, holdout, amount);
-            assert_eq!((i64::from(row.period()), row.holdout(), row.amount()), (period, holdout, amount));
+            assert_eq!((i64::from(row.period()), row.holdout(), row.amount(), row.is_refund()), (period, holdout, amount, amount < 0.0));
         }
+        // A refund too small for a millionth is still a refund.
+        assert!(PurchaseRow::new(0, false, -1e-9).is_refund());
         assert_eq!(std::mem::size_of::<PurchaseRow>(), 12);
     }
 
@@ -446,6 +474,24 @@ mod tests {
         );
         assert_eq!(rows(&summary), [("a".to_string(), 2.0, 30.0, 30.0, (15.0 + 40.0) / 2.0)]);
         assert_eq!(summary.counts.refunds, 2);
+    }
+
+    /// Sums are exact to a millionth: the mean of 0.1 and 0.2 over repeat days is 0.15
+    /// and a total of 475.39 is 475.39 (floating-point sums gave 0.15000000000000002
+    /// and 475.38999999999993).
+    #[test]
+    fn money_sums_are_exact() {
+        let summary = summarize(
+            SummaryOptions::default(),
+            &[("a", day(2020, 1, 1), 1.0), ("a", day(2020, 1, 2), 0.1), ("a", day(2020, 1, 3), 0.2), ("b", day(2020, 1, 1), 1.0)]
+                .into_iter()
+                .chain((0..7).map(|_| ("b", day(2020, 1, 5), 67.91)))
+                .chain([("b", day(2020, 1, 5), 0.02)])
+                .collect::<Vec<_>>(),
+        );
+        let monetary = summary.customers.monetary_value().expect("monetary");
+        assert_eq!(monetary[0], 0.15);
+        assert_eq!(monetary[1], 475.39);
     }
 
     #[test]
