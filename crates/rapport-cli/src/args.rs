@@ -206,8 +206,10 @@ pub struct ClvInput {
     /// The model (default bg-nbd). With --params, the kind the saved model must be.
     #[arg(long, short, value_enum)]
     pub model: Option<ModelKindArg>,
-    /// L2 penalty on the log-parameters (lifetimes' penalizer_coef): 0 is plain maximum
-    /// likelihood; try 0.001–0.1 when the fit reports parameters it could not identify.
+    /// L2 penalty on the log-parameters, added to the mean negative log-likelihood: 0 is
+    /// plain maximum likelihood; try 0.001–0.1 when the fit reports parameters it could
+    /// not identify. (lifetimes' penalizer_coef penalizes the raw parameters instead, so
+    /// the same value gives other numbers.)
     #[arg(long, default_value_t = 0.0)]
     pub penalizer: f64,
     /// A summary CSV with lifetimes' columns (frequency, recency, T, monetary_value) or
@@ -283,8 +285,10 @@ pub struct ClvTrackArgs {
     /// (give --calibration-end) unless --params is given.
     #[arg(long, short, value_enum)]
     pub model: Option<ModelKindArg>,
-    /// L2 penalty on the log-parameters (lifetimes' penalizer_coef): 0 is plain maximum
-    /// likelihood; try 0.001–0.1 when the fit reports parameters it could not identify.
+    /// L2 penalty on the log-parameters, added to the mean negative log-likelihood: 0 is
+    /// plain maximum likelihood; try 0.001–0.1 when the fit reports parameters it could
+    /// not identify. (lifetimes' penalizer_coef penalizes the raw parameters instead, so
+    /// the same value gives other numbers.)
     #[arg(long, default_value_t = 0.0)]
     pub penalizer: f64,
     /// The transactions file.

@@ -351,6 +351,8 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 );
             }
             if !quiet {
+                let unit = outcome.customers.window().time_unit.map_or_else(|| "time units".to_string(), |unit| unit.to_string());
+                eprintln!("expected_purchases: over the next {} {unit} (--horizon)", args.horizon);
                 if let Some(holdout) = &outcome.holdout {
                     eprintln!("holdout: {holdout}");
                 }
@@ -612,16 +614,28 @@ fn demo(directory: &Path, format: Format, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// Say which parameters a fit could not identify, and what to do.
+/// Say which parameters a fit could not identify, what that means, and what to do.
 fn warn_unidentified(report: &rapport_engine::FitReport, quiet: bool) {
     if quiet || report.not_identified.is_empty() {
         return;
     }
+    let dropout = report.not_identified.iter().any(|entry| ["a ", "b ", "s ", "beta "].iter().any(|name| entry.starts_with(name)));
+    let meaning = if dropout && matches!(report.model.as_str(), "bg-nbd" | "mbg-nbd" | "pareto-nbd") {
+        " In plain words: these data show little or no sign of customers leaving, so the model cannot say how fast they leave; \
+         P(alive) will be close to 1 for almost everyone and is not informative."
+    } else {
+        ""
+    };
     eprintln!(
-        "warning: {}: the data do not identify {} (the likelihood is flat that way); those estimates have no interval.{}",
+        "warning: {}: the data do not pin down {} — the fit is as good whatever their value in that direction, so their \
+         estimates are arbitrary and have no interval.{meaning}{}",
         report.model,
         report.not_identified.join(", "),
-        if report.penalizer > 0.0 { " Try a larger --penalizer." } else { " Refit with --penalizer 0.01 (or 0.001–0.1)." }
+        if report.penalizer > 0.0 {
+            " Try a larger --penalizer."
+        } else {
+            " A penalty settles them: refit with --penalizer 0.01 (0.001–0.1), and compare."
+        }
     );
 }
 

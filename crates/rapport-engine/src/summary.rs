@@ -70,6 +70,9 @@ impl SuspectTimeFormat {
 
 impl std::fmt::Display for SuspectTimeFormat {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.rejected >= self.rows {
+            return write!(formatter, "the time format rejected every row's time in column {:?}: it is wrong for this file", self.column);
+        }
         write!(
             formatter,
             "the time format rejected {} of {} rows ({:.1}%) in column {:?} while the others parsed: it is likely wrong for this file (day and month swapped?), and the rows it did parse may be misread",
@@ -215,17 +218,46 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
     let scanned = started.elapsed();
     let summary = accumulator.finish();
     tracing::info!(target: "rapport::timings", scan = ?scanned, finish = ?(started.elapsed() - scanned), "summary");
+    check_calibration_window(&summary)?;
     let suspect_time_format = match &request.source {
         PurchaseSource::File { columns, .. } => {
             let time_rejects =
                 rejected.iter().filter(|row| row.column.eq_ignore_ascii_case(&columns.time) && !row.value.is_empty()).count() as u64;
             let rows = summary.counts.rows + rejected.len() as u64;
-            (time_rejects > 0 && summary.counts.rows > 0 && time_rejects as f64 >= SuspectTimeFormat::SHARE * rows as f64)
-                .then(|| SuspectTimeFormat { rejected: time_rejects, rows, column: columns.time.clone() })
+            (time_rejects > 0 && time_rejects as f64 >= SuspectTimeFormat::SHARE * rows as f64).then(|| SuspectTimeFormat {
+                rejected: time_rejects,
+                rows,
+                column: columns.time.clone(),
+            })
         }
         PurchaseSource::Workspace(_) => None,
     };
     Ok(SummaryOutcome { summary, rejected, suspect_time_format })
+}
+
+/// A calibration end must leave a holdout window and a calibration history: after the
+/// observation end (given, or the last purchase) there is no holdout — the durations
+/// would be negative — and before every first purchase there is no customer to fit.
+fn check_calibration_window(summary: &Summary) -> Result<(), EngineError> {
+    use rapport_core::time::format_local;
+    let Some(calibration_end) = summary.options.calibration_end else { return Ok(()) };
+    let invalid = |reason: String| Err(rapport_core::CoreError::InvalidOption { option: "calibration end", reason }.into());
+    if calibration_end >= summary.observation_end {
+        let end = if summary.options.observation_end.is_some() { "the observation end" } else { "the last purchase" };
+        return invalid(format!(
+            "{} is not before {end} ({}): there would be no holdout window",
+            format_local(calibration_end),
+            format_local(summary.observation_end)
+        ));
+    }
+    if summary.customers.is_empty() && summary.counts.holdout_only_customers > 0 {
+        return invalid(format!(
+            "{} is before every customer's first purchase ({} customers first bought after it): there is no calibration history",
+            format_local(calibration_end),
+            summary.counts.holdout_only_customers
+        ));
+    }
+    Ok(())
 }
 
 /// Every customer's first and repeat purchase periods, counted per period (for tracking).

@@ -34,8 +34,8 @@ pub struct FitReport {
     pub converged: bool,
     /// Iterations of the best run.
     pub iterations: u64,
-    /// L2 penalty on the log-parameters the fit used (lifetimes' `penalizer_coef`, on the
-    /// mean log-likelihood); 0 for plain maximum likelihood.
+    /// L2 penalty on the log-parameters the fit used (added to the mean negative
+    /// log-likelihood); 0 for plain maximum likelihood.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub penalizer: f64,
     /// Parameters the data do not pin down, with where the likelihood takes them: `"s →
@@ -69,7 +69,8 @@ fn pairs_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Ve
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct FitOptions {
     /// L2 penalty on the log-parameters added to the mean negative log-likelihood
-    /// (lifetimes' `penalizer_coef`): 0 is plain maximum likelihood; 0.001–0.1 keeps
+    /// (lifetimes' `penalizer_coef` squares the raw parameters instead, so its values do
+    /// not carry over): 0 is plain maximum likelihood; 0.001–0.1 keeps
     /// parameters off a boundary the data cannot rule out.
     pub penalizer: f64,
 }

@@ -199,6 +199,9 @@ struct Layout {
     indexes: Vec<Option<usize>>,
     /// Names as found in the input, for messages.
     names: Vec<String>,
+    /// Fields in the header (or given column names): a row with more, non-empty ones
+    /// has an unquoted delimiter or a broken quote, and is rejected.
+    width: Option<usize>,
 }
 
 /// Scan `input`, feeding the wanted columns of each row to sinks made by `make_sink`,
@@ -424,11 +427,13 @@ fn open_text<R: Read>(
             delimiter: Delimiter::Auto,
             indexes: (0..wanted.len()).map(Some).collect(),
             names: wanted.iter().map(|column| column.name.clone()).collect(),
+            width: None,
         },
         InputFormat::Lines => Layout {
             delimiter: Delimiter::Auto,
             indexes: (0..wanted.len()).map(|index| (index == 0).then_some(0)).collect(),
             names: wanted.iter().map(|column| column.name.clone()).collect(),
+            width: None,
         },
         _ => {
             let mut header_line = Vec::new();
@@ -512,7 +517,7 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
         .zip(&indexes)
         .map(|(column, index)| index.map_or_else(|| column.name.clone(), |index| header[index].clone()))
         .collect();
-    Ok(Layout { delimiter, indexes, names })
+    Ok(Layout { delimiter, indexes, names, width: Some(header.len()) })
 }
 
 /// Pick the delimiter that splits the line: the most frequent of `,` `;` tab `|`
@@ -646,6 +651,52 @@ fn reject_short<S: RowSink>(sink: &mut S, file: &str, line: u64, layout_names: &
     });
 }
 
+/// A row with more non-empty fields than the header.
+fn reject_wide<S: RowSink>(sink: &mut S, file: &str, line: u64, found: usize, width: usize, raw: &[u8]) {
+    sink.reject(Rejected {
+        file: file.to_string(),
+        line,
+        column: "(row)".into(),
+        value: truncate(&String::from_utf8_lossy(raw.trim_ascii()), 80),
+        expected: format!("{width} fields as in the header, found {found} (an unquoted delimiter inside a value?)"),
+    });
+}
+
+/// What is wrong with the quoting of one raw delimited record, if anything: a quoted
+/// field must close with a quote followed by the delimiter or the line end, and quotes
+/// inside it are doubled (RFC 4180). Quotes inside an unquoted field are read as they are.
+fn quoting_problem(raw: &[u8], delimiter: u8) -> Option<&'static str> {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let mut at = 0;
+    loop {
+        if raw.get(at) == Some(&b'"') {
+            at += 1;
+            loop {
+                let Some(quote) = memchr::memchr(b'"', &raw[at..]) else {
+                    return Some("a quoted value is never closed");
+                };
+                at += quote + 1;
+                if raw.get(at) == Some(&b'"') {
+                    at += 1; // a doubled quote inside the value
+                    continue;
+                }
+                break;
+            }
+            match raw.get(at) {
+                None => return None,
+                Some(&byte) if byte == delimiter => at += 1,
+                Some(_) => return Some("a quote inside a quoted value is not doubled (or the value closes early)"),
+            }
+        } else {
+            match memchr::memchr(delimiter, &raw[at..]) {
+                None => return None,
+                Some(next) => at += next + 1,
+            }
+        }
+    }
+}
+
 fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout, sink: &mut S) {
     let needed = layout.indexes.iter().flatten().max().map_or(0, |max| max + 1);
     let mut fields: Vec<Option<&str>> = vec![None; layout.indexes.len()];
@@ -683,6 +734,30 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
                 }
                 if record.len() == 1 && record[0].trim_ascii().is_empty() {
                     continue; // blank line
+                }
+                // The csv crate reads a broken quote leniently (a quoted field that
+                // closes early, or never, swallows the next lines); check the record's
+                // own bytes so that such a row is rejected, not misread.
+                let end = (reader.position().byte() as usize).min(data.len());
+                let raw = &data[start.min(end)..end];
+                if let Some(problem) = quoting_problem(raw, delimiter) {
+                    let spans = memchr::memchr_iter(b'\n', raw.strip_suffix(b"\n").unwrap_or(raw)).count() as u64;
+                    let lines = if spans > 0 { format!(" (the record runs over lines {line}–{})", line + spans) } else { String::new() };
+                    sink.reject(Rejected {
+                        file: file.into(),
+                        line,
+                        column: "(row)".into(),
+                        value: truncate(&String::from_utf8_lossy(raw.trim_ascii()), 80),
+                        expected: format!("a well-formed CSV row: {problem}{lines}"),
+                    });
+                    continue;
+                }
+                if let Some(width) = layout.width
+                    && record.len() > width
+                    && record.iter().skip(width).any(|field| !field.trim_ascii().is_empty())
+                {
+                    reject_wide(sink, file, line, record.len(), width, raw);
+                    continue;
                 }
                 let values: Vec<&[u8]> = record.iter().collect();
                 let mut row_fields = vec![None; layout.indexes.len()];
@@ -748,6 +823,13 @@ fn parse_text_block<S: RowSink>(text: &str, first_line: u64, file: &str, layout:
         if values.len() < needed {
             let position = layout.indexes.iter().position(|index| index.is_some_and(|index| index >= values.len())).unwrap_or(0);
             reject_short(sink, file, line, &layout.names, position, values.len(), needed);
+            continue;
+        }
+        if let Some(width) = layout.width
+            && values.len() > width
+            && values[width..].iter().any(|field| !field.trim_ascii().is_empty())
+        {
+            reject_wide(sink, file, line, values.len(), width, raw.as_bytes());
             continue;
         }
         for (slot, index) in fields.iter_mut().zip(&layout.indexes) {
@@ -1168,5 +1250,33 @@ mod tests {
         let refused =
             scan_in_order(&input, Some(Box::new(&b""[..])), &wanted(&["text"]), OrderedOptions::default(), |_| Ok::<(), StoreError>(()));
         assert!(refused.is_err(), "Parquet needs the file");
+    }
+
+    /// A broken quote or an unquoted delimiter is a rejected row, not a misread one; a
+    /// doubled quote, a multi-line value and a trailing empty field are fine. (After a
+    /// quote that never closes, quote parity is lost for the rest of the file: the rows
+    /// it swallows are rejected with it, never read as something else.)
+    #[test]
+    fn broken_quotes_and_extra_fields_are_rejected() {
+        let content = b"id,body\n1,\"fine, \"\"thanks\"\"\"\n4,\"two\nlines\"\n5,\"bad \"quote\" here\"\n6,a,b\n7,ok,\n2,\"unterminated here\n3,\"awful service\"\n";
+        let collected = scan_text_of(content, "x.csv", |_| {}, &wanted(&["id", "body"])).expect("scan");
+        let rows: Vec<(u64, Option<String>)> = collected.rows.iter().map(|(line, fields)| (*line, fields[1].clone())).collect();
+        assert_eq!(
+            rows,
+            [(2, Some("fine, \"thanks\"".to_string())), (3, Some("two\nlines".to_string())), (7, Some("ok".to_string()))],
+            "{:?}",
+            collected.rejected
+        );
+        let mut rejected: Vec<(u64, String)> = collected.rejected.iter().map(|row| (row.line, row.expected.clone())).collect();
+        rejected.sort();
+        assert_eq!(rejected.len(), 3, "{rejected:?}");
+        assert!(rejected[0].0 == 5 && rejected[0].1.contains("not doubled"), "{rejected:?}");
+        assert!(rejected[1].0 == 6 && rejected[1].1.contains("2 fields as in the header, found 3"), "{rejected:?}");
+        assert!(rejected[2].0 == 8 && rejected[2].1.contains("lines 8–9"), "{rejected:?}");
+        // Without quotes anywhere (the fast path), extra fields are caught too.
+        let collected = scan_text_of(b"id,body\n1,a\n2,b,c\n3,d,\n", "y.csv", |_| {}, &wanted(&["id", "body"])).expect("scan");
+        assert_eq!(collected.rows.len(), 2);
+        assert_eq!(collected.rejected.len(), 1);
+        assert!(collected.rejected[0].expected.contains("2 fields as in the header, found 3"), "{:?}", collected.rejected);
     }
 }

@@ -142,3 +142,22 @@ fn a_time_format_rejecting_many_rows_is_suspect() {
     assert_eq!((suspect.rejected, suspect.rows), (16, 28));
     assert!(suspect.to_string().contains("57.1%"), "{suspect}");
 }
+
+/// A calibration end after the last purchase (no holdout: negative durations) or before
+/// every first purchase (no calibration history) is refused, naming both times.
+#[test]
+fn a_calibration_end_outside_the_data_is_refused() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(directory.path(), "orders.csv", "customer_id,date\na,2024-01-01\na,2024-02-01\nb,2024-01-15\n");
+    let request = |calibration_end: &str| SummaryRequest {
+        source: PurchaseSource::File { input: FileInput::new(&file), columns: TransactionColumns::default() },
+        window: WindowSpec { calibration_end: Some(calibration_end.into()), ..WindowSpec::default() },
+        max_rejects: 0,
+    };
+    let after = summarize(&request("2024-06-30")).expect_err("after the data");
+    assert_eq!(after.code(), "invalid_option");
+    assert!(after.to_string().contains("2024-02-01"), "{after}");
+    let before = summarize(&request("2023-12-01")).expect_err("before the data");
+    assert!(before.to_string().contains("2 customers first bought after it"), "{before}");
+    assert!(summarize(&request("2024-01-20")).is_ok());
+}
