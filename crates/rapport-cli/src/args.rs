@@ -163,6 +163,9 @@ pub struct SentimentArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = SentimentOutput::Csv)]
     pub format: SentimentOutput,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
     /// Instead of scoring, print the Pearson correlation of compound with the human
     /// ratings of a VADER-paper ground-truth file (id TAB rating TAB text), for both models.
     #[arg(long, conflicts_with = "evaluate_labels")]

@@ -345,8 +345,8 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             }
             if !quiet && outcome.spend_left_out > 0 {
                 eprintln!(
-                    "{} repeat buyer(s) whose purchases net to zero or less after refunds were left out of the spend model; \
-                     their expected spend is the model's for a mean spend of 0",
+                    "{} repeat buyer(s) with a mean spend of zero or less (refunds outweighing purchases) were left out of the \
+                     Gamma-Gamma spend model; their expected spend is the model's for a mean spend of 0",
                     outcome.spend_left_out
                 );
             }
@@ -406,8 +406,13 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
         SentimentOutput::Csv => SentimentFormat::Csv,
         SentimentOutput::Jsonl => SentimentFormat::Jsonl,
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut out: Box<dyn std::io::Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
+    };
     let outcome = score_stream(&request, stream, model, format, &mut out)?;
     report_rejects(&outcome.rejected, args.rejects.as_deref(), quiet)?;
     if !quiet {

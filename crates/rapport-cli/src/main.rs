@@ -118,6 +118,12 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         }
         "too_many_rejects" => Some("--max-rejects N accepts up to N rejected rows".into()),
         "time_unit_needed" => Some("give --time-unit (the unit of the summary file's recency and T)".into()),
+        "invalid_saved_model" | "invalid_request" if error.to_string().contains("fit report") => {
+            Some("write a model file with clv fit --save FILE, and give that to --params".into())
+        }
+        "time_unit_mismatch" if error.to_string().contains("fitted on data in an unknown unit") => {
+            Some("the saved model's time unit is unknown: refit it with --time-unit (or from a Parquet summary) and --save".into())
+        }
         "time_unit_mismatch" => Some("give --time-unit so that the saved model can be converted".into()),
         "calibration_end_needed" => Some("give --calibration-end, or --params FITTED.json".into()),
         "output_file_needed" => Some("give --output FILE with --format parquet".into()),

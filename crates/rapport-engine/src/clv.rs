@@ -54,7 +54,8 @@ pub fn customers(source: &CustomerSource) -> Result<Customers, EngineError> {
     match source {
         CustomerSource::SummaryFile { path, time_unit } => {
             let mut table = read_summary_file(path)?;
-            table.set_window(Window { time_unit: *time_unit, ..*table.window() });
+            // The unit given wins; a Parquet summary written by Rapport knows its own.
+            table.set_window(Window { time_unit: time_unit.or(table.window().time_unit), ..*table.window() });
             Ok(Customers { table, rejected: Vec::new(), counts: None })
         }
         CustomerSource::Purchases(request) => {
@@ -64,27 +65,22 @@ pub fn customers(source: &CustomerSource) -> Result<Customers, EngineError> {
     }
 }
 
-/// Read a summary file into a customer table with lifetimes' column names.
-fn read_summary_file(path: &Path) -> Result<CustomerTable, EngineError> {
-    let file = path.display().to_string();
-    let invalid = |line: u64, column: &str, message: String| EngineError::BadValue {
-        file: file.clone(),
-        line,
-        column: column.to_string(),
-        expected: message,
-    };
-    let mut reader = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(path).map_err(|error| match error.into_kind() {
-        csv::ErrorKind::Io(source) => EngineError::Read { source_name: file.clone(), source },
-        other => EngineError::Request(format!("{file}: {other:?}")),
-    })?;
-    let header: Vec<String> =
-        reader.headers().map_err(|error| invalid(1, "(header)", error.to_string()))?.iter().map(|name| name.trim().to_string()).collect();
+/// Which column of a summary's header holds what: (position, name in the table) for the
+/// required frequency, recency and age and any optional ones found, and the id column.
+/// lifetimes' names (with or without `_cal`) and Hardie's are recognised.
+type SummaryColumns = (Vec<(usize, &'static str)>, Option<usize>);
+
+fn summary_columns(file: &str, header: &[String]) -> Result<SummaryColumns, EngineError> {
     let find = |names: &[&str]| names.iter().find_map(|name| header.iter().position(|column| column == name));
     let id = find(&["customer_id", "ID", "id", "CustomerID", "customer"]);
     let required = |names: &[&str], what: &str| {
-        find(names).ok_or_else(|| invalid(1, names[0], format!("{what} ({}); found {}", names.join(", "), header.join(", "))))
+        find(names).ok_or_else(|| EngineError::BadValue {
+            file: file.to_string(),
+            line: 1,
+            column: names[0].to_string(),
+            expected: format!("{what} ({}); found {}", names.join(", "), header.join(", ")),
+        })
     };
-    // (column in the file, name in the table)
     let mut wanted = vec![
         (required(&["frequency", "frequency_cal", "x"], "a frequency column")?, columns::FREQUENCY),
         (required(&["recency", "recency_cal", "t_x"], "a recency column")?, columns::RECENCY),
@@ -101,6 +97,79 @@ fn read_summary_file(path: &Path) -> Result<CustomerTable, EngineError> {
             wanted.push((index, column));
         }
     }
+    Ok((wanted, id))
+}
+
+/// Both holdout columns or neither.
+fn holdout_pair(mut table: CustomerTable) -> CustomerTable {
+    if table.frequency_holdout().is_some() != table.duration_holdout().is_some() {
+        table.remove(columns::FREQUENCY_HOLDOUT);
+        table.remove(columns::DURATION_HOLDOUT);
+    }
+    table
+}
+
+/// A Parquet summary (Rapport's own `summary --output f.parquet`, with its window, or any
+/// with numeric columns under the recognised names).
+fn read_summary_parquet(path: &Path) -> Result<CustomerTable, EngineError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float64Type};
+    let file = path.display().to_string();
+    let batch = rapport_store::input::read_parquet_file(path)?;
+    let schema = batch.schema();
+    let header: Vec<String> = schema.fields().iter().map(|field| field.name().clone()).collect();
+    let (wanted, id) = summary_columns(&file, &header)?;
+    let window: Window = schema.metadata().get("rapport.window").and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+    let ids: Vec<String> = match id {
+        Some(index) => {
+            let column = arrow::compute::cast(batch.column(index), &DataType::Utf8).map_err(rapport_store::StoreError::from)?;
+            let column = column.as_string::<i32>();
+            (0..column.len()).map(|row| if column.is_null(row) { (row + 1).to_string() } else { column.value(row).to_string() }).collect()
+        }
+        None => (1..=batch.num_rows()).map(|row| row.to_string()).collect(),
+    };
+    let mut table = CustomerTable::from_ids(ids.iter().map(String::as_str), window);
+    for (index, name) in wanted {
+        let values = arrow::compute::cast(batch.column(index), &DataType::Float64).map_err(|_| EngineError::BadValue {
+            file: file.clone(),
+            line: 0,
+            column: header[index].clone(),
+            expected: "numbers".into(),
+        })?;
+        let values = values.as_primitive::<Float64Type>();
+        if let Some(row) = (0..values.len()).find(|&row| values.is_null(row) || !values.value(row).is_finite()) {
+            return Err(EngineError::BadValue {
+                file: file.clone(),
+                line: row as u64 + 1,
+                column: header[index].clone(),
+                expected: "a number (found an empty or non-finite value)".into(),
+            });
+        }
+        table.push_f64(name, values.values().to_vec())?;
+    }
+    Ok(holdout_pair(table))
+}
+
+/// Read a summary file (CSV, or Parquet by its extension) into a customer table with
+/// lifetimes' column names.
+fn read_summary_file(path: &Path) -> Result<CustomerTable, EngineError> {
+    if rapport_store::input::InputFormat::Auto.resolve(path) == rapport_store::input::InputFormat::Parquet {
+        return read_summary_parquet(path);
+    }
+    let file = path.display().to_string();
+    let invalid = |line: u64, column: &str, message: String| EngineError::BadValue {
+        file: file.clone(),
+        line,
+        column: column.to_string(),
+        expected: message,
+    };
+    let mut reader = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(path).map_err(|error| match error.into_kind() {
+        csv::ErrorKind::Io(source) => EngineError::Read { source_name: file.clone(), source },
+        other => EngineError::Request(format!("{file}: {other:?}")),
+    })?;
+    let header: Vec<String> =
+        reader.headers().map_err(|error| invalid(1, "(header)", error.to_string()))?.iter().map(|name| name.trim().to_string()).collect();
+    let (wanted, id) = summary_columns(&file, &header)?;
     let mut ids = Vec::new();
     let mut values: Vec<Vec<f64>> = vec![Vec::new(); wanted.len()];
     // One record buffer for the whole file: a million-row summary makes no per-row
@@ -125,12 +194,7 @@ fn read_summary_file(path: &Path) -> Result<CustomerTable, EngineError> {
     for ((_, name), column) in wanted.iter().zip(values) {
         table.push_f64(name, column)?;
     }
-    // Both holdout columns or neither.
-    if table.frequency_holdout().is_some() != table.duration_holdout().is_some() {
-        table.remove(columns::FREQUENCY_HOLDOUT);
-        table.remove(columns::DURATION_HOLDOUT);
-    }
-    Ok(table)
+    Ok(holdout_pair(table))
 }
 
 /// What to fit.

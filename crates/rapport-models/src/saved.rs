@@ -63,7 +63,21 @@ impl SavedModel {
 
     /// Read a saved model (versions 1 and 2).
     pub fn from_json(text: &str) -> Result<SavedModel, ModelError> {
-        let layout: Layout = serde_json::from_str(text).map_err(|error| ModelError::Persist(error.to_string()))?;
+        let layout: Layout = serde_json::from_str(text).map_err(|error| {
+            // A fit report (what a fit prints) has the parameters but not the model's
+            // envelope; say so rather than name a missing field.
+            let value: Option<serde_json::Value> = serde_json::from_str(text).ok();
+            let is_report = value
+                .as_ref()
+                .is_some_and(|value| value.get("format").is_none() && value.get("params").is_some() && value.get("model").is_some());
+            if is_report {
+                ModelError::Persist(
+                    "this is a fit report (the fit's printed output), not a saved model: save the model when fitting".into(),
+                )
+            } else {
+                ModelError::Persist(error.to_string())
+            }
+        })?;
         if layout.format != FORMAT {
             return Err(ModelError::Persist(format!("not a Rapport model (format {:?})", layout.format)));
         }
@@ -94,7 +108,11 @@ impl SavedModel {
             (fitted, data) => Err(ModelError::UnitMismatch {
                 fitted: fitted.map_or_else(|| "an unknown unit".into(), |unit| unit.to_string()),
                 data: data.map_or_else(|| "an unknown unit".into(), |unit| unit.to_string()),
-                reason: "give the unit of the summary so that the model can be converted".into(),
+                reason: if fitted.is_none() {
+                    "the model's unit was not recorded when it was fitted; refit it with the unit of its data".into()
+                } else {
+                    "give the unit of the data so that the model can be converted".into()
+                },
             }),
         }
     }

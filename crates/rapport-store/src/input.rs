@@ -932,6 +932,25 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
     Ok(sink)
 }
 
+/// A whole Parquet file as one record batch, with its schema's metadata (a customer
+/// table written by Rapport keeps its window there). For small tables such as customer
+/// summaries; event files are scanned instead.
+pub fn read_parquet_file(path: &Path) -> Result<arrow::record_batch::RecordBatch, StoreError> {
+    let file = File::open(path).map_err(StoreError::read(path))?;
+    let format_error = |error: parquet::errors::ParquetError| StoreError::Format {
+        path: path.to_path_buf(),
+        message: format!("not a readable Parquet file: {error}"),
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(format_error)?;
+    let schema = builder.schema().clone();
+    let batches = builder
+        .build()
+        .map_err(format_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| StoreError::Format { path: path.to_path_buf(), message: format!("reading Parquet: {error}") })?;
+    Ok(arrow::compute::concat_batches(&schema, &batches)?)
+}
+
 /// Read a Parquet file's record batches in order into a fresh `Collected`, handing it to
 /// `end_batch` after each batch.
 fn read_parquet<E: From<StoreError>>(

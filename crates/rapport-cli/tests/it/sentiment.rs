@@ -185,4 +185,7 @@ fn a_csv_needs_its_text_column_or_lines_asked_for() {
     assert!(message.contains("id,body") && message.contains("--text-column"), "{message}");
     let out = ok(&["sentiment", file.to_str().expect("path"), "--input-format", "lines"]);
     assert_eq!(out.lines().count(), 3, "header row and both lines: {out}");
+    let written = directory.path().join("scores.csv");
+    ok(&["sentiment", file.to_str().expect("path"), "--text-column", "body", "--output", written.to_str().expect("path")]);
+    assert!(std::fs::read_to_string(&written).expect("written").starts_with("neg,neu,pos,compound\n"));
 }

@@ -89,3 +89,33 @@ fn tracking_checks_its_request() {
     request.columns.amount = Some("dollars".into());
     assert_eq!(track(&request).expect_err("not a count model").code(), "not_applicable");
 }
+
+/// A Parquet summary written by Rapport carries its time unit to the fit and the saved
+/// model; a fit report is not mistaken for a saved model.
+#[test]
+fn parquet_summaries_carry_their_unit() {
+    use rapport_engine::output::{OutputFormat, write};
+    use rapport_engine::summary::{PurchaseSource, SummaryRequest, summarize};
+    let directory = tempfile::tempdir().expect("tempdir");
+    let request = SummaryRequest {
+        source: PurchaseSource::File { input: cdnow_sample(), columns: TransactionColumns::default() },
+        window: WindowSpec { time_unit: Some(TimeUnit::Weeks), ..WindowSpec::default() },
+        max_rejects: 0,
+    };
+    let summary = summarize(&request).expect("summary").summary;
+    let path = directory.path().join("summary.parquet");
+    write(&summary.customers.to_record_batch(), OutputFormat::Parquet, Some(&path), &mut std::io::sink()).expect("parquet");
+    let outcome = fit(&FitRequest {
+        source: CustomerSource::SummaryFile { path: path.clone(), time_unit: None },
+        model: ModelKind::BgNbd,
+        options: Default::default(),
+    })
+    .expect("fit from parquet");
+    assert_eq!(outcome.saved.time_unit(), Some(TimeUnit::Weeks));
+    assert_eq!(outcome.saved.fitted_on.customers, summary.customers.len() as f64);
+    let report = directory.path().join("report.json");
+    std::fs::write(&report, serde_json::to_string(&rapport_engine::clv::fit_json(outcome.saved.model.report())).expect("json"))
+        .expect("write");
+    let error = load_model(&report).expect_err("a report is not a model");
+    assert!(error.to_string().contains("fit report"), "{error}");
+}
