@@ -8,8 +8,6 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// mimalloc instead of the system allocator: it reuses freed memory across threads
 /// where glibc unmapped and faulted in again the multi-megabyte buffers of a scan, and
 /// freeing a million summary rows takes half the time (measured on the ten-million-row
@@ -34,7 +32,10 @@ fn install_logging() {
 
 fn main() -> ExitCode {
     install_logging();
-    let cli = match args::Cli::try_parse() {
+    // `ingest --help` lists every kind's fields, from the event model itself.
+    let command = <args::Cli as clap::CommandFactory>::command().mut_subcommand("ingest", |ingest| ingest.after_long_help(ingest_fields()));
+    let parsed = command.try_get_matches().and_then(|matches| <args::Cli as clap::FromArgMatches>::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
             let code = match error.kind() {
@@ -73,6 +74,32 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The fields of every event kind, for `ingest --help`.
+fn ingest_fields() -> String {
+    let mut text = String::from(
+        "Fields of each kind (required ones marked *). An input column with the field's name is used as it is; map others\n\
+         with --map FIELD=COLUMN, e.g. --map time=order_date --map customer_id=CustomerID.\n",
+    );
+    for kind in rapport_engine::EventKind::ALL {
+        let fields: Vec<String> =
+            kind.fields().iter().map(|field| format!("{}{}", field.name, if field.required { "*" } else { "" })).collect();
+        text.push_str(&format!("\n  {:<13} {}", kind.name(), fields.join(", ")));
+    }
+    text
+}
+
+/// A column of `found` that probably holds `field` (by common export names), for hints.
+fn guess_column<'a>(field: &str, found: &[&'a str]) -> Option<&'a str> {
+    let clues: &[&str] = match field {
+        "time" => &["date", "time", "timestamp", "created", "ordered", "at"],
+        "customer_id" => &["customer", "client", "user", "member", "account", "buyer"],
+        "amount" => &["amount", "total", "revenue", "value", "price", "sales", "spend"],
+        "text" => &["text", "body", "message", "comment", "content", "review"],
+        _ => &[],
+    };
+    clues.iter().find_map(|clue| found.iter().copied().find(|name| name.to_ascii_lowercase().contains(clue)))
 }
 
 /// The error and its causes, each cause once: the library's messages already include
@@ -133,6 +160,16 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         }
         "missing_column" if matches!(subcommand, "sentiment" | "topics") => {
             Some("name the columns with --text-column (and --id-column, --time-column, --label-column)".into())
+        }
+        "missing_column" if subcommand == "ingest" => {
+            // "…: no column "time"; found 3 column(s) from the header: "a", "b", "c""
+            let text = error.to_string();
+            let field = text.split("no column \"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("FIELD").to_string();
+            let found: Vec<&str> = text.split(": ").last().unwrap_or("").split(", ").map(|name| name.trim_matches('"')).collect();
+            Some(match guess_column(&field, &found) {
+                Some(column) => format!("map it: --map {field}={column} (rapport ingest --help lists every kind's fields)"),
+                None => format!("map it: --map {field}=COLUMN (rapport ingest --help lists every kind's fields)"),
+            })
         }
         "missing_column" => {
             Some("name your columns: --customer-column, --time-column, --amount-column (summary, clv); --map FIELD=COLUMN (ingest)".into())

@@ -93,3 +93,18 @@ fn a_given_timezone_overrides_the_workspace_zone() {
     assert_eq!(frequency(&[]), 1, "two Auckland days");
     assert_eq!(frequency(&["--timezone", "UTC"]), 0, "one UTC day");
 }
+
+/// A missing field suggests the `--map` that fixes it, and `ingest --help` lists every
+/// kind's fields.
+#[test]
+fn a_missing_field_suggests_its_mapping() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let root = directory.path().join("ws");
+    ok(&["init", root.to_str().expect("path")]);
+    let file = directory.path().join("orders.csv");
+    std::fs::write(&file, "CustomerID,order_date,total\n1,2024-01-01,5\n").expect("write");
+    let message = user_error(&["ingest", "--workspace", root.to_str().expect("path"), "--kind", "purchases", file.to_str().expect("path")]);
+    assert!(message.contains("--map customer_id=CustomerID"), "{message}");
+    let help = ok(&["ingest", "--help"]);
+    assert!(help.contains("purchases") && help.contains("amount*") && help.contains("survey_type*"), "{help}");
+}
