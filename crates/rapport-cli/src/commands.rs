@@ -74,7 +74,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 show_rejects(&report.first_rejects, report.rejected as usize);
             }
             if let Some(file) = rapport_engine::workspace::quarantine_path(&args.workspace, &report) {
-                eprintln!("{} rejected row(s), all kept in {}", report.rejected, file.display());
+                let already = if report.already_quarantined.is_some() { " already (this file was ingested before)" } else { "" };
+                eprintln!("{} rejected row(s), all kept{already} in {}", report.rejected, file.display());
             }
             let batch = report.batch.as_ref().map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id));
             let table = TableBuilder::default()

@@ -76,7 +76,12 @@ pub fn ingest(request: &IngestRequest) -> Result<IngestReport, EngineError> {
 
 /// Where the quarantine file of an ingest is, as a path a user can open.
 pub fn quarantine_path(workspace: &Path, report: &IngestReport) -> Option<PathBuf> {
-    report.batch.as_ref().and_then(|batch| batch.quarantine_file.as_ref()).map(|file| workspace.join(file))
+    report
+        .batch
+        .as_ref()
+        .and_then(|batch| batch.quarantine_file.as_ref())
+        .or(report.already_quarantined.as_ref())
+        .map(|file| workspace.join(file))
 }
 
 /// The results runs of a workspace, oldest first.

@@ -128,6 +128,9 @@ pub struct IngestReport {
     pub duplicates: u64,
     /// The first rejected rows (up to 20), for display.
     pub first_rejects: Vec<Rejected>,
+    /// When the file was ingested before with the same rejects and nothing new was
+    /// accepted: the quarantine file that already holds them (nothing is published).
+    pub already_quarantined: Option<String>,
 }
 
 impl Workspace {
@@ -293,7 +296,27 @@ impl Workspace {
         let report_counts = (accepted.len() as u64, rejected.len() as u64, duplicates);
         let first_rejects: Vec<Rejected> = rejected.iter().take(20).cloned().collect();
         if accepted.is_empty() && rejected.is_empty() {
-            return Ok(IngestReport { batch: None, accepted: 0, rejected: 0, duplicates, first_rejects });
+            return Ok(IngestReport { batch: None, accepted: 0, rejected: 0, duplicates, first_rejects, already_quarantined: None });
+        }
+        // The same file again, with nothing new to accept and the same rejects as a
+        // batch already published from it: those rows are already in quarantine, and a
+        // second copy would only grow the workspace (a re-run script re-ingesting its
+        // export every night). Nothing is published.
+        if accepted.is_empty() {
+            let earlier =
+                self.manifest.batches.iter().find(|batch| {
+                    batch.kind == kind && batch.source_blake3 == source_bytes_hash && batch.rejected == rejected.len() as u64
+                });
+            if let Some(quarantine_file) = earlier.and_then(|batch| batch.quarantine_file.clone()) {
+                return Ok(IngestReport {
+                    batch: None,
+                    accepted: 0,
+                    rejected: rejected.len() as u64,
+                    duplicates,
+                    first_rejects,
+                    already_quarantined: Some(quarantine_file),
+                });
+            }
         }
 
         let id = self.manifest.batches.iter().map(|batch| batch.id).max().unwrap_or(0) + 1;
@@ -345,7 +368,14 @@ impl Workspace {
         self.manifest = manifest;
         let _ = fs::remove_dir_all(self.root.join(".staging"));
         drop(lock);
-        Ok(IngestReport { batch: Some(batch), accepted: report_counts.0, rejected: report_counts.1, duplicates, first_rejects })
+        Ok(IngestReport {
+            batch: Some(batch),
+            accepted: report_counts.0,
+            rejected: report_counts.1,
+            duplicates,
+            first_rejects,
+            already_quarantined: None,
+        })
     }
 
     /// Event files of `kind` listed in the manifest.
@@ -790,6 +820,13 @@ mod tests {
             fs::read_to_string(workspace.root().join(report.batch.expect("batch").quarantine_file.expect("file"))).expect("read");
         assert!(quarantine.contains(",3,time,2020-13-01,"), "{quarantine}");
         assert!(quarantine.contains(",5,customer_id,,"), "{quarantine}");
+        // The same file again adds nothing at all: no batch, no second quarantine copy.
+        let before = snapshot(workspace.root());
+        let again = workspace.ingest(EventKind::Purchases, &options).expect("again");
+        assert!(again.batch.is_none());
+        assert_eq!((again.accepted, again.rejected, again.duplicates), (0, 3, 1));
+        assert!(again.already_quarantined.is_some());
+        assert_eq!(snapshot(workspace.root()), before, "the workspace is unchanged");
     }
 
     #[test]
