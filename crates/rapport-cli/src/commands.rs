@@ -89,6 +89,7 @@ pub fn run(cli: Cli) -> Result<()> {
             emit(&table, args.format, None)
         }
         Command::Summary(args) => {
+            check_output(args.format, args.output.as_deref())?;
             let source = match (&args.workspace, &args.file) {
                 (Some(workspace), _) => PurchaseSource::Workspace(workspace.clone()),
                 (None, Some(file)) => PurchaseSource::File { input: file_input(file, &args.read)?, columns: columns(&args.columns) },
@@ -222,6 +223,14 @@ fn window(window: &WindowArgs) -> Result<WindowSpec> {
 }
 
 /// The output format: as given, else from the output file's extension, else `default`.
+/// Refuse Parquet to standard output before any work is done.
+fn check_output(format: Option<Format>, output: Option<&Path>) -> Result<()> {
+    if format == Some(Format::Parquet) && output.is_none() {
+        return Err(EngineError::OutputFileNeeded.into());
+    }
+    Ok(())
+}
+
 fn resolve_format(format: Option<Format>, output: Option<&Path>, default: Format) -> Format {
     let from_extension = || match output?.extension()?.to_str()?.to_ascii_lowercase().as_str() {
         "parquet" | "pq" => Some(Format::Parquet),
@@ -248,6 +257,7 @@ fn customer_source(input: &ClvInput) -> Result<CustomerSource> {
 fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
     match command {
         ClvCommand::Fit(args) => {
+            check_output(args.format, args.output.as_deref())?;
             let request = FitRequest {
                 source: customer_source(&args.input)?,
                 model: model_kind(args.input.model.unwrap_or(ModelKindArg::BgNbd)),
@@ -292,6 +302,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             }
         }
         ClvCommand::Track(args) => {
+            check_output(args.format, args.output.as_deref())?;
             let request = TrackRequest {
                 input: file_input(&args.transactions, &args.read)?,
                 columns: columns(&args.columns),
@@ -317,6 +328,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             emit(&table, resolve_format(args.format, args.output.as_deref(), Format::Csv), args.output.as_deref())
         }
         ClvCommand::Predict(args) => {
+            check_output(args.format, args.output.as_deref())?;
             let request = PredictRequest {
                 source: customer_source(&args.input)?,
                 model: args.input.model.map(model_kind),
