@@ -549,6 +549,15 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
         for topic in &report.topics {
             eprintln!("  {:>2}. {:<40} {:>6} texts ({:.1}%)", topic.topic, topic.label, topic.size, topic.share * 100.0);
         }
+        if report.unassigned > 0 {
+            eprintln!(
+                "{} grouped text(s) have no topic: none of their words occurs in at least {} and at most half of the grouped \
+                 texts, as a topic's words must (very short or unusual texts end up here); each is still listed, with its \
+                 sentiment",
+                report.unassigned,
+                2.max(report.grouped / 1000)
+            );
+        }
     }
     Ok(())
 }
