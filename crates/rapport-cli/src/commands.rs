@@ -354,6 +354,16 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             let outcome = outcome?;
             report_rejects(&outcome.rejected, None, quiet)?;
             for report in &outcome.models {
+                if !quiet {
+                    let params: Vec<String> = report.named_params().map(|(name, value)| format!("{name} = {value:.4}")).collect();
+                    eprintln!(
+                        "{}: {} (log-likelihood {:.2}, {} customers)",
+                        report.model,
+                        params.join(", "),
+                        report.log_likelihood,
+                        report.n_customers
+                    );
+                }
                 warn_unidentified(report, quiet);
             }
             if !quiet && outcome.spend_left_out > 0 {

@@ -641,13 +641,24 @@ fn last_cut(data: &[u8], quoted: bool, mut in_quotes: bool) -> (Option<usize>, b
     (cut, in_quotes)
 }
 
-fn reject_short<S: RowSink>(sink: &mut S, file: &str, line: u64, layout_names: &[String], position: usize, found: usize, needed: usize) {
+/// A row with fewer fields than the wanted columns need; the row is shown as found.
+#[allow(clippy::too_many_arguments)]
+fn reject_short<S: RowSink>(
+    sink: &mut S,
+    file: &str,
+    line: u64,
+    layout_names: &[String],
+    position: usize,
+    found: usize,
+    needed: usize,
+    row: &str,
+) {
     sink.reject(Rejected {
         file: file.to_string(),
         line,
         column: layout_names[position].clone(),
-        value: format!("{found} field(s)"),
-        expected: format!("at least {needed} fields"),
+        value: truncate(row.trim(), 80),
+        expected: format!("at least {needed} fields (found {found})"),
     });
 }
 
@@ -822,7 +833,7 @@ fn parse_text_block<S: RowSink>(text: &str, first_line: u64, file: &str, layout:
         }
         if values.len() < needed {
             let position = layout.indexes.iter().position(|index| index.is_some_and(|index| index >= values.len())).unwrap_or(0);
-            reject_short(sink, file, line, &layout.names, position, values.len(), needed);
+            reject_short(sink, file, line, &layout.names, position, values.len(), needed, raw);
             continue;
         }
         if let Some(width) = layout.width
@@ -850,7 +861,12 @@ fn emit_row<'a, S: RowSink>(
 ) {
     if values.len() < needed {
         let position = layout.indexes.iter().position(|index| index.is_some_and(|index| index >= values.len())).unwrap_or(0);
-        reject_short(sink, file, line, &layout.names, position, values.len(), needed);
+        let row: Vec<std::borrow::Cow<'_, str>> = values.iter().map(|value| String::from_utf8_lossy(value)).collect();
+        let separator = match layout.delimiter {
+            Delimiter::Byte(byte) => (byte as char).to_string(),
+            _ => " ".to_string(),
+        };
+        reject_short(sink, file, line, &layout.names, position, values.len(), needed, &row.join(&separator));
         return;
     }
     for (slot, (index, name)) in fields.iter_mut().zip(layout.indexes.iter().zip(&layout.names)) {

@@ -88,7 +88,7 @@ fn truncated_last_line() {
     let directory = tempfile::tempdir().expect("tempdir");
     let file = write(directory.path(), "p.csv", b"customer_id,date,amount\na,2020-01-01,3\nb,2020-01-0");
     let message = run_user_error(&summary(&file, &[]));
-    assert!(message.contains("p.csv:3: column \"amount\": found \"2 field(s)\", expected at least 3 fields"), "{message}");
+    assert!(message.contains("p.csv:3: column \"amount\": found \"b,2020-01-0\", expected at least 3 fields (found 2)"), "{message}");
     let file = write(directory.path(), "q.csv", b"customer_id,date,amount\na,2020-01-01,3\nb,2020-01-0,");
     let message = run_user_error(&summary(&file, &[]));
     assert!(message.contains("q.csv:3: column \"date\""), "{message}");
