@@ -102,6 +102,19 @@ pub struct TopicsArgs {
     /// Input format when --text-column is given (auto: from the extension).
     #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
     pub input_format: InputFormatArg,
+    #[command(flatten)]
+    pub text_rejects: TextRejects,
+    /// Output: json (topics, evaluation and every text's topic) or csv (every text's topic).
+    #[arg(long, value_enum, default_value_t = TopicsOutput::Json)]
+    pub format: TopicsOutput,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// What to do with text rows that cannot be read (sentiment, topics).
+#[derive(Debug, Args)]
+pub struct TextRejects {
     /// Unreadable rows (malformed CSV or JSON, too few fields) allowed; they are left
     /// out and listed. Beyond this the command stops (exit 1).
     #[arg(long, default_value_t = 0)]
@@ -109,12 +122,6 @@ pub struct TopicsArgs {
     /// Write the rejected rows (file, line, column, value, expected) to this CSV.
     #[arg(long)]
     pub rejects: Option<PathBuf>,
-    /// Output: json (topics, evaluation and every text's topic) or csv (every text's topic).
-    #[arg(long, value_enum, default_value_t = TopicsOutput::Json)]
-    pub format: TopicsOutput,
-    /// Write to this file instead of standard output.
-    #[arg(long)]
-    pub output: Option<PathBuf>,
 }
 
 /// Bucket of a trend.
@@ -153,13 +160,8 @@ pub struct SentimentArgs {
     /// Input format when --text-column is given (auto: from the extension).
     #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
     pub input_format: InputFormatArg,
-    /// Unreadable rows (malformed CSV or JSON, too few fields) allowed; they are left
-    /// out and listed. Beyond this the command stops (exit 1).
-    #[arg(long, default_value_t = 0)]
-    pub max_rejects: u64,
-    /// Write the rejected rows (file, line, column, value, expected) to this CSV.
-    #[arg(long)]
-    pub rejects: Option<PathBuf>,
+    #[command(flatten)]
+    pub text_rejects: TextRejects,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SentimentOutput::Csv)]
     pub format: SentimentOutput,

@@ -423,8 +423,12 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
         return evaluate_sentiment(args);
     }
     let (input, stream) = text_input(args.file.as_ref(), args.input_format);
-    let request =
-        TextRequest { input, text_column: args.text_column.clone(), id_column: args.id_column.clone(), max_rejects: args.max_rejects };
+    let request = TextRequest {
+        input,
+        text_column: args.text_column.clone(),
+        id_column: args.id_column.clone(),
+        max_rejects: args.text_rejects.max_rejects,
+    };
     let format = match args.format {
         SentimentOutput::Csv => SentimentFormat::Csv,
         SentimentOutput::Jsonl => SentimentFormat::Jsonl,
@@ -437,7 +441,7 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
         None => Box::new(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
     };
     let outcome = score_stream(&request, stream, model, format, &mut out)?;
-    report_rejects(&outcome.rejected, args.rejects.as_deref(), quiet)?;
+    report_rejects(&outcome.rejected, args.text_rejects.rejects.as_deref(), quiet)?;
     if !quiet {
         let counts = outcome.counts;
         eprintln!(
@@ -510,7 +514,7 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
             time: args.time_column.clone(),
             label: args.label_column.clone(),
         },
-        max_rejects: args.max_rejects,
+        max_rejects: args.text_rejects.max_rejects,
         model: sentiment_model(args.model),
         all: args.all,
         options: TopicOptions { topics: args.topics, max_topics: args.max_topics.max(2), seed: args.seed, ..TopicOptions::default() },
@@ -527,7 +531,7 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
     let report = complaint_topics(&request, stream);
     progress.finish_and_clear();
     let report = report?;
-    report_rejects(&report.rejected, args.rejects.as_deref(), quiet)?;
+    report_rejects(&report.rejected, args.text_rejects.rejects.as_deref(), quiet)?;
     let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(path) => {
             Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?))

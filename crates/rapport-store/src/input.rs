@@ -225,16 +225,7 @@ fn scan_text<S: RowSink>(
     let display = path.display().to_string();
 
     let error_slot: Mutex<Option<StoreError>> = Mutex::new(None);
-    let blocks = BlockReader {
-        reader,
-        path,
-        next_line: first_line,
-        carry: Vec::new(),
-        quoted: format != InputFormat::Lines && matches!(layout.delimiter, Delimiter::Byte(_)),
-        error: &error_slot,
-        done: false,
-        block_bytes: BLOCK_BYTES,
-    };
+    let blocks = BlockReader::new(reader, path, first_line, format, &layout, &error_slot, BLOCK_BYTES);
     // One sink per worker thread (not per block): merging sinks costs as much as the
     // distinct keys they hold, so fewer, fuller sinks are cheaper. The reading thread
     // hands out blocks through a bounded channel, which keeps memory bounded.
@@ -330,16 +321,7 @@ pub fn scan_in_order<E: From<StoreError>>(
     };
     let (reader, layout, first_line) = open_text(input, format, wanted, source)?;
     let error_slot: Mutex<Option<StoreError>> = Mutex::new(None);
-    let blocks = BlockReader {
-        reader,
-        path,
-        next_line: first_line,
-        carry: Vec::new(),
-        quoted: format != InputFormat::Lines && matches!(layout.delimiter, Delimiter::Byte(_)),
-        error: &error_slot,
-        done: false,
-        block_bytes: ORDERED_BLOCK_BYTES,
-    };
+    let blocks = BlockReader::new(reader, path, first_line, format, &layout, &error_slot, ORDERED_BLOCK_BYTES);
     for mut block in blocks {
         if options.lossy_utf8
             && let Err(_) = std::str::from_utf8(&block.data)
@@ -572,6 +554,31 @@ struct BlockReader<'a, R> {
     done: bool,
     /// Bytes read at a time (a block is at least this, cut at a line end).
     block_bytes: usize,
+}
+
+impl<'a, R: Read> BlockReader<'a, R> {
+    /// Blocks of about `block_bytes` from `reader`, whose next line is `first_line`; cut
+    /// outside quotes for delimited text with a one-byte delimiter.
+    fn new(
+        reader: R,
+        path: &'a Path,
+        first_line: u64,
+        format: InputFormat,
+        layout: &Layout,
+        error: &'a Mutex<Option<StoreError>>,
+        block_bytes: usize,
+    ) -> Self {
+        BlockReader {
+            reader,
+            path,
+            next_line: first_line,
+            carry: Vec::new(),
+            quoted: format != InputFormat::Lines && matches!(layout.delimiter, Delimiter::Byte(_)),
+            error,
+            done: false,
+            block_bytes,
+        }
+    }
 }
 
 impl<R: Read> Iterator for BlockReader<'_, R> {
