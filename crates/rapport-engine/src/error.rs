@@ -61,6 +61,19 @@ pub enum EngineError {
     /// Parquet output without a file to write to.
     #[error("Parquet output needs an output file")]
     OutputFileNeeded,
+    /// More rows were unreadable than allowed while output was being streamed: the rows
+    /// before the one that passed the limit were already written.
+    #[error(
+        "{rejected} row(s) rejected, more than the {max} allowed; output stopped there, and the rows before it were already written (first: {first})"
+    )]
+    TooManyRejectsStreaming {
+        /// Rows rejected.
+        rejected: u64,
+        /// The limit.
+        max: u64,
+        /// The first rejected row, described.
+        first: String,
+    },
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -90,6 +103,7 @@ impl EngineError {
             EngineError::TimeUnitNeeded { .. } => "time_unit_needed",
             EngineError::CalibrationEndNeeded { .. } => "calibration_end_needed",
             EngineError::OutputFileNeeded => "output_file_needed",
+            EngineError::TooManyRejectsStreaming { .. } => "too_many_rejects",
             EngineError::Internal(_) => "internal",
         }
     }

@@ -131,7 +131,7 @@ pub fn score_stream(
                 }
                 Record::Rejected(rejected) => {
                     outcome.rejected.push(rejected);
-                    too_many_rejects(&outcome.rejected, request.max_rejects)?;
+                    too_many_rejects(&outcome.rejected, request.max_rejects, true)?;
                 }
             }
         }
@@ -177,15 +177,16 @@ pub fn score_stream(
     Ok(outcome)
 }
 
-/// Fail once more rows were rejected than allowed, naming the first ones.
-pub(crate) fn too_many_rejects(rejected: &[Rejected], max: u64) -> Result<(), EngineError> {
+/// Fail once more rows were rejected than allowed, naming the first ones; `streaming`
+/// when output was already being written (the message must not claim otherwise).
+pub(crate) fn too_many_rejects(rejected: &[Rejected], max: u64, streaming: bool) -> Result<(), EngineError> {
     if rejected.len() as u64 > max {
-        return Err(rapport_store::StoreError::TooManyRejects {
-            rejected: rejected.len() as u64,
-            max,
-            first: rejected.first().map(ToString::to_string).unwrap_or_default(),
-        }
-        .into());
+        let (count, first) = (rejected.len() as u64, rejected.first().map(ToString::to_string).unwrap_or_default());
+        return Err(if streaming {
+            EngineError::TooManyRejectsStreaming { rejected: count, max, first }
+        } else {
+            rapport_store::StoreError::TooManyRejects { rejected: count, max, first }.into()
+        });
     }
     Ok(())
 }

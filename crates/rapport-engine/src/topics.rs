@@ -209,7 +209,7 @@ fn read_rows(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Res
                 }
                 Record::Rejected(one) => {
                     rejected.push(one);
-                    too_many_rejects(&rejected, request.max_rejects)?;
+                    too_many_rejects(&rejected, request.max_rejects, false)?;
                 }
             }
         }

@@ -52,6 +52,7 @@ fn unreadable_rows_stop_the_run_or_are_kept_when_allowed() {
     let error = score(&request).expect_err("a rejected row with none allowed");
     assert_eq!(error.code(), "too_many_rejects");
     assert!(error.to_string().contains("posts.csv:3"), "{error}");
+    assert!(error.to_string().contains("already written"), "streamed output is not claimed unwritten: {error}");
     request.max_rejects = 1;
     let (out, outcome) = score(&request).expect("one allowed");
     assert_eq!(outcome.rejected.len(), 1);
