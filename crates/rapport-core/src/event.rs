@@ -59,7 +59,8 @@ impl EventKind {
     }
 
     /// The fields of this kind, in storage order. The first three are always
-    /// `event_id`, `customer_id` and `time`.
+    /// `event_id`, `customer_id` and `time` (optional for customers' profiles, required
+    /// for every event).
     pub fn fields(self) -> &'static [FieldSpec] {
         use FieldType::*;
         const COMMON: [FieldSpec; 3] =
@@ -71,16 +72,24 @@ impl EventKind {
             }};
         }
         match self {
-            EventKind::Customers => with_common![
-                FieldSpec::optional("latitude", Decimal),
-                FieldSpec::optional("longitude", Decimal),
-                FieldSpec::optional("postal_code", Text),
-                FieldSpec::optional("country", Text),
-                FieldSpec::optional("preferred_channel", OneOf(Channel::NAMES)),
-                FieldSpec::optional("email_consent", Flag),
-                FieldSpec::optional("sms_consent", Flag),
-                FieldSpec::optional("opted_out", Flag),
-            ],
+            // A customer master file (profile, location, consent) often has no time: the
+            // profile is as of the ingest.
+            EventKind::Customers => {
+                const FIELDS: &[FieldSpec] = &[
+                    COMMON[0],
+                    COMMON[1],
+                    FieldSpec::optional("time", Time),
+                    FieldSpec::optional("latitude", Decimal),
+                    FieldSpec::optional("longitude", Decimal),
+                    FieldSpec::optional("postal_code", Text),
+                    FieldSpec::optional("country", Text),
+                    FieldSpec::optional("preferred_channel", OneOf(Channel::NAMES)),
+                    FieldSpec::optional("email_consent", Flag),
+                    FieldSpec::optional("sms_consent", Flag),
+                    FieldSpec::optional("opted_out", Flag),
+                ];
+                FIELDS
+            }
             EventKind::Purchases => with_common![
                 FieldSpec::required("amount", Decimal),
                 FieldSpec::optional("currency", Currency),

@@ -778,6 +778,19 @@ mod tests {
         assert_eq!(seen[1], ("a".to_string(), 1_578_182_400, -2.5));
     }
 
+    /// A customer master file has no time: profiles are accepted without one, events are not.
+    #[test]
+    fn customer_profiles_need_no_time() {
+        let (directory, mut workspace) = workspace();
+        let profiles = purchases_file(directory.path(), "c.csv", "customer_id,country,email_consent\n1,UK,yes\n2,FR,no\n");
+        let report = workspace.ingest(EventKind::Customers, &profiles).expect("profiles");
+        assert_eq!((report.accepted, report.rejected), (2, 0));
+        let stored = read_columns(&workspace.event_files(EventKind::Customers)[0], &["time", "country"], None).expect("read");
+        assert_eq!(stored[0].column(0).null_count(), 2);
+        let purchases = purchases_file(directory.path(), "p.csv", "customer_id,amount\n1,3\n");
+        assert!(workspace.ingest(EventKind::Purchases, &purchases).is_err(), "a purchase needs its time");
+    }
+
     #[test]
     fn duplicate_event_ids_count_once() {
         let (directory, mut workspace) = workspace();
