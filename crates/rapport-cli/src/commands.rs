@@ -270,6 +270,13 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             report_rejects(&outcome.rejected, None, quiet)?;
             if let Some(path) = &args.save {
                 rapport_engine::clv::save_model(path, &outcome.saved)?;
+                if !quiet && outcome.saved.time_unit().is_none() && outcome.saved.model.kind().is_count_model() {
+                    eprintln!(
+                        "warning: {} is saved without a time unit: it applies only to data whose unit is unknown too; give \
+                         --time-unit when fitting so that it can be applied to data in any unit",
+                        path.display()
+                    );
+                }
             }
             let report = outcome.saved.model.report();
             warn_unidentified(report, quiet);
