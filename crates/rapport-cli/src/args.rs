@@ -377,6 +377,10 @@ pub struct ReadArgs {
     /// strftime pattern such as %d/%m/%Y.
     #[arg(long)]
     pub time_format: Option<String>,
+    /// Amounts use a decimal comma (12,50 or 1.234,50). Currency symbols (€12.50, 12,50 €)
+    /// and thousands separators in groups of three are read either way.
+    #[arg(long)]
+    pub decimal_comma: bool,
 }
 
 #[derive(Debug, Args)]

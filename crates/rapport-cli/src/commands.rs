@@ -201,6 +201,7 @@ fn file_input(path: &Path, read: &ReadArgs) -> Result<FileInput> {
         delimiter: delimiter(read.delimiter, read.input_format),
         columns: read.columns.clone(),
         time_format: read.time_format.as_deref().map(str::parse::<TimeFormat>).transpose().map_err(EngineError::from)?.unwrap_or_default(),
+        numbers: rapport_engine::NumberFormat { decimal_comma: read.decimal_comma },
     })
 }
 

@@ -134,6 +134,9 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         _ => "",
     };
     match error.code() {
+        "too_many_rejects" | "bad_value" | "invalid_value" if error.to_string().contains("a decimal comma?") => {
+            Some("amounts written with a decimal comma (12,50): give --decimal-comma".into())
+        }
         "too_many_rejects" if error.to_string().contains("expected a date") => {
             Some("give the times' layout with --time-format, e.g. --time-format '%d/%m/%Y %H:%M'; or --max-rejects N to skip N rows".into())
         }

@@ -229,10 +229,19 @@ impl FieldType {
     /// Validate a (non-time) value. Times are parsed by the reader, which knows the
     /// format and zone.
     pub fn parse(self, text: &str) -> Result<Value, CoreError> {
+        self.parse_with(text, NumberFormat::default())
+    }
+
+    /// [`FieldType::parse`], reading decimals as `numbers` says (currency symbols and
+    /// thousands separators accepted, see [`parse_amount`]).
+    pub fn parse_with(self, text: &str, numbers: NumberFormat) -> Result<Value, CoreError> {
         let trimmed = text.trim();
         match self {
             FieldType::Text | FieldType::Time => Ok(Value::Text(text.to_string())),
-            FieldType::Decimal => parse_decimal(trimmed).map(Value::Decimal).ok_or_else(|| CoreError::invalid(trimmed, self.expected())),
+            FieldType::Decimal => parse_amount(trimmed, numbers).map(Value::Decimal).ok_or_else(|| {
+                let hint = if !numbers.decimal_comma && trimmed.contains(',') { " (a decimal comma? say so)" } else { "" };
+                CoreError::invalid(trimmed, format!("{}{hint}", self.expected()))
+            }),
             FieldType::Count => trimmed.parse::<u64>().map(Value::Count).map_err(|_| CoreError::invalid(trimmed, self.expected())),
             FieldType::Flag => match trimmed.to_ascii_lowercase().as_str() {
                 "true" | "t" | "yes" | "y" | "1" => Ok(Value::Flag(true)),
@@ -258,8 +267,57 @@ impl FieldType {
     }
 }
 
+/// How amounts are written in an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NumberFormat {
+    /// A comma is the decimal mark (`1.234,50`, `12,5`); otherwise the point is.
+    pub decimal_comma: bool,
+}
+
+/// An amount as exports write it: [`parse_decimal`]'s plain numbers, and also with a
+/// currency symbol before or after (`€12.50`, `12,50 €`, `-$3`, `$-3`) and thousands
+/// separators in groups of three (`1,234.50`; with a decimal comma `1.234,50` or
+/// `1 234,50`). A separator that does not group thousands (`12,50` read with a decimal
+/// point) is refused, never guessed: the caller says which mark the file uses.
+pub fn parse_amount(text: &str, format: NumberFormat) -> Option<f64> {
+    let text = text.trim();
+    if let Some(value) = (!format.decimal_comma).then(|| parse_decimal(text)).flatten() {
+        return Some(value);
+    }
+    const SYMBOLS: [char; 7] = ['€', '$', '£', '¥', '₹', '₩', '₽'];
+    let mut rest = text;
+    let mut negative = false;
+    for _ in 0..2 {
+        if let Some(stripped) = rest.strip_prefix('-') {
+            negative = !negative;
+            rest = stripped.trim_start();
+        }
+        rest = rest.trim_start_matches(|c: char| SYMBOLS.contains(&c)).trim_start();
+        rest = rest.trim_end_matches(|c: char| SYMBOLS.contains(&c)).trim_end();
+    }
+    let (decimal, thousands): (char, &[char]) =
+        if format.decimal_comma { (',', &['.', ' ', '\u{a0}', '\u{202f}', '\'']) } else { ('.', &[',', ' ', '\u{a0}', '\u{202f}', '\'']) };
+    let (whole, fraction) = match rest.rsplit_once(decimal) {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (rest, None),
+    };
+    let groups: Vec<&str> = whole.split(|c: char| thousands.contains(&c)).collect();
+    let grouped = groups.len() == 1 || (!groups[0].is_empty() && groups[0].len() <= 3 && groups[1..].iter().all(|group| group.len() == 3));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+    if !grouped || !groups.iter().all(|group| digits(group)) || fraction.is_some_and(|fraction| !digits(fraction)) {
+        return None;
+    }
+    let mut plain = groups.concat();
+    if let Some(fraction) = fraction {
+        plain.push('.');
+        plain.push_str(fraction);
+    }
+    let value: f64 = plain.parse().ok().filter(|value: &f64| value.is_finite())?;
+    Some(if negative { -value } else { value })
+}
+
 /// Parse a plain decimal number (`12`, `-3.5`, `+0.25`, `1e3`); rejects NaN,
-/// infinities, thousands separators and currency symbols.
+/// infinities, thousands separators and currency symbols (see [`parse_amount`]).
 pub fn parse_decimal(text: &str) -> Option<f64> {
     let bytes = text.as_bytes();
     if bytes.is_empty() || !bytes.iter().all(|byte| byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'+' | b'e' | b'E')) {
@@ -386,7 +444,9 @@ mod tests {
         assert_eq!(FieldType::Decimal.parse(" -12.5 "), Ok(Value::Decimal(-12.5)));
         assert!(FieldType::Decimal.parse("12,50").is_err());
         assert!(FieldType::Decimal.parse("NaN").is_err());
-        assert!(FieldType::Decimal.parse("$3").is_err());
+        // A currency symbol is read (issue 10); stray text still is not.
+        assert_eq!(FieldType::Decimal.parse("$3"), Ok(Value::Decimal(3.0)));
+        assert!(FieldType::Decimal.parse("3 dollars").is_err());
         assert_eq!(FieldType::Flag.parse("Yes"), Ok(Value::Flag(true)));
         assert_eq!(FieldType::Currency.parse("eur"), Ok(Value::Text("EUR".into())));
         assert!(FieldType::OneOf(Channel::NAMES).parse("pigeon").is_err());
@@ -403,5 +463,24 @@ mod tests {
         assert_eq!(EventKind::Surveys.validate_row(&values).map_err(|(index, _)| index), Err(score));
         values[score] = Value::Decimal(9.0);
         assert!(EventKind::Surveys.validate_row(&values).is_ok());
+    }
+
+    #[test]
+    fn amounts_as_exports_write_them() {
+        let point = NumberFormat::default();
+        let comma = NumberFormat { decimal_comma: true };
+        for (text, expected) in
+            [("12.50", 12.5), ("€12.50", 12.5), ("12.50 €", 12.5), ("-$3", -3.0), ("$-3", -3.0), ("1,234.50", 1234.5), ("1 234", 1234.0)]
+        {
+            assert_eq!(parse_amount(text, point), Some(expected), "{text}");
+        }
+        for (text, expected) in [("12,50", 12.5), ("1.234,50 €", 1234.5), ("-1 234,5", -1234.5), ("€ 3", 3.0), ("7", 7.0)] {
+            assert_eq!(parse_amount(text, comma), Some(expected), "{text}");
+        }
+        // Never guessed: a comma that does not group thousands under a decimal point, and
+        // the other way round.
+        for (text, format) in [("12,50", point), ("1,23,456", point), ("12.50", comma), ("abc", point), ("€", point), ("1e400", point)] {
+            assert_eq!(parse_amount(text, format), None, "{text}");
+        }
     }
 }

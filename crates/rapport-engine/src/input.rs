@@ -24,6 +24,9 @@ pub struct FileInput {
     pub columns: Option<Vec<String>>,
     /// How times are written; default: ISO-8601, `YYYYMMDD` or epoch seconds.
     pub time_format: TimeFormat,
+    /// How amounts are written: decimal point (default) or comma; currency symbols and
+    /// thousands separators are read either way.
+    pub numbers: rapport_core::event::NumberFormat,
 }
 
 impl FileInput {

@@ -23,6 +23,7 @@ pub mod workspace;
 pub use error::EngineError;
 
 pub use rapport_core::event::EventKind;
+pub use rapport_core::event::NumberFormat;
 pub use rapport_core::summary::{Summary, SummaryCounts};
 pub use rapport_core::table::{CustomerTable, Window};
 pub use rapport_core::time::{MonthDefinition, Period, TimeFormat, TimeUnit, Zone};

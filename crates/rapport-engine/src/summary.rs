@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use rapport_core::event::EventKind;
-use rapport_core::event::parse_decimal;
+use rapport_core::event::{NumberFormat, parse_amount};
 use rapport_core::summary::{Excluded, PurchaseHistogram, PurchaseRow, Summary, SummaryFold, SummaryOptions, SummaryTally};
 use rapport_core::time::ParsedTime;
 use rapport_core::time::{TimeFormat, Zone};
@@ -150,6 +150,7 @@ impl SummaryAccumulator {
 
 struct SummarySink<'a> {
     accumulator: SummaryAccumulator,
+    numbers: NumberFormat,
     time_format: &'a TimeFormat,
     zone: Zone,
     file: &'a str,
@@ -184,13 +185,21 @@ impl RowSink for SummarySink<'_> {
         let amount = match fields.get(2) {
             None => 0.0,
             Some(None) => return self.reject(line, 2, "", "an amount".into()),
-            // fast-float2 parses the common case; `parse_decimal` keeps the rules (no NaN,
-            // no infinities, no stray characters) when it does not.
-            Some(Some(text)) => match fast_float2::parse::<f64, _>(text.trim()) {
-                Ok(value) if value.is_finite() => value,
-                _ => match parse_decimal(text.trim()) {
+            // fast-float2 parses the common case (a decimal point); `parse_amount` keeps the
+            // rules (no NaN, no infinities, currency symbols and thousands separators as the
+            // number format says) when it does not, and always with a decimal comma.
+            Some(Some(text)) => match (!self.numbers.decimal_comma)
+                .then(|| fast_float2::parse::<f64, _>(text.trim()).ok())
+                .flatten()
+                .filter(|value| value.is_finite())
+            {
+                Some(value) => value,
+                None => match parse_amount(text, self.numbers) {
                     Some(value) => value,
-                    None => return self.reject(line, 2, text, "a decimal number such as 12.50".into()),
+                    None => {
+                        let hint = if !self.numbers.decimal_comma && text.contains(',') { " (a decimal comma? say so)" } else { "" };
+                        return self.reject(line, 2, text, format!("a decimal number such as 12.50{hint}"));
+                    }
                 },
             },
         };
@@ -280,6 +289,7 @@ fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejec
             let names = [columns.customer.as_str(), columns.time.as_str(), columns.amount.as_deref().unwrap_or("amount")];
             let sink = scan(&input.spec(), &wanted, || SummarySink {
                 accumulator: SummaryAccumulator::new(options),
+                numbers: input.numbers,
                 time_format: &input.time_format,
                 zone: request.window.zone.unwrap_or_default(),
                 file: &file,

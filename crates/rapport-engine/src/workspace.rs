@@ -69,6 +69,7 @@ pub fn ingest(request: &IngestRequest) -> Result<IngestReport, EngineError> {
         mapping,
         time_format: (request.input.time_format != rapport_core::time::TimeFormat::Auto).then(|| request.input.time_format.clone()),
         max_rejects: request.max_rejects,
+        numbers: request.input.numbers,
         fail_at: None,
     };
     Ok(workspace.ingest(request.kind, &options)?)

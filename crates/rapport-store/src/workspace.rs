@@ -33,7 +33,7 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use rapport_core::config::WorkspaceConfig;
-use rapport_core::event::{EventKind, FieldType, Value};
+use rapport_core::event::{EventKind, FieldType, NumberFormat, Value};
 use rapport_core::time::{TimeFormat, Zone};
 
 use crate::StoreError;
@@ -111,6 +111,8 @@ pub struct IngestOptions {
     pub time_format: Option<TimeFormat>,
     /// Rejected rows allowed before the ingest is refused (default 0).
     pub max_rejects: u64,
+    /// How amounts are written (decimal comma or point).
+    pub numbers: NumberFormat,
     /// Test hook: fail after this step.
     pub fail_at: Option<FailPoint>,
 }
@@ -251,7 +253,7 @@ impl Workspace {
             None => self.config.time_format.get(kind.name()).map(|text| text.parse()).transpose()?.unwrap_or_default(),
         };
         let file = options.input.path.display().to_string();
-        let sink = scan(&options.input, &wanted, || IngestSink::new(kind, &wanted, &time_format, self.zone, &file))?;
+        let sink = scan(&options.input, &wanted, || IngestSink::new(kind, &wanted, &time_format, self.zone, &file, options.numbers))?;
         let IngestSink { mut rows, mut rejected, .. } = sink;
         rows.sort_unstable_by_key(|row| row.line);
         rejected.sort_by_key(|rejected| rejected.line);
@@ -538,13 +540,21 @@ struct IngestSink<'a> {
     time_format: &'a TimeFormat,
     zone: Zone,
     file: &'a str,
+    numbers: NumberFormat,
     rows: Vec<ParsedRow>,
     rejected: Vec<Rejected>,
 }
 
 impl<'a> IngestSink<'a> {
-    fn new(kind: EventKind, columns: &'a [WantedColumn], time_format: &'a TimeFormat, zone: Zone, file: &'a str) -> Self {
-        IngestSink { kind, columns, time_format, zone, file, rows: Vec::new(), rejected: Vec::new() }
+    fn new(
+        kind: EventKind,
+        columns: &'a [WantedColumn],
+        time_format: &'a TimeFormat,
+        zone: Zone,
+        file: &'a str,
+        numbers: NumberFormat,
+    ) -> Self {
+        IngestSink { kind, columns, time_format, zone, file, numbers, rows: Vec::new(), rejected: Vec::new() }
     }
 
     fn reject_at(&mut self, line: u64, index: usize, value: &str, expected: String) {
@@ -578,7 +588,7 @@ impl RowSink for IngestSink<'_> {
                         return;
                     }
                 },
-                Some(text) => match spec.field_type.parse(text) {
+                Some(text) => match spec.field_type.parse_with(text, self.numbers) {
                     Ok(value) => value,
                     Err(_) => {
                         self.reject_at(line, index, text, spec.field_type.expected());

@@ -158,3 +158,19 @@ fn crlf_with_quotes_keeps_line_numbers() {
     assert!(stderr.contains("q.csv:4: column \"cid\""), "{stderr}");
     assert!(stderr.contains("q.csv:7: column \"t\""), "{stderr}");
 }
+
+/// European exports: a decimal comma is refused with a hint unless asked for; currency
+/// symbols and thousands separators are read.
+#[test]
+fn decimal_commas_and_currency_symbols() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        directory.path(),
+        "eu.csv",
+        "customer_id,date,amount\na,2024-01-01,\"1.234,50 €\"\na,2024-01-05,\"12,50\"\nb,2024-01-02,€3\n".as_bytes(),
+    );
+    let message = run_user_error(&summary(&file, &[]));
+    assert!(message.contains("--decimal-comma"), "{message}");
+    let out = ok(&["summary", &file, "--amount-column", "amount", "--decimal-comma", "-q"]);
+    assert_eq!(out, "customer_id,frequency,recency,T,monetary_value\na,1,4,4,12.5\nb,0,0,3,0\n");
+}
