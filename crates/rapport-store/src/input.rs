@@ -955,20 +955,25 @@ fn scan_parquet<S: RowSink>(input: &InputSpec, wanted: &[WantedColumn], make_sin
     Ok(sink)
 }
 
+/// A Parquet file opened for reading; a file that is not Parquet is a data error.
+fn open_parquet(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, StoreError> {
+    let file = File::open(path).map_err(StoreError::read(path))?;
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_format_error(path))
+}
+
+fn parquet_format_error(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> StoreError + '_ {
+    move |error| StoreError::Format { path: path.to_path_buf(), message: format!("not a readable Parquet file: {error}") }
+}
+
 /// A whole Parquet file as one record batch, with its schema's metadata (a customer
 /// table written by Rapport keeps its window there). For small tables such as customer
 /// summaries; event files are scanned instead.
 pub fn read_parquet_file(path: &Path) -> Result<arrow::record_batch::RecordBatch, StoreError> {
-    let file = File::open(path).map_err(StoreError::read(path))?;
-    let format_error = |error: parquet::errors::ParquetError| StoreError::Format {
-        path: path.to_path_buf(),
-        message: format!("not a readable Parquet file: {error}"),
-    };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(format_error)?;
+    let builder = open_parquet(path)?;
     let schema = builder.schema().clone();
     let batches = builder
         .build()
-        .map_err(format_error)?
+        .map_err(parquet_format_error(path))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| StoreError::Format { path: path.to_path_buf(), message: format!("reading Parquet: {error}") })?;
     Ok(arrow::compute::concat_batches(&schema, &batches)?)
@@ -993,12 +998,8 @@ fn read_parquet_into<S: RowSink, E: From<StoreError>>(
     mut end_batch: impl FnMut(&mut S) -> Result<(), E>,
 ) -> Result<(), E> {
     let path = &input.path;
-    let file = File::open(path).map_err(StoreError::read(path))?;
-    let format_error = |error: parquet::errors::ParquetError| StoreError::Format {
-        path: path.clone(),
-        message: format!("not a readable Parquet file: {error}"),
-    };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(format_error)?;
+    let format_error = parquet_format_error(path);
+    let builder = open_parquet(path)?;
     let schema = builder.schema().clone();
     let mut indexes = Vec::new();
     for column in wanted {
