@@ -14,7 +14,16 @@ use serde::{Deserialize, Serialize};
 /// [mapping.purchases]
 /// customer_id = "client"
 /// time = "order_date"
-/// amount = "total_eur"
+/// amount = "= quantity * unit_price"   # computed: starts with =
+///
+/// [set.surveys]
+/// survey_type = "csat"                  # a constant for every row
+///
+/// [filter]
+/// purchases = "status != 'cancelled'"   # rows kept (SQL syntax)
+///
+/// [decimal_comma]
+/// purchases = true                      # 12,50 and 1.234,50
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,9 +36,19 @@ pub struct WorkspaceConfig {
     /// Currency assumed when a purchase names none.
     #[serde(default = "usd")]
     pub currency: String,
-    /// Per kind: Rapport field name → input column name.
+    /// Per kind: Rapport field name → input column name, or `= expression` computed
+    /// from columns (see [`crate::mapping`]).
     #[serde(default)]
     pub mapping: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per kind: Rapport field name → a constant for every row.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per kind: a row filter in SQL syntax; rows for which it is not true are skipped.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub filter: BTreeMap<String, String>,
+    /// Per kind: amounts are written with a decimal comma (`12,50`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub decimal_comma: BTreeMap<String, bool>,
     /// Per kind: the strftime pattern (or `epoch`) of the time column.
     #[serde(default)]
     pub time_format: BTreeMap<String, String>,
@@ -45,6 +64,15 @@ fn usd() -> String {
 
 impl Default for WorkspaceConfig {
     fn default() -> Self {
-        WorkspaceConfig { version: 1, timezone: utc(), currency: usd(), mapping: BTreeMap::new(), time_format: BTreeMap::new() }
+        WorkspaceConfig {
+            version: 1,
+            timezone: utc(),
+            currency: usd(),
+            mapping: BTreeMap::new(),
+            set: BTreeMap::new(),
+            filter: BTreeMap::new(),
+            decimal_comma: BTreeMap::new(),
+            time_format: BTreeMap::new(),
+        }
     }
 }

@@ -22,6 +22,14 @@ pub enum CoreError {
         /// Why it was rejected.
         reason: String,
     },
+    /// A computed field or row filter is not an expression Rapport can evaluate.
+    #[error("invalid expression {expression:?}: {message}")]
+    InvalidExpression {
+        /// The expression as written.
+        expression: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A required field was empty or absent.
     #[error("missing required field {field}")]
     MissingField {
@@ -37,6 +45,7 @@ impl CoreError {
             CoreError::InvalidValue { .. } => "invalid_value",
             CoreError::InvalidOption { .. } => "invalid_option",
             CoreError::MissingField { .. } => "missing_field",
+            CoreError::InvalidExpression { .. } => "invalid_expression",
         }
     }
 

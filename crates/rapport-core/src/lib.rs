@@ -10,6 +10,8 @@
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod expression;
+pub mod mapping;
 pub mod money;
 pub mod summary;
 pub mod survey;
