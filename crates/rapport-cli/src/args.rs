@@ -393,9 +393,18 @@ pub struct IngestArgs {
     pub kind: KindArg,
     /// The file to ingest.
     pub file: PathBuf,
-    /// Map a Rapport field to an input column: --map customer_id=client (repeatable).
+    /// Map a Rapport field to an input column: --map customer_id=client; or compute it
+    /// with an SQL expression after a second =: --map 'amount==Quantity * UnitPrice'
+    /// (repeatable).
     #[arg(long = "map", value_name = "FIELD=COLUMN")]
     pub mappings: Vec<String>,
+    /// Set a field to a constant for every row: --set survey_type=csat (repeatable).
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub sets: Vec<String>,
+    /// Keep only the rows for which this SQL condition is true:
+    /// --where "InvoiceNo NOT LIKE 'C%'" (applied with the workspace's [filter]).
+    #[arg(long = "where", value_name = "CONDITION")]
+    pub filter: Option<String>,
     #[command(flatten)]
     pub read: ReadArgs,
     /// Rejected rows allowed; beyond this nothing is written and the exit code is 1.

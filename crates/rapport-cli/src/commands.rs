@@ -64,6 +64,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 kind,
                 input: file_input(&args.file, &args.read)?,
                 mappings: args.mappings.clone(),
+                sets: args.sets.clone(),
+                filter: args.filter.clone(),
                 max_rejects: args.max_rejects,
             };
             let progress = spinner(quiet, format!("ingesting {}", args.file.display()));
@@ -73,9 +75,24 @@ pub fn run(cli: Cli) -> Result<()> {
             if !quiet {
                 show_rejects(&report.first_rejects, report.rejected as usize);
             }
+            if let Some(earlier) = report.already_ingested {
+                eprintln!("{} was ingested before with the same options (batch {earlier:06}): nothing new", args.file.display());
+            }
             if let Some(file) = rapport_engine::workspace::quarantine_path(&args.workspace, &report) {
                 let already = if report.already_quarantined.is_some() { " already (this file was ingested before)" } else { "" };
                 eprintln!("{} rejected row(s), all kept{already} in {}", report.rejected, file.display());
+                if !quiet {
+                    let batch = report.batch.as_ref().map(|batch| batch.id).or(report.already_ingested);
+                    if let Some(batch) = batch {
+                        eprintln!(
+                            "to fix them: rapport quarantine export --workspace {} --batch {batch} --output fixed.csv, correct, then ingest fixed.csv",
+                            args.workspace.display()
+                        );
+                    }
+                }
+            }
+            if report.filtered > 0 && !quiet {
+                eprintln!("{} row(s) skipped by the filter", report.filtered);
             }
             let batch = report.batch.as_ref().map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id));
             let table = TableBuilder::default()
@@ -83,6 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .count("accepted", [report.accepted])
                 .count("rejected", [report.rejected])
                 .count("duplicates", [report.duplicates])
+                .count("filtered", [report.filtered])
                 .text("batch", [batch])
                 .build()
                 .map_err(EngineError::from)?;

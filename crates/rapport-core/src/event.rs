@@ -60,14 +60,25 @@ impl EventKind {
 
     /// The fields of this kind, in storage order. The first three are always
     /// `event_id`, `customer_id` and `time` (optional for customers' profiles, required
-    /// for every event).
+    /// for every event). Purchases, interactions, surveys and engagement may name their
+    /// customer through an `order_id` instead (a refund or review export that names the
+    /// order only): one of the two is required, and the customer is the one whose
+    /// purchase carries that order id, resolved when the events are analysed.
     pub fn fields(self) -> &'static [FieldSpec] {
         use FieldType::*;
         const COMMON: [FieldSpec; 3] =
             [FieldSpec::optional("event_id", Text), FieldSpec::required("customer_id", Text), FieldSpec::required("time", Time)];
+        const BY_ORDER: [FieldSpec; 3] =
+            [FieldSpec::optional("event_id", Text), FieldSpec::optional("customer_id", Text), FieldSpec::required("time", Time)];
         macro_rules! with_common {
             ($($field:expr),* $(,)?) => {{
                 const FIELDS: &[FieldSpec] = &[COMMON[0], COMMON[1], COMMON[2], $($field),*];
+                FIELDS
+            }};
+        }
+        macro_rules! by_order {
+            ($($field:expr),* $(,)?) => {{
+                const FIELDS: &[FieldSpec] = &[BY_ORDER[0], BY_ORDER[1], BY_ORDER[2], $($field),*];
                 FIELDS
             }};
         }
@@ -90,32 +101,35 @@ impl EventKind {
                 ];
                 FIELDS
             }
-            EventKind::Purchases => with_common![
+            EventKind::Purchases => by_order![
                 FieldSpec::required("amount", Decimal),
                 FieldSpec::optional("currency", Currency),
                 FieldSpec::optional("margin", Decimal),
                 FieldSpec::optional("order_id", Text),
                 FieldSpec::optional("items", Count),
             ],
-            EventKind::Interactions => with_common![
+            EventKind::Interactions => by_order![
                 FieldSpec::required("channel", OneOf(Channel::NAMES)),
                 FieldSpec::optional("direction", OneOf(&["inbound", "outbound"])),
                 FieldSpec::optional("conversation_id", Text),
                 FieldSpec::optional("text", Text),
                 FieldSpec::optional("agent", Text),
                 FieldSpec::optional("resolved", Flag),
+                FieldSpec::optional("order_id", Text),
             ],
-            EventKind::Surveys => with_common![
+            EventKind::Surveys => by_order![
                 FieldSpec::required("survey_type", OneOf(&["nps", "csat", "ces"])), // SurveyType::ALL
                 FieldSpec::required("score", Decimal),
                 FieldSpec::optional("comment", Text),
                 FieldSpec::optional("touchpoint", Text),
+                FieldSpec::optional("order_id", Text),
             ],
-            EventKind::Engagement => with_common![
+            EventKind::Engagement => by_order![
                 FieldSpec::required("engagement_type", OneOf(EngagementType::NAMES)),
                 FieldSpec::optional("rating", Decimal),
                 FieldSpec::optional("text", Text),
                 FieldSpec::optional("referred_customer_id", Text),
+                FieldSpec::optional("order_id", Text),
             ],
             EventKind::Programs => with_common![
                 FieldSpec::required("program", Text),
@@ -137,6 +151,12 @@ impl EventKind {
     /// [`EventKind::fields`]. Returns the offending field's index and the error.
     pub fn validate_row(self, values: &[Value]) -> Result<(), (usize, CoreError)> {
         let field = |name: &str| self.fields().iter().position(|field| field.name == name).unwrap_or(0);
+        if let Some(order) = self.fields().iter().position(|field| field.name == "order_id")
+            && values[1] == Value::Missing
+            && values[order] == Value::Missing
+        {
+            return Err((1, CoreError::invalid("", "a customer id, or an order id that a purchase carries (customer_id or order_id)")));
+        }
         match self {
             EventKind::Surveys => {
                 let (Value::Text(kind), Value::Decimal(score)) = (&values[field("survey_type")], &values[field("score")]) else {
@@ -458,11 +478,25 @@ mod tests {
         let mut values = vec![Value::Missing; fields.len()];
         let kind = fields.iter().position(|field| field.name == "survey_type").expect("field");
         let score = fields.iter().position(|field| field.name == "score").expect("field");
+        values[1] = Value::Text("c1".into());
         values[kind] = Value::Text("nps".into());
         values[score] = Value::Decimal(11.0);
         assert_eq!(EventKind::Surveys.validate_row(&values).map_err(|(index, _)| index), Err(score));
         values[score] = Value::Decimal(9.0);
         assert!(EventKind::Surveys.validate_row(&values).is_ok());
+    }
+
+    /// An answer may name its order instead of its customer, but must name one of them.
+    #[test]
+    fn events_name_a_customer_or_an_order() {
+        let fields = EventKind::Surveys.fields();
+        let order = fields.iter().position(|field| field.name == "order_id").expect("field");
+        let mut values = vec![Value::Missing; fields.len()];
+        assert_eq!(EventKind::Surveys.validate_row(&values).map_err(|(index, _)| index), Err(1));
+        values[order] = Value::Text("o-1".into());
+        assert!(EventKind::Surveys.validate_row(&values).is_ok());
+        // Costs are not a customer's events: their customer field stays required.
+        assert!(EventKind::Costs.fields()[1].required);
     }
 
     #[test]

@@ -88,8 +88,8 @@ pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
         },
         ..IngestOptions::default()
     };
-    options.mapping.insert("time".into(), "date".into());
-    options.mapping.insert("items".into(), "cds".into());
+    options.mapping.map.insert("time".into(), "date".into());
+    options.mapping.map.insert("items".into(), "cds".into());
     let ingest = workspace.ingest(EventKind::Purchases, &options)?;
 
     let window = WindowSpec {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use arrow::array::{Array, AsArray};
 use rapport_core::event::EventKind;
 use rapport_core::event::{NumberFormat, parse_amount};
 use rapport_core::summary::{Excluded, PurchaseHistogram, PurchaseRow, Summary, SummaryFold, SummaryOptions, SummaryTally};
@@ -50,6 +51,9 @@ pub struct SummaryOutcome {
     /// Set when the time format rejected a large share of rows while others parsed: it
     /// is likely wrong for this file (day and month swapped, say).
     pub suspect_time_format: Option<SuspectTimeFormat>,
+    /// Workspace purchases that name only an order no purchase with a customer carries:
+    /// left out, and counted here.
+    pub unlinked: u64,
 }
 
 /// A time format that rejected a large share of the rows while others parsed.
@@ -223,7 +227,7 @@ impl RowSink for SummarySink<'_> {
 /// Build the customer summary.
 pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
     let started = std::time::Instant::now();
-    let (accumulator, rejected) = accumulate(request)?;
+    let (accumulator, rejected, unlinked) = accumulate(request)?;
     let scanned = started.elapsed();
     let summary = accumulator.finish();
     tracing::info!(target: "rapport::timings", scan = ?scanned, finish = ?(started.elapsed() - scanned), "summary");
@@ -241,7 +245,7 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
         }
         PurchaseSource::Workspace(_) => None,
     };
-    Ok(SummaryOutcome { summary, rejected, suspect_time_format })
+    Ok(SummaryOutcome { summary, rejected, suspect_time_format, unlinked })
 }
 
 /// A calibration end must leave a holdout window and a calibration history: after the
@@ -271,12 +275,13 @@ fn check_calibration_window(summary: &Summary) -> Result<(), EngineError> {
 
 /// Every customer's first and repeat purchase periods, counted per period (for tracking).
 pub fn purchase_histogram(request: &SummaryRequest) -> Result<(PurchaseHistogram, Vec<Rejected>), EngineError> {
-    let (accumulator, rejected) = accumulate(request)?;
+    let (accumulator, rejected, _) = accumulate(request)?;
     Ok((accumulator.purchase_histogram(), rejected))
 }
 
-/// Read the purchases into an accumulator; rejected rows sorted by line.
-fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejected>), EngineError> {
+/// Read the purchases into an accumulator; rejected rows sorted by line; workspace
+/// purchases whose order names no known customer.
+fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejected>, u64), EngineError> {
     match &request.source {
         PurchaseSource::File { input, columns } => {
             input.columns_needed()?;
@@ -306,31 +311,52 @@ fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejec
                 }
                 .into());
             }
-            Ok((sink.accumulator, rejected))
+            Ok((sink.accumulator, rejected, 0))
         }
         PurchaseSource::Workspace(root) => {
             let workspace = Workspace::open(root)?;
             let zone = request.window.zone.unwrap_or_else(|| workspace.zone());
             let options = request.window.options(true)?;
+            // Purchases that name only an order (a refund export, say) take the customer of
+            // the purchase that carries the order.
+            let orders =
+                if workspace.has_events_without_customer(EventKind::Purchases)? { Some(workspace.order_customers()?) } else { None };
+            let columns: &[&str] =
+                if orders.is_some() { &["customer_id", "time", "amount", "order_id"] } else { &["customer_id", "time", "amount"] };
             // Every row group on its own core, each into its own accumulator.
-            let accumulator = workspace.scan_events(
+            let (accumulator, unlinked) = workspace.scan_events(
                 EventKind::Purchases,
-                &["customer_id", "time", "amount"],
-                || SummaryAccumulator::new(options),
-                |accumulator, batch| {
+                columns,
+                || (SummaryAccumulator::new(options), 0u64),
+                |(accumulator, unlinked), batch| {
                     let (customers, times, amounts) = purchase_columns(batch)?;
+                    let order_ids = orders.as_ref().map(|_| batch.column(3).as_string::<i32>());
                     for row in 0..batch.num_rows() {
+                        let customer = if customers.is_null(row) {
+                            let linked = order_ids
+                                .filter(|order_ids| !order_ids.is_null(row))
+                                .and_then(|order_ids| orders.as_ref().and_then(|orders| orders.get(order_ids.value(row))));
+                            match linked {
+                                Some(customer) => customer.as_str(),
+                                None => {
+                                    *unlinked += 1;
+                                    continue;
+                                }
+                            }
+                        } else {
+                            customers.value(row)
+                        };
                         let local = zone.local_seconds(ParsedTime::Instant(times.value(row)));
-                        accumulator.update(customers.value(row), local, amounts.value(row));
+                        accumulator.update(customer, local, amounts.value(row));
                     }
                     Ok(())
                 },
-                |mut left, right| {
+                |(mut left, left_unlinked), (right, right_unlinked)| {
                     left.merge(right);
-                    left
+                    (left, left_unlinked + right_unlinked)
                 },
             )?;
-            Ok((accumulator, Vec::new()))
+            Ok((accumulator, Vec::new(), unlinked))
         }
     }
 }

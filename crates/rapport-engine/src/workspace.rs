@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use rapport_core::CoreError;
 use rapport_core::config::WorkspaceConfig;
 use rapport_core::event::EventKind;
+use rapport_core::mapping::MappingOverrides;
 use rapport_core::money::Currency;
 use rapport_core::time::Zone;
 use rapport_store::runs::RunInfo;
@@ -33,18 +34,36 @@ pub struct IngestRequest {
     /// The file. Its time format, when not the default, overrides the workspace's.
     pub input: FileInput,
     /// Rapport field → input column, on top of the workspace's `[mapping]`, as
-    /// `FIELD=COLUMN` texts.
+    /// `FIELD=COLUMN` texts, or `FIELD==EXPRESSION` for a computed field.
     pub mappings: Vec<String>,
+    /// Constant fields, as `FIELD=VALUE` texts (on top of the workspace's `[set]`).
+    pub sets: Vec<String>,
+    /// A row filter in SQL syntax, applied with the workspace's `[filter]`.
+    pub filter: Option<String>,
     /// Rejected rows allowed; beyond this nothing is written.
     pub max_rejects: u64,
 }
 
-/// Parse and check `FIELD=COLUMN` mappings against the fields of `kind`.
+/// Parse and check `FIELD=COLUMN` mappings (or `FIELD==EXPRESSION`) against the fields
+/// of `kind`.
 pub fn parse_mappings(kind: EventKind, mappings: &[String]) -> Result<BTreeMap<String, String>, EngineError> {
+    parse_assignments(
+        kind,
+        mappings,
+        "a mapping FIELD=COLUMN, e.g. customer_id=client, or FIELD==EXPRESSION, e.g. amount==Quantity*UnitPrice",
+    )
+}
+
+/// Parse and check `FIELD=VALUE` constants against the fields of `kind`.
+pub fn parse_sets(kind: EventKind, sets: &[String]) -> Result<BTreeMap<String, String>, EngineError> {
+    parse_assignments(kind, sets, "a constant FIELD=VALUE, e.g. survey_type=csat")
+}
+
+fn parse_assignments(kind: EventKind, mappings: &[String], expected: &str) -> Result<BTreeMap<String, String>, EngineError> {
     let mut parsed = BTreeMap::new();
     for mapping in mappings {
         let Some((field, column)) = mapping.split_once('=') else {
-            return Err(CoreError::invalid(mapping, "a mapping FIELD=COLUMN, e.g. customer_id=client").into());
+            return Err(CoreError::invalid(mapping, expected).into());
         };
         let (field, column) = (field.trim(), column.trim());
         if !kind.fields().iter().any(|spec| spec.name == field) {
@@ -52,7 +71,7 @@ pub fn parse_mappings(kind: EventKind, mappings: &[String]) -> Result<BTreeMap<S
             return Err(CoreError::invalid(mapping, format!("a field of {kind}: {}", names.join(", "))).into());
         }
         if column.is_empty() {
-            return Err(CoreError::invalid(mapping, "a column name after the =").into());
+            return Err(CoreError::invalid(mapping, "a column name or value after the =").into());
         }
         parsed.insert(field.to_string(), column.to_string());
     }
@@ -62,14 +81,18 @@ pub fn parse_mappings(kind: EventKind, mappings: &[String]) -> Result<BTreeMap<S
 /// Append the events of a file to a workspace, atomically.
 pub fn ingest(request: &IngestRequest) -> Result<IngestReport, EngineError> {
     request.input.columns_needed()?;
-    let mapping = parse_mappings(request.kind, &request.mappings)?;
+    let mapping = MappingOverrides {
+        map: parse_mappings(request.kind, &request.mappings)?,
+        set: parse_sets(request.kind, &request.sets)?,
+        filter: request.filter.clone(),
+        decimal_comma: request.input.numbers.decimal_comma,
+    };
     let mut workspace = Workspace::open(&request.workspace)?;
     let options = IngestOptions {
         input: request.input.spec(),
         mapping,
         time_format: (request.input.time_format != rapport_core::time::TimeFormat::Auto).then(|| request.input.time_format.clone()),
         max_rejects: request.max_rejects,
-        numbers: request.input.numbers,
         fail_at: None,
     };
     Ok(workspace.ingest(request.kind, &options)?)

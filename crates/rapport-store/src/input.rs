@@ -179,6 +179,12 @@ pub trait RowSink: Send + Sized {
     fn done(&mut self) {}
     /// Fold another sink into this one.
     fn merge(&mut self, other: Self);
+    /// Whether the sink wants each text row's raw bytes (through [`RowSink::raw`]).
+    const WANTS_RAW: bool = false;
+    /// The raw bytes of the next row or reject, as they are in the input (without the
+    /// line end; a quoted record may span lines). Called only when `WANTS_RAW`, and not
+    /// for Parquet, which has no text.
+    fn raw(&mut self, _raw: &[u8]) {}
 }
 
 /// Blocks handed to workers: about this many bytes, cut at a line end.
@@ -202,6 +208,8 @@ struct Layout {
     /// Fields in the header (or given column names): a row with more, non-empty ones
     /// has an unquoted delimiter or a broken quote, and is rejected.
     width: Option<usize>,
+    /// The header line as written (delimited text with a header row).
+    header: Option<String>,
 }
 
 /// Scan `input`, feeding the wanted columns of each row to sinks made by `make_sink`,
@@ -340,6 +348,110 @@ pub fn scan_in_order<E: From<StoreError>>(
     Ok(())
 }
 
+/// What an input has, known before its first row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanStart {
+    /// For each wanted column, whether the input has it.
+    pub present: Vec<bool>,
+    /// The header line as written (delimited text with a header row).
+    pub header: Option<String>,
+}
+
+/// Read `input` in order, parsing blocks of rows on all cores: each block's rows go to a
+/// fresh sink from `make_sink`, and the sinks reach `visit` in input order, the parsing
+/// of the next blocks overlapping `visit`. Memory holds a few blocks (a few megabytes of
+/// input and what the sinks make of them), whatever the size of the input. `start` sees
+/// which wanted columns the input has before any row is read.
+pub fn scan_blocks<S: RowSink, E: From<StoreError> + Send>(
+    input: &InputSpec,
+    wanted: &[WantedColumn],
+    make_sink: impl Fn() -> S + Sync,
+    start: impl FnOnce(&ScanStart) -> Result<(), E>,
+    mut visit: impl FnMut(S) -> Result<(), E> + Send,
+) -> Result<(), E> {
+    use rayon::prelude::*;
+    let path = &input.path;
+    let display = path.display().to_string();
+    let format = input.format.resolve(path);
+    if format == InputFormat::Parquet {
+        let builder = open_parquet(path)?;
+        let present = wanted
+            .iter()
+            .map(|column| builder.schema().fields().iter().any(|field| field.name().eq_ignore_ascii_case(&column.name)))
+            .collect();
+        drop(builder);
+        start(&ScanStart { present, header: None })?;
+        let mut sink = make_sink();
+        read_parquet_into(input, wanted, &mut sink, |sink| visit(std::mem::replace(sink, make_sink())))?;
+        return visit(sink);
+    }
+    let file = File::open(path).map_err(StoreError::read(path))?;
+    let (reader, layout, first_line) = open_text(input, format, wanted, file)?;
+    start(&ScanStart { present: layout.indexes.iter().map(Option::is_some).collect(), header: layout.header.clone() })?;
+    let error_slot: Mutex<Option<StoreError>> = Mutex::new(None);
+    let mut blocks = BlockReader::new(reader, path, first_line, format, &layout, &error_slot, ORDERED_BLOCK_BYTES);
+    let wave_size = rayon::current_num_threads().max(1) * 2;
+    let mut parsed: Option<Vec<S>> = None;
+    loop {
+        let wave: Vec<Block> = blocks.by_ref().take(wave_size).collect();
+        if wave.is_empty() && parsed.is_none() {
+            break;
+        }
+        let ready = parsed.take();
+        let (visited, next) = rayon::join(
+            || -> Result<(), E> {
+                for sink in ready.into_iter().flatten() {
+                    visit(sink)?;
+                }
+                Ok(())
+            },
+            || {
+                wave.par_iter()
+                    .map(|block| {
+                        let mut sink = make_sink();
+                        parse_block(format, block, &display, &layout, wanted, &mut sink);
+                        sink.done();
+                        sink
+                    })
+                    .collect::<Vec<S>>()
+            },
+        );
+        visited?;
+        parsed = (!next.is_empty()).then_some(next);
+    }
+    if let Some(error) = error_slot.into_inner().map_err(|_| StoreError::Internal("reader thread panicked".into()))? {
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+/// The column names of `input`, as its header (or `--columns`, or its Parquet schema)
+/// gives them; `None` for JSON Lines and lines, whose rows carry their own.
+pub fn input_columns(input: &InputSpec) -> Result<Option<Vec<String>>, StoreError> {
+    let path = &input.path;
+    match input.format.resolve(path) {
+        InputFormat::Parquet => Ok(Some(open_parquet(path)?.schema().fields().iter().map(|field| field.name().clone()).collect())),
+        InputFormat::JsonLines | InputFormat::Lines => Ok(None),
+        _ => {
+            if let Some(columns) = &input.columns {
+                return Ok(Some(columns.iter().map(|name| name.trim().to_string()).collect()));
+            }
+            let file = File::open(path).map_err(StoreError::read(path))?;
+            let mut line = Vec::new();
+            BufReader::new(file).read_until(b'\n', &mut line).map_err(StoreError::read(path))?;
+            if line.starts_with(b"\xEF\xBB\xBF") {
+                line.drain(..3);
+            }
+            let line = trim_line_end(&line);
+            let delimiter = match input.delimiter {
+                Delimiter::Auto => detect_delimiter(line),
+                other => other,
+            };
+            Ok(Some(header_fields(line, delimiter)))
+        }
+    }
+}
+
 /// Records of one block, in order.
 #[derive(Default)]
 struct Collected {
@@ -374,6 +486,9 @@ fn parse_lines_block<S: RowSink>(block: &Block, file: &str, layout: &Layout, sin
     let mut fields: Vec<Option<&str>> = vec![None; layout.indexes.len()];
     for (line, raw) in (block.first_line..).zip(data.split(|byte| *byte == b'\n')) {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if S::WANTS_RAW {
+            sink.raw(raw);
+        }
         match std::str::from_utf8(raw) {
             Ok(text) => {
                 if let Some(first) = fields.first_mut() {
@@ -410,12 +525,14 @@ fn open_text<R: Read>(
             indexes: (0..wanted.len()).map(Some).collect(),
             names: wanted.iter().map(|column| column.name.clone()).collect(),
             width: None,
+            header: None,
         },
         InputFormat::Lines => Layout {
             delimiter: Delimiter::Auto,
             indexes: (0..wanted.len()).map(|index| (index == 0).then_some(0)).collect(),
             names: wanted.iter().map(|column| column.name.clone()).collect(),
             width: None,
+            header: None,
         },
         _ => {
             let mut header_line = Vec::new();
@@ -437,7 +554,11 @@ fn open_text<R: Read>(
                     header_line.drain(..3);
                 }
             }
-            resolve_layout(input, &header_line, wanted)?
+            let mut layout = resolve_layout(input, &header_line, wanted)?;
+            if input.columns.is_none() {
+                layout.header = Some(String::from_utf8_lossy(trim_line_end(&header_line)).into_owned());
+            }
+            layout
         }
     };
     Ok((reader, layout, first_line))
@@ -499,7 +620,7 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
         .zip(&indexes)
         .map(|(column, index)| index.map_or_else(|| column.name.clone(), |index| header[index].clone()))
         .collect();
-    Ok(Layout { delimiter, indexes, names, width: Some(header.len()) })
+    Ok(Layout { delimiter, indexes, names, width: Some(header.len()), header: None })
 }
 
 /// Pick the delimiter that splits the line: the most frequent of `,` `;` tab `|`
@@ -648,6 +769,11 @@ fn last_cut(data: &[u8], quoted: bool, mut in_quotes: bool) -> (Option<usize>, b
     (cut, in_quotes)
 }
 
+fn trim_line_end(raw: &[u8]) -> &[u8] {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    raw.strip_suffix(b"\r").unwrap_or(raw)
+}
+
 /// A row with fewer fields than the wanted columns need; the row is shown as found.
 #[allow(clippy::too_many_arguments)]
 fn reject_short<S: RowSink>(
@@ -740,6 +866,10 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
                     Ok(false) => break,
                     Ok(true) => {}
                     Err(error) => {
+                        if S::WANTS_RAW {
+                            let end = (reader.position().byte() as usize).min(data.len());
+                            sink.raw(trim_line_end(&data[start.min(end)..end]));
+                        }
                         sink.reject(Rejected {
                             file: file.into(),
                             line,
@@ -758,6 +888,9 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
                 // own bytes so that such a row is rejected, not misread.
                 let end = (reader.position().byte() as usize).min(data.len());
                 let raw = &data[start.min(end)..end];
+                if S::WANTS_RAW {
+                    sink.raw(trim_line_end(raw));
+                }
                 if let Some(problem) = quoting_problem(raw, delimiter) {
                     let spans = memchr::memchr_iter(b'\n', raw.strip_suffix(b"\n").unwrap_or(raw)).count() as u64;
                     let lines = if spans > 0 { format!(" (the record runs over lines {line}–{})", line + spans) } else { String::new() };
@@ -796,6 +929,9 @@ fn parse_delimited_block<S: RowSink>(block: &Block, file: &str, layout: &Layout,
                 if raw.trim_ascii().is_empty() {
                     continue;
                 }
+                if S::WANTS_RAW {
+                    sink.raw(raw);
+                }
                 values.clear();
                 match layout.delimiter {
                     Delimiter::Byte(delimiter) => values.extend(raw.split(|byte| *byte == delimiter)),
@@ -823,6 +959,9 @@ fn parse_text_block<S: RowSink>(text: &str, first_line: u64, file: &str, layout:
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if raw.trim_ascii().is_empty() {
             continue;
+        }
+        if S::WANTS_RAW {
+            sink.raw(raw.as_bytes());
         }
         values.clear();
         match layout.delimiter {
@@ -903,6 +1042,9 @@ fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColum
     for (this_line, raw) in (block.first_line..).zip(block.data.split_inclusive(|byte| *byte == b'\n')) {
         if raw.trim_ascii().is_empty() {
             continue;
+        }
+        if S::WANTS_RAW {
+            sink.raw(trim_line_end(raw));
         }
         let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(raw) {
             Ok(object) => object,

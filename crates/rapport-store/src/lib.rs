@@ -9,8 +9,10 @@
 
 pub mod aggregate;
 pub mod error;
+pub mod fingerprint;
 pub mod input;
 pub mod output;
+pub mod quarantine;
 pub mod runs;
 pub mod workspace;
 

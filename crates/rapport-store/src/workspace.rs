@@ -16,7 +16,7 @@
 //! ingest (files not yet in the manifest are removed when the workspace is next
 //! opened) or exactly as after it. A file lock keeps two ingests from interleaving.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,11 +33,13 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use rapport_core::config::WorkspaceConfig;
-use rapport_core::event::{EventKind, FieldType, NumberFormat, Value};
+use rapport_core::event::{EventKind, FieldSpec, FieldType, Value};
+use rapport_core::mapping::{FieldValue, Mapping, MappingOverrides};
 use rapport_core::time::{TimeFormat, Zone};
 
 use crate::StoreError;
-use crate::input::{InputSpec, Rejected, RowSink, WantedColumn, scan};
+use crate::fingerprint::{Fingerprint, FingerprintSet};
+use crate::input::{InputFormat, InputSpec, Rejected, RowSink, WantedColumn, input_columns, scan_blocks};
 
 const CONFIG_FILE: &str = "rapport.toml";
 const MANIFEST_FILE: &str = "manifest.json";
@@ -83,6 +85,20 @@ pub struct Batch {
     pub events_file: Option<String>,
     /// Quarantine file, relative to the workspace (absent when nothing was rejected).
     pub quarantine_file: Option<String>,
+    /// Rows the mapping's filter skipped.
+    #[serde(default)]
+    pub filtered: u64,
+    /// BLAKE3 of what shaped the events besides the file (mapping, filters, time format,
+    /// time zone, layout): the same file with the same options adds nothing and is not
+    /// read again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options_blake3: Option<String>,
+    /// The input's header line as written, so quarantined rows export as they came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// The input's layout: `delimited`, `jsonl`, `lines` or `parquet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_format: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,14 +121,13 @@ pub struct Workspace {
 pub struct IngestOptions {
     /// The input and how to read it.
     pub input: InputSpec,
-    /// Field name → input column, on top of the workspace's `[mapping]`.
-    pub mapping: BTreeMap<String, String>,
+    /// What the command line adds to the workspace's mapping: `--map`, `--set`,
+    /// `--where`, `--decimal-comma`.
+    pub mapping: MappingOverrides,
     /// Time format; default: the workspace's for this kind, else auto.
     pub time_format: Option<TimeFormat>,
     /// Rejected rows allowed before the ingest is refused (default 0).
     pub max_rejects: u64,
-    /// How amounts are written (decimal comma or point).
-    pub numbers: NumberFormat,
     /// Test hook: fail after this step.
     pub fail_at: Option<FailPoint>,
 }
@@ -128,11 +143,16 @@ pub struct IngestReport {
     pub rejected: u64,
     /// Rows skipped as duplicates.
     pub duplicates: u64,
+    /// Rows the mapping's filter skipped.
+    pub filtered: u64,
     /// The first rejected rows (up to 20), for display.
     pub first_rejects: Vec<Rejected>,
     /// When the file was ingested before with the same rejects and nothing new was
     /// accepted: the quarantine file that already holds them (nothing is published).
     pub already_quarantined: Option<String>,
+    /// When this file was ingested before with the same options: that batch (the file
+    /// was not read again and nothing is published).
+    pub already_ingested: Option<u64>,
 }
 
 impl Workspace {
@@ -225,6 +245,12 @@ impl Workspace {
 
     /// Ingest one file of `kind` events. See the module documentation for the
     /// guarantees.
+    ///
+    /// The file streams through: blocks of rows are parsed on all cores and written, in
+    /// input order, to a staged Parquet file as they come, rejected rows (whole, with
+    /// their reasons) to a staged quarantine file. Memory holds a few blocks, the
+    /// Parquet writer's current row group, and the fingerprints of the kind's event ids
+    /// (about 8.5 bytes per stored or new event; see [`crate::fingerprint`]).
     pub fn ingest(&mut self, kind: EventKind, options: &IngestOptions) -> Result<IngestReport, StoreError> {
         let lock_path = self.root.join(".lock");
         let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(StoreError::write(&lock_path))?;
@@ -233,107 +259,112 @@ impl Workspace {
         *self = Workspace::open(&self.root)?;
         self.clean_leftovers()?;
 
-        let source_bytes_hash = hash_file(&options.input.path)?;
-        let fields = kind.fields();
-        let configured = self.config.mapping.get(kind.name());
-        let wanted: Vec<WantedColumn> = fields
-            .iter()
-            .map(|field| {
-                let name = options
-                    .mapping
-                    .get(field.name)
-                    .or_else(|| configured.and_then(|mapping| mapping.get(field.name)))
-                    .cloned()
-                    .unwrap_or_else(|| field.name.to_string());
-                WantedColumn { name, required: field.required }
-            })
-            .collect();
+        let mapping = Mapping::resolve(kind, &self.config, &options.mapping)?;
         let time_format = match &options.time_format {
             Some(format) => format.clone(),
             None => self.config.time_format.get(kind.name()).map(|text| text.parse()).transpose()?.unwrap_or_default(),
         };
-        let file = options.input.path.display().to_string();
-        let sink = scan(&options.input, &wanted, || IngestSink::new(kind, &wanted, &time_format, self.zone, &file, options.numbers))?;
-        let IngestSink { mut rows, mut rejected, .. } = sink;
-        rows.sort_unstable_by_key(|row| row.line);
-        rejected.sort_by_key(|rejected| rejected.line);
-
-        if rejected.len() as u64 > options.max_rejects {
-            return Err(StoreError::TooManyRejects {
-                rejected: rejected.len() as u64,
-                max: options.max_rejects,
-                first: rejected[0].to_string(),
+        let input = &options.input;
+        let format = input.format.resolve(&input.path);
+        let source_bytes_hash = hash_file(&input.path)?;
+        let options_hash = blake3::hash(
+            format!("{kind}|{mapping:?}|{time_format:?}|{}|{format:?}|{:?}|{:?}", self.zone, input.delimiter, input.columns).as_bytes(),
+        )
+        .to_hex()
+        .to_string();
+        if let Some(earlier) = self.manifest.batches.iter().find(|batch| {
+            batch.kind == kind && batch.source_blake3 == source_bytes_hash && batch.options_blake3.as_deref() == Some(options_hash.as_str())
+        }) {
+            return Ok(IngestReport {
+                batch: None,
+                accepted: 0,
+                rejected: earlier.rejected,
+                duplicates: earlier.accepted + earlier.duplicates,
+                filtered: earlier.filtered,
+                first_rejects: Vec::new(),
+                already_quarantined: earlier.quarantine_file.clone(),
+                already_ingested: Some(earlier.id),
             });
         }
 
-        // Deduplicate: ids already stored, then repeats within the file (first wins).
-        let mut seen = self.stored_event_ids(kind)?;
-        let mut occurrences: std::collections::HashMap<[u8; 16], u32> = std::collections::HashMap::new();
-        let mut accepted = Vec::with_capacity(rows.len());
-        let mut duplicates = 0u64;
-        for mut row in rows {
-            let id = match &row.values[0] {
-                Value::Text(id) => id.clone(),
-                _ => {
-                    // No event id in the source: derive one from the content and its
-                    // occurrence in this file, so re-sending the file adds nothing while two
-                    // identical rows in one file are both kept.
-                    let occurrence = occurrences.entry(row.content_hash).or_insert(0);
-                    *occurrence += 1;
-                    let mut hasher = blake3::Hasher::new();
-                    hasher.update(&row.content_hash);
-                    hasher.update(&occurrence.to_le_bytes());
-                    let id = format!("h:{}", &hasher.finalize().to_hex()[..32]);
-                    row.values[0] = Value::Text(id.clone());
-                    id
-                }
-            };
-            if seen.insert(id) {
-                accepted.push(row);
-            } else {
-                duplicates += 1;
-            }
-        }
-
-        let report_counts = (accepted.len() as u64, rejected.len() as u64, duplicates);
-        let first_rejects: Vec<Rejected> = rejected.iter().take(20).cloned().collect();
-        if accepted.is_empty() && rejected.is_empty() {
-            return Ok(IngestReport { batch: None, accepted: 0, rejected: 0, duplicates, first_rejects, already_quarantined: None });
-        }
-        // The same file again, with nothing new to accept and the same rejects as a
-        // batch already published from it: those rows are already in quarantine, and a
-        // second copy would only grow the workspace (a re-run script re-ingesting its
-        // export every night). Nothing is published.
-        if accepted.is_empty() {
-            let earlier =
-                self.manifest.batches.iter().find(|batch| {
-                    batch.kind == kind && batch.source_blake3 == source_bytes_hash && batch.rejected == rejected.len() as u64
-                });
-            if let Some(quarantine_file) = earlier.and_then(|batch| batch.quarantine_file.clone()) {
-                return Ok(IngestReport {
-                    batch: None,
-                    accepted: 0,
-                    rejected: rejected.len() as u64,
-                    duplicates,
-                    first_rejects,
-                    already_quarantined: Some(quarantine_file),
-                });
-            }
-        }
-
+        let stored = self.stored_fingerprints(kind)?;
         let id = self.manifest.batches.iter().map(|batch| batch.id).max().unwrap_or(0) + 1;
         let staging = self.root.join(".staging").join(format!("{id:06}"));
         fs::create_dir_all(&staging).map_err(StoreError::write(&staging))?;
-        let events_file = (!accepted.is_empty()).then(|| format!("events/{}/{id:06}.parquet", kind.name()));
-        let quarantine_file = (!rejected.is_empty()).then(|| format!("quarantine/{id:06}-{}.csv", kind.name()));
-        if events_file.is_some() {
-            write_events(&staging.join("events.parquet"), kind, &accepted)?;
+        let file = input.path.display().to_string();
+        let mut wanted: Vec<WantedColumn> =
+            mapping.columns().iter().map(|column| WantedColumn { name: column.name.clone(), required: column.required }).collect();
+        require_customer_column(kind, &mapping, &mut wanted, input)?;
+        let context = RowContext { kind, mapping: &mapping, time_format: &time_format, zone: self.zone, file: &file };
+        let mut state = IngestState::new(kind, &staging, stored, options.max_rejects);
+        let mut header = None;
+        scan_blocks(
+            input,
+            &wanted,
+            || IngestBlock::new(&context),
+            |start| {
+                header = start.header.clone();
+                Ok::<(), StoreError>(())
+            },
+            |block| state.take(block),
+        )?;
+        let IngestState { events, quarantine, accepted, rejected, duplicates, filtered, first_rejects, .. } = state;
+
+        if rejected > options.max_rejects {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(StoreError::TooManyRejects {
+                rejected,
+                max: options.max_rejects,
+                first: first_rejects.first().map(ToString::to_string).unwrap_or_default(),
+            });
         }
+        events.finish()?;
         fail(options, FailPoint::AfterStagingEvents)?;
-        if quarantine_file.is_some() {
-            write_quarantine(&staging.join("quarantine.csv"), &rejected)?;
+        if let Some(quarantine) = quarantine {
+            let file = quarantine.into_inner().map_err(|error| StoreError::write(staging.join("quarantine.csv"))(error.into_error()))?;
+            file.sync_all().map_err(StoreError::write(staging.join("quarantine.csv")))?;
         }
         fail(options, FailPoint::AfterStagingQuarantine)?;
+
+        if accepted == 0 && rejected == 0 {
+            let _ = fs::remove_dir_all(self.root.join(".staging"));
+            return Ok(IngestReport {
+                batch: None,
+                accepted: 0,
+                rejected: 0,
+                duplicates,
+                filtered,
+                first_rejects,
+                already_quarantined: None,
+                already_ingested: None,
+            });
+        }
+        // The same file again (ingested before this workspace recorded options), with
+        // nothing new to accept and the same rejects as a batch already published from
+        // it: those rows are already in quarantine. Nothing is published.
+        if accepted == 0 {
+            let earlier = self
+                .manifest
+                .batches
+                .iter()
+                .find(|batch| batch.kind == kind && batch.source_blake3 == source_bytes_hash && batch.rejected == rejected);
+            if let Some(quarantine_file) = earlier.and_then(|batch| batch.quarantine_file.clone()) {
+                let _ = fs::remove_dir_all(self.root.join(".staging"));
+                return Ok(IngestReport {
+                    batch: None,
+                    accepted: 0,
+                    rejected,
+                    duplicates,
+                    filtered,
+                    first_rejects,
+                    already_quarantined: Some(quarantine_file),
+                    already_ingested: None,
+                });
+            }
+        }
+
+        let events_file = (accepted > 0).then(|| format!("events/{}/{id:06}.parquet", kind.name()));
+        let quarantine_file = (rejected > 0).then(|| format!("quarantine/{id:06}-{}.csv", kind.name()));
         for (staged, target) in [("events.parquet", &events_file), ("quarantine.csv", &quarantine_file)] {
             if let Some(target) = target {
                 let target = self.root.join(target);
@@ -349,14 +380,18 @@ impl Workspace {
         let batch = Batch {
             id,
             kind,
-            source: options.input.path.display().to_string(),
+            source: input.path.display().to_string(),
             source_blake3: source_bytes_hash,
             ingested_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            accepted: report_counts.0,
-            rejected: report_counts.1,
+            accepted,
+            rejected,
             duplicates,
             events_file,
             quarantine_file,
+            filtered,
+            options_blake3: Some(options_hash),
+            header,
+            source_format: Some(format_name(format).to_string()),
         };
         let mut manifest = self.manifest.clone();
         manifest.batches.push(batch.clone());
@@ -372,11 +407,13 @@ impl Workspace {
         drop(lock);
         Ok(IngestReport {
             batch: Some(batch),
-            accepted: report_counts.0,
-            rejected: report_counts.1,
+            accepted,
+            rejected,
             duplicates,
+            filtered,
             first_rejects,
             already_quarantined: None,
+            already_ingested: None,
         })
     }
 
@@ -391,15 +428,25 @@ impl Workspace {
             .collect()
     }
 
-    fn stored_event_ids(&self, kind: EventKind) -> Result<HashSet<String>, StoreError> {
-        let mut ids = HashSet::new();
+    /// The fingerprints of the stored event ids of `kind`, read a record batch at a time.
+    fn stored_fingerprints(&self, kind: EventKind) -> Result<FingerprintSet, StoreError> {
+        let mut set = FingerprintSet::new();
         for path in self.event_files(kind) {
-            for batch in read_columns(&path, &["event_id"], None)? {
-                let column = batch.column(0).as_string::<i32>();
-                ids.extend(column.iter().flatten().map(str::to_string));
+            let file = File::open(&path).map_err(StoreError::read(&path))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+            let index = builder
+                .schema()
+                .index_of("event_id")
+                .map_err(|_| StoreError::Internal(format!("{}: no column event_id", path.display())))?;
+            let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+            for batch in builder.with_projection(mask).with_batch_size(64 * 1024).build()? {
+                let batch = batch?;
+                for id in batch.column(0).as_string::<i32>().iter().flatten() {
+                    set.insert(Fingerprint::of(id.as_bytes()));
+                }
             }
         }
-        Ok(ids)
+        Ok(set)
     }
 
     /// Scan the stored events of `kind` on all cores: the named columns of every
@@ -431,6 +478,42 @@ impl Workspace {
                 Ok(state)
             })
             .try_reduce(&make, |left, right| Ok(merge(left, right)))
+    }
+
+    /// Whether some stored events of `kind` name no customer (only an order), from the
+    /// Parquet statistics, without reading the events.
+    pub fn has_events_without_customer(&self, kind: EventKind) -> Result<bool, StoreError> {
+        for path in self.event_files(kind) {
+            let file = File::open(&path).map_err(StoreError::read(&path))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+            let Ok(index) = builder.schema().index_of("customer_id") else { continue };
+            for group in builder.metadata().row_groups() {
+                match group.column(index).statistics().and_then(|statistics| statistics.null_count_opt()) {
+                    Some(0) => {}
+                    _ => return Ok(true),
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Order id → customer id, from the stored purchases that carry both: how events
+    /// that name only an order find their customer. An order named by purchases of two
+    /// customers keeps the first stored one.
+    pub fn order_customers(&self) -> Result<HashMap<String, String>, StoreError> {
+        let mut orders = HashMap::new();
+        for path in self.event_files(EventKind::Purchases) {
+            for batch in read_columns(&path, &["order_id", "customer_id"], None)? {
+                let orders_column = batch.column(0).as_string::<i32>();
+                let customers = batch.column(1).as_string::<i32>();
+                for (order, customer) in orders_column.iter().zip(customers.iter()) {
+                    if let (Some(order), Some(customer)) = (order, customer) {
+                        orders.entry(order.to_string()).or_insert_with(|| customer.to_string());
+                    }
+                }
+            }
+        }
+        Ok(orders)
     }
 
     /// Stream the stored purchases as (customer id, UTC seconds, amount), in stored order.
@@ -528,100 +611,425 @@ pub(crate) fn sync_parent(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-struct ParsedRow {
-    line: u64,
-    values: Vec<Value>,
-    content_hash: [u8; 16],
-}
-
-struct IngestSink<'a> {
+/// What every block of one ingest shares.
+struct RowContext<'a> {
     kind: EventKind,
-    columns: &'a [WantedColumn],
+    mapping: &'a Mapping,
     time_format: &'a TimeFormat,
     zone: Zone,
     file: &'a str,
-    numbers: NumberFormat,
-    rows: Vec<ParsedRow>,
-    rejected: Vec<Rejected>,
 }
 
-impl<'a> IngestSink<'a> {
-    fn new(
-        kind: EventKind,
-        columns: &'a [WantedColumn],
-        time_format: &'a TimeFormat,
-        zone: Zone,
-        file: &'a str,
-        numbers: NumberFormat,
-    ) -> Self {
-        IngestSink { kind, columns, time_format, zone, file, numbers, rows: Vec::new(), rejected: Vec::new() }
+struct ParsedRow {
+    line: u64,
+    values: Vec<Value>,
+    /// Hash of the row's values (all but the event id), for ids derived from content.
+    content_hash: [u8; 16],
+    /// The fingerprint of the row's own event id, when it has one.
+    fingerprint: Option<Fingerprint>,
+}
+
+/// A rejected row with the row itself, as written in the input.
+struct QuarantinedRow {
+    rejected: Rejected,
+    row: String,
+}
+
+/// One block's rows, parsed and checked on a worker thread.
+struct IngestBlock<'a> {
+    context: &'a RowContext<'a>,
+    rows: Vec<ParsedRow>,
+    rejected: Vec<QuarantinedRow>,
+    filtered: u64,
+    raw: Vec<u8>,
+    has_raw: bool,
+}
+
+impl<'a> IngestBlock<'a> {
+    fn new(context: &'a RowContext<'a>) -> Self {
+        IngestBlock { context, rows: Vec::new(), rejected: Vec::new(), filtered: 0, raw: Vec::new(), has_raw: false }
     }
 
-    fn reject_at(&mut self, line: u64, index: usize, value: &str, expected: String) {
-        self.rejected.push(Rejected {
-            file: self.file.to_string(),
-            line,
-            column: self.columns[index].name.clone(),
-            value: rapport_core::error::truncate(value, 80),
-            expected,
+    /// The row as written; for Parquet, which has no text, the mapped columns as a JSON
+    /// object.
+    fn row_text(&mut self, fields: &[Option<&str>]) -> String {
+        if std::mem::take(&mut self.has_raw) {
+            return String::from_utf8_lossy(&self.raw).into_owned();
+        }
+        let object: serde_json::Map<String, serde_json::Value> = self
+            .context
+            .mapping
+            .columns()
+            .iter()
+            .zip(fields)
+            .filter_map(|(column, field)| field.map(|text| (column.name.clone(), serde_json::Value::String(text.to_string()))))
+            .collect();
+        serde_json::Value::Object(object).to_string()
+    }
+
+    fn reject_row(&mut self, line: u64, fields: &[Option<&str>], column: String, value: &str, expected: String) {
+        let row = self.row_text(fields);
+        self.rejected.push(QuarantinedRow {
+            rejected: Rejected {
+                file: self.context.file.to_string(),
+                line,
+                column,
+                value: rapport_core::error::truncate(value, 80),
+                expected,
+            },
+            row,
         });
     }
+
+    fn value(&self, spec: &FieldSpec, input: FieldValue<'_>) -> Result<Value, (String, String)> {
+        let numbers = self.context.mapping.numbers();
+        let text_value = |text: &str| -> Result<Value, (String, String)> {
+            if spec.field_type == FieldType::Time {
+                return match self.context.time_format.parse(text) {
+                    Ok(time) => Ok(Value::Time(self.context.zone.utc_seconds(time))),
+                    Err(_) => Err((text.to_string(), self.context.time_format.expected())),
+                };
+            }
+            spec.field_type.parse_with(text, numbers).map_err(|_| (text.to_string(), spec.field_type.expected()))
+        };
+        match input {
+            FieldValue::Missing if spec.required => Err((String::new(), format!("a value ({} is required)", spec.name))),
+            FieldValue::Missing => Ok(Value::Missing),
+            FieldValue::Text(text) => text_value(&text),
+            FieldValue::Number(number) => match spec.field_type {
+                FieldType::Decimal => Ok(Value::Decimal(number)),
+                FieldType::Count if number >= 0.0 && number.fract() == 0.0 && number < 2f64.powi(53) => Ok(Value::Count(number as u64)),
+                _ => text_value(&number.to_string()),
+            },
+            FieldValue::Flag(flag) if spec.field_type == FieldType::Flag => Ok(Value::Flag(flag)),
+            FieldValue::Flag(flag) => text_value(&flag.to_string()),
+        }
+    }
 }
 
-impl RowSink for IngestSink<'_> {
+impl RowSink for IngestBlock<'_> {
+    const WANTS_RAW: bool = true;
+
+    fn raw(&mut self, raw: &[u8]) {
+        self.raw.clear();
+        self.raw.extend_from_slice(raw);
+        self.has_raw = true;
+    }
+
     fn row(&mut self, line: u64, fields: &[Option<&str>]) {
-        let specs = self.kind.fields();
+        let context = self.context;
+        let mapping = context.mapping;
+        match mapping.keeps(fields) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.filtered += 1;
+                self.has_raw = false;
+                return;
+            }
+            Err(fault) => return self.reject_row(line, fields, fault.column, &fault.value, fault.expected),
+        }
+        let specs = context.kind.fields();
         let mut values = Vec::with_capacity(specs.len());
         let mut hasher = blake3::Hasher::new();
-        hasher.update(self.kind.name().as_bytes());
-        for (index, (spec, field)) in specs.iter().zip(fields).enumerate() {
-            let value = match field {
-                None if spec.required => {
-                    self.reject_at(line, index, "", format!("a value ({} is required)", spec.name));
-                    return;
-                }
-                None => Value::Missing,
-                Some(text) if spec.field_type == FieldType::Time => match self.time_format.parse(text) {
-                    Ok(time) => Value::Time(self.zone.utc_seconds(time)),
-                    Err(_) => {
-                        self.reject_at(line, index, text, self.time_format.expected());
-                        return;
-                    }
-                },
-                Some(text) => match spec.field_type.parse_with(text, self.numbers) {
+        hasher.update(context.kind.name().as_bytes());
+        for (index, spec) in specs.iter().enumerate() {
+            let value = match mapping.value(index, fields) {
+                Ok(input) => match self.value(spec, input) {
                     Ok(value) => value,
-                    Err(_) => {
-                        self.reject_at(line, index, text, spec.field_type.expected());
-                        return;
-                    }
+                    Err((value, expected)) => return self.reject_row(line, fields, mapping.describe(index), &value, expected),
                 },
+                Err(fault) => return self.reject_row(line, fields, fault.column, &fault.value, fault.expected),
             };
             if index > 0 {
                 hasher.update(format!("{value:?}\u{1f}").as_bytes());
             }
             values.push(value);
         }
-        if let Err((index, error)) = self.kind.validate_row(&values) {
-            let value = fields[index].unwrap_or_default().to_string();
+        if let Err((index, error)) = context.kind.validate_row(&values) {
+            let value = match mapping.value(index, fields) {
+                Ok(FieldValue::Text(text)) => text.into_owned(),
+                Ok(FieldValue::Number(number)) => number.to_string(),
+                _ => String::new(),
+            };
             let expected = match error {
                 rapport_core::CoreError::InvalidValue { expected, .. } => expected,
                 other => other.to_string(),
             };
-            self.reject_at(line, index, &value, expected);
-            return;
+            return self.reject_row(line, fields, mapping.describe(index), &value, expected);
         }
+        self.has_raw = false;
         let mut content_hash = [0u8; 16];
         content_hash.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
-        self.rows.push(ParsedRow { line, values, content_hash });
+        let fingerprint = match &values[0] {
+            Value::Text(id) => Some(Fingerprint::of(id.as_bytes())),
+            _ => None,
+        };
+        self.rows.push(ParsedRow { line, values, content_hash, fingerprint });
     }
 
     fn reject(&mut self, rejected: Rejected) {
-        self.rejected.push(rejected);
+        let row = if std::mem::take(&mut self.has_raw) { String::from_utf8_lossy(&self.raw).into_owned() } else { String::new() };
+        self.rejected.push(QuarantinedRow { rejected, row });
     }
 
     fn merge(&mut self, other: Self) {
         self.rows.extend(other.rows);
         self.rejected.extend(other.rejected);
+        self.filtered += other.filtered;
+    }
+}
+
+/// An event may name its customer or an order (see [`EventKind::fields`]): when the
+/// input has no order column, the customer column is required, so that a file with
+/// neither is refused up front with the usual hint rather than row by row.
+fn require_customer_column(kind: EventKind, mapping: &Mapping, wanted: &mut [WantedColumn], input: &InputSpec) -> Result<(), StoreError> {
+    let field = |name: &str| kind.fields().iter().position(|spec| spec.name == name);
+    let (Some(customer), Some(order)) = (field("customer_id"), field("order_id")) else {
+        return Ok(());
+    };
+    let (Some(customer), Some(order)) = (mapping.column_of(customer), mapping.column_of(order)) else {
+        return Ok(());
+    };
+    let Some(columns) = input_columns(input)? else {
+        return Ok(());
+    };
+    if !columns.iter().any(|column| column == order || column.eq_ignore_ascii_case(order)) {
+        for column in wanted.iter_mut().filter(|column| column.name == customer) {
+            column.required = true;
+        }
+    }
+    Ok(())
+}
+
+fn format_name(format: InputFormat) -> &'static str {
+    match format {
+        InputFormat::JsonLines => "jsonl",
+        InputFormat::Parquet => "parquet",
+        InputFormat::Lines => "lines",
+        _ => "delimited",
+    }
+}
+
+/// The serial half of an ingest: duplicates, ids, and the staged files, block by block
+/// in input order.
+struct IngestState {
+    events: EventWriter,
+    quarantine: Option<csv::Writer<File>>,
+    quarantine_path: PathBuf,
+    stored: FingerprintSet,
+    /// Ids produced by this file so far (stored or not).
+    this_file: FingerprintSet,
+    /// Content hash → the last occurrence number used, for contents seen more than once.
+    repeats: HashMap<u128, u32>,
+    max_rejects: u64,
+    accepted: u64,
+    rejected: u64,
+    duplicates: u64,
+    filtered: u64,
+    first_rejects: Vec<Rejected>,
+}
+
+impl IngestState {
+    fn new(kind: EventKind, staging: &Path, stored: FingerprintSet, max_rejects: u64) -> Self {
+        IngestState {
+            events: EventWriter::new(kind, staging.join("events.parquet")),
+            quarantine: None,
+            quarantine_path: staging.join("quarantine.csv"),
+            stored,
+            this_file: FingerprintSet::new(),
+            repeats: HashMap::new(),
+            max_rejects,
+            accepted: 0,
+            rejected: 0,
+            duplicates: 0,
+            filtered: 0,
+            first_rejects: Vec::new(),
+        }
+    }
+
+    fn take(&mut self, block: IngestBlock<'_>) -> Result<(), StoreError> {
+        self.filtered += block.filtered;
+        for QuarantinedRow { rejected, row } in block.rejected {
+            self.rejected += 1;
+            if self.first_rejects.len() < 20 {
+                self.first_rejects.push(rejected.clone());
+            }
+            // Past the limit nothing will be published: keep counting, stop writing.
+            if self.rejected > self.max_rejects {
+                continue;
+            }
+            let path = &self.quarantine_path;
+            if self.quarantine.is_none() {
+                let mut writer = csv::Writer::from_path(path).map_err(|error| StoreError::write(path)(error.into()))?;
+                writer.write_record(QUARANTINE_COLUMNS).map_err(|error| StoreError::write(path)(error.into()))?;
+                self.quarantine = Some(writer);
+            }
+            if let Some(writer) = &mut self.quarantine {
+                let line = rejected.line.to_string();
+                writer
+                    .write_record([&rejected.file, &line, &rejected.column, &rejected.value, &rejected.expected, &row])
+                    .map_err(|error| StoreError::write(path)(error.into()))?;
+            }
+        }
+        if self.rejected > self.max_rejects {
+            return Ok(());
+        }
+        for mut row in block.rows {
+            match row.fingerprint {
+                Some(fingerprint) => {
+                    if self.stored.contains(fingerprint) || !self.this_file.insert(fingerprint) {
+                        self.duplicates += 1;
+                        continue;
+                    }
+                }
+                None => {
+                    // No event id in the source: derive one from the content and its
+                    // occurrence in this file, so re-sending the file adds nothing while two
+                    // identical rows in one file are both kept. The occurrence is the first
+                    // one this file has not produced yet; only contents seen more than once
+                    // are remembered, so memory does not grow with distinct rows.
+                    let key = u128::from_le_bytes(row.content_hash);
+                    let mut occurrence = self.repeats.get(&key).map_or(1, |last| last + 1);
+                    let (id, fingerprint) = loop {
+                        let mut hasher = blake3::Hasher::new();
+                        hasher.update(&row.content_hash);
+                        hasher.update(&occurrence.to_le_bytes());
+                        let id = format!("h:{}", &hasher.finalize().to_hex()[..32]);
+                        let fingerprint = Fingerprint::of(id.as_bytes());
+                        if self.this_file.insert(fingerprint) {
+                            break (id, fingerprint);
+                        }
+                        occurrence += 1;
+                    };
+                    if occurrence > 1 {
+                        self.repeats.insert(key, occurrence);
+                    }
+                    row.values[0] = Value::Text(id);
+                    if self.stored.contains(fingerprint) {
+                        self.duplicates += 1;
+                        continue;
+                    }
+                }
+            }
+            self.events.push(&row)?;
+            self.accepted += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The columns of a quarantine file: where and why, then the row as written.
+pub const QUARANTINE_COLUMNS: [&str; 6] = ["file", "line", "column", "value", "expected", "row"];
+
+enum ColumnBuilder {
+    Time(TimestampSecondBuilder),
+    Decimal(Float64Builder),
+    Count(UInt64Builder),
+    Flag(BooleanBuilder),
+    Text(StringBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(field_type: FieldType) -> Self {
+        match field_type {
+            FieldType::Time => ColumnBuilder::Time(TimestampSecondBuilder::new()),
+            FieldType::Decimal => ColumnBuilder::Decimal(Float64Builder::new()),
+            FieldType::Count => ColumnBuilder::Count(UInt64Builder::new()),
+            FieldType::Flag => ColumnBuilder::Flag(BooleanBuilder::new()),
+            _ => ColumnBuilder::Text(StringBuilder::new()),
+        }
+    }
+
+    fn push(&mut self, value: &Value) {
+        match (self, value) {
+            (ColumnBuilder::Time(builder), Value::Time(seconds)) => builder.append_value(*seconds),
+            (ColumnBuilder::Decimal(builder), Value::Decimal(number)) => builder.append_value(*number),
+            (ColumnBuilder::Count(builder), Value::Count(count)) => builder.append_value(*count),
+            (ColumnBuilder::Flag(builder), Value::Flag(flag)) => builder.append_value(*flag),
+            (ColumnBuilder::Text(builder), Value::Text(text)) => builder.append_value(text),
+            (ColumnBuilder::Time(builder), _) => builder.append_null(),
+            (ColumnBuilder::Decimal(builder), _) => builder.append_null(),
+            (ColumnBuilder::Count(builder), _) => builder.append_null(),
+            (ColumnBuilder::Flag(builder), _) => builder.append_null(),
+            (ColumnBuilder::Text(builder), _) => builder.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Time(builder) => Arc::new(builder.finish().with_timezone("UTC")),
+            ColumnBuilder::Decimal(builder) => Arc::new(builder.finish()),
+            ColumnBuilder::Count(builder) => Arc::new(builder.finish()),
+            ColumnBuilder::Flag(builder) => Arc::new(builder.finish()),
+            ColumnBuilder::Text(builder) => Arc::new(builder.finish()),
+        }
+    }
+}
+
+/// Accepted events, appended to a staged Parquet file a record batch at a time.
+struct EventWriter {
+    path: PathBuf,
+    schema: Arc<Schema>,
+    columns: Vec<ColumnBuilder>,
+    lines: UInt64Builder,
+    buffered: usize,
+    writer: Option<ArrowWriter<File>>,
+}
+
+/// Rows buffered before they are handed to the Parquet writer.
+const EVENT_BATCH_ROWS: usize = 64 * 1024;
+
+impl EventWriter {
+    fn new(kind: EventKind, path: PathBuf) -> Self {
+        EventWriter {
+            path,
+            schema: Arc::new(event_schema(kind)),
+            columns: kind.fields().iter().map(|spec| ColumnBuilder::new(spec.field_type)).collect(),
+            lines: UInt64Builder::new(),
+            buffered: 0,
+            writer: None,
+        }
+    }
+
+    fn push(&mut self, row: &ParsedRow) -> Result<(), StoreError> {
+        for (column, value) in self.columns.iter_mut().zip(&row.values) {
+            column.push(value);
+        }
+        self.lines.append_value(row.line);
+        self.buffered += 1;
+        if self.buffered >= EVENT_BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let mut arrays: Vec<ArrayRef> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        arrays.push(Arc::new(self.lines.finish()));
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        if self.writer.is_none() {
+            let file = File::create(&self.path).map_err(StoreError::write(&self.path))?;
+            let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            self.writer = Some(ArrowWriter::try_new(file, self.schema.clone(), Some(properties))?);
+        }
+        if let Some(writer) = &mut self.writer {
+            writer.write(&batch)?;
+        }
+        self.buffered = 0;
+        Ok(())
+    }
+
+    /// Write what is buffered, close the file and fsync it (nothing if no row came).
+    fn finish(mut self) -> Result<(), StoreError> {
+        self.flush()?;
+        if let Some(writer) = self.writer.take() {
+            let file = writer.into_inner()?;
+            file.sync_all().map_err(StoreError::write(&self.path))?;
+        }
+        Ok(())
     }
 }
 
@@ -646,84 +1054,6 @@ pub fn event_schema(kind: EventKind) -> Schema {
     Schema::new(fields)
 }
 
-fn write_events(path: &Path, kind: EventKind, rows: &[ParsedRow]) -> Result<(), StoreError> {
-    let schema = Arc::new(event_schema(kind));
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    for (index, spec) in kind.fields().iter().enumerate() {
-        let column: ArrayRef = match spec.field_type {
-            FieldType::Time => {
-                let mut builder = TimestampSecondBuilder::with_capacity(rows.len());
-                for row in rows {
-                    builder.append_option(match row.values[index] {
-                        Value::Time(seconds) => Some(seconds),
-                        _ => None,
-                    });
-                }
-                Arc::new(builder.finish().with_timezone("UTC"))
-            }
-            FieldType::Decimal => {
-                let mut builder = Float64Builder::with_capacity(rows.len());
-                for row in rows {
-                    builder.append_option(match row.values[index] {
-                        Value::Decimal(value) => Some(value),
-                        _ => None,
-                    });
-                }
-                Arc::new(builder.finish())
-            }
-            FieldType::Count => {
-                let mut builder = UInt64Builder::with_capacity(rows.len());
-                for row in rows {
-                    builder.append_option(match row.values[index] {
-                        Value::Count(value) => Some(value),
-                        _ => None,
-                    });
-                }
-                Arc::new(builder.finish())
-            }
-            FieldType::Flag => {
-                let mut builder = BooleanBuilder::with_capacity(rows.len());
-                for row in rows {
-                    builder.append_option(match row.values[index] {
-                        Value::Flag(value) => Some(value),
-                        _ => None,
-                    });
-                }
-                Arc::new(builder.finish())
-            }
-            _ => {
-                let mut builder = StringBuilder::new();
-                for row in rows {
-                    builder.append_option(match &row.values[index] {
-                        Value::Text(text) => Some(text.as_str()),
-                        _ => None,
-                    });
-                }
-                Arc::new(builder.finish())
-            }
-        };
-        columns.push(column);
-    }
-    let mut lines = UInt64Builder::with_capacity(rows.len());
-    for row in rows {
-        lines.append_value(row.line);
-    }
-    columns.push(Arc::new(lines.finish()));
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    let file = File::create(path).map_err(StoreError::write(path))?;
-    let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-    let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
-    writer.write(&batch)?;
-    let file = writer.into_inner()?;
-    file.sync_all().map_err(StoreError::write(path))
-}
-
-fn write_quarantine(path: &Path, rejected: &[Rejected]) -> Result<(), StoreError> {
-    let mut out = Vec::new();
-    crate::output::write(&rejects_table(rejected)?, crate::output::OutputFormat::Csv, &mut out).map_err(StoreError::write(path))?;
-    write_synced(path, &out)
-}
-
 /// Rejected rows as a table: `file, line, column, value, expected`.
 pub fn rejects_table(rejected: &[Rejected]) -> Result<RecordBatch, StoreError> {
     crate::output::TableBuilder::default()
@@ -738,6 +1068,7 @@ pub fn rejects_table(rejected: &[Rejected]) -> Result<RecordBatch, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn workspace() -> (tempfile::TempDir, Workspace) {
         let directory = tempfile::tempdir().expect("tempdir");
@@ -852,6 +1183,137 @@ mod tests {
         assert_eq!(snapshot(workspace.root()), before, "the workspace is unchanged");
     }
 
+    /// Issue 10, item 5: the quarantine keeps each rejected row whole, as written (a
+    /// quoted comment over two lines included), and exports them under the input's own
+    /// header so that the corrected file ingests with the same command.
+    #[test]
+    fn quarantined_rows_are_kept_whole_and_reingest_after_correction() {
+        let (directory, mut workspace) = workspace();
+        let content = "order,customer_id,time,amount,note\r\n\
+                       1,a,2020-01-01,10,fine\r\n\
+                       2,b,2020-01-02,twelve,\"said \"\"twelve\"\",\r\nover two lines\"\r\n\
+                       3,c,01/02/2020,5,\r\n";
+        let mut options = purchases_file(directory.path(), "export.csv", content);
+        options.max_rejects = 2;
+        let report = workspace.ingest(EventKind::Purchases, &options).expect("ingest");
+        assert_eq!((report.accepted, report.rejected), (1, 2));
+        let batch = report.batch.expect("batch");
+        assert_eq!(batch.header.as_deref(), Some("order,customer_id,time,amount,note"));
+        let rows = workspace.quarantined(None, None).expect("list");
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].rejected.line, rows[0].rejected.column.as_str(), rows[0].rejected.value.as_str()), (3, "amount", "twelve"));
+        assert_eq!(rows[0].row.as_deref(), Some("2,b,2020-01-02,twelve,\"said \"\"twelve\"\",\r\nover two lines\""));
+        assert_eq!((rows[1].rejected.line, rows[1].rejected.column.as_str()), (5, "time"));
+
+        let mut exported = Vec::new();
+        assert_eq!(workspace.export_quarantine(Some(batch.id), None, &mut exported).expect("export"), 2);
+        let fixed = String::from_utf8(exported).expect("utf-8").replace("twelve,", "12,").replace("01/02/2020", "2020-02-01");
+        let mut options = purchases_file(directory.path(), "fixed.csv", &fixed);
+        options.max_rejects = 0;
+        let report = workspace.ingest(EventKind::Purchases, &options).expect("the corrected rows ingest");
+        assert_eq!((report.accepted, report.rejected), (2, 0));
+        let mut total = 0.0;
+        workspace.for_each_purchase(|_, _, amount| total += amount).expect("scan");
+        assert_eq!(total, 27.0);
+    }
+
+    /// Issue 10, item 6: computed fields, constants, filters and decimal commas from
+    /// `rapport.toml`, with the command line on top.
+    #[test]
+    fn mapping_computes_sets_and_filters() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let config: WorkspaceConfig = toml::from_str(
+            r#"
+            version = 1
+            [mapping.purchases]
+            customer_id = "CustomerID"
+            time = "InvoiceDate"
+            amount = "= Quantity * \"Unit Price\""
+            order_id = "InvoiceNo"
+            [set.purchases]
+            currency = "GBP"
+            [filter]
+            purchases = "InvoiceNo NOT LIKE 'C%'"
+            [decimal_comma]
+            purchases = true
+            "#,
+        )
+        .expect("config");
+        let mut workspace = Workspace::init(&directory.path().join("ws"), config).expect("init");
+        let content = "InvoiceNo;CustomerID;InvoiceDate;Quantity;Unit Price;Country\n\
+                       536365;17850;2010-12-01 08:26;6;2,55;United Kingdom\n\
+                       C536379;17850;2010-12-01 09:41;-1;27,50;United Kingdom\n\
+                       536370;12583;2010-12-01 08:45;24;3,75;France\n\
+                       536371;12583;2010-12-01 08:45;two;3,75;France\n";
+        let mut options = purchases_file(directory.path(), "retail.csv", content);
+        options.max_rejects = 1;
+        options.mapping.filter = Some("Country = 'France'".into());
+        let report = workspace.ingest(EventKind::Purchases, &options).expect("ingest");
+        assert_eq!((report.accepted, report.rejected, report.filtered), (1, 1, 2));
+        assert_eq!(report.first_rejects[0].column, "Quantity");
+        assert!(report.first_rejects[0].expected.contains("a number (in Quantity * \"Unit Price\")"), "{:?}", report.first_rejects[0]);
+        let batch = read_columns(&workspace.event_files(EventKind::Purchases)[0], &["amount", "currency", "order_id"], None).expect("read");
+        assert_eq!(batch[0].column(0).as_primitive::<arrow::datatypes::Float64Type>().value(0), 90.0);
+        assert_eq!(batch[0].column(1).as_string::<i32>().value(0), "GBP");
+        assert_eq!(batch[0].column(2).as_string::<i32>().value(0), "536370");
+    }
+
+    /// The same file with the same options is not read again; with other options (a
+    /// mapping fixed) it is.
+    #[test]
+    fn the_same_file_with_the_same_options_is_not_read_again() {
+        let (directory, mut workspace) = workspace();
+        let mut options = purchases_file(directory.path(), "p.csv", GOOD);
+        let first = workspace.ingest(EventKind::Purchases, &options).expect("ingest");
+        let again = workspace.ingest(EventKind::Purchases, &options).expect("again");
+        assert_eq!(again.already_ingested, Some(first.batch.expect("batch").id));
+        assert_eq!((again.accepted, again.duplicates), (0, 3));
+        options.mapping.set.insert("currency".into(), "EUR".into());
+        let other = workspace.ingest(EventKind::Purchases, &options).expect("other options");
+        assert_eq!((other.already_ingested, other.accepted, other.duplicates), (None, 3, 0), "other content: new events");
+    }
+
+    /// Issue 10, item 6: a review or refund export that names the order, not the
+    /// customer, is accepted; a file with neither column is refused up front.
+    #[test]
+    fn events_may_name_their_order_instead_of_their_customer() {
+        let (directory, mut workspace) = workspace();
+        let path = directory.path().join("reviews.csv");
+        fs::write(&path, "order_id,answered,score\no-1,2020-01-03,4\no-2,2020-01-04,5\n").expect("write");
+        let mut options = IngestOptions { input: InputSpec { path, ..InputSpec::default() }, ..IngestOptions::default() };
+        options.mapping.map.insert("time".into(), "answered".into());
+        options.mapping.set.insert("survey_type".into(), "csat".into());
+        let report = workspace.ingest(EventKind::Surveys, &options).expect("ingest");
+        assert_eq!(report.accepted, 2);
+        let path = directory.path().join("anonymous.csv");
+        fs::write(&path, "answered,score\n2020-01-03,4\n").expect("write");
+        options.input.path = path;
+        let error = workspace.ingest(EventKind::Surveys, &options).expect_err("no customer, no order");
+        assert!(matches!(&error, StoreError::MissingColumn { column, .. } if column == "customer_id"), "{error}");
+        assert!(workspace.has_events_without_customer(EventKind::Surveys).expect("stats"));
+    }
+
+    /// Duplicates are found across batches and inside one file, with ids given or
+    /// derived from content, across more rows than one block or record batch holds.
+    #[test]
+    fn duplicates_are_found_across_blocks_and_batches() {
+        let (directory, mut workspace) = workspace();
+        let mut content = String::from("event_id,customer_id,time,amount\n");
+        for row in 0..150_000 {
+            content.push_str(&format!("e{},c{},2020-01-01,{}\n", row % 100_000, row % 977, row % 50));
+        }
+        let report = workspace.ingest(EventKind::Purchases, &purchases_file(directory.path(), "big.csv", &content)).expect("ingest");
+        assert_eq!((report.accepted, report.duplicates), (100_000, 50_000));
+        let mut overlap = String::from("event_id,customer_id,time,amount\n");
+        for row in 90_000..110_000 {
+            overlap.push_str(&format!("e{row},c1,2020-01-02,1\n"));
+        }
+        let report = workspace.ingest(EventKind::Purchases, &purchases_file(directory.path(), "overlap.csv", &overlap)).expect("ingest");
+        assert_eq!((report.accepted, report.duplicates), (10_000, 10_000));
+        let stored = workspace.for_each_purchase(|_, _, _| {}).expect("scan");
+        assert_eq!(stored, 110_000);
+    }
+
     #[test]
     fn interrupted_ingest_leaves_the_workspace_as_before() {
         for point in
@@ -915,8 +1377,8 @@ mod tests {
         config.mapping.insert("purchases".into(), BTreeMap::from([("customer_id".to_string(), "client".to_string())]));
         let mut workspace = Workspace::init(&directory.path().join("ws"), config).expect("init");
         let mut options = purchases_file(directory.path(), "p.csv", "client;when;total\nz;19970101;3\n");
-        options.mapping.insert("time".into(), "when".into());
-        options.mapping.insert("amount".into(), "total".into());
+        options.mapping.map.insert("time".into(), "when".into());
+        options.mapping.map.insert("amount".into(), "total".into());
         assert_eq!(workspace.ingest(EventKind::Purchases, &options).expect("ingest").accepted, 1);
     }
 

@@ -28,6 +28,8 @@ fn ingest_then_predict_writes_a_run() {
         kind: EventKind::Purchases,
         input: FileInput::new(&file),
         mappings: vec!["customer_id=client".into(), "time=order_date".into(), "nonsense=x".into()],
+        sets: Vec::new(),
+        filter: None,
         max_rejects: 0,
     };
     assert_eq!(ingest(&request).expect_err("unknown field").code(), "invalid_value");
@@ -77,6 +79,8 @@ fn workspace_summary_equals_the_file_summary() {
             kind: EventKind::Purchases,
             input: FileInput::new(&file),
             mappings: vec!["time=date".into()],
+            sets: Vec::new(),
+            filter: None,
             max_rejects: 0,
         };
         ingest(&request).expect("ingest");
