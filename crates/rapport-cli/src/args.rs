@@ -44,6 +44,49 @@ pub enum Command {
     Topics(TopicsArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
+    /// Rows an ingest rejected: list them, or export them to correct and ingest again.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Each rejected row: batch, kind, file, line, column, value found and what was expected.
+    List(QuarantineListArgs),
+    /// The rejected rows as they were written, under their file's header: correct them and
+    /// ingest the file with the same command.
+    Export(QuarantineExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineSelect {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// Only this batch (the number `rapport ingest` printed).
+    #[arg(long)]
+    pub batch: Option<u64>,
+    /// Only this kind of events.
+    #[arg(long, short, value_enum)]
+    pub kind: Option<KindArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineListArgs {
+    #[command(flatten)]
+    pub select: QuarantineSelect,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineExportArgs {
+    #[command(flatten)]
+    pub select: QuarantineSelect,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -20,8 +20,8 @@ use rapport_engine::{
 
 use crate::args::{
     Cli, ClvCommand, ClvInput, Command, DelimiterArg, DiscountPeriodArg, Format, InputFormatArg, KindArg, ModelArg, ModelKindArg, MonthArg,
-    PeriodArg, ReadArgs, SentimentArgs, SentimentOutput, TimeUnitArg, TopicsArgs, TopicsOutput, TransactionColumns as Columns, TrendPeriod,
-    WindowArgs,
+    PeriodArg, QuarantineCommand, ReadArgs, SentimentArgs, SentimentOutput, TimeUnitArg, TopicsArgs, TopicsOutput,
+    TransactionColumns as Columns, TrendPeriod, WindowArgs,
 };
 
 /// Rejected rows shown on stderr before "… and N more".
@@ -49,6 +49,58 @@ pub fn run(cli: Cli) -> Result<()> {
                 .build()
                 .map_err(EngineError::from)?;
             emit(&table, args.format, None)
+        }
+        Command::Quarantine(command) => {
+            let select = match &command {
+                QuarantineCommand::List(args) => &args.select,
+                QuarantineCommand::Export(args) => &args.select,
+            };
+            let request = rapport_engine::workspace::QuarantineRequest {
+                workspace: select.workspace.clone(),
+                batch: select.batch,
+                kind: select.kind.map(event_kind),
+            };
+            match command {
+                QuarantineCommand::List(args) => {
+                    let rows = rapport_engine::workspace::quarantine_list(&request)?;
+                    if rows.is_empty() && !quiet {
+                        eprintln!("no rejected rows in {}", args.select.workspace.display());
+                    }
+                    let table = TableBuilder::default()
+                        .count("batch", rows.iter().map(|row| row.batch))
+                        .text("kind", rows.iter().map(|row| row.kind.name()))
+                        .text("file", rows.iter().map(|row| row.rejected.file.as_str()))
+                        .count("line", rows.iter().map(|row| row.rejected.line))
+                        .text("column", rows.iter().map(|row| row.rejected.column.as_str()))
+                        .text("value", rows.iter().map(|row| row.rejected.value.as_str()))
+                        .text("expected", rows.iter().map(|row| row.rejected.expected.as_str()))
+                        .build()
+                        .map_err(EngineError::from)?;
+                    emit(&table, args.format, None)
+                }
+                QuarantineCommand::Export(args) => {
+                    let written = match &args.output {
+                        Some(path) => {
+                            // Written aside and renamed, so a failed export leaves no half file.
+                            let aside = path.with_extension("partial");
+                            let mut file = std::io::BufWriter::new(
+                                std::fs::File::create(&aside).with_context(|| format!("creating {}", aside.display()))?,
+                            );
+                            let written = rapport_engine::workspace::quarantine_export(&request, &mut file)?;
+                            file.into_inner()
+                                .map_err(|error| error.into_error())
+                                .with_context(|| format!("writing {}", aside.display()))?;
+                            std::fs::rename(&aside, path).with_context(|| format!("writing {}", path.display()))?;
+                            written
+                        }
+                        None => rapport_engine::workspace::quarantine_export(&request, &mut std::io::stdout().lock())?,
+                    };
+                    if !quiet {
+                        eprintln!("{written} rejected row(s) exported");
+                    }
+                    Ok(())
+                }
+            }
         }
         Command::Init(args) => {
             rapport_engine::workspace::init(&args.directory, &args.timezone, &args.currency)?;
@@ -133,6 +185,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     counts.after_observation_end,
                     outcome.rejected.len()
                 );
+                if outcome.unlinked > 0 {
+                    eprintln!(
+                        "left out: {} purchase row(s) naming only an order that no purchase with a customer carries",
+                        outcome.unlinked
+                    );
+                }
                 if counts.refund_only_customers + counts.holdout_only_customers > 0 {
                     eprintln!(
                         "left out: {} customer(s) with only refunds, {} who first bought after the calibration end",

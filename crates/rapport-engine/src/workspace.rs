@@ -9,6 +9,7 @@ use rapport_core::event::EventKind;
 use rapport_core::mapping::MappingOverrides;
 use rapport_core::money::Currency;
 use rapport_core::time::Zone;
+use rapport_store::quarantine::QuarantinedRow;
 use rapport_store::runs::RunInfo;
 use rapport_store::workspace::{IngestOptions, IngestReport, Workspace};
 
@@ -106,6 +107,28 @@ pub fn quarantine_path(workspace: &Path, report: &IngestReport) -> Option<PathBu
         .and_then(|batch| batch.quarantine_file.as_ref())
         .or(report.already_quarantined.as_ref())
         .map(|file| workspace.join(file))
+}
+
+/// Which quarantined rows: all, one batch's, or one kind's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineRequest {
+    /// The workspace.
+    pub workspace: PathBuf,
+    /// Only this batch.
+    pub batch: Option<u64>,
+    /// Only this kind.
+    pub kind: Option<EventKind>,
+}
+
+/// The quarantined rows of a workspace, with where and why.
+pub fn quarantine_list(request: &QuarantineRequest) -> Result<Vec<QuarantinedRow>, EngineError> {
+    Ok(Workspace::open(&request.workspace)?.quarantined(request.batch, request.kind)?)
+}
+
+/// Write the quarantined rows in their input's own layout (header, then each row as
+/// written), to be corrected and ingested again; returns the rows written.
+pub fn quarantine_export(request: &QuarantineRequest, out: &mut dyn std::io::Write) -> Result<u64, EngineError> {
+    Ok(Workspace::open(&request.workspace)?.export_quarantine(request.batch, request.kind, out)?)
 }
 
 /// The results runs of a workspace, oldest first.

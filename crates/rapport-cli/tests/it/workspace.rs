@@ -108,3 +108,102 @@ fn a_missing_field_suggests_its_mapping() {
     let help = ok(&["ingest", "--help"]);
     assert!(help.contains("purchases") && help.contains("amount*") && help.contains("survey_type*"), "{help}");
 }
+
+/// Issue 10, items 5 and 6, as an analyst meets them: a retail export whose amount is
+/// quantity × price, with cancelled orders to skip and one bad row; the bad row is
+/// listed, exported, corrected and ingested; a refund export names orders only; a review
+/// export is all CSAT answers.
+#[test]
+fn a_retail_export_mapped_filtered_corrected_and_linked_by_order() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace]);
+    let file = directory.path().join("retail.csv");
+    std::fs::write(
+        &file,
+        "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n\
+         536365,85123A,6,2010-12-01 08:26,2.55,17850\n\
+         C536379,D,-1,2010-12-01 09:41,27.50,14527\n\
+         536366,22633,6,2010-12-01 08:28,1.85,17850\n\
+         536367,84879,x32,2010-12-01 08:34,1.69,13047\n\
+         536368,22960,6,2010-12-20 08:34,4.25,13047\n",
+    )
+    .expect("write");
+    let file = file.to_str().expect("path");
+    let mapped = [
+        "--map",
+        "customer_id=CustomerID",
+        "--map",
+        "time=InvoiceDate",
+        "--map",
+        "order_id=InvoiceNo",
+        "--map",
+        "amount==Quantity * UnitPrice",
+        "--where",
+        "InvoiceNo NOT LIKE 'C%'",
+    ];
+    let mut args = vec!["ingest", "-w", workspace, "-k", "purchases", file, "--max-rejects", "1", "--format", "json"];
+    args.extend_from_slice(&mapped);
+    let report: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
+    assert_eq!(
+        (report[0]["accepted"].as_u64(), report[0]["rejected"].as_u64(), report[0]["filtered"].as_u64()),
+        (Some(3), Some(1), Some(1))
+    );
+
+    let listed: serde_json::Value = serde_json::from_str(&ok(&["quarantine", "list", "-w", workspace, "--format", "json"])).expect("json");
+    assert_eq!(
+        (listed[0]["line"].as_u64(), listed[0]["column"].as_str(), listed[0]["value"].as_str()),
+        (Some(5), Some("Quantity"), Some("x32"))
+    );
+    let fixed = directory.path().join("fixed.csv");
+    ok(&["quarantine", "export", "-w", workspace, "--batch", "1", "--output", fixed.to_str().expect("path")]);
+    let exported = std::fs::read_to_string(&fixed).expect("read");
+    assert_eq!(exported, "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n536367,84879,x32,2010-12-01 08:34,1.69,13047\n");
+    std::fs::write(&fixed, exported.replace(",x32,", ",32,")).expect("correct");
+    let mut args = vec!["ingest", "-w", workspace, "-k", "purchases", fixed.to_str().expect("path"), "--format", "json"];
+    args.extend_from_slice(&mapped);
+    let report: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
+    assert_eq!(report[0]["accepted"].as_u64(), Some(1));
+
+    // A refund export that names the order only: the refund nets against its customer.
+    let refunds = directory.path().join("refunds.csv");
+    std::fs::write(&refunds, "order_id,refunded_at,amount\n536368,2010-12-20 10:00,-25.50\n999999,2010-12-21,-1\n").expect("write");
+    ok(&["ingest", "-w", workspace, "-k", "purchases", refunds.to_str().expect("path"), "--map", "time=refunded_at"]);
+    let output = crate::rapport(&["summary", "--workspace", workspace, "--format", "json"]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("left out: 1 purchase row(s) naming only an order"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let customer = summary.as_array().expect("rows").iter().find(|row| row["customer_id"] == "13047").expect("13047");
+    // Two purchase days (1 Dec: 32 × 1.69 = 54.08; 20 Dec: 25.50 − 25.50 refunded = 0).
+    assert_eq!((customer["frequency"].as_f64(), customer["monetary_value"].as_f64()), (Some(1.0), Some(0.0)));
+
+    // Every row of a review export is a CSAT answer.
+    let reviews = directory.path().join("reviews.csv");
+    std::fs::write(&reviews, "order_id,review_score,review_creation_date\n536365,5,2010-12-05\n536366,2,2010-12-06\n").expect("write");
+    let args = [
+        "ingest",
+        "-w",
+        workspace,
+        "-k",
+        "surveys",
+        reviews.to_str().expect("path"),
+        "--set",
+        "survey_type=csat",
+        "--map",
+        "score=review_score",
+        "--map",
+        "time=review_creation_date",
+        "--format",
+        "json",
+    ];
+    let report: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
+    assert_eq!(report[0]["accepted"].as_u64(), Some(2));
+    assert!(
+        user_error(&["ingest", "-w", workspace, "-k", "surveys", reviews.to_str().expect("path"), "--set", "kind=csat"])
+            .contains("survey_type")
+    );
+    let message = user_error(&["ingest", "-w", workspace, "-k", "purchases", file, "--map", "amount==Quantity *"]);
+    assert!(message.contains("invalid expression"), "{message}");
+}
