@@ -127,7 +127,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if !quiet {
                 show_rejects(&report.first_rejects, report.rejected as usize);
             }
-            if let Some(earlier) = report.already_ingested {
+            if let Some(earlier) = report.already_ingested.filter(|_| !quiet) {
                 eprintln!("{} was ingested before with the same options (batch {earlier:06}): nothing new", args.file.display());
             }
             if let Some(file) = rapport_engine::workspace::quarantine_path(&args.workspace, &report) {

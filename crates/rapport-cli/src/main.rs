@@ -79,14 +79,30 @@ fn main() -> ExitCode {
 /// The fields of every event kind, for `ingest --help`.
 fn ingest_fields() -> String {
     let mut text = String::from(
-        "Fields of each kind (required ones marked *). An input column with the field's name is used as it is; map others\n\
-         with --map FIELD=COLUMN, e.g. --map time=order_date --map customer_id=CustomerID.\n",
+        "Fields of each kind (required ones marked *; + marks customer_id or order_id, one of which is required). An\n\
+         input column with the field's name is used as it is; map others with --map FIELD=COLUMN, e.g. --map time=order_date\n\
+         --map customer_id=CustomerID; compute one with --map 'amount==Quantity * UnitPrice', set one with --set\n\
+         survey_type=csat, and keep only some rows with --where \"Status != 'cancelled'\" (SQL syntax).\n",
     );
     for kind in rapport_engine::EventKind::ALL {
-        let fields: Vec<String> =
-            kind.fields().iter().map(|field| format!("{}{}", field.name, if field.required { "*" } else { "" })).collect();
+        let by_order = kind.fields().iter().any(|field| field.name == "order_id") && !kind.fields()[1].required;
+        let fields: Vec<String> = kind
+            .fields()
+            .iter()
+            .map(|field| {
+                let mark = if by_order && matches!(field.name, "customer_id" | "order_id") {
+                    "+"
+                } else if field.required {
+                    "*"
+                } else {
+                    ""
+                };
+                format!("{}{mark}", field.name)
+            })
+            .collect();
         text.push_str(&format!("\n  {:<13} {}", kind.name(), fields.join(", ")));
     }
+    text.push_str("\n\nRejected rows are kept whole in the workspace's quarantine: rapport quarantine list|export.");
     text
 }
 

@@ -7,7 +7,8 @@
 //! stored and 100 million new events, the expected number of new events wrongly taken
 //! as duplicates is about 1e16 / 2^76 ≈ 1.3e-7. Each partition holds a sorted vector
 //! (8 bytes per id, searched by bisection) and a small hash set of recent insertions,
-//! merged into the vector when it reaches a sixteenth of it; merging touches one
+//! merged into the vector when it reaches a sixteenth of it (a directory of the
+//! vector's buckets makes a lookup one or two cache lines); merging touches one
 //! partition at a time, so growing the set never holds two copies of it. Memory is
 //! about 8.5 bytes per id (850 MB for 100 million), where a `HashSet<String>` of the
 //! ids took 60–100 bytes each.
@@ -73,12 +74,27 @@ impl BuildHasher for Mix {
 #[derive(Debug, Default)]
 struct Partition {
     sorted: Vec<u64>,
+    /// Where each bucket of values (by their top `bucket_bits`) starts in `sorted`, so a
+    /// lookup reads one directory entry and a cache line or two of `sorted` rather than
+    /// bisecting the whole vector (a cache miss per step: two thirds of an ingest's
+    /// time went there). Values are uniform hashes, so buckets hold about eight each.
+    directory: Vec<u32>,
+    bucket_bits: u32,
     recent: HashSet<u64, Mix>,
 }
 
 impl Partition {
+    fn in_sorted(&self, value: u64) -> bool {
+        if self.sorted.is_empty() {
+            return false;
+        }
+        let bucket = if self.bucket_bits == 0 { 0 } else { (value >> (64 - self.bucket_bits)) as usize };
+        let (start, end) = (self.directory[bucket] as usize, self.directory[bucket + 1] as usize);
+        self.sorted[start..end].binary_search(&value).is_ok()
+    }
+
     fn contains(&self, value: u64) -> bool {
-        self.recent.contains(&value) || self.sorted.binary_search(&value).is_ok()
+        self.recent.contains(&value) || self.in_sorted(value)
     }
 
     fn merge_recent(&mut self) {
@@ -98,7 +114,23 @@ impl Partition {
         merged.extend_from_slice(&self.sorted[i..]);
         merged.extend_from_slice(&recent[j..]);
         self.sorted = merged;
-        self.recent.shrink_to(64);
+        // `drain` kept the recent set's table: it refills to the same size without
+        // growing (and rehashing) again.
+        self.bucket_bits = (self.sorted.len() / 8).max(1).next_power_of_two().trailing_zeros();
+        let buckets = 1usize << self.bucket_bits;
+        self.directory.clear();
+        self.directory.reserve(buckets + 1);
+        let mut position = 0usize;
+        for bucket in 0..buckets {
+            while position < self.sorted.len()
+                && self.bucket_bits > 0
+                && ((self.sorted[position] >> (64 - self.bucket_bits)) as usize) < bucket
+            {
+                position += 1;
+            }
+            self.directory.push(position as u32);
+        }
+        self.directory.push(self.sorted.len() as u32);
     }
 }
 
@@ -139,7 +171,7 @@ impl FingerprintSet {
     /// Add `fingerprint`; false if it was already there.
     pub fn insert(&mut self, fingerprint: Fingerprint) -> bool {
         let partition = &mut self.partitions[usize::from(fingerprint.partition)];
-        if partition.sorted.binary_search(&fingerprint.value).is_ok() || !partition.recent.insert(fingerprint.value) {
+        if partition.in_sorted(fingerprint.value) || !partition.recent.insert(fingerprint.value) {
             return false;
         }
         if partition.recent.len() >= (partition.sorted.len() / 16).max(256) {

@@ -17,6 +17,7 @@
 //! opened) or exactly as after it. A file lock keeps two ingests from interleaving.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -643,11 +644,13 @@ struct IngestBlock<'a> {
     filtered: u64,
     raw: Vec<u8>,
     has_raw: bool,
+    /// Reused for the values' text while hashing a row.
+    buffer: String,
 }
 
 impl<'a> IngestBlock<'a> {
     fn new(context: &'a RowContext<'a>) -> Self {
-        IngestBlock { context, rows: Vec::new(), rejected: Vec::new(), filtered: 0, raw: Vec::new(), has_raw: false }
+        IngestBlock { context, rows: Vec::new(), rejected: Vec::new(), filtered: 0, raw: Vec::new(), has_raw: false, buffer: String::new() }
     }
 
     /// The row as written; for Parquet, which has no text, the mapped columns as a JSON
@@ -732,6 +735,7 @@ impl RowSink for IngestBlock<'_> {
         let mut values = Vec::with_capacity(specs.len());
         let mut hasher = blake3::Hasher::new();
         hasher.update(context.kind.name().as_bytes());
+        let mut buffer = std::mem::take(&mut self.buffer);
         for (index, spec) in specs.iter().enumerate() {
             let value = match mapping.value(index, fields) {
                 Ok(input) => match self.value(spec, input) {
@@ -741,7 +745,11 @@ impl RowSink for IngestBlock<'_> {
                 Err(fault) => return self.reject_row(line, fields, fault.column, &fault.value, fault.expected),
             };
             if index > 0 {
-                hasher.update(format!("{value:?}\u{1f}").as_bytes());
+                // The values' debug form, as ids derived by earlier versions were: a
+                // re-sent file must still find its rows already stored.
+                buffer.clear();
+                let _ = write!(buffer, "{value:?}\u{1f}");
+                hasher.update(buffer.as_bytes());
             }
             values.push(value);
         }
@@ -765,6 +773,7 @@ impl RowSink for IngestBlock<'_> {
             _ => None,
         };
         self.rows.push(ParsedRow { line, values, content_hash, fingerprint });
+        self.buffer = buffer;
     }
 
     fn reject(&mut self, rejected: Rejected) {
