@@ -445,7 +445,7 @@ pub struct IngestArgs {
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     pub sets: Vec<String>,
     /// Keep only the rows for which this SQL condition is true:
-    /// --where "InvoiceNo NOT LIKE 'C%'" (applied with the workspace's \[filter\]).
+    /// --where "InvoiceNo NOT LIKE 'C%'" (applied together with the workspace's filter in rapport.toml).
     #[arg(long = "where", value_name = "CONDITION")]
     pub filter: Option<String>,
     #[command(flatten)]
