@@ -26,7 +26,9 @@ const SAMPLE_ROWS: usize = 10_000;
 /// The series converges slowly when its argument nears 1 (one of α, β much smaller than
 /// the other plus the customer's age: near the boundary s → 0, β → ∞ that real logs
 /// reach); the integral it stands for is then evaluated by quadrature, at bounded cost.
-const SERIES_TERMS: usize = 2_000;
+/// Past about 400 terms the quadrature is the cheaper of the two (on the Online Retail
+/// summary in days, a cap of 2,000 took the fit from 0.19 s to 0.36 s, same optimum).
+const SERIES_TERMS: usize = 400;
 /// Most Gauss–Kronrod subintervals of that quadrature.
 const QUADRATURE_PIECES: usize = 64;
 
@@ -179,9 +181,12 @@ fn ln_died_integral(params: &ParetoNbdParams, x: f64, t_x: f64, t: f64) -> Optio
     let (alpha_gap, beta_gap) = (alpha - low, beta - low);
     let (from, to) = ((low + t_x).ln(), (low + t).ln());
     // ln of the integrand in v (dτ = e^v dv), with α + τ = e^v + (α − min) exactly.
+    // One of the gaps is zero (the smaller scale): its logarithm is v itself, which saves
+    // a quarter of the integrand's transcendental calls.
+    let ln_gap = |e: f64, v: f64, gap: f64| if gap == 0.0 { v } else { (e + gap).ln() };
     let ln_integrand = |v: f64| {
         let e = v.exp();
-        let (ln_alpha, ln_beta) = ((e + alpha_gap).ln(), (e + beta_gap).ln());
+        let (ln_alpha, ln_beta) = (ln_gap(e, v, alpha_gap), ln_gap(e, v, beta_gap));
         (-(r + x) * ln_alpha - (s + 1.0) * ln_beta + v, e, ln_alpha, ln_beta)
     };
     let scale = ln_integrand(from).0;
@@ -227,7 +232,13 @@ impl Grids {
 
 /// Both sides of ln A₀ (at t_x and at T) with their gradients in (r, α, s, β):
 /// ln ₂F₁(r+s+x, b; r+s+x+1; z(age)) − (r+s+x) ln(high + age).
-fn ln_a0_terms_with_gradient(params: &ParetoNbdParams, x: f64, ages: [f64; 2], grids: &Grids) -> [Option<(f64, [f64; 4])>; 2] {
+fn ln_a0_terms_with_gradient(
+    params: &ParetoNbdParams,
+    x: f64,
+    ages: [f64; 2],
+    grids: &Grids,
+    max_terms: usize,
+) -> [Option<(f64, [f64; 4])>; 2] {
     let ParetoNbdParams { r, alpha, s, beta } = *params;
     let rsx = r + s + x;
     let alpha_smaller = alpha < beta;
@@ -244,7 +255,7 @@ fn ln_a0_terms_with_gradient(params: &ParetoNbdParams, x: f64, ages: [f64; 2], g
         c_minus_a: grids.ones.param(0),
         c_minus_b,
         ones: &grids.ones,
-        max_terms: SERIES_TERMS,
+        max_terms,
     };
     let values = ln_hyp2f1_with_gradient_on_grids_pair(&series, ages.map(|age| difference / (high + age)));
     std::array::from_fn(|side| {
@@ -283,7 +294,8 @@ fn ln_likelihood_with_gradient(params: &ParetoNbdParams, row: &Row, per_x: (f64,
     let (died, d_died) = if t_x >= t {
         (f64::NEG_INFINITY, [0.0; 4])
     } else {
-        let series = if series_too_slow(params, t_x) { [None, None] } else { ln_a0_terms_with_gradient(params, x, [t_x, t], grids) };
+        let series =
+            if series_too_slow(params, t_x) { [None, None] } else { ln_a0_terms_with_gradient(params, x, [t_x, t], grids, SERIES_TERMS) };
         let [Some((u, d_u)), Some((v, d_v))] = series else {
             // The series would take too long: integrate. died = ln s + ln ∫.
             let Some((ln_integral, d)) = ln_died_integral(params, x, t_x, t) else {
@@ -455,7 +467,9 @@ mod tests {
                 let series = ln_a0(&params, x, t_x, t) - (params.r + params.s + x).ln();
                 assert!((ln_integral - series).abs() < 1e-11 * series.abs().max(1.0), "{params:?} {x}: {ln_integral} vs {series}");
                 let grids = grids_for(&params, x);
-                let [Some((u, d_u)), Some((v, d_v))] = ln_a0_terms_with_gradient(&params, x, [t_x, t], &grids) else { panic!("series") };
+                let [Some((u, d_u)), Some((v, d_v))] = ln_a0_terms_with_gradient(&params, x, [t_x, t], &grids, 1_000_000) else {
+                    panic!("series")
+                };
                 let ratio = (v - u).exp();
                 let rsx = params.r + params.s + x;
                 let d_series: [f64; 4] = std::array::from_fn(|index| (d_u[index] - ratio * d_v[index]) / (1.0 - ratio));
