@@ -75,9 +75,12 @@ pub struct QuarantineSelect {
 pub struct QuarantineListArgs {
     #[command(flatten)]
     pub select: QuarantineSelect,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format (default: table, or from the --output file's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -453,6 +456,10 @@ pub struct IngestArgs {
     /// Rejected rows allowed; beyond this nothing is written and the exit code is 1.
     #[arg(long, default_value_t = 0)]
     pub max_rejects: u64,
+    /// Replace batch N with this ingest, in one step: re-ingest a file with a corrected
+    /// mapping without counting its rows twice.
+    #[arg(long, value_name = "N")]
+    pub replace: Option<u64>,
     /// Output format of the report.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

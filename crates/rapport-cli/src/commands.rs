@@ -76,7 +76,8 @@ pub fn run(cli: Cli) -> Result<()> {
                         .text("expected", rows.iter().map(|row| row.rejected.expected.as_str()))
                         .build()
                         .map_err(EngineError::from)?;
-                    emit(&table, args.format, None)
+                    check_output(args.format, args.output.as_deref())?;
+                    emit(&table, resolve_format(args.format, args.output.as_deref(), Format::Table), args.output.as_deref())
                 }
                 QuarantineCommand::Export(args) => {
                     let written = match &args.output {
@@ -119,6 +120,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 sets: args.sets.clone(),
                 filter: args.filter.clone(),
                 max_rejects: args.max_rejects,
+                replace: args.replace,
             };
             let progress = spinner(quiet, format!("ingesting {}", args.file.display()));
             let report = rapport_engine::workspace::ingest(&request);
@@ -130,7 +132,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(earlier) = report.already_ingested.filter(|_| !quiet) {
                 eprintln!("{} was ingested before with the same options (batch {earlier:06}): nothing new", args.file.display());
             }
-            if let Some(file) = rapport_engine::workspace::quarantine_path(&args.workspace, &report) {
+            if let Some(file) = rapport_engine::workspace::quarantine_path(&args.workspace, &report).filter(|_| !quiet) {
                 let already = if report.already_quarantined.is_some() { " already (this file was ingested before)" } else { "" };
                 eprintln!("{} rejected row(s), all kept{already} in {}", report.rejected, file.display());
                 if !quiet {

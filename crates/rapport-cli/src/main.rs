@@ -180,11 +180,22 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         "missing_column" if matches!(subcommand, "sentiment" | "topics") => {
             Some("name the columns with --text-column (and --id-column, --time-column, --label-column)".into())
         }
+        "ingested_with_other_options" => {
+            let text = error.to_string();
+            let batch = text.split("as batch ").nth(1).and_then(|rest| rest.split(' ').next()).unwrap_or("N");
+            Some(format!("to replace batch {batch} with this ingest, give --replace {batch}"))
+        }
         "missing_column" if subcommand == "ingest" => {
             // "…: no column "time"; found 3 column(s) from the header: "a", "b", "c""
             let text = error.to_string();
             let field = text.split("no column \"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("FIELD").to_string();
             let found: Vec<&str> = text.split(": ").last().unwrap_or("").split(", ").map(|name| name.trim_matches('"')).collect();
+            let is_field = rapport_engine::EventKind::ALL.iter().any(|kind| kind.fields().iter().any(|spec| spec.name == field));
+            if !is_field {
+                return Some(format!(
+                    "{field:?} is the column a mapping names (--map, or rapport.toml's [mapping] / [filter]), and the file has no such column: correct the mapping"
+                ));
+            }
             Some(match guess_column(&field, &found) {
                 Some(column) => format!("map it: --map {field}={column} (rapport ingest --help lists every kind's fields)"),
                 None => format!("map it: --map {field}=COLUMN (rapport ingest --help lists every kind's fields)"),

@@ -54,6 +54,27 @@ pub struct WorkspaceConfig {
     pub time_format: BTreeMap<String, String>,
 }
 
+impl WorkspaceConfig {
+    /// Check what serde cannot: every per-kind table names a kind
+    /// (`[mapping.purchase]` for `purchases` would otherwise be ignored, silently).
+    pub fn validate(&self) -> Result<(), String> {
+        let kinds = crate::event::EventKind::ALL.map(crate::event::EventKind::name);
+        let tables = [
+            ("mapping", self.mapping.keys().collect::<Vec<_>>()),
+            ("set", self.set.keys().collect()),
+            ("filter", self.filter.keys().collect()),
+            ("decimal_comma", self.decimal_comma.keys().collect()),
+            ("time_format", self.time_format.keys().collect()),
+        ];
+        for (table, keys) in tables {
+            if let Some(unknown) = keys.into_iter().find(|key| !kinds.contains(&key.as_str())) {
+                return Err(format!("[{table}] names {unknown:?}, which is not a kind of events ({})", kinds.join(", ")));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn utc() -> String {
     "UTC".to_string()
 }

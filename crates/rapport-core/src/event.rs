@@ -322,7 +322,12 @@ pub fn parse_amount(text: &str, format: NumberFormat) -> Option<f64> {
         None => (rest, None),
     };
     let groups: Vec<&str> = whole.split(|c: char| thousands.contains(&c)).collect();
-    let grouped = groups.len() == 1 || (!groups[0].is_empty() && groups[0].len() <= 3 && groups[1..].iter().all(|group| group.len() == 3));
+    // A leading group of 0 is a decimal written with a comma (0,195), never thousands.
+    let grouped = groups.len() == 1
+        || (!groups[0].is_empty()
+            && groups[0].len() <= 3
+            && !groups[0].starts_with('0')
+            && groups[1..].iter().all(|group| group.len() == 3));
     let digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
     if !grouped || !groups.iter().all(|group| digits(group)) || fraction.is_some_and(|fraction| !digits(fraction)) {
         return None;
@@ -464,6 +469,9 @@ mod tests {
         assert_eq!(FieldType::Decimal.parse(" -12.5 "), Ok(Value::Decimal(-12.5)));
         assert!(FieldType::Decimal.parse("12,50").is_err());
         assert!(FieldType::Decimal.parse("NaN").is_err());
+        // A decimal comma is never read as a thousands separator without --decimal-comma.
+        assert!(FieldType::Decimal.parse("0,195").is_err());
+        assert!(FieldType::Decimal.parse("-0,001").is_err());
         // A currency symbol is read (issue 10); stray text still is not.
         assert_eq!(FieldType::Decimal.parse("$3"), Ok(Value::Decimal(3.0)));
         assert!(FieldType::Decimal.parse("3 dollars").is_err());

@@ -103,6 +103,16 @@ pub struct MappingFault {
     pub expected: String,
 }
 
+/// Say where a bad expression was written.
+fn located(error: CoreError, place: &str) -> CoreError {
+    match error {
+        CoreError::InvalidExpression { expression, message } => {
+            CoreError::InvalidExpression { expression, message: format!("{message} (in {place})") }
+        }
+        other => other,
+    }
+}
+
 fn check_field(kind: EventKind, field: &str, what: &str) -> Result<(), CoreError> {
     if kind.fields().iter().any(|spec| spec.name == field) {
         return Ok(());
@@ -120,6 +130,9 @@ impl Mapping {
     /// like the field.
     pub fn resolve(kind: EventKind, config: &WorkspaceConfig, overrides: &MappingOverrides) -> Result<Mapping, CoreError> {
         let mut sources: Vec<FieldSource> = kind.fields().iter().map(|spec| FieldSource::Column(spec.name.to_string())).collect();
+        // A column the user named must exist, whether or not its field is required: a
+        // typo in an optional field's mapping would otherwise store nothing, silently.
+        let mut named = vec![false; sources.len()];
         let index = |field: &str| kind.fields().iter().position(|spec| spec.name == field);
         let layers = [
             ("rapport.toml [mapping]", config.mapping.get(kind.name()), false),
@@ -130,34 +143,39 @@ impl Mapping {
         for (what, layer, constant) in layers {
             for (field, value) in layer.into_iter().flatten() {
                 check_field(kind, field, what)?;
-                let source = if constant { FieldSource::Constant(value.clone()) } else { FieldSource::parse(value)? };
+                let source = if constant {
+                    FieldSource::Constant(value.clone())
+                } else {
+                    FieldSource::parse(value).map_err(|error| located(error, &format!("{what} {field}")))?
+                };
                 if matches!(&source, FieldSource::Column(column) if column.is_empty()) {
                     return Err(CoreError::InvalidOption { option: "mapping", reason: format!("{what}: {field} names no column") });
                 }
                 if let Some(position) = index(field) {
+                    named[position] = !constant;
                     sources[position] = source;
                 }
             }
         }
         let mut filters = Vec::new();
         if let Some(text) = config.filter.get(kind.name()) {
-            filters.push(Expression::parse_predicate(text)?);
+            filters.push(Expression::parse_predicate(text).map_err(|error| located(error, &format!("rapport.toml [filter] {kind}")))?);
         }
         if let Some(text) = &overrides.filter {
-            filters.push(Expression::parse_predicate(text)?);
+            filters.push(Expression::parse_predicate(text).map_err(|error| located(error, "--where"))?);
         }
         let numbers =
             NumberFormat { decimal_comma: overrides.decimal_comma || config.decimal_comma.get(kind.name()).copied().unwrap_or(false) };
-        Ok(Mapping::bind(kind, sources, filters, numbers))
+        Ok(Mapping::bind(kind, sources, &named, filters, numbers))
     }
 
     /// Each field from the column named like it, no filter.
     pub fn identity(kind: EventKind) -> Mapping {
         let sources = kind.fields().iter().map(|spec| FieldSource::Column(spec.name.to_string())).collect();
-        Mapping::bind(kind, sources, Vec::new(), NumberFormat::default())
+        Mapping::bind(kind, sources, &[], Vec::new(), NumberFormat::default())
     }
 
-    fn bind(kind: EventKind, sources: Vec<FieldSource>, filters: Vec<Expression>, numbers: NumberFormat) -> Mapping {
+    fn bind(kind: EventKind, sources: Vec<FieldSource>, named: &[bool], filters: Vec<Expression>, numbers: NumberFormat) -> Mapping {
         let mut columns: Vec<InputColumn> = Vec::new();
         let mut add = |name: &str, required: bool| -> usize {
             match columns.iter().position(|column| column.name == name) {
@@ -172,9 +190,10 @@ impl Mapping {
             }
         };
         let mut fields = Vec::with_capacity(sources.len());
-        for (spec, source) in kind.fields().iter().zip(sources) {
+        for (position, (spec, source)) in kind.fields().iter().zip(sources).enumerate() {
+            let named = named.get(position).copied().unwrap_or(false);
             fields.push(match source {
-                FieldSource::Column(name) => Bound::Column(add(&name, spec.required)),
+                FieldSource::Column(name) => Bound::Column(add(&name, spec.required || named)),
                 FieldSource::Constant(value) => Bound::Constant(value),
                 FieldSource::Computed(expression) => {
                     let indexes = expression.columns().iter().map(|name| add(name, true)).collect();

@@ -43,6 +43,9 @@ pub struct IngestRequest {
     pub filter: Option<String>,
     /// Rejected rows allowed; beyond this nothing is written.
     pub max_rejects: u64,
+    /// Replace this earlier batch with this ingest (a file re-ingested with a corrected
+    /// mapping).
+    pub replace: Option<u64>,
 }
 
 /// Parse and check `FIELD=COLUMN` mappings (or `FIELD==EXPRESSION`) against the fields
@@ -94,6 +97,7 @@ pub fn ingest(request: &IngestRequest) -> Result<IngestReport, EngineError> {
         mapping,
         time_format: (request.input.time_format != rapport_core::time::TimeFormat::Auto).then(|| request.input.time_format.clone()),
         max_rejects: request.max_rejects,
+        replace: request.replace,
         fail_at: None,
     };
     Ok(workspace.ingest(request.kind, &options)?)

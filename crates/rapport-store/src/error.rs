@@ -89,6 +89,18 @@ pub enum StoreError {
         /// The directory.
         path: PathBuf,
     },
+    /// The file was ingested before, as the same kind, with other options: ingesting it
+    /// again would add its rows again wherever they map differently.
+    #[error(
+        "{} was ingested before as batch {batch} with another mapping, filter or time format; ingesting it again would add its rows a second time wherever they map differently",
+        path.display()
+    )]
+    IngestedWithOtherOptions {
+        /// The input.
+        path: PathBuf,
+        /// The earlier batch.
+        batch: u64,
+    },
     /// The workspace configuration is invalid.
     #[error("{}: {message}", path.display())]
     Config {
@@ -125,6 +137,7 @@ impl StoreError {
             StoreError::NotAWorkspace { .. } => "not_a_workspace",
             StoreError::AlreadyExists { .. } => "already_exists",
             StoreError::Config { .. } => "bad_config",
+            StoreError::IngestedWithOtherOptions { .. } => "ingested_with_other_options",
             StoreError::Injected(_) => "injected_failure",
             StoreError::Internal(_) => "internal",
         }

@@ -129,6 +129,9 @@ pub struct IngestOptions {
     pub time_format: Option<TimeFormat>,
     /// Rejected rows allowed before the ingest is refused (default 0).
     pub max_rejects: u64,
+    /// Replace this earlier batch (of the same kind) with this ingest, atomically: to
+    /// re-ingest a file with a corrected mapping without counting its rows twice.
+    pub replace: Option<u64>,
     /// Test hook: fail after this step.
     pub fail_at: Option<FailPoint>,
 }
@@ -185,6 +188,7 @@ impl Workspace {
         let text = fs::read_to_string(&config_path).map_err(StoreError::read(&config_path))?;
         let config: WorkspaceConfig =
             toml::from_str(&text).map_err(|error| StoreError::Config { path: config_path.clone(), message: error.to_string() })?;
+        config.validate().map_err(|message| StoreError::Config { path: config_path.clone(), message })?;
         let zone: Zone = config
             .timezone
             .parse()
@@ -273,8 +277,21 @@ impl Workspace {
         )
         .to_hex()
         .to_string();
+        if let Some(replaced) = options.replace
+            && !self.manifest.batches.iter().any(|batch| batch.id == replaced && batch.kind == kind)
+        {
+            return Err(StoreError::Invalid(rapport_core::CoreError::InvalidOption {
+                option: "replace",
+                reason: format!(
+                    "there is no batch {replaced} of {kind} in this workspace (rapport quarantine list and manifest.json list the batches)"
+                ),
+            }));
+        }
         if let Some(earlier) = self.manifest.batches.iter().find(|batch| {
-            batch.kind == kind && batch.source_blake3 == source_bytes_hash && batch.options_blake3.as_deref() == Some(options_hash.as_str())
+            options.replace.is_none()
+                && batch.kind == kind
+                && batch.source_blake3 == source_bytes_hash
+                && batch.options_blake3.as_deref() == Some(options_hash.as_str())
         }) {
             return Ok(IngestReport {
                 batch: None,
@@ -288,7 +305,16 @@ impl Workspace {
             });
         }
 
-        let stored = self.stored_fingerprints(kind)?;
+        if let Some(earlier) = self.manifest.batches.iter().find(|batch| {
+            batch.kind == kind
+                && batch.source_blake3 == source_bytes_hash
+                && batch.options_blake3.is_some()
+                && batch.options_blake3.as_deref() != Some(options_hash.as_str())
+                && Some(batch.id) != options.replace
+        }) {
+            return Err(StoreError::IngestedWithOtherOptions { path: input.path.clone(), batch: earlier.id });
+        }
+        let stored = self.stored_fingerprints(kind, options.replace)?;
         let id = self.manifest.batches.iter().map(|batch| batch.id).max().unwrap_or(0) + 1;
         let staging = self.root.join(".staging").join(format!("{id:06}"));
         fs::create_dir_all(&staging).map_err(StoreError::write(&staging))?;
@@ -327,7 +353,7 @@ impl Workspace {
         }
         fail(options, FailPoint::AfterStagingQuarantine)?;
 
-        if accepted == 0 && rejected == 0 {
+        if accepted == 0 && rejected == 0 && options.replace.is_none() {
             let _ = fs::remove_dir_all(self.root.join(".staging"));
             return Ok(IngestReport {
                 batch: None,
@@ -343,7 +369,7 @@ impl Workspace {
         // The same file again (ingested before this workspace recorded options), with
         // nothing new to accept and the same rejects as a batch already published from
         // it: those rows are already in quarantine. Nothing is published.
-        if accepted == 0 {
+        if accepted == 0 && options.replace.is_none() {
             let earlier = self
                 .manifest
                 .batches
@@ -395,6 +421,9 @@ impl Workspace {
             source_format: Some(format_name(format).to_string()),
         };
         let mut manifest = self.manifest.clone();
+        // A replaced batch leaves the manifest in the same atomic step; its files are
+        // removed as leftovers when the workspace is next opened for an ingest.
+        manifest.batches.retain(|earlier| Some(earlier.id) != options.replace);
         manifest.batches.push(batch.clone());
         let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|error| StoreError::Internal(error.to_string()))?;
         let manifest_path = self.root.join(MANIFEST_FILE);
@@ -429,10 +458,18 @@ impl Workspace {
             .collect()
     }
 
-    /// The fingerprints of the stored event ids of `kind`, read a record batch at a time.
-    fn stored_fingerprints(&self, kind: EventKind) -> Result<FingerprintSet, StoreError> {
+    /// The fingerprints of the stored event ids of `kind` (but those of batch `except`),
+    /// read a record batch at a time.
+    fn stored_fingerprints(&self, kind: EventKind, except: Option<u64>) -> Result<FingerprintSet, StoreError> {
         let mut set = FingerprintSet::new();
-        for path in self.event_files(kind) {
+        let files = self
+            .manifest
+            .batches
+            .iter()
+            .filter(|batch| batch.kind == kind && Some(batch.id) != except)
+            .filter_map(|batch| batch.events_file.as_ref())
+            .map(|file| self.root.join(file));
+        for path in files {
             let file = File::open(&path).map_err(StoreError::read(&path))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
             let index = builder
@@ -1267,8 +1304,8 @@ mod tests {
         assert_eq!(batch[0].column(2).as_string::<i32>().value(0), "536370");
     }
 
-    /// The same file with the same options is not read again; with other options (a
-    /// mapping fixed) it is.
+    /// The same file with the same options is not read again; with other options it is
+    /// refused (see the next test).
     #[test]
     fn the_same_file_with_the_same_options_is_not_read_again() {
         let (directory, mut workspace) = workspace();
@@ -1278,8 +1315,44 @@ mod tests {
         assert_eq!(again.already_ingested, Some(first.batch.expect("batch").id));
         assert_eq!((again.accepted, again.duplicates), (0, 3));
         options.mapping.set.insert("currency".into(), "EUR".into());
-        let other = workspace.ingest(EventKind::Purchases, &options).expect("other options");
-        assert_eq!((other.already_ingested, other.accepted, other.duplicates), (None, 3, 0), "other content: new events");
+        assert!(matches!(workspace.ingest(EventKind::Purchases, &options), Err(StoreError::IngestedWithOtherOptions { .. })));
+    }
+
+    /// A file already ingested with other options is refused (its rows would be added a
+    /// second time wherever they map differently) unless it replaces that batch.
+    #[test]
+    fn a_file_reingested_with_another_mapping_replaces_its_batch_or_is_refused() {
+        let (directory, mut workspace) = workspace();
+        let mut options = purchases_file(directory.path(), "p.csv", GOOD);
+        options.mapping.map.insert("amount".into(), "=amount * 2".into());
+        let first = workspace.ingest(EventKind::Purchases, &options).expect("ingest").batch.expect("batch");
+        options.mapping.map.clear();
+        let error = workspace.ingest(EventKind::Purchases, &options).expect_err("other options");
+        assert!(matches!(error, StoreError::IngestedWithOtherOptions { batch, .. } if batch == first.id), "{error}");
+        options.replace = Some(first.id);
+        let report = workspace.ingest(EventKind::Purchases, &options).expect("replace");
+        assert_eq!((report.accepted, report.duplicates), (3, 0), "the replaced batch's ids do not count as stored");
+        assert_eq!(workspace.batches().len(), 1);
+        let mut total = 0.0;
+        workspace.for_each_purchase(|_, _, amount| total += amount).expect("scan");
+        assert_eq!(total, 14.5, "the corrected amounts only");
+        options.replace = Some(99);
+        assert!(workspace.ingest(EventKind::Purchases, &options).is_err(), "no such batch");
+    }
+
+    /// A column the user maps must exist, even for an optional field; a config table
+    /// naming no kind is refused.
+    #[test]
+    fn named_columns_must_exist_and_config_tables_name_kinds() {
+        let (directory, mut workspace) = workspace();
+        let mut options = purchases_file(directory.path(), "p.csv", GOOD);
+        options.mapping.map.insert("order_id".into(), "Invoice".into());
+        let error = workspace.ingest(EventKind::Purchases, &options).expect_err("no column Invoice");
+        assert!(matches!(&error, StoreError::MissingColumn { column, .. } if column == "Invoice"), "{error}");
+        let root = workspace.root().to_path_buf();
+        fs::write(root.join("rapport.toml"), "version = 1\n[mapping.purchase]\ncustomer_id = \"client\"\n").expect("write");
+        let error = Workspace::open(&root).expect_err("no kind purchase");
+        assert!(error.to_string().contains("\"purchase\", which is not a kind"), "{error}");
     }
 
     /// Issue 10, item 6: a review or refund export that names the order, not the

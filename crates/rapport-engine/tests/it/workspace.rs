@@ -30,6 +30,7 @@ fn ingest_then_predict_writes_a_run() {
         mappings: vec!["customer_id=client".into(), "time=order_date".into(), "nonsense=x".into()],
         sets: Vec::new(),
         filter: None,
+        replace: None,
         max_rejects: 0,
     };
     assert_eq!(ingest(&request).expect_err("unknown field").code(), "invalid_value");
@@ -81,6 +82,7 @@ fn workspace_summary_equals_the_file_summary() {
             mappings: vec!["time=date".into()],
             sets: Vec::new(),
             filter: None,
+            replace: None,
             max_rejects: 0,
         };
         ingest(&request).expect("ingest");
