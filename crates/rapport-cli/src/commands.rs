@@ -187,10 +187,15 @@ pub fn run(cli: Cli) -> Result<()> {
                     counts.after_observation_end,
                     outcome.rejected.len()
                 );
+                if outcome.refunds_by_order > 0 {
+                    eprintln!("{} refund(s) netted against the purchase of the order they name", outcome.refunds_by_order);
+                }
                 if outcome.unlinked > 0 {
                     eprintln!(
-                        "left out: {} purchase row(s) naming only an order that no purchase with a customer carries",
-                        outcome.unlinked
+                        "left out: {} row(s) naming only an order that no purchase with a customer carries ({} purchase(s), {} refund(s))",
+                        outcome.unlinked,
+                        outcome.unlinked - outcome.unlinked_refunds,
+                        outcome.unlinked_refunds
                     );
                 }
                 if counts.refund_only_customers + counts.holdout_only_customers > 0 {

@@ -54,6 +54,11 @@ pub struct SummaryOutcome {
     /// Workspace purchases that name only an order no purchase with a customer carries:
     /// left out, and counted here.
     pub unlinked: u64,
+    /// Of those, refunds.
+    pub unlinked_refunds: u64,
+    /// Workspace refunds netted against the purchase of the order they name (its
+    /// period), rather than their own day.
+    pub refunds_by_order: u64,
 }
 
 /// A time format that rejected a large share of the rows while others parsed.
@@ -227,7 +232,7 @@ impl RowSink for SummarySink<'_> {
 /// Build the customer summary.
 pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
     let started = std::time::Instant::now();
-    let (accumulator, rejected, unlinked) = accumulate(request)?;
+    let (accumulator, rejected, links) = accumulate(request)?;
     let scanned = started.elapsed();
     let summary = accumulator.finish();
     tracing::info!(target: "rapport::timings", scan = ?scanned, finish = ?(started.elapsed() - scanned), "summary");
@@ -245,7 +250,14 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
         }
         PurchaseSource::Workspace(_) => None,
     };
-    Ok(SummaryOutcome { summary, rejected, suspect_time_format, unlinked })
+    Ok(SummaryOutcome {
+        summary,
+        rejected,
+        suspect_time_format,
+        unlinked: links.unlinked,
+        unlinked_refunds: links.unlinked_refunds,
+        refunds_by_order: links.refunds_by_order,
+    })
 }
 
 /// A calibration end must leave a holdout window and a calibration history: after the
@@ -279,9 +291,27 @@ pub fn purchase_histogram(request: &SummaryRequest) -> Result<(PurchaseHistogram
     Ok((accumulator.purchase_histogram(), rejected))
 }
 
-/// Read the purchases into an accumulator; rejected rows sorted by line; workspace
-/// purchases whose order names no known customer.
-fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejected>, u64), EngineError> {
+/// How workspace purchases were linked through their order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct OrderLinks {
+    unlinked: u64,
+    unlinked_refunds: u64,
+    refunds_by_order: u64,
+}
+
+impl OrderLinks {
+    fn add(self, other: OrderLinks) -> OrderLinks {
+        OrderLinks {
+            unlinked: self.unlinked + other.unlinked,
+            unlinked_refunds: self.unlinked_refunds + other.unlinked_refunds,
+            refunds_by_order: self.refunds_by_order + other.refunds_by_order,
+        }
+    }
+}
+
+/// Read the purchases into an accumulator; rejected rows sorted by line; how workspace
+/// purchases were linked through their orders.
+fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejected>, OrderLinks), EngineError> {
     match &request.source {
         PurchaseSource::File { input, columns } => {
             input.columns_needed()?;
@@ -311,52 +341,62 @@ fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejec
                 }
                 .into());
             }
-            Ok((sink.accumulator, rejected, 0))
+            Ok((sink.accumulator, rejected, OrderLinks::default()))
         }
         PurchaseSource::Workspace(root) => {
             let workspace = Workspace::open(root)?;
             let zone = request.window.zone.unwrap_or_else(|| workspace.zone());
             let options = request.window.options(true)?;
-            // Purchases that name only an order (a refund export, say) take the customer of
-            // the purchase that carries the order.
-            let orders =
-                if workspace.has_events_without_customer(EventKind::Purchases)? { Some(workspace.order_customers()?) } else { None };
+            // Rows that name only an order (a refund export, say) take the customer of the
+            // purchase that carries the order, and a refund that names an order nets
+            // against that purchase's period rather than its own day (where, with no
+            // purchase of the customer's, it would change nothing).
+            let orders = if workspace.purchases_need_orders()? { Some(workspace.order_links()?) } else { None };
             let columns: &[&str] =
                 if orders.is_some() { &["customer_id", "time", "amount", "order_id"] } else { &["customer_id", "time", "amount"] };
             // Every row group on its own core, each into its own accumulator.
-            let (accumulator, unlinked) = workspace.scan_events(
+            let (accumulator, links) = workspace.scan_events(
                 EventKind::Purchases,
                 columns,
-                || (SummaryAccumulator::new(options), 0u64),
-                |(accumulator, unlinked), batch| {
+                || (SummaryAccumulator::new(options), OrderLinks::default()),
+                |(accumulator, links), batch| {
                     let (customers, times, amounts) = purchase_columns(batch)?;
                     let order_ids = orders.as_ref().map(|_| batch.column(3).as_string::<i32>());
                     for row in 0..batch.num_rows() {
-                        let customer = if customers.is_null(row) {
-                            let linked = order_ids
-                                .filter(|order_ids| !order_ids.is_null(row))
-                                .and_then(|order_ids| orders.as_ref().and_then(|orders| orders.get(order_ids.value(row))));
-                            match linked {
-                                Some(customer) => customer.as_str(),
+                        let amount = amounts.value(row);
+                        let link = order_ids
+                            .filter(|order_ids| !order_ids.is_null(row))
+                            .and_then(|order_ids| orders.as_ref().and_then(|orders| orders.get(order_ids.value(row))));
+                        let (customer, mut time) = if customers.is_null(row) {
+                            match link {
+                                Some((customer, _)) => (customer.as_str(), times.value(row)),
                                 None => {
-                                    *unlinked += 1;
+                                    links.unlinked += 1;
+                                    links.unlinked_refunds += u64::from(amount < 0.0);
                                     continue;
                                 }
                             }
                         } else {
-                            customers.value(row)
+                            (customers.value(row), times.value(row))
                         };
-                        let local = zone.local_seconds(ParsedTime::Instant(times.value(row)));
-                        accumulator.update(customer, local, amounts.value(row));
+                        if amount < 0.0
+                            && let Some((linked_customer, purchase_time)) = link
+                            && linked_customer == customer
+                        {
+                            time = *purchase_time;
+                            links.refunds_by_order += 1;
+                        }
+                        let local = zone.local_seconds(ParsedTime::Instant(time));
+                        accumulator.update(customer, local, amount);
                     }
                     Ok(())
                 },
-                |(mut left, left_unlinked), (right, right_unlinked)| {
+                |(mut left, left_links), (right, right_links)| {
                     left.merge(right);
-                    (left, left_unlinked + right_unlinked)
+                    (left, left_links.add(right_links))
                 },
             )?;
-            Ok((accumulator, Vec::new(), unlinked))
+            Ok((accumulator, Vec::new(), links))
         }
     }
 }

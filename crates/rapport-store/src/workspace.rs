@@ -23,8 +23,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow::array::{Array, AsArray, Float64Array, TimestampSecondArray};
 use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampSecondBuilder, UInt64Builder};
-use arrow::array::{AsArray, Float64Array, TimestampSecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit as ArrowTimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
@@ -535,19 +535,53 @@ impl Workspace {
         Ok(false)
     }
 
-    /// Order id → customer id, from the stored purchases that carry both: how events
-    /// that name only an order find their customer. An order named by purchases of two
-    /// customers keeps the first stored one.
-    pub fn order_customers(&self) -> Result<HashMap<String, String>, StoreError> {
+    /// Whether some stored purchases need their order to be read: rows naming no
+    /// customer, or refunds naming an order (which net against that order's purchase).
+    /// From the Parquet statistics, without reading the events.
+    pub fn purchases_need_orders(&self) -> Result<bool, StoreError> {
+        use parquet::file::statistics::Statistics;
+        for path in self.event_files(EventKind::Purchases) {
+            let file = File::open(&path).map_err(StoreError::read(&path))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+            let schema = builder.schema().clone();
+            let (Ok(customer), Ok(amount), Ok(order)) =
+                (schema.index_of("customer_id"), schema.index_of("amount"), schema.index_of("order_id"))
+            else {
+                continue;
+            };
+            for group in builder.metadata().row_groups() {
+                let nulls = |index: usize| group.column(index).statistics().and_then(|statistics| statistics.null_count_opt());
+                if nulls(customer) != Some(0) {
+                    return Ok(true);
+                }
+                let refunds = match group.column(amount).statistics() {
+                    Some(Statistics::Double(statistics)) => statistics.min_opt().is_none_or(|min| *min < 0.0),
+                    _ => true,
+                };
+                if refunds && nulls(order).is_none_or(|nulls| nulls < group.num_rows() as u64) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Order id → (customer id, UTC seconds) of the first stored purchase (amount ≥ 0)
+    /// that carries the order with its customer: how a refund or another event that
+    /// names an order finds its customer and the purchase it belongs to. Holds one entry
+    /// per order.
+    pub fn order_links(&self) -> Result<HashMap<String, (String, i64)>, StoreError> {
         let mut orders = HashMap::new();
         for path in self.event_files(EventKind::Purchases) {
-            for batch in read_columns(&path, &["order_id", "customer_id"], None)? {
-                let orders_column = batch.column(0).as_string::<i32>();
-                let customers = batch.column(1).as_string::<i32>();
-                for (order, customer) in orders_column.iter().zip(customers.iter()) {
-                    if let (Some(order), Some(customer)) = (order, customer) {
-                        orders.entry(order.to_string()).or_insert_with(|| customer.to_string());
+            for batch in read_columns(&path, &["order_id", "customer_id", "time", "amount"], None)? {
+                let projected = batch.project(&[1, 2, 3])?;
+                let (customers, times, amounts) = purchase_columns(&projected)?;
+                let order_ids = batch.column(0).as_string::<i32>();
+                for row in 0..batch.num_rows() {
+                    if order_ids.is_null(row) || customers.is_null(row) || amounts.value(row) < 0.0 {
+                        continue;
                     }
+                    orders.entry(order_ids.value(row).to_string()).or_insert_with(|| (customers.value(row).to_string(), times.value(row)));
                 }
             }
         }

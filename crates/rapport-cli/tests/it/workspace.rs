@@ -166,14 +166,20 @@ fn a_retail_export_mapped_filtered_corrected_and_linked_by_order() {
     let report: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
     assert_eq!(report[0]["accepted"].as_u64(), Some(1));
 
-    // A refund export that names the order only: the refund nets against its customer.
+    // A refund export that names the order only: the refund, a week later, nets against
+    // its order's purchase (on its own day, with no purchase of the customer's, it would
+    // change nothing).
     let refunds = directory.path().join("refunds.csv");
-    std::fs::write(&refunds, "order_id,refunded_at,amount\n536368,2010-12-20 10:00,-25.50\n999999,2010-12-21,-1\n").expect("write");
+    std::fs::write(&refunds, "order_id,refunded_at,amount\n536368,2010-12-28 10:00,-25.50\n999999,2010-12-21,-1\n").expect("write");
     ok(&["ingest", "-w", workspace, "-k", "purchases", refunds.to_str().expect("path"), "--map", "time=refunded_at"]);
     let output = crate::rapport(&["summary", "--workspace", workspace, "--format", "json"]);
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("left out: 1 purchase row(s) naming only an order"), "{stderr}");
+    assert!(stderr.contains("1 refund(s) netted against the purchase of the order they name"), "{stderr}");
+    assert!(
+        stderr.contains("left out: 1 row(s) naming only an order that no purchase with a customer carries (0 purchase(s), 1 refund(s))"),
+        "{stderr}"
+    );
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     let customer = summary.as_array().expect("rows").iter().find(|row| row["customer_id"] == "13047").expect("13047");
     // Two purchase days (1 Dec: 32 × 1.69 = 54.08; 20 Dec: 25.50 − 25.50 refunded = 0).
