@@ -2,6 +2,7 @@
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod intervals;
 pub mod optimize;
 pub mod quadrature;
 pub mod special;
