@@ -279,6 +279,7 @@ pub(crate) fn fit_report_from<L: LogLikelihood>(
     options: &FitOptions,
 ) -> Result<FitReport, ModelError> {
     options.validate()?;
+    let fit_started = std::time::Instant::now();
     let theta_starts: Vec<Vec<f64>> = starts.iter().map(|start| start.iter().map(|value| value.ln()).collect()).collect();
     let objective = NegativeMean::new(likelihood, options);
     let preconditioned = sample.and_then(|sample| {
@@ -300,6 +301,7 @@ pub(crate) fn fit_report_from<L: LogLikelihood>(
         customers = likelihood.customers(),
         iterations = minimum.iterations,
         evaluations_so_far = optimised,
+        optimise = ?(started - fit_started),
         hessian = ?started.elapsed(),
         "fit"
     );

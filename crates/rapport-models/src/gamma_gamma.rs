@@ -37,33 +37,65 @@ pub struct FittedGammaGamma {
     pub report: FitReport,
 }
 
+/// The spend data arranged for fast evaluation: customers grouped by frequency x, so
+/// that the Γ and ψ functions of p·x are computed once per distinct x (a few dozen) rather
+/// than per customer, and each row's ln m̄ and ln x once per fit rather than per
+/// evaluation: an evaluation then costs one logarithm per row.
 struct Likelihood<'a> {
     data: &'a SpendData,
+    /// (x, ln x, first row, end row) of each distinct frequency.
+    groups: Vec<(f64, f64, usize, usize)>,
+    /// (m̄, ln m̄, weight) in group order.
+    rows: Vec<(f64, f64, f64)>,
+}
+
+impl<'a> Likelihood<'a> {
+    fn new(data: &'a SpendData) -> Self {
+        let mut sorted: Vec<(f64, f64, f64)> = data.rows().to_vec();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut groups = Vec::new();
+        let mut start = 0;
+        for index in 1..=sorted.len() {
+            if index == sorted.len() || sorted[index].0 != sorted[start].0 {
+                let x = sorted[start].0;
+                groups.push((x, x.ln(), start, index));
+                start = index;
+            }
+        }
+        let rows = sorted.iter().map(|&(_, m, weight)| (m, m.ln(), weight)).collect();
+        Likelihood { data, groups, rows }
+    }
 }
 
 impl LogLikelihood for Likelihood<'_> {
     /// Σ w ln f(m̄ | x; p, q, v): the note's eq. (4), as lifetimes computes it.
     fn log_likelihood(&self, params: &[f64]) -> f64 {
         let (p, q, v) = (params[0], params[1], params[2]);
-        self.data
-            .rows()
-            .iter()
-            .map(|&(x, m, weight)| {
-                weight
-                    * (ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q) + q * v.ln() + (p * x - 1.0) * m.ln() + p * x * x.ln()
-                        - (p * x + q) * (x * m + v).ln())
-            })
-            .sum()
+        let (ln_gamma_q, ln_v) = (ln_gamma(q), v.ln());
+        let mut total = 0.0;
+        for &(x, ln_x, start, end) in &self.groups {
+            let px = p * x;
+            let constant = ln_gamma(px + q) - ln_gamma(px) - ln_gamma_q + q * ln_v + px * ln_x;
+            for &(m, ln_m, weight) in &self.rows[start..end] {
+                total += weight * (constant + (px - 1.0) * ln_m - (px + q) * (x * m + v).ln());
+            }
+        }
+        total
     }
 
     fn gradient(&self, params: &[f64]) -> Option<Vec<f64>> {
         let (p, q, v) = (params[0], params[1], params[2]);
+        let (digamma_q, ln_v) = (digamma(q), v.ln());
         let mut gradient = vec![0.0; 3];
-        for &(x, m, weight) in self.data.rows() {
-            let spread = (x * m + v).ln();
-            gradient[0] += weight * x * (digamma(p * x + q) - digamma(p * x) + m.ln() + x.ln() - spread);
-            gradient[1] += weight * (digamma(p * x + q) - digamma(q) + v.ln() - spread);
-            gradient[2] += weight * (q / v - (p * x + q) / (x * m + v));
+        for &(x, ln_x, start, end) in &self.groups {
+            let px = p * x;
+            let (psi_sum, psi_px) = (digamma(px + q), digamma(px));
+            for &(m, ln_m, weight) in &self.rows[start..end] {
+                let spread = (x * m + v).ln();
+                gradient[0] += weight * x * (psi_sum - psi_px + ln_m + ln_x - spread);
+                gradient[1] += weight * (psi_sum - digamma_q + ln_v - spread);
+                gradient[2] += weight * (q / v - (px + q) / (x * m + v));
+            }
         }
         Some(gradient)
     }
@@ -83,7 +115,7 @@ impl GammaGamma {
     pub fn fit_with(&self, data: &SpendData, options: &FitOptions) -> Result<FittedGammaGamma, ModelError> {
         let mean = data.rows().iter().map(|&(_, m, weight)| m * weight).sum::<f64>() / data.customers();
         let starts = [vec![1.0, 1.0, 1.0], vec![2.0, 2.0, mean.max(1e-3)], vec![5.0, 3.0, mean.max(1e-3) * 2.0]];
-        let report = fit_report("gamma-gamma", &NAMES, &Likelihood { data }, &starts, options)?;
+        let report = fit_report("gamma-gamma", &NAMES, &Likelihood::new(data), &starts, options)?;
         let params = GammaGammaParams { p: report.params[0], q: report.params[1], v: report.params[2] };
         Ok(FittedGammaGamma { params, report })
     }
@@ -98,7 +130,7 @@ impl FittedGammaGamma {
 
     /// Total log-likelihood of `data`.
     pub fn log_likelihood(&self, data: &SpendData) -> f64 {
-        Likelihood { data }.log_likelihood(&[self.params.p, self.params.q, self.params.v])
+        Likelihood::new(data).log_likelihood(&[self.params.p, self.params.q, self.params.v])
     }
 
     /// E[M | x, m̄]: the note's eq. (5), p(v + x m̄)/(p x + q − 1); for x = 0 the population
