@@ -106,6 +106,23 @@ fn ingest_fields() -> String {
     text
 }
 
+/// Whether the first rejected value of a "too many rejects" message is a number written
+/// with a decimal comma (`found "2,55"`, `found "0,195"`, `found "1.234,50"`).
+fn looks_like_decimal_comma(message: &str) -> bool {
+    let Some(value) = message.split("found \"").nth(1).and_then(|rest| rest.split('"').next()) else {
+        return false;
+    };
+    let value = value.trim().trim_start_matches('-').trim_matches(|c: char| !c.is_ascii_digit() && c != ',' && c != '.');
+    let Some((whole, fraction)) = value.rsplit_once(',') else {
+        return false;
+    };
+    !whole.is_empty()
+        && whole.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.')
+        && !fraction.is_empty()
+        && fraction.bytes().all(|byte| byte.is_ascii_digit())
+        && !message.contains("--decimal-comma")
+}
+
 /// A column of `found` that probably holds `field` (by common export names), for hints.
 fn guess_column<'a>(field: &str, found: &[&'a str]) -> Option<&'a str> {
     let clues: &[&str] = match field {
@@ -152,6 +169,9 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
     match error.code() {
         "too_many_rejects" | "bad_value" | "invalid_value" if error.to_string().contains("a decimal comma?") => {
             Some("amounts written with a decimal comma (12,50): give --decimal-comma".into())
+        }
+        "too_many_rejects" if looks_like_decimal_comma(&error.to_string()) => {
+            Some("the amounts look written with a decimal comma (12,50): give --decimal-comma (or [decimal_comma] in rapport.toml)".into())
         }
         "too_many_rejects" if error.to_string().contains("expected a date") => {
             Some("give the times' layout with --time-format, e.g. --time-format '%d/%m/%Y %H:%M'; or --max-rejects N to skip N rows".into())

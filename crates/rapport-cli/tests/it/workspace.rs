@@ -213,3 +213,22 @@ fn a_retail_export_mapped_filtered_corrected_and_linked_by_order() {
     let message = user_error(&["ingest", "-w", workspace, "-k", "purchases", file, "--map", "amount==Quantity *"]);
     assert!(message.contains("invalid expression"), "{message}");
 }
+
+/// Amounts written with a decimal comma and read without --decimal-comma are rejected
+/// (never read as thousands when the leading group is 0), and the hint names the option.
+#[test]
+fn a_decimal_comma_export_read_without_the_option_gets_a_hint() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace]);
+    let file = directory.path().join("eu.csv");
+    std::fs::write(&file, "customer_id;time;amount\na;2020-01-01;0,195\nb;2020-01-02;2,55\n").expect("write");
+    let file = file.to_str().expect("path");
+    let message = user_error(&["ingest", "-w", workspace, "-k", "purchases", file]);
+    assert!(message.contains("give --decimal-comma"), "{message}");
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(&["ingest", "-w", workspace, "-k", "purchases", file, "--decimal-comma", "--format", "json"]))
+            .expect("json");
+    assert_eq!(report[0]["accepted"].as_u64(), Some(2));
+}
