@@ -121,6 +121,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 filter: args.filter.clone(),
                 max_rejects: args.max_rejects,
                 replace: args.replace,
+                profile: args.profile.clone(),
             };
             let progress = spinner(quiet, format!("ingesting {}", args.file.display()));
             let report = rapport_engine::workspace::ingest(&request);

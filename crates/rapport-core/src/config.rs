@@ -54,7 +54,50 @@ pub struct WorkspaceConfig {
     pub time_format: BTreeMap<String, String>,
 }
 
+/// A mapping profile: how one export layout maps onto Rapport's events, in a file of
+/// its own (`rapport ingest --mapping refunds.toml`), used for that ingest instead of
+/// the workspace's tables. The same tables as `rapport.toml`'s, nothing else:
+///
+/// ```toml
+/// [mapping.purchases]
+/// order_id = "order"
+/// time = "refunded_at"
+/// amount = "= -refund_total"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingProfile {
+    /// As [`WorkspaceConfig::mapping`].
+    #[serde(default)]
+    pub mapping: BTreeMap<String, BTreeMap<String, String>>,
+    /// As [`WorkspaceConfig::set`].
+    #[serde(default)]
+    pub set: BTreeMap<String, BTreeMap<String, String>>,
+    /// As [`WorkspaceConfig::filter`].
+    #[serde(default)]
+    pub filter: BTreeMap<String, String>,
+    /// As [`WorkspaceConfig::decimal_comma`].
+    #[serde(default)]
+    pub decimal_comma: BTreeMap<String, bool>,
+    /// As [`WorkspaceConfig::time_format`].
+    #[serde(default)]
+    pub time_format: BTreeMap<String, String>,
+}
+
 impl WorkspaceConfig {
+    /// This configuration with its mapping tables replaced by `profile`'s (time zone and
+    /// currency kept).
+    pub fn with_profile(&self, profile: &MappingProfile) -> WorkspaceConfig {
+        WorkspaceConfig {
+            mapping: profile.mapping.clone(),
+            set: profile.set.clone(),
+            filter: profile.filter.clone(),
+            decimal_comma: profile.decimal_comma.clone(),
+            time_format: profile.time_format.clone(),
+            ..self.clone()
+        }
+    }
+
     /// Check what serde cannot: every per-kind table names a kind
     /// (`[mapping.purchase]` for `purchases` would otherwise be ignored, silently).
     pub fn validate(&self) -> Result<(), String> {

@@ -46,6 +46,9 @@ pub struct IngestRequest {
     /// Replace this earlier batch with this ingest (a file re-ingested with a corrected
     /// mapping).
     pub replace: Option<u64>,
+    /// A mapping profile (TOML with rapport.toml's mapping tables) used instead of the
+    /// workspace's for this ingest.
+    pub profile: Option<PathBuf>,
 }
 
 /// Parse and check `FIELD=COLUMN` mappings (or `FIELD==EXPRESSION`) against the fields
@@ -98,6 +101,7 @@ pub fn ingest(request: &IngestRequest) -> Result<IngestReport, EngineError> {
         time_format: (request.input.time_format != rapport_core::time::TimeFormat::Auto).then(|| request.input.time_format.clone()),
         max_rejects: request.max_rejects,
         replace: request.replace,
+        profile: request.profile.as_deref().map(rapport_store::workspace::read_profile).transpose()?,
         fail_at: None,
     };
     Ok(workspace.ingest(request.kind, &options)?)

@@ -129,6 +129,9 @@ pub struct IngestOptions {
     pub time_format: Option<TimeFormat>,
     /// Rejected rows allowed before the ingest is refused (default 0).
     pub max_rejects: u64,
+    /// A mapping profile used instead of the workspace's mapping tables (another export
+    /// layout of the same kind, such as a refund file).
+    pub profile: Option<rapport_core::config::MappingProfile>,
     /// Replace this earlier batch (of the same kind) with this ingest, atomically: to
     /// re-ingest a file with a corrected mapping without counting its rows twice.
     pub replace: Option<u64>,
@@ -264,10 +267,20 @@ impl Workspace {
         *self = Workspace::open(&self.root)?;
         self.clean_leftovers()?;
 
-        let mapping = Mapping::resolve(kind, &self.config, &options.mapping)?;
+        let config = match &options.profile {
+            Some(profile) => {
+                let config = self.config.with_profile(profile);
+                config.validate().map_err(|message| {
+                    StoreError::Invalid(rapport_core::CoreError::InvalidOption { option: "mapping", reason: message })
+                })?;
+                config
+            }
+            None => self.config.clone(),
+        };
+        let mapping = Mapping::resolve(kind, &config, &options.mapping)?;
         let time_format = match &options.time_format {
             Some(format) => format.clone(),
-            None => self.config.time_format.get(kind.name()).map(|text| text.parse()).transpose()?.unwrap_or_default(),
+            None => config.time_format.get(kind.name()).map(|text| text.parse()).transpose()?.unwrap_or_default(),
         };
         let input = &options.input;
         let format = input.format.resolve(&input.path);
@@ -602,6 +615,13 @@ impl Workspace {
         }
         Ok(count)
     }
+}
+
+/// Read a mapping profile (`rapport ingest --mapping FILE`): rapport.toml's mapping
+/// tables, nothing else.
+pub fn read_profile(path: &Path) -> Result<rapport_core::config::MappingProfile, StoreError> {
+    let text = fs::read_to_string(path).map_err(StoreError::read(path))?;
+    toml::from_str(&text).map_err(|error| StoreError::Config { path: path.to_path_buf(), message: error.to_string().trim().to_string() })
 }
 
 /// The columns of a purchases batch read as `customer_id, time, amount`.

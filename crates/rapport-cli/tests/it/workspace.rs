@@ -232,3 +232,59 @@ fn a_decimal_comma_export_read_without_the_option_gets_a_hint() {
             .expect("json");
     assert_eq!(report[0]["accepted"].as_u64(), Some(2));
 }
+
+/// A workspace configured for one export layout takes another layout of the same kind
+/// through a mapping profile: the retail export through rapport.toml, the refund export
+/// through `--mapping refunds.toml`.
+#[test]
+fn a_second_export_layout_ingests_with_a_mapping_profile() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let root = directory.path().join("ws");
+    let workspace = root.to_str().expect("path");
+    ok(&["init", workspace]);
+    let config = std::fs::read_to_string(root.join("rapport.toml")).expect("config");
+    std::fs::write(
+        root.join("rapport.toml"),
+        config
+            + "\n[mapping.purchases]\ncustomer_id = \"CustomerID\"\ntime = \"InvoiceDate\"\norder_id = \"InvoiceNo\"\namount = \"= Quantity * UnitPrice\"\n\n[filter]\npurchases = \"InvoiceNo NOT LIKE 'C%'\"\n",
+    )
+    .expect("config");
+    let retail = directory.path().join("retail.csv");
+    std::fs::write(
+        &retail,
+        "InvoiceNo,Quantity,InvoiceDate,UnitPrice,CustomerID\n536365,6,2010-12-01 08:26,2.55,17850\n536366,2,2010-12-02 08:26,5,17850\n",
+    )
+    .expect("write");
+    ok(&["ingest", "-w", workspace, "-k", "purchases", retail.to_str().expect("path")]);
+    let refunds = directory.path().join("refunds.csv");
+    std::fs::write(&refunds, "order,refunded_at,refund_total\n536366,2010-12-09,4\n").expect("write");
+    // The workspace's mapping does not fit the refund export…
+    let message = user_error(&["ingest", "-w", workspace, "-k", "purchases", refunds.to_str().expect("path")]);
+    assert!(message.contains("no column \"CustomerID\"") || message.contains("no column \"InvoiceDate\""), "{message}");
+    // …its own profile does.
+    let profile = directory.path().join("refunds.toml");
+    std::fs::write(&profile, "[mapping.purchases]\norder_id = \"order\"\ntime = \"refunded_at\"\namount = \"= -refund_total\"\n")
+        .expect("write");
+    let args = [
+        "ingest",
+        "-w",
+        workspace,
+        "-k",
+        "purchases",
+        refunds.to_str().expect("path"),
+        "--mapping",
+        profile.to_str().expect("path"),
+        "--format",
+        "json",
+    ];
+    let report: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
+    assert_eq!(report[0]["accepted"].as_u64(), Some(1));
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(&["summary", "--workspace", workspace, "--format", "json", "-q"])).expect("json");
+    // The refund nets against the 2 December purchase: 10 − 4 = 6.
+    assert_eq!(summary[0]["monetary_value"].as_f64(), Some(6.0), "{summary}");
+    std::fs::write(&profile, "[mapping.purchase]\norder_id = \"order\"\n").expect("write");
+    let args =
+        ["ingest", "-w", workspace, "-k", "purchases", refunds.to_str().expect("path"), "--mapping", profile.to_str().expect("path")];
+    assert!(user_error(&args).contains("not a kind"), "a profile's tables must name kinds too");
+}

@@ -31,6 +31,7 @@ fn ingest_then_predict_writes_a_run() {
         sets: Vec::new(),
         filter: None,
         replace: None,
+        profile: None,
         max_rejects: 0,
     };
     assert_eq!(ingest(&request).expect_err("unknown field").code(), "invalid_value");
@@ -83,6 +84,7 @@ fn workspace_summary_equals_the_file_summary() {
             sets: Vec::new(),
             filter: None,
             replace: None,
+            profile: None,
             max_rejects: 0,
         };
         ingest(&request).expect("ingest");
