@@ -98,6 +98,7 @@ pub struct SentimentOutcome {
 
 struct Item {
     id: Option<String>,
+    line: u64,
     text: String,
 }
 
@@ -121,13 +122,13 @@ pub fn score_stream(
         batch.clear();
         for record in records {
             match record {
-                Record::Row { mut fields, .. } => {
+                Record::Row { mut fields, line } => {
                     let id = if has_id { Some(fields.pop().flatten().unwrap_or_default()) } else { None };
                     let text = fields.pop().flatten();
                     if text.is_none() && !lines {
                         outcome.counts.missing += 1;
                     }
-                    batch.push(Item { id, text: text.unwrap_or_default() });
+                    batch.push(Item { id, line, text: text.unwrap_or_default() });
                 }
                 Record::Rejected(rejected) => {
                     outcome.rejected.push(rejected);
@@ -141,6 +142,9 @@ pub fn score_stream(
             let mut table = crate::output::TableBuilder::default();
             if has_id {
                 table = table.text("id", batch.iter().map(|item| item.id.as_deref().unwrap_or_default()));
+            } else {
+                // Without an id, the input line (or Parquet row) says which text a row scores.
+                table = table.count("line", batch.iter().map(|item| item.line));
             }
             let table = table
                 .float("neg", scores.iter().map(|scores| scores.neg))
@@ -155,7 +159,7 @@ pub fn score_stream(
         } else {
             let mut buffer = Vec::with_capacity(batch.len() * 32);
             for (item, scores) in batch.iter().zip(&scores) {
-                write_json_row(&mut buffer, item.id.as_deref(), has_id, scores).map_err(output_error)?;
+                write_json_row(&mut buffer, item.id.as_deref(), has_id, item.line, scores).map_err(output_error)?;
             }
             out.write_all(&buffer).map_err(output_error)?;
         }
@@ -168,6 +172,8 @@ pub fn score_stream(
         let mut table = crate::output::TableBuilder::default();
         if has_id {
             table = table.text("id", std::iter::empty::<&str>());
+        } else {
+            table = table.count("line", std::iter::empty::<u64>());
         }
         let empty = std::iter::empty::<f64>;
         let table = table.float("neg", empty()).float("neu", empty()).float("pos", empty()).float("compound", empty()).build()?;
@@ -195,10 +201,12 @@ pub(crate) fn bad(file: &str, line: u64, column: &str, expected: String) -> Engi
     EngineError::BadValue { file: file.to_string(), line, column: column.to_string(), expected }
 }
 
-fn write_json_row(buffer: &mut Vec<u8>, id: Option<&str>, has_id: bool, scores: &Scores) -> std::io::Result<()> {
+fn write_json_row(buffer: &mut Vec<u8>, id: Option<&str>, has_id: bool, line: u64, scores: &Scores) -> std::io::Result<()> {
     let mut object = serde_json::Map::new();
     if has_id {
         object.insert("id".into(), serde_json::Value::String(id.unwrap_or_default().to_string()));
+    } else {
+        object.insert("line".into(), serde_json::Value::from(line));
     }
     for (name, value) in [("neg", scores.neg), ("neu", scores.neu), ("pos", scores.pos), ("compound", scores.compound)] {
         object.insert(name.into(), serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, serde_json::Value::Number));

@@ -28,10 +28,10 @@ fn lines_in_order_with_empty_lines_invalid_utf8_and_emoji() {
     let (success, out, _) = with_stdin(&["sentiment", "-", "--model", "vader"], &input);
     assert!(success);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "neg,neu,pos,compound");
-    assert_eq!(lines[1], "0,0.308,0.692,0.6696");
-    assert_eq!(lines[2], "0,0,0,0", "an empty line is an empty text");
-    assert_eq!(lines[3], "0,0.513,0.487,0.431");
+    assert_eq!(lines[0], "line,neg,neu,pos,compound", "without an id, each row names its input line");
+    assert_eq!(lines[1], "1,0,0.308,0.692,0.6696");
+    assert_eq!(lines[2], "2,0,0,0,0", "an empty line is an empty text");
+    assert_eq!(lines[3], "3,0,0.513,0.487,0.431");
     assert!(lines[4].ends_with(",0.6249"), "invalid UTF-8 is replaced, the rest still scored: {}", lines[4]);
     assert!(lines[5].ends_with(",0.875"), "{}", lines[5]);
     assert_eq!(lines.len(), 7);
@@ -187,5 +187,5 @@ fn a_csv_needs_its_text_column_or_lines_asked_for() {
     assert_eq!(out.lines().count(), 3, "header row and both lines: {out}");
     let written = directory.path().join("scores.csv");
     ok(&["sentiment", file.to_str().expect("path"), "--text-column", "body", "--output", written.to_str().expect("path")]);
-    assert!(std::fs::read_to_string(&written).expect("written").starts_with("neg,neu,pos,compound\n"));
+    assert!(std::fs::read_to_string(&written).expect("written").starts_with("line,neg,neu,pos,compound\n2,"), "the CSV's line numbers");
 }

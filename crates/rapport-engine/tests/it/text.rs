@@ -67,7 +67,7 @@ fn lines_read_blank_lines_as_empty_texts_and_json_needs_a_column() {
     let path = crate::write(directory.path(), "texts.txt", "good\n\nbad\n");
     let (out, outcome) = score(&TextRequest { input: FileInput::new(&path), ..TextRequest::default() }).expect("lines");
     assert_eq!((outcome.counts.texts, outcome.counts.missing), (3, 0));
-    assert_eq!(out.lines().nth(2), Some("0,0,0,0"));
+    assert_eq!(out.lines().nth(2), Some("2,0,0,0,0"), "line 2, empty: scores 0");
     let jsonl = crate::write(directory.path(), "texts.jsonl", "{\"text\": \"good\"}\n");
     let input = FileInput { format: InputFormat::JsonLines, ..FileInput::new(&jsonl) };
     let error = score(&TextRequest { input, ..TextRequest::default() }).expect_err("no text column");
