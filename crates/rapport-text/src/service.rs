@@ -731,6 +731,13 @@ const PHRASES: &[(&[&str], usize, f64)] = &[
     (&["did", "nothing"], 1, -1.2),
     (&["in", "the", "rain"], 2, -1.0),
     (&["locked", "out"], 0, -1.4),
+    // Billing complaints: a charge repeated, or money asked back.
+    (&["billed", "twice"], 0, -1.8),
+    (&["charged", "twice"], 0, -1.8),
+    (&["double", "charged"], 1, -1.8),
+    (&["double", "billed"], 1, -1.8),
+    (&["want", "my", "money", "back"], 2, -1.6),
+    (&["give", "me", "my", "money", "back"], 3, -1.6),
     (&["how", "you", "treat"], 2, -2.0),
     (&["how", "they", "treat"], 2, -2.0),
     (&["way", "to", "treat"], 2, -2.0),
@@ -967,6 +974,8 @@ mod tests {
             "where is my order?",
             "thanks for cancelling my flight",
             "great job losing my luggage",
+            "Was billed twice, want my money back",
+            "I was charged twice for one order",
         ] {
             assert!(compound(text) <= -0.05, "{text}: service {} (VADER {})", compound(text), vader.polarity_scores(text).compound);
         }
