@@ -456,9 +456,9 @@ pub struct IngestArgs {
     /// Rejected rows allowed; beyond this nothing is written and the exit code is 1.
     #[arg(long, default_value_t = 0)]
     pub max_rejects: u64,
-    /// Map this file with a mapping profile (a TOML file with rapport.toml's [mapping],
-    /// [set], [filter], [decimal_comma] and [time_format] tables) instead of the
-    /// workspace's: for a second export layout of the same kind, such as a refund file.
+    /// Map this file with a mapping profile (a TOML file with rapport.toml's mapping, set,
+    /// filter, decimal_comma and time_format tables) instead of the workspace's: for a
+    /// second export layout of the same kind, such as a refund file.
     #[arg(long = "mapping", value_name = "PROFILE.toml")]
     pub profile: Option<PathBuf>,
     /// Replace batch N with this ingest, in one step: re-ingest a file with a corrected
