@@ -586,7 +586,8 @@ impl Workspace {
     pub fn order_links(&self) -> Result<HashMap<String, (String, i64)>, StoreError> {
         let mut orders = HashMap::new();
         for path in self.event_files(EventKind::Purchases) {
-            for batch in read_columns(&path, &["order_id", "customer_id", "time", "amount"], None)? {
+            for batch in row_group_batches(&path, &["order_id", "customer_id", "time", "amount"])? {
+                let batch = batch?;
                 let projected = batch.project(&[1, 2, 3])?;
                 let (customers, times, amounts) = purchase_columns(&projected)?;
                 let order_ids = batch.column(0).as_string::<i32>();
@@ -605,7 +606,8 @@ impl Workspace {
     pub fn for_each_purchase(&self, mut visit: impl FnMut(&str, i64, f64)) -> Result<u64, StoreError> {
         let mut count = 0;
         for path in self.event_files(EventKind::Purchases) {
-            for batch in read_columns(&path, &["customer_id", "time", "amount"], None)? {
+            for batch in row_group_batches(&path, &["customer_id", "time", "amount"])? {
+                let batch = batch?;
                 let (customers, times, amounts) = purchase_columns(&batch)?;
                 for row in 0..batch.num_rows() {
                     visit(customers.value(row), times.value(row), amounts.value(row));
@@ -642,6 +644,20 @@ pub fn purchase_columns(batch: &RecordBatch) -> Result<(&arrow::array::StringArr
 
 fn fail(options: &IngestOptions, point: FailPoint) -> Result<(), StoreError> {
     if options.fail_at == Some(point) { Err(StoreError::Injected(point)) } else { Ok(()) }
+}
+
+/// The named columns of one event file, a row group at a time (memory holds one row
+/// group, whatever the file's size).
+fn row_group_batches<'a>(
+    path: &'a Path,
+    names: &'a [&'a str],
+) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>> + 'a, StoreError> {
+    let file = File::open(path).map_err(StoreError::read(path))?;
+    let groups = ParquetRecordBatchReaderBuilder::try_new(file)?.metadata().num_row_groups();
+    Ok((0..groups).flat_map(move |group| match read_columns(path, names, Some(group)) {
+        Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(error) => vec![Err(error)],
+    }))
 }
 
 /// The named columns of one event file (or of one of its row groups), in the order named.
