@@ -318,6 +318,14 @@ impl Workspace {
             });
         }
 
+        let mut wanted: Vec<WantedColumn> =
+            mapping.columns().iter().map(|column| WantedColumn { name: column.name.clone(), required: column.required }).collect();
+        require_customer_column(kind, &mapping, &mut wanted, input)?;
+        // For a file ingested before, a mapping that names a column the file lacks is the
+        // problem to report, before whether the options differ.
+        if self.manifest.batches.iter().any(|batch| batch.kind == kind && batch.source_blake3 == source_bytes_hash) {
+            check_columns(&wanted, input)?;
+        }
         if let Some(earlier) = self.manifest.batches.iter().find(|batch| {
             batch.kind == kind
                 && batch.source_blake3 == source_bytes_hash
@@ -332,9 +340,6 @@ impl Workspace {
         let staging = self.root.join(".staging").join(format!("{id:06}"));
         fs::create_dir_all(&staging).map_err(StoreError::write(&staging))?;
         let file = input.path.display().to_string();
-        let mut wanted: Vec<WantedColumn> =
-            mapping.columns().iter().map(|column| WantedColumn { name: column.name.clone(), required: column.required }).collect();
-        require_customer_column(kind, &mapping, &mut wanted, input)?;
         let context = RowContext { kind, mapping: &mapping, time_format: &time_format, zone: self.zone, file: &file };
         let mut state = IngestState::new(kind, &staging, stored, options.max_rejects);
         let mut header = None;
@@ -446,6 +451,10 @@ impl Workspace {
         fs::rename(&aside, &manifest_path).map_err(StoreError::write(&manifest_path))?;
         sync_parent(&manifest_path)?;
         self.manifest = manifest;
+        if options.replace.is_some() {
+            // The replaced batch's files are no longer listed: remove them now.
+            self.clean_leftovers()?;
+        }
         let _ = fs::remove_dir_all(self.root.join(".staging"));
         drop(lock);
         Ok(IngestReport {
@@ -893,6 +902,34 @@ impl RowSink for IngestBlock<'_> {
         self.rejected.extend(other.rejected);
         self.filtered += other.filtered;
     }
+}
+
+/// Every required column is in the input's header (files with a header or given column
+/// names, and Parquet; JSON Lines rows carry their own names). The scan checks this too;
+/// checking first puts a wrong mapping ahead of every other message.
+fn check_columns(wanted: &[WantedColumn], input: &InputSpec) -> Result<(), StoreError> {
+    let Some(columns) = input_columns(input)? else {
+        return Ok(());
+    };
+    let Some(missing) = wanted
+        .iter()
+        .filter(|column| column.required)
+        .find(|column| !columns.iter().any(|name| *name == column.name || name.eq_ignore_ascii_case(&column.name)))
+    else {
+        return Ok(());
+    };
+    let source = if input.columns.is_some() { "the given column names" } else { "the header" };
+    Err(StoreError::MissingColumn {
+        path: input.path.clone(),
+        line: if input.columns.is_some() { 0 } else { 1 },
+        column: missing.name.clone(),
+        found: format!(
+            "{} column(s) from {source}: {}",
+            columns.len(),
+            columns.iter().map(|name| format!("{:?}", rapport_core::error::truncate(name, 40))).collect::<Vec<_>>().join(", ")
+        ),
+        hint: String::new(),
+    })
 }
 
 /// An event may name its customer or an order (see [`EventKind::fields`]): when the
@@ -1399,8 +1436,14 @@ mod tests {
         options.mapping.map.clear();
         let error = workspace.ingest(EventKind::Purchases, &options).expect_err("other options");
         assert!(matches!(error, StoreError::IngestedWithOtherOptions { batch, .. } if batch == first.id), "{error}");
+        options.mapping.map.insert("margin".into(), "Margin".into());
+        let error = workspace.ingest(EventKind::Purchases, &options).expect_err("no column Margin");
+        assert!(matches!(&error, StoreError::MissingColumn { column, .. } if column == "Margin"), "the mapping is the problem: {error}");
+        options.mapping.map.clear();
         options.replace = Some(first.id);
         let report = workspace.ingest(EventKind::Purchases, &options).expect("replace");
+        let replaced = workspace.root().join(first.events_file.as_deref().expect("events"));
+        assert!(!replaced.exists(), "the replaced batch's file is removed");
         assert_eq!((report.accepted, report.duplicates), (3, 0), "the replaced batch's ids do not count as stored");
         assert_eq!(workspace.batches().len(), 1);
         let mut total = 0.0;
