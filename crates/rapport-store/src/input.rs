@@ -600,18 +600,7 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
             } else {
                 String::new()
             };
-            let source = if input.columns.is_some() { "the given column names" } else { "the header" };
-            return Err(StoreError::MissingColumn {
-                path: input.path.clone(),
-                line: if input.columns.is_some() { 0 } else { 1 },
-                column: column.name.clone(),
-                found: format!(
-                    "{} column(s) from {source}: {}",
-                    header.len(),
-                    header.iter().map(|name| format!("{:?}", truncate(name, 40))).collect::<Vec<_>>().join(", ")
-                ),
-                hint,
-            });
+            return Err(missing_column(input, &header, &column.name, hint));
         }
         indexes.push(found);
     }
@@ -621,6 +610,23 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
         .map(|(column, index)| index.map_or_else(|| column.name.clone(), |index| header[index].clone()))
         .collect();
     Ok(Layout { delimiter, indexes, names, width: Some(header.len()), header: None })
+}
+
+/// A wanted column absent from a delimited input's header (or given column names),
+/// with the names found: one wording, which the command line's hints read.
+pub(crate) fn missing_column(input: &InputSpec, header: &[String], column: &str, hint: String) -> StoreError {
+    let source = if input.columns.is_some() { "the given column names" } else { "the header" };
+    StoreError::MissingColumn {
+        path: input.path.clone(),
+        line: if input.columns.is_some() { 0 } else { 1 },
+        column: column.to_string(),
+        found: format!(
+            "{} column(s) from {source}: {}",
+            header.len(),
+            header.iter().map(|name| format!("{:?}", truncate(name, 40))).collect::<Vec<_>>().join(", ")
+        ),
+        hint,
+    }
 }
 
 /// Pick the delimiter that splits the line: the most frequent of `,` `;` tab `|`

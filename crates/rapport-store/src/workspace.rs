@@ -918,18 +918,7 @@ fn check_columns(wanted: &[WantedColumn], input: &InputSpec) -> Result<(), Store
     else {
         return Ok(());
     };
-    let source = if input.columns.is_some() { "the given column names" } else { "the header" };
-    Err(StoreError::MissingColumn {
-        path: input.path.clone(),
-        line: if input.columns.is_some() { 0 } else { 1 },
-        column: missing.name.clone(),
-        found: format!(
-            "{} column(s) from {source}: {}",
-            columns.len(),
-            columns.iter().map(|name| format!("{:?}", rapport_core::error::truncate(name, 40))).collect::<Vec<_>>().join(", ")
-        ),
-        hint: String::new(),
-    })
+    Err(crate::input::missing_column(input, &columns, &missing.name, String::new()))
 }
 
 /// An event may name its customer or an order (see [`EventKind::fields`]): when the
