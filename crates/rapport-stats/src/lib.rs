@@ -5,6 +5,7 @@
 pub mod intervals;
 pub mod optimize;
 pub mod quadrature;
+pub mod regression;
 pub mod special;
 
 use thiserror::Error;
