@@ -98,6 +98,12 @@ impl EventKind {
                     FieldSpec::optional("email_consent", Flag),
                     FieldSpec::optional("sms_consent", Flag),
                     FieldSpec::optional("opted_out", Flag),
+                    // Personal data, which a viewer never sees and `forget` erases.
+                    FieldSpec::optional("name", Text),
+                    FieldSpec::optional("email", Text),
+                    FieldSpec::optional("phone", Text),
+                    FieldSpec::optional("region", Text),
+                    FieldSpec::optional("store_id", Text),
                 ];
                 FIELDS
             }
@@ -123,6 +129,7 @@ impl EventKind {
                 FieldSpec::optional("comment", Text),
                 FieldSpec::optional("touchpoint", Text),
                 FieldSpec::optional("order_id", Text),
+                FieldSpec::optional("stage", Text),
             ],
             EventKind::Engagement => by_order![
                 FieldSpec::required("engagement_type", OneOf(EngagementType::NAMES)),

@@ -116,7 +116,7 @@ fn invert(mut matrix: Vec<Vec<f64>>) -> Option<Vec<Vec<f64>>> {
 mod tests {
     use super::*;
 
-    /// A worked example checked against statsmodels 0.14 (`OLS(y, X).fit(cov_type="HC1")`)
+    /// A worked example checked against statsmodels 0.15 (`OLS(y, X).fit(cov_type="HC1")`)
     /// on x = 1..8, y = [1, 3, 2, 5, 4, 6, 8, 7] with an intercept: slope 0.928571,
     /// intercept 0.321429; HC1 standard errors 0.134135 (slope), 0.650885 (intercept).
     #[test]

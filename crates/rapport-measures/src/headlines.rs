@@ -1,0 +1,612 @@
+//! The headline measures and their breakdowns, as one mergeable accumulator over
+//! customer timelines.
+//!
+//! Every definition is written once, here; `docs/measures.md` states them for users.
+//! Only events at or before the observation end (`as_of`) count. Windows that look
+//! forward from an event (180 days after a bad experience, 30 days after a program, a
+//! year after a referred customer's first purchase, 7 days after a self-service
+//! session) count only events whose window closed by `as_of`, so a recent event is
+//! never judged on a partial window.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use rapport_core::survey::SurveyType;
+use rapport_core::time::Zone;
+use rapport_stats::intervals::{Interval, Moments, NpsCounts, newcombe_difference, quantile_interval, welch_difference, wilson};
+use rapport_stats::regression::ols_hc1;
+
+use crate::table::{Table, Values};
+use crate::timeline::{Conversation, Timeline, is_social};
+
+const DAY: i64 = 86_400;
+const YEAR_DAYS: f64 = 365.25;
+
+/// What the measures need besides the timelines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Observation end, UTC seconds (inclusive).
+    pub as_of: i64,
+    /// The zone of months and days.
+    pub zone: Zone,
+    /// Interval confidence (0.95).
+    pub confidence: f64,
+    /// A self-service session followed by no contact within this many days is deflected.
+    pub deflection_days: i64,
+    /// Window after a bad experience in which leaving and spend are measured.
+    pub outcome_days: i64,
+    /// Window after a program contact in which a purchase counts as a response.
+    pub uplift_days: i64,
+    /// Window after a referred customer's first purchase in which value is measured.
+    pub referred_value_days: i64,
+    /// Customers with a shorter tenure are left out of the frequency effect.
+    pub frequency_minimum_days: i64,
+    /// CSAT answers at or above this are satisfied (top-2-box on 1–5: 4).
+    pub csat_satisfied_from: f64,
+}
+
+impl Settings {
+    /// The documented defaults at observation end `as_of`.
+    pub fn new(as_of: i64, zone: Zone) -> Settings {
+        Settings {
+            as_of,
+            zone,
+            confidence: 0.95,
+            deflection_days: 7,
+            outcome_days: 180,
+            uplift_days: 30,
+            referred_value_days: 365,
+            frequency_minimum_days: 180,
+            csat_satisfied_from: 4.0,
+        }
+    }
+
+    fn month(&self, utc: i64) -> String {
+        let local = self.zone.local_seconds(rapport_core::time::ParsedTime::Instant(utc));
+        let (year, month) = rapport_core::time::year_month_from_days(local.div_euclid(DAY));
+        format!("{year:04}-{month:02}")
+    }
+}
+
+/// A headline: estimate, 95% interval, sample size and unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Headline {
+    /// Point estimate.
+    pub estimate: f64,
+    /// Lower bound of the interval (null when it cannot be computed).
+    pub lower: Option<f64>,
+    /// Upper bound.
+    pub upper: Option<f64>,
+    /// The sample the estimate rests on (answers, conversations, customers…).
+    pub n: u64,
+    /// What the number is in.
+    pub unit: String,
+    /// What `n` counts.
+    pub of: String,
+}
+
+impl Headline {
+    fn new(interval: Interval, unit: &str, of: &str) -> Headline {
+        let finite = |value: f64| value.is_finite().then_some(value);
+        Headline {
+            estimate: interval.estimate,
+            lower: finite(interval.lower),
+            upper: finite(interval.upper),
+            n: interval.n,
+            unit: unit.into(),
+            of: of.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct SurveyStat {
+    nps: NpsCounts,
+    satisfied: u64,
+    answers: u64,
+    moments: Moments,
+}
+
+impl SurveyStat {
+    fn add(&mut self, survey: SurveyType, score: f64, settings: &Settings) {
+        self.answers += 1;
+        self.moments.add(score);
+        match survey {
+            SurveyType::Nps => self.nps.add(score),
+            SurveyType::Csat => self.satisfied += u64::from(score >= settings.csat_satisfied_from),
+            SurveyType::Ces => {}
+        }
+    }
+
+    fn merge(&mut self, other: &SurveyStat) {
+        self.nps = NpsCounts {
+            promoters: self.nps.promoters + other.nps.promoters,
+            passives: self.nps.passives + other.nps.passives,
+            detractors: self.nps.detractors + other.nps.detractors,
+        };
+        self.satisfied += other.satisfied;
+        self.answers += other.answers;
+        self.moments.merge(&other.moments);
+    }
+
+    fn interval(&self, survey: SurveyType, confidence: f64) -> Interval {
+        match survey {
+            SurveyType::Nps => self.nps.adjusted_wald(confidence).scaled(100.0),
+            SurveyType::Csat => wilson(self.satisfied, self.answers, confidence).scaled(100.0),
+            SurveyType::Ces => self.moments.mean_t(confidence),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ServiceStat {
+    conversations: u64,
+    response_hours: Vec<f64>,
+    resolved: u64,
+    opened_negative: u64,
+    recovered: u64,
+    no_reply: u64,
+}
+
+impl ServiceStat {
+    fn add(&mut self, conversation: &Conversation) {
+        self.conversations += 1;
+        match conversation.first_response_seconds {
+            Some(seconds) => self.response_hours.push(seconds as f64 / 3600.0),
+            None => self.no_reply += 1,
+        }
+        self.resolved += u64::from(conversation.resolved);
+        self.opened_negative += u64::from(conversation.opened_negative());
+        self.recovered += u64::from(conversation.recovered());
+    }
+
+    fn merge(&mut self, other: ServiceStat) {
+        self.conversations += other.conversations;
+        self.response_hours.extend(other.response_hours);
+        self.resolved += other.resolved;
+        self.opened_negative += other.opened_negative;
+        self.recovered += other.recovered;
+        self.no_reply += other.no_reply;
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Proportion {
+    successes: u64,
+    n: u64,
+}
+
+impl Proportion {
+    fn add(&mut self, success: bool) {
+        self.successes += u64::from(success);
+        self.n += 1;
+    }
+    fn merge(&mut self, other: Proportion) {
+        self.successes += other.successes;
+        self.n += other.n;
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct RegionStat {
+    customers: u64,
+    net_spend: f64,
+    nps: NpsCounts,
+}
+
+/// The mergeable accumulator of every headline and breakdown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measures {
+    customers: u64,
+    surveys: BTreeMap<SurveyType, SurveyStat>,
+    /// (dimension, value, survey) → answers.
+    survey_breakdown: BTreeMap<(&'static str, String, SurveyType), SurveyStat>,
+    service: ServiceStat,
+    service_breakdown: BTreeMap<(&'static str, String), ServiceStat>,
+    deflection: Proportion,
+    /// Rows of (engaged, tenure in years, mean basket).
+    basket_rows: Vec<[f64; 3]>,
+    /// Rows of (engaged, tenure in years, repeat purchases per year).
+    frequency_rows: Vec<[f64; 3]>,
+    churn_unresolved: Proportion,
+    churn_resolved: Proportion,
+    spend_recovered: Moments,
+    spend_unrecovered: Moments,
+    referred_value: Moments,
+    /// program → (treated, control) purchase within the window.
+    programs: BTreeMap<String, (Proportion, Proportion)>,
+    regions: BTreeMap<String, RegionStat>,
+}
+
+fn merge_map<K: Ord, V>(into: &mut BTreeMap<K, V>, from: BTreeMap<K, V>, merge: impl Fn(&mut V, V)) {
+    for (key, value) in from {
+        match into.entry(key) {
+            std::collections::btree_map::Entry::Occupied(mut entry) => merge(entry.get_mut(), value),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(value);
+            }
+        }
+    }
+}
+
+impl Measures {
+    /// Fold one customer's timeline in (lists sorted by time, as [`Timeline::sort`]).
+    pub fn update(&mut self, timeline: &Timeline, settings: &Settings) {
+        let as_of = settings.as_of;
+        self.customers += 1;
+        let region = timeline.region.clone().unwrap_or_else(|| "(none)".to_string());
+        let region_stat = self.regions.entry(region.clone()).or_default();
+        region_stat.customers += 1;
+        region_stat.net_spend +=
+            timeline.purchases.iter().filter(|purchase| purchase.time <= as_of).map(|purchase| purchase.amount).sum::<f64>();
+
+        for answer in timeline.answers.iter().filter(|answer| answer.time <= as_of) {
+            self.surveys.entry(answer.survey).or_default().add(answer.survey, answer.score, settings);
+            let dimensions: [(&'static str, String); 4] = [
+                ("month", settings.month(answer.time)),
+                ("touchpoint", answer.touchpoint.clone().unwrap_or_else(|| "(none)".into())),
+                ("stage", answer.stage.clone().unwrap_or_else(|| "(none)".into())),
+                ("region", region.clone()),
+            ];
+            for (dimension, value) in dimensions {
+                self.survey_breakdown.entry((dimension, value, answer.survey)).or_default().add(answer.survey, answer.score, settings);
+            }
+            if answer.survey == SurveyType::Nps {
+                self.regions.entry(region.clone()).or_default().nps.add(answer.score);
+            }
+        }
+
+        let conversations: Vec<&Conversation> = timeline.conversations.iter().filter(|conversation| conversation.start <= as_of).collect();
+        for conversation in &conversations {
+            self.service.add(conversation);
+            self.service_breakdown.entry(("channel", conversation.channel.clone())).or_default().add(conversation);
+            let agent = conversation.agent.clone().unwrap_or_else(|| "(no reply)".into());
+            self.service_breakdown.entry(("agent", agent)).or_default().add(conversation);
+        }
+
+        // Deflection: a self-service session (article view) is deflected when no
+        // contact on another channel follows within the window.
+        let window = settings.deflection_days * DAY;
+        for session in timeline.engagement.iter().filter(|event| event.kind == rapport_core::event::EngagementType::ArticleView) {
+            if session.time + window > as_of {
+                continue;
+            }
+            let contacted = conversations.iter().any(|conversation| {
+                conversation.channel != "self-service" && conversation.start > session.time && conversation.start <= session.time + window
+            });
+            self.deflection.add(!contacted);
+        }
+
+        let purchases: Vec<_> = timeline.purchases.iter().filter(|purchase| purchase.time <= as_of).collect();
+        let positive: Vec<_> = purchases.iter().filter(|purchase| purchase.amount > 0.0).collect();
+        let engaged = timeline.engagement.iter().any(|event| event.time <= as_of && is_social(event.kind));
+        if let Some(first) = positive.first() {
+            let tenure_days = (as_of - first.time) as f64 / DAY as f64;
+            let tenure_years = tenure_days / YEAR_DAYS;
+            let basket = positive.iter().map(|purchase| purchase.amount).sum::<f64>() / positive.len() as f64;
+            self.basket_rows.push([f64::from(u8::from(engaged)), tenure_years, basket]);
+            if as_of - first.time >= settings.frequency_minimum_days * DAY {
+                let mut days: Vec<i64> = positive.iter().map(|purchase| purchase.day).collect();
+                days.dedup();
+                let repeats = (days.len() - 1) as f64;
+                self.frequency_rows.push([f64::from(u8::from(engaged)), tenure_years, repeats / tenure_years]);
+            }
+            // The value of a referred customer: net spend in the year from the first purchase.
+            let horizon = settings.referred_value_days * DAY;
+            if timeline.referred && first.time + horizon <= as_of {
+                let value: f64 =
+                    purchases.iter().filter(|purchase| purchase.time < first.time + horizon).map(|purchase| purchase.amount).sum();
+                self.referred_value.add(value);
+            }
+        }
+
+        // The first bad experience whose outcome window has closed.
+        let outcome = settings.outcome_days * DAY;
+        if let Some(bad) = conversations.iter().find(|conversation| conversation.opened_negative())
+            && bad.start + outcome <= as_of
+        {
+            let after: Vec<_> =
+                purchases.iter().filter(|purchase| purchase.time > bad.start && purchase.time <= bad.start + outcome).collect();
+            let left = !after.iter().any(|purchase| purchase.amount > 0.0);
+            if bad.resolved {
+                self.churn_resolved.add(left)
+            } else {
+                self.churn_unresolved.add(left)
+            }
+            let spend: f64 = after.iter().map(|purchase| purchase.amount).sum();
+            if bad.recovered() { self.spend_recovered.add(spend) } else { self.spend_unrecovered.add(spend) }
+        }
+
+        let mut seen = std::collections::BTreeSet::new();
+        let uplift = settings.uplift_days * DAY;
+        for contact in &timeline.programs {
+            if !seen.insert(contact.program.as_str()) || contact.time + uplift > as_of {
+                continue;
+            }
+            let bought = purchases
+                .iter()
+                .any(|purchase| purchase.amount > 0.0 && purchase.time > contact.time && purchase.time <= contact.time + uplift);
+            let entry = self.programs.entry(contact.program.clone()).or_default();
+            if contact.control { entry.1.add(bought) } else { entry.0.add(bought) }
+        }
+    }
+
+    /// Merge another partition's accumulator.
+    pub fn merge(&mut self, other: Measures) {
+        self.customers += other.customers;
+        merge_map(&mut self.surveys, other.surveys, |a, b| a.merge(&b));
+        merge_map(&mut self.survey_breakdown, other.survey_breakdown, |a, b| a.merge(&b));
+        self.service.merge(other.service);
+        merge_map(&mut self.service_breakdown, other.service_breakdown, |a, b| a.merge(b));
+        self.deflection.merge(other.deflection);
+        self.basket_rows.extend(other.basket_rows);
+        self.frequency_rows.extend(other.frequency_rows);
+        self.churn_unresolved.merge(other.churn_unresolved);
+        self.churn_resolved.merge(other.churn_resolved);
+        self.spend_recovered.merge(&other.spend_recovered);
+        self.spend_unrecovered.merge(&other.spend_unrecovered);
+        self.referred_value.merge(&other.referred_value);
+        merge_map(&mut self.programs, other.programs, |a, b| {
+            a.0.merge(b.0);
+            a.1.merge(b.1);
+        });
+        merge_map(&mut self.regions, other.regions, |a, b| {
+            a.customers += b.customers;
+            a.net_spend += b.net_spend;
+            a.nps = NpsCounts {
+                promoters: a.nps.promoters + b.nps.promoters,
+                passives: a.nps.passives + b.nps.passives,
+                detractors: a.nps.detractors + b.nps.detractors,
+            };
+        });
+    }
+
+    /// Customers folded in.
+    pub fn customers(&self) -> u64 {
+        self.customers
+    }
+
+    /// The headlines that the data allow, and the skipped ones with the reason.
+    pub fn headlines(&self, settings: &Settings, currency: &str) -> (BTreeMap<String, Headline>, BTreeMap<String, String>) {
+        let confidence = settings.confidence;
+        let mut headlines = BTreeMap::new();
+        let mut skipped = BTreeMap::new();
+        let mut put = |name: &str, value: Option<Headline>, reason: &str| match value {
+            Some(headline) if headline.n > 0 && headline.estimate.is_finite() => {
+                headlines.insert(name.to_string(), headline);
+            }
+            _ => {
+                skipped.insert(name.to_string(), reason.to_string());
+            }
+        };
+        let survey = |kind: SurveyType| self.surveys.get(&kind).map(|stat| stat.interval(kind, confidence));
+        put("nps", survey(SurveyType::Nps).map(|i| Headline::new(i, "points (−100 to 100)", "answers")), "no NPS answers");
+        put("csat", survey(SurveyType::Csat).map(|i| Headline::new(i, "percent satisfied (top 2 of 5)", "answers")), "no CSAT answers");
+        put("ces", survey(SurveyType::Ces).map(|i| Headline::new(i, "mean effort (1–7, lower is easier)", "answers")), "no CES answers");
+
+        let mut hours = self.service.response_hours.clone();
+        hours.sort_by(f64::total_cmp);
+        let no_conversations = "no conversations with an agent reply";
+        put(
+            "first_response_hours_median",
+            (!hours.is_empty()).then(|| Headline::new(quantile_interval(&hours, 0.5, confidence), "hours", "replied conversations")),
+            no_conversations,
+        );
+        put(
+            "first_response_hours_p90",
+            (!hours.is_empty()).then(|| Headline::new(quantile_interval(&hours, 0.9, confidence), "hours", "replied conversations")),
+            no_conversations,
+        );
+        let service = &self.service;
+        put(
+            "resolution_rate",
+            (service.conversations > 0).then(|| {
+                Headline::new(wilson(service.resolved, service.conversations, confidence).scaled(100.0), "percent", "conversations")
+            }),
+            "no conversations",
+        );
+        put(
+            "recovery_rate",
+            (service.opened_negative > 0).then(|| {
+                Headline::new(
+                    wilson(service.recovered, service.opened_negative, confidence).scaled(100.0),
+                    "percent",
+                    "conversations that opened negative",
+                )
+            }),
+            "no conversation opened negative (interactions with customer texts are needed)",
+        );
+        put(
+            "deflection_rate",
+            (self.deflection.n > 0).then(|| {
+                Headline::new(
+                    wilson(self.deflection.successes, self.deflection.n, confidence).scaled(100.0),
+                    "percent",
+                    "self-service sessions",
+                )
+            }),
+            "no self-service sessions (article-view engagement) with a closed window",
+        );
+
+        let effect = |rows: &[[f64; 3]]| {
+            let x: Vec<Vec<f64>> = rows.iter().map(|row| vec![1.0, row[0], row[1]]).collect();
+            let y: Vec<f64> = rows.iter().map(|row| row[2]).collect();
+            ols_hc1(&x, &y).map(|fit| fit.interval(1, confidence))
+        };
+        let engagement_reason = "needs purchases and social engagement (both engaged and not engaged customers)";
+        put(
+            "engagement_basket_effect",
+            effect(&self.basket_rows).map(|i| Headline::new(i, &format!("{currency} per purchase"), "customers")),
+            engagement_reason,
+        );
+        put(
+            "engagement_frequency_effect",
+            effect(&self.frequency_rows).map(|i| Headline::new(i, "repeat purchases per year", "customers")),
+            engagement_reason,
+        );
+        let (unresolved, resolved) = (self.churn_unresolved, self.churn_resolved);
+        let churn = (unresolved.n > 0 && resolved.n > 0)
+            .then(|| newcombe_difference(unresolved.successes, unresolved.n, resolved.successes, resolved.n, confidence).scaled(100.0));
+        put(
+            "bad_experience_churn_effect",
+            churn.map(|i| Headline::new(i, "percentage points", "customers with a bad experience")),
+            "needs both resolved and unresolved conversations that opened negative, with purchases",
+        );
+        let spend = (self.spend_recovered.n > 1 && self.spend_unrecovered.n > 1)
+            .then(|| welch_difference(&self.spend_recovered, &self.spend_unrecovered, confidence));
+        put(
+            "recovered_spend_effect",
+            spend.map(|i| Headline::new(i, &format!("{currency} in {} days", settings.outcome_days), "customers with a bad experience")),
+            "needs both recovered and unrecovered customers, with purchases",
+        );
+        put(
+            "referred_customer_value",
+            (self.referred_value.n > 0).then(|| {
+                Headline::new(
+                    self.referred_value.mean_t(confidence),
+                    &format!("{currency} in the first {} days", settings.referred_value_days),
+                    "referred customers",
+                )
+            }),
+            "no referrals naming a referred customer who bought",
+        );
+        for (program, (treated, control)) in &self.programs {
+            let uplift = (treated.n > 0 && control.n > 0)
+                .then(|| newcombe_difference(treated.successes, treated.n, control.successes, control.n, confidence).scaled(100.0));
+            put(
+                &format!("uplift_{program}"),
+                uplift.map(|i| {
+                    Headline::new(
+                        i,
+                        &format!("percentage points bought within {} days", settings.uplift_days),
+                        "customers sent or held out",
+                    )
+                }),
+                "needs a control group",
+            );
+        }
+        (headlines, skipped)
+    }
+
+    /// The breakdown tables: voice of the customer by month, touchpoint, stage and
+    /// region; service by channel and agent; programs; regions.
+    pub fn breakdowns(&self, settings: &Settings) -> Vec<Table> {
+        let confidence = settings.confidence;
+        let mut voc = Columns::default();
+        let mut previous: Option<(&str, SurveyType, NpsCounts)> = None;
+        for ((dimension, value, survey), stat) in &self.survey_breakdown {
+            let interval = stat.interval(*survey, confidence);
+            voc.text("dimension", dimension);
+            voc.text("value", value);
+            voc.text("survey", survey.name());
+            voc.interval(interval);
+            // Period over period: NPS change against the month before, with its interval.
+            let change = match previous {
+                Some((last_dimension, last_survey, earlier))
+                    if *dimension == "month" && last_dimension == "month" && last_survey == *survey && *survey == SurveyType::Nps =>
+                {
+                    Some(stat.nps.change_since(&earlier, confidence).scaled(100.0))
+                }
+                _ => None,
+            };
+            voc.number("change", change.map_or(f64::NAN, |i| i.estimate));
+            voc.number("change_lower", change.map_or(f64::NAN, |i| i.lower));
+            voc.number("change_upper", change.map_or(f64::NAN, |i| i.upper));
+            previous = Some((dimension, *survey, stat.nps));
+        }
+
+        let mut service = Columns::default();
+        for ((dimension, value), stat) in &self.service_breakdown {
+            service.text("dimension", dimension);
+            service.text("value", value);
+            service.count("conversations", stat.conversations);
+            service.count("no_reply", stat.no_reply);
+            let mut hours = stat.response_hours.clone();
+            hours.sort_by(f64::total_cmp);
+            let median = quantile_interval(&hours, 0.5, confidence);
+            service.number("first_response_hours_median", median.estimate);
+            service.number("first_response_hours_median_lower", median.lower);
+            service.number("first_response_hours_median_upper", median.upper);
+            service.number("first_response_hours_p90", quantile_interval(&hours, 0.9, confidence).estimate);
+            let resolution = wilson(stat.resolved, stat.conversations, confidence).scaled(100.0);
+            service.number("resolution_rate", resolution.estimate);
+            service.number("resolution_rate_lower", resolution.lower);
+            service.number("resolution_rate_upper", resolution.upper);
+            let recovery = wilson(stat.recovered, stat.opened_negative, confidence).scaled(100.0);
+            service.count("opened_negative", stat.opened_negative);
+            service.number("recovery_rate", recovery.estimate);
+            service.number("recovery_rate_lower", recovery.lower);
+            service.number("recovery_rate_upper", recovery.upper);
+        }
+
+        let mut programs = Columns::default();
+        for (program, (treated, control)) in &self.programs {
+            programs.text("program", program);
+            programs.count("treated", treated.n);
+            programs.count("control", control.n);
+            let treated_rate = wilson(treated.successes, treated.n, confidence).scaled(100.0);
+            let control_rate = wilson(control.successes, control.n, confidence).scaled(100.0);
+            programs.number("treated_purchase_rate", treated_rate.estimate);
+            programs.number("control_purchase_rate", control_rate.estimate);
+            let uplift = newcombe_difference(treated.successes, treated.n, control.successes, control.n, confidence).scaled(100.0);
+            programs.interval(uplift);
+        }
+
+        let mut regions = Columns::default();
+        for (region, stat) in &self.regions {
+            regions.text("region", region);
+            regions.count("customers", stat.customers);
+            regions.number("net_spend", stat.net_spend);
+            let nps = stat.nps.adjusted_wald(confidence).scaled(100.0);
+            regions.count("nps_answers", nps.n);
+            regions.number("nps", nps.estimate);
+            regions.number("nps_lower", nps.lower);
+            regions.number("nps_upper", nps.upper);
+        }
+        vec![voc.table("voice_of_customer"), service.table("service"), programs.table("programs"), regions.table("regions")]
+    }
+}
+
+/// Builds a table row by row.
+#[derive(Debug, Default)]
+struct Columns {
+    columns: Vec<(String, Values)>,
+}
+
+impl Columns {
+    fn slot(&mut self, name: &str, empty: impl FnOnce() -> Values) -> &mut Values {
+        let index = match self.columns.iter().position(|(column, _)| column == name) {
+            Some(index) => index,
+            None => {
+                self.columns.push((name.to_string(), empty()));
+                self.columns.len() - 1
+            }
+        };
+        &mut self.columns[index].1
+    }
+    fn text(&mut self, name: &str, value: &str) {
+        if let Values::Text(values) = self.slot(name, || Values::Text(Vec::new())) {
+            values.push(Some(value.to_string()));
+        }
+    }
+    fn number(&mut self, name: &str, value: f64) {
+        if let Values::Number(values) = self.slot(name, || Values::Number(Vec::new())) {
+            values.push(value);
+        }
+    }
+    fn count(&mut self, name: &str, value: u64) {
+        if let Values::Count(values) = self.slot(name, || Values::Count(Vec::new())) {
+            values.push(value);
+        }
+    }
+    fn interval(&mut self, interval: Interval) {
+        self.count("n", interval.n);
+        self.number("estimate", interval.estimate);
+        self.number("lower", interval.lower);
+        self.number("upper", interval.upper);
+    }
+    fn table(self, name: &str) -> Table {
+        Table { name: name.to_string(), columns: self.columns }
+    }
+}

@@ -1,0 +1,260 @@
+//! One customer's timeline: every event of that customer, grouped and sorted, in the
+//! shape the measures read. Times are UTC seconds.
+//!
+//! The rules that turn raw interaction rows into conversations live here, so that the
+//! analysis of a workspace and the synthetic brand's ground truth apply the same ones:
+//!
+//! * A conversation starts at its first **inbound** (customer) message. Rows before it
+//!   (an agent reply timestamped before the message it answers — clock skew between
+//!   systems — or a proactive outbound message) are not replies: the first response is
+//!   the first outbound message at or after the start.
+//! * A conversation with no inbound message is outreach, not a contact: it is left out
+//!   of the service measures.
+//! * A conversation with no agent reply has no response time (it counts in the
+//!   conversations, not in the response-time median) and is unresolved unless a row
+//!   says it was resolved.
+//! * Resolved: the last row that says whether it was resolved decides.
+//! * The opening and closing tones are those of the first and the last inbound message
+//!   that carries a text; with one such message both are its tone.
+
+use serde::{Deserialize, Serialize};
+
+use rapport_core::event::EngagementType;
+use rapport_core::survey::SurveyType;
+
+/// The tone of a customer's message, from the sentiment scorer's compound score with
+/// VADER's published cut-offs (compound ≤ −0.05 negative, ≥ 0.05 positive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tone {
+    /// compound ≤ −0.05.
+    Negative,
+    /// In between.
+    Neutral,
+    /// compound ≥ 0.05.
+    Positive,
+}
+
+impl Tone {
+    /// The tone of a compound score (Hutto & Gilbert 2014's thresholds, as
+    /// vaderSentiment's README recommends).
+    pub fn of_compound(compound: f64) -> Tone {
+        if compound <= -0.05 {
+            Tone::Negative
+        } else if compound >= 0.05 {
+            Tone::Positive
+        } else {
+            Tone::Neutral
+        }
+    }
+}
+
+/// A purchase (amount > 0) or a refund (amount < 0).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Purchase {
+    /// UTC seconds.
+    pub time: i64,
+    /// Local day number (days since 1970-01-01 in the workspace's zone).
+    pub day: i64,
+    /// Amount in the currency unit; negative for a refund.
+    pub amount: f64,
+}
+
+/// One interaction row of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// UTC seconds.
+    pub time: i64,
+    /// From the customer (true) or from the brand (false).
+    pub inbound: bool,
+    /// The tone of the message's text, when it has one and was scored.
+    pub tone: Option<Tone>,
+    /// What the row says about the conversation being resolved.
+    pub resolved: Option<bool>,
+    /// The agent who wrote an outbound message.
+    pub agent: Option<String>,
+}
+
+/// A service conversation, summarised by the rules of this module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// The first inbound message.
+    pub start: i64,
+    /// The channel.
+    pub channel: String,
+    /// The agent of the first reply.
+    pub agent: Option<String>,
+    /// Seconds from the start to the first reply at or after it.
+    pub first_response_seconds: Option<i64>,
+    /// Seconds from the start to the last row.
+    pub duration_seconds: i64,
+    /// Whether the conversation was resolved.
+    pub resolved: bool,
+    /// Tone of the first inbound text.
+    pub opening: Option<Tone>,
+    /// Tone of the last inbound text.
+    pub closing: Option<Tone>,
+    /// Rows timestamped before the start (replies before the message they answer).
+    pub replies_before_start: u32,
+}
+
+impl Conversation {
+    /// Summarise a conversation's rows; `None` when no row is inbound (outreach).
+    pub fn from_messages(channel: &str, messages: &mut [Message]) -> Option<Conversation> {
+        // Inbound first at equal times: a reply in the same second answers the message.
+        messages.sort_by_key(|message| (message.time, !message.inbound));
+        let start = messages.iter().find(|message| message.inbound)?.time;
+        let reply = messages.iter().find(|message| !message.inbound && message.time >= start);
+        let texts: Vec<Tone> = messages.iter().filter(|message| message.inbound).filter_map(|message| message.tone).collect();
+        let resolved = messages.iter().rev().find_map(|message| message.resolved).unwrap_or(false);
+        let last = messages.last().map_or(start, |message| message.time);
+        Some(Conversation {
+            start,
+            channel: channel.to_string(),
+            agent: reply.and_then(|reply| reply.agent.clone()),
+            first_response_seconds: reply.map(|reply| reply.time - start),
+            duration_seconds: (last - start).max(0),
+            resolved,
+            opening: texts.first().copied(),
+            closing: texts.last().copied(),
+            replies_before_start: messages.iter().filter(|message| message.time < start).count() as u32,
+        })
+    }
+
+    /// Opened negative.
+    pub fn opened_negative(&self) -> bool {
+        self.opening == Some(Tone::Negative)
+    }
+
+    /// Recovered: opened negative and closed non-negative or resolved (judged on the
+    /// opening and closing customer messages).
+    pub fn recovered(&self) -> bool {
+        self.opened_negative() && (self.resolved || self.closing.is_some_and(|tone| tone != Tone::Negative))
+    }
+}
+
+/// A survey answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// NPS, CSAT or CES.
+    pub survey: SurveyType,
+    /// The answer on the survey's scale.
+    pub score: f64,
+    /// UTC seconds.
+    pub time: i64,
+    /// Where it was asked (store, checkout, chat…).
+    pub touchpoint: Option<String>,
+    /// Journey stage.
+    pub stage: Option<String>,
+}
+
+/// An engagement event.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Engagement {
+    /// What kind.
+    pub kind: EngagementType,
+    /// UTC seconds.
+    pub time: i64,
+}
+
+/// A program sent to the customer, or withheld as control.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramContact {
+    /// The program's name.
+    pub program: String,
+    /// UTC seconds.
+    pub time: i64,
+    /// In the held-out control group.
+    pub control: bool,
+}
+
+/// Every event of one customer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The customer's id.
+    pub customer: String,
+    /// Region from the customer file.
+    pub region: Option<String>,
+    /// Named as the referred customer of a referral.
+    pub referred: bool,
+    /// Referrals this customer made.
+    pub referrals_made: u32,
+    /// Purchases and refunds, by time.
+    pub purchases: Vec<Purchase>,
+    /// Conversations, by start.
+    pub conversations: Vec<Conversation>,
+    /// Survey answers, by time.
+    pub answers: Vec<Answer>,
+    /// Engagement, by time.
+    pub engagement: Vec<Engagement>,
+    /// Programs, by time.
+    pub programs: Vec<ProgramContact>,
+}
+
+impl Timeline {
+    /// Sort every list by time (the measures assume it).
+    pub fn sort(&mut self) {
+        self.purchases.sort_by(|a, b| a.time.cmp(&b.time).then(b.amount.total_cmp(&a.amount)));
+        self.conversations.sort_by_key(|conversation| conversation.start);
+        self.answers.sort_by_key(|answer| answer.time);
+        self.engagement.sort_by_key(|engagement| engagement.time);
+        self.programs.sort_by_key(|program| program.time);
+    }
+}
+
+/// Whether an engagement kind is social engagement with the brand (follows, likes,
+/// shares, reposts, mentions) as opposed to reviews, referrals, visits and views.
+pub fn is_social(kind: EngagementType) -> bool {
+    matches!(
+        kind,
+        EngagementType::Follow | EngagementType::Like | EngagementType::Share | EngagementType::Retweet | EngagementType::Mention
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(time: i64, inbound: bool, tone: Option<Tone>, resolved: Option<bool>) -> Message {
+        Message { time, inbound, tone, resolved, agent: (!inbound).then(|| "ana".to_string()) }
+    }
+
+    #[test]
+    fn a_reply_before_the_message_is_not_a_response() {
+        let mut rows =
+            vec![message(90, false, None, None), message(100, true, Some(Tone::Negative), None), message(160, false, None, Some(true))];
+        let conversation = Conversation::from_messages("chat", &mut rows).expect("inbound");
+        assert_eq!(conversation.first_response_seconds, Some(60));
+        assert_eq!(conversation.replies_before_start, 1);
+        assert!(conversation.resolved && conversation.recovered());
+    }
+
+    #[test]
+    fn no_reply_no_response_time_and_unresolved() {
+        let mut rows = vec![message(100, true, Some(Tone::Negative), None)];
+        let conversation = Conversation::from_messages("email", &mut rows).expect("inbound");
+        assert_eq!(conversation.first_response_seconds, None);
+        assert!(!conversation.resolved && !conversation.recovered());
+        let mut outreach = vec![message(100, false, None, None)];
+        assert!(Conversation::from_messages("email", &mut outreach).is_none());
+    }
+
+    #[test]
+    fn recovery_is_judged_on_opening_and_closing_messages() {
+        let mut rows = vec![
+            message(0, true, Some(Tone::Negative), None),
+            message(10, false, None, Some(false)),
+            message(20, true, Some(Tone::Positive), None),
+        ];
+        let conversation = Conversation::from_messages("social", &mut rows).expect("inbound");
+        assert!(conversation.recovered() && !conversation.resolved);
+        assert_eq!((conversation.opening, conversation.closing), (Some(Tone::Negative), Some(Tone::Positive)));
+    }
+
+    #[test]
+    fn tones_follow_vaders_cut_offs() {
+        assert_eq!(Tone::of_compound(-0.05), Tone::Negative);
+        assert_eq!(Tone::of_compound(0.0), Tone::Neutral);
+        assert_eq!(Tone::of_compound(0.05), Tone::Positive);
+    }
+}
