@@ -364,7 +364,56 @@ pub fn predict(request: &PredictRequest) -> Result<PredictOutcome, EngineError> 
     if request.clv.months == 0 {
         return Err(CoreError::InvalidOption { option: "CLV months", reason: "a CLV needs at least one month".into() }.into());
     }
-    let Customers { mut table, rejected, counts } = customers(&request.source)?;
+    let Customers { table, rejected, counts } = customers(&request.source)?;
+    let Predicted { table, model_kind, models, holdout, spend_left_out } = fit_and_predict(table, request)?;
+    let run = match &request.source {
+        CustomerSource::Purchases(SummaryRequest { source: PurchaseSource::Workspace(root), window, .. }) => {
+            let workspace = Workspace::open(root)?;
+            let aggregates = json!({
+                "models": models.iter().map(fit_json).collect::<Vec<_>>(),
+                "holdout": holdout,
+                "summary_counts": counts,
+                "customers": table.len(),
+                "total_clv": table.f64(columns::CLV).map(|values| values.iter().sum::<f64>()),
+            });
+            let info = workspace.publish_run(NewRun {
+                command: "clv predict",
+                started,
+                customers: &table.to_record_batch(),
+                aggregates: &aggregates,
+                inputs: json!({ "workspace_batches": workspace.batches().iter().map(|batch| batch.id).collect::<Vec<_>>() }),
+                options: json!({
+                    "model": model_kind,
+                    "saved_model": request.saved,
+                    "horizon": request.horizon,
+                    "clv": request.clv,
+                    "period": window.period,
+                    "time_unit": window.unit(),
+                    "observation_end": window.observation_end,
+                    "calibration_end": window.calibration_end,
+                }),
+                tables: Vec::new(),
+                summary: None,
+                fail_at: None,
+            })?;
+            Some(info)
+        }
+        _ => None,
+    };
+    Ok(PredictOutcome { customers: table, models, holdout, rejected, run, spend_left_out })
+}
+
+/// A customer table with the model's predictions added.
+pub(crate) struct Predicted {
+    pub table: CustomerTable,
+    pub model_kind: ModelKind,
+    pub models: Vec<FitReport>,
+    pub holdout: Option<HoldoutEvaluation>,
+    pub spend_left_out: u64,
+}
+
+/// Fit (or load) the request's model on `table` and add its predictions.
+pub(crate) fn fit_and_predict(mut table: CustomerTable, request: &PredictRequest) -> Result<Predicted, EngineError> {
     let unit = table.window().time_unit;
     let model = match &request.saved {
         Some(path) => load_model_of_kind(path, request.model)?.for_unit(unit)?,
@@ -396,39 +445,7 @@ pub fn predict(request: &PredictRequest) -> Result<PredictOutcome, EngineError> 
     }
     let mut models = vec![model.report().clone()];
     models.extend(spend.as_ref().map(|spend| spend.report.clone()));
-    let run = match &request.source {
-        CustomerSource::Purchases(SummaryRequest { source: PurchaseSource::Workspace(root), window, .. }) => {
-            let workspace = Workspace::open(root)?;
-            let aggregates = json!({
-                "models": models.iter().map(fit_json).collect::<Vec<_>>(),
-                "holdout": holdout,
-                "summary_counts": counts,
-                "customers": table.len(),
-                "total_clv": table.f64(columns::CLV).map(|values| values.iter().sum::<f64>()),
-            });
-            let info = workspace.publish_run(NewRun {
-                command: "clv predict",
-                started,
-                customers: &table.to_record_batch(),
-                aggregates: &aggregates,
-                inputs: json!({ "workspace_batches": workspace.batches().iter().map(|batch| batch.id).collect::<Vec<_>>() }),
-                options: json!({
-                    "model": model.kind(),
-                    "saved_model": request.saved,
-                    "horizon": request.horizon,
-                    "clv": request.clv,
-                    "period": window.period,
-                    "time_unit": window.unit(),
-                    "observation_end": window.observation_end,
-                    "calibration_end": window.calibration_end,
-                }),
-                fail_at: None,
-            })?;
-            Some(info)
-        }
-        _ => None,
-    };
-    Ok(PredictOutcome { customers: table, models, holdout, rejected, run, spend_left_out })
+    Ok(Predicted { table, model_kind: model.kind(), models, holdout, spend_left_out })
 }
 
 /// A tracking plot request: a model (fitted on the calibration window of the

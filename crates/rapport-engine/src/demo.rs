@@ -62,8 +62,8 @@ pub struct DemoReport {
     pub summary: Summary,
 }
 
-/// Run the demo in `directory` (created; replaced if an earlier demo made it).
-pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
+/// Clear `directory` if an earlier demo made it; refuse a directory with other contents.
+fn clear_demo(directory: &Path) -> Result<(), EngineError> {
     if directory.exists() {
         if directory.join(MARKER).is_file() {
             std::fs::remove_dir_all(directory).map_err(|source| EngineError::Write { target: directory.display().to_string(), source })?;
@@ -71,6 +71,12 @@ pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
             return Err(rapport_store::StoreError::AlreadyExists { path: directory.to_path_buf() }.into());
         }
     }
+    Ok(())
+}
+
+/// Run the CDNOW demo in `directory` (created; replaced if an earlier demo made it).
+pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
+    clear_demo(directory)?;
     let mut workspace = Workspace::init(directory, WorkspaceConfig::default())?;
     let write = |path: &Path, text: &str| {
         std::fs::write(path, text).map_err(|source| EngineError::Write { target: path.display().to_string(), source })
@@ -142,4 +148,69 @@ pub fn run_demo(directory: &Path) -> Result<DemoReport, EngineError> {
         run: outcome.run,
         summary,
     })
+}
+
+/// The synthetic-brand demo: generate, ingest, analyze.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrandDemoRequest {
+    /// The workspace directory (created; replaced if an earlier demo made it).
+    pub directory: PathBuf,
+    /// Customers to generate (default 20,000).
+    pub customers: u64,
+    /// Seed (default 1).
+    pub seed: u64,
+    /// Customers of the ground-truth simulation ([`rapport_synth::TRUTH_CUSTOMERS`]).
+    pub truth_customers: u64,
+}
+
+/// What the brand demo did.
+#[derive(Debug, Serialize)]
+pub struct BrandDemoReport {
+    /// The workspace.
+    pub workspace: PathBuf,
+    /// The generated files and their ground truth.
+    pub generated: rapport_synth::GenerateReport,
+    /// One ingest per file.
+    pub ingests: Vec<(EventKind, IngestReport)>,
+    /// The analysis.
+    pub analysis: crate::analyze::AnalyzeOutcome,
+    /// Seconds spent generating, ingesting and analysing.
+    pub seconds: [f64; 3],
+}
+
+/// Generate a synthetic brand into `<directory>/brand`, ingest every file into the
+/// workspace `directory`, and analyse it as of the brand's last day.
+pub fn run_brand_demo(request: &BrandDemoRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<BrandDemoReport, EngineError> {
+    clear_demo(&request.directory)?;
+    let directory = &request.directory;
+    let config = WorkspaceConfig {
+        timezone: rapport_synth::TIMEZONE.into(),
+        currency: rapport_synth::CURRENCY.into(),
+        ..WorkspaceConfig::default()
+    };
+    let mut workspace = Workspace::init(directory, config)?;
+    std::fs::write(directory.join(MARKER), "made by `rapport demo`; the next demo replaces this directory\n")
+        .map_err(|source| EngineError::Write { target: directory.display().to_string(), source })?;
+    let clock = std::time::Instant::now();
+    let brand = directory.join("brand");
+    let customers = request.customers;
+    let generated = rapport_synth::generate(
+        &rapport_synth::GenerateOptions { customers, seed: request.seed, output: brand.clone(), truth_customers: request.truth_customers },
+        &|done| progress(&format!("generating customers: {done} of {customers}")),
+    )?;
+    let generating = clock.elapsed().as_secs_f64();
+    let mut ingests = Vec::new();
+    for (kind, file) in rapport_synth::FILES {
+        let kind: EventKind = kind.parse()?;
+        progress(&format!("ingesting {file}"));
+        let options = IngestOptions { input: InputSpec { path: brand.join(file), ..InputSpec::default() }, ..IngestOptions::default() };
+        ingests.push((kind, workspace.ingest(kind, &options)?));
+    }
+    let ingesting = clock.elapsed().as_secs_f64() - generating;
+    let analysis = crate::analyze::analyze(
+        &crate::analyze::AnalyzeRequest { workspace: directory.clone(), as_of: Some(generated.ground_truth.as_of.clone()) },
+        progress,
+    )?;
+    let analysing = clock.elapsed().as_secs_f64() - generating - ingesting;
+    Ok(BrandDemoReport { workspace: directory.clone(), generated, ingests, analysis, seconds: [generating, ingesting, analysing] })
 }

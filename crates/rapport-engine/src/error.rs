@@ -74,6 +74,12 @@ pub enum EngineError {
         /// The first rejected row, described.
         first: String,
     },
+    /// The workspace holds no events to analyse.
+    #[error("the workspace holds no events yet: ingest some first")]
+    NothingToAnalyze,
+    /// The synthetic brand could not be generated.
+    #[error(transparent)]
+    Synth(#[from] rapport_synth::SynthError),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -104,6 +110,8 @@ impl EngineError {
             EngineError::CalibrationEndNeeded { .. } => "calibration_end_needed",
             EngineError::OutputFileNeeded => "output_file_needed",
             EngineError::TooManyRejectsStreaming { .. } => "too_many_rejects",
+            EngineError::NothingToAnalyze => "nothing_to_analyze",
+            EngineError::Synth(error) => error.code(),
             EngineError::Internal(_) => "internal",
         }
     }

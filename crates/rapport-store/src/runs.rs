@@ -56,6 +56,10 @@ pub struct NewRun<'a> {
     pub inputs: Json,
     /// Options.
     pub options: Json,
+    /// Breakdown tables, each written as `<name>.parquet`.
+    pub tables: Vec<(String, RecordBatch)>,
+    /// `summary.json`: the headlines with their intervals, when the run has them.
+    pub summary: Option<Json>,
     /// Test hook: fail after this step.
     pub fail_at: Option<FailPoint>,
 }
@@ -87,6 +91,17 @@ impl Workspace {
         write_parquet(run.customers, &staging.join("customers.parquet"))?;
         let aggregates = serde_json::to_vec_pretty(run.aggregates).map_err(|error| StoreError::Internal(error.to_string()))?;
         write_synced(&staging.join("aggregates.json"), &aggregates)?;
+        for (name, table) in &run.tables {
+            write_parquet(table, &staging.join(format!("{name}.parquet")))?;
+        }
+        if let Some(summary) = &run.summary {
+            let mut summary = summary.clone();
+            if let Some(object) = summary.as_object_mut() {
+                object.insert("run".into(), Json::String(id.clone()));
+            }
+            let text = serde_json::to_vec_pretty(&summary).map_err(|error| StoreError::Internal(error.to_string()))?;
+            write_synced(&staging.join("summary.json"), &text)?;
+        }
         let info = RunInfo {
             id: id.clone(),
             command: run.command.to_string(),
@@ -168,7 +183,17 @@ mod tests {
     use rapport_core::config::WorkspaceConfig;
 
     fn new_run<'a>(customers: &'a RecordBatch, aggregates: &'a Json, fail_at: Option<FailPoint>) -> NewRun<'a> {
-        NewRun { command: "test", started: SystemTime::now(), customers, aggregates, inputs: Json::Null, options: Json::Null, fail_at }
+        NewRun {
+            command: "test",
+            started: SystemTime::now(),
+            customers,
+            aggregates,
+            inputs: Json::Null,
+            options: Json::Null,
+            tables: Vec::new(),
+            summary: None,
+            fail_at,
+        }
     }
 
     #[test]

@@ -677,9 +677,23 @@ fn read_columns(path: &Path, names: &[&str], row_group: Option<usize>) -> Result
         builder = builder.with_row_groups(vec![group]);
     }
     let schema = builder.schema().clone();
+    // A field added to a kind after a batch was stored reads as missing in that batch.
     let mut indexes = Vec::new();
-    for name in names {
-        indexes.push(schema.index_of(name).map_err(|_| StoreError::Internal(format!("{}: no column {name}", path.display())))?);
+    let mut absent: Vec<(usize, DataType)> = Vec::new();
+    for (position, name) in names.iter().enumerate() {
+        match schema.index_of(name) {
+            Ok(index) => indexes.push(index),
+            Err(_) => {
+                let data_type = EventKind::ALL
+                    .iter()
+                    .find_map(|kind| event_schema(*kind).field_with_name(name).ok().map(|field| field.data_type().clone()))
+                    .ok_or_else(|| StoreError::Internal(format!("{}: no column {name}", path.display())))?;
+                absent.push((position, data_type));
+            }
+        }
+    }
+    if indexes.is_empty() {
+        return Err(StoreError::Internal(format!("{}: none of the columns {names:?}", path.display())));
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), indexes.clone());
     let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
@@ -689,7 +703,13 @@ fn read_columns(path: &Path, names: &[&str], row_group: Option<usize>) -> Result
         // Put the columns in the order asked for.
         let mut sorted = indexes.clone();
         sorted.sort_unstable();
-        let columns: Vec<ArrayRef> = indexes.iter().map(|index| batch.column(sorted.binary_search(index).unwrap_or(0)).clone()).collect();
+        let mut present = indexes.iter().map(|index| batch.column(sorted.binary_search(index).unwrap_or(0)).clone());
+        let columns: Vec<ArrayRef> = (0..names.len())
+            .map(|position| match absent.iter().find(|(at, _)| *at == position) {
+                Some((_, data_type)) => arrow::array::new_null_array(data_type, batch.num_rows()),
+                None => present.next().unwrap_or_else(|| arrow::array::new_null_array(&DataType::Utf8, batch.num_rows())),
+            })
+            .collect();
         let fields: Vec<Field> =
             names.iter().zip(&columns).map(|(name, column)| Field::new(*name, column.data_type().clone(), true)).collect();
         batches.push(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?);

@@ -89,7 +89,7 @@ pub fn closings(tone: Tone) -> &'static [&'static str] {
             "Perfect, really appreciate the quick fix.",
             "Brilliant, thanks a lot.",
         ],
-        Tone::Neutral => &["Ok, noted.", "I will check tomorrow.", "Fine, I will wait for the email."],
+        Tone::Neutral => &["Ok, noted.", "I will check tomorrow.", "I will look at the email tomorrow."],
         Tone::Negative => &[
             "Still not fixed. This is useless.",
             "Nobody has helped me, I am done with this company.",

@@ -30,3 +30,4 @@ pub fn write(directory: &Path, name: &str, content: &str) -> PathBuf {
     std::fs::write(&path, content).expect("write");
     path
 }
+mod analyze;

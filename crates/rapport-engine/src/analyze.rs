@@ -1,0 +1,651 @@
+//! `rapport analyze`: every analysis the workspace's events allow, as one results run.
+//!
+//! The events of every kind are read (in parallel, a Parquet row group at a time),
+//! customers' texts scored, rows grouped into one [`Timeline`] per customer and the
+//! timelines folded into [`Measures`] on all cores. The run holds the customer table
+//! (`customers.parquet`: per-customer facts and the BTYD predictions), one Parquet table
+//! per breakdown and `summary.json` with every headline's estimate, 95% interval, sample
+//! size and unit, the analyses skipped and why, and the rows each input batch rejected.
+//!
+//! Rules for odd data (documented in `docs/measures.md`):
+//! * Events after the observation end are left out; the default end is the end of the
+//!   local day of the last event.
+//! * Events of customers missing from the customers file are analysed (counted in
+//!   `summary.json` as `customers_not_in_customer_file`).
+//! * An event naming only an order takes the order's customer; one whose order no
+//!   purchase carries is counted as unlinked and left out.
+//! * Interactions without a conversation id: a customer's rows on one channel form one
+//!   conversation until a gap of more than 72 hours.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, TimestampSecondType};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+
+use rapport_core::event::{EngagementType, EventKind};
+use rapport_core::summary::SummaryOptions;
+use rapport_core::survey::SurveyType;
+use rapport_core::table::{CustomerTable, Window, natural_order};
+use rapport_core::time::{ParsedTime, Period, TimeUnit, Zone, parse_end_of};
+use rapport_measures::table::{Table, Values};
+use rapport_measures::timeline::{Message, is_social};
+use rapport_measures::{Answer, Conversation, Engagement, Headline, Measures, ProgramContact, Purchase, Settings, Timeline, Tone};
+use rapport_models::ModelKind;
+use rapport_store::runs::{NewRun, RunInfo};
+use rapport_store::workspace::Workspace;
+use rapport_text::SentimentModel;
+
+use crate::EngineError;
+use crate::clv::{ClvSpec, CustomerSource, PredictRequest, fit_and_predict};
+use crate::summary::SummaryAccumulator;
+
+const DAY: i64 = 86_400;
+/// Rows of one channel without a conversation id more than this apart are two conversations.
+const CONVERSATION_GAP: i64 = 72 * 3_600;
+
+/// What to analyse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzeRequest {
+    /// The workspace.
+    pub workspace: PathBuf,
+    /// Observation end (`YYYY-MM-DD`, inclusive, or a date-time); default: the end of
+    /// the day of the last event.
+    pub as_of: Option<String>,
+}
+
+/// What an analysis produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalyzeOutcome {
+    /// The run written.
+    pub run: RunInfo,
+    /// `summary.json` as written.
+    pub summary: Json,
+    /// Headlines by name.
+    pub headlines: BTreeMap<String, Headline>,
+    /// Analyses skipped, with the reason.
+    pub skipped: BTreeMap<String, String>,
+}
+
+/// One purchase row as read.
+struct PurchaseRow {
+    customer: Option<String>,
+    order: Option<String>,
+    time: i64,
+    amount: f64,
+}
+
+struct InteractionRow {
+    customer: Option<String>,
+    order: Option<String>,
+    conversation: Option<String>,
+    channel: String,
+    message: Message,
+}
+
+struct SurveyRow {
+    customer: Option<String>,
+    order: Option<String>,
+    answer: Answer,
+}
+
+struct EngagementRow {
+    customer: Option<String>,
+    order: Option<String>,
+    kind: EngagementType,
+    time: i64,
+    referred: Option<String>,
+}
+
+struct ProgramRow {
+    customer: String,
+    contact: ProgramContact,
+}
+
+fn text_at(column: &StringArray, row: usize) -> Option<String> {
+    (!column.is_null(row)).then(|| column.value(row).to_string()).filter(|text| !text.is_empty())
+}
+
+fn flag_at(column: &BooleanArray, row: usize) -> Option<bool> {
+    (!column.is_null(row)).then(|| column.value(row))
+}
+
+/// Read `columns` of every stored event of `kind`, mapping each row with `row` on all
+/// cores; rows in storage order within a row group.
+fn read_rows<T: Send>(
+    workspace: &Workspace,
+    kind: EventKind,
+    columns: &[&str],
+    row: impl Fn(&RecordBatch, usize) -> Option<T> + Sync + Send,
+) -> Result<Vec<T>, EngineError> {
+    Ok(workspace.scan_events(
+        kind,
+        columns,
+        Vec::new,
+        |rows: &mut Vec<T>, batch| {
+            rows.extend((0..batch.num_rows()).filter_map(|index| row(batch, index)));
+            Ok(())
+        },
+        |mut left, right| {
+            left.extend(right);
+            left
+        },
+    )?)
+}
+
+fn strings(batch: &RecordBatch, index: usize) -> &StringArray {
+    batch.column(index).as_string::<i32>()
+}
+
+fn times(batch: &RecordBatch, index: usize) -> &arrow::array::PrimitiveArray<TimestampSecondType> {
+    batch.column(index).as_primitive::<TimestampSecondType>()
+}
+
+fn numbers(batch: &RecordBatch, index: usize) -> &arrow::array::PrimitiveArray<Float64Type> {
+    batch.column(index).as_primitive::<Float64Type>()
+}
+
+/// Sentiment of customers' texts per channel and ISO week.
+#[derive(Debug, Default)]
+struct SentimentCells {
+    cells: BTreeMap<(String, String), rapport_stats::intervals::Moments>,
+}
+
+/// Run every analysis and write a results run.
+pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<AnalyzeOutcome, EngineError> {
+    let started = SystemTime::now();
+    let workspace = Workspace::open(&request.workspace)?;
+    let zone = workspace.zone();
+    let currency = workspace.config().currency.clone();
+    let Loaded { timelines, as_of, sentiment, unlinked, after_as_of, not_in_customer_file } =
+        load_timelines(&workspace, request.as_of.as_deref(), progress)?;
+
+    progress("measuring");
+    let settings = Settings::new(as_of, zone);
+    let measures = timelines
+        .par_chunks(4_096)
+        .map(|chunk| {
+            let mut measures = Measures::default();
+            chunk.iter().for_each(|timeline| measures.update(timeline, &settings));
+            measures
+        })
+        .reduce(Measures::default, |mut left, right| {
+            left.merge(right);
+            left
+        });
+    let (headlines, mut skipped) = measures.headlines(&settings, &currency);
+    let mut tables: Vec<Table> = measures.breakdowns(&settings).into_iter().filter(|table| table.rows() > 0).collect();
+    tables.extend(sentiment_table(&sentiment));
+
+    progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
+    let (customers, models) = customer_table(&timelines, &settings, &mut skipped)?;
+
+    let as_of_text = rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of)));
+    let batches: Vec<Json> = workspace
+        .batches()
+        .iter()
+        .map(|batch| json!({"batch": batch.id, "kind": batch.kind, "source": batch.source, "accepted": batch.accepted, "rejected": batch.rejected, "duplicates": batch.duplicates, "filtered": batch.filtered}))
+        .collect();
+    let summary = json!({
+        "run": Json::Null,
+        "as_of": as_of_text,
+        "timezone": zone.to_string(),
+        "currency": currency,
+        "headline": headlines,
+        "skipped": skipped,
+        "customers": timelines.len(),
+        "customers_not_in_customer_file": not_in_customer_file,
+        "events_after_as_of": after_as_of,
+        "unlinked_events": unlinked,
+        "rejected_rows": workspace.batches().iter().map(|batch| batch.rejected).sum::<u64>(),
+        "inputs": batches,
+        "definitions": "docs/measures.md",
+    });
+    let record_batches =
+        tables.iter().map(|table| Ok((table.name.clone(), table_batch(table)?))).collect::<Result<Vec<_>, EngineError>>()?;
+    progress("writing the results run");
+    let run = workspace.publish_run(NewRun {
+        command: "analyze",
+        started,
+        customers: &customers,
+        aggregates: &json!({ "models": models, "customers": timelines.len() }),
+        inputs: json!({ "workspace_batches": workspace.batches().iter().map(|batch| batch.id).collect::<Vec<_>>() }),
+        options: json!({ "as_of": as_of_text, "confidence": settings.confidence, "deflection_days": settings.deflection_days, "outcome_days": settings.outcome_days, "uplift_days": settings.uplift_days, "referred_value_days": settings.referred_value_days }),
+        tables: record_batches,
+        summary: Some(summary.clone()),
+        fail_at: None,
+    })?;
+    let mut summary = summary;
+    summary["run"] = Json::String(run.id.clone());
+    Ok(AnalyzeOutcome { run, summary, headlines, skipped })
+}
+
+/// The workspace's events as customer timelines, at an observation end.
+#[derive(Debug)]
+pub struct Loaded {
+    /// One per customer, lists sorted by time, customers in natural id order.
+    pub timelines: Vec<Timeline>,
+    /// The observation end used, UTC seconds.
+    pub as_of: i64,
+    sentiment: SentimentCells,
+    /// Events naming an order no purchase carries, by kind.
+    pub unlinked: BTreeMap<String, u64>,
+    /// Events after the observation end (left out).
+    pub after_as_of: u64,
+    /// Customers with events but missing from a customers file (0 without one).
+    pub not_in_customer_file: u64,
+}
+
+/// Read every event of the workspace into customer timelines (customers' texts scored
+/// with the service model) at the observation end `as_of_text` (default: the end of
+/// the local day of the last event).
+pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress: &(dyn Fn(&str) + Sync)) -> Result<Loaded, EngineError> {
+    let zone = workspace.zone();
+    let has = |kind: EventKind| !workspace.event_files(kind).is_empty();
+
+    progress("reading purchases");
+    let purchases = if has(EventKind::Purchases) {
+        read_rows(workspace, EventKind::Purchases, &["customer_id", "order_id", "time", "amount"], |batch, row| {
+            Some(PurchaseRow {
+                customer: text_at(strings(batch, 0), row),
+                order: text_at(strings(batch, 1), row),
+                time: times(batch, 2).value(row),
+                amount: numbers(batch, 3).value(row),
+            })
+        })?
+    } else {
+        Vec::new()
+    };
+
+    progress("reading and scoring interactions");
+    let sentiment = std::sync::Mutex::new(SentimentCells::default());
+    let interactions = if has(EventKind::Interactions) {
+        read_rows(
+            workspace,
+            EventKind::Interactions,
+            &["customer_id", "order_id", "time", "conversation_id", "channel", "direction", "text", "agent", "resolved"],
+            |batch, row| {
+                let time = times(batch, 2).value(row);
+                let channel = strings(batch, 4).value(row).to_string();
+                // Rows without a direction are the customer's unless an agent wrote them.
+                let agent = text_at(strings(batch, 7), row);
+                let inbound = match text_at(strings(batch, 5), row).as_deref() {
+                    Some("outbound") => false,
+                    Some(_) => true,
+                    None => agent.is_none(),
+                };
+                let tone = if inbound {
+                    text_at(strings(batch, 6), row).map(|text| {
+                        let compound = SentimentModel::Service.polarity_scores(&text).compound;
+                        if let Ok(mut cells) = sentiment.lock() {
+                            cells.cells.entry((channel.clone(), iso_week(time, zone))).or_default().add(compound);
+                        }
+                        Tone::of_compound(compound)
+                    })
+                } else {
+                    None
+                };
+                let resolved = flag_at(batch.column(8).as_boolean(), row);
+                Some(InteractionRow {
+                    customer: text_at(strings(batch, 0), row),
+                    order: text_at(strings(batch, 1), row),
+                    conversation: text_at(strings(batch, 3), row),
+                    channel,
+                    message: Message { time, inbound, tone, resolved, agent },
+                })
+            },
+        )?
+    } else {
+        Vec::new()
+    };
+
+    progress("reading surveys, engagement, programs and customers");
+    let surveys = if has(EventKind::Surveys) {
+        read_rows(
+            workspace,
+            EventKind::Surveys,
+            &["customer_id", "order_id", "time", "survey_type", "score", "touchpoint", "stage"],
+            |batch, row| {
+                let survey = strings(batch, 3).value(row).parse::<SurveyType>().ok()?;
+                Some(SurveyRow {
+                    customer: text_at(strings(batch, 0), row),
+                    order: text_at(strings(batch, 1), row),
+                    answer: Answer {
+                        survey,
+                        score: numbers(batch, 4).value(row),
+                        time: times(batch, 2).value(row),
+                        touchpoint: text_at(strings(batch, 5), row),
+                        stage: text_at(strings(batch, 6), row),
+                    },
+                })
+            },
+        )?
+    } else {
+        Vec::new()
+    };
+    let engagement = if has(EventKind::Engagement) {
+        read_rows(
+            workspace,
+            EventKind::Engagement,
+            &["customer_id", "order_id", "time", "engagement_type", "referred_customer_id"],
+            |batch, row| {
+                let kind = serde_json::from_value::<EngagementType>(Json::String(strings(batch, 3).value(row).to_string())).ok()?;
+                Some(EngagementRow {
+                    customer: text_at(strings(batch, 0), row),
+                    order: text_at(strings(batch, 1), row),
+                    kind,
+                    time: times(batch, 2).value(row),
+                    referred: text_at(strings(batch, 4), row),
+                })
+            },
+        )?
+    } else {
+        Vec::new()
+    };
+    let programs = if has(EventKind::Programs) {
+        read_rows(workspace, EventKind::Programs, &["customer_id", "time", "program", "control_group"], |batch, row| {
+            Some(ProgramRow {
+                customer: strings(batch, 0).value(row).to_string(),
+                contact: ProgramContact {
+                    program: strings(batch, 2).value(row).to_string(),
+                    time: times(batch, 1).value(row),
+                    control: flag_at(batch.column(3).as_boolean(), row).unwrap_or(false),
+                },
+            })
+        })?
+    } else {
+        Vec::new()
+    };
+    let profiles = if has(EventKind::Customers) {
+        read_rows(workspace, EventKind::Customers, &["customer_id", "region"], |batch, row| {
+            Some((strings(batch, 0).value(row).to_string(), text_at(strings(batch, 1), row)))
+        })?
+    } else {
+        Vec::new()
+    };
+
+    // The observation end: given, or the end of the local day of the last event.
+    let last_event = purchases
+        .iter()
+        .map(|row| row.time)
+        .chain(interactions.iter().map(|row| row.message.time))
+        .chain(surveys.iter().map(|row| row.answer.time))
+        .chain(engagement.iter().map(|row| row.time))
+        .chain(programs.iter().map(|row| row.contact.time))
+        .max();
+    let as_of = match (as_of_text, last_event) {
+        (Some(text), _) => zone.utc_seconds(ParsedTime::Naive(parse_end_of(text, "as-of date")?)),
+        (None, Some(last)) => {
+            let local = zone.local_seconds(ParsedTime::Instant(last));
+            zone.utc_seconds(ParsedTime::Naive(local.div_euclid(DAY) * DAY + DAY - 1))
+        }
+        (None, None) => return Err(EngineError::NothingToAnalyze),
+    };
+
+    progress("building customer timelines");
+    let orders: HashMap<&str, &str> = purchases
+        .iter()
+        .filter(|row| row.amount >= 0.0)
+        .filter_map(|row| Some((row.order.as_deref()?, row.customer.as_deref()?)))
+        .collect();
+    let mut unlinked: BTreeMap<String, u64> = BTreeMap::new();
+    let mut resolve = |kind: &'static str, customer: &Option<String>, order: &Option<String>| -> Option<String> {
+        if let Some(customer) = customer {
+            return Some(customer.clone());
+        }
+        let found = order.as_deref().and_then(|order| orders.get(order)).map(|customer| customer.to_string());
+        if found.is_none() {
+            *unlinked.entry(kind.to_string()).or_default() += 1;
+        }
+        found
+    };
+    let mut timelines: HashMap<String, Timeline> = HashMap::new();
+    let day = |time: i64| zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY);
+    let in_customer_file: HashSet<&str> = profiles.iter().map(|(id, _)| id.as_str()).collect();
+    for (id, region) in &profiles {
+        let timeline = timelines.entry(id.clone()).or_insert_with(|| Timeline { customer: id.clone(), ..Timeline::default() });
+        if region.is_some() {
+            timeline.region = region.clone();
+        }
+    }
+    let mut after_as_of = 0_u64;
+    for row in &purchases {
+        if row.time > as_of {
+            after_as_of += 1;
+            continue;
+        }
+        let Some(customer) = resolve("purchases", &row.customer, &row.order) else { continue };
+        let timeline = timelines.entry(customer.clone()).or_insert_with(|| Timeline { customer, ..Timeline::default() });
+        timeline.purchases.push(Purchase { time: row.time, day: day(row.time), amount: row.amount });
+    }
+    // Conversations: by conversation id, or by channel and gap.
+    let mut threads: HashMap<(String, String, Option<String>), Vec<Message>> = HashMap::new();
+    for row in interactions {
+        if row.message.time > as_of {
+            after_as_of += 1;
+            continue;
+        }
+        let Some(customer) = resolve("interactions", &row.customer, &row.order) else { continue };
+        threads.entry((customer, row.channel, row.conversation)).or_default().push(row.message);
+    }
+    for ((customer, channel, conversation), mut messages) in threads {
+        let timeline = timelines.entry(customer.clone()).or_insert_with(|| Timeline { customer, ..Timeline::default() });
+        if conversation.is_some() {
+            timeline.conversations.extend(Conversation::from_messages(&channel, &mut messages));
+        } else {
+            messages.sort_by_key(|message| message.time);
+            let mut start = 0;
+            for index in 1..=messages.len() {
+                if index == messages.len() || messages[index].time - messages[index - 1].time > CONVERSATION_GAP {
+                    timeline.conversations.extend(Conversation::from_messages(&channel, &mut messages[start..index]));
+                    start = index;
+                }
+            }
+        }
+    }
+    for row in surveys {
+        if row.answer.time > as_of {
+            after_as_of += 1;
+            continue;
+        }
+        let Some(customer) = resolve("surveys", &row.customer, &row.order) else { continue };
+        timelines.entry(customer.clone()).or_insert_with(|| Timeline { customer, ..Timeline::default() }).answers.push(row.answer);
+    }
+    for row in &engagement {
+        if row.time > as_of {
+            after_as_of += 1;
+            continue;
+        }
+        let Some(customer) = resolve("engagement", &row.customer, &row.order) else { continue };
+        let timeline = timelines.entry(customer.clone()).or_insert_with(|| Timeline { customer, ..Timeline::default() });
+        timeline.engagement.push(Engagement { kind: row.kind, time: row.time });
+        if row.kind == EngagementType::Referral {
+            timeline.referrals_made += 1;
+            if let Some(referred) = &row.referred {
+                timelines
+                    .entry(referred.clone())
+                    .or_insert_with(|| Timeline { customer: referred.clone(), ..Timeline::default() })
+                    .referred = true;
+            }
+        }
+    }
+    for row in programs {
+        if row.contact.time > as_of {
+            after_as_of += 1;
+            continue;
+        }
+        timelines
+            .entry(row.customer.clone())
+            .or_insert_with(|| Timeline { customer: row.customer, ..Timeline::default() })
+            .programs
+            .push(row.contact);
+    }
+    let not_in_customer_file =
+        if in_customer_file.is_empty() { 0 } else { timelines.keys().filter(|id| !in_customer_file.contains(id.as_str())).count() as u64 };
+    let mut timelines: Vec<Timeline> = timelines.into_values().collect();
+    timelines.par_iter_mut().for_each(Timeline::sort);
+    timelines.par_sort_unstable_by(|a, b| natural_order(&a.customer, &b.customer));
+    let sentiment = sentiment.into_inner().unwrap_or_default();
+    Ok(Loaded { timelines, as_of, sentiment, unlinked, after_as_of, not_in_customer_file })
+}
+
+/// ISO week (`2025-W07`) of a UTC time in the zone.
+fn iso_week(time: i64, zone: Zone) -> String {
+    use chrono::Datelike;
+    let local = zone.local_seconds(ParsedTime::Instant(time));
+    let date = chrono::DateTime::from_timestamp(local, 0).map(|time| time.date_naive().iso_week());
+    date.map(|week| format!("{:04}-W{:02}", week.year(), week.week())).unwrap_or_default()
+}
+
+fn sentiment_table(cells: &SentimentCells) -> Option<Table> {
+    if cells.cells.is_empty() {
+        return None;
+    }
+    let (mut channel, mut week, mut n, mut mean, mut lower, mut upper) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((cell_channel, cell_week), moments) in &cells.cells {
+        let interval = moments.mean_t(0.95);
+        channel.push(Some(cell_channel.clone()));
+        week.push(Some(cell_week.clone()));
+        n.push(interval.n);
+        mean.push(interval.estimate);
+        lower.push(interval.lower);
+        upper.push(interval.upper);
+    }
+    Some(
+        Table::new("sentiment_by_channel_week")
+            .column("channel", Values::Text(channel))
+            .column("week", Values::Text(week))
+            .column("texts", Values::Count(n))
+            .column("compound_mean", Values::Number(mean))
+            .column("compound_lower", Values::Number(lower))
+            .column("compound_upper", Values::Number(upper)),
+    )
+}
+
+fn table_batch(table: &Table) -> Result<RecordBatch, EngineError> {
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (name, values) in &table.columns {
+        let (data_type, array): (DataType, ArrayRef) = match values {
+            Values::Text(values) => (DataType::Utf8, Arc::new(StringArray::from(values.clone()))),
+            Values::Number(values) => (
+                DataType::Float64,
+                Arc::new(Float64Array::from(values.iter().map(|value| value.is_finite().then_some(*value)).collect::<Vec<_>>())),
+            ),
+            Values::Count(values) => (DataType::UInt64, Arc::new(UInt64Array::from(values.clone()))),
+        };
+        fields.push(Field::new(name, data_type, true));
+        columns.push(array);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|error| EngineError::Internal(error.to_string()))
+}
+
+/// The customer table: facts from the timelines and, where the purchases allow a fit,
+/// BG/NBD + Gamma-Gamma predictions (P(alive), purchases in the next 52 weeks, 12-month
+/// CLV at 1% a month).
+fn customer_table(
+    timelines: &[Timeline],
+    settings: &Settings,
+    skipped: &mut BTreeMap<String, String>,
+) -> Result<(RecordBatch, Vec<Json>), EngineError> {
+    let as_of = settings.as_of;
+    let zone = settings.zone;
+    let mut table = CustomerTable::from_ids(timelines.iter().map(|timeline| timeline.customer.as_str()), Window::default());
+    let region: Vec<Option<String>> = timelines.iter().map(|timeline| timeline.region.clone()).collect();
+    table.push("region", Arc::new(StringArray::from(region)))?;
+    let column = |name: &str, value: &(dyn Fn(&Timeline) -> f64 + Sync)| -> (String, Vec<f64>) {
+        (name.to_string(), timelines.par_iter().map(value).collect())
+    };
+    let positive = |timeline: &Timeline| timeline.purchases.iter().filter(|purchase| purchase.amount > 0.0).count() as f64;
+    let columns = [
+        column("purchases", &positive),
+        column("net_spend", &|timeline| timeline.purchases.iter().map(|purchase| purchase.amount).sum()),
+        column("refunds", &|timeline| timeline.purchases.iter().filter(|purchase| purchase.amount < 0.0).count() as f64),
+        column("days_since_last_purchase", &|timeline| {
+            timeline
+                .purchases
+                .iter()
+                .rev()
+                .find(|purchase| purchase.amount > 0.0)
+                .map_or(f64::NAN, |purchase| ((as_of - purchase.time) / DAY) as f64)
+        }),
+        column("tenure_days", &|timeline| {
+            timeline
+                .purchases
+                .iter()
+                .find(|purchase| purchase.amount > 0.0)
+                .map_or(f64::NAN, |purchase| ((as_of - purchase.time) / DAY) as f64)
+        }),
+        column("conversations", &|timeline| timeline.conversations.len() as f64),
+        column("opened_negative", &|timeline| {
+            timeline.conversations.iter().filter(|conversation| conversation.opened_negative()).count() as f64
+        }),
+        column("recovered", &|timeline| timeline.conversations.iter().filter(|conversation| conversation.recovered()).count() as f64),
+        column("unresolved", &|timeline| timeline.conversations.iter().filter(|conversation| !conversation.resolved).count() as f64),
+        column("last_nps", &|timeline| {
+            timeline.answers.iter().rev().find(|answer| answer.survey == SurveyType::Nps).map_or(f64::NAN, |answer| answer.score)
+        }),
+        column("social_engagement", &|timeline| timeline.engagement.iter().filter(|event| is_social(event.kind)).count() as f64),
+        column("reviews", &|timeline| timeline.engagement.iter().filter(|event| event.kind == EngagementType::Review).count() as f64),
+        column("referrals_made", &|timeline| f64::from(timeline.referrals_made)),
+    ];
+    for (name, values) in columns {
+        table.push_f64(&name, values)?;
+    }
+    table.push("referred", Arc::new(BooleanArray::from(timelines.iter().map(|timeline| timeline.referred).collect::<Vec<_>>())))?;
+
+    // BTYD on the purchase history: days, in weeks, to the observation end.
+    let options = SummaryOptions {
+        period: Period::Day,
+        time_unit: TimeUnit::Weeks,
+        observation_end: Some(zone.local_seconds(ParsedTime::Instant(as_of))),
+        calibration_end: None,
+        monetary: true,
+    };
+    let mut accumulator = SummaryAccumulator::new(options);
+    for timeline in timelines {
+        for purchase in &timeline.purchases {
+            accumulator.update(&timeline.customer, zone.local_seconds(ParsedTime::Instant(purchase.time)), purchase.amount);
+        }
+    }
+    let summary = accumulator.finish();
+    let mut models = Vec::new();
+    if summary.customers.len() < 10 {
+        skipped.insert("lifetime_value".into(), "fewer than 10 customers with purchases".into());
+    } else {
+        let request = PredictRequest {
+            source: CustomerSource::SummaryFile { path: PathBuf::new(), time_unit: Some(TimeUnit::Weeks) },
+            model: Some(ModelKind::BgNbd),
+            saved: None,
+            horizon: 52.0,
+            clv: ClvSpec::default(),
+            options: Default::default(),
+        };
+        match fit_and_predict(summary.customers, &request) {
+            Ok(predicted) => {
+                models = predicted.models.iter().map(crate::clv::fit_json).collect();
+                let index: HashMap<&str, usize> = (0..predicted.table.len()).map(|row| (predicted.table.id(row), row)).collect();
+                for name in ["frequency", "recency", "T", "p_alive", "expected_purchases", "clv"] {
+                    if let Some(values) = predicted.table.f64(name) {
+                        let joined = timelines
+                            .iter()
+                            .map(|timeline| index.get(timeline.customer.as_str()).map_or(f64::NAN, |&row| values[row]))
+                            .collect();
+                        let name = if name == "expected_purchases" { "expected_purchases_52_weeks" } else { name };
+                        table.push_f64(name, joined)?;
+                    }
+                }
+            }
+            Err(error) => {
+                skipped.insert("lifetime_value".into(), format!("the BG/NBD fit failed: {error}"));
+            }
+        }
+    }
+    Ok((table.to_record_batch(), models))
+}
