@@ -26,8 +26,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Make a demo workspace from the bundled CDNOW data and show what Rapport finds.
+    /// Generate a synthetic brand, ingest it, analyse it and show the headlines with their
+    /// intervals next to the known truth (or, with --cdnow, the CDNOW walk-through).
     Demo(DemoArgs),
+    /// Write a synthetic brand with known truth: one CSV per event kind and ground_truth.json.
+    Generate(GenerateArgs),
+    /// Run every analysis the workspace's events allow and write a results run with
+    /// summary.json (every headline with its 95% interval and sample size).
+    Analyze(AnalyzeArgs),
+    /// Check the intervals: analyse many seeds of the synthetic brand and count how often
+    /// each headline's 95% interval covers the true value.
+    Coverage(CoverageArgs),
     /// Create a workspace: config, event tables, results and quarantine.
     Init(InitArgs),
     /// Append events from a CSV / JSON Lines / Parquet file to a workspace.
@@ -390,7 +399,59 @@ pub struct DemoArgs {
     /// Where to make the demo workspace (replaced if an earlier demo made it).
     #[arg(long, default_value = "rapport-demo")]
     pub workspace: PathBuf,
+    /// Customers of the synthetic brand.
+    #[arg(long, default_value_t = 20_000)]
+    pub customers: u64,
+    /// Seed of the synthetic brand (the same seed makes the same brand).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The CDNOW walk-through instead: Fader, Hardie & Lee's sample, BG/NBD and holdout.
+    #[arg(long, conflicts_with_all = ["customers", "seed"])]
+    pub cdnow: bool,
     /// Output format of the headline figures.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Customers to generate.
+    #[arg(long, default_value_t = 20_000)]
+    pub customers: u64,
+    /// Seed (the same seed makes the same brand).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory to write the files into (created; its brand files are replaced).
+    #[arg(long, short)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// Observation end: a date (the whole day counts) or a date-time; default: the end of
+    /// the day of the last event.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Output format of the headlines (table, csv, json, jsonl).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// Seeds to run (1, 2, …).
+    #[arg(long, default_value_t = 20)]
+    pub seeds: u64,
+    /// Customers per brand.
+    #[arg(long, default_value_t = 20_000)]
+    pub customers: u64,
+    /// Scratch directory for the brands' workspaces (default: a temporary directory).
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
+    /// Output format of the coverage table.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

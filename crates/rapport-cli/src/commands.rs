@@ -30,7 +30,63 @@ const SHOWN_REJECTS: usize = 10;
 pub fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
     match cli.command {
-        Command::Demo(args) => demo(&args.workspace, args.format, quiet),
+        Command::Demo(args) if args.cdnow => demo(&args.workspace, args.format, quiet),
+        Command::Demo(args) => brand_demo(&args, quiet),
+        Command::Generate(args) => {
+            let stages = Stages::new(quiet);
+            let report = rapport_engine::demo::generate(args.customers, args.seed, &args.output, &|message| stages.show(message));
+            stages.finish();
+            let report = report?;
+            if !quiet {
+                for (file, rows) in &report.rows {
+                    eprintln!("{:>12} rows  {}", rows, args.output.join(file).display());
+                }
+                eprintln!("ground truth: {}", args.output.join("ground_truth.json").display());
+            }
+            Ok(())
+        }
+        Command::Analyze(args) => {
+            let stages = Stages::new(quiet);
+            let request = rapport_engine::analyze::AnalyzeRequest { workspace: args.workspace.clone(), as_of: args.as_of.clone() };
+            let outcome = rapport_engine::analyze::analyze(&request, &|message| stages.show(message));
+            stages.finish();
+            let outcome = outcome?;
+            if args.format == Format::Json {
+                let mut out = std::io::stdout().lock();
+                serde_json::to_writer_pretty(&mut out, &outcome.summary)?;
+                writeln!(out)?;
+            } else {
+                emit(&headline_table(&outcome.headlines, None)?, args.format, None)?;
+            }
+            if !quiet {
+                report_skipped(&outcome.skipped);
+                eprintln!(
+                    "results run {} (as of {}): {}",
+                    outcome.run.id,
+                    outcome.summary["as_of"].as_str().unwrap_or(""),
+                    args.workspace.join("results").join(&outcome.run.id).display()
+                );
+            }
+            Ok(())
+        }
+        Command::Coverage(args) => {
+            let scratch =
+                args.scratch.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("rapport-coverage-{}", std::process::id())));
+            let stages = Stages::new(quiet);
+            let rows = rapport_engine::demo::coverage(args.seeds, args.customers, &scratch, &|message| stages.show(message));
+            stages.finish();
+            let rows = rows?;
+            let table = TableBuilder::default()
+                .text("headline", rows.iter().map(|row| row.name.as_str()))
+                .float("truth", rows.iter().map(|row| row.truth))
+                .float("mean_estimate", rows.iter().map(|row| row.mean_estimate))
+                .float("mean_margin", rows.iter().map(|row| row.mean_margin))
+                .count("covered", rows.iter().map(|row| row.covered))
+                .count("runs", rows.iter().map(|row| row.runs))
+                .build()
+                .map_err(EngineError::from)?;
+            emit(&table, args.format, None)
+        }
         Command::Clv(command) => clv(command, quiet),
         Command::Sentiment(args) => sentiment(&args, quiet),
         Command::Topics(args) => topics(&args, quiet),
@@ -664,6 +720,134 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
                 2.max(report.grouped / 1000)
             );
         }
+    }
+    Ok(())
+}
+
+/// Progress on stderr: a spinner on a terminal; otherwise one line per stage (the text
+/// before a colon), so logs show where the time went without a line per tick.
+struct Stages {
+    bar: ProgressBar,
+    plain: bool,
+    last: std::sync::Mutex<String>,
+}
+
+impl Stages {
+    fn new(quiet: bool) -> Stages {
+        let bar = spinner(quiet, String::new());
+        Stages { bar, plain: !quiet && !std::io::stderr().is_terminal(), last: std::sync::Mutex::new(String::new()) }
+    }
+
+    fn show(&self, message: &str) {
+        self.bar.set_message(message.to_string());
+        if self.plain {
+            let stage = message.split(':').next().unwrap_or(message).to_string();
+            if let Ok(mut last) = self.last.lock()
+                && *last != stage
+            {
+                eprintln!("{stage}…");
+                *last = stage;
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Headlines as a table: name, estimate, interval, n, unit (and the truth, if known).
+fn headline_table(
+    headlines: &std::collections::BTreeMap<String, rapport_engine::analyze::Headline>,
+    truth: Option<&std::collections::BTreeMap<String, f64>>,
+) -> Result<rapport_engine::output::RecordBatch> {
+    let mut builder = TableBuilder::default()
+        .text("headline", headlines.keys().map(String::as_str))
+        .float("estimate", headlines.values().map(|headline| headline.estimate))
+        .float("lower", headlines.values().map(|headline| headline.lower.unwrap_or(f64::NAN)))
+        .float("upper", headlines.values().map(|headline| headline.upper.unwrap_or(f64::NAN)))
+        .count("n", headlines.values().map(|headline| headline.n))
+        .text("of", headlines.values().map(|headline| headline.of.as_str()))
+        .text("unit", headlines.values().map(|headline| headline.unit.as_str()));
+    if let Some(truth) = truth {
+        builder = builder.float("truth", headlines.keys().map(|name| truth.get(name).copied().unwrap_or(f64::NAN)));
+    }
+    Ok(builder.build().map_err(EngineError::from)?)
+}
+
+fn report_skipped(skipped: &std::collections::BTreeMap<String, String>) {
+    if !skipped.is_empty() {
+        eprintln!("skipped:");
+        for (name, reason) in skipped {
+            eprintln!("  {name}: {reason}");
+        }
+    }
+}
+
+fn brand_demo(args: &crate::args::DemoArgs, quiet: bool) -> Result<()> {
+    let stages = Stages::new(quiet);
+    let request = rapport_engine::demo::BrandDemoRequest {
+        directory: args.workspace.clone(),
+        customers: args.customers,
+        seed: args.seed,
+        truth_customers: rapport_engine::demo::TRUTH_CUSTOMERS,
+    };
+    let report = rapport_engine::demo::run_brand_demo(&request, &|message| stages.show(message));
+    stages.finish();
+    let report = report?;
+    let truth = &report.generated.ground_truth.truth;
+    if args.format != Format::Table {
+        if args.format == Format::Json {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &report.analysis.summary)?;
+            writeln!(out)?;
+            return Ok(());
+        }
+        return emit(&headline_table(&report.analysis.headlines, Some(truth))?, args.format, None);
+    }
+    let events: u64 = report.ingests.iter().map(|(_, ingest)| ingest.accepted).sum();
+    let rejected: u64 = report.ingests.iter().map(|(_, ingest)| ingest.rejected).sum();
+    let [generating, ingesting, analysing] = report.seconds;
+    let run = report.workspace.join("results").join(&report.analysis.run.id);
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Rapport demo — a synthetic brand of {} customers (seed {}), workspace {}",
+        args.customers,
+        args.seed,
+        report.workspace.display()
+    )?;
+    writeln!(out, "  generated  {:>10} files in {}  ({generating:.1} s)", report.generated.rows.len(), report.generated.output.display())?;
+    writeln!(out, "  ingested   {events:>10} events, {rejected} rejected  ({ingesting:.1} s)")?;
+    writeln!(
+        out,
+        "  analysed   {:>10} customers as of {}  ({analysing:.1} s)",
+        report.analysis.summary["customers"],
+        report.analysis.summary["as_of"].as_str().unwrap_or("")
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Headlines, each with its 95% interval and sample; truth = the population value the brand was built with:")?;
+    for (name, headline) in &report.analysis.headlines {
+        let interval = match (headline.lower, headline.upper) {
+            (Some(lower), Some(upper)) => format!("[{lower:.2}, {upper:.2}]"),
+            _ => "[no interval]".to_string(),
+        };
+        let truth = truth.get(name).map(|value| format!("truth {value:.2}")).unwrap_or_default();
+        writeln!(out, "  {name:<29} {:>9.2} {interval:<20} n = {:<7} {:<14} {}", headline.estimate, headline.n, truth, headline.unit)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Where everything is:")?;
+    writeln!(out, "  {}  headlines with intervals, skipped analyses, rejected rows", run.join("summary.json").display())?;
+    writeln!(out, "  {}  one row per customer (facts, P(alive), CLV)", run.join("customers.parquet").display())?;
+    writeln!(out, "  {}/*.parquet  breakdowns: voice of the customer, service, programs, regions, sentiment", run.display())?;
+    writeln!(out, "  {}  the generated files and ground_truth.json", report.generated.output.display())?;
+    writeln!(
+        out,
+        "Next: rapport analyze --workspace {}   ·   rapport demo --cdnow for the CDNOW walk-through",
+        report.workspace.display()
+    )?;
+    if !quiet {
+        report_skipped(&report.analysis.skipped);
     }
     Ok(())
 }

@@ -214,3 +214,71 @@ pub fn run_brand_demo(request: &BrandDemoRequest, progress: &(dyn Fn(&str) + Syn
     let analysing = clock.elapsed().as_secs_f64() - generating - ingesting;
     Ok(BrandDemoReport { workspace: directory.clone(), generated, ingests, analysis, seconds: [generating, ingesting, analysing] })
 }
+
+/// How often one headline's interval covered its true value.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageRow {
+    /// The headline.
+    pub name: String,
+    /// Its population value (ground truth).
+    pub truth: f64,
+    /// Runs whose 95% interval covered the truth.
+    pub covered: u64,
+    /// Runs that estimated it.
+    pub runs: u64,
+    /// Mean estimate over the runs.
+    pub mean_estimate: f64,
+    /// Mean half-width of the intervals.
+    pub mean_margin: f64,
+}
+
+/// Generate, ingest and analyse the synthetic brand for seeds 1..=`seeds` in `scratch`
+/// (each workspace removed after its analysis) and count, per headline, the runs whose
+/// interval covers the ground truth.
+pub fn coverage(seeds: u64, customers: u64, scratch: &Path, progress: &(dyn Fn(&str) + Sync)) -> Result<Vec<CoverageRow>, EngineError> {
+    progress("computing the ground truth");
+    let truth = rapport_synth::ground_truth(rapport_synth::TRUTH_CUSTOMERS);
+    let mut rows: Vec<CoverageRow> = truth
+        .iter()
+        .map(|(name, value)| CoverageRow { name: name.clone(), truth: *value, covered: 0, runs: 0, mean_estimate: 0.0, mean_margin: 0.0 })
+        .collect();
+    for seed in 1..=seeds {
+        progress(&format!("seed {seed} of {seeds}"));
+        let directory = scratch.join(format!("coverage-seed-{seed}"));
+        // The truth is the same for every seed; a token simulation keeps each run quick.
+        let request = BrandDemoRequest { directory: directory.clone(), customers, seed, truth_customers: 1 };
+        let report = run_brand_demo(&request, &|_| {})?;
+        for row in &mut rows {
+            if let Some(headline) = report.analysis.headlines.get(&row.name) {
+                row.runs += 1;
+                row.mean_estimate += headline.estimate;
+                if let (Some(lower), Some(upper)) = (headline.lower, headline.upper) {
+                    row.mean_margin += (upper - lower) / 2.0;
+                    row.covered += u64::from(lower <= row.truth && row.truth <= upper);
+                }
+            }
+        }
+        std::fs::remove_dir_all(&directory).map_err(|source| EngineError::Write { target: directory.display().to_string(), source })?;
+    }
+    for row in &mut rows {
+        let runs = row.runs.max(1) as f64;
+        row.mean_estimate /= runs;
+        row.mean_margin /= runs;
+    }
+    Ok(rows)
+}
+
+pub use rapport_synth::TRUTH_CUSTOMERS;
+
+/// Write a synthetic brand of `customers` (seed `seed`) into `output`; returns the rows
+/// written per file.
+pub fn generate(
+    customers: u64,
+    seed: u64,
+    output: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<rapport_synth::GenerateReport, EngineError> {
+    let options = rapport_synth::GenerateOptions { customers, seed, output: output.to_path_buf(), truth_customers: TRUTH_CUSTOMERS };
+    let report = rapport_synth::generate(&options, &|done| progress(&format!("generating customers: {done} of {customers}")))?;
+    Ok(report)
+}
