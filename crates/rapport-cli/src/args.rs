@@ -405,8 +405,12 @@ pub struct DemoArgs {
     /// Seed of the synthetic brand (the same seed makes the same brand).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Customers in the independent simulation that computes the ground truth (fewer is
+    /// quicker and less exact).
+    #[arg(long, default_value_t = 400_000)]
+    pub truth_customers: u64,
     /// The CDNOW walk-through instead: Fader, Hardie & Lee's sample, BG/NBD and holdout.
-    #[arg(long, conflicts_with_all = ["customers", "seed"])]
+    #[arg(long, conflicts_with_all = ["customers", "seed", "truth_customers"])]
     pub cdnow: bool,
     /// Output format of the headline figures.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -424,6 +428,9 @@ pub struct GenerateArgs {
     /// Directory to write the files into (created; its brand files are replaced).
     #[arg(long, short)]
     pub output: PathBuf,
+    /// Customers in the independent simulation that computes the ground truth.
+    #[arg(long, default_value_t = 400_000)]
+    pub truth_customers: u64,
 }
 
 #[derive(Debug, Args)]

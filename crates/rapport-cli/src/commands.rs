@@ -34,7 +34,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => brand_demo(&args, quiet),
         Command::Generate(args) => {
             let stages = Stages::new(quiet);
-            let report = rapport_engine::demo::generate(args.customers, args.seed, &args.output, &|message| stages.show(message));
+            let report = rapport_engine::demo::generate(args.customers, args.seed, args.truth_customers, &args.output, &|message| {
+                stages.show(message)
+            });
             stages.finish();
             let report = report?;
             if !quiet {
@@ -790,7 +792,7 @@ fn brand_demo(args: &crate::args::DemoArgs, quiet: bool) -> Result<()> {
         directory: args.workspace.clone(),
         customers: args.customers,
         seed: args.seed,
-        truth_customers: rapport_engine::demo::TRUTH_CUSTOMERS,
+        truth_customers: args.truth_customers,
     };
     let report = rapport_engine::demo::run_brand_demo(&request, &|message| stages.show(message));
     stages.finish();

@@ -270,15 +270,16 @@ pub fn coverage(seeds: u64, customers: u64, scratch: &Path, progress: &(dyn Fn(&
 
 pub use rapport_synth::TRUTH_CUSTOMERS;
 
-/// Write a synthetic brand of `customers` (seed `seed`) into `output`; returns the rows
-/// written per file.
+/// Write a synthetic brand of `customers` (seed `seed`) into `output`, its ground truth
+/// from a simulation of `truth_customers`; returns the rows written per file.
 pub fn generate(
     customers: u64,
     seed: u64,
+    truth_customers: u64,
     output: &Path,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<rapport_synth::GenerateReport, EngineError> {
-    let options = rapport_synth::GenerateOptions { customers, seed, output: output.to_path_buf(), truth_customers: TRUTH_CUSTOMERS };
+    let options = rapport_synth::GenerateOptions { customers, seed, output: output.to_path_buf(), truth_customers };
     let report = rapport_synth::generate(&options, &|done| progress(&format!("generating customers: {done} of {customers}")))?;
     Ok(report)
 }

@@ -211,7 +211,7 @@ fn predict_on_a_workspace_writes_a_run() {
     let directory = tempfile::tempdir().expect("tempdir");
     let workspace = directory.path().join("demo");
     let workspace = workspace.to_str().expect("path");
-    ok(&["demo", "--workspace", workspace, "-q"]);
+    ok(&["demo", "--cdnow", "--workspace", workspace, "-q"]);
     let before = csv_rows(&ok(&["runs", "--workspace", workspace, "--format", "csv"])).1;
     assert_eq!(before.len(), 1, "the demo writes one run");
     let out = ok(&[

@@ -18,10 +18,41 @@ fn clv_fit_table_for_cdnow() {
 fn demo_headline() {
     let directory = tempfile::tempdir().expect("tempdir");
     let workspace = directory.path().join("demo");
-    let out = ok(&["demo", "--workspace", workspace.to_str().expect("path"), "-q"]);
+    let out = ok(&["demo", "--cdnow", "--workspace", workspace.to_str().expect("path"), "-q"]);
     // The first block (figures and models) without the workspace path.
     let headline: Vec<&str> = out.lines().skip(1).take_while(|line| !line.starts_with("Customer summary")).collect();
     insta::assert_snapshot!("demo_headline", headline.join("\n"));
+}
+
+/// The synthetic-brand demo's headlines beside the truth (a small brand, a small truth
+/// simulation; times and paths redacted).
+#[test]
+fn brand_demo_headlines() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("demo");
+    let workspace = workspace.to_str().expect("path");
+    let out = ok(&["demo", "--customers", "1500", "--seed", "5", "--truth-customers", "20000", "--workspace", workspace, "-q"]);
+    let seconds = regex_lite_seconds(&out.replace(workspace, "[workspace]"));
+    let run = seconds
+        .lines()
+        .map(|line| line.split("results/").nth(1).and_then(|rest| rest.split('/').next()).map(str::to_string))
+        .find_map(|id| id);
+    let redacted = match run {
+        Some(id) => seconds.replace(&id, "[run]"),
+        None => seconds,
+    };
+    insta::assert_snapshot!("brand_demo_headlines", redacted);
+}
+
+/// "(1.2 s)" → "([time])".
+fn regex_lite_seconds(text: &str) -> String {
+    text.lines()
+        .map(|line| match (line.rfind("  ("), line.ends_with(" s)")) {
+            (Some(at), true) => format!("{}  ([time])", &line[..at]),
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Floats rounded to 6 significant digits, so a snapshot does not move with the last bits.
@@ -71,7 +102,7 @@ fn summary_json_and_runs_json() {
     insta::assert_json_snapshot!("summary_first_rows_json", rounded(serde_json::Value::Array(rows[..3].to_vec())));
     let directory = tempfile::tempdir().expect("tempdir");
     let workspace = directory.path().join("demo");
-    ok(&["demo", "--workspace", workspace.to_str().expect("path"), "-q"]);
+    ok(&["demo", "--cdnow", "--workspace", workspace.to_str().expect("path"), "-q"]);
     let runs: serde_json::Value =
         serde_json::from_str(&ok(&["runs", "--workspace", workspace.to_str().expect("path"), "--format", "json"])).expect("json");
     insta::assert_json_snapshot!("runs_json", runs, {

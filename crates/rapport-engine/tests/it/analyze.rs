@@ -105,3 +105,74 @@ fn analysis_reads_back_exactly_the_planted_timelines() {
         assert!(run.join(file).is_file(), "{file} missing from the run");
     }
 }
+
+fn write(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+}
+
+/// Odd data, each by its written rule: a survey out of range is rejected and counted in
+/// the run; a survey with no touchpoint is grouped under "(none)"; a customer missing
+/// from the customers file is analysed and counted; a conversation with no reply has no
+/// response time; a reply stamped before the message is not a response; a workspace
+/// with only surveys and conversations gets those measures and lists what it skipped.
+#[test]
+fn odd_data_follows_the_written_rules() {
+    use rapport_engine::analyze::{AnalyzeRequest, analyze};
+    use rapport_store::input::InputSpec;
+    use rapport_store::workspace::{IngestOptions, Workspace};
+    let directory = tempfile::tempdir().expect("temp");
+    let root = directory.path().join("ws");
+    let mut workspace = Workspace::init(&root, rapport_core::config::WorkspaceConfig::default()).expect("init");
+    let files = directory.path();
+    write(&files.join("customers.csv"), "customer_id,region\nc1,North\nc2,North\nc3,Fair Isle\n");
+    write(
+        &files.join("surveys.csv"),
+        "customer_id,time,survey_type,score,touchpoint\r\nc1,2025-03-01,nps,10,store\r\nc2,2025-03-02,nps,3,\r\nc3,2025-03-03,nps,11,store\r\nc3,2025-04-03,nps,9,store\r\nc9,2025-04-04,nps,8,app\r\n",
+    );
+    write(
+        &files.join("interactions.csv"),
+        "customer_id,time,conversation_id,channel,direction,text,agent,resolved\n\
+         c1,2025-03-01T10:00:00Z,k1,email,inbound,\"My order is late,\nand nobody answers. Terrible.\",,\n\
+         c2,2025-03-01T09:59:00Z,k2,chat,outbound,Hello,Ana,\n\
+         c2,2025-03-01T10:00:00Z,k2,chat,inbound,Where is my parcel? This is awful.,,\n\
+         c2,2025-03-01T10:30:00Z,k2,chat,outbound,Sorted for you,Ana,true\n",
+    );
+    let ingest = |workspace: &mut Workspace, kind: rapport_core::event::EventKind, file: &str, max_rejects: u64| {
+        let options =
+            IngestOptions { input: InputSpec { path: files.join(file), ..InputSpec::default() }, max_rejects, ..IngestOptions::default() };
+        workspace.ingest(kind, &options).expect("ingest")
+    };
+    ingest(&mut workspace, rapport_core::event::EventKind::Customers, "customers.csv", 0);
+    let surveys = ingest(&mut workspace, rapport_core::event::EventKind::Surveys, "surveys.csv", 1);
+    assert_eq!((surveys.accepted, surveys.rejected), (4, 1));
+    ingest(&mut workspace, rapport_core::event::EventKind::Interactions, "interactions.csv", 0);
+
+    let outcome = analyze(&AnalyzeRequest { workspace: root.clone(), as_of: None }, &|_| {}).expect("analyze");
+    let summary = &outcome.summary;
+    assert_eq!(summary["rejected_rows"], 1);
+    assert_eq!(summary["customers_not_in_customer_file"], 1);
+    assert_eq!(summary["as_of"], "2025-04-04T23:59:59");
+    let nps = &outcome.headlines["nps"];
+    assert_eq!(nps.n, 4);
+    assert!(nps.lower.is_some() && nps.upper.is_some(), "a small sample still has its interval");
+    // One conversation without a reply, one whose early "reply" does not count.
+    let response = &outcome.headlines["first_response_hours_median"];
+    assert_eq!(response.n, 1);
+    assert!((response.estimate - 0.5).abs() < 1e-9, "{response:?}");
+    assert_eq!(outcome.headlines["resolution_rate"].n, 2);
+    for skipped in ["csat", "ces", "engagement_basket_effect", "referred_customer_value", "lifetime_value"] {
+        assert!(outcome.skipped.contains_key(skipped), "{skipped} not listed as skipped: {:?}", outcome.skipped);
+    }
+    // The VoC breakdown names the answer with no touchpoint and the three-customer region.
+    let run = root.join("results").join(&outcome.run.id);
+    let file = std::fs::File::open(run.join("voice_of_customer.parquet")).expect("voc");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+    let mut values = Vec::new();
+    for batch in reader {
+        let batch = batch.expect("batch");
+        let column = batch.column_by_name("value").expect("value");
+        let strings = arrow::array::AsArray::as_string::<i32>(column);
+        values.extend(strings.iter().flatten().map(str::to_string));
+    }
+    assert!(values.contains(&"(none)".to_string()) && values.contains(&"Fair Isle".to_string()), "{values:?}");
+}
