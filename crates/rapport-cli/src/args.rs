@@ -407,7 +407,7 @@ pub struct DemoArgs {
     pub seed: u64,
     /// Customers in the independent simulation that computes the ground truth (fewer is
     /// quicker and less exact).
-    #[arg(long, default_value_t = 400_000)]
+    #[arg(long, default_value_t = 2_000_000)]
     pub truth_customers: u64,
     /// The CDNOW walk-through instead: Fader, Hardie & Lee's sample, BG/NBD and holdout.
     #[arg(long, conflicts_with_all = ["customers", "seed", "truth_customers"])]
@@ -429,7 +429,7 @@ pub struct GenerateArgs {
     #[arg(long, short)]
     pub output: PathBuf,
     /// Customers in the independent simulation that computes the ground truth.
-    #[arg(long, default_value_t = 400_000)]
+    #[arg(long, default_value_t = 2_000_000)]
     pub truth_customers: u64,
 }
 

@@ -17,7 +17,7 @@
 //! * Interactions without a conversation id: a customer's rows on one channel form one
 //!   conversation until a gap of more than 72 hours.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -86,6 +86,7 @@ struct InteractionRow {
     order: Option<String>,
     conversation: Option<String>,
     channel: String,
+    compound: Option<f64>,
     message: Message,
 }
 
@@ -149,6 +150,25 @@ fn times(batch: &RecordBatch, index: usize) -> &arrow::array::PrimitiveArray<Tim
 
 fn numbers(batch: &RecordBatch, index: usize) -> &arrow::array::PrimitiveArray<Float64Type> {
     batch.column(index).as_primitive::<Float64Type>()
+}
+
+/// Customer ids interned to slots of `timelines`.
+#[derive(Default)]
+struct Customers {
+    slots: hashbrown::HashMap<String, usize, foldhash::fast::RandomState>,
+    timelines: Vec<Timeline>,
+}
+
+impl Customers {
+    fn slot(&mut self, id: &str) -> usize {
+        if let Some(&slot) = self.slots.get(id) {
+            return slot;
+        }
+        let slot = self.timelines.len();
+        self.slots.insert(id.to_string(), slot);
+        self.timelines.push(Timeline { customer: id.to_string(), ..Timeline::default() });
+        slot
+    }
 }
 
 /// Sentiment of customers' texts per channel and ISO week.
@@ -264,7 +284,6 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     };
 
     progress("reading and scoring interactions");
-    let sentiment = std::sync::Mutex::new(SentimentCells::default());
     let interactions = if has(EventKind::Interactions) {
         read_rows(
             workspace,
@@ -280,23 +299,19 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                     Some(_) => true,
                     None => agent.is_none(),
                 };
-                let tone = if inbound {
-                    text_at(strings(batch, 6), row).map(|text| {
-                        let compound = SentimentModel::Service.polarity_scores(&text).compound;
-                        if let Ok(mut cells) = sentiment.lock() {
-                            cells.cells.entry((channel.clone(), iso_week(time, zone))).or_default().add(compound);
-                        }
-                        Tone::of_compound(compound)
-                    })
+                let compound = if inbound && !strings(batch, 6).is_null(row) && !strings(batch, 6).value(row).is_empty() {
+                    Some(SentimentModel::Service.polarity_scores(strings(batch, 6).value(row)).compound)
                 } else {
                     None
                 };
+                let tone = compound.map(Tone::of_compound);
                 let resolved = flag_at(batch.column(8).as_boolean(), row);
                 Some(InteractionRow {
                     customer: text_at(strings(batch, 0), row),
                     order: text_at(strings(batch, 1), row),
                     conversation: text_at(strings(batch, 3), row),
                     channel,
+                    compound,
                     message: Message { time, inbound, tone, resolved, agent },
                 })
             },
@@ -389,109 +404,132 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     };
 
     progress("building customer timelines");
+    // Customer ids are interned once; rows then carry an index, so grouping moves no
+    // strings (grouping 20M events by owned ids dominated the analysis before).
+    let mut customers = Customers::default();
+    for (id, region) in &profiles {
+        let slot = customers.slot(id);
+        if region.is_some() {
+            customers.timelines[slot].region = region.clone();
+        }
+    }
+    let in_customer_file = customers.timelines.len();
+    // Orders are looked up only for rows that name no customer.
+    let needs_orders = purchases.iter().any(|row| row.customer.is_none())
+        || interactions.iter().any(|row| row.customer.is_none())
+        || surveys.iter().any(|row| row.customer.is_none())
+        || engagement.iter().any(|row| row.customer.is_none());
     let orders: HashMap<&str, &str> = purchases
         .iter()
+        .filter(|_| needs_orders)
         .filter(|row| row.amount >= 0.0)
         .filter_map(|row| Some((row.order.as_deref()?, row.customer.as_deref()?)))
         .collect();
     let mut unlinked: BTreeMap<String, u64> = BTreeMap::new();
-    let mut resolve = |kind: &'static str, customer: &Option<String>, order: &Option<String>| -> Option<String> {
-        if let Some(customer) = customer {
-            return Some(customer.clone());
-        }
-        let found = order.as_deref().and_then(|order| orders.get(order)).map(|customer| customer.to_string());
-        if found.is_none() {
-            *unlinked.entry(kind.to_string()).or_default() += 1;
-        }
-        found
-    };
-    let mut timelines: HashMap<String, Timeline> = HashMap::new();
-    let day = |time: i64| zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY);
-    let in_customer_file: HashSet<&str> = profiles.iter().map(|(id, _)| id.as_str()).collect();
-    for (id, region) in &profiles {
-        let timeline = timelines.entry(id.clone()).or_insert_with(|| Timeline { customer: id.clone(), ..Timeline::default() });
-        if region.is_some() {
-            timeline.region = region.clone();
-        }
-    }
     let mut after_as_of = 0_u64;
+    // The customer slot of a row within the window, by its customer or its order.
+    let mut place = |customers: &mut Customers, kind: &str, time: i64, customer: Option<&str>, order: Option<&str>| -> Option<usize> {
+        if time > as_of {
+            after_as_of += 1;
+            return None;
+        }
+        match customer.or_else(|| order.and_then(|order| orders.get(order).copied())) {
+            Some(id) => Some(customers.slot(id)),
+            None => {
+                *unlinked.entry(kind.to_string()).or_default() += 1;
+                None
+            }
+        }
+    };
+    let day = |time: i64| zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY);
     for row in &purchases {
-        if row.time > as_of {
-            after_as_of += 1;
-            continue;
+        if let Some(slot) = place(&mut customers, "purchases", row.time, row.customer.as_deref(), row.order.as_deref()) {
+            customers.timelines[slot].purchases.push(Purchase { time: row.time, day: day(row.time), amount: row.amount });
         }
-        let Some(customer) = resolve("purchases", &row.customer, &row.order) else { continue };
-        let timeline = timelines.entry(customer.clone()).or_insert_with(|| Timeline { customer, ..Timeline::default() });
-        timeline.purchases.push(Purchase { time: row.time, day: day(row.time), amount: row.amount });
     }
-    // Conversations: by conversation id, or by channel and gap.
-    let mut threads: HashMap<(String, String, Option<String>), Vec<Message>> = HashMap::new();
+
+    // Sentiment per channel and week, folded on all cores.
+    let sentiment = interactions
+        .par_iter()
+        .filter(|row| row.message.time <= as_of)
+        .fold(SentimentCells::default, |mut cells, row| {
+            if let Some(compound) = row.compound {
+                cells.cells.entry((row.channel.clone(), iso_week(row.message.time, zone))).or_default().add(compound);
+            }
+            cells
+        })
+        .reduce(SentimentCells::default, |mut left, right| {
+            for (key, moments) in right.cells {
+                left.cells.entry(key).or_default().merge(&moments);
+            }
+            left
+        });
+    // Conversations: rows sorted by customer, conversation id and channel; without an id,
+    // a channel's rows split where more than 72 hours pass.
+    let mut threads: Vec<(usize, InteractionRow)> = Vec::with_capacity(interactions.len());
     for row in interactions {
-        if row.message.time > as_of {
-            after_as_of += 1;
-            continue;
+        if let Some(slot) = place(&mut customers, "interactions", row.message.time, row.customer.as_deref(), row.order.as_deref()) {
+            threads.push((slot, row));
         }
-        let Some(customer) = resolve("interactions", &row.customer, &row.order) else { continue };
-        threads.entry((customer, row.channel, row.conversation)).or_default().push(row.message);
     }
-    for ((customer, channel, conversation), mut messages) in threads {
-        let timeline = timelines.entry(customer.clone()).or_insert_with(|| Timeline { customer, ..Timeline::default() });
-        if conversation.is_some() {
+    threads.par_sort_unstable_by(|(a, x), (b, y)| {
+        (a, &x.conversation, &x.channel, x.message.time).cmp(&(b, &y.conversation, &y.channel, y.message.time))
+    });
+    let mut start = 0;
+    while start < threads.len() {
+        let (slot, first) = &threads[start];
+        let mut end = start + 1;
+        while end < threads.len()
+            && threads[end].0 == *slot
+            && threads[end].1.conversation == first.conversation
+            && threads[end].1.channel == first.channel
+        {
+            end += 1;
+        }
+        let channel = first.channel.clone();
+        let slot = *slot;
+        let mut messages: Vec<Message> = threads[start..end].iter().map(|(_, row)| row.message.clone()).collect();
+        let timeline = &mut customers.timelines[slot];
+        if first.conversation.is_some() {
             timeline.conversations.extend(Conversation::from_messages(&channel, &mut messages));
         } else {
-            messages.sort_by_key(|message| message.time);
-            let mut start = 0;
+            let mut from = 0;
             for index in 1..=messages.len() {
                 if index == messages.len() || messages[index].time - messages[index - 1].time > CONVERSATION_GAP {
-                    timeline.conversations.extend(Conversation::from_messages(&channel, &mut messages[start..index]));
-                    start = index;
+                    timeline.conversations.extend(Conversation::from_messages(&channel, &mut messages[from..index]));
+                    from = index;
+                }
+            }
+        }
+        start = end;
+    }
+    drop(threads);
+    for row in surveys {
+        if let Some(slot) = place(&mut customers, "surveys", row.answer.time, row.customer.as_deref(), row.order.as_deref()) {
+            customers.timelines[slot].answers.push(row.answer);
+        }
+    }
+    for row in &engagement {
+        if let Some(slot) = place(&mut customers, "engagement", row.time, row.customer.as_deref(), row.order.as_deref()) {
+            customers.timelines[slot].engagement.push(Engagement { kind: row.kind, time: row.time });
+            if row.kind == EngagementType::Referral {
+                customers.timelines[slot].referrals_made += 1;
+                if let Some(referred) = &row.referred {
+                    let referred = customers.slot(referred);
+                    customers.timelines[referred].referred = true;
                 }
             }
         }
     }
-    for row in surveys {
-        if row.answer.time > as_of {
-            after_as_of += 1;
-            continue;
-        }
-        let Some(customer) = resolve("surveys", &row.customer, &row.order) else { continue };
-        timelines.entry(customer.clone()).or_insert_with(|| Timeline { customer, ..Timeline::default() }).answers.push(row.answer);
-    }
-    for row in &engagement {
-        if row.time > as_of {
-            after_as_of += 1;
-            continue;
-        }
-        let Some(customer) = resolve("engagement", &row.customer, &row.order) else { continue };
-        let timeline = timelines.entry(customer.clone()).or_insert_with(|| Timeline { customer, ..Timeline::default() });
-        timeline.engagement.push(Engagement { kind: row.kind, time: row.time });
-        if row.kind == EngagementType::Referral {
-            timeline.referrals_made += 1;
-            if let Some(referred) = &row.referred {
-                timelines
-                    .entry(referred.clone())
-                    .or_insert_with(|| Timeline { customer: referred.clone(), ..Timeline::default() })
-                    .referred = true;
-            }
-        }
-    }
     for row in programs {
-        if row.contact.time > as_of {
-            after_as_of += 1;
-            continue;
+        if let Some(slot) = place(&mut customers, "programs", row.contact.time, Some(&row.customer), None) {
+            customers.timelines[slot].programs.push(row.contact);
         }
-        timelines
-            .entry(row.customer.clone())
-            .or_insert_with(|| Timeline { customer: row.customer, ..Timeline::default() })
-            .programs
-            .push(row.contact);
     }
-    let not_in_customer_file =
-        if in_customer_file.is_empty() { 0 } else { timelines.keys().filter(|id| !in_customer_file.contains(id.as_str())).count() as u64 };
-    let mut timelines: Vec<Timeline> = timelines.into_values().collect();
+    let not_in_customer_file = if in_customer_file == 0 { 0 } else { (customers.timelines.len() - in_customer_file) as u64 };
+    let mut timelines = customers.timelines;
     timelines.par_iter_mut().for_each(Timeline::sort);
     timelines.par_sort_unstable_by(|a, b| natural_order(&a.customer, &b.customer));
-    let sentiment = sentiment.into_inner().unwrap_or_default();
     Ok(Loaded { timelines, as_of, sentiment, unlinked, after_as_of, not_in_customer_file })
 }
 
@@ -609,13 +647,26 @@ fn customer_table(
         calibration_end: None,
         monetary: true,
     };
-    let mut accumulator = SummaryAccumulator::new(options);
-    for timeline in timelines {
-        for purchase in &timeline.purchases {
-            accumulator.update(&timeline.customer, zone.local_seconds(ParsedTime::Instant(purchase.time)), purchase.amount);
-        }
-    }
-    let summary = accumulator.finish();
+    let summary = timelines
+        .par_chunks(16_384)
+        .map(|chunk| {
+            let mut accumulator = SummaryAccumulator::new(options);
+            for timeline in chunk {
+                for purchase in &timeline.purchases {
+                    accumulator.update(&timeline.customer, zone.local_seconds(ParsedTime::Instant(purchase.time)), purchase.amount);
+                }
+            }
+            accumulator.flush();
+            accumulator
+        })
+        .reduce(
+            || SummaryAccumulator::new(options),
+            |mut left, right| {
+                left.merge(right);
+                left
+            },
+        )
+        .finish();
     let mut models = Vec::new();
     if summary.customers.len() < 10 {
         skipped.insert("lifetime_value".into(), "fewer than 10 customers with purchases".into());

@@ -32,7 +32,7 @@ use rapport_measures::{Measures, Settings};
 pub use story::{END, START};
 
 /// Customers in the independent simulation that computes the ground truth.
-pub const TRUTH_CUSTOMERS: u64 = 400_000;
+pub const TRUTH_CUSTOMERS: u64 = 2_000_000;
 /// The truth simulation's seed: its own stream, unrelated to any brand's seed.
 pub const TRUTH_SEED: u64 = 0x7472_7574_685f_7631;
 /// The brand's time zone.
