@@ -36,7 +36,7 @@ use rapport_core::time::{ParsedTime, Period, TimeUnit, Zone, parse_end_of};
 pub use rapport_measures::Headline;
 use rapport_measures::table::{Table, Values};
 use rapport_measures::timeline::{Message, is_social};
-use rapport_measures::{Answer, Conversation, Engagement, Measures, ProgramContact, Purchase, Settings, Timeline, Tone};
+use rapport_measures::{Advocacy, Answer, Conversation, Engagement, Measures, ProgramContact, Purchase, Settings, Timeline, Tone};
 use rapport_models::ModelKind;
 use rapport_store::runs::{NewRun, RunInfo};
 use rapport_store::workspace::Workspace;
@@ -101,6 +101,7 @@ struct EngagementRow {
     order: Option<String>,
     kind: EngagementType,
     time: i64,
+    rating: Option<f64>,
     referred: Option<String>,
 }
 
@@ -187,7 +188,8 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
         load_timelines(&workspace, request.as_of.as_deref(), progress)?;
 
     progress("measuring");
-    let settings = Settings::new(as_of, zone);
+    let mut settings = Settings::new(as_of, zone);
+    settings.cost_per_contact = contact_cost(&workspace)?;
     let measures = timelines
         .par_chunks(4_096)
         .map(|chunk| {
@@ -199,12 +201,32 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
             left.merge(right);
             left
         });
-    let (headlines, mut skipped) = measures.headlines(&settings, &currency);
+    let (mut headlines, mut skipped) = measures.headlines(&settings, &currency);
     let mut tables: Vec<Table> = measures.breakdowns(&settings).into_iter().filter(|table| table.rows() > 0).collect();
     tables.extend(sentiment_table(&sentiment));
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
-    let (customers, models) = customer_table(&timelines, &settings, &mut skipped)?;
+    let (customers, models, referred_clv) = customer_table(&timelines, &settings, &mut skipped)?;
+    match referred_clv {
+        Some(moments) if moments.n > 0 => {
+            let interval = moments.mean_t(settings.confidence);
+            let finite = |value: f64| value.is_finite().then_some(value);
+            headlines.insert(
+                "referred_customer_clv".into(),
+                Headline {
+                    estimate: interval.estimate,
+                    lower: finite(interval.lower),
+                    upper: finite(interval.upper),
+                    n: interval.n,
+                    unit: format!("{currency} predicted in the next 12 months (BG/NBD + Gamma-Gamma)"),
+                    of: "referred customers".into(),
+                },
+            );
+        }
+        _ => {
+            skipped.insert("referred_customer_clv".into(), "needs referrals naming referred customers and a lifetime-value fit".into());
+        }
+    }
 
     let as_of_text = rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of)));
     let batches: Vec<Json> = workspace
@@ -348,7 +370,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         read_rows(
             workspace,
             EventKind::Engagement,
-            &["customer_id", "order_id", "time", "engagement_type", "referred_customer_id"],
+            &["customer_id", "order_id", "time", "engagement_type", "referred_customer_id", "rating"],
             |batch, row| {
                 let kind = serde_json::from_value::<EngagementType>(Json::String(strings(batch, 3).value(row).to_string())).ok()?;
                 Some(EngagementRow {
@@ -357,6 +379,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                     kind,
                     time: times(batch, 2).value(row),
                     referred: text_at(strings(batch, 4), row),
+                    rating: (!batch.column(5).is_null(row)).then(|| numbers(batch, 5).value(row)),
                 })
             },
         )?
@@ -511,7 +534,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     }
     for row in &engagement {
         if let Some(slot) = place(&mut customers, "engagement", row.time, row.customer.as_deref(), row.order.as_deref()) {
-            customers.timelines[slot].engagement.push(Engagement { kind: row.kind, time: row.time });
+            customers.timelines[slot].engagement.push(Engagement { kind: row.kind, time: row.time, rating: row.rating });
             if row.kind == EngagementType::Referral {
                 customers.timelines[slot].referrals_made += 1;
                 if let Some(referred) = &row.referred {
@@ -585,6 +608,20 @@ fn table_batch(table: &Table) -> Result<RecordBatch, EngineError> {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|error| EngineError::Internal(error.to_string()))
 }
 
+/// The mean amount of the stored contact costs, if any.
+fn contact_cost(workspace: &Workspace) -> Result<Option<f64>, EngineError> {
+    if workspace.event_files(EventKind::Costs).is_empty() {
+        return Ok(None);
+    }
+    let amounts = read_rows(workspace, EventKind::Costs, &["cost_type", "amount"], |batch, row| {
+        (strings(batch, 0).value(row) == "contact").then(|| numbers(batch, 1).value(row))
+    })?;
+    Ok((!amounts.is_empty()).then(|| amounts.iter().sum::<f64>() / amounts.len() as f64))
+}
+
+/// The customer table, the models' reports, and the predicted CLV of referred customers.
+type CustomerTableOutcome = (RecordBatch, Vec<Json>, Option<rapport_stats::intervals::Moments>);
+
 /// The customer table: facts from the timelines and, where the purchases allow a fit,
 /// BG/NBD + Gamma-Gamma predictions (P(alive), purchases in the next 52 weeks, 12-month
 /// CLV at 1% a month).
@@ -592,7 +629,7 @@ fn customer_table(
     timelines: &[Timeline],
     settings: &Settings,
     skipped: &mut BTreeMap<String, String>,
-) -> Result<(RecordBatch, Vec<Json>), EngineError> {
+) -> Result<CustomerTableOutcome, EngineError> {
     let as_of = settings.as_of;
     let zone = settings.zone;
     let mut table = CustomerTable::from_ids(timelines.iter().map(|timeline| timeline.customer.as_str()), Window::default());
@@ -638,6 +675,10 @@ fn customer_table(
         table.push_f64(&name, values)?;
     }
     table.push("referred", Arc::new(BooleanArray::from(timelines.iter().map(|timeline| timeline.referred).collect::<Vec<_>>())))?;
+    let advocacy: Vec<Advocacy> = timelines.par_iter().map(|timeline| Advocacy::of(timeline, as_of)).collect();
+    table.push_f64("advocacy_score", advocacy.iter().map(Advocacy::score).collect())?;
+    table.push("ambassador", Arc::new(BooleanArray::from(advocacy.iter().map(Advocacy::ambassador).collect::<Vec<_>>())))?;
+    let mut referred_clv = None;
 
     // BTYD on the purchase history: days, in weeks, to the observation end.
     let options = SummaryOptions {
@@ -685,11 +726,20 @@ fn customer_table(
                 let index: HashMap<&str, usize> = (0..predicted.table.len()).map(|row| (predicted.table.id(row), row)).collect();
                 for name in ["frequency", "recency", "T", "p_alive", "expected_purchases", "clv"] {
                     if let Some(values) = predicted.table.f64(name) {
-                        let joined = timelines
+                        let joined: Vec<f64> = timelines
                             .iter()
                             .map(|timeline| index.get(timeline.customer.as_str()).map_or(f64::NAN, |&row| values[row]))
                             .collect();
                         let name = if name == "expected_purchases" { "expected_purchases_52_weeks" } else { name };
+                        if name == "clv" {
+                            let mut moments = rapport_stats::intervals::Moments::default();
+                            timelines
+                                .iter()
+                                .zip(&joined)
+                                .filter(|(timeline, value): &(&Timeline, &f64)| timeline.referred && value.is_finite())
+                                .for_each(|(_, value)| moments.add(*value));
+                            referred_clv = Some(moments);
+                        }
                         table.push_f64(name, joined)?;
                     }
                 }
@@ -699,5 +749,5 @@ fn customer_table(
             }
         }
     }
-    Ok((table.to_record_batch(), models))
+    Ok((table.to_record_batch(), models, referred_clv))
 }

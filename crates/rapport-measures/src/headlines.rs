@@ -44,6 +44,13 @@ pub struct Settings {
     pub frequency_minimum_days: i64,
     /// CSAT answers at or above this are satisfied (top-2-box on 1–5: 4).
     pub csat_satisfied_from: f64,
+    /// Window before an NPS answer in which experiences count as its drivers.
+    pub driver_days: i64,
+    /// A first reply later than this many hours (or none) is a long wait.
+    pub long_wait_hours: f64,
+    /// The brand's mean cost of a contact (from its contact costs), for the saving of
+    /// deflected self-service sessions.
+    pub cost_per_contact: Option<f64>,
 }
 
 impl Settings {
@@ -59,6 +66,9 @@ impl Settings {
             referred_value_days: 365,
             frequency_minimum_days: 180,
             csat_satisfied_from: 4.0,
+            driver_days: 90,
+            long_wait_hours: 24.0,
+            cost_per_contact: None,
         }
     }
 
@@ -217,7 +227,14 @@ pub struct Measures {
     /// program → (treated, control) purchase within the window.
     programs: BTreeMap<String, (Proportion, Proportion)>,
     regions: BTreeMap<String, RegionStat>,
+    /// Customers with an NPS answer: ambassadors among them.
+    ambassadors: Proportion,
+    /// Per NPS answer: the experiences of the window before it, and whether it is a detractor.
+    driver_rows: Vec<([bool; DRIVERS.len()], bool)>,
 }
+
+/// The experiences tested as drivers of detractor answers, in the window before the answer.
+pub const DRIVERS: [&str; 4] = ["unresolved_contact", "long_wait_or_no_reply", "negative_contact", "refund"];
 
 fn merge_map<K: Ord, V>(into: &mut BTreeMap<K, V>, from: BTreeMap<K, V>, merge: impl Fn(&mut V, V)) {
     for (key, value) in from {
@@ -255,6 +272,25 @@ impl Measures {
             if answer.survey == SurveyType::Nps {
                 self.regions.entry(region.clone()).or_default().nps.add(answer.score);
             }
+        }
+
+        let nps_answers: Vec<_> =
+            timeline.answers.iter().filter(|answer| answer.time <= as_of && answer.survey == SurveyType::Nps).collect();
+        if !nps_answers.is_empty() {
+            self.ambassadors.add(crate::timeline::Advocacy::of(timeline, as_of).ambassador());
+        }
+        let window = settings.driver_days * DAY;
+        for answer in &nps_answers {
+            let recent: Vec<&Conversation> =
+                timeline.conversations.iter().filter(|c| c.start <= answer.time && c.start >= answer.time - window).collect();
+            let long_wait = (settings.long_wait_hours * 3600.0) as i64;
+            let experiences = [
+                recent.iter().any(|c| !c.resolved),
+                recent.iter().any(|c| c.first_response_seconds.is_none_or(|seconds| seconds > long_wait)),
+                recent.iter().any(|c| c.opened_negative()),
+                timeline.purchases.iter().any(|p| p.amount < 0.0 && p.time <= answer.time && p.time >= answer.time - window),
+            ];
+            self.driver_rows.push((experiences, answer.score <= 6.0));
         }
 
         let conversations: Vec<&Conversation> = timeline.conversations.iter().filter(|conversation| conversation.start <= as_of).collect();
@@ -351,6 +387,8 @@ impl Measures {
             a.0.merge(b.0);
             a.1.merge(b.1);
         });
+        self.ambassadors.merge(other.ambassadors);
+        self.driver_rows.extend(other.driver_rows);
         merge_map(&mut self.regions, other.regions, |a, b| {
             a.customers += b.customers;
             a.net_spend += b.net_spend;
@@ -380,6 +418,7 @@ impl Measures {
                 skipped.insert(name.to_string(), reason.to_string());
             }
         };
+        let deflection_reason = "needs self-service sessions and contact costs (costs of type contact)";
         let survey = |kind: SurveyType| self.surveys.get(&kind).map(|stat| stat.interval(kind, confidence));
         put("nps", survey(SurveyType::Nps).map(|i| Headline::new(i, "points (−100 to 100)", "answers")), "no NPS answers");
         put("csat", survey(SurveyType::Csat).map(|i| Headline::new(i, "percent satisfied (top 2 of 5)", "answers")), "no CSAT answers");
@@ -427,6 +466,31 @@ impl Measures {
                 )
             }),
             "no self-service sessions (article-view engagement) with a closed window",
+        );
+
+        // Each deflected session is a contact avoided, at the mean contact cost.
+        let saving = settings.cost_per_contact.filter(|_| self.deflection.n > 0).map(|cost| {
+            let rate = wilson(self.deflection.successes, self.deflection.n, confidence);
+            let sessions = self.deflection.n as f64;
+            let saving = Interval {
+                estimate: rate.estimate * sessions * cost,
+                lower: rate.lower * sessions * cost,
+                upper: rate.upper * sessions * cost,
+                n: self.deflection.n,
+            };
+            Headline::new(saving, &format!("{currency} (contacts avoided × {cost:.2} per contact)"), "self-service sessions")
+        });
+        put("deflection_saving", saving, deflection_reason);
+        put(
+            "ambassador_rate",
+            (self.ambassadors.n > 0).then(|| {
+                Headline::new(
+                    wilson(self.ambassadors.successes, self.ambassadors.n, confidence).scaled(100.0),
+                    "percent",
+                    "customers with an NPS answer",
+                )
+            }),
+            "no NPS answers",
         );
 
         let effect = |rows: &[[f64; 3]]| {
@@ -564,7 +628,37 @@ impl Measures {
             regions.number("nps_lower", nps.lower);
             regions.number("nps_upper", nps.upper);
         }
-        vec![voc.table("voice_of_customer"), service.table("service"), programs.table("programs"), regions.table("regions")]
+        let mut drivers = Columns::default();
+        let x: Vec<Vec<f64>> = self
+            .driver_rows
+            .iter()
+            .map(|(experiences, _)| std::iter::once(1.0).chain(experiences.iter().map(|&e| f64::from(u8::from(e)))).collect())
+            .collect();
+        let y: Vec<bool> = self.driver_rows.iter().map(|(_, detractor)| *detractor).collect();
+        let fitted = rapport_stats::regression::logistic(&x, &y);
+        for (index, driver) in DRIVERS.iter().enumerate() {
+            let (mut with, mut without) = (Proportion::default(), Proportion::default());
+            for (experiences, detractor) in &self.driver_rows {
+                if experiences[index] { with.add(*detractor) } else { without.add(*detractor) }
+            }
+            drivers.text("driver", driver);
+            drivers.count("answers_with", with.n);
+            let rate_with = wilson(with.successes, with.n, confidence).scaled(100.0);
+            let rate_without = wilson(without.successes, without.n, confidence).scaled(100.0);
+            drivers.number("detractor_rate_with", rate_with.estimate);
+            drivers.number("detractor_rate_without", rate_without.estimate);
+            // Odds ratio holding the other experiences fixed (logistic regression, Wald interval).
+            let odds = fitted.as_ref().map(|fit| fit.interval(index + 1, confidence));
+            drivers.number("odds_ratio", odds.map_or(f64::NAN, |i| i.estimate.exp()));
+            drivers.number("odds_ratio_lower", odds.map_or(f64::NAN, |i| i.lower.exp()));
+            drivers.number("odds_ratio_upper", odds.map_or(f64::NAN, |i| i.upper.exp()));
+        }
+        let mut tables =
+            vec![voc.table("voice_of_customer"), service.table("service"), programs.table("programs"), regions.table("regions")];
+        if !self.driver_rows.is_empty() {
+            tables.push(drivers.table("detractor_drivers"));
+        }
+        tables
     }
 }
 

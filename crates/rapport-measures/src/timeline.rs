@@ -155,6 +155,8 @@ pub struct Engagement {
     pub kind: EngagementType,
     /// UTC seconds.
     pub time: i64,
+    /// A review's rating (0–5).
+    pub rating: Option<f64>,
 }
 
 /// A program sent to the customer, or withheld as control.
@@ -211,6 +213,48 @@ pub fn is_social(kind: EngagementType) -> bool {
     )
 }
 
+/// Advocacy of one customer as of `as_of`: the latest NPS answer, shares, positive
+/// reviews (rating 4 or more) and referrals made, over the whole history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Advocacy {
+    /// The latest NPS answer is 9 or 10.
+    pub promoter: bool,
+    /// Shares and reposts.
+    pub shares: u32,
+    /// Reviews rated 4 or 5.
+    pub positive_reviews: u32,
+    /// Referrals made.
+    pub referrals: u32,
+}
+
+impl Advocacy {
+    /// Read a timeline (lists sorted by time) as of `as_of`.
+    pub fn of(timeline: &Timeline, as_of: i64) -> Advocacy {
+        let latest_nps = timeline.answers.iter().rev().find(|answer| answer.time <= as_of && answer.survey == SurveyType::Nps);
+        let count = |keep: &dyn Fn(&Engagement) -> bool| {
+            timeline.engagement.iter().filter(|event| event.time <= as_of && keep(event)).count() as u32
+        };
+        Advocacy {
+            promoter: latest_nps.is_some_and(|answer| answer.score >= 9.0),
+            shares: count(&|event| matches!(event.kind, EngagementType::Share | EngagementType::Retweet)),
+            positive_reviews: count(&|event| event.kind == EngagementType::Review && event.rating.is_some_and(|rating| rating >= 4.0)),
+            referrals: count(&|event| event.kind == EngagementType::Referral),
+        }
+    }
+
+    /// The advocacy score, 0–100: 25 points each for being a promoter, for sharing (full
+    /// at 3 shares), for positive reviews (full at 2) and for referring (full at 1).
+    pub fn score(&self) -> f64 {
+        let part = |count: u32, full: u32| f64::from(count.min(full)) / f64::from(full);
+        25.0 * (f64::from(u8::from(self.promoter)) + part(self.shares, 3) + part(self.positive_reviews, 2) + part(self.referrals, 1))
+    }
+
+    /// An ambassador: a promoter who also shares, reviews positively or refers.
+    pub fn ambassador(&self) -> bool {
+        self.promoter && (self.shares > 0 || self.positive_reviews > 0 || self.referrals > 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +293,20 @@ mod tests {
         let conversation = Conversation::from_messages("social", &mut rows).expect("inbound");
         assert!(conversation.recovered() && !conversation.resolved);
         assert_eq!((conversation.opening, conversation.closing), (Some(Tone::Negative), Some(Tone::Positive)));
+    }
+
+    #[test]
+    fn advocacy_score_and_ambassadors() {
+        let answer = |score: f64, time: i64| Answer { survey: SurveyType::Nps, score, time, touchpoint: None, stage: None };
+        let event = |kind: EngagementType, rating: Option<f64>| Engagement { kind, time: 5, rating };
+        let mut timeline = Timeline { answers: vec![answer(3.0, 1), answer(10.0, 2)], ..Timeline::default() };
+        timeline.engagement =
+            vec![event(EngagementType::Share, None), event(EngagementType::Review, Some(5.0)), event(EngagementType::Review, Some(2.0))];
+        let advocacy = Advocacy::of(&timeline, 10);
+        assert!(advocacy.promoter && advocacy.ambassador());
+        assert!((advocacy.score() - (25.0 + 25.0 / 3.0 + 12.5)).abs() < 1e-12);
+        // As of before the promoter answer, the detractor answer is the latest.
+        assert!(!Advocacy::of(&timeline, 1).promoter);
     }
 
     #[test]

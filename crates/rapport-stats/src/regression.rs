@@ -79,6 +79,47 @@ pub fn ols_hc1(x: &[Vec<f64>], y: &[f64]) -> Option<Regression> {
     Some(Regression { coefficients: beta, standard_errors, n: n as u64 })
 }
 
+/// Logistic regression of a 0/1 outcome on the rows of `x` (include a column of ones)
+/// by iteratively reweighted least squares, with standard errors from the inverse
+/// Fisher information (the usual Wald intervals of statsmodels' `Logit`). `None` when
+/// the fit does not converge in 50 steps (complete separation, say) or the design is
+/// singular.
+pub fn logistic(x: &[Vec<f64>], y: &[bool]) -> Option<Regression> {
+    let n = x.len();
+    let k = x.first()?.len();
+    if n <= k || y.len() != n {
+        return None;
+    }
+    let mut beta = vec![0.0; k];
+    for _ in 0..50 {
+        let mut information = vec![vec![0.0; k]; k];
+        let mut score = vec![0.0; k];
+        for (row, &outcome) in x.iter().zip(y) {
+            let eta: f64 = row.iter().zip(&beta).map(|(a, b)| a * b).sum();
+            let p = 1.0 / (1.0 + (-eta).exp());
+            let weight = p * (1.0 - p);
+            let residual = f64::from(u8::from(outcome)) - p;
+            for i in 0..k {
+                score[i] += row[i] * residual;
+                for j in 0..k {
+                    information[i][j] += weight * row[i] * row[j];
+                }
+            }
+        }
+        let inverse = invert(information)?;
+        let step: Vec<f64> = (0..k).map(|i| (0..k).map(|j| inverse[i][j] * score[j]).sum()).collect();
+        beta.iter_mut().zip(&step).for_each(|(b, s)| *b += s);
+        if beta.iter().any(|b| !b.is_finite() || b.abs() > 50.0) {
+            return None;
+        }
+        if step.iter().map(|s| s.abs()).fold(0.0, f64::max) < 1e-10 {
+            let standard_errors = (0..k).map(|i| inverse[i][i].max(0.0).sqrt()).collect();
+            return Some(Regression { coefficients: beta, standard_errors, n: n as u64 });
+        }
+    }
+    None
+}
+
 /// Gauss–Jordan inverse with partial pivoting of a small symmetric matrix; `None` when
 /// singular (relative to its scale).
 fn invert(mut matrix: Vec<Vec<f64>>) -> Option<Vec<Vec<f64>>> {
@@ -128,6 +169,22 @@ mod tests {
         assert!((fitted.coefficients[0] - 0.321429).abs() < 1e-6, "{fitted:?}");
         assert!((fitted.standard_errors[1] - 0.134135).abs() < 1e-5, "{fitted:?}");
         assert!((fitted.standard_errors[0] - 0.650885).abs() < 1e-5, "{fitted:?}");
+    }
+
+    const LOGIT: (f64, f64, f64, f64) = (-2.9903319256461214, 0.5436967137538402, 2.009493818493834, 0.33616429776601897);
+
+    /// statsmodels 0.15 `Logit(y, X).fit()` on x = 1..10, y = [0,0,1,0,0,1,0,1,1,1]
+    /// with an intercept.
+    #[test]
+    fn logistic_matches_statsmodels() {
+        let y = [false, false, true, false, false, true, false, true, true, true];
+        let x: Vec<Vec<f64>> = (1..=10).map(|value| vec![1.0, value as f64]).collect();
+        let fitted = logistic(&x, &y).expect("converges");
+        assert!((fitted.coefficients[0] - LOGIT.0).abs() < 1e-6 && (fitted.coefficients[1] - LOGIT.1).abs() < 1e-6, "{fitted:?}");
+        assert!((fitted.standard_errors[0] - LOGIT.2).abs() < 1e-5 && (fitted.standard_errors[1] - LOGIT.3).abs() < 1e-5, "{fitted:?}");
+        // Complete separation has no maximum.
+        let separated = [false, false, false, false, false, true, true, true, true, true];
+        assert!(logistic(&x, &separated).is_none());
     }
 
     #[test]

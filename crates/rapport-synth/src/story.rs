@@ -650,7 +650,11 @@ impl Story {
                     stage: Some(answer.stage.to_string()),
                 })
                 .collect(),
-            engagement: self.engagement.iter().map(|event| Engagement { kind: event.kind, time: event.time }).collect(),
+            engagement: self
+                .engagement
+                .iter()
+                .map(|event| Engagement { kind: event.kind, time: event.time, rating: event.rating.map(f64::from) })
+                .collect(),
             programs: self
                 .programs
                 .iter()
