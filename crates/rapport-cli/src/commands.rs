@@ -835,7 +835,7 @@ fn brand_demo(args: &crate::args::DemoArgs, quiet: bool) -> Result<()> {
             _ => "[no interval]".to_string(),
         };
         let truth = truth.get(name).map(|value| format!("truth {value:.2}")).unwrap_or_default();
-        writeln!(out, "  {name:<29} {:>9.2} {interval:<20} n = {:<7} {:<14} {}", headline.estimate, headline.n, truth, headline.unit)?;
+        writeln!(out, "  {name:<36} {:>9.2} {interval:<20} n = {:<7} {:<14} {}", headline.estimate, headline.n, truth, headline.unit)?;
     }
     writeln!(out)?;
     writeln!(out, "Where everything is:")?;

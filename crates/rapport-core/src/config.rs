@@ -52,6 +52,26 @@ pub struct WorkspaceConfig {
     /// Per kind: the strftime pattern (or `epoch`) of the time column.
     #[serde(default)]
     pub time_format: BTreeMap<String, String>,
+    /// The service team's opening hours, for response times in business hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceConfig>,
+}
+
+/// `[service]`: opening hours (in the workspace's time zone) and holidays.
+///
+/// ```toml
+/// [service]
+/// hours = "Mon-Fri 09:00-18:00; Sat 10:00-16:00"
+/// holidays = ["2025-12-25", "2025-12-26"]
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Weekly opening hours (see [`crate::schedule::Schedule::parse`]).
+    pub hours: String,
+    /// Closed dates, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub holidays: Vec<String>,
 }
 
 /// A mapping profile: how one export layout maps onto Rapport's events, in a file of
@@ -114,6 +134,9 @@ impl WorkspaceConfig {
                 return Err(format!("[{table}] names {unknown:?}, which is not a kind of events ({})", kinds.join(", ")));
             }
         }
+        if let Some(service) = &self.service {
+            crate::schedule::Schedule::parse(&service.hours, &service.holidays).map_err(|reason| format!("[service] {reason}"))?;
+        }
         Ok(())
     }
 }
@@ -137,6 +160,7 @@ impl Default for WorkspaceConfig {
             filter: BTreeMap::new(),
             decimal_comma: BTreeMap::new(),
             time_format: BTreeMap::new(),
+            service: None,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod event;
 pub mod expression;
 pub mod mapping;
 pub mod money;
+pub mod schedule;
 pub mod summary;
 pub mod survey;
 pub mod table;

@@ -190,6 +190,11 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     progress("measuring");
     let mut settings = Settings::new(as_of, zone);
     settings.cost_per_contact = contact_cost(&workspace)?;
+    if let Some(service) = &workspace.config().service {
+        let schedule = rapport_core::schedule::Schedule::parse(&service.hours, &service.holidays)
+            .map_err(|reason| rapport_core::CoreError::InvalidOption { option: "[service] in rapport.toml", reason })?;
+        settings.schedule = Some(schedule);
+    }
     let measures = timelines
         .par_chunks(4_096)
         .map(|chunk| {

@@ -186,6 +186,7 @@ pub fn run_brand_demo(request: &BrandDemoRequest, progress: &(dyn Fn(&str) + Syn
     let config = WorkspaceConfig {
         timezone: rapport_synth::TIMEZONE.into(),
         currency: rapport_synth::CURRENCY.into(),
+        service: Some(rapport_core::config::ServiceConfig { hours: rapport_synth::SERVICE_HOURS.into(), holidays: Vec::new() }),
         ..WorkspaceConfig::default()
     };
     let mut workspace = Workspace::init(directory, config)?;

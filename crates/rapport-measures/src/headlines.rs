@@ -48,6 +48,8 @@ pub struct Settings {
     pub driver_days: i64,
     /// A first reply later than this many hours (or none) is a long wait.
     pub long_wait_hours: f64,
+    /// The service team's opening hours, for response times in business hours.
+    pub schedule: Option<rapport_core::schedule::Schedule>,
     /// The brand's mean cost of a contact (from its contact costs), for the saving of
     /// deflected self-service sessions.
     pub cost_per_contact: Option<f64>,
@@ -69,6 +71,7 @@ impl Settings {
             driver_days: 90,
             long_wait_hours: 24.0,
             cost_per_contact: None,
+            schedule: None,
         }
     }
 
@@ -153,6 +156,10 @@ impl SurveyStat {
 struct ServiceStat {
     conversations: u64,
     response_hours: Vec<f64>,
+    /// The same in business hours, when the settings have a schedule.
+    business_hours: Vec<f64>,
+    /// Start to last row of resolved conversations.
+    resolution_hours: Vec<f64>,
     resolved: u64,
     opened_negative: u64,
     recovered: u64,
@@ -160,11 +167,20 @@ struct ServiceStat {
 }
 
 impl ServiceStat {
-    fn add(&mut self, conversation: &Conversation) {
+    fn add(&mut self, conversation: &Conversation, settings: &Settings) {
         self.conversations += 1;
         match conversation.first_response_seconds {
-            Some(seconds) => self.response_hours.push(seconds as f64 / 3600.0),
+            Some(seconds) => {
+                self.response_hours.push(seconds as f64 / 3600.0);
+                if let Some(schedule) = &settings.schedule {
+                    let open = schedule.business_seconds(settings.zone, conversation.start, conversation.start + seconds);
+                    self.business_hours.push(open as f64 / 3600.0);
+                }
+            }
             None => self.no_reply += 1,
+        }
+        if conversation.resolved {
+            self.resolution_hours.push(conversation.duration_seconds as f64 / 3600.0);
         }
         self.resolved += u64::from(conversation.resolved);
         self.opened_negative += u64::from(conversation.opened_negative());
@@ -174,6 +190,8 @@ impl ServiceStat {
     fn merge(&mut self, other: ServiceStat) {
         self.conversations += other.conversations;
         self.response_hours.extend(other.response_hours);
+        self.business_hours.extend(other.business_hours);
+        self.resolution_hours.extend(other.resolution_hours);
         self.resolved += other.resolved;
         self.opened_negative += other.opened_negative;
         self.recovered += other.recovered;
@@ -295,10 +313,10 @@ impl Measures {
 
         let conversations: Vec<&Conversation> = timeline.conversations.iter().filter(|conversation| conversation.start <= as_of).collect();
         for conversation in &conversations {
-            self.service.add(conversation);
-            self.service_breakdown.entry(("channel", conversation.channel.clone())).or_default().add(conversation);
+            self.service.add(conversation, settings);
+            self.service_breakdown.entry(("channel", conversation.channel.clone())).or_default().add(conversation, settings);
             let agent = conversation.agent.clone().unwrap_or_else(|| "(no reply)".into());
-            self.service_breakdown.entry(("agent", agent)).or_default().add(conversation);
+            self.service_breakdown.entry(("agent", agent)).or_default().add(conversation, settings);
         }
 
         // Deflection: a self-service session (article view) is deflected when no
@@ -436,6 +454,27 @@ impl Measures {
             "first_response_hours_p90",
             (!hours.is_empty()).then(|| Headline::new(quantile_interval(&hours, 0.9, confidence), "hours", "replied conversations")),
             no_conversations,
+        );
+        let mut business = self.service.business_hours.clone();
+        business.sort_by(f64::total_cmp);
+        put(
+            "first_response_business_hours_median",
+            (!business.is_empty())
+                .then(|| Headline::new(quantile_interval(&business, 0.5, confidence), "business hours", "replied conversations")),
+            "needs conversations with an agent reply and opening hours ([service] hours in rapport.toml)",
+        );
+        let mut resolution = self.service.resolution_hours.clone();
+        resolution.sort_by(f64::total_cmp);
+        put(
+            "resolution_hours_median",
+            (!resolution.is_empty()).then(|| {
+                Headline::new(
+                    quantile_interval(&resolution, 0.5, confidence),
+                    "hours from first message to last row",
+                    "resolved conversations",
+                )
+            }),
+            "no resolved conversations",
         );
         let service = &self.service;
         put(
@@ -593,6 +632,15 @@ impl Measures {
             service.number("first_response_hours_median_lower", median.lower);
             service.number("first_response_hours_median_upper", median.upper);
             service.number("first_response_hours_p90", quantile_interval(&hours, 0.9, confidence).estimate);
+            let mut business = stat.business_hours.clone();
+            business.sort_by(f64::total_cmp);
+            service.number("first_response_business_hours_median", quantile_interval(&business, 0.5, confidence).estimate);
+            let mut resolution = stat.resolution_hours.clone();
+            resolution.sort_by(f64::total_cmp);
+            let resolution_median = quantile_interval(&resolution, 0.5, confidence);
+            service.number("resolution_hours_median", resolution_median.estimate);
+            service.number("resolution_hours_median_lower", resolution_median.lower);
+            service.number("resolution_hours_median_upper", resolution_median.upper);
             let resolution = wilson(stat.resolved, stat.conversations, confidence).scaled(100.0);
             service.number("resolution_rate", resolution.estimate);
             service.number("resolution_rate_lower", resolution.lower);

@@ -110,20 +110,28 @@ pub struct GenerateReport {
 
 /// The settings the truth is computed with (the analysis' defaults at the brand's end).
 pub fn truth_settings() -> Settings {
-    Settings::new(END, TIMEZONE.parse::<Zone>().expect("a valid zone"))
+    let mut settings = Settings::new(END, TIMEZONE.parse::<Zone>().expect("a valid zone"));
+    settings.schedule = Some(rapport_core::schedule::Schedule::parse(SERVICE_HOURS, &[]).expect("the brand's opening hours"));
+    settings
 }
+
+/// The brand's service opening hours (e-mail and phone are answered only then).
+pub const SERVICE_HOURS: &str = "Mon-Fri 09:00-18:00";
 
 /// The population value of every headline: an independent simulation of `customers`
 /// customers folded with the analysis' definitions.
 pub fn ground_truth(customers: u64) -> BTreeMap<String, f64> {
     let settings = truth_settings();
     let zone = settings.zone;
+    let made = referrals_made(TRUTH_SEED, customers);
     let measures = (0..customers.div_ceil(CHUNK))
         .into_par_iter()
         .map(|chunk| {
             let mut measures = Measures::default();
             for index in chunk * CHUNK..((chunk + 1) * CHUNK).min(customers) {
-                measures.update(&story::story(TRUTH_SEED, index, customers).timeline(zone), &settings);
+                let mut timeline = story::story(TRUTH_SEED, index, customers).timeline(zone);
+                add_referrals(&mut timeline, made.get(&index).map_or(&[], Vec::as_slice));
+                measures.update(&timeline, &settings);
             }
             measures
         })
@@ -133,6 +141,30 @@ pub fn ground_truth(customers: u64) -> BTreeMap<String, f64> {
         });
     let (headlines, _) = measures.headlines(&settings, CURRENCY);
     headlines.into_iter().map(|(name, headline)| (name, headline.estimate)).collect()
+}
+
+/// The referrals each customer made (referrer → times), from every customer's
+/// referral stream.
+pub fn referrals_made(seed: u64, customers: u64) -> std::collections::HashMap<u64, Vec<i64>> {
+    let links: Vec<(u64, i64)> = (1..customers).into_par_iter().filter_map(|index| story::referral(seed, index, customers)).collect();
+    let mut made: std::collections::HashMap<u64, Vec<i64>> = std::collections::HashMap::new();
+    for (referrer, time) in links {
+        made.entry(referrer).or_default().push(time);
+    }
+    made
+}
+
+/// Add the referrals a customer made (their own engagement events, written with the
+/// referred customers' stories) to the customer's timeline.
+pub fn add_referrals(timeline: &mut rapport_measures::Timeline, times: &[i64]) {
+    if times.is_empty() {
+        return;
+    }
+    for &time in times {
+        timeline.referrals_made += 1;
+        timeline.engagement.push(rapport_measures::Engagement { kind: rapport_core::event::EngagementType::Referral, time, rating: None });
+    }
+    timeline.sort();
 }
 
 /// Generate a brand into `options.output`, calling `progress` with the customers

@@ -311,12 +311,33 @@ fn comment(rng: &mut ChaCha8Rng, band: usize) -> Option<&'static str> {
     rng.random_bool(0.4).then(|| pick(rng, text::comments(band)))
 }
 
+/// The acquisition time of customer `index`: the first draw of the customer's stream.
+fn acquisition(rng: &mut ChaCha8Rng, index: u64, customers: u64) -> i64 {
+    let span = (END - START - 30 * DAY) as f64;
+    START + ((index as f64 + rng.random::<f64>()) / customers as f64 * span) as i64
+}
+
+/// Who referred customer `index`, and when the referral was made (two days before the
+/// acquisition): drawn from a stream of its own, so the referrer's side of the link can
+/// be found without drawing whole stories (the ground truth needs the referrals each
+/// customer made).
+pub fn referral(seed: u64, index: u64, customers: u64) -> Option<(u64, i64)> {
+    if index == 0 {
+        return None;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    let acquired = acquisition(&mut rng, index, customers);
+    let mut links = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_6665_7272_616c);
+    links.set_stream(index);
+    links.random_bool(0.12).then(|| (links.random_range(0..index), (acquired - 2 * DAY).max(START)))
+}
+
 /// Draw customer `index` of a brand of `customers` from stream `index` of `seed`.
 pub fn story(seed: u64, index: u64, customers: u64) -> Story {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index);
-    let span = (END - START - 30 * DAY) as f64;
-    let acquired = START + ((index as f64 + rng.random::<f64>()) / customers as f64 * span) as i64;
+    let acquired = acquisition(&mut rng, index, customers);
 
     let region = weighted(&mut rng, &REGIONS.map(|region| region.2));
     let stores = REGIONS[region].1;
@@ -348,7 +369,7 @@ pub fn story(seed: u64, index: u64, customers: u64) -> Story {
     };
 
     let engaged = rng.random_bool(0.3);
-    let referred_by = (index > 0 && rng.random_bool(0.12)).then(|| rng.random_range(0..index));
+    let referred_by = referral(seed, index, customers).map(|(referrer, _)| referrer);
     let lambda = gamma(1.2, 2.0).sample(&mut rng) * if engaged { 1.3 } else { 1.0 } * if referred_by.is_some() { 1.15 } else { 1.0 };
     let mu = gamma(1.0, 0.35).sample(&mut rng).max(1e-9);
     let lifetime = Exp::new(mu).expect("positive").sample(&mut rng) * YEAR;
@@ -607,6 +628,11 @@ pub fn story(seed: u64, index: u64, customers: u64) -> Story {
 }
 
 impl Story {
+    /// When this customer's referral was made (two days before the acquisition).
+    pub fn referral_time(&self) -> i64 {
+        (self.profile.acquired - 2 * DAY).max(START)
+    }
+
     /// The customer's timeline, built straight from the story with the planted tones —
     /// the ground truth's view, which the analysis of the written files must reproduce.
     pub fn timeline(&self, zone: rapport_core::time::Zone) -> Timeline {

@@ -123,7 +123,7 @@ fn format_story(story: &Story, buffers: &mut [String; 7], rows: &mut [u64; 7]) {
     }
     // The referral is the referrer's event, written with the referred customer's story.
     if let Some(referrer) = story.referred_by {
-        let when = (profile.acquired - 2 * 86_400).max(crate::START);
+        let when = story.referral_time();
         let _ = writeln!(engagement, "R{id},{},{},referral,,,{id}", customer_id(referrer), time(when));
     }
     for contact in &story.programs {
@@ -204,7 +204,8 @@ pub(crate) fn write_brand(
         file.flush().map_err(|source| SynthError::Write { path: directory.join(name), source })?;
         counts.insert(name.to_string(), rows);
     }
-    let config = format!("version = 1\ntimezone = \"{TIMEZONE}\"\ncurrency = \"{CURRENCY}\"\n");
+    let config =
+        format!("version = 1\ntimezone = \"{TIMEZONE}\"\ncurrency = \"{CURRENCY}\"\n\n[service]\nhours = \"{}\"\n", crate::SERVICE_HOURS);
     let path = directory.join("rapport.toml");
     std::fs::write(&path, config).map_err(|source| SynthError::Write { path, source })?;
     Ok(counts)

@@ -20,8 +20,8 @@ fn the_service_model_reads_every_planted_tone() {
 
 use rapport_engine::analyze::load_timelines;
 use rapport_engine::demo::{BrandDemoRequest, run_brand_demo};
-use rapport_measures::{Engagement, Timeline};
-use rapport_synth::story::{START, story};
+use rapport_measures::Timeline;
+use rapport_synth::story::story;
 
 const HEADLINES: [&str; 14] = [
     "nps",
@@ -62,18 +62,14 @@ fn analysis_reads_back_exactly_the_planted_timelines() {
     let workspace = rapport_store::workspace::Workspace::open(&request.directory).expect("open");
     let loaded = load_timelines(&workspace, Some("2025-12-31"), &|_| {}).expect("timelines");
     let zone = "Europe/London".parse().expect("zone");
-    let mut expected: Vec<Timeline> = (0..customers).map(|index| story(11, index, customers).timeline(zone)).collect();
-    // Referrals are the referrer's events, written with the referred customer's story.
-    for index in 0..customers {
-        let drawn = story(11, index, customers);
-        if let Some(referrer) = drawn.referred_by {
-            let time = (drawn.profile.acquired - 2 * 86_400).max(START);
-            let timeline = &mut expected[referrer as usize];
-            timeline.referrals_made += 1;
-            timeline.engagement.push(Engagement { kind: rapport_core::event::EngagementType::Referral, time, rating: None });
-            timeline.sort();
-        }
-    }
+    let made = rapport_synth::referrals_made(11, customers);
+    let expected: Vec<Timeline> = (0..customers)
+        .map(|index| {
+            let mut timeline = story(11, index, customers).timeline(zone);
+            rapport_synth::add_referrals(&mut timeline, made.get(&index).map_or(&[], Vec::as_slice));
+            timeline
+        })
+        .collect();
     let (actual, expected) = (canonical(loaded.timelines), canonical(expected));
     assert_eq!(actual.len(), expected.len());
     for (actual, expected) in actual.iter().zip(&expected) {
