@@ -702,6 +702,9 @@ pub enum KindArg {
     /// Contact and reward costs.
     #[value(alias = "cost")]
     Costs,
+    /// The brand's stores: store_id, latitude, longitude (name, region).
+    #[value(alias = "store")]
+    Stores,
 }
 
 /// Periods (lifetimes' freq).

@@ -282,6 +282,7 @@ fn event_kind(kind: KindArg) -> EventKind {
         KindArg::Engagement => EventKind::Engagement,
         KindArg::Programs => EventKind::Programs,
         KindArg::Costs => EventKind::Costs,
+        KindArg::Stores => EventKind::Stores,
     }
 }
 
@@ -841,7 +842,7 @@ fn brand_demo(args: &crate::args::DemoArgs, quiet: bool) -> Result<()> {
     writeln!(out, "Where everything is:")?;
     writeln!(out, "  {}  headlines with intervals, skipped analyses, rejected rows", run.join("summary.json").display())?;
     writeln!(out, "  {}  one row per customer (facts, P(alive), CLV)", run.join("customers.parquet").display())?;
-    writeln!(out, "  {}/*.parquet  breakdowns: voice of the customer, service, programs, regions, sentiment", run.display())?;
+    writeln!(out, "  {}/*.parquet  breakdowns: voice of the customer, detractor drivers, service, programs, regions, distance to stores, sentiment", run.display())?;
     writeln!(out, "  {}  the generated files and ground_truth.json", report.generated.output.display())?;
     writeln!(
         out,

@@ -31,11 +31,13 @@ pub enum EventKind {
     Programs,
     /// Costs of contacts and rewards.
     Costs,
+    /// The brand's stores and their locations (reference data: no customer).
+    Stores,
 }
 
 impl EventKind {
     /// All kinds, in storage order.
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Customers,
         EventKind::Purchases,
         EventKind::Interactions,
@@ -43,6 +45,7 @@ impl EventKind {
         EventKind::Engagement,
         EventKind::Programs,
         EventKind::Costs,
+        EventKind::Stores,
     ];
 
     /// The kind's name as used on the command line and in the workspace.
@@ -55,11 +58,12 @@ impl EventKind {
             EventKind::Engagement => "engagement",
             EventKind::Programs => "programs",
             EventKind::Costs => "costs",
+            EventKind::Stores => "stores",
         }
     }
 
     /// The fields of this kind, in storage order. The first three are always
-    /// `event_id`, `customer_id` and `time` (optional for customers' profiles, required
+    /// `event_id`, `customer_id` and `time` (but for stores, which name a `store_id`) (optional for customers' profiles, required
     /// for every event). Purchases, interactions, surveys and engagement may name their
     /// customer through an `order_id` instead (a refund or review export that names the
     /// order only): one of the two is required, and the customer is the one whose
@@ -151,6 +155,19 @@ impl EventKind {
                 FieldSpec::required("amount", Decimal),
                 FieldSpec::optional("currency", Currency),
             ],
+            // Reference data: a store list names stores, not customers, and has no time.
+            EventKind::Stores => {
+                const FIELDS: &[FieldSpec] = &[
+                    COMMON[0],
+                    FieldSpec::required("store_id", Text),
+                    FieldSpec::optional("time", Time),
+                    FieldSpec::optional("name", Text),
+                    FieldSpec::optional("region", Text),
+                    FieldSpec::required("latitude", Decimal),
+                    FieldSpec::required("longitude", Decimal),
+                ];
+                FIELDS
+            }
         }
     }
 
@@ -178,7 +195,7 @@ impl EventKind {
                 }
                 Ok(())
             }
-            EventKind::Customers => {
+            EventKind::Customers | EventKind::Stores => {
                 for (name, limit) in [("latitude", 90.0), ("longitude", 180.0)] {
                     if let Value::Decimal(degrees) = values[field(name)]
                         && degrees.abs() > limit
@@ -462,7 +479,7 @@ mod tests {
 
     #[test]
     fn every_kind_starts_with_id_customer_time() {
-        for kind in EventKind::ALL {
+        for kind in EventKind::ALL.into_iter().filter(|kind| *kind != EventKind::Stores) {
             let names: Vec<_> = kind.fields().iter().take(3).map(|field| field.name).collect();
             assert_eq!(names, ["event_id", "customer_id", "time"], "{kind}");
             assert_eq!(kind.name().parse::<EventKind>(), Ok(kind));

@@ -406,11 +406,27 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         Vec::new()
     };
     let profiles = if has(EventKind::Customers) {
-        read_rows(workspace, EventKind::Customers, &["customer_id", "region"], |batch, row| {
-            Some((strings(batch, 0).value(row).to_string(), text_at(strings(batch, 1), row)))
+        read_rows(workspace, EventKind::Customers, &["customer_id", "region", "latitude", "longitude"], |batch, row| {
+            let (latitude, longitude) = (numbers(batch, 2), numbers(batch, 3));
+            let home = (!latitude.is_null(row) && !longitude.is_null(row)).then(|| (latitude.value(row), longitude.value(row)));
+            Some((strings(batch, 0).value(row).to_string(), text_at(strings(batch, 1), row), home))
         })?
     } else {
         Vec::new()
+    };
+    let stores = if has(EventKind::Stores) {
+        read_rows(workspace, EventKind::Stores, &["latitude", "longitude"], |batch, row| {
+            Some(rapport_measures::geo::unit_vector(numbers(batch, 0).value(row), numbers(batch, 1).value(row)))
+        })?
+    } else {
+        Vec::new()
+    };
+    // Nearest store by a spatial index (an R*-tree of the stores' unit vectors), not a scan
+    // of every store per customer.
+    let index = rstar::RTree::bulk_load(stores);
+    let nearest = |home: (f64, f64)| {
+        let point = rapport_measures::geo::unit_vector(home.0, home.1);
+        index.nearest_neighbor(&point).map(|store| rapport_measures::geo::chord_to_km(point, *store))
     };
 
     // The observation end: given, or the end of the local day of the last event.
@@ -435,10 +451,13 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     // Customer ids are interned once; rows then carry an index, so grouping moves no
     // strings (grouping 20M events by owned ids dominated the analysis before).
     let mut customers = Customers::default();
-    for (id, region) in &profiles {
+    for (id, region, home) in &profiles {
         let slot = customers.slot(id);
         if region.is_some() {
             customers.timelines[slot].region = region.clone();
+        }
+        if let Some(home) = home {
+            customers.timelines[slot].store_distance_km = nearest(*home);
         }
     }
     let in_customer_file = customers.timelines.len();
@@ -640,6 +659,7 @@ fn customer_table(
     let mut table = CustomerTable::from_ids(timelines.iter().map(|timeline| timeline.customer.as_str()), Window::default());
     let region: Vec<Option<String>> = timelines.iter().map(|timeline| timeline.region.clone()).collect();
     table.push("region", Arc::new(StringArray::from(region)))?;
+    table.push_f64("store_distance_km", timelines.iter().map(|timeline| timeline.store_distance_km.unwrap_or(f64::NAN)).collect())?;
     let column = |name: &str, value: &(dyn Fn(&Timeline) -> f64 + Sync)| -> (String, Vec<f64>) {
         (name.to_string(), timelines.par_iter().map(value).collect())
     };

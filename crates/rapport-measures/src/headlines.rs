@@ -223,6 +223,14 @@ struct RegionStat {
     nps: NpsCounts,
 }
 
+#[derive(Debug, Clone, Default, PartialEq)]
+struct BandStat {
+    customers: u64,
+    spend: Moments,
+    /// Customers who first bought at least a year before the end: bought in the last year.
+    retained: Proportion,
+}
+
 /// The mergeable accumulator of every headline and breakdown.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Measures {
@@ -245,6 +253,8 @@ pub struct Measures {
     /// program → (treated, control) purchase within the window.
     programs: BTreeMap<String, (Proportion, Proportion)>,
     regions: BTreeMap<String, RegionStat>,
+    /// Distance band → customers, net spend, retention.
+    distance_bands: BTreeMap<&'static str, BandStat>,
     /// Customers with an NPS answer: ambassadors among them.
     ambassadors: Proportion,
     /// Per NPS answer: the experiences of the window before it, and whether it is a detractor.
@@ -406,6 +416,11 @@ impl Measures {
             a.1.merge(b.1);
         });
         self.ambassadors.merge(other.ambassadors);
+        merge_map(&mut self.distance_bands, other.distance_bands, |a, b| {
+            a.customers += b.customers;
+            a.spend.merge(&b.spend);
+            a.retained.merge(b.retained);
+        });
         self.driver_rows.extend(other.driver_rows);
         merge_map(&mut self.regions, other.regions, |a, b| {
             a.customers += b.customers;

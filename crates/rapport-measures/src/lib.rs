@@ -11,6 +11,7 @@
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod geo;
 pub mod headlines;
 pub mod table;
 pub mod timeline;

@@ -177,6 +177,8 @@ pub struct Timeline {
     pub customer: String,
     /// Region from the customer file.
     pub region: Option<String>,
+    /// Distance from the customer's home (customer file) to the nearest store, km.
+    pub store_distance_km: Option<f64>,
     /// Named as the referred customer of a referral.
     pub referred: bool,
     /// Referrals this customer made.

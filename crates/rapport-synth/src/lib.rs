@@ -193,7 +193,7 @@ pub fn generate(options: &GenerateOptions, progress: &(dyn Fn(u64) + Sync)) -> R
 }
 
 /// The files a brand consists of, in the order to ingest them.
-pub const FILES: [(&str, &str); 7] = [
+pub const FILES: [(&str, &str); 8] = [
     ("customers", "customers.csv"),
     ("purchases", "purchases.csv"),
     ("interactions", "interactions.csv"),
@@ -201,6 +201,7 @@ pub const FILES: [(&str, &str); 7] = [
     ("engagement", "engagement.csv"),
     ("programs", "programs.csv"),
     ("costs", "costs.csv"),
+    ("stores", "stores.csv"),
 ];
 
 /// The path of kind `kind`'s file in a generated brand.

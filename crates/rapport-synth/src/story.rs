@@ -640,6 +640,12 @@ impl Story {
         let mut timeline = Timeline {
             customer: customer_id(self.index),
             region: Some(REGIONS[self.profile.region].0.to_string()),
+            // The truth's nearest store, by scanning the eleven (the analysis uses a spatial index).
+            store_distance_km: REGIONS
+                .iter()
+                .flat_map(|region| region.1.iter())
+                .map(|store| rapport_measures::geo::distance_km((self.profile.latitude, self.profile.longitude), (store.2, store.3)))
+                .min_by(f64::total_cmp),
             referred: self.referred_by.is_some(),
             referrals_made: 0,
             purchases: self
