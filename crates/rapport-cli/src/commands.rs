@@ -842,7 +842,11 @@ fn brand_demo(args: &crate::args::DemoArgs, quiet: bool) -> Result<()> {
     writeln!(out, "Where everything is:")?;
     writeln!(out, "  {}  headlines with intervals, skipped analyses, rejected rows", run.join("summary.json").display())?;
     writeln!(out, "  {}  one row per customer (facts, P(alive), CLV)", run.join("customers.parquet").display())?;
-    writeln!(out, "  {}/*.parquet  breakdowns: voice of the customer, detractor drivers, service, programs, regions, distance to stores, sentiment", run.display())?;
+    writeln!(
+        out,
+        "  {}/*.parquet  breakdowns: voice of the customer, detractor drivers, service, programs, regions, distance to stores, sentiment",
+        run.display()
+    )?;
     writeln!(out, "  {}  the generated files and ground_truth.json", report.generated.output.display())?;
     writeln!(
         out,

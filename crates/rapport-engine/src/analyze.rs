@@ -209,24 +209,25 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     let (mut headlines, mut skipped) = measures.headlines(&settings, &currency);
     let mut tables: Vec<Table> = measures.breakdowns(&settings).into_iter().filter(|table| table.rows() > 0).collect();
     tables.extend(sentiment_table(&sentiment));
+    let (baselines, sentiment_headlines) = sentiment_baselines(&sentiment, &timelines, &settings);
+    tables.extend(baselines);
+    for (name, headline) in sentiment_headlines {
+        match headline {
+            Ok(headline) => {
+                headlines.insert(name.to_string(), headline);
+            }
+            Err(reason) => {
+                skipped.insert(name.to_string(), reason.to_string());
+            }
+        }
+    }
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
     let (customers, models, referred_clv) = customer_table(&timelines, &settings, &mut skipped)?;
     match referred_clv {
         Some(moments) if moments.n > 0 => {
-            let interval = moments.mean_t(settings.confidence);
-            let finite = |value: f64| value.is_finite().then_some(value);
-            headlines.insert(
-                "referred_customer_clv".into(),
-                Headline {
-                    estimate: interval.estimate,
-                    lower: finite(interval.lower),
-                    upper: finite(interval.upper),
-                    n: interval.n,
-                    unit: format!("{currency} predicted in the next 12 months (BG/NBD + Gamma-Gamma)"),
-                    of: "referred customers".into(),
-                },
-            );
+            let unit = format!("{currency} predicted in the next 12 months (BG/NBD + Gamma-Gamma)");
+            headlines.insert("referred_customer_clv".into(), headline(moments.mean_t(settings.confidence), &unit, "referred customers"));
         }
         _ => {
             skipped.insert("referred_customer_clv".into(), "needs referrals naming referred customers and a lifetime-value fit".into());
@@ -612,6 +613,105 @@ fn sentiment_table(cells: &SentimentCells) -> Option<Table> {
             .column("compound_lower", Values::Number(lower))
             .column("compound_upper", Values::Number(upper)),
     )
+}
+
+type NamedHeadline = (&'static str, Result<Headline, &'static str>);
+
+fn headline(interval: rapport_stats::intervals::Interval, unit: &str, of: &str) -> Headline {
+    let finite = |value: f64| value.is_finite().then_some(value);
+    Headline {
+        estimate: interval.estimate,
+        lower: finite(interval.lower),
+        upper: finite(interval.upper),
+        n: interval.n,
+        unit: unit.into(),
+        of: of.into(),
+    }
+}
+
+/// The sentiment baseline of each channel (the mean compound of customers' messages),
+/// its change — the last 13 weeks against the 13 before — and how weekly sentiment moves
+/// with the week's social volume (social-channel messages plus follows, likes, shares,
+/// reposts and mentions).
+fn sentiment_baselines(cells: &SentimentCells, timelines: &[Timeline], settings: &Settings) -> (Option<Table>, [NamedHeadline; 2]) {
+    use rapport_stats::intervals::{Moments, pearson, welch_difference};
+    let zone = settings.zone;
+    let recent: Vec<String> = (0..13).map(|week| iso_week(settings.as_of - week * 7 * DAY, zone)).collect();
+    let earlier: Vec<String> = (13..26).map(|week| iso_week(settings.as_of - week * 7 * DAY, zone)).collect();
+    let mut channels: BTreeMap<&str, [Moments; 3]> = BTreeMap::new();
+    let mut all = [Moments::default(), Moments::default(), Moments::default()];
+    let mut weekly: BTreeMap<&str, (Moments, f64)> = BTreeMap::new();
+    for ((channel, week), moments) in &cells.cells {
+        let slots = channels.entry(channel.as_str()).or_default();
+        slots[0].merge(moments);
+        all[0].merge(moments);
+        for (slot, weeks) in [(1, &recent), (2, &earlier)] {
+            if weeks.contains(week) {
+                slots[slot].merge(moments);
+                all[slot].merge(moments);
+            }
+        }
+        let entry = weekly.entry(week.as_str()).or_default();
+        entry.0.merge(moments);
+        if channel == "social" {
+            entry.1 += moments.n as f64;
+        }
+    }
+    let mut social_engagement: BTreeMap<String, f64> = BTreeMap::new();
+    for timeline in timelines {
+        for event in timeline.engagement.iter().filter(|event| event.time <= settings.as_of && is_social(event.kind)) {
+            *social_engagement.entry(iso_week(event.time, zone)).or_default() += 1.0;
+        }
+    }
+    let pairs: Vec<(f64, f64)> = weekly
+        .iter()
+        .map(|(week, (moments, social))| (social + social_engagement.get(*week).copied().unwrap_or(0.0), moments.mean))
+        .collect();
+    let correlation = pearson(&pairs, settings.confidence);
+    let change = welch_difference(&all[1], &all[2], settings.confidence);
+    let headlines = [
+        (
+            "sentiment_change",
+            if all[1].n > 1 && all[2].n > 1 {
+                Ok(headline(change, "compound, last 13 weeks − the 13 before", "customer messages"))
+            } else {
+                Err("needs customer messages in each of the last 26 weeks' halves")
+            },
+        ),
+        (
+            "sentiment_social_volume_correlation",
+            if correlation.estimate.is_finite() {
+                Ok(headline(correlation, "Pearson r, weekly mean sentiment vs social volume", "weeks"))
+            } else {
+                Err("needs at least four weeks of customer messages with varying social volume")
+            },
+        ),
+    ];
+    if channels.is_empty() {
+        return (None, headlines);
+    }
+    let mut table = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (channel, [baseline, recent, earlier]) in &channels {
+        let change = welch_difference(recent, earlier, settings.confidence);
+        table.0.push(Some(channel.to_string()));
+        table.1.push(baseline.n);
+        table.2.push(baseline.mean);
+        table.3.push(baseline.mean_t(settings.confidence).lower);
+        table.4.push(if recent.n > 1 && earlier.n > 1 { change.estimate } else { f64::NAN });
+        table.5.push(if recent.n > 1 && earlier.n > 1 { change.lower } else { f64::NAN });
+        table.6.push(if recent.n > 1 && earlier.n > 1 { change.upper } else { f64::NAN });
+    }
+    let upper: Vec<f64> = channels.values().map(|[baseline, _, _]| baseline.mean_t(settings.confidence).upper).collect();
+    let table = Table::new("sentiment_baseline")
+        .column("channel", Values::Text(table.0))
+        .column("texts", Values::Count(table.1))
+        .column("baseline", Values::Number(table.2))
+        .column("baseline_lower", Values::Number(table.3))
+        .column("baseline_upper", Values::Number(upper))
+        .column("change_13_weeks", Values::Number(table.4))
+        .column("change_lower", Values::Number(table.5))
+        .column("change_upper", Values::Number(table.6));
+    (Some(table), headlines)
 }
 
 fn table_batch(table: &Table) -> Result<RecordBatch, EngineError> {

@@ -297,6 +297,30 @@ pub fn quantile_interval(sorted: &[f64], q: f64, confidence: f64) -> Interval {
     Interval { estimate, lower, upper, n: n as u64 }
 }
 
+/// Pearson's correlation of paired values with its interval by Fisher's z
+/// transformation (Fisher 1921): atanh(r) ± z / √(n − 3). Needs at least four pairs
+/// and some spread in both.
+pub fn pearson(pairs: &[(f64, f64)], confidence: f64) -> Interval {
+    let n = pairs.len();
+    if n < 4 {
+        return Interval { n: n as u64, ..Interval::empty() };
+    }
+    let (mean_x, mean_y) = (pairs.iter().map(|p| p.0).sum::<f64>() / n as f64, pairs.iter().map(|p| p.1).sum::<f64>() / n as f64);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        sxy += (x - mean_x) * (y - mean_y);
+        sxx += (x - mean_x) * (x - mean_x);
+        syy += (y - mean_y) * (y - mean_y);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return Interval { n: n as u64, ..Interval::empty() };
+    }
+    let r = (sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0);
+    let half = z_for(confidence) / ((n - 3) as f64).sqrt();
+    let centre = r.clamp(-0.999_999_999, 0.999_999_999).atanh();
+    Interval { estimate: r, lower: (centre - half).tanh(), upper: (centre + half).tanh(), n: n as u64 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +353,17 @@ mod tests {
         assert!(close(difference.estimate, WELCH.0, 1e-12));
         assert!(close(difference.lower, WELCH.1, 1e-6), "{difference:?}");
         assert!(close(difference.upper, WELCH.2, 1e-6), "{difference:?}");
+    }
+
+    const PEARSON: (f64, f64, f64) = (0.9953259152689204, 0.9672846564169474, 0.9993402674567503);
+
+    /// scipy 1.x `pearsonr(x, y).confidence_interval(0.95)` (Fisher's z).
+    #[test]
+    fn pearson_matches_scipy() {
+        let pairs: Vec<(f64, f64)> = [(1.0, 2.1), (2.0, 3.9), (3.0, 6.2), (4.0, 7.8), (5.0, 9.9), (6.0, 12.5), (7.0, 13.1)].to_vec();
+        let r = pearson(&pairs, 0.95);
+        assert!(close(r.estimate, PEARSON.0, 1e-9) && close(r.lower, PEARSON.1, 1e-9) && close(r.upper, PEARSON.2, 1e-9), "{r:?}");
+        assert!(pearson(&pairs[..3], 0.95).estimate.is_nan());
     }
 
     /// Split-then-merge equals one pass.
