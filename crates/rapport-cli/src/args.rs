@@ -406,9 +406,9 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Customers in the independent simulation that computes the ground truth (fewer is
-    /// quicker and less exact).
-    #[arg(long, default_value_t = 2_000_000)]
-    pub truth_customers: u64,
+    /// quicker and less exact; default 25 × the brand, from 400,000 to 2,000,000).
+    #[arg(long)]
+    pub truth_customers: Option<u64>,
     /// The CDNOW walk-through instead: Fader, Hardie & Lee's sample, BG/NBD and holdout.
     #[arg(long, conflicts_with_all = ["customers", "seed", "truth_customers"])]
     pub cdnow: bool,
@@ -428,9 +428,10 @@ pub struct GenerateArgs {
     /// Directory to write the files into (created; its brand files are replaced).
     #[arg(long, short)]
     pub output: PathBuf,
-    /// Customers in the independent simulation that computes the ground truth.
-    #[arg(long, default_value_t = 2_000_000)]
-    pub truth_customers: u64,
+    /// Customers in the independent simulation that computes the ground truth (default
+    /// 25 × the brand, from 400,000 to 2,000,000).
+    #[arg(long)]
+    pub truth_customers: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -34,9 +34,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => brand_demo(&args, quiet),
         Command::Generate(args) => {
             let stages = Stages::new(quiet);
-            let report = rapport_engine::demo::generate(args.customers, args.seed, args.truth_customers, &args.output, &|message| {
-                stages.show(message)
-            });
+            let report = rapport_engine::demo::generate(
+                args.customers,
+                args.seed,
+                args.truth_customers.unwrap_or_else(|| rapport_engine::demo::truth_customers_for(args.customers)),
+                &args.output,
+                &|message| stages.show(message),
+            );
             stages.finish();
             let report = report?;
             if !quiet {
@@ -48,6 +52,11 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Analyze(args) => {
+            if args.format == Format::Parquet {
+                anyhow::bail!(
+                    "analyze prints its headlines as table, csv, json or jsonl; the Parquet tables are in the results run it writes"
+                );
+            }
             let stages = Stages::new(quiet);
             let request = rapport_engine::analyze::AnalyzeRequest { workspace: args.workspace.clone(), as_of: args.as_of.clone() };
             let outcome = rapport_engine::analyze::analyze(&request, &|message| stages.show(message));
@@ -62,6 +71,15 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             if !quiet {
                 report_skipped(&outcome.skipped);
+                let summary = &outcome.summary;
+                eprintln!(
+                    "data: {} customers ({} not in the customers file), {} rows rejected at ingest, {} events after the as-of date, unlinked events {}",
+                    summary["customers"],
+                    summary["customers_not_in_customer_file"],
+                    summary["rejected_rows"],
+                    summary["events_after_as_of"],
+                    summary["unlinked_events"]
+                );
                 eprintln!(
                     "results run {} (as of {}): {}",
                     outcome.run.id,
@@ -793,7 +811,7 @@ fn brand_demo(args: &crate::args::DemoArgs, quiet: bool) -> Result<()> {
         directory: args.workspace.clone(),
         customers: args.customers,
         seed: args.seed,
-        truth_customers: args.truth_customers,
+        truth_customers: args.truth_customers.unwrap_or_else(|| rapport_engine::demo::truth_customers_for(args.customers)),
     };
     let report = rapport_engine::demo::run_brand_demo(&request, &|message| stages.show(message));
     stages.finish();

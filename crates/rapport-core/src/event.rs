@@ -134,6 +134,7 @@ impl EventKind {
                 FieldSpec::optional("touchpoint", Text),
                 FieldSpec::optional("order_id", Text),
                 FieldSpec::optional("stage", Text),
+                FieldSpec::optional("channel", OneOf(Channel::NAMES)),
             ],
             EventKind::Engagement => by_order![
                 FieldSpec::required("engagement_type", OneOf(EngagementType::NAMES)),

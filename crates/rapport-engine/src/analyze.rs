@@ -353,7 +353,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         read_rows(
             workspace,
             EventKind::Surveys,
-            &["customer_id", "order_id", "time", "survey_type", "score", "touchpoint", "stage"],
+            &["customer_id", "order_id", "time", "survey_type", "score", "touchpoint", "stage", "channel"],
             |batch, row| {
                 let survey = strings(batch, 3).value(row).parse::<SurveyType>().ok()?;
                 Some(SurveyRow {
@@ -365,6 +365,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                         time: times(batch, 2).value(row),
                         touchpoint: text_at(strings(batch, 5), row),
                         stage: text_at(strings(batch, 6), row),
+                        channel: text_at(strings(batch, 7), row),
                     },
                 })
             },
@@ -447,6 +448,24 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         }
         (None, None) => return Err(EngineError::NothingToAnalyze),
     };
+    let first_event = purchases
+        .iter()
+        .map(|row| row.time)
+        .chain(interactions.iter().map(|row| row.message.time))
+        .chain(surveys.iter().map(|row| row.answer.time))
+        .chain(engagement.iter().map(|row| row.time))
+        .chain(programs.iter().map(|row| row.contact.time))
+        .min();
+    if let Some(first) = first_event
+        && as_of < first
+    {
+        let first = rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(first)));
+        return Err(rapport_core::CoreError::InvalidOption {
+            option: "as-of date",
+            reason: format!("it is before every event (the first is {first})"),
+        }
+        .into());
+    }
 
     progress("building customer timelines");
     // Customer ids are interned once; rows then carry an index, so grouping moves no
@@ -596,7 +615,9 @@ fn sentiment_table(cells: &SentimentCells) -> Option<Table> {
     let (mut channel, mut week, mut n, mut mean, mut lower, mut upper) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ((cell_channel, cell_week), moments) in &cells.cells {
+        // Compound scores lie in [−1, 1], and so does any interval of their mean.
         let interval = moments.mean_t(0.95);
+        let interval = rapport_stats::intervals::Interval { lower: interval.lower.max(-1.0), upper: interval.upper.min(1.0), ..interval };
         channel.push(Some(cell_channel.clone()));
         week.push(Some(cell_week.clone()));
         n.push(interval.n);

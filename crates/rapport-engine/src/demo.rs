@@ -271,6 +271,13 @@ pub fn coverage(seeds: u64, customers: u64, scratch: &Path, progress: &(dyn Fn(&
 
 pub use rapport_synth::TRUTH_CUSTOMERS;
 
+/// The ground-truth simulation's size for a brand of `customers`: 25 times the brand, at
+/// least 400,000 and at most [`TRUTH_CUSTOMERS`], so the truth is far more precise than
+/// the brand's estimates without a small demo waiting on two million simulated customers.
+pub fn truth_customers_for(customers: u64) -> u64 {
+    customers.saturating_mul(25).clamp(400_000, TRUTH_CUSTOMERS)
+}
+
 /// Write a synthetic brand of `customers` (seed `seed`) into `output`, its ground truth
 /// from a simulation of `truth_customers`; returns the rows written per file.
 pub fn generate(

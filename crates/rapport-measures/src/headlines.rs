@@ -145,7 +145,9 @@ impl SurveyStat {
 
     fn interval(&self, survey: SurveyType, confidence: f64) -> Interval {
         match survey {
-            SurveyType::Nps => self.nps.adjusted_wald(confidence).scaled(100.0),
+            // The NPS as everyone computes it (% promoters − % detractors), with the
+            // adjusted-Wald bounds, which contain it and behave at small n.
+            SurveyType::Nps => Interval { estimate: self.nps.score(), ..self.nps.adjusted_wald(confidence) }.scaled(100.0),
             SurveyType::Csat => wilson(self.satisfied, self.answers, confidence).scaled(100.0),
             SurveyType::Ces => self.moments.mean_t(confidence),
         }
@@ -155,6 +157,8 @@ impl SurveyStat {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct ServiceStat {
     conversations: u64,
+    /// Conversations with a row saying whether they were resolved.
+    resolution_stated: u64,
     response_hours: Vec<f64>,
     /// The same in business hours, when the settings have a schedule.
     business_hours: Vec<f64>,
@@ -169,6 +173,7 @@ struct ServiceStat {
 impl ServiceStat {
     fn add(&mut self, conversation: &Conversation, settings: &Settings) {
         self.conversations += 1;
+        self.resolution_stated += u64::from(conversation.resolution_stated);
         match conversation.first_response_seconds {
             Some(seconds) => {
                 self.response_hours.push(seconds as f64 / 3600.0);
@@ -189,6 +194,7 @@ impl ServiceStat {
 
     fn merge(&mut self, other: ServiceStat) {
         self.conversations += other.conversations;
+        self.resolution_stated += other.resolution_stated;
         self.response_hours.extend(other.response_hours);
         self.business_hours.extend(other.business_hours);
         self.resolution_hours.extend(other.resolution_hours);
@@ -240,7 +246,8 @@ pub struct Measures {
     survey_breakdown: BTreeMap<(&'static str, String, SurveyType), SurveyStat>,
     service: ServiceStat,
     service_breakdown: BTreeMap<(&'static str, String), ServiceStat>,
-    deflection: Proportion,
+    /// Self-service sessions, clustered by customer.
+    deflection: rapport_stats::intervals::ClusteredProportion,
     /// Rows of (engaged, tenure in years, mean basket).
     basket_rows: Vec<[f64; 3]>,
     /// Rows of (engaged, tenure in years, repeat purchases per year).
@@ -283,15 +290,31 @@ impl Measures {
         let region = timeline.region.clone().unwrap_or_else(|| "(none)".to_string());
         let region_stat = self.regions.entry(region.clone()).or_default();
         region_stat.customers += 1;
-        region_stat.net_spend +=
-            timeline.purchases.iter().filter(|purchase| purchase.time <= as_of).map(|purchase| purchase.amount).sum::<f64>();
+        let net_spend = timeline.purchases.iter().filter(|purchase| purchase.time <= as_of).map(|purchase| purchase.amount).sum::<f64>();
+        region_stat.net_spend += net_spend;
+        // Retained: a customer who first bought at least a year before the end bought in the last year.
+        let year = 365 * DAY;
+        let first_purchase =
+            timeline.purchases.iter().find(|purchase| purchase.amount > 0.0 && purchase.time <= as_of).map(|purchase| purchase.time);
+        let retained = first_purchase.filter(|first| *first <= as_of - year).map(|_| {
+            timeline.purchases.iter().any(|purchase| purchase.amount > 0.0 && purchase.time <= as_of && purchase.time > as_of - year)
+        });
+        if let Some(distance) = timeline.store_distance_km {
+            let band = self.distance_bands.entry(crate::geo::band(distance)).or_default();
+            band.customers += 1;
+            band.spend.add(net_spend);
+            if let Some(retained) = retained {
+                band.retained.add(retained);
+            }
+        }
 
         for answer in timeline.answers.iter().filter(|answer| answer.time <= as_of) {
             self.surveys.entry(answer.survey).or_default().add(answer.survey, answer.score, settings);
-            let dimensions: [(&'static str, String); 4] = [
+            let dimensions: [(&'static str, String); 5] = [
                 ("month", settings.month(answer.time)),
                 ("touchpoint", answer.touchpoint.clone().unwrap_or_else(|| "(none)".into())),
                 ("stage", answer.stage.clone().unwrap_or_else(|| "(none)".into())),
+                ("channel", answer.channel.clone().unwrap_or_else(|| "(none)".into())),
                 ("region", region.clone()),
             ];
             for (dimension, value) in dimensions {
@@ -332,6 +355,7 @@ impl Measures {
         // Deflection: a self-service session (article view) is deflected when no
         // contact on another channel follows within the window.
         let window = settings.deflection_days * DAY;
+        let (mut sessions, mut deflected) = (0_u64, 0_u64);
         for session in timeline.engagement.iter().filter(|event| event.kind == rapport_core::event::EngagementType::ArticleView) {
             if session.time + window > as_of {
                 continue;
@@ -339,8 +363,10 @@ impl Measures {
             let contacted = conversations.iter().any(|conversation| {
                 conversation.channel != "self-service" && conversation.start > session.time && conversation.start <= session.time + window
             });
-            self.deflection.add(!contacted);
+            sessions += 1;
+            deflected += u64::from(!contacted);
         }
+        self.deflection.add(deflected, sessions);
 
         let purchases: Vec<_> = timeline.purchases.iter().filter(|purchase| purchase.time <= as_of).collect();
         let positive: Vec<_> = purchases.iter().filter(|purchase| purchase.amount > 0.0).collect();
@@ -403,7 +429,7 @@ impl Measures {
         merge_map(&mut self.survey_breakdown, other.survey_breakdown, |a, b| a.merge(&b));
         self.service.merge(other.service);
         merge_map(&mut self.service_breakdown, other.service_breakdown, |a, b| a.merge(b));
-        self.deflection.merge(other.deflection);
+        self.deflection.merge(&other.deflection);
         self.basket_rows.extend(other.basket_rows);
         self.frequency_rows.extend(other.frequency_rows);
         self.churn_unresolved.merge(other.churn_unresolved);
@@ -494,10 +520,10 @@ impl Measures {
         let service = &self.service;
         put(
             "resolution_rate",
-            (service.conversations > 0).then(|| {
+            (service.resolution_stated > 0).then(|| {
                 Headline::new(wilson(service.resolved, service.conversations, confidence).scaled(100.0), "percent", "conversations")
             }),
-            "no conversations",
+            "no interaction row says whether its conversation was resolved (map a resolved column)",
         );
         put(
             "recovery_rate",
@@ -512,25 +538,20 @@ impl Measures {
         );
         put(
             "deflection_rate",
-            (self.deflection.n > 0).then(|| {
-                Headline::new(
-                    wilson(self.deflection.successes, self.deflection.n, confidence).scaled(100.0),
-                    "percent",
-                    "self-service sessions",
-                )
-            }),
+            (self.deflection.events > 0.0)
+                .then(|| Headline::new(self.deflection.interval(confidence).scaled(100.0), "percent", "self-service sessions")),
             "no self-service sessions (article-view engagement) with a closed window",
         );
 
         // Each deflected session is a contact avoided, at the mean contact cost.
-        let saving = settings.cost_per_contact.filter(|_| self.deflection.n > 0).map(|cost| {
-            let rate = wilson(self.deflection.successes, self.deflection.n, confidence);
-            let sessions = self.deflection.n as f64;
+        let saving = settings.cost_per_contact.filter(|_| self.deflection.events > 0.0).map(|cost| {
+            let rate = self.deflection.interval(confidence);
+            let sessions = self.deflection.events;
             let saving = Interval {
                 estimate: rate.estimate * sessions * cost,
                 lower: rate.lower * sessions * cost,
                 upper: rate.upper * sessions * cost,
-                n: self.deflection.n,
+                n: rate.n,
             };
             Headline::new(saving, &format!("{currency} (contacts avoided × {cost:.2} per contact)"), "self-service sessions")
         });
@@ -564,7 +585,7 @@ impl Measures {
             engagement_reason,
         );
         let (unresolved, resolved) = (self.churn_unresolved, self.churn_resolved);
-        let churn = (unresolved.n > 0 && resolved.n > 0)
+        let churn = (unresolved.n > 0 && resolved.n > 0 && self.service.resolution_stated > 0)
             .then(|| newcombe_difference(unresolved.successes, unresolved.n, resolved.successes, resolved.n, confidence).scaled(100.0));
         put(
             "bad_experience_churn_effect",
@@ -623,7 +644,10 @@ impl Measures {
             // Period over period: NPS change against the month before, with its interval.
             let monthly_nps = *dimension == "month" && *survey == SurveyType::Nps;
             let change = match previous_month {
-                Some(earlier) if monthly_nps => Some(stat.nps.change_since(&earlier, confidence).scaled(100.0)),
+                Some(earlier) if monthly_nps => {
+                    let change = stat.nps.change_since(&earlier, confidence);
+                    Some(Interval { estimate: stat.nps.score() - earlier.score(), ..change }.scaled(100.0))
+                }
                 _ => None,
             };
             if monthly_nps {
@@ -685,7 +709,7 @@ impl Measures {
             regions.text("region", region);
             regions.count("customers", stat.customers);
             regions.number("net_spend", stat.net_spend);
-            let nps = stat.nps.adjusted_wald(confidence).scaled(100.0);
+            let nps = Interval { estimate: stat.nps.score(), ..stat.nps.adjusted_wald(confidence) }.scaled(100.0);
             regions.count("nps_answers", nps.n);
             regions.number("nps", nps.estimate);
             regions.number("nps_lower", nps.lower);
@@ -716,8 +740,26 @@ impl Measures {
             drivers.number("odds_ratio_lower", odds.map_or(f64::NAN, |i| i.lower.exp()));
             drivers.number("odds_ratio_upper", odds.map_or(f64::NAN, |i| i.upper.exp()));
         }
+        let mut bands = Columns::default();
+        for label in ["0–5 km", "5–10 km", "10–25 km", "25–50 km", "50+ km"] {
+            let Some(stat) = self.distance_bands.get(label) else { continue };
+            bands.text("distance_to_store", label);
+            bands.count("customers", stat.customers);
+            let spend = stat.spend.mean_t(confidence);
+            bands.number("mean_net_spend", spend.estimate);
+            bands.number("mean_net_spend_lower", spend.lower);
+            bands.number("mean_net_spend_upper", spend.upper);
+            let retention = wilson(stat.retained.successes, stat.retained.n, confidence).scaled(100.0);
+            bands.count("retention_n", retention.n);
+            bands.number("retention_rate", retention.estimate);
+            bands.number("retention_lower", retention.lower);
+            bands.number("retention_upper", retention.upper);
+        }
         let mut tables =
             vec![voc.table("voice_of_customer"), service.table("service"), programs.table("programs"), regions.table("regions")];
+        if !self.distance_bands.is_empty() {
+            tables.push(bands.table("distance_bands"));
+        }
         if !self.driver_rows.is_empty() {
             tables.push(drivers.table("detractor_drivers"));
         }
@@ -778,7 +820,14 @@ mod tests {
     fn answering(customer: &str, scores: &[(i64, f64)]) -> Timeline {
         let answers = scores
             .iter()
-            .map(|(time, score)| Answer { survey: SurveyType::Nps, score: *score, time: *time, touchpoint: None, stage: None })
+            .map(|(time, score)| Answer {
+                survey: SurveyType::Nps,
+                score: *score,
+                time: *time,
+                touchpoint: None,
+                stage: None,
+                channel: None,
+            })
             .collect();
         let purchases = vec![Purchase { time: MARCH - 400 * DAY, day: 0, amount: 10.0 }];
         Timeline { customer: customer.into(), answers, purchases, ..Timeline::default() }
@@ -836,11 +885,11 @@ mod tests {
         let april = values.iter().position(|value| value.as_deref() == Some("2025-04")).expect("April");
         let march = values.iter().position(|value| value.as_deref() == Some("2025-03")).expect("March");
         assert!(change[march].is_nan(), "no month before March");
-        // April (one promoter, one detractor) against March (two promoters), on the
-        // adjusted counts as the interval is.
+        // April (one promoter, one detractor) against March (two promoters): the raw
+        // change, with the adjusted interval's bounds.
         let march_counts = NpsCounts { promoters: 2, passives: 0, detractors: 0 };
         let april_counts = NpsCounts { promoters: 1, passives: 0, detractors: 1 };
-        let expected = april_counts.change_since(&march_counts, 0.95).scaled(100.0).estimate;
-        assert!((change[april] - expected).abs() < 1e-9 && expected < -40.0, "{} against {expected}", change[april]);
+        assert!(april_counts.change_since(&march_counts, 0.95).upper < 0.0);
+        assert!((change[april] - (0.0 - 100.0)).abs() < 1e-9, "raw April 0 against March 100: {}", change[april]);
     }
 }

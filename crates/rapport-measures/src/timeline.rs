@@ -90,6 +90,9 @@ pub struct Conversation {
     pub duration_seconds: i64,
     /// Whether the conversation was resolved.
     pub resolved: bool,
+    /// Whether some row said whether it was resolved (an export without a resolved
+    /// column says nothing, and its resolution rate is not 0%).
+    pub resolution_stated: bool,
     /// Tone of the first inbound text.
     pub opening: Option<Tone>,
     /// Tone of the last inbound text.
@@ -115,6 +118,7 @@ impl Conversation {
             first_response_seconds: reply.map(|reply| reply.time - start),
             duration_seconds: (last - start).max(0),
             resolved,
+            resolution_stated: messages.iter().any(|message| message.resolved.is_some()),
             opening: texts.first().copied(),
             closing: texts.last().copied(),
             replies_before_start: messages.iter().filter(|message| message.time < start).count() as u32,
@@ -146,6 +150,8 @@ pub struct Answer {
     pub touchpoint: Option<String>,
     /// Journey stage.
     pub stage: Option<String>,
+    /// The channel it was asked on.
+    pub channel: Option<String>,
 }
 
 /// An engagement event.
@@ -299,7 +305,7 @@ mod tests {
 
     #[test]
     fn advocacy_score_and_ambassadors() {
-        let answer = |score: f64, time: i64| Answer { survey: SurveyType::Nps, score, time, touchpoint: None, stage: None };
+        let answer = |score: f64, time: i64| Answer { survey: SurveyType::Nps, score, time, touchpoint: None, stage: None, channel: None };
         let event = |kind: EngagementType, rating: Option<f64>| Engagement { kind, time: 5, rating };
         let mut timeline = Timeline { answers: vec![answer(3.0, 1), answer(10.0, 2)], ..Timeline::default() };
         timeline.engagement =

@@ -321,6 +321,71 @@ pub fn pearson(pairs: &[(f64, f64)], confidence: f64) -> Interval {
     Interval { estimate: r, lower: (centre - half).tanh(), upper: (centre + half).tanh(), n: n as u64 }
 }
 
+/// A proportion of events nested in clusters (self-service sessions of customers), with
+/// the cluster-robust variance of the ratio estimator (Cochran, *Sampling Techniques*,
+/// 3rd ed., §6.4; the sandwich variance with clusters as units): events of one customer
+/// are not independent, and Wilson's interval, which assumes they are, is too narrow
+/// when they move together. Mergeable: sums over clusters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusteredProportion {
+    /// Clusters with at least one event.
+    pub clusters: u64,
+    /// Σ successes.
+    pub successes: f64,
+    /// Σ events.
+    pub events: f64,
+    /// Σ successes².
+    pub successes_squared: f64,
+    /// Σ events².
+    pub events_squared: f64,
+    /// Σ successes × events.
+    pub cross: f64,
+}
+
+impl ClusteredProportion {
+    /// Add one cluster's successes out of its events (nothing if it has none).
+    pub fn add(&mut self, successes: u64, events: u64) {
+        if events == 0 {
+            return;
+        }
+        let (y, n) = (successes as f64, events as f64);
+        self.clusters += 1;
+        self.successes += y;
+        self.events += n;
+        self.successes_squared += y * y;
+        self.events_squared += n * n;
+        self.cross += y * n;
+    }
+
+    /// Merge another partition's sums.
+    pub fn merge(&mut self, other: &ClusteredProportion) {
+        self.clusters += other.clusters;
+        self.successes += other.successes;
+        self.events += other.events;
+        self.successes_squared += other.successes_squared;
+        self.events_squared += other.events_squared;
+        self.cross += other.cross;
+    }
+
+    /// The proportion with its normal interval on the cluster-robust standard error
+    /// (clamped to [0, 1]); `n` is the number of events.
+    pub fn interval(&self, confidence: f64) -> Interval {
+        if self.events == 0.0 {
+            return Interval::empty();
+        }
+        let p = self.successes / self.events;
+        let n = self.events as u64;
+        if self.clusters < 2 {
+            return Interval { estimate: p, lower: f64::NAN, upper: f64::NAN, n };
+        }
+        let clusters = self.clusters as f64;
+        let residuals = (self.successes_squared - 2.0 * p * self.cross + p * p * self.events_squared).max(0.0);
+        let standard_error = (clusters / (clusters - 1.0) * residuals).sqrt() / self.events;
+        let half = z_for(confidence) * standard_error;
+        Interval { estimate: p, lower: (p - half).max(0.0), upper: (p + half).min(1.0), n }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +429,29 @@ mod tests {
         let r = pearson(&pairs, 0.95);
         assert!(close(r.estimate, PEARSON.0, 1e-9) && close(r.lower, PEARSON.1, 1e-9) && close(r.upper, PEARSON.2, 1e-9), "{r:?}");
         assert!(pearson(&pairs[..3], 0.95).estimate.is_nan());
+    }
+
+    /// Clusters (2 of 3), (0 of 1), (4 of 4), (1 of 2): p = 7/10; the sandwich variance
+    /// C/(C−1) Σ(y − p n)² / N² = 4/3 × (0.01 + 0.49 + 1.44 + 0.16) / 100 = 0.028, so the
+    /// standard error is √0.028 = 0.167332 (numpy, by hand).
+    #[test]
+    fn clustered_proportion_worked_example() {
+        let mut clustered = ClusteredProportion::default();
+        for (y, n) in [(2, 3), (0, 1), (4, 4), (1, 2)] {
+            clustered.add(y, n);
+        }
+        clustered.add(0, 0);
+        let interval = clustered.interval(0.95);
+        assert!(close(interval.estimate, 0.7, 1e-12) && interval.n == 10);
+        assert!(close((interval.estimate - interval.lower) / z_for(0.95), 0.028_f64.sqrt(), 1e-9), "{interval:?}");
+        assert_eq!(interval.upper, 1.0, "clamped to 1");
+        let (mut left, mut right) = (ClusteredProportion::default(), ClusteredProportion::default());
+        left.add(2, 3);
+        left.add(0, 1);
+        right.add(4, 4);
+        right.add(1, 2);
+        left.merge(&right);
+        assert_eq!(left, clustered);
     }
 
     /// Split-then-merge equals one pass.

@@ -152,6 +152,8 @@ pub struct SynthAnswer {
     pub stage: &'static str,
     /// Comment.
     pub comment: Option<&'static str>,
+    /// The channel it was asked on (the conversation's, for CSAT and CES; e-mail for NPS).
+    pub channel: &'static str,
 }
 
 /// An engagement event as written.
@@ -544,7 +546,15 @@ pub fn story(seed: u64, index: u64, customers: u64) -> Story {
             } else {
                 2
             };
-            answers.push(SynthAnswer { survey: SurveyType::Nps, score, time, touchpoint, stage, comment: comment(&mut rng, band) });
+            answers.push(SynthAnswer {
+                survey: SurveyType::Nps,
+                score,
+                time,
+                touchpoint,
+                stage,
+                comment: comment(&mut rng, band),
+                channel: "email",
+            });
         }
         if rng.random_bool(0.05) {
             let rating = 1 + weighted(&mut rng, &[5.0, 5.0, 10.0, 30.0, 50.0]) as u32;
@@ -577,6 +587,7 @@ pub fn story(seed: u64, index: u64, customers: u64) -> Story {
                 touchpoint,
                 stage: "loyalty",
                 comment: comment(&mut rng, band),
+                channel: "email",
             });
         }
         anniversary += YEAR as i64;
@@ -591,14 +602,30 @@ pub fn story(seed: u64, index: u64, customers: u64) -> Story {
             let weights: &[f64] = if resolved { &[2.0, 4.0, 10.0, 34.0, 50.0] } else { &[25.0, 25.0, 20.0, 20.0, 10.0] };
             let score = 1 + weighted(&mut rng, weights) as u32;
             let time = last + rng.random_range(HOUR..2 * DAY);
-            answers.push(SynthAnswer { survey: SurveyType::Csat, score, time, touchpoint, stage: "support", comment: None });
+            answers.push(SynthAnswer {
+                survey: SurveyType::Csat,
+                score,
+                time,
+                touchpoint,
+                stage: "support",
+                comment: None,
+                channel: conversation.channel,
+            });
         }
         if rng.random_bool(0.25) {
             let weights: &[f64] =
                 if resolved { &[30.0, 30.0, 20.0, 10.0, 5.0, 3.0, 2.0] } else { &[5.0, 8.0, 12.0, 15.0, 20.0, 20.0, 20.0] };
             let score = 1 + weighted(&mut rng, weights) as u32;
             let time = last + rng.random_range(HOUR..2 * DAY);
-            answers.push(SynthAnswer { survey: SurveyType::Ces, score, time, touchpoint, stage: "support", comment: None });
+            answers.push(SynthAnswer {
+                survey: SurveyType::Ces,
+                score,
+                time,
+                touchpoint,
+                stage: "support",
+                comment: None,
+                channel: conversation.channel,
+            });
         }
     }
     answers.retain(|answer| answer.time <= END);
@@ -680,6 +707,7 @@ impl Story {
                     time: answer.time,
                     touchpoint: answer.touchpoint.map(str::to_string),
                     stage: Some(answer.stage.to_string()),
+                    channel: Some(answer.channel.to_string()),
                 })
                 .collect(),
             engagement: self

@@ -20,7 +20,7 @@ const HEADERS: [(&str, &str); 8] = [
     ),
     ("purchases.csv", "event_id,customer_id,time,order_id,amount,currency,items"),
     ("interactions.csv", "event_id,customer_id,time,conversation_id,channel,direction,agent,text,resolved"),
-    ("surveys.csv", "event_id,customer_id,time,survey_type,score,touchpoint,stage,comment"),
+    ("surveys.csv", "event_id,customer_id,time,survey_type,score,touchpoint,stage,channel,comment"),
     ("engagement.csv", "event_id,customer_id,time,engagement_type,rating,text,referred_customer_id"),
     ("programs.csv", "event_id,customer_id,time,program,channel,cost,responded,control_group"),
     ("costs.csv", "event_id,customer_id,time,cost_type,channel,amount,currency"),
@@ -106,12 +106,13 @@ fn format_story(story: &Story, buffers: &mut [String; 7], rows: &mut [u64; 7]) {
     for (row, answer) in story.answers.iter().enumerate() {
         let _ = writeln!(
             surveys,
-            "S{id}-{row},{id},{},{},{},{},{},{}",
+            "S{id}-{row},{id},{},{},{},{},{},{},{}",
             time(answer.time),
             answer.survey.name(),
             answer.score,
             answer.touchpoint.unwrap_or(""),
             answer.stage,
+            answer.channel,
             answer.comment.map(quoted).unwrap_or_default()
         );
     }
