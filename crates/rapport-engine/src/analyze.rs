@@ -227,7 +227,8 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     match referred_clv {
         Some(moments) if moments.n > 0 => {
             let unit = format!("{currency} predicted in the next 12 months (BG/NBD + Gamma-Gamma)");
-            headlines.insert("referred_customer_clv".into(), headline(moments.mean_t(settings.confidence), &unit, "referred customers"));
+            headlines
+                .insert("referred_customer_clv".into(), Headline::new(moments.mean_t(settings.confidence), &unit, "referred customers"));
         }
         _ => {
             skipped.insert("referred_customer_clv".into(), "needs referrals naming referred customers and a lifetime-value fit".into());
@@ -638,18 +639,6 @@ fn sentiment_table(cells: &SentimentCells) -> Option<Table> {
 
 type NamedHeadline = (&'static str, Result<Headline, &'static str>);
 
-fn headline(interval: rapport_stats::intervals::Interval, unit: &str, of: &str) -> Headline {
-    let finite = |value: f64| value.is_finite().then_some(value);
-    Headline {
-        estimate: interval.estimate,
-        lower: finite(interval.lower),
-        upper: finite(interval.upper),
-        n: interval.n,
-        unit: unit.into(),
-        of: of.into(),
-    }
-}
-
 /// The sentiment baseline of each channel (the mean compound of customers' messages),
 /// its change — the last 13 weeks against the 13 before — and how weekly sentiment moves
 /// with the week's social volume (social-channel messages plus follows, likes, shares,
@@ -694,7 +683,7 @@ fn sentiment_baselines(cells: &SentimentCells, timelines: &[Timeline], settings:
         (
             "sentiment_change",
             if all[1].n > 1 && all[2].n > 1 {
-                Ok(headline(change, "compound, last 13 weeks − the 13 before", "customer messages"))
+                Ok(Headline::new(change, "compound, last 13 weeks − the 13 before", "customer messages"))
             } else {
                 Err("needs customer messages in each of the last 26 weeks' halves")
             },
@@ -702,7 +691,7 @@ fn sentiment_baselines(cells: &SentimentCells, timelines: &[Timeline], settings:
         (
             "sentiment_social_volume_correlation",
             if correlation.estimate.is_finite() {
-                Ok(headline(correlation, "Pearson r, weekly mean sentiment vs social volume", "weeks"))
+                Ok(Headline::new(correlation, "Pearson r, weekly mean sentiment vs social volume", "weeks"))
             } else {
                 Err("needs at least four weeks of customer messages with varying social volume")
             },

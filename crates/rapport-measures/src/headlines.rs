@@ -100,7 +100,8 @@ pub struct Headline {
 }
 
 impl Headline {
-    fn new(interval: Interval, unit: &str, of: &str) -> Headline {
+    /// A headline from an interval; bounds that cannot be computed (NaN) become `None`.
+    pub fn new(interval: Interval, unit: &str, of: &str) -> Headline {
         let finite = |value: f64| value.is_finite().then_some(value);
         Headline {
             estimate: interval.estimate,
