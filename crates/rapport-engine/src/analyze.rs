@@ -119,7 +119,7 @@ fn flag_at(column: &BooleanArray, row: usize) -> Option<bool> {
 }
 
 /// Read `columns` of every stored event of `kind`, mapping each row with `row` on all
-/// cores; rows in storage order within a row group.
+/// cores; rows in storage order within a row group. A kind with no events reads as none.
 fn read_rows<T: Send>(
     workspace: &Workspace,
     kind: EventKind,
@@ -296,134 +296,105 @@ pub struct Loaded {
 /// the local day of the last event).
 pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress: &(dyn Fn(&str) + Sync)) -> Result<Loaded, EngineError> {
     let zone = workspace.zone();
-    let has = |kind: EventKind| !workspace.event_files(kind).is_empty();
 
     progress("reading purchases");
-    let purchases = if has(EventKind::Purchases) {
-        read_rows(workspace, EventKind::Purchases, &["customer_id", "order_id", "time", "amount"], |batch, row| {
-            Some(PurchaseRow {
-                customer: text_at(strings(batch, 0), row),
-                order: text_at(strings(batch, 1), row),
-                time: times(batch, 2).value(row),
-                amount: numbers(batch, 3).value(row),
-            })
-        })?
-    } else {
-        Vec::new()
-    };
+    let purchases = read_rows(workspace, EventKind::Purchases, &["customer_id", "order_id", "time", "amount"], |batch, row| {
+        Some(PurchaseRow {
+            customer: text_at(strings(batch, 0), row),
+            order: text_at(strings(batch, 1), row),
+            time: times(batch, 2).value(row),
+            amount: numbers(batch, 3).value(row),
+        })
+    })?;
 
     progress("reading and scoring interactions");
-    let interactions = if has(EventKind::Interactions) {
-        read_rows(
-            workspace,
-            EventKind::Interactions,
-            &["customer_id", "order_id", "time", "conversation_id", "channel", "direction", "text", "agent", "resolved"],
-            |batch, row| {
-                let time = times(batch, 2).value(row);
-                let channel = strings(batch, 4).value(row).to_string();
-                // Rows without a direction are the customer's unless an agent wrote them.
-                let agent = text_at(strings(batch, 7), row);
-                let inbound = match text_at(strings(batch, 5), row).as_deref() {
-                    Some("outbound") => false,
-                    Some(_) => true,
-                    None => agent.is_none(),
-                };
-                let compound = if inbound && !strings(batch, 6).is_null(row) && !strings(batch, 6).value(row).is_empty() {
-                    Some(SentimentModel::Service.polarity_scores(strings(batch, 6).value(row)).compound)
-                } else {
-                    None
-                };
-                let tone = compound.map(Tone::of_compound);
-                let resolved = flag_at(batch.column(8).as_boolean(), row);
-                Some(InteractionRow {
-                    customer: text_at(strings(batch, 0), row),
-                    order: text_at(strings(batch, 1), row),
-                    conversation: text_at(strings(batch, 3), row),
-                    channel,
-                    compound,
-                    message: Message { time, inbound, tone, resolved, agent },
-                })
-            },
-        )?
-    } else {
-        Vec::new()
-    };
+    let interactions = read_rows(
+        workspace,
+        EventKind::Interactions,
+        &["customer_id", "order_id", "time", "conversation_id", "channel", "direction", "text", "agent", "resolved"],
+        |batch, row| {
+            let time = times(batch, 2).value(row);
+            let channel = strings(batch, 4).value(row).to_string();
+            // Rows without a direction are the customer's unless an agent wrote them.
+            let agent = text_at(strings(batch, 7), row);
+            let inbound = match text_at(strings(batch, 5), row).as_deref() {
+                Some("outbound") => false,
+                Some(_) => true,
+                None => agent.is_none(),
+            };
+            let compound = if inbound && !strings(batch, 6).is_null(row) && !strings(batch, 6).value(row).is_empty() {
+                Some(SentimentModel::Service.polarity_scores(strings(batch, 6).value(row)).compound)
+            } else {
+                None
+            };
+            let tone = compound.map(Tone::of_compound);
+            let resolved = flag_at(batch.column(8).as_boolean(), row);
+            Some(InteractionRow {
+                customer: text_at(strings(batch, 0), row),
+                order: text_at(strings(batch, 1), row),
+                conversation: text_at(strings(batch, 3), row),
+                channel,
+                compound,
+                message: Message { time, inbound, tone, resolved, agent },
+            })
+        },
+    )?;
 
     progress("reading surveys, engagement, programs and customers");
-    let surveys = if has(EventKind::Surveys) {
-        read_rows(
-            workspace,
-            EventKind::Surveys,
-            &["customer_id", "order_id", "time", "survey_type", "score", "touchpoint", "stage", "channel"],
-            |batch, row| {
-                let survey = strings(batch, 3).value(row).parse::<SurveyType>().ok()?;
-                Some(SurveyRow {
-                    customer: text_at(strings(batch, 0), row),
-                    order: text_at(strings(batch, 1), row),
-                    answer: Answer {
-                        survey,
-                        score: numbers(batch, 4).value(row),
-                        time: times(batch, 2).value(row),
-                        touchpoint: text_at(strings(batch, 5), row),
-                        stage: text_at(strings(batch, 6), row),
-                        channel: text_at(strings(batch, 7), row),
-                    },
-                })
-            },
-        )?
-    } else {
-        Vec::new()
-    };
-    let engagement = if has(EventKind::Engagement) {
-        read_rows(
-            workspace,
-            EventKind::Engagement,
-            &["customer_id", "order_id", "time", "engagement_type", "referred_customer_id", "rating"],
-            |batch, row| {
-                let kind = serde_json::from_value::<EngagementType>(Json::String(strings(batch, 3).value(row).to_string())).ok()?;
-                Some(EngagementRow {
-                    customer: text_at(strings(batch, 0), row),
-                    order: text_at(strings(batch, 1), row),
-                    kind,
+    let surveys = read_rows(
+        workspace,
+        EventKind::Surveys,
+        &["customer_id", "order_id", "time", "survey_type", "score", "touchpoint", "stage", "channel"],
+        |batch, row| {
+            let survey = strings(batch, 3).value(row).parse::<SurveyType>().ok()?;
+            Some(SurveyRow {
+                customer: text_at(strings(batch, 0), row),
+                order: text_at(strings(batch, 1), row),
+                answer: Answer {
+                    survey,
+                    score: numbers(batch, 4).value(row),
                     time: times(batch, 2).value(row),
-                    referred: text_at(strings(batch, 4), row),
-                    rating: (!batch.column(5).is_null(row)).then(|| numbers(batch, 5).value(row)),
-                })
-            },
-        )?
-    } else {
-        Vec::new()
-    };
-    let programs = if has(EventKind::Programs) {
-        read_rows(workspace, EventKind::Programs, &["customer_id", "time", "program", "control_group"], |batch, row| {
-            Some(ProgramRow {
-                customer: strings(batch, 0).value(row).to_string(),
-                contact: ProgramContact {
-                    program: strings(batch, 2).value(row).to_string(),
-                    time: times(batch, 1).value(row),
-                    control: flag_at(batch.column(3).as_boolean(), row).unwrap_or(false),
+                    touchpoint: text_at(strings(batch, 5), row),
+                    stage: text_at(strings(batch, 6), row),
+                    channel: text_at(strings(batch, 7), row),
                 },
             })
-        })?
-    } else {
-        Vec::new()
-    };
-    let profiles = if has(EventKind::Customers) {
-        read_rows(workspace, EventKind::Customers, &["customer_id", "region", "latitude", "longitude"], |batch, row| {
-            let (latitude, longitude) = (numbers(batch, 2), numbers(batch, 3));
-            let home = (!latitude.is_null(row) && !longitude.is_null(row)).then(|| (latitude.value(row), longitude.value(row)));
-            Some((strings(batch, 0).value(row).to_string(), text_at(strings(batch, 1), row), home))
-        })?
-    } else {
-        Vec::new()
-    };
-    let stores = if has(EventKind::Stores) {
-        read_rows(workspace, EventKind::Stores, &["latitude", "longitude"], |batch, row| {
-            Some(rapport_measures::geo::unit_vector(numbers(batch, 0).value(row), numbers(batch, 1).value(row)))
-        })?
-    } else {
-        Vec::new()
-    };
+        },
+    )?;
+    let engagement = read_rows(
+        workspace,
+        EventKind::Engagement,
+        &["customer_id", "order_id", "time", "engagement_type", "referred_customer_id", "rating"],
+        |batch, row| {
+            let kind = serde_json::from_value::<EngagementType>(Json::String(strings(batch, 3).value(row).to_string())).ok()?;
+            Some(EngagementRow {
+                customer: text_at(strings(batch, 0), row),
+                order: text_at(strings(batch, 1), row),
+                kind,
+                time: times(batch, 2).value(row),
+                referred: text_at(strings(batch, 4), row),
+                rating: (!batch.column(5).is_null(row)).then(|| numbers(batch, 5).value(row)),
+            })
+        },
+    )?;
+    let programs = read_rows(workspace, EventKind::Programs, &["customer_id", "time", "program", "control_group"], |batch, row| {
+        Some(ProgramRow {
+            customer: strings(batch, 0).value(row).to_string(),
+            contact: ProgramContact {
+                program: strings(batch, 2).value(row).to_string(),
+                time: times(batch, 1).value(row),
+                control: flag_at(batch.column(3).as_boolean(), row).unwrap_or(false),
+            },
+        })
+    })?;
+    let profiles = read_rows(workspace, EventKind::Customers, &["customer_id", "region", "latitude", "longitude"], |batch, row| {
+        let (latitude, longitude) = (numbers(batch, 2), numbers(batch, 3));
+        let home = (!latitude.is_null(row) && !longitude.is_null(row)).then(|| (latitude.value(row), longitude.value(row)));
+        Some((strings(batch, 0).value(row).to_string(), text_at(strings(batch, 1), row), home))
+    })?;
+    let stores = read_rows(workspace, EventKind::Stores, &["latitude", "longitude"], |batch, row| {
+        Some(rapport_measures::geo::unit_vector(numbers(batch, 0).value(row), numbers(batch, 1).value(row)))
+    })?;
     // Nearest store by a spatial index (an R*-tree of the stores' unit vectors), not a scan
     // of every store per customer.
     let index = rstar::RTree::bulk_load(stores);
