@@ -450,9 +450,12 @@ pub struct AnalyzeArgs {
 
 #[derive(Debug, Args)]
 pub struct CoverageArgs {
-    /// Seeds to run (1, 2, …).
+    /// How many seeds to run.
     #[arg(long, default_value_t = 20)]
     pub seeds: u64,
+    /// The first seed (seeds run from it upwards).
+    #[arg(long, default_value_t = 1)]
+    pub first_seed: u64,
     /// Customers per brand.
     #[arg(long, default_value_t = 20_000)]
     pub customers: u64,

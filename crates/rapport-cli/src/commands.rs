@@ -93,7 +93,12 @@ pub fn run(cli: Cli) -> Result<()> {
             let scratch =
                 args.scratch.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("rapport-coverage-{}", std::process::id())));
             let stages = Stages::new(quiet);
-            let rows = rapport_engine::demo::coverage(args.seeds, args.customers, &scratch, &|message| stages.show(message));
+            let rows = rapport_engine::demo::coverage(
+                args.first_seed..args.first_seed.saturating_add(args.seeds),
+                args.customers,
+                &scratch,
+                &|message| stages.show(message),
+            );
             stages.finish();
             let rows = rows?;
             let table = TableBuilder::default()
@@ -101,6 +106,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .float("truth", rows.iter().map(|row| row.truth))
                 .float("mean_estimate", rows.iter().map(|row| row.mean_estimate))
                 .float("mean_margin", rows.iter().map(|row| row.mean_margin))
+                .float("sd_estimate", rows.iter().map(|row| row.sd_estimate))
                 .count("covered", rows.iter().map(|row| row.covered))
                 .count("runs", rows.iter().map(|row| row.runs))
                 .build()

@@ -231,20 +231,41 @@ pub struct CoverageRow {
     pub mean_estimate: f64,
     /// Mean half-width of the intervals.
     pub mean_margin: f64,
+    /// Standard deviation of the estimates over the runs: what the intervals' widths
+    /// should match (a calibrated 95% interval has a mean half-width near 1.96 × it).
+    pub sd_estimate: f64,
+    /// Sum of squared estimates (to compute `sd_estimate`).
+    #[serde(skip)]
+    sum_squares: f64,
 }
 
-/// Generate, ingest and analyse the synthetic brand for seeds 1..=`seeds` in `scratch`
+/// Generate, ingest and analyse the synthetic brand for each of `seeds` in `scratch`
 /// (each workspace removed after its analysis) and count, per headline, the runs whose
 /// interval covers the ground truth.
-pub fn coverage(seeds: u64, customers: u64, scratch: &Path, progress: &(dyn Fn(&str) + Sync)) -> Result<Vec<CoverageRow>, EngineError> {
+pub fn coverage(
+    seeds: std::ops::Range<u64>,
+    customers: u64,
+    scratch: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<CoverageRow>, EngineError> {
     progress("computing the ground truth");
     let truth = rapport_synth::ground_truth(rapport_synth::TRUTH_CUSTOMERS);
     let mut rows: Vec<CoverageRow> = truth
         .iter()
-        .map(|(name, value)| CoverageRow { name: name.clone(), truth: *value, covered: 0, runs: 0, mean_estimate: 0.0, mean_margin: 0.0 })
+        .map(|(name, value)| CoverageRow {
+            name: name.clone(),
+            truth: *value,
+            covered: 0,
+            runs: 0,
+            mean_estimate: 0.0,
+            mean_margin: 0.0,
+            sd_estimate: 0.0,
+            sum_squares: 0.0,
+        })
         .collect();
-    for seed in 1..=seeds {
-        progress(&format!("seed {seed} of {seeds}"));
+    let last = seeds.end.saturating_sub(1);
+    for seed in seeds {
+        progress(&format!("seed {seed} (last {last})"));
         let directory = scratch.join(format!("coverage-seed-{seed}"));
         // The truth is the same for every seed; a token simulation keeps each run quick.
         let request = BrandDemoRequest { directory: directory.clone(), customers, seed, truth_customers: 1 };
@@ -253,6 +274,7 @@ pub fn coverage(seeds: u64, customers: u64, scratch: &Path, progress: &(dyn Fn(&
             if let Some(headline) = report.analysis.headlines.get(&row.name) {
                 row.runs += 1;
                 row.mean_estimate += headline.estimate;
+                row.sum_squares += headline.estimate * headline.estimate;
                 if let (Some(lower), Some(upper)) = (headline.lower, headline.upper) {
                     row.mean_margin += (upper - lower) / 2.0;
                     row.covered += u64::from(lower <= row.truth && row.truth <= upper);
@@ -263,8 +285,12 @@ pub fn coverage(seeds: u64, customers: u64, scratch: &Path, progress: &(dyn Fn(&
     }
     for row in &mut rows {
         let runs = row.runs.max(1) as f64;
+        let sum = row.mean_estimate;
         row.mean_estimate /= runs;
         row.mean_margin /= runs;
+        if row.runs > 1 {
+            row.sd_estimate = ((row.sum_squares - sum * row.mean_estimate) / (runs - 1.0)).max(0.0).sqrt();
+        }
     }
     Ok(rows)
 }

@@ -132,6 +132,96 @@ pub struct Topics {
     pub silhouettes: Vec<(usize, f64)>,
     /// Terms kept after frequency filtering.
     pub vocabulary: usize,
+    /// What [`Topics::assigner`] needs to place texts that were not clustered.
+    model: Option<Model>,
+}
+
+/// The fitted vocabulary and centres, kept to assign further texts.
+#[derive(Debug, Clone, PartialEq)]
+struct Model {
+    ids: HashMap<String, u32, FixedState>,
+    idf: Vec<f32>,
+    /// Unit centres, term-major (`centroids[term * k + cluster]`).
+    centroids: Vec<f32>,
+    k: usize,
+    /// Cluster → its topic's index in `topics` (clusters left empty rank last, at or
+    /// past `topics.len()`, and are never assigned).
+    rank: Vec<usize>,
+    topics: usize,
+}
+
+impl Topics {
+    /// Something that places further texts (e.g. the rest of a corpus the topics were
+    /// found on a sample of) in the nearest topic by the same terms and weights; `None`
+    /// when no topics were found.
+    pub fn assigner(&self) -> Option<Assigner<'_>> {
+        let model = self.model.as_ref()?;
+        Some(Assigner { model, stop: stop_words_set(), stemmer: Stemmer::create(Algorithm::English) })
+    }
+}
+
+/// Places texts in the topics they are nearest to (see [`Topics::assigner`]).
+pub struct Assigner<'a> {
+    model: &'a Model,
+    stop: HashSet<String, FixedState>,
+    stemmer: Stemmer,
+}
+
+impl std::fmt::Debug for Assigner<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Assigner").field("topics", &self.model.k).finish_non_exhaustive()
+    }
+}
+
+impl Assigner<'_> {
+    /// The topic (an index into [`Topics::topics`]) nearest to `text` by cosine
+    /// similarity of its TF-IDF vector; `None` when it has no word of the vocabulary.
+    pub fn assign(&self, text: &str) -> Option<usize> {
+        let model = self.model;
+        let words = words(text, &self.stemmer, &self.stop);
+        let mut counts: HashMap<u32, f32, FixedState> = HashMap::default();
+        for term in terms_of(&words) {
+            if let Some(&id) = model.ids.get(term.as_str()) {
+                *counts.entry(id).or_default() += 1.0;
+            }
+        }
+        if counts.is_empty() {
+            return None;
+        }
+        // The text's norm scales every score alike, so the nearest centre needs no division.
+        let mut scores = vec![0.0f32; model.k];
+        for (id, n) in counts {
+            let weight = (1.0 + n.ln()) * model.idf[id as usize];
+            let base = id as usize * model.k;
+            for (score, centroid) in scores.iter_mut().zip(&model.centroids[base..base + model.k]) {
+                *score += weight * centroid;
+            }
+        }
+        let mut best = (0, f32::NEG_INFINITY);
+        for (cluster, score) in scores.into_iter().enumerate() {
+            if score > best.1 && model.rank[cluster] < model.topics {
+                best = (cluster, score);
+            }
+        }
+        Some(model.rank[best.0]).filter(|&topic| topic < model.topics)
+    }
+}
+
+fn stop_words_set() -> HashSet<String, FixedState> {
+    stop_words::get("en").iter().map(|word| word.replace('\'', "")).chain(EXTRA_STOP_WORDS.iter().map(|word| word.to_string())).collect()
+}
+
+/// A text's terms: its kept stems and the two-word phrases of adjacent kept words.
+fn terms_of(words: &[Option<(String, String)>]) -> Vec<String> {
+    let mut terms: Vec<String> = words.iter().flatten().map(|(stem, _)| stem.clone()).collect();
+    for pair in words.windows(2) {
+        if let [Some((first, _)), Some((second, _))] = pair
+            && first != second
+        {
+            terms.push(format!("{first} {second}"));
+        }
+    }
+    terms
 }
 
 /// A text as (term id, count, TF-IDF weight), sorted by id.
@@ -139,25 +229,10 @@ type Vector = Vec<(u32, f32, f32)>;
 
 /// Find the topics of `texts`.
 pub fn find_topics(texts: &[&str], options: &TopicOptions) -> Topics {
-    let stop: HashSet<String, FixedState> = stop_words::get("en")
-        .iter()
-        .map(|word| word.replace('\'', ""))
-        .chain(EXTRA_STOP_WORDS.iter().map(|word| word.to_string()))
-        .collect();
+    let stop = stop_words_set();
     let stemmer = Stemmer::create(Algorithm::English);
     // 1. Terms of each text, on all cores.
     let documents: Vec<Vec<Option<(String, String)>>> = texts.par_iter().map(|text| words(text, &stemmer, &stop)).collect();
-    let terms_of = |words: &[Option<(String, String)>]| -> Vec<String> {
-        let mut terms: Vec<String> = words.iter().flatten().map(|(stem, _)| stem.clone()).collect();
-        for pair in words.windows(2) {
-            if let [Some((first, _)), Some((second, _))] = pair
-                && first != second
-            {
-                terms.push(format!("{first} {second}"));
-            }
-        }
-        terms
-    };
     let document_terms: Vec<Vec<String>> = documents.par_iter().map(|words| terms_of(words)).collect();
     let mut document_frequency: HashMap<&str, u32, FixedState> = HashMap::default();
     for terms in &document_terms {
@@ -195,7 +270,8 @@ pub fn find_topics(texts: &[&str], options: &TopicOptions) -> Topics {
         .collect();
     let usable: Vec<usize> = (0..count).filter(|&index| !vectors[index].is_empty()).collect();
     let dimension = kept.len();
-    let mut result = Topics { topics: Vec::new(), assignments: vec![None; count], silhouettes: Vec::new(), vocabulary: dimension };
+    let mut result =
+        Topics { topics: Vec::new(), assignments: vec![None; count], silhouettes: Vec::new(), vocabulary: dimension, model: None };
     if usable.is_empty() {
         return result;
     }
@@ -250,6 +326,14 @@ pub fn find_topics(texts: &[&str], options: &TopicOptions) -> Topics {
         topic.examples = topic.examples.iter().map(|&row| usable[row]).collect();
     }
     result.topics = order.into_iter().filter_map(|topic| topics[topic].take()).filter(|topic| topic.size > 0).collect();
+    result.model = Some(Model {
+        ids: kept.iter().enumerate().map(|(id, (term, _))| (term.to_string(), id as u32)).collect(),
+        idf,
+        centroids: clustering.centroids,
+        k,
+        rank,
+        topics: result.topics.len(),
+    });
     result
 }
 
@@ -629,6 +713,18 @@ mod tests {
         assert!(labels.iter().any(|label| label.contains("refund")), "{labels:?}");
         assert!(labels.iter().any(|label| label.contains("crash") || label.contains("app")), "{labels:?}");
         assert!(labels.iter().any(|label| label.contains("rude")), "{labels:?}");
+
+        // The assigner places every clustered text where clustering put it, and new texts
+        // in the topic of their theme; a text with no known word stays unassigned.
+        let assigner = topics.assigner().expect("topics were found");
+        for (text, topic) in refs.iter().zip(&topics.assignments) {
+            assert_eq!(assigner.assign(text), *topic, "{text}");
+        }
+        let topic_of = |index: usize| topics.assignments[index];
+        assert_eq!(assigner.assign("where is my refund"), topic_of(0));
+        assert_eq!(assigner.assign("app crashing on login"), topic_of(1));
+        assert_eq!(assigner.assign("so rude, that driver"), topic_of(2));
+        assert_eq!(assigner.assign("zebra xylophone"), None);
     }
 
     #[test]
