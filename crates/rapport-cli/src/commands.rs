@@ -69,6 +69,10 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 emit(&headline_table(&outcome.headlines, None)?, args.format, None)?;
             }
+            // Warnings are shown even with --quiet: they qualify the figures just printed.
+            for warning in outcome.summary["warnings"].as_array().into_iter().flatten() {
+                eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+            }
             if !quiet {
                 report_skipped(&outcome.skipped);
                 let summary = &outcome.summary;

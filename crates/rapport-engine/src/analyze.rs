@@ -87,6 +87,8 @@ struct InteractionRow {
     conversation: Option<String>,
     channel: String,
     compound: Option<f64>,
+    /// The text of a negative customer message (a complaint), kept until its topic is found.
+    complaint: Option<String>,
     message: Message,
 }
 
@@ -184,12 +186,23 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     let workspace = Workspace::open(&request.workspace)?;
     let zone = workspace.zone();
     let currency = workspace.config().currency.clone();
-    let Loaded { timelines, as_of, sentiment, unlinked, after_as_of, not_in_customer_file } =
+    let Loaded { timelines, as_of, sentiment, unlinked, after_as_of, not_in_customer_file, complaint_topics, last_event } =
         load_timelines(&workspace, request.as_of.as_deref(), progress)?;
+    let mut warnings: Vec<String> = Vec::new();
+    // An observation end well after the data makes everyone look inactive over the gap
+    // (churn, deflection and P(alive) read it as silence): allowed, but said.
+    let gap_days = (as_of - last_event) / DAY;
+    if gap_days >= 2 {
+        let last = rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(last_event)));
+        warnings.push(format!(
+            "the observation end is {gap_days} days after the last event ({last}); customers look inactive over that gap, which lowers retention and P(alive) and raises churn"
+        ));
+    }
 
     progress("measuring");
     let mut settings = Settings::new(as_of, zone);
     settings.cost_per_contact = contact_cost(&workspace)?;
+    settings.complaint_topics = complaint_topics.iter().map(|topic| topic.label.clone()).collect();
     if let Some(service) = &workspace.config().service {
         let schedule = rapport_core::schedule::Schedule::parse(&service.hours, &service.holidays)
             .map_err(|reason| rapport_core::CoreError::InvalidOption { option: "[service] in rapport.toml", reason })?;
@@ -209,6 +222,7 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     let (mut headlines, mut skipped) = measures.headlines(&settings, &currency);
     let mut tables: Vec<Table> = measures.breakdowns(&settings).into_iter().filter(|table| table.rows() > 0).collect();
     tables.extend(sentiment_table(&sentiment));
+    tables.extend(complaint_topics_table(&complaint_topics, settings.confidence));
     let (baselines, sentiment_headlines) = sentiment_baselines(&sentiment, &timelines, &settings);
     tables.extend(baselines);
     for (name, headline) in sentiment_headlines {
@@ -253,6 +267,7 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
         "events_after_as_of": after_as_of,
         "unlinked_events": unlinked,
         "rejected_rows": workspace.batches().iter().map(|batch| batch.rejected).sum::<u64>(),
+        "warnings": warnings,
         "inputs": batches,
         "definitions": "docs/measures.md",
     });
@@ -289,6 +304,85 @@ pub struct Loaded {
     pub after_as_of: u64,
     /// Customers with events but missing from a customers file (0 without one).
     pub not_in_customer_file: u64,
+    /// The complaint topics of negative customer messages (the messages' `topic` indexes them).
+    pub complaint_topics: Vec<ComplaintTopic>,
+    /// The time of the last event read (UTC seconds), whether or not after `as_of`.
+    pub last_event: i64,
+}
+
+/// The complaint topics with each one's share of the complaints (Wilson interval).
+fn complaint_topics_table(topics: &[ComplaintTopic], confidence: f64) -> Option<Table> {
+    if topics.is_empty() {
+        return None;
+    }
+    let total: u64 = topics.iter().map(|topic| topic.messages).sum();
+    let shares: Vec<_> =
+        topics.iter().map(|topic| rapport_stats::intervals::wilson(topic.messages, total, confidence).scaled(100.0)).collect();
+    Some(
+        Table::new("complaint_topics")
+            .column("topic", Values::Text(topics.iter().map(|topic| Some(topic.label.clone())).collect()))
+            .column("terms", Values::Text(topics.iter().map(|topic| Some(topic.terms.join(", "))).collect()))
+            .column("messages", Values::Count(topics.iter().map(|topic| topic.messages).collect()))
+            .column("share", Values::Number(shares.iter().map(|share| share.estimate).collect()))
+            .column("share_lower", Values::Number(shares.iter().map(|share| share.lower).collect()))
+            .column("share_upper", Values::Number(shares.iter().map(|share| share.upper).collect())),
+    )
+}
+
+/// A complaint topic found in the negative customer messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComplaintTopic {
+    /// Its label (three key terms or phrases).
+    pub label: String,
+    /// Key terms, best first.
+    pub terms: Vec<String>,
+    /// Negative customer messages assigned to it.
+    pub messages: u64,
+}
+
+/// Texts the topics are found on at most; the rest are assigned to the nearest topic.
+const TOPIC_SAMPLE: usize = 20_000;
+
+/// Find the topics of the negative customer messages and set each one's `topic`.
+///
+/// Topics are found on the complaint texts (all of them up to [`TOPIC_SAMPLE`], else an
+/// evenly spaced sample of them in sorted order, so the result does not depend on row
+/// order and a text's share of the sample is its share of the complaints), and every
+/// distinct complaint is then placed in its nearest topic. Fewer than 20 complaints
+/// find no topics.
+fn complaint_topics(interactions: &mut [InteractionRow]) -> Vec<ComplaintTopic> {
+    let mut texts: Vec<&str> = interactions.iter().filter_map(|row| row.complaint.as_deref()).collect();
+    if texts.len() < 20 {
+        return Vec::new();
+    }
+    texts.par_sort_unstable();
+    let stride = texts.len().div_ceil(TOPIC_SAMPLE);
+    let sample: Vec<&str> = texts.iter().step_by(stride).copied().collect();
+    let found = rapport_text::topics::find_topics(&sample, &rapport_text::topics::TopicOptions::default());
+    let mut distinct = texts;
+    distinct.dedup();
+    let Some(assigner) = found.assigner() else { return Vec::new() };
+    let topic_of: std::collections::HashMap<String, u16> =
+        distinct.par_iter().filter_map(|text| assigner.assign(text).map(|topic| (text.to_string(), topic as u16))).collect();
+    let mut messages = vec![0_u64; found.topics.len()];
+    for row in interactions.iter_mut() {
+        if let Some(text) = row.complaint.take() {
+            row.message.topic = topic_of.get(&text).copied();
+            if let Some(topic) = row.message.topic {
+                messages[usize::from(topic)] += 1;
+            }
+        }
+    }
+    found
+        .topics
+        .iter()
+        .zip(messages)
+        .map(|(topic, messages)| ComplaintTopic {
+            label: topic.label.clone(),
+            terms: topic.terms.iter().take(6).cloned().collect(),
+            messages,
+        })
+        .collect()
 }
 
 /// Read every event of the workspace into customer timelines (customers' texts scored
@@ -328,6 +422,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                 None
             };
             let tone = compound.map(Tone::of_compound);
+            let complaint = (tone == Some(Tone::Negative)).then(|| strings(batch, 6).value(row).to_string());
             let resolved = flag_at(batch.column(8).as_boolean(), row);
             Some(InteractionRow {
                 customer: text_at(strings(batch, 0), row),
@@ -335,10 +430,18 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                 conversation: text_at(strings(batch, 3), row),
                 channel,
                 compound,
-                message: Message { time, inbound, tone, resolved, agent },
+                complaint,
+                message: Message { time, inbound, tone, resolved, agent, topic: None },
             })
         },
     )?;
+    let mut interactions = interactions;
+    let complaint_topics = if interactions.iter().any(|row| row.complaint.is_some()) {
+        progress("finding complaint topics");
+        complaint_topics(&mut interactions)
+    } else {
+        Vec::new()
+    };
 
     progress("reading surveys, engagement, programs and customers");
     let surveys = read_rows(
@@ -569,7 +672,16 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     let mut timelines = customers.timelines;
     timelines.par_iter_mut().for_each(Timeline::sort);
     timelines.par_sort_unstable_by(|a, b| natural_order(&a.customer, &b.customer));
-    Ok(Loaded { timelines, as_of, sentiment, unlinked, after_as_of, not_in_customer_file })
+    Ok(Loaded {
+        timelines,
+        as_of,
+        sentiment,
+        unlinked,
+        after_as_of,
+        not_in_customer_file,
+        complaint_topics,
+        last_event: last_event.unwrap_or(as_of),
+    })
 }
 
 /// ISO week (`2025-W07`) of a UTC time in the zone.

@@ -53,6 +53,9 @@ pub struct Settings {
     /// The brand's mean cost of a contact (from its contact costs), for the saving of
     /// deflected self-service sessions.
     pub cost_per_contact: Option<f64>,
+    /// Labels of the complaint topics that messages' `topic` indexes (at most 32), tested
+    /// as drivers of detractor answers.
+    pub complaint_topics: Vec<String>,
 }
 
 impl Settings {
@@ -72,6 +75,7 @@ impl Settings {
             long_wait_hours: 24.0,
             cost_per_contact: None,
             schedule: None,
+            complaint_topics: Vec::new(),
         }
     }
 
@@ -228,6 +232,8 @@ struct RegionStat {
     customers: u64,
     net_spend: f64,
     nps: NpsCounts,
+    /// Conversations that opened negative, clustered by customer.
+    negative_contacts: rapport_stats::intervals::ClusteredProportion,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -257,6 +263,9 @@ pub struct Measures {
     churn_resolved: Proportion,
     spend_recovered: Moments,
     spend_unrecovered: Moments,
+    /// After a bad experience: bought again within the outcome window, by recovery.
+    retained_recovered: Proportion,
+    retained_unrecovered: Proportion,
     referred_value: Moments,
     /// program → (treated, control) purchase within the window.
     programs: BTreeMap<String, (Proportion, Proportion)>,
@@ -265,9 +274,14 @@ pub struct Measures {
     distance_bands: BTreeMap<&'static str, BandStat>,
     /// Customers with an NPS answer: ambassadors among them.
     ambassadors: Proportion,
-    /// Per NPS answer: the experiences of the window before it, and whether it is a detractor.
-    driver_rows: Vec<([bool; DRIVERS.len()], bool)>,
+    /// Per NPS answer: the experiences of the window before it, the complaint topics of
+    /// its contacts (a bit per topic), and whether it is a detractor.
+    driver_rows: Vec<DriverRow>,
 }
+
+/// One NPS answer as a driver row: the experiences, the complaint topics (a bit each)
+/// and whether it is a detractor's.
+type DriverRow = ([bool; DRIVERS.len()], u32, bool);
 
 /// The experiences tested as drivers of detractor answers, in the window before the answer.
 pub const DRIVERS: [&str; 4] = ["unresolved_contact", "long_wait_or_no_reply", "negative_contact", "refund"];
@@ -342,10 +356,17 @@ impl Measures {
                 recent.iter().any(|c| c.opened_negative()),
                 timeline.purchases.iter().any(|p| p.amount < 0.0 && p.time <= answer.time && p.time >= answer.time - window),
             ];
-            self.driver_rows.push((experiences, answer.score <= 6.0));
+            let topics = recent.iter().filter_map(|c| c.topic).filter(|&topic| topic < 32).fold(0_u32, |mask, topic| mask | 1 << topic);
+            self.driver_rows.push((experiences, topics, answer.score <= 6.0));
         }
 
         let conversations: Vec<&Conversation> = timeline.conversations.iter().filter(|conversation| conversation.start <= as_of).collect();
+        let toned = conversations.iter().filter(|conversation| conversation.opening.is_some());
+        let negative = toned.clone().filter(|conversation| conversation.opened_negative()).count() as u64;
+        let toned = toned.count() as u64;
+        if toned > 0 {
+            self.regions.entry(region.clone()).or_default().negative_contacts.add(negative, toned);
+        }
         for conversation in &conversations {
             self.service.add(conversation, settings);
             self.service_breakdown.entry(("channel", conversation.channel.clone())).or_default().add(conversation, settings);
@@ -406,7 +427,13 @@ impl Measures {
                 self.churn_unresolved.add(left)
             }
             let spend: f64 = after.iter().map(|purchase| purchase.amount).sum();
-            if bad.recovered() { self.spend_recovered.add(spend) } else { self.spend_unrecovered.add(spend) }
+            if bad.recovered() {
+                self.spend_recovered.add(spend);
+                self.retained_recovered.add(!left);
+            } else {
+                self.spend_unrecovered.add(spend);
+                self.retained_unrecovered.add(!left);
+            }
         }
 
         let mut seen = std::collections::BTreeSet::new();
@@ -437,6 +464,8 @@ impl Measures {
         self.churn_resolved.merge(other.churn_resolved);
         self.spend_recovered.merge(&other.spend_recovered);
         self.spend_unrecovered.merge(&other.spend_unrecovered);
+        self.retained_recovered.merge(other.retained_recovered);
+        self.retained_unrecovered.merge(other.retained_unrecovered);
         self.referred_value.merge(&other.referred_value);
         merge_map(&mut self.programs, other.programs, |a, b| {
             a.0.merge(b.0);
@@ -452,6 +481,7 @@ impl Measures {
         merge_map(&mut self.regions, other.regions, |a, b| {
             a.customers += b.customers;
             a.net_spend += b.net_spend;
+            a.negative_contacts.merge(&b.negative_contacts);
             a.nps = NpsCounts {
                 promoters: a.nps.promoters + b.nps.promoters,
                 passives: a.nps.passives + b.nps.passives,
@@ -600,6 +630,20 @@ impl Measures {
             spend.map(|i| Headline::new(i, &format!("{currency} in {} days", settings.outcome_days), "customers with a bad experience")),
             "needs both recovered and unrecovered customers, with purchases",
         );
+        let (recovered, unrecovered) = (self.retained_recovered, self.retained_unrecovered);
+        let retention = (recovered.n > 0 && unrecovered.n > 0)
+            .then(|| newcombe_difference(recovered.successes, recovered.n, unrecovered.successes, unrecovered.n, confidence).scaled(100.0));
+        put(
+            "recovered_retention_effect",
+            retention.map(|i| {
+                Headline::new(
+                    i,
+                    &format!("percentage points bought again within {} days", settings.outcome_days),
+                    "customers with a bad experience",
+                )
+            }),
+            "needs both recovered and unrecovered customers, with purchases",
+        );
         put(
             "referred_customer_value",
             (self.referred_value.n > 0).then(|| {
@@ -671,10 +715,16 @@ impl Measures {
             service.number("first_response_hours_median", median.estimate);
             service.number("first_response_hours_median_lower", median.lower);
             service.number("first_response_hours_median_upper", median.upper);
-            service.number("first_response_hours_p90", quantile_interval(&hours, 0.9, confidence).estimate);
+            let p90 = quantile_interval(&hours, 0.9, confidence);
+            service.number("first_response_hours_p90", p90.estimate);
+            service.number("first_response_hours_p90_lower", p90.lower);
+            service.number("first_response_hours_p90_upper", p90.upper);
             let mut business = stat.business_hours.clone();
             business.sort_by(f64::total_cmp);
-            service.number("first_response_business_hours_median", quantile_interval(&business, 0.5, confidence).estimate);
+            let business = quantile_interval(&business, 0.5, confidence);
+            service.number("first_response_business_hours_median", business.estimate);
+            service.number("first_response_business_hours_median_lower", business.lower);
+            service.number("first_response_business_hours_median_upper", business.upper);
             let mut resolution = stat.resolution_hours.clone();
             resolution.sort_by(f64::total_cmp);
             let resolution_median = quantile_interval(&resolution, 0.5, confidence);
@@ -700,7 +750,11 @@ impl Measures {
             let treated_rate = wilson(treated.successes, treated.n, confidence).scaled(100.0);
             let control_rate = wilson(control.successes, control.n, confidence).scaled(100.0);
             programs.number("treated_purchase_rate", treated_rate.estimate);
+            programs.number("treated_purchase_rate_lower", treated_rate.lower);
+            programs.number("treated_purchase_rate_upper", treated_rate.upper);
             programs.number("control_purchase_rate", control_rate.estimate);
+            programs.number("control_purchase_rate_lower", control_rate.lower);
+            programs.number("control_purchase_rate_upper", control_rate.upper);
             let uplift = newcombe_difference(treated.successes, treated.n, control.successes, control.n, confidence).scaled(100.0);
             programs.interval(uplift);
         }
@@ -715,32 +769,16 @@ impl Measures {
             regions.number("nps", nps.estimate);
             regions.number("nps_lower", nps.lower);
             regions.number("nps_upper", nps.upper);
+            // Sentiment: the share of the region's conversations whose first customer
+            // message reads negative, clustered by customer.
+            let negative = stat.negative_contacts;
+            let rate = (negative.events > 0.0).then(|| negative.interval(confidence).scaled(100.0));
+            regions.count("conversations_toned", negative.events as u64);
+            regions.number("negative_contact_rate", rate.map_or(f64::NAN, |i| i.estimate));
+            regions.number("negative_contact_rate_lower", rate.map_or(f64::NAN, |i| i.lower));
+            regions.number("negative_contact_rate_upper", rate.map_or(f64::NAN, |i| i.upper));
         }
-        let mut drivers = Columns::default();
-        let x: Vec<Vec<f64>> = self
-            .driver_rows
-            .iter()
-            .map(|(experiences, _)| std::iter::once(1.0).chain(experiences.iter().map(|&e| f64::from(u8::from(e)))).collect())
-            .collect();
-        let y: Vec<bool> = self.driver_rows.iter().map(|(_, detractor)| *detractor).collect();
-        let fitted = rapport_stats::regression::logistic(&x, &y);
-        for (index, driver) in DRIVERS.iter().enumerate() {
-            let (mut with, mut without) = (Proportion::default(), Proportion::default());
-            for (experiences, detractor) in &self.driver_rows {
-                if experiences[index] { with.add(*detractor) } else { without.add(*detractor) }
-            }
-            drivers.text("driver", driver);
-            drivers.count("answers_with", with.n);
-            let rate_with = wilson(with.successes, with.n, confidence).scaled(100.0);
-            let rate_without = wilson(without.successes, without.n, confidence).scaled(100.0);
-            drivers.number("detractor_rate_with", rate_with.estimate);
-            drivers.number("detractor_rate_without", rate_without.estimate);
-            // Odds ratio holding the other experiences fixed (logistic regression, Wald interval).
-            let odds = fitted.as_ref().map(|fit| fit.interval(index + 1, confidence));
-            drivers.number("odds_ratio", odds.map_or(f64::NAN, |i| i.estimate.exp()));
-            drivers.number("odds_ratio_lower", odds.map_or(f64::NAN, |i| i.lower.exp()));
-            drivers.number("odds_ratio_upper", odds.map_or(f64::NAN, |i| i.upper.exp()));
-        }
+        let drivers = self.drivers_table(settings);
         let mut bands = Columns::default();
         for label in ["0–5 km", "5–10 km", "10–25 km", "25–50 km", "50+ km"] {
             let Some(stat) = self.distance_bands.get(label) else { continue };
@@ -762,10 +800,121 @@ impl Measures {
             tables.push(bands.table("distance_bands"));
         }
         if !self.driver_rows.is_empty() {
-            tables.push(drivers.table("detractor_drivers"));
+            tables.push(drivers);
         }
         tables
     }
+}
+
+impl Measures {
+    /// Which experiences in the window before an NPS answer raise the odds of a detractor
+    /// answer. Each driver's detractor rate with and without it (Wilson), and its odds
+    /// ratio holding the others fixed (logistic regression, Wald interval on the log
+    /// odds). The four experiences share one model; complaint topics share a second, in
+    /// which they take the place of "negative_contact" (every topic is a negative
+    /// message, so the two together would be nearly collinear): a topic's odds ratio is
+    /// then the effect of a complaint about it, against no negative contact. A topic
+    /// whose answers are all detractors or all not has no finite odds ratio (blank).
+    fn drivers_table(&self, settings: &Settings) -> Table {
+        let confidence = settings.confidence;
+        let topics = settings.complaint_topics.len().min(32);
+        let y: Vec<bool> = self.driver_rows.iter().map(|(_, _, detractor)| *detractor).collect();
+        let flag = |experiences: &[bool; DRIVERS.len()], index: usize| f64::from(u8::from(experiences[index]));
+        let experience_odds = odds_ratios(
+            &self
+                .driver_rows
+                .iter()
+                .map(|(experiences, _, _)| std::iter::once(1.0).chain((0..DRIVERS.len()).map(|index| flag(experiences, index))).collect())
+                .collect::<Vec<Vec<f64>>>(),
+            &y,
+            1 + DRIVERS.len(),
+            confidence,
+        );
+        // Topics with both detractor and other answers among those that saw them (one
+        // with only one kind separates the data and has no finite odds ratio).
+        let seen: Vec<usize> = (0..topics)
+            .filter(|&topic| {
+                let with: Vec<bool> = self.driver_rows.iter().filter(|(_, mask, _)| mask & (1 << topic) != 0).map(|row| row.2).collect();
+                with.contains(&true) && with.contains(&false)
+            })
+            .collect();
+        let others: Vec<usize> = (0..DRIVERS.len()).filter(|&index| DRIVERS[index] != "negative_contact").collect();
+        let topic_design = |topics: &[usize]| -> Vec<Vec<f64>> {
+            self.driver_rows
+                .iter()
+                .map(|(experiences, mask, _)| {
+                    std::iter::once(1.0)
+                        .chain(others.iter().map(|&index| flag(experiences, index)))
+                        .chain(topics.iter().map(|&topic| f64::from(u8::from(mask & (1 << topic) != 0))))
+                        .collect()
+                })
+                .collect()
+        };
+        // One model with every topic; should it not converge (quasi-separation among
+        // topics), one model per topic.
+        let joint =
+            if seen.is_empty() { Vec::new() } else { odds_ratios(&topic_design(&seen), &y, 1 + others.len() + seen.len(), confidence) };
+        let converged = joint.iter().skip(others.len()).any(Option::is_some);
+        let topic_odds: BTreeMap<usize, Interval> = seen
+            .iter()
+            .enumerate()
+            .filter_map(|(position, &topic)| {
+                let odds = if converged {
+                    joint[others.len() + position]
+                } else {
+                    odds_ratios(&topic_design(&[topic]), &y, 2 + others.len(), confidence)[others.len()]
+                };
+                odds.map(|odds| (topic, odds))
+            })
+            .collect();
+        let mut drivers = Columns::default();
+        let mut row = |name: &str, kind: &str, has: &dyn Fn(&DriverRow) -> bool, odds: Option<Interval>| {
+            let (mut with, mut without) = (Proportion::default(), Proportion::default());
+            for driver_row in &self.driver_rows {
+                if has(driver_row) { with.add(driver_row.2) } else { without.add(driver_row.2) }
+            }
+            drivers.text("driver", name);
+            drivers.text("kind", kind);
+            drivers.count("answers_with", with.n);
+            let rate_with = wilson(with.successes, with.n, confidence).scaled(100.0);
+            let rate_without = wilson(without.successes, without.n, confidence).scaled(100.0);
+            drivers.number("detractor_rate_with", rate_with.estimate);
+            drivers.number("detractor_rate_with_lower", rate_with.lower);
+            drivers.number("detractor_rate_with_upper", rate_with.upper);
+            drivers.number("detractor_rate_without", rate_without.estimate);
+            drivers.number("detractor_rate_without_lower", rate_without.lower);
+            drivers.number("detractor_rate_without_upper", rate_without.upper);
+            drivers.number("odds_ratio", odds.map_or(f64::NAN, |i| i.estimate.exp()));
+            drivers.number("odds_ratio_lower", odds.map_or(f64::NAN, |i| i.lower.exp()));
+            drivers.number("odds_ratio_upper", odds.map_or(f64::NAN, |i| i.upper.exp()));
+        };
+        for (index, driver) in DRIVERS.iter().enumerate() {
+            let odds = experience_odds[index];
+            row(driver, "experience", &|(experiences, _, _)| experiences[index], odds);
+        }
+        for topic in (0..topics).filter(|&topic| self.driver_rows.iter().any(|(_, mask, _)| mask & (1 << topic) != 0)) {
+            let odds = topic_odds.get(&topic).copied();
+            row(&settings.complaint_topics[topic], "complaint topic", &|(_, mask, _)| mask & (1 << topic) != 0, odds);
+        }
+        drivers.table("detractor_drivers")
+    }
+}
+
+/// The log odds ratio of each column of `x` after the first (the intercept), with its
+/// Wald interval, from a logistic regression of `y`. Columns that do not vary (an
+/// experience nobody had) are left out of the fit and get `None`, as do all of them when
+/// the fit fails.
+fn odds_ratios(x: &[Vec<f64>], y: &[bool], columns: usize, confidence: f64) -> Vec<Option<Interval>> {
+    let varying: Vec<usize> = (1..columns).filter(|&column| x.iter().any(|row| row[column] != x[0][column])).collect();
+    let design: Vec<Vec<f64>> =
+        x.iter().map(|row| std::iter::once(row[0]).chain(varying.iter().map(|&column| row[column])).collect()).collect();
+    let fit = rapport_stats::regression::logistic(&design, y);
+    (1..columns)
+        .map(|column| {
+            let position = varying.iter().position(|&kept| kept == column)?;
+            fit.as_ref().map(|fit| fit.interval(position + 1, confidence))
+        })
+        .collect()
 }
 
 /// Builds a table row by row.
@@ -893,5 +1042,56 @@ mod tests {
         let bounds = april_counts.change_since(&march_counts, 0.95).scaled(100.0);
         assert!(bounds.lower < -100.0 && bounds.upper > -100.0 || bounds.lower == -200.0, "{bounds:?}");
         assert!((change[april] - (0.0 - 100.0)).abs() < 1e-9, "raw April 0 against March 100: {}", change[april]);
+    }
+
+    /// Complaint topics as detractor drivers: customers who complained about topic 0
+    /// before answering are detractors 60% of the time, those who complained about topic
+    /// 1 as often as everyone else (10%). Topic 0's odds ratio interval lies above 1 and
+    /// holds the planted odds ratio (0.6/0.4)/(0.1/0.9) = 13.5; topic 1's covers 1; a
+    /// topic every one of whose answers is a detractor has no finite odds ratio.
+    #[test]
+    fn complaint_topics_as_detractor_drivers() {
+        use crate::timeline::{Conversation, Tone};
+        let complaint = |topic: u16| Conversation {
+            start: MARCH,
+            channel: "chat".into(),
+            agent: Some("ana".into()),
+            first_response_seconds: Some(600),
+            duration_seconds: 3_600,
+            resolved: true,
+            resolution_stated: true,
+            opening: Some(Tone::Negative),
+            closing: Some(Tone::Neutral),
+            replies_before_start: 0,
+            topic: Some(topic),
+        };
+        let mut settings = settings();
+        settings.complaint_topics = vec!["late, parcel".into(), "app, crash".into(), "rude".into()];
+        let mut measures = Measures::default();
+        for index in 0..3_000 {
+            let (topic, detractor) = match index % 3 {
+                0 => (Some(0), index % 30 < 18),
+                1 => (Some(1), index % 30 < 3),
+                _ => (None, index % 30 < 3),
+            };
+            let mut timeline = answering(&format!("c{index}"), &[(MARCH + DAY, if detractor { 2.0 } else { 9.0 })]);
+            timeline.conversations.extend(topic.map(complaint));
+            measures.update(&timeline, &settings);
+        }
+        let mut timeline = answering("x", &[(MARCH + DAY, 0.0)]);
+        timeline.conversations.push(complaint(2));
+        measures.update(&timeline, &settings);
+        let drivers = measures.drivers_table(&settings);
+        let column = |name: &str| drivers.columns.iter().find(|(column, _)| column == name).map(|(_, values)| values.clone()).expect(name);
+        let (Values::Text(names), Values::Number(odds), Values::Number(lower), Values::Number(upper)) =
+            (column("driver"), column("odds_ratio"), column("odds_ratio_lower"), column("odds_ratio_upper"))
+        else {
+            panic!("types")
+        };
+        let at = |name: &str| names.iter().position(|value| value.as_deref() == Some(name)).expect(name);
+        let (late, app, rude) = (at("late, parcel"), at("app, crash"), at("rude"));
+        assert!(lower[late] > 1.0 && lower[late] < 13.5 && 13.5 < upper[late], "{} [{}, {}]", odds[late], lower[late], upper[late]);
+        assert!(lower[app] < 1.0 && 1.0 < upper[app], "{} [{}, {}]", odds[app], lower[app], upper[app]);
+        assert!(odds[rude].is_nan());
     }
 }

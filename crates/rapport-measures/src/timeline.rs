@@ -73,6 +73,9 @@ pub struct Message {
     pub resolved: Option<bool>,
     /// The agent who wrote an outbound message.
     pub agent: Option<String>,
+    /// The complaint topic of a negative customer message (an index into the run's
+    /// complaint topics), when topics were found.
+    pub topic: Option<u16>,
 }
 
 /// A service conversation, summarised by the rules of this module.
@@ -99,6 +102,8 @@ pub struct Conversation {
     pub closing: Option<Tone>,
     /// Rows timestamped before the start (replies before the message they answer).
     pub replies_before_start: u32,
+    /// The complaint topic of its first customer message that has one.
+    pub topic: Option<u16>,
 }
 
 impl Conversation {
@@ -122,6 +127,7 @@ impl Conversation {
             opening: texts.first().copied(),
             closing: texts.last().copied(),
             replies_before_start: messages.iter().filter(|message| message.time < start).count() as u32,
+            topic: messages.iter().filter(|message| message.inbound).find_map(|message| message.topic),
         })
     }
 
@@ -268,7 +274,7 @@ mod tests {
     use super::*;
 
     fn message(time: i64, inbound: bool, tone: Option<Tone>, resolved: Option<bool>) -> Message {
-        Message { time, inbound, tone, resolved, agent: (!inbound).then(|| "ana".to_string()) }
+        Message { time, inbound, tone, resolved, agent: (!inbound).then(|| "ana".to_string()), topic: None }
     }
 
     #[test]

@@ -693,6 +693,7 @@ impl Story {
                             tone: message.tone,
                             resolved: message.resolved,
                             agent: message.agent.map(str::to_string),
+                            topic: None,
                         })
                         .collect();
                     Conversation::from_messages(conversation.channel, &mut messages)

@@ -23,7 +23,7 @@ use rapport_engine::demo::{BrandDemoRequest, run_brand_demo};
 use rapport_measures::Timeline;
 use rapport_synth::story::story;
 
-const HEADLINES: [&str; 14] = [
+const HEADLINES: [&str; 15] = [
     "nps",
     "csat",
     "ces",
@@ -35,6 +35,7 @@ const HEADLINES: [&str; 14] = [
     "engagement_frequency_effect",
     "bad_experience_churn_effect",
     "recovered_spend_effect",
+    "recovered_retention_effect",
     "referred_customer_value",
     "uplift_spring_winback",
     "uplift_autumn_voucher",
@@ -43,6 +44,8 @@ const HEADLINES: [&str; 14] = [
 fn canonical(mut timelines: Vec<Timeline>) -> Vec<Timeline> {
     for timeline in &mut timelines {
         timeline.conversations.sort_by(|a, b| (a.start, &a.channel).cmp(&(b.start, &b.channel)));
+        // Complaint topics are found by the analysis; the planted timelines have none.
+        timeline.conversations.iter_mut().for_each(|conversation| conversation.topic = None);
         timeline.engagement.sort_by(|a, b| (a.time, format!("{:?}", a.kind)).cmp(&(b.time, format!("{:?}", b.kind))));
     }
     timelines
@@ -97,6 +100,8 @@ fn analysis_reads_back_exactly_the_planted_timelines() {
         "programs.parquet",
         "regions.parquet",
         "sentiment_by_channel_week.parquet",
+        "complaint_topics.parquet",
+        "detractor_drivers.parquet",
     ] {
         assert!(run.join(file).is_file(), "{file} missing from the run");
     }
@@ -194,6 +199,12 @@ fn odd_data_follows_the_written_rules() {
         values.extend(strings.iter().flatten().map(str::to_string));
     }
     assert!(values.contains(&"(none)".to_string()) && values.contains(&"Fair Isle".to_string()), "{values:?}");
+    assert_eq!(summary["warnings"], serde_json::json!([]));
+
+    // An observation end long after the data is allowed, and said.
+    let late = analyze(&AnalyzeRequest { workspace: root.clone(), as_of: Some("2025-06-30".into()) }, &|_| {}).expect("analyze");
+    let warnings = late.summary["warnings"].as_array().expect("warnings");
+    assert!(warnings.len() == 1 && warnings[0].as_str().is_some_and(|text| text.contains("87 days after the last event")), "{warnings:?}");
 }
 
 /// A real export (NHS Friends and Family Test answers, MIT licence; provenance in
