@@ -267,6 +267,11 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
         "events_after_as_of": after_as_of,
         "unlinked_events": unlinked,
         "rejected_rows": workspace.batches().iter().map(|batch| batch.rejected).sum::<u64>(),
+        "replies_before_message": timelines
+            .iter()
+            .flat_map(|timeline| &timeline.conversations)
+            .map(|conversation| u64::from(conversation.replies_before_start))
+            .sum::<u64>(),
         "warnings": warnings,
         "inputs": batches,
         "definitions": "docs/measures.md",
@@ -856,7 +861,14 @@ fn customer_table(
     let column = |name: &str, value: &(dyn Fn(&Timeline) -> f64 + Sync)| -> (String, Vec<f64>) {
         (name.to_string(), timelines.par_iter().map(value).collect())
     };
-    let positive = |timeline: &Timeline| timeline.purchases.iter().filter(|purchase| purchase.amount > 0.0).count() as f64;
+    // Orders, not rows: an export with a row per line item gives an order's lines one
+    // time, so the distinct times of the positive rows are the orders.
+    let positive = |timeline: &Timeline| {
+        let mut times: Vec<i64> =
+            timeline.purchases.iter().filter(|purchase| purchase.amount > 0.0).map(|purchase| purchase.time).collect();
+        times.dedup();
+        times.len() as f64
+    };
     let columns = [
         column("purchases", &positive),
         column("net_spend", &|timeline| timeline.purchases.iter().map(|purchase| purchase.amount).sum()),
@@ -927,8 +939,16 @@ fn customer_table(
         )
         .finish();
     let mut models = Vec::new();
+    // BG/NBD tells the buying rate from the dropout only through customers who came back:
+    // with none, every fit puts P(alive) at 1 for everyone, which is not an estimate.
+    let repeat_buyers = summary.customers.f64("frequency").map_or(0, |frequency| frequency.iter().filter(|&&f| f > 0.0).count());
     if summary.customers.len() < 10 {
         skipped.insert("lifetime_value".into(), "fewer than 10 customers with purchases".into());
+    } else if repeat_buyers < 2 {
+        skipped.insert(
+            "lifetime_value".into(),
+            format!("{repeat_buyers} customers bought on a second day: BG/NBD cannot tell how often customers buy from whether they left"),
+        );
     } else {
         let request = PredictRequest {
             source: CustomerSource::SummaryFile { path: PathBuf::new(), time_unit: Some(TimeUnit::Weeks) },

@@ -207,6 +207,42 @@ fn odd_data_follows_the_written_rules() {
     assert!(warnings.len() == 1 && warnings[0].as_str().is_some_and(|text| text.contains("87 days after the last event")), "{warnings:?}");
 }
 
+/// Purchases where nobody came back: the lifetime-value fit is skipped with the reason
+/// (BG/NBD is not identified without repeat buyers) rather than giving everyone
+/// P(alive) = 1; an order's line items (one time) count as one purchase.
+#[test]
+fn no_repeat_buyers_no_lifetime_value_and_line_items_count_once() {
+    use rapport_engine::analyze::{AnalyzeRequest, analyze};
+    use rapport_store::input::InputSpec;
+    use rapport_store::workspace::{IngestOptions, Workspace};
+    let directory = tempfile::tempdir().expect("temp");
+    let root = directory.path().join("ws");
+    let mut workspace = Workspace::init(&root, rapport_core::config::WorkspaceConfig::default()).expect("init");
+    let mut csv = String::from("customer_id,order_id,time,amount\n");
+    for customer in 0..12 {
+        for line in 0..3 {
+            csv.push_str(&format!("c{customer},o{customer},2025-0{}-0{}T12:00:00Z,{}.50\n", 1 + customer % 9, 1 + customer % 7, 10 + line));
+        }
+    }
+    let file = directory.path().join("purchases.csv");
+    write(&file, &csv);
+    let options = IngestOptions { input: InputSpec { path: file, ..InputSpec::default() }, ..IngestOptions::default() };
+    let report = workspace.ingest(rapport_core::event::EventKind::Purchases, &options).expect("ingest");
+    assert_eq!(report.accepted, 36);
+    let outcome = analyze(&AnalyzeRequest { workspace: root.clone(), as_of: None }, &|_| {}).expect("analyze");
+    let reason = outcome.skipped.get("lifetime_value").expect("lifetime value skipped");
+    assert!(reason.contains("0 customers bought on a second day"), "{reason}");
+    let file = std::fs::File::open(root.join("results").join(&outcome.run.id).join("customers.parquet")).expect("customers");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+    for batch in reader {
+        let batch = batch.expect("batch");
+        assert!(batch.column_by_name("p_alive").is_none());
+        let purchases =
+            arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(batch.column_by_name("purchases").expect("purchases"));
+        assert!(purchases.iter().all(|count| count == Some(1.0)), "{purchases:?}");
+    }
+}
+
 /// A real export (NHS Friends and Family Test answers, MIT licence; provenance in
 /// `tests/data/nhs_fft/PROVENANCE.md`), mapped in `rapport.toml`: computed score (the
 /// FFT's 1 = very good … 5 = very poor becomes CSAT's 5 … 1), a constant survey type,
