@@ -872,7 +872,13 @@ fn customer_table(
     let columns = [
         column("purchases", &positive),
         column("net_spend", &|timeline| timeline.purchases.iter().map(|purchase| purchase.amount).sum()),
-        column("refunds", &|timeline| timeline.purchases.iter().filter(|purchase| purchase.amount < 0.0).count() as f64),
+        column("refunds", &|timeline| {
+            // As purchases: a refund's lines share a time.
+            let mut times: Vec<i64> =
+                timeline.purchases.iter().filter(|purchase| purchase.amount < 0.0).map(|purchase| purchase.time).collect();
+            times.dedup();
+            times.len() as f64
+        }),
         column("days_since_last_purchase", &|timeline| {
             timeline
                 .purchases

@@ -223,12 +223,16 @@ fn no_repeat_buyers_no_lifetime_value_and_line_items_count_once() {
         for line in 0..3 {
             csv.push_str(&format!("c{customer},o{customer},2025-0{}-0{}T12:00:00Z,{}.50\n", 1 + customer % 9, 1 + customer % 7, 10 + line));
         }
+        // A two-line refund, the same day.
+        for _ in 0..2 {
+            csv.push_str(&format!("c{customer},o{customer},2025-0{}-0{}T18:00:00Z,-1\n", 1 + customer % 9, 1 + customer % 7));
+        }
     }
     let file = directory.path().join("purchases.csv");
     write(&file, &csv);
     let options = IngestOptions { input: InputSpec { path: file, ..InputSpec::default() }, ..IngestOptions::default() };
     let report = workspace.ingest(rapport_core::event::EventKind::Purchases, &options).expect("ingest");
-    assert_eq!(report.accepted, 36);
+    assert_eq!(report.accepted, 60);
     let outcome = analyze(&AnalyzeRequest { workspace: root.clone(), as_of: None }, &|_| {}).expect("analyze");
     let reason = outcome.skipped.get("lifetime_value").expect("lifetime value skipped");
     assert!(reason.contains("0 customers bought on a second day"), "{reason}");
@@ -240,6 +244,9 @@ fn no_repeat_buyers_no_lifetime_value_and_line_items_count_once() {
         let purchases =
             arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(batch.column_by_name("purchases").expect("purchases"));
         assert!(purchases.iter().all(|count| count == Some(1.0)), "{purchases:?}");
+        let refunds =
+            arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(batch.column_by_name("refunds").expect("refunds"));
+        assert!(refunds.iter().all(|count| count == Some(1.0)), "{refunds:?}");
     }
 }
 
