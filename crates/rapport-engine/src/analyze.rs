@@ -512,14 +512,16 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     };
 
     // The observation end: given, or the end of the local day of the last event.
-    let last_event = purchases
-        .iter()
-        .map(|row| row.time)
-        .chain(interactions.iter().map(|row| row.message.time))
-        .chain(surveys.iter().map(|row| row.answer.time))
-        .chain(engagement.iter().map(|row| row.time))
-        .chain(programs.iter().map(|row| row.contact.time))
-        .max();
+    let event_times = || {
+        purchases
+            .iter()
+            .map(|row| row.time)
+            .chain(interactions.iter().map(|row| row.message.time))
+            .chain(surveys.iter().map(|row| row.answer.time))
+            .chain(engagement.iter().map(|row| row.time))
+            .chain(programs.iter().map(|row| row.contact.time))
+    };
+    let last_event = event_times().max();
     let as_of = match (as_of_text, last_event) {
         (Some(text), _) => zone.utc_seconds(ParsedTime::Naive(parse_end_of(text, "as-of date")?)),
         (None, Some(last)) => {
@@ -528,14 +530,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         }
         (None, None) => return Err(EngineError::NothingToAnalyze),
     };
-    let first_event = purchases
-        .iter()
-        .map(|row| row.time)
-        .chain(interactions.iter().map(|row| row.message.time))
-        .chain(surveys.iter().map(|row| row.answer.time))
-        .chain(engagement.iter().map(|row| row.time))
-        .chain(programs.iter().map(|row| row.contact.time))
-        .min();
+    let first_event = event_times().min();
     if let Some(first) = first_event
         && as_of < first
     {
