@@ -598,34 +598,29 @@ pub fn story(seed: u64, index: u64, customers: u64) -> Story {
         let resolved = reply.resolved == Some(true);
         let last = conversation.messages.iter().map(|message| message.time).max().unwrap_or(reply.time);
         let touchpoint = (!rng.random_bool(0.01)).then_some(conversation.channel);
-        if rng.random_bool(0.35) {
-            let weights: &[f64] = if resolved { &[2.0, 4.0, 10.0, 34.0, 50.0] } else { &[25.0, 25.0, 20.0, 20.0, 10.0] };
-            let score = 1 + weighted(&mut rng, weights) as u32;
-            let time = last + rng.random_range(HOUR..2 * DAY);
-            answers.push(SynthAnswer {
-                survey: SurveyType::Csat,
-                score,
-                time,
-                touchpoint,
-                stage: "support",
-                comment: None,
-                channel: conversation.channel,
-            });
-        }
-        if rng.random_bool(0.25) {
-            let weights: &[f64] =
-                if resolved { &[30.0, 30.0, 20.0, 10.0, 5.0, 3.0, 2.0] } else { &[5.0, 8.0, 12.0, 15.0, 20.0, 20.0, 20.0] };
-            let score = 1 + weighted(&mut rng, weights) as u32;
-            let time = last + rng.random_range(HOUR..2 * DAY);
-            answers.push(SynthAnswer {
-                survey: SurveyType::Ces,
-                score,
-                time,
-                touchpoint,
-                stage: "support",
-                comment: None,
-                channel: conversation.channel,
-            });
+        // A CSAT survey after 35% of conversations, a CES survey after 25%.
+        let surveys: [(SurveyType, f64, &[f64]); 2] = [
+            (SurveyType::Csat, 0.35, if resolved { &[2.0, 4.0, 10.0, 34.0, 50.0] } else { &[25.0, 25.0, 20.0, 20.0, 10.0] }),
+            (
+                SurveyType::Ces,
+                0.25,
+                if resolved { &[30.0, 30.0, 20.0, 10.0, 5.0, 3.0, 2.0] } else { &[5.0, 8.0, 12.0, 15.0, 20.0, 20.0, 20.0] },
+            ),
+        ];
+        for (survey, share, weights) in surveys {
+            if rng.random_bool(share) {
+                let score = 1 + weighted(&mut rng, weights) as u32;
+                let time = last + rng.random_range(HOUR..2 * DAY);
+                answers.push(SynthAnswer {
+                    survey,
+                    score,
+                    time,
+                    touchpoint,
+                    stage: "support",
+                    comment: None,
+                    channel: conversation.channel,
+                });
+            }
         }
     }
     answers.retain(|answer| answer.time <= END);
