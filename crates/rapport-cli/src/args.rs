@@ -53,6 +53,9 @@ pub enum Command {
     Topics(TopicsArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
+    /// Query the workspace's events and results runs with SQL (Apache DataFusion).
+    #[cfg(feature = "sql")]
+    Sql(SqlArgs),
     /// Rows an ingest rejected: list them, or export them to correct and ingest again.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
@@ -109,6 +112,28 @@ pub struct RunsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+#[cfg(feature = "sql")]
+pub struct SqlArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// One SQL statement. Tables: each event kind (purchases, interactions, surveys,
+    /// engagement, programs, costs, stores; customer profiles as events.customers), the
+    /// latest results run's customers and breakdowns, and every run as run_<id>_<name>.
+    #[arg(required_unless_present = "tables")]
+    pub query: Option<String>,
+    /// List the tables a query can name instead.
+    #[arg(long)]
+    pub tables: bool,
+    /// Output format (Parquet needs --output).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

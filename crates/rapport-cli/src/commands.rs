@@ -120,6 +120,26 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Clv(command) => clv(command, quiet),
         Command::Sentiment(args) => sentiment(&args, quiet),
         Command::Topics(args) => topics(&args, quiet),
+        #[cfg(feature = "sql")]
+        Command::Sql(args) => {
+            if args.tables {
+                let tables = rapport_engine::sql::tables(&args.workspace)?;
+                let table = TableBuilder::default()
+                    .text("table", tables.iter().map(|table| table.name.as_str()))
+                    .text("origin", tables.iter().map(|table| table.origin.as_str()))
+                    .count("files", tables.iter().map(|table| table.files as u64))
+                    .build()
+                    .map_err(EngineError::from)?;
+                return emit(&table, args.format, args.output.as_deref());
+            }
+            check_output(Some(args.format), args.output.as_deref())?;
+            let request = rapport_engine::sql::SqlRequest {
+                workspace: args.workspace.clone(),
+                query: args.query.clone().unwrap_or_default(),
+            };
+            let batch = rapport_engine::sql::sql(&request)?;
+            emit(&batch, args.format, args.output.as_deref())
+        }
         Command::Runs(args) => {
             let runs = rapport_engine::workspace::runs(&args.workspace)?;
             if runs.is_empty() && !quiet {

@@ -80,6 +80,10 @@ pub enum EngineError {
     /// The synthetic brand could not be generated.
     #[error(transparent)]
     Synth(#[from] rapport_synth::SynthError),
+    /// From a SQL query over the workspace.
+    #[cfg(feature = "sql")]
+    #[error(transparent)]
+    Sql(#[from] rapport_sql::SqlError),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -92,6 +96,8 @@ impl EngineError {
             EngineError::Store(error) => error.is_internal(),
             EngineError::Model(error) => error.is_internal(),
             EngineError::Internal(_) => true,
+            #[cfg(feature = "sql")]
+            EngineError::Sql(rapport_sql::SqlError::Internal(_)) => true,
             _ => false,
         }
     }
@@ -112,6 +118,8 @@ impl EngineError {
             EngineError::TooManyRejectsStreaming { .. } => "too_many_rejects",
             EngineError::NothingToAnalyze => "nothing_to_analyze",
             EngineError::Synth(error) => error.code(),
+            #[cfg(feature = "sql")]
+            EngineError::Sql(error) => error.code(),
             EngineError::Internal(_) => "internal",
         }
     }

@@ -81,10 +81,32 @@ enum Cells<'a> {
     Boolean(&'a arrow::array::BooleanArray),
     /// Anything else, through Arrow's display.
     Other(Vec<String>),
+    /// A column with nulls: empty in text, `null` in JSON.
+    Masked(Box<Cells<'a>>, arrow::buffer::NullBuffer),
 }
 
 impl<'a> Cells<'a> {
     fn of(array: &'a ArrayRef) -> Cells<'a> {
+        let cells = Cells::unmasked_of(array);
+        match array.logical_nulls() {
+            Some(nulls) if nulls.null_count() > 0 => Cells::Masked(Box::new(cells), nulls),
+            _ => cells,
+        }
+    }
+
+    /// The values, nulls aside.
+    fn values(&self) -> &Cells<'a> {
+        match self {
+            Cells::Masked(cells, _) => cells,
+            cells => cells,
+        }
+    }
+
+    fn is_null(&self, row: usize) -> bool {
+        matches!(self, Cells::Masked(_, nulls) if nulls.is_null(row))
+    }
+
+    fn unmasked_of(array: &'a ArrayRef) -> Cells<'a> {
         match array.data_type() {
             DataType::Utf8 => Cells::Text32(array.as_string::<i32>()),
             DataType::LargeUtf8 => Cells::Text64(array.as_string::<i64>()),
@@ -108,6 +130,8 @@ impl<'a> Cells<'a> {
 
     fn text(&self, row: usize) -> Option<&str> {
         match self {
+            Cells::Masked(_, nulls) if nulls.is_null(row) => Some(""),
+            Cells::Masked(cells, _) => cells.text(row),
             Cells::Text32(values) => Some(values.value(row)),
             Cells::Text64(values) => Some(values.value(row)),
             Cells::Other(values) => Some(&values[row]),
@@ -118,6 +142,8 @@ impl<'a> Cells<'a> {
     /// The cell as display text (floats: shortest round-trip digits, nothing if not finite).
     fn display(&self, row: usize) -> String {
         match self {
+            Cells::Masked(_, nulls) if nulls.is_null(row) => String::new(),
+            Cells::Masked(cells, _) => cells.display(row),
             Cells::Float(values) => format_float(values[row]),
             Cells::Unsigned(values) => values[row].to_string(),
             Cells::Signed(values) => values[row].to_string(),
@@ -130,6 +156,8 @@ impl<'a> Cells<'a> {
     /// a quote or a line end), with no allocation for numbers.
     fn write_csv(&self, row: usize, out: &mut Vec<u8>) {
         match self {
+            Cells::Masked(_, nulls) if nulls.is_null(row) => {}
+            Cells::Masked(cells, _) => cells.write_csv(row, out),
             Cells::Float(values) => push_float(values[row], out),
             Cells::Unsigned(values) => out.extend_from_slice(itoa_u64(values[row], &mut [0u8; 20])),
             Cells::Signed(values) => {
@@ -159,6 +187,8 @@ impl<'a> Cells<'a> {
 
     fn json(&self, row: usize) -> Json {
         match self {
+            Cells::Masked(_, nulls) if nulls.is_null(row) => Json::Null,
+            Cells::Masked(cells, _) => cells.json(row),
             // Whole numbers print as integers, as in CSV (`2`, not `2.0`; exact below 2^53).
             Cells::Float(values) if values[row].fract() == 0.0 && values[row].abs() < 9.007_199_254_740_992e15 => {
                 Json::from(values[row] as i64)
@@ -307,11 +337,13 @@ pub fn write_aligned(batch: &RecordBatch, out: &mut dyn Write, limit: usize) -> 
         .iter()
         .zip(batch.columns())
         .map(|(field, array)| {
-            let column = Cells::of(array);
+            let cells = Cells::of(array);
+            let column = cells.values();
             // A float column of whole numbers (frequencies) shows as whole numbers.
-            let whole = matches!(&column, Cells::Float(values) if values[..shown].iter().all(|value| value.fract() == 0.0));
+            let whole = matches!(column, Cells::Float(values) if values[..shown].iter().all(|value| value.fract() == 0.0));
             std::iter::once(field.name().clone())
-                .chain((0..shown).map(|row| match &column {
+                .chain((0..shown).map(|row| match column {
+                    _ if cells.is_null(row) => String::new(),
                     Cells::Float(values) if !values[row].is_finite() => String::new(),
                     Cells::Float(values) if whole => format!("{}", values[row]),
                     Cells::Float(values) => format!("{:.4}", values[row]),

@@ -4,6 +4,8 @@ mod bad_input;
 mod clv;
 mod sentiment;
 mod snapshots;
+#[cfg(feature = "sql")]
+mod sql;
 mod summary_reference;
 mod topics;
 mod workspace;

@@ -3,6 +3,8 @@
 
 mod clv;
 mod output;
+#[cfg(feature = "sql")]
+mod sql;
 mod summary;
 mod text;
 mod workspace;

@@ -1,0 +1,36 @@
+//! `rapport sql` from the command line: formats, nulls, the table list, a bad query.
+
+use crate::{csv_rows, ok, user_error};
+
+#[test]
+fn sql_over_a_workspace_in_every_format() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace]);
+    let file = directory.path().join("p.csv");
+    // A blank order id is null in the table; a quoted comma survives.
+    std::fs::write(&file, "event_id,customer_id,order_id,time,amount\n1,\"a, b\",o1,2020-01-01,3\n2,a,,2020-01-02,4.5\n3,c,o3,2020-01-03,-1\n")
+        .expect("write");
+    ok(&["ingest", "-w", workspace, "-k", "purchases", file.to_str().expect("path")]);
+
+    let query = "SELECT customer_id, order_id, amount FROM purchases ORDER BY event_id";
+    let (header, rows) = csv_rows(&ok(&["sql", "-w", workspace, query, "--format", "csv"]));
+    assert_eq!(header, ["customer_id", "order_id", "amount"]);
+    assert_eq!(rows, [["a, b", "o1", "3"], ["a", "", "4.5"], ["c", "o3", "-1"]]);
+    let json: serde_json::Value = serde_json::from_str(&ok(&["sql", "-w", workspace, query, "--format", "json"])).expect("json");
+    assert_eq!(json[1], serde_json::json!({"customer_id": "a", "order_id": null, "amount": 4.5}));
+    let table = ok(&["sql", "-w", workspace, "SELECT COUNT(*) AS n, SUM(amount) AS net FROM purchases"]);
+    assert!(table.lines().nth(1).is_some_and(|line| line.split_whitespace().collect::<Vec<_>>() == ["3", "6.5000"]), "{table}");
+    let parquet = directory.path().join("out.parquet");
+    ok(&["sql", "-w", workspace, query, "--format", "parquet", "--output", parquet.to_str().expect("path")]);
+    assert!(std::fs::metadata(&parquet).is_ok_and(|metadata| metadata.len() > 0));
+
+    let (_, tables) = csv_rows(&ok(&["sql", "-w", workspace, "--tables", "--format", "csv"]));
+    assert_eq!(tables, [["purchases", "events", "1"]]);
+
+    let message = user_error(&["sql", "-w", workspace, "SELECT amount FROM purchase"]);
+    assert!(message.contains("purchase"), "{message}");
+    let message = user_error(&["sql", "-w", workspace, query, "--format", "parquet"]);
+    assert!(message.contains("output file"), "{message}");
+}

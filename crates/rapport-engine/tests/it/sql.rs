@@ -1,0 +1,61 @@
+//! `rapport sql`: DataFusion over the workspace's published events and results runs.
+
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
+use rapport_engine::demo::{BrandDemoRequest, run_brand_demo};
+use rapport_engine::sql::{SqlRequest, run_table_name, sql, tables};
+
+fn count(workspace: &std::path::Path, query: &str) -> i64 {
+    let batch = sql(&SqlRequest { workspace: workspace.to_path_buf(), query: query.into() }).unwrap_or_else(|error| panic!("{query}: {error}"));
+    assert_eq!(batch.num_rows(), 1, "{query}");
+    batch.column(0).as_primitive::<Int64Type>().value(0)
+}
+
+/// Every event table and every table of the results runs is queryable; each event table
+/// holds exactly the rows its ingest accepted; only the published batches are read (a
+/// Parquet file left beside them, as an interrupted ingest would, is not); the run's
+/// tables are there under their plain names and as run_<id>_<name>; a bad query is a
+/// `bad_query` error naming what is wrong.
+#[test]
+fn events_and_results_are_tables() {
+    let directory = tempfile::tempdir().expect("temp");
+    let request = BrandDemoRequest { directory: directory.path().join("demo"), customers: 600, seed: 3, truth_customers: 1 };
+    let report = run_brand_demo(&request, &|_| {}).expect("demo");
+    let workspace = request.directory.clone();
+
+    for (kind, ingest) in &report.ingests {
+        let table = if *kind == rapport_engine::EventKind::Customers { "events.customers".to_string() } else { kind.name().to_string() };
+        assert_eq!(count(&workspace, &format!("SELECT COUNT(*) FROM {table}")), ingest.accepted as i64, "{table}");
+    }
+    // A stray file beside a published batch is not part of the table.
+    let purchases = workspace.join("events/purchases");
+    let published = std::fs::read_dir(&purchases).expect("dir").next().expect("a batch").expect("entry").path();
+    std::fs::copy(&published, purchases.join("999999.parquet")).expect("copy");
+    let accepted = report.ingests.iter().find(|(kind, _)| *kind == rapport_engine::EventKind::Purchases).expect("purchases").1.accepted as i64;
+    assert_eq!(count(&workspace, "SELECT COUNT(*) FROM purchases"), accepted);
+
+    // The results run: the customer table and the breakdowns, plain and by run id.
+    let run = report.analysis.run.id.clone();
+    assert_eq!(count(&workspace, "SELECT COUNT(*) FROM customers"), 600);
+    assert_eq!(count(&workspace, "SELECT COUNT(*) FROM results.customers"), 600);
+    assert_eq!(count(&workspace, &format!("SELECT COUNT(*) FROM {}", run_table_name(&run, "customers"))), 600);
+    let names: Vec<String> = tables(&workspace).expect("tables").into_iter().map(|table| table.name).collect();
+    for name in ["voice_of_customer", "service", "programs", "regions", "detractor_drivers", "purchases", "interactions"] {
+        assert!(names.contains(&name.to_string()), "{name} missing from {names:?}");
+        count(&workspace, &format!("SELECT COUNT(*) FROM {name}"));
+    }
+    // A join across events and results: every customer in the table bought or not.
+    let joined = count(
+        &workspace,
+        "SELECT COUNT(DISTINCT c.customer_id) FROM customers c JOIN purchases p ON p.customer_id = c.customer_id WHERE p.amount > 0",
+    );
+    assert!(joined > 0 && joined <= 600, "{joined}");
+
+    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELECT nope FROM purchases".into() }).expect_err("bad column");
+    assert_eq!(error.code(), "bad_query");
+    assert!(error.to_string().contains("nope"), "{error}");
+    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELEC 1".into() }).expect_err("syntax");
+    assert_eq!(error.code(), "bad_query");
+    let error = sql(&SqlRequest { workspace, query: "SELECT * FROM no_such_table".into() }).expect_err("table");
+    assert!(error.to_string().contains("no_such_table"), "{error}");
+}

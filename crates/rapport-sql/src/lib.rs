@@ -1,0 +1,202 @@
+//! SQL over a workspace, with Apache DataFusion.
+//!
+//! Every event kind the workspace holds is a table named after it (`purchases`,
+//! `interactions`, `surveys`, `engagement`, `programs`, `costs`, `stores`), reading
+//! exactly the Parquet files of the batches the manifest publishes: a file an interrupted
+//! ingest left in staging is never read. Batches written before a field existed read it
+//! as null (the kind's current schema is the table's).
+//!
+//! The latest results run's Parquet files are tables named after them: `customers` (the
+//! customer table) and each breakdown (`voice_of_customer`, `service`, …). Every run,
+//! the latest included, is also there as `run_<id>_<name>`, the id in lower case with
+//! anything but letters and digits as `_` (`run_20261130t132902_786z_customers`).
+//!
+//! `customers` is the results' customer table when there is a run; the customer-profile
+//! events are always `events.customers` (every event table is also in the schema
+//! `events`, and every table of the latest run in `results`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use rapport_core::event::EventKind;
+use rapport_store::workspace::Workspace;
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqlError {
+    /// Opening the workspace or its runs.
+    #[error(transparent)]
+    Store(#[from] rapport_store::StoreError),
+    /// The query: a syntax error, an unknown table or column, a type error.
+    #[error("{0}")]
+    Query(String),
+    /// Setting DataFusion up.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl SqlError {
+    /// A stable code for the front ends.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SqlError::Store(error) => error.code(),
+            SqlError::Query(_) => "bad_query",
+            SqlError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// One table the session offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableInfo {
+    /// Its name in SQL.
+    pub name: String,
+    /// Where it comes from: `events` or `results <run id>`.
+    pub origin: String,
+    /// The Parquet files it reads.
+    pub files: usize,
+}
+
+/// A DataFusion session over a workspace.
+pub struct Session {
+    context: SessionContext,
+    tables: Vec<TableInfo>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Session").field("tables", &self.tables).finish_non_exhaustive()
+    }
+}
+
+/// The name of a run's table: `run_<id>_<name>`, the id lowercased with anything but
+/// letters and digits as `_`.
+pub fn run_table_name(run: &str, name: &str) -> String {
+    let id: String = run.chars().map(|character| if character.is_ascii_alphanumeric() { character.to_ascii_lowercase() } else { '_' }).collect();
+    format!("run_{id}_{name}")
+}
+
+impl Session {
+    /// Open a session over the workspace at `root`.
+    pub fn open(root: &Path) -> Result<Session, SqlError> {
+        let workspace = Workspace::open(root)?;
+        // Strings as plain Utf8 (not views), so results are the types every writer knows.
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
+        let context = SessionContext::new_with_config(config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| SqlError::Internal(format!("starting the query runtime: {error}")))?;
+        let events = Arc::new(MemorySchemaProvider::new());
+        let results = Arc::new(MemorySchemaProvider::new());
+        let mut session = Session { context, tables: Vec::new(), runtime };
+
+        for kind in EventKind::ALL {
+            let files = workspace.event_files(kind);
+            if files.is_empty() {
+                continue;
+            }
+            let schema = Arc::new(rapport_store::workspace::event_schema(kind));
+            let table = session.parquet_table(&files, Some(schema))?;
+            let name = kind.name();
+            events.register_table(name.to_string(), table.clone()).map_err(internal)?;
+            session.register(name, table, "events", files.len())?;
+        }
+
+        let runs = workspace.runs()?;
+        for (index, run) in runs.iter().enumerate() {
+            let latest = index + 1 == runs.len();
+            let directory = root.join("results").join(&run.id);
+            let mut files: Vec<_> = std::fs::read_dir(&directory)
+                .map_err(|source| rapport_store::StoreError::Read { path: directory.clone(), source })?
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|extension| extension == "parquet"))
+                .collect();
+            files.sort();
+            for file in files {
+                let Some(name) = file.file_stem().and_then(|stem| stem.to_str()).map(str::to_string) else { continue };
+                let table = session.parquet_table(std::slice::from_ref(&file), None)?;
+                let origin = format!("results {}", run.id);
+                session.register(&run_table_name(&run.id, &name), table.clone(), &origin, 1)?;
+                if latest {
+                    results.register_table(name.clone(), table.clone()).map_err(internal)?;
+                    // The run's `customers` takes the plain name from the profile events.
+                    if session.context.table_exist(name.as_str()).map_err(internal)? {
+                        session.context.deregister_table(name.as_str()).map_err(internal)?;
+                        session.tables.retain(|info| info.name != name);
+                    }
+                    session.register(&name, table, &origin, 1)?;
+                }
+            }
+        }
+        let catalog = session.context.catalog("datafusion").ok_or_else(|| SqlError::Internal("no default catalog".into()))?;
+        catalog.register_schema("events", events).map_err(internal)?;
+        catalog.register_schema("results", results).map_err(internal)?;
+        session.tables.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(session)
+    }
+
+    /// The tables offered, by name.
+    pub fn tables(&self) -> &[TableInfo] {
+        &self.tables
+    }
+
+    /// The DataFusion context, for callers that register more (functions, tables).
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    /// Run one SQL statement and collect its result.
+    pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
+        self.runtime.block_on(async {
+            let frame = self.context.sql(sql).await.map_err(query)?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await.map_err(query)?;
+            Ok((schema, batches))
+        })
+    }
+
+    fn register(&mut self, name: &str, table: Arc<dyn TableProvider>, origin: &str, files: usize) -> Result<(), SqlError> {
+        self.context.register_table(name, table).map_err(internal)?;
+        self.tables.push(TableInfo { name: name.to_string(), origin: origin.to_string(), files });
+        Ok(())
+    }
+
+    /// A table over exactly these Parquet files, with `schema` (missing columns read as
+    /// null) or the first file's.
+    fn parquet_table(&self, files: &[std::path::PathBuf], schema: Option<SchemaRef>) -> Result<Arc<dyn TableProvider>, SqlError> {
+        let urls = files
+            .iter()
+            .map(|file| {
+                let path = std::path::absolute(file).map_err(|source| rapport_store::StoreError::Read { path: file.clone(), source })?;
+                ListingTableUrl::parse(path.to_string_lossy()).map_err(internal)
+            })
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let schema = match schema {
+            Some(schema) => schema,
+            None => self.runtime.block_on(options.infer_schema(&self.context.state(), &urls[0])).map_err(internal)?,
+        };
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+        Ok(Arc::new(ListingTable::try_new(config).map_err(internal)?))
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> SqlError {
+    SqlError::Internal(error.to_string())
+}
+
+fn query(error: datafusion::error::DataFusionError) -> SqlError {
+    SqlError::Query(error.strip_backtrace())
+}
