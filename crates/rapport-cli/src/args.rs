@@ -53,8 +53,8 @@ pub enum Command {
     Topics(TopicsArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
-    /// Query the workspace's events and results runs with SQL (Apache DataFusion).
-    #[cfg(feature = "sql")]
+    /// Query the workspace's events and results runs with SQL (Apache DataFusion; in
+    /// builds with the `sql` feature).
     Sql(SqlArgs),
     /// Rows an ingest rejected: list them, or export them to correct and ingest again.
     #[command(subcommand)]
@@ -115,7 +115,6 @@ pub struct RunsArgs {
 }
 
 #[derive(Debug, Args)]
-#[cfg(feature = "sql")]
 pub struct SqlArgs {
     /// The workspace.
     #[arg(long, short)]

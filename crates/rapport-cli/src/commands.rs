@@ -120,7 +120,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Clv(command) => clv(command, quiet),
         Command::Sentiment(args) => sentiment(&args, quiet),
         Command::Topics(args) => topics(&args, quiet),
-        #[cfg(feature = "sql")]
         Command::Sql(args) => {
             if args.tables {
                 let tables = rapport_engine::sql::tables(&args.workspace)?;
@@ -133,10 +132,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 return emit(&table, args.format, args.output.as_deref());
             }
             check_output(Some(args.format), args.output.as_deref())?;
-            let request = rapport_engine::sql::SqlRequest {
-                workspace: args.workspace.clone(),
-                query: args.query.clone().unwrap_or_default(),
-            };
+            let request =
+                rapport_engine::sql::SqlRequest { workspace: args.workspace.clone(), query: args.query.clone().unwrap_or_default() };
             let batch = rapport_engine::sql::sql(&request)?;
             emit(&batch, args.format, args.output.as_deref())
         }

@@ -84,6 +84,16 @@ pub enum EngineError {
     #[cfg(feature = "sql")]
     #[error(transparent)]
     Sql(#[from] rapport_sql::SqlError),
+    /// The command needs a cargo feature this binary was built without.
+    #[error(
+        "this rapport was built without `{feature}`, which {what} needs: build it with `cargo build --release --features {feature}` (docs/building.md)"
+    )]
+    NotBuiltIn {
+        /// The cargo feature.
+        feature: &'static str,
+        /// What needs it.
+        what: &'static str,
+    },
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -120,6 +130,7 @@ impl EngineError {
             EngineError::Synth(error) => error.code(),
             #[cfg(feature = "sql")]
             EngineError::Sql(error) => error.code(),
+            EngineError::NotBuiltIn { .. } => "not_built_in",
             EngineError::Internal(_) => "internal",
         }
     }
@@ -161,5 +172,8 @@ mod tests {
         assert!(EngineError::Internal("bug".into()).is_internal());
         let model = EngineError::Model(rapport_models::ModelError::MissingColumn { column: "T".into() });
         assert_eq!(model.code(), "missing_column");
+        let missing = EngineError::NotBuiltIn { feature: "sql", what: "`rapport sql`" };
+        assert_eq!(missing.code(), "not_built_in");
+        assert!(missing.to_string().contains("--features sql"), "{missing}");
     }
 }

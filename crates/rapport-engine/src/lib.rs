@@ -17,7 +17,6 @@ pub mod error;
 pub mod input;
 pub mod output;
 pub mod sentiment;
-#[cfg(feature = "sql")]
 pub mod sql;
 pub mod summary;
 pub mod topics;

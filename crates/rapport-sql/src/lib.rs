@@ -77,21 +77,15 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// The name of a run's table: `run_<id>_<name>`, the id lowercased with anything but
-/// letters and digits as `_`.
-pub fn run_table_name(run: &str, name: &str) -> String {
-    let id: String = run.chars().map(|character| if character.is_ascii_alphanumeric() { character.to_ascii_lowercase() } else { '_' }).collect();
-    format!("run_{id}_{name}")
-}
+pub use rapport_store::runs::sql_table_name as run_table_name;
 
 impl Session {
     /// Open a session over the workspace at `root`.
     pub fn open(root: &Path) -> Result<Session, SqlError> {
         let workspace = Workspace::open(root)?;
         // Strings as plain Utf8 (not views), so results are the types every writer knows.
-        let config = SessionConfig::new()
-            .with_information_schema(true)
-            .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
+        let config =
+            SessionConfig::new().with_information_schema(true).set_bool("datafusion.execution.parquet.schema_force_view_types", false);
         let context = SessionContext::new_with_config(config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -68,6 +68,14 @@ fn rfc3339(time: SystemTime) -> String {
     DateTime::<Utc>::from(time).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The name of a run's table in SQL: `run_<id>_<name>`, the id lowercased with anything
+/// but letters and digits as `_`.
+pub fn sql_table_name(run: &str, name: &str) -> String {
+    let id: String =
+        run.chars().map(|character| if character.is_ascii_alphanumeric() { character.to_ascii_lowercase() } else { '_' }).collect();
+    format!("run_{id}_{name}")
+}
+
 impl Workspace {
     /// The directory of run `id`.
     pub fn run_directory(&self, id: &str) -> PathBuf {

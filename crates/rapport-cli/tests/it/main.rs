@@ -4,7 +4,6 @@ mod bad_input;
 mod clv;
 mod sentiment;
 mod snapshots;
-#[cfg(feature = "sql")]
 mod sql;
 mod summary_reference;
 mod topics;

@@ -1,8 +1,11 @@
 //! `rapport sql` from the command line: formats, nulls, the table list, a bad query.
 
-use crate::{csv_rows, ok, user_error};
+#[cfg(feature = "sql")]
+use crate::csv_rows;
+use crate::{ok, user_error};
 
 #[test]
+#[cfg(feature = "sql")]
 fn sql_over_a_workspace_in_every_format() {
     let directory = tempfile::tempdir().expect("tempdir");
     let workspace = directory.path().join("ws");
@@ -10,8 +13,11 @@ fn sql_over_a_workspace_in_every_format() {
     ok(&["init", workspace]);
     let file = directory.path().join("p.csv");
     // A blank order id is null in the table; a quoted comma survives.
-    std::fs::write(&file, "event_id,customer_id,order_id,time,amount\n1,\"a, b\",o1,2020-01-01,3\n2,a,,2020-01-02,4.5\n3,c,o3,2020-01-03,-1\n")
-        .expect("write");
+    std::fs::write(
+        &file,
+        "event_id,customer_id,order_id,time,amount\n1,\"a, b\",o1,2020-01-01,3\n2,a,,2020-01-02,4.5\n3,c,o3,2020-01-03,-1\n",
+    )
+    .expect("write");
     ok(&["ingest", "-w", workspace, "-k", "purchases", file.to_str().expect("path")]);
 
     let query = "SELECT customer_id, order_id, amount FROM purchases ORDER BY event_id";
@@ -33,4 +39,18 @@ fn sql_over_a_workspace_in_every_format() {
     assert!(message.contains("purchase"), "{message}");
     let message = user_error(&["sql", "-w", workspace, query, "--format", "parquet"]);
     assert!(message.contains("output file"), "{message}");
+}
+
+/// Without the `sql` feature the command is still there and says how to get it.
+#[test]
+#[cfg(not(feature = "sql"))]
+fn sql_without_the_feature_says_how_to_build_it() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace]);
+    let message = user_error(&["sql", "-w", workspace, "SELECT 1"]);
+    assert!(message.contains("cargo build --release --features sql") && message.contains("not_built_in"), "{message}");
+    let message = user_error(&["sql", "-w", workspace, "--tables"]);
+    assert!(message.contains("--features sql"), "{message}");
 }

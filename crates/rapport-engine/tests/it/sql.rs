@@ -6,7 +6,8 @@ use rapport_engine::demo::{BrandDemoRequest, run_brand_demo};
 use rapport_engine::sql::{SqlRequest, run_table_name, sql, tables};
 
 fn count(workspace: &std::path::Path, query: &str) -> i64 {
-    let batch = sql(&SqlRequest { workspace: workspace.to_path_buf(), query: query.into() }).unwrap_or_else(|error| panic!("{query}: {error}"));
+    let batch =
+        sql(&SqlRequest { workspace: workspace.to_path_buf(), query: query.into() }).unwrap_or_else(|error| panic!("{query}: {error}"));
     assert_eq!(batch.num_rows(), 1, "{query}");
     batch.column(0).as_primitive::<Int64Type>().value(0)
 }
@@ -31,7 +32,8 @@ fn events_and_results_are_tables() {
     let purchases = workspace.join("events/purchases");
     let published = std::fs::read_dir(&purchases).expect("dir").next().expect("a batch").expect("entry").path();
     std::fs::copy(&published, purchases.join("999999.parquet")).expect("copy");
-    let accepted = report.ingests.iter().find(|(kind, _)| *kind == rapport_engine::EventKind::Purchases).expect("purchases").1.accepted as i64;
+    let accepted =
+        report.ingests.iter().find(|(kind, _)| *kind == rapport_engine::EventKind::Purchases).expect("purchases").1.accepted as i64;
     assert_eq!(count(&workspace, "SELECT COUNT(*) FROM purchases"), accepted);
 
     // The results run: the customer table and the breakdowns, plain and by run id.
