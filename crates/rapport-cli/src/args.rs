@@ -53,6 +53,9 @@ pub enum Command {
     Topics(TopicsArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
+    /// Write a results run's customer table to PostgreSQL for the CRM: upserted by
+    /// customer_id (new customers inserted, the others updated), in one transaction.
+    Export(ExportArgs),
     /// Query the workspace's events and results runs with SQL (Apache DataFusion; in
     /// builds with the `sql` feature).
     Sql(SqlArgs),
@@ -110,6 +113,31 @@ pub struct RunsArgs {
     #[arg(long, short)]
     pub workspace: PathBuf,
     /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// The results run (default: the latest; `rapport runs` lists them).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Connection string: postgres://user:password@host:port/database or 'host=… dbname=…'
+    /// (no TLS; the password may come from PGPASSWORD).
+    #[arg(long, value_name = "CONNECTION", env = "RAPPORT_POSTGRES", hide_env_values = true)]
+    pub postgres: String,
+    /// The table to write, e.g. crm.rapport_scores: created with a primary key on
+    /// customer_id when missing; columns it lacks are added.
+    #[arg(long)]
+    pub table: String,
+    /// Columns to write, comma-separated (default: every column of the customer table;
+    /// customer_id is always written).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Output format of the report.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -533,8 +561,27 @@ pub struct IngestArgs {
     /// Kind of events.
     #[arg(long, short, value_enum)]
     pub kind: KindArg,
-    /// The file to ingest.
-    pub file: PathBuf,
+    /// The file to ingest (or --postgres).
+    #[arg(required_unless_present = "postgres")]
+    pub file: Option<PathBuf>,
+    /// Read the events from PostgreSQL instead of a file: a connection string,
+    /// postgres://user:password@host:port/database or 'host=… dbname=…' (no TLS; the
+    /// password may come from PGPASSWORD). With --table or --query.
+    #[arg(
+        long,
+        value_name = "CONNECTION",
+        conflicts_with = "file",
+        requires = "relation",
+        env = "RAPPORT_POSTGRES",
+        hide_env_values = true
+    )]
+    pub postgres: Option<String>,
+    /// The PostgreSQL table (or view) to read, e.g. crm.orders.
+    #[arg(long, group = "relation", requires = "postgres")]
+    pub table: Option<String>,
+    /// The PostgreSQL query to read, e.g. "SELECT * FROM orders WHERE created > now() - interval '1 day'".
+    #[arg(long, group = "relation", requires = "postgres")]
+    pub query: Option<String>,
     /// Map a Rapport field to an input column: --map customer_id=client; or compute it
     /// with an SQL expression after a second =: --map 'amount==Quantity * UnitPrice'
     /// (repeatable).

@@ -120,6 +120,26 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Clv(command) => clv(command, quiet),
         Command::Sentiment(args) => sentiment(&args, quiet),
         Command::Topics(args) => topics(&args, quiet),
+        Command::Export(args) => {
+            let request = rapport_engine::postgres::ExportRequest {
+                workspace: args.workspace.clone(),
+                run: args.run.clone(),
+                connection: args.postgres.clone(),
+                table: args.table.clone(),
+                columns: args.columns.clone(),
+            };
+            let progress = spinner(quiet, format!("writing to {}", rapport_engine::postgres::redacted(&args.postgres)));
+            let report = rapport_engine::postgres::export_postgres(&request);
+            progress.finish_and_clear();
+            let report = report?;
+            let table = TableBuilder::default()
+                .text("table", [report.table.as_str()])
+                .count("inserted", [report.inserted])
+                .count("updated", [report.updated])
+                .build()
+                .map_err(EngineError::from)?;
+            emit(&table, args.format, None)
+        }
         Command::Sql(args) => {
             if args.tables {
                 let tables = rapport_engine::sql::tables(&args.workspace)?;
@@ -215,10 +235,22 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Ingest(args) => {
             let kind = event_kind(args.kind);
+            let source = args.postgres.as_ref().map(|connection| rapport_engine::postgres::PostgresSource {
+                connection: connection.clone(),
+                relation: match (&args.table, &args.query) {
+                    (Some(table), _) => rapport_engine::postgres::Relation::Table(table.clone()),
+                    (None, query) => rapport_engine::postgres::Relation::Query(query.clone().unwrap_or_default()),
+                },
+            });
+            let name = match (&source, &args.file) {
+                (Some(source), _) => source.label(),
+                (None, Some(file)) => file.display().to_string(),
+                (None, None) => anyhow::bail!("give a FILE to ingest, or --postgres with --table or --query"),
+            };
             let request = IngestRequest {
                 workspace: args.workspace.clone(),
                 kind,
-                input: file_input(&args.file, &args.read)?,
+                input: file_input(args.file.as_deref().unwrap_or(Path::new("")), &args.read)?,
                 mappings: args.mappings.clone(),
                 sets: args.sets.clone(),
                 filter: args.filter.clone(),
@@ -226,15 +258,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 replace: args.replace,
                 profile: args.profile.clone(),
             };
-            let progress = spinner(quiet, format!("ingesting {}", args.file.display()));
-            let report = rapport_engine::workspace::ingest(&request);
+            let progress = spinner(quiet, format!("ingesting {name}"));
+            let report = match &source {
+                Some(source) => rapport_engine::postgres::ingest_postgres(&request, source),
+                None => rapport_engine::workspace::ingest(&request),
+            };
             progress.finish_and_clear();
             let report = report?;
             if !quiet {
                 show_rejects(&report.first_rejects, report.rejected as usize);
             }
             if let Some(earlier) = report.already_ingested.filter(|_| !quiet) {
-                eprintln!("{} was ingested before with the same options (batch {earlier:06}): nothing new", args.file.display());
+                eprintln!("{name} was ingested before with the same options (batch {earlier:06}): nothing new");
             }
             if let Some(file) = rapport_engine::workspace::quarantine_path(&args.workspace, &report).filter(|_| !quiet) {
                 let already = if report.already_quarantined.is_some() { " already (this file was ingested before)" } else { "" };

@@ -84,6 +84,9 @@ pub enum EngineError {
     #[cfg(feature = "sql")]
     #[error(transparent)]
     Sql(#[from] rapport_sql::SqlError),
+    /// Reading from or writing to PostgreSQL.
+    #[error(transparent)]
+    Postgres(#[from] rapport_postgres::PostgresError),
     /// The command needs a cargo feature this binary was built without.
     #[error(
         "this rapport was built without `{feature}`, which {what} needs: build it with `cargo build --release --features {feature}` (docs/building.md)"
@@ -131,6 +134,7 @@ impl EngineError {
             #[cfg(feature = "sql")]
             EngineError::Sql(error) => error.code(),
             EngineError::NotBuiltIn { .. } => "not_built_in",
+            EngineError::Postgres(error) => error.code(),
             EngineError::Internal(_) => "internal",
         }
     }

@@ -47,7 +47,7 @@ impl FileInput {
     }
 
     pub(crate) fn spec(&self) -> InputSpec {
-        InputSpec { path: self.path.clone(), format: self.format, delimiter: self.delimiter, columns: self.columns.clone() }
+        InputSpec { path: self.path.clone(), format: self.format, delimiter: self.delimiter, columns: self.columns.clone(), label: None }
     }
 }
 

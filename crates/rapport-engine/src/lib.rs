@@ -16,6 +16,7 @@ pub mod demo;
 pub mod error;
 pub mod input;
 pub mod output;
+pub mod postgres;
 pub mod sentiment;
 pub mod sql;
 pub mod summary;

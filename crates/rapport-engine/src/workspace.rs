@@ -87,6 +87,11 @@ fn parse_assignments(kind: EventKind, mappings: &[String], expected: &str) -> Re
 
 /// Append the events of a file to a workspace, atomically.
 pub fn ingest(request: &IngestRequest) -> Result<IngestReport, EngineError> {
+    ingest_labelled(request, None)
+}
+
+/// [`ingest`], with rows and rejects reported under `label` instead of the file's path.
+pub(crate) fn ingest_labelled(request: &IngestRequest, label: Option<String>) -> Result<IngestReport, EngineError> {
     request.input.columns_needed()?;
     let mapping = MappingOverrides {
         map: parse_mappings(request.kind, &request.mappings)?,
@@ -96,7 +101,7 @@ pub fn ingest(request: &IngestRequest) -> Result<IngestReport, EngineError> {
     };
     let mut workspace = Workspace::open(&request.workspace)?;
     let options = IngestOptions {
-        input: request.input.spec(),
+        input: rapport_store::input::InputSpec { label, ..request.input.spec() },
         mapping,
         time_format: (request.input.time_format != rapport_core::time::TimeFormat::Auto).then(|| request.input.time_format.clone()),
         max_rejects: request.max_rejects,

@@ -124,6 +124,16 @@ pub struct InputSpec {
     /// Column names of a headerless file (`--columns a,b,c`); `None`: the first line is
     /// the header.
     pub columns: Option<Vec<String>>,
+    /// The name rows and rejects are reported under, when not the path (a table read
+    /// from a database into a temporary file, say).
+    pub label: Option<String>,
+}
+
+impl InputSpec {
+    /// The name rows and rejects are reported under: the label, or the path as given.
+    pub fn name(&self) -> String {
+        self.label.clone().unwrap_or_else(|| self.path.display().to_string())
+    }
 }
 
 /// A column the caller wants, by name.
@@ -230,7 +240,7 @@ fn scan_text<S: RowSink>(
     let path = &input.path;
     let file = File::open(path).map_err(StoreError::read(path))?;
     let (reader, layout, first_line) = open_text(input, format, wanted, file)?;
-    let display = path.display().to_string();
+    let display = input.name();
 
     let error_slot: Mutex<Option<StoreError>> = Mutex::new(None);
     let blocks = BlockReader::new(reader, path, first_line, format, &layout, &error_slot, BLOCK_BYTES);
@@ -315,7 +325,7 @@ pub fn scan_in_order<E: From<StoreError>>(
     mut visit: impl FnMut(Vec<Record>) -> Result<(), E>,
 ) -> Result<(), E> {
     let path = &input.path;
-    let display = path.display().to_string();
+    let display = input.name();
     let format = input.format.resolve(path);
     if format == InputFormat::Parquet {
         if source.is_some() {
@@ -371,7 +381,7 @@ pub fn scan_blocks<S: RowSink, E: From<StoreError> + Send>(
 ) -> Result<(), E> {
     use rayon::prelude::*;
     let path = &input.path;
-    let display = path.display().to_string();
+    let display = input.name();
     let format = input.format.resolve(path);
     if format == InputFormat::Parquet {
         let builder = open_parquet(path)?;

@@ -339,7 +339,7 @@ impl Workspace {
         let id = self.manifest.batches.iter().map(|batch| batch.id).max().unwrap_or(0) + 1;
         let staging = self.root.join(".staging").join(format!("{id:06}"));
         fs::create_dir_all(&staging).map_err(StoreError::write(&staging))?;
-        let file = input.path.display().to_string();
+        let file = input.name();
         let context = RowContext { kind, mapping: &mapping, time_format: &time_format, zone: self.zone, file: &file };
         let mut state = IngestState::new(kind, &staging, stored, options.max_rejects);
         let mut header = None;
@@ -425,7 +425,7 @@ impl Workspace {
         let batch = Batch {
             id,
             kind,
-            source: input.path.display().to_string(),
+            source: input.name(),
             source_blake3: source_bytes_hash,
             ingested_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             accepted,

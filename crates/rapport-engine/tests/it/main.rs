@@ -3,6 +3,7 @@
 
 mod clv;
 mod output;
+mod postgres;
 #[cfg(feature = "sql")]
 mod sql;
 mod summary;
