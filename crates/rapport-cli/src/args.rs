@@ -149,7 +149,7 @@ pub struct SqlArgs {
     pub workspace: PathBuf,
     /// One SQL statement. Tables: each event kind (purchases, interactions, surveys,
     /// engagement, programs, costs, stores; customer profiles as events.customers), the
-    /// latest results run's customers and breakdowns, and every run as run_<id>_<name>.
+    /// latest results run's customers and breakdowns, and every run as run_ID_NAME.
     #[arg(required_unless_present = "tables")]
     pub query: Option<String>,
     /// List the tables a query can name instead.

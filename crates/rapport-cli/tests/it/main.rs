@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod clv;
+mod postgres;
 mod sentiment;
 mod snapshots;
 mod sql;

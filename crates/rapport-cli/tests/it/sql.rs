@@ -50,7 +50,7 @@ fn sql_without_the_feature_says_how_to_build_it() {
     let workspace = workspace.to_str().expect("path");
     ok(&["init", workspace]);
     let message = user_error(&["sql", "-w", workspace, "SELECT 1"]);
-    assert!(message.contains("cargo build --release --features sql") && message.contains("not_built_in"), "{message}");
+    assert!(message.contains("built without `sql`") && message.contains("cargo build --release --features sql"), "{message}");
     let message = user_error(&["sql", "-w", workspace, "--tables"]);
     assert!(message.contains("--features sql"), "{message}");
 }
