@@ -639,6 +639,11 @@ pub struct SummaryArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Where the aggregation runs: embedded (default, fastest on one machine) or
+    /// datafusion (Apache DataFusion plans over the workspace, the same results; needs
+    /// --workspace and a build with the sql feature).
+    #[arg(long, value_name = "ENGINE", requires = "workspace")]
+    pub engine: Option<String>,
 }
 
 /// Which columns of a transactions file hold what.

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rapport_engine::clv::{ClvSpec, CustomerSource, DiscountPeriod, FitRequest, PredictRequest, TrackRequest};
 use rapport_engine::input::{FileInput, TransactionColumns, WindowSpec};
 use rapport_engine::output::{OutputFormat, TableBuilder};
-use rapport_engine::summary::{PurchaseSource, SummaryRequest, summarize};
+use rapport_engine::summary::{PurchaseSource, SummaryRequest, summarize_on};
 use rapport_engine::workspace::IngestRequest;
 use rapport_engine::{
     Delimiter, EngineError, EventKind, FitOptions, InputFormat, ModelKind, MonthDefinition, Period, Rejected, SentimentModel, TimeFormat,
@@ -308,7 +308,8 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let request = SummaryRequest { source, window: window(&args.window)?, max_rejects: args.max_rejects };
             let progress = spinner(quiet, "summarising".to_string());
-            let outcome = summarize(&request);
+            let engine: rapport_engine::summary::Engine = args.engine.as_deref().unwrap_or("embedded").parse()?;
+            let outcome = summarize_on(&request, engine);
             progress.finish_and_clear();
             let outcome = outcome?;
             report_rejects(&outcome.rejected, args.rejects.as_deref(), quiet)?;

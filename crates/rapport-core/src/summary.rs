@@ -142,6 +142,17 @@ impl PurchaseRow {
         PurchaseRow { micros: to_micros(amount), key }
     }
 
+    /// The packed period key (period, refund and holdout flags): with [`PurchaseRow::micros`]
+    /// what a row is, for carrying rows between processes.
+    pub fn key(self) -> i32 {
+        self.key
+    }
+
+    /// The row whose [`PurchaseRow::micros`] and [`PurchaseRow::key`] these are.
+    pub fn from_parts(micros: i64, key: i32) -> PurchaseRow {
+        PurchaseRow { micros, key }
+    }
+
     /// The period index.
     pub fn period(self) -> i32 {
         self.key >> 2
@@ -250,6 +261,30 @@ pub struct CustomerSummary {
     pub monetary_value: f64,
     /// Holdout columns, with a calibration split.
     holdout: Option<Holdout>,
+}
+
+impl CustomerSummary {
+    /// A summary from its columns (as carried between processes); `holdout` is the
+    /// holdout frequency and mean value, with a calibration split.
+    pub fn from_parts(frequency: u32, recency: f64, t: f64, monetary_value: f64, holdout: Option<(u32, f64)>) -> CustomerSummary {
+        CustomerSummary {
+            frequency,
+            recency,
+            t,
+            monetary_value,
+            holdout: holdout.map(|(frequency, monetary_value)| Holdout { frequency, monetary_value }),
+        }
+    }
+
+    /// Distinct purchase periods in the holdout window, with a calibration split.
+    pub fn holdout_frequency(&self) -> Option<u32> {
+        self.holdout.map(|holdout| holdout.frequency)
+    }
+
+    /// Mean value of the holdout purchases, with a calibration split.
+    pub fn holdout_monetary_value(&self) -> Option<f64> {
+        self.holdout.map(|holdout| holdout.monetary_value)
+    }
 }
 
 /// The summary's rules as a pure per-customer fold, for a window whose ends are known.

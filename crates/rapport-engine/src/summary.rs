@@ -231,6 +231,36 @@ impl RowSink for SummarySink<'_> {
 
 /// Build the customer summary.
 pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
+    summarize_on(request, Engine::Embedded)
+}
+
+/// Where the heavy stages run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// In this process, on the embedded store: the default and the fastest on one machine.
+    #[default]
+    Embedded,
+    /// As Apache DataFusion plans (user-defined aggregates over the workspace's Parquet
+    /// files): the same results; in builds with the `sql` feature.
+    DataFusion,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = EngineError;
+    fn from_str(text: &str) -> Result<Engine, EngineError> {
+        match text {
+            "embedded" => Ok(Engine::Embedded),
+            "datafusion" => Ok(Engine::DataFusion),
+            _ => Err(EngineError::Request(format!("unknown engine {text:?}: expected embedded or datafusion"))),
+        }
+    }
+}
+
+/// Build the customer summary on `engine` (DataFusion: workspace purchases only).
+pub fn summarize_on(request: &SummaryRequest, engine: Engine) -> Result<SummaryOutcome, EngineError> {
+    if engine == Engine::DataFusion {
+        return summarize_datafusion(request);
+    }
     let started = std::time::Instant::now();
     let (accumulator, rejected, links) = accumulate(request)?;
     let scanned = started.elapsed();
@@ -258,6 +288,32 @@ pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError
         unlinked_refunds: links.unlinked_refunds,
         refunds_by_order: links.refunds_by_order,
     })
+}
+
+#[cfg(feature = "sql")]
+fn summarize_datafusion(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
+    let PurchaseSource::Workspace(root) = &request.source else {
+        return Err(EngineError::Request("the datafusion engine summarises a workspace's purchases: give --workspace".into()));
+    };
+    let workspace = Workspace::open(root)?;
+    let zone = request.window.zone.unwrap_or_else(|| workspace.zone());
+    let options = request.window.options(true)?;
+    let session = rapport_sql::Session::open(root)?;
+    let (summary, links) = rapport_sql::summary::summary(&session, options, zone)?;
+    check_calibration_window(&summary)?;
+    Ok(SummaryOutcome {
+        summary,
+        rejected: Vec::new(),
+        suspect_time_format: None,
+        unlinked: links.unlinked,
+        unlinked_refunds: links.unlinked_refunds,
+        refunds_by_order: links.refunds_by_order,
+    })
+}
+
+#[cfg(not(feature = "sql"))]
+fn summarize_datafusion(_request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
+    Err(EngineError::NotBuiltIn { feature: "sql", what: "the datafusion engine" })
 }
 
 /// A calibration end must leave a holdout window and a calibration history: after the

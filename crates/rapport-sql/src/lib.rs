@@ -13,7 +13,10 @@
 //!
 //! `customers` is the results' customer table when there is a run; the customer-profile
 //! events are always `events.customers` (every event table is also in the schema
-//! `events`, and every table of the latest run in `results`).
+//! `events`, and every table of the latest run in `results`). The other event kinds keep
+//! their plain names: the breakdown `programs` of a run is `results.programs`.
+
+pub mod summary;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -125,7 +128,13 @@ impl Session {
                 session.register(&run_table_name(&run.id, &name), table.clone(), &origin, 1)?;
                 if latest {
                     results.register_table(name.clone(), table.clone()).map_err(internal)?;
-                    // The run's `customers` takes the plain name from the profile events.
+                    // The run's `customers` takes the plain name from the profile events;
+                    // any other event kind keeps its name (the breakdown `programs` is
+                    // `results.programs`, the events `programs`).
+                    let event_kind = EventKind::ALL.iter().any(|kind| kind.name() == name);
+                    if event_kind && name != "customers" {
+                        continue;
+                    }
                     if session.context.table_exist(name.as_str()).map_err(internal)? {
                         session.context.deregister_table(name.as_str()).map_err(internal)?;
                         session.tables.retain(|info| info.name != name);

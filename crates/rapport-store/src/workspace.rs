@@ -588,10 +588,12 @@ impl Workspace {
         Ok(false)
     }
 
-    /// Order id → (customer id, UTC seconds) of the first stored purchase (amount ≥ 0)
-    /// that carries the order with its customer: how a refund or another event that
-    /// names an order finds its customer and the purchase it belongs to. Holds one entry
-    /// per order.
+    /// Order id → (customer id, UTC seconds) of the purchase (amount ≥ 0) that carries
+    /// the order with its customer: how a refund or another event that names an order
+    /// finds its customer and the purchase it belongs to. When several purchases carry
+    /// one order, the earliest (then the smallest customer id): a rule that does not
+    /// depend on the order rows were stored in, so that a distributed plan gives the same
+    /// links. Holds one entry per order.
     pub fn order_links(&self) -> Result<HashMap<String, (String, i64)>, StoreError> {
         let mut orders = HashMap::new();
         for path in self.event_files(EventKind::Purchases) {
@@ -604,7 +606,14 @@ impl Workspace {
                     if order_ids.is_null(row) || customers.is_null(row) || amounts.value(row) < 0.0 {
                         continue;
                     }
-                    orders.entry(order_ids.value(row).to_string()).or_insert_with(|| (customers.value(row).to_string(), times.value(row)));
+                    let (customer, time) = (customers.value(row), times.value(row));
+                    match orders.get_mut(order_ids.value(row)) {
+                        None => {
+                            orders.insert(order_ids.value(row).to_string(), (customer.to_string(), time));
+                        }
+                        Some(link) if (time, customer) < (link.1, link.0.as_str()) => *link = (customer.to_string(), time),
+                        Some(_) => {}
+                    }
                 }
             }
         }

@@ -42,6 +42,7 @@ fn events_and_results_are_tables() {
     assert_eq!(count(&workspace, "SELECT COUNT(*) FROM results.customers"), 600);
     assert_eq!(count(&workspace, &format!("SELECT COUNT(*) FROM {}", run_table_name(&run, "customers"))), 600);
     let names: Vec<String> = tables(&workspace).expect("tables").into_iter().map(|table| table.name).collect();
+    assert!(count(&workspace, "SELECT COUNT(*) FROM results.programs") > 0, "the programs breakdown");
     for name in ["voice_of_customer", "service", "programs", "regions", "detractor_drivers", "purchases", "interactions"] {
         assert!(names.contains(&name.to_string()), "{name} missing from {names:?}");
         count(&workspace, &format!("SELECT COUNT(*) FROM {name}"));
@@ -60,4 +61,50 @@ fn events_and_results_are_tables() {
     assert_eq!(error.code(), "bad_query");
     let error = sql(&SqlRequest { workspace, query: "SELECT * FROM no_such_table".into() }).expect_err("table");
     assert!(error.to_string().contains("no_such_table"), "{error}");
+}
+
+/// The customer summary as a DataFusion plan (`rapport_summary` over the workspace's
+/// Parquet files, refunds linked through their orders in the plan) equals the embedded
+/// path's: every customer, column and count, for days and weeks, with and without a
+/// calibration split, in the workspace's time zone.
+#[test]
+fn datafusion_summary_equals_the_embedded_one() {
+    use rapport_engine::input::WindowSpec;
+    use rapport_engine::summary::{Engine, PurchaseSource, SummaryRequest, summarize_on};
+    use rapport_engine::{Period, TimeUnit};
+
+    let directory = tempfile::tempdir().expect("temp");
+    let request = BrandDemoRequest { directory: directory.path().join("demo"), customers: 3000, seed: 11, truth_customers: 1 };
+    run_brand_demo(&request, &|_| {}).expect("demo");
+    let workspace = request.directory.clone();
+    let summary = |window: WindowSpec, engine: Engine| {
+        let request = SummaryRequest { source: PurchaseSource::Workspace(workspace.clone()), window, max_rejects: 0 };
+        summarize_on(&request, engine).unwrap_or_else(|error| panic!("{engine:?}: {error}"))
+    };
+    let embedded = summary(WindowSpec::default(), Engine::Embedded);
+    assert!(embedded.refunds_by_order > 0 && embedded.summary.counts.refunds > 0, "the brand's refunds name their orders");
+    let end = rapport_core::time::format_local(embedded.summary.observation_end);
+    let calibration_end = rapport_core::time::format_local(embedded.summary.observation_end - 200 * 86_400);
+    let windows = [
+        WindowSpec::default(),
+        WindowSpec { period: Period::Week, time_unit: Some(TimeUnit::Days), ..WindowSpec::default() },
+        WindowSpec {
+            period: Period::Day,
+            time_unit: Some(TimeUnit::Weeks),
+            observation_end: Some(end[..10].to_string()),
+            calibration_end: Some(calibration_end[..10].to_string()),
+            ..WindowSpec::default()
+        },
+    ];
+    for window in windows {
+        let embedded = summary(window.clone(), Engine::Embedded);
+        let planned = summary(window.clone(), Engine::DataFusion);
+        assert!(embedded.summary.customers.len() > 2000, "{window:?}");
+        assert_eq!(planned.summary, embedded.summary, "{window:?}");
+        assert_eq!(
+            (planned.unlinked, planned.unlinked_refunds, planned.refunds_by_order),
+            (embedded.unlinked, embedded.unlinked_refunds, embedded.refunds_by_order),
+            "{window:?}"
+        );
+    }
 }

@@ -1,0 +1,327 @@
+//! The customer summary as a DataFusion plan: the per-customer aggregation of the
+//! workspace's purchases, with lifetimes' period semantics, as a user-defined aggregate
+//! function, `rapport_summary(time, amount)`.
+//!
+//! The function keeps what the embedded path keeps per customer, the 12-byte purchase
+//! rows of `rapport_core::summary` (amounts in millionths, so sums are exact and do not
+//! depend on the order rows arrive in), and folds them with the same `SummaryFold`: the
+//! two paths share the rules, not a copy of them. Its state is two Arrow lists (the
+//! amounts and the packed period keys) and three counts, so partial aggregates merge
+//! across partitions, and across machines when DataFusion plans are distributed.
+//!
+//! Rows that name only an order take the customer of the purchase that carries it, and a
+//! refund naming an order nets against that purchase's period, as in the embedded path
+//! (`Workspace::order_links`): a join on the order id in the plan.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, LargeStringArray, ListArray, StringArray, StructArray, UInt64Array,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int32Type, Int64Type};
+use datafusion::common::{Result as DataFusionResult, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
+use rapport_core::summary::{CustomerSummary, Excluded, PurchaseRow, Summary, SummaryCounts, SummaryFold, SummaryOptions};
+use rapport_core::time::{ParsedTime, Zone};
+
+use crate::{Session, SqlError, internal};
+
+/// The name the aggregate is registered under.
+pub const SUMMARY_FUNCTION: &str = "rapport_summary";
+
+/// `rapport_summary(time, amount)`: one customer's summary row (a struct) from their
+/// purchase times (UTC timestamps) and amounts, for fixed options and time zone.
+#[derive(Debug, Clone)]
+pub struct SummaryFunction {
+    signature: Signature,
+    options: SummaryOptions,
+    zone: Zone,
+}
+
+impl PartialEq for SummaryFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.options == other.options && self.zone.to_string() == other.zone.to_string()
+    }
+}
+
+impl Eq for SummaryFunction {}
+
+impl Hash for SummaryFunction {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        format!("{:?}|{}", self.options, self.zone).hash(state);
+    }
+}
+
+impl SummaryFunction {
+    /// The function for these options (their observation end resolved) in `zone`.
+    pub fn new(options: SummaryOptions, zone: Zone) -> SummaryFunction {
+        SummaryFunction { signature: Signature::any(2, Volatility::Immutable), options, zone }
+    }
+
+    /// As a DataFusion aggregate, to register on a session.
+    pub fn udaf(self) -> AggregateUDF {
+        AggregateUDF::from(self)
+    }
+}
+
+/// The fields of the function's result, in order.
+fn result_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("frequency", DataType::Float64, true),
+        Field::new("recency", DataType::Float64, true),
+        Field::new("T", DataType::Float64, true),
+        Field::new("monetary_value", DataType::Float64, true),
+        Field::new("frequency_holdout", DataType::Float64, true),
+        Field::new("monetary_value_holdout", DataType::Float64, true),
+        Field::new("excluded", DataType::Utf8, true),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("refunds", DataType::UInt64, false),
+        Field::new("after_observation_end", DataType::UInt64, false),
+    ])
+}
+
+impl AggregateUDFImpl for SummaryFunction {
+    fn name(&self) -> &str {
+        SUMMARY_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Struct(result_fields()))
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn Accumulator>> {
+        Ok(Box::new(SummaryState { options: self.options, zone: self.zone, rows: Vec::new(), counts: [0; 3] }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
+        let name = |part: &str| datafusion::logical_expr::utils::format_state_name(args.name, part);
+        Ok(vec![
+            Arc::new(Field::new(name("micros"), DataType::List(Arc::new(Field::new_list_field(DataType::Int64, false))), true)),
+            Arc::new(Field::new(name("keys"), DataType::List(Arc::new(Field::new_list_field(DataType::Int32, false))), true)),
+            Arc::new(Field::new(name("rows"), DataType::UInt64, true)),
+            Arc::new(Field::new(name("refunds"), DataType::UInt64, true)),
+            Arc::new(Field::new(name("after_observation_end"), DataType::UInt64, true)),
+        ])
+    }
+}
+
+/// One customer's rows while they are aggregated.
+#[derive(Debug)]
+struct SummaryState {
+    options: SummaryOptions,
+    zone: Zone,
+    rows: Vec<PurchaseRow>,
+    /// Rows, refunds, rows after the observation end.
+    counts: [u64; 3],
+}
+
+fn list<T: arrow::datatypes::ArrowPrimitiveType>(values: arrow::array::PrimitiveArray<T>) -> ScalarValue {
+    let length = values.len();
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), false));
+    ScalarValue::List(Arc::new(ListArray::new(field, OffsetBuffer::from_lengths([length]), Arc::new(values), None)))
+}
+
+impl Accumulator for SummaryState {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
+        let times = arrow::compute::cast(&values[0], &DataType::Int64)?;
+        let times = times.as_primitive::<Int64Type>();
+        let amounts = arrow::compute::cast(&values[1], &DataType::Float64)?;
+        let amounts = amounts.as_primitive::<Float64Type>();
+        for row in 0..times.len() {
+            if times.is_null(row) || amounts.is_null(row) {
+                continue;
+            }
+            let local = self.zone.local_seconds(ParsedTime::Instant(times.value(row)));
+            let amount = amounts.value(row);
+            self.counts[0] += 1;
+            self.counts[1] += u64::from(amount < 0.0);
+            match self.options.row(local, amount) {
+                Some(purchase) => self.rows.push(purchase),
+                None => self.counts[2] += 1,
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
+        let fold = SummaryFold::new(self.options, None);
+        let folded: Result<CustomerSummary, Excluded> = fold.fold(&mut self.rows);
+        let number = |value: Option<f64>| Arc::new(Float64Array::from(vec![value])) as ArrayRef;
+        let (summary, excluded) = match folded {
+            Ok(summary) => (Some(summary), None),
+            Err(Excluded::RefundsOnly) => (None, Some("refunds_only")),
+            Err(Excluded::HoldoutOnly) => (None, Some("holdout_only")),
+        };
+        let columns: Vec<ArrayRef> = vec![
+            number(summary.map(|summary| f64::from(summary.frequency))),
+            number(summary.map(|summary| summary.recency)),
+            number(summary.map(|summary| summary.t)),
+            number(summary.map(|summary| summary.monetary_value)),
+            number(summary.and_then(|summary| summary.holdout_frequency().map(f64::from))),
+            number(summary.and_then(|summary| summary.holdout_monetary_value())),
+            Arc::new(StringArray::from(vec![excluded])),
+            Arc::new(UInt64Array::from(vec![self.counts[0]])),
+            Arc::new(UInt64Array::from(vec![self.counts[1]])),
+            Arc::new(UInt64Array::from(vec![self.counts[2]])),
+        ];
+        Ok(ScalarValue::Struct(Arc::new(StructArray::try_new(result_fields(), columns, None)?)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.rows.capacity() * std::mem::size_of::<PurchaseRow>()
+    }
+
+    fn state(&mut self) -> DataFusionResult<Vec<ScalarValue>> {
+        let micros = Int64Array::from_iter_values(self.rows.iter().map(|row| row.micros()));
+        let keys = Int32Array::from_iter_values(self.rows.iter().map(|row| row.key()));
+        Ok(vec![
+            list(micros),
+            list(keys),
+            ScalarValue::UInt64(Some(self.counts[0])),
+            ScalarValue::UInt64(Some(self.counts[1])),
+            ScalarValue::UInt64(Some(self.counts[2])),
+        ])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DataFusionResult<()> {
+        let micros = states[0].as_list::<i32>();
+        let keys = states[1].as_list::<i32>();
+        for state in 0..micros.len() {
+            if micros.is_null(state) {
+                continue;
+            }
+            let amounts = micros.value(state);
+            let amounts = amounts.as_primitive::<Int64Type>();
+            let packed = keys.value(state);
+            let packed = packed.as_primitive::<Int32Type>();
+            self.rows.extend(amounts.values().iter().zip(packed.values()).map(|(&micros, &key)| PurchaseRow::from_parts(micros, key)));
+            for (count, column) in self.counts.iter_mut().zip(&states[2..5]) {
+                *count += column.as_primitive::<arrow::datatypes::UInt64Type>().value(state);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the order links did, as the embedded path counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkCounts {
+    /// Rows naming an order no purchase with a customer carries (left out).
+    pub unlinked: u64,
+    /// Of those, refunds.
+    pub unlinked_refunds: u64,
+    /// Refunds netted against the purchase of the order they name.
+    pub refunds_by_order: u64,
+}
+
+/// The purchases with each row's customer resolved through its order where it names
+/// none, and a refund's time moved to its order's purchase: the SQL of the link rule.
+/// The purchase that carries an order is its earliest (then its smallest customer id),
+/// a rule that does not depend on the order rows were stored in.
+const LINKED: &str = "
+    WITH links AS (
+        SELECT order_id,
+               first_value(customer_id ORDER BY time, customer_id) AS link_customer,
+               first_value(time ORDER BY time, customer_id) AS link_time
+        FROM events.purchases
+        WHERE order_id IS NOT NULL AND customer_id IS NOT NULL AND amount >= 0
+        GROUP BY order_id
+    )
+    SELECT COALESCE(p.customer_id, l.link_customer) AS customer,
+           CASE WHEN p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer) THEN l.link_time ELSE p.time END AS time,
+           p.amount AS amount,
+           (p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer)) AS by_order
+    FROM events.purchases p LEFT JOIN links l ON p.order_id = l.order_id";
+
+/// The customer summary of the workspace's purchases, computed by DataFusion: equal to
+/// the embedded path's for the same options (the observation end, when not given, is the
+/// last purchase's local time, as there).
+pub fn summary(session: &Session, options: SummaryOptions, zone: Zone) -> Result<(Summary, LinkCounts), SqlError> {
+    let context = &session.context;
+    if !context.table_exist("events.purchases").map_err(internal)? {
+        return Err(SqlError::Query("the workspace holds no purchases".into()));
+    }
+    let runtime = &session.runtime;
+    let linked = format!("WITH linked AS ({LINKED})");
+    let run = |sql: String| -> Result<Vec<arrow::record_batch::RecordBatch>, SqlError> {
+        runtime.block_on(async {
+            let frame = context.sql(&sql).await.map_err(|error| SqlError::Query(error.to_string()))?;
+            frame.collect().await.map_err(|error| SqlError::Query(error.to_string()))
+        })
+    };
+
+    // Links first: what was left out and why.
+    let counts = run(format!(
+        "{linked} SELECT COUNT(*) FILTER (WHERE customer IS NULL), COUNT(*) FILTER (WHERE customer IS NULL AND amount < 0),
+                COUNT(*) FILTER (WHERE by_order), MAX(time) FILTER (WHERE customer IS NOT NULL) FROM linked"
+    ))?;
+    let batch = counts.first().ok_or_else(|| SqlError::Internal("no counts".into()))?;
+    let count = |index: usize| batch.column(index).as_primitive::<Int64Type>().value(0) as u64;
+    let links = LinkCounts { unlinked: count(0), unlinked_refunds: count(1), refunds_by_order: count(2) };
+    let last = arrow::compute::cast(batch.column(3), &DataType::Int64).map_err(internal)?;
+    let last = last.as_primitive::<Int64Type>();
+    // The latest local time (the embedded path's tally): among the last few hours of UTC
+    // times, since a clock set back makes local time run backwards for a while.
+    let mut last_seen = None;
+    if !last.is_null(0) {
+        let since = last.value(0) - 3 * 3600;
+        for batch in run(format!(
+            "{linked} SELECT DISTINCT arrow_cast(time, 'Int64') FROM linked WHERE customer IS NOT NULL AND arrow_cast(time, 'Int64') >= {since}"
+        ))? {
+            let times = batch.column(0).as_primitive::<Int64Type>();
+            for time in times.iter().flatten() {
+                let local = zone.local_seconds(ParsedTime::Instant(time));
+                last_seen = Some(last_seen.map_or(local, |seen: i64| seen.max(local)));
+            }
+        }
+    }
+    let resolved = SummaryOptions { observation_end: options.observation_end.or(last_seen).or(Some(0)), ..options };
+
+    context.register_udaf(SummaryFunction::new(resolved, zone).udaf());
+    let batches = run(format!(
+        "{linked} SELECT customer, {SUMMARY_FUNCTION}(time, amount) AS summary FROM linked WHERE customer IS NOT NULL GROUP BY customer"
+    ))?;
+
+    let mut customers: Vec<(String, CustomerSummary)> = Vec::new();
+    let mut totals = SummaryCounts::default();
+    for batch in &batches {
+        let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8).map_err(internal)?;
+        let ids = ids.as_string::<i32>();
+        let summaries = batch.column(1).as_struct();
+        let column = |name: &str| summaries.column_by_name(name).ok_or_else(|| SqlError::Internal(format!("no {name}")));
+        let float = |name: &str| column(name).map(|array| array.as_primitive::<Float64Type>().clone());
+        let unsigned = |name: &str| column(name).map(|array| array.as_primitive::<arrow::datatypes::UInt64Type>().clone());
+        let (frequency, recency, t, monetary) = (float("frequency")?, float("recency")?, float("T")?, float("monetary_value")?);
+        let (frequency_holdout, monetary_holdout) = (float("frequency_holdout")?, float("monetary_value_holdout")?);
+        let excluded = column("excluded")?.as_string::<i32>().clone();
+        let (rows, refunds, after) = (unsigned("rows")?, unsigned("refunds")?, unsigned("after_observation_end")?);
+        for row in 0..batch.num_rows() {
+            totals.rows += rows.value(row);
+            totals.refunds += refunds.value(row);
+            totals.after_observation_end += after.value(row);
+            if !excluded.is_null(row) {
+                totals.exclude(if excluded.value(row) == "refunds_only" { Excluded::RefundsOnly } else { Excluded::HoldoutOnly });
+                continue;
+            }
+            let holdout = (!frequency_holdout.is_null(row)).then(|| (frequency_holdout.value(row) as u32, monetary_holdout.value(row)));
+            customers.push((
+                ids.value(row).to_string(),
+                CustomerSummary::from_parts(frequency.value(row) as u32, recency.value(row), t.value(row), monetary.value(row), holdout),
+            ));
+        }
+    }
+    customers.sort_by(|a, b| rapport_core::table::natural_order(&a.0, &b.0));
+    let ids = LargeStringArray::from_iter_values(customers.iter().map(|(id, _)| id.as_str()));
+    let rows: Vec<CustomerSummary> = customers.into_iter().map(|(_, summary)| summary).collect();
+    // The table's window as the embedded path gives it: the options as asked, the
+    // observation end from the tally when none was given.
+    let fold = SummaryFold::new(options, last_seen);
+    Ok((fold.table(ids, &rows, totals), links))
+}
