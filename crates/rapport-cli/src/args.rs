@@ -155,9 +155,10 @@ pub struct SqlArgs {
     /// List the tables a query can name instead.
     #[arg(long)]
     pub tables: bool,
-    /// Output format (Parquet needs --output).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format (default: a table on the terminal; with --output, from the file's
+    /// extension, else CSV). Parquet needs --output.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,

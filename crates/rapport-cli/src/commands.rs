@@ -141,6 +141,8 @@ pub fn run(cli: Cli) -> Result<()> {
             emit(&table, args.format, None)
         }
         Command::Sql(args) => {
+            let default = if args.output.is_some() { Format::Csv } else { Format::Table };
+            let format = resolve_format(args.format, args.output.as_deref(), default);
             if args.tables {
                 let tables = rapport_engine::sql::tables(&args.workspace)?;
                 let table = TableBuilder::default()
@@ -149,13 +151,13 @@ pub fn run(cli: Cli) -> Result<()> {
                     .count("files", tables.iter().map(|table| table.files as u64))
                     .build()
                     .map_err(EngineError::from)?;
-                return emit(&table, args.format, args.output.as_deref());
+                return emit(&table, format, args.output.as_deref());
             }
-            check_output(Some(args.format), args.output.as_deref())?;
+            check_output(Some(format), args.output.as_deref())?;
             let request =
                 rapport_engine::sql::SqlRequest { workspace: args.workspace.clone(), query: args.query.clone().unwrap_or_default() };
             let batch = rapport_engine::sql::sql(&request)?;
-            emit(&batch, args.format, args.output.as_deref())
+            emit(&batch, format, args.output.as_deref())
         }
         Command::Runs(args) => {
             let runs = rapport_engine::workspace::runs(&args.workspace)?;

@@ -137,7 +137,10 @@ impl Session {
                     }
                     if session.context.table_exist(name.as_str()).map_err(internal)? {
                         session.context.deregister_table(name.as_str()).map_err(internal)?;
-                        session.tables.retain(|info| info.name != name);
+                        // Still there as events.<name>: listed under that name.
+                        for info in session.tables.iter_mut().filter(|info| info.name == name && info.origin == "events") {
+                            info.name = format!("events.{name}");
+                        }
                     }
                     session.register(&name, table, &origin, 1)?;
                 }

@@ -152,12 +152,17 @@ impl Accumulator for SummaryState {
 
     fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
         let fold = SummaryFold::new(self.options, None);
-        let folded: Result<CustomerSummary, Excluded> = fold.fold(&mut self.rows);
         let number = |value: Option<f64>| Arc::new(Float64Array::from(vec![value])) as ArrayRef;
-        let (summary, excluded) = match folded {
-            Ok(summary) => (Some(summary), None),
-            Err(Excluded::RefundsOnly) => (None, Some("refunds_only")),
-            Err(Excluded::HoldoutOnly) => (None, Some("holdout_only")),
+        // A customer all of whose rows fall after the observation end is not seen at all,
+        // as in the embedded path (which keeps no row of theirs): "outside", not counted.
+        let (summary, excluded) = if self.rows.is_empty() {
+            (None, Some("outside"))
+        } else {
+            match fold.fold(&mut self.rows) {
+                Ok(summary) => (Some(summary), None),
+                Err(Excluded::RefundsOnly) => (None, Some("refunds_only")),
+                Err(Excluded::HoldoutOnly) => (None, Some("holdout_only")),
+            }
         };
         let columns: Vec<ArrayRef> = vec![
             number(summary.map(|summary| f64::from(summary.frequency))),
@@ -307,7 +312,11 @@ pub fn summary(session: &Session, options: SummaryOptions, zone: Zone) -> Result
             totals.refunds += refunds.value(row);
             totals.after_observation_end += after.value(row);
             if !excluded.is_null(row) {
-                totals.exclude(if excluded.value(row) == "refunds_only" { Excluded::RefundsOnly } else { Excluded::HoldoutOnly });
+                match excluded.value(row) {
+                    "refunds_only" => totals.exclude(Excluded::RefundsOnly),
+                    "holdout_only" => totals.exclude(Excluded::HoldoutOnly),
+                    _ => {}
+                }
                 continue;
             }
             let holdout = (!frequency_holdout.is_null(row)).then(|| (frequency_holdout.value(row) as u32, monetary_holdout.value(row)));

@@ -31,6 +31,15 @@ fn sql_over_a_workspace_in_every_format() {
     let parquet = directory.path().join("out.parquet");
     ok(&["sql", "-w", workspace, query, "--format", "parquet", "--output", parquet.to_str().expect("path")]);
     assert!(std::fs::metadata(&parquet).is_ok_and(|metadata| metadata.len() > 0));
+    // With --output and no --format, the file's extension decides; anything else is CSV
+    // with every row (never the terminal's shortened table).
+    let json = directory.path().join("out.json");
+    ok(&["sql", "-w", workspace, query, "--output", json.to_str().expect("path")]);
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("read")).expect("json file");
+    assert_eq!(written.as_array().map(Vec::len), Some(3));
+    let text = directory.path().join("out.txt");
+    ok(&["sql", "-w", workspace, query, "--output", text.to_str().expect("path")]);
+    assert_eq!(csv_rows(&std::fs::read_to_string(&text).expect("read")).1.len(), 3);
 
     let (_, tables) = csv_rows(&ok(&["sql", "-w", workspace, "--tables", "--format", "csv"]));
     assert_eq!(tables, [["purchases", "events", "1"]]);
