@@ -268,6 +268,23 @@ impl Connection {
     }
 }
 
+/// For tests: the server named by `RAPPORT_TEST_POSTGRES` (`bash .ci/test` starts one),
+/// or `None` to skip when there is none. Where `RAPPORT_REQUIRE_POSTGRES` is set (in CI)
+/// a missing server panics instead, so that the tests cannot pass without running.
+pub fn test_server() -> Option<String> {
+    match std::env::var("RAPPORT_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("RAPPORT_REQUIRE_POSTGRES").is_none(),
+                "RAPPORT_REQUIRE_POSTGRES is set but RAPPORT_TEST_POSTGRES names no server"
+            );
+            eprintln!("skipped: no PostgreSQL server (RAPPORT_TEST_POSTGRES); bash .ci/test starts one");
+            None
+        }
+    }
+}
+
 /// What an upsert did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpsertReport {

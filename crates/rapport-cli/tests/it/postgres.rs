@@ -4,19 +4,7 @@
 
 use crate::{csv_rows, ok, rapport, user_error};
 
-fn server() -> Option<String> {
-    match std::env::var("RAPPORT_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("RAPPORT_REQUIRE_POSTGRES").is_none(),
-                "RAPPORT_REQUIRE_POSTGRES is set but RAPPORT_TEST_POSTGRES is not"
-            );
-            eprintln!("skipped: no PostgreSQL server (RAPPORT_TEST_POSTGRES); bash .ci/test starts one");
-            None
-        }
-    }
-}
+use rapport_postgres::test_server as server;
 
 #[test]
 fn ingest_from_a_table_and_export_scores_back() {

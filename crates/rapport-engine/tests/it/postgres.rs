@@ -10,20 +10,7 @@ use rapport_engine::input::FileInput;
 use rapport_engine::postgres::{ExportRequest, PostgresSource, Relation, export_postgres, ingest_postgres};
 use rapport_engine::workspace::{IngestRequest, ingest};
 
-/// The test server, or `None` (skip) when there is none and none is required.
-fn server() -> Option<String> {
-    match std::env::var("RAPPORT_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("RAPPORT_REQUIRE_POSTGRES").is_none(),
-                "RAPPORT_REQUIRE_POSTGRES is set but RAPPORT_TEST_POSTGRES names no server"
-            );
-            eprintln!("skipped: no PostgreSQL server (RAPPORT_TEST_POSTGRES); bash .ci/test starts one");
-            None
-        }
-    }
-}
+use rapport_postgres::test_server as server;
 
 /// Run statements with psql-free means: the crate's own connection.
 fn execute(url: &str, statements: &str) {
