@@ -62,6 +62,49 @@ pub enum Command {
     /// Rows an ingest rejected: list them, or export them to correct and ingest again.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Run the heavy stages on a cluster: an Apache Ballista scheduler or executor in this
+    /// binary (in builds with the `cluster` feature); then `--engine ballista://HOST:PORT`.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The scheduler: plans jobs and hands their tasks to executors. Runs until stopped.
+    Scheduler(SchedulerArgs),
+    /// An executor: runs tasks for a scheduler. Runs until stopped. The workspace must be
+    /// at the same path on every machine (a shared file system).
+    Executor(ExecutorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub bind: std::net::SocketAddr,
+    /// The host name executors and clients reach the scheduler by (default: the bound address).
+    #[arg(long)]
+    pub external_host: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler, HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub scheduler: String,
+    /// The address to listen on for shuffle data (Arrow Flight); the next port serves
+    /// the executor's gRPC service.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub bind: std::net::SocketAddr,
+    /// The host name the scheduler and other executors reach this one by (default: the bound address).
+    #[arg(long)]
+    pub external_host: Option<String>,
+    /// Tasks run at once (default: the machine's cores).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Where shuffle files go (default: a temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,6 +417,13 @@ pub struct ClvPredictArgs {
     /// CLV horizon in months.
     #[arg(long, default_value_t = 12)]
     pub clv_months: u32,
+    /// Where the summary and the per-customer scoring run: embedded (default, fastest on
+    /// one machine), datafusion (Apache DataFusion plans, the same results; a build with
+    /// the sql feature) or ballista://HOST:PORT (the same plans on a cluster started with
+    /// `rapport cluster`; a build with the cluster feature). The model is fitted here.
+    /// Needs --workspace.
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
     /// Discount rate per --discount-period (0.01 = 1%).
     #[arg(long, default_value_t = 0.01)]
     pub discount_rate: f64,
@@ -640,9 +690,10 @@ pub struct SummaryArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Where the aggregation runs: embedded (default, fastest on one machine) or
-    /// datafusion (Apache DataFusion plans over the workspace, the same results; needs
-    /// --workspace and a build with the sql feature).
+    /// Where the aggregation runs: embedded (default, fastest on one machine),
+    /// datafusion (Apache DataFusion plans over the workspace, the same results; a build
+    /// with the sql feature) or ballista://HOST:PORT (the same plans on a cluster started
+    /// with `rapport cluster`; a build with the cluster feature). Needs --workspace.
     #[arg(long, value_name = "ENGINE", requires = "workspace")]
     pub engine: Option<String>,
 }

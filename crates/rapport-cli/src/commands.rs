@@ -19,8 +19,8 @@ use rapport_engine::{
 };
 
 use crate::args::{
-    Cli, ClvCommand, ClvInput, Command, DelimiterArg, DiscountPeriodArg, Format, InputFormatArg, KindArg, ModelArg, ModelKindArg, MonthArg,
-    PeriodArg, QuarantineCommand, ReadArgs, SentimentArgs, SentimentOutput, TimeUnitArg, TopicsArgs, TopicsOutput,
+    Cli, ClusterCommand, ClvCommand, ClvInput, Command, DelimiterArg, DiscountPeriodArg, Format, InputFormatArg, KindArg, ModelArg,
+    ModelKindArg, MonthArg, PeriodArg, QuarantineCommand, ReadArgs, SentimentArgs, SentimentOutput, TimeUnitArg, TopicsArgs, TopicsOutput,
     TransactionColumns as Columns, TrendPeriod, WindowArgs,
 };
 
@@ -175,6 +175,30 @@ pub fn run(cli: Cli) -> Result<()> {
                 .map_err(EngineError::from)?;
             emit(&table, args.format, None)
         }
+        Command::Cluster(ClusterCommand::Scheduler(args)) => {
+            let request = rapport_engine::cluster::SchedulerRequest { bind: args.bind, external_host: args.external_host.clone() };
+            if rapport_engine::cluster::AVAILABLE && !quiet {
+                eprintln!("scheduler listening on {} — connect with --engine ballista://{}; stop with Ctrl-C", args.bind, args.bind);
+            }
+            Ok(rapport_engine::cluster::scheduler(&request)?)
+        }
+        Command::Cluster(ClusterCommand::Executor(args)) => {
+            let concurrency = args.concurrency.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            let request = rapport_engine::cluster::ExecutorRequest {
+                scheduler: args.scheduler.clone(),
+                bind: args.bind,
+                external_host: args.external_host.clone(),
+                concurrency,
+                work_dir: args.work_dir.clone(),
+            };
+            if rapport_engine::cluster::AVAILABLE && !quiet {
+                eprintln!(
+                    "executor on {} ({concurrency} tasks at once) for the scheduler at {}; stop with Ctrl-C",
+                    args.bind, args.scheduler
+                );
+            }
+            Ok(rapport_engine::cluster::executor(&request)?)
+        }
         Command::Quarantine(command) => {
             let select = match &command {
                 QuarantineCommand::List(args) => &args.select,
@@ -311,7 +335,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let request = SummaryRequest { source, window: window(&args.window)?, max_rejects: args.max_rejects };
             let progress = spinner(quiet, "summarising".to_string());
             let engine: rapport_engine::summary::Engine = args.engine.as_deref().unwrap_or("embedded").parse()?;
-            let outcome = summarize_on(&request, engine);
+            let outcome = summarize_on(&request, &engine);
             progress.finish_and_clear();
             let outcome = outcome?;
             report_rejects(&outcome.rejected, args.rejects.as_deref(), quiet)?;
@@ -582,8 +606,14 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 },
                 options: FitOptions { penalizer: args.input.penalizer },
             };
+            let engine: rapport_engine::summary::Engine = args.engine.as_deref().unwrap_or("embedded").parse()?;
+            if engine != rapport_engine::summary::Engine::Embedded && args.input.workspace.is_none() {
+                return Err(
+                    EngineError::Request(format!("--engine {engine} predicts for a workspace's customers: give --workspace")).into()
+                );
+            }
             let progress = spinner(quiet, "predicting".to_string());
-            let outcome = rapport_engine::clv::predict(&request);
+            let outcome = rapport_engine::clv::predict_on(&request, &engine);
             progress.finish_and_clear();
             let outcome = outcome?;
             report_rejects(&outcome.rejected, None, quiet)?;

@@ -20,7 +20,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::EngineError;
 use crate::input::{FileInput, TransactionColumns, WindowSpec};
-use crate::summary::{PurchaseSource, SummaryRequest, purchase_histogram, summarize};
+use crate::summary::{Engine, PurchaseSource, SummaryRequest, purchase_histogram, summarize, summarize_on};
 
 /// Where a model's customers come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -355,6 +355,14 @@ pub struct PredictOutcome {
 /// Fit (or load) a model and predict for every customer. Customers summarised from a
 /// workspace are written as a results run.
 pub fn predict(request: &PredictRequest) -> Result<PredictOutcome, EngineError> {
+    predict_on(request, &Engine::Embedded)
+}
+
+/// [`predict`] with the heavy stages on `engine`: on DataFusion or a Ballista cluster the
+/// customer summary is a plan over the workspace's purchases, the model is fitted here
+/// (from the summary), and every customer is scored by the plan's scoring function, which
+/// carries the fitted model (workspace purchases only).
+pub fn predict_on(request: &PredictRequest, engine: &Engine) -> Result<PredictOutcome, EngineError> {
     let started = SystemTime::now();
     if !(request.horizon.is_finite() && request.horizon >= 0.0) {
         return Err(
@@ -364,8 +372,23 @@ pub fn predict(request: &PredictRequest) -> Result<PredictOutcome, EngineError> 
     if request.clv.months == 0 {
         return Err(CoreError::InvalidOption { option: "CLV months", reason: "a CLV needs at least one month".into() }.into());
     }
-    let Customers { table, rejected, counts } = customers(&request.source)?;
-    let Predicted { table, model_kind, models, holdout, spend_left_out } = fit_and_predict(table, request)?;
+    let (rejected, counts, predicted) = match engine {
+        Engine::Embedded => {
+            let Customers { table, rejected, counts } = customers(&request.source)?;
+            (rejected, counts, fit_and_predict(table, request)?)
+        }
+        _ => {
+            let CustomerSource::Purchases(summary_request @ SummaryRequest { source: PurchaseSource::Workspace(root), .. }) =
+                &request.source
+            else {
+                return Err(EngineError::Request(format!("the {engine} engine predicts for a workspace's customers: give --workspace")));
+            };
+            let outcome = summarize_on(summary_request, engine)?;
+            let counts = Some(outcome.summary.counts);
+            (outcome.rejected, counts, score_on(outcome.summary.customers, request, root, engine)?)
+        }
+    };
+    let Predicted { table, model_kind, models, holdout, spend_left_out } = predicted;
     let run = match &request.source {
         CustomerSource::Purchases(SummaryRequest { source: PurchaseSource::Workspace(root), window, .. }) => {
             let workspace = Workspace::open(root)?;
@@ -412,12 +435,138 @@ pub(crate) struct Predicted {
     pub spend_left_out: u64,
 }
 
+/// The models fitted (or loaded) for a prediction.
+struct Fitted {
+    model: FittedModel,
+    spend: Option<rapport_models::gamma_gamma::FittedGammaGamma>,
+    clv: Option<ClvOptions>,
+    spend_left_out: u64,
+}
+
+impl Fitted {
+    fn reports(&self) -> Vec<FitReport> {
+        let mut models = vec![self.model.report().clone()];
+        models.extend(self.spend.as_ref().map(|spend| spend.report.clone()));
+        models
+    }
+}
+
 /// Fit (or load) the request's model on `table` and add its predictions.
 pub(crate) fn fit_and_predict(mut table: CustomerTable, request: &PredictRequest) -> Result<Predicted, EngineError> {
+    let fitted = fit_models(&table, request)?;
+    let Fitted { model, spend, clv, spend_left_out } = &fitted;
+    let predictions = rapport_models::predict(model, spend.as_ref(), &table, &PredictOptions { horizon: request.horizon, clv: *clv })?;
+    let holdout = predictions.holdout;
+    for (name, values) in predictions.columns() {
+        table.push_f64(name, values)?;
+    }
+    Ok(Predicted { table, model_kind: model.kind(), models: fitted.reports(), holdout, spend_left_out: *spend_left_out })
+}
+
+/// Fit the request's model on `table` here, then score every customer with a plan on
+/// `engine` (DataFusion, or a Ballista cluster), through the scoring function that
+/// carries the fitted model. The customers travel to the plan as a Parquet file in a
+/// scratch directory inside the workspace (which a cluster's executors see), removed
+/// afterwards.
+fn score_on(mut table: CustomerTable, request: &PredictRequest, root: &Path, engine: &Engine) -> Result<Predicted, EngineError> {
+    let fitted = fit_models(&table, request)?;
+    #[cfg(feature = "sql")]
+    {
+        use rapport_sql::score::{ScoreFunction, ScoreSpec};
+        let spec = ScoreSpec {
+            model: fitted.model.report().clone(),
+            spend: fitted.spend.as_ref().map(|spend| spend.report.clone()),
+            horizon: request.horizon,
+            clv: fitted.clv,
+        };
+        let function = ScoreFunction::new(spec)?;
+        let scratch = tempfile::Builder::new().prefix(".scoring-").tempdir_in(root).map_err(EngineError::write(root.display()))?;
+        let session = rapport_sql::Session::open_on(root, engine.cluster())?;
+        let scores = rapport_sql::score::score(&session, function, &table, scratch.path())?;
+        let holdout_given = table.frequency_holdout().is_some() && table.duration_holdout().is_some();
+        let scorer =
+            rapport_models::Scorer::new(&fitted.model, fitted.spend.as_ref(), PredictOptions { horizon: request.horizon, clv: fitted.clv })
+                .map_err(EngineError::from)?;
+        let given = scorer.given(holdout_given);
+        type Quantity = fn(&rapport_models::Scores) -> Option<f64>;
+        let wanted: [(&'static str, Quantity); 5] = [
+            (columns::P_ALIVE, |scores| scores.p_alive),
+            (columns::EXPECTED_PURCHASES, |scores| scores.expected_purchases),
+            (columns::EXPECTED_AVERAGE_SPEND, |scores| scores.expected_average_spend),
+            (columns::CLV, |scores| scores.clv),
+            (columns::PREDICTED_HOLDOUT, |scores| scores.predicted_holdout),
+        ];
+        let mut holdout = None;
+        for (name, get) in wanted {
+            if get(&given).is_none() {
+                continue;
+            }
+            let values: Vec<f64> = scores.iter().map(|scores| get(scores).unwrap_or(f64::NAN)).collect();
+            if let Some(row) = values.iter().position(|value| !value.is_finite()) {
+                let mut unidentified: Vec<&str> = fitted.model.report().not_identified.iter().map(String::as_str).collect();
+                unidentified.extend(fitted.spend.iter().flat_map(|spend| spend.report.not_identified.iter().map(String::as_str)));
+                let cause = match unidentified.is_empty() {
+                    true => String::new(),
+                    false => format!(": the fit did not identify {} — refit with a penalty", unidentified.join(", ")),
+                };
+                return Err(rapport_models::ModelError::NonFinitePrediction {
+                    customer: table.id(row).to_string(),
+                    column: name,
+                    value: values[row],
+                    count: values.iter().filter(|value| !value.is_finite()).count(),
+                    cause,
+                }
+                .into());
+            }
+            if name == columns::PREDICTED_HOLDOUT {
+                holdout = holdout_evaluation(&table, &values);
+            }
+            table.push_f64(name, values)?;
+        }
+        let models = fitted.reports();
+        Ok(Predicted { table, model_kind: fitted.model.kind(), models, holdout, spend_left_out: fitted.spend_left_out })
+    }
+    #[cfg(not(feature = "sql"))]
+    {
+        let _ = (&mut table, request, root, fitted);
+        Err(match engine.cluster() {
+            None => EngineError::NotBuiltIn { feature: "sql", what: "the datafusion engine" },
+            Some(_) => EngineError::NotBuiltIn { feature: "cluster", what: "the ballista engine" },
+        })
+    }
+}
+
+/// Predicted against actual holdout purchases, from the predictions made (as
+/// `rapport_models::evaluate_holdout` sums them: in the table's order).
+#[cfg(feature = "sql")]
+fn holdout_evaluation(table: &CustomerTable, predicted: &[f64]) -> Option<HoldoutEvaluation> {
+    let actual = table.frequency_holdout()?;
+    let mut evaluation = HoldoutEvaluation {
+        customers: table.len(),
+        predicted_total: 0.0,
+        actual_total: 0.0,
+        mean_absolute_error: 0.0,
+        root_mean_squared_error: 0.0,
+    };
+    for (&predicted, &actual) in predicted.iter().zip(actual) {
+        evaluation.predicted_total += predicted;
+        evaluation.actual_total += actual;
+        evaluation.mean_absolute_error += (predicted - actual).abs();
+        evaluation.root_mean_squared_error += (predicted - actual).powi(2);
+    }
+    let count = table.len().max(1) as f64;
+    evaluation.mean_absolute_error /= count;
+    evaluation.root_mean_squared_error = (evaluation.root_mean_squared_error / count).sqrt();
+    Some(evaluation)
+}
+
+/// Fit (or load) the request's model on `table`, with the spend model and CLV options
+/// the prediction policy gives it.
+fn fit_models(table: &CustomerTable, request: &PredictRequest) -> Result<Fitted, EngineError> {
     let unit = table.window().time_unit;
     let model = match &request.saved {
         Some(path) => load_model_of_kind(path, request.model)?.for_unit(unit)?,
-        None => rapport_models::fit_with(request.model.unwrap_or(ModelKind::BgNbd), &table, &request.options)?,
+        None => rapport_models::fit_with(request.model.unwrap_or(ModelKind::BgNbd), table, &request.options)?,
     };
     // The spend/CLV policy: a count model with a spend column gets Gamma-Gamma on the
     // same customers (repeat buyers whose purchases net to more than zero) and, when the
@@ -425,7 +574,7 @@ pub(crate) fn fit_and_predict(mut table: CustomerTable, request: &PredictRequest
     let mut spend_left_out = 0;
     let spend = match (&model, table.monetary_value()) {
         (FittedModel::BgNbd(_) | FittedModel::ParetoNbd(_), Some(_)) => {
-            let spend_data = data::SpendData::from_table(&table)?;
+            let spend_data = data::SpendData::from_table(table)?;
             spend_left_out = spend_data.net_non_positive();
             Some(GammaGamma.fit_with(&spend_data, &request.options)?)
         }
@@ -438,14 +587,7 @@ pub(crate) fn fit_and_predict(mut table: CustomerTable, request: &PredictRequest
             return Err(EngineError::TimeUnitNeeded { purpose: "to turn CLV months into model time" });
         }
     };
-    let predictions = rapport_models::predict(&model, spend.as_ref(), &table, &PredictOptions { horizon: request.horizon, clv })?;
-    let holdout = predictions.holdout;
-    for (name, values) in predictions.columns() {
-        table.push_f64(name, values)?;
-    }
-    let mut models = vec![model.report().clone()];
-    models.extend(spend.as_ref().map(|spend| spend.report.clone()));
-    Ok(Predicted { table, model_kind: model.kind(), models, holdout, spend_left_out })
+    Ok(Fitted { model, spend, clv, spend_left_out })
 }
 
 /// A tracking plot request: a model (fitted on the calibration window of the

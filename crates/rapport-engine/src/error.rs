@@ -83,7 +83,7 @@ pub enum EngineError {
     /// From a SQL query over the workspace.
     #[cfg(feature = "sql")]
     #[error(transparent)]
-    Sql(#[from] rapport_sql::SqlError),
+    Sql(rapport_sql::SqlError),
     /// Reading from or writing to PostgreSQL.
     #[error(transparent)]
     Postgres(#[from] rapport_postgres::PostgresError),
@@ -100,6 +100,16 @@ pub enum EngineError {
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+#[cfg(feature = "sql")]
+impl From<rapport_sql::SqlError> for EngineError {
+    fn from(error: rapport_sql::SqlError) -> EngineError {
+        match error {
+            rapport_sql::SqlError::NotBuiltIn { feature, what } => EngineError::NotBuiltIn { feature, what },
+            other => EngineError::Sql(other),
+        }
+    }
 }
 
 impl EngineError {

@@ -11,6 +11,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod analyze;
+pub mod cluster;
 pub mod clv;
 pub mod demo;
 pub mod error;

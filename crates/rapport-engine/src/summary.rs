@@ -231,35 +231,70 @@ impl RowSink for SummarySink<'_> {
 
 /// Build the customer summary.
 pub fn summarize(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
-    summarize_on(request, Engine::Embedded)
+    summarize_on(request, &Engine::Embedded)
 }
 
 /// Where the heavy stages run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Engine {
     /// In this process, on the embedded store: the default and the fastest on one machine.
     #[default]
     Embedded,
-    /// As Apache DataFusion plans (user-defined aggregates over the workspace's Parquet
-    /// files): the same results; in builds with the `sql` feature.
+    /// As Apache DataFusion plans (user-defined aggregates and functions over the
+    /// workspace's Parquet files) in this process: the same results; in builds with the
+    /// `sql` feature.
     DataFusion,
+    /// The same plans on an Apache Ballista cluster, whose scheduler is at this URL
+    /// (`ballista://HOST:PORT`); in builds with the `cluster` feature.
+    Ballista(String),
+}
+
+impl Engine {
+    /// The cluster's scheduler, for plans that run on one.
+    pub fn cluster(&self) -> Option<&str> {
+        match self {
+            Engine::Ballista(url) => Some(url),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Engine::Embedded => formatter.write_str("embedded"),
+            Engine::DataFusion => formatter.write_str("datafusion"),
+            Engine::Ballista(url) => formatter.write_str(url),
+        }
+    }
 }
 
 impl std::str::FromStr for Engine {
     type Err = EngineError;
     fn from_str(text: &str) -> Result<Engine, EngineError> {
+        let unknown = || EngineError::Request(format!("unknown engine {text:?}: expected embedded, datafusion or ballista://HOST:PORT"));
         match text {
             "embedded" => Ok(Engine::Embedded),
             "datafusion" => Ok(Engine::DataFusion),
-            _ => Err(EngineError::Request(format!("unknown engine {text:?}: expected embedded or datafusion"))),
+            _ => {
+                let address = text.strip_prefix("ballista://").ok_or_else(unknown)?.trim_end_matches('/');
+                let (host, port) = address.rsplit_once(':').unwrap_or((address, "50050"));
+                if host.is_empty() || host.contains('/') || port.parse::<u16>().is_err() {
+                    return Err(EngineError::Request(format!(
+                        "{text:?} is not a cluster address: expected ballista://HOST:PORT (the scheduler's, port 50050 by default)"
+                    )));
+                }
+                Ok(Engine::Ballista(format!("ballista://{host}:{port}")))
+            }
         }
     }
 }
 
-/// Build the customer summary on `engine` (DataFusion: workspace purchases only).
-pub fn summarize_on(request: &SummaryRequest, engine: Engine) -> Result<SummaryOutcome, EngineError> {
-    if engine == Engine::DataFusion {
-        return summarize_datafusion(request);
+/// Build the customer summary on `engine` (DataFusion and Ballista: workspace purchases
+/// only).
+pub fn summarize_on(request: &SummaryRequest, engine: &Engine) -> Result<SummaryOutcome, EngineError> {
+    if *engine != Engine::Embedded {
+        return summarize_datafusion(request, engine.cluster());
     }
     let started = std::time::Instant::now();
     let (accumulator, rejected, links) = accumulate(request)?;
@@ -291,14 +326,14 @@ pub fn summarize_on(request: &SummaryRequest, engine: Engine) -> Result<SummaryO
 }
 
 #[cfg(feature = "sql")]
-fn summarize_datafusion(request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
+fn summarize_datafusion(request: &SummaryRequest, cluster: Option<&str>) -> Result<SummaryOutcome, EngineError> {
     let PurchaseSource::Workspace(root) = &request.source else {
-        return Err(EngineError::Request("the datafusion engine summarises a workspace's purchases: give --workspace".into()));
+        return Err(EngineError::Request("the datafusion and ballista engines summarise a workspace's purchases: give --workspace".into()));
     };
     let workspace = Workspace::open(root)?;
     let zone = request.window.zone.unwrap_or_else(|| workspace.zone());
     let options = request.window.options(true)?;
-    let session = rapport_sql::Session::open(root)?;
+    let session = rapport_sql::Session::open_on(root, cluster)?;
     let (summary, links) = rapport_sql::summary::summary(&session, options, zone)?;
     check_calibration_window(&summary)?;
     Ok(SummaryOutcome {
@@ -312,8 +347,11 @@ fn summarize_datafusion(request: &SummaryRequest) -> Result<SummaryOutcome, Engi
 }
 
 #[cfg(not(feature = "sql"))]
-fn summarize_datafusion(_request: &SummaryRequest) -> Result<SummaryOutcome, EngineError> {
-    Err(EngineError::NotBuiltIn { feature: "sql", what: "the datafusion engine" })
+fn summarize_datafusion(_request: &SummaryRequest, cluster: Option<&str>) -> Result<SummaryOutcome, EngineError> {
+    Err(match cluster {
+        None => EngineError::NotBuiltIn { feature: "sql", what: "the datafusion engine" },
+        Some(_) => EngineError::NotBuiltIn { feature: "cluster", what: "the ballista engine" },
+    })
 }
 
 /// A calibration end must leave a holdout window and a calibration history: after the

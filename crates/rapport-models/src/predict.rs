@@ -104,51 +104,140 @@ fn predict_values(
 ) -> Result<Predictions, ModelError> {
     let missing = |column: &str| ModelError::MissingColumn { column: column.to_string() };
     let x = table.frequency().ok_or_else(|| missing("frequency"))?;
-    let spends = |spend: &FittedGammaGamma| -> Result<Vec<f64>, ModelError> {
-        let monetary = table.monetary_value().ok_or_else(|| missing("monetary_value"))?;
+    let scorer = Scorer::new(model, spend, *options)?;
+    let monetary = match scorer.needs_monetary() {
+        true => Some(table.monetary_value().ok_or_else(|| missing("monetary_value"))?),
+        false => None,
+    };
+    // Gamma-Gamma needs neither recency nor age.
+    let zeros;
+    let (t_x, t) = if let FittedModel::GammaGamma(_) = model {
+        zeros = vec![0.0; table.len()];
+        (table.recency().unwrap_or(&zeros), table.age().unwrap_or(&zeros))
+    } else {
+        (table.recency().ok_or_else(|| missing("recency"))?, table.age().ok_or_else(|| missing("T"))?)
+    };
+    if model.as_count_model().is_some() {
+        for row in 0..table.len() {
+            validate_customer(table.id(row), x[row], t_x[row], t[row])?;
+        }
+    }
+    let holdout = match (table.frequency_holdout(), table.duration_holdout(), model.as_count_model()) {
+        (Some(actual), Some(duration), Some(_)) => Some((actual, duration)),
+        _ => None,
+    };
+    let scores: Vec<Scores> = (0..table.len())
+        .into_par_iter()
+        .map(|row| {
+            scorer.score(x[row], t_x[row], t[row], monetary.map(|monetary| monetary[row]), holdout.map(|(_, duration)| duration[row]))
+        })
+        .collect();
+    let given = scorer.given(holdout.is_some());
+    let column = |get: fn(&Scores) -> Option<f64>| -> Option<Vec<f64>> {
+        get(&given).map(|_| scores.iter().map(|scores| get(scores).unwrap_or(f64::NAN)).collect())
+    };
+    let mut predictions = Predictions {
+        p_alive: column(|scores| scores.p_alive),
+        expected_purchases: column(|scores| scores.expected_purchases),
+        expected_average_spend: column(|scores| scores.expected_average_spend),
+        clv: column(|scores| scores.clv),
+        predicted_holdout: column(|scores| scores.predicted_holdout),
+        holdout: None,
+    };
+    if let (Some((actual, duration)), Some(count)) = (holdout, model.as_count_model()) {
+        let rows: Vec<HoldoutRow> = (0..table.len())
+            .map(|row| HoldoutRow { x: x[row], t_x: t_x[row], t: t[row], actual: actual[row], duration: duration[row] })
+            .collect();
+        predictions.holdout = Some(evaluate_holdout(count, &rows));
+    }
+    Ok(predictions)
+}
+
+/// One customer's predictions; a quantity the model does not give is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Scores {
+    /// P(alive | x, t_x, T).
+    pub p_alive: Option<f64>,
+    /// E[Y(horizon) | x, t_x, T].
+    pub expected_purchases: Option<f64>,
+    /// Gamma-Gamma's E[Z | x, z̄].
+    pub expected_average_spend: Option<f64>,
+    /// Discounted CLV.
+    pub clv: Option<f64>,
+    /// E[Y(holdout duration) | x, t_x, T].
+    pub predicted_holdout: Option<f64>,
+}
+
+/// What [`predict`] computes for one customer, one customer at a time: the embedded path
+/// scores every row with it, and so does the scoring function that runs on DataFusion
+/// workers, so the two give the same numbers by construction.
+#[derive(Debug, Clone, Copy)]
+pub struct Scorer<'a> {
+    model: &'a FittedModel,
+    spend: Option<&'a FittedGammaGamma>,
+    options: PredictOptions,
+}
+
+impl<'a> Scorer<'a> {
+    /// A scorer for `model` (with `spend`, for a count model's spend and CLV).
+    pub fn new(model: &'a FittedModel, spend: Option<&'a FittedGammaGamma>, options: PredictOptions) -> Result<Scorer<'a>, ModelError> {
+        if spend.is_some() && model.as_count_model().is_none() {
+            return Err(ModelError::NotApplicable(format!("{} takes no spend model", model.kind())));
+        }
+        Ok(Scorer { model, spend, options })
+    }
+
+    /// Whether scores need each customer's mean spend.
+    pub fn needs_monetary(&self) -> bool {
+        self.spend.is_some() || matches!(self.model, FittedModel::GammaGamma(_))
+    }
+
+    /// Which quantities [`Scorer::score`] gives (as `Some(0.0)`), with or without a holdout.
+    pub fn given(&self, holdout: bool) -> Scores {
+        let some = |given: bool| given.then_some(0.0);
+        let count = self.model.as_count_model().is_some();
+        Scores {
+            p_alive: some(!matches!(self.model, FittedModel::GammaGamma(_))),
+            expected_purchases: some(!matches!(self.model, FittedModel::GammaGamma(_))),
+            expected_average_spend: some(self.needs_monetary()),
+            clv: some(count && self.spend.is_some() && self.options.clv.is_some()),
+            predicted_holdout: some(count && holdout),
+        }
+    }
+
+    /// The scores of a customer with `x` repeat purchases, recency `t_x` and age `t` (BG/BB:
+    /// opportunities), mean spend `monetary` (used with a spend model; net refunds count as
+    /// 0) and, with a holdout, the holdout's length.
+    pub fn score(&self, x: f64, t_x: f64, t: f64, monetary: Option<f64>, holdout_duration: Option<f64>) -> Scores {
         // A repeat buyer whose purchases net to zero or less (refunds) was left out of the
         // spend model's fit; its expected spend is the model's at a mean spend of 0 (the
         // population's, shrunk by how often it bought), never negative.
-        Ok(x.par_iter().zip(monetary).map(|(&x, &m)| spend.expected_average_spend(x, m.max(0.0))).collect())
-    };
-    if let FittedModel::GammaGamma(spend) = model {
-        return Ok(Predictions { expected_average_spend: Some(spends(spend)?), ..Predictions::default() });
-    }
-    let t_x = table.recency().ok_or_else(|| missing("recency"))?;
-    let t = table.age().ok_or_else(|| missing("T"))?;
-    let rows = || (0..table.len()).into_par_iter().map(|row| (x[row], t_x[row], t[row]));
-    if let FittedModel::BgBb(bgbb) = model {
-        return Ok(Predictions {
-            p_alive: Some(rows().map(|(x, t_x, n)| bgbb.p_alive(0.0, x, t_x, n)).collect()),
-            expected_purchases: Some(rows().map(|(x, t_x, n)| bgbb.expected_purchases(options.horizon, x, t_x, n)).collect()),
-            ..Predictions::default()
-        });
-    }
-    let count = model.as_count_model().ok_or_else(|| ModelError::NotApplicable(format!("{} is not a count model", model.kind())))?;
-    for row in 0..table.len() {
-        validate_customer(table.id(row), x[row], t_x[row], t[row])?;
-    }
-    let (p_alive, expected): (Vec<f64>, Vec<f64>) =
-        rows().map(|(x, t_x, t)| count.p_alive_and_expected_purchases(options.horizon, x, t_x, t)).unzip();
-    let mut predictions = Predictions { p_alive: Some(p_alive), expected_purchases: Some(expected), ..Predictions::default() };
-    if let Some(spend) = spend {
-        let spends = spends(spend)?;
-        if let Some(clv) = options.clv {
-            predictions.clv = Some(
-                rows().zip(spends.par_iter()).map(|((x, t_x, t), &spend)| customer_lifetime_value(count, spend, x, t_x, t, &clv)).collect(),
-            );
+        let spend_of = |spend: &FittedGammaGamma| spend.expected_average_spend(x, monetary.unwrap_or(0.0).max(0.0));
+        match self.model {
+            FittedModel::GammaGamma(spend) => Scores { expected_average_spend: Some(spend_of(spend)), ..Scores::default() },
+            FittedModel::BgBb(bgbb) => Scores {
+                p_alive: Some(bgbb.p_alive(0.0, x, t_x, t)),
+                expected_purchases: Some(bgbb.expected_purchases(self.options.horizon, x, t_x, t)),
+                ..Scores::default()
+            },
+            FittedModel::BgNbd(_) | FittedModel::ParetoNbd(_) => {
+                let Some(count) = self.model.as_count_model() else { return Scores::default() };
+                let (p_alive, expected) = count.p_alive_and_expected_purchases(self.options.horizon, x, t_x, t);
+                let spend = self.spend.map(spend_of);
+                let clv = match (spend, self.options.clv) {
+                    (Some(spend), Some(clv)) => Some(customer_lifetime_value(count, spend, x, t_x, t, &clv)),
+                    _ => None,
+                };
+                Scores {
+                    p_alive: Some(p_alive),
+                    expected_purchases: Some(expected),
+                    expected_average_spend: spend,
+                    clv,
+                    predicted_holdout: holdout_duration.map(|duration| count.expected_purchases(duration, x, t_x, t)),
+                }
+            }
         }
-        predictions.expected_average_spend = Some(spends);
     }
-    if let (Some(actual), Some(duration)) = (table.frequency_holdout(), table.duration_holdout()) {
-        let holdout: Vec<HoldoutRow> = (0..table.len())
-            .map(|row| HoldoutRow { x: x[row], t_x: t_x[row], t: t[row], actual: actual[row], duration: duration[row] })
-            .collect();
-        predictions.predicted_holdout =
-            Some(holdout.par_iter().map(|row| count.expected_purchases(row.duration, row.x, row.t_x, row.t)).collect());
-        predictions.holdout = Some(evaluate_holdout(count, &holdout));
-    }
-    Ok(predictions)
 }
 
 /// One customer in a calibration / holdout comparison.

@@ -16,6 +16,10 @@
 //! `events`, and every table of the latest run in `results`). The other event kinds keep
 //! their plain names: the breakdown `programs` of a run is `results.programs`.
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
+pub mod codec;
+pub mod score;
 pub mod summary;
 
 use std::path::Path;
@@ -43,6 +47,17 @@ pub enum SqlError {
     /// Setting DataFusion up.
     #[error("{0}")]
     Internal(String),
+    /// Reaching or running the cluster.
+    #[error("{0}")]
+    Cluster(String),
+    /// A capability this build leaves out (the cargo feature that builds it).
+    #[error("{what} is not in this build: build with `cargo build --release --features {feature}`")]
+    NotBuiltIn {
+        /// The cargo feature.
+        feature: &'static str,
+        /// What is missing.
+        what: &'static str,
+    },
 }
 
 impl SqlError {
@@ -52,6 +67,8 @@ impl SqlError {
             SqlError::Store(error) => error.code(),
             SqlError::Query(_) => "bad_query",
             SqlError::Internal(_) => "internal",
+            SqlError::Cluster(_) => "cluster",
+            SqlError::NotBuiltIn { .. } => "not_built_in",
         }
     }
 }
@@ -83,17 +100,29 @@ impl std::fmt::Debug for Session {
 pub use rapport_store::runs::sql_table_name as run_table_name;
 
 impl Session {
-    /// Open a session over the workspace at `root`.
+    /// Open a session over the workspace at `root`, run in this process.
     pub fn open(root: &Path) -> Result<Session, SqlError> {
+        Session::open_on(root, None)
+    }
+
+    /// Open a session over the workspace at `root` whose queries run on the cluster whose
+    /// scheduler is at `cluster` (`ballista://HOST:PORT`), or in this process.
+    pub fn open_on(root: &Path, cluster: Option<&str>) -> Result<Session, SqlError> {
         let workspace = Workspace::open(root)?;
         // Strings as plain Utf8 (not views), so results are the types every writer knows.
         let config =
             SessionConfig::new().with_information_schema(true).set_bool("datafusion.execution.parquet.schema_force_view_types", false);
-        let context = SessionContext::new_with_config(config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(|error| SqlError::Internal(format!("starting the query runtime: {error}")))?;
+        let context = match cluster {
+            None => SessionContext::new_with_config(config),
+            #[cfg(feature = "cluster")]
+            Some(url) => runtime.block_on(cluster::remote_context(url, config))?,
+            #[cfg(not(feature = "cluster"))]
+            Some(_) => return Err(SqlError::NotBuiltIn { feature: "cluster", what: "running on a Ballista cluster" }),
+        };
         let events = Arc::new(MemorySchemaProvider::new());
         let results = Arc::new(MemorySchemaProvider::new());
         let mut session = Session { context, tables: Vec::new(), runtime };

@@ -65,6 +65,24 @@ impl SummaryFunction {
     pub fn udaf(self) -> AggregateUDF {
         AggregateUDF::from(self)
     }
+
+    /// Its options and zone as JSON: what travels to cluster workers.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({ "options": self.options, "zone": self.zone.to_string() }).to_string()
+    }
+
+    /// The function from what [`SummaryFunction::to_json`] wrote.
+    pub fn from_json(text: &str) -> Result<SummaryFunction, SqlError> {
+        #[derive(serde::Deserialize)]
+        struct Spec {
+            options: SummaryOptions,
+            zone: String,
+        }
+        let bad = |error: String| SqlError::Internal(format!("the summary function: {error}"));
+        let spec: Spec = serde_json::from_str(text).map_err(|error| bad(error.to_string()))?;
+        let zone = spec.zone.parse::<Zone>().map_err(|error| bad(error.to_string()))?;
+        Ok(SummaryFunction::new(spec.options, zone))
+    }
 }
 
 /// The fields of the function's result, in order.

@@ -1,6 +1,7 @@
 //! Integration tests of the `rapport` binary: reference values, bad input, the workspace.
 
 mod bad_input;
+mod cluster;
 mod clv;
 mod postgres;
 mod sentiment;

@@ -80,7 +80,7 @@ fn datafusion_summary_equals_the_embedded_one() {
     let workspace = request.directory.clone();
     let summary = |window: WindowSpec, engine: Engine| {
         let request = SummaryRequest { source: PurchaseSource::Workspace(workspace.clone()), window, max_rejects: 0 };
-        summarize_on(&request, engine).unwrap_or_else(|error| panic!("{engine:?}: {error}"))
+        summarize_on(&request, &engine).unwrap_or_else(|error| panic!("{engine:?}: {error}"))
     };
     let embedded = summary(WindowSpec::default(), Engine::Embedded);
     assert!(embedded.refunds_by_order > 0 && embedded.summary.counts.refunds > 0, "the brand's refunds name their orders");
@@ -111,4 +111,65 @@ fn datafusion_summary_equals_the_embedded_one() {
             "{window:?}"
         );
     }
+}
+
+/// `clv predict` on DataFusion (the summary a plan, the model fitted here, every customer
+/// scored by `rapport_score` carrying the fitted model) equals the embedded path: the same
+/// models, and every prediction bit for bit, with and without a holdout, for BG/NBD with
+/// Gamma-Gamma (CLV) and for Pareto/NBD. The scratch file the customers travel in is gone
+/// afterwards.
+#[test]
+fn datafusion_scoring_equals_the_embedded_one() {
+    use rapport_engine::clv::{ClvSpec, CustomerSource, DiscountPeriod, PredictRequest, predict_on};
+    use rapport_engine::input::WindowSpec;
+    use rapport_engine::summary::{Engine, PurchaseSource, SummaryRequest};
+    use rapport_engine::{FitOptions, ModelKind, MonthDefinition, TimeUnit};
+
+    let directory = tempfile::tempdir().expect("temp");
+    let request = BrandDemoRequest { directory: directory.path().join("demo"), customers: 2000, seed: 5, truth_customers: 1 };
+    run_brand_demo(&request, &|_| {}).expect("demo");
+    let workspace = request.directory.clone();
+    let predict = |window: WindowSpec, model: ModelKind, engine: Engine| {
+        let request = PredictRequest {
+            source: CustomerSource::Purchases(SummaryRequest {
+                source: PurchaseSource::Workspace(workspace.clone()),
+                window,
+                max_rejects: 0,
+            }),
+            model: Some(model),
+            saved: None,
+            horizon: 10.0,
+            clv: ClvSpec { months: 12, discount_rate: 0.01, discount_period: DiscountPeriod::Month, month: MonthDefinition::Mean },
+            options: FitOptions::default(),
+        };
+        predict_on(&request, &engine).unwrap_or_else(|error| panic!("{engine:?}: {error}"))
+    };
+    let everything = SummaryRequest { source: PurchaseSource::Workspace(workspace.clone()), window: WindowSpec::default(), max_rejects: 0 };
+    let end = rapport_engine::summary::summarize(&everything).expect("summary").summary.observation_end;
+    let calibration_end = rapport_core::time::format_local(end - 200 * 86_400)[..10].to_string();
+    let windows = [
+        WindowSpec { time_unit: Some(TimeUnit::Weeks), ..WindowSpec::default() },
+        WindowSpec { time_unit: Some(TimeUnit::Weeks), calibration_end: Some(calibration_end), ..WindowSpec::default() },
+    ];
+    for window in windows {
+        for model in [ModelKind::BgNbd, ModelKind::ParetoNbd] {
+            let embedded = predict(window.clone(), model, Engine::Embedded);
+            let planned = predict(window.clone(), model, Engine::DataFusion);
+            // Debug text, so that a NaN standard error equals itself.
+            assert_eq!(format!("{:?}", planned.models), format!("{:?}", embedded.models), "{model:?} {window:?}");
+            assert_eq!(planned.holdout, embedded.holdout, "{model:?} {window:?}");
+            let (planned, embedded) = (planned.customers.to_record_batch(), embedded.customers.to_record_batch());
+            assert_eq!(planned.schema(), embedded.schema(), "{model:?} {window:?}");
+            assert!(embedded.schema().column_with_name("clv").is_some(), "a CLV per customer");
+            for (index, field) in embedded.schema().fields().iter().enumerate() {
+                assert_eq!(planned.column(index), embedded.column(index), "{} with {model:?} {window:?}", field.name());
+            }
+        }
+    }
+    let scratch: Vec<_> = std::fs::read_dir(&workspace)
+        .expect("workspace")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(".scoring-"))
+        .collect();
+    assert!(scratch.is_empty(), "scratch left behind: {scratch:?}");
 }

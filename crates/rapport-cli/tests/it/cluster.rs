@@ -1,0 +1,145 @@
+//! `rapport cluster`: a Ballista scheduler and executors from this binary, and
+//! `--engine ballista://…` giving the embedded path's results.
+
+use crate::{ok, user_error};
+
+/// Without the `cluster` feature the commands are there and say how to get them.
+#[test]
+#[cfg(not(feature = "cluster"))]
+fn cluster_without_the_feature_says_how_to_build_it() {
+    let message = user_error(&["cluster", "scheduler"]);
+    assert!(message.contains("--features cluster"), "{message}");
+    let message = user_error(&["cluster", "executor", "--scheduler", "127.0.0.1:50050"]);
+    assert!(message.contains("--features cluster"), "{message}");
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace]);
+    let message = user_error(&["summary", "--workspace", workspace, "--engine", "ballista://127.0.0.1:50050"]);
+    assert!(message.contains("--features cluster"), "{message}");
+}
+
+/// A malformed engine is refused before anything runs.
+#[test]
+fn a_malformed_engine_is_refused() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace]);
+    for engine in ["spark", "ballista://", "ballista://host:notaport"] {
+        let message = user_error(&["summary", "--workspace", workspace, "--engine", engine]);
+        assert!(message.contains("ballista://HOST:PORT"), "{engine}: {message}");
+    }
+    let message = user_error(&["cluster", "executor", "--scheduler", "nohostport"]);
+    assert!(message.contains("HOST:PORT"), "{message}");
+}
+
+#[cfg(feature = "cluster")]
+mod on_a_cluster {
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use crate::{csv_rows, ok};
+
+    /// The processes of a cluster, killed when dropped.
+    struct Cluster(Vec<Child>);
+
+    impl Drop for Cluster {
+        fn drop(&mut self) {
+            for child in &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// `count` consecutive free ports on loopback.
+    fn free_ports(count: u16) -> u16 {
+        for _ in 0..100 {
+            let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind").local_addr().expect("addr").port();
+            if first.checked_add(count).is_none() {
+                continue;
+            }
+            if (0..count).all(|offset| TcpListener::bind((Ipv4Addr::LOCALHOST, first + offset)).is_ok()) {
+                return first;
+            }
+        }
+        panic!("no {count} consecutive free ports");
+    }
+
+    fn spawn(args: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_rapport")).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start rapport")
+    }
+
+    /// A scheduler and two executors (this binary, three processes, on loopback) run the
+    /// summary and `clv predict`'s scoring of a generated workspace of 100,000 customers,
+    /// and give the embedded path's results: every customer, column and count.
+    #[test]
+    fn a_scheduler_and_two_executors_give_the_embedded_results() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let brand = directory.path().join("brand");
+        let workspace = directory.path().join("ws");
+        let (brand, workspace) = (brand.to_str().expect("path"), workspace.to_str().expect("path"));
+        ok(&["generate", "--customers", "100000", "--truth-customers", "1", "--output", brand]);
+        ok(&["init", workspace]);
+        ok(&["ingest", "-q", "-w", workspace, "-k", "purchases", &format!("{brand}/purchases.csv")]);
+
+        let scheduler = free_ports(1);
+        let scheduler_address = format!("127.0.0.1:{scheduler}");
+        let mut cluster = Cluster(vec![spawn(&["cluster", "scheduler", "--bind", &scheduler_address])]);
+        let started = Instant::now();
+        while TcpStream::connect(&scheduler_address).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "the scheduler did not start listening");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for index in 0..2 {
+            let port = free_ports(2);
+            let work = directory.path().join(format!("executor{index}"));
+            std::fs::create_dir_all(&work).expect("work dir");
+            cluster.0.push(spawn(&[
+                "cluster",
+                "executor",
+                "--scheduler",
+                &scheduler_address,
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--concurrency",
+                "2",
+                "--work-dir",
+                work.to_str().expect("path"),
+            ]));
+        }
+        let engine = format!("ballista://{scheduler_address}");
+
+        // The summary.
+        let embedded = ok(&["summary", "-q", "--workspace", workspace, "--format", "csv"]);
+        let planned = ok(&["summary", "-q", "--workspace", workspace, "--format", "csv", "--engine", &engine]);
+        let (header, rows) = csv_rows(&embedded);
+        assert!(rows.len() > 50_000, "{} customers summarised", rows.len());
+        assert_eq!(csv_rows(&planned), (header, rows), "the summary on the cluster");
+
+        // Scoring after the fit: BG/NBD with Gamma-Gamma and a CLV, in weeks.
+        let predict = ["clv", "predict", "-q", "--workspace", workspace, "--time-unit", "weeks", "--format", "csv"];
+        let embedded = ok(&predict);
+        let planned = ok(&[&predict[..], &["--engine", &engine]].concat());
+        let (header, rows) = csv_rows(&embedded);
+        assert!(header.contains(&"clv".to_string()), "{header:?}");
+        assert_eq!(csv_rows(&planned), (header, rows), "the predictions on the cluster");
+
+        // The executors did the work: their shuffle files are there.
+        let files = |index: usize| walk(&directory.path().join(format!("executor{index}")));
+        assert!(files(0) + files(1) > 0, "no executor wrote shuffle files");
+        drop(cluster);
+
+        // A scheduler that is not there is said plainly.
+        let message = crate::user_error(&["summary", "--workspace", workspace, "--engine", &engine]);
+        assert!(message.contains("cannot reach the scheduler"), "{message}");
+    }
+
+    fn walk(directory: &std::path::Path) -> usize {
+        std::fs::read_dir(directory)
+            .map(|entries| entries.filter_map(Result::ok).map(|entry| if entry.path().is_dir() { walk(&entry.path()) } else { 1 }).sum())
+            .unwrap_or(0)
+    }
+}

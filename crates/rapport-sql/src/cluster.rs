@@ -1,0 +1,146 @@
+//! The cluster: Apache Ballista's scheduler and executor, run from this binary so that
+//! both sides know Rapport's functions (their parameters travel in the plans, through
+//! [`crate::codec`]), and sessions that run their plans on it.
+//!
+//! A cluster is this binary on each machine: one `rapport cluster scheduler`, any number
+//! of `rapport cluster executor --scheduler HOST:PORT`, and the workspace on storage every
+//! machine sees at the same path (a shared file system). Plans name the workspace's
+//! Parquet files by absolute path; executors read them and exchange intermediate results
+//! through Ballista's shuffle files and Arrow Flight.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ballista::prelude::SessionContextExt;
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
+use ballista_scheduler::scheduler_process::start_server;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::PhysicalExtensionCodec;
+
+use crate::SqlError;
+use crate::codec::{LogicalCodec, PhysicalCodec};
+
+/// The logical-plan codec of every side of the cluster.
+pub fn logical_codec() -> Arc<dyn LogicalExtensionCodec> {
+    Arc::new(LogicalCodec::new(Arc::new(BallistaLogicalExtensionCodec::default())))
+}
+
+/// The physical-plan codec of every side of the cluster.
+pub fn physical_codec() -> Arc<dyn PhysicalExtensionCodec> {
+    Arc::new(PhysicalCodec::new(Arc::new(BallistaPhysicalExtensionCodec::default())))
+}
+
+/// A session context whose plans run on the cluster whose scheduler is at `url`
+/// (`ballista://HOST:PORT`).
+pub(crate) async fn remote_context(url: &str, config: SessionConfig) -> Result<SessionContext, SqlError> {
+    // Reach the scheduler first, so that a cluster that is not there is said plainly
+    // rather than as the first query's transport error.
+    let address = url.split_once("://").map_or(url, |(_, address)| address).trim_end_matches('/');
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(address)
+        .map_err(|error| error.to_string())
+        .and_then(|mut addresses| addresses.next().ok_or_else(|| "no address".to_string()))
+        .and_then(|socket| {
+            std::net::TcpStream::connect_timeout(&socket, std::time::Duration::from_secs(10)).map_err(|error| error.to_string())
+        });
+    if let Err(reason) = reachable {
+        return Err(SqlError::Cluster(format!(
+            "cannot reach the scheduler at {url}: {reason} (start one with `rapport cluster scheduler --bind {address}`)"
+        )));
+    }
+    let config = config
+        .upgrade_for_ballista()
+        .with_ballista_logical_extension_codec(logical_codec())
+        .with_ballista_physical_extension_codec(physical_codec())
+        .with_ballista_job_name("rapport");
+    let state = SessionStateBuilder::new().with_default_features().with_config(config).build();
+    SessionContext::remote_with_state(url, state)
+        .await
+        .map_err(|error| SqlError::Cluster(format!("connecting to the scheduler at {url}: {}", error.strip_backtrace())))
+}
+
+/// Where a scheduler listens.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// The address to listen on.
+    pub bind: SocketAddr,
+    /// The host name executors and clients reach it by (default: the bound address).
+    pub external_host: Option<String>,
+}
+
+/// Run a scheduler until the process is stopped.
+pub fn run_scheduler(options: &SchedulerOptions) -> Result<(), SqlError> {
+    let config = SchedulerConfig {
+        bind_host: options.bind.ip().to_string(),
+        bind_port: options.bind.port(),
+        external_host: options.external_host.clone().unwrap_or_else(|| options.bind.ip().to_string()),
+        // Spread a job's tasks over the executors rather than filling the first one.
+        task_distribution: TaskDistributionPolicy::RoundRobin,
+        override_logical_codec: Some(logical_codec()),
+        override_physical_codec: Some(physical_codec()),
+        ..SchedulerConfig::default()
+    };
+    runtime()?.block_on(async {
+        let cluster = BallistaCluster::new_from_config(&config).await.map_err(cluster_error)?;
+        start_server(cluster, options.bind, Arc::new(config)).await.map_err(cluster_error)
+    })
+}
+
+/// How an executor joins a cluster.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The scheduler's host.
+    pub scheduler_host: String,
+    /// The scheduler's port.
+    pub scheduler_port: u16,
+    /// The address to listen on; its port serves Arrow Flight (shuffle data), the next
+    /// port the executor's gRPC service.
+    pub bind: SocketAddr,
+    /// The host name other executors and the scheduler reach it by (default: the bound
+    /// address).
+    pub external_host: Option<String>,
+    /// Tasks run at once.
+    pub concurrency: usize,
+    /// Where shuffle files go (default: a temporary directory).
+    pub work_dir: Option<PathBuf>,
+}
+
+/// Run an executor until the process is stopped.
+pub fn run_executor(options: &ExecutorOptions) -> Result<(), SqlError> {
+    let grpc_port = options
+        .bind
+        .port()
+        .checked_add(1)
+        .ok_or_else(|| SqlError::Cluster(format!("port {} leaves no room for the gRPC port after it", options.bind.port())))?;
+    let config = ExecutorProcessConfig {
+        bind_host: options.bind.ip().to_string(),
+        external_host: Some(options.external_host.clone().unwrap_or_else(|| options.bind.ip().to_string())),
+        port: options.bind.port(),
+        grpc_port,
+        scheduler_host: options.scheduler_host.clone(),
+        scheduler_port: options.scheduler_port,
+        vcores: options.concurrency.max(1),
+        work_dir: options.work_dir.as_ref().map(|dir| dir.to_string_lossy().into_owned()),
+        override_logical_codec: Some(logical_codec()),
+        override_physical_codec: Some(physical_codec()),
+        ..ExecutorProcessConfig::default()
+    };
+    runtime()?.block_on(start_executor_process(Arc::new(config))).map_err(cluster_error)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, SqlError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| SqlError::Internal(format!("starting the cluster runtime: {error}")))
+}
+
+fn cluster_error(error: ballista_core::error::BallistaError) -> SqlError {
+    SqlError::Cluster(error.to_string())
+}
