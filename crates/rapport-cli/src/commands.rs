@@ -178,7 +178,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cluster(ClusterCommand::Scheduler(args)) => {
             let request = rapport_engine::cluster::SchedulerRequest { bind: args.bind, external_host: args.external_host.clone() };
             if rapport_engine::cluster::AVAILABLE && !quiet {
-                eprintln!("scheduler listening on {} — connect with --engine ballista://{}; stop with Ctrl-C", args.bind, args.bind);
+                eprintln!("starting a scheduler on {} — connect with --engine ballista://{}; stop with Ctrl-C", args.bind, args.bind);
             }
             Ok(rapport_engine::cluster::scheduler(&request)?)
         }
@@ -193,7 +193,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             if rapport_engine::cluster::AVAILABLE && !quiet {
                 eprintln!(
-                    "executor on {} ({concurrency} tasks at once) for the scheduler at {}; stop with Ctrl-C",
+                    "starting an executor on {} ({concurrency} tasks at once) for the scheduler at {}; stop with Ctrl-C",
                     args.bind, args.scheduler
                 );
             }

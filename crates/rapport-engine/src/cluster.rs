@@ -50,8 +50,9 @@ pub fn scheduler(request: &SchedulerRequest) -> Result<(), EngineError> {
 
 /// Run an executor until the process is stopped.
 pub fn executor(request: &ExecutorRequest) -> Result<(), EngineError> {
-    let (host, port) = request
-        .scheduler
+    // `ballista://HOST:PORT`, as given to --engine, is accepted too.
+    let address = request.scheduler.strip_prefix("ballista://").unwrap_or(&request.scheduler).trim_end_matches('/');
+    let (host, port) = address
         .rsplit_once(':')
         .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
         .filter(|(host, _)| !host.is_empty())

@@ -414,6 +414,7 @@ pub fn predict_on(request: &PredictRequest, engine: &Engine) -> Result<PredictOu
                     "time_unit": window.unit(),
                     "observation_end": window.observation_end,
                     "calibration_end": window.calibration_end,
+                    "engine": engine.to_string(),
                 }),
                 tables: Vec::new(),
                 summary: None,

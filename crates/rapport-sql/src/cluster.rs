@@ -82,13 +82,18 @@ pub fn run_scheduler(options: &SchedulerOptions) -> Result<(), SqlError> {
         external_host: options.external_host.clone().unwrap_or_else(|| options.bind.ip().to_string()),
         // Spread a job's tasks over the executors rather than filling the first one.
         task_distribution: TaskDistributionPolicy::RoundRobin,
+        // An executor silent for a minute is lost and its tasks run elsewhere (Ballista's
+        // default waits three minutes, with heartbeats every minute; ours beat every 10 s).
+        executor_timeout_seconds: 60,
         override_logical_codec: Some(logical_codec()),
         override_physical_codec: Some(physical_codec()),
         ..SchedulerConfig::default()
     };
     runtime()?.block_on(async {
         let cluster = BallistaCluster::new_from_config(&config).await.map_err(cluster_error)?;
-        start_server(cluster, options.bind, Arc::new(config)).await.map_err(cluster_error)
+        start_server(cluster, options.bind, Arc::new(config))
+            .await
+            .map_err(|error| SqlError::Cluster(format!("the scheduler on {}: {error}", options.bind)))
     })
 }
 
@@ -126,12 +131,18 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<(), SqlError> {
         scheduler_host: options.scheduler_host.clone(),
         scheduler_port: options.scheduler_port,
         vcores: options.concurrency.max(1),
+        executor_heartbeat_interval_seconds: 10,
         work_dir: options.work_dir.as_ref().map(|dir| dir.to_string_lossy().into_owned()),
         override_logical_codec: Some(logical_codec()),
         override_physical_codec: Some(physical_codec()),
         ..ExecutorProcessConfig::default()
     };
-    runtime()?.block_on(start_executor_process(Arc::new(config))).map_err(cluster_error)
+    runtime()?.block_on(start_executor_process(Arc::new(config))).map_err(|error| {
+        SqlError::Cluster(format!(
+            "the executor on {} (and port {grpc_port}) for the scheduler at {}:{}: {error}",
+            options.bind, options.scheduler_host, options.scheduler_port
+        ))
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, SqlError> {
