@@ -520,7 +520,10 @@ fn score_on(mut table: CustomerTable, request: &PredictRequest, root: &Path, eng
                 .into());
             }
             if name == columns::PREDICTED_HOLDOUT {
-                holdout = holdout_evaluation(&table, &values);
+                // As `rapport_models::predict` sums them: in the table's order.
+                holdout = table
+                    .frequency_holdout()
+                    .map(|actual| rapport_models::holdout_evaluation(values.iter().copied().zip(actual.iter().copied())));
             }
             table.push_f64(name, values)?;
         }
@@ -535,30 +538,6 @@ fn score_on(mut table: CustomerTable, request: &PredictRequest, root: &Path, eng
             Some(_) => EngineError::NotBuiltIn { feature: "cluster", what: "the ballista engine" },
         })
     }
-}
-
-/// Predicted against actual holdout purchases, from the predictions made (as
-/// `rapport_models::evaluate_holdout` sums them: in the table's order).
-#[cfg(feature = "sql")]
-fn holdout_evaluation(table: &CustomerTable, predicted: &[f64]) -> Option<HoldoutEvaluation> {
-    let actual = table.frequency_holdout()?;
-    let mut evaluation = HoldoutEvaluation {
-        customers: table.len(),
-        predicted_total: 0.0,
-        actual_total: 0.0,
-        mean_absolute_error: 0.0,
-        root_mean_squared_error: 0.0,
-    };
-    for (&predicted, &actual) in predicted.iter().zip(actual) {
-        evaluation.predicted_total += predicted;
-        evaluation.actual_total += actual;
-        evaluation.mean_absolute_error += (predicted - actual).abs();
-        evaluation.root_mean_squared_error += (predicted - actual).powi(2);
-    }
-    let count = table.len().max(1) as f64;
-    evaluation.mean_absolute_error /= count;
-    evaluation.root_mean_squared_error = (evaluation.root_mean_squared_error / count).sqrt();
-    Some(evaluation)
 }
 
 /// Fit (or load) the request's model on `table`, with the spend model and CLV options

@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 pub use error::ModelError;
 pub use fit::{FitOptions, FitReport};
 pub use kind::{ModelKind, fit, fit_with};
-pub use predict::{HoldoutEvaluation, HoldoutRow, PredictOptions, Predictions, Scorer, Scores, evaluate_holdout, predict};
+pub use predict::{
+    HoldoutEvaluation, HoldoutRow, PredictOptions, Predictions, Scorer, Scores, evaluate_holdout, holdout_evaluation, predict,
+};
 pub use saved::{FittedOn, SavedModel};
 pub use tracking::{TrackingPoint, tracking};
 

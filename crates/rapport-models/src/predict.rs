@@ -282,21 +282,22 @@ impl std::fmt::Display for HoldoutEvaluation {
 
 /// Compare predicted E[Y(duration) | x, t_x, T] with actual holdout purchases.
 pub fn evaluate_holdout(model: &dyn CountModel, rows: &[HoldoutRow]) -> HoldoutEvaluation {
-    let mut evaluation = HoldoutEvaluation {
-        customers: rows.len(),
-        predicted_total: 0.0,
-        actual_total: 0.0,
-        mean_absolute_error: 0.0,
-        root_mean_squared_error: 0.0,
-    };
-    for row in rows {
-        let predicted = model.expected_purchases(row.duration, row.x, row.t_x, row.t);
+    holdout_evaluation(rows.iter().map(|row| (model.expected_purchases(row.duration, row.x, row.t_x, row.t), row.actual)))
+}
+
+/// Compare predicted with actual holdout purchases, one (predicted, actual) pair per
+/// customer, summed in the order given.
+pub fn holdout_evaluation(pairs: impl IntoIterator<Item = (f64, f64)>) -> HoldoutEvaluation {
+    let mut evaluation =
+        HoldoutEvaluation { customers: 0, predicted_total: 0.0, actual_total: 0.0, mean_absolute_error: 0.0, root_mean_squared_error: 0.0 };
+    for (predicted, actual) in pairs {
+        evaluation.customers += 1;
         evaluation.predicted_total += predicted;
-        evaluation.actual_total += row.actual;
-        evaluation.mean_absolute_error += (predicted - row.actual).abs();
-        evaluation.root_mean_squared_error += (predicted - row.actual).powi(2);
+        evaluation.actual_total += actual;
+        evaluation.mean_absolute_error += (predicted - actual).abs();
+        evaluation.root_mean_squared_error += (predicted - actual).powi(2);
     }
-    let count = rows.len().max(1) as f64;
+    let count = evaluation.customers.max(1) as f64;
     evaluation.mean_absolute_error /= count;
     evaluation.root_mean_squared_error = (evaluation.root_mean_squared_error / count).sqrt();
     evaluation
