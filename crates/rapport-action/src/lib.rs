@@ -1,0 +1,10 @@
+//! From measurement to action: RFM segments and clusters, relationship strength and the
+//! Customer Matrix, computed from customer timelines and the customer table without I/O.
+//! The engine runs them inside `analyze` and writes their columns and tables into the
+//! results run.
+
+pub mod kmeans;
+pub mod matrix;
+pub mod rank;
+pub mod rfm;
+pub mod strength;
