@@ -3,6 +3,10 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+pub use toml::Spanned;
+
+use crate::expression::Expression;
+use crate::table::analyze_columns;
 
 /// `rapport.toml`: how the brand's exports map onto Rapport's events.
 ///
@@ -55,6 +59,80 @@ pub struct WorkspaceConfig {
     /// The service team's opening hours, for response times in business hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceConfig>,
+    /// User-defined segments: name → a condition over the customer table's columns (SQL
+    /// `WHERE` syntax), e.g. `big_spenders = "net_spend > 500 AND p_alive > 0.5"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub segments: BTreeMap<String, Spanned<String>>,
+    /// The Customer Matrix's grid and its watched top tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<MatrixConfig>,
+}
+
+/// `[matrix]`: the Customer Matrix's grid and the top tier it watches.
+///
+/// ```toml
+/// [matrix]
+/// longevity_bands = 5                        # quantile bands of relationship longevity
+/// strength_bands = 5                         # quantile bands of relationship strength
+/// top_tier = "strength_band = 5 AND longevity_band >= 3"
+/// watch_days = 30                            # how recent a risk signal must be
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixConfig {
+    /// Bands of longevity (2–20; default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longevity_bands: Option<Spanned<u32>>,
+    /// Bands of strength (2–20; default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength_bands: Option<Spanned<u32>>,
+    /// The top tier: a condition over the customer table (default [`DEFAULT_TOP_TIER`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_tier: Option<Spanned<String>>,
+    /// Days back in which a risk signal counts as new (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_days: Option<Spanned<u32>>,
+}
+
+/// The top tier unless `[matrix] top_tier` says otherwise: the strongest band.
+pub const DEFAULT_TOP_TIER: &str = "strength_band = 5";
+
+impl MatrixConfig {
+    /// Longevity bands.
+    pub fn longevity_bands(config: Option<&MatrixConfig>) -> u32 {
+        config.and_then(|config| config.longevity_bands.as_ref()).map_or(5, |bands| *bands.get_ref())
+    }
+
+    /// Strength bands.
+    pub fn strength_bands(config: Option<&MatrixConfig>) -> u32 {
+        config.and_then(|config| config.strength_bands.as_ref()).map_or(5, |bands| *bands.get_ref())
+    }
+
+    /// The top tier's condition.
+    pub fn top_tier(config: Option<&MatrixConfig>) -> String {
+        let default = || format!("strength_band = {}", MatrixConfig::strength_bands(config));
+        config.and_then(|config| config.top_tier.as_ref()).map_or_else(default, |tier| tier.get_ref().clone())
+    }
+
+    /// Watch window, days.
+    pub fn watch_days(config: Option<&MatrixConfig>) -> u32 {
+        config.and_then(|config| config.watch_days.as_ref()).map_or(30, |days| *days.get_ref())
+    }
+}
+
+/// A problem in `rapport.toml` found after parsing, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// Byte range in the file of the value at fault, when known.
+    pub span: Option<std::ops::Range<usize>>,
+}
+
+impl From<String> for ConfigProblem {
+    fn from(message: String) -> ConfigProblem {
+        ConfigProblem { message, span: None }
+    }
 }
 
 /// `[service]`: opening hours (in the workspace's time zone) and holidays.
@@ -120,7 +198,7 @@ impl WorkspaceConfig {
 
     /// Check what serde cannot: every per-kind table names a kind
     /// (`[mapping.purchase]` for `purchases` would otherwise be ignored, silently).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigProblem> {
         let kinds = crate::event::EventKind::ALL.map(crate::event::EventKind::name);
         let tables = [
             ("mapping", self.mapping.keys().collect::<Vec<_>>()),
@@ -131,11 +209,42 @@ impl WorkspaceConfig {
         ];
         for (table, keys) in tables {
             if let Some(unknown) = keys.into_iter().find(|key| !kinds.contains(&key.as_str())) {
-                return Err(format!("[{table}] names {unknown:?}, which is not a kind of events ({})", kinds.join(", ")));
+                return Err(format!("[{table}] names {unknown:?}, which is not a kind of events ({})", kinds.join(", ")).into());
             }
         }
         if let Some(service) = &self.service {
             crate::schedule::Schedule::parse(&service.hours, &service.holidays).map_err(|reason| format!("[service] {reason}"))?;
+        }
+        let builtin: Vec<&str> = analyze_columns().iter().map(|(name, _)| *name).collect();
+        for (name, condition) in &self.segments {
+            let at = |message: String| ConfigProblem { message, span: Some(condition.span()) };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
+                return Err(at(format!("[segments] {name:?}: a segment's name is letters, digits and _ (it becomes a column), such as big_spenders")));
+            }
+            if builtin.contains(&name.as_str()) {
+                return Err(at(format!("[segments] {name}: the customer table already has a column of that name; choose another")));
+            }
+            check_condition(&format!("[segments] {name}"), condition, &builtin).map_err(at)?;
+        }
+        if let Some(matrix) = &self.matrix {
+            for (key, bands) in [("longevity_bands", &matrix.longevity_bands), ("strength_bands", &matrix.strength_bands)] {
+                if let Some(bands) = bands
+                    && !(2..=20).contains(bands.get_ref())
+                {
+                    return Err(ConfigProblem {
+                        message: format!("[matrix] {key} = {}: a grid needs 2 to 20 bands on each axis (the default is 5)", bands.get_ref()),
+                        span: Some(bands.span()),
+                    });
+                }
+            }
+            if let Some(tier) = &matrix.top_tier {
+                check_condition("[matrix] top_tier", tier, &builtin).map_err(|message| ConfigProblem { message, span: Some(tier.span()) })?;
+            }
+            if let Some(days) = &matrix.watch_days
+                && *days.get_ref() == 0
+            {
+                return Err(ConfigProblem { message: "[matrix] watch_days must be at least 1".into(), span: Some(days.span()) });
+            }
         }
         Ok(())
     }
@@ -161,6 +270,29 @@ impl Default for WorkspaceConfig {
             decimal_comma: BTreeMap::new(),
             time_format: BTreeMap::new(),
             service: None,
+            segments: BTreeMap::new(),
+            matrix: None,
         }
     }
+}
+
+/// Parse a condition and check that every column it reads is one of `columns`, with a
+/// suggestion for a misspelt one.
+fn check_condition(what: &str, condition: &Spanned<String>, columns: &[&str]) -> Result<(), String> {
+    let expression = Expression::parse_condition(condition.get_ref()).map_err(|error| format!("{what}: {error}"))?;
+    for column in expression.columns() {
+        if !columns.contains(&column.as_str()) {
+            let nearest = columns
+                .iter()
+                .map(|known| (strsim::levenshtein(&column.to_lowercase(), known), *known))
+                .min()
+                .filter(|(distance, _)| *distance <= 3)
+                .map(|(_, known)| format!("; did you mean {known}?"))
+                .unwrap_or_default();
+            return Err(format!(
+                "{what}: the customer table has no column {column:?}{nearest} (the customer table's columns are listed in docs/measures.md)"
+            ));
+        }
+    }
+    Ok(())
 }

@@ -170,6 +170,16 @@ impl Expression {
         Ok(expression)
     }
 
+    /// Parse a condition over a table's columns: a predicate as [`Expression::parse_predicate`]
+    /// accepts, or a bare column of true/false values (`ambassador`).
+    pub fn parse_condition(text: &str) -> Result<Expression, CoreError> {
+        let expression = Expression::parse(text)?;
+        if matches!(expression.node, Node::Column(_)) {
+            return Ok(expression);
+        }
+        Expression::parse_predicate(text)
+    }
+
     /// The expression as written.
     pub fn text(&self) -> &str {
         &self.text
@@ -191,6 +201,10 @@ impl Expression {
         match self.evaluate(field, numbers)? {
             Scalar::Bool(keep) => Ok(keep),
             Scalar::Null => Ok(false),
+            // A bare column of flags (a condition from `parse_condition`).
+            Scalar::Text(text) if matches!(self.node, Node::Column(_)) => {
+                truth(Scalar::Text(text)).map(|value| value.unwrap_or(false)).map_err(|error| EvalError { column: Some(0), ..error })
+            }
             other => Err(EvalError { column: None, value: other.to_text(), expected: "the filter to be true or false".into() }),
         }
     }

@@ -23,6 +23,54 @@ use serde::{Deserialize, Serialize};
 use crate::CoreError;
 use crate::time::{Period, TimeUnit};
 
+/// The columns of an `analyze` run's customer table, in order, with what each holds:
+/// the names conditions in `rapport.toml` (segments, the top tier) may read. User-defined
+/// segments follow them as true/false columns named after the segment.
+pub fn analyze_columns() -> &'static [(&'static str, &'static str)] {
+    &[
+        ("customer_id", "the customer's id"),
+        ("region", "region from the customer file"),
+        ("store_distance_km", "distance from home to the nearest store, km"),
+        ("purchases", "orders (distinct purchase times with a positive amount)"),
+        ("net_spend", "spend net of refunds"),
+        ("refunds", "refunds (distinct times with a negative amount)"),
+        ("days_since_last_purchase", "whole days from the last purchase to the observation end"),
+        ("tenure_days", "whole days from the first purchase to the observation end"),
+        ("conversations", "service conversations"),
+        ("opened_negative", "conversations that opened negative"),
+        ("recovered", "conversations that opened negative and were recovered"),
+        ("unresolved", "conversations not resolved"),
+        ("last_nps", "the latest NPS answer"),
+        ("social_engagement", "follows, likes, shares, reposts and mentions"),
+        ("reviews", "reviews written"),
+        ("referrals_made", "referrals made"),
+        ("referred", "this customer was referred by another"),
+        ("advocacy_score", "advocacy, 0–100"),
+        ("ambassador", "a promoter who shares, reviews positively or refers"),
+        ("frequency", "repeat purchase days (lifetimes), weeks model"),
+        ("recency", "weeks from the first to the last purchase day"),
+        ("T", "weeks from the first purchase day to the observation end"),
+        ("p_alive", "P(alive), BG/NBD"),
+        ("expected_purchases_52_weeks", "purchases expected in the next 52 weeks, BG/NBD"),
+        ("clv", "12-month discounted lifetime value, BG/NBD + Gamma-Gamma"),
+        ("expected_average_spend", "expected spend per future purchase, Gamma-Gamma"),
+        ("predicted_spend_52_weeks", "expected purchases × expected spend, next 52 weeks"),
+        ("strength", "relationship strength index, 0–100"),
+        ("strength_level", "very weak, weak, moderate, strong or very strong"),
+        ("top_factors", "the factors contributing most to the strength index"),
+        ("longevity_days", "whole days from the first event to the observation end"),
+        ("longevity_band", "the matrix's longevity band (1 = newest)"),
+        ("strength_band", "the matrix's strength band (1 = weakest)"),
+        ("top_tier", "in the watched top tier"),
+        ("recency_score", "RFM recency score, 1–5 (5 = most recent)"),
+        ("frequency_score", "RFM frequency score, 1–5"),
+        ("monetary_score", "RFM monetary score, 1–5"),
+        ("rfm_code", "the three RFM scores as a code, e.g. 545"),
+        ("segment", "the named RFM segment"),
+        ("cluster", "k-means cluster (1 = highest mean spend)"),
+    ]
+}
+
 /// Column names of the customer table.
 pub mod columns {
     /// The customer's id as it appears in the input.

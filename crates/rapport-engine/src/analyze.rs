@@ -237,7 +237,12 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     }
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
-    let (customers, models, referred_clv) = customer_table(&timelines, &settings, &mut skipped)?;
+    let (mut table, models, referred_clv) = customer_table(&timelines, &settings, &mut skipped)?;
+    progress("relationship strength, the Customer Matrix and segments");
+    let previous = previous_analysis(&workspace)?;
+    let relationship = crate::relationship::add(&mut table, &timelines, as_of, zone, workspace.config(), previous.as_ref())?;
+    tables.extend(relationship.tables);
+    let customers = table.to_record_batch();
     match referred_clv {
         Some(moments) if moments.n > 0 => {
             let unit = format!("{currency} predicted in the next 12 months (BG/NBD + Gamma-Gamma)");
@@ -283,7 +288,7 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
         command: "analyze",
         started,
         customers: &customers,
-        aggregates: &json!({ "models": models, "customers": timelines.len() }),
+        aggregates: &json!({ "models": models, "customers": timelines.len(), "relationship": relationship.aggregates }),
         inputs: json!({ "workspace_batches": workspace.batches().iter().map(|batch| batch.id).collect::<Vec<_>>() }),
         options: json!({ "as_of": as_of_text, "confidence": settings.confidence, "deflection_days": settings.deflection_days, "outcome_days": settings.outcome_days, "uplift_days": settings.uplift_days, "referred_value_days": settings.referred_value_days }),
         tables: record_batches,
@@ -836,8 +841,17 @@ fn contact_cost(workspace: &Workspace) -> Result<Option<f64>, EngineError> {
     Ok((!amounts.is_empty()).then(|| amounts.iter().sum::<f64>() / amounts.len() as f64))
 }
 
+/// The customer table of the latest earlier `analyze` run, if there is one.
+fn previous_analysis(workspace: &Workspace) -> Result<Option<RecordBatch>, EngineError> {
+    let Some(run) = workspace.runs()?.into_iter().rev().find(|run| run.command == "analyze") else {
+        return Ok(None);
+    };
+    let path = workspace.run_directory(&run.id).join("customers.parquet");
+    Ok(Some(rapport_store::input::read_parquet_file(&path)?))
+}
+
 /// The customer table, the models' reports, and the predicted CLV of referred customers.
-type CustomerTableOutcome = (RecordBatch, Vec<Json>, Option<rapport_stats::intervals::Moments>);
+type CustomerTableOutcome = (CustomerTable, Vec<Json>, Option<rapport_stats::intervals::Moments>);
 
 /// The customer table: facts from the timelines and, where the purchases allow a fit,
 /// BG/NBD + Gamma-Gamma predictions (P(alive), purchases in the next 52 weeks, 12-month
@@ -963,7 +977,7 @@ fn customer_table(
             Ok(predicted) => {
                 models = predicted.models.iter().map(crate::clv::fit_json).collect();
                 let index: HashMap<&str, usize> = (0..predicted.table.len()).map(|row| (predicted.table.id(row), row)).collect();
-                for name in ["frequency", "recency", "T", "p_alive", "expected_purchases", "clv"] {
+                for name in ["frequency", "recency", "T", "p_alive", "expected_purchases", "clv", "expected_average_spend"] {
                     if let Some(values) = predicted.table.f64(name) {
                         let joined: Vec<f64> = timelines
                             .iter()
@@ -988,5 +1002,5 @@ fn customer_table(
             }
         }
     }
-    Ok((table.to_record_batch(), models, referred_clv))
+    Ok((table, models, referred_clv))
 }

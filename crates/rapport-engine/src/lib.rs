@@ -18,6 +18,7 @@ pub mod error;
 pub mod input;
 pub mod output;
 pub mod postgres;
+pub mod relationship;
 pub mod sentiment;
 pub mod sql;
 pub mod summary;

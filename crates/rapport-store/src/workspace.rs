@@ -191,7 +191,17 @@ impl Workspace {
         let text = fs::read_to_string(&config_path).map_err(StoreError::read(&config_path))?;
         let config: WorkspaceConfig =
             toml::from_str(&text).map_err(|error| StoreError::Config { path: config_path.clone(), message: error.to_string() })?;
-        config.validate().map_err(|message| StoreError::Config { path: config_path.clone(), message })?;
+        config.validate().map_err(|problem| {
+            // Name the line of the value at fault (toml's own errors already do).
+            let message = match problem.span {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: {}", problem.message)
+                }
+                None => problem.message,
+            };
+            StoreError::Config { path: config_path.clone(), message }
+        })?;
         let zone: Zone = config
             .timezone
             .parse()
@@ -270,8 +280,8 @@ impl Workspace {
         let config = match &options.profile {
             Some(profile) => {
                 let config = self.config.with_profile(profile);
-                config.validate().map_err(|message| {
-                    StoreError::Invalid(rapport_core::CoreError::InvalidOption { option: "mapping", reason: message })
+                config.validate().map_err(|problem| {
+                    StoreError::Invalid(rapport_core::CoreError::InvalidOption { option: "mapping", reason: problem.message })
                 })?;
                 config
             }

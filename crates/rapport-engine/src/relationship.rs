@@ -1,0 +1,435 @@
+//! From measurement to action, inside `analyze`: relationship strength, the Customer
+//! Matrix and its watched top tier, RFM segments, clusters and user-defined segments.
+//! Adds columns to the customer table and tables to the run; the definitions live in
+//! `rapport-action` and `docs/measures.md`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use rayon::prelude::*;
+use serde_json::{Value as Json, json};
+
+use rapport_action::kmeans::{Points, cluster};
+use rapport_action::matrix::{Placed, cells, place};
+use rapport_action::rfm::{RfmInput, score};
+use rapport_action::strength::{FACTORS, learn, level, scaled_factors};
+use rapport_core::config::{MatrixConfig, WorkspaceConfig};
+use rapport_core::expression::Expression;
+use rapport_core::money::{Currency, Money};
+use rapport_core::survey::SurveyType;
+use rapport_core::table::CustomerTable;
+use rapport_core::time::{ParsedTime, Zone};
+use rapport_measures::table::{Table, Values};
+use rapport_measures::{Timeline, Tone};
+
+use crate::EngineError;
+
+const DAY: i64 = 86_400;
+/// Seed of the clusters' k-means (recorded in the run's aggregates).
+pub const CLUSTER_SEED: u64 = 20_251_231;
+/// The next period over which strength is learned, days.
+const STRENGTH_PERIOD_DAYS: i64 = 365;
+
+/// What the relationship stage adds to a run besides its columns.
+#[derive(Debug, Default)]
+pub struct Relationship {
+    /// Tables for the run: `matrix`, `top_tier_watch`, `segments`, `clusters`.
+    pub tables: Vec<Table>,
+    /// For `aggregates.json`: the strength model, the grid, the clustering.
+    pub aggregates: Json,
+}
+
+fn internal(error: impl std::fmt::Display) -> EngineError {
+    EngineError::Internal(error.to_string())
+}
+
+fn first_event(timeline: &Timeline) -> Option<i64> {
+    [
+        timeline.purchases.first().map(|p| p.time),
+        timeline.conversations.first().map(|c| c.start),
+        timeline.answers.first().map(|a| a.time),
+        timeline.engagement.first().map(|e| e.time),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+}
+
+fn column_or_nan(table: &CustomerTable, name: &str) -> Vec<f64> {
+    table.f64(name).map_or_else(|| vec![f64::NAN; table.len()], <[f64]>::to_vec)
+}
+
+/// Add the relationship columns to `table` (one row per timeline, same order).
+pub fn add(
+    table: &mut CustomerTable,
+    timelines: &[Timeline],
+    as_of: i64,
+    zone: Zone,
+    config: &WorkspaceConfig,
+    previous: Option<&RecordBatch>,
+) -> Result<Relationship, EngineError> {
+    let mut tables = Vec::new();
+    let n = timelines.len();
+
+    // Predicted spend over the next 52 weeks, where the run has the models.
+    let expected = column_or_nan(table, "expected_purchases_52_weeks");
+    let spend_per_purchase = column_or_nan(table, "expected_average_spend");
+    let predicted: Vec<f64> = expected.iter().zip(&spend_per_purchase).map(|(a, b)| a * b).collect();
+    table.push_f64("predicted_spend_52_weeks", predicted.clone())?;
+
+    // Strength.
+    let first = timelines.iter().filter_map(first_event).min().unwrap_or(as_of);
+    let model = learn(timelines, as_of, STRENGTH_PERIOD_DAYS, first);
+    let all: Vec<&Timeline> = timelines.iter().collect();
+    let factors = scaled_factors(&all, as_of);
+    let strength: Vec<f64> = factors.iter().map(|row| model.index(row)).collect();
+    table.push_f64("strength", strength.clone())?;
+    table.push("strength_level", Arc::new(StringArray::from(strength.iter().map(|&s| level(s)).collect::<Vec<_>>())))?;
+    let top: Vec<String> = factors.iter().map(|row| model.top_factors(row, 2).join(", ")).collect();
+    table.push("top_factors", Arc::new(StringArray::from(top)))?;
+
+    // The matrix.
+    let matrix_config = config.matrix.as_ref();
+    let (longevity_bands, strength_bands) =
+        (MatrixConfig::longevity_bands(matrix_config), MatrixConfig::strength_bands(matrix_config));
+    let longevity: Vec<i64> = timelines.iter().map(|t| first_event(t).map_or(0, |time| (as_of - time).max(0) / DAY)).collect();
+    let net_spend = column_or_nan(table, "net_spend");
+    let clv = column_or_nan(table, "clv");
+    let p_alive = column_or_nan(table, "p_alive");
+    let placed_customers: Vec<Placed> = (0..n)
+        .map(|i| Placed {
+            longevity_days: longevity[i],
+            strength: strength[i],
+            net_spend: net_spend[i],
+            predicted_spend: predicted[i],
+            clv: clv[i],
+            p_alive: p_alive[i],
+        })
+        .collect();
+    let placed = place(&placed_customers, longevity_bands, strength_bands);
+    table.push_f64("longevity_days", longevity.iter().map(|&d| d as f64).collect())?;
+    table.push("longevity_band", Arc::new(UInt32Array::from(placed.iter().map(|p| p.0).collect::<Vec<_>>())))?;
+    table.push("strength_band", Arc::new(UInt32Array::from(placed.iter().map(|p| p.1).collect::<Vec<_>>())))?;
+    let grid = cells(&placed_customers, &placed);
+    if !grid.is_empty() {
+        tables.push(matrix_table(&grid));
+    }
+
+    // The top tier and its risk signals.
+    let tier_text = MatrixConfig::top_tier(matrix_config);
+    let tier = evaluate_condition(table, &tier_text, "[matrix] top_tier")?;
+    table.push("top_tier", Arc::new(BooleanArray::from(tier.clone())))?;
+    let watch_days = i64::from(MatrixConfig::watch_days(matrix_config));
+    let previous_p_alive = previous.and_then(previous_p_alive);
+    let watch = watch_list(timelines, &tier, &p_alive, previous_p_alive.as_ref(), as_of - watch_days * DAY, zone);
+    tables.push(watch_table(&watch, timelines, &placed, &strength, &clv, &p_alive));
+
+    // RFM.
+    let currency: Currency = config.currency.parse().unwrap_or(Currency::USD);
+    let end_day = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
+    let inputs: Vec<Option<RfmInput>> = timelines.par_iter().map(|t| rfm_input(t, end_day, zone, currency)).collect();
+    let scored: Vec<usize> = (0..n).filter(|&i| inputs[i].is_some()).collect();
+    let scores = score(&scored.iter().filter_map(|&i| inputs[i]).collect::<Vec<_>>());
+    let mut per_customer = vec![None; n];
+    for (&i, score) in scored.iter().zip(scores) {
+        per_customer[i] = Some(score);
+    }
+    let score_column =
+        |pick: &dyn Fn(&rapport_action::rfm::RfmScore) -> u32| -> ArrayRef { Arc::new(UInt32Array::from(per_customer.iter().map(|s| s.as_ref().map(pick)).collect::<Vec<_>>())) };
+    table.push("recency_score", score_column(&|s| u32::from(s.recency)))?;
+    table.push("frequency_score", score_column(&|s| u32::from(s.frequency)))?;
+    table.push("monetary_score", score_column(&|s| u32::from(s.monetary)))?;
+    table.push("rfm_code", Arc::new(StringArray::from(per_customer.iter().map(|s| s.map(|s| s.code().to_string())).collect::<Vec<_>>())))?;
+    let segment: Vec<Option<&str>> = per_customer.iter().map(|s| s.map(|s| s.segment())).collect();
+    table.push("segment", Arc::new(StringArray::from(segment.clone())))?;
+
+    // Clusters of the customers who bought.
+    let features: Vec<[f64; 5]> = scored
+        .iter()
+        .map(|&i| {
+            let input = inputs[i].unwrap_or(RfmInput { recency_days: 0, purchase_days: 0, monetary_minor: 0 });
+            let timeline = &timelines[i];
+            [
+                input.recency_days as f64,
+                f64::from(input.purchase_days).ln_1p(),
+                net_spend[i].max(0.0).ln_1p(),
+                (timeline.conversations.len() as f64).ln_1p(),
+                (timeline.engagement.len() as f64).ln_1p(),
+            ]
+        })
+        .collect();
+    let points = Points { values: features.iter().flatten().copied().collect(), dims: 5 };
+    let clustering = cluster(&points.standardised(), 2..=8, 2_000, CLUSTER_SEED);
+    let mut cluster_column: Vec<Option<u32>> = vec![None; n];
+    let mut cluster_json = Json::Null;
+    if let Some(clustering) = &clustering {
+        // Number clusters by mean net spend, highest first, so that 1 is the most valuable.
+        let mut spend = vec![(0.0, 0_usize); clustering.k];
+        for (position, &label) in clustering.labels.iter().enumerate() {
+            spend[label].0 += net_spend[scored[position]].max(0.0);
+            spend[label].1 += 1;
+        }
+        let mut order: Vec<usize> = (0..clustering.k).collect();
+        order.sort_by(|&a, &b| (spend[b].0 / spend[b].1.max(1) as f64).total_cmp(&(spend[a].0 / spend[a].1.max(1) as f64)));
+        let mut number = vec![0_u32; clustering.k];
+        for (rank, &label) in order.iter().enumerate() {
+            number[label] = rank as u32 + 1;
+        }
+        for (position, &label) in clustering.labels.iter().enumerate() {
+            cluster_column[scored[position]] = Some(number[label]);
+        }
+        tables.push(clusters_table(&features, &clustering.labels, &number, clustering.k));
+        cluster_json = json!({
+            "k": clustering.k,
+            "silhouette": clustering.silhouette,
+            "tried": clustering.tried.iter().map(|(k, s)| json!({"k": k, "silhouette": s})).collect::<Vec<_>>(),
+            "features": ["recency_days", "ln(1 + purchase_days)", "ln(1 + net_spend)", "ln(1 + conversations)", "ln(1 + engagement)"],
+            "seed": CLUSTER_SEED,
+            "silhouette_sample": clustering.labels.len().min(2_000),
+        });
+    }
+    table.push("cluster", Arc::new(UInt32Array::from(cluster_column.clone())))?;
+
+    // User-defined segments, each a true/false column.
+    let mut user: Vec<(String, Vec<bool>)> = Vec::new();
+    for (name, condition) in &config.segments {
+        let member = evaluate_condition(table, condition.get_ref(), &format!("[segments] {name}"))?;
+        table.push(name, Arc::new(BooleanArray::from(member.clone())))?;
+        user.push((name.clone(), member));
+    }
+    tables.push(segments_table(&segment, &cluster_column, &user, &net_spend, &clv, &p_alive));
+
+    let aggregates = json!({
+        "strength": {
+            "factors": FACTORS,
+            "weights": model.weights,
+            "learned": model.learned,
+            "note": model.note,
+            "customers_at_split": model.customers,
+            "split": rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(model.split))),
+            "spearman_index_vs_next_period_spend": model.spearman,
+        },
+        "matrix": { "longevity_bands": longevity_bands, "strength_bands": strength_bands, "top_tier": tier_text, "watch_days": watch_days },
+        "rfm_customers": scored.len(),
+        "clusters": cluster_json,
+        "segments": config.segments.iter().map(|(name, condition)| (name.clone(), Json::String(condition.get_ref().clone()))).collect::<serde_json::Map<_, _>>(),
+    });
+    Ok(Relationship { tables, aggregates })
+}
+
+/// RFM's view of a customer: `None` without a purchase (a positive or zero amount).
+fn rfm_input(timeline: &Timeline, end_day: i64, zone: Zone, currency: Currency) -> Option<RfmInput> {
+    let day = |time: i64| zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY);
+    let mut days: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount >= 0.0).map(|p| day(p.time)).collect();
+    days.sort_unstable();
+    days.dedup();
+    let last = *days.last()?;
+    let monetary_minor = timeline
+        .purchases
+        .iter()
+        .map(|p| Money::from_major(p.amount, currency).map_or(0, |money| money.minor))
+        .sum::<i64>();
+    Some(RfmInput { recency_days: end_day - last, purchase_days: days.len() as u32, monetary_minor })
+}
+
+/// Evaluate a condition over every row of the customer table (NaN and nulls are NULL).
+fn evaluate_condition(table: &CustomerTable, text: &str, what: &str) -> Result<Vec<bool>, EngineError> {
+    let expression = Expression::parse_condition(text)
+        .map_err(|error| EngineError::Request(format!("{what} in rapport.toml: {error}")))?;
+    let batch = table.to_record_batch();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for name in expression.columns() {
+        let index = batch.schema().index_of(name).map_err(|_| EngineError::Request(format!("{what} in rapport.toml reads {name:?}, which the customer table does not have")))?;
+        arrays.push(batch.column(index).clone());
+    }
+    let options = FormatOptions::default();
+    let rows = batch.num_rows();
+    // Formatters are not Sync: each chunk of rows makes its own.
+    let chunks: Vec<Result<Vec<bool>, EngineError>> = (0..rows.div_ceil(65_536))
+        .into_par_iter()
+        .map(|chunk| {
+            let formatters: Vec<ArrayFormatter> =
+                arrays.iter().map(|array| ArrayFormatter::try_new(array.as_ref(), &options)).collect::<Result<_, _>>().map_err(internal)?;
+            (chunk * 65_536..((chunk + 1) * 65_536).min(rows))
+                .map(|row| {
+                    let cells: Vec<Option<String>> = arrays
+                        .iter()
+                        .zip(&formatters)
+                        .map(|(array, formatter)| {
+                            let nan = array
+                                .as_primitive_opt::<arrow::datatypes::Float64Type>()
+                                .is_some_and(|values| values.is_valid(row) && values.value(row).is_nan());
+                            (array.is_valid(row) && !nan).then(|| formatter.value(row).to_string())
+                        })
+                        .collect();
+                    let field = |index: usize| cells.get(index).and_then(|cell| cell.as_deref());
+                    expression.keeps(&field, Default::default()).map_err(|error| {
+                        EngineError::Request(format!("{what} in rapport.toml: {} (found {:?})", error.expected, error.value))
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let mut out = Vec::with_capacity(rows);
+    for chunk in chunks {
+        out.extend(chunk?);
+    }
+    Ok(out)
+}
+
+fn previous_p_alive(batch: &RecordBatch) -> Option<HashMap<String, f64>> {
+    let ids = batch.column_by_name("customer_id")?;
+    let p_alive = batch.column_by_name("p_alive")?.as_primitive_opt::<arrow::datatypes::Float64Type>()?;
+    let text = |row: usize| -> Option<String> {
+        ids.as_string_opt::<i64>().map(|ids| ids.value(row).to_string()).or_else(|| ids.as_string_opt::<i32>().map(|ids| ids.value(row).to_string()))
+    };
+    Some((0..batch.num_rows()).filter(|&row| p_alive.is_valid(row)).filter_map(|row| Some((text(row)?, p_alive.value(row)))).collect())
+}
+
+/// A top-tier customer's new risk signals since `since`.
+fn watch_list(
+    timelines: &[Timeline],
+    tier: &[bool],
+    p_alive: &[f64],
+    previous: Option<&HashMap<String, f64>>,
+    since: i64,
+    zone: Zone,
+) -> Vec<(usize, Vec<String>)> {
+    let date = |time: i64| rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(time)))[..10].to_string();
+    (0..timelines.len())
+        .into_par_iter()
+        .filter(|&i| tier[i])
+        .filter_map(|i| {
+            let timeline = &timelines[i];
+            let mut signals = Vec::new();
+            if let Some(before) = previous.and_then(|previous| previous.get(&timeline.customer))
+                && p_alive[i].is_finite()
+                && p_alive[i] < before - 0.1
+            {
+                signals.push(format!("P(alive) fell from {before:.2} to {:.2}", p_alive[i]));
+            }
+            for conversation in timeline.conversations.iter().filter(|c| c.start >= since) {
+                if conversation.opened_negative() && !conversation.resolved {
+                    signals.push(format!("unresolved complaint on {} ({})", conversation.channel, date(conversation.start)));
+                } else if conversation.closing == Some(Tone::Negative) || conversation.opening == Some(Tone::Negative) {
+                    signals.push(format!("negative sentiment on {} ({})", conversation.channel, date(conversation.start)));
+                }
+            }
+            for answer in timeline.answers.iter().filter(|a| a.time >= since && a.survey == SurveyType::Nps && a.score <= 6.0) {
+                signals.push(format!("detractor: NPS {} ({})", answer.score, date(answer.time)));
+            }
+            (!signals.is_empty()).then_some((i, signals))
+        })
+        .collect()
+}
+
+fn watch_table(watch: &[(usize, Vec<String>)], timelines: &[Timeline], placed: &[(u32, u32)], strength: &[f64], clv: &[f64], p_alive: &[f64]) -> Table {
+    Table::new("top_tier_watch")
+        .column("customer_id", Values::Text(watch.iter().map(|(i, _)| Some(timelines[*i].customer.clone())).collect()))
+        .column("longevity_band", Values::Count(watch.iter().map(|(i, _)| u64::from(placed[*i].0)).collect()))
+        .column("strength_band", Values::Count(watch.iter().map(|(i, _)| u64::from(placed[*i].1)).collect()))
+        .column("strength", Values::Number(watch.iter().map(|(i, _)| strength[*i]).collect()))
+        .column("clv", Values::Number(watch.iter().map(|(i, _)| clv[*i]).collect()))
+        .column("p_alive", Values::Number(watch.iter().map(|(i, _)| p_alive[*i]).collect()))
+        .column("signals", Values::Count(watch.iter().map(|(_, s)| s.len() as u64).collect()))
+        .column("reasons", Values::Text(watch.iter().map(|(_, s)| Some(s.join("; "))).collect()))
+}
+
+fn matrix_table(grid: &[rapport_action::matrix::Cell]) -> Table {
+    let number = |pick: &dyn Fn(&rapport_action::matrix::Cell) -> f64| Values::Number(grid.iter().map(pick).collect());
+    Table::new("matrix")
+        .column("longevity_band", Values::Count(grid.iter().map(|c| u64::from(c.longevity_band)).collect()))
+        .column("strength_band", Values::Count(grid.iter().map(|c| u64::from(c.strength_band)).collect()))
+        .column("customers", Values::Count(grid.iter().map(|c| c.customers).collect()))
+        .column("share_of_customers", number(&|c| c.share_of_customers))
+        .column("longevity_days_min", number(&|c| c.longevity_days_min as f64))
+        .column("longevity_days_max", number(&|c| c.longevity_days_max as f64))
+        .column("strength_min", number(&|c| c.strength_min))
+        .column("strength_max", number(&|c| c.strength_max))
+        .column("net_spend", number(&|c| c.net_spend))
+        .column("predicted_spend_52_weeks", number(&|c| c.predicted_spend))
+        .column("predicted_spend_per_customer", number(&|c| c.predicted_spend_per_customer))
+        .column("clv", number(&|c| c.clv))
+        .column("share_of_value", number(&|c| c.share_of_value))
+        .column("mean_p_alive", number(&|c| c.mean_p_alive))
+}
+
+fn clusters_table(features: &[[f64; 5]], labels: &[usize], number: &[u32], k: usize) -> Table {
+    let mut sums = vec![[0.0; 5]; k];
+    let mut counts = vec![0_u64; k];
+    for (row, &label) in features.iter().zip(labels) {
+        counts[label] += 1;
+        for d in 0..5 {
+            sums[label][d] += row[d];
+        }
+    }
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by_key(|&label| number[label]);
+    let mean = |d: usize, back: &dyn Fn(f64) -> f64| {
+        Values::Number(order.iter().map(|&label| back(sums[label][d] / counts[label].max(1) as f64)).collect())
+    };
+    // Means of the log features are shown back on their scale (geometric means − 1).
+    let unlog = |value: f64| value.exp_m1();
+    Table::new("clusters")
+        .column("cluster", Values::Count(order.iter().map(|&label| u64::from(number[label])).collect()))
+        .column("customers", Values::Count(order.iter().map(|&label| counts[label]).collect()))
+        .column("mean_recency_days", mean(0, &|v| v))
+        .column("typical_purchase_days", mean(1, &unlog))
+        .column("typical_net_spend", mean(2, &unlog))
+        .column("typical_conversations", mean(3, &unlog))
+        .column("typical_engagement", mean(4, &unlog))
+}
+
+fn segments_table(
+    rfm: &[Option<&str>],
+    clusters: &[Option<u32>],
+    user: &[(String, Vec<bool>)],
+    net_spend: &[f64],
+    clv: &[f64],
+    p_alive: &[f64],
+) -> Table {
+    // (kind, segment) → customers, net spend, clv, p_alive sum and count.
+    let mut groups: BTreeMap<(u8, String), (u64, f64, f64, f64, u64)> = BTreeMap::new();
+    let n = net_spend.len();
+    let mut add = |key: (u8, String), i: usize| {
+        let entry = groups.entry(key).or_default();
+        entry.0 += 1;
+        entry.1 += if net_spend[i].is_finite() { net_spend[i] } else { 0.0 };
+        entry.2 += if clv[i].is_finite() { clv[i] } else { 0.0 };
+        if p_alive[i].is_finite() {
+            entry.3 += p_alive[i];
+            entry.4 += 1;
+        }
+    };
+    for i in 0..n {
+        if let Some(segment) = rfm[i] {
+            let order = rapport_action::rfm::SEGMENTS.iter().position(|s| *s == segment).unwrap_or(99);
+            add((0, format!("{order:02}{segment}")), i);
+        }
+        if let Some(cluster) = clusters[i] {
+            add((1, format!("{cluster:02}")), i);
+        }
+        for (name, members) in user {
+            if members[i] {
+                add((2, name.clone()), i);
+            }
+        }
+    }
+    let total = n.max(1) as f64;
+    let kinds = ["rfm", "cluster", "user"];
+    let label = |(kind, key): &(u8, String)| match kind {
+        0 => key[2..].to_string(),
+        1 => format!("cluster {}", key.trim_start_matches('0')),
+        _ => key.clone(),
+    };
+    Table::new("segments")
+        .column("kind", Values::Text(groups.keys().map(|(kind, _)| Some(kinds[*kind as usize].to_string())).collect()))
+        .column("segment", Values::Text(groups.keys().map(|key| Some(label(key))).collect()))
+        .column("customers", Values::Count(groups.values().map(|g| g.0).collect()))
+        .column("share_of_customers", Values::Number(groups.values().map(|g| g.0 as f64 / total).collect()))
+        .column("net_spend", Values::Number(groups.values().map(|g| g.1).collect()))
+        .column("clv", Values::Number(groups.values().map(|g| g.2).collect()))
+        .column("mean_p_alive", Values::Number(groups.values().map(|g| if g.4 > 0 { g.3 / g.4 as f64 } else { f64::NAN }).collect()))
+}
