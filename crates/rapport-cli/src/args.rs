@@ -51,6 +51,13 @@ pub enum Command {
     /// Complaint topics: group negative texts by what they are about, with labels, sizes,
     /// examples and trend; each text's topic.
     Topics(TopicsArgs),
+    /// The Customer Matrix of an analysis: customers on a grid of relationship longevity ×
+    /// strength with each cell's spend, predicted spend, CLV and P(alive); the watched top
+    /// tier; with --compare, who moved up and who slipped since an earlier run.
+    Matrix(MatrixArgs),
+    /// Segments of an analysis, per customer: RFM scores and named segment, cluster, and
+    /// the segments defined in rapport.toml; with --compare, the moves between segments.
+    Segments(SegmentsArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
     /// Write a results run's customer table to PostgreSQL for the CRM: upserted by
@@ -145,6 +152,70 @@ pub struct QuarantineListArgs {
 pub struct QuarantineExportArgs {
     #[command(flatten)]
     pub select: QuarantineSelect,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// The analysis run (default: the latest; `rapport runs` lists them).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// An earlier analysis run to compare with: moves between cells, who moved up a
+    /// strength band and who slipped.
+    #[arg(long, value_name = "RUN")]
+    pub compare: Option<String>,
+    /// Output format: table (the grid and the watched top tier), json (everything), csv
+    /// (the table --view names).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// With --format csv or table: which table (cells, watch, migration, movers).
+    #[arg(long, value_enum)]
+    pub view: Option<MatrixView>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// A table of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixView {
+    /// The cells.
+    Cells,
+    /// Top-tier customers with new risk signals.
+    Watch,
+    /// Customers moved from cell to cell (needs --compare).
+    Migration,
+    /// Every customer who moved up or slipped a strength band (needs --compare).
+    Movers,
+}
+
+#[derive(Debug, Args)]
+pub struct SegmentsArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// The analysis run (default: the latest).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Also list customers without a purchase (RFM scores only score buyers; their RFM
+    /// columns are empty).
+    #[arg(long)]
+    pub all: bool,
+    /// Print each segment's size and value instead of the customers.
+    #[arg(long, conflicts_with = "compare")]
+    pub sizes: bool,
+    /// An earlier analysis run: print how many customers (and how much spend) moved from
+    /// each segment to each other one.
+    #[arg(long, value_name = "RUN")]
+    pub compare: Option<String>,
+    /// Output format (default: csv, or from the --output file's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,

@@ -19,9 +19,9 @@ use rapport_engine::{
 };
 
 use crate::args::{
-    Cli, ClusterCommand, ClvCommand, ClvInput, Command, DelimiterArg, DiscountPeriodArg, Format, InputFormatArg, KindArg, ModelArg,
-    ModelKindArg, MonthArg, PeriodArg, QuarantineCommand, ReadArgs, SentimentArgs, SentimentOutput, TimeUnitArg, TopicsArgs, TopicsOutput,
-    TransactionColumns as Columns, TrendPeriod, WindowArgs,
+    Cli, ClusterCommand, ClvCommand, ClvInput, Command, DelimiterArg, DiscountPeriodArg, Format, InputFormatArg, KindArg, MatrixArgs,
+    MatrixView, ModelArg, ModelKindArg, MonthArg, PeriodArg, QuarantineCommand, ReadArgs, SentimentArgs, SentimentOutput, TimeUnitArg,
+    TopicsArgs, TopicsOutput, TransactionColumns as Columns, TrendPeriod, WindowArgs,
 };
 
 /// Rejected rows shown on stderr before "… and N more".
@@ -159,6 +159,24 @@ pub fn run(cli: Cli) -> Result<()> {
             let batch = rapport_engine::sql::sql(&request)?;
             emit(&batch, format, args.output.as_deref())
         }
+        Command::Segments(args) => {
+            let format = resolve_format(args.format, args.output.as_deref(), Format::Csv);
+            check_output(Some(format), args.output.as_deref())?;
+            let request = rapport_engine::relationship::SegmentsRequest {
+                workspace: args.workspace.clone(),
+                run: args.run.clone(),
+                all: args.all,
+                compare: args.compare.clone(),
+            };
+            let report = rapport_engine::relationship::segments(&request)?;
+            let table = match (&report.migration, args.sizes) {
+                (Some(migration), _) => migration,
+                (None, true) => &report.sizes,
+                (None, false) => &report.customers,
+            };
+            emit(table, format, args.output.as_deref())
+        }
+        Command::Matrix(args) => matrix(&args, quiet),
         Command::Runs(args) => {
             let runs = rapport_engine::workspace::runs(&args.workspace)?;
             if runs.is_empty() && !quiet {
@@ -475,6 +493,135 @@ fn window(window: &WindowArgs) -> Result<WindowSpec> {
 
 /// The output format: as given, else from the output file's extension, else `default`.
 /// Refuse Parquet to standard output before any work is done.
+fn matrix(args: &MatrixArgs, quiet: bool) -> Result<()> {
+    check_output(Some(args.format), args.output.as_deref())?;
+    let request = rapport_engine::relationship::MatrixRequest {
+        workspace: args.workspace.clone(),
+        run: args.run.clone(),
+        compare: args.compare.clone(),
+    };
+    let report = rapport_engine::relationship::matrix(&request)?;
+    let needs_compare =
+        |view: &str| anyhow::anyhow!("--view {view} needs --compare RUN (an earlier analysis run; `rapport runs` lists them)");
+    let chosen = |view: MatrixView| -> Result<&rapport_engine::output::RecordBatch> {
+        Ok(match view {
+            MatrixView::Cells => &report.cells,
+            MatrixView::Watch => &report.watch,
+            MatrixView::Migration => report.migration.as_ref().ok_or_else(|| needs_compare("migration"))?,
+            MatrixView::Movers => report.movers.as_ref().ok_or_else(|| needs_compare("movers"))?,
+        })
+    };
+    match (args.format, args.view) {
+        (Format::Json, _) => {
+            let rows = |batch: &rapport_engine::output::RecordBatch| serde_json::Value::Array(rapport_engine::output::json_rows(batch));
+            let document = serde_json::json!({
+                "run": report.run.id,
+                "compare": report.compare.as_ref().map(|run| run.id.clone()),
+                "settings": report.settings,
+                "cells": rows(&report.cells),
+                "top_tier_watch": rows(&report.watch),
+                "directions": report.directions,
+                "migration": report.migration.as_ref().map(rows),
+                "movers": report.movers.as_ref().map(rows),
+            });
+            let text = serde_json::to_string_pretty(&document)? + "\n";
+            match &args.output {
+                Some(path) => {
+                    std::fs::write(path, text).map_err(|source| EngineError::Write { target: path.display().to_string(), source })?
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        (Format::Table, None) if args.output.is_none() => {
+            let mut out = std::io::stdout().lock();
+            write_grid(&mut out, &report)?;
+            if !quiet && report.compare.is_none() {
+                eprintln!("more: --view cells|watch for the tables, --compare RUN for movement, --format json for everything");
+            }
+            Ok(())
+        }
+        (format, view) => emit(chosen(view.unwrap_or(MatrixView::Cells))?, format, args.output.as_deref()),
+    }
+}
+
+/// The grid as text: longevity bands down, strength bands across; each cell's customers
+/// and predicted spend per customer over the next 52 weeks.
+fn write_grid(out: &mut dyn Write, report: &rapport_engine::relationship::MatrixReport) -> Result<()> {
+    use rapport_engine::output::{Array, AsArray, UInt64Type};
+    let cells = &report.cells;
+    let column = |name: &str| cells.column_by_name(name).cloned();
+    let (Some(longevity), Some(strength), Some(customers), Some(predicted)) =
+        (column("longevity_band"), column("strength_band"), column("customers"), column("predicted_spend_per_customer"))
+    else {
+        return Ok(());
+    };
+    let (longevity, strength, customers) =
+        (longevity.as_primitive::<UInt64Type>(), strength.as_primitive::<UInt64Type>(), customers.as_primitive::<UInt64Type>());
+    let predicted = predicted.as_primitive::<rapport_engine::output::Float64Type>();
+    let rows = longevity.values().iter().copied().max().unwrap_or(0);
+    let columns = strength.values().iter().copied().max().unwrap_or(0);
+    let mut grid = std::collections::HashMap::new();
+    for row in 0..cells.num_rows() {
+        let spend = if predicted.is_null(row) { f64::NAN } else { predicted.value(row) };
+        grid.insert((longevity.value(row), strength.value(row)), (customers.value(row), spend));
+    }
+    writeln!(out, "Customer Matrix, run {}: customers / predicted spend per customer, next 52 weeks", report.run.id)?;
+    write!(out, "{:<16}", "longevity \\ strength")?;
+    for s in 1..=columns {
+        write!(
+            out,
+            "{:>18}",
+            format!(
+                "S{s}{}",
+                if s == 1 {
+                    " weakest"
+                } else if s == columns {
+                    " strongest"
+                } else {
+                    ""
+                }
+            )
+        )?;
+    }
+    writeln!(out)?;
+    for l in (1..=rows).rev() {
+        write!(
+            out,
+            "{:<16}",
+            format!(
+                "L{l}{}",
+                if l == 1 {
+                    " newest"
+                } else if l == rows {
+                    " longest"
+                } else {
+                    ""
+                }
+            )
+        )?;
+        for s in 1..=columns {
+            match grid.get(&(l, s)) {
+                Some((n, spend)) if spend.is_finite() => write!(out, "{:>18}", format!("{n} / {spend:.2}"))?,
+                Some((n, _)) => write!(out, "{:>18}", format!("{n} / –"))?,
+                None => write!(out, "{:>18}", "·")?,
+            }
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Top tier ({}): {} customers with new risk signals (--view watch)",
+        report.settings["matrix"]["top_tier"].as_str().unwrap_or("?"),
+        report.watch.num_rows()
+    )?;
+    if let Some(compare) = &report.compare {
+        let parts: Vec<String> = report.directions.iter().map(|(way, n)| format!("{n} {}", way.replace('_', " "))).collect();
+        writeln!(out, "Since run {}: {} (--view movers, --view migration)", compare.id, parts.join(", "))?;
+    }
+    Ok(())
+}
+
 fn check_output(format: Option<Format>, output: Option<&Path>) -> Result<()> {
     if format == Some(Format::Parquet) && output.is_none() {
         return Err(EngineError::OutputFileNeeded.into());

@@ -218,8 +218,13 @@ impl WorkspaceConfig {
         let builtin: Vec<&str> = analyze_columns().iter().map(|(name, _)| *name).collect();
         for (name, condition) in &self.segments {
             let at = |message: String| ConfigProblem { message, span: Some(condition.span()) };
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
-                return Err(at(format!("[segments] {name:?}: a segment's name is letters, digits and _ (it becomes a column), such as big_spenders")));
+            if name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || name.starts_with(|c: char| c.is_ascii_digit())
+            {
+                return Err(at(format!(
+                    "[segments] {name:?}: a segment's name is letters, digits and _ (it becomes a column), such as big_spenders"
+                )));
             }
             if builtin.contains(&name.as_str()) {
                 return Err(at(format!("[segments] {name}: the customer table already has a column of that name; choose another")));
@@ -232,13 +237,17 @@ impl WorkspaceConfig {
                     && !(2..=20).contains(bands.get_ref())
                 {
                     return Err(ConfigProblem {
-                        message: format!("[matrix] {key} = {}: a grid needs 2 to 20 bands on each axis (the default is 5)", bands.get_ref()),
+                        message: format!(
+                            "[matrix] {key} = {}: a grid needs 2 to 20 bands on each axis (the default is 5)",
+                            bands.get_ref()
+                        ),
                         span: Some(bands.span()),
                     });
                 }
             }
             if let Some(tier) = &matrix.top_tier {
-                check_condition("[matrix] top_tier", tier, &builtin).map_err(|message| ConfigProblem { message, span: Some(tier.span()) })?;
+                check_condition("[matrix] top_tier", tier, &builtin)
+                    .map_err(|message| ConfigProblem { message, span: Some(tier.span()) })?;
             }
             if let Some(days) = &matrix.watch_days
                 && *days.get_ref() == 0

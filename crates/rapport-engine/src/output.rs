@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::path::Path;
 
-pub use arrow::array::RecordBatch;
+pub use arrow::array::{Array, AsArray, RecordBatch};
+pub use arrow::datatypes::{Float64Type, UInt64Type};
 pub use rapport_store::output::{OutputFormat, TableBuilder, format_float, json_rows, write_aligned};
 
 use crate::EngineError;

@@ -92,8 +92,7 @@ pub fn add(
 
     // The matrix.
     let matrix_config = config.matrix.as_ref();
-    let (longevity_bands, strength_bands) =
-        (MatrixConfig::longevity_bands(matrix_config), MatrixConfig::strength_bands(matrix_config));
+    let (longevity_bands, strength_bands) = (MatrixConfig::longevity_bands(matrix_config), MatrixConfig::strength_bands(matrix_config));
     let longevity: Vec<i64> = timelines.iter().map(|t| first_event(t).map_or(0, |time| (as_of - time).max(0) / DAY)).collect();
     let net_spend = column_or_nan(table, "net_spend");
     let clv = column_or_nan(table, "clv");
@@ -136,12 +135,14 @@ pub fn add(
     for (&i, score) in scored.iter().zip(scores) {
         per_customer[i] = Some(score);
     }
-    let score_column =
-        |pick: &dyn Fn(&rapport_action::rfm::RfmScore) -> u32| -> ArrayRef { Arc::new(UInt32Array::from(per_customer.iter().map(|s| s.as_ref().map(pick)).collect::<Vec<_>>())) };
+    let score_column = |pick: &dyn Fn(&rapport_action::rfm::RfmScore) -> u32| -> ArrayRef {
+        Arc::new(UInt32Array::from(per_customer.iter().map(|s| s.as_ref().map(pick)).collect::<Vec<_>>()))
+    };
     table.push("recency_score", score_column(&|s| u32::from(s.recency)))?;
     table.push("frequency_score", score_column(&|s| u32::from(s.frequency)))?;
     table.push("monetary_score", score_column(&|s| u32::from(s.monetary)))?;
-    table.push("rfm_code", Arc::new(StringArray::from(per_customer.iter().map(|s| s.map(|s| s.code().to_string())).collect::<Vec<_>>())))?;
+    table
+        .push("rfm_code", Arc::new(StringArray::from(per_customer.iter().map(|s| s.map(|s| s.code().to_string())).collect::<Vec<_>>())))?;
     let segment: Vec<Option<&str>> = per_customer.iter().map(|s| s.map(|s| s.segment())).collect();
     table.push("segment", Arc::new(StringArray::from(segment.clone())))?;
 
@@ -226,22 +227,21 @@ fn rfm_input(timeline: &Timeline, end_day: i64, zone: Zone, currency: Currency) 
     days.sort_unstable();
     days.dedup();
     let last = *days.last()?;
-    let monetary_minor = timeline
-        .purchases
-        .iter()
-        .map(|p| Money::from_major(p.amount, currency).map_or(0, |money| money.minor))
-        .sum::<i64>();
+    let monetary_minor =
+        timeline.purchases.iter().map(|p| Money::from_major(p.amount, currency).map_or(0, |money| money.minor)).sum::<i64>();
     Some(RfmInput { recency_days: end_day - last, purchase_days: days.len() as u32, monetary_minor })
 }
 
 /// Evaluate a condition over every row of the customer table (NaN and nulls are NULL).
 fn evaluate_condition(table: &CustomerTable, text: &str, what: &str) -> Result<Vec<bool>, EngineError> {
-    let expression = Expression::parse_condition(text)
-        .map_err(|error| EngineError::Request(format!("{what} in rapport.toml: {error}")))?;
+    let expression = Expression::parse_condition(text).map_err(|error| EngineError::Request(format!("{what} in rapport.toml: {error}")))?;
     let batch = table.to_record_batch();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for name in expression.columns() {
-        let index = batch.schema().index_of(name).map_err(|_| EngineError::Request(format!("{what} in rapport.toml reads {name:?}, which the customer table does not have")))?;
+        let index = batch
+            .schema()
+            .index_of(name)
+            .map_err(|_| EngineError::Request(format!("{what} in rapport.toml reads {name:?}, which the customer table does not have")))?;
         arrays.push(batch.column(index).clone());
     }
     let options = FormatOptions::default();
@@ -283,7 +283,9 @@ fn previous_p_alive(batch: &RecordBatch) -> Option<HashMap<String, f64>> {
     let ids = batch.column_by_name("customer_id")?;
     let p_alive = batch.column_by_name("p_alive")?.as_primitive_opt::<arrow::datatypes::Float64Type>()?;
     let text = |row: usize| -> Option<String> {
-        ids.as_string_opt::<i64>().map(|ids| ids.value(row).to_string()).or_else(|| ids.as_string_opt::<i32>().map(|ids| ids.value(row).to_string()))
+        ids.as_string_opt::<i64>()
+            .map(|ids| ids.value(row).to_string())
+            .or_else(|| ids.as_string_opt::<i32>().map(|ids| ids.value(row).to_string()))
     };
     Some((0..batch.num_rows()).filter(|&row| p_alive.is_valid(row)).filter_map(|row| Some((text(row)?, p_alive.value(row)))).collect())
 }
@@ -325,7 +327,14 @@ fn watch_list(
         .collect()
 }
 
-fn watch_table(watch: &[(usize, Vec<String>)], timelines: &[Timeline], placed: &[(u32, u32)], strength: &[f64], clv: &[f64], p_alive: &[f64]) -> Table {
+fn watch_table(
+    watch: &[(usize, Vec<String>)],
+    timelines: &[Timeline],
+    placed: &[(u32, u32)],
+    strength: &[f64],
+    clv: &[f64],
+    p_alive: &[f64],
+) -> Table {
     Table::new("top_tier_watch")
         .column("customer_id", Values::Text(watch.iter().map(|(i, _)| Some(timelines[*i].customer.clone())).collect()))
         .column("longevity_band", Values::Count(watch.iter().map(|(i, _)| u64::from(placed[*i].0)).collect()))
@@ -432,4 +441,321 @@ fn segments_table(
         .column("net_spend", Values::Number(groups.values().map(|g| g.1).collect()))
         .column("clv", Values::Number(groups.values().map(|g| g.2).collect()))
         .column("mean_p_alive", Values::Number(groups.values().map(|g| if g.4 > 0 { g.3 / g.4 as f64 } else { f64::NAN }).collect()))
+}
+
+/// Which run's segments to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentsRequest {
+    /// The workspace.
+    pub workspace: std::path::PathBuf,
+    /// The run (default: the latest).
+    pub run: Option<String>,
+    /// Include customers without a purchase (their RFM columns empty).
+    pub all: bool,
+    /// An earlier run to compare with: the moves between segments.
+    pub compare: Option<String>,
+}
+
+/// A run's segments.
+#[derive(Debug)]
+pub struct SegmentsReport {
+    /// The run read.
+    pub run: rapport_store::runs::RunInfo,
+    /// Per customer: `customer_id, recency_score, frequency_score, monetary_score,
+    /// rfm_code, segment, cluster` and one true/false column per user-defined segment.
+    pub customers: RecordBatch,
+    /// The run's `segments` table: sizes and value of every segment.
+    pub sizes: RecordBatch,
+    /// With `compare`: `kind, from, to, customers, net_spend` (an empty side: not in
+    /// that run, or not in that segment).
+    pub migration: Option<RecordBatch>,
+}
+
+/// The columns `analyze` writes for segments, before the user-defined ones.
+const SEGMENT_COLUMNS: [&str; 7] = ["customer_id", "recency_score", "frequency_score", "monetary_score", "rfm_code", "segment", "cluster"];
+
+fn read_run_table(workspace: &rapport_store::workspace::Workspace, run: &str, name: &str) -> Result<RecordBatch, EngineError> {
+    let path = workspace.run_directory(run).join(format!("{name}.parquet"));
+    Ok(rapport_store::input::read_parquet_file(&path)?)
+}
+
+fn analysis_run(
+    workspace: &rapport_store::workspace::Workspace,
+    id: Option<&str>,
+    what: &str,
+) -> Result<rapport_store::runs::RunInfo, EngineError> {
+    let run = workspace.run(id)?;
+    let directory = workspace.run_directory(&run.id);
+    if !directory.join("matrix.parquet").is_file() {
+        return Err(EngineError::Request(format!(
+            "run {} ({}) has no {what}: it was not written by this version's `rapport analyze`; run `rapport analyze --workspace {}`",
+            run.id,
+            run.command,
+            workspace.root().display()
+        )));
+    }
+    Ok(run)
+}
+
+/// The user-defined segment columns of a customer table: the true/false columns after
+/// `cluster`.
+fn user_segments(batch: &RecordBatch) -> Vec<String> {
+    let schema = batch.schema();
+    let Ok(start) = schema.index_of("cluster") else { return Vec::new() };
+    schema
+        .fields()
+        .iter()
+        .skip(start + 1)
+        .filter(|field| field.data_type() == &arrow::datatypes::DataType::Boolean)
+        .map(|field| field.name().clone())
+        .collect()
+}
+
+/// Read a run's segments.
+pub fn segments(request: &SegmentsRequest) -> Result<SegmentsReport, EngineError> {
+    let workspace = rapport_store::workspace::Workspace::open(&request.workspace)?;
+    let run = analysis_run(&workspace, request.run.as_deref(), "segments")?;
+    let table = read_run_table(&workspace, &run.id, "customers")?;
+    let select = |table: &RecordBatch| -> Result<RecordBatch, EngineError> {
+        let mut names: Vec<String> = SEGMENT_COLUMNS.iter().map(|name| name.to_string()).collect();
+        names.extend(user_segments(table));
+        let indexes = names.iter().map(|name| table.schema().index_of(name).map_err(internal)).collect::<Result<Vec<_>, _>>()?;
+        table.project(&indexes).map_err(internal)
+    };
+    let mut customers = select(&table)?;
+    if !request.all {
+        let scored = arrow::compute::is_not_null(customers.column(4).as_ref()).map_err(internal)?;
+        customers = arrow::compute::filter_record_batch(&customers, &scored).map_err(internal)?;
+    }
+    let sizes = read_run_table(&workspace, &run.id, "segments")?;
+    let migration = match &request.compare {
+        None => None,
+        Some(compare) => {
+            let earlier_run = analysis_run(&workspace, Some(compare), "segments")?;
+            let earlier = read_run_table(&workspace, &earlier_run.id, "customers")?;
+            Some(segment_migration(&earlier, &table)?)
+        }
+    };
+    Ok(SegmentsReport { run, customers, sizes, migration })
+}
+
+fn ids_of(batch: &RecordBatch) -> Result<Vec<String>, EngineError> {
+    let column = batch.column_by_name("customer_id").ok_or_else(|| internal("no customer_id column"))?;
+    let options = FormatOptions::default();
+    let formatter = ArrayFormatter::try_new(column.as_ref(), &options).map_err(internal)?;
+    Ok((0..batch.num_rows()).map(|row| formatter.value(row).to_string()).collect())
+}
+
+/// Each row's value of a column as text (`None` when null or absent).
+fn texts_of(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>, EngineError> {
+    let Some(column) = batch.column_by_name(name) else { return Ok(vec![None; batch.num_rows()]) };
+    let options = FormatOptions::default();
+    let formatter = ArrayFormatter::try_new(column.as_ref(), &options).map_err(internal)?;
+    Ok((0..batch.num_rows()).map(|row| column.is_valid(row).then(|| formatter.value(row).to_string())).collect())
+}
+
+fn numbers_of(batch: &RecordBatch, name: &str) -> Vec<f64> {
+    batch.column_by_name(name).and_then(|column| column.as_primitive_opt::<arrow::datatypes::Float64Type>()).map_or_else(
+        || vec![f64::NAN; batch.num_rows()],
+        |values| (0..values.len()).map(|row| if values.is_valid(row) { values.value(row) } else { f64::NAN }).collect(),
+    )
+}
+
+fn segment_migration(earlier: &RecordBatch, later: &RecordBatch) -> Result<RecordBatch, EngineError> {
+    let earlier_ids = ids_of(earlier)?;
+    let later_ids = ids_of(later)?;
+    let spend = numbers_of(later, "net_spend");
+    let earlier_row: HashMap<&str, usize> = earlier_ids.iter().enumerate().map(|(row, id)| (id.as_str(), row)).collect();
+    let later_set: std::collections::HashSet<&str> = later_ids.iter().map(String::as_str).collect();
+    let mut kinds: Vec<(String, String)> = vec![("rfm".into(), "segment".into()), ("cluster".into(), "cluster".into())];
+    let mut names = user_segments(later);
+    for name in user_segments(earlier) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    kinds.extend(names.into_iter().map(|name| ("user".to_string(), name)));
+    let mut moves: BTreeMap<(String, String, String), (u64, f64)> = BTreeMap::new();
+    for (kind, column) in &kinds {
+        let before = texts_of(earlier, column)?;
+        let after = texts_of(later, column)?;
+        // A user segment's column says true or false; show the segment's name for true.
+        let label = |value: &Option<String>| -> String {
+            match (kind.as_str(), value.as_deref()) {
+                (_, None) => String::new(),
+                ("user", Some("true")) => column.clone(),
+                ("user", Some(_)) => String::new(),
+                ("cluster", Some(number)) => format!("cluster {number}"),
+                (_, Some(value)) => value.to_string(),
+            }
+        };
+        for (row, id) in later_ids.iter().enumerate() {
+            let from = earlier_row.get(id.as_str()).map(|&e| label(&before[e])).unwrap_or_default();
+            let to = label(&after[row]);
+            if from.is_empty() && to.is_empty() {
+                continue;
+            }
+            let entry = moves.entry((kind.clone(), from, to)).or_default();
+            entry.0 += 1;
+            entry.1 += if spend[row].is_finite() { spend[row] } else { 0.0 };
+        }
+        for (row, id) in earlier_ids.iter().enumerate() {
+            if !later_set.contains(id.as_str()) {
+                let from = label(&before[row]);
+                if !from.is_empty() {
+                    moves.entry((kind.clone(), from, String::new())).or_default().0 += 1;
+                }
+            }
+        }
+    }
+    rapport_store::output::TableBuilder::default()
+        .text("kind", moves.keys().map(|key| key.0.as_str()))
+        .text("from", moves.keys().map(|key| key.1.as_str()))
+        .text("to", moves.keys().map(|key| key.2.as_str()))
+        .count("customers", moves.values().map(|value| value.0))
+        .float("net_spend", moves.values().map(|value| value.1))
+        .build()
+        .map_err(EngineError::from)
+}
+
+/// Which run's matrix to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatrixRequest {
+    /// The workspace.
+    pub workspace: std::path::PathBuf,
+    /// The run (default: the latest).
+    pub run: Option<String>,
+    /// An earlier run to compare with.
+    pub compare: Option<String>,
+}
+
+/// A run's Customer Matrix.
+#[derive(Debug)]
+pub struct MatrixReport {
+    /// The run read.
+    pub run: rapport_store::runs::RunInfo,
+    /// The run compared with.
+    pub compare: Option<rapport_store::runs::RunInfo>,
+    /// The cells (`matrix.parquet`).
+    pub cells: RecordBatch,
+    /// Top-tier customers with new risk signals (`top_tier_watch.parquet`).
+    pub watch: RecordBatch,
+    /// The strength model and the grid's settings (from `aggregates.json`).
+    pub settings: Json,
+    /// With `compare`: `from_longevity_band, from_strength_band, to_longevity_band,
+    /// to_strength_band, customers, value` (empty bands: not in that run).
+    pub migration: Option<RecordBatch>,
+    /// With `compare`: every customer who moved up or slipped a strength band:
+    /// `customer_id, direction, from_cell, to_cell, strength_before, strength, value`.
+    pub movers: Option<RecordBatch>,
+    /// With `compare`: customers by direction (moved_up, slipped, stayed, new, gone).
+    pub directions: BTreeMap<String, u64>,
+}
+
+fn cells_of(batch: &RecordBatch) -> Result<(Vec<String>, HashMap<String, ((u32, u32), f64, f64)>), EngineError> {
+    let ids = ids_of(batch)?;
+    let band = |name: &str| -> Result<Vec<u32>, EngineError> {
+        let column = batch
+            .column_by_name(name)
+            .and_then(|column| column.as_primitive_opt::<arrow::datatypes::UInt32Type>())
+            .ok_or_else(|| internal(format!("no {name} column")))?;
+        Ok((0..column.len()).map(|row| column.value(row)).collect())
+    };
+    let (longevity, strength_band) = (band("longevity_band")?, band("strength_band")?);
+    let (spend, clv, strength) = (numbers_of(batch, "net_spend"), numbers_of(batch, "clv"), numbers_of(batch, "strength"));
+    let finite = |value: f64| if value.is_finite() { value } else { 0.0 };
+    let map = ids
+        .iter()
+        .enumerate()
+        .map(|(row, id)| (id.clone(), ((longevity[row], strength_band[row]), finite(spend[row]) + finite(clv[row]), strength[row])))
+        .collect();
+    Ok((ids, map))
+}
+
+/// Read a run's matrix, and with `compare` how customers moved since an earlier run.
+pub fn matrix(request: &MatrixRequest) -> Result<MatrixReport, EngineError> {
+    use rapport_action::matrix::{Direction, direction, migration};
+    let workspace = rapport_store::workspace::Workspace::open(&request.workspace)?;
+    let run = analysis_run(&workspace, request.run.as_deref(), "Customer Matrix")?;
+    let cells = read_run_table(&workspace, &run.id, "matrix")?;
+    let watch = read_run_table(&workspace, &run.id, "top_tier_watch")?;
+    let aggregates_path = workspace.run_directory(&run.id).join("aggregates.json");
+    let aggregates: Json = std::fs::read(&aggregates_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| EngineError::Request(format!("{} is missing or unreadable", aggregates_path.display())))?;
+    let settings = aggregates["relationship"].clone();
+    let mut report =
+        MatrixReport { run, compare: None, cells, watch, settings, migration: None, movers: None, directions: BTreeMap::new() };
+    let Some(compare) = &request.compare else { return Ok(report) };
+    let earlier_run = analysis_run(&workspace, Some(compare), "Customer Matrix")?;
+    let later = read_run_table(&workspace, &report.run.id, "customers")?;
+    let earlier = read_run_table(&workspace, &earlier_run.id, "customers")?;
+    let (later_ids, later_cells) = cells_of(&later)?;
+    let (earlier_ids, earlier_cells) = cells_of(&earlier)?;
+    let to_moves = |cells: &HashMap<String, ((u32, u32), f64, f64)>| -> HashMap<String, ((u32, u32), f64)> {
+        cells.iter().map(|(id, (cell, value, _))| (id.clone(), (*cell, *value))).collect()
+    };
+    let (earlier_moves, later_moves) = (to_moves(&earlier_cells), to_moves(&later_cells));
+    let moves = migration(&borrow(&earlier_moves), &borrow(&later_moves));
+    let band = |cell: Option<(u32, u32)>, pick: fn((u32, u32)) -> u32| cell.map(|cell| u64::from(pick(cell)));
+    let bands = |pick: fn(&rapport_action::matrix::Move) -> Option<(u32, u32)>, axis: fn((u32, u32)) -> u32| -> ArrayRef {
+        Arc::new(arrow::array::UInt64Array::from(moves.iter().map(|m| band(pick(m), axis)).collect::<Vec<_>>()))
+    };
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("from_longevity_band", arrow::datatypes::DataType::UInt64, true),
+        arrow::datatypes::Field::new("from_strength_band", arrow::datatypes::DataType::UInt64, true),
+        arrow::datatypes::Field::new("to_longevity_band", arrow::datatypes::DataType::UInt64, true),
+        arrow::datatypes::Field::new("to_strength_band", arrow::datatypes::DataType::UInt64, true),
+        arrow::datatypes::Field::new("customers", arrow::datatypes::DataType::UInt64, false),
+        arrow::datatypes::Field::new("value", arrow::datatypes::DataType::Float64, false),
+    ]));
+    report.migration = Some(
+        RecordBatch::try_new(
+            schema,
+            vec![
+                bands(|m| m.from, |c| c.0),
+                bands(|m| m.from, |c| c.1),
+                bands(|m| m.to, |c| c.0),
+                bands(|m| m.to, |c| c.1),
+                Arc::new(arrow::array::UInt64Array::from(moves.iter().map(|m| m.customers).collect::<Vec<_>>())),
+                Arc::new(arrow::array::Float64Array::from(moves.iter().map(|m| m.value).collect::<Vec<_>>())),
+            ],
+        )
+        .map_err(internal)?,
+    );
+    let name = |d: Direction| serde_json::to_value(d).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let mut movers: Vec<(String, Direction, (u32, u32), (u32, u32), f64, f64, f64)> = Vec::new();
+    for id in &later_ids {
+        let (to, value, strength) = later_cells[id];
+        let before = earlier_cells.get(id);
+        let way = direction(before.map(|b| b.0), Some(to));
+        *report.directions.entry(name(way)).or_default() += 1;
+        if let (Some(before), Direction::MovedUp | Direction::Slipped) = (before, way) {
+            movers.push((id.clone(), way, before.0, to, before.2, strength, value));
+        }
+    }
+    let gone = earlier_ids.iter().filter(|id| !later_cells.contains_key(*id)).count() as u64;
+    if gone > 0 {
+        report.directions.insert(name(Direction::Gone), gone);
+    }
+    let cell_text = |cell: (u32, u32)| format!("L{}-S{}", cell.0, cell.1);
+    report.movers = Some(
+        rapport_store::output::TableBuilder::default()
+            .text("customer_id", movers.iter().map(|m| m.0.as_str()))
+            .text("direction", movers.iter().map(|m| name(m.1)))
+            .text("from_cell", movers.iter().map(|m| cell_text(m.2)))
+            .text("to_cell", movers.iter().map(|m| cell_text(m.3)))
+            .float("strength_before", movers.iter().map(|m| m.4))
+            .float("strength", movers.iter().map(|m| m.5))
+            .float("value", movers.iter().map(|m| m.6))
+            .build()
+            .map_err(EngineError::from)?,
+    );
+    report.compare = Some(earlier_run);
+    Ok(report)
+}
+
+fn borrow(map: &HashMap<String, ((u32, u32), f64)>) -> HashMap<&str, ((u32, u32), f64)> {
+    map.iter().map(|(id, value)| (id.as_str(), *value)).collect()
 }

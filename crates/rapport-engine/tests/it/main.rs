@@ -34,3 +34,4 @@ pub fn write(directory: &Path, name: &str, content: &str) -> PathBuf {
     path
 }
 mod analyze;
+mod relationship;

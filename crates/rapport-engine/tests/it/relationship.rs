@@ -1,0 +1,87 @@
+//! Strength, the Customer Matrix and segments inside `analyze`, held against the
+//! synthetic brand's own later purchases.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, UInt32Type};
+use rapport_engine::analyze::{AnalyzeRequest, analyze, load_timelines};
+use rapport_engine::demo::{BrandDemoRequest, run_brand_demo};
+
+fn read(path: &std::path::Path) -> RecordBatch {
+    rapport_store::input::read_parquet_file(path).expect("parquet")
+}
+
+fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    rapport_action::rank::spearman(a, b)
+}
+
+/// Analysed as of 2024-12-31, the matrix's cells ordered by predicted spend over the
+/// next 52 weeks track what their customers actually spent in 2025 (the brand's own
+/// later purchases, never seen by the analysis): Spearman ≥ 0.9 across cells.
+#[test]
+fn matrix_cells_by_predicted_spend_track_the_next_years_spend() {
+    let directory = tempfile::tempdir().expect("temp");
+    let request = BrandDemoRequest { directory: directory.path().join("demo"), customers: 6_000, seed: 5, truth_customers: 20_000 };
+    run_brand_demo(&request, &|_| {}).expect("demo");
+    let outcome =
+        analyze(&AnalyzeRequest { workspace: request.directory.clone(), as_of: Some("2024-12-31".into()) }, &|_| {}).expect("analyze");
+    let run = request.directory.join("results").join(&outcome.run.id);
+    let customers = read(&run.join("customers.parquet"));
+
+    // Actual spend in 2025, per customer, from the whole history.
+    let workspace = rapport_store::workspace::Workspace::open(&request.directory).expect("open");
+    let loaded = load_timelines(&workspace, Some("2025-12-31"), &|_| {}).expect("timelines");
+    let as_of = 1_735_689_599; // 2024-12-31T23:59:59 London (GMT)
+    let actual: HashMap<&str, f64> = loaded
+        .timelines
+        .iter()
+        .map(|t| (t.customer.as_str(), t.purchases.iter().filter(|p| p.time > as_of).map(|p| p.amount).sum::<f64>()))
+        .collect();
+
+    let ids = customers.column_by_name("customer_id").expect("ids");
+    let ids = ids.as_string::<i64>();
+    let band = |name: &str| customers.column_by_name(name).expect(name).as_primitive::<UInt32Type>().clone();
+    let (longevity, strength) = (band("longevity_band"), band("strength_band"));
+    let predicted = customers.column_by_name("predicted_spend_52_weeks").expect("predicted").as_primitive::<Float64Type>().clone();
+    let mut cells: BTreeMap<(u32, u32), (f64, f64, u64)> = BTreeMap::new();
+    for row in 0..customers.num_rows() {
+        let cell = cells.entry((longevity.value(row), strength.value(row))).or_default();
+        cell.0 += if predicted.is_valid(row) { predicted.value(row) } else { 0.0 };
+        cell.1 += actual.get(ids.value(row)).copied().unwrap_or(0.0);
+        cell.2 += 1;
+    }
+    let cells: Vec<(f64, f64)> = cells.values().filter(|c| c.2 >= 30).map(|c| (c.0 / c.2 as f64, c.1 / c.2 as f64)).collect();
+    assert!(cells.len() >= 15, "{} cells with 30 customers", cells.len());
+    let (predicted, actual): (Vec<f64>, Vec<f64>) = cells.iter().copied().unzip();
+    let rho = spearman(&predicted, &actual);
+    eprintln!("cells {} spearman {rho:.3}: {cells:?}", cells.len());
+    assert!(rho >= 0.9, "Spearman {rho} across {} cells: {cells:?}", cells.len());
+
+    // The strength weights were learned, and the strength index itself ranks next year's spend.
+    let aggregates: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("aggregates.json")).expect("aggregates")).expect("json");
+    assert_eq!(aggregates["relationship"]["strength"]["learned"], true, "{}", aggregates["relationship"]);
+
+    // Every customer is on the grid and the cells add up.
+    let matrix = read(&run.join("matrix.parquet"));
+    let counts = matrix.column_by_name("customers").expect("customers").as_primitive::<arrow::datatypes::UInt64Type>();
+    assert_eq!(counts.values().iter().sum::<u64>() as usize, customers.num_rows());
+}
+
+/// The customer table's columns are the documented ones, in order (rapport.toml's
+/// conditions are checked against this list when the config loads).
+#[test]
+fn the_customer_table_has_the_documented_columns() {
+    let directory = tempfile::tempdir().expect("temp");
+    let request = BrandDemoRequest { directory: directory.path().join("demo"), customers: 400, seed: 3, truth_customers: 20_000 };
+    let report = run_brand_demo(&request, &|_| {}).expect("demo");
+    let run = request.directory.join("results").join(&report.analysis.run.id);
+    let customers = read(&run.join("customers.parquet"));
+    let names: Vec<String> = customers.schema().fields().iter().map(|field| field.name().clone()).collect();
+    let documented: Vec<String> = rapport_core::table::analyze_columns().iter().map(|(name, _)| name.to_string()).collect();
+    assert_eq!(names, documented);
+    for file in ["matrix.parquet", "top_tier_watch.parquet", "segments.parquet", "clusters.parquet"] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+}
