@@ -4,6 +4,7 @@ mod bad_input;
 mod cluster;
 mod clv;
 mod postgres;
+mod segments;
 mod sentiment;
 mod snapshots;
 mod sql;
