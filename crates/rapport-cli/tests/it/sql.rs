@@ -63,3 +63,50 @@ fn sql_without_the_feature_says_how_to_build_it() {
     let message = user_error(&["sql", "-w", workspace, "--tables"]);
     assert!(message.contains("--features sql"), "{message}");
 }
+
+/// The RFM scores `analyze` writes equal an independent evaluation of the rule in SQL
+/// over the raw purchases: DataFusion's own `PERCENT_RANK` (ties at the lowest rank),
+/// days as UTC dates (a UTC workspace), net spend in cents. Reference: the rule in the
+/// segments issue, evaluated by DataFusion 55.
+#[test]
+#[cfg(feature = "sql")]
+fn rfm_scores_equal_datafusions_percent_rank() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let brand = directory.path().join("brand");
+    ok(&["-q", "generate", "--customers", "3000", "--truth-customers", "1", "--output", brand.to_str().expect("path")]);
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace, "--timezone", "UTC"]);
+    ok(&["-q", "ingest", "-w", workspace, "-k", "purchases", brand.join("purchases.csv").to_str().expect("path")]);
+    ok(&["-q", "analyze", "-w", workspace]);
+    let (_, ours) = csv_rows(&ok(&["segments", "-w", workspace]));
+    let query = "
+        WITH rows AS (
+            SELECT customer_id, CAST(FLOOR(CAST(to_unixtime(time) AS DOUBLE) / 86400) AS BIGINT) AS day, amount
+            FROM purchases WHERE customer_id IS NOT NULL
+        ), per AS (
+            SELECT customer_id,
+                   MAX(CASE WHEN amount >= 0 THEN day END) AS last_day,
+                   COUNT(DISTINCT CASE WHEN amount >= 0 THEN day END) AS f,
+                   SUM(CAST(ROUND(amount * 100) AS BIGINT)) AS m
+            FROM rows GROUP BY customer_id
+        ), scored AS (
+            SELECT customer_id, (SELECT MAX(day) FROM rows) - last_day AS r, f, m FROM per WHERE last_day IS NOT NULL
+        )
+        SELECT customer_id,
+               LEAST(5, 1 + CAST(FLOOR(5 * PERCENT_RANK() OVER (ORDER BY r DESC)) AS BIGINT)) AS recency_score,
+               LEAST(5, 1 + CAST(FLOOR(5 * PERCENT_RANK() OVER (ORDER BY f)) AS BIGINT)) AS frequency_score,
+               LEAST(5, 1 + CAST(FLOOR(5 * PERCENT_RANK() OVER (ORDER BY m)) AS BIGINT)) AS monetary_score
+        FROM scored";
+    let (_, reference) = csv_rows(&ok(&["sql", "-w", workspace, query, "--format", "csv"]));
+    let reference: std::collections::HashMap<String, Vec<String>> =
+        reference.into_iter().map(|row| (row[0].clone(), row[1..4].to_vec())).collect();
+    assert_eq!(ours.len(), reference.len());
+    let mut differ = Vec::new();
+    for row in &ours {
+        if reference.get(&row[0]) != Some(&row[1..4].to_vec()) {
+            differ.push(format!("{}: ours {:?}, SQL {:?}", row[0], &row[1..4], reference.get(&row[0])));
+        }
+    }
+    assert!(differ.is_empty(), "{} of {} differ: {:?}", differ.len(), ours.len(), &differ[..differ.len().min(10)]);
+}
