@@ -162,28 +162,47 @@ pub fn silhouette(points: &Points, labels: &[usize], k: usize, sample: &[usize])
     scores.iter().sum::<f64>() / scores.len().max(1) as f64
 }
 
+/// Points chosen for choosing k: with more than this many points, k is chosen on a fixed
+/// random subset of this size, and only the chosen k is fitted on every point.
+pub const SELECTION_POINTS: usize = 50_000;
+
 /// Cluster standardised points with k from `ks` chosen by the highest mean silhouette on
-/// a fixed sample of at most `sample_size` points (ties to the smaller k). `None` with
-/// fewer points than the smallest k + 1.
+/// a fixed sample of at most `sample_size` points (ties to the smaller k). With more than
+/// [`SELECTION_POINTS`] points, each k is tried on a fixed subset of that many and the
+/// chosen one refitted on all. `None` with fewer points than the smallest k + 1.
 pub fn cluster(points: &Points, ks: std::ops::RangeInclusive<usize>, sample_size: usize, seed: u64) -> Option<Clustering> {
     let n = points.len();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5117_0e77);
+    let subset: Option<Points> = (n > SELECTION_POINTS).then(|| {
+        let mut chosen = rand::seq::index::sample(&mut rng, n, SELECTION_POINTS).into_vec();
+        chosen.sort_unstable();
+        Points { values: chosen.iter().flat_map(|&i| points.point(i).iter().copied()).collect(), dims: points.dims }
+    });
+    let selection = subset.as_ref().unwrap_or(points);
+    let m = selection.len();
     let sample: Vec<usize> =
-        if n <= sample_size { (0..n).collect() } else { rand::seq::index::sample(&mut rng, n, sample_size).into_vec() };
-    let mut best: Option<Clustering> = None;
+        if m <= sample_size { (0..m).collect() } else { rand::seq::index::sample(&mut rng, m, sample_size).into_vec() };
+    let mut best: Option<(usize, f64)> = None;
+    let mut fitted: Option<(Vec<usize>, Vec<f64>)> = None;
     let mut tried = Vec::new();
     for k in ks {
-        if n <= k {
+        if m <= k {
             break;
         }
-        let (labels, centroids) = kmeans(points, k, seed.wrapping_add(k as u64));
-        let score = silhouette(points, &labels, k, &sample);
+        let (labels, centroids) = kmeans(selection, k, seed.wrapping_add(k as u64));
+        let score = silhouette(selection, &labels, k, &sample);
         tried.push((k, score));
-        if best.as_ref().is_none_or(|best| score > best.silhouette + 1e-12) {
-            best = Some(Clustering { k, labels, centroids, silhouette: score, tried: Vec::new() });
+        if best.is_none_or(|(_, best)| score > best + 1e-12) {
+            best = Some((k, score));
+            fitted = Some((labels, centroids));
         }
     }
-    best.map(|best| Clustering { tried, ..best })
+    let (k, score) = best?;
+    let (labels, centroids) = match subset {
+        Some(_) => kmeans(points, k, seed.wrapping_add(k as u64)),
+        None => fitted?,
+    };
+    Some(Clustering { k, labels, centroids, silhouette: score, tried })
 }
 
 #[cfg(test)]
@@ -219,6 +238,17 @@ mod tests {
     fn the_same_seed_gives_the_same_clusters() {
         let points = blobs(&[(0.0, 0.0), (3.0, 1.0), (1.0, 4.0)], 300, 7).standardised();
         assert_eq!(cluster(&points, 2..=6, 400, 9), cluster(&points, 2..=6, 400, 9));
+    }
+
+    #[test]
+    fn many_points_choose_k_on_a_subset_and_fit_all() {
+        let points = blobs(&[(0.0, 0.0), (8.0, 0.0), (0.0, 8.0)], 20_000, 3).standardised();
+        let clustering = cluster(&points, 2..=5, 500, 1).expect("clusters");
+        assert_eq!((clustering.k, clustering.labels.len()), (3, 60_000));
+        for blob in 0..3 {
+            let labels = &clustering.labels[blob * 20_000..(blob + 1) * 20_000];
+            assert!(labels.iter().all(|&label| label == labels[0]));
+        }
     }
 
     #[test]

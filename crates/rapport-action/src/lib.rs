@@ -5,6 +5,7 @@
 
 pub mod kmeans;
 pub mod matrix;
+pub mod playbook;
 pub mod rank;
 pub mod rfm;
 pub mod strength;

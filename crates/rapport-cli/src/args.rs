@@ -58,6 +58,9 @@ pub enum Command {
     /// Segments of an analysis, per customer: RFM scores and named segment, cluster, and
     /// the segments defined in rapport.toml; with --compare, the moves between segments.
     Segments(SegmentsArgs),
+    /// The playbook's next-best actions of an analysis: one per customer at most, with the
+    /// reason and the channel consent allows; CSV / JSON, or posted to a webhook.
+    Actions(ActionsArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
     /// Write a results run's customer table to PostgreSQL for the CRM: upserted by
@@ -192,6 +195,25 @@ pub enum MatrixView {
     Migration,
     /// Every customer who moved up or slipped a strength band (needs --compare).
     Movers,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionsArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// The analysis run (default: the latest).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Leave out the control group (actions held back to measure their effect).
+    #[arg(long)]
+    pub without_control: bool,
+    /// Output format (default: csv, or from the --output file's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -177,6 +177,17 @@ pub fn run(cli: Cli) -> Result<()> {
             emit(table, format, args.output.as_deref())
         }
         Command::Matrix(args) => matrix(&args, quiet),
+        Command::Actions(args) => {
+            let format = resolve_format(args.format, args.output.as_deref(), Format::Csv);
+            check_output(Some(format), args.output.as_deref())?;
+            let request = rapport_engine::relationship::ActionsRequest {
+                workspace: args.workspace.clone(),
+                run: args.run.clone(),
+                without_control: args.without_control,
+            };
+            let (_, actions) = rapport_engine::relationship::actions(&request)?;
+            emit(&actions, format, args.output.as_deref())
+        }
         Command::Runs(args) => {
             let runs = rapport_engine::workspace::runs(&args.workspace)?;
             if runs.is_empty() && !quiet {
@@ -1101,16 +1112,20 @@ fn brand_demo(args: &crate::args::DemoArgs, quiet: bool) -> Result<()> {
     writeln!(out)?;
     writeln!(out, "Where everything is:")?;
     writeln!(out, "  {}  headlines with intervals, skipped analyses, rejected rows", run.join("summary.json").display())?;
-    writeln!(out, "  {}  one row per customer (facts, P(alive), CLV)", run.join("customers.parquet").display())?;
     writeln!(
         out,
-        "  {}/*.parquet  breakdowns: voice of the customer, detractor drivers, service, programs, regions, distance to stores, sentiment",
+        "  {}  one row per customer (facts, P(alive), CLV, strength, matrix cell, RFM segment, cluster)",
+        run.join("customers.parquet").display()
+    )?;
+    writeln!(
+        out,
+        "  {}/*.parquet  breakdowns: voice of the customer, detractor drivers, service, programs, regions, distance to stores, sentiment, the Customer Matrix, segments",
         run.display()
     )?;
     writeln!(out, "  {}  the generated files and ground_truth.json", report.generated.output.display())?;
     writeln!(
         out,
-        "Next: rapport analyze --workspace {}   ·   rapport demo --cdnow for the CDNOW walk-through",
+        "Next: rapport matrix --workspace {0}   ·   rapport segments --workspace {0}   ·   rapport demo --cdnow for the CDNOW walk-through",
         report.workspace.display()
     )?;
     if !quiet {

@@ -66,6 +66,79 @@ pub struct WorkspaceConfig {
     /// The Customer Matrix's grid and its watched top tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matrix: Option<MatrixConfig>,
+    /// The brand's own playbook rules, added to the built-in ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub playbook: Vec<PlaybookRule>,
+    /// How actions are chosen and measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<ActionsConfig>,
+}
+
+/// `[[playbook]]`: a rule of the brand's own.
+///
+/// ```toml
+/// [[playbook]]
+/// action = "vip_preview"                    # the action's name
+/// when = "segment = 'Champions' AND clv > 300"
+/// channel = "email"                         # default: the customer's preferred channel
+/// priority = 45                             # 0–100, higher first (default 50)
+/// cooldown_days = 90                        # default 30
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybookRule {
+    /// The action's name.
+    pub action: String,
+    /// A condition over the customer table.
+    pub when: Spanned<String>,
+    /// A channel, or the preferred one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Spanned<String>>,
+    /// 0–100, higher first (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Spanned<u8>>,
+    /// Days before the action may go to the same customer again (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_days: Option<u32>,
+}
+
+/// `[actions]`: the playbook's settings.
+///
+/// ```toml
+/// [actions]
+/// builtin = true             # the built-in "like a friend" rules (default true)
+/// control_share = 0.1        # held out to measure the actions (0–0.5, default 0.1)
+/// frequency_cap_days = 7     # at most one action per customer in this many days
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsConfig {
+    /// Use the built-in rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<bool>,
+    /// Share held out as control.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_share: Option<Spanned<f64>>,
+    /// Days between two actions to one customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_cap_days: Option<u32>,
+}
+
+impl ActionsConfig {
+    /// Whether the built-in rules run.
+    pub fn builtin(config: Option<&ActionsConfig>) -> bool {
+        config.and_then(|config| config.builtin).unwrap_or(true)
+    }
+
+    /// The control share.
+    pub fn control_share(config: Option<&ActionsConfig>) -> f64 {
+        config.and_then(|config| config.control_share.as_ref()).map_or(0.1, |share| *share.get_ref())
+    }
+
+    /// The frequency cap, days.
+    pub fn frequency_cap_days(config: Option<&ActionsConfig>) -> u32 {
+        config.and_then(|config| config.frequency_cap_days).unwrap_or(7)
+    }
 }
 
 /// `[matrix]`: the Customer Matrix's grid and the top tier it watches.
@@ -94,8 +167,9 @@ pub struct MatrixConfig {
     pub watch_days: Option<Spanned<u32>>,
 }
 
-/// The top tier unless `[matrix] top_tier` says otherwise: the strongest band.
-pub const DEFAULT_TOP_TIER: &str = "strength_band = 5";
+/// The top tier unless `[matrix] top_tier` says otherwise (for a 5 × 5 grid): the
+/// strongest band among the two longest-standing ones.
+pub const DEFAULT_TOP_TIER: &str = "strength_band = 5 AND longevity_band >= 4";
 
 impl MatrixConfig {
     /// Longevity bands.
@@ -110,7 +184,10 @@ impl MatrixConfig {
 
     /// The top tier's condition.
     pub fn top_tier(config: Option<&MatrixConfig>) -> String {
-        let default = || format!("strength_band = {}", MatrixConfig::strength_bands(config));
+        let default = || {
+            let longevity = MatrixConfig::longevity_bands(config);
+            format!("strength_band = {} AND longevity_band >= {}", MatrixConfig::strength_bands(config), longevity - 1)
+        };
         config.and_then(|config| config.top_tier.as_ref()).map_or_else(default, |tier| tier.get_ref().clone())
     }
 
@@ -255,6 +332,41 @@ impl WorkspaceConfig {
                 return Err(ConfigProblem { message: "[matrix] watch_days must be at least 1".into(), span: Some(days.span()) });
             }
         }
+        for rule in &self.playbook {
+            let what = format!("[[playbook]] {}", rule.action);
+            if rule.action.is_empty() || !rule.action.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(ConfigProblem {
+                    message: format!("{what}: an action's name is letters, digits and _, such as vip_preview"),
+                    span: Some(rule.when.span()),
+                });
+            }
+            check_condition(&what, &rule.when, &builtin).map_err(|message| ConfigProblem { message, span: Some(rule.when.span()) })?;
+            if let Some(channel) = &rule.channel
+                && !crate::event::Channel::NAMES.contains(&channel.get_ref().as_str())
+            {
+                return Err(ConfigProblem {
+                    message: format!(
+                        "{what}: channel {:?} is not one of {} (leave it out for the customer's preferred channel)",
+                        channel.get_ref(),
+                        crate::event::Channel::NAMES.join(", ")
+                    ),
+                    span: Some(channel.span()),
+                });
+            }
+            if let Some(priority) = &rule.priority
+                && *priority.get_ref() > 100
+            {
+                return Err(ConfigProblem { message: format!("{what}: priority is 0 to 100"), span: Some(priority.span()) });
+            }
+        }
+        if let Some(share) = self.actions.as_ref().and_then(|actions| actions.control_share.as_ref())
+            && !(0.0..=0.5).contains(share.get_ref())
+        {
+            return Err(ConfigProblem {
+                message: format!("[actions] control_share = {}: the share held out is 0 to 0.5 (0.1 by default)", share.get_ref()),
+                span: Some(share.span()),
+            });
+        }
         Ok(())
     }
 }
@@ -281,6 +393,8 @@ impl Default for WorkspaceConfig {
             service: None,
             segments: BTreeMap::new(),
             matrix: None,
+            playbook: Vec::new(),
+            actions: None,
         }
     }
 }

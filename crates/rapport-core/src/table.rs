@@ -31,6 +31,8 @@ pub fn analyze_columns() -> &'static [(&'static str, &'static str)] {
         ("customer_id", "the customer's id"),
         ("region", "region from the customer file"),
         ("store_distance_km", "distance from home to the nearest store, km"),
+        ("preferred_channel", "the preferred channel from the customers file"),
+        ("opted_out", "opted out of all contact (customers file)"),
         ("purchases", "orders (distinct purchase times with a positive amount)"),
         ("net_spend", "spend net of refunds"),
         ("refunds", "refunds (distinct times with a negative amount)"),
@@ -68,6 +70,7 @@ pub fn analyze_columns() -> &'static [(&'static str, &'static str)] {
         ("rfm_code", "the three RFM scores as a code, e.g. 545"),
         ("segment", "the named RFM segment"),
         ("cluster", "k-means cluster (1 = highest mean spend)"),
+        ("next_action", "the playbook's next action for the customer (empty: none)"),
     ]
 }
 

@@ -28,6 +28,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
+use rapport_action::playbook::Consent;
 use rapport_core::event::{EngagementType, EventKind};
 use rapport_core::summary::SummaryOptions;
 use rapport_core::survey::SurveyType;
@@ -186,7 +187,7 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     let workspace = Workspace::open(&request.workspace)?;
     let zone = workspace.zone();
     let currency = workspace.config().currency.clone();
-    let Loaded { timelines, as_of, sentiment, unlinked, after_as_of, not_in_customer_file, complaint_topics, last_event } =
+    let Loaded { timelines, as_of, consent, sentiment, unlinked, after_as_of, not_in_customer_file, complaint_topics, last_event } =
         load_timelines(&workspace, request.as_of.as_deref(), progress)?;
     let mut warnings: Vec<String> = Vec::new();
     // An observation end well after the data makes everyone look inactive over the gap
@@ -237,10 +238,21 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     }
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
-    let (mut table, models, referred_clv) = customer_table(&timelines, &settings, &mut skipped)?;
+    let (mut table, models, referred_clv) = customer_table(&timelines, &settings, &consent, &mut skipped)?;
     progress("relationship strength, the Customer Matrix and segments");
-    let previous = previous_analysis(&workspace)?;
-    let relationship = crate::relationship::add(&mut table, &timelines, as_of, zone, workspace.config(), previous.as_ref())?;
+    let as_of_text = rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of)));
+    let previous = previous_analysis(&workspace, &as_of_text)?;
+    let history = crate::relationship::action_history(&workspace)?;
+    let context = crate::relationship::Context {
+        timelines: &timelines,
+        as_of,
+        zone,
+        config: workspace.config(),
+        previous: previous.as_ref(),
+        consent: &consent,
+        history: &history,
+    };
+    let relationship = crate::relationship::add(&mut table, &context)?;
     tables.extend(relationship.tables);
     let customers = table.to_record_batch();
     match referred_clv {
@@ -254,7 +266,6 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
         }
     }
 
-    let as_of_text = rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of)));
     let batches: Vec<Json> = workspace
         .batches()
         .iter()
@@ -307,6 +318,9 @@ pub struct Loaded {
     pub timelines: Vec<Timeline>,
     /// The observation end used, UTC seconds.
     pub as_of: i64,
+    /// Preferred channel and consent from the customers file, by customer id (the last
+    /// row read for a customer wins).
+    pub consent: HashMap<String, Consent>,
     sentiment: SentimentCells,
     /// Events naming an order no purchase carries, by kind.
     pub unlinked: BTreeMap<String, u64>,
@@ -500,11 +514,22 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
             },
         })
     })?;
-    let profiles = read_rows(workspace, EventKind::Customers, &["customer_id", "region", "latitude", "longitude"], |batch, row| {
-        let (latitude, longitude) = (numbers(batch, 2), numbers(batch, 3));
-        let home = (!latitude.is_null(row) && !longitude.is_null(row)).then(|| (latitude.value(row), longitude.value(row)));
-        Some((strings(batch, 0).value(row).to_string(), text_at(strings(batch, 1), row), home))
-    })?;
+    let profiles = read_rows(
+        workspace,
+        EventKind::Customers,
+        &["customer_id", "region", "latitude", "longitude", "preferred_channel", "email_consent", "sms_consent", "opted_out"],
+        |batch, row| {
+            let (latitude, longitude) = (numbers(batch, 2), numbers(batch, 3));
+            let home = (!latitude.is_null(row) && !longitude.is_null(row)).then(|| (latitude.value(row), longitude.value(row)));
+            let consent = Consent {
+                preferred: text_at(strings(batch, 4), row),
+                email: flag_at(batch.column(5).as_boolean(), row),
+                sms: flag_at(batch.column(6).as_boolean(), row),
+                opted_out: flag_at(batch.column(7).as_boolean(), row).unwrap_or(false),
+            };
+            Some((strings(batch, 0).value(row).to_string(), text_at(strings(batch, 1), row), home, consent))
+        },
+    )?;
     let stores = read_rows(workspace, EventKind::Stores, &["latitude", "longitude"], |batch, row| {
         Some(rapport_measures::geo::unit_vector(numbers(batch, 0).value(row), numbers(batch, 1).value(row)))
     })?;
@@ -551,7 +576,9 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     // Customer ids are interned once; rows then carry an index, so grouping moves no
     // strings (grouping 20M events by owned ids dominated the analysis before).
     let mut customers = Customers::default();
-    for (id, region, home) in &profiles {
+    let mut consent: HashMap<String, Consent> = HashMap::new();
+    for (id, region, home, stated) in &profiles {
+        consent.insert(id.clone(), stated.clone());
         let slot = customers.slot(id);
         if region.is_some() {
             customers.timelines[slot].region = region.clone();
@@ -679,6 +706,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     timelines.par_sort_unstable_by(|a, b| natural_order(&a.customer, &b.customer));
     Ok(Loaded {
         timelines,
+        consent,
         as_of,
         sentiment,
         unlinked,
@@ -841,9 +869,11 @@ fn contact_cost(workspace: &Workspace) -> Result<Option<f64>, EngineError> {
     Ok((!amounts.is_empty()).then(|| amounts.iter().sum::<f64>() / amounts.len() as f64))
 }
 
-/// The customer table of the latest earlier `analyze` run, if there is one.
-fn previous_analysis(workspace: &Workspace) -> Result<Option<RecordBatch>, EngineError> {
-    let Some(run) = workspace.runs()?.into_iter().rev().find(|run| run.command == "analyze") else {
+/// The customer table of the latest `analyze` run with an earlier observation end, if
+/// there is one (a rerun on the same day compares with what came before, not with itself).
+fn previous_analysis(workspace: &Workspace, as_of_text: &str) -> Result<Option<RecordBatch>, EngineError> {
+    let earlier = |run: &RunInfo| run.command == "analyze" && run.options["as_of"].as_str().is_some_and(|as_of| as_of < as_of_text);
+    let Some(run) = workspace.runs()?.into_iter().rev().find(earlier) else {
         return Ok(None);
     };
     let path = workspace.run_directory(&run.id).join("customers.parquet");
@@ -859,6 +889,7 @@ type CustomerTableOutcome = (CustomerTable, Vec<Json>, Option<rapport_stats::int
 fn customer_table(
     timelines: &[Timeline],
     settings: &Settings,
+    consent: &HashMap<String, Consent>,
     skipped: &mut BTreeMap<String, String>,
 ) -> Result<CustomerTableOutcome, EngineError> {
     let as_of = settings.as_of;
@@ -867,6 +898,12 @@ fn customer_table(
     let region: Vec<Option<String>> = timelines.iter().map(|timeline| timeline.region.clone()).collect();
     table.push("region", Arc::new(StringArray::from(region)))?;
     table.push_f64("store_distance_km", timelines.iter().map(|timeline| timeline.store_distance_km.unwrap_or(f64::NAN)).collect())?;
+    let stated = |timeline: &Timeline| consent.get(&timeline.customer);
+    let preferred: Vec<Option<String>> =
+        timelines.iter().map(|timeline| stated(timeline).and_then(|consent| consent.preferred.clone())).collect();
+    table.push("preferred_channel", Arc::new(StringArray::from(preferred)))?;
+    let opted_out: Vec<bool> = timelines.iter().map(|timeline| stated(timeline).is_some_and(|consent| consent.opted_out)).collect();
+    table.push("opted_out", Arc::new(BooleanArray::from(opted_out)))?;
     let column = |name: &str, value: &(dyn Fn(&Timeline) -> f64 + Sync)| -> (String, Vec<f64>) {
         (name.to_string(), timelines.par_iter().map(value).collect())
     };

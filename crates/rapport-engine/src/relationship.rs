@@ -13,9 +13,11 @@ use serde_json::{Value as Json, json};
 
 use rapport_action::kmeans::{Points, cluster};
 use rapport_action::matrix::{Placed, cells, place};
+use rapport_action::playbook::{Consent, DEFAULT_RULES, Proposal, choose, is_control};
 use rapport_action::rfm::{RfmInput, score};
 use rapport_action::strength::{FACTORS, learn, level, scaled_factors};
-use rapport_core::config::{MatrixConfig, WorkspaceConfig};
+use rapport_core::config::{ActionsConfig, MatrixConfig, WorkspaceConfig};
+use rapport_core::event::EngagementType;
 use rapport_core::expression::Expression;
 use rapport_core::money::{Currency, Money};
 use rapport_core::survey::SurveyType;
@@ -61,15 +63,28 @@ fn column_or_nan(table: &CustomerTable, name: &str) -> Vec<f64> {
     table.f64(name).map_or_else(|| vec![f64::NAN; table.len()], <[f64]>::to_vec)
 }
 
+/// What the relationship stage reads besides the customer table.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// One per customer, in the customer table's order.
+    pub timelines: &'a [Timeline],
+    /// The observation end, UTC seconds.
+    pub as_of: i64,
+    /// The workspace's zone.
+    pub zone: Zone,
+    /// `rapport.toml`.
+    pub config: &'a WorkspaceConfig,
+    /// The customer table of the previous `analyze` run.
+    pub previous: Option<&'a RecordBatch>,
+    /// Preferred channel and consent by customer id.
+    pub consent: &'a HashMap<String, Consent>,
+    /// Actions of earlier runs.
+    pub history: &'a ActionHistory,
+}
+
 /// Add the relationship columns to `table` (one row per timeline, same order).
-pub fn add(
-    table: &mut CustomerTable,
-    timelines: &[Timeline],
-    as_of: i64,
-    zone: Zone,
-    config: &WorkspaceConfig,
-    previous: Option<&RecordBatch>,
-) -> Result<Relationship, EngineError> {
+pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relationship, EngineError> {
+    let Context { timelines, as_of, zone, config, previous, .. } = *context;
     let mut tables = Vec::new();
     let n = timelines.len();
 
@@ -189,9 +204,29 @@ pub fn add(
             "features": ["recency_days", "ln(1 + purchase_days)", "ln(1 + net_spend)", "ln(1 + conversations)", "ln(1 + engagement)"],
             "seed": CLUSTER_SEED,
             "silhouette_sample": clustering.labels.len().min(2_000),
+            "k_chosen_on": clustering.labels.len().min(rapport_action::kmeans::SELECTION_POINTS),
         });
     }
     table.push("cluster", Arc::new(UInt32Array::from(cluster_column.clone())))?;
+
+    // The playbook.
+    let on_watch: std::collections::HashSet<usize> = watch.iter().map(|(i, _)| *i).collect();
+    let facts = Facts {
+        tier: &tier,
+        on_watch: &on_watch,
+        p_alive: &p_alive,
+        net_spend: &net_spend,
+        strength: &strength,
+        clv: &clv,
+        previous: previous_p_alive.as_ref(),
+    };
+    let (actions, action_json) = playbook(table, context, &facts)?;
+    let mut next: Vec<Option<String>> = vec![None; n];
+    for action in actions.iter().filter(|action| !action.control) {
+        next[action.row] = Some(action.action.clone());
+    }
+    table.push("next_action", Arc::new(StringArray::from(next)))?;
+    tables.push(actions_table(&actions, timelines));
 
     // User-defined segments, each a true/false column.
     let mut user: Vec<(String, Vec<bool>)> = Vec::new();
@@ -215,6 +250,7 @@ pub fn add(
         "matrix": { "longevity_bands": longevity_bands, "strength_bands": strength_bands, "top_tier": tier_text, "watch_days": watch_days },
         "rfm_customers": scored.len(),
         "clusters": cluster_json,
+        "actions": action_json,
         "segments": config.segments.iter().map(|(name, condition)| (name.clone(), Json::String(condition.get_ref().clone()))).collect::<serde_json::Map<_, _>>(),
     });
     Ok(Relationship { tables, aggregates })
@@ -234,6 +270,12 @@ fn rfm_input(timeline: &Timeline, end_day: i64, zone: Zone, currency: Currency) 
 
 /// Evaluate a condition over every row of the customer table (NaN and nulls are NULL).
 fn evaluate_condition(table: &CustomerTable, text: &str, what: &str) -> Result<Vec<bool>, EngineError> {
+    Ok(evaluate_with_values(table, text, what)?.into_iter().map(|matched| matched.is_some()).collect())
+}
+
+/// Evaluate a condition over every row: for the rows where it is true, the values of the
+/// columns it reads (`net_spend = 612.3, p_alive = 0.44`).
+fn evaluate_with_values(table: &CustomerTable, text: &str, what: &str) -> Result<Vec<Option<String>>, EngineError> {
     let expression = Expression::parse_condition(text).map_err(|error| EngineError::Request(format!("{what} in rapport.toml: {error}")))?;
     let batch = table.to_record_batch();
     let mut arrays: Vec<ArrayRef> = Vec::new();
@@ -247,7 +289,7 @@ fn evaluate_condition(table: &CustomerTable, text: &str, what: &str) -> Result<V
     let options = FormatOptions::default();
     let rows = batch.num_rows();
     // Formatters are not Sync: each chunk of rows makes its own.
-    let chunks: Vec<Result<Vec<bool>, EngineError>> = (0..rows.div_ceil(65_536))
+    let chunks: Vec<Result<Vec<Option<String>>, EngineError>> = (0..rows.div_ceil(65_536))
         .into_par_iter()
         .map(|chunk| {
             let formatters: Vec<ArrayFormatter> =
@@ -265,9 +307,18 @@ fn evaluate_condition(table: &CustomerTable, text: &str, what: &str) -> Result<V
                         })
                         .collect();
                     let field = |index: usize| cells.get(index).and_then(|cell| cell.as_deref());
-                    expression.keeps(&field, Default::default()).map_err(|error| {
+                    let keep = expression.keeps(&field, Default::default()).map_err(|error| {
                         EngineError::Request(format!("{what} in rapport.toml: {} (found {:?})", error.expected, error.value))
-                    })
+                    })?;
+                    Ok(keep.then(|| {
+                        expression
+                            .columns()
+                            .iter()
+                            .zip(&cells)
+                            .map(|(name, cell)| format!("{name} = {}", cell.as_deref().unwrap_or("NULL")))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }))
                 })
                 .collect()
         })
@@ -758,4 +809,381 @@ pub fn matrix(request: &MatrixRequest) -> Result<MatrixReport, EngineError> {
 
 fn borrow(map: &HashMap<String, ((u32, u32), f64)>) -> HashMap<&str, ((u32, u32), f64)> {
     map.iter().map(|(id, value)| (id.as_str(), *value)).collect()
+}
+
+/// Per-customer facts the built-in rules read, beside the timelines.
+struct Facts<'a> {
+    tier: &'a [bool],
+    on_watch: &'a std::collections::HashSet<usize>,
+    p_alive: &'a [f64],
+    net_spend: &'a [f64],
+    strength: &'a [f64],
+    clv: &'a [f64],
+    previous: Option<&'a HashMap<String, f64>>,
+}
+
+/// Actions of earlier analyses: per customer, `(action, local day of the run's
+/// observation end, control)`.
+#[derive(Debug, Default)]
+pub struct ActionHistory {
+    sent: HashMap<String, Vec<(String, i64, bool)>>,
+}
+
+/// Read the actions of every earlier analysis run.
+pub fn action_history(workspace: &rapport_store::workspace::Workspace) -> Result<ActionHistory, EngineError> {
+    let mut history = ActionHistory::default();
+    for run in workspace.runs()? {
+        let path = workspace.run_directory(&run.id).join("actions.parquet");
+        if !path.is_file() {
+            continue;
+        }
+        let batch = rapport_store::input::read_parquet_file(&path)?;
+        let ids = texts_of(&batch, "customer_id")?;
+        let actions = texts_of(&batch, "action")?;
+        let dates = texts_of(&batch, "as_of")?;
+        let control = texts_of(&batch, "control")?;
+        for row in 0..batch.num_rows() {
+            let (Some(id), Some(action), Some(date)) = (&ids[row], &actions[row], &dates[row]) else { continue };
+            let Ok(date) = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d") else { continue };
+            let day = date.signed_duration_since(chrono::NaiveDate::default()).num_days();
+            history.sent.entry(id.clone()).or_default().push((action.clone(), day, control[row].as_deref() == Some("true")));
+        }
+    }
+    Ok(history)
+}
+
+/// One action chosen for a customer.
+#[derive(Debug, Clone)]
+struct Action {
+    row: usize,
+    action: String,
+    channel: String,
+    priority: u8,
+    reason: String,
+    control: bool,
+    key: String,
+    as_of: String,
+}
+
+/// Milestone order counts that earn a thank-you.
+const MILESTONES: [usize; 6] = [3, 5, 10, 25, 50, 100];
+/// How recent a trigger must be for its action, days.
+const RECENT_DAYS: i64 = 14;
+/// Days after a trigger in which a contact counts as following it (proactive help).
+const FOLLOW_DAYS: i64 = 7;
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// A predictable support need: contacts within [`FOLLOW_DAYS`] after a kind of event.
+#[derive(Debug, Clone, PartialEq)]
+struct Need {
+    trigger: &'static str,
+    followed: u64,
+    n: u64,
+    lower: f64,
+    upper: f64,
+}
+
+/// Learn which events are often followed by a contact: of the events at least
+/// [`FOLLOW_DAYS`] before the observation end, the share followed by a conversation
+/// within that many days, with a Wilson interval; a trigger qualifies with 30 events and
+/// a lower bound of 10% or more.
+fn predictable_needs(timelines: &[Timeline], as_of: i64) -> Vec<Need> {
+    let follow = FOLLOW_DAYS * DAY;
+    let triggers: [(&'static str, &(dyn Fn(&Timeline) -> Vec<i64> + Sync)); 2] = [
+        ("article-view", &|t: &Timeline| t.engagement.iter().filter(|e| e.kind == EngagementType::ArticleView).map(|e| e.time).collect()),
+        ("purchase", &|t: &Timeline| t.purchases.iter().filter(|p| p.amount > 0.0).map(|p| p.time).collect()),
+    ];
+    triggers
+        .iter()
+        .filter_map(|(trigger, times)| {
+            let (followed, n) = timelines
+                .par_iter()
+                .map(|timeline| {
+                    let mut counts = (0_u64, 0_u64);
+                    for time in times(timeline).into_iter().filter(|&time| time + follow <= as_of) {
+                        counts.1 += 1;
+                        if timeline.conversations.iter().any(|c| c.start > time && c.start <= time + follow) {
+                            counts.0 += 1;
+                        }
+                    }
+                    counts
+                })
+                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            let interval = rapport_stats::intervals::wilson(followed, n, 0.95);
+            (n >= 30 && interval.lower >= 0.10).then_some(Need { trigger, followed, n, lower: interval.lower, upper: interval.upper })
+        })
+        .collect()
+}
+
+/// The built-in rules' proposals for customer `i`.
+fn builtin_proposals(
+    i: usize,
+    timeline: &Timeline,
+    facts: &Facts<'_>,
+    as_of: i64,
+    zone: Zone,
+    needs: &[Need],
+    valuable: f64,
+) -> Vec<Proposal> {
+    let local_date = |time: i64| {
+        chrono::DateTime::from_timestamp(zone.local_seconds(ParsedTime::Instant(time)), 0).map(|t| t.date_naive()).unwrap_or_default()
+    };
+    let today = local_date(as_of);
+    let recent = as_of - RECENT_DAYS * DAY;
+    let rule = |action: &str| DEFAULT_RULES.iter().find(|(name, ..)| *name == action).copied().unwrap_or((action_name(action), 50, 30));
+    let propose = |action: &str, reason: String| {
+        let (_, priority, cooldown_days) = rule(action);
+        Proposal { action: action.to_string(), priority, cooldown_days, channel: None, reason }
+    };
+    let mut proposals = Vec::new();
+    let mut orders: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount > 0.0).map(|p| p.time).collect();
+    orders.dedup();
+
+    // service_recovery: an unresolved conversation that opened negative, recently.
+    if let Some(conversation) = timeline.conversations.iter().rev().find(|c| c.start >= recent && c.opened_negative() && !c.resolved) {
+        proposals.push(propose(
+            "service_recovery",
+            format!(
+                "unresolved complaint on {}, opened {} ({} days ago)",
+                conversation.channel,
+                local_date(conversation.start),
+                (as_of - conversation.start) / DAY
+            ),
+        ));
+    }
+    // win_back: P(alive) has fallen below ½ (but not below 0.1: long gone is not falling)
+    // for a customer in the top fifth by spend.
+    let p = facts.p_alive[i];
+    if p.is_finite() && (0.1..0.5).contains(&p) && facts.net_spend[i] >= valuable && valuable > 0.0 {
+        let before = facts.previous.and_then(|previous| previous.get(&timeline.customer)).copied();
+        if before.is_none_or(|before| before >= 0.5) {
+            let was = before.map(|before| format!(" (was {before:.2} at the last analysis)")).unwrap_or_default();
+            proposals.push(propose(
+                "win_back",
+                format!("P(alive) {p:.2}{was}; net spend {:.2}, in the top 20% (from {valuable:.2})", facts.net_spend[i]),
+            ));
+        }
+    }
+    // proactive_help: a recent event that is often followed by a contact, and no contact since.
+    for need in needs {
+        let last = match need.trigger {
+            "article-view" => timeline.engagement.iter().rev().find(|e| e.kind == EngagementType::ArticleView).map(|e| e.time),
+            _ => orders.last().copied(),
+        };
+        if let Some(time) = last
+            && time >= as_of - 3 * DAY
+            && !timeline.conversations.iter().any(|c| c.start > time)
+        {
+            proposals.push(propose(
+                "proactive_help",
+                format!(
+                    "{} on {}: {}s are followed by a contact within {FOLLOW_DAYS} days {:.0}% of the time (95% CI {:.0}–{:.0}%, n = {})",
+                    need.trigger,
+                    local_date(time),
+                    need.trigger,
+                    100.0 * need.followed as f64 / need.n as f64,
+                    100.0 * need.lower,
+                    100.0 * need.upper,
+                    need.n
+                ),
+            ));
+            break;
+        }
+    }
+    // welcome_back: a recent order after a lapse of 180 days or more.
+    if orders.len() >= 2 {
+        let (last, before) = (orders[orders.len() - 1], orders[orders.len() - 2]);
+        if last >= recent && last - before >= 180 * DAY {
+            proposals.push(propose("welcome_back", format!("ordered on {} after {} days away", local_date(last), (last - before) / DAY)));
+        }
+    }
+    // thank_you: a milestone order or an anniversary of the first order in the last week.
+    let week = as_of - 7 * DAY;
+    if let Some(&n) = MILESTONES.iter().find(|&&n| orders.len() >= n && orders[n - 1] > week) {
+        proposals.push(propose("thank_you", format!("{} order, on {}", ordinal(n), local_date(orders[n - 1]))));
+    } else if let Some(&first) = orders.first() {
+        use chrono::Datelike;
+        let first_date = local_date(first);
+        let years = today.year() - first_date.year();
+        let anniversary = first_date.with_year(today.year()).or_else(|| first_date.with_day(28).and_then(|d| d.with_year(today.year())));
+        if let Some(anniversary) = anniversary
+            && years >= 1
+            && anniversary <= today
+            && (today - anniversary).num_days() < 7
+        {
+            proposals.push(propose(
+                "thank_you",
+                format!("{years} year{} since the first order, on {first_date}", if years == 1 { "" } else { "s" }),
+            ));
+        }
+    }
+    // ask_for_review / ask_for_referral: a promoter's answer in the last 30 days.
+    if let Some(answer) = timeline.answers.iter().rev().find(|a| a.survey == SurveyType::Nps)
+        && answer.score >= 9.0
+        && answer.time >= as_of - 30 * DAY
+    {
+        let year = as_of - 365 * DAY;
+        let reviewed = timeline.engagement.iter().rev().find(|e| e.kind == EngagementType::Review && e.time >= year);
+        let referred = timeline.engagement.iter().any(|e| e.kind == EngagementType::Referral && e.time >= year);
+        match reviewed {
+            None => proposals.push(propose(
+                "ask_for_review",
+                format!("NPS {} on {}; no review in the last year", answer.score, local_date(answer.time)),
+            )),
+            Some(review) if !referred => proposals.push(propose(
+                "ask_for_referral",
+                format!(
+                    "NPS {} on {}; reviewed on {}; no referral in the last year",
+                    answer.score,
+                    local_date(answer.time),
+                    local_date(review.time)
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    // surprise_and_delight: the top tier without a risk signal.
+    if facts.tier[i] && !facts.on_watch.contains(&i) {
+        let clv = if facts.clv[i].is_finite() { format!(", CLV {:.2}", facts.clv[i]) } else { String::new() };
+        proposals.push(propose("surprise_and_delight", format!("top tier: strength {:.1}{clv}, no risk signal", facts.strength[i])));
+    }
+    proposals
+}
+
+fn action_name(action: &str) -> &'static str {
+    DEFAULT_RULES.iter().find(|(name, ..)| *name == action).map_or("action", |(name, ..)| name)
+}
+
+/// Run the playbook: built-in and user rules, one action per customer, consent, cooldown,
+/// frequency cap and control.
+fn playbook(table: &CustomerTable, context: &Context<'_>, facts: &Facts<'_>) -> Result<(Vec<Action>, Json), EngineError> {
+    let Context { timelines, as_of, zone, config, consent, history, .. } = *context;
+    let settings = config.actions.as_ref();
+    let (builtin, control_share, cap) =
+        (ActionsConfig::builtin(settings), ActionsConfig::control_share(settings), ActionsConfig::frequency_cap_days(settings));
+    let local = zone.local_seconds(ParsedTime::Instant(as_of));
+    let today = local.div_euclid(DAY);
+    let as_of_date = rapport_core::time::format_local(local)[..10].to_string();
+    let needs = if builtin { predictable_needs(timelines, as_of) } else { Vec::new() };
+    // "Valuable": the top fifth of customers who bought, by net spend.
+    let mut spend: Vec<f64> = facts.net_spend.iter().copied().filter(|s| s.is_finite() && *s > 0.0).collect();
+    spend.sort_by(f64::total_cmp);
+    let valuable = if spend.is_empty() { f64::INFINITY } else { spend[(spend.len() * 4 / 5).min(spend.len() - 1)] };
+    let mut user: Vec<(usize, Vec<Option<String>>)> = Vec::new();
+    for (index, rule) in config.playbook.iter().enumerate() {
+        user.push((index, evaluate_with_values(table, rule.when.get_ref(), &format!("[[playbook]] {}", rule.action))?));
+    }
+    let no_consent = Consent::default();
+    let actions: Vec<Action> = (0..timelines.len())
+        .into_par_iter()
+        .filter_map(|i| {
+            let timeline = &timelines[i];
+            let mut proposals = if builtin { builtin_proposals(i, timeline, facts, as_of, zone, &needs, valuable) } else { Vec::new() };
+            for (index, matched) in &user {
+                if let Some(values) = &matched[i] {
+                    let rule = &config.playbook[*index];
+                    proposals.push(Proposal {
+                        action: rule.action.clone(),
+                        priority: rule.priority.as_ref().map_or(50, |p| *p.get_ref()),
+                        cooldown_days: rule.cooldown_days.unwrap_or(30),
+                        channel: rule.channel.as_ref().map(|c| c.get_ref().clone()),
+                        reason: format!("{} ({values})", rule.when.get_ref()),
+                    });
+                }
+            }
+            if proposals.is_empty() {
+                return None;
+            }
+            // Only actions of earlier observation ends count for cooldown and the cap.
+            let sent: Vec<&(String, i64, bool)> = history
+                .sent
+                .get(&timeline.customer)
+                .map(|sent| sent.iter().filter(|(_, day, _)| *day < today).collect())
+                .unwrap_or_default();
+            let days_since = |action: &str| sent.iter().filter(|(name, _, _)| name == action).map(|(_, day, _)| today - day).min();
+            let days_since_any = sent.iter().filter(|(_, _, control)| !control).map(|(_, day, _)| today - day).min();
+            let stated = consent.get(&timeline.customer).unwrap_or(&no_consent);
+            let chosen = choose(&proposals, stated, &days_since, days_since_any, cap)?;
+            let key = blake3::hash(format!("{}|{}|{as_of_date}", timeline.customer, chosen.proposal.action).as_bytes());
+            Some(Action {
+                row: i,
+                action: chosen.proposal.action,
+                channel: chosen.channel,
+                priority: chosen.proposal.priority,
+                reason: chosen.proposal.reason,
+                control: is_control(key.as_bytes(), control_share),
+                key: key.to_hex()[..32].to_string(),
+                as_of: as_of_date.clone(),
+            })
+        })
+        .collect();
+    let mut counts: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for action in &actions {
+        let entry = counts.entry(action.action.as_str()).or_default();
+        if action.control { entry.1 += 1 } else { entry.0 += 1 }
+    }
+    let json = json!({
+        "builtin": builtin,
+        "control_share": control_share,
+        "frequency_cap_days": cap,
+        "actions": counts.iter().map(|(name, (sent, held))| (name.to_string(), json!({"send": sent, "control": held}))).collect::<serde_json::Map<_, _>>(),
+        "predictable_needs": needs.iter().map(|need| json!({"trigger": need.trigger, "followed_by_contact_within_days": FOLLOW_DAYS, "followed": need.followed, "n": need.n, "lower": need.lower, "upper": need.upper})).collect::<Vec<_>>(),
+        "opted_out_customers": consent.values().filter(|consent| consent.opted_out).count(),
+    });
+    Ok((actions, json))
+}
+
+fn actions_table(actions: &[Action], timelines: &[Timeline]) -> Table {
+    Table::new("actions")
+        .column("customer_id", Values::Text(actions.iter().map(|a| Some(timelines[a.row].customer.clone())).collect()))
+        .column("action", Values::Text(actions.iter().map(|a| Some(a.action.clone())).collect()))
+        .column("channel", Values::Text(actions.iter().map(|a| Some(a.channel.clone())).collect()))
+        .column("priority", Values::Count(actions.iter().map(|a| u64::from(a.priority)).collect()))
+        .column("reason", Values::Text(actions.iter().map(|a| Some(a.reason.clone())).collect()))
+        .column("control", Values::Text(actions.iter().map(|a| Some(a.control.to_string())).collect()))
+        .column("idempotency_key", Values::Text(actions.iter().map(|a| Some(a.key.clone())).collect()))
+        .column("as_of", Values::Text(actions.iter().map(|a| Some(a.as_of.clone())).collect()))
+}
+
+/// Which run's actions to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionsRequest {
+    /// The workspace.
+    pub workspace: std::path::PathBuf,
+    /// The run (default: the latest).
+    pub run: Option<String>,
+    /// Leave out the control group's rows.
+    pub without_control: bool,
+}
+
+/// A run's actions: `customer_id, action, channel, priority, reason, control,
+/// idempotency_key, as_of`, by priority.
+pub fn actions(request: &ActionsRequest) -> Result<(rapport_store::runs::RunInfo, RecordBatch), EngineError> {
+    let workspace = rapport_store::workspace::Workspace::open(&request.workspace)?;
+    let run = analysis_run(&workspace, request.run.as_deref(), "actions")?;
+    let path = workspace.run_directory(&run.id).join("actions.parquet");
+    if !path.is_file() {
+        return Err(EngineError::Request(format!(
+            "run {} has no actions: it was written before the playbook existed; run `rapport analyze --workspace {}`",
+            run.id,
+            workspace.root().display()
+        )));
+    }
+    let mut batch = read_run_table(&workspace, &run.id, "actions")?;
+    if request.without_control {
+        let control = texts_of(&batch, "control")?;
+        let keep = BooleanArray::from(control.iter().map(|value| value.as_deref() != Some("true")).collect::<Vec<_>>());
+        batch = arrow::compute::filter_record_batch(&batch, &keep).map_err(internal)?;
+    }
+    Ok((run, batch))
 }

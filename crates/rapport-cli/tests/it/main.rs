@@ -1,5 +1,6 @@
 //! Integration tests of the `rapport` binary: reference values, bad input, the workspace.
 
+mod actions;
 mod bad_input;
 mod cluster;
 mod clv;

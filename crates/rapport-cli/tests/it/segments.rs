@@ -105,18 +105,29 @@ fn user_segments_and_moves_between_runs() {
     // Moves between the runs: every customer of the later run once per kind.
     let (header, moves) = csv_rows(&ok(&["segments", "-w", &workspace, "--compare", &earlier]));
     assert_eq!(header, ["kind", "from", "to", "customers", "net_spend"]);
-    let moved: usize = moves.iter().filter(|row| row[0] == "rfm" && !row[2].is_empty()).map(|row| row[3].parse::<usize>().expect("n")).sum();
+    let moved: usize =
+        moves.iter().filter(|row| row[0] == "rfm" && !row[2].is_empty()).map(|row| row[3].parse::<usize>().expect("n")).sum();
     assert_eq!(moved, rows.len());
 
-    let json: serde_json::Value = serde_json::from_str(&ok(&["matrix", "-w", &workspace, "--compare", &earlier, "--format", "json"])).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["matrix", "-w", &workspace, "--compare", &earlier, "--format", "json"])).expect("json");
     assert_eq!(json["settings"]["matrix"]["strength_bands"], 4);
     let directions = json["directions"].as_object().expect("directions");
     let later: u64 = ["moved_up", "slipped", "stayed", "new"].iter().filter_map(|way| directions.get(*way)?.as_u64()).sum();
     let customers: u64 = json["cells"].as_array().expect("cells").iter().map(|cell| cell["customers"].as_u64().expect("n")).sum();
     assert_eq!(later, customers);
     let movers = json["movers"].as_array().expect("movers");
-    assert_eq!(movers.len() as u64, directions.get("moved_up").and_then(|n| n.as_u64()).unwrap_or(0) + directions.get("slipped").and_then(|n| n.as_u64()).unwrap_or(0));
-    assert!(json["cells"].as_array().expect("cells").iter().all(|cell| cell["strength_band"].as_u64().is_some_and(|band| (1..=4).contains(&band))));
+    assert_eq!(
+        movers.len() as u64,
+        directions.get("moved_up").and_then(|n| n.as_u64()).unwrap_or(0) + directions.get("slipped").and_then(|n| n.as_u64()).unwrap_or(0)
+    );
+    assert!(
+        json["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .all(|cell| cell["strength_band"].as_u64().is_some_and(|band| (1..=4).contains(&band)))
+    );
     // The watched top tier is the configured one.
     for row in json["top_tier_watch"].as_array().expect("watch") {
         assert_eq!(row["strength_band"], 4);

@@ -1,0 +1,222 @@
+//! `rapport actions`: the built-in "like a friend" playbook on a hand-made workspace with
+//! one planted customer per rule, each with an opted-out twin; consent, cooldown and the
+//! frequency cap; user rules.
+
+use std::fmt::Write as _;
+
+use crate::{csv_rows, ok, user_error};
+
+const DAY: i64 = 86_400;
+/// 2025-06-30T12:00:00Z.
+const LAST: i64 = 1_751_284_800;
+
+fn at(time: i64) -> String {
+    chrono::DateTime::from_timestamp(time, 0).expect("time").format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn days_before(days: i64) -> i64 {
+    LAST - days * DAY
+}
+
+/// The planted customers: (id, what they should get).
+const PLANTED: [(&str, &str); 8] = [
+    ("recover", "service_recovery"),
+    ("winback", "win_back"),
+    ("helpme", "proactive_help"),
+    ("welcome", "welcome_back"),
+    ("milestone", "thank_you"),
+    ("promoter", "ask_for_review"),
+    ("referrer", "ask_for_referral"),
+    ("vip", "surprise_and_delight"),
+];
+
+struct Files {
+    customers: String,
+    purchases: String,
+    interactions: String,
+    surveys: String,
+    engagement: String,
+}
+
+fn brand() -> Files {
+    let mut files = Files {
+        customers: "customer_id,preferred_channel,email_consent,sms_consent,opted_out\n".into(),
+        purchases: "customer_id,order_id,time,amount\n".into(),
+        interactions: "customer_id,conversation_id,time,channel,direction,text,resolved\n".into(),
+        surveys: "customer_id,time,survey_type,score\n".into(),
+        engagement: "customer_id,time,engagement_type,rating\n".into(),
+    };
+    let mut order = 0;
+    let mut buy = |files: &mut Files, id: &str, time: i64, amount: f64| {
+        order += 1;
+        writeln!(files.purchases, "{id},o{order},{},{amount:.2}", at(time)).expect("write");
+    };
+    // Background: 120 customers who buy now and then, some of whom read help articles and
+    // then get in touch (so article views predict a contact).
+    for c in 0..120_i64 {
+        let id = format!("bg{c:03}");
+        writeln!(files.customers, "{id},email,true,true,false").expect("write");
+        let gap = 20 + (c * 7) % 90;
+        let mut time = days_before(700 - (c * 3) % 200);
+        // A third stop buying long before the end, so the BG/NBD fit sees customers leave.
+        let end = if c % 3 == 0 { days_before(250 + c) } else { days_before(5 + c % 60) };
+        while time < end {
+            buy(&mut files, &id, time, 20.0 + (c % 9) as f64 * 5.0);
+            time += gap * DAY;
+        }
+        if c % 2 == 0 {
+            let view = days_before(100 + c);
+            writeln!(files.engagement, "{id},{},article-view,", at(view)).expect("write");
+            if c % 4 == 0 {
+                writeln!(files.interactions, "{id},k{id},{},chat,inbound,Where is my parcel?,true", at(view + 2 * DAY)).expect("write");
+            }
+        }
+    }
+    for twin in ["", "_out"] {
+        let out = !twin.is_empty();
+        let id = |name: &str| format!("{name}{twin}");
+        let consent = |id: &str, preferred: &str, email: bool, sms: bool| format!("{id},{preferred},{email},{sms},{out}\n");
+        // service_recovery: an unresolved complaint five days ago; prefers SMS but has not
+        // consented to it, so e-mail.
+        files.customers.push_str(&consent(&id("recover"), "sms", true, false));
+        buy(&mut files, &id("recover"), days_before(200), 40.0);
+        buy(&mut files, &id("recover"), days_before(30), 40.0);
+        writeln!(
+            files.interactions,
+            "{},k{},{},chat,inbound,This is terrible. My order arrived broken and nobody answers.,false",
+            id("recover"),
+            id("recover"),
+            at(days_before(5))
+        )
+        .expect("write");
+        // win_back: a valuable regular who stopped buying.
+        files.customers.push_str(&consent(&id("winback"), "email", true, true));
+        for k in 0..14 {
+            buy(&mut files, &id("winback"), days_before(600 - k * 30), 400.0);
+        }
+        // proactive_help: read a help article yesterday, no contact since.
+        files.customers.push_str(&consent(&id("helpme"), "chat", true, true));
+        buy(&mut files, &id("helpme"), days_before(300), 30.0);
+        buy(&mut files, &id("helpme"), days_before(100), 30.0);
+        writeln!(files.engagement, "{},{},article-view,", id("helpme"), at(days_before(1))).expect("write");
+        // welcome_back: ordered three days ago after 250 days away.
+        files.customers.push_str(&consent(&id("welcome"), "email", true, true));
+        buy(&mut files, &id("welcome"), days_before(400), 35.0);
+        buy(&mut files, &id("welcome"), days_before(253), 35.0);
+        buy(&mut files, &id("welcome"), days_before(3), 35.0);
+        // thank_you: the fifth order, two days ago.
+        files.customers.push_str(&consent(&id("milestone"), "email", true, true));
+        for k in [160, 120, 80, 40, 2] {
+            buy(&mut files, &id("milestone"), days_before(k), 25.0);
+        }
+        // ask_for_review: a promoter ten days ago who never reviewed; no e-mail or SMS
+        // consent, so by post.
+        files.customers.push_str(&consent(&id("promoter"), "email", false, false));
+        buy(&mut files, &id("promoter"), days_before(90), 50.0);
+        buy(&mut files, &id("promoter"), days_before(45), 50.0);
+        writeln!(files.surveys, "{},{},nps,10", id("promoter"), at(days_before(10))).expect("write");
+        // ask_for_referral: a promoter who has already reviewed.
+        files.customers.push_str(&consent(&id("referrer"), "email", true, true));
+        buy(&mut files, &id("referrer"), days_before(95), 50.0);
+        buy(&mut files, &id("referrer"), days_before(40), 50.0);
+        writeln!(files.surveys, "{},{},nps,9", id("referrer"), at(days_before(12))).expect("write");
+        writeln!(files.engagement, "{},{},review,5", id("referrer"), at(days_before(60))).expect("write");
+        // surprise_and_delight: a long, strong relationship with no risk signal.
+        files.customers.push_str(&consent(&id("vip"), "email", true, true));
+        for k in 0..31 {
+            buy(&mut files, &id("vip"), days_before(920 - k * 30), 120.0);
+        }
+        for k in 0..6 {
+            writeln!(files.engagement, "{},{},share,", id("vip"), at(days_before(200 - k * 30))).expect("write");
+        }
+    }
+    files
+}
+
+fn workspace(directory: &std::path::Path, extra_config: &str) -> String {
+    let files = brand();
+    let workspace = directory.join("ws");
+    let workspace = workspace.to_str().expect("path").to_string();
+    ok(&["init", &workspace]);
+    let config = std::path::Path::new(&workspace).join("rapport.toml");
+    let text = std::fs::read_to_string(&config).expect("config") + extra_config;
+    std::fs::write(&config, text).expect("config");
+    for (kind, text) in [
+        ("customers", &files.customers),
+        ("purchases", &files.purchases),
+        ("interactions", &files.interactions),
+        ("surveys", &files.surveys),
+        ("engagement", &files.engagement),
+    ] {
+        let path = directory.join(format!("{kind}.csv"));
+        std::fs::write(&path, text).expect("write");
+        ok(&["-q", "ingest", "-w", &workspace, "-k", kind, path.to_str().expect("path")]);
+    }
+    workspace
+}
+
+fn actions(workspace: &str) -> Vec<Vec<String>> {
+    let (header, rows) = csv_rows(&ok(&["actions", "-w", workspace]));
+    assert_eq!(header, ["customer_id", "action", "channel", "priority", "reason", "control", "idempotency_key", "as_of"]);
+    rows
+}
+
+#[test]
+fn every_builtin_rule_fires_for_its_planted_customer_and_never_for_the_opted_out() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace =
+        workspace(directory.path(), "\n[matrix]\ntop_tier = \"strength_band = 5 AND longevity_band >= 4 AND net_spend > 3000\"\n");
+    ok(&["-q", "analyze", "-w", &workspace, "--as-of", "2025-06-30"]);
+    let rows = actions(&workspace);
+    let of = |id: &str| rows.iter().find(|row| row[0] == id);
+    for (id, action) in PLANTED {
+        let row = of(id).unwrap_or_else(|| panic!("{id} got no action; actions: {rows:?}"));
+        assert_eq!(row[1], action, "{id}: {row:?}");
+        assert!(!row[4].is_empty(), "{id} has a reason");
+        assert!(of(&format!("{id}_out")).is_none(), "{id}_out opted out but got {:?}", of(&format!("{id}_out")));
+    }
+    // Consent picks the channel; reasons carry the numbers.
+    assert_eq!(of("recover").expect("recover")[2], "email");
+    assert_eq!(of("promoter").expect("promoter")[2], "mail");
+    assert!(of("welcome").expect("welcome")[4].contains("250 days away"), "{:?}", of("welcome"));
+    assert!(of("milestone").expect("milestone")[4].starts_with("5th order"), "{:?}", of("milestone"));
+    assert!(of("helpme").expect("helpme")[4].contains("article-view"), "{:?}", of("helpme"));
+    // Idempotency keys are unique; the same analysis again gives the same actions.
+    let mut keys: Vec<&String> = rows.iter().map(|row| &row[6]).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), rows.len());
+    ok(&["-q", "analyze", "-w", &workspace, "--as-of", "2025-06-30"]);
+    assert_eq!(actions(&workspace), rows, "a rerun on the same day repeats the list");
+
+    // A day later: nobody who was sent an action yesterday gets another (frequency cap 7
+    // days), and the cooldown keeps the same action from repeating.
+    ok(&["-q", "analyze", "-w", &workspace, "--as-of", "2025-07-01"]);
+    let later = actions(&workspace);
+    for row in &later {
+        let before = rows.iter().find(|earlier| earlier[0] == row[0]);
+        assert!(before.is_none_or(|before| before[5] == "true"), "{} again a day later: {row:?}", row[0]);
+    }
+}
+
+#[test]
+fn user_rules_join_the_playbook_and_config_mistakes_are_caught() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = "\n[actions]\nbuiltin = false\ncontrol_share = 0\n\n[[playbook]]\naction = \"big_thanks\"\nwhen = \"net_spend > 3000\"\nchannel = \"phone\"\npriority = 70\n";
+    let workspace = workspace(directory.path(), config);
+    ok(&["-q", "analyze", "-w", &workspace, "--as-of", "2025-06-30"]);
+    let rows = actions(&workspace);
+    let ids: Vec<&str> = rows.iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(ids, ["vip", "winback"], "{rows:?}");
+    assert!(rows.iter().all(|row| row[1] == "big_thanks" && row[2] == "phone" && row[5] == "false"));
+    assert!(rows[0][4].starts_with("net_spend > 3000 (net_spend = "), "{:?}", rows[0]);
+
+    let path = std::path::Path::new(&workspace).join("rapport.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(&path, text.replace("channel = \"phone\"", "channel = \"pigeon\"")).expect("config");
+    let message = user_error(&["actions", "-w", &workspace]);
+    assert!(message.contains("pigeon") && message.contains("line "), "{message}");
+    std::fs::write(&path, text.replace("control_share = 0", "control_share = 0.9")).expect("config");
+    let message = user_error(&["actions", "-w", &workspace]);
+    assert!(message.contains("0 to 0.5"), "{message}");
+}
