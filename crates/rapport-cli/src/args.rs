@@ -208,6 +208,14 @@ pub struct ActionsArgs {
     /// Leave out the control group (actions held back to measure their effect).
     #[arg(long)]
     pub without_control: bool,
+    /// Post every action (not the control group) to this URL as JSON, one request per
+    /// action with an `Idempotency-Key` header, retrying with backoff; prints the actions
+    /// that failed and exits 1 if any did.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// Retries of a failed post (network errors, timeouts, 408, 429, 5xx).
+    #[arg(long, default_value_t = 4, requires = "webhook")]
+    pub webhook_retries: u32,
     /// Output format (default: csv, or from the --output file's extension).
     #[arg(long, value_enum)]
     pub format: Option<Format>,

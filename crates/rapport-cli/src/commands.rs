@@ -186,7 +186,44 @@ pub fn run(cli: Cli) -> Result<()> {
                 without_control: args.without_control,
             };
             let (_, actions) = rapport_engine::relationship::actions(&request)?;
-            emit(&actions, format, args.output.as_deref())
+            let Some(url) = &args.webhook else {
+                return emit(&actions, format, args.output.as_deref());
+            };
+            let webhook = rapport_engine::webhook::WebhookRequest {
+                retries: args.webhook_retries,
+                ..rapport_engine::webhook::WebhookRequest::new(url)
+            };
+            let progress = spinner(quiet, format!("posting actions to {url}"));
+            let report = rapport_engine::webhook::post_actions(&actions, &webhook);
+            progress.finish_and_clear();
+            let report = report?;
+            if !quiet {
+                eprintln!(
+                    "posted {} actions to {url} ({} after a retry); {} held out as control; {} failed",
+                    report.posted,
+                    report.after_retry,
+                    report.held_out,
+                    report.failed.len()
+                );
+            }
+            if report.failed.is_empty() {
+                return Ok(());
+            }
+            let failed = &report.failed;
+            let table = TableBuilder::default()
+                .text("customer_id", failed.iter().map(|f| f.customer_id.as_str()))
+                .text("action", failed.iter().map(|f| f.action.as_str()))
+                .text("idempotency_key", failed.iter().map(|f| f.idempotency_key.as_str()))
+                .count("attempts", failed.iter().map(|f| u64::from(f.attempts)))
+                .text("error", failed.iter().map(|f| f.error.as_str()))
+                .build()
+                .map_err(EngineError::from)?;
+            emit(&table, format, args.output.as_deref())?;
+            anyhow::bail!(
+                "{} of {} actions could not be posted to {url} (listed on stdout; posting again is safe: each action carries its idempotency key)",
+                failed.len(),
+                report.posted + failed.len() as u64
+            )
         }
         Command::Runs(args) => {
             let runs = rapport_engine::workspace::runs(&args.workspace)?;

@@ -23,6 +23,7 @@ pub mod sentiment;
 pub mod sql;
 pub mod summary;
 pub mod topics;
+pub mod webhook;
 pub mod workspace;
 
 pub use error::EngineError;

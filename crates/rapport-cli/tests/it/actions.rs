@@ -220,3 +220,92 @@ fn user_rules_join_the_playbook_and_config_mistakes_are_caught() {
     let message = user_error(&["actions", "-w", &workspace]);
     assert!(message.contains("0 to 0.5"), "{message}");
 }
+
+/// A local webhook that fails some requests: the first attempt of every third action
+/// gets a 503 (retried, then accepted), one customer's action a 400 (a bad request is
+/// not retried, and is reported).
+#[test]
+fn the_webhook_retries_and_reports_failures() {
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = workspace(directory.path(), "\n[actions]\ncontrol_share = 0\n");
+    ok(&["-q", "analyze", "-w", &workspace, "--as-of", "2025-06-30"]);
+    let expected = actions(&workspace);
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    // Per idempotency key: the bodies received and the statuses answered.
+    let seen: Arc<Mutex<HashMap<String, Vec<(String, u16)>>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let (mut length, mut key) = (0, String::new());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                let lower = line.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("idempotency-key:") {
+                    key = line["idempotency-key:".len()..].trim().to_string();
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).expect("body");
+            let body = String::from_utf8(body).expect("utf-8");
+            let mut seen = record.lock().expect("lock");
+            let attempts = seen.entry(key.clone()).or_default();
+            let status = if body.contains("\"customer_id\":\"promoter\"") {
+                400
+            } else if attempts.is_empty() && key.as_bytes()[0] % 3 == 0 {
+                503
+            } else {
+                200
+            };
+            attempts.push((body, status));
+            drop(seen);
+            let reason = match status {
+                200 => "OK",
+                400 => "Bad Request",
+                _ => "Service Unavailable",
+            };
+            let _ = write!(stream, "HTTP/1.1 {status} {reason}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno");
+        }
+    });
+
+    let output = crate::rapport(&["actions", "-w", &workspace, "--webhook", &url, "--webhook-retries", "2"]);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("1 of ") && stderr.contains("could not be posted"), "{stderr}");
+    let (header, failed) = csv_rows(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(header, ["customer_id", "action", "idempotency_key", "attempts", "error"]);
+    assert_eq!(failed.len(), 1);
+    assert_eq!((failed[0][0].as_str(), failed[0][3].as_str()), ("promoter", "1"), "a 400 is not retried");
+    assert!(failed[0][4].starts_with("HTTP 400"), "{:?}", failed[0]);
+
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), expected.len(), "every action reached the hook");
+    let mut retried = 0;
+    for row in &expected {
+        let attempts = seen.get(&row[6]).unwrap_or_else(|| panic!("{} never posted", row[0]));
+        let body: serde_json::Value = serde_json::from_str(&attempts[0].0).expect("json body");
+        assert_eq!((body["customer_id"].as_str(), body["action"].as_str()), (Some(row[0].as_str()), Some(row[1].as_str())));
+        assert_eq!(body["idempotency_key"], row[6].as_str());
+        if row[0] != "promoter" {
+            assert_eq!(attempts.last().map(|a| a.1), Some(200), "{}: {attempts:?}", row[0]);
+            assert!(attempts.iter().filter(|a| a.1 == 200).count() == 1, "accepted once");
+            retried += usize::from(attempts.len() > 1);
+        }
+    }
+    assert!(retried > 0, "some action was retried after a 503");
+    assert!(stderr.contains(&format!("({retried} after a retry)")), "{stderr}");
+
+    let message = user_error(&["actions", "-w", &workspace, "--webhook", "ftp://example"]);
+    assert!(message.contains("http:// or https://"), "{message}");
+}
