@@ -1156,13 +1156,13 @@ fn brand_demo(args: &crate::args::DemoArgs, quiet: bool) -> Result<()> {
     )?;
     writeln!(
         out,
-        "  {}/*.parquet  breakdowns: voice of the customer, detractor drivers, service, programs, regions, distance to stores, sentiment, the Customer Matrix, segments",
+        "  {}/*.parquet  breakdowns: voice of the customer, detractor drivers, service, programs, regions, distance to stores, sentiment, the Customer Matrix, segments, actions",
         run.display()
     )?;
     writeln!(out, "  {}  the generated files and ground_truth.json", report.generated.output.display())?;
     writeln!(
         out,
-        "Next: rapport matrix --workspace {0}   ·   rapport segments --workspace {0}   ·   rapport demo --cdnow for the CDNOW walk-through",
+        "Next: rapport matrix --workspace {0}   ·   rapport segments --workspace {0}   ·   rapport actions --workspace {0}   ·   rapport demo --cdnow for the CDNOW walk-through",
         report.workspace.display()
     )?;
     if !quiet {
