@@ -442,6 +442,9 @@ fn clusters_table(features: &[[f64; 5]], labels: &[usize], number: &[u32], k: us
         .column("typical_engagement", mean(4, &unlog))
 }
 
+/// Customers, net spend, CLV, P(alive) sum and count of one segment.
+type Group = (u64, f64, f64, f64, u64);
+
 fn segments_table(
     rfm: &[Option<&str>],
     clusters: &[Option<u32>],
@@ -451,7 +454,7 @@ fn segments_table(
     p_alive: &[f64],
 ) -> Table {
     // (kind, segment) → customers, net spend, clv, p_alive sum and count.
-    let mut groups: BTreeMap<(u8, String), (u64, f64, f64, f64, u64)> = BTreeMap::new();
+    let mut groups: BTreeMap<(u8, String), Group> = BTreeMap::new();
     let n = net_spend.len();
     let mut add = |key: (u8, String), i: usize| {
         let entry = groups.entry(key).or_default();
@@ -703,7 +706,10 @@ pub struct MatrixReport {
     pub directions: BTreeMap<String, u64>,
 }
 
-fn cells_of(batch: &RecordBatch) -> Result<(Vec<String>, HashMap<String, ((u32, u32), f64, f64)>), EngineError> {
+/// A customer's cell, value and strength.
+type Placement = ((u32, u32), f64, f64);
+
+fn cells_of(batch: &RecordBatch) -> Result<(Vec<String>, HashMap<String, Placement>), EngineError> {
     let ids = ids_of(batch)?;
     let band = |name: &str| -> Result<Vec<u32>, EngineError> {
         let column = batch
@@ -722,6 +728,9 @@ fn cells_of(batch: &RecordBatch) -> Result<(Vec<String>, HashMap<String, ((u32, 
         .collect();
     Ok((ids, map))
 }
+
+/// A customer who changed strength band: id, direction, cells, strengths, value.
+type Mover = (String, rapport_action::matrix::Direction, (u32, u32), (u32, u32), f64, f64, f64);
 
 /// Read a run's matrix, and with `compare` how customers moved since an earlier run.
 pub fn matrix(request: &MatrixRequest) -> Result<MatrixReport, EngineError> {
@@ -776,7 +785,7 @@ pub fn matrix(request: &MatrixRequest) -> Result<MatrixReport, EngineError> {
         .map_err(internal)?,
     );
     let name = |d: Direction| serde_json::to_value(d).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    let mut movers: Vec<(String, Direction, (u32, u32), (u32, u32), f64, f64, f64)> = Vec::new();
+    let mut movers: Vec<Mover> = Vec::new();
     for id in &later_ids {
         let (to, value, strength) = later_cells[id];
         let before = earlier_cells.get(id);
@@ -893,13 +902,16 @@ struct Need {
     upper: f64,
 }
 
+/// The times of one kind of trigger event in a timeline.
+type TriggerTimes = dyn Fn(&Timeline) -> Vec<i64> + Sync;
+
 /// Learn which events are often followed by a contact: of the events at least
 /// [`FOLLOW_DAYS`] before the observation end, the share followed by a conversation
 /// within that many days, with a Wilson interval; a trigger qualifies with 30 events and
 /// a lower bound of 10% or more.
 fn predictable_needs(timelines: &[Timeline], as_of: i64) -> Vec<Need> {
     let follow = FOLLOW_DAYS * DAY;
-    let triggers: [(&'static str, &(dyn Fn(&Timeline) -> Vec<i64> + Sync)); 2] = [
+    let triggers: [(&'static str, &TriggerTimes); 2] = [
         ("article-view", &|t: &Timeline| t.engagement.iter().filter(|e| e.kind == EngagementType::ArticleView).map(|e| e.time).collect()),
         ("purchase", &|t: &Timeline| t.purchases.iter().filter(|p| p.amount > 0.0).map(|p| p.time).collect()),
     ];

@@ -238,7 +238,8 @@ fn the_webhook_retries_and_reports_failures() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("address"));
     // Per idempotency key: the bodies received and the statuses answered.
-    let seen: Arc<Mutex<HashMap<String, Vec<(String, u16)>>>> = Arc::default();
+    type Seen = HashMap<String, Vec<(String, u16)>>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let record = Arc::clone(&seen);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
