@@ -3,6 +3,7 @@
 //! The engine runs them inside `analyze` and writes their columns and tables into the
 //! results run.
 
+pub mod alerts;
 pub mod kmeans;
 pub mod matrix;
 pub mod playbook;

@@ -75,6 +75,8 @@ pub fn cells(customers: &[Placed], placed: &[(u32, u32)]) -> Vec<Cell> {
     let total_value: f64 = customers.iter().map(|c| c.net_spend + finite(c.clv)).sum();
     let mut grid: BTreeMap<(u32, u32), Cell> = BTreeMap::new();
     let mut alive: HashMap<(u32, u32), (f64, u64)> = HashMap::new();
+    // Cells where some customer has a prediction (without a fit, predictions are blank, not 0).
+    let mut predicted: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
     for (customer, &(longevity_band, strength_band)) in customers.iter().zip(placed) {
         let cell = grid.entry((longevity_band, strength_band)).or_insert_with(|| Cell {
             longevity_band,
@@ -99,6 +101,9 @@ pub fn cells(customers: &[Placed], placed: &[(u32, u32)]) -> Vec<Cell> {
         cell.strength_max = cell.strength_max.max(customer.strength);
         cell.net_spend += customer.net_spend;
         cell.predicted_spend += finite(customer.predicted_spend);
+        if customer.predicted_spend.is_finite() || customer.clv.is_finite() {
+            predicted.insert((longevity_band, strength_band));
+        }
         cell.clv += finite(customer.clv);
         if customer.p_alive.is_finite() {
             let entry = alive.entry((longevity_band, strength_band)).or_default();
@@ -114,6 +119,9 @@ pub fn cells(customers: &[Placed], placed: &[(u32, u32)]) -> Vec<Cell> {
             cell.share_of_value = if total_value != 0.0 { (cell.net_spend + cell.clv) / total_value } else { f64::NAN };
             if let Some((sum, count)) = alive.get(&key) {
                 cell.mean_p_alive = sum / *count as f64;
+            }
+            if !predicted.contains(&key) {
+                (cell.predicted_spend, cell.predicted_spend_per_customer, cell.clv) = (f64::NAN, f64::NAN, f64::NAN);
             }
             cell
         })

@@ -61,6 +61,10 @@ pub enum Command {
     /// The playbook's next-best actions of an analysis: one per customer at most, with the
     /// reason and the channel consent allows; CSV / JSON, or posted to a webhook.
     Actions(ActionsArgs),
+    /// Alerts of an analysis: leading indicators (contacts per day and week, negative
+    /// contacts, NPS, engagement, first response time) outside their robust control limits,
+    /// and top-tier customers with new risk signals.
+    Alerts(AlertsArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
     /// Write a results run's customer table to PostgreSQL for the CRM: upserted by
@@ -222,6 +226,19 @@ pub struct ActionsArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// The analysis run (default: the latest).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Output format: table (alerts, then the watched top tier) or json.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -177,6 +177,52 @@ pub fn run(cli: Cli) -> Result<()> {
             emit(table, format, args.output.as_deref())
         }
         Command::Matrix(args) => matrix(&args, quiet),
+        Command::Alerts(args) => {
+            let request =
+                rapport_engine::relationship::MatrixRequest { workspace: args.workspace.clone(), run: args.run.clone(), compare: None };
+            let report = rapport_engine::relationship::alerts(&request)?;
+            let mut out = std::io::stdout().lock();
+            if args.format == Format::Json {
+                let document = serde_json::json!({
+                    "run": report.run.id,
+                    "alerts": report.alerts,
+                    "history": report.history,
+                    "top_tier_watch": rapport_engine::output::json_rows(&report.watch),
+                });
+                writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+                return Ok(());
+            }
+            let alerts = report.alerts.as_array().cloned().unwrap_or_default();
+            let plural = |n: usize| if n == 1 { "" } else { "s" };
+            writeln!(out, "Alerts, run {}: {} indicator{} outside the baseline", report.run.id, alerts.len(), plural(alerts.len()))?;
+            for alert in &alerts {
+                let number = |name: &str| alert[name].as_f64().unwrap_or(f64::NAN);
+                writeln!(
+                    out,
+                    "  {} {}: {:.2} (n = {}) in the {} day(s) to {}; baseline median {:.2}, limits [{:.2}, {:.2}]",
+                    alert["indicator"].as_str().unwrap_or(""),
+                    alert["direction"].as_str().unwrap_or(""),
+                    number("value"),
+                    number("n"),
+                    alert["window_days"],
+                    alert["window_end"].as_str().unwrap_or(""),
+                    number("baseline_median"),
+                    number("lower"),
+                    number("upper")
+                )?;
+            }
+            let watched = report.watch.num_rows();
+            writeln!(out, "Top tier: {watched} customer{} with new risk signals (rapport matrix --view watch)", plural(watched))?;
+            if !quiet {
+                let history: Vec<String> = report
+                    .history
+                    .as_object()
+                    .map(|history| history.iter().map(|(name, h)| format!("{name} {}/{}", h["alarms"], h["windows_judged"])).collect())
+                    .unwrap_or_default();
+                eprintln!("alarms over the history (alarms / windows judged): {}", history.join(", "));
+            }
+            Ok(())
+        }
         Command::Actions(args) => {
             let format = resolve_format(args.format, args.output.as_deref(), Format::Csv);
             check_output(Some(format), args.output.as_deref())?;
@@ -657,11 +703,12 @@ fn write_grid(out: &mut dyn Write, report: &rapport_engine::relationship::Matrix
         }
         writeln!(out)?;
     }
+    let watched = report.watch.num_rows();
+    let customers = if watched == 1 { "customer" } else { "customers" };
     writeln!(
         out,
-        "Top tier ({}): {} customers with new risk signals (--view watch)",
-        report.settings["matrix"]["top_tier"].as_str().unwrap_or("?"),
-        report.watch.num_rows()
+        "Top tier ({}): {watched} {customers} with new risk signals (--view watch)",
+        report.settings["matrix"]["top_tier"].as_str().unwrap_or("?")
     )?;
     if let Some(compare) = &report.compare {
         let parts: Vec<String> = report.directions.iter().map(|(way, n)| format!("{n} {}", way.replace('_', " "))).collect();

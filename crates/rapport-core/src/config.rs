@@ -292,7 +292,10 @@ impl WorkspaceConfig {
         if let Some(service) = &self.service {
             crate::schedule::Schedule::parse(&service.hours, &service.holidays).map_err(|reason| format!("[service] {reason}"))?;
         }
-        let builtin: Vec<&str> = analyze_columns().iter().map(|(name, _)| *name).collect();
+        // Segments are evaluated before the playbook, so they cannot read its next_action;
+        // the playbook's rules may read the segments.
+        let builtin: Vec<&str> = analyze_columns().iter().map(|(name, _)| *name).filter(|name| *name != "next_action").collect();
+        let with_segments: Vec<&str> = builtin.iter().copied().chain(self.segments.keys().map(String::as_str)).collect();
         for (name, condition) in &self.segments {
             let at = |message: String| ConfigProblem { message, span: Some(condition.span()) };
             if name.is_empty()
@@ -340,7 +343,8 @@ impl WorkspaceConfig {
                     span: Some(rule.when.span()),
                 });
             }
-            check_condition(&what, &rule.when, &builtin).map_err(|message| ConfigProblem { message, span: Some(rule.when.span()) })?;
+            check_condition(&what, &rule.when, &with_segments)
+                .map_err(|message| ConfigProblem { message, span: Some(rule.when.span()) })?;
             if let Some(channel) = &rule.channel
                 && !crate::event::Channel::NAMES.contains(&channel.get_ref().as_str())
             {
@@ -402,7 +406,17 @@ impl Default for WorkspaceConfig {
 /// Parse a condition and check that every column it reads is one of `columns`, with a
 /// suggestion for a misspelt one.
 fn check_condition(what: &str, condition: &Spanned<String>, columns: &[&str]) -> Result<(), String> {
-    let expression = Expression::parse_condition(condition.get_ref()).map_err(|error| format!("{what}: {error}"))?;
+    let expression = Expression::parse_condition(condition.get_ref()).map_err(|error| {
+        let message = error.to_string();
+        if message.contains("a filter must be a condition") {
+            format!(
+                "{what}: {:?} is not a condition that is true or false; write one such as net_spend > 100 or segment = 'Champions'",
+                condition.get_ref()
+            )
+        } else {
+            format!("{what}: {message}")
+        }
+    })?;
     for column in expression.columns() {
         if !columns.contains(&column.as_str()) {
             let nearest = columns

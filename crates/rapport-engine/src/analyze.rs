@@ -238,7 +238,7 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     }
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
-    let (mut table, models, referred_clv) = customer_table(&timelines, &settings, &consent, &mut skipped)?;
+    let (mut table, models, referred_clv) = customer_table(&timelines, &settings, &consent, minor_digits(&currency), &mut skipped)?;
     progress("relationship strength, the Customer Matrix and segments");
     let as_of_text = rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of)));
     let previous = previous_analysis(&workspace, &as_of_text)?;
@@ -869,6 +869,11 @@ fn contact_cost(workspace: &Workspace) -> Result<Option<f64>, EngineError> {
     Ok((!amounts.is_empty()).then(|| amounts.iter().sum::<f64>() / amounts.len() as f64))
 }
 
+/// Decimal places of the currency's minor unit (2 for an unknown code).
+fn minor_digits(currency: &str) -> u32 {
+    currency.parse::<rapport_core::money::Currency>().map_or(2, |currency| currency.minor_digits())
+}
+
 /// The customer table of the latest `analyze` run with an earlier observation end, if
 /// there is one (a rerun on the same day compares with what came before, not with itself).
 fn previous_analysis(workspace: &Workspace, as_of_text: &str) -> Result<Option<RecordBatch>, EngineError> {
@@ -890,6 +895,7 @@ fn customer_table(
     timelines: &[Timeline],
     settings: &Settings,
     consent: &HashMap<String, Consent>,
+    minor_digits: u32,
     skipped: &mut BTreeMap<String, String>,
 ) -> Result<CustomerTableOutcome, EngineError> {
     let as_of = settings.as_of;
@@ -904,20 +910,27 @@ fn customer_table(
     table.push("preferred_channel", Arc::new(StringArray::from(preferred)))?;
     let opted_out: Vec<bool> = timelines.iter().map(|timeline| stated(timeline).is_some_and(|consent| consent.opted_out)).collect();
     table.push("opted_out", Arc::new(BooleanArray::from(opted_out)))?;
+    // Sums of amounts are rounded to the currency's minor unit.
+    let minor = 10f64.powi(minor_digits as i32);
     let column = |name: &str, value: &(dyn Fn(&Timeline) -> f64 + Sync)| -> (String, Vec<f64>) {
         (name.to_string(), timelines.par_iter().map(value).collect())
     };
     // Orders, not rows: an export with a row per line item gives an order's lines one
     // time, so the distinct times of the positive rows are the orders.
+    // A zero amount is an order too (a free order, or an export without amounts), as the
+    // lifetimes summary and RFM count it; only a negative amount is a refund.
     let positive = |timeline: &Timeline| {
         let mut times: Vec<i64> =
-            timeline.purchases.iter().filter(|purchase| purchase.amount > 0.0).map(|purchase| purchase.time).collect();
+            timeline.purchases.iter().filter(|purchase| purchase.amount >= 0.0).map(|purchase| purchase.time).collect();
         times.dedup();
         times.len() as f64
     };
     let columns = [
         column("purchases", &positive),
-        column("net_spend", &|timeline| timeline.purchases.iter().map(|purchase| purchase.amount).sum()),
+        column("net_spend", &|timeline| {
+            let sum: f64 = timeline.purchases.iter().map(|purchase| purchase.amount).sum();
+            (sum * minor).round() / minor
+        }),
         column("refunds", &|timeline| {
             // As purchases: a refund's lines share a time.
             let mut times: Vec<i64> =
@@ -930,14 +943,14 @@ fn customer_table(
                 .purchases
                 .iter()
                 .rev()
-                .find(|purchase| purchase.amount > 0.0)
+                .find(|purchase| purchase.amount >= 0.0)
                 .map_or(f64::NAN, |purchase| ((as_of - purchase.time) / DAY) as f64)
         }),
         column("tenure_days", &|timeline| {
             timeline
                 .purchases
                 .iter()
-                .find(|purchase| purchase.amount > 0.0)
+                .find(|purchase| purchase.amount >= 0.0)
                 .map_or(f64::NAN, |purchase| ((as_of - purchase.time) / DAY) as f64)
         }),
         column("conversations", &|timeline| timeline.conversations.len() as f64),

@@ -209,6 +209,18 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     }
     table.push("cluster", Arc::new(UInt32Array::from(cluster_column.clone())))?;
 
+    // User-defined segments, each a true/false column (after next_action; the playbook's
+    // rules may read them).
+    let mut user: Vec<(String, Vec<bool>)> = Vec::new();
+    for (name, condition) in &config.segments {
+        let member = evaluate_condition(table, condition.get_ref(), &format!("[segments] {name}"))?;
+        user.push((name.clone(), member));
+    }
+    let mut with_segments = table.clone();
+    for (name, member) in &user {
+        with_segments.push(name, Arc::new(BooleanArray::from(member.clone())))?;
+    }
+
     // The playbook.
     let on_watch: std::collections::HashSet<usize> = watch.iter().map(|(i, _)| *i).collect();
     let facts = Facts {
@@ -220,22 +232,21 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
         clv: &clv,
         previous: previous_p_alive.as_ref(),
     };
-    let (actions, action_json) = playbook(table, context, &facts)?;
+    let (actions, action_json) = playbook(&with_segments, context, &facts)?;
     let mut next: Vec<Option<String>> = vec![None; n];
     for action in actions.iter().filter(|action| !action.control) {
         next[action.row] = Some(action.action.clone());
     }
     table.push("next_action", Arc::new(StringArray::from(next)))?;
     tables.push(actions_table(&actions, timelines));
-
-    // User-defined segments, each a true/false column.
-    let mut user: Vec<(String, Vec<bool>)> = Vec::new();
-    for (name, condition) in &config.segments {
-        let member = evaluate_condition(table, condition.get_ref(), &format!("[segments] {name}"))?;
+    for (name, member) in &user {
         table.push(name, Arc::new(BooleanArray::from(member.clone())))?;
-        user.push((name.clone(), member));
     }
     tables.push(segments_table(&segment, &cluster_column, &user, &net_spend, &clv, &p_alive));
+
+    // Alerts on the leading indicators.
+    let (indicators, alert_json) = indicator_alerts(timelines, as_of, zone);
+    tables.push(indicators);
 
     let aggregates = json!({
         "strength": {
@@ -251,6 +262,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
         "rfm_customers": scored.len(),
         "clusters": cluster_json,
         "actions": action_json,
+        "alerts": alert_json,
         "segments": config.segments.iter().map(|(name, condition)| (name.clone(), Json::String(condition.get_ref().clone()))).collect::<serde_json::Map<_, _>>(),
     });
     Ok(Relationship { tables, aggregates })
@@ -480,6 +492,8 @@ fn segments_table(
             }
         }
     }
+    // RFM and clusters cover the customers who bought; user segments every customer.
+    let scored = rfm.iter().filter(|segment| segment.is_some()).count().max(1) as f64;
     let total = n.max(1) as f64;
     let kinds = ["rfm", "cluster", "user"];
     let label = |(kind, key): &(u8, String)| match kind {
@@ -491,7 +505,10 @@ fn segments_table(
         .column("kind", Values::Text(groups.keys().map(|(kind, _)| Some(kinds[*kind as usize].to_string())).collect()))
         .column("segment", Values::Text(groups.keys().map(|key| Some(label(key))).collect()))
         .column("customers", Values::Count(groups.values().map(|g| g.0).collect()))
-        .column("share_of_customers", Values::Number(groups.values().map(|g| g.0 as f64 / total).collect()))
+        .column(
+            "share_of_customers",
+            Values::Number(groups.iter().map(|((kind, _), g)| g.0 as f64 / if *kind == 2 { total } else { scored }).collect()),
+        )
         .column("net_spend", Values::Number(groups.values().map(|g| g.1).collect()))
         .column("clv", Values::Number(groups.values().map(|g| g.2).collect()))
         .column("mean_p_alive", Values::Number(groups.values().map(|g| if g.4 > 0 { g.3 / g.4 as f64 } else { f64::NAN }).collect()))
@@ -732,6 +749,38 @@ fn cells_of(batch: &RecordBatch) -> Result<(Vec<String>, HashMap<String, Placeme
 /// A customer who changed strength band: id, direction, cells, strengths, value.
 type Mover = (String, rapport_action::matrix::Direction, (u32, u32), (u32, u32), f64, f64, f64);
 
+/// Two runs compare when the earlier one's observation end is not after the later one's
+/// and both cut the same grid (band numbers of different grids do not compare).
+fn check_comparable(
+    workspace: &rapport_store::workspace::Workspace,
+    run: &rapport_store::runs::RunInfo,
+    earlier: &rapport_store::runs::RunInfo,
+    settings: &Json,
+) -> Result<(), EngineError> {
+    let (now, then) = (run.options["as_of"].as_str().unwrap_or(""), earlier.options["as_of"].as_str().unwrap_or(""));
+    if then > now {
+        return Err(EngineError::Request(format!(
+            "--compare {}: that run is as of {then}, after this one ({now}); compare with an earlier run, or pass --run {} --compare {}",
+            earlier.id, earlier.id, run.id
+        )));
+    }
+    let path = workspace.run_directory(&earlier.id).join("aggregates.json");
+    let aggregates: Json = std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or(Json::Null);
+    let grid = |settings: &Json| (settings["matrix"]["longevity_bands"].as_u64(), settings["matrix"]["strength_bands"].as_u64());
+    let (a, b) = (grid(settings), grid(&aggregates["relationship"]));
+    if a != b {
+        return Err(EngineError::Request(format!(
+            "--compare {}: that run's grid is {} × {} bands and this one's {} × {}; moves compare only on the same grid (set [matrix] back, or analyze again)",
+            earlier.id,
+            b.0.unwrap_or(0),
+            b.1.unwrap_or(0),
+            a.0.unwrap_or(0),
+            a.1.unwrap_or(0)
+        )));
+    }
+    Ok(())
+}
+
 /// Read a run's matrix, and with `compare` how customers moved since an earlier run.
 pub fn matrix(request: &MatrixRequest) -> Result<MatrixReport, EngineError> {
     use rapport_action::matrix::{Direction, direction, migration};
@@ -749,6 +798,7 @@ pub fn matrix(request: &MatrixRequest) -> Result<MatrixReport, EngineError> {
         MatrixReport { run, compare: None, cells, watch, settings, migration: None, movers: None, directions: BTreeMap::new() };
     let Some(compare) = &request.compare else { return Ok(report) };
     let earlier_run = analysis_run(&workspace, Some(compare), "Customer Matrix")?;
+    check_comparable(&workspace, &report.run, &earlier_run, &report.settings)?;
     let later = read_run_table(&workspace, &report.run.id, "customers")?;
     let earlier = read_run_table(&workspace, &earlier_run.id, "customers")?;
     let (later_ids, later_cells) = cells_of(&later)?;
@@ -1035,7 +1085,7 @@ fn builtin_proposals(
         {
             proposals.push(propose(
                 "thank_you",
-                format!("{years} year{} since the first order, on {first_date}", if years == 1 { "" } else { "s" }),
+                format!("anniversary: {years} year{} since the first order ({first_date})", if years == 1 { "" } else { "s" }),
             ));
         }
     }
@@ -1065,7 +1115,7 @@ fn builtin_proposals(
         }
     }
     // surprise_and_delight: the top tier without a risk signal.
-    if facts.tier[i] && !facts.on_watch.contains(&i) {
+    if facts.tier[i] && !facts.on_watch.contains(&i) && facts.net_spend[i] > 0.0 {
         let clv = if facts.clv[i].is_finite() { format!(", CLV {:.2}", facts.clv[i]) } else { String::new() };
         proposals.push(propose("surprise_and_delight", format!("top tier: strength {:.1}{clv}, no risk signal", facts.strength[i])));
     }
@@ -1198,4 +1248,184 @@ pub fn actions(request: &ActionsRequest) -> Result<(rapport_store::runs::RunInfo
         batch = arrow::compute::filter_record_batch(&batch, &keep).map_err(internal)?;
     }
     Ok((run, batch))
+}
+
+/// Control limits: k, baseline weekly windows, baseline daily windows.
+const ALERT_K: f64 = 3.0;
+const WEEKLY_BASELINE: usize = 12;
+const DAILY_BASELINE: usize = 28;
+
+/// The leading indicators over 7-day windows (and contacts over days) ending at the
+/// observation end, each window judged against the windows before it; the table of every
+/// window and, for `aggregates.json`, the current alerts and each indicator's false
+/// alarms over the history.
+fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, Json) {
+    use rapport_action::alerts::judge;
+    let first = timelines.iter().filter_map(first_event).min().unwrap_or(as_of);
+    let weeks = (((as_of - first) / (7 * DAY)) as usize).min(520);
+    let days = (((as_of - first) / DAY) as usize).min(730);
+    // The window (0 = the latest) of a time, for windows of `length` seconds.
+    let window = |time: i64, length: i64| -> Option<usize> { (time <= as_of).then(|| ((as_of - time) / length) as usize) };
+    let week = 7 * DAY;
+    let mut contacts = vec![0.0; weeks];
+    let mut contacts_daily = vec![0.0; days];
+    let mut engagement = vec![0.0; weeks];
+    let mut toned = vec![(0.0, 0.0); weeks];
+    let mut nps = vec![(0.0, 0.0, 0.0); weeks];
+    let mut responses: Vec<Vec<f64>> = vec![Vec::new(); weeks];
+    for timeline in timelines {
+        for conversation in &timeline.conversations {
+            if let Some(w) = window(conversation.start, week).filter(|&w| w < weeks) {
+                contacts[w] += 1.0;
+                if let Some(tone) = conversation.opening {
+                    toned[w].1 += 1.0;
+                    toned[w].0 += f64::from(u8::from(tone == Tone::Negative));
+                }
+                if let Some(seconds) = conversation.first_response_seconds {
+                    responses[w].push(seconds as f64 / 3_600.0);
+                }
+            }
+            if let Some(d) = window(conversation.start, DAY).filter(|&d| d < days) {
+                contacts_daily[d] += 1.0;
+            }
+        }
+        for event in &timeline.engagement {
+            if let Some(w) = window(event.time, week).filter(|&w| w < weeks) {
+                engagement[w] += 1.0;
+            }
+        }
+        for answer in timeline.answers.iter().filter(|a| a.survey == SurveyType::Nps) {
+            if let Some(w) = window(answer.time, week).filter(|&w| w < weeks) {
+                nps[w].2 += 1.0;
+                nps[w].0 += f64::from(u8::from(answer.score >= 9.0));
+                nps[w].1 += f64::from(u8::from(answer.score <= 6.0));
+            }
+        }
+    }
+    let typical = |counts: &[f64]| {
+        let mut counts: Vec<f64> = counts.iter().copied().filter(|n| *n > 0.0).collect();
+        counts.sort_by(f64::total_cmp);
+        counts.get(counts.len() / 2).copied().unwrap_or(1.0).max(1.0)
+    };
+    let toned_n: Vec<f64> = toned.iter().map(|t| t.1).collect();
+    let nps_n: Vec<f64> = nps.iter().map(|t| t.2).collect();
+    let response_n: Vec<f64> = responses.iter().map(|r| r.len() as f64).collect();
+    let (typical_toned, typical_nps) = (typical(&toned_n), typical(&nps_n));
+    let negative_share: Vec<f64> = toned.iter().map(|(negative, n)| if *n >= 20.0 { negative / n } else { f64::NAN }).collect();
+    let nps_score: Vec<f64> = nps.iter().map(|(p, d, n)| if *n >= 30.0 { 100.0 * (p - d) / n } else { f64::NAN }).collect();
+    let response: Vec<f64> = responses
+        .iter_mut()
+        .map(|hours| {
+            if hours.len() < 10 {
+                return f64::NAN;
+            }
+            hours.sort_by(f64::total_cmp);
+            hours[hours.len() / 2]
+        })
+        .collect();
+    let poisson = |median: f64| median.max(1.0).sqrt();
+    let share_floor = move |median: f64| (median.clamp(0.01, 0.99) * (1.0 - median.clamp(0.01, 0.99)) / typical_toned).sqrt();
+    let nps_floor = move |_: f64| 100.0 / typical_nps.sqrt();
+    let tenth = |median: f64| 0.1 * median.abs().max(0.1);
+    let series: [(&str, usize, &[f64], Vec<f64>, &dyn Fn(f64) -> f64, usize); 6] = [
+        ("contacts_per_week", 7, &contacts, contacts.clone(), &poisson, WEEKLY_BASELINE),
+        ("contacts_per_day", 1, &contacts_daily, contacts_daily.clone(), &poisson, DAILY_BASELINE),
+        ("negative_contact_share", 7, &toned_n, negative_share, &share_floor, WEEKLY_BASELINE),
+        ("nps", 7, &nps_n, nps_score, &nps_floor, WEEKLY_BASELINE),
+        ("engagement_per_week", 7, &engagement, engagement.clone(), &poisson, WEEKLY_BASELINE),
+        ("first_response_hours_median", 7, &response_n, response, &tenth, WEEKLY_BASELINE),
+    ];
+    let date = |time: i64| rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(time)))[..10].to_string();
+    let mut table: Vec<(String, usize, String, f64, f64, f64, f64, f64, i8)> = Vec::new();
+    let mut current = Vec::new();
+    let mut history = serde_json::Map::new();
+    for (name, length, ns, values, floor, baseline) in series {
+        let judged = judge(&values, baseline, ALERT_K, floor);
+        let (mut windows, mut alarms) = (0_u64, 0_u64);
+        for judgement in &judged {
+            let end = as_of - (judgement.window as i64) * (length as i64) * DAY;
+            let (median, lower, upper) = judgement.limits.map_or((f64::NAN, f64::NAN, f64::NAN), |l| (l.median, l.lower, l.upper));
+            table.push((
+                name.to_string(),
+                length,
+                date(end),
+                judgement.value,
+                ns[judgement.window],
+                median,
+                lower,
+                upper,
+                judgement.signal,
+            ));
+            if judgement.window > 0 && judgement.limits.is_some() && judgement.value.is_finite() {
+                windows += 1;
+                alarms += u64::from(judgement.signal != 0);
+            }
+            if judgement.window == 0 && judgement.signal != 0 {
+                current.push(json!({
+                    "indicator": name,
+                    "window_days": length,
+                    "window_end": date(end),
+                    "value": judgement.value,
+                    "n": ns[0],
+                    "baseline_median": median,
+                    "lower": lower,
+                    "upper": upper,
+                    "direction": if judgement.signal > 0 { "up" } else { "down" },
+                }));
+            }
+        }
+        history.insert(
+            name.to_string(),
+            json!({"windows_judged": windows, "alarms": alarms, "alarms_per_100_windows": if windows > 0 { 100.0 * alarms as f64 / windows as f64 } else { f64::NAN }}),
+        );
+    }
+    let table = Table::new("indicators")
+        .column("indicator", Values::Text(table.iter().map(|row| Some(row.0.clone())).collect()))
+        .column("window_days", Values::Count(table.iter().map(|row| row.1 as u64).collect()))
+        .column("window_end", Values::Text(table.iter().map(|row| Some(row.2.clone())).collect()))
+        .column("value", Values::Number(table.iter().map(|row| row.3).collect()))
+        .column("n", Values::Number(table.iter().map(|row| row.4).collect()))
+        .column("baseline_median", Values::Number(table.iter().map(|row| row.5).collect()))
+        .column("lower", Values::Number(table.iter().map(|row| row.6).collect()))
+        .column("upper", Values::Number(table.iter().map(|row| row.7).collect()))
+        .column("signal", Values::Number(table.iter().map(|row| f64::from(row.8)).collect()));
+    (
+        table,
+        json!({"k": ALERT_K, "weekly_baseline_windows": WEEKLY_BASELINE, "daily_baseline_windows": DAILY_BASELINE, "current": current, "history": history}),
+    )
+}
+
+/// A run's alerts: the indicators outside their limits in the latest window, each
+/// indicator's false alarms over the history, and the watched top tier.
+#[derive(Debug)]
+pub struct AlertsReport {
+    /// The run read.
+    pub run: rapport_store::runs::RunInfo,
+    /// Current alerts (from `aggregates.json`).
+    pub alerts: Json,
+    /// Per indicator: windows judged and alarms over the history.
+    pub history: Json,
+    /// Top-tier customers with new risk signals.
+    pub watch: RecordBatch,
+}
+
+/// Read a run's alerts.
+pub fn alerts(request: &MatrixRequest) -> Result<AlertsReport, EngineError> {
+    let workspace = rapport_store::workspace::Workspace::open(&request.workspace)?;
+    let run = analysis_run(&workspace, request.run.as_deref(), "alerts")?;
+    let path = workspace.run_directory(&run.id).join("aggregates.json");
+    let aggregates: Json = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| EngineError::Request(format!("{} is missing or unreadable", path.display())))?;
+    let alerts = &aggregates["relationship"]["alerts"];
+    if alerts.is_null() {
+        return Err(EngineError::Request(format!(
+            "run {} has no alerts: run `rapport analyze --workspace {}`",
+            run.id,
+            workspace.root().display()
+        )));
+    }
+    let watch = read_run_table(&workspace, &run.id, "top_tier_watch")?;
+    Ok(AlertsReport { alerts: alerts["current"].clone(), history: alerts["history"].clone(), run, watch })
 }

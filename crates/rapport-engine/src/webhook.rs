@@ -105,6 +105,11 @@ pub fn post_actions(actions: &RecordBatch, request: &WebhookRequest) -> Result<W
     let rows = crate::output::json_rows(actions);
     let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(request.timeout)).http_status_as_error(false).build().into();
     let next = AtomicUsize::new(0);
+    // A hook that refuses every connection is down: after this many network failures in a
+    // row with no success, the rest are reported as not attempted instead of each waiting
+    // out its retries.
+    const DOWN_AFTER: usize = 10;
+    let (succeeded, unreachable) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let report = Mutex::new(WebhookReport::default());
     let field = |row: &Json, name: &str| row[name].as_str().map(str::to_string).unwrap_or_else(|| row[name].to_string());
     std::thread::scope(|scope| {
@@ -118,6 +123,18 @@ pub fn post_actions(actions: &RecordBatch, request: &WebhookRequest) -> Result<W
                         continue;
                     }
                     let key = field(row, "idempotency_key");
+                    if succeeded.load(Ordering::Relaxed) == 0 && unreachable.load(Ordering::Relaxed) >= DOWN_AFTER {
+                        if let Ok(mut report) = report.lock() {
+                            report.failed.push(WebhookFailure {
+                                customer_id: field(row, "customer_id"),
+                                action: field(row, "action"),
+                                idempotency_key: key,
+                                attempts: 0,
+                                error: format!("not attempted: the first {DOWN_AFTER} actions could not reach the hook"),
+                            });
+                        }
+                        continue;
+                    }
                     let mut body = row.clone();
                     if let Some(object) = body.as_object_mut() {
                         object.remove("control");
@@ -125,12 +142,14 @@ pub fn post_actions(actions: &RecordBatch, request: &WebhookRequest) -> Result<W
                     let body = body.to_string();
                     let mut attempts = 0;
                     let mut backoff = request.backoff;
+                    let mut network = false;
                     let result = loop {
                         attempts += 1;
                         match attempt(&agent, &request.url, &key, &body) {
                             Outcome::Done => break Ok(()),
                             Outcome::Fail(error) => break Err(error),
                             Outcome::Retry(error, wait) => {
+                                network = !error.starts_with("HTTP ");
                                 if attempts > request.retries {
                                     break Err(error);
                                 }
@@ -139,6 +158,15 @@ pub fn post_actions(actions: &RecordBatch, request: &WebhookRequest) -> Result<W
                             }
                         }
                     };
+                    match (&result, network) {
+                        (Ok(()), _) => {
+                            succeeded.fetch_add(1, Ordering::Relaxed);
+                        }
+                        (Err(_), true) => {
+                            unreachable.fetch_add(1, Ordering::Relaxed);
+                        }
+                        (Err(_), false) => {}
+                    }
                     if let Ok(mut report) = report.lock() {
                         match result {
                             Ok(()) => {

@@ -202,14 +202,14 @@ fn every_builtin_rule_fires_for_its_planted_customer_and_never_for_the_opted_out
 #[test]
 fn user_rules_join_the_playbook_and_config_mistakes_are_caught() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let config = "\n[actions]\nbuiltin = false\ncontrol_share = 0\n\n[[playbook]]\naction = \"big_thanks\"\nwhen = \"net_spend > 3000\"\nchannel = \"phone\"\npriority = 70\n";
+    let config = "\n[segments]\nbig = \"net_spend > 3000\"\n\n[actions]\nbuiltin = false\ncontrol_share = 0\n\n[[playbook]]\naction = \"big_thanks\"\nwhen = \"big AND net_spend > 3000\"\nchannel = \"phone\"\npriority = 70\n";
     let workspace = workspace(directory.path(), config);
     ok(&["-q", "analyze", "-w", &workspace, "--as-of", "2025-06-30"]);
     let rows = actions(&workspace);
     let ids: Vec<&str> = rows.iter().map(|row| row[0].as_str()).collect();
     assert_eq!(ids, ["vip", "winback"], "{rows:?}");
     assert!(rows.iter().all(|row| row[1] == "big_thanks" && row[2] == "phone" && row[5] == "false"));
-    assert!(rows[0][4].starts_with("net_spend > 3000 (net_spend = "), "{:?}", rows[0]);
+    assert!(rows[0][4].starts_with("big AND net_spend > 3000 (big = true, net_spend = "), "{:?}", rows[0]);
 
     let path = std::path::Path::new(&workspace).join("rapport.toml");
     let text = std::fs::read_to_string(&path).expect("config");

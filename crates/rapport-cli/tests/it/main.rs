@@ -1,6 +1,7 @@
 //! Integration tests of the `rapport` binary: reference values, bad input, the workspace.
 
 mod actions;
+mod alerts;
 mod bad_input;
 mod cluster;
 mod clv;

@@ -137,6 +137,31 @@ fn user_segments_and_moves_between_runs() {
     assert!(grid.contains("S4 strongest") && grid.contains("Top tier (strength_band = 4 AND clv > 50)"), "{grid}");
     let message = user_error(&["matrix", "-w", &workspace, "--view", "movers", "--format", "csv"]);
     assert!(message.contains("--compare"), "{message}");
+
+    // Comparing with a later run, or across grids of different sizes, is refused.
+    let latest = csv_rows(&ok(&["runs", "-w", &workspace, "--format", "csv"])).1[1][0].clone();
+    let message = user_error(&["matrix", "-w", &workspace, "--run", &earlier, "--compare", &latest]);
+    assert!(message.contains("after this one"), "{message}");
+    let text = std::fs::read_to_string(&config).expect("config").replace("strength_bands = 4", "strength_bands = 5");
+    std::fs::write(&config, text).expect("config");
+    ok(&["-q", "analyze", "-w", &workspace]);
+    let message = user_error(&["matrix", "-w", &workspace, "--compare", &earlier]);
+    assert!(message.contains("4 bands") || message.contains("× 4"), "{message}");
+    assert!(message.contains("same grid"), "{message}");
+
+    // A hook that is down: the first actions fail to connect, the rest are not attempted.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", closed.local_addr().expect("address"));
+    drop(closed);
+    let started = std::time::Instant::now();
+    let output = crate::rapport(&["actions", "-w", &workspace, "--webhook", &url, "--webhook-retries", "1", "--without-control"]);
+    assert_eq!(output.status.code(), Some(1));
+    let (_, failed) = csv_rows(&String::from_utf8_lossy(&output.stdout));
+    let (_, listed) = csv_rows(&ok(&["actions", "-w", &workspace, "--without-control"]));
+    assert_eq!(failed.len(), listed.len(), "every action is reported");
+    let skipped = failed.iter().filter(|row| row[3] == "0").count();
+    assert!(skipped + 20 >= failed.len(), "{skipped} of {} not attempted", failed.len());
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
 }
 
 /// Mistakes in rapport.toml's segments and matrix are caught when the config loads, with
