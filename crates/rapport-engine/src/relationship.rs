@@ -1255,6 +1255,11 @@ const ALERT_K: f64 = 3.0;
 const WEEKLY_BASELINE: usize = 12;
 const DAILY_BASELINE: usize = 28;
 
+/// An indicator: name, window days, each window's n, values, noise floor, baseline windows.
+type Indicator<'a> = (&'static str, usize, &'a [f64], Vec<f64>, &'a dyn Fn(f64) -> f64, usize);
+/// One window of an indicator: name, days, end, value, n, median, lower, upper, signal.
+type IndicatorRow = (String, usize, String, f64, f64, f64, f64, f64, i8);
+
 /// The leading indicators over 7-day windows (and contacts over days) ending at the
 /// observation end, each window judged against the windows before it; the table of every
 /// window and, for `aggregates.json`, the current alerts and each indicator's false
@@ -1327,7 +1332,7 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
     let share_floor = move |median: f64| (median.clamp(0.01, 0.99) * (1.0 - median.clamp(0.01, 0.99)) / typical_toned).sqrt();
     let nps_floor = move |_: f64| 100.0 / typical_nps.sqrt();
     let tenth = |median: f64| 0.1 * median.abs().max(0.1);
-    let series: [(&str, usize, &[f64], Vec<f64>, &dyn Fn(f64) -> f64, usize); 6] = [
+    let series: [Indicator<'_>; 6] = [
         ("contacts_per_week", 7, &contacts, contacts.clone(), &poisson, WEEKLY_BASELINE),
         ("contacts_per_day", 1, &contacts_daily, contacts_daily.clone(), &poisson, DAILY_BASELINE),
         ("negative_contact_share", 7, &toned_n, negative_share, &share_floor, WEEKLY_BASELINE),
@@ -1336,7 +1341,7 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
         ("first_response_hours_median", 7, &response_n, response, &tenth, WEEKLY_BASELINE),
     ];
     let date = |time: i64| rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(time)))[..10].to_string();
-    let mut table: Vec<(String, usize, String, f64, f64, f64, f64, f64, i8)> = Vec::new();
+    let mut table: Vec<IndicatorRow> = Vec::new();
     let mut current = Vec::new();
     let mut history = serde_json::Map::new();
     for (name, length, ns, values, floor, baseline) in series {
