@@ -133,7 +133,9 @@ pub fn level(index: f64) -> &'static str {
     }
 }
 
-fn first_event(timeline: &Timeline) -> Option<i64> {
+/// The time of a customer's first event of any kind (purchases, conversations, survey
+/// answers, engagement; lists sorted by time): where the relationship's longevity starts.
+pub fn first_event(timeline: &Timeline) -> Option<i64> {
     [
         timeline.purchases.first().map(|p| p.time),
         timeline.conversations.first().map(|c| c.start),

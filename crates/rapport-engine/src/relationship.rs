@@ -15,7 +15,7 @@ use rapport_action::kmeans::{Points, cluster};
 use rapport_action::matrix::{Placed, cells, place};
 use rapport_action::playbook::{Consent, DEFAULT_RULES, Proposal, choose, is_control};
 use rapport_action::rfm::{RfmInput, score};
-use rapport_action::strength::{FACTORS, learn, level, scaled_factors};
+use rapport_action::strength::{FACTORS, first_event, learn, level, scaled_factors};
 use rapport_core::config::{ActionsConfig, MatrixConfig, WorkspaceConfig};
 use rapport_core::event::EngagementType;
 use rapport_core::expression::Expression;
@@ -45,18 +45,6 @@ pub struct Relationship {
 
 fn internal(error: impl std::fmt::Display) -> EngineError {
     EngineError::Internal(error.to_string())
-}
-
-fn first_event(timeline: &Timeline) -> Option<i64> {
-    [
-        timeline.purchases.first().map(|p| p.time),
-        timeline.conversations.first().map(|c| c.start),
-        timeline.answers.first().map(|a| a.time),
-        timeline.engagement.first().map(|e| e.time),
-    ]
-    .into_iter()
-    .flatten()
-    .min()
 }
 
 fn column_or_nan(table: &CustomerTable, name: &str) -> Vec<f64> {
