@@ -538,6 +538,15 @@ fn read_run_table(workspace: &rapport_store::workspace::Workspace, run: &str, na
     Ok(rapport_store::input::read_parquet_file(&path)?)
 }
 
+/// A run's `aggregates.json`.
+fn read_aggregates(workspace: &rapport_store::workspace::Workspace, run: &str) -> Result<Json, EngineError> {
+    let path = workspace.run_directory(run).join("aggregates.json");
+    std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| EngineError::Request(format!("{} is missing or unreadable", path.display())))
+}
+
 fn analysis_run(
     workspace: &rapport_store::workspace::Workspace,
     id: Option<&str>,
@@ -752,8 +761,7 @@ fn check_comparable(
             earlier.id, earlier.id, run.id
         )));
     }
-    let path = workspace.run_directory(&earlier.id).join("aggregates.json");
-    let aggregates: Json = std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or(Json::Null);
+    let aggregates = read_aggregates(workspace, &earlier.id).unwrap_or(Json::Null);
     let grid = |settings: &Json| (settings["matrix"]["longevity_bands"].as_u64(), settings["matrix"]["strength_bands"].as_u64());
     let (a, b) = (grid(settings), grid(&aggregates["relationship"]));
     if a != b {
@@ -776,12 +784,7 @@ pub fn matrix(request: &MatrixRequest) -> Result<MatrixReport, EngineError> {
     let run = analysis_run(&workspace, request.run.as_deref(), "Customer Matrix")?;
     let cells = read_run_table(&workspace, &run.id, "matrix")?;
     let watch = read_run_table(&workspace, &run.id, "top_tier_watch")?;
-    let aggregates_path = workspace.run_directory(&run.id).join("aggregates.json");
-    let aggregates: Json = std::fs::read(&aggregates_path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| EngineError::Request(format!("{} is missing or unreadable", aggregates_path.display())))?;
-    let settings = aggregates["relationship"].clone();
+    let settings = read_aggregates(&workspace, &run.id)?["relationship"].clone();
     let mut report =
         MatrixReport { run, compare: None, cells, watch, settings, migration: None, movers: None, directions: BTreeMap::new() };
     let Some(compare) = &request.compare else { return Ok(report) };
@@ -1406,11 +1409,7 @@ pub struct AlertsReport {
 pub fn alerts(request: &MatrixRequest) -> Result<AlertsReport, EngineError> {
     let workspace = rapport_store::workspace::Workspace::open(&request.workspace)?;
     let run = analysis_run(&workspace, request.run.as_deref(), "alerts")?;
-    let path = workspace.run_directory(&run.id).join("aggregates.json");
-    let aggregates: Json = std::fs::read(&path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| EngineError::Request(format!("{} is missing or unreadable", path.display())))?;
+    let aggregates = read_aggregates(&workspace, &run.id)?;
     let alerts = &aggregates["relationship"]["alerts"];
     if alerts.is_null() {
         return Err(EngineError::Request(format!(
