@@ -9,4 +9,5 @@ pub mod matrix;
 pub mod playbook;
 pub mod rank;
 pub mod rfm;
+pub mod ror;
 pub mod strength;

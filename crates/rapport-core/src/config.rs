@@ -72,6 +72,50 @@ pub struct WorkspaceConfig {
     /// How actions are chosen and measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actions: Option<ActionsConfig>,
+    /// What a contact costs, by channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub costs: Option<CostsConfig>,
+    /// How purchase and churn propensity are learned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<PropensityConfig>,
+}
+
+/// `[costs]`: what a contact costs on each channel, for a brand whose costs file does not
+/// list each contact's cost. When set, a customer's contact cost is their conversations
+/// on each channel times its rate, and contact rows of the costs file are not used
+/// (rewards still are).
+///
+/// ```toml
+/// [costs]
+/// per_contact = { phone = 6.5, chat = 2.8, email = 3.4, social = 2.2 }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostsConfig {
+    /// Channel → cost of one conversation on it, in the workspace's currency.
+    #[serde(default)]
+    pub per_contact: BTreeMap<String, Spanned<f64>>,
+}
+
+/// `[propensity]`: the window propensity is learned over.
+///
+/// ```toml
+/// [propensity]
+/// horizon_days = 90     # buy (or not) within this many days; default 90
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PropensityConfig {
+    /// The window, days (7–365; default 90).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_days: Option<Spanned<u32>>,
+}
+
+impl PropensityConfig {
+    /// The window, days.
+    pub fn horizon_days(config: Option<&PropensityConfig>) -> u32 {
+        config.and_then(|config| config.horizon_days.as_ref()).map_or(90, |days| *days.get_ref())
+    }
 }
 
 /// `[[playbook]]`: a rule of the brand's own.
@@ -335,6 +379,33 @@ impl WorkspaceConfig {
                 return Err(ConfigProblem { message: "[matrix] watch_days must be at least 1".into(), span: Some(days.span()) });
             }
         }
+        if let Some(costs) = &self.costs {
+            for (channel, cost) in &costs.per_contact {
+                if !crate::event::Channel::NAMES.contains(&channel.as_str()) {
+                    return Err(ConfigProblem {
+                        message: format!(
+                            "[costs] per_contact names {channel:?}, which is not a channel ({})",
+                            crate::event::Channel::NAMES.join(", ")
+                        ),
+                        span: Some(cost.span()),
+                    });
+                }
+                if !cost.get_ref().is_finite() || *cost.get_ref() < 0.0 {
+                    return Err(ConfigProblem {
+                        message: format!("[costs] per_contact {channel} = {}: a cost is a number, 0 or more", cost.get_ref()),
+                        span: Some(cost.span()),
+                    });
+                }
+            }
+        }
+        if let Some(days) = self.propensity.as_ref().and_then(|propensity| propensity.horizon_days.as_ref())
+            && !(7..=365).contains(days.get_ref())
+        {
+            return Err(ConfigProblem {
+                message: format!("[propensity] horizon_days = {}: the window is 7 to 365 days (the default is 90)", days.get_ref()),
+                span: Some(days.span()),
+            });
+        }
         for rule in &self.playbook {
             let what = format!("[[playbook]] {}", rule.action);
             if rule.action.is_empty() || !rule.action.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -399,6 +470,8 @@ impl Default for WorkspaceConfig {
             matrix: None,
             playbook: Vec::new(),
             actions: None,
+            costs: None,
+            propensity: None,
         }
     }
 }

@@ -155,6 +155,8 @@ impl EventKind {
                 FieldSpec::optional("channel", OneOf(Channel::NAMES)),
                 FieldSpec::required("amount", Decimal),
                 FieldSpec::optional("currency", Currency),
+                // A reward paid for a program's contact names the program.
+                FieldSpec::optional("program", Text),
             ],
             // Reference data: a store list names stores, not customers, and has no time.
             EventKind::Stores => {

@@ -70,6 +70,12 @@ pub fn analyze_columns() -> &'static [(&'static str, &'static str)] {
         ("rfm_code", "the three RFM scores as a code, e.g. 545"),
         ("segment", "the named RFM segment"),
         ("cluster", "k-means cluster (1 = highest mean spend)"),
+        ("value_realised", "net margin of the purchases to date (net spend where purchases carry no margin)"),
+        ("value_referred", "realised value of the customers this customer referred"),
+        ("value_predicted", "12-month CLV, at the brand's margin rate when purchases carry margins"),
+        ("value", "value_realised + value_referred + value_predicted"),
+        ("relationship_cost", "contacts, rewards and program contacts"),
+        ("ror", "Return on Relationship: (value − relationship_cost) / relationship_cost; empty without cost"),
         ("next_action", "the playbook's next action for the customer (empty: none)"),
     ]
 }

@@ -37,7 +37,7 @@ use rapport_core::time::{ParsedTime, Period, TimeUnit, Zone, parse_end_of};
 pub use rapport_measures::Headline;
 use rapport_measures::table::{Table, Values};
 use rapport_measures::timeline::{Message, is_social};
-use rapport_measures::{Advocacy, Answer, Conversation, Engagement, Measures, ProgramContact, Purchase, Settings, Timeline, Tone};
+use rapport_measures::{Advocacy, Answer, Conversation, Cost, Engagement, Measures, ProgramContact, Purchase, Settings, Timeline, Tone};
 use rapport_models::ModelKind;
 use rapport_store::runs::{NewRun, RunInfo};
 use rapport_store::workspace::Workspace;
@@ -80,6 +80,7 @@ struct PurchaseRow {
     order: Option<String>,
     time: i64,
     amount: f64,
+    margin: Option<f64>,
 }
 
 struct InteractionRow {
@@ -111,6 +112,12 @@ struct EngagementRow {
 struct ProgramRow {
     customer: String,
     contact: ProgramContact,
+}
+
+struct CostRow {
+    customer: String,
+    program: Option<String>,
+    cost: Cost,
 }
 
 fn text_at(column: &StringArray, row: usize) -> Option<String> {
@@ -187,7 +194,7 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     let workspace = Workspace::open(&request.workspace)?;
     let zone = workspace.zone();
     let currency = workspace.config().currency.clone();
-    let Loaded { timelines, as_of, consent, sentiment, unlinked, after_as_of, not_in_customer_file, complaint_topics, last_event } =
+    let Loaded { timelines, as_of, consent, sentiment, unlinked, after_as_of, not_in_customer_file, complaint_topics, last_event, referrals } =
         load_timelines(&workspace, request.as_of.as_deref(), progress)?;
     let mut warnings: Vec<String> = Vec::new();
     // An observation end well after the data makes everyone look inactive over the gap
@@ -251,9 +258,15 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
         previous: previous.as_ref(),
         consent: &consent,
         history: &history,
+        referrals: &referrals,
+        confidence: settings.confidence,
     };
     let relationship = crate::relationship::add(&mut table, &context)?;
     tables.extend(relationship.tables);
+    headlines.extend(relationship.headlines);
+    if !headlines.contains_key("ror") {
+        skipped.insert("ror".into(), "needs relationship costs: contact or reward rows in costs, program costs, or [costs] per_contact".into());
+    }
     let customers = table.to_record_batch();
     match referred_clv {
         Some(moments) if moments.n > 0 => {
@@ -301,7 +314,7 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
         customers: &customers,
         aggregates: &json!({ "models": models, "customers": timelines.len(), "relationship": relationship.aggregates }),
         inputs: json!({ "workspace_batches": workspace.batches().iter().map(|batch| batch.id).collect::<Vec<_>>() }),
-        options: json!({ "as_of": as_of_text, "confidence": settings.confidence, "deflection_days": settings.deflection_days, "outcome_days": settings.outcome_days, "uplift_days": settings.uplift_days, "referred_value_days": settings.referred_value_days }),
+        options: json!({ "as_of": as_of_text, "confidence": settings.confidence, "deflection_days": settings.deflection_days, "outcome_days": settings.outcome_days, "uplift_days": settings.uplift_days, "retention_days": settings.retention_days, "referred_value_days": settings.referred_value_days }),
         tables: record_batches,
         summary: Some(summary.clone()),
         fail_at: None,
@@ -332,6 +345,8 @@ pub struct Loaded {
     pub complaint_topics: Vec<ComplaintTopic>,
     /// The time of the last event read (UTC seconds), whether or not after `as_of`.
     pub last_event: i64,
+    /// Referrals naming the referred customer: (referrer, referred) ids.
+    pub referrals: Vec<(String, String)>,
 }
 
 /// The complaint topics with each one's share of the complaints (Wilson interval).
@@ -416,12 +431,13 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     let zone = workspace.zone();
 
     progress("reading purchases");
-    let purchases = read_rows(workspace, EventKind::Purchases, &["customer_id", "order_id", "time", "amount"], |batch, row| {
+    let purchases = read_rows(workspace, EventKind::Purchases, &["customer_id", "order_id", "time", "amount", "margin"], |batch, row| {
         Some(PurchaseRow {
             customer: text_at(strings(batch, 0), row),
             order: text_at(strings(batch, 1), row),
             time: times(batch, 2).value(row),
             amount: numbers(batch, 3).value(row),
+            margin: (!batch.column(4).is_null(row)).then(|| numbers(batch, 4).value(row)),
         })
     })?;
 
@@ -504,16 +520,32 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
             })
         },
     )?;
-    let programs = read_rows(workspace, EventKind::Programs, &["customer_id", "time", "program", "control_group"], |batch, row| {
-        Some(ProgramRow {
-            customer: strings(batch, 0).value(row).to_string(),
-            contact: ProgramContact {
-                program: strings(batch, 2).value(row).to_string(),
-                time: times(batch, 1).value(row),
-                control: flag_at(batch.column(3).as_boolean(), row).unwrap_or(false),
-            },
-        })
-    })?;
+    let programs =
+        read_rows(workspace, EventKind::Programs, &["customer_id", "time", "program", "control_group", "cost", "channel"], |batch, row| {
+            Some(ProgramRow {
+                customer: strings(batch, 0).value(row).to_string(),
+                contact: ProgramContact {
+                    program: strings(batch, 2).value(row).to_string(),
+                    time: times(batch, 1).value(row),
+                    control: flag_at(batch.column(3).as_boolean(), row).unwrap_or(false),
+                    cost: if batch.column(4).is_null(row) { 0.0 } else { numbers(batch, 4).value(row) },
+                    channel: text_at(strings(batch, 5), row),
+                },
+            })
+        })?;
+    let costs =
+        read_rows(workspace, EventKind::Costs, &["customer_id", "time", "cost_type", "channel", "amount", "program"], |batch, row| {
+            Some(CostRow {
+                customer: strings(batch, 0).value(row).to_string(),
+                program: text_at(strings(batch, 5), row),
+                cost: Cost {
+                    time: times(batch, 1).value(row),
+                    reward: strings(batch, 2).value(row) == "reward",
+                    channel: text_at(strings(batch, 3), row),
+                    amount: numbers(batch, 4).value(row),
+                },
+            })
+        })?;
     let profiles = read_rows(
         workspace,
         EventKind::Customers,
@@ -618,7 +650,12 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     let day = |time: i64| zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY);
     for row in &purchases {
         if let Some(slot) = place(&mut customers, "purchases", row.time, row.customer.as_deref(), row.order.as_deref()) {
-            customers.timelines[slot].purchases.push(Purchase { time: row.time, day: day(row.time), amount: row.amount });
+            customers.timelines[slot].purchases.push(Purchase {
+                time: row.time,
+                day: day(row.time),
+                amount: row.amount,
+                margin: row.margin,
+            });
         }
     }
 
@@ -683,12 +720,14 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
             customers.timelines[slot].answers.push(row.answer);
         }
     }
+    let mut referrals = Vec::new();
     for row in &engagement {
         if let Some(slot) = place(&mut customers, "engagement", row.time, row.customer.as_deref(), row.order.as_deref()) {
             customers.timelines[slot].engagement.push(Engagement { kind: row.kind, time: row.time, rating: row.rating });
             if row.kind == EngagementType::Referral {
                 customers.timelines[slot].referrals_made += 1;
                 if let Some(referred) = &row.referred {
+                    referrals.push((customers.timelines[slot].customer.clone(), referred.clone()));
                     let referred = customers.slot(referred);
                     customers.timelines[referred].referred = true;
                 }
@@ -698,6 +737,29 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     for row in programs {
         if let Some(slot) = place(&mut customers, "programs", row.contact.time, Some(&row.customer), None) {
             customers.timelines[slot].programs.push(row.contact);
+        }
+    }
+    // Costs belong to customers with events: a reward naming a program is part of that
+    // program's contact with the customer (its latest contact at or before the reward, or
+    // its first); other costs are the relationship's own.
+    for row in costs {
+        if row.cost.time > as_of {
+            after_as_of += 1;
+            continue;
+        }
+        let Some(&slot) = customers.slots.get(row.customer.as_str()) else {
+            *unlinked.entry("costs".to_string()).or_default() += 1;
+            continue;
+        };
+        let timeline = &mut customers.timelines[slot];
+        let contact = row.program.as_deref().filter(|_| row.cost.reward).and_then(|program| {
+            let of_program = || timeline.programs.iter().enumerate().filter(|(_, contact)| contact.program == program);
+            let latest = of_program().filter(|(_, contact)| contact.time <= row.cost.time).max_by_key(|(_, contact)| contact.time);
+            latest.or_else(|| of_program().min_by_key(|(_, contact)| contact.time)).map(|(index, _)| index)
+        });
+        match contact {
+            Some(index) => timeline.programs[index].cost += row.cost.amount,
+            None => timeline.costs.push(row.cost),
         }
     }
     let not_in_customer_file = if in_customer_file == 0 { 0 } else { (customers.timelines.len() - in_customer_file) as u64 };
@@ -714,6 +776,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         not_in_customer_file,
         complaint_topics,
         last_event: last_event.unwrap_or(as_of),
+        referrals,
     })
 }
 

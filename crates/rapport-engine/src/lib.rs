@@ -19,6 +19,7 @@ pub mod input;
 pub mod output;
 pub mod postgres;
 pub mod relationship;
+mod ror;
 pub mod sentiment;
 pub mod sql;
 pub mod summary;

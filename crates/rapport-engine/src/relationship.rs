@@ -41,6 +41,8 @@ pub struct Relationship {
     pub tables: Vec<Table>,
     /// For `aggregates.json`: the strength model, the grid, the clustering.
     pub aggregates: Json,
+    /// Headlines for `summary.json` (`ror`).
+    pub headlines: Vec<(String, rapport_measures::Headline)>,
 }
 
 fn internal(error: impl std::fmt::Display) -> EngineError {
@@ -68,6 +70,10 @@ pub struct Context<'a> {
     pub consent: &'a HashMap<String, Consent>,
     /// Actions of earlier runs.
     pub history: &'a ActionHistory,
+    /// Referrals naming the referred customer: (referrer, referred) ids.
+    pub referrals: &'a [(String, String)],
+    /// Interval confidence.
+    pub confidence: f64,
 }
 
 /// Add the relationship columns to `table` (one row per timeline, same order).
@@ -197,6 +203,22 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     }
     table.push("cluster", Arc::new(UInt32Array::from(cluster_column.clone())))?;
 
+    // Return on Relationship (before the user segments and the playbook, which may read it).
+    let ror = crate::ror::add(
+        table,
+        &crate::ror::Inputs {
+            timelines,
+            referrals: context.referrals,
+            clv: &clv,
+            segment: &segment,
+            cells: &placed,
+            costs: config.costs.as_ref(),
+            confidence: context.confidence,
+            currency: &config.currency,
+        },
+    )?;
+    tables.push(ror.table);
+
     // User-defined segments, each a true/false column (after next_action; the playbook's
     // rules may read them).
     let mut user: Vec<(String, Vec<bool>)> = Vec::new();
@@ -251,9 +273,11 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
         "clusters": cluster_json,
         "actions": action_json,
         "alerts": alert_json,
+        "ror": ror.aggregates,
         "segments": config.segments.iter().map(|(name, condition)| (name.clone(), Json::String(condition.get_ref().clone()))).collect::<serde_json::Map<_, _>>(),
     });
-    Ok(Relationship { tables, aggregates })
+    let headlines = ror.headline.map(|headline| ("ror".to_string(), headline)).into_iter().collect();
+    Ok(Relationship { tables, aggregates, headlines })
 }
 
 /// RFM's view of a customer: `None` without a purchase (a positive or zero amount).

@@ -38,6 +38,8 @@ pub struct Settings {
     pub outcome_days: i64,
     /// Window after a program contact in which a purchase counts as a response.
     pub uplift_days: i64,
+    /// Window after a program contact in which a purchase counts as retention.
+    pub retention_days: i64,
     /// Window after a referred customer's first purchase in which value is measured.
     pub referred_value_days: i64,
     /// Customers with a shorter tenure are left out of the frequency effect.
@@ -68,6 +70,7 @@ impl Settings {
             deflection_days: 7,
             outcome_days: 180,
             uplift_days: 30,
+            retention_days: 90,
             referred_value_days: 365,
             frequency_minimum_days: 180,
             csat_satisfied_from: 4.0,
@@ -227,6 +230,65 @@ impl Proportion {
     }
 }
 
+/// One arm (treated or held out) of a program: each customer's first contact with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Arm {
+    /// Bought within the uplift window.
+    bought: Proportion,
+    /// Net spend within the uplift window.
+    spend: Moments,
+    /// Bought within the retention window.
+    retained: Proportion,
+    /// The program's cost of these contacts (message cost and rewards).
+    cost: f64,
+}
+
+impl Arm {
+    fn merge(&mut self, other: Arm) {
+        self.bought.merge(other.bought);
+        self.spend.merge(&other.spend);
+        self.retained.merge(other.retained);
+        self.cost += other.cost;
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct ProgramArms {
+    treated: Arm,
+    control: Arm,
+}
+
+impl ProgramArms {
+    /// Uplift in the purchase rate, percentage points (Newcombe).
+    fn purchase_uplift(&self, confidence: f64) -> Option<Interval> {
+        let (t, c) = (self.treated.bought, self.control.bought);
+        (t.n > 0 && c.n > 0).then(|| newcombe_difference(t.successes, t.n, c.successes, c.n, confidence).scaled(100.0))
+    }
+    /// Uplift in net spend per contacted customer within the window (Welch).
+    fn spend_uplift(&self, confidence: f64) -> Option<Interval> {
+        (self.treated.spend.n > 1 && self.control.spend.n > 1)
+            .then(|| welch_difference(&self.treated.spend, &self.control.spend, confidence))
+    }
+    /// Uplift in retention, percentage points (Newcombe).
+    fn retention_uplift(&self, confidence: f64) -> Option<Interval> {
+        let (t, c) = (self.treated.retained, self.control.retained);
+        (t.n > 0 && c.n > 0).then(|| newcombe_difference(t.successes, t.n, c.successes, c.n, confidence).scaled(100.0))
+    }
+    /// Incremental return on the program's cost: (incremental spend − cost) / cost, the
+    /// incremental spend being the spend uplift times the customers contacted. The cost
+    /// is known, so the interval is the spend uplift's, carried through.
+    fn incremental_roi(&self, confidence: f64) -> Option<Interval> {
+        let uplift = self.spend_uplift(confidence)?;
+        let cost = self.treated.cost;
+        if cost <= 0.0 {
+            return None;
+        }
+        let contacted = self.treated.spend.n as f64;
+        let roi = |spend: f64| (spend * contacted - cost) / cost;
+        Some(Interval { estimate: roi(uplift.estimate), lower: roi(uplift.lower), upper: roi(uplift.upper), n: uplift.n })
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 struct RegionStat {
     customers: u64,
@@ -267,8 +329,8 @@ pub struct Measures {
     retained_recovered: Proportion,
     retained_unrecovered: Proportion,
     referred_value: Moments,
-    /// program → (treated, control) purchase within the window.
-    programs: BTreeMap<String, (Proportion, Proportion)>,
+    /// program → its treated and control arms.
+    programs: BTreeMap<String, ProgramArms>,
     regions: BTreeMap<String, RegionStat>,
     /// Distance band → customers, net spend, retention.
     distance_bands: BTreeMap<&'static str, BandStat>,
@@ -436,17 +498,21 @@ impl Measures {
             }
         }
 
+        // Each customer's first contact with a program whose windows have closed.
         let mut seen = std::collections::BTreeSet::new();
         let uplift = settings.uplift_days * DAY;
+        let retention = settings.retention_days * DAY;
         for contact in &timeline.programs {
-            if !seen.insert(contact.program.as_str()) || contact.time + uplift > as_of {
+            if !seen.insert(contact.program.as_str()) || contact.time + uplift.max(retention) > as_of {
                 continue;
             }
-            let bought = purchases
-                .iter()
-                .any(|purchase| purchase.amount > 0.0 && purchase.time > contact.time && purchase.time <= contact.time + uplift);
+            let within = |days: i64| purchases.iter().filter(move |purchase| purchase.time > contact.time && purchase.time <= contact.time + days);
             let entry = self.programs.entry(contact.program.clone()).or_default();
-            if contact.control { entry.1.add(bought) } else { entry.0.add(bought) }
+            let arm = if contact.control { &mut entry.control } else { &mut entry.treated };
+            arm.bought.add(within(uplift).any(|purchase| purchase.amount > 0.0));
+            arm.spend.add(within(uplift).map(|purchase| purchase.amount).sum());
+            arm.retained.add(within(retention).any(|purchase| purchase.amount > 0.0));
+            arm.cost += timeline.programs.iter().filter(|other| other.program == contact.program).map(|other| other.cost).sum::<f64>();
         }
     }
 
@@ -468,8 +534,8 @@ impl Measures {
         self.retained_unrecovered.merge(other.retained_unrecovered);
         self.referred_value.merge(&other.referred_value);
         merge_map(&mut self.programs, other.programs, |a, b| {
-            a.0.merge(b.0);
-            a.1.merge(b.1);
+            a.treated.merge(b.treated);
+            a.control.merge(b.control);
         });
         self.ambassadors.merge(other.ambassadors);
         merge_map(&mut self.distance_bands, other.distance_bands, |a, b| {
@@ -655,19 +721,39 @@ impl Measures {
             }),
             "no referrals naming a referred customer who bought",
         );
-        for (program, (treated, control)) in &self.programs {
-            let uplift = (treated.n > 0 && control.n > 0)
-                .then(|| newcombe_difference(treated.successes, treated.n, control.successes, control.n, confidence).scaled(100.0));
+        for (program, arms) in &self.programs {
+            let contacted = "customers sent or held out";
             put(
                 &format!("uplift_{program}"),
-                uplift.map(|i| {
-                    Headline::new(
-                        i,
-                        &format!("percentage points bought within {} days", settings.uplift_days),
-                        "customers sent or held out",
-                    )
+                arms.purchase_uplift(confidence).map(|i| {
+                    Headline::new(i, &format!("percentage points bought within {} days", settings.uplift_days), contacted)
                 }),
                 "needs a control group",
+            );
+            put(
+                &format!("uplift_{program}_spend"),
+                arms.spend_uplift(confidence).map(|i| {
+                    Headline::new(i, &format!("{currency} net spend per customer within {} days", settings.uplift_days), contacted)
+                }),
+                "needs at least two customers in each of the treated and control groups",
+            );
+            put(
+                &format!("uplift_{program}_retention"),
+                arms.retention_uplift(confidence).map(|i| {
+                    Headline::new(i, &format!("percentage points bought within {} days", settings.retention_days), contacted)
+                }),
+                "needs a control group",
+            );
+            put(
+                &format!("incremental_roi_{program}"),
+                arms.incremental_roi(confidence).map(|i| {
+                    Headline::new(
+                        i,
+                        &format!("(incremental spend − program cost) / program cost, within {} days", settings.uplift_days),
+                        contacted,
+                    )
+                }),
+                "needs a control group and the program's costs (the cost column of programs, or reward costs naming the program)",
             );
         }
         (headlines, skipped)
@@ -743,7 +829,8 @@ impl Measures {
         }
 
         let mut programs = Columns::default();
-        for (program, (treated, control)) in &self.programs {
+        for (program, arms) in &self.programs {
+            let (treated, control) = (arms.treated.bought, arms.control.bought);
             programs.text("program", program);
             programs.count("treated", treated.n);
             programs.count("control", control.n);
@@ -757,6 +844,16 @@ impl Measures {
             programs.number("control_purchase_rate_upper", control_rate.upper);
             let uplift = newcombe_difference(treated.successes, treated.n, control.successes, control.n, confidence).scaled(100.0);
             programs.interval(uplift);
+            let named = |columns: &mut Columns, name: &str, interval: Option<Interval>| {
+                let interval = interval.unwrap_or_else(Interval::empty);
+                columns.number(name, interval.estimate);
+                columns.number(&format!("{name}_lower"), interval.lower);
+                columns.number(&format!("{name}_upper"), interval.upper);
+            };
+            named(&mut programs, "spend_uplift", arms.spend_uplift(confidence));
+            named(&mut programs, "retention_uplift", arms.retention_uplift(confidence));
+            programs.number("cost", arms.treated.cost);
+            named(&mut programs, "incremental_roi", arms.incremental_roi(confidence));
         }
 
         let mut regions = Columns::default();
@@ -979,7 +1076,7 @@ mod tests {
                 channel: None,
             })
             .collect();
-        let purchases = vec![Purchase { time: MARCH - 400 * DAY, day: 0, amount: 10.0 }];
+        let purchases = vec![Purchase { time: MARCH - 400 * DAY, day: 0, amount: 10.0, margin: None }];
         Timeline { customer: customer.into(), answers, purchases, ..Timeline::default() }
     }
 

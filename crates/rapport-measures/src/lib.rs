@@ -17,4 +17,4 @@ pub mod table;
 pub mod timeline;
 
 pub use headlines::{Headline, Measures, Settings};
-pub use timeline::{Advocacy, Answer, Conversation, Engagement, Message, ProgramContact, Purchase, Timeline, Tone};
+pub use timeline::{Advocacy, Answer, Conversation, Cost, Engagement, Message, ProgramContact, Purchase, Timeline, Tone};

@@ -58,6 +58,9 @@ pub struct Purchase {
     pub day: i64,
     /// Amount in the currency unit; negative for a refund.
     pub amount: f64,
+    /// The row's margin, when the purchases carry one.
+    #[serde(default)]
+    pub margin: Option<f64>,
 }
 
 /// One interaction row of a conversation.
@@ -180,6 +183,25 @@ pub struct ProgramContact {
     pub time: i64,
     /// In the held-out control group.
     pub control: bool,
+    /// What the contact cost: its message cost and any rewards paid for it.
+    #[serde(default)]
+    pub cost: f64,
+    /// The channel it went on.
+    #[serde(default)]
+    pub channel: Option<String>,
+}
+
+/// A cost of the relationship that is not a program's: a contact or a reward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// UTC seconds.
+    pub time: i64,
+    /// A reward (true) or a contact (false).
+    pub reward: bool,
+    /// The channel, when stated.
+    pub channel: Option<String>,
+    /// Amount in the currency unit.
+    pub amount: f64,
 }
 
 /// Every event of one customer.
@@ -205,6 +227,9 @@ pub struct Timeline {
     pub engagement: Vec<Engagement>,
     /// Programs, by time.
     pub programs: Vec<ProgramContact>,
+    /// Contact and reward costs not paid for a program, by time.
+    #[serde(default)]
+    pub costs: Vec<Cost>,
 }
 
 impl Timeline {
@@ -215,6 +240,7 @@ impl Timeline {
         self.answers.sort_by_key(|answer| answer.time);
         self.engagement.sort_by_key(|engagement| engagement.time);
         self.programs.sort_by_key(|program| program.time);
+        self.costs.sort_by_key(|cost| cost.time);
     }
 }
 

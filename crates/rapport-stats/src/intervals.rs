@@ -40,7 +40,8 @@ impl Interval {
         (self.upper - self.lower) / 2.0
     }
 
-    fn empty() -> Interval {
+    /// No estimate: every figure NaN, from no observations.
+    pub fn empty() -> Interval {
         Interval { estimate: f64::NAN, lower: f64::NAN, upper: f64::NAN, n: 0 }
     }
 

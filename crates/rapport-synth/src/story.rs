@@ -673,7 +673,7 @@ impl Story {
             purchases: self
                 .purchases
                 .iter()
-                .map(|purchase| Purchase { time: purchase.time, day: day(purchase.time), amount: purchase.amount })
+                .map(|purchase| Purchase { time: purchase.time, day: day(purchase.time), amount: purchase.amount, margin: None })
                 .collect(),
             conversations: self
                 .conversations
@@ -718,6 +718,23 @@ impl Story {
                     program: PROGRAMS[program.program].0.to_string(),
                     time: program.time,
                     control: program.control,
+                    channel: Some(program.channel.to_string()),
+                    cost: if program.control { 0.0 } else { PROGRAMS[program.program].5 }
+                        + if program.responded { PROGRAMS[program.program].6 } else { 0.0 },
+                })
+                .collect(),
+            // One contact cost per conversation, as the brand's costs file writes it.
+            costs: self
+                .conversations
+                .iter()
+                .filter_map(|conversation| {
+                    let first = conversation.messages.first()?;
+                    Some(rapport_measures::Cost {
+                        time: first.time,
+                        reward: false,
+                        channel: Some(conversation.channel.to_string()),
+                        amount: contact_cost(conversation.channel),
+                    })
                 })
                 .collect(),
         };

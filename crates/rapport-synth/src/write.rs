@@ -23,7 +23,7 @@ const HEADERS: [(&str, &str); 8] = [
     ("surveys.csv", "event_id,customer_id,time,survey_type,score,touchpoint,stage,channel,comment"),
     ("engagement.csv", "event_id,customer_id,time,engagement_type,rating,text,referred_customer_id"),
     ("programs.csv", "event_id,customer_id,time,program,channel,cost,responded,control_group"),
-    ("costs.csv", "event_id,customer_id,time,cost_type,channel,amount,currency"),
+    ("costs.csv", "event_id,customer_id,time,cost_type,channel,amount,currency,program"),
     ("stores.csv", "store_id,name,region,latitude,longitude"),
 ];
 
@@ -96,7 +96,7 @@ fn format_story(story: &Story, buffers: &mut [String; 7], rows: &mut [u64; 7]) {
         if let Some(first) = conversation.messages.first() {
             let _ = writeln!(
                 costs,
-                "X{id}-{number},{id},{},contact,{},{:.2},{CURRENCY}",
+                "X{id}-{number},{id},{},contact,{},{:.2},{CURRENCY},",
                 time(first.time),
                 conversation.channel,
                 story::contact_cost(conversation.channel)
@@ -140,8 +140,13 @@ fn format_story(story: &Story, buffers: &mut [String; 7], rows: &mut [u64; 7]) {
             flag(contact.control)
         );
         if contact.responded && reward > 0.0 {
-            let _ =
-                writeln!(costs, "W{id}-{},{id},{},reward,{},{reward:.2},{CURRENCY}", contact.program, time(contact.time), contact.channel);
+            let _ = writeln!(
+                costs,
+                "W{id}-{},{id},{},reward,{},{reward:.2},{CURRENCY},{name}",
+                contact.program,
+                time(contact.time),
+                contact.channel
+            );
         }
     }
 }

@@ -1,0 +1,216 @@
+//! Return on Relationship per customer, and by segment, matrix cell, channel and
+//! program (definitions in `docs/measures.md`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Value as Json, json};
+
+use rapport_action::ror::{CustomerValue, Ratio};
+use rapport_core::config::CostsConfig;
+use rapport_core::table::CustomerTable;
+use rapport_measures::table::{Table, Values};
+use rapport_measures::{Headline, Timeline};
+
+use crate::EngineError;
+
+/// What ROR reads besides the timelines.
+pub(crate) struct Inputs<'a> {
+    /// One per customer, in the table's order.
+    pub timelines: &'a [Timeline],
+    /// (referrer, referred) customer ids.
+    pub referrals: &'a [(String, String)],
+    /// 12-month CLV per customer (NaN without a prediction).
+    pub clv: &'a [f64],
+    /// RFM segment per customer.
+    pub segment: &'a [Option<&'a str>],
+    /// Matrix cell (longevity band, strength band) per customer.
+    pub cells: &'a [(u32, u32)],
+    /// `[costs]` of `rapport.toml`.
+    pub costs: Option<&'a CostsConfig>,
+    /// Interval confidence.
+    pub confidence: f64,
+    /// The workspace's currency, for units.
+    pub currency: &'a str,
+}
+
+/// What ROR adds to a run besides its columns.
+pub(crate) struct Outcome {
+    /// The `ror` table.
+    pub table: Table,
+    /// For `aggregates.json`.
+    pub aggregates: Json,
+    /// The headline `ror`, when anything was spent on relationships.
+    pub headline: Option<Headline>,
+}
+
+/// A customer's cost split by channel and by program, for the attributed rows.
+#[derive(Default)]
+struct Split {
+    channels: BTreeMap<String, f64>,
+    programs: BTreeMap<String, f64>,
+}
+
+/// Add `value_realised`, `value_referred`, `value_predicted`, `value`,
+/// `relationship_cost` and `ror` to `table`; return the `ror` table.
+pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outcome, EngineError> {
+    let timelines = inputs.timelines;
+    let rates = inputs.costs.map(|costs| &costs.per_contact).filter(|rates| !rates.is_empty());
+
+    // The value basis: margins where the purchases carry them. Rows without one are valued
+    // at the brand's margin rate over the rows that have one, and so is predicted value.
+    let (margin_sum, margin_amount, rows_with_margin, rows) = timelines
+        .iter()
+        .flat_map(|timeline| &timeline.purchases)
+        .fold((0.0, 0.0, 0_u64, 0_u64), |(sum, amount, with, rows), purchase| match purchase.margin {
+            Some(margin) => (sum + margin, amount + purchase.amount, with + 1, rows + 1),
+            None => (sum, amount, with, rows + 1),
+        });
+    let margin_rate = (rows_with_margin > 0 && margin_amount > 0.0).then(|| margin_sum / margin_amount);
+    let rate = margin_rate.unwrap_or(1.0);
+    let realised: Vec<f64> = timelines
+        .iter()
+        .map(|timeline| timeline.purchases.iter().map(|purchase| purchase.margin.unwrap_or(purchase.amount * rate)).sum())
+        .collect();
+    let index: HashMap<&str, usize> = timelines.iter().enumerate().map(|(row, timeline)| (timeline.customer.as_str(), row)).collect();
+    let mut referred = vec![0.0; timelines.len()];
+    for (referrer, referred_id) in inputs.referrals {
+        if let (Some(&from), Some(&to)) = (index.get(referrer.as_str()), index.get(referred_id.as_str())) {
+            referred[from] += realised[to];
+        }
+    }
+
+    let mut values = Vec::with_capacity(timelines.len());
+    let mut splits = Vec::with_capacity(timelines.len());
+    let mut unpriced: BTreeMap<String, u64> = BTreeMap::new();
+    for (row, timeline) in timelines.iter().enumerate() {
+        let mut split = Split::default();
+        let mut contacts = 0.0;
+        let mut rewards = 0.0;
+        match rates {
+            Some(rates) => {
+                for conversation in &timeline.conversations {
+                    match rates.get(conversation.channel.as_str()) {
+                        Some(cost) => {
+                            contacts += cost.get_ref();
+                            *split.channels.entry(conversation.channel.clone()).or_default() += cost.get_ref();
+                        }
+                        None => *unpriced.entry(conversation.channel.clone()).or_default() += 1,
+                    }
+                }
+            }
+            None => {
+                for cost in timeline.costs.iter().filter(|cost| !cost.reward) {
+                    contacts += cost.amount;
+                    *split.channels.entry(channel_name(cost.channel.as_deref())).or_default() += cost.amount;
+                }
+            }
+        }
+        for cost in timeline.costs.iter().filter(|cost| cost.reward) {
+            rewards += cost.amount;
+            *split.channels.entry(channel_name(cost.channel.as_deref())).or_default() += cost.amount;
+        }
+        let mut programs = 0.0;
+        for contact in &timeline.programs {
+            programs += contact.cost;
+            *split.channels.entry(channel_name(contact.channel.as_deref())).or_default() += contact.cost;
+            *split.programs.entry(contact.program.clone()).or_default() += contact.cost;
+        }
+        let clv = inputs.clv[row];
+        values.push(CustomerValue {
+            realised: realised[row],
+            referred: referred[row],
+            predicted: if clv.is_finite() { clv * rate } else { 0.0 },
+            contacts,
+            rewards,
+            programs,
+        });
+        splits.push(split);
+    }
+
+    table.push_f64("value_realised", values.iter().map(|v| v.realised).collect())?;
+    table.push_f64("value_referred", values.iter().map(|v| v.referred).collect())?;
+    table.push_f64("value_predicted", values.iter().map(|v| v.predicted).collect())?;
+    table.push_f64("value", values.iter().map(CustomerValue::value).collect())?;
+    table.push_f64("relationship_cost", values.iter().map(CustomerValue::cost).collect())?;
+    table.push_f64("ror", values.iter().map(CustomerValue::ror).collect())?;
+
+    // Groups: every customer once in all, segment and cell; in channel and program rows,
+    // a customer's value is split in proportion to the cost spent on each.
+    let mut groups: BTreeMap<(&str, String), Ratio> = BTreeMap::new();
+    for (row, customer) in values.iter().enumerate() {
+        let (value, cost) = (customer.value(), customer.cost());
+        groups.entry(("all", "all customers".to_string())).or_default().add(value, cost);
+        if let Some(segment) = inputs.segment[row] {
+            groups.entry(("segment", segment.to_string())).or_default().add(value, cost);
+        }
+        let (longevity, strength) = inputs.cells[row];
+        groups.entry(("cell", format!("L{longevity}-S{strength}"))).or_default().add(value, cost);
+        if cost > 0.0 {
+            for (channel, spent) in &splits[row].channels {
+                groups.entry(("channel", channel.clone())).or_default().add(value * spent / cost, *spent);
+            }
+            for (program, spent) in &splits[row].programs {
+                groups.entry(("program", program.clone())).or_default().add(value * spent / cost, *spent);
+            }
+        }
+    }
+    let mut columns = RorColumns::default();
+    for ((dimension, group), ratio) in &groups {
+        columns.push(dimension, group, ratio, inputs.confidence);
+    }
+    let headline = groups.get(&("all", "all customers".to_string())).filter(|ratio| ratio.cost > 0.0).map(|ratio| {
+        Headline::new(ratio.ror(inputs.confidence), "(value − relationship cost) / relationship cost, all customers", "customers")
+    });
+    let aggregates = json!({
+        "value_basis": if margin_rate.is_some() { "margin" } else { "net spend" },
+        "purchase_rows_with_margin": rows_with_margin,
+        "purchase_rows": rows,
+        "margin_rate": margin_rate,
+        "contact_costs": if rates.is_some() { "[costs] per_contact × conversations" } else { "contact rows of the costs file" },
+        "conversations_on_unpriced_channels": unpriced,
+        "currency": inputs.currency,
+    });
+    Ok(Outcome { table: columns.table(), aggregates, headline })
+}
+
+fn channel_name(channel: Option<&str>) -> String {
+    channel.unwrap_or("unstated").to_string()
+}
+
+#[derive(Default)]
+struct RorColumns {
+    dimension: Vec<Option<String>>,
+    group: Vec<Option<String>>,
+    customers: Vec<u64>,
+    value: Vec<f64>,
+    cost: Vec<f64>,
+    ror: Vec<f64>,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+}
+
+impl RorColumns {
+    fn push(&mut self, dimension: &str, group: &str, ratio: &Ratio, confidence: f64) {
+        let interval = ratio.ror(confidence);
+        self.dimension.push(Some(dimension.to_string()));
+        self.group.push(Some(group.to_string()));
+        self.customers.push(ratio.n);
+        self.value.push(ratio.value);
+        self.cost.push(ratio.cost);
+        self.ror.push(interval.estimate);
+        self.lower.push(interval.lower);
+        self.upper.push(interval.upper);
+    }
+
+    fn table(self) -> Table {
+        Table::new("ror")
+            .column("dimension", Values::Text(self.dimension))
+            .column("group", Values::Text(self.group))
+            .column("customers", Values::Count(self.customers))
+            .column("value", Values::Number(self.value))
+            .column("relationship_cost", Values::Number(self.cost))
+            .column("ror", Values::Number(self.ror))
+            .column("ror_lower", Values::Number(self.lower))
+            .column("ror_upper", Values::Number(self.upper))
+    }
+}
