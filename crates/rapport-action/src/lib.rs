@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod kmeans;
 pub mod matrix;
 pub mod playbook;
+pub mod propensity;
 pub mod rank;
 pub mod rfm;
 pub mod ror;

@@ -65,6 +65,12 @@ pub enum Command {
     /// contacts, NPS, engagement, first response time) outside their robust control limits,
     /// and top-tier customers with new risk signals.
     Alerts(AlertsArgs),
+    /// Return on Relationship of an analysis: value against relationship cost by segment,
+    /// matrix cell, channel and program, and each program's uplift and incremental ROI.
+    Ror(RorArgs),
+    /// Purchase and churn propensity of an analysis: each model's holdout AUC against the
+    /// BG/NBD baseline, lift by decile and calibration.
+    Propensity(PropensityArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
     /// Write a results run's customer table to PostgreSQL for the CRM: upserted by
@@ -239,6 +245,72 @@ pub struct AlertsArgs {
     /// Output format: table (alerts, then the watched top tier) or json.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RorArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// The analysis run (default: the latest).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Only one grouping (default: every one, then the programs' uplift).
+    #[arg(long, value_enum)]
+    pub by: Option<RorBy>,
+    /// Output format (default: table, or what --output's extension says).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// A grouping of Return on Relationship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RorBy {
+    /// All customers.
+    All,
+    /// RFM segment.
+    Segment,
+    /// Customer Matrix cell.
+    Cell,
+    /// Channel (value split by each channel's share of the customer's cost).
+    Channel,
+    /// Program (value split by each program's share of the customer's cost).
+    Program,
+    /// Each program against its control group: uplift and incremental ROI.
+    Uplift,
+}
+
+#[derive(Debug, Args)]
+pub struct PropensityArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// The analysis run (default: the latest).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Which table.
+    #[arg(long, value_enum, default_value_t = PropensityView::Models)]
+    pub view: PropensityView,
+    /// Output format (default: table, or what --output's extension says).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// A table of propensity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PropensityView {
+    /// Each model's holdout AUC, its lead over the baseline and Brier score.
+    Models,
+    /// Buyers by decile of prediction.
+    Lift,
+    /// Mean prediction against the observed rate by decile.
+    Calibration,
 }
 
 #[derive(Debug, Args)]

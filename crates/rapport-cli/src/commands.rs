@@ -20,7 +20,7 @@ use rapport_engine::{
 
 use crate::args::{
     Cli, ClusterCommand, ClvCommand, ClvInput, Command, DelimiterArg, DiscountPeriodArg, Format, InputFormatArg, KindArg, MatrixArgs,
-    MatrixView, ModelArg, ModelKindArg, MonthArg, PeriodArg, QuarantineCommand, ReadArgs, SentimentArgs, SentimentOutput, TimeUnitArg,
+    MatrixView, ModelArg, PropensityView, RorBy, ModelKindArg, MonthArg, PeriodArg, QuarantineCommand, ReadArgs, SentimentArgs, SentimentOutput, TimeUnitArg,
     TopicsArgs, TopicsOutput, TransactionColumns as Columns, TrendPeriod, WindowArgs,
 };
 
@@ -222,6 +222,70 @@ pub fn run(cli: Cli) -> Result<()> {
                 eprintln!("alarms over the history (alarms / windows judged): {}", history.join(", "));
             }
             Ok(())
+        }
+        Command::Ror(args) => {
+            let format = resolve_format(args.format, args.output.as_deref(), Format::Table);
+            check_output(Some(format), args.output.as_deref())?;
+            let dimension = match args.by {
+                None | Some(RorBy::Uplift) => None,
+                Some(RorBy::All) => Some("all"),
+                Some(RorBy::Segment) => Some("segment"),
+                Some(RorBy::Cell) => Some("cell"),
+                Some(RorBy::Channel) => Some("channel"),
+                Some(RorBy::Program) => Some("program"),
+            };
+            let request = rapport_engine::relationship::ValueRequest {
+                workspace: args.workspace.clone(),
+                run: args.run.clone(),
+                dimension: dimension.map(str::to_string),
+            };
+            let report = rapport_engine::relationship::value(&request)?;
+            if args.by == Some(RorBy::Uplift) {
+                let Some(programs) = &report.programs else {
+                    return Err(EngineError::Request(format!("run {} has no program contacts", report.run.id)).into());
+                };
+                return emit(programs, format, args.output.as_deref());
+            }
+            if format == Format::Table && !quiet {
+                let ror = &report.settings["ror"];
+                eprintln!(
+                    "Return on Relationship, run {}: value on {} ({}), contact costs from {}",
+                    report.run.id,
+                    ror["value_basis"].as_str().unwrap_or("?"),
+                    ror["currency"].as_str().unwrap_or(""),
+                    ror["contact_costs"].as_str().unwrap_or("?")
+                );
+            }
+            emit(&report.ror, format, args.output.as_deref())
+        }
+        Command::Propensity(args) => {
+            let format = resolve_format(args.format, args.output.as_deref(), Format::Table);
+            check_output(Some(format), args.output.as_deref())?;
+            let request =
+                rapport_engine::relationship::ValueRequest { workspace: args.workspace.clone(), run: args.run.clone(), dimension: None };
+            let report = rapport_engine::relationship::value(&request)?;
+            let Some([models, lift, calibration]) = &report.propensity else {
+                let reason = report.settings["propensity"]["skipped"].as_str().unwrap_or("the run has no propensity tables").to_string();
+                return Err(EngineError::Request(format!("run {}: propensity was not learned: {reason}", report.run.id)).into());
+            };
+            if format == Format::Table && !quiet {
+                let settings = &report.settings["propensity"];
+                eprintln!(
+                    "Propensity, run {}: P(a purchase in the next {} days); trained as of {}, judged on the holdout as of {} ({} customers); scored with {}",
+                    report.run.id,
+                    settings["horizon_days"],
+                    settings["training_cutoff"].as_str().unwrap_or("?"),
+                    settings["holdout_cutoff"].as_str().unwrap_or("?"),
+                    settings["holdout_customers"],
+                    settings["scored_with"].as_str().unwrap_or("?")
+                );
+            }
+            let table = match args.view {
+                PropensityView::Models => models,
+                PropensityView::Lift => lift,
+                PropensityView::Calibration => calibration,
+            };
+            emit(table, format, args.output.as_deref())
         }
         Command::Actions(args) => {
             let format = resolve_format(args.format, args.output.as_deref(), Format::Csv);

@@ -76,6 +76,9 @@ pub fn analyze_columns() -> &'static [(&'static str, &'static str)] {
         ("value", "value_realised + value_referred + value_predicted"),
         ("relationship_cost", "contacts, rewards and program contacts"),
         ("ror", "Return on Relationship: (value − relationship_cost) / relationship_cost; empty without cost"),
+        ("purchase_propensity", "P(a purchase in the next [propensity] horizon_days), the holdout's best model"),
+        ("churn_propensity", "1 − purchase_propensity"),
+        ("purchase_probability_btyd", "the BG/NBD baseline's P(a purchase in the horizon)"),
         ("next_action", "the playbook's next action for the customer (empty: none)"),
     ]
 }

@@ -263,9 +263,15 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     };
     let relationship = crate::relationship::add(&mut table, &context)?;
     tables.extend(relationship.tables);
-    headlines.extend(relationship.headlines);
-    if !headlines.contains_key("ror") {
-        skipped.insert("ror".into(), "needs relationship costs: contact or reward rows in costs, program costs, or [costs] per_contact".into());
+    for (name, headline) in relationship.headlines {
+        match headline {
+            Ok(headline) => {
+                headlines.insert(name, headline);
+            }
+            Err(reason) => {
+                skipped.insert(name, reason);
+            }
+        }
     }
     let customers = table.to_record_batch();
     match referred_clv {

@@ -19,6 +19,7 @@ pub mod input;
 pub mod output;
 pub mod postgres;
 pub mod relationship;
+mod propensity;
 mod ror;
 pub mod sentiment;
 pub mod sql;

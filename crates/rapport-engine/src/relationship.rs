@@ -41,8 +41,8 @@ pub struct Relationship {
     pub tables: Vec<Table>,
     /// For `aggregates.json`: the strength model, the grid, the clustering.
     pub aggregates: Json,
-    /// Headlines for `summary.json` (`ror`).
-    pub headlines: Vec<(String, rapport_measures::Headline)>,
+    /// Headlines for `summary.json` (`ror`, propensity's AUCs), or why they were skipped.
+    pub headlines: Vec<(String, Result<rapport_measures::Headline, String>)>,
 }
 
 fn internal(error: impl std::fmt::Display) -> EngineError {
@@ -219,6 +219,11 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     )?;
     tables.push(ror.table);
 
+    // Purchase and churn propensity (also before the segments and the playbook).
+    let horizon = i64::from(rapport_core::config::PropensityConfig::horizon_days(config.propensity.as_ref()));
+    let propensity = crate::propensity::add(table, timelines, as_of, zone, horizon, context.confidence)?;
+    tables.extend(propensity.tables);
+
     // User-defined segments, each a true/false column (after next_action; the playbook's
     // rules may read them).
     let mut user: Vec<(String, Vec<bool>)> = Vec::new();
@@ -274,9 +279,12 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
         "actions": action_json,
         "alerts": alert_json,
         "ror": ror.aggregates,
+        "propensity": propensity.aggregates,
         "segments": config.segments.iter().map(|(name, condition)| (name.clone(), Json::String(condition.get_ref().clone()))).collect::<serde_json::Map<_, _>>(),
     });
-    let headlines = ror.headline.map(|headline| ("ror".to_string(), headline)).into_iter().collect();
+    let ror_reason = "needs relationship costs: contact or reward rows in costs, program costs, or [costs] per_contact";
+    let mut headlines = vec![("ror".to_string(), ror.headline.ok_or_else(|| ror_reason.to_string()))];
+    headlines.extend(propensity.headlines);
     Ok(Relationship { tables, aggregates, headlines })
 }
 
@@ -1444,4 +1452,66 @@ pub fn alerts(request: &MatrixRequest) -> Result<AlertsReport, EngineError> {
     }
     let watch = read_run_table(&workspace, &run.id, "top_tier_watch")?;
     Ok(AlertsReport { alerts: alerts["current"].clone(), history: alerts["history"].clone(), run, watch })
+}
+
+/// What `rapport ror` and `rapport propensity` read from a run.
+#[derive(Debug)]
+pub struct ValueReport {
+    /// The run read.
+    pub run: rapport_store::runs::RunInfo,
+    /// `ror.parquet`, the rows of `dimension` when one was asked for.
+    pub ror: RecordBatch,
+    /// `programs.parquet`, when the run has programs.
+    pub programs: Option<RecordBatch>,
+    /// `propensity.parquet`, `propensity_lift.parquet` and `propensity_calibration.parquet`,
+    /// when propensity was learned.
+    pub propensity: Option<[RecordBatch; 3]>,
+    /// `relationship.ror` and `relationship.propensity` of `aggregates.json`.
+    pub settings: Json,
+}
+
+/// Which rows of a run's value tables.
+#[derive(Debug, Clone)]
+pub struct ValueRequest {
+    /// The workspace.
+    pub workspace: std::path::PathBuf,
+    /// The run (default: the latest analysis).
+    pub run: Option<String>,
+    /// Only this dimension of `ror.parquet` (`all`, `segment`, `cell`, `channel`, `program`).
+    pub dimension: Option<String>,
+}
+
+/// Read a run's Return on Relationship, program and propensity tables.
+pub fn value(request: &ValueRequest) -> Result<ValueReport, EngineError> {
+    let workspace = rapport_store::workspace::Workspace::open(&request.workspace)?;
+    let run = analysis_run(&workspace, request.run.as_deref(), "Return on Relationship")?;
+    let aggregates = read_aggregates(&workspace, &run.id)?;
+    let settings = json!({ "ror": aggregates["relationship"]["ror"], "propensity": aggregates["relationship"]["propensity"] });
+    if settings["ror"].is_null() {
+        return Err(EngineError::Request(format!(
+            "run {} was written before Return on Relationship existed: run `rapport analyze --workspace {}` again",
+            run.id,
+            workspace.root().display()
+        )));
+    }
+    let mut ror = read_run_table(&workspace, &run.id, "ror")?;
+    if let Some(dimension) = &request.dimension {
+        let column = ror.column_by_name("dimension").ok_or_else(|| internal("ror.parquet has no dimension"))?;
+        let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8).map_err(internal)?;
+        let column = column.as_string::<i32>();
+        let keep = BooleanArray::from((0..column.len()).map(|row| column.value(row) == dimension).collect::<Vec<_>>());
+        ror = arrow::compute::filter_record_batch(&ror, &keep).map_err(internal)?;
+    }
+    let exists = |name: &str| workspace.run_directory(&run.id).join(format!("{name}.parquet")).exists();
+    let programs = if exists("programs") { Some(read_run_table(&workspace, &run.id, "programs")?) } else { None };
+    let propensity = if exists("propensity") {
+        Some([
+            read_run_table(&workspace, &run.id, "propensity")?,
+            read_run_table(&workspace, &run.id, "propensity_lift")?,
+            read_run_table(&workspace, &run.id, "propensity_calibration")?,
+        ])
+    } else {
+        None
+    };
+    Ok(ValueReport { run, ror, programs, propensity, settings })
 }
