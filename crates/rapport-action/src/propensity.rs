@@ -25,17 +25,17 @@
 
 use forust_ml::objective::ObjectiveType;
 use forust_ml::{GradientBooster, Matrix};
-use rand::seq::index::sample;
 use rand::SeedableRng;
+use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use rapport_core::survey::SurveyType;
 use rapport_measures::Timeline;
+use rapport_models::CountModel;
 use rapport_models::bgnbd::{BgNbd, FittedBgNbd};
 use rapport_models::data::CountData;
-use rapport_models::CountModel;
 use rapport_stats::intervals::{Interval, wilson, z_for};
-use rapport_core::survey::SurveyType;
 
 const DAY: i64 = 86_400;
 
@@ -93,8 +93,7 @@ pub fn snapshot(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i
     let mut summaries = Vec::new();
     let mut rows = Vec::new();
     for (index, timeline) in timelines.iter().enumerate() {
-        let mut days: Vec<i64> =
-            timeline.purchases.iter().filter(|p| p.amount >= 0.0 && p.day <= cutoff_day).map(|p| p.day).collect();
+        let mut days: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount >= 0.0 && p.day <= cutoff_day).map(|p| p.day).collect();
         days.dedup();
         let (Some(&first), Some(&last)) = (days.first(), days.last()) else { continue };
         rows.push(index);
@@ -113,8 +112,8 @@ pub fn snapshot(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i
             let p_alive = fitted.p_alive(x, t_x, t);
             let expected = fitted.expected_purchases(weeks, x, t_x, t);
             let probability = p_alive * (1.0 - ((alpha + t) / (alpha + t + weeks)).powf(r + x));
-            let bought = labelled
-                && timeline.purchases.iter().any(|p| p.amount > 0.0 && p.day > cutoff_day && p.day <= cutoff_day + horizon);
+            let bought =
+                labelled && timeline.purchases.iter().any(|p| p.amount > 0.0 && p.day > cutoff_day && p.day <= cutoff_day + horizon);
             (features(timeline, cutoff, cutoff_day, [p_alive, expected, probability]), bought)
         })
         .collect();
@@ -132,13 +131,8 @@ fn features(timeline: &Timeline, cutoff: i64, cutoff_day: i64, btyd: [f64; 3]) -
     let spend: f64 = before.iter().map(|p| p.amount).sum();
     let since = |time: i64, span: i64| time <= cutoff && cutoff - time < span * DAY;
     let conversations = timeline.conversations.iter().filter(|c| since(c.start, 365)).count() as f64;
-    let unresolved = timeline
-        .conversations
-        .iter()
-        .filter(|c| since(c.start, 180) && c.opened_negative() && !c.recovered())
-        .count() as f64;
-    let last_nps =
-        timeline.answers.iter().rev().find(|a| a.time <= cutoff && a.survey == SurveyType::Nps).map_or(f64::NAN, |a| a.score);
+    let unresolved = timeline.conversations.iter().filter(|c| since(c.start, 180) && c.opened_negative() && !c.recovered()).count() as f64;
+    let last_nps = timeline.answers.iter().rev().find(|a| a.time <= cutoff && a.survey == SurveyType::Nps).map_or(f64::NAN, |a| a.score);
     let social = timeline.engagement.iter().filter(|e| since(e.time, 365) && rapport_measures::timeline::is_social(e.kind)).count();
     let advocacy = timeline
         .engagement
@@ -152,10 +146,8 @@ fn features(timeline: &Timeline, cutoff: i64, cutoff_day: i64, btyd: [f64; 3]) -
     // An unrecovered bad experience after the last purchase: the customer may have left
     // over it, which BG/NBD's purchase history cannot show.
     let last_purchase_time = before.iter().rev().find(|p| p.amount >= 0.0).map_or(i64::MIN, |p| p.time);
-    let bad_since = timeline
-        .conversations
-        .iter()
-        .any(|c| c.start > last_purchase_time && c.start <= cutoff && c.opened_negative() && !c.recovered());
+    let bad_since =
+        timeline.conversations.iter().any(|c| c.start > last_purchase_time && c.start <= cutoff && c.opened_negative() && !c.recovered());
     // Recency against the customer's own rhythm (NaN for a single purchase day).
     let gap = if days.len() > 1 { (last - first) as f64 / (days.len() - 1) as f64 } else { f64::NAN };
     // Contact of any kind is a sign of life that purchases alone do not give.
@@ -237,8 +229,7 @@ impl Model {
             "logistic" => {
                 let scale: Vec<(f64, f64)> = (0..WIDTH)
                     .map(|column| {
-                        let values: Vec<f64> =
-                            rows.iter().map(|&row| snapshot.features[row][column]).filter(|v| v.is_finite()).collect();
+                        let values: Vec<f64> = rows.iter().map(|&row| snapshot.features[row][column]).filter(|v| v.is_finite()).collect();
                         let n = values.len().max(1) as f64;
                         let mean = values.iter().sum::<f64>() / n;
                         let sd = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
@@ -247,8 +238,7 @@ impl Model {
                     .collect();
                 let indicators: Vec<usize> =
                     (0..WIDTH).filter(|&column| rows.iter().any(|&row| !snapshot.features[row][column].is_finite())).collect();
-                let design: Vec<Vec<f64>> =
-                    rows.iter().map(|&row| design_row(&snapshot.features[row], &scale, &indicators)).collect();
+                let design: Vec<Vec<f64>> = rows.iter().map(|&row| design_row(&snapshot.features[row], &scale, &indicators)).collect();
                 // Constant columns (a feature nobody varies on) make the design singular.
                 let keep: Vec<usize> = (0..design[0].len())
                     .filter(|&column| column == 0 || design.iter().any(|row| (row[column] - design[0][column]).abs() > 1e-12))
@@ -262,7 +252,10 @@ impl Model {
                 Some(Model::Logistic { coefficients, scale, indicators })
             }
             _ => {
-                let data: Vec<f64> = (0..WIDTH).flat_map(|column| rows.iter().map(move |&row| (row, column))).map(|(row, column)| snapshot.features[row][column]).collect();
+                let data: Vec<f64> = (0..WIDTH)
+                    .flat_map(|column| rows.iter().map(move |&row| (row, column)))
+                    .map(|(row, column)| snapshot.features[row][column])
+                    .collect();
                 let matrix = Matrix::new(&data, rows.len(), WIDTH);
                 let y: Vec<f64> = labels.iter().map(|&label| f64::from(u8::from(label))).collect();
                 let mut booster = GradientBooster::default()

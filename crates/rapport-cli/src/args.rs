@@ -269,6 +269,8 @@ pub struct RorArgs {
 /// A grouping of Return on Relationship.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RorBy {
+    /// Each customer: value (realised, referred, predicted), relationship cost and ROR.
+    Customer,
     /// All customers.
     All,
     /// RFM segment.

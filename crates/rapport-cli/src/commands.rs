@@ -20,8 +20,8 @@ use rapport_engine::{
 
 use crate::args::{
     Cli, ClusterCommand, ClvCommand, ClvInput, Command, DelimiterArg, DiscountPeriodArg, Format, InputFormatArg, KindArg, MatrixArgs,
-    MatrixView, ModelArg, PropensityView, RorBy, ModelKindArg, MonthArg, PeriodArg, QuarantineCommand, ReadArgs, SentimentArgs, SentimentOutput, TimeUnitArg,
-    TopicsArgs, TopicsOutput, TransactionColumns as Columns, TrendPeriod, WindowArgs,
+    MatrixView, ModelArg, ModelKindArg, MonthArg, PeriodArg, PropensityView, QuarantineCommand, ReadArgs, RorBy, SentimentArgs,
+    SentimentOutput, TimeUnitArg, TopicsArgs, TopicsOutput, TransactionColumns as Columns, TrendPeriod, WindowArgs,
 };
 
 /// Rejected rows shown on stderr before "… and N more".
@@ -228,6 +228,7 @@ pub fn run(cli: Cli) -> Result<()> {
             check_output(Some(format), args.output.as_deref())?;
             let dimension = match args.by {
                 None | Some(RorBy::Uplift) => None,
+                Some(RorBy::Customer) => Some("customer"),
                 Some(RorBy::All) => Some("all"),
                 Some(RorBy::Segment) => Some("segment"),
                 Some(RorBy::Cell) => Some("cell"),
@@ -242,7 +243,11 @@ pub fn run(cli: Cli) -> Result<()> {
             let report = rapport_engine::relationship::value(&request)?;
             if args.by == Some(RorBy::Uplift) {
                 let Some(programs) = &report.programs else {
-                    return Err(EngineError::Request(format!("run {} has no program contacts", report.run.id)).into());
+                    return Err(EngineError::Request(format!(
+                        "run {} judged no program against its control group: that needs program contacts at least 90 days before the observation end",
+                        report.run.id
+                    ))
+                    .into());
                 };
                 return emit(programs, format, args.output.as_deref());
             }

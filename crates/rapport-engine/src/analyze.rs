@@ -194,8 +194,18 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     let workspace = Workspace::open(&request.workspace)?;
     let zone = workspace.zone();
     let currency = workspace.config().currency.clone();
-    let Loaded { timelines, as_of, consent, sentiment, unlinked, after_as_of, not_in_customer_file, complaint_topics, last_event, referrals } =
-        load_timelines(&workspace, request.as_of.as_deref(), progress)?;
+    let Loaded {
+        timelines,
+        as_of,
+        consent,
+        sentiment,
+        unlinked,
+        after_as_of,
+        not_in_customer_file,
+        complaint_topics,
+        last_event,
+        referrals,
+    } = load_timelines(&workspace, request.as_of.as_deref(), progress)?;
     let mut warnings: Vec<String> = Vec::new();
     // An observation end well after the data makes everyone look inactive over the gap
     // (churn, deflection and P(alive) read it as silence): allowed, but said.
@@ -526,8 +536,11 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
             })
         },
     )?;
-    let programs =
-        read_rows(workspace, EventKind::Programs, &["customer_id", "time", "program", "control_group", "cost", "channel"], |batch, row| {
+    let programs = read_rows(
+        workspace,
+        EventKind::Programs,
+        &["customer_id", "time", "program", "control_group", "cost", "channel"],
+        |batch, row| {
             Some(ProgramRow {
                 customer: strings(batch, 0).value(row).to_string(),
                 contact: ProgramContact {
@@ -538,7 +551,8 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                     channel: text_at(strings(batch, 5), row),
                 },
             })
-        })?;
+        },
+    )?;
     let costs =
         read_rows(workspace, EventKind::Costs, &["customer_id", "time", "cost_type", "channel", "amount", "program"], |batch, row| {
             Some(CostRow {

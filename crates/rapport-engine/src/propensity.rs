@@ -44,15 +44,7 @@ pub(crate) fn add(
     Ok(outcome)
 }
 
-fn learn(
-    timelines: &[Timeline],
-    as_of: i64,
-    zone: Zone,
-    horizon: i64,
-    confidence: f64,
-    purchase: &mut [f64],
-    btyd: &mut [f64],
-) -> Outcome {
+fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidence: f64, purchase: &mut [f64], btyd: &mut [f64]) -> Outcome {
     let end_day = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
     let at = |k: i64, labelled: bool| snapshot(timelines, as_of - k * horizon * DAY, end_day - k * horizon, horizon, labelled);
     let skipped = |reason: String| Outcome {
@@ -85,8 +77,9 @@ fn learn(
     let mut failed = Vec::new();
     for name in MODELS {
         match Model::train(name, &training) {
-            Some(model) => evaluations
-                .push((name, evaluate(&model.predict(&holdout.features), &holdout.labels, Some(&reference), confidence))),
+            Some(model) => {
+                evaluations.push((name, evaluate(&model.predict(&holdout.features), &holdout.labels, Some(&reference), confidence)))
+            }
             None => failed.push(name),
         }
     }
@@ -110,9 +103,8 @@ fn learn(
             "btyd_baseline"
         }
     };
-    let date = |k: i64| {
-        rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of - k * horizon * DAY)))[..10].to_string()
-    };
+    let date =
+        |k: i64| rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of - k * horizon * DAY)))[..10].to_string();
     let auc_unit = |model: &str| format!("holdout AUC of P(a purchase in the next {horizon} days), {model}");
     let find = |name: &str| evaluations.iter().find(|(model, _)| *model == name).map(|(_, evaluation)| evaluation);
     let headline = |name: &str| {
@@ -123,7 +115,11 @@ fn learn(
     let lead = find(scored_with)
         .filter(|evaluation| evaluation.auc_over_baseline.estimate.is_finite())
         .map(|evaluation| {
-            Headline::new(evaluation.auc_over_baseline, &format!("AUC of {scored_with} − AUC of the BG/NBD baseline, paired (DeLong)"), "holdout customers")
+            Headline::new(
+                evaluation.auc_over_baseline,
+                &format!("AUC of {scored_with} − AUC of the BG/NBD baseline, paired (DeLong)"),
+                "holdout customers",
+            )
         })
         .ok_or_else(|| "no supervised model fitted".to_string());
     let headlines = vec![

@@ -1477,7 +1477,8 @@ pub struct ValueRequest {
     pub workspace: std::path::PathBuf,
     /// The run (default: the latest analysis).
     pub run: Option<String>,
-    /// Only this dimension of `ror.parquet` (`all`, `segment`, `cell`, `channel`, `program`).
+    /// Only this dimension of `ror.parquet` (`all`, `segment`, `cell`, `channel`,
+    /// `program`), or `customer`: each customer's value, cost and ROR.
     pub dimension: Option<String>,
 }
 
@@ -1495,7 +1496,23 @@ pub fn value(request: &ValueRequest) -> Result<ValueReport, EngineError> {
         )));
     }
     let mut ror = read_run_table(&workspace, &run.id, "ror")?;
-    if let Some(dimension) = &request.dimension {
+    if request.dimension.as_deref() == Some("customer") {
+        let customers = read_run_table(&workspace, &run.id, "customers")?;
+        let columns = [
+            "customer_id",
+            "segment",
+            "longevity_band",
+            "strength_band",
+            "value_realised",
+            "value_referred",
+            "value_predicted",
+            "value",
+            "relationship_cost",
+            "ror",
+        ];
+        let indices: Vec<usize> = columns.iter().filter_map(|name| customers.schema().index_of(name).ok()).collect();
+        ror = customers.project(&indices).map_err(internal)?;
+    } else if let Some(dimension) = &request.dimension {
         let column = ror.column_by_name("dimension").ok_or_else(|| internal("ror.parquet has no dimension"))?;
         let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8).map_err(internal)?;
         let column = column.as_string::<i32>();

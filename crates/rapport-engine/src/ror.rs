@@ -58,12 +58,12 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
 
     // The value basis: margins where the purchases carry them. Rows without one are valued
     // at the brand's margin rate over the rows that have one, and so is predicted value.
-    let (margin_sum, margin_amount, rows_with_margin, rows) = timelines
-        .iter()
-        .flat_map(|timeline| &timeline.purchases)
-        .fold((0.0, 0.0, 0_u64, 0_u64), |(sum, amount, with, rows), purchase| match purchase.margin {
-            Some(margin) => (sum + margin, amount + purchase.amount, with + 1, rows + 1),
-            None => (sum, amount, with, rows + 1),
+    let (margin_sum, margin_amount, rows_with_margin, rows) =
+        timelines.iter().flat_map(|timeline| &timeline.purchases).fold((0.0, 0.0, 0_u64, 0_u64), |(sum, amount, with, rows), purchase| {
+            match purchase.margin {
+                Some(margin) => (sum + margin, amount + purchase.amount, with + 1, rows + 1),
+                None => (sum, amount, with, rows + 1),
+            }
         });
     let margin_rate = (rows_with_margin > 0 && margin_amount > 0.0).then(|| margin_sum / margin_amount);
     let rate = margin_rate.unwrap_or(1.0);

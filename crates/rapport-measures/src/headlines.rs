@@ -506,7 +506,8 @@ impl Measures {
             if !seen.insert(contact.program.as_str()) || contact.time + uplift.max(retention) > as_of {
                 continue;
             }
-            let within = |days: i64| purchases.iter().filter(move |purchase| purchase.time > contact.time && purchase.time <= contact.time + days);
+            let within =
+                |days: i64| purchases.iter().filter(move |purchase| purchase.time > contact.time && purchase.time <= contact.time + days);
             let entry = self.programs.entry(contact.program.clone()).or_default();
             let arm = if contact.control { &mut entry.control } else { &mut entry.treated };
             arm.bought.add(within(uplift).any(|purchase| purchase.amount > 0.0));
@@ -725,9 +726,8 @@ impl Measures {
             let contacted = "customers sent or held out";
             put(
                 &format!("uplift_{program}"),
-                arms.purchase_uplift(confidence).map(|i| {
-                    Headline::new(i, &format!("percentage points bought within {} days", settings.uplift_days), contacted)
-                }),
+                arms.purchase_uplift(confidence)
+                    .map(|i| Headline::new(i, &format!("percentage points bought within {} days", settings.uplift_days), contacted)),
                 "needs a control group",
             );
             put(
@@ -739,9 +739,8 @@ impl Measures {
             );
             put(
                 &format!("uplift_{program}_retention"),
-                arms.retention_uplift(confidence).map(|i| {
-                    Headline::new(i, &format!("percentage points bought within {} days", settings.retention_days), contacted)
-                }),
+                arms.retention_uplift(confidence)
+                    .map(|i| Headline::new(i, &format!("percentage points bought within {} days", settings.retention_days), contacted)),
                 "needs a control group",
             );
             put(

@@ -1,0 +1,160 @@
+//! Return on Relationship and propensity from the command line: value and cost worked by
+//! hand on a small workspace (margins, a refund, a referral, contact and reward costs, a
+//! program with its reward), `[costs] per_contact`, and config errors.
+
+use crate::{csv_rows, ok, user_error};
+
+const PURCHASES: &str = "customer_id,order_id,time,amount,margin
+a,o1,2025-01-10T12:00:00Z,100.00,40.00
+a,o2,2025-02-10T12:00:00Z,50.00,
+b,o3,2025-01-15T12:00:00Z,80.00,30.00
+b,o3,2025-01-20T12:00:00Z,-20.00,-8.00
+c,o4,2025-03-01T12:00:00Z,60.00,20.00
+";
+const ENGAGEMENT: &str = "event_id,customer_id,time,engagement_type,referred_customer_id
+r1,a,2025-02-20T12:00:00Z,referral,c
+";
+const INTERACTIONS: &str = "customer_id,time,channel,conversation_id,text
+a,2025-01-11T10:00:00Z,chat,k1,Where is my order?
+b,2025-01-16T10:00:00Z,phone,k2,The item arrived broken
+b,2025-01-21T10:00:00Z,phone,k3,Still waiting for the refund
+";
+const COSTS: &str = "customer_id,time,cost_type,channel,amount,program
+a,2025-01-11T10:00:00Z,contact,chat,3.00,
+b,2025-01-16T10:00:00Z,contact,phone,6.00,
+b,2025-01-21T10:00:00Z,contact,phone,6.00,
+a,2025-03-01T12:00:00Z,reward,email,5.00,spring
+c,2025-03-01T13:00:00Z,reward,,2.00,
+";
+const PROGRAMS: &str = "customer_id,time,program,channel,cost,control_group
+a,2025-02-25T09:00:00Z,spring,email,0.50,false
+b,2025-02-25T09:00:00Z,spring,email,,true
+";
+
+fn workspace(directory: &std::path::Path) -> String {
+    let workspace = directory.join("ws").to_str().expect("path").to_string();
+    ok(&["init", &workspace]);
+    for (kind, text) in
+        [("purchases", PURCHASES), ("engagement", ENGAGEMENT), ("interactions", INTERACTIONS), ("costs", COSTS), ("programs", PROGRAMS)]
+    {
+        let file = directory.join(format!("{kind}.csv"));
+        std::fs::write(&file, text).expect("write");
+        ok(&["-q", "ingest", "-w", &workspace, "-k", kind, file.to_str().expect("path")]);
+    }
+    workspace
+}
+
+/// Per customer: (value_realised, value_referred, value, relationship_cost, ror).
+fn per_customer(workspace: &str) -> Vec<(String, [f64; 5])> {
+    let (header, rows) = csv_rows(&ok(&["ror", "-w", workspace, "--by", "customer", "--format", "csv"]));
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} in {header:?}"));
+    let number = |row: &[String], name: &str| row[at(name)].parse::<f64>().unwrap_or(f64::NAN);
+    rows.iter()
+        .map(|row| {
+            let values = ["value_realised", "value_referred", "value", "relationship_cost", "ror"].map(|name| number(row, name));
+            (row[at("customer_id")].clone(), values)
+        })
+        .collect()
+}
+
+fn close(actual: f64, expected: f64) -> bool {
+    (actual - expected).abs() <= 1e-9 * expected.abs().max(1.0)
+}
+
+#[test]
+fn value_and_cost_follow_the_definitions_by_hand() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = workspace(directory.path());
+    ok(&["-q", "analyze", "-w", &workspace]);
+    // Margin rate over the rows with a margin: (40 + 30 − 8 + 20) / (100 + 80 − 20 + 60)
+    // = 82 / 220; a's second purchase has none, so it is valued at that rate. Three
+    // customers are too few for a CLV fit: no predicted value.
+    let rate = 82.0 / 220.0;
+    let a_realised = 40.0 + 50.0 * rate;
+    // a: contact 3 (chat); the spring contact 0.50 and its reward 5 (the reward names the
+    // program): 8.50. a referred c, whose realised value is 20.
+    // b: two phone contacts, 12; its spring contact was held out (no cost).
+    // c: a reward naming no program, 2.
+    let expected = [
+        ("a", [a_realised, 20.0, a_realised + 20.0, 8.5, (a_realised + 20.0 - 8.5) / 8.5]),
+        ("b", [22.0, 0.0, 22.0, 12.0, (22.0 - 12.0) / 12.0]),
+        ("c", [20.0, 0.0, 20.0, 2.0, 9.0]),
+    ];
+    let actual = per_customer(&workspace);
+    assert_eq!(actual.len(), 3, "{actual:?}");
+    for ((id, values), (want_id, want)) in actual.iter().zip(expected) {
+        assert_eq!(id, want_id);
+        for (value, want) in values.iter().zip(want) {
+            assert!(close(*value, want), "{id}: {values:?} against {want:?}");
+        }
+    }
+
+    // Groups: all customers as a ratio of sums; by channel, each customer's value split by
+    // the share of their cost spent there.
+    let (header, rows) = csv_rows(&ok(&["ror", "-w", &workspace, "--format", "csv"]));
+    let at = |name: &str| header.iter().position(|h| h == name).expect("column");
+    let find = |dimension: &str, group: &str| {
+        rows.iter()
+            .find(|row| row[at("dimension")] == dimension && row[at("group")] == group)
+            .unwrap_or_else(|| panic!("{dimension} {group}"))
+    };
+    let all = find("all", "all customers");
+    let value = a_realised + 20.0 + 22.0 + 20.0;
+    assert!(close(all[at("value")].parse().expect("value"), value));
+    assert!(close(all[at("ror")].parse().expect("ror"), value / 22.5 - 1.0));
+    assert!(!all[at("ror_lower")].is_empty(), "an interval beside the ratio");
+    let email = find("channel", "email");
+    assert!(close(email[at("relationship_cost")].parse().expect("cost"), 5.5));
+    assert!(close(email[at("value")].parse().expect("value"), (a_realised + 20.0) * 5.5 / 8.5));
+    let spring = find("program", "spring");
+    assert!(close(spring[at("relationship_cost")].parse().expect("cost"), 5.5));
+    let unstated = find("channel", "unstated");
+    assert!(close(unstated[at("value")].parse().expect("value"), 20.0));
+
+    // The program's contacts are four days old: too recent to judge against the control group.
+    let stderr = user_error(&["ror", "-w", &workspace, "--by", "uplift"]);
+    assert!(stderr.contains("at least 90 days before the observation end"), "{stderr}");
+
+    // Too little history for propensity: skipped with the reason, and `rapport propensity` says so.
+    let stderr = user_error(&["propensity", "-w", &workspace]);
+    assert!(stderr.contains("propensity was not learned"), "{stderr}");
+}
+
+#[test]
+fn per_contact_rates_price_conversations_instead_of_contact_rows() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = workspace(directory.path());
+    let config = std::path::Path::new(&workspace).join("rapport.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("\n[costs]\nper_contact = { phone = 4.0, chat = 1.25 }\n");
+    std::fs::write(&config, text).expect("write");
+    ok(&["-q", "analyze", "-w", &workspace]);
+    let actual = per_customer(&workspace);
+    // a: one chat conversation (1.25) + the program 5.50; b: two phone conversations (8); c: the reward 2.
+    let costs: Vec<f64> = actual.iter().map(|(_, values)| values[3]).collect();
+    assert!(close(costs[0], 6.75) && close(costs[1], 8.0) && close(costs[2], 2.0), "{actual:?}");
+}
+
+#[test]
+fn bad_costs_and_propensity_settings_are_caught_when_the_config_loads() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws").to_str().expect("path").to_string();
+    ok(&["init", &workspace]);
+    let config = std::path::Path::new(&workspace).join("rapport.toml");
+    let original = std::fs::read_to_string(&config).expect("config");
+    let lines = original.lines().count();
+
+    std::fs::write(&config, format!("{original}\n[costs]\nper_contact = {{ fax = 2.0 }}\n")).expect("write");
+    let stderr = user_error(&["analyze", "-w", &workspace]);
+    assert!(stderr.contains("\"fax\", which is not a channel"), "{stderr}");
+    assert!(stderr.contains(&format!("line {}", lines + 3)), "{stderr}");
+
+    std::fs::write(&config, format!("{original}\n[costs]\nper_contact = {{ phone = -1 }}\n")).expect("write");
+    let stderr = user_error(&["analyze", "-w", &workspace]);
+    assert!(stderr.contains("a cost is a number, 0 or more"), "{stderr}");
+
+    std::fs::write(&config, format!("{original}\n[propensity]\nhorizon_days = 3\n")).expect("write");
+    let stderr = user_error(&["analyze", "-w", &workspace]);
+    assert!(stderr.contains("horizon_days = 3: the window is 7 to 365 days"), "{stderr}");
+    assert!(stderr.contains(&format!("line {}", lines + 3)), "{stderr}");
+}
