@@ -27,6 +27,8 @@
 //!   after replied conversations; answers are worse after an unresolved bad experience
 //!   (NPS within 90 days). 1% carry no touchpoint.
 //! * 12% of customers were referred by an earlier customer (★ their rate × 1.15).
+//! * ★ An incident: deliveries fail in the week of 2025-11-03; 5% of the customers still
+//!   buying complain about it (a delivery complaint that opens negative) that week.
 //! * Two retention programs sent to random eligible customers, 20% held out as control;
 //!   ★ a treated customer still active buys an extra time within 30 days with
 //!   probability 0.10 (spring win-back) and 0.07 (autumn voucher).
@@ -69,6 +71,12 @@ pub const REGIONS: [(&str, &[Store], f64); 6] = [
     ("South West", &[("S10", "Bristol", 51.4545, -2.5879)], 0.13985),
     ("Shetland", &[("S11", "Lerwick", 60.1530, -1.1490)], 0.00015),
 ];
+
+/// The planted incident: deliveries failed from Monday 2025-11-03 to Sunday 2025-11-09
+/// (UTC seconds, end exclusive), and that week's complaints surge.
+pub const INCIDENT: (i64, i64) = (1_762_128_000, 1_762_732_800);
+/// Share of the customers still buying at the incident who complain about it.
+pub const INCIDENT_SHARE: f64 = 0.05;
 
 /// Retention programs: (name, send time, eligible if acquired before, share selected,
 /// true extra-purchase probability, message cost, reward cost).
@@ -385,13 +393,20 @@ pub fn story(seed: u64, index: u64, customers: u64) -> Story {
     // Contacts: spontaneous, and after some self-service article views.
     let contact_end = base_death.saturating_add(60 * DAY).min(END);
     let article_views = poisson_times(&mut rng, 0.5, acquired, contact_end);
-    let mut contacts: Vec<(i64, Option<Theme>)> =
-        poisson_times(&mut rng, 0.7, acquired, contact_end).into_iter().map(|time| (time, None)).collect();
+    let mut contacts: Vec<(i64, Option<Theme>, bool)> =
+        poisson_times(&mut rng, 0.7, acquired, contact_end).into_iter().map(|time| (time, None, false)).collect();
     for &view in &article_views {
         if rng.random_bool(0.3) {
             let after = (Exp::new(1.0 / (1.5 * DAY as f64)).expect("positive").sample(&mut rng)) as i64 + 60;
-            contacts.push((view + after, Some(if rng.random_bool(0.5) { Theme::Account } else { Theme::Delivery })));
+            contacts.push((view + after, Some(if rng.random_bool(0.5) { Theme::Account } else { Theme::Delivery }), false));
         }
+    }
+    // ★ The incident: a delivery failure in the week of INCIDENT; customers still buying
+    // complain about it (drawn from the incident's own stream, so nobody else's story moves).
+    let mut incident = ChaCha8Rng::seed_from_u64(seed ^ 0x696e_6369_6465_6e74);
+    incident.set_stream(index);
+    if acquired < INCIDENT.0 && base_death > INCIDENT.0 && incident.random_bool(INCIDENT_SHARE) {
+        contacts.push((incident.random_range(INCIDENT.0..INCIDENT.1), Some(Theme::Delivery), true));
     }
     contacts.sort_by_key(|contact| contact.0);
 
@@ -399,13 +414,14 @@ pub fn story(seed: u64, index: u64, customers: u64) -> Story {
     let mut death = base_death;
     let mut recovered_since: Option<i64> = None;
     let mut unhappy_at: Vec<i64> = Vec::new();
-    for (start, forced_theme) in contacts {
+    for (start, forced_theme, complaint) in contacts {
         if start > END || start > death.saturating_add(60 * DAY) {
             continue;
         }
         let channel = ["email", "chat", "social", "phone"][weighted(&mut rng, &[0.3, 0.3, 0.25, 0.15])];
         let theme = forced_theme.unwrap_or_else(|| Theme::ALL[weighted(&mut rng, &[0.3, 0.15, 0.2, 0.15, 0.1, 0.1])]);
         let opening_tone = match theme {
+            _ if complaint => Tone::Negative,
             Theme::Praise => Tone::Positive,
             _ if rng.random_bool(0.65) => Tone::Negative,
             _ => Tone::Neutral,
