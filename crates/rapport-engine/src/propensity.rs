@@ -45,6 +45,8 @@ pub(crate) fn add(
 }
 
 fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidence: f64, purchase: &mut [f64], btyd: &mut [f64]) -> Outcome {
+    let started = std::time::Instant::now();
+    let lap = |what: &str| tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "propensity: {what}");
     let end_day = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
     let at = |k: i64, labelled: bool| snapshot(timelines, as_of - k * horizon * DAY, end_day - k * horizon, horizon, labelled);
     let skipped = |reason: String| Outcome {
@@ -62,6 +64,7 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
             2 * horizon
         ));
     };
+    lap("three cut-offs (BG/NBD fits and features)");
     for (name, snapshot) in [("training", &training), ("holdout", &holdout)] {
         let buyers = snapshot.labels.iter().filter(|&&label| label).count();
         let others = snapshot.labels.len() - buyers;
@@ -82,12 +85,14 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
             }
             None => failed.push(name),
         }
+        lap(&format!("{name} trained and judged"));
     }
     let chosen = evaluations[1..].iter().max_by(|a, b| a.1.auc.estimate.total_cmp(&b.1.auc.estimate)).map(|(name, _)| *name);
     let final_model = chosen.and_then(|name| Model::train(name, &holdout));
     for (&row, value) in now.rows.iter().zip(baseline(&now)) {
         btyd[row] = value;
     }
+    lap("the chosen model trained on the holdout cut-off");
     let scored_with = match &final_model {
         Some(model) => {
             for (&row, value) in now.rows.iter().zip(model.predict(&now.features)) {
@@ -103,6 +108,7 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
             "btyd_baseline"
         }
     };
+    lap("customers scored");
     let date =
         |k: i64| rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of - k * horizon * DAY)))[..10].to_string();
     let auc_unit = |model: &str| format!("holdout AUC of P(a purchase in the next {horizon} days), {model}");

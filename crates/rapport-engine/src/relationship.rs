@@ -88,6 +88,10 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     let predicted: Vec<f64> = expected.iter().zip(&spend_per_purchase).map(|(a, b)| a * b).collect();
     table.push_f64("predicted_spend_52_weeks", predicted.clone())?;
 
+    // Each sub-stage's time, with RAPPORT_TIMINGS=1.
+    let started = std::time::Instant::now();
+    let lap = |what: &str| tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "relationship: {what} done");
+
     // Strength.
     let first = timelines.iter().filter_map(first_event).min().unwrap_or(as_of);
     let model = learn(timelines, as_of, STRENGTH_PERIOD_DAYS, first);
@@ -99,6 +103,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     let top: Vec<String> = factors.iter().map(|row| model.top_factors(row, 2).join(", ")).collect();
     table.push("top_factors", Arc::new(StringArray::from(top)))?;
 
+    lap("strength");
     // The matrix.
     let matrix_config = config.matrix.as_ref();
     let (longevity_bands, strength_bands) = (MatrixConfig::longevity_bands(matrix_config), MatrixConfig::strength_bands(matrix_config));
@@ -134,6 +139,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     let watch = watch_list(timelines, &tier, &p_alive, previous_p_alive.as_ref(), as_of - watch_days * DAY, zone);
     tables.push(watch_table(&watch, timelines, &placed, &strength, &clv, &p_alive));
 
+    lap("matrix and watch list");
     // RFM.
     let currency: Currency = config.currency.parse().unwrap_or(Currency::USD);
     let end_day = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
@@ -155,6 +161,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     let segment: Vec<Option<&str>> = per_customer.iter().map(|s| s.map(|s| s.segment())).collect();
     table.push("segment", Arc::new(StringArray::from(segment.clone())))?;
 
+    lap("RFM");
     // Clusters of the customers who bought.
     let features: Vec<[f64; 5]> = scored
         .iter()
@@ -203,6 +210,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     }
     table.push("cluster", Arc::new(UInt32Array::from(cluster_column.clone())))?;
 
+    lap("clusters");
     // Return on Relationship (before the user segments and the playbook, which may read it).
     let ror = crate::ror::add(
         table,
@@ -219,11 +227,13 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     )?;
     tables.push(ror.table);
 
+    lap("ROR");
     // Purchase and churn propensity (also before the segments and the playbook).
     let horizon = i64::from(rapport_core::config::PropensityConfig::horizon_days(config.propensity.as_ref()));
     let propensity = crate::propensity::add(table, timelines, as_of, zone, horizon, context.confidence)?;
     tables.extend(propensity.tables);
 
+    lap("propensity");
     // User-defined segments, each a true/false column (after next_action; the playbook's
     // rules may read them).
     let mut user: Vec<(String, Vec<bool>)> = Vec::new();
@@ -236,6 +246,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
         with_segments.push(name, Arc::new(BooleanArray::from(member.clone())))?;
     }
 
+    lap("user segments");
     // The playbook.
     let on_watch: std::collections::HashSet<usize> = watch.iter().map(|(i, _)| *i).collect();
     let facts = Facts {
@@ -259,10 +270,12 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     }
     tables.push(segments_table(&segment, &cluster_column, &user, &net_spend, &clv, &p_alive));
 
+    lap("playbook");
     // Alerts on the leading indicators.
     let (indicators, alert_json) = indicator_alerts(timelines, as_of, zone);
     tables.push(indicators);
 
+    lap("alerts");
     let aggregates = json!({
         "strength": {
             "factors": FACTORS,
