@@ -4,7 +4,7 @@
 
 use serde_json::{Value as Json, json};
 
-use rapport_action::propensity::{Evaluation, MINIMUM_CLASS, MODELS, Model, Snapshot, baseline, evaluate, snapshot};
+use rapport_action::propensity::{Evaluation, HOLDOUT_ROWS, MINIMUM_CLASS, MODELS, Model, Snapshot, baseline, evaluate, snapshot};
 use rapport_core::table::CustomerTable;
 use rapport_core::time::{ParsedTime, Zone};
 use rapport_measures::table::{Table, Values};
@@ -75,13 +75,15 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
         }
     }
     // Each model trained on the earlier window and judged on the later one.
-    let reference = baseline(&holdout);
-    let mut evaluations: Vec<(&str, Evaluation)> = vec![("btyd_baseline", evaluate(&reference, &holdout.labels, None, confidence))];
+    // (Judged on a seeded sample of the holdout above HOLDOUT_ROWS customers.)
+    let judged = holdout.sample(HOLDOUT_ROWS);
+    let reference = baseline(&judged);
+    let mut evaluations: Vec<(&str, Evaluation)> = vec![("btyd_baseline", evaluate(&reference, &judged.labels, None, confidence))];
     let mut failed = Vec::new();
     for name in MODELS {
         match Model::train(name, &training) {
             Some(model) => {
-                evaluations.push((name, evaluate(&model.predict(&holdout.features), &holdout.labels, Some(&reference), confidence)))
+                evaluations.push((name, evaluate(&model.predict(&judged.features), &judged.labels, Some(&reference), confidence)))
             }
             None => failed.push(name),
         }
@@ -139,6 +141,7 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
         "holdout_cutoff": date(1),
         "training_customers": training.rows.len(),
         "holdout_customers": holdout.rows.len(),
+        "holdout_customers_judged": judged.rows.len(),
         "scored_customers": now.rows.len(),
         "features": rapport_action::propensity::FEATURES,
         "training_rows_at_most": rapport_action::propensity::TRAINING_ROWS,
@@ -146,7 +149,7 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
         "models_failed": failed,
         "scored_with": scored_with,
     });
-    Outcome { tables: tables(&evaluations, scored_with, &holdout), aggregates, headlines }
+    Outcome { tables: tables(&evaluations, scored_with, &judged), aggregates, headlines }
 }
 
 fn tables(evaluations: &[(&str, Evaluation)], chosen: &str, holdout: &Snapshot) -> Vec<Table> {
