@@ -261,6 +261,9 @@ pub fn run(cli: Cli) -> Result<()> {
                     ror["contact_costs"].as_str().unwrap_or("?")
                 );
             }
+            if report.ror.num_rows() == 0 && !quiet {
+                eprintln!("no rows: nothing was spent on customers in this grouping (see `rapport ror` for every grouping)");
+            }
             emit(&report.ror, format, args.output.as_deref())
         }
         Command::Propensity(args) => {
@@ -275,15 +278,21 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             if format == Format::Table && !quiet {
                 let settings = &report.settings["propensity"];
+                let days = &settings["horizon_days"];
                 eprintln!(
-                    "Propensity, run {}: P(a purchase in the next {} days); trained as of {}, judged on the holdout as of {} ({} customers); scored with {}",
+                    "Propensity, run {}: P(a purchase in the next {days} days). Trained on features as of the end of {} (labels: the {days} days after); judged on features as of the end of {} (labels: the {days} days after, to the observation end), {} of {} holdout customers; customers scored with {}",
                     report.run.id,
-                    settings["horizon_days"],
                     settings["training_cutoff"].as_str().unwrap_or("?"),
                     settings["holdout_cutoff"].as_str().unwrap_or("?"),
+                    settings["holdout_customers_judged"],
                     settings["holdout_customers"],
                     settings["scored_with"].as_str().unwrap_or("?")
                 );
+                if let Some(failed) = settings["models_failed"].as_array().filter(|failed| !failed.is_empty()) {
+                    for reason in failed {
+                        eprintln!("  not fitted: {}", reason.as_str().unwrap_or("?"));
+                    }
+                }
             }
             let table = match args.view {
                 PropensityView::Models => models,

@@ -85,11 +85,18 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
             Some(model) => {
                 evaluations.push((name, evaluate(&model.predict(&judged.features), &judged.labels, Some(&reference), confidence)))
             }
-            None => failed.push(name),
+            None => failed.push(match name {
+                "logistic" => "logistic: the fit did not converge in 50 IRLS steps (a feature separating buyers from the rest) or its design was singular",
+                _ => "gradient_boosted_trees: forust-ml refused the training data",
+            }),
         }
         lap(&format!("{name} trained and judged"));
     }
-    let chosen = evaluations[1..].iter().max_by(|a, b| a.1.auc.estimate.total_cmp(&b.1.auc.estimate)).map(|(name, _)| *name);
+    // The best supervised model scores customers only if it beats the baseline on the
+    // holdout; otherwise the baseline does.
+    let baseline_auc = evaluations[0].1.auc.estimate;
+    let best = evaluations[1..].iter().max_by(|a, b| a.1.auc.estimate.total_cmp(&b.1.auc.estimate)).map(|(name, _)| *name);
+    let chosen = best.filter(|name| evaluations.iter().any(|(model, e)| model == name && e.auc.estimate > baseline_auc));
     let final_model = chosen.and_then(|name| Model::train(name, &holdout));
     for (&row, value) in now.rows.iter().zip(baseline(&now)) {
         btyd[row] = value;
@@ -120,12 +127,15 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
             .map(|evaluation| Headline::new(evaluation.auc, &auc_unit(name), "holdout customers"))
             .ok_or_else(|| format!("the {name} model did not fit"))
     };
-    let lead = find(scored_with)
-        .filter(|evaluation| evaluation.auc_over_baseline.estimate.is_finite())
-        .map(|evaluation| {
+    // The best supervised model's lead over the baseline (negative when it trails, and
+    // then the baseline scores the customers).
+    let lead = best
+        .and_then(|name| find(name).map(|evaluation| (name, evaluation)))
+        .filter(|(_, evaluation)| evaluation.auc_over_baseline.estimate.is_finite())
+        .map(|(name, evaluation)| {
             Headline::new(
                 evaluation.auc_over_baseline,
-                &format!("AUC of {scored_with} − AUC of the BG/NBD baseline, paired (DeLong)"),
+                &format!("AUC of {name} − AUC of the BG/NBD baseline, paired (DeLong)"),
                 "holdout customers",
             )
         })
@@ -179,7 +189,7 @@ fn tables(evaluations: &[(&str, Evaluation)], chosen: &str, holdout: &Snapshot) 
     }
     let lift = Table::new("propensity_lift")
         .column("model", text(model))
-        .column("decile", Values::Count(decile))
+        .column("decile_from_highest", Values::Count(decile))
         .column("customers", Values::Count(customers))
         .column("buyers", Values::Count(buyers))
         .column("lift", Values::Number(lift));
@@ -198,7 +208,7 @@ fn tables(evaluations: &[(&str, Evaluation)], chosen: &str, holdout: &Snapshot) 
     }
     let calibration = Table::new("propensity_calibration")
         .column("model", text(model))
-        .column("bin", Values::Count(bin))
+        .column("bin_from_lowest", Values::Count(bin))
         .column("customers", Values::Count(n))
         .column("mean_predicted", Values::Number(predicted))
         .column("observed_rate", Values::Number(observed))

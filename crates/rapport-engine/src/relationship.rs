@@ -223,6 +223,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
             costs: config.costs.as_ref(),
             confidence: context.confidence,
             currency: &config.currency,
+            minor: 10f64.powi(currency.minor_digits() as i32),
         },
     )?;
     tables.push(ror.table);
@@ -295,8 +296,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
         "propensity": propensity.aggregates,
         "segments": config.segments.iter().map(|(name, condition)| (name.clone(), Json::String(condition.get_ref().clone()))).collect::<serde_json::Map<_, _>>(),
     });
-    let ror_reason = "needs relationship costs: contact or reward rows in costs, program costs, or [costs] per_contact";
-    let mut headlines = vec![("ror".to_string(), ror.headline.ok_or_else(|| ror_reason.to_string()))];
+    let mut headlines = vec![("ror".to_string(), ror.headline)];
     headlines.extend(propensity.headlines);
     Ok(Relationship { tables, aggregates, headlines })
 }

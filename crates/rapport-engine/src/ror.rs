@@ -31,6 +31,9 @@ pub(crate) struct Inputs<'a> {
     pub confidence: f64,
     /// The workspace's currency, for units.
     pub currency: &'a str,
+    /// 10^(the currency's minor digits): realised values and costs are sums of amounts,
+    /// rounded to the minor unit as net spend is.
+    pub minor: f64,
 }
 
 /// What ROR adds to a run besides its columns.
@@ -39,8 +42,8 @@ pub(crate) struct Outcome {
     pub table: Table,
     /// For `aggregates.json`.
     pub aggregates: Json,
-    /// The headline `ror`, when anything was spent on relationships.
-    pub headline: Option<Headline>,
+    /// The headline `ror`, or why not.
+    pub headline: Result<Headline, String>,
 }
 
 /// A customer's cost split by channel and by program, for the attributed rows.
@@ -69,7 +72,10 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
     let rate = margin_rate.unwrap_or(1.0);
     let realised: Vec<f64> = timelines
         .iter()
-        .map(|timeline| timeline.purchases.iter().map(|purchase| purchase.margin.unwrap_or(purchase.amount * rate)).sum())
+        .map(|timeline| {
+            let sum: f64 = timeline.purchases.iter().map(|purchase| purchase.margin.unwrap_or(purchase.amount * rate)).sum();
+            (sum * inputs.minor).round() / inputs.minor
+        })
         .collect();
     let index: HashMap<&str, usize> = timelines.iter().enumerate().map(|(row, timeline)| (timeline.customer.as_str(), row)).collect();
     let mut referred = vec![0.0; timelines.len()];
@@ -116,13 +122,14 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
             *split.programs.entry(contact.program.clone()).or_default() += contact.cost;
         }
         let clv = inputs.clv[row];
+        let cents = |amount: f64| (amount * inputs.minor).round() / inputs.minor;
         values.push(CustomerValue {
             realised: realised[row],
-            referred: referred[row],
+            referred: cents(referred[row]),
             predicted: if clv.is_finite() { clv * rate } else { 0.0 },
-            contacts,
-            rewards,
-            programs,
+            contacts: cents(contacts),
+            rewards: cents(rewards),
+            programs: cents(programs),
         });
         splits.push(split);
     }
@@ -135,31 +142,50 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
     table.push_f64("ror", values.iter().map(CustomerValue::ror).collect())?;
 
     // Groups: every customer once in all, segment and cell; in channel and program rows,
-    // a customer's value is split in proportion to the cost spent on each.
+    // a customer's value is split in proportion to the cost spent on each. Only customers
+    // the brand spent on count (a group's ROR is the return on what was spent there);
+    // customers without cost are counted beside it.
     let mut groups: BTreeMap<(&str, String), Ratio> = BTreeMap::new();
+    let mut uncosted: BTreeMap<(&str, String), u64> = BTreeMap::new();
     for (row, customer) in values.iter().enumerate() {
         let (value, cost) = (customer.value(), customer.cost());
-        groups.entry(("all", "all customers".to_string())).or_default().add(value, cost);
-        if let Some(segment) = inputs.segment[row] {
-            groups.entry(("segment", segment.to_string())).or_default().add(value, cost);
-        }
         let (longevity, strength) = inputs.cells[row];
-        groups.entry(("cell", format!("L{longevity}-S{strength}"))).or_default().add(value, cost);
-        if cost > 0.0 {
-            for (channel, spent) in &splits[row].channels {
-                groups.entry(("channel", channel.clone())).or_default().add(value * spent / cost, *spent);
+        let keys = [
+            Some(("all", "all customers".to_string())),
+            inputs.segment[row].map(|segment| ("segment", segment.to_string())),
+            Some(("cell", format!("L{longevity}-S{strength}"))),
+        ];
+        if cost <= 0.0 {
+            for key in keys.into_iter().flatten() {
+                groups.entry(key.clone()).or_default();
+                *uncosted.entry(key).or_default() += 1;
             }
-            for (program, spent) in &splits[row].programs {
-                groups.entry(("program", program.clone())).or_default().add(value * spent / cost, *spent);
-            }
+            continue;
+        }
+        for key in keys.into_iter().flatten() {
+            groups.entry(key).or_default().add(value, cost);
+        }
+        for (channel, spent) in &splits[row].channels {
+            groups.entry(("channel", channel.clone())).or_default().add(value * spent / cost, *spent);
+        }
+        for (program, spent) in &splits[row].programs {
+            groups.entry(("program", program.clone())).or_default().add(value * spent / cost, *spent);
         }
     }
     let mut columns = RorColumns::default();
-    for ((dimension, group), ratio) in &groups {
-        columns.push(dimension, group, ratio, inputs.confidence);
+    for (key, ratio) in &groups {
+        columns.push(key.0, &key.1, ratio, uncosted.get(key).copied().unwrap_or(0), inputs.confidence);
     }
     let headline = groups.get(&("all", "all customers".to_string())).filter(|ratio| ratio.cost > 0.0).map(|ratio| {
-        Headline::new(ratio.ror(inputs.confidence), "(value − relationship cost) / relationship cost, all customers", "customers")
+        Headline::new(
+            ratio.ror(inputs.confidence),
+            "(value − relationship cost) / relationship cost, customers with a relationship cost",
+            "customers with a relationship cost",
+        )
+    });
+    let headline = headline.ok_or_else(|| match rates {
+        Some(_) => "no customer has a relationship cost: [costs] per_contact prices conversations, but none is on a priced channel, and there are no reward or program costs".to_string(),
+        None => "needs relationship costs: contact or reward rows in costs, program costs, or [costs] per_contact".to_string(),
     });
     let aggregates = json!({
         "value_basis": if margin_rate.is_some() { "margin" } else { "net spend" },
@@ -182,6 +208,7 @@ struct RorColumns {
     dimension: Vec<Option<String>>,
     group: Vec<Option<String>>,
     customers: Vec<u64>,
+    without_cost: Vec<u64>,
     value: Vec<f64>,
     cost: Vec<f64>,
     ror: Vec<f64>,
@@ -190,11 +217,12 @@ struct RorColumns {
 }
 
 impl RorColumns {
-    fn push(&mut self, dimension: &str, group: &str, ratio: &Ratio, confidence: f64) {
+    fn push(&mut self, dimension: &str, group: &str, ratio: &Ratio, without_cost: u64, confidence: f64) {
         let interval = ratio.ror(confidence);
         self.dimension.push(Some(dimension.to_string()));
         self.group.push(Some(group.to_string()));
         self.customers.push(ratio.n);
+        self.without_cost.push(without_cost);
         self.value.push(ratio.value);
         self.cost.push(ratio.cost);
         self.ror.push(interval.estimate);
@@ -207,6 +235,7 @@ impl RorColumns {
             .column("dimension", Values::Text(self.dimension))
             .column("group", Values::Text(self.group))
             .column("customers", Values::Count(self.customers))
+            .column("customers_without_cost", Values::Count(self.without_cost))
             .column("value", Values::Number(self.value))
             .column("relationship_cost", Values::Number(self.cost))
             .column("ror", Values::Number(self.ror))

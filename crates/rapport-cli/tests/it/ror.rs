@@ -70,7 +70,9 @@ fn value_and_cost_follow_the_definitions_by_hand() {
     // = 82 / 220; a's second purchase has none, so it is valued at that rate. Three
     // customers are too few for a CLV fit: no predicted value.
     let rate = 82.0 / 220.0;
-    let a_realised = 40.0 + 50.0 * rate;
+    // Realised value is rounded to the penny, as net spend is: 58.636… → 58.64.
+    let a_realised = ((40.0 + 50.0 * rate) * 100.0_f64).round() / 100.0;
+    assert_eq!(a_realised, 58.64);
     // a: contact 3 (chat); the spring contact 0.50 and its reward 5 (the reward names the
     // program): 8.50. a referred c, whose realised value is 20.
     // b: two phone contacts, 12; its spring contact was held out (no cost).
