@@ -256,6 +256,32 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
     let (mut table, models, referred_clv) = customer_table(&timelines, &settings, &consent, minor_digits(&currency), &mut skipped)?;
+    // A fit with a parameter on its boundary (no standard error) still predicts, but
+    // everything built on it deserves a word of caution.
+    for model in &models {
+        let shaky: Vec<&str> = model["std_errors"]
+            .as_object()
+            .map(|errors| {
+                errors.iter().filter(|(_, error)| !error.as_f64().is_some_and(f64::is_finite)).map(|(name, _)| name.as_str()).collect()
+            })
+            .unwrap_or_default();
+        let converged = model["converged"].as_bool().unwrap_or(true);
+        if !shaky.is_empty() || !converged {
+            let name = model["model"].as_str().unwrap_or("the lifetime-value model");
+            let why = if converged {
+                format!(
+                    "{} {} no standard error (a parameter on its boundary)",
+                    shaky.join(", "),
+                    if shaky.len() == 1 { "has" } else { "have" }
+                )
+            } else {
+                "the fit did not converge".to_string()
+            };
+            warnings.push(format!(
+                "the {name} fit is not well identified: {why}; P(alive), CLV, predicted value and the propensity baseline rest on it (see aggregates.json, models)"
+            ));
+        }
+    }
     progress("relationship strength, the Customer Matrix and segments");
     let as_of_text = rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of)));
     let previous = previous_analysis(&workspace, &as_of_text)?;

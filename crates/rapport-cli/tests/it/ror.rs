@@ -160,3 +160,30 @@ fn bad_costs_and_propensity_settings_are_caught_when_the_config_loads() {
     assert!(stderr.contains("horizon_days = 3: the window is 7 to 365 days"), "{stderr}");
     assert!(stderr.contains(&format!("line {}", lines + 3)), "{stderr}");
 }
+
+/// Forty customers who buy like clockwork and never stop: BG/NBD's dropout parameter sits
+/// on its boundary (no standard error), and `analyze` says so, since predicted value and
+/// the propensity baseline rest on that fit.
+#[test]
+fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws").to_str().expect("path").to_string();
+    ok(&["init", &workspace]);
+    let mut purchases = String::from("customer_id,time,amount\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    let end = chrono::NaiveDate::from_ymd_opt(2025, 6, 30).expect("date");
+    for c in 0..40_i64 {
+        let mut day = start + chrono::Duration::days(c * 3);
+        while day <= end {
+            purchases.push_str(&format!("c{c},{day},{}.00\n", 10 + c % 7));
+            day += chrono::Duration::days(7 + c % 13);
+        }
+    }
+    let file = directory.path().join("purchases.csv");
+    std::fs::write(&file, purchases).expect("write");
+    ok(&["-q", "ingest", "-w", &workspace, "-k", "purchases", file.to_str().expect("path")]);
+    let output = crate::rapport(&["analyze", "-w", &workspace]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the bg-nbd fit is not well identified: a has no standard error"), "{stderr}");
+}
