@@ -12,6 +12,18 @@ fn read(path: &std::path::Path) -> RecordBatch {
     rapport_store::input::read_parquet_file(path).expect("parquet")
 }
 
+/// A column as text (whatever its string type).
+fn texts(batch: &RecordBatch, name: &str) -> Vec<String> {
+    let column = arrow::compute::cast(batch.column_by_name(name).expect(name), &arrow::datatypes::DataType::Utf8).expect("cast");
+    (0..column.len()).map(|row| column.as_string::<i32>().value(row).to_string()).collect()
+}
+
+/// A Float64 column, nulls as NaN.
+fn numbers(batch: &RecordBatch, name: &str) -> Vec<f64> {
+    let column = batch.column_by_name(name).expect(name).as_primitive::<Float64Type>().clone();
+    (0..column.len()).map(|row| if column.is_valid(row) { column.value(row) } else { f64::NAN }).collect()
+}
+
 fn spearman(a: &[f64], b: &[f64]) -> f64 {
     rapport_action::rank::spearman(a, b)
 }
@@ -90,14 +102,8 @@ fn brand() -> (&'static rapport_engine::demo::BrandDemoReport, std::path::PathBu
 fn alerts_fire_on_the_planted_incident_and_rarely_on_quiet_weeks() {
     let (_, run) = brand();
     let indicators = read(&run.join("indicators.parquet"));
-    let text = |name: &str| {
-        let column = arrow::compute::cast(indicators.column_by_name(name).expect(name), &arrow::datatypes::DataType::Utf8).expect("cast");
-        (0..column.len()).map(|row| column.as_string::<i32>().value(row).to_string()).collect::<Vec<_>>()
-    };
-    let number = |name: &str| {
-        let column = indicators.column_by_name(name).expect(name).as_primitive::<Float64Type>().clone();
-        (0..column.len()).map(|row| if column.is_valid(row) { column.value(row) } else { f64::NAN }).collect::<Vec<_>>()
-    };
+    let text = |name: &str| texts(&indicators, name);
+    let number = |name: &str| numbers(&indicators, name);
     let (names, ends) = (text("indicator"), text("window_end"));
     let days = indicators.column_by_name("window_days").expect("days").as_primitive::<arrow::datatypes::UInt64Type>().clone();
     let (signal, lower) = (number("signal"), number("lower"));
@@ -145,14 +151,8 @@ fn alerts_fire_on_the_planted_incident_and_rarely_on_quiet_weeks() {
 fn supervised_propensity_beats_the_btyd_baseline_on_the_holdout() {
     let (report, run) = brand();
     let propensity = read(&run.join("propensity.parquet"));
-    let text = |name: &str| {
-        let column = arrow::compute::cast(propensity.column_by_name(name).expect(name), &arrow::datatypes::DataType::Utf8).expect("cast");
-        (0..column.len()).map(|row| column.as_string::<i32>().value(row).to_string()).collect::<Vec<_>>()
-    };
-    let number = |name: &str| {
-        let column = propensity.column_by_name(name).expect(name).as_primitive::<Float64Type>().clone();
-        (0..column.len()).map(|row| if column.is_valid(row) { column.value(row) } else { f64::NAN }).collect::<Vec<_>>()
-    };
+    let text = |name: &str| texts(&propensity, name);
+    let number = |name: &str| numbers(&propensity, name);
     let (models, chosen) = (text("model"), text("scores_customers"));
     let (auc, lead_lower) = (number("auc"), number("auc_over_baseline_lower"));
     eprintln!("propensity {models:?} auc {auc:?} lead lower {lead_lower:?} chosen {chosen:?}");
