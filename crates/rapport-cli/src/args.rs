@@ -727,6 +727,11 @@ pub struct GenerateArgs {
     /// 25 × the brand, from 400,000 to 2,000,000).
     #[arg(long)]
     pub truth_customers: Option<u64>,
+    /// Also plant one scripted customer per built-in playbook rule, each with an
+    /// opted-out twin, and write planted_actions.csv (the action each should get); for
+    /// checking `rapport actions`, not headline coverage.
+    #[arg(long)]
+    pub plant_playbook: bool,
 }
 
 #[derive(Debug, Args)]

@@ -43,11 +43,18 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             stages.finish();
             let report = report?;
+            let planted = if args.plant_playbook { Some(rapport_engine::demo::plant_playbook(&args.output)?) } else { None };
             if !quiet {
                 for (file, rows) in &report.rows {
                     eprintln!("{:>12} rows  {}", rows, args.output.join(file).display());
                 }
                 eprintln!("ground truth: {}", args.output.join("ground_truth.json").display());
+                if let Some(planted) = planted {
+                    eprintln!(
+                        "planted {planted} customers for the playbook (not in the ground truth): {}",
+                        args.output.join("planted_actions.csv").display()
+                    );
+                }
             }
             Ok(())
         }

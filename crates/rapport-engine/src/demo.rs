@@ -304,6 +304,12 @@ pub fn truth_customers_for(customers: u64) -> u64 {
     customers.saturating_mul(25).clamp(400_000, TRUTH_CUSTOMERS)
 }
 
+/// Append the customers planted for the playbook (one per built-in rule, each with an
+/// opted-out twin) to the brand in `output`, with `planted_actions.csv`; returns how many.
+pub fn plant_playbook(output: &Path) -> Result<u64, EngineError> {
+    Ok(rapport_synth::planted::plant_playbook(output)?)
+}
+
 /// Write a synthetic brand of `customers` (seed `seed`) into `output`, its ground truth
 /// from a simulation of `truth_customers`; returns the rows written per file.
 pub fn generate(

@@ -15,6 +15,7 @@
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod planted;
 pub mod story;
 pub mod text;
 mod write;

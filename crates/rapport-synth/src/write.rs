@@ -27,7 +27,7 @@ const HEADERS: [(&str, &str); 8] = [
     ("stores.csv", "store_id,name,region,latitude,longitude"),
 ];
 
-fn time(seconds: i64) -> String {
+pub(crate) fn time(seconds: i64) -> String {
     DateTime::from_timestamp(seconds, 0).map(|time| time.to_rfc3339_opts(SecondsFormat::Secs, true)).unwrap_or_default()
 }
 

@@ -310,3 +310,36 @@ fn the_webhook_retries_and_reports_failures() {
     let message = user_error(&["actions", "-w", &workspace, "--webhook", "ftp://example"]);
     assert!(message.contains("http:// or https://"), "{message}");
 }
+
+/// The generator's planted customers (`rapport generate --plant-playbook`), inside a
+/// synthetic brand of 3,000 customers as the background: each built-in rule fires for
+/// the customer planted for it, and never for its opted-out twin.
+#[test]
+fn every_builtin_rule_fires_for_the_customer_the_generator_planted() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let brand = directory.path().join("brand");
+    let brand_text = brand.to_str().expect("path");
+    let output = crate::rapport(&["generate", "--customers", "3000", "--truth-customers", "1", "--plant-playbook", "--output", brand_text]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("planted 16 customers for the playbook"));
+    let workspace = directory.path().join("ws").to_str().expect("path").to_string();
+    ok(&["init", &workspace, "--timezone", "Europe/London", "--currency", "GBP"]);
+    for kind in ["customers", "purchases", "interactions", "surveys", "engagement"] {
+        let file = brand.join(format!("{kind}.csv"));
+        ok(&["-q", "ingest", "-w", &workspace, "-k", kind, file.to_str().expect("path")]);
+    }
+    ok(&["-q", "analyze", "-w", &workspace]);
+    let rows = actions(&workspace);
+    let (header, planted) = csv_rows(&std::fs::read_to_string(brand.join("planted_actions.csv")).expect("planted"));
+    assert_eq!(header, ["customer_id", "expected_action", "opted_out"]);
+    assert_eq!(planted.len(), 16);
+    for row in &planted {
+        let got = rows.iter().find(|action| action[0] == row[0]);
+        if row[2] == "true" {
+            assert!(got.is_none(), "{} opted out but got {got:?}", row[0]);
+        } else {
+            let got = got.unwrap_or_else(|| panic!("{} got no action", row[0]));
+            assert_eq!(got[1], row[1], "{}: {got:?}", row[0]);
+        }
+    }
+}
