@@ -93,10 +93,10 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
         lap(&format!("{name} trained and judged"));
     }
     // The best supervised model scores customers only if it beats the baseline on the
-    // holdout; otherwise the baseline does.
-    let baseline_auc = evaluations[0].1.auc.estimate;
+    // holdout, its paired lead's interval above 0; otherwise the baseline does (a lead
+    // within the noise is no reason to trade BG/NBD's transparency for a black box).
     let best = evaluations[1..].iter().max_by(|a, b| a.1.auc.estimate.total_cmp(&b.1.auc.estimate)).map(|(name, _)| *name);
-    let chosen = best.filter(|name| evaluations.iter().any(|(model, e)| model == name && e.auc.estimate > baseline_auc));
+    let chosen = best.filter(|name| evaluations.iter().any(|(model, e)| model == name && e.auc_over_baseline.lower > 0.0));
     let final_model = chosen.and_then(|name| Model::train(name, &holdout));
     for (&row, value) in now.rows.iter().zip(baseline(&now)) {
         btyd[row] = value;
