@@ -746,6 +746,13 @@ pub struct AnalyzeArgs {
     /// Output format of the headlines (table, csv, json, jsonl).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Where the per-customer aggregation of the events and the lifetime-value scoring
+    /// run: embedded (default, fastest on one machine), datafusion (Apache DataFusion
+    /// plans, the same results run; a build with the sql feature) or ballista://HOST:PORT
+    /// (the same plans on a cluster started with `rapport cluster`; a build with the
+    /// cluster feature). The measures, the fit and the relationship stage run here.
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -64,9 +64,10 @@ pub fn run(cli: Cli) -> Result<()> {
                     "analyze prints its headlines as table, csv, json or jsonl; the Parquet tables are in the results run it writes"
                 );
             }
+            let engine: rapport_engine::summary::Engine = args.engine.as_deref().unwrap_or("embedded").parse()?;
             let stages = Stages::new(quiet);
             let request = rapport_engine::analyze::AnalyzeRequest { workspace: args.workspace.clone(), as_of: args.as_of.clone() };
-            let outcome = rapport_engine::analyze::analyze(&request, &|message| stages.show(message));
+            let outcome = rapport_engine::analyze::analyze_on(&request, &engine, &|message| stages.show(message));
             stages.finish();
             let outcome = outcome?;
             if args.format == Format::Json {

@@ -96,6 +96,20 @@ impl Money {
     }
 }
 
+/// A total in millionths of the currency unit (sums of
+/// [`to_micros`](crate::summary::to_micros)) in currency units, rounded half away from
+/// zero to `minor_digits` decimals (at most 6): exact integer rounding, so the same total
+/// gives the same amount however it was summed.
+pub fn micros_to_minor(total: i128, minor_digits: u32) -> f64 {
+    let digits = minor_digits.min(6);
+    let scale = 10_i128.pow(6 - digits);
+    let (mut quotient, remainder) = (total / scale, total % scale);
+    if 2 * remainder.abs() >= scale {
+        quotient += total.signum();
+    }
+    quotient as f64 / 10f64.powi(digits as i32)
+}
+
 impl std::fmt::Display for Money {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let digits = self.currency.minor_digits() as usize;
@@ -119,5 +133,17 @@ mod tests {
         assert_eq!(Money::from_major(1.0, usd).expect("usd").checked_add(Money::from_major(1.0, eur).expect("eur")), None);
         assert!("EURO".parse::<Currency>().is_err() && "E1R".parse::<Currency>().is_err());
         assert!(Money::from_major(f64::INFINITY, usd).is_err());
+    }
+
+    #[test]
+    fn micro_totals_round_half_away_from_zero_to_the_minor_unit() {
+        assert_eq!(micros_to_minor(1_234_500, 2), 1.23);
+        assert_eq!(micros_to_minor(1_235_000, 2), 1.24);
+        assert_eq!(micros_to_minor(-1_235_000, 2), -1.24);
+        assert_eq!(micros_to_minor(2_500_000, 0), 3.0);
+        assert_eq!(micros_to_minor(1_234_567, 6), 1.234567);
+        // 0.1 + 0.2 in millionths is exactly 0.3.
+        let total = i128::from(crate::summary::to_micros(0.1)) + i128::from(crate::summary::to_micros(0.2));
+        assert_eq!(micros_to_minor(total, 2), 0.3);
     }
 }

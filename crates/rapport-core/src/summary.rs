@@ -183,7 +183,7 @@ impl PurchaseRow {
 /// units) adding and subtracting 1.5·2⁵² rounds in two additions (ties to even), where
 /// `f64::round` is a library call per purchase row (2% of a summary's instructions).
 #[inline]
-fn to_micros(amount: f64) -> i64 {
+pub fn to_micros(amount: f64) -> i64 {
     const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 · 2⁵²
     let scaled = amount * MICROS;
     if scaled.abs() < 2_251_799_813_685_248.0 { ((scaled + SHIFT) - SHIFT) as i64 } else { scaled.round() as i64 }

@@ -18,7 +18,7 @@
 //!   conversation until a gap of more than 72 hours.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -37,7 +37,9 @@ use rapport_core::time::{ParsedTime, Period, TimeUnit, Zone, parse_end_of};
 pub use rapport_measures::Headline;
 use rapport_measures::table::{Table, Values};
 use rapport_measures::timeline::{Message, is_social};
-use rapport_measures::{Advocacy, Answer, Conversation, Cost, Engagement, Measures, ProgramContact, Purchase, Settings, Timeline, Tone};
+use rapport_measures::{
+    Advocacy, Answer, Cost, CustomerEvents, Engagement, Measures, ProgramContact, Purchase, Settings, ThreadRow, Timeline, Tone,
+};
 use rapport_models::ModelKind;
 use rapport_store::runs::{NewRun, RunInfo};
 use rapport_store::workspace::Workspace;
@@ -45,11 +47,9 @@ use rapport_text::SentimentModel;
 
 use crate::EngineError;
 use crate::clv::{ClvSpec, CustomerSource, PredictRequest, fit_and_predict};
-use crate::summary::SummaryAccumulator;
+use crate::summary::{Engine, SummaryAccumulator};
 
 const DAY: i64 = 86_400;
-/// Rows of one channel without a conversation id more than this apart are two conversations.
-const CONVERSATION_GAP: i64 = 72 * 3_600;
 
 /// What to analyse.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +190,17 @@ struct SentimentCells {
 
 /// Run every analysis and write a results run.
 pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<AnalyzeOutcome, EngineError> {
+    analyze_on(request, &Engine::Embedded, progress)
+}
+
+/// [`analyze`] with the per-customer aggregation of the events and the lifetime-value
+/// scoring on `engine` (Apache DataFusion here, or a Ballista cluster), giving the same
+/// results run. The timelines, the measures, the fit and the relationship stage run in
+/// this process either way (docs/scaling.md).
+pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(&str) + Sync)) -> Result<AnalyzeOutcome, EngineError> {
+    if let Some(url) = engine.cluster() {
+        progress(&format!("aggregating customers on {url}"));
+    }
     let started = SystemTime::now();
     let workspace = Workspace::open(&request.workspace)?;
     let zone = workspace.zone();
@@ -255,7 +266,14 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     }
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
-    let (mut table, models, referred_clv) = customer_table(&timelines, &settings, &consent, minor_digits(&currency), &mut skipped)?;
+    let (mut table, models, referred_clv) = customer_table(
+        &timelines,
+        &settings,
+        &consent,
+        minor_digits(&currency),
+        &mut skipped,
+        (*engine != Engine::Embedded).then_some((request.workspace.as_path(), engine)),
+    )?;
     // A fit with a parameter on its boundary (no standard error) still predicts, but
     // everything built on it deserves a word of caution.
     for model in &models {
@@ -364,6 +382,36 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
     let mut summary = summary;
     summary["run"] = Json::String(run.id.clone());
     Ok(AnalyzeOutcome { run, summary, headlines, skipped })
+}
+
+/// The per-customer aggregation of the events ([`CustomerEvents`] and the lifetime-value
+/// summary) as DataFusion plans on `engine`.
+#[cfg(feature = "sql")]
+fn planned_events(
+    root: &Path,
+    engine: &Engine,
+    as_of: i64,
+    zone: Zone,
+    options: SummaryOptions,
+) -> Result<(HashMap<String, CustomerEvents>, rapport_core::summary::Summary), EngineError> {
+    let session = rapport_sql::Session::open_on(root, engine.cluster())?;
+    let (events, summary) =
+        rapport_sql::features::customer_events(&session, rapport_sql::features::FeatureSpec { as_of, zone, summary: options })?;
+    Ok((events, summary))
+}
+
+#[cfg(not(feature = "sql"))]
+fn planned_events(
+    _root: &Path,
+    engine: &Engine,
+    _as_of: i64,
+    _zone: Zone,
+    _options: SummaryOptions,
+) -> Result<(HashMap<String, CustomerEvents>, rapport_core::summary::Summary), EngineError> {
+    Err(match engine.cluster() {
+        None => EngineError::NotBuiltIn { feature: "sql", what: "the datafusion engine" },
+        Some(_) => EngineError::NotBuiltIn { feature: "cluster", what: "the ballista engine" },
+    })
 }
 
 /// The workspace's events as customer timelines, at an observation end.
@@ -671,12 +719,19 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         || interactions.iter().any(|row| row.customer.is_none())
         || surveys.iter().any(|row| row.customer.is_none())
         || engagement.iter().any(|row| row.customer.is_none());
-    let orders: HashMap<&str, &str> = purchases
-        .iter()
-        .filter(|_| needs_orders)
-        .filter(|row| row.amount >= 0.0)
-        .filter_map(|row| Some((row.order.as_deref()?, row.customer.as_deref()?)))
-        .collect();
+    // An order's customer is that of its earliest purchase (then the smallest customer
+    // id): a rule that does not depend on the order rows were stored in, and the one the
+    // DataFusion plan of this aggregation applies.
+    let mut carriers: HashMap<&str, (i64, &str)> = HashMap::new();
+    for row in purchases.iter().filter(|_| needs_orders).filter(|row| row.amount >= 0.0) {
+        if let (Some(order), Some(customer)) = (row.order.as_deref(), row.customer.as_deref()) {
+            let carrier = carriers.entry(order).or_insert((row.time, customer));
+            if (row.time, customer) < *carrier {
+                *carrier = (row.time, customer);
+            }
+        }
+    }
+    let orders: HashMap<&str, &str> = carriers.into_iter().map(|(order, (_, customer))| (order, customer)).collect();
     let mut unlinked: BTreeMap<String, u64> = BTreeMap::new();
     let mut after_as_of = 0_u64;
     // The customer slot of a row within the window, by its customer or its order.
@@ -721,46 +776,29 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
             }
             left
         });
-    // Conversations: rows sorted by customer, conversation id and channel; without an id,
-    // a channel's rows split where more than 72 hours pass.
-    let mut threads: Vec<(usize, InteractionRow)> = Vec::with_capacity(interactions.len());
+    let mut threads: Vec<(usize, ThreadRow)> = Vec::with_capacity(interactions.len());
     for row in interactions {
         if let Some(slot) = place(&mut customers, "interactions", row.message.time, row.customer.as_deref(), row.order.as_deref()) {
-            threads.push((slot, row));
+            threads.push((slot, ThreadRow { conversation: row.conversation, channel: row.channel, message: row.message }));
         }
     }
-    threads.par_sort_unstable_by(|(a, x), (b, y)| {
-        (a, &x.conversation, &x.channel, x.message.time).cmp(&(b, &y.conversation, &y.channel, y.message.time))
-    });
-    let mut start = 0;
-    while start < threads.len() {
-        let (slot, first) = &threads[start];
-        let mut end = start + 1;
-        while end < threads.len()
-            && threads[end].0 == *slot
-            && threads[end].1.conversation == first.conversation
-            && threads[end].1.channel == first.channel
-        {
-            end += 1;
-        }
-        let channel = first.channel.clone();
-        let slot = *slot;
-        let mut messages: Vec<Message> = threads[start..end].iter().map(|(_, row)| row.message.clone()).collect();
-        let timeline = &mut customers.timelines[slot];
-        if first.conversation.is_some() {
-            timeline.conversations.extend(Conversation::from_messages(&channel, &mut messages));
-        } else {
-            let mut from = 0;
-            for index in 1..=messages.len() {
-                if index == messages.len() || messages[index].time - messages[index - 1].time > CONVERSATION_GAP {
-                    timeline.conversations.extend(Conversation::from_messages(&channel, &mut messages[from..index]));
-                    from = index;
-                }
+    // Conversations: each customer's rows by the shared rules (`rapport_measures::conversations`).
+    threads.par_sort_unstable_by_key(|(slot, _)| *slot);
+    let mut rows: Vec<ThreadRow> = Vec::new();
+    let mut current = None;
+    for (slot, row) in threads {
+        if current != Some(slot) {
+            if let Some(previous) = current {
+                customers.timelines[previous].conversations.extend(rapport_measures::conversations(&mut rows));
+                rows.clear();
             }
+            current = Some(slot);
         }
-        start = end;
+        rows.push(row);
     }
-    drop(threads);
+    if let Some(previous) = current {
+        customers.timelines[previous].conversations.extend(rapport_measures::conversations(&mut rows));
+    }
     for row in surveys {
         if let Some(slot) = place(&mut customers, "surveys", row.answer.time, row.customer.as_deref(), row.order.as_deref()) {
             customers.timelines[slot].answers.push(row.answer);
@@ -1000,12 +1038,16 @@ type CustomerTableOutcome = (CustomerTable, Vec<Json>, Option<rapport_stats::int
 /// The customer table: facts from the timelines and, where the purchases allow a fit,
 /// BG/NBD + Gamma-Gamma predictions (P(alive), purchases in the next 52 weeks, 12-month
 /// CLV at 1% a month).
+/// The customer table of the analysis. With `engine` (the workspace and a DataFusion
+/// engine), the per-customer aggregation of the events and the lifetime-value scoring
+/// run as plans there; the fit runs here.
 fn customer_table(
     timelines: &[Timeline],
     settings: &Settings,
     consent: &HashMap<String, Consent>,
     minor_digits: u32,
     skipped: &mut BTreeMap<String, String>,
+    engine: Option<(&Path, &Engine)>,
 ) -> Result<CustomerTableOutcome, EngineError> {
     let as_of = settings.as_of;
     let zone = settings.zone;
@@ -1019,71 +1061,6 @@ fn customer_table(
     table.push("preferred_channel", Arc::new(StringArray::from(preferred)))?;
     let opted_out: Vec<bool> = timelines.iter().map(|timeline| stated(timeline).is_some_and(|consent| consent.opted_out)).collect();
     table.push("opted_out", Arc::new(BooleanArray::from(opted_out)))?;
-    // Sums of amounts are rounded to the currency's minor unit.
-    let minor = 10f64.powi(minor_digits as i32);
-    let column = |name: &str, value: &(dyn Fn(&Timeline) -> f64 + Sync)| -> (String, Vec<f64>) {
-        (name.to_string(), timelines.par_iter().map(value).collect())
-    };
-    // Orders, not rows: an export with a row per line item gives an order's lines one
-    // time, so the distinct times of the positive rows are the orders.
-    // A zero amount is an order too (a free order, or an export without amounts), as the
-    // lifetimes summary and RFM count it; only a negative amount is a refund.
-    let positive = |timeline: &Timeline| {
-        let mut times: Vec<i64> =
-            timeline.purchases.iter().filter(|purchase| purchase.amount >= 0.0).map(|purchase| purchase.time).collect();
-        times.dedup();
-        times.len() as f64
-    };
-    let columns = [
-        column("purchases", &positive),
-        column("net_spend", &|timeline| {
-            let sum: f64 = timeline.purchases.iter().map(|purchase| purchase.amount).sum();
-            (sum * minor).round() / minor
-        }),
-        column("refunds", &|timeline| {
-            // As purchases: a refund's lines share a time.
-            let mut times: Vec<i64> =
-                timeline.purchases.iter().filter(|purchase| purchase.amount < 0.0).map(|purchase| purchase.time).collect();
-            times.dedup();
-            times.len() as f64
-        }),
-        column("days_since_last_purchase", &|timeline| {
-            timeline
-                .purchases
-                .iter()
-                .rev()
-                .find(|purchase| purchase.amount >= 0.0)
-                .map_or(f64::NAN, |purchase| ((as_of - purchase.time) / DAY) as f64)
-        }),
-        column("tenure_days", &|timeline| {
-            timeline
-                .purchases
-                .iter()
-                .find(|purchase| purchase.amount >= 0.0)
-                .map_or(f64::NAN, |purchase| ((as_of - purchase.time) / DAY) as f64)
-        }),
-        column("conversations", &|timeline| timeline.conversations.len() as f64),
-        column("opened_negative", &|timeline| {
-            timeline.conversations.iter().filter(|conversation| conversation.opened_negative()).count() as f64
-        }),
-        column("recovered", &|timeline| timeline.conversations.iter().filter(|conversation| conversation.recovered()).count() as f64),
-        column("unresolved", &|timeline| timeline.conversations.iter().filter(|conversation| !conversation.resolved).count() as f64),
-        column("last_nps", &|timeline| {
-            timeline.answers.iter().rev().find(|answer| answer.survey == SurveyType::Nps).map_or(f64::NAN, |answer| answer.score)
-        }),
-        column("social_engagement", &|timeline| timeline.engagement.iter().filter(|event| is_social(event.kind)).count() as f64),
-        column("reviews", &|timeline| timeline.engagement.iter().filter(|event| event.kind == EngagementType::Review).count() as f64),
-        column("referrals_made", &|timeline| f64::from(timeline.referrals_made)),
-    ];
-    for (name, values) in columns {
-        table.push_f64(&name, values)?;
-    }
-    table.push("referred", Arc::new(BooleanArray::from(timelines.iter().map(|timeline| timeline.referred).collect::<Vec<_>>())))?;
-    let advocacy: Vec<Advocacy> = timelines.par_iter().map(|timeline| Advocacy::of(timeline, as_of)).collect();
-    table.push_f64("advocacy_score", advocacy.iter().map(Advocacy::score).collect())?;
-    table.push("ambassador", Arc::new(BooleanArray::from(advocacy.iter().map(Advocacy::ambassador).collect::<Vec<_>>())))?;
-    let mut referred_clv = None;
-
     // BTYD on the purchase history: days, in weeks, to the observation end.
     let options = SummaryOptions {
         period: Period::Day,
@@ -1092,26 +1069,79 @@ fn customer_table(
         calibration_end: None,
         monetary: true,
     };
-    let summary = timelines
-        .par_chunks(16_384)
-        .map(|chunk| {
-            let mut accumulator = SummaryAccumulator::new(options);
-            for timeline in chunk {
-                for purchase in &timeline.purchases {
-                    accumulator.update(&timeline.customer, zone.local_seconds(ParsedTime::Instant(purchase.time)), purchase.amount);
-                }
+    let planned = match engine {
+        Some((root, engine)) => Some(planned_events(root, engine, as_of, zone, options)?),
+        None => None,
+    };
+    // The event columns: from the timelines here, or from the plans of the same
+    // aggregation on another engine (which must find exactly these customers).
+    let (events, planned_summary) = match planned {
+        None => (timelines.par_iter().map(CustomerEvents::of).collect::<Vec<_>>(), None),
+        Some((mut by_id, summary)) => {
+            let events: Vec<CustomerEvents> =
+                timelines.iter().map(|timeline| by_id.remove(&timeline.customer).unwrap_or_default()).collect();
+            if let Some(id) = by_id.keys().next() {
+                return Err(EngineError::Internal(format!(
+                    "the planned aggregation found customer {id:?}, whom the timelines do not have ({} such customers)",
+                    by_id.len()
+                )));
             }
-            accumulator.flush();
-            accumulator
-        })
-        .reduce(
-            || SummaryAccumulator::new(options),
-            |mut left, right| {
-                left.merge(right);
-                left
-            },
-        )
-        .finish();
+            (events, Some(summary))
+        }
+    };
+    let days_to_end = |time: Option<i64>| time.map_or(f64::NAN, |time| ((as_of - time) / DAY) as f64);
+    let column = |name: &str, value: &(dyn Fn(&CustomerEvents) -> f64 + Sync)| -> (String, Vec<f64>) {
+        (name.to_string(), events.par_iter().map(value).collect())
+    };
+    let columns = [
+        column("purchases", &|events| events.purchases as f64),
+        // Summed exactly, in millionths, then rounded to the currency's minor unit.
+        column("net_spend", &|events| rapport_core::money::micros_to_minor(events.net_micros, minor_digits)),
+        column("refunds", &|events| events.refunds as f64),
+        column("days_since_last_purchase", &|events| days_to_end(events.last_purchase)),
+        column("tenure_days", &|events| days_to_end(events.first_purchase)),
+        column("conversations", &|events| events.conversations as f64),
+        column("opened_negative", &|events| events.opened_negative as f64),
+        column("recovered", &|events| events.recovered as f64),
+        column("unresolved", &|events| events.unresolved as f64),
+        column("last_nps", &|events| events.last_nps.unwrap_or(f64::NAN)),
+        column("social_engagement", &|events| events.social_engagement as f64),
+        column("reviews", &|events| events.reviews as f64),
+        column("referrals_made", &|events| events.referrals_made as f64),
+    ];
+    for (name, values) in columns {
+        table.push_f64(&name, values)?;
+    }
+    table.push("referred", Arc::new(BooleanArray::from(events.iter().map(|events| events.referred).collect::<Vec<_>>())))?;
+    let advocacy: Vec<Advocacy> = timelines.par_iter().map(|timeline| Advocacy::of(timeline, as_of)).collect();
+    table.push_f64("advocacy_score", advocacy.iter().map(Advocacy::score).collect())?;
+    table.push("ambassador", Arc::new(BooleanArray::from(advocacy.iter().map(Advocacy::ambassador).collect::<Vec<_>>())))?;
+    let mut referred_clv = None;
+
+    let summary = if let Some(summary) = planned_summary {
+        summary
+    } else {
+        timelines
+            .par_chunks(16_384)
+            .map(|chunk| {
+                let mut accumulator = SummaryAccumulator::new(options);
+                for timeline in chunk {
+                    for purchase in &timeline.purchases {
+                        accumulator.update(&timeline.customer, zone.local_seconds(ParsedTime::Instant(purchase.time)), purchase.amount);
+                    }
+                }
+                accumulator.flush();
+                accumulator
+            })
+            .reduce(
+                || SummaryAccumulator::new(options),
+                |mut left, right| {
+                    left.merge(right);
+                    left
+                },
+            )
+            .finish()
+    };
     let mut models = Vec::new();
     // BG/NBD tells the buying rate from the dropout only through customers who came back:
     // with none, every fit puts P(alive) at 1 for everyone, which is not an estimate.
@@ -1132,7 +1162,11 @@ fn customer_table(
             clv: ClvSpec::default(),
             options: Default::default(),
         };
-        match fit_and_predict(summary.customers, &request) {
+        let predicted = match engine {
+            None => fit_and_predict(summary.customers, &request),
+            Some((root, engine)) => crate::clv::score_on(summary.customers, &request, root, engine),
+        };
+        match predicted {
             Ok(predicted) => {
                 models = predicted.models.iter().map(crate::clv::fit_json).collect();
                 let index: HashMap<&str, usize> = (0..predicted.table.len()).map(|row| (predicted.table.id(row), row)).collect();

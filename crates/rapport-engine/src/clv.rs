@@ -469,7 +469,7 @@ pub(crate) fn fit_and_predict(mut table: CustomerTable, request: &PredictRequest
 /// carries the fitted model. The customers travel to the plan as a Parquet file in a
 /// scratch directory inside the workspace (which a cluster's executors see), removed
 /// afterwards.
-fn score_on(mut table: CustomerTable, request: &PredictRequest, root: &Path, engine: &Engine) -> Result<Predicted, EngineError> {
+pub(crate) fn score_on(mut table: CustomerTable, request: &PredictRequest, root: &Path, engine: &Engine) -> Result<Predicted, EngineError> {
     let fitted = fit_models(&table, request)?;
     #[cfg(feature = "sql")]
     {

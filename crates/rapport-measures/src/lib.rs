@@ -17,4 +17,7 @@ pub mod table;
 pub mod timeline;
 
 pub use headlines::{Headline, Measures, Settings};
-pub use timeline::{Advocacy, Answer, Conversation, Cost, Engagement, Message, ProgramContact, Purchase, Timeline, Tone};
+pub use timeline::{
+    Advocacy, Answer, CONVERSATION_GAP, Conversation, Cost, CustomerEvents, Engagement, Message, ProgramContact, Purchase, ThreadRow,
+    Timeline, Tone, conversations,
+};

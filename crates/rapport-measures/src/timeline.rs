@@ -24,7 +24,7 @@ use rapport_core::survey::SurveyType;
 
 /// The tone of a customer's message, from the sentiment scorer's compound score with
 /// VADER's published cut-offs (compound ≤ −0.05 negative, ≥ 0.05 positive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tone {
     /// compound ≤ −0.05.
@@ -146,6 +146,60 @@ impl Conversation {
     }
 }
 
+/// Without a conversation id, a channel's rows split into conversations where more than
+/// this many seconds (72 hours) pass between rows.
+pub const CONVERSATION_GAP: i64 = 72 * 3_600;
+
+/// One interaction row of a customer, before rows are grouped into conversations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadRow {
+    /// The conversation id the row names, if any.
+    pub conversation: Option<String>,
+    /// The channel.
+    pub channel: String,
+    /// The row.
+    pub message: Message,
+}
+
+/// One customer's interaction rows as conversations: rows naming the same conversation id
+/// on the same channel are one conversation; rows without an id are split per channel
+/// where more than [`CONVERSATION_GAP`] passes. Outreach (no inbound row) is left out.
+///
+/// The rows are sorted first by every field, so the result does not depend on the order
+/// they arrive in (the embedded analysis and the DataFusion plan group them differently).
+pub fn conversations(rows: &mut [ThreadRow]) -> Vec<Conversation> {
+    fn key(row: &ThreadRow) -> (Option<&str>, &str, i64, bool, Option<Tone>, Option<bool>) {
+        let message = &row.message;
+        (row.conversation.as_deref(), row.channel.as_str(), message.time, !message.inbound, message.tone, message.resolved)
+    }
+    rows.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| (&a.message.agent, a.message.topic).cmp(&(&b.message.agent, b.message.topic))));
+    let mut found = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let first = &rows[start];
+        let mut end = start + 1;
+        while end < rows.len() && rows[end].conversation == first.conversation && rows[end].channel == first.channel {
+            end += 1;
+        }
+        let channel = first.channel.clone();
+        let named = first.conversation.is_some();
+        let mut messages: Vec<Message> = rows[start..end].iter().map(|row| row.message.clone()).collect();
+        if named {
+            found.extend(Conversation::from_messages(&channel, &mut messages));
+        } else {
+            let mut from = 0;
+            for index in 1..=messages.len() {
+                if index == messages.len() || messages[index].time - messages[index - 1].time > CONVERSATION_GAP {
+                    found.extend(Conversation::from_messages(&channel, &mut messages[from..index]));
+                    from = index;
+                }
+            }
+        }
+        start = end;
+    }
+    found
+}
+
 /// A survey answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
@@ -237,10 +291,77 @@ impl Timeline {
     pub fn sort(&mut self) {
         self.purchases.sort_by(|a, b| a.time.cmp(&b.time).then(b.amount.total_cmp(&a.amount)));
         self.conversations.sort_by_key(|conversation| conversation.start);
-        self.answers.sort_by_key(|answer| answer.time);
+        // Answers in the same second: by score, so "the latest answer" does not depend on
+        // the order rows were stored in.
+        self.answers.sort_by(|a, b| a.time.cmp(&b.time).then(a.score.total_cmp(&b.score)));
         self.engagement.sort_by_key(|engagement| engagement.time);
         self.programs.sort_by_key(|program| program.time);
         self.costs.sort_by_key(|cost| cost.time);
+    }
+}
+
+/// One customer's event columns in the customer table, from their timeline or from the
+/// DataFusion plans of the same aggregation (`rapport_sql::features`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerEvents {
+    /// Orders: distinct times of the non-negative purchase rows (a zero amount is a
+    /// free order; an export with a row per line item gives an order's lines one time).
+    pub purchases: u64,
+    /// Refunds: distinct times of the negative rows.
+    pub refunds: u64,
+    /// Net spend in millionths of the currency unit, summed exactly.
+    pub net_micros: i128,
+    /// UTC seconds of the first order.
+    pub first_purchase: Option<i64>,
+    /// UTC seconds of the last order.
+    pub last_purchase: Option<i64>,
+    /// Conversations (each with a customer message).
+    pub conversations: u64,
+    /// Of them, opened negative.
+    pub opened_negative: u64,
+    /// Of them, recovered.
+    pub recovered: u64,
+    /// Of them, unresolved.
+    pub unresolved: u64,
+    /// The latest NPS answer.
+    pub last_nps: Option<f64>,
+    /// Follows, likes, shares, reposts and mentions.
+    pub social_engagement: u64,
+    /// Reviews written.
+    pub reviews: u64,
+    /// Referrals made.
+    pub referrals_made: u64,
+    /// Named as the referred customer of a referral.
+    pub referred: bool,
+}
+
+impl CustomerEvents {
+    /// The columns of a sorted timeline.
+    pub fn of(timeline: &Timeline) -> CustomerEvents {
+        let orders = |refund: bool| {
+            let mut times: Vec<i64> =
+                timeline.purchases.iter().filter(|purchase| (purchase.amount < 0.0) == refund).map(|purchase| purchase.time).collect();
+            times.dedup();
+            times.len() as u64
+        };
+        let count = |test: &dyn Fn(&Conversation) -> bool| timeline.conversations.iter().filter(|found| test(found)).count() as u64;
+        let orders_only = || timeline.purchases.iter().filter(|purchase| purchase.amount >= 0.0);
+        CustomerEvents {
+            purchases: orders(false),
+            refunds: orders(true),
+            net_micros: timeline.purchases.iter().map(|purchase| i128::from(rapport_core::summary::to_micros(purchase.amount))).sum(),
+            first_purchase: orders_only().map(|purchase| purchase.time).min(),
+            last_purchase: orders_only().map(|purchase| purchase.time).max(),
+            conversations: timeline.conversations.len() as u64,
+            opened_negative: count(&Conversation::opened_negative),
+            recovered: count(&Conversation::recovered),
+            unresolved: count(&|conversation| !conversation.resolved),
+            last_nps: timeline.answers.iter().rev().find(|answer| answer.survey == SurveyType::Nps).map(|answer| answer.score),
+            social_engagement: timeline.engagement.iter().filter(|event| is_social(event.kind)).count() as u64,
+            reviews: timeline.engagement.iter().filter(|event| event.kind == EngagementType::Review).count() as u64,
+            referrals_made: u64::from(timeline.referrals_made),
+            referred: timeline.referred,
+        }
     }
 }
 

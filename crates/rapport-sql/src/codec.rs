@@ -17,16 +17,29 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
+use crate::features;
 use crate::score::{SCORE_FUNCTION, ScoreFunction};
 use crate::summary::{SUMMARY_FUNCTION, SummaryFunction};
 
+/// What a function without parameters writes: not empty, so a decoder knows it is ours.
+const NO_PARAMETERS: &[u8] = b"{}";
+
 fn encode_udf(node: &ScalarUDF, buf: &mut Vec<u8>) -> Option<()> {
+    if features::scalar_function(node.name()).is_some() {
+        buf.extend_from_slice(NO_PARAMETERS);
+        return Some(());
+    }
     let function = (node.inner().as_ref() as &dyn Any).downcast_ref::<ScoreFunction>()?;
     buf.extend_from_slice(function.to_json().as_bytes());
     Some(())
 }
 
 fn decode_udf(name: &str, buf: &[u8]) -> Option<DataFusionResult<Arc<ScalarUDF>>> {
+    if buf == NO_PARAMETERS
+        && let Some(function) = features::scalar_function(name)
+    {
+        return Some(Ok(Arc::new(function)));
+    }
     (name == SCORE_FUNCTION && !buf.is_empty()).then(|| {
         let text = std::str::from_utf8(buf).map_err(|error| DataFusionError::Internal(error.to_string()))?;
         let function = ScoreFunction::from_json(text).map_err(|error| DataFusionError::Internal(error.to_string()))?;
@@ -35,12 +48,21 @@ fn decode_udf(name: &str, buf: &[u8]) -> Option<DataFusionResult<Arc<ScalarUDF>>
 }
 
 fn encode_udaf(node: &AggregateUDF, buf: &mut Vec<u8>) -> Option<()> {
+    if features::aggregate_function(node.name()).is_some() {
+        buf.extend_from_slice(NO_PARAMETERS);
+        return Some(());
+    }
     let function = (node.inner().as_ref() as &dyn Any).downcast_ref::<SummaryFunction>()?;
     buf.extend_from_slice(function.to_json().as_bytes());
     Some(())
 }
 
 fn decode_udaf(name: &str, buf: &[u8]) -> Option<DataFusionResult<Arc<AggregateUDF>>> {
+    if buf == NO_PARAMETERS
+        && let Some(function) = features::aggregate_function(name)
+    {
+        return Some(Ok(Arc::new(function)));
+    }
     (name == SUMMARY_FUNCTION && !buf.is_empty()).then(|| {
         let text = std::str::from_utf8(buf).map_err(|error| DataFusionError::Internal(error.to_string()))?;
         let function = SummaryFunction::from_json(text).map_err(|error| DataFusionError::Internal(error.to_string()))?;
@@ -217,6 +239,18 @@ mod tests {
         codec.try_encode_udf(&score, &mut buffer).expect("encode");
         let decoded = codec.try_decode_udf(score.name(), &buffer).expect("decode");
         assert_eq!(*decoded, score);
+
+        // The analysis's functions without parameters travel by name.
+        for name in [crate::features::MICROS_FUNCTION, crate::features::TONE_FUNCTION] {
+            let function = crate::features::scalar_function(name).expect("a function");
+            let mut buffer = Vec::new();
+            codec.try_encode_udf(&function, &mut buffer).expect("encode");
+            assert_eq!(*codec.try_decode_udf(name, &buffer).expect("decode"), function);
+        }
+        let conversations = crate::features::aggregate_function(crate::features::CONVERSATIONS_FUNCTION).expect("a function");
+        let mut buffer = Vec::new();
+        codec.try_encode_udaf(&conversations, &mut buffer).expect("encode");
+        assert_eq!(*codec.try_decode_udaf(conversations.name(), &buffer).expect("decode"), conversations);
 
         // Anything else goes to the codec wrapped: DataFusion's own functions by name.
         let mut buffer = Vec::new();

@@ -19,6 +19,7 @@
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod codec;
+pub mod features;
 pub mod score;
 pub mod summary;
 

@@ -311,13 +311,24 @@ pub fn summary(session: &Session, options: SummaryOptions, zone: Zone) -> Result
     let batches = run(format!(
         "{linked} SELECT customer, {SUMMARY_FUNCTION}(time, amount) AS summary FROM linked WHERE customer IS NOT NULL GROUP BY customer"
     ))?;
+    Ok((summary_from_batches(&batches, 1, options, last_seen)?, links))
+}
 
+/// The summary table from query results whose first column is the customer id and
+/// column `column` the [`SummaryFunction`]'s result; `options` as asked, `last_seen` the
+/// latest local purchase time when they give no observation end.
+pub(crate) fn summary_from_batches(
+    batches: &[arrow::record_batch::RecordBatch],
+    column: usize,
+    options: SummaryOptions,
+    last_seen: Option<i64>,
+) -> Result<Summary, SqlError> {
     let mut customers: Vec<(String, CustomerSummary)> = Vec::new();
     let mut totals = SummaryCounts::default();
-    for batch in &batches {
+    for batch in batches {
         let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8).map_err(internal)?;
         let ids = ids.as_string::<i32>();
-        let summaries = batch.column(1).as_struct();
+        let summaries = batch.column(column).as_struct();
         let column = |name: &str| summaries.column_by_name(name).ok_or_else(|| SqlError::Internal(format!("no {name}")));
         let float = |name: &str| column(name).map(|array| array.as_primitive::<Float64Type>().clone());
         let unsigned = |name: &str| column(name).map(|array| array.as_primitive::<arrow::datatypes::UInt64Type>().clone());
@@ -350,5 +361,5 @@ pub fn summary(session: &Session, options: SummaryOptions, zone: Zone) -> Result
     // The table's window as the embedded path gives it: the options as asked, the
     // observation end from the tally when none was given.
     let fold = SummaryFold::new(options, last_seen);
-    Ok((fold.table(ids, &rows, totals), links))
+    Ok(fold.table(ids, &rows, totals))
 }

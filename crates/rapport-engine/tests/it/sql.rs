@@ -173,3 +173,115 @@ fn datafusion_scoring_equals_the_embedded_one() {
         .collect();
     assert!(scratch.is_empty(), "scratch left behind: {scratch:?}");
 }
+
+/// `analyze` with its per-customer aggregation on DataFusion (every event kind grouped by
+/// customer in plans, the conversations and their tones by Rapport's functions, the
+/// lifetime-value summary by `rapport_summary` and the scoring by `rapport_score`) writes
+/// the same customer table as the embedded analysis: every customer and column, bit for
+/// bit. Beside the generated brand, rows that test the rules: rows naming only an order
+/// (taken by the order's earliest purchase when two customers' purchases carry it),
+/// blank ids, a reply in the same second as the message, two NPS answers in the same
+/// second, a referral naming a customer with no events, and events after the end.
+#[test]
+fn datafusion_analysis_equals_the_embedded_one() {
+    use rapport_engine::analyze::{AnalyzeRequest, analyze_on};
+    use rapport_engine::summary::Engine;
+    use rapport_engine::workspace::{IngestRequest, ingest};
+
+    let directory = tempfile::tempdir().expect("temp");
+    let request = BrandDemoRequest { directory: directory.path().join("demo"), customers: 1500, seed: 7, truth_customers: 1 };
+    run_brand_demo(&request, &|_| {}).expect("demo");
+    let workspace = request.directory.clone();
+    let extra = [
+        (
+            rapport_engine::EventKind::Purchases,
+            "event_id,customer_id,order_id,time,amount\n\
+             x-p1,edge-a,edge-order,2024-03-01 10:00:00,30.10\n\
+             x-p2,edge-b,edge-order,2024-03-02 10:00:00,12.00\n\
+             x-p3,edge-a,,2024-03-01 10:00:00,0.20\n\
+             x-p4,,edge-order,2024-03-05 10:00:00,-0.10\n\
+             x-p5,edge-a,,2099-01-01 10:00:00,99\n",
+        ),
+        (
+            rapport_engine::EventKind::Interactions,
+            "event_id,customer_id,order_id,time,channel,direction,text,agent,resolved,conversation_id\n\
+             x-i1,,edge-order,2024-03-06 09:00:00,email,inbound,This is terrible and I am angry,,,\n\
+             x-i2,,edge-order,2024-03-06 09:00:00,email,outbound,Sorry about that,ann,true,\n\
+             x-i3,edge-c,,2024-03-07 09:00:00,chat,,Awful awful service,,,c-9\n\
+             x-i4,edge-c,,2024-03-07 09:05:00,chat,,Thanks a lot that is great,,false,c-9\n\
+             x-i5,,no-such-order,2024-03-07 09:00:00,chat,inbound,Hello,,,\n",
+        ),
+        (
+            rapport_engine::EventKind::Surveys,
+            "event_id,customer_id,order_id,time,survey_type,score\n\
+             x-s1,edge-a,,2024-03-08 12:00:00,nps,3\n\
+             x-s2,edge-a,,2024-03-08 12:00:00,NPS,9\n\
+             x-s3,,edge-order,2024-03-09 12:00:00,csat,4\n",
+        ),
+        (
+            rapport_engine::EventKind::Engagement,
+            "event_id,customer_id,order_id,time,engagement_type,referred_customer_id\n\
+             x-e1,edge-b,,2024-03-10 12:00:00,referral,edge-new\n\
+             x-e2,edge-b,,2024-03-10 12:00:00,share,\n\
+             x-e3,,edge-order,2024-03-11 12:00:00,review,\n\
+             x-e4,edge-c,,2099-03-11 12:00:00,like,\n",
+        ),
+    ];
+    for (index, (kind, content)) in extra.iter().enumerate() {
+        let path = crate::write(directory.path(), &format!("extra{index}.csv"), content);
+        let request = IngestRequest {
+            workspace: workspace.clone(),
+            kind: *kind,
+            input: rapport_engine::input::FileInput { path, ..Default::default() },
+            mappings: Vec::new(),
+            sets: Vec::new(),
+            filter: None,
+            max_rejects: 0,
+            replace: None,
+            profile: None,
+        };
+        let report = ingest(&request).unwrap_or_else(|error| panic!("{kind}: {error}"));
+        assert_eq!(report.rejected, 0, "{kind}");
+    }
+    let analyze = |engine: Engine| {
+        let request = AnalyzeRequest { workspace: workspace.clone(), as_of: Some("2025-12-31".into()) };
+        let outcome = analyze_on(&request, &engine, &|_| {}).unwrap_or_else(|error| panic!("{engine}: {error}"));
+        let path = workspace.join("results").join(&outcome.run.id).join("customers.parquet");
+        let file = std::fs::File::open(&path).expect("customers.parquet");
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+        let batches: Vec<_> = reader.map(|batch| batch.expect("batch")).collect();
+        arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat")
+    };
+    let embedded = analyze(Engine::Embedded);
+    let planned = analyze(Engine::DataFusion);
+    assert!(embedded.num_rows() > 1500, "{} customers", embedded.num_rows());
+    assert_eq!(planned.schema(), embedded.schema());
+    for (index, field) in embedded.schema().fields().iter().enumerate() {
+        assert_eq!(planned.column(index), embedded.column(index), "{}", field.name());
+    }
+    // The edge customers, as the rules say.
+    let row = |id: &str| {
+        let ids = arrow::compute::cast(embedded.column(0), &arrow::datatypes::DataType::Utf8).expect("ids");
+        (0..embedded.num_rows()).find(|&row| ids.as_string::<i32>().value(row) == id).unwrap_or_else(|| panic!("no {id}"))
+    };
+    let number = |name: &str, id: &str| {
+        let column = embedded.column_by_name(name).unwrap_or_else(|| panic!("no {name}"));
+        column.as_primitive::<arrow::datatypes::Float64Type>().value(row(id))
+    };
+    // edge-a: two rows at one time are one order; the refund naming the order is theirs;
+    // the purchase after the end is not counted.
+    assert_eq!(number("purchases", "edge-a"), 1.0);
+    assert_eq!(number("refunds", "edge-a"), 1.0);
+    assert_eq!(number("net_spend", "edge-a"), 30.2);
+    assert_eq!(number("last_nps", "edge-a"), 9.0);
+    assert_eq!(number("conversations", "edge-a"), 1.0);
+    assert_eq!(number("opened_negative", "edge-a"), 1.0);
+    assert_eq!(number("recovered", "edge-a"), 1.0);
+    assert_eq!(number("reviews", "edge-a"), 1.0);
+    assert_eq!((number("conversations", "edge-c"), number("unresolved", "edge-c"), number("recovered", "edge-c")), (1.0, 1.0, 1.0));
+    assert_eq!(number("social_engagement", "edge-c"), 0.0);
+    assert_eq!((number("referrals_made", "edge-b"), number("social_engagement", "edge-b")), (1.0, 1.0));
+    let referred = embedded.column_by_name("referred").expect("referred").as_boolean().value(row("edge-new"));
+    assert!(referred, "the referred customer is in the table");
+}

@@ -1,0 +1,506 @@
+//! The per-customer aggregation of `analyze` as DataFusion plans: each event kind grouped
+//! by customer into the event columns of the customer table (orders, refunds, net spend,
+//! first and last purchase, conversations and how they went, the latest NPS answer,
+//! social engagement, reviews, referrals) and the customer summary the lifetime-value fit
+//! reads, with the rules of the embedded analysis:
+//!
+//! * only events at or before the observation end count;
+//! * a row naming no customer takes the customer of the order it names (the order's
+//!   earliest purchase, then the smallest customer id); a row that names neither is left
+//!   out;
+//! * orders and refunds are the distinct times of the non-negative and the negative rows
+//!   (an export with a row per line item gives an order's lines one time);
+//! * net spend is summed exactly, in millionths of the currency unit
+//!   (`rapport_micros(amount)`);
+//! * conversations follow `rapport_measures::conversations`, through the aggregate
+//!   `rapport_conversations(conversation_id, channel, time, inbound, tone, resolved)`,
+//!   each customer message's tone from the service sentiment model (`rapport_tone(text)`);
+//! * a survey or engagement row whose type is not one Rapport knows is left out.
+//!
+//! The functions are the embedded path's own code (`rapport_core`, `rapport_measures`,
+//! `rapport_text`), so the two paths share the rules, not a copy of them. Each query
+//! returns one row per customer, so what comes back to the client is small; the grouping
+//! (a shuffle by customer on a cluster) and the sentiment scoring run on the workers.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int8Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray, UInt64Array,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int8Type, Int64Type, UInt64Type};
+use datafusion::common::{Result as DataFusionResult, ScalarValue, exec_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use rapport_core::event::EngagementType;
+use rapport_core::summary::{Summary, SummaryOptions};
+use rapport_core::survey::SurveyType;
+use rapport_core::time::Zone;
+use rapport_measures::{CustomerEvents, Message, ThreadRow, Tone};
+use rapport_text::SentimentModel;
+
+use crate::summary::{SUMMARY_FUNCTION, SummaryFunction};
+use crate::{Session, SqlError, internal};
+
+/// `rapport_micros(amount)`: the amount in millionths of the currency unit, as the
+/// embedded path rounds it.
+pub const MICROS_FUNCTION: &str = "rapport_micros";
+/// `rapport_tone(text)`: the service sentiment model's tone of a text (−1 negative,
+/// 0 neutral, 1 positive).
+pub const TONE_FUNCTION: &str = "rapport_tone";
+/// `rapport_conversations(conversation_id, channel, time, inbound, tone, resolved)`.
+pub const CONVERSATIONS_FUNCTION: &str = "rapport_conversations";
+
+/// The scalar functions of this module, by name (they take no parameters).
+pub fn scalar_function(name: &str) -> Option<ScalarUDF> {
+    match name {
+        MICROS_FUNCTION => Some(ScalarUDF::from(Micros::new())),
+        TONE_FUNCTION => Some(ScalarUDF::from(ToneFunction::new())),
+        _ => None,
+    }
+}
+
+/// The aggregate functions of this module, by name (they take no parameters).
+pub fn aggregate_function(name: &str) -> Option<AggregateUDF> {
+    (name == CONVERSATIONS_FUNCTION).then(|| AggregateUDF::from(Conversations::new()))
+}
+
+macro_rules! parameterless {
+    ($name:ident) => {
+        impl PartialEq for $name {
+            fn eq(&self, _other: &Self) -> bool {
+                true
+            }
+        }
+        impl Eq for $name {}
+        impl Hash for $name {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                stringify!($name).hash(state);
+            }
+        }
+    };
+}
+
+/// See [`MICROS_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct Micros {
+    signature: Signature,
+}
+
+impl Micros {
+    fn new() -> Micros {
+        Micros { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+parameterless!(Micros);
+
+impl ScalarUDFImpl for Micros {
+    fn name(&self) -> &str {
+        MICROS_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let Some(amounts) = arrays.first() else { return exec_err!("{MICROS_FUNCTION} takes 1 argument") };
+        let amounts = arrow::compute::cast(amounts, &DataType::Float64)?;
+        let micros: Int64Array =
+            amounts.as_primitive::<Float64Type>().iter().map(|amount| amount.map(rapport_core::summary::to_micros)).collect();
+        Ok(ColumnarValue::Array(Arc::new(micros)))
+    }
+}
+
+/// See [`TONE_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct ToneFunction {
+    signature: Signature,
+}
+
+impl ToneFunction {
+    fn new() -> ToneFunction {
+        ToneFunction { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+parameterless!(ToneFunction);
+
+fn tone_code(tone: Tone) -> i8 {
+    match tone {
+        Tone::Negative => -1,
+        Tone::Neutral => 0,
+        Tone::Positive => 1,
+    }
+}
+
+fn tone_of_code(code: i8) -> Tone {
+    match code {
+        ..0 => Tone::Negative,
+        0 => Tone::Neutral,
+        _ => Tone::Positive,
+    }
+}
+
+impl ScalarUDFImpl for ToneFunction {
+    fn name(&self) -> &str {
+        TONE_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Int8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let Some(texts) = arrays.first() else { return exec_err!("{TONE_FUNCTION} takes 1 argument") };
+        let texts = arrow::compute::cast(texts, &DataType::Utf8)?;
+        let tones: Int8Array = texts
+            .as_string::<i32>()
+            .iter()
+            .map(|text| text.map(|text| tone_code(Tone::of_compound(SentimentModel::Service.polarity_scores(text).compound))))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(tones)))
+    }
+}
+
+/// See [`CONVERSATIONS_FUNCTION`]: a struct of `conversations, opened_negative,
+/// recovered, unresolved`.
+#[derive(Debug, Clone)]
+pub struct Conversations {
+    signature: Signature,
+}
+
+impl Conversations {
+    fn new() -> Conversations {
+        Conversations { signature: Signature::any(6, Volatility::Immutable) }
+    }
+}
+
+parameterless!(Conversations);
+
+fn conversation_fields() -> Fields {
+    Fields::from(
+        ["conversations", "opened_negative", "recovered", "unresolved"].map(|name| Field::new(name, DataType::UInt64, false)).to_vec(),
+    )
+}
+
+/// The state's lists, in order: conversation id, channel, time, inbound, tone, resolved.
+fn conversation_state_types() -> [DataType; 6] {
+    [DataType::Utf8, DataType::Utf8, DataType::Int64, DataType::Boolean, DataType::Int8, DataType::Boolean]
+}
+
+impl AggregateUDFImpl for Conversations {
+    fn name(&self) -> &str {
+        CONVERSATIONS_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Struct(conversation_fields()))
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn Accumulator>> {
+        Ok(Box::new(ConversationState::default()))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
+        let names = ["conversation", "channel", "time", "inbound", "tone", "resolved"];
+        Ok(names
+            .iter()
+            .zip(conversation_state_types())
+            .map(|(part, data_type)| {
+                let name = datafusion::logical_expr::utils::format_state_name(args.name, part);
+                Arc::new(Field::new(name, DataType::List(Arc::new(Field::new_list_field(data_type, true))), true))
+            })
+            .collect())
+    }
+}
+
+/// One customer's interaction rows while they are aggregated.
+#[derive(Debug, Default)]
+struct ConversationState {
+    rows: Vec<ThreadRow>,
+}
+
+impl ConversationState {
+    /// Add rows from columns in the order of [`conversation_state_types`].
+    fn extend(&mut self, columns: &[ArrayRef]) -> DataFusionResult<()> {
+        let [conversation, channel, time, inbound, tone, resolved] = columns else {
+            return exec_err!("{CONVERSATIONS_FUNCTION} takes 6 arguments, got {}", columns.len());
+        };
+        let cast = |array: &ArrayRef, data_type: &DataType| arrow::compute::cast(array, data_type);
+        let (conversation, channel) = (cast(conversation, &DataType::Utf8)?, cast(channel, &DataType::Utf8)?);
+        let (conversation, channel) = (conversation.as_string::<i32>(), channel.as_string::<i32>());
+        let time = cast(time, &DataType::Int64)?;
+        let time = time.as_primitive::<Int64Type>();
+        let (inbound, resolved) = (cast(inbound, &DataType::Boolean)?, cast(resolved, &DataType::Boolean)?);
+        let (inbound, resolved) = (inbound.as_boolean(), resolved.as_boolean());
+        let tone = cast(tone, &DataType::Int8)?;
+        let tone = tone.as_primitive::<Int8Type>();
+        for row in 0..time.len() {
+            if time.is_null(row) {
+                continue;
+            }
+            let message = Message {
+                time: time.value(row),
+                inbound: !inbound.is_null(row) && inbound.value(row),
+                tone: (!tone.is_null(row)).then(|| tone_of_code(tone.value(row))),
+                resolved: (!resolved.is_null(row)).then(|| resolved.value(row)),
+                agent: None,
+                topic: None,
+            };
+            self.rows.push(ThreadRow {
+                conversation: (!conversation.is_null(row)).then(|| conversation.value(row).to_string()),
+                channel: if channel.is_null(row) { String::new() } else { channel.value(row).to_string() },
+                message,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn list_scalar(values: ArrayRef) -> ScalarValue {
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+    ScalarValue::List(Arc::new(ListArray::new(field, OffsetBuffer::from_lengths([values.len()]), values, None)))
+}
+
+impl Accumulator for ConversationState {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
+        self.extend(values)
+    }
+
+    fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
+        let found = rapport_measures::conversations(&mut self.rows);
+        let count = |test: &dyn Fn(&rapport_measures::Conversation) -> bool| found.iter().filter(|found| test(found)).count() as u64;
+        let columns: Vec<ArrayRef> = [
+            found.len() as u64,
+            count(&|conversation| conversation.opened_negative()),
+            count(&|conversation| conversation.recovered()),
+            count(&|conversation| !conversation.resolved),
+        ]
+        .into_iter()
+        .map(|value| Arc::new(UInt64Array::from(vec![value])) as ArrayRef)
+        .collect();
+        Ok(ScalarValue::Struct(Arc::new(StructArray::try_new(conversation_fields(), columns, None)?)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.rows.capacity() * std::mem::size_of::<ThreadRow>()
+            + self.rows.iter().map(|row| row.channel.capacity() + row.conversation.as_ref().map_or(0, String::capacity)).sum::<usize>()
+    }
+
+    fn state(&mut self) -> DataFusionResult<Vec<ScalarValue>> {
+        let rows = &self.rows;
+        let columns: [ArrayRef; 6] = [
+            Arc::new(StringArray::from_iter(rows.iter().map(|row| row.conversation.as_deref()))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|row| row.channel.as_str()))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|row| row.message.time))),
+            Arc::new(BooleanArray::from_iter(rows.iter().map(|row| Some(row.message.inbound)))),
+            Arc::new(Int8Array::from_iter(rows.iter().map(|row| row.message.tone.map(tone_code)))),
+            Arc::new(BooleanArray::from_iter(rows.iter().map(|row| row.message.resolved))),
+        ];
+        Ok(columns.into_iter().map(list_scalar).collect())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DataFusionResult<()> {
+        let lists: Vec<&ListArray> = states.iter().map(|state| state.as_list::<i32>()).collect();
+        let Some(first) = lists.first() else { return Ok(()) };
+        for state in 0..first.len() {
+            if first.is_null(state) {
+                continue;
+            }
+            let columns: Vec<ArrayRef> = lists.iter().map(|list| list.value(state)).collect();
+            self.extend(&columns)?;
+        }
+        Ok(())
+    }
+}
+
+/// What the plans aggregate: the observation end and the summary's options.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureSpec {
+    /// The observation end, UTC seconds: later events are left out.
+    pub as_of: i64,
+    /// The workspace's time zone.
+    pub zone: Zone,
+    /// The lifetime-value summary's options (its observation end given).
+    pub summary: SummaryOptions,
+}
+
+/// The per-customer aggregation of `analyze`: every customer's event columns, by id, and
+/// the customer summary of their purchases (in natural id order).
+pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<String, CustomerEvents>, Summary), SqlError> {
+    let context = &session.context;
+    context.register_udf(ScalarUDF::from(Micros::new()));
+    context.register_udf(ScalarUDF::from(ToneFunction::new()));
+    context.register_udaf(AggregateUDF::from(Conversations::new()));
+    context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
+    let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
+    let as_of = spec.as_of;
+    let links = if exists("purchases")? {
+        "SELECT NULLIF(order_id, '') AS order_id,
+                first_value(NULLIF(customer_id, '') ORDER BY arrow_cast(time, 'Int64'), NULLIF(customer_id, '')) AS link
+         FROM events.purchases
+         WHERE NULLIF(order_id, '') IS NOT NULL AND NULLIF(customer_id, '') IS NOT NULL AND amount >= 0
+         GROUP BY NULLIF(order_id, '')"
+    } else {
+        "SELECT CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS link WHERE false"
+    };
+    // A kind's rows at or before the observation end, with their customer resolved.
+    let linked = |kind: &str, columns: &str| {
+        format!(
+            "WITH links AS ({links}) SELECT * FROM (
+                SELECT COALESCE(NULLIF(k.customer_id, ''), l.link) AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}
+                FROM events.{kind} k LEFT JOIN links l ON NULLIF(k.order_id, '') = l.order_id
+                WHERE arrow_cast(k.time, 'Int64') <= {as_of}
+             ) WHERE customer IS NOT NULL"
+        )
+    };
+    let run = |sql: String| session.query(&sql).map(|(_, batches)| batches);
+    let mut customers: HashMap<String, CustomerEvents> = HashMap::new();
+    let mut summary_batches = Vec::new();
+
+    if exists("purchases")? {
+        let batches = run(format!(
+            "SELECT customer,
+                    COUNT(DISTINCT t) FILTER (WHERE amount >= 0) AS purchases,
+                    COUNT(DISTINCT t) FILTER (WHERE amount < 0) AS refunds,
+                    SUM({MICROS_FUNCTION}(amount)) AS net_micros,
+                    MIN(t) FILTER (WHERE amount >= 0) AS first_purchase,
+                    MAX(t) FILTER (WHERE amount >= 0) AS last_purchase,
+                    {SUMMARY_FUNCTION}(t, amount) AS summary
+             FROM ({}) GROUP BY customer",
+            linked("purchases", "k.amount AS amount")
+        ))?;
+        for batch in &batches {
+            let (ids, count, integer) = (ids(batch)?, integers(batch), integers(batch));
+            let (purchases, refunds, net, first, last) = (count(1)?, count(2)?, integer(3)?, integer(4)?, integer(5)?);
+            for row in 0..batch.num_rows() {
+                let customer = customers.entry(ids.value(row).to_string()).or_default();
+                customer.purchases = purchases.value(row) as u64;
+                customer.refunds = refunds.value(row) as u64;
+                customer.net_micros = if net.is_null(row) { 0 } else { i128::from(net.value(row)) };
+                customer.first_purchase = (!first.is_null(row)).then(|| first.value(row));
+                customer.last_purchase = (!last.is_null(row)).then(|| last.value(row));
+            }
+        }
+        summary_batches = batches;
+    }
+
+    if exists("interactions")? {
+        let rows = linked(
+            "interactions",
+            "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel, k.text AS text, k.resolved AS resolved,
+             CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
+                  WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
+                  ELSE NULLIF(k.agent, '') IS NULL END AS inbound",
+        );
+        let batches = run(format!(
+            "SELECT customer, {CONVERSATIONS_FUNCTION}(conversation, channel, t, inbound,
+                        CASE WHEN inbound AND text IS NOT NULL AND text <> '' THEN {TONE_FUNCTION}(text) END, resolved) AS c
+             FROM ({rows}) GROUP BY customer"
+        ))?;
+        for batch in &batches {
+            let ids = ids(batch)?;
+            let found = batch.column(1).as_struct();
+            let field = |index: usize| found.column(index).as_primitive::<UInt64Type>();
+            for row in 0..batch.num_rows() {
+                let customer = customers.entry(ids.value(row).to_string()).or_default();
+                customer.conversations = field(0).value(row);
+                customer.opened_negative = field(1).value(row);
+                customer.recovered = field(2).value(row);
+                customer.unresolved = field(3).value(row);
+            }
+        }
+    }
+
+    if exists("surveys")? {
+        let known = quoted(SurveyType::ALL.iter().map(|survey| survey.name()));
+        let nps = SurveyType::Nps.name();
+        let rows = linked("surveys", "lower(trim(k.survey_type)) AS survey, k.score AS score");
+        let batches = run(format!(
+            "SELECT customer, first_value(score ORDER BY t DESC, score DESC) FILTER (WHERE survey = '{nps}') AS last_nps
+             FROM ({rows}) WHERE survey IN ({known}) GROUP BY customer"
+        ))?;
+        for batch in &batches {
+            let ids = ids(batch)?;
+            let scores = arrow::compute::cast(batch.column(1), &DataType::Float64).map_err(internal)?;
+            let scores = scores.as_primitive::<Float64Type>();
+            for row in 0..batch.num_rows() {
+                customers.entry(ids.value(row).to_string()).or_default().last_nps = (!scores.is_null(row)).then(|| scores.value(row));
+            }
+        }
+    }
+
+    if exists("engagement")? {
+        let known = quoted(EngagementType::NAMES.iter().copied());
+        let name = |kind: EngagementType| serde_json::to_value(kind).ok().and_then(|value| value.as_str().map(str::to_string));
+        let social = quoted(EngagementType::NAMES.iter().copied().filter(|name| {
+            serde_json::from_value::<EngagementType>(serde_json::Value::String(name.to_string()))
+                .is_ok_and(rapport_measures::timeline::is_social)
+        }));
+        let (review, referral) = (name(EngagementType::Review).unwrap_or_default(), name(EngagementType::Referral).unwrap_or_default());
+        let rows = linked("engagement", "k.engagement_type AS kind, NULLIF(k.referred_customer_id, '') AS referred");
+        let batches = run(format!(
+            "SELECT customer, COUNT(*) FILTER (WHERE kind IN ({social})) AS social, COUNT(*) FILTER (WHERE kind = '{review}') AS reviews,
+                    COUNT(*) FILTER (WHERE kind = '{referral}') AS referrals
+             FROM ({rows}) WHERE kind IN ({known}) GROUP BY customer"
+        ))?;
+        for batch in &batches {
+            let (ids, count) = (ids(batch)?, integers(batch));
+            let (social, reviews, referrals) = (count(1)?, count(2)?, count(3)?);
+            for row in 0..batch.num_rows() {
+                let customer = customers.entry(ids.value(row).to_string()).or_default();
+                customer.social_engagement = social.value(row) as u64;
+                customer.reviews = reviews.value(row) as u64;
+                customer.referrals_made = referrals.value(row) as u64;
+            }
+        }
+        let batches = run(format!("SELECT DISTINCT referred FROM ({rows}) WHERE kind = '{referral}' AND referred IS NOT NULL"))?;
+        for batch in &batches {
+            let ids = ids(batch)?;
+            for row in 0..batch.num_rows() {
+                customers.entry(ids.value(row).to_string()).or_default().referred = true;
+            }
+        }
+    }
+
+    let summary = crate::summary::summary_from_batches(&summary_batches, 6, spec.summary, None)?;
+    Ok((customers, summary))
+}
+
+/// SQL string literals, comma-separated.
+fn quoted<'a>(names: impl Iterator<Item = impl AsRef<str> + 'a>) -> String {
+    names.map(|name| format!("'{}'", name.as_ref().replace('\'', "''"))).collect::<Vec<_>>().join(", ")
+}
+
+fn ids(batch: &RecordBatch) -> Result<StringArray, SqlError> {
+    let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8).map_err(internal)?;
+    Ok(ids.as_string::<i32>().clone())
+}
+
+fn integers(batch: &RecordBatch) -> impl Fn(usize) -> Result<Int64Array, SqlError> + '_ {
+    move |index| {
+        let column = arrow::compute::cast(batch.column(index), &DataType::Int64).map_err(internal)?;
+        Ok(column.as_primitive::<Int64Type>().clone())
+    }
+}
