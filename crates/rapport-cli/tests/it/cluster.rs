@@ -73,8 +73,9 @@ mod on_a_cluster {
     }
 
     /// A scheduler and two executors (this binary, three processes, on loopback) run the
-    /// summary and `clv predict`'s scoring of a generated workspace of 100,000 customers,
-    /// and give the embedded path's results: every customer, column and count.
+    /// summary, `clv predict`'s scoring and `analyze`'s per-customer aggregation and
+    /// scoring of a generated workspace of 100,000 customers, and give the embedded
+    /// path's results: every customer, column and count.
     #[test]
     fn a_scheduler_and_two_executors_give_the_embedded_results() {
         let directory = tempfile::tempdir().expect("tempdir");
@@ -83,7 +84,9 @@ mod on_a_cluster {
         let (brand, workspace) = (brand.to_str().expect("path"), workspace.to_str().expect("path"));
         ok(&["generate", "--customers", "100000", "--truth-customers", "1", "--output", brand]);
         ok(&["init", workspace]);
-        ok(&["ingest", "-q", "-w", workspace, "-k", "purchases", &format!("{brand}/purchases.csv")]);
+        for kind in ["customers", "purchases", "interactions", "surveys", "engagement"] {
+            ok(&["ingest", "-q", "-w", workspace, "-k", kind, &format!("{brand}/{kind}.csv")]);
+        }
 
         let scheduler = free_ports(1);
         let scheduler_address = format!("127.0.0.1:{scheduler}");
@@ -126,6 +129,20 @@ mod on_a_cluster {
         let (header, rows) = csv_rows(&embedded);
         assert!(header.contains(&"clv".to_string()), "{header:?}");
         assert_eq!(csv_rows(&planned), (header, rows), "the predictions on the cluster");
+
+        // The analysis, its per-customer aggregation and scoring on the cluster: the same
+        // customer table.
+        let customers = |engine: Option<&str>| {
+            let mut analyze = vec!["analyze", "-q", "--workspace", workspace, "--as-of", "2025-12-31", "--format", "json"];
+            analyze.extend(engine.map(|engine| ["--engine", engine]).into_iter().flatten());
+            ok(&analyze);
+            ok(&["sql", "--workspace", workspace, "SELECT * FROM customers ORDER BY customer_id", "--format", "csv"])
+        };
+        let embedded = customers(None);
+        let planned = customers(Some(&engine));
+        let (header, rows) = csv_rows(&embedded);
+        assert!(rows.len() >= 100_000 && header.contains(&"opened_negative".to_string()), "{} customers, {header:?}", rows.len());
+        assert_eq!(csv_rows(&planned), (header, rows), "the analysis on the cluster");
 
         // The executors did the work: their shuffle files are there.
         let files = |index: usize| walk(&directory.path().join(format!("executor{index}")));

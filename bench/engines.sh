@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The same command on the three engines: embedded, DataFusion in this process, and a
+# Ballista cluster of a scheduler and two executors started from the same binary on this
+# machine. Prints one line per run: command, engine, run, seconds, and peak resident
+# memory of the client and (on the cluster) of the scheduler and each executor.
+#
+#   cargo build --release -p rapport-cli --features cluster
+#   bench/engines.sh target/release/rapport WORKSPACE RUNS summary clv analyze
+#
+# The cluster is started afresh for each command (so an executor's peak is that
+# command's), its executors with --concurrency 1 each: two tasks at a time on two cores,
+# as DataFusion runs two partitions here. Peaks of the cluster processes are their
+# VmHWM when the command's runs are done.
+set -euo pipefail
+bin=$(realpath "$1")
+workspace=$2
+runs=${3:-3}
+shift 3
+port=${RAPPORT_BENCH_PORT:-50150}
+
+command_args() {
+  case $1 in
+    summary) echo "summary --workspace $workspace -q --format csv" ;;
+    clv) echo "clv predict --workspace $workspace --time-unit weeks -q --format csv" ;;
+    analyze) echo "analyze --workspace $workspace -q --format json ${RAPPORT_BENCH_AS_OF:+--as-of $RAPPORT_BENCH_AS_OF}" ;;
+    *) echo "unknown command $1" >&2; exit 2 ;;
+  esac
+}
+
+peak() { awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
+
+run_once() { # command engine run
+  local args
+  args=$(command_args "$1")
+  local engine_args=""
+  [ "$2" = embedded ] || engine_args="--engine $2"
+  # shellcheck disable=SC2086
+  /usr/bin/time -f "%e %M" -o /tmp/engines-time.$$ "$bin" $args $engine_args > /dev/null
+  read -r seconds kib < /tmp/engines-time.$$
+  printf '%s\t%s\t%s\t%s s\t%.0f MiB' "$1" "${2%%://*}" "$3" "$seconds" "$((kib / 1024))"
+}
+
+for command in "$@"; do
+  for run in $(seq "$runs"); do
+    run_once "$command" embedded "$run"; echo
+    run_once "$command" datafusion "$run"; echo
+  done
+  work=$(mktemp -d)
+  "$bin" cluster scheduler --bind "127.0.0.1:$port" > "$work/scheduler.log" 2>&1 &
+  scheduler=$!
+  sleep 2
+  executors=()
+  for index in 1 2; do
+    executor_port=$((port + 10 * index))
+    "$bin" cluster executor --scheduler "127.0.0.1:$port" --bind "127.0.0.1:$executor_port" --concurrency 1 \
+      --work-dir "$work/executor$index" > "$work/executor$index.log" 2>&1 &
+    executors+=($!)
+  done
+  sleep 5
+  for run in $(seq "$runs"); do
+    run_once "$command" "ballista://127.0.0.1:$port" "$run"; echo
+  done
+  printf '%s\tcluster peaks\tscheduler %s\texecutors %s, %s\n' "$command" "$(peak "$scheduler")" "$(peak "${executors[0]}")" "$(peak "${executors[1]}")"
+  kill "$scheduler" "${executors[@]}"
+  wait "$scheduler" "${executors[@]}" 2> /dev/null || true
+  rm -rf "$work"
+done
