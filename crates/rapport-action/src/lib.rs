@@ -9,6 +9,7 @@ pub mod matrix;
 pub mod playbook;
 pub mod propensity;
 pub mod rank;
+pub mod response;
 pub mod rfm;
 pub mod ror;
 pub mod strength;

@@ -313,6 +313,8 @@ pub enum PropensityView {
     Lift,
     /// Mean prediction against the observed rate by decile.
     Calibration,
+    /// Response to each program: observed uplift by group of predicted response.
+    Response,
 }
 
 #[derive(Debug, Args)]

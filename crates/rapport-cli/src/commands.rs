@@ -306,6 +306,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 PropensityView::Models => models,
                 PropensityView::Lift => lift,
                 PropensityView::Calibration => calibration,
+                PropensityView::Response => report.response.as_ref().ok_or_else(|| {
+                    EngineError::Request(format!(
+                        "run {}: no program's response was learned (see `skipped` in its summary.json: response_gain_<program>)",
+                        report.run.id
+                    ))
+                })?,
             };
             emit(table, format, args.output.as_deref())
         }

@@ -79,6 +79,8 @@ pub fn analyze_columns() -> &'static [(&'static str, &'static str)] {
         ("purchase_propensity", "P(a purchase in the next [propensity] horizon_days), the holdout's best model"),
         ("churn_propensity", "1 − purchase_propensity"),
         ("purchase_probability_btyd", "the BG/NBD baseline's P(a purchase in the horizon)"),
+        ("best_program", "the program with the highest predicted response (uplift of contacting the customer), when above 0"),
+        ("best_program_response", "that program's predicted response: P(buys | contacted) − P(buys | held out)"),
         ("next_action", "the playbook's next action for the customer (empty: none)"),
     ]
 }

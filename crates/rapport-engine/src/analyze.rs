@@ -314,6 +314,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         history: &history,
         referrals: &referrals,
         confidence: settings.confidence,
+        uplift_days: settings.uplift_days,
     };
     let relationship = crate::relationship::add(&mut table, &context)?;
     tables.extend(relationship.tables);

@@ -216,3 +216,129 @@ fn tables(evaluations: &[(&str, Evaluation)], chosen: &str, holdout: &Snapshot) 
         .column("observed_rate_upper", Values::Number(upper));
     vec![summary, lift, calibration]
 }
+
+/// Groups of the evaluation customers, by predicted response.
+const RESPONSE_GROUPS: usize = 5;
+
+/// Propensity to respond to each program ([`rapport_action::response`]): every customer
+/// who has bought scored for every program whose response could be learned (the
+/// predicted uplift of contacting them: the `program_response_scores` table, one row per
+/// customer and program), the customer table's `best_program` (the program with the
+/// highest predicted response, when it is above 0) and `best_program_response`, the
+/// `program_response` table (observed uplift by group of predicted response, on
+/// customers the models did not learn from) and a `response_gain_<program>` headline per
+/// program.
+pub(crate) fn add_response(
+    table: &mut CustomerTable,
+    timelines: &[Timeline],
+    as_of: i64,
+    zone: Zone,
+    window_days: i64,
+    confidence: f64,
+) -> Result<Outcome, EngineError> {
+    use rapport_action::response::{ResponseModel, evaluate as judge, program_rows, split};
+    let mut programs: Vec<(&str, i64)> = Vec::new();
+    for contact in timelines.iter().flat_map(|timeline| &timeline.programs) {
+        match programs.iter_mut().find(|(name, _)| *name == contact.program) {
+            Some((_, first)) => *first = (*first).min(contact.time),
+            None => programs.push((&contact.program, contact.time)),
+        }
+    }
+    programs.sort();
+    let mut headlines = Vec::new();
+    let mut aggregates = serde_json::Map::new();
+    let mut rows: Vec<(String, rapport_action::response::ResponseGroup)> = Vec::new();
+    let mut scored: Vec<(&str, Vec<f64>)> = Vec::new();
+    let day = |time: i64| zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY);
+    let now = snapshot(timelines, as_of, day(as_of), window_days, false);
+    for (program, first) in programs {
+        let name = format!("response_gain_{program}");
+        // Features as of the second before the program's first contact.
+        let contacted = snapshot(timelines, first - 1, day(first - 1), window_days, false)
+            .map(|before| program_rows(timelines, &before, program, window_days, as_of));
+        // Cross-fitted: the models learned on each half predict the other half, so every
+        // contacted customer is judged by models that did not see them.
+        let learned = contacted.as_ref().and_then(|contacted| {
+            let half = split(contacted.treated.len());
+            let other: Vec<bool> = half.iter().map(|in_half| !in_half).collect();
+            let (first, second) = (ResponseModel::train(contacted, Some(&half))?, ResponseModel::train(contacted, Some(&other))?);
+            let (by_first, by_second) = (first.predict(&contacted.snapshot.features), second.predict(&contacted.snapshot.features));
+            let predicted: Vec<f64> =
+                half.iter().enumerate().map(|(row, &in_half)| if in_half { by_second[row] } else { by_first[row] }).collect();
+            let evaluation = judge(&predicted, &contacted.treated, &contacted.snapshot.labels, RESPONSE_GROUPS, confidence);
+            Some((evaluation, ResponseModel::train(contacted, None)?))
+        });
+        match (learned, &now) {
+            (Some((evaluation, model)), Some(now)) => {
+                let mut scores = vec![f64::NAN; timelines.len()];
+                for (&row, value) in now.rows.iter().zip(model.predict(&now.features)) {
+                    scores[row] = value;
+                }
+                scored.push((program, scores));
+                headlines.push((
+                    name,
+                    Ok(Headline::new(
+                        evaluation.gain.scaled(100.0),
+                        &format!(
+                            "percentage points: uplift within {window_days} days of the upper half of customers by predicted response − the lower half's (customers the models did not learn from)"
+                        ),
+                        "contacted customers judged",
+                    )),
+                ));
+                aggregates.insert(
+                    program.to_string(),
+                    json!({ "contacted": contacted.as_ref().map_or(0, |rows| rows.treated.len()), "judged": evaluation.customers, "window_days": window_days }),
+                );
+                rows.extend(evaluation.groups.into_iter().map(|group| (program.to_string(), group)));
+            }
+            _ => {
+                let reason = format!(
+                    "needs contacted customers who bought before the program, whose {window_days}-day window has closed, with {MINIMUM_CLASS} buyers and {MINIMUM_CLASS} non-buyers among the contacted and among the control group of each half of them"
+                );
+                headlines.push((name, Err(reason)));
+            }
+        }
+    }
+    // The best program per customer: the highest predicted response, when above 0.
+    let mut best: Vec<Option<String>> = vec![None; timelines.len()];
+    let mut best_response = vec![f64::NAN; timelines.len()];
+    for (program, scores) in &scored {
+        for (row, &score) in scores.iter().enumerate() {
+            if score.is_finite() && (best_response[row].is_nan() || score > best_response[row]) {
+                best_response[row] = score;
+                best[row] = (score > 0.0).then(|| program.to_string());
+            }
+        }
+    }
+    table.push("best_program", std::sync::Arc::new(arrow::array::StringArray::from(best)))?;
+    table.push_f64("best_program_response", best_response)?;
+    let text = |values: Vec<String>| Values::Text(values.into_iter().map(Some).collect());
+    let number = |get: &dyn Fn(&rapport_action::response::ResponseGroup) -> f64| Values::Number(rows.iter().map(|(_, g)| get(g)).collect());
+    let count = |get: &dyn Fn(&rapport_action::response::ResponseGroup) -> u64| Values::Count(rows.iter().map(|(_, g)| get(g)).collect());
+    let response = Table::new("program_response")
+        .column("program", text(rows.iter().map(|(program, _)| program.clone()).collect()))
+        .column("group_from_highest", count(&|g| g.group as u64))
+        .column("mean_predicted_response", number(&|g| g.predicted))
+        .column("treated", count(&|g| g.treated.0))
+        .column("treated_buyers", count(&|g| g.treated.1))
+        .column("control", count(&|g| g.control.0))
+        .column("control_buyers", count(&|g| g.control.1))
+        .column("uplift", number(&|g| g.uplift.estimate))
+        .column("uplift_lower", number(&|g| g.uplift.lower))
+        .column("uplift_upper", number(&|g| g.uplift.upper));
+    // Every scored customer for every program, long: (customer, program, predicted response).
+    let (mut customer, mut program, mut predicted) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, scores) in &scored {
+        for (row, &score) in scores.iter().enumerate().filter(|(_, score)| score.is_finite()) {
+            customer.push(Some(timelines[row].customer.clone()));
+            program.push(Some(name.to_string()));
+            predicted.push(score);
+        }
+    }
+    let scores = Table::new("program_response_scores")
+        .column("customer_id", Values::Text(customer))
+        .column("program", Values::Text(program))
+        .column("predicted_response", Values::Number(predicted));
+    let tables = if rows.is_empty() { Vec::new() } else { vec![response, scores] };
+    Ok(Outcome { tables, aggregates: Json::Object(aggregates), headlines })
+}

@@ -74,6 +74,8 @@ pub struct Context<'a> {
     pub referrals: &'a [(String, String)],
     /// Interval confidence.
     pub confidence: f64,
+    /// Days after a program contact in which a purchase counts as a response.
+    pub uplift_days: i64,
 }
 
 /// Add the relationship columns to `table` (one row per timeline, same order).
@@ -233,8 +235,11 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     let horizon = i64::from(rapport_core::config::PropensityConfig::horizon_days(config.propensity.as_ref()));
     let propensity = crate::propensity::add(table, timelines, as_of, zone, horizon, context.confidence)?;
     tables.extend(propensity.tables);
-
     lap("propensity");
+    // Propensity to respond to each program.
+    let response = crate::propensity::add_response(table, timelines, as_of, zone, context.uplift_days, context.confidence)?;
+    tables.extend(response.tables);
+    lap("response to programs");
     // User-defined segments, each a true/false column (after next_action; the playbook's
     // rules may read them).
     let mut user: Vec<(String, Vec<bool>)> = Vec::new();
@@ -294,10 +299,12 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
         "alerts": alert_json,
         "ror": ror.aggregates,
         "propensity": propensity.aggregates,
+        "program_response": response.aggregates,
         "segments": config.segments.iter().map(|(name, condition)| (name.clone(), Json::String(condition.get_ref().clone()))).collect::<serde_json::Map<_, _>>(),
     });
     let mut headlines = vec![("ror".to_string(), ror.headline)];
     headlines.extend(propensity.headlines);
+    headlines.extend(response.headlines);
     Ok(Relationship { tables, aggregates, headlines })
 }
 
@@ -1479,6 +1486,8 @@ pub struct ValueReport {
     /// `propensity.parquet`, `propensity_lift.parquet` and `propensity_calibration.parquet`,
     /// when propensity was learned.
     pub propensity: Option<[RecordBatch; 3]>,
+    /// `program_response.parquet`, when a response to a program was learned.
+    pub response: Option<RecordBatch>,
     /// `relationship.ror` and `relationship.propensity` of `aggregates.json`.
     pub settings: Json,
 }
@@ -1543,5 +1552,6 @@ pub fn value(request: &ValueRequest) -> Result<ValueReport, EngineError> {
     } else {
         None
     };
-    Ok(ValueReport { run, ror, programs, propensity, settings })
+    let response = if exists("program_response") { Some(read_run_table(&workspace, &run.id, "program_response")?) } else { None };
+    Ok(ValueReport { run, ror, programs, propensity, response, settings })
 }
