@@ -28,6 +28,11 @@ command_args() {
 }
 
 peak() { awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
+rss_mib() { awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2> /dev/null || echo 0; }
+# RAPPORT_BENCH_LIMIT_MIB: stop a run whose client or any executor holds more than this
+# (so that a plan too large for the machine is reported, not killed by the kernel).
+limit=${RAPPORT_BENCH_LIMIT_MIB:-0}
+executors=()
 
 run_once() { # command engine run
   local args
@@ -35,7 +40,25 @@ run_once() { # command engine run
   local engine_args=""
   [ "$2" = embedded ] || engine_args="--engine $2"
   # shellcheck disable=SC2086
-  /usr/bin/time -f "%e %M" -o /tmp/engines-time.$$ "$bin" $args $engine_args > /dev/null
+  /usr/bin/time -f "%e %M" -o /tmp/engines-time.$$ "$bin" $args $engine_args > /dev/null &
+  local timer=$! start=$SECONDS over=""
+  while kill -0 "$timer" 2> /dev/null; do
+    if [ "$limit" -gt 0 ]; then
+      local client
+      client=$(pgrep -P "$timer" | head -1)
+      for pid in $client "${executors[@]}"; do
+        if [ "$(rss_mib "$pid")" -gt "$limit" ]; then over="$pid"; fi
+      done
+      if [ -n "$over" ]; then
+        printf '%s\t%s\t%s\tstopped after %s s: a process passed %s MiB' "$1" "${2%%://*}" "$3" "$((SECONDS - start))" "$limit"
+        kill "$client" "${executors[@]}" 2> /dev/null || true
+        wait "$timer" 2> /dev/null || true
+        return
+      fi
+    fi
+    sleep 0.5
+  done
+  wait "$timer" || true
   read -r seconds kib < /tmp/engines-time.$$
   printf '%s\t%s\t%s\t%s s\t%.0f MiB' "$1" "${2%%://*}" "$3" "$seconds" "$((kib / 1024))"
 }
@@ -60,8 +83,9 @@ for command in "$@"; do
   for run in $(seq "$runs"); do
     run_once "$command" "ballista://127.0.0.1:$port" "$run"; echo
   done
-  printf '%s\tcluster peaks\tscheduler %s\texecutors %s, %s\n' "$command" "$(peak "$scheduler")" "$(peak "${executors[0]}")" "$(peak "${executors[1]}")"
-  kill "$scheduler" "${executors[@]}"
+  printf '%s\tcluster peaks\tscheduler %s\texecutors %s, %s\n' "$command" "$(peak "$scheduler")" "$(peak "${executors[0]}" 2> /dev/null)" "$(peak "${executors[1]}" 2> /dev/null)"
+  kill "$scheduler" "${executors[@]}" 2> /dev/null || true
   wait "$scheduler" "${executors[@]}" 2> /dev/null || true
+  executors=()
   rm -rf "$work"
 done
