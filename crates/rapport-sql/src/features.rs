@@ -356,32 +356,22 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
     context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
     let as_of = spec.as_of;
-    let with_purchases = exists("purchases")?;
-    // A kind's rows at or before the observation end, with their customer resolved: rows
-    // naming a customer as they are, rows naming none through the order they name (only
-    // those orders are looked up).
+    let links = if exists("purchases")? {
+        "SELECT NULLIF(order_id, '') AS order_id,
+                first_value(NULLIF(customer_id, '') ORDER BY arrow_cast(time, 'Int64'), NULLIF(customer_id, '')) AS link
+         FROM events.purchases
+         WHERE NULLIF(order_id, '') IS NOT NULL AND NULLIF(customer_id, '') IS NOT NULL AND amount >= 0
+         GROUP BY NULLIF(order_id, '')"
+    } else {
+        "SELECT CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS link WHERE false"
+    };
+    // A kind's rows at or before the observation end, with their customer resolved.
     let linked = |kind: &str, columns: &str| {
-        let links = if with_purchases {
-            format!(
-                "SELECT NULLIF(order_id, '') AS order_id,
-                        first_value(NULLIF(customer_id, '') ORDER BY arrow_cast(time, 'Int64'), NULLIF(customer_id, '')) AS link
-                 FROM events.purchases
-                 WHERE NULLIF(order_id, '') IS NOT NULL AND NULLIF(customer_id, '') IS NOT NULL AND amount >= 0
-                   AND NULLIF(order_id, '') IN (SELECT NULLIF(order_id, '') FROM events.{kind} WHERE NULLIF(customer_id, '') IS NULL)
-                 GROUP BY NULLIF(order_id, '')"
-            )
-        } else {
-            "SELECT CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS link WHERE false".to_string()
-        };
         format!(
             "WITH links AS ({links}) SELECT * FROM (
-                SELECT NULLIF(k.customer_id, '') AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}
-                FROM events.{kind} k
-                WHERE NULLIF(k.customer_id, '') IS NOT NULL AND arrow_cast(k.time, 'Int64') <= {as_of}
-                UNION ALL
-                SELECT l.link AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}
-                FROM events.{kind} k JOIN links l ON NULLIF(k.order_id, '') = l.order_id
-                WHERE NULLIF(k.customer_id, '') IS NULL AND arrow_cast(k.time, 'Int64') <= {as_of}
+                SELECT COALESCE(NULLIF(k.customer_id, ''), l.link) AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}
+                FROM events.{kind} k LEFT JOIN links l ON NULLIF(k.order_id, '') = l.order_id
+                WHERE arrow_cast(k.time, 'Int64') <= {as_of}
              ) WHERE customer IS NOT NULL"
         )
     };
@@ -417,16 +407,12 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
     }
 
     if exists("interactions")? {
-        // `inbound` has no ELSE (its cases are exhaustive): a CASE that the planner deems
-        // never null and the executor nullable fails DataFusion 55's schema check under a
-        // UNION ALL.
         let rows = linked(
             "interactions",
             "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel, k.text AS text, k.resolved AS resolved,
              CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
                   WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
-                  WHEN NULLIF(k.agent, '') IS NULL THEN true
-                  WHEN NULLIF(k.agent, '') IS NOT NULL THEN false END AS inbound",
+                  ELSE NULLIF(k.agent, '') IS NULL END AS inbound",
         );
         let batches = run(format!(
             "SELECT customer, {CONVERSATIONS_FUNCTION}(conversation, channel, t, inbound,

@@ -248,33 +248,20 @@ pub struct LinkCounts {
 /// none, and a refund's time moved to its order's purchase: the SQL of the link rule.
 /// The purchase that carries an order is its earliest (then its smallest customer id),
 /// a rule that does not depend on the order rows were stored in.
-///
-/// Only rows that need a link (naming no customer, or a refund naming an order) go
-/// through the join, and only the orders they name are looked up: the join and the
-/// per-order state are a few percent of the purchases, not all of them.
 const LINKED: &str = "
-    WITH needed AS (
-        SELECT DISTINCT order_id FROM events.purchases
-        WHERE order_id IS NOT NULL AND (customer_id IS NULL OR amount < 0)
-    ),
-    links AS (
-        SELECT p.order_id,
-               first_value(p.customer_id ORDER BY p.time, p.customer_id) AS link_customer,
-               first_value(p.time ORDER BY p.time, p.customer_id) AS link_time
-        FROM events.purchases p JOIN needed n ON p.order_id = n.order_id
-        WHERE p.customer_id IS NOT NULL AND p.amount >= 0
-        GROUP BY p.order_id
+    WITH links AS (
+        SELECT order_id,
+               first_value(customer_id ORDER BY time, customer_id) AS link_customer,
+               first_value(time ORDER BY time, customer_id) AS link_time
+        FROM events.purchases
+        WHERE order_id IS NOT NULL AND customer_id IS NOT NULL AND amount >= 0
+        GROUP BY order_id
     )
-    SELECT p.customer_id AS customer, p.time AS time, p.amount AS amount, false AS by_order
-    FROM events.purchases p
-    WHERE NOT (p.order_id IS NOT NULL AND (p.customer_id IS NULL OR p.amount < 0))
-    UNION ALL
     SELECT COALESCE(p.customer_id, l.link_customer) AS customer,
            CASE WHEN p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer) THEN l.link_time ELSE p.time END AS time,
            p.amount AS amount,
            (p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer)) AS by_order
-    FROM events.purchases p LEFT JOIN links l ON p.order_id = l.order_id
-    WHERE p.order_id IS NOT NULL AND (p.customer_id IS NULL OR p.amount < 0)";
+    FROM events.purchases p LEFT JOIN links l ON p.order_id = l.order_id";
 
 /// The customer summary of the workspace's purchases, computed by DataFusion: equal to
 /// the embedded path's for the same options (the observation end, when not given, is the
