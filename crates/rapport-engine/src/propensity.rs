@@ -250,7 +250,8 @@ pub(crate) fn add_response(
     let mut rows: Vec<(String, rapport_action::response::ResponseGroup)> = Vec::new();
     let mut scored: Vec<(&str, Vec<f64>)> = Vec::new();
     let day = |time: i64| zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY);
-    let now = snapshot(timelines, as_of, day(as_of), window_days, false);
+    // Every customer's features as of the end, for scoring: only when there is a program.
+    let now = if programs.is_empty() { None } else { snapshot(timelines, as_of, day(as_of), window_days, false) };
     for (program, first) in programs {
         let name = format!("response_gain_{program}");
         // Features as of the second before the program's first contact.
