@@ -280,6 +280,15 @@ pub fn run(cli: Cli) -> Result<()> {
             let request =
                 rapport_engine::relationship::ValueRequest { workspace: args.workspace.clone(), run: args.run.clone(), dimension: None };
             let report = rapport_engine::relationship::value(&request)?;
+            if args.view == PropensityView::Response {
+                let table = report.response.ok_or_else(|| {
+                    EngineError::Request(format!(
+                        "run {}: no program's response was learned (its summary.json says why under `skipped`, response_gain_<program>; a run without programs has none)",
+                        report.run.id
+                    ))
+                })?;
+                return emit(&table, format, args.output.as_deref());
+            }
             let Some([models, lift, calibration]) = &report.propensity else {
                 let reason = report.settings["propensity"]["skipped"].as_str().unwrap_or("the run has no propensity tables").to_string();
                 return Err(EngineError::Request(format!("run {}: propensity was not learned: {reason}", report.run.id)).into());
@@ -306,12 +315,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 PropensityView::Models => models,
                 PropensityView::Lift => lift,
                 PropensityView::Calibration => calibration,
-                PropensityView::Response => report.response.as_ref().ok_or_else(|| {
-                    EngineError::Request(format!(
-                        "run {}: no program's response was learned (see `skipped` in its summary.json: response_gain_<program>)",
-                        report.run.id
-                    ))
-                })?,
+                PropensityView::Response => unreachable!("answered above"),
             };
             emit(table, format, args.output.as_deref())
         }

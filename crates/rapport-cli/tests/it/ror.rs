@@ -120,6 +120,9 @@ fn value_and_cost_follow_the_definitions_by_hand() {
     // Too little history for propensity: skipped with the reason, and `rapport propensity` says so.
     let stderr = user_error(&["propensity", "-w", &workspace]);
     assert!(stderr.contains("propensity was not learned"), "{stderr}");
+    // Nor is the response to the program (four contacts): said, not an empty table.
+    let stderr = user_error(&["propensity", "-w", &workspace, "--view", "response"]);
+    assert!(stderr.contains("no program's response was learned"), "{stderr}");
 }
 
 #[test]
