@@ -567,7 +567,7 @@ pub struct ClvInput {
     #[arg(long, conflicts_with_all = ["transactions", "workspace"])]
     pub summary: Option<PathBuf>,
     /// Summarise a workspace's purchases (clv predict then writes a results run).
-    #[arg(long, conflicts_with = "transactions")]
+    #[arg(long, short, conflicts_with = "transactions")]
     pub workspace: Option<PathBuf>,
     /// A transactions file, summarised with the options below.
     #[arg(required_unless_present_any = ["summary", "workspace"])]
@@ -876,7 +876,7 @@ pub struct SummaryArgs {
     #[arg(required_unless_present = "workspace")]
     pub file: Option<PathBuf>,
     /// Summarise a workspace's purchases instead of a file.
-    #[arg(long, conflicts_with = "file")]
+    #[arg(long, short, conflicts_with = "file")]
     pub workspace: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadArgs,

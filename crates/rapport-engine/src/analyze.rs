@@ -198,6 +198,11 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
 /// results run. The timelines, the measures, the fit and the relationship stage run in
 /// this process either way (docs/scaling.md).
 pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(&str) + Sync)) -> Result<AnalyzeOutcome, EngineError> {
+    // A scheduler that cannot be reached (or a build without the engine) is said before
+    // the analysis starts, not after it has read everything.
+    if *engine != Engine::Embedded {
+        check_engine(&request.workspace, engine)?;
+    }
     if let Some(url) = engine.cluster() {
         progress(&format!("aggregating customers on {url}"));
     }
@@ -375,7 +380,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         customers: &customers,
         aggregates: &json!({ "models": models, "customers": timelines.len(), "relationship": relationship.aggregates }),
         inputs: json!({ "workspace_batches": workspace.batches().iter().map(|batch| batch.id).collect::<Vec<_>>() }),
-        options: json!({ "as_of": as_of_text, "confidence": settings.confidence, "deflection_days": settings.deflection_days, "outcome_days": settings.outcome_days, "uplift_days": settings.uplift_days, "retention_days": settings.retention_days, "referred_value_days": settings.referred_value_days }),
+        options: json!({ "as_of": as_of_text, "engine": engine.to_string(), "confidence": settings.confidence, "deflection_days": settings.deflection_days, "outcome_days": settings.outcome_days, "uplift_days": settings.uplift_days, "retention_days": settings.retention_days, "referred_value_days": settings.referred_value_days }),
         tables: record_batches,
         summary: Some(summary.clone()),
         fail_at: None,
@@ -383,6 +388,20 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     let mut summary = summary;
     summary["run"] = Json::String(run.id.clone());
     Ok(AnalyzeOutcome { run, summary, headlines, skipped })
+}
+
+/// Whether `engine` can run here: a session on it opens (the scheduler answers).
+#[cfg(feature = "sql")]
+fn check_engine(root: &Path, engine: &Engine) -> Result<(), EngineError> {
+    rapport_sql::Session::open_on(root, engine.cluster()).map(|_| ()).map_err(EngineError::from)
+}
+
+#[cfg(not(feature = "sql"))]
+fn check_engine(_root: &Path, engine: &Engine) -> Result<(), EngineError> {
+    Err(match engine.cluster() {
+        None => EngineError::NotBuiltIn { feature: "sql", what: "the datafusion engine" },
+        Some(_) => EngineError::NotBuiltIn { feature: "cluster", what: "the ballista engine" },
+    })
 }
 
 /// The per-customer aggregation of the events ([`CustomerEvents`] and the lifetime-value
