@@ -392,8 +392,8 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
             linked("purchases", "k.amount AS amount")
         ))?;
         for batch in &batches {
-            let (ids, count, integer) = (ids(batch)?, integers(batch), integers(batch));
-            let (purchases, refunds, net, first, last) = (count(1)?, count(2)?, integer(3)?, integer(4)?, integer(5)?);
+            let (ids, column) = (ids(batch)?, integers(batch));
+            let (purchases, refunds, net, first, last) = (column(1)?, column(2)?, column(3)?, column(4)?, column(5)?);
             for row in 0..batch.num_rows() {
                 let customer = customers.entry(ids.value(row).to_string()).or_default();
                 customer.purchases = purchases.value(row) as u64;
