@@ -123,6 +123,63 @@ fn looks_like_decimal_comma(message: &str) -> bool {
         && !message.contains("--decimal-comma")
 }
 
+/// The `--time-format` hint for a rejected time: the layout the first rejected value
+/// suggests (`12/13/2010 8:26` is month first, `13/12/2010` day first; `12/1/2010` could
+/// be either, and the hint says so rather than guess).
+fn time_format_hint(message: &str) -> String {
+    let tail = "; or --max-rejects N to skip N rows";
+    let value = message.split("found \"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_default();
+    match guess_time_format(value) {
+        Some(TimeLayout::Known(format)) => format!("{value:?} looks like --time-format '{format}'{tail}"),
+        Some(TimeLayout::Either { month_first, day_first }) => format!(
+            "{value:?} could be month first (--time-format '{month_first}', as in US exports) or day first \
+             (--time-format '{day_first}'): check a date whose day is over 12{tail}"
+        ),
+        None => format!("give the times' layout with --time-format, e.g. --time-format '%d/%m/%Y %H:%M'{tail}"),
+    }
+}
+
+/// What a time's text says about its layout.
+#[derive(Debug, PartialEq)]
+enum TimeLayout {
+    Known(String),
+    Either { month_first: String, day_first: String },
+}
+
+/// The strftime layout of a numeric date (`12/13/2010`, `13.12.10`, `2010/12/13`) with an
+/// optional clock time (`8:26`, `08:26:00`, `8:26 PM`), when its text tells.
+fn guess_time_format(value: &str) -> Option<TimeLayout> {
+    let mut words = value.split_whitespace();
+    let date = words.next()?;
+    let separator = date.chars().find(|c| matches!(c, '/' | '.' | '-'))?;
+    let parts: Vec<&str> = date.split(separator).collect();
+    if parts.len() != 3 || parts.iter().any(|part| part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit())) {
+        return None;
+    }
+    let clock = words.next().map(|time| {
+        let hour = if words.next().is_some_and(|word| matches!(word.to_ascii_uppercase().as_str(), "AM" | "PM")) { "%I" } else { "%H" };
+        let seconds = if time.matches(':').count() >= 2 { ":%S" } else { "" };
+        let meridiem = if hour == "%I" { " %p" } else { "" };
+        format!(" {hour}:%M{seconds}{meridiem}")
+    });
+    let clock = clock.unwrap_or_default();
+    let year = |part: &str| if part.len() == 4 { "%Y" } else { "%y" };
+    let number = |part: &str| part.parse::<u32>().unwrap_or(0);
+    let s = separator;
+    if parts[0].len() == 4 {
+        return Some(TimeLayout::Known(format!("%Y{s}%m{s}%d{clock}")));
+    }
+    let y = year(parts[2]);
+    let month_first = format!("%m{s}%d{s}{y}{clock}");
+    let day_first = format!("%d{s}%m{s}{y}{clock}");
+    match (number(parts[0]) > 12, number(parts[1]) > 12) {
+        (true, false) => Some(TimeLayout::Known(day_first)),
+        (false, true) => Some(TimeLayout::Known(month_first)),
+        (false, false) => Some(TimeLayout::Either { month_first, day_first }),
+        (true, true) => None,
+    }
+}
+
 /// A column of `found` that probably holds `field` (by common export names), for hints.
 fn guess_column<'a>(field: &str, found: &[&'a str]) -> Option<&'a str> {
     let clues: &[&str] = match field {
@@ -173,9 +230,7 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         "too_many_rejects" if looks_like_decimal_comma(&error.to_string()) => {
             Some("the amounts look written with a decimal comma (12,50): give --decimal-comma (or [decimal_comma] in rapport.toml)".into())
         }
-        "too_many_rejects" if error.to_string().contains("expected a date") => {
-            Some("give the times' layout with --time-format, e.g. --time-format '%d/%m/%Y %H:%M'; or --max-rejects N to skip N rows".into())
-        }
+        "too_many_rejects" if error.to_string().contains("expected a date") => Some(time_format_hint(&error.to_string())),
         "too_many_rejects" if subcommand == "ingest" => {
             Some("--max-rejects N accepts up to N rejected rows (ingest keeps them in quarantine/)".into())
         }
@@ -239,4 +294,29 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             || cause.to_string().contains("Broken pipe (os error 32)")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_layouts_are_read_from_the_rejected_value() {
+        let known = |format: &str| Some(TimeLayout::Known(format.to_string()));
+        // Online Retail's US export: month first, a day over 12 tells.
+        assert_eq!(guess_time_format("12/13/2010 8:26"), known("%m/%d/%Y %H:%M"));
+        assert_eq!(guess_time_format("13/12/2010 08:26:00"), known("%d/%m/%Y %H:%M:%S"));
+        assert_eq!(guess_time_format("13.12.10"), known("%d.%m.%y"));
+        assert_eq!(guess_time_format("2010/12/01 8:26 PM"), known("%Y/%m/%d %I:%M %p"));
+        assert_eq!(
+            guess_time_format("12/1/2010 8:26"),
+            Some(TimeLayout::Either { month_first: "%m/%d/%Y %H:%M".into(), day_first: "%d/%m/%Y %H:%M".into() })
+        );
+        assert_eq!(guess_time_format("yesterday"), None);
+        assert_eq!(guess_time_format("13/13/2010"), None);
+        let hint = time_format_hint(r#"first: a.csv:2: column "time": found "12/13/2010 8:26", expected a date"#);
+        assert!(hint.contains("--time-format '%m/%d/%Y %H:%M'"), "{hint}");
+        let hint = time_format_hint(r#"found "12/1/2010 8:26", expected a date"#);
+        assert!(hint.contains("month first") && hint.contains("day first"), "{hint}");
+    }
 }

@@ -492,13 +492,8 @@ fn check_condition(what: &str, condition: &Spanned<String>, columns: &[&str]) ->
     })?;
     for column in expression.columns() {
         if !columns.contains(&column.as_str()) {
-            let nearest = columns
-                .iter()
-                .map(|known| (strsim::levenshtein(&column.to_lowercase(), known), *known))
-                .min()
-                .filter(|(distance, _)| *distance <= 3)
-                .map(|(_, known)| format!("; did you mean {known}?"))
-                .unwrap_or_default();
+            let nearest =
+                crate::nearest_name(column, columns.iter().copied()).map(|known| format!("; did you mean {known}?")).unwrap_or_default();
             return Err(format!(
                 "{what}: the customer table has no column {column:?}{nearest} (the customer table's columns are listed in docs/measures.md)"
             ));

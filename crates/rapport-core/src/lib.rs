@@ -20,3 +20,15 @@ pub mod table;
 pub mod time;
 
 pub use error::CoreError;
+
+/// The name among `known` nearest to `name` (case aside), if it is within three edits:
+/// what a "did you mean" hint offers for a misspelt column or table.
+pub fn nearest_name<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let name = name.to_lowercase();
+    known
+        .into_iter()
+        .map(|known| (strsim::levenshtein(&name, &known.to_lowercase()), known))
+        .min()
+        .filter(|(distance, _)| *distance <= 3)
+        .map(|(_, known)| known)
+}

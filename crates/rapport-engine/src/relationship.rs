@@ -19,7 +19,7 @@ use rapport_action::strength::{FACTORS, first_event, learn, level, scaled_factor
 use rapport_core::config::{ActionsConfig, MatrixConfig, WorkspaceConfig};
 use rapport_core::event::EngagementType;
 use rapport_core::expression::Expression;
-use rapport_core::money::{Currency, Money};
+use rapport_core::money::{Currency, Money, micros_to_minor};
 use rapport_core::survey::SurveyType;
 use rapport_core::table::CustomerTable;
 use rapport_core::time::{ParsedTime, Zone};
@@ -274,7 +274,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     for (name, member) in &user {
         table.push(name, Arc::new(BooleanArray::from(member.clone())))?;
     }
-    tables.push(segments_table(&segment, &cluster_column, &user, &net_spend, &clv, &p_alive));
+    tables.push(segments_table(&segment, &cluster_column, &user, (&net_spend, &clv, &p_alive), currency.minor_digits()));
 
     lap("playbook");
     // Alerts on the leading indicators.
@@ -495,15 +495,15 @@ fn clusters_table(features: &[[f64; 5]], labels: &[usize], number: &[u32], k: us
 }
 
 /// Customers, net spend, CLV, P(alive) sum and count of one segment.
-type Group = (u64, f64, f64, f64, u64);
+/// Customers, net spend and CLV in exact millionths, P(alive) sum and count.
+type Group = (u64, i128, i128, f64, u64);
 
 fn segments_table(
     rfm: &[Option<&str>],
     clusters: &[Option<u32>],
     user: &[(String, Vec<bool>)],
-    net_spend: &[f64],
-    clv: &[f64],
-    p_alive: &[f64],
+    (net_spend, clv, p_alive): (&[f64], &[f64], &[f64]),
+    minor_digits: u32,
 ) -> Table {
     // (kind, segment) → customers, net spend, clv, p_alive sum and count.
     let mut groups: BTreeMap<(u8, String), Group> = BTreeMap::new();
@@ -511,8 +511,10 @@ fn segments_table(
     let mut add = |key: (u8, String), i: usize| {
         let entry = groups.entry(key).or_default();
         entry.0 += 1;
-        entry.1 += if net_spend[i].is_finite() { net_spend[i] } else { 0.0 };
-        entry.2 += if clv[i].is_finite() { clv[i] } else { 0.0 };
+        // Money is summed exactly and rounded once to the minor unit, so equal totals print
+        // equal (and 12.30 as 12.3, not 12.299999999999999).
+        entry.1 += if net_spend[i].is_finite() { i128::from(rapport_core::summary::to_micros(net_spend[i])) } else { 0 };
+        entry.2 += if clv[i].is_finite() { i128::from(rapport_core::summary::to_micros(clv[i])) } else { 0 };
         if p_alive[i].is_finite() {
             entry.3 += p_alive[i];
             entry.4 += 1;
@@ -549,8 +551,8 @@ fn segments_table(
             "share_of_customers",
             Values::Number(groups.iter().map(|((kind, _), g)| g.0 as f64 / if *kind == 2 { total } else { scored }).collect()),
         )
-        .column("net_spend", Values::Number(groups.values().map(|g| g.1).collect()))
-        .column("clv", Values::Number(groups.values().map(|g| g.2).collect()))
+        .column("net_spend", Values::Number(groups.values().map(|g| micros_to_minor(g.1, minor_digits)).collect()))
+        .column("clv", Values::Number(groups.values().map(|g| micros_to_minor(g.2, minor_digits)).collect()))
         .column("mean_p_alive", Values::Number(groups.values().map(|g| if g.4 > 0 { g.3 / g.4 as f64 } else { f64::NAN }).collect()))
 }
 

@@ -196,11 +196,28 @@ impl Session {
     /// Run one SQL statement and collect its result.
     pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
         self.runtime.block_on(async {
-            let frame = self.context.sql(sql).await.map_err(query)?;
+            let frame = self.context.sql(sql).await.map_err(|error| self.query_error(error))?;
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await.map_err(query)?;
             Ok((schema, batches))
         })
+    }
+
+    /// A query error, with the nearest table's name when the query names one that does
+    /// not exist (`purchase` for `purchases`), and where to find them all.
+    fn query_error(&self, error: datafusion::error::DataFusionError) -> SqlError {
+        let message = error.strip_backtrace();
+        let Some(missing) =
+            message.split("table '").nth(1).and_then(|rest| rest.split('\'').next()).filter(|_| message.contains("not found"))
+        else {
+            return SqlError::Query(message);
+        };
+        let bare = missing.rsplit('.').next().unwrap_or(missing);
+        let hint = match rapport_core::nearest_name(bare, self.tables.iter().map(|table| table.name.as_str())) {
+            Some(name) => format!(" (did you mean `{name}`? `rapport sql --tables` lists every table)"),
+            None => " (`rapport sql --tables` lists every table)".to_string(),
+        };
+        SqlError::Query(format!("{message}{hint}"))
     }
 
     fn register(&mut self, name: &str, table: Arc<dyn TableProvider>, origin: &str, files: usize) -> Result<(), SqlError> {

@@ -1134,7 +1134,31 @@ pub fn read_parquet_file(path: &Path) -> Result<arrow::record_batch::RecordBatch
         .map_err(parquet_format_error(path))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| StoreError::Format { path: path.to_path_buf(), message: format!("reading Parquet: {error}") })?;
-    Ok(arrow::compute::concat_batches(&schema, &batches)?)
+    let batch = arrow::compute::concat_batches(&schema, &batches)?;
+    Ok(null_as_nan(batch)?)
+}
+
+/// `batch` with the value under every null of a float column set to NaN (the null stays):
+/// code that reads a float column as a slice then sees Rapport's "none", whatever the
+/// writer left there.
+fn null_as_nan(batch: arrow::record_batch::RecordBatch) -> Result<arrow::record_batch::RecordBatch, StoreError> {
+    use arrow::array::{Array, AsArray, Float64Array};
+    if !batch.columns().iter().any(|column| column.as_primitive_opt::<arrow::datatypes::Float64Type>().is_some_and(|c| c.null_count() > 0))
+    {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| match column.as_primitive_opt::<arrow::datatypes::Float64Type>() {
+            Some(floats) if floats.null_count() > 0 => {
+                let values: Vec<f64> = floats.iter().map(|value| value.unwrap_or(f64::NAN)).collect();
+                std::sync::Arc::new(Float64Array::new(values.into(), floats.nulls().cloned())) as arrow::array::ArrayRef
+            }
+            _ => column.clone(),
+        })
+        .collect();
+    Ok(arrow::record_batch::RecordBatch::try_new(batch.schema(), columns)?)
 }
 
 /// Read a Parquet file's record batches in order into a fresh `Collected`, handing it to

@@ -370,8 +370,12 @@ pub fn write_aligned(batch: &RecordBatch, out: &mut dyn Write, limit: usize) -> 
     Ok(())
 }
 
-/// Write `batch` as a Parquet file at `path` (Snappy), flushed to disk.
+/// Write `batch` as a Parquet file at `path` (Snappy), flushed to disk. A float that is
+/// NaN (Rapport's "none": no P(alive) for a customer with no purchase) is written as
+/// null, so SQL over the file skips it (`avg(p_alive)`) as it skips an empty CSV cell;
+/// [`crate::input::read_parquet_file`] reads it back as NaN.
 pub fn write_parquet(batch: &RecordBatch, path: &Path) -> Result<(), StoreError> {
+    let batch = &nan_as_null(batch)?;
     let file = File::create(path).map_err(StoreError::write(path))?;
     let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))?;
@@ -380,10 +384,51 @@ pub fn write_parquet(batch: &RecordBatch, path: &Path) -> Result<(), StoreError>
     file.sync_all().map_err(StoreError::write(path))
 }
 
+/// `batch` with every NaN of its float columns marked null (the values stay NaN), and
+/// those columns' fields nullable. Columns without NaN are shared, not copied.
+pub fn nan_as_null(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let floats = column.as_primitive_opt::<arrow::datatypes::Float64Type>();
+        match floats.filter(|floats| floats.values().iter().any(|value| value.is_nan())) {
+            Some(floats) => {
+                let valid = arrow::buffer::NullBuffer::from_iter(floats.iter().map(|value| value.is_some_and(|value| !value.is_nan())));
+                columns.push(Arc::new(Float64Array::new(floats.values().clone(), Some(valid))) as ArrayRef);
+                fields.push(Arc::new(field.as_ref().clone().with_nullable(true)));
+            }
+            None => {
+                columns.push(column.clone());
+                fields.push(field.clone());
+            }
+        }
+    }
+    let schema = Schema::new(fields).with_metadata(schema.metadata().clone());
+    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn nan_is_written_as_null_and_read_back_as_nan() {
+        let batch = TableBuilder::default().text("id", ["a", "b", "c"]).float("p_alive", [0.5, f64::NAN, 1.0]).build().expect("batch");
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("t.parquet");
+        write_parquet(&batch, &path).expect("write");
+        let file = File::open(&path).expect("open");
+        let raw = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("reader").build().expect("build");
+        let raw = raw.collect::<Result<Vec<_>, _>>().expect("batches");
+        assert_eq!(raw[0].column(1).null_count(), 1, "null in the file");
+        let back = crate::input::read_parquet_file(&path).expect("read");
+        let values = back.column(1).as_primitive::<arrow::datatypes::Float64Type>().values().to_vec();
+        assert_eq!(values[0], 0.5);
+        assert!(values[1].is_nan(), "NaN again: {values:?}");
+        assert_eq!(values[2], 1.0);
+    }
 
     fn csv_crate(batch: &RecordBatch) -> Vec<u8> {
         let mut writer = csv::Writer::from_writer(Vec::new());

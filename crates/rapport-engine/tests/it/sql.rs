@@ -60,8 +60,17 @@ fn events_and_results_are_tables() {
     assert!(error.to_string().contains("nope"), "{error}");
     let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELEC 1".into() }).expect_err("syntax");
     assert_eq!(error.code(), "bad_query");
-    let error = sql(&SqlRequest { workspace, query: "SELECT * FROM no_such_table".into() }).expect_err("table");
-    assert!(error.to_string().contains("no_such_table"), "{error}");
+    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELECT * FROM no_such_table".into() }).expect_err("table");
+    assert!(error.to_string().contains("no_such_table") && error.to_string().contains("--tables"), "{error}");
+    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELECT * FROM purchase".into() }).expect_err("typo");
+    assert!(error.to_string().contains("did you mean `purchases`?"), "{error}");
+
+    // A quantity a customer has none of is null in SQL (NaN inside Rapport), skipped by
+    // avg rather than a NaN that poisons it (a customer without purchases: the analysis test).
+    assert_eq!(count(&workspace, "SELECT COUNT(*) FROM customers WHERE isnan(p_alive)"), 0);
+    let batch = sql(&SqlRequest { workspace, query: "SELECT avg(p_alive) FROM customers".into() }).expect("avg");
+    let mean = batch.column(0).as_primitive::<arrow::datatypes::Float64Type>().value(0);
+    assert!(mean > 0.0 && mean < 1.0, "{mean}");
 }
 
 /// The customer summary as a DataFusion plan (`rapport_summary` over the workspace's
@@ -281,6 +290,10 @@ fn datafusion_analysis_equals_the_embedded_one() {
     assert_eq!(number("reviews", "edge-a"), 1.0);
     assert_eq!((number("conversations", "edge-c"), number("unresolved", "edge-c"), number("recovered", "edge-c")), (1.0, 1.0, 1.0));
     assert_eq!(number("social_engagement", "edge-c"), 0.0);
+    // edge-c never bought: no P(alive), no CLV, no days since a purchase — null in the file.
+    for name in ["p_alive", "clv", "days_since_last_purchase"] {
+        assert!(embedded.column_by_name(name).expect(name).is_null(row("edge-c")), "{name} of edge-c");
+    }
     assert_eq!((number("referrals_made", "edge-b"), number("social_engagement", "edge-b")), (1.0, 1.0));
     let referred = embedded.column_by_name("referred").expect("referred").as_boolean().value(row("edge-new"));
     assert!(referred, "the referred customer is in the table");
