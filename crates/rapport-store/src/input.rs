@@ -1135,7 +1135,7 @@ pub fn read_parquet_file(path: &Path) -> Result<arrow::record_batch::RecordBatch
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| StoreError::Format { path: path.to_path_buf(), message: format!("reading Parquet: {error}") })?;
     let batch = arrow::compute::concat_batches(&schema, &batches)?;
-    Ok(null_as_nan(batch)?)
+    null_as_nan(batch)
 }
 
 /// `batch` with the value under every null of a float column set to NaN (the null stays):
