@@ -177,6 +177,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 compare: args.compare.clone(),
             };
             let report = rapport_engine::relationship::segments(&request)?;
+            warn_fit(&args.workspace, &report.run.id);
             let table = match (&report.migration, args.sizes) {
                 (Some(migration), _) => migration,
                 (None, true) => &report.sizes,
@@ -189,6 +190,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let request =
                 rapport_engine::relationship::MatrixRequest { workspace: args.workspace.clone(), run: args.run.clone(), compare: None };
             let report = rapport_engine::relationship::alerts(&request)?;
+            warn_fit(&args.workspace, &report.run.id);
             let mut out = std::io::stdout().lock();
             if args.format == Format::Json {
                 let document = serde_json::json!({
@@ -249,6 +251,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 dimension: dimension.map(str::to_string),
             };
             let report = rapport_engine::relationship::value(&request)?;
+            warn_fit(&args.workspace, &report.run.id);
             if args.by == Some(RorBy::Uplift) {
                 let Some(programs) = &report.programs else {
                     return Err(EngineError::Request(format!(
@@ -280,6 +283,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let request =
                 rapport_engine::relationship::ValueRequest { workspace: args.workspace.clone(), run: args.run.clone(), dimension: None };
             let report = rapport_engine::relationship::value(&request)?;
+            warn_fit(&args.workspace, &report.run.id);
             if args.view == PropensityView::Response {
                 let table = report.response.ok_or_else(|| {
                     EngineError::Request(format!(
@@ -327,7 +331,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 run: args.run.clone(),
                 without_control: args.without_control,
             };
-            let (_, actions) = rapport_engine::relationship::actions(&request)?;
+            let (run, actions) = rapport_engine::relationship::actions(&request)?;
+            warn_fit(&args.workspace, &run.id);
             let Some(url) = &args.webhook else {
                 return emit(&actions, format, args.output.as_deref());
             };
@@ -683,6 +688,14 @@ fn window(window: &WindowArgs) -> Result<WindowSpec> {
 
 /// The output format: as given, else from the output file's extension, else `default`.
 /// Refuse Parquet to standard output before any work is done.
+/// Repeat a run's warnings about its lifetime-value fit on stderr (even with --quiet, as
+/// `analyze` does): the figures a command prints from the run rest on it.
+fn warn_fit(workspace: &Path, run: &str) {
+    for warning in rapport_engine::relationship::fit_warnings(workspace, run) {
+        eprintln!("warning: {warning}");
+    }
+}
+
 fn matrix(args: &MatrixArgs, quiet: bool) -> Result<()> {
     check_output(Some(args.format), args.output.as_deref())?;
     let request = rapport_engine::relationship::MatrixRequest {
@@ -691,6 +704,7 @@ fn matrix(args: &MatrixArgs, quiet: bool) -> Result<()> {
         compare: args.compare.clone(),
     };
     let report = rapport_engine::relationship::matrix(&request)?;
+    warn_fit(&args.workspace, &report.run.id);
     let needs_compare =
         |view: &str| anyhow::anyhow!("--view {view} needs --compare RUN (an earlier analysis run; `rapport runs` lists them)");
     let chosen = |view: MatrixView| -> Result<&rapport_engine::output::RecordBatch> {

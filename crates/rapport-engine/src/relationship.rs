@@ -619,6 +619,23 @@ fn analysis_run(
     Ok(run)
 }
 
+/// The warnings of an `analyze` run about its lifetime-value fit (a parameter on its
+/// boundary, a fit that did not converge): the commands that read the run's P(alive), CLV,
+/// matrix, segments' value, actions or propensity repeat them, since those rest on the fit.
+pub fn fit_warnings(workspace: &std::path::Path, run: &str) -> Vec<String> {
+    let path = workspace.join("results").join(run).join("summary.json");
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let Ok(summary) = serde_json::from_str::<Json>(&text) else { return Vec::new() };
+    summary["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .filter(|warning| warning.contains("fit is not well identified"))
+        .map(|warning| format!("run {run}: {warning}"))
+        .collect()
+}
+
 /// The user-defined segment columns of a customer table: the true/false columns after
 /// `cluster`.
 fn user_segments(batch: &RecordBatch) -> Vec<String> {

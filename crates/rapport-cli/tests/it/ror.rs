@@ -166,7 +166,7 @@ fn bad_costs_and_propensity_settings_are_caught_when_the_config_loads() {
 
 /// Forty customers who buy like clockwork and never stop: BG/NBD's dropout parameter sits
 /// on its boundary (no standard error), and `analyze` says so, since predicted value and
-/// the propensity baseline rest on that fit.
+/// the propensity baseline rest on that fit; so do the commands that read the run.
 #[test]
 fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
     let directory = tempfile::tempdir().expect("tempdir");
@@ -189,4 +189,15 @@ fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the bg-nbd fit is not well identified: a has no standard error"), "{stderr}");
+    // The commands that read the run's P(alive), CLV and what rests on them repeat it,
+    // even with --quiet.
+    for command in [&["matrix"][..], &["segments", "--sizes"], &["actions"], &["ror"], &["alerts"]] {
+        let mut args = vec!["-q"];
+        args.extend_from_slice(command);
+        args.extend_from_slice(&["-w", &workspace]);
+        let output = crate::rapport(&args);
+        assert!(output.status.success(), "{command:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("warning: run ") && stderr.contains("a has no standard error"), "{command:?}: {stderr}");
+    }
 }
