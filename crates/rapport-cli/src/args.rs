@@ -818,8 +818,10 @@ pub struct IngestArgs {
     /// Kind of events.
     #[arg(long, short, value_enum)]
     pub kind: KindArg,
-    /// The file to ingest (or --postgres).
-    #[arg(required_unless_present = "postgres")]
+    /// The file to ingest, or a directory: every data file under it (Parquet parts,
+    /// partition subdirectories included; `_SUCCESS`, `.crc` and hidden files skipped),
+    /// each its own batch, in path order; files ingested before are skipped. Or --postgres.
+    #[arg(required_unless_present = "postgres", value_name = "FILE|DIR")]
     pub file: Option<PathBuf>,
     /// Read the events from PostgreSQL instead of a file: a connection string,
     /// postgres://user:password@host:port/database or 'host=… dbname=…' (no TLS; the

@@ -481,59 +481,68 @@ pub fn run(cli: Cli) -> Result<()> {
                     (None, query) => rapport_engine::postgres::Relation::Query(query.clone().unwrap_or_default()),
                 },
             });
-            let name = match (&source, &args.file) {
-                (Some(source), _) => source.label(),
-                (None, Some(file)) => file.display().to_string(),
+            let files = match (&source, &args.file) {
+                (Some(source), _) => vec![(source.label(), PathBuf::new())],
+                (None, Some(file)) => {
+                    let files = rapport_engine::input::input_files(file)?;
+                    if files.len() > 1 && args.replace.is_some() {
+                        anyhow::bail!("--replace replaces a batch with one file; {} holds {} files", file.display(), files.len());
+                    }
+                    files.into_iter().map(|path| (path.display().to_string(), path)).collect()
+                }
                 (None, None) => anyhow::bail!("give a FILE to ingest, or --postgres with --table or --query"),
             };
-            let request = IngestRequest {
-                workspace: args.workspace.clone(),
-                kind,
-                input: file_input(args.file.as_deref().unwrap_or(Path::new("")), &args.read)?,
-                mappings: args.mappings.clone(),
-                sets: args.sets.clone(),
-                filter: args.filter.clone(),
-                max_rejects: args.max_rejects,
-                replace: args.replace,
-                profile: args.profile.clone(),
-            };
-            let progress = spinner(quiet, format!("ingesting {name}"));
-            let report = match &source {
-                Some(source) => rapport_engine::postgres::ingest_postgres(&request, source),
-                None => rapport_engine::workspace::ingest(&request),
-            };
-            progress.finish_and_clear();
-            let report = report?;
-            if !quiet {
-                show_rejects(&report.first_rejects, report.rejected as usize);
-            }
-            if let Some(earlier) = report.already_ingested.filter(|_| !quiet) {
-                eprintln!("{name} was ingested before with the same options (batch {earlier:06}): nothing new");
-            }
-            if let Some(file) = rapport_engine::workspace::quarantine_path(&args.workspace, &report).filter(|_| !quiet) {
-                let already = if report.already_quarantined.is_some() { " already (this file was ingested before)" } else { "" };
-                eprintln!("{} rejected row(s), all kept{already} in {}", report.rejected, file.display());
-                if !quiet {
-                    let batch = report.batch.as_ref().map(|batch| batch.id).or(report.already_ingested);
-                    if let Some(batch) = batch {
-                        eprintln!(
-                            "to fix them: rapport quarantine export --workspace {} --batch {batch} --output fixed.csv, correct, then ingest fixed.csv",
-                            args.workspace.display()
-                        );
+            let mut rows: Vec<(String, rapport_engine::workspace::IngestReport)> = Vec::new();
+            for (index, (name, path)) in files.iter().enumerate() {
+                let request = IngestRequest {
+                    workspace: args.workspace.clone(),
+                    kind,
+                    input: file_input(path, &args.read)?,
+                    mappings: args.mappings.clone(),
+                    sets: args.sets.clone(),
+                    filter: args.filter.clone(),
+                    max_rejects: args.max_rejects,
+                    replace: args.replace,
+                    profile: args.profile.clone(),
+                };
+                let counter = if files.len() > 1 { format!(" ({} of {})", index + 1, files.len()) } else { String::new() };
+                let progress = spinner(quiet, format!("ingesting {name}{counter}"));
+                let report = match &source {
+                    Some(source) => rapport_engine::postgres::ingest_postgres(&request, source),
+                    None => rapport_engine::workspace::ingest(&request),
+                };
+                progress.finish_and_clear();
+                let report = match report {
+                    Ok(report) => report,
+                    Err(error) => {
+                        if index > 0 {
+                            // Each file is its own batch: those before are published, and
+                            // the same command skips them once this one is fixed.
+                            eprintln!(
+                                "{index} of {} files were ingested before {name} failed; run the same command again once it is fixed: files already ingested are skipped",
+                                files.len()
+                            );
+                        }
+                        return Err(error.into());
                     }
-                }
+                };
+                report_ingest(&args.workspace, name, &report, quiet);
+                rows.push((name.clone(), report));
             }
-            if report.filtered > 0 && !quiet {
-                eprintln!("{} row(s) skipped by the filter", report.filtered);
+            let batch = |report: &rapport_engine::workspace::IngestReport| {
+                report.batch.as_ref().map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id))
+            };
+            let mut table = TableBuilder::default();
+            if rows.len() > 1 {
+                table = table.text("file", rows.iter().map(|(name, _)| name.as_str()));
             }
-            let batch = report.batch.as_ref().map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id));
-            let table = TableBuilder::default()
-                .text("kind", [kind.name()])
-                .count("accepted", [report.accepted])
-                .count("rejected", [report.rejected])
-                .count("duplicates", [report.duplicates])
-                .count("filtered", [report.filtered])
-                .text("batch", [batch])
+            let table = table
+                .text("kind", rows.iter().map(|_| kind.name()))
+                .count("accepted", rows.iter().map(|(_, report)| report.accepted))
+                .count("rejected", rows.iter().map(|(_, report)| report.rejected))
+                .count("duplicates", rows.iter().map(|(_, report)| report.duplicates))
+                .count("filtered", rows.iter().map(|(_, report)| report.filtered))
+                .text("batch", rows.iter().map(|(_, report)| batch(report)))
                 .build()
                 .map_err(EngineError::from)?;
             emit(&table, args.format, None)
@@ -654,6 +663,32 @@ fn delimiter(delimiter: DelimiterArg, format: InputFormatArg) -> Delimiter {
         DelimiterArg::Tab => Delimiter::Byte(b'\t'),
         DelimiterArg::Pipe => Delimiter::Byte(b'|'),
         DelimiterArg::Whitespace => Delimiter::Whitespace,
+    }
+}
+
+/// What an ingest of one file did, on stderr: its first rejects, where the rest are
+/// kept and how to correct them, rows the filter skipped, a file ingested before.
+fn report_ingest(workspace: &Path, name: &str, report: &rapport_engine::workspace::IngestReport, quiet: bool) {
+    if quiet {
+        return;
+    }
+    show_rejects(&report.first_rejects, report.rejected as usize);
+    if let Some(earlier) = report.already_ingested {
+        eprintln!("{name} was ingested before with the same options (batch {earlier:06}): nothing new");
+    }
+    if let Some(file) = rapport_engine::workspace::quarantine_path(workspace, report) {
+        let already = if report.already_quarantined.is_some() { " already (this file was ingested before)" } else { "" };
+        eprintln!("{} rejected row(s), all kept{already} in {}", report.rejected, file.display());
+        let batch = report.batch.as_ref().map(|batch| batch.id).or(report.already_ingested);
+        if let Some(batch) = batch {
+            eprintln!(
+                "to fix them: rapport quarantine export --workspace {} --batch {batch} --output fixed.csv, correct, then ingest fixed.csv",
+                workspace.display()
+            );
+        }
+    }
+    if report.filtered > 0 {
+        eprintln!("{} row(s) skipped by the filter", report.filtered);
     }
 }
 

@@ -11,6 +11,53 @@ use rapport_store::input::{Delimiter, InputFormat, InputSpec};
 
 use crate::EngineError;
 
+/// The files an ingest of `path` reads: `path` itself when it is a file; for a directory
+/// (a data lake's folder of Parquet parts, a day's exports), every data file under it,
+/// subdirectories included (Hive-style `year=2024/month=01/` partitions), in path order.
+/// Hidden files and those a writer leaves beside its data (`_SUCCESS`, `_metadata`,
+/// `.crc`, anything starting with `.` or `_`) are skipped, as Spark and DataFusion skip
+/// them; so are files with an extension no reader knows. Partition values in directory
+/// names are not read as columns.
+pub fn input_files(path: &std::path::Path) -> Result<Vec<PathBuf>, EngineError> {
+    let read = |path: &std::path::Path, source| EngineError::Read { source_name: path.display().to_string(), source };
+    let metadata = std::fs::metadata(path).map_err(|source| read(path, source))?;
+    if !metadata.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory).map_err(|source| read(&directory, source))? {
+            let entry = entry.map_err(|source| read(&directory, source))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            let entry_path = entry.path();
+            if entry_path.is_dir() {
+                pending.push(entry_path);
+            } else if is_data_file(&name) {
+                files.push(entry_path);
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(EngineError::Request(format!(
+            "{} holds no data file to ingest (.parquet, .csv, .tsv, .txt, .jsonl, .ndjson or .json, in it or its subdirectories)",
+            path.display()
+        )));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A name with an extension the readers know.
+fn is_data_file(name: &str) -> bool {
+    let extension = name.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase());
+    matches!(extension.as_deref(), Some("parquet" | "pq" | "csv" | "tsv" | "txt" | "dat" | "jsonl" | "ndjson" | "json"))
+}
+
 /// A file and how to read it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FileInput {
@@ -122,5 +169,41 @@ mod tests {
         assert_eq!(window.options(false).expect("valid").time_unit, TimeUnit::Weeks);
         let bad = WindowSpec { observation_end: Some("30/09/1997".into()), ..WindowSpec::default() };
         assert!(bad.options(true).expect_err("not a date").to_string().contains("observation end"));
+    }
+
+    /// A Spark-style folder: parts in partition directories, markers and checksums beside
+    /// them, a hidden file; only the parts are read, in path order.
+    #[test]
+    fn a_directory_is_its_data_files_in_path_order() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let root = directory.path();
+        for file in [
+            "month=02/part-00000.parquet",
+            "month=01/part-00001.parquet",
+            "month=01/part-00000.parquet",
+            "month=01/.part-00000.parquet.crc",
+            "month=01/_SUCCESS",
+            "_metadata",
+            ".hidden.csv",
+            "notes.md",
+            "extra.csv",
+        ] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, "x").expect("write");
+        }
+        let files: Vec<String> = input_files(root)
+            .expect("files")
+            .iter()
+            .map(|file| file.strip_prefix(root).expect("under").to_string_lossy().replace('\\', "/"))
+            .collect();
+        assert_eq!(files, ["extra.csv", "month=01/part-00000.parquet", "month=01/part-00001.parquet", "month=02/part-00000.parquet"]);
+        let file = root.join("extra.csv");
+        assert_eq!(input_files(&file).expect("file"), vec![file]);
+        let empty = root.join("empty");
+        std::fs::create_dir(&empty).expect("mkdir");
+        let error = input_files(&empty).expect_err("empty");
+        assert!(error.to_string().contains("holds no data file"), "{error}");
+        assert!(input_files(&root.join("missing")).is_err());
     }
 }

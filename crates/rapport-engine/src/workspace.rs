@@ -11,7 +11,8 @@ use rapport_core::money::Currency;
 use rapport_core::time::Zone;
 use rapport_store::quarantine::QuarantinedRow;
 use rapport_store::runs::RunInfo;
-use rapport_store::workspace::{IngestOptions, IngestReport, Workspace};
+pub use rapport_store::workspace::IngestReport;
+use rapport_store::workspace::{IngestOptions, Workspace};
 
 use crate::EngineError;
 use crate::input::FileInput;

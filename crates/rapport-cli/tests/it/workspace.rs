@@ -288,3 +288,88 @@ fn a_second_export_layout_ingests_with_a_mapping_profile() {
         ["ingest", "-w", workspace, "-k", "purchases", refunds.to_str().expect("path"), "--mapping", profile.to_str().expect("path")];
     assert!(user_error(&args).contains("not a kind"), "a profile's tables must name kinds too");
 }
+
+/// A data lake's folder: Parquet parts in partition directories, as Spark writes them
+/// (microsecond UTC timestamps, a `_SUCCESS` marker, `.crc` files), plus a CSV beside
+/// them. Each data file is its own batch, in path order; the same command again adds
+/// nothing; a new part is picked up alone; a bad part names its file, and the parts
+/// before it stay published.
+#[test]
+fn a_directory_of_parquet_parts_is_ingested_file_by_file() {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    let directory = tempfile::tempdir().expect("tempdir");
+    let lake = directory.path().join("lake");
+    let part = |relative: &str, rows: &[(&str, &str, i64, f64)]| {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("event_id", DataType::Utf8, false),
+            Field::new("customer_id", DataType::Utf8, true),
+            Field::new("time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+            Field::new("amount", DataType::Float64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|row| row.0))),
+                Arc::new(StringArray::from_iter(rows.iter().map(|row| (!row.1.is_empty()).then_some(row.1)))),
+                Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|row| row.2 * 1_000_000)).with_timezone("UTC")),
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|row| row.3))),
+            ],
+        )
+        .expect("batch");
+        let path = lake.join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), schema, None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    };
+    let day = 86_400;
+    let january = 1_704_067_200; // 2024-01-01T00:00:00Z
+    part("month=01/part-00000.parquet", &[("e1", "a", january, 10.0), ("e2", "b", january + day, 20.5)]);
+    part("month=01/part-00001.parquet", &[("e3", "a", january + 9 * day, 5.0)]);
+    part("month=02/part-00000.parquet", &[("e4", "c", january + 35 * day, 7.25), ("e1", "a", january, 10.0)]);
+    std::fs::write(lake.join("month=01/_SUCCESS"), "").expect("marker");
+    std::fs::write(lake.join("month=01/.part-00000.parquet.crc"), "crc").expect("crc");
+    std::fs::write(lake.join("late.csv"), "event_id,customer_id,time,amount\ne5,b,2024-03-01,1.50\n").expect("csv");
+
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    let lake_arg = lake.to_str().expect("path");
+    ok(&["init", workspace]);
+    let out = ok(&["ingest", "-w", workspace, "-k", "purchases", lake_arg, "--format", "csv"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "file,kind,accepted,rejected,duplicates,filtered,batch");
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[1].ends_with("late.csv,purchases,1,0,0,0,000001"), "{out}");
+    assert!(lines[2].ends_with("part-00000.parquet,purchases,2,0,0,0,000002"), "{out}");
+    assert!(lines[3].ends_with("part-00001.parquet,purchases,1,0,0,0,000003"), "{out}");
+    // e1 again in February's part: a duplicate of January's, counted once.
+    assert!(lines[4].ends_with("part-00000.parquet,purchases,1,0,1,0,000004"), "{out}");
+    assert!(lines[2].contains("month=01") && lines[4].contains("month=02"), "{out}");
+    let summary = ok(&["summary", "-w", workspace, "--format", "csv"]);
+    assert_eq!(summary.lines().count(), 4, "a, b, c: {summary}");
+    assert!(summary.contains("a,1,9,"), "a bought on two days, nine apart: {summary}");
+
+    // Again: nothing new. A new part: only it is read.
+    let again = ok(&["ingest", "-w", workspace, "-k", "purchases", lake_arg, "--format", "csv"]);
+    assert_eq!(again.matches("(nothing new)").count(), 4, "{again}");
+    part("month=02/part-00001.parquet", &[("e6", "d", january + 40 * day, 3.0)]);
+    let more = ok(&["ingest", "-w", workspace, "-k", "purchases", lake_arg, "--format", "csv"]);
+    assert!(more.contains("month=02/part-00001.parquet,purchases,1,0,0,0,000005"), "{more}");
+
+    // A part without a customer: refused with its file named; the parts before it stay.
+    part("month=03/part-00000.parquet", &[("e7", "", january + 70 * day, 3.0)]);
+    part("month=04/part-00000.parquet", &[("e8", "e", january + 100 * day, 3.0)]);
+    let error = user_error(&["ingest", "-w", workspace, "-k", "purchases", lake_arg]);
+    assert!(error.contains("month=03/part-00000.parquet"), "{error}");
+    assert!(error.contains("5 of 7 files were ingested before"), "{error}");
+    let error = user_error(&["ingest", "-w", workspace, "-k", "purchases", lake_arg, "--replace", "1"]);
+    assert!(error.contains("--replace replaces a batch with one file"), "{error}");
+    let empty = directory.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let error = user_error(&["ingest", "-w", workspace, "-k", "purchases", empty.to_str().expect("path")]);
+    assert!(error.contains("holds no data file"), "{error}");
+}
