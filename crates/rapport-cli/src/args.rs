@@ -71,6 +71,10 @@ pub enum Command {
     /// Purchase and churn propensity of an analysis: each model's holdout AUC against the
     /// BG/NBD baseline, lift by decile and calibration.
     Propensity(PropensityArgs),
+    /// Write an analysis as one self-contained HTML file: every view with its charts
+    /// (inline SVG, no network needed to open it), readable on a laptop or a phone, and
+    /// printable.
+    Report(ReportArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
     /// Write a results run's customer table to PostgreSQL for the CRM: upserted by
@@ -342,6 +346,19 @@ pub struct SegmentsArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// The analysis run to show (default: the latest; `rapport runs` lists them).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// The HTML file to write.
+    #[arg(long, short, default_value = "report.html")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

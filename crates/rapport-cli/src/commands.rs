@@ -372,6 +372,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 report.posted + failed.len() as u64
             )
         }
+        Command::Report(args) => {
+            let request =
+                rapport_report::ReportRequest { workspace: args.workspace.clone(), run: args.run.clone(), output: args.output.clone() };
+            let progress = spinner(quiet, "writing the report".to_string());
+            let run = rapport_report::write_report(&request);
+            progress.finish_and_clear();
+            let run = run?;
+            if !quiet {
+                eprintln!("report of run {run}: {}", args.output.display());
+            }
+            Ok(())
+        }
         Command::Runs(args) => {
             let runs = rapport_engine::workspace::runs(&args.workspace)?;
             if runs.is_empty() && !quiet {

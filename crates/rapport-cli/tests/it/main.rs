@@ -6,6 +6,7 @@ mod bad_input;
 mod cluster;
 mod clv;
 mod postgres;
+mod report;
 mod ror;
 mod segments;
 mod sentiment;
