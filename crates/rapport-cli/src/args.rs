@@ -884,7 +884,7 @@ pub struct IngestArgs {
     /// mapping without counting its rows twice.
     #[arg(long, value_name = "N")]
     pub replace: Option<u64>,
-    /// Output format of the report.
+    /// Output format of the ingest summary (counts per file).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

@@ -290,7 +290,7 @@ fn matrix(view: &RunView, currency: &str) -> Markup {
         })
         .collect();
     html! {
-        (figure(chart, "Shade: the cell's predicted spend, next 52 weeks. Each cell: customers, and predicted spend per customer.", &["cell", "customers", &format!("predicted spend per customer ({currency})"), "share of value", "mean P(alive)"], rows))
+        (figure(chart, "Rows: longevity band (L1 the newest relationships … L5 the longest); columns: strength band (S1 the weakest … S5 the strongest), each a quantile band. Shade: the cell's predicted spend, next 52 weeks. Each cell: customers, and predicted spend per customer.", &["cell", "customers", &format!("predicted spend per customer ({currency})"), "share of value", "mean P(alive)"], rows))
         @if let Some(compare) = &report.compare {
             h3 { "Since run " (compare.id) }
             p { @for (direction, count) in directions { span class="chip" { (label(direction)) ": " (svg::group(count.to_string())) } " " } }
@@ -676,7 +676,15 @@ fn segments_section(segments: &RecordBatch, clusters: Option<&RecordBatch>, curr
                 "typical_engagement",
             ];
             let values: Vec<Vec<f64>> = columns.iter().map(|column| floats(clusters, column)).collect();
-            (0..clusters.num_rows()).map(|row| values.iter().map(|column| short(column[row])).collect()).collect()
+            (0..clusters.num_rows())
+                .map(|row| {
+                    values
+                        .iter()
+                        .enumerate()
+                        .map(|(index, column)| if index < 2 { count(column[row]) } else { short(column[row]) })
+                        .collect()
+                })
+                .collect()
         })
         .unwrap_or_default();
     html! {
@@ -797,7 +805,11 @@ fn programs(programs: Option<&RecordBatch>, ror: Option<&RecordBatch>, currency:
         let mut dimensions: Vec<&str> = dimension.iter().map(String::as_str).collect();
         dimensions.dedup();
         for name in dimensions.into_iter().filter(|name| *name != "all") {
-            let picked: Vec<usize> = (0..ror.num_rows()).filter(|&row| dimension[row] == name).collect();
+            // Groups with a return to show (a group whose customers cost nothing has none).
+            let picked: Vec<usize> = (0..ror.num_rows()).filter(|&row| dimension[row] == name && ror_value[row].is_finite()).collect();
+            if picked.is_empty() {
+                continue;
+            }
             let bars: Vec<Bar> = picked
                 .iter()
                 .map(|&row| Bar {

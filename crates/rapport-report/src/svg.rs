@@ -23,7 +23,9 @@ pub fn short(value: f64) -> String {
         group(format!("{value:.0}"))
     } else if magnitude >= 10.0 {
         format!("{value:.1}")
-    } else if magnitude >= 1.0 || magnitude == 0.0 {
+    } else if magnitude == 0.0 {
+        "0".into()
+    } else if magnitude >= 1.0 {
         format!("{value:.2}")
     } else {
         format!("{value:.3}")
@@ -122,7 +124,7 @@ pub fn bars(id: &str, title: &str, description: &str, rows: &[Bar], reference: O
     let low = values.iter().copied().fold(base, f64::min);
     let high = values.iter().copied().fold(base, f64::max);
     let pad = (high - low) * 0.04;
-    let (left, right) = (200.0, WIDTH - 110.0);
+    let (left, right) = (200.0, WIDTH - 170.0);
     let x = Scale::new((low - if low < base { pad } else { 0.0 }, high + pad), (left, right));
     let body = html! {
         @for tick in x.ticks(6) {
@@ -381,6 +383,7 @@ mod tests {
         assert_eq!(short(-12.345), "−12.3");
         assert_eq!(short(0.04321), "0.043");
         assert_eq!(short(f64::NAN), "–");
+        assert_eq!(short(0.0), "0");
         assert_eq!(group("-1234.5".into()), "-1,234.5");
     }
 
