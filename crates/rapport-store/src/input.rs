@@ -435,6 +435,22 @@ pub fn scan_blocks<S: RowSink, E: From<StoreError> + Send>(
     Ok(())
 }
 
+/// The input's columns that read as text: [`input_columns`], less a Parquet file's nested
+/// columns (lists, structs, maps), which have no text form.
+pub fn text_columns(input: &InputSpec) -> Result<Option<Vec<String>>, StoreError> {
+    if input.format.resolve(&input.path) != InputFormat::Parquet {
+        return input_columns(input);
+    }
+    let builder = open_parquet(&input.path)?;
+    let fields = builder.schema().fields().iter();
+    Ok(Some(
+        fields
+            .filter(|field| arrow::compute::can_cast_types(field.data_type(), &DataType::Utf8) && !field.data_type().is_nested())
+            .map(|field| field.name().clone())
+            .collect(),
+    ))
+}
+
 /// The column names of `input`, as its header (or `--columns`, or its Parquet schema)
 /// gives them; `None` for JSON Lines and lines, whose rows carry their own.
 pub fn input_columns(input: &InputSpec) -> Result<Option<Vec<String>>, StoreError> {

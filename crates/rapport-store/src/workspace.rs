@@ -349,8 +349,20 @@ impl Workspace {
         let id = self.manifest.batches.iter().map(|batch| batch.id).max().unwrap_or(0) + 1;
         let staging = self.root.join(".staging").join(format!("{id:06}"));
         fs::create_dir_all(&staging).map_err(StoreError::write(&staging))?;
+        // A row without an event id is identified by its whole record, not only the mapped
+        // fields: two lines of one invoice (same customer, time and amount, different
+        // products) split across two files are two events, not a duplicate. The columns
+        // no field maps are read for that, after the mapped ones.
+        let mapped = wanted.len();
+        if let Some(columns) = crate::input::text_columns(input)? {
+            for name in columns {
+                if !name.is_empty() && !wanted.iter().any(|column| column.name.eq_ignore_ascii_case(&name)) {
+                    wanted.push(WantedColumn::optional(name));
+                }
+            }
+        }
         let file = input.name();
-        let context = RowContext { kind, mapping: &mapping, time_format: &time_format, zone: self.zone, file: &file };
+        let context = RowContext { kind, mapping: &mapping, time_format: &time_format, zone: self.zone, file: &file, mapped };
         let mut state = IngestState::new(kind, &staging, stored, options.max_rejects);
         let mut header = None;
         scan_blocks(
@@ -774,6 +786,9 @@ struct RowContext<'a> {
     time_format: &'a TimeFormat,
     zone: Zone,
     file: &'a str,
+    /// Input columns the mapping reads; those after them are read only for the identity
+    /// of rows without an event id.
+    mapped: usize,
 }
 
 struct ParsedRow {
@@ -921,6 +936,13 @@ impl RowSink for IngestBlock<'_> {
             return self.reject_row(line, fields, mapping.describe(index), &value, expected);
         }
         self.has_raw = false;
+        if !matches!(values[0], Value::Text(_)) {
+            for field in fields.iter().skip(context.mapped) {
+                buffer.clear();
+                let _ = write!(buffer, "{field:?}\u{1f}");
+                hasher.update(buffer.as_bytes());
+            }
+        }
         let mut content_hash = [0u8; 16];
         content_hash.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
         let fingerprint = match &values[0] {
@@ -1518,6 +1540,26 @@ mod tests {
 
     /// Duplicates are found across batches and inside one file, with ids given or
     /// derived from content, across more rows than one block or record batch holds.
+    /// Without event ids a row is its whole record: two lines of one invoice (same
+    /// customer, time and amount, different products) in two parts of an export are two
+    /// events, whichever way the export was split; the same record sent again in another
+    /// file is a duplicate.
+    #[test]
+    fn rows_without_ids_are_identified_by_their_whole_record() {
+        let (directory, mut workspace) = workspace();
+        let header = "InvoiceNo,StockCode,customer_id,time,amount\n";
+        let first = purchases_file(directory.path(), "part-0.csv", &format!("{header}536365,85123A,a,2020-01-01 08:26,15.30\n"));
+        let second = purchases_file(
+            directory.path(),
+            "part-1.csv",
+            &format!("{header}536365,71053,a,2020-01-01 08:26,15.30\n536365,85123A,a,2020-01-01 08:26,15.30\n"),
+        );
+        assert_eq!(workspace.ingest(EventKind::Purchases, &first).expect("first").accepted, 1);
+        let report = workspace.ingest(EventKind::Purchases, &second).expect("second");
+        assert_eq!((report.accepted, report.duplicates), (1, 1), "the other product is new; the same line again is not");
+        assert_eq!(workspace.for_each_purchase(|_, _, _| {}).expect("scan"), 2);
+    }
+
     #[test]
     fn duplicates_are_found_across_blocks_and_batches() {
         let (directory, mut workspace) = workspace();

@@ -56,14 +56,19 @@ fn matrix_cells_by_predicted_spend_track_the_next_years_spend() {
     let band = |name: &str| customers.column_by_name(name).expect(name).as_primitive::<UInt32Type>().clone();
     let (longevity, strength) = (band("longevity_band"), band("strength_band"));
     let predicted = customers.column_by_name("predicted_spend_52_weeks").expect("predicted").as_primitive::<Float64Type>().clone();
-    let mut cells: BTreeMap<(u32, u32), (f64, f64, u64)> = BTreeMap::new();
-    for row in 0..customers.num_rows() {
+    // Per cell: predicted spend summed over the customers who have a prediction (null,
+    // not zero, for one without: no purchase to fit on), actual spend over every customer.
+    let mut cells: BTreeMap<(u32, u32), (f64, u64, f64, u64)> = BTreeMap::new();
+    for row in (0..customers.num_rows()).filter(|&row| longevity.is_valid(row) && strength.is_valid(row)) {
         let cell = cells.entry((longevity.value(row), strength.value(row))).or_default();
-        cell.0 += if predicted.is_valid(row) { predicted.value(row) } else { 0.0 };
-        cell.1 += actual.get(ids.value(row)).copied().unwrap_or(0.0);
-        cell.2 += 1;
+        if predicted.is_valid(row) {
+            cell.0 += predicted.value(row);
+            cell.1 += 1;
+        }
+        cell.2 += actual.get(ids.value(row)).copied().unwrap_or(0.0);
+        cell.3 += 1;
     }
-    let cells: Vec<(f64, f64)> = cells.values().filter(|c| c.2 >= 30).map(|c| (c.0 / c.2 as f64, c.1 / c.2 as f64)).collect();
+    let cells: Vec<(f64, f64)> = cells.values().filter(|c| c.1 >= 30).map(|c| (c.0 / c.1 as f64, c.2 / c.3 as f64)).collect();
     assert!(cells.len() >= 15, "{} cells with 30 customers", cells.len());
     let (predicted, actual): (Vec<f64>, Vec<f64>) = cells.iter().copied().unzip();
     let rho = spearman(&predicted, &actual);
