@@ -528,11 +528,15 @@ pub fn run(cli: Cli) -> Result<()> {
                     Ok(report) => report,
                     Err(error) => {
                         if index > 0 {
-                            // Each file is its own batch: those before are published, and
-                            // the same command skips them once this one is fixed.
+                            // Each file is its own batch: those before are in the workspace
+                            // (the table says which this run published), and the same
+                            // command skips them once this one is fixed.
+                            emit(&ingest_table(kind, &rows)?, args.format, None)?;
+                            let published = rows.iter().filter(|(_, report)| report.batch.is_some()).count();
                             eprintln!(
-                                "{index} of {} files were ingested before {name} failed; run the same command again once it is fixed: files already ingested are skipped",
-                                files.len()
+                                "{name} failed and nothing of it was written; the {index} file(s) before it are in the workspace ({published} published by this run, {} ingested before). Once it is fixed, the same command skips them and goes on from it ({} file(s) left)",
+                                index - published,
+                                files.len() - index
                             );
                         }
                         return Err(error.into());
@@ -541,23 +545,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 report_ingest(&args.workspace, name, &report, quiet);
                 rows.push((name.clone(), report));
             }
-            let batch = |report: &rapport_engine::workspace::IngestReport| {
-                report.batch.as_ref().map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id))
-            };
-            let mut table = TableBuilder::default();
-            if rows.len() > 1 {
-                table = table.text("file", rows.iter().map(|(name, _)| name.as_str()));
-            }
-            let table = table
-                .text("kind", rows.iter().map(|_| kind.name()))
-                .count("accepted", rows.iter().map(|(_, report)| report.accepted))
-                .count("rejected", rows.iter().map(|(_, report)| report.rejected))
-                .count("duplicates", rows.iter().map(|(_, report)| report.duplicates))
-                .count("filtered", rows.iter().map(|(_, report)| report.filtered))
-                .text("batch", rows.iter().map(|(_, report)| batch(report)))
-                .build()
-                .map_err(EngineError::from)?;
-            emit(&table, args.format, None)
+            emit(&ingest_table(kind, &rows)?, args.format, None)
         }
         Command::Summary(args) => {
             check_output(args.format, args.output.as_deref())?;
@@ -676,6 +664,29 @@ fn delimiter(delimiter: DelimiterArg, format: InputFormatArg) -> Delimiter {
         DelimiterArg::Pipe => Delimiter::Byte(b'|'),
         DelimiterArg::Whitespace => Delimiter::Whitespace,
     }
+}
+
+/// One row per file ingested (with a `file` column when there are several).
+fn ingest_table(
+    kind: rapport_engine::EventKind,
+    rows: &[(String, rapport_engine::workspace::IngestReport)],
+) -> Result<rapport_engine::output::RecordBatch> {
+    let batch = |report: &rapport_engine::workspace::IngestReport| {
+        report.batch.as_ref().map_or_else(|| "(nothing new)".to_string(), |batch| format!("{:06}", batch.id))
+    };
+    let mut table = TableBuilder::default();
+    if rows.len() > 1 {
+        table = table.text("file", rows.iter().map(|(name, _)| name.as_str()));
+    }
+    Ok(table
+        .text("kind", rows.iter().map(|_| kind.name()))
+        .count("accepted", rows.iter().map(|(_, report)| report.accepted))
+        .count("rejected", rows.iter().map(|(_, report)| report.rejected))
+        .count("duplicates", rows.iter().map(|(_, report)| report.duplicates))
+        .count("filtered", rows.iter().map(|(_, report)| report.filtered))
+        .text("batch", rows.iter().map(|(_, report)| batch(report)))
+        .build()
+        .map_err(EngineError::from)?)
 }
 
 /// What an ingest of one file did, on stderr: its first rejects, where the rest are

@@ -128,7 +128,16 @@ fn looks_like_decimal_comma(message: &str) -> bool {
 /// be either, and the hint says so rather than guess).
 fn time_format_hint(message: &str) -> String {
     let tail = "; or --max-rejects N to skip N rows";
-    let value = message.split("found \"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_default();
+    // The first value rejected as a time (the error's first reject may be in another column).
+    let value = message
+        .split("found \"")
+        .skip(1)
+        .find_map(|rest| {
+            rest.split_once('"')
+                .filter(|(_, after)| after.starts_with(", expected a date") || after.starts_with(", expected a time matching"))
+                .map(|(value, _)| value)
+        })
+        .unwrap_or_default();
     match guess_time_format(value) {
         Some(TimeLayout::Known(format)) => format!("{value:?} looks like --time-format '{format}'{tail}"),
         Some(TimeLayout::Either { month_first, day_first }) => format!(
@@ -230,7 +239,9 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         "too_many_rejects" if looks_like_decimal_comma(&error.to_string()) => {
             Some("the amounts look written with a decimal comma (12,50): give --decimal-comma (or [decimal_comma] in rapport.toml)".into())
         }
-        "too_many_rejects" if error.to_string().contains("expected a date") => Some(time_format_hint(&error.to_string())),
+        "too_many_rejects" if error.to_string().contains("expected a date") || error.to_string().contains("expected a time matching") => {
+            Some(time_format_hint(&error.to_string()))
+        }
         "too_many_rejects" if subcommand == "ingest" => {
             Some("--max-rejects N accepts up to N rejected rows (ingest keeps them in quarantine/)".into())
         }
@@ -316,6 +327,12 @@ mod tests {
         assert_eq!(guess_time_format("13/13/2010"), None);
         let hint = time_format_hint(r#"first: a.csv:2: column "time": found "12/13/2010 8:26", expected a date"#);
         assert!(hint.contains("--time-format '%m/%d/%Y %H:%M'"), "{hint}");
+        let hint = time_format_hint(
+            r#"(first: a.csv:45: column "CustomerID": found "(blank)", expected a number, 3 in this column; 9 in column "time", first a.csv:3: found "12/13/2010 9:02", expected a date or date-time)"#,
+        );
+        assert!(hint.contains("'%m/%d/%Y %H:%M'"), "the time column's value, not the first reject's: {hint}");
+        let hint = time_format_hint(r#"found "12/13/2010 9:02", expected a time matching "%d/%m/%Y %H:%M""#);
+        assert!(hint.contains("'%m/%d/%Y %H:%M'"), "a wrong --time-format: {hint}");
         let hint = time_format_hint(r#"found "12/1/2010 8:26", expected a date"#);
         assert!(hint.contains("month first") && hint.contains("day first"), "{hint}");
     }

@@ -375,15 +375,11 @@ impl Workspace {
             },
             |block| state.take(block),
         )?;
-        let IngestState { events, quarantine, accepted, rejected, duplicates, filtered, first_rejects, .. } = state;
+        let IngestState { events, quarantine, accepted, rejected, duplicates, filtered, first_rejects, by_column, .. } = state;
 
         if rejected > options.max_rejects {
             let _ = fs::remove_dir_all(&staging);
-            return Err(StoreError::TooManyRejects {
-                rejected,
-                max: options.max_rejects,
-                first: first_rejects.first().map(ToString::to_string).unwrap_or_default(),
-            });
+            return Err(StoreError::TooManyRejects { rejected, max: options.max_rejects, first: describe_rejects(&by_column) });
         }
         events.finish()?;
         fail(options, FailPoint::AfterStagingEvents)?;
@@ -982,6 +978,23 @@ fn check_columns(wanted: &[WantedColumn], input: &InputSpec) -> Result<(), Store
     Err(crate::input::missing_column(input, &columns, &missing.name, String::new()))
 }
 
+/// The rejects of an ingest for its error: the first, and the first of each other column
+/// that failed, with counts.
+fn describe_rejects(by_column: &[(String, u64, Rejected)]) -> String {
+    let Some((_, count, first)) = by_column.first() else { return String::new() };
+    let mut text = first.to_string();
+    if by_column.len() > 1 {
+        text.push_str(&format!(", {count} in this column"));
+        for (column, count, first) in &by_column[1..] {
+            text.push_str(&format!(
+                "; {count} in column {column:?}, first {}:{}: found {:?}, expected {}",
+                first.file, first.line, first.value, first.expected
+            ));
+        }
+    }
+    text
+}
+
 /// An event may name its customer or an order (see [`EventKind::fields`]): when the
 /// input has no order column, the customer column is required, so that a file with
 /// neither is refused up front with the usual hint rather than row by row.
@@ -1030,6 +1043,9 @@ struct IngestState {
     duplicates: u64,
     filtered: u64,
     first_rejects: Vec<Rejected>,
+    /// Rejects per column, in the order columns first failed: the column, its count, and
+    /// its first reject (a wrong time format must not hide behind a first reject elsewhere).
+    by_column: Vec<(String, u64, Rejected)>,
 }
 
 impl IngestState {
@@ -1047,6 +1063,7 @@ impl IngestState {
             duplicates: 0,
             filtered: 0,
             first_rejects: Vec::new(),
+            by_column: Vec::new(),
         }
     }
 
@@ -1054,6 +1071,10 @@ impl IngestState {
         self.filtered += block.filtered;
         for QuarantinedRow { rejected, row } in block.rejected {
             self.rejected += 1;
+            match self.by_column.iter_mut().find(|(column, _, _)| *column == rejected.column) {
+                Some(entry) => entry.1 += 1,
+                None => self.by_column.push((rejected.column.clone(), 1, rejected.clone())),
+            }
             if self.first_rejects.len() < 20 {
                 self.first_rejects.push(rejected.clone());
             }
@@ -1369,6 +1390,9 @@ mod tests {
         let error = workspace.ingest(EventKind::Purchases, &options).expect_err("rejects");
         assert!(matches!(error, StoreError::TooManyRejects { rejected: 3, .. }), "{error}");
         assert!(error.to_string().contains("p.csv:2: column \"amount\": found \"ten\""), "{error}");
+        // Each other column that failed is named with its count and first value.
+        assert!(error.to_string().contains("1 in column \"time\", first "), "{error}");
+        assert!(error.to_string().contains("p.csv:3: found \"2020-13-01\""), "{error}");
         assert!(workspace.batches().is_empty(), "nothing published");
         options.max_rejects = 3;
         let report = workspace.ingest(EventKind::Purchases, &options).expect("ingest");

@@ -365,7 +365,7 @@ fn a_directory_of_parquet_parts_is_ingested_file_by_file() {
     part("month=04/part-00000.parquet", &[("e8", "e", january + 100 * day, 3.0)]);
     let error = user_error(&["ingest", "-w", workspace, "-k", "purchases", lake_arg]);
     assert!(error.contains("month=03/part-00000.parquet"), "{error}");
-    assert!(error.contains("5 of 7 files were ingested before"), "{error}");
+    assert!(error.contains("the 5 file(s) before it are in the workspace (0 published by this run, 5 ingested before)"), "{error}");
     let error = user_error(&["ingest", "-w", workspace, "-k", "purchases", lake_arg, "--replace", "1"]);
     assert!(error.contains("--replace replaces a batch with one file"), "{error}");
     let empty = directory.path().join("empty");
