@@ -236,13 +236,13 @@ impl Mapping {
         }
     }
 
-    /// Where the field at `index` comes from, for messages: its column, `= expression`
-    /// or `set to "value"`.
+    /// Where the field at `index` comes from, for messages: its column, `field (= expression)`
+    /// or `field (set to "value")`.
     pub fn describe(&self, index: usize) -> String {
         match &self.fields[index] {
             Bound::Column(position) => self.columns[*position].name.clone(),
             Bound::Constant(value) => format!("{} (set to {value:?})", self.kind.fields()[index].name),
-            Bound::Computed(expression, _) => format!("= {expression}"),
+            Bound::Computed(expression, _) => format!("{} (= {expression})", self.kind.fields()[index].name),
         }
     }
 

@@ -124,12 +124,19 @@ fn sections(view: &RunView, currency: &str) -> Vec<Section> {
     }
     sections.push(("ror", "Programs and Return on Relationship", programs(table("programs"), table("ror"), currency)));
     if let Some(actions) = table("actions") {
-        sections.push(("actions", "Next-best actions", actions_section(actions)));
+        sections.push(("actions", "Next-best actions", actions_section(actions, &view.summary)));
     }
     sections.push(("alerts", "Alerts", alerts(view)));
     sections.push(("geography", "Geography", geography(view, table("regions"), table("distance_bands"), currency)));
     sections.push(("skipped", "Not measured", skipped(&view.summary)));
     sections
+}
+
+/// Whether the workspace had events of `kind` when the run was made.
+fn ingested(summary: &Json, kind: &str) -> bool {
+    summary["inputs"]
+        .as_array()
+        .is_some_and(|inputs| inputs.iter().any(|input| input["kind"] == kind && input["accepted"].as_u64().unwrap_or(0) > 0))
 }
 
 /// A column as floats (integers converted; null and non-numeric as NaN).
@@ -306,6 +313,9 @@ fn matrix(view: &RunView, currency: &str) -> Markup {
         h3 { "Top tier, watched" }
         @if watch_rows.is_empty() {
             p { "No top-tier customer shows a new risk signal." }
+            @if !ingested(&view.summary, "interactions") || !ingested(&view.summary, "surveys") {
+                p class="muted" { "Risk signals come from falling P(alive), negative sentiment, detractor answers and unresolved complaints; without conversations or surveys in the workspace only falling P(alive) can show." }
+            }
         } @else {
             p { (watch.num_rows()) " top-tier customers with new risk signals" @if watch.num_rows() > 25 { " (the first 25)" } "." }
             (data_table(&["customer", "strength", &format!("CLV ({currency})"), "P(alive)", "signals"], &watch_rows))
@@ -843,7 +853,7 @@ fn programs(programs: Option<&RecordBatch>, ror: Option<&RecordBatch>, currency:
     html! { @for item in out { (item) } }
 }
 
-fn actions_section(actions: &RecordBatch) -> Markup {
+fn actions_section(actions: &RecordBatch, summary: &Json) -> Markup {
     let (action, channel, control) = (texts(actions, "action"), texts(actions, "channel"), texts(actions, "control"));
     let mut counts: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     for row in 0..actions.num_rows() {
@@ -855,7 +865,11 @@ fn actions_section(actions: &RecordBatch) -> Markup {
         .map(|((action, channel), (sent, held))| vec![action.replace('_', " "), channel.clone(), sent.to_string(), held.to_string()])
         .collect();
     html! {
-        p { (svg::group(actions.num_rows().to_string())) " actions proposed, each on the channel the customer's consent allows; the control share is held out to measure them (" code { "rapport actions" } " lists each with its reason)." }
+        @if ingested(summary, "customers") {
+            p { (svg::group(actions.num_rows().to_string())) " actions proposed, each on the customer's preferred channel where their consent allows it (else the next allowed channel, or none); the control share is held out to measure them (" code { "rapport actions" } " lists each with its reason)." }
+        } @else {
+            p { (svg::group(actions.num_rows().to_string())) " actions proposed. No customers file was ingested, so there is no preferred channel or consent to follow: actions go to email, or to the channel a playbook rule names. The control share is held out to measure them (" code { "rapport actions" } " lists each with its reason)." }
+        }
         (data_table(&["action", "channel", "to send", "held out as control"], &rows))
     }
 }
@@ -878,11 +892,40 @@ fn alerts(view: &RunView) -> Markup {
             ]
         })
         .collect();
+    let history: Vec<Vec<String>> = report
+        .history
+        .as_object()
+        .map(|history| {
+            history
+                .iter()
+                .map(|(name, h)| {
+                    vec![
+                        label(name),
+                        count(h["windows_judged"].as_f64().unwrap_or(f64::NAN)),
+                        count(h["alarms"].as_f64().unwrap_or(f64::NAN)),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let summary = &view.summary;
+    let missing: Vec<&str> = [("interactions", "conversations"), ("surveys", "survey answers"), ("engagement", "social engagement")]
+        .into_iter()
+        .filter(|(kind, _)| !ingested(summary, kind))
+        .map(|(_, what)| what)
+        .collect();
     html! {
         @if rows.is_empty() {
-            p { "No leading indicator is outside its control limits." }
+            p { "No leading indicator is outside its control limits (median ± 3 scaled MAD of the weeks before) in the latest window." }
         } @else {
             (data_table(&["indicator", "direction", "value", "n", "window end", "baseline median", "control limits"], &rows))
+        }
+        @if !missing.is_empty() {
+            p class="muted" { "This workspace has no " (missing.join(", no ")) ": the indicators built on them count nothing and cannot alarm." }
+        }
+        @if !history.is_empty() {
+            h3 { "Over the history" }
+            (data_table(&["indicator", "windows judged", "alarms"], &history))
         }
     }
 }

@@ -86,6 +86,13 @@ fn a_report_needs_an_analysis_and_says_so() {
     let error = user_error(&["report", "-w", &workspace, "--run", "20990101T000000.000Z", "-o", output.to_str().expect("path")]);
     assert!(error.contains("20990101T000000.000Z"), "{error}");
     ok(&["-q", "analyze", "-w", &workspace]);
+    // Purchases only: the report says what it could not measure and why, and claims
+    // nothing the data cannot show (no consent to follow, no contacts to alarm on).
+    ok(&["-q", "report", "-w", &workspace, "-o", output.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&output).expect("report");
+    assert!(html.contains("No customers file was ingested"), "actions without consent data");
+    assert!(html.contains("This workspace has no conversations, no survey answers, no social engagement"), "alerts without contacts");
+    assert!(html.contains("Not measured") && html.contains("no NPS answers"), "the skipped measures");
     let missing = directory.path().join("no-such-dir").join("r.html");
     let error = user_error(&["report", "-w", &workspace, "-o", missing.to_str().expect("path")]);
     assert!(error.contains("no-such-dir"), "{error}");
