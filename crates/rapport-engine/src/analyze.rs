@@ -271,7 +271,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     }
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
-    let (mut table, models, referred_clv) = customer_table(
+    let (mut table, models, referred_clv, tracking) = customer_table(
         &timelines,
         &settings,
         &consent,
@@ -279,6 +279,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         &mut skipped,
         (*engine != Engine::Embedded).then_some((request.workspace.as_path(), engine)),
     )?;
+    tables.extend(tracking);
     // A fit with a parameter on its boundary (no standard error) still predicts, but
     // everything built on it deserves a word of caution.
     for model in &models {
@@ -1040,6 +1041,54 @@ fn minor_digits(currency: &str) -> u32 {
     currency.parse::<rapport_core::money::Currency>().map_or(2, |currency| currency.minor_digits())
 }
 
+/// The tracking plot of the BG/NBD fit (FHL 2005, Figure 3; lifetimes'
+/// `expected_cumulative_transactions`): cumulative repeat purchase days, actual and
+/// expected, week by week from the first purchase to the observation end. The fit saw the
+/// whole history, so this shows how well it describes it, not a holdout test.
+fn tracking_table(
+    report: &rapport_models::FitReport,
+    timelines: &[Timeline],
+    options: SummaryOptions,
+    zone: Zone,
+    skipped: &mut BTreeMap<String, String>,
+) -> Option<Table> {
+    use rapport_core::summary::{PurchaseHistogram, PurchaseRow};
+    let histogram = timelines
+        .par_chunks(16_384)
+        .map(|chunk| {
+            let mut histogram = PurchaseHistogram::default();
+            let mut rows: Vec<PurchaseRow> = Vec::new();
+            for timeline in chunk {
+                rows.clear();
+                rows.extend(
+                    timeline
+                        .purchases
+                        .iter()
+                        .filter_map(|purchase| options.row(zone.local_seconds(ParsedTime::Instant(purchase.time)), purchase.amount)),
+                );
+                histogram.add_customer(&mut rows);
+            }
+            histogram
+        })
+        .reduce(PurchaseHistogram::default, PurchaseHistogram::merge);
+    let points = rapport_models::FittedModel::from_report(report)
+        .and_then(|model| rapport_models::tracking(&model, &histogram, Period::Day, TimeUnit::Weeks, None, 7));
+    match points {
+        Ok(points) if !points.is_empty() => Some(
+            Table::new("tracking")
+                .column("date", Values::Text(points.iter().map(|point| Some(point.date.clone())).collect()))
+                .column("weeks", Values::Number(points.iter().map(|point| point.time).collect()))
+                .column("actual", Values::Count(points.iter().map(|point| point.actual).collect()))
+                .column("expected", Values::Number(points.iter().map(|point| point.expected).collect())),
+        ),
+        Ok(_) => None,
+        Err(error) => {
+            skipped.insert("tracking".into(), format!("the tracking plot could not be drawn: {error}"));
+            None
+        }
+    }
+}
+
 /// The customer table of the latest `analyze` run with an earlier observation end, if
 /// there is one (a rerun on the same day compares with what came before, not with itself).
 fn previous_analysis(workspace: &Workspace, as_of_text: &str) -> Result<Option<RecordBatch>, EngineError> {
@@ -1052,7 +1101,7 @@ fn previous_analysis(workspace: &Workspace, as_of_text: &str) -> Result<Option<R
 }
 
 /// The customer table, the models' reports, and the predicted CLV of referred customers.
-type CustomerTableOutcome = (CustomerTable, Vec<Json>, Option<rapport_stats::intervals::Moments>);
+type CustomerTableOutcome = (CustomerTable, Vec<Json>, Option<rapport_stats::intervals::Moments>, Option<Table>);
 
 /// The customer table: facts from the timelines and, where the purchases allow a fit,
 /// BG/NBD + Gamma-Gamma predictions (P(alive), purchases in the next 52 weeks, 12-month
@@ -1136,6 +1185,7 @@ fn customer_table(
     table.push_f64("advocacy_score", advocacy.iter().map(Advocacy::score).collect())?;
     table.push("ambassador", Arc::new(BooleanArray::from(advocacy.iter().map(Advocacy::ambassador).collect::<Vec<_>>())))?;
     let mut referred_clv = None;
+    let mut tracking = None;
 
     let summary = if let Some(summary) = planned_summary {
         summary
@@ -1188,6 +1238,7 @@ fn customer_table(
         match predicted {
             Ok(predicted) => {
                 models = predicted.models.iter().map(crate::clv::fit_json).collect();
+                tracking = predicted.models.first().and_then(|report| tracking_table(report, timelines, options, zone, skipped));
                 let index: HashMap<&str, usize> = (0..predicted.table.len()).map(|row| (predicted.table.id(row), row)).collect();
                 for name in ["frequency", "recency", "T", "p_alive", "expected_purchases", "clv", "expected_average_spend"] {
                     if let Some(values) = predicted.table.f64(name) {
@@ -1214,5 +1265,5 @@ fn customer_table(
             }
         }
     }
-    Ok((table, models, referred_clv))
+    Ok((table, models, referred_clv, tracking))
 }

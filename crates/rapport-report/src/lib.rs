@@ -371,7 +371,23 @@ fn value(view: &RunView, currency: &str) -> Markup {
             short(sorted_quantile(&alive, 0.99)),
         ],
     ];
+    let tracking = view.tables.get("tracking").map(|tracking| {
+        let (date, actual, expected) = (texts(tracking, "date"), floats(tracking, "actual"), floats(tracking, "expected"));
+        let series = |name: &str, values: &[f64]| Series {
+            name: name.to_string(),
+            points: date.iter().zip(values).map(|(date, value)| (date.clone(), *value, f64::NAN, f64::NAN)).collect(),
+        };
+        let every = date.len().div_ceil(30).max(1);
+        let rows = (0..tracking.num_rows()).step_by(every).map(|row| vec![date[row].clone(), count(actual[row]), short(expected[row])]).collect();
+        figure(
+            svg::lines("tracking", "Tracking: cumulative repeat purchases, actual and expected", "Cumulative repeat purchase days of all customers week by week, as they happened (solid) and as the BG/NBD fit expects (dashed)", &[series("actual", &actual), series("expected (BG/NBD)", &expected)], "cumulative repeat purchase days"),
+            "Cumulative repeat purchases, actual against what the BG/NBD fit expects (FHL 2005, Figure 3). The fit saw this whole history: this shows how well it describes it, not a holdout test (rapport clv track does that with a calibration period).",
+            &["week from", "actual", "expected"],
+            rows,
+        )
+    });
     html! {
+        @if let Some(tracking) = tracking { (tracking) }
         div {
             (figure(
                 svg::histogram("clv-hist", "12-month CLV per customer", &format!("Histogram of 12-month customer lifetime value in {currency}, up to the 99th percentile ({}); the top 1% are counted in the last bar", short(top)), &finite, (0.0f64.min(quantile(0.0)), top), 30),

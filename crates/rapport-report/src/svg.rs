@@ -203,7 +203,7 @@ pub fn lines(id: &str, title: &str, description: &str, series: &[Series], unit: 
             }
             @let path: Vec<String> = line.points.iter().filter(|p| p.1.is_finite()).map(|p| format!("{:.1},{:.1}", x_of(&p.0), y.at(p.1))).collect();
             polyline points=(path.join(" ")) fill="none" stroke=(colour) stroke-width="2" stroke-dasharray=(["", "6 3", "2 3", "8 3 2 3"][index % 4]) {}
-            @for point in line.points.iter().filter(|p| p.1.is_finite()) {
+            @for point in line.points.iter().filter(|p| p.1.is_finite() && line.points.len() <= 60) {
                 circle cx=(format!("{:.1}", x_of(&point.0))) cy=(format!("{:.1}", y.at(point.1))) r="2.5" fill=(colour) {}
             }
         }

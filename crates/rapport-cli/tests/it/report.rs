@@ -40,7 +40,7 @@ fn the_report_is_one_self_contained_file_with_every_view() {
     ] {
         assert!(html.contains(&format!("<section id=\"{section}\"")), "section {section}");
     }
-    for id in ["matrix-map", "clv-hist", "alive-hist", "voice-nps", "topics", "auc", "lift", "uplift", "map"] {
+    for id in ["tracking", "matrix-map", "clv-hist", "alive-hist", "voice-nps", "topics", "auc", "lift", "uplift", "map"] {
         assert!(html.contains(&format!("aria-labelledby=\"{id}-t {id}-d\"")), "chart {id}");
     }
     assert_eq!(html.matches("<svg").count(), html.matches("<title id=").count(), "every chart has a title");

@@ -1,5 +1,6 @@
 //! The analysis of a whole brand: `analyze` over a generated brand's workspace.
 
+use arrow::array::AsArray;
 use rapport_engine::SentimentModel;
 
 /// Every customer text of the synthetic brand is read by the service model with the
@@ -102,9 +103,31 @@ fn analysis_reads_back_exactly_the_planted_timelines() {
         "sentiment_by_channel_week.parquet",
         "complaint_topics.parquet",
         "detractor_drivers.parquet",
+        "tracking.parquet",
     ] {
         assert!(run.join(file).is_file(), "{file} missing from the run");
     }
+
+    // The tracking plot: cumulative repeat purchase days never fall, never pass the
+    // customers' repeat days (lifetimes' frequency) to the end, and the fit, which is
+    // right for this brand, ends within 10% of what happened.
+    let tracking = rapport_store::input::read_parquet_file(&run.join("tracking.parquet")).expect("tracking");
+    let actual: Vec<u64> =
+        tracking.column_by_name("actual").expect("actual").as_primitive::<arrow::datatypes::UInt64Type>().values().to_vec();
+    let expected = tracking.column_by_name("expected").expect("expected").as_primitive::<arrow::datatypes::Float64Type>().values().to_vec();
+    assert!(actual.windows(2).all(|pair| pair[0] <= pair[1]) && expected.windows(2).all(|pair| pair[0] <= pair[1] + 1e-9));
+    let customers = rapport_store::input::read_parquet_file(&run.join("customers.parquet")).expect("customers");
+    let frequency: f64 = customers
+        .column_by_name("frequency")
+        .expect("frequency")
+        .as_primitive::<arrow::datatypes::Float64Type>()
+        .iter()
+        .flatten()
+        .filter(|value| value.is_finite())
+        .sum();
+    let (last, predicted) = (*actual.last().expect("points") as f64, *expected.last().expect("points"));
+    assert!(last <= frequency && last > 0.9 * frequency, "actual {last} against {frequency} repeat days");
+    assert!((predicted - last).abs() < 0.1 * last, "expected {predicted} against actual {last}");
 }
 
 /// The ground truth and the analysis are the same definitions over the same stories:
