@@ -75,6 +75,11 @@ pub enum Command {
     /// (inline SVG, no network needed to open it), readable on a laptop or a phone, and
     /// printable.
     Report(ReportArgs),
+    /// Forget a customer: remove them from every event, quarantined row and results run
+    /// in one step, clear references to them in other customers' events, and record the
+    /// request (without the id) in the workspace's audit.jsonl. Run `analyze` again for
+    /// aggregates without them.
+    Forget(ForgetArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
     /// Write a results run's customer table to PostgreSQL for the CRM: upserted by
@@ -359,6 +364,16 @@ pub struct ReportArgs {
     /// The HTML file to write.
     #[arg(long, short, default_value = "report.html")]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// The customer's id, as in the events.
+    #[arg(value_name = "CUSTOMER_ID")]
+    pub customer: String,
 }
 
 #[derive(Debug, Args)]

@@ -384,6 +384,25 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Forget(args) => {
+            let report = rapport_engine::workspace::forget(&args.workspace, &args.customer)?;
+            if !quiet {
+                eprintln!(
+                    "forgotten: {} event(s) removed, {} reference(s) in other customers' events cleared, {} quarantined row(s) and {} results row(s) removed ({} file(s) rewritten); recorded in {} without the id",
+                    report.events_removed,
+                    report.references_cleared,
+                    report.quarantined_removed,
+                    report.result_rows_removed,
+                    report.files_rewritten,
+                    args.workspace.join("audit.jsonl").display()
+                );
+                eprintln!(
+                    "aggregates of existing runs still count them: run `rapport analyze --workspace {}` for new ones",
+                    args.workspace.display()
+                );
+            }
+            Ok(())
+        }
         Command::Runs(args) => {
             let runs = rapport_engine::workspace::runs(&args.workspace)?;
             if runs.is_empty() && !quiet {

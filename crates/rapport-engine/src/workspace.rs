@@ -113,6 +113,26 @@ pub(crate) fn ingest_labelled(request: &IngestRequest, label: Option<String>) ->
     Ok(workspace.ingest(request.kind, &options)?)
 }
 
+pub use rapport_store::forget::ForgetReport;
+
+/// Forget a customer: remove them from every event, quarantined row and results run of
+/// the workspace in one step, clear references to them in others' events, and record the
+/// request (without the id) in `audit.jsonl`. A customer the workspace does not know is a
+/// request error, and nothing is written.
+pub fn forget(workspace: &Path, customer: &str) -> Result<ForgetReport, EngineError> {
+    if customer.trim().is_empty() {
+        return Err(EngineError::Request("give the id of the customer to forget".into()));
+    }
+    let mut opened = Workspace::open(workspace)?;
+    let report = opened.forget(customer)?;
+    if !report.found() {
+        return Err(EngineError::Request(format!(
+            "customer {customer:?} is not in this workspace (no event, quarantined row or result names them): nothing was forgotten"
+        )));
+    }
+    Ok(report)
+}
+
 /// Where the quarantine file of an ingest is, as a path a user can open.
 pub fn quarantine_path(workspace: &Path, report: &IngestReport) -> Option<PathBuf> {
     report

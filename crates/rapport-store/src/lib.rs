@@ -10,6 +10,7 @@
 pub mod aggregate;
 pub mod error;
 pub mod fingerprint;
+pub mod forget;
 pub mod input;
 pub mod output;
 pub mod quarantine;

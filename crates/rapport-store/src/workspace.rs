@@ -103,9 +103,9 @@ pub struct Batch {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Manifest {
+pub(crate) struct Manifest {
     version: u32,
-    batches: Vec<Batch>,
+    pub(crate) batches: Vec<Batch>,
 }
 
 /// An open workspace.
@@ -233,6 +233,42 @@ impl Workspace {
         &self.manifest.batches
     }
 
+    /// Take the workspace's write lock (held until the file is dropped), read the manifest
+    /// again (another process may have published since this one opened the workspace),
+    /// and finish or undo what an interrupted write left behind.
+    pub(crate) fn lock(&mut self) -> Result<File, StoreError> {
+        let lock_path = self.root.join(".lock");
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(StoreError::write(&lock_path))?;
+        lock.lock().map_err(StoreError::write(&lock_path))?;
+        crate::forget::recover(&self.root)?;
+        *self = Workspace::open(&self.root)?;
+        self.clean_leftovers()?;
+        Ok(lock)
+    }
+
+    /// The manifest as published.
+    pub(crate) fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Publish `manifest` (serialised as `bytes`) in one atomic step. Needs the lock.
+    pub(crate) fn publish_manifest(&mut self, manifest: Manifest, bytes: &[u8]) -> Result<(), StoreError> {
+        let staging = self.root.join(".staging");
+        fs::create_dir_all(&staging).map_err(StoreError::write(&staging))?;
+        let aside = staging.join(MANIFEST_FILE);
+        write_synced(&aside, bytes)?;
+        let manifest_path = self.root.join(MANIFEST_FILE);
+        fs::rename(&aside, &manifest_path).map_err(StoreError::write(&manifest_path))?;
+        sync_parent(&manifest_path)?;
+        self.manifest = manifest;
+        Ok(())
+    }
+
+    /// Remove event and quarantine files no batch lists (after a publish). Needs the lock.
+    pub(crate) fn remove_unlisted(&self) -> Result<(), StoreError> {
+        self.clean_leftovers()
+    }
+
     /// Remove what interrupted ingests left behind: staging files and event or
     /// quarantine files that no published batch lists. Needs the ingest lock.
     fn clean_leftovers(&self) -> Result<(), StoreError> {
@@ -270,12 +306,7 @@ impl Workspace {
     /// Parquet writer's current row group, and the fingerprints of the kind's event ids
     /// (about 8.5 bytes per stored or new event; see [`crate::fingerprint`]).
     pub fn ingest(&mut self, kind: EventKind, options: &IngestOptions) -> Result<IngestReport, StoreError> {
-        let lock_path = self.root.join(".lock");
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(StoreError::write(&lock_path))?;
-        lock.lock().map_err(StoreError::write(&lock_path))?;
-        // Another process may have published since this one opened the workspace.
-        *self = Workspace::open(&self.root)?;
-        self.clean_leftovers()?;
+        let lock = self.lock()?;
 
         let config = match &options.profile {
             Some(profile) => {

@@ -5,6 +5,7 @@ mod alerts;
 mod bad_input;
 mod cluster;
 mod clv;
+mod forget;
 mod postgres;
 mod report;
 mod ror;
