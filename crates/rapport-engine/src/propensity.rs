@@ -120,11 +120,20 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
     lap("customers scored");
     let date =
         |k: i64| rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of - k * horizon * DAY)))[..10].to_string();
-    let auc_unit = |model: &str| format!("holdout AUC of P(a purchase in the next {horizon} days), {model}");
+    let spelled = |model: &str| match model {
+        "btyd_baseline" => "the BG/NBD baseline".to_string(),
+        "logistic" => "logistic regression".to_string(),
+        "gradient_boosted_trees" => "gradient-boosted trees".to_string(),
+        other => other.replace('_', " "),
+    };
+    let auc_unit = |model: &str, scores: bool| {
+        let role = if scores { "the model that scores the customers, " } else { "" };
+        format!("holdout AUC of P(a purchase in the next {horizon} days): {role}{}", spelled(model))
+    };
     let find = |name: &str| evaluations.iter().find(|(model, _)| *model == name).map(|(_, evaluation)| evaluation);
-    let headline = |name: &str| {
+    let headline = |name: &str, scores: bool| {
         find(name)
-            .map(|evaluation| Headline::new(evaluation.auc, &auc_unit(name), "holdout customers"))
+            .map(|evaluation| Headline::new(evaluation.auc, &auc_unit(name, scores), "holdout customers"))
             .ok_or_else(|| format!("the {name} model did not fit"))
     };
     // The best supervised model's lead over the baseline (negative when it trails, and
@@ -135,14 +144,14 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
         .map(|(name, evaluation)| {
             Headline::new(
                 evaluation.auc_over_baseline,
-                &format!("AUC of {name} − AUC of the BG/NBD baseline, paired (DeLong)"),
+                &format!("AUC of {} − AUC of the BG/NBD baseline, paired (DeLong)", spelled(name)),
                 "holdout customers",
             )
         })
         .ok_or_else(|| "no supervised model fitted".to_string());
     let headlines = vec![
-        ("purchase_propensity_auc".to_string(), headline(scored_with)),
-        ("purchase_propensity_auc_btyd".to_string(), headline("btyd_baseline")),
+        ("purchase_propensity_auc".to_string(), headline(scored_with, true)),
+        ("purchase_propensity_auc_btyd".to_string(), headline("btyd_baseline", false)),
         ("purchase_propensity_auc_lead".to_string(), lead),
     ];
     let aggregates = json!({
