@@ -357,6 +357,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         "timezone": zone.to_string(),
         "currency": currency,
         "headline": headlines,
+        "overview": overview(&table, &currency, minor_digits(&currency), settings.confidence),
         "skipped": skipped,
         "customers": timelines.len(),
         "customers_not_in_customer_file": not_in_customer_file,
@@ -1034,6 +1035,54 @@ fn contact_cost(workspace: &Workspace) -> Result<Option<f64>, EngineError> {
         (strings(batch, 0).value(row) == "contact").then(|| numbers(batch, 1).value(row))
     })?;
     Ok((!amounts.is_empty()).then(|| amounts.iter().sum::<f64>() / amounts.len() as f64))
+}
+
+/// The brand at a glance, from the customer table: customers who bought, the share who
+/// came back (Wilson interval), net spend in all (summed exactly) and per buyer, and mean
+/// 12-month CLV and P(alive) (t intervals) — each in the shape of a headline.
+fn overview(table: &CustomerTable, currency: &str, minor_digits: u32, confidence: f64) -> Json {
+    use rapport_stats::intervals::{Interval, Moments, wilson};
+    let shaped = |interval: Interval, unit: &str, of: &str| {
+        let number = |value: f64| if value.is_finite() { json!(value) } else { Json::Null };
+        json!({"estimate": number(interval.estimate), "lower": number(interval.lower), "upper": number(interval.upper), "n": interval.n, "unit": unit, "of": of})
+    };
+    let column = |name: &str| table.f64(name).map(<[f64]>::to_vec).unwrap_or_default();
+    let (purchases, net_spend, frequency) = (column("purchases"), column("net_spend"), column("frequency"));
+    let buyers: Vec<usize> = (0..purchases.len()).filter(|&row| purchases[row] > 0.0).collect();
+    let returned = buyers.iter().filter(|&&row| frequency.get(row).is_some_and(|f| *f > 0.0)).count() as u64;
+    let total: i128 =
+        net_spend.iter().filter(|value| value.is_finite()).map(|value| i128::from(rapport_core::summary::to_micros(*value))).sum();
+    let moments = |values: &[f64], rows: &mut dyn Iterator<Item = usize>| {
+        let mut moments = Moments::default();
+        rows.filter_map(|row| values.get(row).copied()).filter(|value| value.is_finite()).for_each(|value| moments.add(value));
+        moments
+    };
+    let spend = moments(&net_spend, &mut buyers.iter().copied());
+    let clv = column("clv");
+    let p_alive = column("p_alive");
+    let mut out = serde_json::Map::new();
+    out.insert("buyers".into(), json!(buyers.len()));
+    out.insert("net_spend_total".into(), json!(rapport_core::money::micros_to_minor(total, minor_digits)));
+    out.insert(
+        "repeat_buyer_rate".into(),
+        shaped(wilson(returned, buyers.len() as u64, confidence).scaled(100.0), "percent bought on a second day", "customers who bought"),
+    );
+    out.insert("net_spend_per_buyer".into(), shaped(spend.mean_t(confidence), currency, "customers who bought"));
+    if !clv.is_empty() {
+        out.insert(
+            "clv_mean".into(),
+            shaped(
+                moments(&clv, &mut (0..clv.len())).mean_t(confidence),
+                &format!("{currency} predicted in the next 12 months"),
+                "customers with a prediction",
+            ),
+        );
+        out.insert(
+            "p_alive_mean".into(),
+            shaped(moments(&p_alive, &mut (0..p_alive.len())).mean_t(confidence), "probability", "customers with a prediction"),
+        );
+    }
+    Json::Object(out)
 }
 
 /// Decimal places of the currency's minor unit (2 for an unknown code).

@@ -219,9 +219,57 @@ fn label(name: &str) -> String {
     chars.next().map(|first| first.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
 }
 
+/// The brand at a glance (`summary.json`'s `overview`).
+fn overview(summary: &Json) -> Markup {
+    let overview = &summary["overview"];
+    if !overview.is_object() {
+        return html! {};
+    }
+    let currency = summary["currency"].as_str().unwrap_or("");
+    let figure = |name: &str| {
+        let h = &overview[name];
+        let number = |key: &str| h[key].as_f64().unwrap_or(f64::NAN);
+        (!h.is_null()).then(|| (short(number("estimate")), interval(number("lower"), number("upper")), h["n"].as_u64().unwrap_or(0)))
+    };
+    let tiles: Vec<(String, String, String)> = [
+        ("Customers who bought", overview["buyers"].as_f64().map(count), String::new()),
+        (&*format!("Net spend ({currency})"), overview["net_spend_total"].as_f64().map(short), String::new()),
+        (
+            "Came back (bought on a second day), %",
+            figure("repeat_buyer_rate").map(|f| f.0.clone()),
+            figure("repeat_buyer_rate").map(|f| f.1).unwrap_or_default(),
+        ),
+        (
+            &*format!("Net spend per buyer ({currency})"),
+            figure("net_spend_per_buyer").map(|f| f.0.clone()),
+            figure("net_spend_per_buyer").map(|f| f.1).unwrap_or_default(),
+        ),
+        (
+            &*format!("Mean 12-month CLV ({currency})"),
+            figure("clv_mean").map(|f| f.0.clone()),
+            figure("clv_mean").map(|f| f.1).unwrap_or_default(),
+        ),
+        ("Mean P(alive)", figure("p_alive_mean").map(|f| f.0.clone()), figure("p_alive_mean").map(|f| f.1).unwrap_or_default()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value, interval)| value.map(|value| (name.to_string(), value, interval)))
+    .collect();
+    html! {
+        div class="tiles" {
+            @for (name, value, interval) in &tiles {
+                div class="tile" {
+                    div class="tile-value" { (value) }
+                    div class="tile-name" { (name) }
+                    @if !interval.is_empty() { div class="tile-interval" { "95% " (interval) } }
+                }
+            }
+        }
+    }
+}
+
 fn headlines(summary: &Json) -> Markup {
     let Some(headline) = summary["headline"].as_object().filter(|headline| !headline.is_empty()) else {
-        return html! { p { "No headline could be measured from this workspace's events (see Not measured)." } };
+        return html! { (overview(summary)) p { "No other headline could be measured from this workspace's events (see Not measured)." } };
     };
     let rows: Vec<Vec<String>> = headline
         .iter()
@@ -238,6 +286,7 @@ fn headlines(summary: &Json) -> Markup {
         })
         .collect();
     html! {
+        (overview(summary))
         p { "Each figure with its 95% interval and the sample it rests on." }
         (data_table(&["headline", "estimate", "95% interval", "n", "of", "unit"], &rows))
     }
@@ -676,7 +725,7 @@ fn segments_section(segments: &RecordBatch, clusters: Option<&RecordBatch>, curr
             label: name[row].clone(),
             value: customers[row],
             interval: None,
-            note: format!("{} {currency} CLV", short(clv[row])),
+            note: format!("· CLV {} {currency}", short(clv[row])),
         })
         .collect();
     let rows = (0..segments.num_rows())
@@ -1052,6 +1101,11 @@ figcaption, .caption { font-size: 0.9rem; }
 nav ul { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 0.3rem 1rem; }
 a { color: #0550ae; }
 .warnings { border-left: 4px solid #bc4c00; background: #fff8f1; padding: 0.5rem 1rem; margin: 1rem 0; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 0.6rem; margin: 1rem 0; }
+.tile { border: 1px solid var(--line); border-radius: 6px; padding: 0.5rem 0.7rem; }
+.tile-value { font-size: 1.5rem; font-weight: 700; font-variant-numeric: tabular-nums; }
+.tile-name { font-size: 0.85rem; color: var(--muted); }
+.tile-interval { font-size: 0.8rem; color: var(--muted); }
 .chip { display: inline-block; border: 1px solid var(--line); border-radius: 1rem; padding: 0 0.6rem; margin: 0.1rem 0; }
 figure { margin: 1.2rem 0; }
 svg.chart { width: 100%; min-width: 560px; height: auto; display: block; }

@@ -148,7 +148,7 @@ pub fn bars(id: &str, title: &str, description: &str, rows: &[Bar], reference: O
                 line x1=(x.at(low)) x2=(x.at(low)) y1=(mid - 5.0) y2=(mid + 5.0) stroke=(INK) stroke-width="1.5" {}
                 line x1=(x.at(high)) x2=(x.at(high)) y1=(mid - 5.0) y2=(mid + 5.0) stroke=(INK) stroke-width="1.5" {}
             }
-            text x=(right + 6.0) y=(y + row_height * 0.62) class="value" { (short(bar.value)) " " (bar.note) }
+            text x=(right + 6.0) y=(y + row_height * 0.62) class="value" { (short(bar.value)) "  " (bar.note) }
         }
         line x1=(x.at(base)) x2=(x.at(base)) y1=(top) y2=(height - bottom) stroke=(INK) {}
     };

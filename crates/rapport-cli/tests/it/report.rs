@@ -50,6 +50,7 @@ fn the_report_is_one_self_contained_file_with_every_view() {
     }
     assert!(html.contains("NPS") && html.contains("[") && html.contains("95% interval"), "intervals beside the estimates");
     assert!(html.contains("@media print"), "print styles");
+    assert!(html.contains("Customers who bought") && html.contains("Came back (bought on a second day)"), "the brand at a glance");
     assert!(html.contains("name=\"viewport\""), "readable on a phone");
 
     // Another run: the report shows the latest, or the one asked for.
