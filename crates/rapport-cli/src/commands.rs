@@ -730,7 +730,10 @@ fn report_ingest(workspace: &Path, name: &str, report: &rapport_engine::workspac
         }
     }
     if report.filtered > 0 {
-        eprintln!("{} row(s) skipped by the filter", report.filtered);
+        eprintln!("{name}: {} row(s) skipped by the filter", report.filtered);
+    }
+    if report.forgotten > 0 {
+        eprintln!("{name}: {} row(s) of customers forgotten in this workspace skipped (rapport forget; audit.jsonl)", report.forgotten);
     }
 }
 

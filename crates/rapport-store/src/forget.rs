@@ -86,6 +86,7 @@ impl Workspace {
         let tag = chrono::Utc::now().format("%Y%m%dT%H%M%S%3f").to_string();
         let mut report = ForgetReport::default();
         let root = self.root().to_path_buf();
+        let key = audit_key(&root)?;
 
         // Their orders: rows naming only one of these are theirs too.
         let mut orders: HashSet<String> = HashSet::new();
@@ -105,7 +106,7 @@ impl Workspace {
         for batch in &mut manifest.batches {
             if let Some(file) = batch.events_file.clone() {
                 let data = crate::input::read_parquet_file(&root.join(&file))?;
-                let (kept, removed, cleared) = without_customer(&data, customer, &orders)?;
+                let (kept, removed, cleared) = without_customer(&data, customer, &orders, &key)?;
                 if removed + cleared > 0 {
                     let new = file.replace(".parquet", &format!("-f{tag}.parquet"));
                     crate::output::write_parquet(&kept, &root.join(&new))?;
@@ -140,7 +141,7 @@ impl Workspace {
                     continue;
                 }
                 let data = crate::input::read_parquet_file(&path)?;
-                let (kept, removed, cleared) = without_customer(&data, customer, &HashSet::new())?;
+                let (kept, removed, cleared) = without_customer(&data, customer, &HashSet::new(), &key)?;
                 if removed + cleared == 0 {
                     continue;
                 }
@@ -183,6 +184,15 @@ impl Workspace {
     }
 }
 
+/// Whether `text` holds `id` as a whole token (letters and digits do not continue it on
+/// either side, but for a letter before it: `RC00000004` holds `C00000004`).
+fn holds(text: &str, id: &str) -> bool {
+    text.match_indices(id).any(|(start, _)| {
+        let after = text[start + id.len()..].chars().next();
+        !after.is_some_and(char::is_alphanumeric) && !text[..start].chars().next_back().is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 fn relative(root: &Path, path: &Path) -> String {
     path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
 }
@@ -194,7 +204,12 @@ fn text_column<'a>(data: &'a RecordBatch, name: &str) -> Option<&'a StringArray>
 /// `data` without the customer's rows (their `customer_id`, or no customer and one of
 /// their `orders`), and with any other text cell equal to their id cleared: the rows kept,
 /// the rows removed, the cells cleared.
-fn without_customer(data: &RecordBatch, customer: &str, orders: &HashSet<String>) -> Result<(RecordBatch, u64, u64), StoreError> {
+fn without_customer(
+    data: &RecordBatch,
+    customer: &str,
+    orders: &HashSet<String>,
+    key: &[u8; 32],
+) -> Result<(RecordBatch, u64, u64), StoreError> {
     let rows = data.num_rows();
     let id_column = data.schema().index_of("customer_id").ok();
     let text = |index: usize| -> Option<Vec<Option<String>>> {
@@ -218,15 +233,22 @@ fn without_customer(data: &RecordBatch, customer: &str, orders: &HashSet<String>
     let mut cleared = 0;
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(data.num_columns());
     for (index, column) in data.columns().iter().enumerate() {
+        let is_event_id = data.schema().field(index).name() == "event_id";
+        // An event id that spells the id (`RC00000004`, a referral of them) is replaced by
+        // a keyed hash of itself: still one id per event, naming nobody.
+        let touches = |value: &Option<String>| match value.as_deref() {
+            Some(value) if is_event_id => holds(value, customer),
+            value => value == Some(customer),
+        };
         let replaced = match (Some(index) != id_column).then(|| text(index)).flatten() {
-            Some(values) if values.iter().zip(&keep).any(|(value, keep)| *keep && value.as_deref() == Some(customer)) => {
+            Some(values) if values.iter().zip(&keep).any(|(value, keep)| *keep && touches(value)) => {
                 let values: Vec<Option<String>> = values
                     .into_iter()
                     .zip(&keep)
                     .map(|(value, keep)| {
-                        if *keep && value.as_deref() == Some(customer) {
+                        if *keep && touches(&value) {
                             cleared += 1;
-                            None
+                            if is_event_id { value.map(|value| format!("forgotten:{}", &keyed(key, &value)[..32])) } else { None }
                         } else {
                             value
                         }
@@ -285,23 +307,62 @@ fn quarantine_without(path: &Path, customer: &str) -> Result<(Vec<u8>, u64), Sto
     Ok((writer.into_inner().map_err(|error| StoreError::Internal(error.to_string()))?, removed))
 }
 
+/// The workspace's audit key (made on the first forget).
+fn audit_key(root: &Path) -> Result<[u8; 32], StoreError> {
+    let key_path = root.join(AUDIT_KEY);
+    match fs::read(&key_path) {
+        Ok(bytes) if bytes.len() == 32 => Ok(bytes.try_into().unwrap_or([0; 32])),
+        _ => {
+            let key: [u8; 32] = rand::random();
+            write_synced(&key_path, &key)?;
+            Ok(key)
+        }
+    }
+}
+
+fn keyed(key: &[u8; 32], text: &str) -> String {
+    blake3::keyed_hash(key, text.as_bytes()).to_hex().to_string()
+}
+
+/// The customers forgotten in a workspace, as the audit log's keyed hashes: an ingest
+/// skips their rows, so a later export that still lists them does not bring them back.
+#[derive(Debug)]
+pub(crate) struct Forgotten {
+    key: [u8; 32],
+    hashes: HashSet<String>,
+}
+
+impl Forgotten {
+    /// The forgotten customers of the workspace at `root`, if any.
+    pub(crate) fn load(root: &Path) -> Result<Option<Forgotten>, StoreError> {
+        let Ok(text) = fs::read_to_string(root.join(AUDIT)) else { return Ok(None) };
+        let hashes: HashSet<String> = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|entry| entry["action"] == "forget")
+            .filter_map(|entry| entry["customer_keyed_blake3"].as_str().map(str::to_string))
+            .collect();
+        if hashes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Forgotten { key: audit_key(root)?, hashes }))
+    }
+
+    /// Whether `customer` was forgotten.
+    pub(crate) fn contains(&self, customer: &str) -> bool {
+        self.hashes.contains(&keyed(&self.key, customer))
+    }
+}
+
 /// Record the forget in `audit.jsonl`: when, and what was removed, with the id only as a
 /// keyed hash (the key stays in the workspace), so a request can be checked later without
 /// the log naming anyone.
 fn audit(root: &Path, customer: &str, report: &ForgetReport) -> Result<(), StoreError> {
-    let key_path = root.join(AUDIT_KEY);
-    let key: [u8; 32] = match fs::read(&key_path) {
-        Ok(bytes) if bytes.len() == 32 => bytes.try_into().unwrap_or([0; 32]),
-        _ => {
-            let key: [u8; 32] = rand::random();
-            write_synced(&key_path, &key)?;
-            key
-        }
-    };
+    let key = audit_key(root)?;
     let line = serde_json::json!({
         "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "action": "forget",
-        "customer_keyed_blake3": blake3::keyed_hash(&key, customer.as_bytes()).to_hex().to_string(),
+        "customer_keyed_blake3": keyed(&key, customer),
         "removed": report,
     });
     let path = root.join(AUDIT);

@@ -152,6 +152,8 @@ pub struct IngestReport {
     pub duplicates: u64,
     /// Rows the mapping's filter skipped.
     pub filtered: u64,
+    /// Rows of customers forgotten in this workspace (`rapport forget`), skipped.
+    pub forgotten: u64,
     /// The first rejected rows (up to 20), for display.
     pub first_rejects: Vec<Rejected>,
     /// When the file was ingested before with the same rejects and nothing new was
@@ -353,6 +355,7 @@ impl Workspace {
                 rejected: earlier.rejected,
                 duplicates: earlier.accepted + earlier.duplicates,
                 filtered: earlier.filtered,
+                forgotten: 0,
                 first_rejects: Vec::new(),
                 already_quarantined: earlier.quarantine_file.clone(),
                 already_ingested: Some(earlier.id),
@@ -393,7 +396,17 @@ impl Workspace {
             }
         }
         let file = input.name();
-        let context = RowContext { kind, mapping: &mapping, time_format: &time_format, zone: self.zone, file: &file, mapped };
+        let forgotten = crate::forget::Forgotten::load(&self.root)?;
+        let customer_index = kind.fields().iter().position(|field| field.name == "customer_id");
+        let context = RowContext {
+            kind,
+            mapping: &mapping,
+            time_format: &time_format,
+            zone: self.zone,
+            file: &file,
+            mapped,
+            forgotten: forgotten.as_ref().zip(customer_index),
+        };
         let mut state = IngestState::new(kind, &staging, stored, options.max_rejects);
         let mut header = None;
         scan_blocks(
@@ -406,7 +419,7 @@ impl Workspace {
             },
             |block| state.take(block),
         )?;
-        let IngestState { events, quarantine, accepted, rejected, duplicates, filtered, first_rejects, by_column, .. } = state;
+        let IngestState { events, quarantine, accepted, rejected, duplicates, filtered, first_rejects, by_column, forgotten, .. } = state;
 
         if rejected > options.max_rejects {
             let _ = fs::remove_dir_all(&staging);
@@ -428,6 +441,7 @@ impl Workspace {
                 rejected: 0,
                 duplicates,
                 filtered,
+                forgotten,
                 first_rejects,
                 already_quarantined: None,
                 already_ingested: None,
@@ -450,6 +464,7 @@ impl Workspace {
                     rejected,
                     duplicates,
                     filtered,
+                    forgotten,
                     first_rejects,
                     already_quarantined: Some(quarantine_file),
                     already_ingested: None,
@@ -512,6 +527,7 @@ impl Workspace {
             rejected,
             duplicates,
             filtered,
+            forgotten,
             first_rejects,
             already_quarantined: None,
             already_ingested: None,
@@ -816,6 +832,8 @@ struct RowContext<'a> {
     /// Input columns the mapping reads; those after them are read only for the identity
     /// of rows without an event id.
     mapped: usize,
+    /// The customers forgotten in this workspace, and where a row's customer id is.
+    forgotten: Option<(&'a crate::forget::Forgotten, usize)>,
 }
 
 struct ParsedRow {
@@ -839,6 +857,8 @@ struct IngestBlock<'a> {
     rows: Vec<ParsedRow>,
     rejected: Vec<QuarantinedRow>,
     filtered: u64,
+    /// Rows of forgotten customers, skipped.
+    forgotten: u64,
     raw: Vec<u8>,
     has_raw: bool,
     /// Reused for the values' text while hashing a row.
@@ -847,7 +867,16 @@ struct IngestBlock<'a> {
 
 impl<'a> IngestBlock<'a> {
     fn new(context: &'a RowContext<'a>) -> Self {
-        IngestBlock { context, rows: Vec::new(), rejected: Vec::new(), filtered: 0, raw: Vec::new(), has_raw: false, buffer: String::new() }
+        IngestBlock {
+            context,
+            rows: Vec::new(),
+            rejected: Vec::new(),
+            filtered: 0,
+            forgotten: 0,
+            raw: Vec::new(),
+            has_raw: false,
+            buffer: String::new(),
+        }
     }
 
     /// The row as written; for Parquet, which has no text, the mapped columns as a JSON
@@ -963,6 +992,14 @@ impl RowSink for IngestBlock<'_> {
             return self.reject_row(line, fields, mapping.describe(index), &value, expected);
         }
         self.has_raw = false;
+        if let Some((forgotten, index)) = context.forgotten
+            && let Value::Text(customer) = &values[index]
+            && forgotten.contains(customer)
+        {
+            self.forgotten += 1;
+            self.buffer = buffer;
+            return;
+        }
         if !matches!(values[0], Value::Text(_)) {
             for field in fields.iter().skip(context.mapped) {
                 buffer.clear();
@@ -1074,6 +1111,8 @@ struct IngestState {
     duplicates: u64,
     filtered: u64,
     first_rejects: Vec<Rejected>,
+    /// Rows of forgotten customers skipped.
+    forgotten: u64,
     /// Rejects per column, in the order columns first failed: the column, its count, and
     /// its first reject (a wrong time format must not hide behind a first reject elsewhere).
     by_column: Vec<(String, u64, Rejected)>,
@@ -1095,11 +1134,13 @@ impl IngestState {
             filtered: 0,
             first_rejects: Vec::new(),
             by_column: Vec::new(),
+            forgotten: 0,
         }
     }
 
     fn take(&mut self, block: IngestBlock<'_>) -> Result<(), StoreError> {
         self.filtered += block.filtered;
+        self.forgotten += block.forgotten;
         for QuarantinedRow { rejected, row } in block.rejected {
             self.rejected += 1;
             match self.by_column.iter_mut().find(|(column, _, _)| *column == rejected.column) {

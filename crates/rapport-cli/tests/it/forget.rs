@@ -37,12 +37,14 @@ fn contents(root: &Path) -> Vec<(String, String)> {
     found
 }
 
-/// Whether `text` holds `secret` as a whole token (not `C00000008` inside `C000000080`).
+/// Whether `text` holds `secret` as a token: not continued by a letter or digit after it,
+/// nor by a digit before it (`C00000008` is not in `C000000080`; it is in `RC00000008`,
+/// an event id spelling it).
 fn holds(text: &str, secret: &str) -> bool {
     text.match_indices(secret).any(|(start, _)| {
         let before = text[..start].chars().next_back();
         let after = text[start + secret.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(char::is_alphanumeric)
     })
 }
 
@@ -106,6 +108,22 @@ fn a_forgotten_customer_leaves_no_trace_in_the_workspace() {
     let count: u64 = customers(&before, first).parse().expect("count");
     assert_eq!(customers(&after, first), (count - 1).to_string());
     assert_eq!(customers(&after, &after.last().expect("run")[0]), (count - 1).to_string());
+
+    // A later export that still lists them does not bring them back.
+    let export = directory.path().join("later.csv");
+    std::fs::write(&export, format!("customer_id,time,amount\n{customer},2025-12-01,30.00\nsomeone-new,2025-12-01,10.00\n"))
+        .expect("write");
+    let output = crate::rapport(&["ingest", "-w", ws, "-k", "purchases", export.to_str().expect("path"), "--format", "csv"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("purchases,1,0,0,0,"),
+        "only the new customer: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("1 row(s) of customers forgotten in this workspace skipped"));
+    for (file, text) in contents(&workspace) {
+        assert!(!holds(&text, &customer), "{file} holds {customer:?} after a later ingest");
+    }
 
     let error = user_error(&["forget", "-w", ws, &customer]);
     assert!(error.contains("is not in this workspace") && error.contains("nothing was forgotten"), "{error}");
