@@ -123,6 +123,19 @@ fn looks_like_decimal_comma(message: &str) -> bool {
         && !message.contains("--decimal-comma")
 }
 
+/// The input column and value of a reject whose customer id is blank (empty, `(blank)`,
+/// `NA`, `null`): the column as named in the input, when the message names a plain one.
+fn blank_customer(message: &str) -> Option<(String, String)> {
+    message.split("column \"").skip(1).find_map(|rest| {
+        let (column, rest) = rest.split_once("\": found \"")?;
+        let (value, rest) = rest.split_once('"')?;
+        let blank = matches!(value.trim().to_ascii_lowercase().as_str(), "" | "(blank)" | "na" | "n/a" | "null" | "none");
+        let about_customer = column.to_ascii_lowercase().contains("customer") || rest.starts_with(", expected a customer id");
+        let plain = !column.is_empty() && column.chars().all(|c| c.is_alphanumeric() || c == '_');
+        (blank && about_customer && plain).then(|| (column.to_string(), value.to_string()))
+    })
+}
+
 /// The `--time-format` hint for a rejected time: the layout the first rejected value
 /// suggests (`12/13/2010 8:26` is month first, `13/12/2010` day first; `12/1/2010` could
 /// be either, and the hint says so rather than guess).
@@ -242,6 +255,16 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         "too_many_rejects" if error.to_string().contains("expected a date") || error.to_string().contains("expected a time matching") => {
             Some(time_format_hint(&error.to_string()))
         }
+        "too_many_rejects" if subcommand == "ingest" && blank_customer(&error.to_string()).is_some() => {
+            let (column, value) = blank_customer(&error.to_string()).unwrap_or_default();
+            let condition = match value.as_str() {
+                "" => format!("{column} IS NOT NULL"),
+                other => format!("{column} IS NOT NULL AND {column} <> '{other}'"),
+            };
+            Some(format!(
+                "rows without a customer cannot be linked to anyone: skip them with --where \"{condition}\", or keep them in quarantine/ with --max-rejects N"
+            ))
+        }
         "too_many_rejects" if subcommand == "ingest" => {
             Some("--max-rejects N accepts up to N rejected rows (ingest keeps them in quarantine/)".into())
         }
@@ -333,6 +356,15 @@ mod tests {
         assert!(hint.contains("'%m/%d/%Y %H:%M'"), "the time column's value, not the first reject's: {hint}");
         let hint = time_format_hint(r#"found "12/13/2010 9:02", expected a time matching "%d/%m/%Y %H:%M""#);
         assert!(hint.contains("'%m/%d/%Y %H:%M'"), "a wrong --time-format: {hint}");
+        assert_eq!(
+            blank_customer(r#"(first: a.csv:45: column "CustomerID": found "(blank)", expected a number (in round(CustomerID)))"#),
+            Some(("CustomerID".to_string(), "(blank)".to_string()))
+        );
+        assert_eq!(
+            blank_customer(r#"first: a.csv:5: column "customer_id": found "", expected a customer id, or an order id"#),
+            Some(("customer_id".to_string(), String::new()))
+        );
+        assert_eq!(blank_customer(r#"column "amount": found "", expected a decimal number"#), None);
         let hint = time_format_hint(r#"found "12/1/2010 8:26", expected a date"#);
         assert!(hint.contains("month first") && hint.contains("day first"), "{hint}");
     }

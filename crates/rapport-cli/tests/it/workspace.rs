@@ -373,3 +373,29 @@ fn a_directory_of_parquet_parts_is_ingested_file_by_file() {
     let error = user_error(&["ingest", "-w", workspace, "-k", "purchases", empty.to_str().expect("path")]);
     assert!(error.contains("holds no data file"), "{error}");
 }
+
+/// Rows without a customer (Online Retail writes `(blank)`): the hint says how to skip
+/// them with a filter, and the filter it names works.
+#[test]
+fn blank_customers_get_a_filter_hint_that_works() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace]);
+    let file = directory.path().join("retail.csv");
+    std::fs::write(
+        &file,
+        "CustomerID,InvoiceDate,Amount\n17850.0,2010-12-01 08:26,15.30\n(blank),2010-12-01 08:28,3.00\n13047.0,2010-12-01 08:34,20.00\n",
+    )
+    .expect("write");
+    let file = file.to_str().expect("path");
+    let maps = ["--map", "customer_id==round(CustomerID)", "--map", "time=InvoiceDate", "--map", "amount=Amount"];
+    let mut args = vec!["ingest", "-w", workspace, "-k", "purchases", file];
+    args.extend_from_slice(&maps);
+    let error = user_error(&args);
+    let condition = "CustomerID IS NOT NULL AND CustomerID <> '(blank)'";
+    assert!(error.contains(&format!("--where \"{condition}\"")), "{error}");
+    args.extend_from_slice(&["--where", condition, "--format", "csv"]);
+    let accepted = ok(&args);
+    assert!(accepted.contains("purchases,2,0,0,1,000001"), "{accepted}");
+}
