@@ -334,14 +334,16 @@ fn matrix(view: &RunView, currency: &str) -> Markup {
     );
     let directions = &report.directions;
     let watch = &report.watch;
+    let (watched, watched_strength, watched_clv) = (texts(watch, "customer_id"), floats(watch, "strength"), floats(watch, "clv"));
+    let (watched_alive, reasons) = (floats(watch, "p_alive"), texts(watch, "reasons"));
     let watch_rows: Vec<Vec<String>> = (0..watch.num_rows().min(25))
         .map(|row| {
             vec![
-                texts(watch, "customer_id")[row].clone(),
-                short(floats(watch, "strength")[row]),
-                short(floats(watch, "clv")[row]),
-                short(floats(watch, "p_alive")[row]),
-                texts(watch, "reasons")[row].clone(),
+                watched[row].clone(),
+                short(watched_strength[row]),
+                short(watched_clv[row]),
+                short(watched_alive[row]),
+                reasons[row].clone(),
             ]
         })
         .collect();
@@ -398,26 +400,26 @@ fn value(view: &RunView, currency: &str) -> Markup {
         return html! { p { "No lifetime-value fit in this run (see Not measured)." } };
     }
     finite.sort_by(f64::total_cmp);
-    let quantile = |q: f64| finite[((finite.len() - 1) as f64 * q).round() as usize];
-    let top = quantile(0.99).max(1e-9);
-    let alive: Vec<f64> = p_alive.iter().copied().filter(|v| v.is_finite()).collect();
+    let top = quantile(&finite, 0.99).max(1e-9);
+    let mut alive: Vec<f64> = p_alive.iter().copied().filter(|v| v.is_finite()).collect();
+    alive.sort_by(f64::total_cmp);
     let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
     let stats = vec![
         vec![
             "CLV, 12 months".into(),
             svg::group(finite.len().to_string()),
             short(mean(&finite)),
-            short(quantile(0.5)),
-            short(quantile(0.9)),
+            short(quantile(&finite, 0.5)),
+            short(quantile(&finite, 0.9)),
             short(top),
         ],
         vec![
             "P(alive)".into(),
             svg::group(alive.len().to_string()),
             short(mean(&alive)),
-            short(sorted_quantile(&alive, 0.5)),
-            short(sorted_quantile(&alive, 0.9)),
-            short(sorted_quantile(&alive, 0.99)),
+            short(quantile(&alive, 0.5)),
+            short(quantile(&alive, 0.9)),
+            short(quantile(&alive, 0.99)),
         ],
     ];
     let tracking = view.tables.get("tracking").map(|tracking| {
@@ -439,7 +441,7 @@ fn value(view: &RunView, currency: &str) -> Markup {
         @if let Some(tracking) = tracking { (tracking) }
         div {
             (figure(
-                svg::histogram("clv-hist", "12-month CLV per customer", &format!("Histogram of 12-month customer lifetime value in {currency}, up to the 99th percentile ({}); the top 1% are counted in the last bar", short(top)), &finite, (0.0f64.min(quantile(0.0)), top), 30),
+                svg::histogram("clv-hist", "12-month CLV per customer", &format!("Histogram of 12-month customer lifetime value in {currency}, up to the 99th percentile ({}); the top 1% are counted in the last bar", short(top)), &finite, (0.0f64.min(quantile(&finite, 0.0)), top), 30),
                 &format!("12-month CLV ({currency}), BG/NBD + Gamma-Gamma; last bar includes the top 1%."),
                 &["", "customers", "mean", "median", "90th percentile", "99th percentile"], stats.clone()))
             (figure(
@@ -449,9 +451,8 @@ fn value(view: &RunView, currency: &str) -> Markup {
     }
 }
 
-fn sorted_quantile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
+/// The `q` quantile of values already sorted (nearest rank); NaN when there are none.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted.get(((sorted.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(f64::NAN)
 }
 

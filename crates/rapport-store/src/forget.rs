@@ -240,7 +240,13 @@ fn without_customer(
             Some(value) if is_event_id => holds(value, customer),
             value => value == Some(customer),
         };
-        let replaced = match (Some(index) != id_column).then(|| text(index)).flatten() {
+        // Only a column that mentions them is copied out as text (most mention nobody).
+        let mentions = match column.data_type() {
+            DataType::Utf8 => column.as_string::<i32>().iter().any(|value| value.is_some_and(|value| value.contains(customer))),
+            DataType::LargeUtf8 => column.as_string::<i64>().iter().any(|value| value.is_some_and(|value| value.contains(customer))),
+            _ => false,
+        };
+        let replaced = match (Some(index) != id_column && mentions).then(|| text(index)).flatten() {
             Some(values) if values.iter().zip(&keep).any(|(value, keep)| *keep && touches(value)) => {
                 let values: Vec<Option<String>> = values
                     .into_iter()
