@@ -62,6 +62,19 @@ impl EventKind {
         }
     }
 
+    /// Whether a field of this kind is personal data beyond the customer's id: names,
+    /// contact details, exact locations and free text (what a viewer of the server never
+    /// receives).
+    pub fn is_personal(self, field: &str) -> bool {
+        match self {
+            EventKind::Customers => matches!(field, "name" | "email" | "phone" | "latitude" | "longitude" | "postal_code"),
+            EventKind::Interactions => matches!(field, "text" | "agent"),
+            EventKind::Surveys => field == "comment",
+            EventKind::Engagement => field == "text",
+            _ => false,
+        }
+    }
+
     /// The fields of this kind, in storage order. The first three are always
     /// `event_id`, `customer_id` and `time` (but for stores, which name a `store_id`) (optional for customers' profiles, required
     /// for every event). Purchases, interactions, surveys and engagement may name their

@@ -219,6 +219,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         after_as_of,
         not_in_customer_file,
         complaint_topics,
+        complaint_messages,
         last_event,
         referrals,
     } = load_timelines(&workspace, request.as_of.as_deref(), progress)?;
@@ -257,6 +258,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     let mut tables: Vec<Table> = measures.breakdowns(&settings).into_iter().filter(|table| table.rows() > 0).collect();
     tables.extend(sentiment_table(&sentiment));
     tables.extend(complaint_topics_table(&complaint_topics, settings.confidence));
+    tables.extend(complaint_messages_table(&complaint_topics, complaint_messages, zone));
     let (baselines, sentiment_headlines) = sentiment_baselines(&sentiment, &timelines, &settings);
     tables.extend(baselines);
     for (name, headline) in sentiment_headlines {
@@ -454,6 +456,8 @@ pub struct Loaded {
     pub not_in_customer_file: u64,
     /// The complaint topics of negative customer messages (the messages' `topic` indexes them).
     pub complaint_topics: Vec<ComplaintTopic>,
+    /// Each negative customer message with its topic, for reading a topic's texts.
+    pub complaint_messages: Vec<ComplaintMessage>,
     /// The time of the last event read (UTC seconds), whether or not after `as_of`.
     pub last_event: i64,
     /// Referrals naming the referred customer: (referrer, referred) ids.
@@ -479,6 +483,41 @@ fn complaint_topics_table(topics: &[ComplaintTopic], confidence: f64) -> Option<
     )
 }
 
+/// The negative customer messages with their topics (`complaint_messages.parquet`): what
+/// the dashboard shows when a topic is opened. The texts are personal data; `rapport
+/// forget` removes a customer's rows with the rest of the run.
+fn complaint_messages_table(topics: &[ComplaintTopic], mut messages: Vec<ComplaintMessage>, zone: Zone) -> Option<Table> {
+    if messages.is_empty() {
+        return None;
+    }
+    messages.sort_by(|a, b| a.topic.cmp(&b.topic).then(b.time.cmp(&a.time)));
+    let label = |message: &ComplaintMessage| topics.get(usize::from(message.topic)).map(|topic| topic.label.clone());
+    let time = |message: &ComplaintMessage| Some(rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(message.time))));
+    Some(
+        Table::new("complaint_messages")
+            .column("topic", Values::Text(messages.iter().map(label).collect()))
+            .column("customer_id", Values::Text(messages.iter().map(|message| message.customer.clone()).collect()))
+            .column("time", Values::Text(messages.iter().map(time).collect()))
+            .column("channel", Values::Text(messages.iter().map(|message| Some(message.channel.clone())).collect()))
+            .column("text", Values::Text(messages.into_iter().map(|message| Some(message.text)).collect())),
+    )
+}
+
+/// A negative customer message placed in a complaint topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComplaintMessage {
+    /// Index of its topic.
+    pub topic: u16,
+    /// Its customer (none when it names only an order).
+    pub customer: Option<String>,
+    /// When it was written, UTC seconds.
+    pub time: i64,
+    /// Where.
+    pub channel: String,
+    /// What it says.
+    pub text: String,
+}
+
 /// A complaint topic found in the negative customer messages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComplaintTopic {
@@ -500,10 +539,10 @@ const TOPIC_SAMPLE: usize = 20_000;
 /// order and a text's share of the sample is its share of the complaints), and every
 /// distinct complaint is then placed in its nearest topic. Fewer than 20 complaints
 /// find no topics.
-fn complaint_topics(interactions: &mut [InteractionRow]) -> Vec<ComplaintTopic> {
+fn complaint_topics(interactions: &mut [InteractionRow]) -> (Vec<ComplaintTopic>, Vec<ComplaintMessage>) {
     let mut texts: Vec<&str> = interactions.iter().filter_map(|row| row.complaint.as_deref()).collect();
     if texts.len() < 20 {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     texts.par_sort_unstable();
     let stride = texts.len().div_ceil(TOPIC_SAMPLE);
@@ -511,19 +550,27 @@ fn complaint_topics(interactions: &mut [InteractionRow]) -> Vec<ComplaintTopic> 
     let found = rapport_text::topics::find_topics(&sample, &rapport_text::topics::TopicOptions::default());
     let mut distinct = texts;
     distinct.dedup();
-    let Some(assigner) = found.assigner() else { return Vec::new() };
+    let Some(assigner) = found.assigner() else { return (Vec::new(), Vec::new()) };
     let topic_of: std::collections::HashMap<String, u16> =
         distinct.par_iter().filter_map(|text| assigner.assign(text).map(|topic| (text.to_string(), topic as u16))).collect();
     let mut messages = vec![0_u64; found.topics.len()];
+    let mut placed = Vec::new();
     for row in interactions.iter_mut() {
         if let Some(text) = row.complaint.take() {
             row.message.topic = topic_of.get(&text).copied();
             if let Some(topic) = row.message.topic {
                 messages[usize::from(topic)] += 1;
+                placed.push(ComplaintMessage {
+                    topic,
+                    customer: row.customer.clone(),
+                    time: row.message.time,
+                    channel: row.channel.clone(),
+                    text,
+                });
             }
         }
     }
-    found
+    let topics = found
         .topics
         .iter()
         .zip(messages)
@@ -532,7 +579,8 @@ fn complaint_topics(interactions: &mut [InteractionRow]) -> Vec<ComplaintTopic> 
             terms: topic.terms.iter().take(6).cloned().collect(),
             messages,
         })
-        .collect()
+        .collect();
+    (topics, placed)
 }
 
 /// Read every event of the workspace into customer timelines (customers' texts scored
@@ -587,11 +635,11 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         },
     )?;
     let mut interactions = interactions;
-    let complaint_topics = if interactions.iter().any(|row| row.complaint.is_some()) {
+    let (complaint_topics, complaint_messages) = if interactions.iter().any(|row| row.complaint.is_some()) {
         progress("finding complaint topics");
         complaint_topics(&mut interactions)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
 
     progress("reading surveys, engagement, programs and customers");
@@ -880,6 +928,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         after_as_of,
         not_in_customer_file,
         complaint_topics,
+        complaint_messages,
         last_event: last_event.unwrap_or(as_of),
         referrals,
     })

@@ -162,3 +162,100 @@ fn places(workspace: &Workspace, kind: EventKind, columns: &[&str]) -> Result<Ve
     places.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(places)
 }
+
+/// One stored event of a customer, its fields as JSON (missing fields left out; times as
+/// RFC 3339 in UTC).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerEvent {
+    /// Its kind.
+    pub kind: EventKind,
+    /// Its fields.
+    pub fields: serde_json::Map<String, Json>,
+}
+
+/// Every stored event of one customer, oldest first: those that name them, and those
+/// that name one of their orders only (a review or refund export). Reads every event
+/// file's rows (a scan, not an index look-up).
+pub fn customer_events(workspace: &std::path::Path, customer: &str) -> Result<Vec<CustomerEvent>, EngineError> {
+    let workspace = Workspace::open(workspace)?;
+    let mut orders: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut events = Vec::new();
+    // Purchases first: they give the customer's orders.
+    let kinds = std::iter::once(EventKind::Purchases).chain(EventKind::ALL.into_iter().filter(|kind| *kind != EventKind::Purchases));
+    for kind in kinds {
+        if kind == EventKind::Stores || workspace.event_files(kind).is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = kind.fields().iter().map(|field| field.name).collect();
+        let order_index = names.iter().position(|name| *name == "order_id");
+        let orders_now = &orders;
+        let found: Vec<serde_json::Map<String, Json>> = workspace.scan_events(
+            kind,
+            &names,
+            Vec::new,
+            |found: &mut Vec<serde_json::Map<String, Json>>, batch| {
+                let ids = batch.column(1).as_string::<i32>();
+                let order_ids = order_index.map(|index| batch.column(index).as_string::<i32>());
+                for row in 0..batch.num_rows() {
+                    let mine = if ids.is_null(row) {
+                        order_ids.is_some_and(|order_ids| !order_ids.is_null(row) && orders_now.contains(order_ids.value(row)))
+                    } else {
+                        ids.value(row) == customer
+                    };
+                    if mine {
+                        found.push(row_json(batch, row));
+                    }
+                }
+                Ok(())
+            },
+            |mut left, right| {
+                left.extend(right);
+                left
+            },
+        )?;
+        if kind == EventKind::Purchases {
+            orders.extend(found.iter().filter_map(|fields| fields.get("order_id").and_then(Json::as_str).map(str::to_string)));
+        }
+        events.extend(found.into_iter().map(|fields| CustomerEvent { kind, fields }));
+    }
+    let time = |event: &CustomerEvent| event.fields.get("time").and_then(Json::as_str).map(str::to_string).unwrap_or_default();
+    events.sort_by_key(time);
+    Ok(events)
+}
+
+/// One row of a record batch as a JSON object (nulls left out).
+pub fn row_json(batch: &RecordBatch, row: usize) -> serde_json::Map<String, Json> {
+    use arrow::datatypes::{DataType, TimestampSecondType, UInt64Type};
+    let mut fields = serde_json::Map::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if column.is_null(row) {
+            continue;
+        }
+        let value = match column.data_type() {
+            DataType::Utf8 => Json::from(column.as_string::<i32>().value(row)),
+            DataType::LargeUtf8 => Json::from(column.as_string::<i64>().value(row)),
+            DataType::Float64 => {
+                let value = column.as_primitive::<Float64Type>().value(row);
+                if value.is_finite() { Json::from(value) } else { continue }
+            }
+            DataType::UInt64 => Json::from(column.as_primitive::<UInt64Type>().value(row)),
+            DataType::Int64 => Json::from(column.as_primitive::<arrow::datatypes::Int64Type>().value(row)),
+            DataType::UInt32 => Json::from(column.as_primitive::<arrow::datatypes::UInt32Type>().value(row)),
+            DataType::Int32 => Json::from(column.as_primitive::<arrow::datatypes::Int32Type>().value(row)),
+            DataType::Boolean => Json::from(column.as_boolean().value(row)),
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Second, _) => {
+                let seconds = column.as_primitive::<TimestampSecondType>().value(row);
+                match chrono::DateTime::from_timestamp(seconds, 0) {
+                    Some(time) => Json::from(time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    None => continue,
+                }
+            }
+            _ => match arrow::util::display::array_value_to_string(column, row) {
+                Ok(text) => Json::from(text),
+                Err(_) => continue,
+            },
+        };
+        fields.insert(field.name().clone(), value);
+    }
+    fields
+}

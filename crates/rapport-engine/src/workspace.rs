@@ -183,3 +183,133 @@ mod tests {
         assert_eq!(parse_mappings(EventKind::Purchases, &["customer_id".into()]).expect_err("no =").code(), "invalid_value");
     }
 }
+
+pub use rapport_store::tokens::{Role, TOKEN_PREFIX, TokenRecord, token_hash};
+pub use rapport_store::workspace::IdCache;
+
+/// Create an access token for the server; returns its record and its text, which is
+/// shown once and stored only hashed.
+pub fn create_token(workspace: &Path, role: Role, name: &str) -> Result<(TokenRecord, String), EngineError> {
+    Ok(Workspace::open(workspace)?.create_token(role, name)?)
+}
+
+/// Every token of the workspace (revoked ones too), oldest first.
+pub fn list_tokens(workspace: &Path) -> Result<Vec<TokenRecord>, EngineError> {
+    Workspace::open(workspace)?;
+    Ok(rapport_store::tokens::list(workspace)?)
+}
+
+/// When the token list last changed, to reload it only then.
+pub fn tokens_modified(workspace: &Path) -> Option<std::time::SystemTime> {
+    rapport_store::tokens::modified(workspace)
+}
+
+/// Revoke a token by id (or by its name when only one token has it).
+pub fn revoke_token(workspace: &Path, id_or_name: &str) -> Result<TokenRecord, EngineError> {
+    Ok(Workspace::open(workspace)?.revoke_token(id_or_name)?)
+}
+
+/// Events sent as JSON (the server's ingest endpoint): one object per event, keyed by
+/// Rapport's field names for the kind.
+#[derive(Debug, Clone, Copy)]
+pub struct PostedEvents<'a> {
+    /// The workspace.
+    pub workspace: &'a Path,
+    /// Kind of events.
+    pub kind: EventKind,
+    /// The events.
+    pub events: &'a [serde_json::Value],
+    /// What the rejects and the batch name as their source (e.g. the request).
+    pub source: &'a str,
+    /// Invalid events allowed (quarantined, the rest stored); beyond this nothing is
+    /// stored.
+    pub max_rejects: u64,
+}
+
+/// Store posted events with the validation, duplicate detection (by event id, else by
+/// content) and quarantine of a file ingest; published atomically before this returns.
+/// The workspace's column mapping does not apply: the events name Rapport's fields.
+/// Times without an offset are in the workspace's time zone.
+pub fn ingest_posted(request: &PostedEvents<'_>, cache: &mut IdCache) -> Result<IngestReport, EngineError> {
+    let kind = request.kind;
+    let names: Vec<&str> = kind.fields().iter().map(|field| field.name).collect();
+    let mut lines = Vec::with_capacity(request.events.len() * 128);
+    for (index, event) in request.events.iter().enumerate() {
+        let serde_json::Value::Object(fields) = event else {
+            return Err(EngineError::Request(format!(
+                "event {}: expected a JSON object of {kind} fields ({}), found {}",
+                index + 1,
+                names.join(", "),
+                json_type(event)
+            )));
+        };
+        for (name, value) in fields {
+            if !names.contains(&name.as_str()) {
+                let hint = rapport_core::nearest_name(name, names.iter().copied())
+                    .map(|near| format!(" (did you mean {near:?}?)"))
+                    .unwrap_or_default();
+                return Err(EngineError::Request(format!(
+                    "event {}: {name:?} is not a field of {kind}{hint}; the fields are {}",
+                    index + 1,
+                    names.join(", ")
+                )));
+            }
+            if matches!(value, serde_json::Value::Array(_) | serde_json::Value::Object(_)) {
+                return Err(EngineError::Request(format!(
+                    "event {}: field {name:?} is {}; expected a string, number, true/false or null",
+                    index + 1,
+                    json_type(value)
+                )));
+            }
+        }
+        serde_json::to_writer(&mut lines, event).map_err(|error| EngineError::Request(error.to_string()))?;
+        lines.push(b'\n');
+    }
+    if request.events.is_empty() {
+        return Err(EngineError::Request(format!("no events: send one {kind} object or an array of them")));
+    }
+    let mut workspace = Workspace::open(request.workspace)?;
+    // The events go through the file ingest as a JSON Lines file inside the workspace
+    // (same file system, so nothing is copied across devices); it is removed afterwards
+    // and leftovers of a crash are removed when the server starts.
+    let inbox = request.workspace.join(INBOX);
+    std::fs::create_dir_all(&inbox).map_err(|source| EngineError::Write { target: inbox.display().to_string(), source })?;
+    let path = inbox.join(format!("{}-{}.jsonl", std::process::id(), INBOX_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    std::fs::write(&path, &lines).map_err(|source| EngineError::Write { target: path.display().to_string(), source })?;
+    let options = IngestOptions {
+        input: rapport_store::input::InputSpec {
+            path: path.clone(),
+            format: rapport_store::input::InputFormat::JsonLines,
+            label: Some(request.source.to_string()),
+            ..rapport_store::input::InputSpec::default()
+        },
+        mapping: MappingOverrides::default(),
+        time_format: Some(rapport_core::time::TimeFormat::Auto),
+        max_rejects: request.max_rejects,
+        replace: None,
+        profile: Some(rapport_core::config::MappingProfile::default()),
+        fail_at: None,
+    };
+    let report = workspace.ingest_cached(kind, &options, cache);
+    let _ = std::fs::remove_file(&path);
+    Ok(report?)
+}
+
+/// Remove what a crashed server left in the inbox (events never acknowledged).
+pub fn clear_inbox(workspace: &Path) {
+    let _ = std::fs::remove_dir_all(workspace.join(INBOX));
+}
+
+const INBOX: &str = ".inbox";
+static INBOX_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "true/false",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

@@ -15,6 +15,7 @@ pub mod input;
 pub mod output;
 pub mod quarantine;
 pub mod runs;
+pub mod tokens;
 pub mod workspace;
 
 pub use error::StoreError;

@@ -117,6 +117,22 @@ pub struct Workspace {
     manifest: Manifest,
 }
 
+/// The event ids stored for one kind, kept between ingests by a long-running process
+/// (see [`Workspace::ingest_cached`]).
+#[derive(Debug, Default)]
+pub struct IdCache {
+    kind: Option<EventKind>,
+    /// The batches whose ids the set holds, sorted.
+    batches: Vec<u64>,
+    ids: Option<FingerprintSet>,
+}
+
+impl IdCache {
+    fn clear(&mut self) {
+        *self = IdCache::default();
+    }
+}
+
 /// How to ingest one file.
 #[derive(Debug, Clone, Default)]
 pub struct IngestOptions {
@@ -308,6 +324,22 @@ impl Workspace {
     /// Parquet writer's current row group, and the fingerprints of the kind's event ids
     /// (about 8.5 bytes per stored or new event; see [`crate::fingerprint`]).
     pub fn ingest(&mut self, kind: EventKind, options: &IngestOptions) -> Result<IngestReport, StoreError> {
+        self.ingest_with(kind, options, None)
+    }
+
+    /// [`Workspace::ingest`], keeping the event ids stored for `kind` in `cache` between
+    /// calls: a long-running process (the server's ingest endpoints) reads only the
+    /// batches published since its last ingest instead of every stored id each time. The
+    /// cache follows the manifest, so ingests by other processes in between are picked up;
+    /// a failed ingest empties it.
+    pub fn ingest_cached(&mut self, kind: EventKind, options: &IngestOptions, cache: &mut IdCache) -> Result<IngestReport, StoreError> {
+        self.ingest_with(kind, options, Some(cache))
+    }
+
+    fn ingest_with(&mut self, kind: EventKind, options: &IngestOptions, cache: Option<&mut IdCache>) -> Result<IngestReport, StoreError> {
+        let keep = cache.is_some();
+        let mut scratch = IdCache::default();
+        let cache = cache.unwrap_or(&mut scratch);
         let lock = self.lock()?;
 
         let config = match &options.profile {
@@ -379,7 +411,13 @@ impl Workspace {
         }) {
             return Err(StoreError::IngestedWithOtherOptions { path: input.path.clone(), batch: earlier.id });
         }
-        let stored = self.stored_fingerprints(kind, options.replace)?;
+        let stored = match options.replace {
+            Some(except) => {
+                cache.clear();
+                self.stored_fingerprints(kind, Some(except))?
+            }
+            None => self.cached_fingerprints(kind, cache)?,
+        };
         let id = self.manifest.batches.iter().map(|batch| batch.id).max().unwrap_or(0) + 1;
         let staging = self.root.join(".staging").join(format!("{id:06}"));
         fs::create_dir_all(&staging).map_err(StoreError::write(&staging))?;
@@ -408,6 +446,7 @@ impl Workspace {
             forgotten: forgotten.as_ref().zip(customer_index),
         };
         let mut state = IngestState::new(kind, &staging, stored, options.max_rejects);
+        state.remember_accepted = keep && options.replace.is_none();
         let mut header = None;
         scan_blocks(
             input,
@@ -419,7 +458,9 @@ impl Workspace {
             },
             |block| state.take(block),
         )?;
-        let IngestState { events, quarantine, accepted, rejected, duplicates, filtered, first_rejects, by_column, forgotten, .. } = state;
+        let IngestState {
+            events, quarantine, accepted, rejected, duplicates, filtered, first_rejects, by_column, forgotten, stored, ..
+        } = state;
 
         if rejected > options.max_rejects {
             let _ = fs::remove_dir_all(&staging);
@@ -434,6 +475,10 @@ impl Workspace {
         fail(options, FailPoint::AfterStagingQuarantine)?;
 
         if accepted == 0 && rejected == 0 && options.replace.is_none() {
+            // Nothing accepted, so the set holds exactly the stored ids still.
+            let mut batches = self.manifest.batches.iter().filter(|batch| batch.kind == kind).map(|batch| batch.id).collect::<Vec<_>>();
+            batches.sort_unstable();
+            *cache = IdCache { kind: Some(kind), batches, ids: Some(stored) };
             let _ = fs::remove_dir_all(self.root.join(".staging"));
             return Ok(IngestReport {
                 batch: None,
@@ -515,6 +560,11 @@ impl Workspace {
         fs::rename(&aside, &manifest_path).map_err(StoreError::write(&manifest_path))?;
         sync_parent(&manifest_path)?;
         self.manifest = manifest;
+        if options.replace.is_none() {
+            let mut batches = self.manifest.batches.iter().filter(|batch| batch.kind == kind).map(|batch| batch.id).collect::<Vec<_>>();
+            batches.sort_unstable();
+            *cache = IdCache { kind: Some(kind), batches, ids: Some(stored) };
+        }
         if options.replace.is_some() {
             // The replaced batch's files are no longer listed: remove them now.
             self.clean_leftovers()?;
@@ -549,13 +599,30 @@ impl Workspace {
     /// read a record batch at a time.
     fn stored_fingerprints(&self, kind: EventKind, except: Option<u64>) -> Result<FingerprintSet, StoreError> {
         let mut set = FingerprintSet::new();
-        let files = self
-            .manifest
-            .batches
-            .iter()
-            .filter(|batch| batch.kind == kind && Some(batch.id) != except)
-            .filter_map(|batch| batch.events_file.as_ref())
-            .map(|file| self.root.join(file));
+        let batches: Vec<&Batch> = self.manifest.batches.iter().filter(|batch| batch.kind == kind && Some(batch.id) != except).collect();
+        self.add_fingerprints(&mut set, &batches)?;
+        Ok(set)
+    }
+
+    /// The stored ids of `kind`, from `cache` when it covers a subset of the batches the
+    /// manifest lists now (the rest are read), else read whole. The cache is left empty:
+    /// the ingest hands the set back when it publishes.
+    fn cached_fingerprints(&self, kind: EventKind, cache: &mut IdCache) -> Result<FingerprintSet, StoreError> {
+        let listed: Vec<&Batch> = self.manifest.batches.iter().filter(|batch| batch.kind == kind).collect();
+        let cached = std::mem::take(cache);
+        if let (Some(cached_kind), Some(mut set)) = (cached.kind, cached.ids)
+            && cached_kind == kind
+            && cached.batches.iter().all(|id| listed.iter().any(|batch| batch.id == *id))
+        {
+            let new: Vec<&Batch> = listed.into_iter().filter(|batch| cached.batches.binary_search(&batch.id).is_err()).collect();
+            self.add_fingerprints(&mut set, &new)?;
+            return Ok(set);
+        }
+        self.stored_fingerprints(kind, None)
+    }
+
+    fn add_fingerprints(&self, set: &mut FingerprintSet, batches: &[&Batch]) -> Result<(), StoreError> {
+        let files = batches.iter().filter_map(|batch| batch.events_file.as_ref()).map(|file| self.root.join(file));
         for path in files {
             let file = File::open(&path).map_err(StoreError::read(&path))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
@@ -571,7 +638,7 @@ impl Workspace {
                 }
             }
         }
-        Ok(set)
+        Ok(())
     }
 
     /// Scan the stored events of `kind` on all cores: the named columns of every
@@ -808,7 +875,7 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> 
 }
 
 /// Replace `path` with `bytes` atomically: write aside, fsync, rename, fsync directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let aside = path.with_extension("tmp");
     write_synced(&aside, bytes)?;
     fs::rename(&aside, path).map_err(StoreError::write(path))?;
@@ -1113,6 +1180,9 @@ struct IngestState {
     first_rejects: Vec<Rejected>,
     /// Rows of forgotten customers skipped.
     forgotten: u64,
+    /// Add the ids of accepted rows to `stored`, so that after a publish it holds every
+    /// stored id (for [`IdCache`]); it changes no decision, as `this_file` holds them too.
+    remember_accepted: bool,
     /// Rejects per column, in the order columns first failed: the column, its count, and
     /// its first reject (a wrong time format must not hide behind a first reject elsewhere).
     by_column: Vec<(String, u64, Rejected)>,
@@ -1135,6 +1205,7 @@ impl IngestState {
             first_rejects: Vec::new(),
             by_column: Vec::new(),
             forgotten: 0,
+            remember_accepted: false,
         }
     }
 
@@ -1209,6 +1280,11 @@ impl IngestState {
             }
             self.events.push(&row)?;
             self.accepted += 1;
+            if self.remember_accepted
+                && let Value::Text(id) = &row.values[0]
+            {
+                self.stored.insert(Fingerprint::of(id.as_bytes()));
+            }
         }
         Ok(())
     }
@@ -1673,6 +1749,37 @@ mod tests {
         assert_eq!((report.accepted, report.duplicates), (10_000, 10_000));
         let stored = workspace.for_each_purchase(|_, _, _| {}).expect("scan");
         assert_eq!(stored, 110_000);
+    }
+
+    /// The id cache of a long-running ingester follows the manifest: ids published by
+    /// another process in between, and ids of rows without one (derived from content),
+    /// are duplicates; a failed ingest leaves nothing of itself in the cache.
+    #[test]
+    fn cached_ids_follow_ingests_by_others() {
+        let (directory, mut workspace) = workspace();
+        let mut cache = IdCache::default();
+        let file = |name: &str, rows: &str| purchases_file(directory.path(), name, &format!("event_id,customer_id,time,amount\n{rows}"));
+        let report = workspace.ingest_cached(EventKind::Purchases, &file("1.csv", "e1,a,2020-01-01,1\n,b,2020-01-01,2\n"), &mut cache);
+        assert_eq!(report.expect("first").accepted, 2);
+        // Another process publishes e2.
+        let mut other = Workspace::open(workspace.root()).expect("open");
+        assert_eq!(other.ingest(EventKind::Purchases, &file("2.csv", "e2,a,2020-01-02,1\n")).expect("other").accepted, 1);
+        let report = workspace
+            .ingest_cached(
+                EventKind::Purchases,
+                &file("3.csv", "e1,a,2020-01-01,1\ne2,a,2020-01-02,1\n,b,2020-01-01,2\ne3,c,2020-01-03,1\n"),
+                &mut cache,
+            )
+            .expect("third");
+        assert_eq!((report.accepted, report.duplicates), (1, 3));
+        let mut refused = file("4.csv", "e4,a,2020-01-04,1\ne5,a,not a date,1\n");
+        refused.max_rejects = 0;
+        assert!(workspace.ingest_cached(EventKind::Purchases, &refused, &mut cache).is_err());
+        let report = workspace
+            .ingest_cached(EventKind::Purchases, &file("5.csv", "e4,a,2020-01-04,1\ne3,c,2020-01-03,1\n"), &mut cache)
+            .expect("fifth");
+        assert_eq!((report.accepted, report.duplicates), (1, 1), "e4 was never published");
+        assert_eq!(workspace.for_each_purchase(|_, _, _| {}).expect("scan"), 5);
     }
 
     #[test]
