@@ -80,6 +80,13 @@ pub enum Command {
     /// request (without the id) in the workspace's audit.jsonl. Run `analyze` again for
     /// aggregates without them.
     Forget(ForgetArgs),
+    /// Serve the HTTP API (/api/v1/, described at /openapi.json), the dashboard (/) and
+    /// the NPS kiosk form (/kiosk/nps) over a workspace; a new analysis is picked up
+    /// without a restart. Requests need a token: `rapport token create`.
+    Serve(ServeArgs),
+    /// Access tokens of the server: create (printed once, stored hashed), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
     /// Write a results run's customer table to PostgreSQL for the CRM: upserted by
@@ -374,6 +381,67 @@ pub struct ForgetArgs {
     /// The customer's id, as in the events.
     #[arg(value_name = "CUSTOMER_ID")]
     pub customer: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// Address to listen on (port 0: any free port, printed when listening). Anything
+    /// but loopback should sit behind a TLS-terminating proxy.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Requests per second allowed to one token (and the burst it may send at once).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: u32,
+    /// Largest request body, MiB (a batch of events).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_body_mb: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (once: only its hash is stored).
+    Create(TokenCreateArgs),
+    /// List the tokens: id, name, role, created, revoked.
+    List(TokenListArgs),
+    /// Revoke a token by id (or name): requests with it are refused from then on.
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// What the token may do: viewer (results without personal data), analyst (with
+    /// personal data), admin (also ingest, forget), kiosk (only the NPS kiosk form).
+    #[arg(long, value_parser = ["viewer", "analyst", "admin", "kiosk"])]
+    pub role: String,
+    /// What it is for (shown by `token list`).
+    #[arg(long, default_value = "")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// The token's id (or its name, when no other token has it).
+    #[arg(value_name = "TOKEN_ID")]
+    pub token: String,
 }
 
 #[derive(Debug, Args)]

@@ -21,7 +21,8 @@ use rapport_engine::{
 use crate::args::{
     Cli, ClusterCommand, ClvCommand, ClvInput, Command, DelimiterArg, DiscountPeriodArg, Format, InputFormatArg, KindArg, MatrixArgs,
     MatrixView, ModelArg, ModelKindArg, MonthArg, PeriodArg, PropensityView, QuarantineCommand, ReadArgs, RorBy, SentimentArgs,
-    SentimentOutput, TimeUnitArg, TopicsArgs, TopicsOutput, TransactionColumns as Columns, TrendPeriod, WindowArgs,
+    SentimentOutput, ServeArgs, TimeUnitArg, TokenCommand, TopicsArgs, TopicsOutput, TransactionColumns as Columns, TrendPeriod,
+    WindowArgs,
 };
 
 /// Rejected rows shown on stderr before "… and N more".
@@ -399,6 +400,46 @@ pub fn run(cli: Cli) -> Result<()> {
                 eprintln!(
                     "aggregates of existing runs still count them: run `rapport analyze --workspace {}` for new ones",
                     args.workspace.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Serve(args) => serve(&args, quiet),
+        Command::Token(TokenCommand::Create(args)) => {
+            let role: rapport_engine::workspace::Role = args.role.parse().map_err(EngineError::from)?;
+            let (record, token) = rapport_engine::workspace::create_token(&args.workspace, role, &args.name)?;
+            println!("{token}");
+            if !quiet {
+                eprintln!(
+                    "token {} ({}, {}) created: it is shown only now; keep it secret (send it as Authorization: Bearer TOKEN, or sign in to the dashboard with it)",
+                    record.id,
+                    record.name,
+                    record.role.name()
+                );
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::List(args)) => {
+            let tokens = rapport_engine::workspace::list_tokens(&args.workspace)?;
+            let table = TableBuilder::default()
+                .text("id", tokens.iter().map(|token| token.id.as_str()))
+                .text("name", tokens.iter().map(|token| token.name.as_str()))
+                .text("role", tokens.iter().map(|token| token.role.name()))
+                .text("created_at", tokens.iter().map(|token| token.created_at.as_str()))
+                .text("revoked_at", tokens.iter().map(|token| token.revoked_at.as_deref().unwrap_or("")))
+                .build()
+                .map_err(EngineError::from)?;
+            emit(&table, args.format, None)
+        }
+        Command::Token(TokenCommand::Revoke(args)) => {
+            let record = rapport_engine::workspace::revoke_token(&args.workspace, &args.token)?;
+            if !quiet {
+                eprintln!(
+                    "token {} ({}, {}) revoked at {}; a running server refuses it within seconds",
+                    record.id,
+                    record.name,
+                    record.role.name(),
+                    record.revoked_at.as_deref().unwrap_or("?")
                 );
             }
             Ok(())
@@ -1561,4 +1602,48 @@ fn spinner(quiet: bool, message: String) -> ProgressBar {
     bar.set_message(message);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// `rapport serve`: until Ctrl-C or SIGTERM.
+fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<()> {
+    let mut options = rapport_server::ServeOptions::new(args.workspace.clone());
+    options.rate_limit = args.rate_limit;
+    options.max_body_bytes = (args.max_body_mb as usize) << 20;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let workspace = args.workspace.clone();
+    runtime.block_on(async move {
+        let shutdown = async {
+            let interrupt = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(signal) => signal,
+                    Err(_) => return,
+                };
+                tokio::select! { _ = interrupt => {}, _ = terminate.recv() => {} }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = interrupt.await;
+            }
+        };
+        let ready = move |bound: std::net::SocketAddr| {
+            // The address on stdout (for scripts that asked for port 0), the rest on stderr.
+            println!("http://{bound}/");
+            if !quiet {
+                eprintln!(
+                    "serving {} on http://{bound}/ (API under /api/v1/, OpenAPI at /openapi.json, kiosk at /kiosk/nps); Ctrl-C stops",
+                    workspace.display()
+                );
+                if rapport_engine::workspace::list_tokens(&workspace)
+                    .map(|tokens| tokens.iter().all(|token| token.revoked_at.is_some()))
+                    .unwrap_or(false)
+                {
+                    eprintln!("no token yet: `rapport token create --workspace {} --role admin` makes one", workspace.display());
+                }
+            }
+        };
+        rapport_server::serve(options, args.addr, ready, shutdown).await
+    })?;
+    Ok(())
 }

@@ -241,7 +241,7 @@ impl FromStr for EventKind {
         EventKind::ALL.into_iter().find(|kind| kind.name() == text || kind.name().trim_end_matches('s') == singular).ok_or_else(|| {
             CoreError::InvalidOption {
                 option: "kind",
-                reason: format!("{text:?} is not one of customers, purchases, interactions, surveys, engagement, programs, costs"),
+                reason: format!("{text:?} is not one of customers, purchases, interactions, surveys, engagement, programs, costs, stores"),
             }
         })
     }

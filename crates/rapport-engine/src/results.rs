@@ -259,3 +259,60 @@ pub fn row_json(batch: &RecordBatch, row: usize) -> serde_json::Map<String, Json
     }
     fields
 }
+
+/// A column of a results table as numbers, whatever its stored type (counts are
+/// unsigned integers, measures floats); `None` when absent or not numeric.
+pub fn number_column(batch: &RecordBatch, name: &str) -> Option<arrow::array::Float64Array> {
+    let column = batch.column_by_name(name)?;
+    if !column.data_type().is_numeric() {
+        return None;
+    }
+    let cast = arrow::compute::cast(column, &arrow::datatypes::DataType::Float64).ok()?;
+    Some(cast.as_primitive::<Float64Type>().clone())
+}
+
+/// A column of a results table as text (ids are stored as large strings); `None` when
+/// absent.
+pub fn text_column(batch: &RecordBatch, name: &str) -> Option<arrow::array::StringArray> {
+    let column = batch.column_by_name(name)?;
+    let cast = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8).ok()?;
+    Some(cast.as_string::<i32>().clone())
+}
+
+/// The rows of the customer table in one cell of the Customer Matrix.
+pub fn cell_members(customers: &RecordBatch, longevity: u32, strength: u32) -> Vec<usize> {
+    let column = |name: &str| number_column(customers, name);
+    let (Some(longevity_band), Some(strength_band)) = (column("longevity_band"), column("strength_band")) else { return Vec::new() };
+    (0..customers.num_rows())
+        .filter(|&row| {
+            longevity_band.is_valid(row)
+                && strength_band.is_valid(row)
+                && longevity_band.value(row) == f64::from(longevity)
+                && strength_band.value(row) == f64::from(strength)
+        })
+        .collect()
+}
+
+/// The rows of the customer table in a segment, as the run's `segments` table names it:
+/// kind `rfm` (the `segment` column), `cluster` (`cluster N`: the `cluster` column) or
+/// `user` (the segment's own true/false column). `None` when there is no such segment.
+pub fn segment_members(customers: &RecordBatch, kind: &str, name: &str) -> Option<Vec<usize>> {
+    let rows = 0..customers.num_rows();
+    match kind {
+        "rfm" => {
+            let segment = text_column(customers, "segment")?;
+            let members: Vec<usize> = rows.filter(|&row| segment.is_valid(row) && segment.value(row) == name).collect();
+            Some(members)
+        }
+        "cluster" => {
+            let number: f64 = name.strip_prefix("cluster ")?.parse().ok()?;
+            let cluster = number_column(customers, "cluster")?;
+            Some(rows.filter(|&row| cluster.is_valid(row) && cluster.value(row) == number).collect())
+        }
+        "user" => {
+            let flags = customers.column_by_name(name)?.as_boolean_opt()?;
+            Some(rows.filter(|&row| flags.is_valid(row) && flags.value(row)).collect())
+        }
+        _ => None,
+    }
+}

@@ -7,6 +7,8 @@
 
 pub mod svg;
 
+pub use maud;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -48,11 +50,54 @@ pub fn write_report(request: &ReportRequest) -> Result<String, EngineError> {
     Ok(view.run.id)
 }
 
+/// How to render: as the standalone report, or as the dashboard's home page (cells,
+/// segments, topics and customers link to their drill-down pages, a banner on top).
+#[derive(Debug, Clone, Default)]
+pub struct PageOptions {
+    /// Link matrix cells, segments, topics and customers to the dashboard's pages.
+    pub links: bool,
+    /// Shown above the page's title (the dashboard's navigation).
+    pub banner: Option<Markup>,
+}
+
 /// The report's HTML.
 pub fn render(view: &RunView) -> String {
+    render_with(view, &PageOptions::default())
+}
+
+/// A text as one URL path segment (every byte but letters and digits percent-encoded).
+pub fn path_segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// A page in the report's style: for the dashboard's drill-down pages.
+pub fn page(title: &str, banner: Option<Markup>, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Rapport" }
+                style { (svg::raw(STYLE)) }
+            }
+            body {
+                header {
+                    @if let Some(banner) = banner { (banner) }
+                    h1 { (title) }
+                }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// The report's HTML, as `options` ask.
+pub fn render_with(view: &RunView, options: &PageOptions) -> String {
     let summary = &view.summary;
     let currency = summary["currency"].as_str().unwrap_or("");
-    let sections = sections(view, currency);
+    let sections = sections(view, currency, options.links);
     let document = html! {
         (DOCTYPE)
         html lang="en" {
@@ -64,6 +109,7 @@ pub fn render(view: &RunView) -> String {
             }
             body {
                 header {
+                    @if let Some(banner) = &options.banner { (banner) }
                     h1 { "Return on Relationship" }
                     p class="meta" {
                         "Run " code { (view.run.id) } " · as of " (summary["as_of"].as_str().unwrap_or("?"))
@@ -99,9 +145,9 @@ pub fn render(view: &RunView) -> String {
 
 type Section = (&'static str, &'static str, Markup);
 
-fn sections(view: &RunView, currency: &str) -> Vec<Section> {
+fn sections(view: &RunView, currency: &str, links: bool) -> Vec<Section> {
     let mut sections: Vec<Section> = vec![("headlines", "Headlines", headlines(&view.summary))];
-    sections.push(("matrix", "Customer Matrix", matrix(view, currency)));
+    sections.push(("matrix", "Customer Matrix", matrix(view, currency, links)));
     sections.push(("value", "Lifetime value and P(alive)", value(view, currency)));
     let table = |name: &str| view.tables.get(name);
     if let Some(voice) = table("voice_of_customer") {
@@ -114,10 +160,10 @@ fn sections(view: &RunView, currency: &str) -> Vec<Section> {
         sections.push(("service", "Customer service", service_section(service)));
     }
     if let Some(topics) = table("complaint_topics") {
-        sections.push(("topics", "Complaint topics", complaint_topics(topics)));
+        sections.push(("topics", "Complaint topics", complaint_topics(topics, links)));
     }
     if let Some(segments) = table("segments") {
-        sections.push(("segments", "Segments", segments_section(segments, table("clusters"), currency)));
+        sections.push(("segments", "Segments", segments_section(segments, table("clusters"), currency, links)));
     }
     if let Some(models) = table("propensity") {
         sections.push(("propensity", "Propensity", propensity(models, table("propensity_lift"), table("propensity_calibration"))));
@@ -166,25 +212,43 @@ fn texts(batch: &RecordBatch, name: &str) -> Vec<String> {
 /// A figure: the chart, its caption, and its numbers as a table (the chart's text
 /// alternative, and what a printout keeps).
 fn figure(chart: Markup, caption: &str, headers: &[&str], rows: Vec<Vec<String>>) -> Markup {
+    figure_linked(chart, caption, headers, rows, &[])
+}
+
+/// [`figure`], each row's first cell a link where `links` gives one (the dashboard).
+fn figure_linked(chart: Markup, caption: &str, headers: &[&str], rows: Vec<Vec<String>>, links: &[Option<String>]) -> Markup {
+    let linked = links.iter().any(Option::is_some);
     html! {
         figure {
             div class="scroll" { (chart) }
             figcaption { (caption) }
-            details {
-                summary { "The numbers" }
-                (data_table(headers, &rows))
+            @if linked {
+                (data_table_linked(headers, &rows, links))
+            } @else {
+                details {
+                    summary { "The numbers" }
+                    (data_table(headers, &rows))
+                }
             }
         }
     }
 }
 
-fn data_table(headers: &[&str], rows: &[Vec<String>]) -> Markup {
+/// A table of text cells, the first of each row a row header. Public for the dashboard.
+pub fn data_table(headers: &[&str], rows: &[Vec<String>]) -> Markup {
+    data_table_linked(headers, rows, &[])
+}
+
+/// [`data_table`], each row's first cell a link where `links` gives one.
+pub fn data_table_linked(headers: &[&str], rows: &[Vec<String>], links: &[Option<String>]) -> Markup {
     html! {
         div class="scroll" {
             table {
                 thead { tr { @for header in headers { th scope="col" { (header) } } } }
-                tbody { @for row in rows { tr { @for (index, cell) in row.iter().enumerate() {
-                    @if index == 0 { th scope="row" { (cell) } } @else if numeric(cell) { td class="num" { (cell) } } @else { td { (cell) } }
+                tbody { @for (number, row) in rows.iter().enumerate() { tr { @for (index, cell) in row.iter().enumerate() {
+                    @if index == 0 {
+                        th scope="row" { @if let Some(Some(link)) = links.get(number) { a href=(link) { (cell) } } @else { (cell) } }
+                    } @else if numeric(cell) { td class="num" { (cell) } } @else { td { (cell) } }
                 } } } }
             }
         }
@@ -292,7 +356,7 @@ fn headlines(summary: &Json) -> Markup {
     }
 }
 
-fn matrix(view: &RunView, currency: &str) -> Markup {
+fn matrix(view: &RunView, currency: &str, links: bool) -> Markup {
     let report = &view.matrix;
     let cells = &report.cells;
     let (longevity, strength) = (floats(cells, "longevity_band"), floats(cells, "strength_band"));
@@ -310,9 +374,11 @@ fn matrix(view: &RunView, currency: &str) -> Markup {
             value: customers[row] * per_customer[row].max(0.0),
             text: format!("{} customers", count(customers[row])),
             detail: format!("{} {} each", short(per_customer[row]), currency),
-            link: None,
+            link: links.then(|| format!("/matrix/{}/{}", longevity[row], strength[row])),
         })
         .collect();
+    let cell_links: Vec<Option<String>> =
+        (0..cells.num_rows()).map(|row| links.then(|| format!("/matrix/{}/{}", longevity[row], strength[row]))).collect();
     let rows: Vec<Vec<String>> = (0..cells.num_rows())
         .map(|row| {
             vec![
@@ -336,6 +402,8 @@ fn matrix(view: &RunView, currency: &str) -> Markup {
     let watch = &report.watch;
     let (watched, watched_strength, watched_clv) = (texts(watch, "customer_id"), floats(watch, "strength"), floats(watch, "clv"));
     let (watched_alive, reasons) = (floats(watch, "p_alive"), texts(watch, "reasons"));
+    let watch_links: Vec<Option<String>> =
+        (0..watch.num_rows().min(25)).map(|row| links.then(|| format!("/customers/{}", path_segment(&watched[row])))).collect();
     let watch_rows: Vec<Vec<String>> = (0..watch.num_rows().min(25))
         .map(|row| {
             vec![
@@ -348,7 +416,7 @@ fn matrix(view: &RunView, currency: &str) -> Markup {
         })
         .collect();
     html! {
-        (figure(chart, "Rows: longevity band (L1 the newest relationships … L5 the longest); columns: strength band (S1 the weakest … S5 the strongest), each a quantile band. Shade: the cell's predicted spend, next 52 weeks. Each cell: customers, and predicted spend per customer.", &["cell", "customers", &format!("predicted spend per customer ({currency})"), "share of value", "mean P(alive)"], rows))
+        (figure_linked(chart, "Rows: longevity band (L1 the newest relationships … L5 the longest); columns: strength band (S1 the weakest … S5 the strongest), each a quantile band. Shade: the cell's predicted spend, next 52 weeks. Each cell: customers, and predicted spend per customer.", &["cell", "customers", &format!("predicted spend per customer ({currency})"), "share of value", "mean P(alive)"], rows, &cell_links))
         @if let Some(compare) = &report.compare {
             h3 { "Since run " (compare.id) }
             p { @for (direction, count) in directions { span class="chip" { (label(direction)) ": " (svg::group(count.to_string())) } " " } }
@@ -369,7 +437,7 @@ fn matrix(view: &RunView, currency: &str) -> Markup {
             }
         } @else {
             p { (watch.num_rows()) " top-tier customers with new risk signals" @if watch.num_rows() > 25 { " (the first 25)" } "." }
-            (data_table(&["customer", "strength", &format!("CLV ({currency})"), "P(alive)", "signals"], &watch_rows))
+            (data_table_linked(&["customer", "strength", &format!("CLV ({currency})"), "P(alive)", "signals"], &watch_rows, &watch_links))
         }
     }
 }
@@ -685,7 +753,7 @@ fn service_section(service: &RecordBatch) -> Markup {
     }
 }
 
-fn complaint_topics(topics: &RecordBatch) -> Markup {
+fn complaint_topics(topics: &RecordBatch, links: bool) -> Markup {
     let (topic, terms, messages) = (texts(topics, "topic"), texts(topics, "terms"), floats(topics, "messages"));
     let (share, low, high) = (floats(topics, "share"), floats(topics, "share_lower"), floats(topics, "share_upper"));
     let percent = |value: f64| value * 100.0;
@@ -708,15 +776,17 @@ fn complaint_topics(topics: &RecordBatch) -> Markup {
             ]
         })
         .collect();
-    figure(
+    let topic_links: Vec<Option<String>> = (0..topics.num_rows()).map(|row| links.then(|| format!("/topics/{row}"))).collect();
+    figure_linked(
         svg::bars("topics", "Complaint topics", "Share of negative customer messages by topic, percent, with 95% intervals", &bars, None),
         "Share of negative messages by topic, %; whiskers: 95% interval.",
         &["topic", "terms", "messages", "share", "95% interval"],
         rows,
+        &topic_links,
     )
 }
 
-fn segments_section(segments: &RecordBatch, clusters: Option<&RecordBatch>, currency: &str) -> Markup {
+fn segments_section(segments: &RecordBatch, clusters: Option<&RecordBatch>, currency: &str, links: bool) -> Markup {
     let (kind, name, customers) = (texts(segments, "kind"), texts(segments, "segment"), floats(segments, "customers"));
     let (net_spend, clv, p_alive) = (floats(segments, "net_spend"), floats(segments, "clv"), floats(segments, "mean_p_alive"));
     let rfm: Vec<usize> = (0..segments.num_rows()).filter(|&row| kind[row] == "rfm").collect();
@@ -739,6 +809,9 @@ fn segments_section(segments: &RecordBatch, clusters: Option<&RecordBatch>, curr
                 short(p_alive[row]),
             ]
         })
+        .collect();
+    let segment_links: Vec<Option<String>> = (0..segments.num_rows())
+        .map(|row| links.then(|| format!("/segments/{}/{}", path_segment(&kind[row]), path_segment(&name[row]))))
         .collect();
     let cluster_rows: Vec<Vec<String>> = clusters
         .map(|clusters| {
@@ -764,9 +837,9 @@ fn segments_section(segments: &RecordBatch, clusters: Option<&RecordBatch>, curr
         })
         .unwrap_or_default();
     html! {
-        (figure(svg::bars("segments", "RFM segments", "Customers in each RFM segment, with each segment's 12-month CLV", &bars, None),
+        (figure_linked(svg::bars("segments", "RFM segments", "Customers in each RFM segment, with each segment's 12-month CLV", &bars, None),
             "Customers per RFM segment (and the segment's total 12-month CLV).",
-            &["segment", "customers", &format!("net spend ({currency})"), &format!("CLV ({currency})"), "mean P(alive)"], rows))
+            &["segment", "customers", &format!("net spend ({currency})"), &format!("CLV ({currency})"), "mean P(alive)"], rows, &segment_links))
         @if !cluster_rows.is_empty() {
             h3 { "Clusters (k-means)" }
             (data_table(&["cluster", "customers", "mean recency, days", "typical purchase days", &format!("typical net spend ({currency})"), "typical conversations", "typical engagement"], &cluster_rows))
