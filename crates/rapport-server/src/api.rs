@@ -354,12 +354,14 @@ pub(crate) async fn forget_customer(
     let report = blocking(move || {
         // Hold the ingest lock: no posted event of theirs lands between the forget and the
         // caches being emptied.
-        let _ingest = worker.ingest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut caches = worker.ingest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let report = rapport_engine::workspace::forget(&worker.options.workspace, &id).map_err(|error| match error.code() {
             "invalid_request" => ApiError::not_found(error.to_string()),
             _ => ApiError::from(error),
         })?;
-        worker.clear_ingest_caches();
+        // The caches may hold the forgotten customer's event ids.
+        caches.clear();
+        drop(caches);
         worker.reload();
         Ok(report)
     })

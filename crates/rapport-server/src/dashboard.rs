@@ -30,6 +30,9 @@ const LISTED: usize = 200;
 /// The dashboard's answer: a page, a redirect, or an error page.
 type Page = Result<Response, Response>;
 
+// The error is the page to answer with (a redirect or an error page), made once per
+// request: boxing it would buy nothing.
+#[allow(clippy::result_large_err)]
 fn signed_in(state: &AppState, headers: &HeaderMap, next: &str) -> Result<Principal, Response> {
     let Some(principal) = state.session(headers) else {
         return Err(Redirect::to(&format!("/login?next={}", path_segment(next))).into_response());
@@ -332,6 +335,9 @@ pub(crate) struct Touchpoint {
     touchpoint: Option<String>,
 }
 
+// The error is the page to answer with (a redirect or an error page), made once per
+// request: boxing it would buy nothing.
+#[allow(clippy::result_large_err)]
 fn kiosk_principal(state: &AppState, headers: &HeaderMap, touchpoint: &str) -> Result<Principal, Response> {
     let next = format!("/kiosk/nps?touchpoint={}", path_segment(touchpoint));
     let Some(principal) = state.session(headers) else {

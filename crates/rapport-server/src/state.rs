@@ -319,11 +319,6 @@ impl AppState {
         };
         self.principal_by_id(&token_id)
     }
-
-    /// Forget what the ingest caches hold (after a customer is forgotten).
-    pub(crate) fn clear_ingest_caches(&self) {
-        self.ingest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
-    }
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
