@@ -322,9 +322,13 @@ pub(crate) async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMa
     response
 }
 
-/// A form post comes from this site: its Origin (when the browser sends one) names the
-/// host it was posted to. With SameSite=Strict cookies this closes cross-site posts.
+/// A form post comes from this site: its Sec-Fetch-Site says so, or its Origin (when the
+/// browser sends one) names the host it was posted to. With SameSite=Strict cookies this closes cross-site posts.
 fn same_origin(headers: &HeaderMap) -> bool {
+    // Browsers say where a request comes from (Fetch Metadata); older ones send Origin.
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|value| value.to_str().ok()) {
+        return matches!(site, "same-origin" | "none");
+    }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok()) else { return true };
     let Some(host) = headers.get(header::HOST).and_then(|value| value.to_str().ok()) else { return false };
     origin.split_once("://").is_some_and(|(_, rest)| rest == host)

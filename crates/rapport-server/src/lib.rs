@@ -54,6 +54,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/segments/{kind}/{name}", get(dashboard::segment))
         .route("/topics/{index}", get(dashboard::topic))
         .route("/kiosk/nps", get(dashboard::kiosk).post(dashboard::kiosk_answer))
+        // Browsers ask for it on every page; nothing to send.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -87,7 +89,7 @@ async fn method_not_allowed(uri: Uri) -> Response {
     .into_response()
 }
 
-/// Headers on every response: no sniffing, no framing, no referrer, nothing cached, and
+/// Headers on every response: no sniffing, no framing, no referrer to other sites, nothing cached, and
 /// on pages a Content-Security-Policy that allows no script and nothing from elsewhere.
 /// No CORS header is ever sent: browsers on other origins cannot read the API.
 async fn security_headers(request: Request, next: Next) -> Response {
@@ -98,7 +100,9 @@ async fn security_headers(request: Request, next: Next) -> Response {
     };
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
-    set(headers, header::REFERRER_POLICY, "no-referrer");
+    // Same-origin requests keep their Origin (the form posts' check needs it); nothing
+    // leaves for other sites.
+    set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::CACHE_CONTROL, "no-store");
     set(
         headers,

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::{ok, user_error};
 
 /// Every text cell of every Parquet file, and the text of every other file, under `root`.
-fn contents(root: &Path) -> Vec<(String, String)> {
+pub(crate) fn contents(root: &Path) -> Vec<(String, String)> {
     let mut found = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(directory) = pending.pop() {
@@ -40,7 +40,7 @@ fn contents(root: &Path) -> Vec<(String, String)> {
 /// Whether `text` holds `secret` as a token: not continued by a letter or digit after it,
 /// nor by a digit before it (`C00000008` is not in `C000000080`; it is in `RC00000008`,
 /// an event id spelling it).
-fn holds(text: &str, secret: &str) -> bool {
+pub(crate) fn holds(text: &str, secret: &str) -> bool {
     text.match_indices(secret).any(|(start, _)| {
         let before = text[..start].chars().next_back();
         let after = text[start + secret.len()..].chars().next();

@@ -3,6 +3,7 @@
 mod actions;
 mod alerts;
 mod bad_input;
+mod browser;
 mod cluster;
 mod clv;
 mod forget;
@@ -11,6 +12,7 @@ mod report;
 mod ror;
 mod segments;
 mod sentiment;
+mod serve;
 mod snapshots;
 mod sql;
 mod summary_reference;
