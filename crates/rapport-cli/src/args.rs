@@ -87,6 +87,10 @@ pub enum Command {
     /// Access tokens of the server: create (printed once, stored hashed), list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Merge small batches of events into one per kind (many small files: a directory of
+    /// parts, or the server's ingest endpoint), atomically; batches with quarantined rows
+    /// stay as they are.
+    Compact(CompactArgs),
     /// List a workspace's results runs (each analysis writes one under results/).
     Runs(RunsArgs),
     /// Write a results run's customer table to PostgreSQL for the CRM: upserted by
@@ -442,6 +446,19 @@ pub struct TokenRevokeArgs {
     /// The token's id (or its name, when no other token has it).
     #[arg(value_name = "TOKEN_ID")]
     pub token: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The workspace.
+    #[arg(long, short)]
+    pub workspace: PathBuf,
+    /// Only this kind (default: every kind).
+    #[arg(long, short, value_enum)]
+    pub kind: Option<KindArg>,
+    /// Merge batches with fewer events than this.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub below: u64,
 }
 
 #[derive(Debug, Args)]

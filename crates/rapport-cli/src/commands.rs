@@ -405,6 +405,27 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve(&args, quiet),
+        Command::Compact(args) => {
+            let kinds: Vec<EventKind> = match args.kind {
+                Some(kind) => vec![event_kind(kind)],
+                None => EventKind::ALL.to_vec(),
+            };
+            let mut reports = Vec::new();
+            for kind in kinds {
+                if let Some(report) = rapport_engine::workspace::compact(&args.workspace, kind, args.below, 2, None)? {
+                    reports.push(report);
+                }
+            }
+            if !quiet {
+                if reports.is_empty() {
+                    eprintln!("nothing to compact: no kind has two batches under {} events without quarantined rows", args.below);
+                }
+                for report in &reports {
+                    eprintln!("{}: {} batches merged into batch {} ({} events)", report.kind, report.merged, report.batch, report.events);
+                }
+            }
+            Ok(())
+        }
         Command::Token(TokenCommand::Create(args)) => {
             let role: rapport_engine::workspace::Role = args.role.parse().map_err(EngineError::from)?;
             let (record, token) = rapport_engine::workspace::create_token(&args.workspace, role, &args.name)?;

@@ -295,6 +295,18 @@ pub fn ingest_posted(request: &PostedEvents<'_>, cache: &mut IdCache) -> Result<
     Ok(report?)
 }
 
+/// Read the stored event ids of every kind with events into `caches` (what
+/// [`ingest_posted`] would read on its first call for each kind).
+pub fn warm_id_caches(workspace: &Path, caches: &mut std::collections::HashMap<EventKind, IdCache>) -> Result<(), EngineError> {
+    let opened = Workspace::open(workspace)?;
+    for kind in EventKind::ALL {
+        if !opened.event_files(kind).is_empty() {
+            opened.fill_id_cache(kind, caches.entry(kind).or_default())?;
+        }
+    }
+    Ok(())
+}
+
 /// Remove what a crashed server left in the inbox (events never acknowledged).
 pub fn clear_inbox(workspace: &Path) {
     let _ = std::fs::remove_dir_all(workspace.join(INBOX));
@@ -312,4 +324,19 @@ fn json_type(value: &serde_json::Value) -> &'static str {
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
     }
+}
+
+pub use rapport_store::compact::CompactReport;
+
+/// Merge the batches of `kind` smaller than `small` events (and without quarantined rows)
+/// into one when there are at least `at_least` of them, atomically; `None` when there is
+/// nothing to do. `cache` (a long-running ingester's ids) is kept valid.
+pub fn compact(
+    workspace: &Path,
+    kind: EventKind,
+    small: u64,
+    at_least: usize,
+    cache: Option<&mut IdCache>,
+) -> Result<Option<CompactReport>, EngineError> {
+    Ok(Workspace::open(workspace)?.compact(kind, small, at_least, cache)?)
 }

@@ -567,6 +567,11 @@ pub(crate) async fn post_events(
     Ok(Json(ingest(&state, kind, events, source, query.max_rejects.unwrap_or(0)).await?))
 }
 
+/// Batches with fewer events than this are merged …
+const COMPACT_BELOW: u64 = 10_000;
+/// … once there are this many of them.
+const COMPACT_AT: usize = 64;
+
 /// Store posted events (the API and the kiosk form).
 pub(crate) async fn ingest(
     state: &Arc<AppState>,
@@ -580,7 +585,16 @@ pub(crate) async fn ingest(
         let mut caches = worker.ingest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let cache = caches.entry(kind).or_default();
         let request = PostedEvents { workspace: &worker.options.workspace, kind, events: &events, source: &source, max_rejects };
-        ingest_posted(&request, cache).map_err(ApiError::from)
+        let report = ingest_posted(&request, cache).map_err(ApiError::from)?;
+        // One batch per request: merge the small ones once there are many, so the
+        // manifest and the number of files stay small (the events are already stored;
+        // a failed compaction loses nothing and is retried after the next request).
+        if report.batch.is_some()
+            && let Err(error) = rapport_engine::workspace::compact(&worker.options.workspace, kind, COMPACT_BELOW, COMPACT_AT, Some(cache))
+        {
+            tracing::warn!("compacting {kind}: {error}");
+        }
+        Ok(report)
     })
     .await?;
     Ok(IngestResult {

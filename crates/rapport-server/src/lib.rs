@@ -127,6 +127,16 @@ pub async fn serve(
         .map_err(|error| ServeError::Engine(rapport_engine::EngineError::Internal(error.to_string())))??;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+    // Read the stored event ids for the ingest endpoint now, not on the first post.
+    let warm = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut caches = warm.ingest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let started = std::time::Instant::now();
+        match rapport_engine::workspace::warm_id_caches(&warm.options.workspace, &mut caches) {
+            Ok(()) => tracing::info!("stored event ids read in {:.1} s", started.elapsed().as_secs_f64()),
+            Err(error) => tracing::warn!("reading the stored event ids: {error}"),
+        }
+    });
     let watcher = state.clone();
     let refresh = state.options.refresh;
     tokio::spawn(async move {

@@ -8,6 +8,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aggregate;
+pub mod compact;
 pub mod error;
 pub mod fingerprint;
 pub mod forget;

@@ -131,6 +131,20 @@ impl IdCache {
     fn clear(&mut self) {
         *self = IdCache::default();
     }
+
+    /// After a compaction: the ids of `merged` batches now live in batch `into`.
+    pub(crate) fn replace_batches(&mut self, kind: EventKind, merged: &[u64], into: u64) {
+        if self.kind != Some(kind) || self.ids.is_none() {
+            return;
+        }
+        if merged.iter().all(|id| self.batches.binary_search(id).is_ok()) {
+            self.batches.retain(|id| !merged.contains(id));
+            self.batches.push(into);
+            self.batches.sort_unstable();
+        } else {
+            self.clear();
+        }
+    }
 }
 
 /// How to ingest one file.
@@ -604,6 +618,16 @@ impl Workspace {
         Ok(set)
     }
 
+    /// Read the stored ids of `kind` into `cache` now (a server warms its caches at start,
+    /// so that its first ingest does not pay for reading every stored id).
+    pub fn fill_id_cache(&self, kind: EventKind, cache: &mut IdCache) -> Result<(), StoreError> {
+        let ids = self.cached_fingerprints(kind, cache)?;
+        let mut batches = self.manifest.batches.iter().filter(|batch| batch.kind == kind).map(|batch| batch.id).collect::<Vec<_>>();
+        batches.sort_unstable();
+        *cache = IdCache { kind: Some(kind), batches, ids: Some(ids) };
+        Ok(())
+    }
+
     /// The stored ids of `kind`, from `cache` when it covers a subset of the batches the
     /// manifest lists now (the rest are read), else read whole. The cache is left empty:
     /// the ingest hands the set back when it publishes.
@@ -811,7 +835,7 @@ fn row_group_batches<'a>(
 }
 
 /// The named columns of one event file (or of one of its row groups), in the order named.
-fn read_columns(path: &Path, names: &[&str], row_group: Option<usize>) -> Result<Vec<RecordBatch>, StoreError> {
+pub(crate) fn read_columns(path: &Path, names: &[&str], row_group: Option<usize>) -> Result<Vec<RecordBatch>, StoreError> {
     let file = File::open(path).map_err(StoreError::read(path))?;
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     if let Some(group) = row_group {

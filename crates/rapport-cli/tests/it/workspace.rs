@@ -399,3 +399,29 @@ fn blank_customers_get_a_filter_hint_that_works() {
     let accepted = ok(&args);
     assert!(accepted.contains("purchases,2,0,0,1,000001"), "{accepted}");
 }
+
+/// `rapport compact`: small batches merged into one; the customer summary is the same
+/// before and after; a second run has nothing to do.
+#[test]
+fn compact_merges_small_batches_without_changing_the_data() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let ws = workspace.to_str().expect("path");
+    crate::ok(&["init", ws]);
+    for part in 0..3 {
+        let file = directory.path().join(format!("part-{part}.csv"));
+        let rows: String = (0..5).map(|row| format!("c{row},2024-0{}-1{row},{}.25\n", part + 1, row + part)).collect();
+        std::fs::write(&file, format!("customer_id,time,amount\n{rows}")).expect("write");
+        crate::ok(&["-q", "ingest", "-w", ws, "-k", "purchases", file.to_str().expect("path")]);
+    }
+    let before = crate::ok(&["summary", "--workspace", ws, "--format", "csv"]);
+    let output = crate::rapport(&["compact", "-w", ws]);
+    assert!(output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("purchases: 3 batches merged into batch 4 (15 events)"), "{said}");
+    assert_eq!(crate::ok(&["summary", "--workspace", ws, "--format", "csv"]), before);
+    let output = crate::rapport(&["compact", "-w", ws, "--kind", "purchases"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nothing to compact"));
+    let files = std::fs::read_dir(workspace.join("events/purchases")).expect("dir").count();
+    assert_eq!(files, 1);
+}
