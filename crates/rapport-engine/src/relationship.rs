@@ -769,7 +769,7 @@ pub struct MatrixRequest {
 }
 
 /// A run's Customer Matrix.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MatrixReport {
     /// The run read.
     pub run: rapport_store::runs::RunInfo,
@@ -1464,7 +1464,7 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
 
 /// A run's alerts: the indicators outside their limits in the latest window, each
 /// indicator's false alarms over the history, and the watched top tier.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AlertsReport {
     /// The run read.
     pub run: rapport_store::runs::RunInfo,

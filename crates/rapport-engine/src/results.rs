@@ -39,8 +39,8 @@ pub struct Place {
     pub longitude: f64,
 }
 
-/// An `analyze` run, whole.
-#[derive(Debug)]
+/// An `analyze` run, whole. Cloning it is cheap (Arrow arrays are shared).
+#[derive(Debug, Clone)]
 pub struct RunView {
     /// The run.
     pub run: RunInfo,
@@ -315,4 +315,39 @@ pub fn segment_members(customers: &RecordBatch, kind: &str, name: &str) -> Optio
         }
         _ => None,
     }
+}
+
+/// The run as someone who may not see personal data sees it: agents' names in the
+/// `service` table replaced by `agent 1`, `agent 2`, … (in the table's order), and the
+/// complaint messages (customers' own texts) left out. Everything else in a run is
+/// aggregates, scores and ids.
+pub fn without_personal_data(view: &RunView) -> RunView {
+    let mut redacted = view.clone();
+    redacted.tables.remove("complaint_messages");
+    // Left out unless it can be rewritten.
+    redacted.tables.remove("service");
+    if let Some(service) = view.tables.get("service")
+        && let (Some(dimension), Some(value), Ok(index)) =
+            (text_column(service, "dimension"), text_column(service, "value"), service.schema().index_of("value"))
+    {
+        let mut agents = 0;
+        let values: arrow::array::StringArray = (0..service.num_rows())
+            .map(|row| {
+                if dimension.is_valid(row) && dimension.value(row) == "agent" && value.is_valid(row) {
+                    agents += 1;
+                    Some(format!("agent {agents}"))
+                } else {
+                    value.is_valid(row).then(|| value.value(row).to_string())
+                }
+            })
+            .collect();
+        let mut columns = service.columns().to_vec();
+        if let Ok(cast) = arrow::compute::cast(&values, service.column(index).data_type()) {
+            columns[index] = cast;
+            if let Ok(batch) = RecordBatch::try_new(service.schema(), columns) {
+                redacted.tables.insert("service".into(), batch);
+            }
+        }
+    }
+    redacted
 }

@@ -153,6 +153,7 @@ pub(crate) async fn matrix(State(state): State<Arc<AppState>>, headers: HeaderMa
 
 /// Which page of a list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Rows to skip (default 0).
     pub offset: Option<usize>,
@@ -390,8 +391,8 @@ pub struct TableBody {
 #[utoipa::path(get, path = "/api/v1/segments", tag = "results", security(("bearer" = [])),
     responses((status = 200, description = "Segments: RFM, clusters and user-defined, with sizes and value", body = TableBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn segments(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<TableBody> {
-    reader(&state, &headers)?;
-    table_body(&state, "segments")
+    let principal = reader(&state, &headers)?;
+    table_body(&state, &principal, "segments")
 }
 
 #[utoipa::path(get, path = "/api/v1/segments/{kind}/{name}/customers", tag = "customers", security(("bearer" = [])),
@@ -407,12 +408,20 @@ pub(crate) async fn segment_customers(
     let Path((kind, name)) = path.map_err(bad_path)?;
     let Query(query) = query.map_err(bad_query)?;
     let results = state.require_results()?;
-    let members = segment_members(&results.view.customers, &kind, &name)
-        .filter(|members| !members.is_empty() || segment_listed(&results, &kind, &name))
+    let members = segment_of(&results, &kind, &name)?;
+    Ok(Json(page(&results, members, &query)?))
+}
+
+/// The rows of a segment's customers, or why there is no such segment.
+pub(crate) fn segment_of(results: &Results, kind: &str, name: &str) -> Result<Vec<usize>, ApiError> {
+    if !matches!(kind, "rfm" | "cluster" | "user") {
+        return Err(ApiError::not_found(format!("segments are of kind rfm, cluster or user; not {kind:?}")));
+    }
+    segment_members(&results.view.customers, kind, name)
+        .filter(|members| !members.is_empty() || segment_listed(results, kind, name))
         .ok_or_else(|| {
             ApiError::not_found(format!("no {kind} segment {name:?} in analysis {} (GET /api/v1/segments lists them)", results.view.run.id))
-        })?;
-    Ok(Json(page(&results, members, &query)?))
+        })
 }
 
 fn segment_listed(results: &Results, kind: &str, name: &str) -> bool {
@@ -426,8 +435,13 @@ fn segment_listed(results: &Results, kind: &str, name: &str) -> bool {
 #[utoipa::path(get, path = "/api/v1/topics", tag = "results", security(("bearer" = [])),
     responses((status = 200, description = "Complaint topics with their shares and 95% intervals", body = TableBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn topics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<TableBody> {
-    reader(&state, &headers)?;
-    table_body(&state, "complaint_topics")
+    let principal = reader(&state, &headers)?;
+    let results = state.require_results()?;
+    if !results.view.tables.contains_key("complaint_topics") {
+        // No complaints to group (or none negative): an empty list, not an error.
+        return Ok(Json(TableBody { run: results.view.run.id.clone(), table: "complaint_topics".into(), rows: Vec::new() }));
+    }
+    table_body(&state, &principal, "complaint_topics")
 }
 
 #[utoipa::path(get, path = "/api/v1/topics/{index}/messages", tag = "results", security(("bearer" = [])),
@@ -487,13 +501,14 @@ pub(crate) async fn table(
     if name == "complaint_messages" {
         personal(&principal, "complaint messages")?;
     }
-    table_body(&state, &name)
+    table_body(&state, &principal, &name)
 }
 
-fn table_body(state: &AppState, name: &str) -> ApiResult<TableBody> {
+fn table_body(state: &AppState, principal: &Principal, name: &str) -> ApiResult<TableBody> {
     let results = state.require_results()?;
-    let table = results.view.tables.get(name).ok_or_else(|| {
-        let names: Vec<&str> = results.view.tables.keys().map(String::as_str).collect();
+    let view = results.view_for(principal);
+    let table = view.tables.get(name).ok_or_else(|| {
+        let names: Vec<&str> = view.tables.keys().map(String::as_str).collect();
         ApiError::not_found(format!("analysis {} has no table {name:?}; it has {}", results.view.run.id, names.join(", ")))
     })?;
     Ok(Json(TableBody { run: results.view.run.id.clone(), table: name.to_string(), rows: rows(table) }))
@@ -531,6 +546,7 @@ pub struct RejectInfo {
 
 /// Options of a post.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PostQuery {
     /// Invalid events allowed: they are quarantined and the rest stored. Default 0: one
     /// invalid event refuses the whole request and stores nothing.
@@ -554,8 +570,11 @@ pub(crate) async fn post_events(
     principal.require(Role::Admin, "ingesting events")?;
     let Path(kind) = path.map_err(bad_path)?;
     let Query(query) = query.map_err(bad_query)?;
-    let body = body.map_err(body_error)?;
-    let kind = kind.parse::<EventKind>().map_err(|error| ApiError::not_found(error.to_string()))?;
+    let body = body.map_err(|rejection| body_error(rejection, state.options.max_body_bytes))?;
+    let kind = kind.parse::<EventKind>().map_err(|_| {
+        let kinds: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.name()).collect();
+        ApiError::not_found(format!("there is no event kind {kind:?}; the kinds are {}", kinds.join(", ")))
+    })?;
     let value: Value =
         serde_json::from_slice(&body).map_err(|error| ApiError::bad_request("bad_json", format!("the body is not valid JSON: {error}")))?;
     let events = match value {
@@ -677,12 +696,15 @@ fn bad_path(rejection: PathRejection) -> ApiError {
     ApiError::bad_request("invalid_request", format!("bad path: {}", rejection.body_text()))
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
+fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            "the body is larger than the server allows (rapport serve --max-body-mb); send the events in smaller batches",
+            format!(
+                "the body is larger than the {} MiB this server takes (rapport serve --max-body-mb); send the events in smaller batches",
+                limit >> 20
+            ),
         );
     }
     ApiError::bad_request("bad_body", rejection.body_text())

@@ -14,13 +14,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use rapport_engine::EventKind;
-use rapport_engine::results::{cell_members, number_column, segment_members};
+use rapport_engine::results::{cell_members, number_column};
 use rapport_engine::workspace::Role;
 use rapport_report::{PageOptions, data_table, data_table_linked, page, path_segment, render_with};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{cell_exists, customer_detail, events_of, ingest, topic_rows};
+use crate::api::{cell_exists, customer_detail, events_of, ingest, segment_of, topic_rows};
 use crate::error::ApiError;
 use crate::state::{AppState, Principal, Results, SESSION_COOKIE};
 
@@ -61,7 +61,8 @@ fn api_error_page(error: ApiError) -> Response {
 fn banner(principal: &Principal) -> Markup {
     html! {
         div class="banner" style="display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;gap:0.5rem;padding:0.5rem 0;border-bottom:1px solid #d0d7de" {
-            nav aria-label="Dashboard" { a href="/" { "Overview" } " · " a href="/#matrix" { "Matrix" } " · " a href="/#segments" { "Segments" } " · " a href="/#topics" { "Topics" } }
+            // The overview's own contents list links every section the analysis has.
+            nav aria-label="Dashboard" { a href="/" { "Overview" } " · " a href="/#matrix" { "Customer Matrix" } }
             form method="post" action="/logout" style="margin:0" {
                 span class="muted" { "Signed in: " (principal.name) " (" (principal.role.name()) ") " }
                 button type="submit" id="sign-out" { "Sign out" }
@@ -78,7 +79,7 @@ pub(crate) async fn home(State(state): State<Arc<AppState>>, headers: HeaderMap)
         let body = html! { (banner(&principal)) p { (message_of(error)) } };
         (status, Html(page("No analysis yet", None, body))).into_response()
     })?;
-    let html = render_with(&results.view, &PageOptions { links: true, banner: Some(banner(&principal)) });
+    let html = render_with(results.view_for(&principal), &PageOptions { links: true, banner: Some(banner(&principal)) });
     Ok(Html(html).into_response())
 }
 
@@ -108,9 +109,7 @@ pub(crate) async fn cell(State(state): State<Arc<AppState>>, headers: HeaderMap,
 pub(crate) async fn segment(State(state): State<Arc<AppState>>, headers: HeaderMap, Path((kind, name)): Path<(String, String)>) -> Page {
     let principal = signed_in(&state, &headers, &format!("/segments/{}/{}", path_segment(&kind), path_segment(&name)))?;
     let results = state.require_results().map_err(api_error_page)?;
-    let Some(members) = segment_members(&results.view.customers, &kind, &name) else {
-        return Err(error_page(StatusCode::NOT_FOUND, format!("This analysis has no {kind} segment {name:?}.")));
-    };
+    let members = segment_of(&results, &kind, &name).map_err(api_error_page)?;
     let body = html! {
         p { a href="/#segments" { "← Segments" } }
         p { (members.len()) " customers." }
@@ -358,44 +357,72 @@ fn kiosk_principal(state: &AppState, headers: &HeaderMap, touchpoint: &str) -> R
 pub(crate) async fn kiosk(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<Touchpoint>) -> Page {
     let touchpoint = query.touchpoint.unwrap_or_default();
     kiosk_principal(&state, &headers, &touchpoint)?;
-    Ok(kiosk_page(StatusCode::OK, &touchpoint, None))
+    if touchpoint.trim().is_empty() {
+        return Err(no_touchpoint());
+    }
+    Ok(kiosk_page(StatusCode::OK, &KioskAnswer { touchpoint: Some(touchpoint), ..KioskAnswer::default() }, None))
 }
 
-fn kiosk_page(status: StatusCode, touchpoint: &str, problem: Option<&str>) -> Response {
+fn no_touchpoint() -> Response {
+    let body = html! {
+        p { "This kiosk's address names no touchpoint, so its answers could not be told apart from other stores'." }
+        p { "Open it as " code { "/kiosk/nps?touchpoint=Store 12" } " (the store's or desk's name)." }
+    };
+    (StatusCode::BAD_REQUEST, Html(page("Which touchpoint?", None, body))).into_response()
+}
+
+/// The form, filled with `answer` (after a problem, what was entered stays). Each form
+/// carries a random id that becomes its answer's event id: a double tap or a resent form
+/// stores one answer.
+fn kiosk_page(status: StatusCode, answer: &KioskAnswer, problem: Option<&str>) -> Response {
+    let touchpoint = answer.touchpoint.as_deref().unwrap_or_default();
+    let form_id = match answer.form.as_deref() {
+        Some(id) if valid_form_id(id) => id.to_string(),
+        _ => {
+            let random: [u8; 12] = rand::random();
+            random.iter().map(|byte| format!("{byte:02x}")).collect()
+        }
+    };
+    let chosen = answer.score.as_deref().and_then(|score| score.parse::<u8>().ok());
     let body = html! {
         form method="post" action="/kiosk/nps" class="kiosk" {
             input type="hidden" name="touchpoint" value=(touchpoint);
+            input type="hidden" name="form" value=(form_id);
             fieldset style="border:0;padding:0" {
                 legend style="font-size:1.3rem" { "How likely are you to recommend us to a friend or colleague?" }
                 p class="muted" { "0 = not at all likely, 10 = extremely likely" }
                 div style="display:grid;grid-template-columns:repeat(auto-fit,minmax(3.2rem,1fr));gap:0.4rem" {
-                    @for score in 0..=10 {
+                    @for score in 0..=10u8 {
                         label style="display:block;text-align:center;border:1px solid #d0d7de;border-radius:6px;padding:0.6rem 0;font-size:1.3rem" {
-                            input type="radio" name="score" value=(score) required; " " (score)
+                            input type="radio" name="score" value=(score) required checked[chosen == Some(score)]; " " (score)
                         }
                     }
                 }
             }
             p {
                 label for="customer" { "Loyalty card or customer number" } br;
-                input id="customer" name="customer_id" autocomplete="off";
+                input id="customer" name="customer_id" autocomplete="off" value=(answer.customer_id.as_deref().unwrap_or_default());
             }
             p {
                 label for="order" { "or receipt number" } br;
-                input id="order" name="order_id" autocomplete="off";
+                input id="order" name="order_id" autocomplete="off" value=(answer.order_id.as_deref().unwrap_or_default());
             }
-            p { label for="comment" { "Anything you would like to tell us? (optional)" } br; textarea id="comment" name="comment" rows="3" cols="50" {} }
+            p { label for="comment" { "Anything you would like to tell us? (optional)" } br; textarea id="comment" name="comment" rows="3" cols="50" { (answer.comment.as_deref().unwrap_or_default()) } }
             @if let Some(problem) = problem { p role="alert" style="color:#a40e26" { (problem) } }
             p { button type="submit" id="send" style="font-size:1.2rem;padding:0.4rem 1.4rem" { "Send" } }
         }
     };
-    let title = if touchpoint.is_empty() { "Tell us how we did".to_string() } else { format!("Tell us how we did · {touchpoint}") };
-    (status, Html(page(&title, None, body))).into_response()
+    (status, Html(page(&format!("Tell us how we did · {touchpoint}"), None, body))).into_response()
 }
 
-#[derive(Debug, Deserialize)]
+fn valid_form_id(id: &str) -> bool {
+    id.len() == 24 && id.bytes().all(|byte| byte.is_ascii_hexdigit())
+}
+
+#[derive(Debug, Default, Deserialize)]
 pub(crate) struct KioskAnswer {
     touchpoint: Option<String>,
+    form: Option<String>,
     score: Option<String>,
     customer_id: Option<String>,
     order_id: Option<String>,
@@ -410,38 +437,37 @@ pub(crate) async fn kiosk_answer(State(state): State<Arc<AppState>>, headers: He
         return Err(error_page(StatusCode::FORBIDDEN, "Cross-site form posts are refused.".to_string()));
     }
     let principal = kiosk_principal(&state, &headers, &touchpoint)?;
+    if touchpoint.trim().is_empty() {
+        return Err(no_touchpoint());
+    }
     let filled = |value: &Option<String>| value.as_deref().map(str::trim).filter(|text| !text.is_empty()).map(str::to_string);
     let (customer, order) = (filled(&answer.customer_id), filled(&answer.order_id));
     if customer.is_none() && order.is_none() {
-        return Err(kiosk_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &touchpoint,
-            Some("Please give your loyalty number or your receipt number."),
-        ));
+        return Err(kiosk_page(StatusCode::UNPROCESSABLE_ENTITY, &answer, Some("Please give your loyalty number or your receipt number.")));
     }
     let Some(score) = filled(&answer.score).and_then(|score| score.parse::<u8>().ok()).filter(|score| *score <= 10) else {
-        return Err(kiosk_page(StatusCode::UNPROCESSABLE_ENTITY, &touchpoint, Some("Please choose a score from 0 to 10.")));
+        return Err(kiosk_page(StatusCode::UNPROCESSABLE_ENTITY, &answer, Some("Please choose a score from 0 to 10.")));
+    };
+    let Some(form_id) = answer.form.as_deref().filter(|id| valid_form_id(id)) else {
+        return Err(kiosk_page(StatusCode::UNPROCESSABLE_ENTITY, &answer, Some("Please send the form again.")));
     };
     let mut event = serde_json::Map::new();
+    event.insert("event_id".into(), Value::from(format!("kiosk-{form_id}")));
     event.insert("survey_type".into(), Value::from("nps"));
     event.insert("score".into(), Value::from(score));
     event.insert("time".into(), Value::from(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
-    let random: [u8; 12] = rand::random();
-    event.insert("event_id".into(), Value::from(format!("kiosk-{}", random.iter().map(|byte| format!("{byte:02x}")).collect::<String>())));
+    event.insert("touchpoint".into(), Value::from(touchpoint.trim()));
     for (name, value) in [("customer_id", customer), ("order_id", order), ("comment", filled(&answer.comment))] {
         if let Some(value) = value {
             event.insert(name.into(), Value::from(value));
         }
     }
-    if !touchpoint.is_empty() {
-        event.insert("touchpoint".into(), Value::from(touchpoint.clone()));
-    }
-    let source = format!("kiosk {} ({})", touchpoint, principal.name);
+    let source = format!("kiosk {} ({})", touchpoint.trim(), principal.name);
     ingest(&state, EventKind::Surveys, vec![Value::Object(event)], source, 0).await.map_err(|error| {
         let message = message_of(error);
-        kiosk_page(StatusCode::UNPROCESSABLE_ENTITY, &touchpoint, Some(&message))
+        kiosk_page(StatusCode::UNPROCESSABLE_ENTITY, &answer, Some(&message))
     })?;
-    let again = format!("/kiosk/nps?touchpoint={}", path_segment(&touchpoint));
+    let again = format!("/kiosk/nps?touchpoint={}", path_segment(touchpoint.trim()));
     let body = html! {
         p style="font-size:1.4rem" { "Thank you! Your answer was saved." }
         p { a href=(again) id="again" { "Next customer" } }

@@ -12,7 +12,7 @@ use arrow::array::Array;
 use axum::http::HeaderMap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rapport_engine::EventKind;
-use rapport_engine::results::{RunRequest, RunView, run_view, text_column};
+use rapport_engine::results::{RunRequest, RunView, run_view, text_column, without_personal_data};
 use rapport_engine::workspace::{IdCache, Role, TokenRecord};
 
 use crate::error::ApiError;
@@ -69,11 +69,13 @@ impl Principal {
         if self.role >= role {
             return Ok(());
         }
+        let article = |role: Role| if matches!(role, Role::Admin | Role::Analyst) { "an" } else { "a" };
         Err(ApiError::forbidden(format!(
-            "{what} needs a{} {} token; this one ({}) is a {} token",
-            if role == Role::Admin || role == Role::Analyst { "n" } else { "" },
+            "{what} needs {} {} token; the token {:?} is {} {} token",
+            article(role),
             role.name(),
             self.name,
+            article(self.role),
             self.role.name()
         )))
     }
@@ -84,6 +86,8 @@ impl Principal {
 pub struct Results {
     /// The run, read whole.
     pub view: RunView,
+    /// The run without personal data (agents' names, customers' texts), for viewers.
+    pub public: RunView,
     /// Customer id → row of the customer table.
     pub by_id: HashMap<String, usize>,
     /// Customer id → rows of the actions table.
@@ -102,7 +106,13 @@ impl Results {
                 actions.entry(ids.value(row).to_string()).or_default().push(row);
             }
         }
-        Results { view, by_id, actions }
+        let public = without_personal_data(&view);
+        Results { view, public, by_id, actions }
+    }
+
+    /// The run as `principal` may see it.
+    pub fn view_for(&self, principal: &Principal) -> &RunView {
+        if principal.sees_personal_data() { &self.view } else { &self.public }
     }
 }
 
@@ -267,7 +277,14 @@ impl AppState {
                 "no token: send Authorization: Bearer TOKEN (rapport token create --workspace DIR --role viewer prints one)",
             ));
         };
-        let token = value.to_str().ok().and_then(|text| text.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default();
+        // The scheme's name is case-insensitive (RFC 9110).
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .unwrap_or_default();
         if token.is_empty() {
             return Err(ApiError::unauthorized("the Authorization header must be Bearer TOKEN"));
         }

@@ -203,8 +203,33 @@ async fn every_read_endpoint_answers() {
     let messages = get(&state, "/api/v1/topics/0/messages?limit=10000", &fixture.tokens.analyst).await;
     assert_eq!(messages["table"], first["topic"]);
     assert_eq!(messages["rows"].as_array().expect("rows").len() as f64, first["messages"].as_f64().expect("messages"));
-    let service = get(&state, "/api/v1/tables/service", viewer).await;
-    assert!(!service["rows"].as_array().expect("rows").is_empty());
+    // Agents' names are personal data: a viewer sees them numbered, an analyst by name.
+    let agents = |table: &Value| -> Vec<String> {
+        let rows = table["rows"].as_array().expect("rows");
+        rows.iter().filter(|row| row["dimension"] == "agent").map(|row| row["value"].as_str().expect("value").to_string()).collect()
+    };
+    let public = agents(&get(&state, "/api/v1/tables/service", viewer).await);
+    let named = agents(&get(&state, "/api/v1/tables/service", &fixture.tokens.analyst).await);
+    assert!(!public.is_empty() && public.len() == named.len());
+    assert!(public.iter().enumerate().all(|(index, name)| *name == format!("agent {}", index + 1)), "{public:?}");
+    assert!(named.iter().any(|name| !name.starts_with("agent ")), "{named:?}");
+    // The scheme's name is case-insensitive.
+    let reply = send(
+        &state,
+        Request::builder()
+            .uri("/api/v1/health")
+            .header(header::AUTHORIZATION, format!("bearer {viewer}"))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let lower = Request::builder()
+        .uri("/api/v1/summary")
+        .header(header::AUTHORIZATION, format!("bearer {viewer}"))
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&state, lower).await.status, StatusCode::OK);
 }
 
 /// Every error path answers JSON `{code, message}` with the right status.
@@ -419,6 +444,9 @@ async fn the_openapi_document_lists_every_endpoint() {
     let paths: Vec<&str> = document["paths"].as_object().expect("paths").keys().map(String::as_str).collect();
     insta::assert_json_snapshot!("openapi_paths", paths);
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    let parameters = document["paths"]["/api/v1/events/{kind}"]["post"]["parameters"].as_array().expect("parameters");
+    let max_rejects = parameters.iter().find(|parameter| parameter["name"] == "max_rejects").expect("max_rejects");
+    assert_eq!((max_rejects["in"].as_str(), max_rejects["required"].as_bool()), (Some("query"), Some(false)), "{max_rejects}");
     assert!(document["components"]["schemas"]["ErrorBody"].is_object());
 }
 
@@ -562,18 +590,25 @@ async fn the_dashboard_signs_in_and_out_and_drills_down() {
         }
         request.body(Body::from(body.to_string())).expect("request")
     };
-    let thanks =
-        send(&state, answer("touchpoint=Store+12&score=9&customer_id=C00000003&comment=Lovely+staff", Some("http://127.0.0.1:8080"))).await;
+    let form = form_page.text.split("name=\"form\" value=\"").nth(1).expect("a form id").split('"').next().expect("id").to_string();
+    let filled = format!("touchpoint=Store+12&form={form}&score=9&customer_id=C00000003&comment=Lovely+staff");
+    let thanks = send(&state, answer(&filled, Some("http://127.0.0.1:8080"))).await;
     assert_eq!(thanks.status, StatusCode::OK, "{}", thanks.text);
     assert!(thanks.text.contains("Thank you"));
-    let missing = send(&state, answer("touchpoint=Store+12&score=9", None)).await;
+    // A double tap sends the same form again: one answer is stored.
+    assert_eq!(send(&state, answer(&filled, None)).await.status, StatusCode::OK);
+    let missing = send(&state, answer(&format!("touchpoint=Store+12&form={form}&score=7&comment=Slow+queue"), None)).await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(missing.text.contains("receipt number"));
-    let cross = send(&state, answer("touchpoint=Store+12&score=1&customer_id=C00000003", Some("https://evil.example"))).await;
+    assert!(missing.text.contains("Slow queue") && missing.text.contains("value=\"7\" required checked"), "what was entered stays");
+    let nowhere = send(&state, page("/kiosk/nps", Some(&kiosk))).await;
+    assert_eq!(nowhere.status, StatusCode::BAD_REQUEST, "a kiosk needs its touchpoint");
+    let cross =
+        send(&state, answer(&format!("touchpoint=Store+12&form={form}&score=1&customer_id=C00000003"), Some("https://evil.example"))).await;
     assert_eq!(cross.status, StatusCode::FORBIDDEN);
     let events = get(&state, "/api/v1/customers/C00000003/events", &fixture.tokens.analyst).await;
     let answers: Vec<&Value> =
         events["events"].as_array().expect("events").iter().filter(|event| event["touchpoint"] == "Store 12").collect();
-    assert_eq!(answers.len(), 1, "one answer stored, the cross-site one refused: {answers:?}");
+    assert_eq!(answers.len(), 1, "one answer stored (a double tap is one), the cross-site one refused: {answers:?}");
     assert_eq!((answers[0]["score"].as_f64(), answers[0]["comment"].as_str()), (Some(9.0), Some("Lovely staff")));
 }

@@ -230,14 +230,35 @@ fn without_customer(
         })
         .collect();
     let removed = keep.iter().filter(|keep| !**keep).count() as u64;
+    // The rows kept that refer to them in a field of their own (a referral naming them as
+    // the referred customer): only these may have an event id that spells their id. Other
+    // customers' event ids are never touched, whatever they contain (`x-1` of another
+    // customer when customer `1` is forgotten): they are what makes a re-sent event a
+    // duplicate.
+    let event_id_column = data.schema().index_of("event_id").ok();
+    let mut refers = vec![false; rows];
+    for (index, column) in data.columns().iter().enumerate() {
+        if Some(index) == id_column || Some(index) == event_id_column {
+            continue;
+        }
+        let equal = |row: usize| match column.data_type() {
+            DataType::Utf8 => column.as_string::<i32>().is_valid(row) && column.as_string::<i32>().value(row) == customer,
+            DataType::LargeUtf8 => column.as_string::<i64>().is_valid(row) && column.as_string::<i64>().value(row) == customer,
+            _ => false,
+        };
+        for (row, refers) in refers.iter_mut().enumerate() {
+            *refers = *refers || (keep[row] && equal(row));
+        }
+    }
     let mut cleared = 0;
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(data.num_columns());
     for (index, column) in data.columns().iter().enumerate() {
         let is_event_id = data.schema().field(index).name() == "event_id";
-        // An event id that spells the id (`RC00000004`, a referral of them) is replaced by
-        // a keyed hash of itself: still one id per event, naming nobody.
-        let touches = |value: &Option<String>| match value.as_deref() {
-            Some(value) if is_event_id => holds(value, customer),
+        // An event id of a row that refers to them and spells their id (`RC00000004`, a
+        // referral of them) is replaced by a keyed hash of itself: still one id per event,
+        // naming nobody.
+        let touches = |row: usize, value: &Option<String>| match value.as_deref() {
+            Some(value) if is_event_id => refers[row] && holds(value, customer),
             value => value == Some(customer),
         };
         // Only a column that mentions them is copied out as text (most mention nobody).
@@ -247,12 +268,12 @@ fn without_customer(
             _ => false,
         };
         let replaced = match (Some(index) != id_column && mentions).then(|| text(index)).flatten() {
-            Some(values) if values.iter().zip(&keep).any(|(value, keep)| *keep && touches(value)) => {
+            Some(values) if values.iter().enumerate().any(|(row, value)| keep[row] && touches(row, value)) => {
                 let values: Vec<Option<String>> = values
                     .into_iter()
-                    .zip(&keep)
-                    .map(|(value, keep)| {
-                        if *keep && touches(&value) {
+                    .enumerate()
+                    .map(|(row, value)| {
+                        if keep[row] && touches(row, &value) {
                             cleared += 1;
                             if is_event_id { value.map(|value| format!("forgotten:{}", &keyed(key, &value)[..32])) } else { None }
                         } else {
@@ -381,6 +402,28 @@ fn audit(root: &Path, customer: &str, report: &ForgetReport) -> Result<(), Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Forgetting customer `1` removes their rows and clears the referral naming them (and
+    /// the referral's event id, which spells them), but leaves other customers' event ids
+    /// alone even when they contain `1` as a token.
+    #[test]
+    fn only_the_customer_and_references_to_them_are_touched() {
+        let batch = RecordBatch::try_from_iter([
+            ("event_id", Arc::new(StringArray::from(vec!["1", "x-1", "1-x", "order:1", "R1", "e5"])) as ArrayRef),
+            (
+                "customer_id",
+                Arc::new(StringArray::from(vec![Some("2"), Some("3"), Some("4"), Some("5"), Some("6"), Some("1")])) as ArrayRef,
+            ),
+            ("referred_customer_id", Arc::new(StringArray::from(vec![None, None, None, None, Some("1"), None])) as ArrayRef),
+        ])
+        .expect("batch");
+        let (kept, removed, cleared) = without_customer(&batch, "1", &HashSet::new(), &[7; 32]).expect("forget");
+        assert_eq!((removed, cleared), (1, 2));
+        let ids: Vec<&str> = kept.column(0).as_string::<i32>().iter().map(|id| id.expect("id")).collect();
+        assert_eq!(&ids[..4], ["1", "x-1", "1-x", "order:1"], "other customers' event ids are kept");
+        assert!(ids[4].starts_with("forgotten:"), "the referral's id spelt them: {}", ids[4]);
+        assert!(kept.column(2).is_null(4), "the reference is cleared");
+    }
 
     /// A forget interrupted after its manifest swap is completed by the next lock; one
     /// interrupted before it is undone (its staged files removed, the originals kept).
