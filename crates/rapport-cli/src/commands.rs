@@ -453,15 +453,19 @@ pub fn run(cli: Cli) -> Result<()> {
             emit(&table, args.format, None)
         }
         Command::Token(TokenCommand::Revoke(args)) => {
-            let record = rapport_engine::workspace::revoke_token(&args.workspace, &args.token)?;
+            let (record, newly) = rapport_engine::workspace::revoke_token(&args.workspace, &args.token)?;
             if !quiet {
-                eprintln!(
-                    "token {} ({}, {}) revoked at {}; a running server refuses it within seconds",
-                    record.id,
-                    record.name,
-                    record.role.name(),
-                    record.revoked_at.as_deref().unwrap_or("?")
-                );
+                let when = record.revoked_at.as_deref().unwrap_or("?");
+                if newly {
+                    eprintln!(
+                        "token {} ({}, {}) revoked at {when}; a running server refuses it within seconds",
+                        record.id,
+                        record.name,
+                        record.role.name()
+                    );
+                } else {
+                    eprintln!("token {} ({}, {}) was already revoked, at {when}", record.id, record.name, record.role.name());
+                }
             }
             Ok(())
         }

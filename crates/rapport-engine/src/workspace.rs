@@ -204,8 +204,9 @@ pub fn tokens_modified(workspace: &Path) -> Option<std::time::SystemTime> {
     rapport_store::tokens::modified(workspace)
 }
 
-/// Revoke a token by id (or by its name when only one token has it).
-pub fn revoke_token(workspace: &Path, id_or_name: &str) -> Result<TokenRecord, EngineError> {
+/// Revoke a token by id (or by its name when only one token has it); the flag is false
+/// when it was revoked before.
+pub fn revoke_token(workspace: &Path, id_or_name: &str) -> Result<(TokenRecord, bool), EngineError> {
     Ok(Workspace::open(workspace)?.revoke_token(id_or_name)?)
 }
 
@@ -262,7 +263,20 @@ pub fn ingest_posted(request: &PostedEvents<'_>, cache: &mut IdCache) -> Result<
                 )));
             }
         }
-        serde_json::to_writer(&mut lines, event).map_err(|error| EngineError::Request(error.to_string()))?;
+        // A whole number sent for a text field (an id as a JSON number, `12347` or
+        // `12347.0`) is that number's digits: the same customer either way.
+        let mut event = fields.clone();
+        for spec in kind.fields().iter().filter(|spec| spec.field_type == rapport_core::event::FieldType::Text) {
+            let Some(serde_json::Value::Number(number)) = event.get(spec.name) else { continue };
+            let digits = match (number.as_i64(), number.as_u64(), number.as_f64()) {
+                (Some(whole), _, _) => whole.to_string(),
+                (_, Some(whole), _) => whole.to_string(),
+                (_, _, Some(float)) if float.fract() == 0.0 && float.abs() < 9.0e15 => format!("{float:.0}"),
+                _ => continue,
+            };
+            event.insert(spec.name.to_string(), serde_json::Value::String(digits));
+        }
+        serde_json::to_writer(&mut lines, &event).map_err(|error| EngineError::Request(error.to_string()))?;
         lines.push(b'\n');
     }
     if request.events.is_empty() {
@@ -292,7 +306,15 @@ pub fn ingest_posted(request: &PostedEvents<'_>, cache: &mut IdCache) -> Result<
     };
     let report = workspace.ingest_cached(kind, &options, cache);
     let _ = std::fs::remove_file(&path);
-    Ok(report?)
+    let mut report = report?;
+    // The same request sent again: its rejects are those of the batch that took it.
+    if let Some(batch) = report.already_ingested
+        && report.rejected > 0
+        && report.first_rejects.is_empty()
+    {
+        report.first_rejects = workspace.quarantined(Some(batch), Some(kind))?.into_iter().take(20).map(|row| row.rejected).collect();
+    }
+    Ok(report)
 }
 
 /// Read the stored event ids of every kind with events into `caches` (what

@@ -369,6 +369,15 @@ async fn posted_events_are_idempotent_and_quarantined_when_allowed() {
     assert_eq!((quarantined["accepted"].as_u64(), quarantined["rejected"].as_u64()), (Some(1), Some(1)), "{quarantined}");
     assert_eq!(quarantined["rejects"][0]["event"], 2);
     assert_eq!(quarantined["rejects"][0]["field"], "time");
+    let retried = call(&state, Method::POST, "/api/v1/events/purchases?max_rejects=1", admin, Some(mixed)).await.json();
+    assert_eq!((retried["accepted"].as_u64(), retried["rejected"].as_u64()), (Some(0), Some(1)), "{retried}");
+    assert_eq!(retried["rejects"][0]["value"], "31/12/2025", "a retry lists the rejects it had: {retried}");
+    // An id sent as a JSON number is the same customer whether written 12347 or 12347.0.
+    let numbers = r#"[{"event_id":"n-1","customer_id":12347,"time":"2025-12-01","amount":2},
+                      {"event_id":"n-2","customer_id":12347.0,"time":"2025-12-02","amount":3}]"#;
+    assert_eq!(call(&state, Method::POST, "/api/v1/events/purchases", admin, Some(numbers)).await.json()["accepted"], 2);
+    let events = get(&state, "/api/v1/customers/12347/events", &fixture.tokens.viewer).await;
+    assert_eq!(events["events"].as_array().expect("events").len(), 2, "{events}");
     let quarantine = rapport_engine::workspace::quarantine_list(&rapport_engine::workspace::QuarantineRequest {
         workspace: workspace.clone(),
         batch: None,

@@ -126,8 +126,8 @@ impl Workspace {
         Ok((record, token))
     }
 
-    /// Revoke the token with this id (or name); false if it was already revoked.
-    pub fn revoke_token(&mut self, id_or_name: &str) -> Result<TokenRecord, StoreError> {
+    /// Revoke the token with this id (or name); the flag is false if it was revoked before.
+    pub fn revoke_token(&mut self, id_or_name: &str) -> Result<(TokenRecord, bool), StoreError> {
         let _lock = self.lock()?;
         let mut tokens = list(self.root())?;
         let matching: Vec<usize> =
@@ -147,16 +147,29 @@ impl Workspace {
                 }));
             }
         };
-        if tokens[index].revoked_at.is_none() {
+        let newly = tokens[index].revoked_at.is_none();
+        if newly {
             tokens[index].revoked_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             self.write_tokens(tokens.clone())?;
         }
-        Ok(tokens[index].clone())
+        Ok((tokens[index].clone(), newly))
     }
 
+    /// Replace the token list atomically, readable by its owner only (it is no secret
+    /// without the tokens, but it lists who may do what).
     fn write_tokens(&self, tokens: Vec<TokenRecord>) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(&TokenFile { tokens }).map_err(|error| StoreError::Internal(error.to_string()))?;
-        crate::workspace::write_atomically(&self.root().join(TOKENS_FILE), &bytes)
+        let path = self.root().join(TOKENS_FILE);
+        let aside = path.with_extension("tmp");
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&aside).map_err(StoreError::write(&aside))?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(StoreError::write(&aside))?;
+        file.sync_all().map_err(StoreError::write(&aside))?;
+        fs::rename(&aside, &path).map_err(StoreError::write(&path))?;
+        crate::workspace::sync_parent(&path)
     }
 }
 
@@ -180,8 +193,15 @@ mod tests {
         let (_, other) = workspace.create_token(Role::Viewer, "").expect("create");
         assert_ne!(token, other);
         assert_eq!(list(workspace.root()).expect("list").len(), 2);
-        let revoked = workspace.revoke_token(&record.id).expect("revoke");
-        assert!(revoked.revoked_at.is_some());
+        let (revoked, newly) = workspace.revoke_token(&record.id).expect("revoke");
+        assert!(revoked.revoked_at.is_some() && newly);
+        assert!(!workspace.revoke_token(&record.id).expect("again").1, "already revoked");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(workspace.root().join(TOKENS_FILE)).expect("metadata").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "only its owner reads the token list: {mode:o}");
+        }
         assert!(workspace.revoke_token("no such").is_err());
         assert_eq!(list(workspace.root()).expect("list")[1].name, "viewer token");
         assert!("owner".parse::<Role>().is_err());
