@@ -318,7 +318,8 @@ pub fn segment_members(customers: &RecordBatch, kind: &str, name: &str) -> Optio
 }
 
 /// The run as someone who may not see personal data sees it: agents' names in the
-/// `service` table replaced by `agent 1`, `agent 2`, … (in the table's order), and the
+/// `service` table replaced by `agent 1`, `agent 2`, … (in the table's order; `(no
+/// reply)` kept), and the
 /// complaint messages (customers' own texts) left out. Everything else in a run is
 /// aggregates, scores and ids.
 pub fn without_personal_data(view: &RunView) -> RunView {
@@ -333,7 +334,8 @@ pub fn without_personal_data(view: &RunView) -> RunView {
         let mut agents = 0;
         let values: arrow::array::StringArray = (0..service.num_rows())
             .map(|row| {
-                if dimension.is_valid(row) && dimension.value(row) == "agent" && value.is_valid(row) {
+                // `(no reply)` names nobody: conversations no agent answered.
+                if dimension.is_valid(row) && dimension.value(row) == "agent" && value.is_valid(row) && value.value(row) != "(no reply)" {
                     agents += 1;
                     Some(format!("agent {agents}"))
                 } else {

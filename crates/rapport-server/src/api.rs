@@ -158,6 +158,7 @@ pub struct PageQuery {
     /// Rows to skip (default 0).
     pub offset: Option<usize>,
     /// Rows to return (default 100, at most 10,000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// A numeric column of the customer table to sort by, highest first (default: the
     /// table's order, natural by id), e.g. `clv`, `value`, `p_alive`, `strength`.
