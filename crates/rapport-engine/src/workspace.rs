@@ -120,11 +120,17 @@ pub use rapport_store::forget::ForgetReport;
 /// request (without the id) in `audit.jsonl`. A customer the workspace does not know is a
 /// request error, and nothing is written.
 pub fn forget(workspace: &Path, customer: &str) -> Result<ForgetReport, EngineError> {
+    forget_by(workspace, customer, "rapport forget")
+}
+
+/// [`forget`], recording in the audit log who asked (`by`, e.g. the server's token id and
+/// name).
+pub fn forget_by(workspace: &Path, customer: &str, by: &str) -> Result<ForgetReport, EngineError> {
     if customer.trim().is_empty() {
         return Err(EngineError::Request("give the id of the customer to forget".into()));
     }
     let mut opened = Workspace::open(workspace)?;
-    let report = opened.forget(customer)?;
+    let report = opened.forget_by(customer, by)?;
     if !report.found() {
         return Err(EngineError::Request(format!(
             "customer {customer:?} is not in this workspace (no event, quarantined row or result names them): nothing was forgotten"

@@ -353,11 +353,12 @@ pub(crate) async fn forget_customer(
     principal.require(Role::Admin, "forgetting a customer")?;
     let Path(id) = path.map_err(bad_path)?;
     let worker = state.clone();
+    let by = format!("DELETE /api/v1/customers with token {} ({})", principal.token_id, principal.name);
     let report = blocking(move || {
         // Hold the ingest lock: no posted event of theirs lands between the forget and the
         // caches being emptied.
         let mut caches = worker.ingest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let report = rapport_engine::workspace::forget(&worker.options.workspace, &id).map_err(|error| match error.code() {
+        let report = rapport_engine::workspace::forget_by(&worker.options.workspace, &id, &by).map_err(|error| match error.code() {
             "invalid_request" => ApiError::not_found(error.to_string()),
             _ => ApiError::from(error),
         })?;

@@ -424,6 +424,9 @@ async fn an_admin_forgets_a_customer() {
     assert_eq!((late["accepted"].as_u64(), late["forgotten"].as_u64()), (Some(0), Some(1)), "{late}");
     let audit = std::fs::read_to_string(workspace.join("audit.jsonl")).expect("audit");
     assert!(!audit.contains("C00000002"), "the audit log records the request without the id");
+    let ops =
+        rapport_engine::workspace::list_tokens(&workspace).expect("tokens").into_iter().find(|token| token.name == "ops").expect("ops");
+    assert!(audit.contains(&format!("with token {} (ops)", ops.id)), "and who asked: {audit}");
 }
 
 /// A new analysis is shown without a restart.

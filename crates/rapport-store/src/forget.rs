@@ -82,6 +82,12 @@ pub(crate) fn recover(root: &Path) -> Result<(), StoreError> {
 impl Workspace {
     /// Forget `customer` everywhere in the workspace (see the module's documentation).
     pub fn forget(&mut self, customer: &str) -> Result<ForgetReport, StoreError> {
+        self.forget_by(customer, "rapport forget")
+    }
+
+    /// [`Workspace::forget`], recording in the audit log who asked (`by`: a token's id and
+    /// name, or the command).
+    pub fn forget_by(&mut self, customer: &str, by: &str) -> Result<ForgetReport, StoreError> {
         let lock = self.lock()?;
         let tag = chrono::Utc::now().format("%Y%m%dT%H%M%S%3f").to_string();
         let mut report = ForgetReport::default();
@@ -178,7 +184,7 @@ impl Workspace {
         self.publish_manifest(manifest, &manifest_bytes)?;
         recover(&root)?;
         self.remove_unlisted()?;
-        audit(&root, customer, &report)?;
+        audit(&root, customer, by, &report)?;
         drop(lock);
         Ok(report)
     }
@@ -384,11 +390,12 @@ impl Forgotten {
 /// Record the forget in `audit.jsonl`: when, and what was removed, with the id only as a
 /// keyed hash (the key stays in the workspace), so a request can be checked later without
 /// the log naming anyone.
-fn audit(root: &Path, customer: &str, report: &ForgetReport) -> Result<(), StoreError> {
+fn audit(root: &Path, customer: &str, by: &str, report: &ForgetReport) -> Result<(), StoreError> {
     let key = audit_key(root)?;
     let line = serde_json::json!({
         "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "action": "forget",
+        "by": by,
         "customer_keyed_blake3": keyed(&key, customer),
         "removed": report,
     });
