@@ -174,8 +174,10 @@ pub struct CustomerEvent {
 }
 
 /// Every stored event of one customer, oldest first: those that name them, and those
-/// that name one of their orders only (a review or refund export). Reads every event
-/// file's rows (a scan, not an index look-up).
+/// that name one of their orders only (a review or refund export). Every event file is
+/// read, all of them at once, but only its id columns in full: Parquet decodes the other
+/// columns for the matching rows alone (a row filter), which is what makes a customer's
+/// timeline affordable on a large workspace.
 pub fn customer_events(workspace: &std::path::Path, customer: &str) -> Result<Vec<CustomerEvent>, EngineError> {
     let workspace = Workspace::open(workspace)?;
     let mut orders: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -183,36 +185,14 @@ pub fn customer_events(workspace: &std::path::Path, customer: &str) -> Result<Ve
     // Purchases first: they give the customer's orders.
     let kinds = std::iter::once(EventKind::Purchases).chain(EventKind::ALL.into_iter().filter(|kind| *kind != EventKind::Purchases));
     for kind in kinds {
-        if kind == EventKind::Stores || workspace.event_files(kind).is_empty() {
+        if kind == EventKind::Stores {
             continue;
         }
-        let names: Vec<&str> = kind.fields().iter().map(|field| field.name).collect();
-        let order_index = names.iter().position(|name| *name == "order_id");
-        let orders_now = &orders;
-        let found: Vec<serde_json::Map<String, Json>> = workspace.scan_events(
-            kind,
-            &names,
-            Vec::new,
-            |found: &mut Vec<serde_json::Map<String, Json>>, batch| {
-                let ids = batch.column(1).as_string::<i32>();
-                let order_ids = order_index.map(|index| batch.column(index).as_string::<i32>());
-                for row in 0..batch.num_rows() {
-                    let mine = if ids.is_null(row) {
-                        order_ids.is_some_and(|order_ids| !order_ids.is_null(row) && orders_now.contains(order_ids.value(row)))
-                    } else {
-                        ids.value(row) == customer
-                    };
-                    if mine {
-                        found.push(row_json(batch, row));
-                    }
-                }
-                Ok(())
-            },
-            |mut left, right| {
-                left.extend(right);
-                left
-            },
-        )?;
+        let found: Vec<serde_json::Map<String, Json>> = workspace
+            .customer_rows(kind, customer, &orders)?
+            .iter()
+            .flat_map(|batch| (0..batch.num_rows()).map(|row| row_json(batch, row)))
+            .collect();
         if kind == EventKind::Purchases {
             orders.extend(found.iter().filter_map(|fields| fields.get("order_id").and_then(Json::as_str).map(str::to_string)));
         }

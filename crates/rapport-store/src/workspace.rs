@@ -665,6 +665,49 @@ impl Workspace {
         Ok(())
     }
 
+    /// The stored events of `kind` that name `customer`, or name no customer and one of
+    /// `orders`: the kind's fields, every event file read at once. Only the id columns are
+    /// decoded in full; Parquet decodes the other columns for the matching rows alone (a
+    /// row filter), so one customer's timeline costs a scan of two columns.
+    pub fn customer_rows(&self, kind: EventKind, customer: &str, orders: &HashSet<String>) -> Result<Vec<RecordBatch>, StoreError> {
+        use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
+        use rayon::prelude::*;
+        let files = self.event_files(kind);
+        let found: Vec<Vec<RecordBatch>> = files
+            .par_iter()
+            .map(|path| -> Result<Vec<RecordBatch>, StoreError> {
+                let file = File::open(path).map_err(StoreError::read(path))?;
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+                let schema = builder.schema().clone();
+                let Ok(id_index) = schema.index_of("customer_id") else { return Ok(Vec::new()) };
+                let mut keys = vec![id_index];
+                keys.extend(schema.index_of("order_id").ok());
+                let key_mask = ProjectionMask::roots(builder.parquet_schema(), keys);
+                // The kind's fields the file has (not its provenance column).
+                let wanted: Vec<usize> = kind.fields().iter().filter_map(|field| schema.index_of(field.name).ok()).collect();
+                let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
+                let (customer, orders) = (customer.to_string(), orders.clone());
+                let predicate = ArrowPredicateFn::new(key_mask, move |batch: RecordBatch| {
+                    let ids = batch.column_by_name("customer_id").and_then(|column| column.as_string_opt::<i32>().cloned());
+                    let order_ids = batch.column_by_name("order_id").and_then(|column| column.as_string_opt::<i32>().cloned());
+                    Ok((0..batch.num_rows())
+                        .map(|row| {
+                            Some(match &ids {
+                                Some(ids) if ids.is_valid(row) => ids.value(row) == customer,
+                                _ => order_ids
+                                    .as_ref()
+                                    .is_some_and(|order_ids| order_ids.is_valid(row) && orders.contains(order_ids.value(row))),
+                            })
+                        })
+                        .collect::<arrow::array::BooleanArray>())
+                });
+                let reader = builder.with_projection(mask).with_row_filter(RowFilter::new(vec![Box::new(predicate)])).build()?;
+                Ok(reader.collect::<Result<Vec<_>, _>>()?)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(found.into_iter().flatten().filter(|batch| batch.num_rows() > 0).collect())
+    }
+
     /// Scan the stored events of `kind` on all cores: the named columns of every
     /// published batch, a Parquet row group at a time, each worker folding record
     /// batches (columns in the order named) into its own state from `make`, the states
