@@ -55,7 +55,7 @@ fn error_page(status: StatusCode, message: String) -> Response {
 
 fn api_error_page(error: ApiError) -> Response {
     let status = error.status();
-    error_page(status, message_of(error))
+    error_page(status, error.message().to_string())
 }
 
 fn banner(principal: &Principal) -> Markup {
@@ -76,16 +76,11 @@ pub(crate) async fn home(State(state): State<Arc<AppState>>, headers: HeaderMap)
     let principal = signed_in(&state, &headers, "/")?;
     let results = state.require_results().map_err(|error| {
         let status = error.status();
-        let body = html! { (banner(&principal)) p { (message_of(error)) } };
+        let body = html! { (banner(&principal)) p { (error.message()) } };
         (status, Html(page("No analysis yet", None, body))).into_response()
     })?;
     let html = render_with(results.view_for(&principal), &PageOptions { links: true, banner: Some(banner(&principal)) });
     Ok(Html(html).into_response())
-}
-
-fn message_of(error: ApiError) -> String {
-    let body = error.into_response_body();
-    body.message
 }
 
 /// `/matrix/{longevity}/{strength}`: the customers of one cell.
@@ -463,21 +458,13 @@ pub(crate) async fn kiosk_answer(State(state): State<Arc<AppState>>, headers: He
         }
     }
     let source = format!("kiosk {} ({})", touchpoint.trim(), principal.name);
-    ingest(&state, EventKind::Surveys, vec![Value::Object(event)], source, 0).await.map_err(|error| {
-        let message = message_of(error);
-        kiosk_page(StatusCode::UNPROCESSABLE_ENTITY, &answer, Some(&message))
-    })?;
+    ingest(&state, EventKind::Surveys, vec![Value::Object(event)], source, 0)
+        .await
+        .map_err(|error| kiosk_page(StatusCode::UNPROCESSABLE_ENTITY, &answer, Some(error.message())))?;
     let again = format!("/kiosk/nps?touchpoint={}", path_segment(touchpoint.trim()));
     let body = html! {
         p style="font-size:1.4rem" { "Thank you! Your answer was saved." }
         p { a href=(again) id="again" { "Next customer" } }
     };
     Ok(Html(page("Thank you", None, body)).into_response())
-}
-
-impl ApiError {
-    /// The error's body (for the dashboard's pages).
-    pub(crate) fn into_response_body(self) -> crate::error::ErrorBody {
-        crate::error::ErrorBody { code: self.code().to_string(), message: self.message().to_string() }
-    }
 }

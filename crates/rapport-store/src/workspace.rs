@@ -942,7 +942,7 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> 
 }
 
 /// Replace `path` with `bytes` atomically: write aside, fsync, rename, fsync directory.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let aside = path.with_extension("tmp");
     write_synced(&aside, bytes)?;
     fs::rename(&aside, path).map_err(StoreError::write(path))?;
