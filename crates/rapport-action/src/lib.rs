@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod kmeans;
+pub mod lapse;
 pub mod matrix;
 pub mod playbook;
 pub mod propensity;

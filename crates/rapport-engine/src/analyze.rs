@@ -284,6 +284,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     tables.extend(tracking);
     // A fit with a parameter on its boundary (no standard error) still predicts, but
     // everything built on it deserves a word of caution.
+    let mut p_alive_informative = !models.is_empty();
     for model in &models {
         let shaky: Vec<&str> = model["std_errors"]
             .as_object()
@@ -294,6 +295,8 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         let converged = model["converged"].as_bool().unwrap_or(true);
         if !shaky.is_empty() || !converged {
             let name = model["model"].as_str().unwrap_or("the lifetime-value model");
+            // The spend model's fit does not touch P(alive).
+            p_alive_informative &= name == "gamma-gamma";
             let why = if converged {
                 format!(
                     "{} {} no standard error (a parameter on its boundary)",
@@ -304,7 +307,11 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
                 "the fit did not converge".to_string()
             };
             warnings.push(format!(
-                "the {name} fit is not well identified: {why}; P(alive), CLV, predicted value and the propensity baseline rest on it (see aggregates.json, models)"
+                "the {name} fit is not well identified: {why}; P(alive), CLV, predicted value and the propensity baseline rest on it (see aggregates.json, models){}",
+                match name {
+                    "gamma-gamma" => "",
+                    _ => ". win_back and the top tier's watch list read a lapse instead of P(alive) (docs/measures.md, \"When P(alive) says nothing\")",
+                }
             ));
         }
     }
@@ -323,6 +330,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         referrals: &referrals,
         confidence: settings.confidence,
         uplift_days: settings.uplift_days,
+        p_alive_informative,
     };
     let relationship = crate::relationship::add(&mut table, &context)?;
     tables.extend(relationship.tables);

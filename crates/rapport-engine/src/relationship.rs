@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use serde_json::{Value as Json, json};
 
 use rapport_action::kmeans::{Points, cluster};
+use rapport_action::lapse::{Lapse, LapseRule, purchase_days};
 use rapport_action::matrix::{Placed, cells, place};
 use rapport_action::playbook::{Consent, DEFAULT_RULES, Proposal, choose, is_control};
 use rapport_action::rfm::{RfmInput, score};
@@ -76,6 +77,10 @@ pub struct Context<'a> {
     pub confidence: f64,
     /// Days after a program contact in which a purchase counts as a response.
     pub uplift_days: i64,
+    /// Whether P(alive) carries information. It does not when the lifetime-value fit put
+    /// a parameter on its boundary or did not converge (P(alive) ≈ 1 for everyone): then
+    /// `win_back` and the watch list read a lapse instead ([`rapport_action::lapse`]).
+    pub p_alive_informative: bool,
 }
 
 /// Add the relationship columns to `table` (one row per timeline, same order).
@@ -138,7 +143,20 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     table.push("top_tier", Arc::new(BooleanArray::from(tier.clone())))?;
     let watch_days = i64::from(MatrixConfig::watch_days(matrix_config));
     let previous_p_alive = previous.and_then(previous_p_alive);
-    let watch = watch_list(timelines, &tier, &p_alive, previous_p_alive.as_ref(), as_of - watch_days * DAY, zone);
+    // Where P(alive) says nothing, a lapse takes its place (the rule and each customer's).
+    let today = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
+    let lapse_rule = match context.p_alive_informative {
+        true => None,
+        false => {
+            let days: Vec<Vec<i64>> = timelines.par_iter().map(purchase_days).collect();
+            LapseRule::learn(days.iter().map(Vec::as_slice)).map(|rule| {
+                let lapses: Vec<Option<Lapse>> = days.par_iter().map(|days| rule.lapse(days, today)).collect();
+                (rule, lapses)
+            })
+        }
+    };
+    let lapses = lapse_rule.as_ref().map(|(rule, lapses)| (rule, lapses.as_slice()));
+    let watch = watch_list(timelines, &tier, &p_alive, previous_p_alive.as_ref(), lapses, watch_days, as_of - watch_days * DAY, zone);
     tables.push(watch_table(&watch, timelines, &placed, &strength, &clv, &p_alive));
 
     lap("matrix and watch list");
@@ -255,6 +273,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     lap("user segments");
     // The playbook.
     let on_watch: std::collections::HashSet<usize> = watch.iter().map(|(i, _)| *i).collect();
+    let previous_silence = previous.and_then(previous_silence);
     let facts = Facts {
         tier: &tier,
         on_watch: &on_watch,
@@ -263,6 +282,8 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
         strength: &strength,
         clv: &clv,
         previous: previous_p_alive.as_ref(),
+        lapses,
+        previous_silence: previous_silence.as_ref(),
     };
     let (actions, action_json) = playbook(&with_segments, context, &facts)?;
     let mut next: Vec<Option<String>> = vec![None; n];
@@ -383,22 +404,41 @@ fn evaluate_with_values(table: &CustomerTable, text: &str, what: &str) -> Result
 }
 
 fn previous_p_alive(batch: &RecordBatch) -> Option<HashMap<String, f64>> {
+    previous_numbers(batch, "p_alive")
+}
+
+/// Days since the last purchase at the previous analysis, by customer id.
+fn previous_silence(batch: &RecordBatch) -> Option<HashMap<String, f64>> {
+    previous_numbers(batch, "days_since_last_purchase")
+}
+
+/// A number column of an earlier customer table by customer id (its values, where
+/// valid and finite).
+fn previous_numbers(batch: &RecordBatch, column: &str) -> Option<HashMap<String, f64>> {
     let ids = batch.column_by_name("customer_id")?;
-    let p_alive = batch.column_by_name("p_alive")?.as_primitive_opt::<arrow::datatypes::Float64Type>()?;
+    let p_alive = batch.column_by_name(column)?.as_primitive_opt::<arrow::datatypes::Float64Type>()?;
     let text = |row: usize| -> Option<String> {
         ids.as_string_opt::<i64>()
             .map(|ids| ids.value(row).to_string())
             .or_else(|| ids.as_string_opt::<i32>().map(|ids| ids.value(row).to_string()))
     };
-    Some((0..batch.num_rows()).filter(|&row| p_alive.is_valid(row)).filter_map(|row| Some((text(row)?, p_alive.value(row)))).collect())
+    Some(
+        (0..batch.num_rows())
+            .filter(|&row| p_alive.is_valid(row) && p_alive.value(row).is_finite())
+            .filter_map(|row| Some((text(row)?, p_alive.value(row))))
+            .collect(),
+    )
 }
 
-/// A top-tier customer's new risk signals since `since`.
+/// A top-tier customer's new risk signals since `since` (`watch_days` before the end).
+#[allow(clippy::too_many_arguments)]
 fn watch_list(
     timelines: &[Timeline],
     tier: &[bool],
     p_alive: &[f64],
     previous: Option<&HashMap<String, f64>>,
+    lapses: Option<(&LapseRule, &[Option<Lapse>])>,
+    watch_days: i64,
     since: i64,
     zone: Zone,
 ) -> Vec<(usize, Vec<String>)> {
@@ -414,6 +454,14 @@ fn watch_list(
                 && p_alive[i] < before - 0.1
             {
                 signals.push(format!("P(alive) fell from {before:.2} to {:.2}", p_alive[i]));
+            }
+            // Without an informative P(alive): a silence that passed the customer's lapse
+            // threshold within the watch window.
+            if let Some((rule, lapses)) = lapses
+                && let Some(lapse) = lapses[i]
+                && lapse.crossed_within(watch_days)
+            {
+                signals.push(format!("lapsing: {}", lapse.describe(rule)));
             }
             for conversation in timeline.conversations.iter().filter(|c| c.start >= since) {
                 if conversation.opened_negative() && !conversation.resolved {
@@ -941,6 +989,10 @@ struct Facts<'a> {
     strength: &'a [f64],
     clv: &'a [f64],
     previous: Option<&'a HashMap<String, f64>>,
+    /// Where P(alive) says nothing: the lapse rule and each customer's lapse.
+    lapses: Option<(&'a LapseRule, &'a [Option<Lapse>])>,
+    /// Days since the last purchase at the previous analysis.
+    previous_silence: Option<&'a HashMap<String, f64>>,
 }
 
 /// Actions of earlier analyses: per customer, `(action, local day of the run's
@@ -1088,7 +1140,27 @@ fn builtin_proposals(
     // win_back: P(alive) has fallen below ½ (but not below 0.1: long gone is not falling)
     // for a customer in the top fifth by spend.
     let p = facts.p_alive[i];
-    if p.is_finite() && (0.1..0.5).contains(&p) && facts.net_spend[i] >= valuable && valuable > 0.0 {
+    let valued = facts.net_spend[i] >= valuable && valuable > 0.0;
+    if let Some((rule, lapses)) = facts.lapses {
+        // P(alive) says nothing here (the fit sees no one leave): a lapse that began
+        // since the previous analysis (or any, without one), not long gone.
+        if let Some(lapse) = lapses[i]
+            && lapse.is_lapsing()
+            && valued
+        {
+            let before = facts.previous_silence.and_then(|previous| previous.get(&timeline.customer)).copied();
+            if before.is_none_or(|before| (before as i64) < lapse.threshold) {
+                proposals.push(propose(
+                    "win_back",
+                    format!(
+                        "{}; net spend {:.2}, in the top 20% (from {valuable:.2}); P(alive) is not informative in this run (the fit sees no customer leave)",
+                        lapse.describe(rule),
+                        facts.net_spend[i]
+                    ),
+                ));
+            }
+        }
+    } else if p.is_finite() && (0.1..0.5).contains(&p) && valued {
         let before = facts.previous.and_then(|previous| previous.get(&timeline.customer)).copied();
         if before.is_none_or(|before| before >= 0.5) {
             let was = before.map(|before| format!(" (was {before:.2} at the last analysis)")).unwrap_or_default();

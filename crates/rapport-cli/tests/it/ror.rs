@@ -167,6 +167,9 @@ fn bad_costs_and_propensity_settings_are_caught_when_the_config_loads() {
 /// Forty customers who buy like clockwork and never stop: BG/NBD's dropout parameter sits
 /// on its boundary (no standard error), and `analyze` says so, since predicted value and
 /// the propensity baseline rest on that fit; so do the commands that read the run.
+/// P(alive) is then about 1 for everyone, so `win_back` reads a lapse instead: a valuable
+/// weekly buyer silent for 24 days (past the brand's 90th-percentile gap and twice their
+/// own) is proposed one, with the numbers; a lapsing customer of little value is not.
 #[test]
 fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
     let directory = tempfile::tempdir().expect("tempdir");
@@ -182,13 +185,21 @@ fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
             day += chrono::Duration::days(7 + c % 13);
         }
     }
+    for (id, amount) in [("lapsing", 400), ("small", 5)] {
+        let mut day = start + chrono::Duration::days(200);
+        while day <= end - chrono::Duration::days(23) {
+            purchases.push_str(&format!("{id},{day},{amount}.00\n"));
+            day += chrono::Duration::days(7);
+        }
+    }
     let file = directory.path().join("purchases.csv");
     std::fs::write(&file, purchases).expect("write");
     ok(&["-q", "ingest", "-w", &workspace, "-k", "purchases", file.to_str().expect("path")]);
     let output = crate::rapport(&["analyze", "-w", &workspace]);
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("the bg-nbd fit is not well identified: a has no standard error"), "{stderr}");
+    assert!(stderr.contains("the bg-nbd fit is not well identified: a") && stderr.contains("no standard error"), "{stderr}");
+    assert!(stderr.contains("win_back and the top tier's watch list read a lapse instead"), "{stderr}");
     // The commands that read the run's P(alive), CLV and what rests on them repeat it,
     // even with --quiet.
     for command in [&["matrix"][..], &["segments", "--sizes"], &["actions"], &["ror"], &["alerts"]] {
@@ -198,6 +209,14 @@ fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
         let output = crate::rapport(&args);
         assert!(output.status.success(), "{command:?}: {}", String::from_utf8_lossy(&output.stderr));
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("warning: run ") && stderr.contains("a has no standard error"), "{command:?}: {stderr}");
+        assert!(stderr.contains("warning: run ") && stderr.contains("no standard error"), "{command:?}: {stderr}");
     }
+    let (header, rows) = crate::csv_rows(&ok(&["actions", "-w", &workspace]));
+    assert_eq!(header[..2], ["customer_id", "action"]);
+    let win_back: Vec<&Vec<String>> = rows.iter().filter(|row| row[1] == "win_back").collect();
+    assert_eq!(win_back.len(), 1, "{rows:?}");
+    assert_eq!(win_back[0][0], "lapsing");
+    let reason = &win_back[0][4];
+    assert!(reason.starts_with("no purchase for 24 days: longer than 90% of this brand's repeat-purchase gaps"), "{reason}");
+    assert!(reason.contains("twice their own usual gap of 7 days") && reason.contains("P(alive) is not informative"), "{reason}");
 }

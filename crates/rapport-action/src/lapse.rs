@@ -1,0 +1,145 @@
+//! Lapse: a model-free sign that a customer has stopped buying, for when P(alive) says
+//! nothing.
+//!
+//! When the BG/NBD fit puts its dropout parameters on their boundary, the data show no
+//! sign of customers leaving and P(alive) is about 1 for everyone (lifetimes gives the
+//! same fit). The fit is kept as it is, so P(alive) and CLV stay equal to the reference
+//! implementations, but the rules that act on a falling P(alive) (`win_back`, the top
+//! tier's watch list) read this instead: a customer is lapsing once their silence is
+//! longer than 90% of the gaps after which this brand's customers did come back, and
+//! longer than twice their own usual gap.
+
+use rapport_measures::timeline::Timeline;
+
+/// The share of the brand's repeat-purchase gaps a lapse must outlast.
+pub const QUANTILE: f64 = 0.9;
+/// The rule needs this many observed gaps between purchase days.
+pub const MINIMUM_GAPS: usize = 30;
+/// A customer's own rhythm counts when they have at least this many gaps.
+pub const OWN_GAPS: usize = 2;
+
+/// The brand's repeat-purchase rhythm, learned from its customers' purchase days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LapseRule {
+    /// The 90th percentile (nearest rank) of the days between consecutive purchase days.
+    pub brand_days: i64,
+    /// How many gaps it was learned from.
+    pub gaps: usize,
+}
+
+/// One customer's lapse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lapse {
+    /// Whole days from the last purchase day to today.
+    pub days_since: i64,
+    /// The silence after which this customer counts as lapsing.
+    pub threshold: i64,
+    /// The customer's own median gap, when they have enough gaps for one.
+    pub own_gap: Option<i64>,
+}
+
+impl Lapse {
+    /// Lapsing, and not long gone: silent past the threshold but for less than twice it.
+    pub fn is_lapsing(&self) -> bool {
+        self.days_since >= self.threshold && self.days_since < 2 * self.threshold
+    }
+
+    /// Whether the silence passed the threshold in the last `days` days.
+    pub fn crossed_within(&self, days: i64) -> bool {
+        self.days_since >= self.threshold && self.days_since - self.threshold < days
+    }
+
+    /// The numbers behind it, in words.
+    pub fn describe(&self, rule: &LapseRule) -> String {
+        let own = self.own_gap.map(|gap| format!(", and twice their own usual gap of {gap} days")).unwrap_or_default();
+        format!(
+            "no purchase for {} days: longer than 90% of this brand's repeat-purchase gaps ({} days, from {} gaps){own}",
+            self.days_since, rule.brand_days, rule.gaps
+        )
+    }
+}
+
+/// A customer's distinct purchase days (refunds left out), ascending.
+pub fn purchase_days(timeline: &Timeline) -> Vec<i64> {
+    let mut days: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount > 0.0).map(|p| p.day).collect();
+    days.sort_unstable();
+    days.dedup();
+    days
+}
+
+impl LapseRule {
+    /// Learn the rule from every customer's distinct purchase days (ascending), up to
+    /// the observation end. `None` with fewer than [`MINIMUM_GAPS`] gaps.
+    pub fn learn<'a>(customers: impl IntoIterator<Item = &'a [i64]>) -> Option<LapseRule> {
+        let mut gaps: Vec<i64> = customers.into_iter().flat_map(|days| days.windows(2).map(|pair| pair[1] - pair[0])).collect();
+        if gaps.len() < MINIMUM_GAPS {
+            return None;
+        }
+        gaps.sort_unstable();
+        Some(LapseRule { brand_days: nearest_rank(&gaps, QUANTILE), gaps: gaps.len() })
+    }
+
+    /// The lapse of a customer with these purchase days (distinct, ascending) on `today`
+    /// (a local day number); `None` without a purchase on or before it.
+    pub fn lapse(&self, days: &[i64], today: i64) -> Option<Lapse> {
+        let end = days.partition_point(|&day| day <= today);
+        let days = &days[..end];
+        let last = *days.last()?;
+        let mut own: Vec<i64> = days.windows(2).map(|pair| pair[1] - pair[0]).collect();
+        let own_gap = (own.len() >= OWN_GAPS).then(|| {
+            own.sort_unstable();
+            nearest_rank(&own, 0.5)
+        });
+        let threshold = self.brand_days.max(own_gap.map_or(0, |gap| 2 * gap)).max(1);
+        Some(Lapse { days_since: today - last, threshold, own_gap })
+    }
+}
+
+/// The nearest-rank quantile of sorted, non-empty values: the ⌈q·n⌉-th smallest.
+fn nearest_rank(sorted: &[i64], q: f64) -> i64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every(gap: i64, count: i64) -> Vec<i64> {
+        (0..count).map(|k| k * gap).collect()
+    }
+
+    #[test]
+    fn the_brand_threshold_is_the_nearest_rank_90th_percentile_of_gaps() {
+        // 40 customers with gaps 1..=40 days (one gap each): the 36th smallest is 36.
+        let customers: Vec<Vec<i64>> = (1..=40).map(|gap| vec![100, 100 + gap]).collect();
+        let rule = LapseRule::learn(customers.iter().map(Vec::as_slice)).expect("enough gaps");
+        assert_eq!(rule, LapseRule { brand_days: 36, gaps: 40 });
+        // One-day customers and a lone purchase add no gap.
+        let few: Vec<Vec<i64>> = (1..30).map(|gap| vec![0, gap]).chain([vec![5]]).collect();
+        assert_eq!(LapseRule::learn(few.iter().map(Vec::as_slice)), None, "29 gaps are too few");
+    }
+
+    #[test]
+    fn a_customer_lapses_past_the_brand_threshold_and_their_own_rhythm() {
+        let rule = LapseRule { brand_days: 60, gaps: 1_000 };
+        // One purchase: the brand's threshold alone.
+        let lone = rule.lapse(&[0], 59).expect("bought");
+        assert_eq!((lone.days_since, lone.threshold, lone.own_gap), (59, 60, None));
+        assert!(!lone.is_lapsing());
+        assert!(rule.lapse(&[0], 60).expect("bought").is_lapsing());
+        assert!(!rule.lapse(&[0], 120).expect("bought").is_lapsing(), "long gone is not lapsing");
+        // A customer who buys every 50 days lapses at 100, not at 60.
+        let regular = every(50, 6);
+        let lapse = rule.lapse(&regular, 250 + 99).expect("bought");
+        assert_eq!((lapse.threshold, lapse.own_gap), (100, Some(50)));
+        assert!(!lapse.is_lapsing());
+        let lapse = rule.lapse(&regular, 250 + 100).expect("bought");
+        assert!(lapse.is_lapsing() && lapse.crossed_within(1) && !lapse.crossed_within(0));
+        assert!(lapse.describe(&rule).contains("twice their own usual gap of 50 days"), "{}", lapse.describe(&rule));
+        // A single gap is not a rhythm; purchases after today do not count.
+        assert_eq!(rule.lapse(&[0, 10], 80).expect("bought").own_gap, None);
+        assert_eq!(rule.lapse(&[0, 10, 500], 80).expect("bought").days_since, 70);
+        assert_eq!(rule.lapse(&[500], 80), None);
+    }
+}
