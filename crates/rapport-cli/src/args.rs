@@ -937,7 +937,12 @@ pub struct IngestArgs {
     pub kind: KindArg,
     /// The file to ingest, or a directory: every data file under it (Parquet parts,
     /// partition subdirectories included; `_SUCCESS`, `.crc` and hidden files skipped),
-    /// each its own batch, in path order; files ingested before are skipped. Or --postgres.
+    /// each its own batch, in path order; files ingested before are skipped. Or an object
+    /// or prefix in an object store, read the same way: s3://BUCKET/PREFIX (Amazon S3 or
+    /// S3-compatible, with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and
+    /// AWS_ENDPOINT_URL from the environment), gs://BUCKET/PREFIX (Google Cloud Storage),
+    /// az://CONTAINER/PREFIX (Azure, with AZURE_STORAGE_ACCOUNT_NAME and a key or token).
+    /// Or --postgres.
     #[arg(required_unless_present = "postgres", value_name = "FILE|DIR")]
     pub file: Option<PathBuf>,
     /// Read the events from PostgreSQL instead of a file: a connection string,

@@ -578,8 +578,27 @@ pub fn run(cli: Cli) -> Result<()> {
                     (None, query) => rapport_engine::postgres::Relation::Query(query.clone().unwrap_or_default()),
                 },
             });
+            // An object store prefix (s3://…, gs://…, az://…): its objects, each fetched
+            // when its turn comes.
+            let remote = match (&source, args.file.as_deref().and_then(Path::to_str)) {
+                (None, Some(url)) if rapport_engine::remote::is_remote(url) => {
+                    let progress = spinner(quiet, format!("listing {url}"));
+                    let remote = rapport_engine::remote::RemoteSource::open(url);
+                    let objects = remote.and_then(|remote| remote.objects().map(|objects| (remote, objects)));
+                    progress.finish_and_clear();
+                    Some(objects?)
+                }
+                _ => None,
+            };
             let files = match (&source, &args.file) {
                 (Some(source), _) => vec![(source.label(), PathBuf::new())],
+                (None, Some(_)) if remote.is_some() => {
+                    let objects = remote.as_ref().map(|(_, objects)| objects.as_slice()).unwrap_or_default();
+                    if objects.len() > 1 && args.replace.is_some() {
+                        anyhow::bail!("--replace replaces a batch with one file; the prefix holds {} objects", objects.len());
+                    }
+                    objects.iter().map(|object| (object.url.clone(), PathBuf::from(&object.location))).collect()
+                }
                 (None, Some(file)) => {
                     let files = rapport_engine::input::input_files(file)?;
                     if files.len() > 1 && args.replace.is_some() {
@@ -604,9 +623,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 };
                 let counter = if files.len() > 1 { format!(" ({} of {})", index + 1, files.len()) } else { String::new() };
                 let progress = spinner(quiet, format!("ingesting {name}{counter}"));
-                let report = match &source {
-                    Some(source) => rapport_engine::postgres::ingest_postgres(&request, source),
-                    None => rapport_engine::workspace::ingest(&request),
+                let report = match (&source, &remote) {
+                    (Some(source), _) => rapport_engine::postgres::ingest_postgres(&request, source),
+                    (None, Some((remote, objects))) => rapport_engine::remote::ingest_object(&request, remote, &objects[index]),
+                    (None, None) => rapport_engine::workspace::ingest(&request),
                 };
                 progress.finish_and_clear();
                 let report = match report {

@@ -344,7 +344,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
             }
         }
     }
-    let customers = table.to_record_batch();
+    let customers = nan_as_null(table.to_record_batch());
     match referred_clv {
         Some(moments) if moments.n > 0 => {
             let unit = format!("{currency} predicted in the next 12 months (BG/NBD + Gamma-Gamma)");
@@ -1197,6 +1197,33 @@ fn tracking_table(
 
 /// The customer table of the latest `analyze` run with an earlier observation end, if
 /// there is one (a rerun on the same day compares with what came before, not with itself).
+/// The customer table as written: a quantity a customer has none of (P(alive) of a
+/// customer who never bought, the last NPS of one never asked) is null, so SQL's
+/// aggregates skip it (`avg(p_alive)`) and CSV leaves it blank. The values under the
+/// nulls stay NaN, so readers of the values see what they saw before.
+fn nan_as_null(batch: RecordBatch) -> RecordBatch {
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|column| match column.as_primitive_opt::<Float64Type>() {
+            Some(values) if values.values().iter().any(|value| value.is_nan()) => {
+                let valid = arrow::buffer::NullBuffer::from_iter(values.iter().map(|value| value.is_some_and(|value| !value.is_nan())));
+                Arc::new(Float64Array::new(values.values().clone(), Some(valid))) as ArrayRef
+            }
+            _ => Arc::clone(column),
+        })
+        .collect();
+    let schema = batch.schema();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(field, column)| field.as_ref().clone().with_nullable(field.is_nullable() || column.null_count() > 0))
+        .collect();
+    let schema = Arc::new(Schema::new(fields).with_metadata(schema.metadata().clone()));
+    RecordBatch::try_new(schema, columns).unwrap_or(batch)
+}
+
 fn previous_analysis(workspace: &Workspace, as_of_text: &str) -> Result<Option<RecordBatch>, EngineError> {
     let earlier = |run: &RunInfo| run.command == "analyze" && run.options["as_of"].as_str().is_some_and(|as_of| as_of < as_of_text);
     let Some(run) = workspace.runs()?.into_iter().rev().find(earlier) else {

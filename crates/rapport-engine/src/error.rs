@@ -97,6 +97,14 @@ pub enum EngineError {
         /// What needs it.
         what: &'static str,
     },
+    /// An object store (S3, Google Cloud Storage, Azure) refused or failed a request.
+    #[error("{url}: {reason}")]
+    ObjectStore {
+        /// The object or prefix.
+        url: String,
+        /// What went wrong, with the store's own words.
+        reason: String,
+    },
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -145,6 +153,7 @@ impl EngineError {
             EngineError::Sql(error) => error.code(),
             EngineError::NotBuiltIn { .. } => "not_built_in",
             EngineError::Postgres(error) => error.code(),
+            EngineError::ObjectStore { .. } => "object_store",
             EngineError::Internal(_) => "internal",
         }
     }

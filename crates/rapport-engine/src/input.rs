@@ -31,7 +31,7 @@ pub fn input_files(path: &std::path::Path) -> Result<Vec<PathBuf>, EngineError> 
             let entry = entry.map_err(|source| read(&directory, source))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') || name.starts_with('_') {
+            if is_hidden(&name) {
                 continue;
             }
             let entry_path = entry.path();
@@ -52,8 +52,13 @@ pub fn input_files(path: &std::path::Path) -> Result<Vec<PathBuf>, EngineError> 
     Ok(files)
 }
 
+/// A name data readers skip: hidden (`.`) or left by a writer beside its data (`_`).
+pub(crate) fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
 /// A name with an extension the readers know.
-fn is_data_file(name: &str) -> bool {
+pub(crate) fn is_data_file(name: &str) -> bool {
     let extension = name.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase());
     matches!(extension.as_deref(), Some("parquet" | "pq" | "csv" | "tsv" | "txt" | "dat" | "jsonl" | "ndjson" | "json"))
 }

@@ -20,6 +20,7 @@ pub mod output;
 pub mod postgres;
 mod propensity;
 pub mod relationship;
+pub mod remote;
 pub mod results;
 mod ror;
 pub mod sentiment;

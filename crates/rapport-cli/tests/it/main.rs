@@ -7,6 +7,7 @@ mod browser;
 mod cluster;
 mod clv;
 mod forget;
+mod object_store;
 mod postgres;
 mod report;
 mod ror;
