@@ -28,14 +28,15 @@ pub struct LapseRule {
 }
 
 /// One customer's lapse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lapse {
     /// Whole days from the last purchase day to today.
     pub days_since: i64,
     /// The silence after which this customer counts as lapsing.
     pub threshold: i64,
-    /// The customer's own median gap, when they have enough gaps for one.
-    pub own_gap: Option<i64>,
+    /// The customer's own median gap in days (the mean of the two middle gaps for an
+    /// even count), when they have enough gaps for one.
+    pub own_gap: Option<f64>,
 }
 
 impl Lapse {
@@ -86,11 +87,15 @@ impl LapseRule {
         let days = &days[..end];
         let last = *days.last()?;
         let mut own: Vec<i64> = days.windows(2).map(|pair| pair[1] - pair[0]).collect();
-        let own_gap = (own.len() >= OWN_GAPS).then(|| {
+        // Twice the median, kept whole: the middle gap doubled, or the two middle gaps'
+        // sum for an even count.
+        let twice_median = (own.len() >= OWN_GAPS).then(|| {
             own.sort_unstable();
-            nearest_rank(&own, 0.5)
+            let middle = own.len() / 2;
+            if own.len() % 2 == 1 { 2 * own[middle] } else { own[middle - 1] + own[middle] }
         });
-        let threshold = self.brand_days.max(own_gap.map_or(0, |gap| 2 * gap)).max(1);
+        let own_gap = twice_median.map(|twice| twice as f64 / 2.0);
+        let threshold = self.brand_days.max(twice_median.unwrap_or(0)).max(1);
         Some(Lapse { days_since: today - last, threshold, own_gap })
     }
 }
@@ -132,11 +137,17 @@ mod tests {
         // A customer who buys every 50 days lapses at 100, not at 60.
         let regular = every(50, 6);
         let lapse = rule.lapse(&regular, 250 + 99).expect("bought");
-        assert_eq!((lapse.threshold, lapse.own_gap), (100, Some(50)));
+        assert_eq!((lapse.threshold, lapse.own_gap), (100, Some(50.0)));
         assert!(!lapse.is_lapsing());
         let lapse = rule.lapse(&regular, 250 + 100).expect("bought");
         assert!(lapse.is_lapsing() && lapse.crossed_within(1) && !lapse.crossed_within(0));
         assert!(lapse.describe(&rule).contains("twice their own usual gap of 50 days"), "{}", lapse.describe(&rule));
+        // The median of an even count is the mean of the middle two: gaps 47 and 140
+        // make a usual gap of 93.5 days and a threshold of 187.
+        let lapse = rule.lapse(&[0, 47, 187], 187 + 137).expect("bought");
+        assert_eq!((lapse.own_gap, lapse.threshold, lapse.is_lapsing()), (Some(93.5), 187, false));
+        assert!(lapse.describe(&rule).contains("own usual gap of 93.5 days"), "{}", lapse.describe(&rule));
+        assert_eq!(rule.lapse(&[0, 11, 36, 88, 186], 300).expect("bought").own_gap, Some(38.5));
         // A single gap is not a rhythm; purchases after today do not count.
         assert_eq!(rule.lapse(&[0, 10], 80).expect("bought").own_gap, None);
         assert_eq!(rule.lapse(&[0, 10, 500], 80).expect("bought").days_since, 70);

@@ -597,7 +597,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     if objects.len() > 1 && args.replace.is_some() {
                         anyhow::bail!("--replace replaces a batch with one file; the prefix holds {} objects", objects.len());
                     }
-                    objects.iter().map(|object| (object.url.clone(), PathBuf::from(&object.location))).collect()
+                    objects.iter().map(|object| (object.url.clone(), PathBuf::from(&object.key))).collect()
                 }
                 (None, Some(file)) => {
                     let files = rapport_engine::input::input_files(file)?;

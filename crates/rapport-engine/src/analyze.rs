@@ -1218,7 +1218,12 @@ fn nan_as_null(batch: RecordBatch) -> RecordBatch {
         .fields()
         .iter()
         .zip(&columns)
-        .map(|(field, column)| field.as_ref().clone().with_nullable(field.is_nullable() || column.null_count() > 0))
+        // Every column but the id is declared nullable, whether or not this run has a
+        // null in it, so runs of one workspace share a schema.
+        .map(|(field, column)| {
+            let nullable = field.name() != "customer_id" || column.null_count() > 0;
+            field.as_ref().clone().with_nullable(nullable)
+        })
         .collect();
     let schema = Arc::new(Schema::new(fields).with_metadata(schema.metadata().clone()));
     RecordBatch::try_new(schema, columns).unwrap_or(batch)

@@ -1248,8 +1248,10 @@ fn builtin_proposals(
             Some(_) => {}
         }
     }
-    // surprise_and_delight: the top tier without a risk signal.
-    if facts.tier[i] && !facts.on_watch.contains(&i) && facts.net_spend[i] > 0.0 {
+    // surprise_and_delight: the top tier without a risk signal (where a lapse stands in
+    // for P(alive), being past the lapse threshold is one, however long ago it began).
+    let lapsed = facts.lapses.and_then(|(_, lapses)| lapses[i]).is_some_and(|lapse| lapse.days_since >= lapse.threshold);
+    if facts.tier[i] && !facts.on_watch.contains(&i) && !lapsed && facts.net_spend[i] > 0.0 {
         let clv = if facts.clv[i].is_finite() { format!(", CLV {:.2}", facts.clv[i]) } else { String::new() };
         proposals.push(propose("surprise_and_delight", format!("top tier: strength {:.1}{clv}, no risk signal", facts.strength[i])));
     }

@@ -3,8 +3,8 @@
 //! store, Google Cloud Storage or Azure Blob Storage, through the `object_store` crate
 //! (the one Apache DataFusion uses).
 //!
-//! Each object is downloaded into a scratch directory inside the workspace, ingested as
-//! its own batch under its URL, and removed, so the local disk holds one object at a time
+//! Each object is downloaded into a scratch directory under `TMPDIR`, ingested as its
+//! own batch under its URL, and removed, so the local disk holds one object at a time
 //! and a file ingested before is recognised as it is for a local directory (by its
 //! content). Credentials and endpoints come from the environment, as each store's own
 //! tools read them (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, `GOOGLE_APPLICATION_CREDENTIALS`,
@@ -59,10 +59,13 @@ pub struct RemoteSource {
 /// One object to ingest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteObject {
-    /// Its full URL, which names its batch.
+    /// Its full URL as a person writes it (not percent-encoded), which names its batch.
     pub url: String,
-    /// Its path within the bucket.
-    pub location: String,
+    /// Its key within the bucket, as written.
+    pub key: String,
+    /// Its path as the store's client holds it (kept as it is: rebuilding it from the key
+    /// would encode an already encoded name a second time).
+    location: ObjectPath,
     /// Bytes.
     pub size: u64,
 }
@@ -115,10 +118,9 @@ impl RemoteSource {
     /// path order.
     pub fn objects(&self) -> Result<Vec<RemoteObject>, EngineError> {
         let failed = |error: object_store::Error| EngineError::ObjectStore { url: self.url.clone(), reason: explain(&error) };
-        let object = |location: &ObjectPath, size: u64| RemoteObject {
-            url: format!("{}/{}", self.root, location),
-            location: location.to_string(),
-            size,
+        let object = |location: &ObjectPath, size: u64| {
+            let key = percent_encoding::percent_decode_str(location.as_ref()).decode_utf8_lossy().into_owned();
+            RemoteObject { url: format!("{}/{}", self.root, key), key, location: location.clone(), size }
         };
         self.runtime.block_on(async {
             if !self.url.ends_with('/') && !self.path.as_ref().is_empty() {
@@ -151,7 +153,7 @@ impl RemoteSource {
                         .into(),
                 });
             }
-            objects.sort_by(|a, b| a.location.cmp(&b.location));
+            objects.sort_by(|a, b| a.key.cmp(&b.key));
             Ok(objects)
         })
     }
@@ -160,13 +162,12 @@ impl RemoteSource {
     /// file name so its extension still tells its format.
     pub fn download(&self, object: &RemoteObject, directory: &Path) -> Result<PathBuf, EngineError> {
         let failed = |reason: String| EngineError::ObjectStore { url: object.url.clone(), reason };
-        let name = object.location.rsplit('/').next().unwrap_or("object");
+        let name = object.key.rsplit('/').next().filter(|name| !name.is_empty()).unwrap_or("object");
         let path = directory.join(name);
         let write = |error: std::io::Error| EngineError::Write { target: path.display().to_string(), source: error };
         let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(write)?);
         self.runtime.block_on(async {
-            let location = ObjectPath::from(object.location.as_str());
-            let mut stream = self.store.get(&location).await.map_err(|error| failed(explain(&error)))?.into_stream();
+            let mut stream = self.store.get(&object.location).await.map_err(|error| failed(explain(&error)))?.into_stream();
             while let Some(bytes) = stream.next().await {
                 let bytes = bytes.map_err(|error| failed(explain(&error)))?;
                 file.write_all(&bytes).map_err(write)?;
@@ -178,8 +179,9 @@ impl RemoteSource {
     }
 }
 
-/// Ingest one object of `source`: downloaded into a scratch directory inside the
-/// workspace (removed afterwards, whatever happens), then ingested like a local file,
+/// Ingest one object of `source`: downloaded into a scratch directory in the system's
+/// temporary directory (`TMPDIR`; removed afterwards, error or not; a killed process
+/// leaves it there, never in the workspace), then ingested like a local file,
 /// with its batch, rows and rejects named by its URL. `request.input` says how to read
 /// it; its path is replaced by the download's.
 pub fn ingest_object(
@@ -190,9 +192,9 @@ pub fn ingest_object(
     // A workspace that does not exist is said before anything is downloaded.
     rapport_store::workspace::Workspace::open(&request.workspace)?;
     let scratch = tempfile::Builder::new()
-        .prefix(".download-")
-        .tempdir_in(&request.workspace)
-        .map_err(|error| EngineError::Write { target: request.workspace.display().to_string(), source: error })?;
+        .prefix("rapport-download-")
+        .tempdir()
+        .map_err(|error| EngineError::Write { target: std::env::temp_dir().display().to_string(), source: error })?;
     let path = source.download(object, scratch.path())?;
     let request = crate::workspace::IngestRequest { input: crate::input::FileInput { path, ..request.input.clone() }, ..request.clone() };
     crate::workspace::ingest_labelled(&request, Some(object.url.clone()))

@@ -194,6 +194,11 @@ fn a_prefix_in_s3_is_ingested_object_by_object_and_again_skips_what_it_holds() {
             "exports/orders/day=2025-06-02/part-0.parquet".into(),
             parquet_bytes(&[("c1", "2025-06-02T09:00:00Z", 20.0), ("c3", "2025-06-02T09:30:00Z", 5.0)]),
         );
+        // A key that is not ASCII.
+        objects.insert(
+            "exports/orders/day=2025-06-03/März ü 注文.csv".into(),
+            "customer_id,time,amount\nc5,2025-06-03T10:00:00Z,3\n".as_bytes().to_vec(),
+        );
         // What a writer leaves beside its data, and a file no reader knows.
         objects.insert("exports/orders/_SUCCESS".into(), Vec::new());
         objects.insert("exports/orders/day=2025-06-02/.part-0.parquet.crc".into(), b"crc".to_vec());
@@ -217,6 +222,7 @@ fn a_prefix_in_s3_is_ingested_object_by_object_and_again_skips_what_it_holds() {
         [
             ["s3://bucket/exports/orders/day=2025-06-01/part", "0.csv", "purchases", "2", "0", "0", "0", "000001"].to_vec(),
             ["s3://bucket/exports/orders/day=2025-06-02/part-0.parquet", "purchases", "2", "0", "0", "0", "000002"].to_vec(),
+            ["s3://bucket/exports/orders/day=2025-06-03/März", "ü", "注文.csv", "purchases", "1", "0", "0", "0", "000003"].to_vec(),
         ],
         "{stdout}"
     );
@@ -225,19 +231,28 @@ fn a_prefix_in_s3_is_ingested_object_by_object_and_again_skips_what_it_holds() {
         let fetched: Vec<&String> = bucket.requests.iter().filter(|request| request.starts_with("GET /bucket/")).collect();
         assert_eq!(
             fetched,
-            ["GET /bucket/exports/orders/day=2025-06-01/part 0.csv", "GET /bucket/exports/orders/day=2025-06-02/part-0.parquet"],
+            [
+                "GET /bucket/exports/orders/day=2025-06-01/part 0.csv",
+                "GET /bucket/exports/orders/day=2025-06-02/part-0.parquet",
+                "GET /bucket/exports/orders/day=2025-06-03/März ü 注文.csv"
+            ],
             "only the data files under the prefix, in path order: {:?}",
             bucket.requests
         );
     }
-    // Each object is its own batch, named by its URL; the downloads are gone.
+    // Each object is its own batch, named by its URL; nothing was downloaded into the
+    // workspace.
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(std::path::Path::new(workspace).join("manifest.json")).expect("manifest"))
             .expect("json");
     let sources: Vec<&str> = manifest["batches"].as_array().expect("batches").iter().filter_map(|batch| batch["source"].as_str()).collect();
     assert_eq!(
         sources,
-        ["s3://bucket/exports/orders/day=2025-06-01/part 0.csv", "s3://bucket/exports/orders/day=2025-06-02/part-0.parquet"]
+        [
+            "s3://bucket/exports/orders/day=2025-06-01/part 0.csv",
+            "s3://bucket/exports/orders/day=2025-06-02/part-0.parquet",
+            "s3://bucket/exports/orders/day=2025-06-03/März ü 注文.csv"
+        ]
     );
     let leftovers: Vec<String> = std::fs::read_dir(workspace)
         .expect("read")
@@ -249,7 +264,7 @@ fn a_prefix_in_s3_is_ingested_object_by_object_and_again_skips_what_it_holds() {
     let summary = ok(&["summary", "-w", workspace]);
     let (header, rows) = csv_rows(&summary);
     assert_eq!(header[0], "customer_id");
-    assert_eq!(rows.iter().map(|row| row[0].as_str()).collect::<Vec<_>>(), ["c1", "c2", "c3"]);
+    assert_eq!(rows.iter().map(|row| row[0].as_str()).collect::<Vec<_>>(), ["c1", "c2", "c3", "c5"]);
 
     // Again: nothing new is published.
     let output = ingest("s3://bucket/exports/orders/");
@@ -257,7 +272,7 @@ fn a_prefix_in_s3_is_ingested_object_by_object_and_again_skips_what_it_holds() {
     let manifest_again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(std::path::Path::new(workspace).join("manifest.json")).expect("manifest"))
             .expect("json");
-    assert_eq!(manifest_again["batches"].as_array().map(Vec::len), Some(2));
+    assert_eq!(manifest_again["batches"].as_array().map(Vec::len), Some(3));
 
     // One object by its URL; a prefix without a trailing slash is a prefix.
     bucket
@@ -272,7 +287,7 @@ fn a_prefix_in_s3_is_ingested_object_by_object_and_again_skips_what_it_holds() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(std::path::Path::new(workspace).join("manifest.json")).expect("manifest"))
             .expect("json");
-    assert_eq!(manifest["batches"].as_array().map(Vec::len), Some(4));
+    assert_eq!(manifest["batches"].as_array().map(Vec::len), Some(5));
 }
 
 #[test]
