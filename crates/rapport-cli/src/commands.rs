@@ -911,7 +911,14 @@ fn matrix(args: &MatrixArgs, quiet: bool) -> Result<()> {
             }
             Ok(())
         }
-        (format, view) => emit(chosen(view.unwrap_or(MatrixView::Cells))?, format, args.output.as_deref()),
+        (format, view) => {
+            let view = view.unwrap_or(MatrixView::Cells);
+            let table = chosen(view)?;
+            if table.num_rows() == 0 && !quiet && matches!(view, MatrixView::Watch) {
+                eprintln!("no top-tier customer has a new risk signal in this run");
+            }
+            emit(table, format, args.output.as_deref())
+        }
     }
 }
 

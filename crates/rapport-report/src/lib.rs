@@ -372,7 +372,7 @@ fn matrix(view: &RunView, currency: &str, links: bool) -> Markup {
             row: rows_n - longevity[row] as usize,
             column: strength[row] as usize - 1,
             value: customers[row] * per_customer[row].max(0.0),
-            text: format!("{} customers", count(customers[row])),
+            text: format!("{} customer{}", count(customers[row]), if customers[row] == 1.0 { "" } else { "s" }),
             detail: format!("{} {} each", short(per_customer[row]), currency),
             link: links.then(|| format!("/matrix/{}/{}", longevity[row], strength[row])),
         })
