@@ -357,11 +357,17 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
     let as_of = spec.as_of;
     let links = if exists("purchases")? {
-        "SELECT NULLIF(order_id, '') AS order_id,
-                first_value(NULLIF(customer_id, '') ORDER BY arrow_cast(time, 'Int64'), NULLIF(customer_id, '')) AS link
-         FROM events.purchases
-         WHERE NULLIF(order_id, '') IS NOT NULL AND NULLIF(customer_id, '') IS NOT NULL AND amount >= 0
-         GROUP BY NULLIF(order_id, '')"
+        // The earliest purchase carrying the order, then the smallest id: two `min`s and a
+        // join, as in the summary's links (crate::summary), not an ordered `first_value`.
+        "SELECT f.order_id, min(NULLIF(p.customer_id, '')) AS link
+         FROM events.purchases p JOIN (
+             SELECT NULLIF(order_id, '') AS order_id, min(arrow_cast(time, 'Int64')) AS first_time
+             FROM events.purchases
+             WHERE NULLIF(order_id, '') IS NOT NULL AND NULLIF(customer_id, '') IS NOT NULL AND amount >= 0
+             GROUP BY NULLIF(order_id, '')
+         ) f ON NULLIF(p.order_id, '') = f.order_id AND arrow_cast(p.time, 'Int64') = f.first_time
+         WHERE NULLIF(p.customer_id, '') IS NOT NULL AND p.amount >= 0
+         GROUP BY f.order_id"
     } else {
         "SELECT CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS link WHERE false"
     };

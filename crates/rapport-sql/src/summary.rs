@@ -17,13 +17,14 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, LargeStringArray, ListArray, StringArray, StructArray, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, Int64Array, LargeStringArray, ListArray, StringArray, StructArray,
+    UInt64Array,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int32Type, Int64Type};
 use datafusion::common::{Result as DataFusionResult, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
 use rapport_core::summary::{CustomerSummary, Excluded, PurchaseRow, Summary, SummaryCounts, SummaryFold, SummaryOptions};
 use rapport_core::time::{ParsedTime, Zone};
 
@@ -118,6 +119,17 @@ impl AggregateUDFImpl for SummaryFunction {
         Ok(Box::new(SummaryState { options: self.options, zone: self.zone, rows: Vec::new(), counts: [0; 3] }))
     }
 
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    /// Every group's rows in one accumulator: without it DataFusion keeps an accumulator
+    /// object per customer and converts each one's state to list scalars, about 4.5 KB a
+    /// customer at a million customers (docs/benchmarks.md, "Engines").
+    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(SummaryGroups { options: self.options, zone: self.zone, rows: Vec::new(), counts: Vec::new(), held: 0 }))
+    }
+
     fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
         let name = |part: &str| datafusion::logical_expr::utils::format_state_name(args.name, part);
         Ok(vec![
@@ -170,31 +182,8 @@ impl Accumulator for SummaryState {
 
     fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
         let fold = SummaryFold::new(self.options, None);
-        let number = |value: Option<f64>| Arc::new(Float64Array::from(vec![value])) as ArrayRef;
-        // A customer all of whose rows fall after the observation end is not seen at all,
-        // as in the embedded path (which keeps no row of theirs): "outside", not counted.
-        let (summary, excluded) = if self.rows.is_empty() {
-            (None, Some("outside"))
-        } else {
-            match fold.fold(&mut self.rows) {
-                Ok(summary) => (Some(summary), None),
-                Err(Excluded::RefundsOnly) => (None, Some("refunds_only")),
-                Err(Excluded::HoldoutOnly) => (None, Some("holdout_only")),
-            }
-        };
-        let columns: Vec<ArrayRef> = vec![
-            number(summary.map(|summary| f64::from(summary.frequency))),
-            number(summary.map(|summary| summary.recency)),
-            number(summary.map(|summary| summary.t)),
-            number(summary.map(|summary| summary.monetary_value)),
-            number(summary.and_then(|summary| summary.holdout_frequency().map(f64::from))),
-            number(summary.and_then(|summary| summary.holdout_monetary_value())),
-            Arc::new(StringArray::from(vec![excluded])),
-            Arc::new(UInt64Array::from(vec![self.counts[0]])),
-            Arc::new(UInt64Array::from(vec![self.counts[1]])),
-            Arc::new(UInt64Array::from(vec![self.counts[2]])),
-        ];
-        Ok(ScalarValue::Struct(Arc::new(StructArray::try_new(result_fields(), columns, None)?)))
+        let array = summary_array(&fold, std::iter::once((&mut self.rows, self.counts)))?;
+        Ok(ScalarValue::Struct(Arc::new(array)))
     }
 
     fn size(&self) -> usize {
@@ -233,6 +222,178 @@ impl Accumulator for SummaryState {
     }
 }
 
+/// The function's results for groups of rows (each group's rows and counts), as one
+/// struct array.
+fn summary_array<'a>(
+    fold: &SummaryFold,
+    groups: impl Iterator<Item = (&'a mut Vec<PurchaseRow>, [u64; 3])>,
+) -> DataFusionResult<StructArray> {
+    let mut numbers: [Vec<Option<f64>>; 6] = Default::default();
+    let mut excluded: Vec<Option<&str>> = Vec::new();
+    let mut counts: [Vec<u64>; 3] = Default::default();
+    for (rows, count) in groups {
+        // A customer all of whose rows fall after the observation end is not seen at all,
+        // as in the embedded path (which keeps no row of theirs): "outside", not counted.
+        let (summary, why) = if rows.is_empty() {
+            (None, Some("outside"))
+        } else {
+            match fold.fold(rows) {
+                Ok(summary) => (Some(summary), None),
+                Err(Excluded::RefundsOnly) => (None, Some("refunds_only")),
+                Err(Excluded::HoldoutOnly) => (None, Some("holdout_only")),
+            }
+        };
+        let values = [
+            summary.map(|summary| f64::from(summary.frequency)),
+            summary.map(|summary| summary.recency),
+            summary.map(|summary| summary.t),
+            summary.map(|summary| summary.monetary_value),
+            summary.and_then(|summary| summary.holdout_frequency().map(f64::from)),
+            summary.and_then(|summary| summary.holdout_monetary_value()),
+        ];
+        for (column, value) in numbers.iter_mut().zip(values) {
+            column.push(value);
+        }
+        excluded.push(why);
+        for (column, value) in counts.iter_mut().zip(count) {
+            column.push(value);
+        }
+    }
+    let mut columns: Vec<ArrayRef> = numbers.into_iter().map(|values| Arc::new(Float64Array::from(values)) as ArrayRef).collect();
+    columns.push(Arc::new(StringArray::from(excluded)));
+    columns.extend(counts.into_iter().map(|values| Arc::new(UInt64Array::from(values)) as ArrayRef));
+    Ok(StructArray::try_new(result_fields(), columns, None)?)
+}
+
+/// The rows of every customer group of a partition, for DataFusion's hash aggregate.
+#[derive(Debug)]
+struct SummaryGroups {
+    options: SummaryOptions,
+    zone: Zone,
+    /// Per group (DataFusion's group index).
+    rows: Vec<Vec<PurchaseRow>>,
+    /// Per group: rows, refunds, rows after the observation end.
+    counts: Vec<[u64; 3]>,
+    /// Purchase rows held across the groups (for `size`, which must not walk them).
+    held: usize,
+}
+
+impl SummaryGroups {
+    fn grow(&mut self, total_num_groups: usize) {
+        if self.rows.len() < total_num_groups {
+            self.rows.resize_with(total_num_groups, Vec::new);
+            self.counts.resize(total_num_groups, [0; 3]);
+        }
+    }
+}
+
+impl GroupsAccumulator for SummaryGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DataFusionResult<()> {
+        self.grow(total_num_groups);
+        let times = arrow::compute::cast(&values[0], &DataType::Int64)?;
+        let times = times.as_primitive::<Int64Type>();
+        let amounts = arrow::compute::cast(&values[1], &DataType::Float64)?;
+        let amounts = amounts.as_primitive::<Float64Type>();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if times.is_null(row) || amounts.is_null(row) || opt_filter.is_some_and(|filter| !filter.value(row) || filter.is_null(row)) {
+                continue;
+            }
+            let local = self.zone.local_seconds(ParsedTime::Instant(times.value(row)));
+            let amount = amounts.value(row);
+            let counts = &mut self.counts[group];
+            counts[0] += 1;
+            counts[1] += u64::from(amount < 0.0);
+            match self.options.row(local, amount) {
+                Some(purchase) => {
+                    self.rows[group].push(purchase);
+                    self.held += 1;
+                }
+                None => counts[2] += 1,
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> DataFusionResult<ArrayRef> {
+        let fold = SummaryFold::new(self.options, None);
+        let (mut rows, counts) = self.take(emit_to);
+        Ok(Arc::new(summary_array(&fold, rows.iter_mut().zip(counts))?))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> DataFusionResult<Vec<ArrayRef>> {
+        let (rows, counts) = self.take(emit_to);
+        Ok(state_arrays(&rows, &counts))
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> DataFusionResult<Vec<ArrayRef>> {
+        // Each input row as a group's state of its own (the partial stage passing rows on
+        // when it does not reduce them).
+        let mut single = SummaryGroups { options: self.options, zone: self.zone, rows: Vec::new(), counts: Vec::new(), held: 0 };
+        let groups: Vec<usize> = (0..values[0].len()).collect();
+        single.update_batch(values, &groups, opt_filter, groups.len())?;
+        Ok(state_arrays(&single.rows, &single.counts))
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> DataFusionResult<()> {
+        self.grow(total_num_groups);
+        let micros = values[0].as_list::<i32>();
+        let keys = values[1].as_list::<i32>();
+        let (all_micros, all_keys) = (micros.values().as_primitive::<Int64Type>(), keys.values().as_primitive::<Int32Type>());
+        let counts: Vec<&arrow::array::UInt64Array> =
+            values[2..5].iter().map(|column| column.as_primitive::<arrow::datatypes::UInt64Type>()).collect();
+        for (state, &group) in group_indices.iter().enumerate() {
+            if micros.is_null(state) {
+                continue;
+            }
+            let (start, end) = (micros.value_offsets()[state] as usize, micros.value_offsets()[state + 1] as usize);
+            let (key_start, _) = (keys.value_offsets()[state] as usize, keys.value_offsets()[state + 1] as usize);
+            let amounts = &all_micros.values()[start..end];
+            let packed = &all_keys.values()[key_start..key_start + (end - start)];
+            self.rows[group].extend(amounts.iter().zip(packed).map(|(&micros, &key)| PurchaseRow::from_parts(micros, key)));
+            self.held += end - start;
+            for (count, column) in self.counts[group].iter_mut().zip(&counts) {
+                *count += column.value(state);
+            }
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.rows.capacity() * std::mem::size_of::<Vec<PurchaseRow>>()
+            + self.held * std::mem::size_of::<PurchaseRow>()
+            + self.counts.capacity() * std::mem::size_of::<[u64; 3]>()
+    }
+}
+
+impl SummaryGroups {
+    /// The groups `emit_to` names, taken out (the rest renumbered from 0).
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<Vec<PurchaseRow>>, Vec<[u64; 3]>) {
+        let rows = emit_to.take_needed(&mut self.rows);
+        self.held -= rows.iter().map(Vec::len).sum::<usize>();
+        (rows, emit_to.take_needed(&mut self.counts))
+    }
+}
+
+/// Groups' rows and counts as the function's state columns (two lists, three counts).
+fn state_arrays(rows: &[Vec<PurchaseRow>], counts: &[[u64; 3]]) -> Vec<ArrayRef> {
+    let offsets = OffsetBuffer::from_lengths(rows.iter().map(Vec::len));
+    let micros = Int64Array::from_iter_values(rows.iter().flatten().map(|row| row.micros()));
+    let keys = Int32Array::from_iter_values(rows.iter().flatten().map(|row| row.key()));
+    let list = |values: ArrayRef| -> ArrayRef {
+        let field = Arc::new(Field::new_list_field(values.data_type().clone(), false));
+        Arc::new(ListArray::new(field, offsets.clone(), values, None))
+    };
+    let count = |index: usize| Arc::new(UInt64Array::from_iter_values(counts.iter().map(|count| count[index]))) as ArrayRef;
+    vec![list(Arc::new(micros)), list(Arc::new(keys)), count(0), count(1), count(2)]
+}
+
 /// What the order links did, as the embedded path counts it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinkCounts {
@@ -247,15 +408,22 @@ pub struct LinkCounts {
 /// The purchases with each row's customer resolved through its order where it names
 /// none, and a refund's time moved to its order's purchase: the SQL of the link rule.
 /// The purchase that carries an order is its earliest (then its smallest customer id),
-/// a rule that does not depend on the order rows were stored in.
+/// a rule that does not depend on the order rows were stored in. It is written as two
+/// plain `min` aggregates and a join rather than `first_value(… ORDER BY time,
+/// customer_id)`: DataFusion keeps an ordered accumulator object per group for the
+/// latter, one per order, where `min` keeps a flat column (docs/benchmarks.md, "Engines").
 const LINKED: &str = "
-    WITH links AS (
-        SELECT order_id,
-               first_value(customer_id ORDER BY time, customer_id) AS link_customer,
-               first_value(time ORDER BY time, customer_id) AS link_time
+    WITH firsts AS (
+        SELECT order_id, min(time) AS link_time
         FROM events.purchases
         WHERE order_id IS NOT NULL AND customer_id IS NOT NULL AND amount >= 0
         GROUP BY order_id
+    ),
+    links AS (
+        SELECT f.order_id, min(p.customer_id) AS link_customer, f.link_time
+        FROM events.purchases p JOIN firsts f ON p.order_id = f.order_id AND p.time = f.link_time
+        WHERE p.customer_id IS NOT NULL AND p.amount >= 0
+        GROUP BY f.order_id, f.link_time
     )
     SELECT COALESCE(p.customer_id, l.link_customer) AS customer,
            CASE WHEN p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer) THEN l.link_time ELSE p.time END AS time,
