@@ -34,7 +34,8 @@ use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int8Type,
 use datafusion::common::{Result as DataFusionResult, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 use rapport_core::event::EngagementType;
 use rapport_core::summary::{Summary, SummaryOptions};
@@ -221,6 +222,14 @@ impl AggregateUDFImpl for Conversations {
         Ok(Box::new(ConversationState::default()))
     }
 
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(ConversationGroups::default()))
+    }
+
     fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
         let names = ["conversation", "channel", "time", "inbound", "tone", "resolved"];
         Ok(names
@@ -243,38 +252,48 @@ struct ConversationState {
 impl ConversationState {
     /// Add rows from columns in the order of [`conversation_state_types`].
     fn extend(&mut self, columns: &[ArrayRef]) -> DataFusionResult<()> {
-        let [conversation, channel, time, inbound, tone, resolved] = columns else {
-            return exec_err!("{CONVERSATIONS_FUNCTION} takes 6 arguments, got {}", columns.len());
-        };
-        let cast = |array: &ArrayRef, data_type: &DataType| arrow::compute::cast(array, data_type);
-        let (conversation, channel) = (cast(conversation, &DataType::Utf8)?, cast(channel, &DataType::Utf8)?);
-        let (conversation, channel) = (conversation.as_string::<i32>(), channel.as_string::<i32>());
-        let time = cast(time, &DataType::Int64)?;
-        let time = time.as_primitive::<Int64Type>();
-        let (inbound, resolved) = (cast(inbound, &DataType::Boolean)?, cast(resolved, &DataType::Boolean)?);
-        let (inbound, resolved) = (inbound.as_boolean(), resolved.as_boolean());
-        let tone = cast(tone, &DataType::Int8)?;
-        let tone = tone.as_primitive::<Int8Type>();
-        for row in 0..time.len() {
-            if time.is_null(row) {
-                continue;
-            }
-            let message = Message {
-                time: time.value(row),
-                inbound: !inbound.is_null(row) && inbound.value(row),
-                tone: (!tone.is_null(row)).then(|| tone_of_code(tone.value(row))),
-                resolved: (!resolved.is_null(row)).then(|| resolved.value(row)),
-                agent: None,
-                topic: None,
-            };
-            self.rows.push(ThreadRow {
-                conversation: (!conversation.is_null(row)).then(|| conversation.value(row).to_string()),
-                channel: if channel.is_null(row) { String::new() } else { channel.value(row).to_string() },
-                message,
-            });
-        }
+        let rows = thread_rows(columns)?;
+        self.rows.extend(rows.into_iter().flatten());
         Ok(())
     }
+}
+
+/// The rows of columns in the order of [`conversation_state_types`], one per input row
+/// (`None` for a row without a time, which is left out).
+fn thread_rows(columns: &[ArrayRef]) -> DataFusionResult<Vec<Option<ThreadRow>>> {
+    let [conversation, channel, time, inbound, tone, resolved] = columns else {
+        return exec_err!("{CONVERSATIONS_FUNCTION} takes 6 arguments, got {}", columns.len());
+    };
+    let cast = |array: &ArrayRef, data_type: &DataType| arrow::compute::cast(array, data_type);
+    let (conversation, channel) = (cast(conversation, &DataType::Utf8)?, cast(channel, &DataType::Utf8)?);
+    let (conversation, channel) = (conversation.as_string::<i32>(), channel.as_string::<i32>());
+    let time = cast(time, &DataType::Int64)?;
+    let time = time.as_primitive::<Int64Type>();
+    let (inbound, resolved) = (cast(inbound, &DataType::Boolean)?, cast(resolved, &DataType::Boolean)?);
+    let (inbound, resolved) = (inbound.as_boolean(), resolved.as_boolean());
+    let tone = cast(tone, &DataType::Int8)?;
+    let tone = tone.as_primitive::<Int8Type>();
+    let mut rows = Vec::with_capacity(time.len());
+    for row in 0..time.len() {
+        if time.is_null(row) {
+            rows.push(None);
+            continue;
+        }
+        let message = Message {
+            time: time.value(row),
+            inbound: !inbound.is_null(row) && inbound.value(row),
+            tone: (!tone.is_null(row)).then(|| tone_of_code(tone.value(row))),
+            resolved: (!resolved.is_null(row)).then(|| resolved.value(row)),
+            agent: None,
+            topic: None,
+        };
+        rows.push(Some(ThreadRow {
+            conversation: (!conversation.is_null(row)).then(|| conversation.value(row).to_string()),
+            channel: if channel.is_null(row) { String::new() } else { channel.value(row).to_string() },
+            message,
+        }));
+    }
+    Ok(rows)
 }
 
 fn list_scalar(values: ArrayRef) -> ScalarValue {
@@ -288,18 +307,7 @@ impl Accumulator for ConversationState {
     }
 
     fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
-        let found = rapport_measures::conversations(&mut self.rows);
-        let count = |test: &dyn Fn(&rapport_measures::Conversation) -> bool| found.iter().filter(|found| test(found)).count() as u64;
-        let columns: Vec<ArrayRef> = [
-            found.len() as u64,
-            count(&|conversation| conversation.opened_negative()),
-            count(&|conversation| conversation.recovered()),
-            count(&|conversation| !conversation.resolved),
-        ]
-        .into_iter()
-        .map(|value| Arc::new(UInt64Array::from(vec![value])) as ArrayRef)
-        .collect();
-        Ok(ScalarValue::Struct(Arc::new(StructArray::try_new(conversation_fields(), columns, None)?)))
+        Ok(ScalarValue::Struct(Arc::new(conversation_array(std::iter::once(&mut self.rows))?)))
     }
 
     fn size(&self) -> usize {
@@ -309,16 +317,7 @@ impl Accumulator for ConversationState {
     }
 
     fn state(&mut self) -> DataFusionResult<Vec<ScalarValue>> {
-        let rows = &self.rows;
-        let columns: [ArrayRef; 6] = [
-            Arc::new(StringArray::from_iter(rows.iter().map(|row| row.conversation.as_deref()))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|row| row.channel.as_str()))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|row| row.message.time))),
-            Arc::new(BooleanArray::from_iter(rows.iter().map(|row| Some(row.message.inbound)))),
-            Arc::new(Int8Array::from_iter(rows.iter().map(|row| row.message.tone.map(tone_code)))),
-            Arc::new(BooleanArray::from_iter(rows.iter().map(|row| row.message.resolved))),
-        ];
-        Ok(columns.into_iter().map(list_scalar).collect())
+        Ok(row_columns(self.rows.iter()).into_iter().map(list_scalar).collect())
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DataFusionResult<()> {
@@ -333,6 +332,159 @@ impl Accumulator for ConversationState {
         }
         Ok(())
     }
+}
+
+/// Rows as the state's columns, in the order of [`conversation_state_types`].
+fn row_columns<'a>(rows: impl Iterator<Item = &'a ThreadRow> + Clone) -> [ArrayRef; 6] {
+    [
+        Arc::new(StringArray::from_iter(rows.clone().map(|row| row.conversation.as_deref()))),
+        Arc::new(StringArray::from_iter_values(rows.clone().map(|row| row.channel.as_str()))),
+        Arc::new(Int64Array::from_iter_values(rows.clone().map(|row| row.message.time))),
+        Arc::new(BooleanArray::from_iter(rows.clone().map(|row| Some(row.message.inbound)))),
+        Arc::new(Int8Array::from_iter(rows.clone().map(|row| row.message.tone.map(tone_code)))),
+        Arc::new(BooleanArray::from_iter(rows.map(|row| row.message.resolved))),
+    ]
+}
+
+/// The function's results for groups of rows, as one struct array: each group's rows
+/// through the embedded path's conversation rules.
+fn conversation_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRow>>) -> DataFusionResult<StructArray> {
+    let mut columns: [Vec<u64>; 4] = Default::default();
+    for rows in groups {
+        let found = rapport_measures::conversations(rows);
+        let count = |test: &dyn Fn(&rapport_measures::Conversation) -> bool| found.iter().filter(|found| test(found)).count() as u64;
+        let values = [
+            found.len() as u64,
+            count(&|conversation| conversation.opened_negative()),
+            count(&|conversation| conversation.recovered()),
+            count(&|conversation| !conversation.resolved),
+        ];
+        for (column, value) in columns.iter_mut().zip(values) {
+            column.push(value);
+        }
+    }
+    let columns: Vec<ArrayRef> = columns.into_iter().map(|values| Arc::new(UInt64Array::from(values)) as ArrayRef).collect();
+    Ok(StructArray::try_new(conversation_fields(), columns, None)?)
+}
+
+/// Every customer group's interaction rows of a partition, for DataFusion's hash
+/// aggregate (one state for all groups rather than an accumulator object per customer).
+#[derive(Debug, Default)]
+struct ConversationGroups {
+    rows: Vec<Vec<ThreadRow>>,
+    /// Rows held and the bytes of their texts (for `size`, which must not walk them).
+    held: (usize, usize),
+}
+
+impl ConversationGroups {
+    fn grow(&mut self, total_num_groups: usize) {
+        if self.rows.len() < total_num_groups {
+            self.rows.resize_with(total_num_groups, Vec::new);
+        }
+    }
+
+    fn add(&mut self, group: usize, row: ThreadRow) {
+        self.held.0 += 1;
+        self.held.1 += row.channel.len() + row.conversation.as_ref().map_or(0, String::len);
+        self.rows[group].push(row);
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<ThreadRow>> {
+        let taken = emit_to.take_needed(&mut self.rows);
+        for row in taken.iter().flatten() {
+            self.held.0 -= 1;
+            self.held.1 -= row.channel.len() + row.conversation.as_ref().map_or(0, String::len);
+        }
+        taken
+    }
+}
+
+impl GroupsAccumulator for ConversationGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DataFusionResult<()> {
+        self.grow(total_num_groups);
+        for (row, (parsed, &group)) in thread_rows(values)?.into_iter().zip(group_indices).enumerate() {
+            if opt_filter.is_some_and(|filter| filter.is_null(row) || !filter.value(row)) {
+                continue;
+            }
+            if let Some(parsed) = parsed {
+                self.add(group, parsed);
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> DataFusionResult<ArrayRef> {
+        let mut taken = self.take(emit_to);
+        Ok(Arc::new(conversation_array(taken.iter_mut())?))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> DataFusionResult<Vec<ArrayRef>> {
+        let taken = self.take(emit_to);
+        Ok(state_lists(&taken))
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> DataFusionResult<()> {
+        self.grow(total_num_groups);
+        let lists: Vec<&ListArray> = values.iter().map(|state| state.as_list::<i32>()).collect();
+        let Some(first) = lists.first() else { return Ok(()) };
+        // Every state's rows at once, then each state's slice of them to its group.
+        let children: Vec<ArrayRef> = lists.iter().map(|list| Arc::clone(list.values())).collect();
+        let mut parsed = thread_rows(&children)?.into_iter();
+        let offsets = first.value_offsets();
+        let mut at = offsets.first().copied().unwrap_or(0) as usize;
+        // Skip child rows before the first state's (a sliced list).
+        for _ in 0..at {
+            parsed.next();
+        }
+        for (state, &group) in group_indices.iter().enumerate() {
+            let end = offsets[state + 1] as usize;
+            let null = first.is_null(state);
+            while at < end {
+                if let Some(Some(row)) = parsed.next()
+                    && !null
+                {
+                    self.add(group, row);
+                }
+                at += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> DataFusionResult<Vec<ArrayRef>> {
+        let mut single = ConversationGroups::default();
+        let groups: Vec<usize> = (0..values.first().map_or(0, |column| column.len())).collect();
+        single.update_batch(values, &groups, opt_filter, groups.len())?;
+        Ok(state_lists(&single.rows))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.rows.capacity() * std::mem::size_of::<Vec<ThreadRow>>()
+            + self.held.0 * std::mem::size_of::<ThreadRow>()
+            + self.held.1
+    }
+}
+
+/// Groups' rows as the function's state: six lists, one entry per group.
+fn state_lists(groups: &[Vec<ThreadRow>]) -> Vec<ArrayRef> {
+    let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
+    // Collected first: arrow's builders from iterators need a sized one, which a
+    // flattened iterator is not.
+    let rows: Vec<&ThreadRow> = groups.iter().flatten().collect();
+    row_columns(rows.iter().copied())
+        .into_iter()
+        .map(|values| {
+            let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+            Arc::new(ListArray::new(field, offsets.clone(), values, None)) as ArrayRef
+        })
+        .collect()
 }
 
 /// What the plans aggregate: the observation end and the summary's options.
