@@ -416,7 +416,7 @@ fn previous_silence(batch: &RecordBatch) -> Option<HashMap<String, f64>> {
 /// valid and finite).
 fn previous_numbers(batch: &RecordBatch, column: &str) -> Option<HashMap<String, f64>> {
     let ids = batch.column_by_name("customer_id")?;
-    let p_alive = batch.column_by_name(column)?.as_primitive_opt::<arrow::datatypes::Float64Type>()?;
+    let values = batch.column_by_name(column)?.as_primitive_opt::<arrow::datatypes::Float64Type>()?;
     let text = |row: usize| -> Option<String> {
         ids.as_string_opt::<i64>()
             .map(|ids| ids.value(row).to_string())
@@ -424,8 +424,8 @@ fn previous_numbers(batch: &RecordBatch, column: &str) -> Option<HashMap<String,
     };
     Some(
         (0..batch.num_rows())
-            .filter(|&row| p_alive.is_valid(row) && p_alive.value(row).is_finite())
-            .filter_map(|row| Some((text(row)?, p_alive.value(row))))
+            .filter(|&row| values.is_valid(row) && values.value(row).is_finite())
+            .filter_map(|row| Some((text(row)?, values.value(row))))
             .collect(),
     )
 }
