@@ -212,9 +212,17 @@ fn a_prefix_in_s3_is_ingested_object_by_object_and_again_skips_what_it_holds() {
     let workspace = workspace.to_str().expect("path");
     ok(&["init", workspace]);
 
-    let ingest = |url: &str| rapport_s3(&endpoint, &["ingest", "-w", workspace, "-k", "purchases", url]);
+    // An ingest that must succeed; its output.
+    let ingest = |url: &str| {
+        let output = rapport_s3(&endpoint, &["ingest", "-w", workspace, "-k", "purchases", url]);
+        assert!(output.status.success(), "{url}: {}", String::from_utf8_lossy(&output.stderr));
+        output
+    };
+    let manifest = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(std::path::Path::new(workspace).join("manifest.json")).expect("manifest"))
+            .expect("json")
+    };
     let output = ingest("s3://bucket/exports/orders/");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let rows: Vec<Vec<&str>> = stdout.lines().skip(1).map(|line| line.split_whitespace().collect()).collect();
     assert_eq!(
@@ -242,10 +250,9 @@ fn a_prefix_in_s3_is_ingested_object_by_object_and_again_skips_what_it_holds() {
     }
     // Each object is its own batch, named by its URL; nothing was downloaded into the
     // workspace.
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(std::path::Path::new(workspace).join("manifest.json")).expect("manifest"))
-            .expect("json");
-    let sources: Vec<&str> = manifest["batches"].as_array().expect("batches").iter().filter_map(|batch| batch["source"].as_str()).collect();
+    let published = manifest();
+    let sources: Vec<&str> =
+        published["batches"].as_array().expect("batches").iter().filter_map(|batch| batch["source"].as_str()).collect();
     assert_eq!(
         sources,
         [
@@ -267,12 +274,8 @@ fn a_prefix_in_s3_is_ingested_object_by_object_and_again_skips_what_it_holds() {
     assert_eq!(rows.iter().map(|row| row[0].as_str()).collect::<Vec<_>>(), ["c1", "c2", "c3", "c5"]);
 
     // Again: nothing new is published.
-    let output = ingest("s3://bucket/exports/orders/");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let manifest_again: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(std::path::Path::new(workspace).join("manifest.json")).expect("manifest"))
-            .expect("json");
-    assert_eq!(manifest_again["batches"].as_array().map(Vec::len), Some(3));
+    ingest("s3://bucket/exports/orders/");
+    assert_eq!(manifest()["batches"].as_array().map(Vec::len), Some(3));
 
     // One object by its URL; a prefix without a trailing slash is a prefix.
     bucket
@@ -280,14 +283,9 @@ fn a_prefix_in_s3_is_ingested_object_by_object_and_again_skips_what_it_holds() {
         .expect("lock")
         .objects
         .insert("exports/late.csv".into(), b"customer_id,time,amount\nc4,2025-06-03T08:00:00Z,7\n".to_vec());
-    let output = ingest("s3://bucket/exports/late.csv");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let output = ingest("s3://bucket/exports/ordersx");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(std::path::Path::new(workspace).join("manifest.json")).expect("manifest"))
-            .expect("json");
-    assert_eq!(manifest["batches"].as_array().map(Vec::len), Some(5));
+    ingest("s3://bucket/exports/late.csv");
+    ingest("s3://bucket/exports/ordersx");
+    assert_eq!(manifest()["batches"].as_array().map(Vec::len), Some(5));
 }
 
 #[test]
