@@ -508,27 +508,37 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
     context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
     let as_of = spec.as_of;
-    let links = if exists("purchases")? {
-        // The earliest purchase carrying the order, then the smallest id: two `min`s and a
-        // join, as in the summary's links (crate::summary), not an ordered `first_value`.
-        "SELECT f.order_id, min(NULLIF(p.customer_id, '')) AS link
-         FROM events.purchases p JOIN (
-             SELECT NULLIF(order_id, '') AS order_id, min(arrow_cast(time, 'Int64')) AS first_time
-             FROM events.purchases
-             WHERE NULLIF(order_id, '') IS NOT NULL AND NULLIF(customer_id, '') IS NOT NULL AND amount >= 0
-             GROUP BY NULLIF(order_id, '')
-         ) f ON NULLIF(p.order_id, '') = f.order_id AND arrow_cast(p.time, 'Int64') = f.first_time
-         WHERE NULLIF(p.customer_id, '') IS NOT NULL AND p.amount >= 0
-         GROUP BY f.order_id"
-    } else {
-        "SELECT CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS link WHERE false"
-    };
-    // A kind's rows at or before the observation end, with their customer resolved.
+    let has_purchases = exists("purchases")?;
+    // A kind's rows at or before the observation end, with their customer resolved: a row
+    // naming no customer takes the customer of the earliest purchase carrying its order
+    // (then the smallest id). Two `min`s and a join, as in the summary's links
+    // (crate::summary), over only the orders this kind's rows without a customer name.
     let linked = |kind: &str, columns: &str| {
+        let links = if has_purchases {
+            format!(
+                "needed AS (
+                     SELECT DISTINCT NULLIF(order_id, '') AS order_id FROM events.{kind}
+                     WHERE NULLIF(customer_id, '') IS NULL AND NULLIF(order_id, '') IS NOT NULL
+                 ),
+                 candidates AS (
+                     SELECT n.order_id, NULLIF(p.customer_id, '') AS customer, arrow_cast(p.time, 'Int64') AS t
+                     FROM needed n JOIN events.purchases p ON NULLIF(p.order_id, '') = n.order_id
+                     WHERE NULLIF(p.customer_id, '') IS NOT NULL AND p.amount >= 0
+                 ),
+                 links AS (
+                     SELECT c.order_id, min(c.customer) AS link
+                     FROM candidates c JOIN (SELECT order_id, min(t) AS first_time FROM candidates GROUP BY order_id) f
+                       ON c.order_id = f.order_id AND c.t = f.first_time
+                     GROUP BY c.order_id
+                 )"
+            )
+        } else {
+            "links AS (SELECT CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS link WHERE false)".to_string()
+        };
         format!(
-            "WITH links AS ({links}) SELECT * FROM (
+            "WITH {links} SELECT * FROM (
                 SELECT COALESCE(NULLIF(k.customer_id, ''), l.link) AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}
-                FROM events.{kind} k LEFT JOIN links l ON NULLIF(k.order_id, '') = l.order_id
+                FROM links l RIGHT JOIN events.{kind} k ON NULLIF(k.order_id, '') = l.order_id
                 WHERE arrow_cast(k.time, 'Int64') <= {as_of}
              ) WHERE customer IS NOT NULL"
         )

@@ -17,6 +17,12 @@
 //! their plain names: the breakdown `programs` of a run is `results.programs`.
 
 #[cfg(feature = "cluster")]
+/// Stack of each query and cluster runtime thread. Planning, optimising and
+/// (de)serialising a plan recurse over its tree: the order links' joins and aggregates
+/// nest deep enough to overflow tokio's default 2 MiB in a debug build's scheduler.
+/// Reserved address space, touched only as deep as a plan goes.
+pub(crate) const PLAN_STACK_BYTES: usize = 32 * 1024 * 1024;
+
 pub mod cluster;
 pub mod codec;
 pub mod features;
@@ -115,6 +121,7 @@ impl Session {
             SessionConfig::new().with_information_schema(true).set_bool("datafusion.execution.parquet.schema_force_view_types", false);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
+            .thread_stack_size(PLAN_STACK_BYTES)
             .build()
             .map_err(|error| SqlError::Internal(format!("starting the query runtime: {error}")))?;
         let context = match cluster {

@@ -411,25 +411,36 @@ pub struct LinkCounts {
 /// a rule that does not depend on the order rows were stored in. It is written as two
 /// plain `min` aggregates and a join rather than `first_value(… ORDER BY time,
 /// customer_id)`: DataFusion keeps an ordered accumulator object per group for the
-/// latter, one per order, where `min` keeps a flat column (docs/benchmarks.md, "Engines").
+/// latter, one per order, where `min` keeps a flat column. Only the orders a refund or a
+/// row without a customer names are linked (`needed`, a small share of the orders as a
+/// rule): the aggregates and the join's hash table hold those orders, not every order,
+/// and every other row passes the final join unmatched (docs/benchmarks.md, "Engines").
 const LINKED: &str = "
-    WITH firsts AS (
-        SELECT order_id, min(time) AS link_time
+    WITH needed AS (
+        SELECT DISTINCT order_id
         FROM events.purchases
-        WHERE order_id IS NOT NULL AND customer_id IS NOT NULL AND amount >= 0
+        WHERE order_id IS NOT NULL AND (customer_id IS NULL OR amount < 0)
+    ),
+    candidates AS (
+        SELECT p.order_id, p.customer_id, p.time
+        FROM needed n JOIN events.purchases p ON p.order_id = n.order_id
+        WHERE p.customer_id IS NOT NULL AND p.amount >= 0
+    ),
+    firsts AS (
+        SELECT order_id, min(time) AS link_time
+        FROM candidates
         GROUP BY order_id
     ),
     links AS (
-        SELECT f.order_id, min(p.customer_id) AS link_customer, f.link_time
-        FROM events.purchases p JOIN firsts f ON p.order_id = f.order_id AND p.time = f.link_time
-        WHERE p.customer_id IS NOT NULL AND p.amount >= 0
+        SELECT f.order_id, min(c.customer_id) AS link_customer, f.link_time
+        FROM candidates c JOIN firsts f ON c.order_id = f.order_id AND c.time = f.link_time
         GROUP BY f.order_id, f.link_time
     )
     SELECT COALESCE(p.customer_id, l.link_customer) AS customer,
            CASE WHEN p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer) THEN l.link_time ELSE p.time END AS time,
            p.amount AS amount,
            (p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer)) AS by_order
-    FROM events.purchases p LEFT JOIN links l ON p.order_id = l.order_id";
+    FROM links l RIGHT JOIN events.purchases p ON p.order_id = l.order_id";
 
 /// The customer summary of the workspace's purchases, computed by DataFusion: equal to
 /// the embedded path's for the same options (the observation end, when not given, is the
