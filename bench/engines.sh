@@ -45,7 +45,8 @@ run_once() { # command engine run
   while kill -0 "$timer" 2> /dev/null; do
     if [ "$limit" -gt 0 ]; then
       local client
-      client=$(pgrep -P "$timer" | head -1)
+      # (no child: the command has just finished; under pipefail that is not an error)
+      client=$(pgrep -P "$timer" | head -1 || true)
       for pid in $client "${executors[@]}"; do
         if [ "$(rss_mib "$pid")" -gt "$limit" ]; then over="$pid"; fi
       done

@@ -1393,6 +1393,15 @@ const DAILY_BASELINE: usize = 28;
 
 /// An indicator: name, window days, each window's n, values, noise floor, baseline windows.
 type Indicator<'a> = (&'static str, usize, &'a [f64], Vec<f64>, &'a dyn Fn(f64) -> f64, usize);
+/// The values an indicator can take.
+fn indicator_range(name: &str) -> (f64, f64) {
+    match name {
+        "negative_contact_share" => (0.0, 1.0),
+        "nps" => (-100.0, 100.0),
+        _ => (0.0, f64::INFINITY),
+    }
+}
+
 /// One window of an indicator: name, days, end, value, n, median, lower, upper, signal.
 type IndicatorRow = (String, usize, String, f64, f64, f64, f64, f64, i8);
 
@@ -1500,10 +1509,14 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
                 if on_log {
                     judgement.value = response[judgement.window];
                 }
+                // A limit beyond what the measure can take (fewer than no contacts, an NPS
+                // above 100, a share above 1) is reported at the measure's bound: no value
+                // passes either, so the signal is the same (judging is strict).
+                let (least, most) = indicator_range(name);
                 judgement.limits = judgement.limits.map(|limits| rapport_action::alerts::Limits {
                     median: scale(limits.median),
-                    lower: scale(limits.lower),
-                    upper: scale(limits.upper),
+                    lower: scale(limits.lower).clamp(least, most),
+                    upper: scale(limits.upper).clamp(least, most),
                 });
                 judgement
             })

@@ -103,6 +103,7 @@ fn brand() -> (&'static rapport_engine::demo::BrandDemoReport, std::path::PathBu
 /// week's complaints surged) raises the contact-volume and negative-contact alerts in the
 /// windows that overlap it; on quiet windows the volume alerts rarely fire (false alarms
 /// per 100 quiet windows printed for every indicator, and bounded for the volume ones).
+/// Every limit lies within what its measure can take.
 #[test]
 fn alerts_fire_on_the_planted_incident_and_rarely_on_quiet_weeks() {
     let (_, run) = brand();
@@ -111,7 +112,24 @@ fn alerts_fire_on_the_planted_incident_and_rarely_on_quiet_weeks() {
     let number = |name: &str| numbers(&indicators, name);
     let (names, ends) = (text("indicator"), text("window_end"));
     let days = indicators.column_by_name("window_days").expect("days").as_primitive::<arrow::datatypes::UInt64Type>().clone();
-    let (signal, lower) = (number("signal"), number("lower"));
+    let (signal, lower, upper) = (number("signal"), number("lower"), number("upper"));
+    // Every limit is a value the measure can take: no negative counts or reply times, NPS
+    // within ±100, a share within 0–1.
+    for row in (0..names.len()).filter(|&row| !lower[row].is_nan()) {
+        let (least, most) = match names[row].as_str() {
+            "negative_contact_share" => (0.0, 1.0),
+            "nps" => (-100.0, 100.0),
+            _ => (0.0, f64::INFINITY),
+        };
+        assert!(
+            least <= lower[row] && lower[row] <= upper[row] && upper[row] <= most,
+            "{} {}: {} {}",
+            names[row],
+            ends[row],
+            lower[row],
+            upper[row]
+        );
+    }
     // A window ending on `end` (local date, inclusive) of `length` days overlaps the incident.
     let day_number = |date: &str| {
         chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").expect("date").signed_duration_since(chrono::NaiveDate::default()).num_days()
