@@ -788,35 +788,74 @@ impl Workspace {
     }
 
     /// Order id → (customer id, UTC seconds) of the purchase (amount ≥ 0) that carries
-    /// the order with its customer: how a refund or another event that names an order
-    /// finds its customer and the purchase it belongs to. When several purchases carry
-    /// one order, the earliest (then the smallest customer id): a rule that does not
+    /// the order with its customer: how a refund or another purchase row that names an
+    /// order finds its customer and the purchase it belongs to. When several purchases
+    /// carry one order, the earliest (then the smallest customer id): a rule that does not
     /// depend on the order rows were stored in, so that a distributed plan gives the same
-    /// links. Holds one entry per order.
+    /// links. Holds the orders a refund or a row without a customer names, not every
+    /// order: a first pass finds those (usually a small share), a second links them, each
+    /// a row group per core.
     pub fn order_links(&self) -> Result<HashMap<String, (String, i64)>, StoreError> {
-        let mut orders = HashMap::new();
-        for path in self.event_files(EventKind::Purchases) {
-            for batch in row_group_batches(&path, &["order_id", "customer_id", "time", "amount"])? {
-                let batch = batch?;
+        let needed = self.scan_events(
+            EventKind::Purchases,
+            &["order_id", "customer_id", "amount"],
+            HashSet::new,
+            |needed: &mut HashSet<String>, batch| {
+                let (order_ids, customers) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+                let amounts = batch.column(2).as_primitive::<arrow::datatypes::Float64Type>();
+                for row in 0..batch.num_rows() {
+                    if !order_ids.is_null(row)
+                        && (customers.is_null(row) || amounts.value(row) < 0.0)
+                        && !needed.contains(order_ids.value(row))
+                    {
+                        needed.insert(order_ids.value(row).to_string());
+                    }
+                }
+                Ok(())
+            },
+            |mut left, right| {
+                left.extend(right);
+                left
+            },
+        )?;
+        if needed.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // The earlier (time, customer) of two links wins.
+        let keep = |orders: &mut HashMap<String, (String, i64)>, order: &str, customer: &str, time: i64| match orders.get_mut(order) {
+            None => {
+                orders.insert(order.to_string(), (customer.to_string(), time));
+            }
+            Some(link) if (time, customer) < (link.1, link.0.as_str()) => *link = (customer.to_string(), time),
+            Some(_) => {}
+        };
+        self.scan_events(
+            EventKind::Purchases,
+            &["order_id", "customer_id", "time", "amount"],
+            HashMap::new,
+            |orders: &mut HashMap<String, (String, i64)>, batch| {
                 let projected = batch.project(&[1, 2, 3])?;
                 let (customers, times, amounts) = purchase_columns(&projected)?;
                 let order_ids = batch.column(0).as_string::<i32>();
                 for row in 0..batch.num_rows() {
-                    if order_ids.is_null(row) || customers.is_null(row) || amounts.value(row) < 0.0 {
+                    if order_ids.is_null(row)
+                        || customers.is_null(row)
+                        || amounts.value(row) < 0.0
+                        || !needed.contains(order_ids.value(row))
+                    {
                         continue;
                     }
-                    let (customer, time) = (customers.value(row), times.value(row));
-                    match orders.get_mut(order_ids.value(row)) {
-                        None => {
-                            orders.insert(order_ids.value(row).to_string(), (customer.to_string(), time));
-                        }
-                        Some(link) if (time, customer) < (link.1, link.0.as_str()) => *link = (customer.to_string(), time),
-                        Some(_) => {}
-                    }
+                    keep(orders, order_ids.value(row), customers.value(row), times.value(row));
                 }
-            }
-        }
-        Ok(orders)
+                Ok(())
+            },
+            |mut left, right| {
+                for (order, (customer, time)) in right {
+                    keep(&mut left, &order, &customer, time);
+                }
+                left
+            },
+        )
     }
 
     /// Stream the stored purchases as (customer id, UTC seconds, amount), in stored order.
