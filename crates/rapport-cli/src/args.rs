@@ -896,13 +896,25 @@ pub struct CoverageArgs {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// The workspace directory to create (must not exist, or be empty).
-    pub directory: PathBuf,
+    #[arg(value_name = "DIRECTORY", required_unless_present = "workspace")]
+    pub directory: Option<PathBuf>,
+    /// The same, as every other command names it (`rapport init -w shop`).
+    #[arg(short = 'w', long, value_name = "DIRECTORY", conflicts_with = "directory")]
+    pub workspace: Option<PathBuf>,
     /// IANA time zone for naive times and period boundaries.
     #[arg(long, default_value = "UTC")]
     pub timezone: String,
     /// Currency assumed when a purchase names none.
     #[arg(long, default_value = "USD")]
     pub currency: String,
+}
+
+impl InitArgs {
+    /// The directory to create, however it was named.
+    pub fn path(&self) -> &std::path::Path {
+        // clap requires one of the two.
+        self.workspace.as_deref().or(self.directory.as_deref()).unwrap_or(std::path::Path::new("."))
+    }
 }
 
 /// How to read an input file.

@@ -563,15 +563,15 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Init(args) => {
-            rapport_engine::workspace::init(&args.directory, &args.timezone, &args.currency)?;
+            rapport_engine::workspace::init(args.path(), &args.timezone, &args.currency)?;
             if !quiet {
                 // The defaults are said: money and days are read in them from now on.
                 eprintln!(
                     "created workspace {} (time zone {}, currency {}; change them with --timezone and --currency, or in {})",
-                    args.directory.display(),
+                    args.path().display(),
                     args.timezone,
                     args.currency.to_uppercase(),
-                    args.directory.join("rapport.toml").display()
+                    args.path().join("rapport.toml").display()
                 );
             }
             Ok(())

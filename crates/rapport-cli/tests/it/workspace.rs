@@ -94,6 +94,26 @@ fn a_given_timezone_overrides_the_workspace_zone() {
     assert_eq!(frequency(&["--timezone", "UTC"]), 0, "one UTC day");
 }
 
+/// `init` takes the directory as every other command does (`-w`) or as its argument;
+/// naming none, or both, is a usage error (exit 1) that says which.
+#[test]
+fn init_names_its_workspace_either_way() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let (first, second) = (directory.path().join("a"), directory.path().join("b"));
+    let (first, second) = (first.to_str().expect("path"), second.to_str().expect("path"));
+    ok(&["init", "-w", first, "-q"]);
+    ok(&["init", second, "-q"]);
+    for made in [first, second] {
+        assert!(std::path::Path::new(made).join("rapport.toml").is_file(), "{made}");
+    }
+    let error = user_error(&["init"]);
+    assert!(error.contains("<DIRECTORY>"), "{error}");
+    let third = directory.path().join("c");
+    let error = user_error(&["init", third.to_str().expect("path"), "-w", third.to_str().expect("path")]);
+    assert!(error.contains("cannot be used with"), "{error}");
+    assert!(!third.exists(), "nothing made on a usage error");
+}
+
 /// A missing field suggests the `--map` that fixes it, and `ingest --help` lists every
 /// kind's fields.
 #[test]
