@@ -17,17 +17,17 @@
 //! their plain names: the breakdown `programs` of a run is `results.programs`.
 
 #[cfg(feature = "cluster")]
-/// Stack of each query and cluster runtime thread. Planning, optimising and
-/// (de)serialising a plan recurse over its tree: the order links' joins and aggregates
-/// nest deep enough to overflow tokio's default 2 MiB in a debug build's scheduler.
-/// Reserved address space, touched only as deep as a plan goes.
-pub(crate) const PLAN_STACK_BYTES: usize = 32 * 1024 * 1024;
-
 pub mod cluster;
 pub mod codec;
 pub mod features;
 pub mod score;
 pub mod summary;
+
+/// Stack of each query and cluster runtime thread. Planning, optimising and
+/// (de)serialising a plan recurse over its tree: the order links' joins and aggregates
+/// nest deep enough to overflow tokio's default 2 MiB in a debug build's scheduler.
+/// Reserved address space, touched only as deep as a plan goes.
+pub(crate) const PLAN_STACK_BYTES: usize = 32 * 1024 * 1024;
 
 use std::path::Path;
 use std::sync::Arc;
