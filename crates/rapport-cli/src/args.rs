@@ -811,7 +811,7 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to make the demo workspace (replaced if an earlier demo made it).
-    #[arg(long, default_value = "rapport-demo")]
+    #[arg(short = 'w', long, default_value = "rapport-demo")]
     pub workspace: PathBuf,
     /// Customers of the synthetic brand.
     #[arg(long, default_value_t = 20_000)]

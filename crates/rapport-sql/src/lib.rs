@@ -96,6 +96,8 @@ pub struct Session {
     context: SessionContext,
     tables: Vec<TableInfo>,
     runtime: tokio::runtime::Runtime,
+    /// The scheduler's URL when the plans run on a cluster.
+    cluster: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -133,7 +135,7 @@ impl Session {
         };
         let events = Arc::new(MemorySchemaProvider::new());
         let results = Arc::new(MemorySchemaProvider::new());
-        let mut session = Session { context, tables: Vec::new(), runtime };
+        let mut session = Session { context, tables: Vec::new(), runtime, cluster: cluster.map(str::to_string) };
 
         for kind in EventKind::ALL {
             let files = workspace.event_files(kind);
@@ -200,9 +202,33 @@ impl Session {
         &self.context
     }
 
+    /// Run `work` on the query runtime. On a cluster, a job still running after
+    /// `RAPPORT_CLUSTER_PATIENCE` seconds (default 30) is said once on stderr: Ballista
+    /// queues a job while no executor is connected and says nothing, so without this a
+    /// cluster with no executor looks like a hung command. A job that is merely long gets
+    /// the same line and goes on.
+    pub(crate) fn block_on<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let Some(url) = &self.cluster else { return self.runtime.block_on(work) };
+        let patience = std::env::var("RAPPORT_CLUSTER_PATIENCE").ok().and_then(|seconds| seconds.parse().ok()).unwrap_or(30);
+        self.runtime.block_on(async {
+            let mut work = std::pin::pin!(work);
+            match tokio::time::timeout(std::time::Duration::from_secs(patience), &mut work).await {
+                Ok(done) => done,
+                Err(_) => {
+                    let address = url.split_once("://").map_or(url.as_str(), |(_, address)| address);
+                    eprintln!(
+                        "the cluster at {url} has been on this job for {patience} s; a job waits while no executor is connected \
+                         (start one with `rapport cluster executor --scheduler {address}`), or it is simply long"
+                    );
+                    work.await
+                }
+            }
+        })
+    }
+
     /// Run one SQL statement and collect its result.
     pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
-        self.runtime.block_on(async {
+        self.block_on(async {
             let frame = self.context.sql(sql).await.map_err(|error| self.query_error(error))?;
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await.map_err(query)?;

@@ -450,10 +450,9 @@ pub fn summary(session: &Session, options: SummaryOptions, zone: Zone) -> Result
     if !context.table_exist("events.purchases").map_err(internal)? {
         return Err(SqlError::Query("the workspace holds no purchases".into()));
     }
-    let runtime = &session.runtime;
     let linked = format!("WITH linked AS ({LINKED})");
     let run = |sql: String| -> Result<Vec<arrow::record_batch::RecordBatch>, SqlError> {
-        runtime.block_on(async {
+        session.block_on(async {
             let frame = context.sql(&sql).await.map_err(|error| SqlError::Query(error.to_string()))?;
             frame.collect().await.map_err(|error| SqlError::Query(error.to_string()))
         })

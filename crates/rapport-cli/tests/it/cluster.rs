@@ -72,6 +72,45 @@ mod on_a_cluster {
         Command::new(env!("CARGO_BIN_EXE_rapport")).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start rapport")
     }
 
+    /// A scheduler with no executor queues the job and says nothing; the client says,
+    /// once it has waited `RAPPORT_CLUSTER_PATIENCE` seconds, that a job waits while no
+    /// executor is connected and how to start one.
+    #[test]
+    fn a_cluster_without_executors_is_said() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let (workspace, purchases) = (directory.path().join("ws"), directory.path().join("p.csv"));
+        let workspace = workspace.to_str().expect("path");
+        ok(&["init", workspace, "-q"]);
+        std::fs::write(&purchases, "customer_id,time,amount\na,2020-01-01,3\na,2020-02-01,4\n").expect("write");
+        ok(&["ingest", "-q", "-w", workspace, "-k", "purchases", purchases.to_str().expect("path")]);
+        let scheduler_address = format!("127.0.0.1:{}", free_ports(1));
+        let _cluster = Cluster(vec![spawn(&["cluster", "scheduler", "--bind", &scheduler_address])]);
+        let started = Instant::now();
+        while TcpStream::connect(&scheduler_address).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "the scheduler did not start listening");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let stderr = directory.path().join("stderr");
+        let mut client = Command::new(env!("CARGO_BIN_EXE_rapport"))
+            .args(["summary", "-q", "--workspace", workspace, "--engine", &format!("ballista://{scheduler_address}")])
+            .env("RAPPORT_CLUSTER_PATIENCE", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("start rapport");
+        let started = Instant::now();
+        let said = loop {
+            let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+            if text.contains("no executor is connected") || started.elapsed() > Duration::from_secs(60) {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let _ = client.kill();
+        let _ = client.wait();
+        assert!(said.contains("no executor is connected") && said.contains(&format!("--scheduler {scheduler_address}")), "{said}");
+    }
+
     /// A scheduler and two executors (this binary, three processes, on loopback) run the
     /// summary, `clv predict`'s scoring and `analyze`'s per-customer aggregation and
     /// scoring of a generated workspace of 100,000 customers, and give the embedded
