@@ -52,7 +52,7 @@ impl Lapse {
 
     /// The numbers behind it, in words.
     pub fn describe(&self, rule: &LapseRule) -> String {
-        let own = self.own_gap.map(|gap| format!(", and twice their own usual gap of {gap} days")).unwrap_or_default();
+        let own = self.own_gap.map(|gap| format!(", and more than twice their own usual gap of {gap} days")).unwrap_or_default();
         format!(
             "no purchase for {} days: longer than 90% of this brand's repeat-purchase gaps ({} days, from {} gaps){own}",
             self.days_since, rule.brand_days, rule.gaps

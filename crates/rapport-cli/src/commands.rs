@@ -1164,7 +1164,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             }
             if !quiet && outcome.spend_left_out > 0 {
                 eprintln!(
-                    "{} repeat buyer(s) with a mean spend of zero or less (refunds outweighing purchases) were left out of the \
+                    "{} repeat buyer(s) with a mean spend of zero or less (refunds outweighing purchases, or purchases of zero) were left out of the \
                      Gamma-Gamma spend model; their expected spend is the model's for a mean spend of 0",
                     outcome.spend_left_out
                 );

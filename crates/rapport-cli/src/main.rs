@@ -151,6 +151,19 @@ fn time_format_hint(message: &str) -> String {
                 .map(|(value, _)| value)
         })
         .unwrap_or_default();
+    // A time without a digit is no time at all: on the file's first line, a header row
+    // read as data (`--columns` given to a file that names its columns); elsewhere, the
+    // wrong column mapped to `time`.
+    if !value.is_empty() && !value.bytes().any(|byte| byte.is_ascii_digit()) {
+        return if message.contains(":1: column \"") {
+            format!(
+                "line 1 looks like a header row ({value:?} is not a time): the file names its columns, so leave out --columns \
+                 and map them with --map (e.g. --map time={value}){tail}"
+            )
+        } else {
+            format!("{value:?} is not a time: check which column --map time= names{tail}")
+        };
+    }
     match guess_time_format(value) {
         Some(TimeLayout::Known(format)) => format!("{value:?} looks like --time-format '{format}'{tail}"),
         Some(TimeLayout::Either { month_first, day_first }) => format!(
@@ -365,6 +378,12 @@ mod tests {
             Some(("customer_id".to_string(), String::new()))
         );
         assert_eq!(blank_customer(r#"column "amount": found "", expected a decimal number"#), None);
+        // A header row read as data (CDNOW's master file with --columns), and a word in the
+        // time column further down.
+        let hint = time_format_hint(r#"first: CDNOW_master.txt:1: column "time": found "date", expected a time matching "%Y%m%d""#);
+        assert!(hint.contains("header row") && hint.contains("leave out --columns") && hint.contains("--map time=date"), "{hint}");
+        let hint = time_format_hint(r#"first: a.csv:7: column "time": found "pending", expected a date"#);
+        assert!(hint.contains("\"pending\" is not a time") && !hint.contains("header"), "{hint}");
         let hint = time_format_hint(r#"found "12/1/2010 8:26", expected a date"#);
         assert!(hint.contains("month first") && hint.contains("day first"), "{hint}");
     }

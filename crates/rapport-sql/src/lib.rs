@@ -206,21 +206,29 @@ impl Session {
     /// `RAPPORT_CLUSTER_PATIENCE` seconds (default 30) is said once on stderr: Ballista
     /// queues a job while no executor is connected and says nothing, so without this a
     /// cluster with no executor looks like a hung command. A job that is merely long gets
-    /// the same line and goes on.
-    pub(crate) fn block_on<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+    /// the same line and goes on. An address that answers gRPC but not as a scheduler (an
+    /// executor's port) is said as such rather than as the raw `Unimplemented` status.
+    pub(crate) fn block_on<T>(&self, work: impl std::future::Future<Output = Result<T, SqlError>>) -> Result<T, SqlError> {
         let Some(url) = &self.cluster else { return self.runtime.block_on(work) };
+        let not_a_scheduler = |error: SqlError| match error.to_string().contains("code: Unimplemented") {
+            true => SqlError::Cluster(format!(
+                "{url} answered, but not as a Ballista scheduler (gRPC: unimplemented); is it an executor's port? \
+                 --engine names the scheduler's address (`rapport cluster scheduler --bind …`)"
+            )),
+            false => error,
+        };
         let patience = std::env::var("RAPPORT_CLUSTER_PATIENCE").ok().and_then(|seconds| seconds.parse().ok()).unwrap_or(30);
         self.runtime.block_on(async {
             let mut work = std::pin::pin!(work);
             match tokio::time::timeout(std::time::Duration::from_secs(patience), &mut work).await {
-                Ok(done) => done,
+                Ok(done) => done.map_err(not_a_scheduler),
                 Err(_) => {
                     let address = url.split_once("://").map_or(url.as_str(), |(_, address)| address);
                     eprintln!(
                         "the cluster at {url} has been on this job for {patience} s; a job waits while no executor is connected \
                          (start one with `rapport cluster executor --scheduler {address}`), or it is simply long"
                     );
-                    work.await
+                    work.await.map_err(not_a_scheduler)
                 }
             }
         })

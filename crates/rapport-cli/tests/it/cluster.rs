@@ -40,7 +40,7 @@ mod on_a_cluster {
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use crate::{csv_rows, ok};
+    use crate::{csv_rows, ok, user_error};
 
     /// The processes of a cluster, killed when dropped.
     struct Cluster(Vec<Child>);
@@ -114,7 +114,8 @@ mod on_a_cluster {
     /// A scheduler and two executors (this binary, three processes, on loopback) run the
     /// summary, `clv predict`'s scoring and `analyze`'s per-customer aggregation and
     /// scoring of a generated workspace of 100,000 customers, and give the embedded
-    /// path's results: every customer, column and count.
+    /// path's results: every customer, column and count. An executor's address given as
+    /// the engine is said not to be a scheduler's.
     #[test]
     fn a_scheduler_and_two_executors_give_the_embedded_results() {
         let directory = tempfile::tempdir().expect("tempdir");
@@ -135,8 +136,10 @@ mod on_a_cluster {
             assert!(started.elapsed() < Duration::from_secs(60), "the scheduler did not start listening");
             std::thread::sleep(Duration::from_millis(100));
         }
+        let mut executor_ports = Vec::new();
         for index in 0..2 {
             let port = free_ports(2);
+            executor_ports.push(port);
             let work = directory.path().join(format!("executor{index}"));
             std::fs::create_dir_all(&work).expect("work dir");
             cluster.0.push(spawn(&[
@@ -153,6 +156,16 @@ mod on_a_cluster {
             ]));
         }
         let engine = format!("ballista://{scheduler_address}");
+        // An executor's address is not a scheduler's, and is said to be so.
+        let executor_address = format!("127.0.0.1:{}", executor_ports[0]);
+        let started = Instant::now();
+        while TcpStream::connect(&executor_address).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "the executor did not start listening");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let message =
+            user_error(&["summary", "-q", "--workspace", workspace, "--engine", &format!("ballista://127.0.0.1:{}", executor_ports[0])]);
+        assert!(message.contains("not as a Ballista scheduler") && message.contains("executor's port"), "{message}");
 
         // The summary.
         let embedded = ok(&["summary", "-q", "--workspace", workspace, "--format", "csv"]);
