@@ -254,6 +254,12 @@ impl Session {
             return SqlError::Query(message);
         };
         let bare = missing.rsplit('.').next().unwrap_or(missing);
+        // An event kind with nothing ingested has no table yet: say that, not a typo.
+        if EventKind::ALL.iter().any(|kind| kind.name() == bare) {
+            return SqlError::Query(format!(
+                "{message} (the workspace holds no {bare} yet: `rapport ingest --workspace DIR --kind {bare} FILE` adds them; `rapport sql --tables` lists every table)"
+            ));
+        }
         let hint = match rapport_core::nearest_name(bare, self.tables.iter().map(|table| table.name.as_str())) {
             Some(name) => format!(" (did you mean `{name}`? `rapport sql --tables` lists every table)"),
             None => " (`rapport sql --tables` lists every table)".to_string(),

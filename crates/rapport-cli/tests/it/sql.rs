@@ -43,6 +43,9 @@ fn sql_over_a_workspace_in_every_format() {
 
     let (_, tables) = csv_rows(&ok(&["sql", "-w", workspace, "--tables", "--format", "csv"]));
     assert_eq!(tables, [["purchases", "events", "1"]]);
+    // A kind with nothing ingested is said to be empty, not mistaken for a typo.
+    let message = user_error(&["sql", "-w", workspace, "SELECT COUNT(*) FROM interactions"]);
+    assert!(message.contains("holds no interactions yet") && message.contains("--kind interactions"), "{message}");
 
     let message = user_error(&["sql", "-w", workspace, "SELECT amount FROM purchase"]);
     assert!(message.contains("purchase"), "{message}");
