@@ -243,17 +243,21 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
             .map_err(|reason| rapport_core::CoreError::InvalidOption { option: "[service] in rapport.toml", reason })?;
         settings.schedule = Some(schedule);
     }
-    let measures = timelines
+    // Each fixed chunk folded on some core, the chunks merged in customer order here: the
+    // same bits on every run (rayon's `reduce` merges in a tree shaped by work stealing,
+    // and the means and variances inside are sums of floats).
+    let chunks: Vec<Measures> = timelines
         .par_chunks(4_096)
         .map(|chunk| {
             let mut measures = Measures::default();
             chunk.iter().for_each(|timeline| measures.update(timeline, &settings));
             measures
         })
-        .reduce(Measures::default, |mut left, right| {
-            left.merge(right);
-            left
-        });
+        .collect();
+    let measures = chunks.into_iter().fold(Measures::default(), |mut left, right| {
+        left.merge(right);
+        left
+    });
     let (mut headlines, mut skipped) = measures.headlines(&settings, &currency);
     let mut tables: Vec<Table> = measures.breakdowns(&settings).into_iter().filter(|table| table.rows() > 0).collect();
     tables.extend(sentiment_table(&sentiment));
@@ -837,22 +841,26 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         }
     }
 
-    // Sentiment per channel and week, folded on all cores.
-    let sentiment = interactions
-        .par_iter()
-        .filter(|row| row.message.time <= as_of)
-        .fold(SentimentCells::default, |mut cells, row| {
-            if let Some(compound) = row.compound {
-                cells.cells.entry((row.channel.clone(), iso_week(row.message.time, zone))).or_default().add(compound);
+    // Sentiment per channel and week, folded on all cores a fixed chunk at a time and
+    // merged in row order (the same bits on every run, as the measures).
+    let chunks: Vec<SentimentCells> = interactions
+        .par_chunks(16_384)
+        .map(|chunk| {
+            let mut cells = SentimentCells::default();
+            for row in chunk.iter().filter(|row| row.message.time <= as_of) {
+                if let Some(compound) = row.compound {
+                    cells.cells.entry((row.channel.clone(), iso_week(row.message.time, zone))).or_default().add(compound);
+                }
             }
             cells
         })
-        .reduce(SentimentCells::default, |mut left, right| {
-            for (key, moments) in right.cells {
-                left.cells.entry(key).or_default().merge(&moments);
-            }
-            left
-        });
+        .collect();
+    let sentiment = chunks.into_iter().fold(SentimentCells::default(), |mut left, right| {
+        for (key, moments) in right.cells {
+            left.cells.entry(key).or_default().merge(&moments);
+        }
+        left
+    });
     let mut threads: Vec<(usize, ThreadRow)> = Vec::with_capacity(interactions.len());
     for row in interactions {
         if let Some(slot) = place(&mut customers, "interactions", row.message.time, row.customer.as_deref(), row.order.as_deref()) {

@@ -358,16 +358,22 @@ pub(crate) fn fit_report_from<L: LogLikelihood>(
     })
 }
 
-/// Sum `term(row)` over rows, in parallel for large inputs.
+/// Sum `term(row)` over rows, in parallel for large inputs. The same bits on every run
+/// and any number of threads: each fixed chunk of 2,048 rows is summed on some core, and
+/// the chunks' sums are added in row order here. (Rayon's own `sum` adds the partial sums
+/// in a tree shaped by work stealing, so the last bits of a fit, and of everything
+/// computed from it, changed from run to run.)
 pub(crate) fn parallel_sum<T: Sync>(rows: &[T], term: impl Fn(&T) -> f64 + Sync) -> f64 {
     if rows.len() < 4096 {
         rows.iter().map(term).sum()
     } else {
-        rows.par_chunks(2048).map(|chunk| chunk.iter().map(&term).sum::<f64>()).sum()
+        let chunks: Vec<f64> = rows.par_chunks(2048).map(|chunk| chunk.iter().map(&term).sum::<f64>()).collect();
+        chunks.iter().sum()
     }
 }
 
-/// Sum gradient vectors `term(row)` over rows, in parallel for large inputs.
+/// Sum gradient vectors `term(row)` over rows, in parallel for large inputs, with the same
+/// bits on every run (see [`parallel_sum`]).
 pub(crate) fn parallel_sum_vec<T: Sync, const N: usize>(rows: &[T], term: impl Fn(&T) -> [f64; N] + Sync) -> [f64; N] {
     let add = |mut a: [f64; N], b: [f64; N]| {
         for (x, y) in a.iter_mut().zip(b) {
@@ -378,7 +384,9 @@ pub(crate) fn parallel_sum_vec<T: Sync, const N: usize>(rows: &[T], term: impl F
     if rows.len() < 4096 {
         rows.iter().map(&term).fold([0.0; N], add)
     } else {
-        rows.par_chunks(2048).map(|chunk| chunk.iter().map(&term).fold([0.0; N], add)).reduce(|| [0.0; N], add)
+        // In row order, as in `parallel_sum`.
+        let chunks: Vec<[f64; N]> = rows.par_chunks(2048).map(|chunk| chunk.iter().map(&term).fold([0.0; N], add)).collect();
+        chunks.into_iter().fold([0.0; N], add)
     }
 }
 
@@ -412,4 +420,27 @@ pub(crate) fn check_positive(names: &[&'static str], values: &[f64]) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parallel_sum, parallel_sum_vec};
+
+    /// The sums a fit is made of have the same bits on one thread and on several: a fit,
+    /// and everything computed from it, is reproducible run to run and machine to machine.
+    #[test]
+    fn parallel_sums_do_not_depend_on_the_threads() {
+        // Terms of very different sizes, so that the order of additions shows in the bits.
+        let rows: Vec<f64> = (0..200_003_u64).map(|i| ((i * 2_654_435_761) % 1_000_003) as f64 * 10f64.powi((i % 13) as i32 - 6)).collect();
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            pool.install(|| (parallel_sum(&rows, |x| *x), parallel_sum_vec(&rows, |x| [*x, x.sqrt()])))
+        };
+        let one = on(1);
+        for threads in [2, 3, 8] {
+            let many = on(threads);
+            assert_eq!(one.0.to_bits(), many.0.to_bits(), "{threads} threads");
+            assert_eq!(one.1.map(f64::to_bits), many.1.map(f64::to_bits), "{threads} threads");
+        }
+    }
 }

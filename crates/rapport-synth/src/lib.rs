@@ -136,7 +136,11 @@ pub fn ground_truth(customers: u64) -> BTreeMap<String, f64> {
             }
             measures
         })
-        .reduce(Measures::default, |mut left, right| {
+        .collect::<Vec<_>>()
+        .into_iter()
+        // Merged in chunk order: the same bits on every run (rayon's `reduce` merges in a
+        // tree shaped by work stealing).
+        .fold(Measures::default(), |mut left, right| {
             left.merge(right);
             left
         });
