@@ -98,6 +98,8 @@ pub struct Session {
     runtime: tokio::runtime::Runtime,
     /// The scheduler's URL when the plans run on a cluster.
     cluster: Option<String>,
+    /// Whether a long wait on the cluster has been said (once per session).
+    said_waiting: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Session {
@@ -135,7 +137,13 @@ impl Session {
         };
         let events = Arc::new(MemorySchemaProvider::new());
         let results = Arc::new(MemorySchemaProvider::new());
-        let mut session = Session { context, tables: Vec::new(), runtime, cluster: cluster.map(str::to_string) };
+        let mut session = Session {
+            context,
+            tables: Vec::new(),
+            runtime,
+            cluster: cluster.map(str::to_string),
+            said_waiting: std::sync::atomic::AtomicBool::new(false),
+        };
 
         for kind in EventKind::ALL {
             let files = workspace.event_files(kind);
@@ -203,25 +211,29 @@ impl Session {
     }
 
     /// Run `work` on the query runtime. On a cluster, a job still running after
-    /// `RAPPORT_CLUSTER_PATIENCE` seconds (default 30) is said once on stderr: Ballista
+    /// `RAPPORT_CLUSTER_PATIENCE` seconds (default 30) is said on stderr, once a session: Ballista
     /// queues a job while no executor is connected and says nothing, so without this a
     /// cluster with no executor looks like a hung command. A job that is merely long gets
     /// the same line and goes on. An address that answers gRPC but not as a scheduler (an
     /// executor's port) is said as such rather than as the raw `Unimplemented` status.
     pub(crate) fn block_on<T>(&self, work: impl std::future::Future<Output = Result<T, SqlError>>) -> Result<T, SqlError> {
         let Some(url) = &self.cluster else { return self.runtime.block_on(work) };
-        let not_a_scheduler = |error: SqlError| match error.to_string().contains("code: Unimplemented") {
-            true => SqlError::Cluster(format!(
-                "{url} answered, but not as a Ballista scheduler (gRPC: unimplemented); is it an executor's port? \
-                 --engine names the scheduler's address (`rapport cluster scheduler --bind …`)"
-            )),
-            false => error,
+        let not_a_scheduler = |error: SqlError| {
+            if error.to_string().contains("code: Unimplemented") {
+                SqlError::Cluster(format!(
+                    "{url} answered, but not as a Ballista scheduler (gRPC: unimplemented); is it an executor's port? \
+                     --engine names the scheduler's address (`rapport cluster scheduler --bind …`)"
+                ))
+            } else {
+                error
+            }
         };
         let patience = std::env::var("RAPPORT_CLUSTER_PATIENCE").ok().and_then(|seconds| seconds.parse().ok()).unwrap_or(30);
         self.runtime.block_on(async {
             let mut work = std::pin::pin!(work);
             match tokio::time::timeout(std::time::Duration::from_secs(patience), &mut work).await {
                 Ok(done) => done.map_err(not_a_scheduler),
+                Err(_) if self.said_waiting.swap(true, std::sync::atomic::Ordering::Relaxed) => work.await.map_err(not_a_scheduler),
                 Err(_) => {
                     let address = url.split_once("://").map_or(url.as_str(), |(_, address)| address);
                     eprintln!(
