@@ -487,10 +487,44 @@ impl EngagementType {
     /// The names accepted in input files.
     pub const NAMES: &'static [&'static str] =
         &["follow", "like", "share", "retweet", "review", "mention", "referral", "site-visit", "video-view", "article-view"];
+    /// Every kind, in the order of [`Self::NAMES`].
+    pub const ALL: [EngagementType; 10] = [
+        EngagementType::Follow,
+        EngagementType::Like,
+        EngagementType::Share,
+        EngagementType::Retweet,
+        EngagementType::Review,
+        EngagementType::Mention,
+        EngagementType::Referral,
+        EngagementType::SiteVisit,
+        EngagementType::VideoView,
+        EngagementType::ArticleView,
+    ];
+}
+
+impl FromStr for EngagementType {
+    type Err = CoreError;
+    /// A stored name (`site-visit`), exactly as written at ingest.
+    fn from_str(text: &str) -> Result<Self, CoreError> {
+        EngagementType::NAMES
+            .iter()
+            .position(|name| *name == text)
+            .map(|index| EngagementType::ALL[index])
+            .ok_or_else(|| CoreError::invalid(text, "an engagement type"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn engagement_names_parse_as_serde_writes_them() {
+        for (name, kind) in EngagementType::NAMES.iter().zip(EngagementType::ALL) {
+            assert_eq!(name.parse::<EngagementType>().expect("a stored name parses"), kind);
+            assert_eq!(serde_json::to_value(kind).expect("a kind serialises"), serde_json::Value::String(name.to_string()));
+        }
+        assert!("Like".parse::<EngagementType>().is_err());
+    }
+
     use super::*;
 
     #[test]

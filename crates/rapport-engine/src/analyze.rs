@@ -74,52 +74,6 @@ pub struct AnalyzeOutcome {
     pub skipped: BTreeMap<String, String>,
 }
 
-/// One purchase row as read.
-struct PurchaseRow {
-    customer: Option<String>,
-    order: Option<String>,
-    time: i64,
-    amount: f64,
-    margin: Option<f64>,
-}
-
-struct InteractionRow {
-    customer: Option<String>,
-    order: Option<String>,
-    conversation: Option<String>,
-    channel: String,
-    compound: Option<f64>,
-    /// The text of a negative customer message (a complaint), kept until its topic is found.
-    complaint: Option<String>,
-    message: Message,
-}
-
-struct SurveyRow {
-    customer: Option<String>,
-    order: Option<String>,
-    answer: Answer,
-}
-
-struct EngagementRow {
-    customer: Option<String>,
-    order: Option<String>,
-    kind: EngagementType,
-    time: i64,
-    rating: Option<f64>,
-    referred: Option<String>,
-}
-
-struct ProgramRow {
-    customer: String,
-    contact: ProgramContact,
-}
-
-struct CostRow {
-    customer: String,
-    program: Option<String>,
-    cost: Cost,
-}
-
 fn text_at(column: &StringArray, row: usize) -> Option<String> {
     (!column.is_null(row)).then(|| column.value(row).to_string()).filter(|text| !text.is_empty())
 }
@@ -186,6 +140,19 @@ impl Customers {
 #[derive(Debug, Default)]
 struct SentimentCells {
     cells: BTreeMap<(String, String), rapport_stats::intervals::Moments>,
+}
+
+impl SentimentCells {
+    fn add(&mut self, channel: &str, week: String, compound: f64) {
+        self.cells.entry((channel.to_string(), week)).or_default().add(compound);
+    }
+
+    /// Fold `other` into these cells, cell by cell.
+    fn merge(&mut self, other: SentimentCells) {
+        for (key, moments) in other.cells {
+            self.cells.entry(key).or_default().merge(&moments);
+        }
+    }
 }
 
 /// Run every analysis and write a results run.
@@ -544,15 +511,25 @@ pub struct ComplaintTopic {
 /// Texts the topics are found on at most; the rest are assigned to the nearest topic.
 const TOPIC_SAMPLE: usize = 20_000;
 
-/// Find the topics of the negative customer messages and set each one's `topic`.
+/// A negative customer message (a complaint) awaiting its topic.
+struct Complaint {
+    /// Its row in the interactions placed in timelines (none when left out).
+    thread: Option<usize>,
+    customer: Option<String>,
+    time: i64,
+    channel: String,
+    text: String,
+}
+
+/// Find the topics of the negative customer messages and set each placed one's `topic`.
 ///
 /// Topics are found on the complaint texts (all of them up to [`TOPIC_SAMPLE`], else an
 /// evenly spaced sample of them in sorted order, so the result does not depend on row
 /// order and a text's share of the sample is its share of the complaints), and every
 /// distinct complaint is then placed in its nearest topic. Fewer than 20 complaints
 /// find no topics.
-fn complaint_topics(interactions: &mut [InteractionRow]) -> (Vec<ComplaintTopic>, Vec<ComplaintMessage>) {
-    let mut texts: Vec<&str> = interactions.iter().filter_map(|row| row.complaint.as_deref()).collect();
+fn complaint_topics(complaints: Vec<Complaint>, threads: &mut [(usize, ThreadRow)]) -> (Vec<ComplaintTopic>, Vec<ComplaintMessage>) {
+    let mut texts: Vec<&str> = complaints.iter().map(|complaint| complaint.text.as_str()).collect();
     if texts.len() < 20 {
         return (Vec::new(), Vec::new());
     }
@@ -567,19 +544,20 @@ fn complaint_topics(interactions: &mut [InteractionRow]) -> (Vec<ComplaintTopic>
         distinct.par_iter().filter_map(|text| assigner.assign(text).map(|topic| (text.to_string(), topic as u16))).collect();
     let mut messages = vec![0_u64; found.topics.len()];
     let mut placed = Vec::new();
-    for row in interactions.iter_mut() {
-        if let Some(text) = row.complaint.take() {
-            row.message.topic = topic_of.get(&text).copied();
-            if let Some(topic) = row.message.topic {
-                messages[usize::from(topic)] += 1;
-                placed.push(ComplaintMessage {
-                    topic,
-                    customer: row.customer.clone(),
-                    time: row.message.time,
-                    channel: row.channel.clone(),
-                    text,
-                });
-            }
+    for complaint in complaints {
+        let topic = topic_of.get(&complaint.text).copied();
+        if let Some(thread) = complaint.thread {
+            threads[thread].1.message.topic = topic;
+        }
+        if let Some(topic) = topic {
+            messages[usize::from(topic)] += 1;
+            placed.push(ComplaintMessage {
+                topic,
+                customer: complaint.customer,
+                time: complaint.time,
+                channel: complaint.channel,
+                text: complaint.text,
+            });
         }
     }
     let topics = found
@@ -595,170 +573,86 @@ fn complaint_topics(interactions: &mut [InteractionRow]) -> (Vec<ComplaintTopic>
     (topics, placed)
 }
 
+/// A text cell of a stored row: none when null or empty.
+fn str_at(column: &StringArray, row: usize) -> Option<&str> {
+    (!column.is_null(row)).then(|| column.value(row)).filter(|text| !text.is_empty())
+}
+
+/// The first and last event time (UTC seconds) over the kinds that set the observation
+/// end, from the time columns alone. Rows the timelines would not read (an unknown
+/// survey or engagement type) are not counted.
+fn event_bounds(workspace: &Workspace) -> Result<Option<(i64, i64)>, EngineError> {
+    type Bounds = Option<(i64, i64)>;
+    let widen = |bounds: Bounds, time: i64| Some(bounds.map_or((time, time), |(low, high)| (low.min(time), high.max(time))));
+    let mut all: Bounds = None;
+    for (kind, type_column) in [
+        (EventKind::Purchases, None),
+        (EventKind::Interactions, None),
+        (EventKind::Surveys, Some("survey_type")),
+        (EventKind::Engagement, Some("engagement_type")),
+        (EventKind::Programs, None),
+    ] {
+        let columns: Vec<&str> = std::iter::once("time").chain(type_column).collect();
+        let found = workspace.scan_events(
+            kind,
+            &columns,
+            || None,
+            |bounds: &mut Bounds, batch| {
+                let times = times(batch, 0);
+                for row in 0..batch.num_rows() {
+                    let known = match kind {
+                        EventKind::Surveys => strings(batch, 1).value(row).parse::<SurveyType>().is_ok(),
+                        EventKind::Engagement => strings(batch, 1).value(row).parse::<EngagementType>().is_ok(),
+                        _ => true,
+                    };
+                    if known {
+                        *bounds = widen(*bounds, times.value(row));
+                    }
+                }
+                Ok(())
+            },
+            |left, right| match right {
+                Some((low, high)) => widen(widen(left, low), high),
+                None => left,
+            },
+        )?;
+        if let Some((low, high)) = found {
+            all = widen(widen(all, low), high);
+        }
+    }
+    Ok(all)
+}
+
+/// An interactions record batch with each row's direction and its service-model score
+/// (customers' texts), scored on all cores.
+struct ScoredBatch {
+    batch: RecordBatch,
+    inbound: Vec<bool>,
+    compound: Vec<Option<f64>>,
+    /// The ISO week of a scored row within the window (its sentiment cell).
+    week: Vec<Option<String>>,
+}
+
+/// Rows of interactions per sentiment fold: the cells are summed a fixed run of rows at a
+/// time and the runs merged in row order, so that the sums do not depend on how rows
+/// were read.
+const SENTIMENT_RUN: usize = 16_384;
+
 /// Read every event of the workspace into customer timelines (customers' texts scored
 /// with the service model) at the observation end `as_of_text` (default: the end of
 /// the local day of the last event).
+///
+/// Events are placed in timelines as they are read, a Parquet row group per core at a
+/// time (`Workspace::scan_events_in_order`), in storage order: the observation end and
+/// the order links are found first from the columns they need, so no kind is ever held
+/// whole as rows beside the timelines.
 pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress: &(dyn Fn(&str) + Sync)) -> Result<Loaded, EngineError> {
     let zone = workspace.zone();
 
-    progress("reading purchases");
-    let purchases = read_rows(workspace, EventKind::Purchases, &["customer_id", "order_id", "time", "amount", "margin"], |batch, row| {
-        Some(PurchaseRow {
-            customer: text_at(strings(batch, 0), row),
-            order: text_at(strings(batch, 1), row),
-            time: times(batch, 2).value(row),
-            amount: numbers(batch, 3).value(row),
-            margin: (!batch.column(4).is_null(row)).then(|| numbers(batch, 4).value(row)),
-        })
-    })?;
-
-    progress("reading and scoring interactions");
-    let interactions = read_rows(
-        workspace,
-        EventKind::Interactions,
-        &["customer_id", "order_id", "time", "conversation_id", "channel", "direction", "text", "agent", "resolved"],
-        |batch, row| {
-            let time = times(batch, 2).value(row);
-            let channel = strings(batch, 4).value(row).to_string();
-            // Rows without a direction are the customer's unless an agent wrote them.
-            let agent = text_at(strings(batch, 7), row);
-            let inbound = match text_at(strings(batch, 5), row).as_deref() {
-                Some("outbound") => false,
-                Some(_) => true,
-                None => agent.is_none(),
-            };
-            let compound = if inbound && !strings(batch, 6).is_null(row) && !strings(batch, 6).value(row).is_empty() {
-                Some(SentimentModel::Service.polarity_scores(strings(batch, 6).value(row)).compound)
-            } else {
-                None
-            };
-            let tone = compound.map(Tone::of_compound);
-            let complaint = (tone == Some(Tone::Negative)).then(|| strings(batch, 6).value(row).to_string());
-            let resolved = flag_at(batch.column(8).as_boolean(), row);
-            Some(InteractionRow {
-                customer: text_at(strings(batch, 0), row),
-                order: text_at(strings(batch, 1), row),
-                conversation: text_at(strings(batch, 3), row),
-                channel,
-                compound,
-                complaint,
-                message: Message { time, inbound, tone, resolved, agent, topic: None },
-            })
-        },
-    )?;
-    let mut interactions = interactions;
-    let (complaint_topics, complaint_messages) = if interactions.iter().any(|row| row.complaint.is_some()) {
-        progress("finding complaint topics");
-        complaint_topics(&mut interactions)
-    } else {
-        (Vec::new(), Vec::new())
-    };
-
-    progress("reading surveys, engagement, programs and customers");
-    let surveys = read_rows(
-        workspace,
-        EventKind::Surveys,
-        &["customer_id", "order_id", "time", "survey_type", "score", "touchpoint", "stage", "channel"],
-        |batch, row| {
-            let survey = strings(batch, 3).value(row).parse::<SurveyType>().ok()?;
-            Some(SurveyRow {
-                customer: text_at(strings(batch, 0), row),
-                order: text_at(strings(batch, 1), row),
-                answer: Answer {
-                    survey,
-                    score: numbers(batch, 4).value(row),
-                    time: times(batch, 2).value(row),
-                    touchpoint: text_at(strings(batch, 5), row),
-                    stage: text_at(strings(batch, 6), row),
-                    channel: text_at(strings(batch, 7), row),
-                },
-            })
-        },
-    )?;
-    let engagement = read_rows(
-        workspace,
-        EventKind::Engagement,
-        &["customer_id", "order_id", "time", "engagement_type", "referred_customer_id", "rating"],
-        |batch, row| {
-            let kind = serde_json::from_value::<EngagementType>(Json::String(strings(batch, 3).value(row).to_string())).ok()?;
-            Some(EngagementRow {
-                customer: text_at(strings(batch, 0), row),
-                order: text_at(strings(batch, 1), row),
-                kind,
-                time: times(batch, 2).value(row),
-                referred: text_at(strings(batch, 4), row),
-                rating: (!batch.column(5).is_null(row)).then(|| numbers(batch, 5).value(row)),
-            })
-        },
-    )?;
-    let programs = read_rows(
-        workspace,
-        EventKind::Programs,
-        &["customer_id", "time", "program", "control_group", "cost", "channel"],
-        |batch, row| {
-            Some(ProgramRow {
-                customer: strings(batch, 0).value(row).to_string(),
-                contact: ProgramContact {
-                    program: strings(batch, 2).value(row).to_string(),
-                    time: times(batch, 1).value(row),
-                    control: flag_at(batch.column(3).as_boolean(), row).unwrap_or(false),
-                    cost: if batch.column(4).is_null(row) { 0.0 } else { numbers(batch, 4).value(row) },
-                    channel: text_at(strings(batch, 5), row),
-                },
-            })
-        },
-    )?;
-    let costs =
-        read_rows(workspace, EventKind::Costs, &["customer_id", "time", "cost_type", "channel", "amount", "program"], |batch, row| {
-            Some(CostRow {
-                customer: strings(batch, 0).value(row).to_string(),
-                program: text_at(strings(batch, 5), row),
-                cost: Cost {
-                    time: times(batch, 1).value(row),
-                    reward: strings(batch, 2).value(row) == "reward",
-                    channel: text_at(strings(batch, 3), row),
-                    amount: numbers(batch, 4).value(row),
-                },
-            })
-        })?;
-    let profiles = read_rows(
-        workspace,
-        EventKind::Customers,
-        &["customer_id", "region", "latitude", "longitude", "preferred_channel", "email_consent", "sms_consent", "opted_out"],
-        |batch, row| {
-            let (latitude, longitude) = (numbers(batch, 2), numbers(batch, 3));
-            let home = (!latitude.is_null(row) && !longitude.is_null(row)).then(|| (latitude.value(row), longitude.value(row)));
-            let consent = Consent {
-                preferred: text_at(strings(batch, 4), row),
-                email: flag_at(batch.column(5).as_boolean(), row),
-                sms: flag_at(batch.column(6).as_boolean(), row),
-                opted_out: flag_at(batch.column(7).as_boolean(), row).unwrap_or(false),
-            };
-            Some((strings(batch, 0).value(row).to_string(), text_at(strings(batch, 1), row), home, consent))
-        },
-    )?;
-    let stores = read_rows(workspace, EventKind::Stores, &["latitude", "longitude"], |batch, row| {
-        Some(rapport_measures::geo::unit_vector(numbers(batch, 0).value(row), numbers(batch, 1).value(row)))
-    })?;
-    // Nearest store by a spatial index (an R*-tree of the stores' unit vectors), not a scan
-    // of every store per customer.
-    let index = rstar::RTree::bulk_load(stores);
-    let nearest = |home: (f64, f64)| {
-        let point = rapport_measures::geo::unit_vector(home.0, home.1);
-        index.nearest_neighbor(&point).map(|store| rapport_measures::geo::chord_to_km(point, *store))
-    };
-
     // The observation end: given, or the end of the local day of the last event.
-    let event_times = || {
-        purchases
-            .iter()
-            .map(|row| row.time)
-            .chain(interactions.iter().map(|row| row.message.time))
-            .chain(surveys.iter().map(|row| row.answer.time))
-            .chain(engagement.iter().map(|row| row.time))
-            .chain(programs.iter().map(|row| row.contact.time))
-    };
-    let last_event = event_times().max();
+    progress("reading event times");
+    let bounds = event_bounds(workspace)?;
+    let last_event = bounds.map(|(_, last)| last);
     let as_of = match (as_of_text, last_event) {
         (Some(text), _) => zone.utc_seconds(ParsedTime::Naive(parse_end_of(text, "as-of date")?)),
         (None, Some(last)) => {
@@ -767,8 +661,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         }
         (None, None) => return Err(EngineError::NothingToAnalyze),
     };
-    let first_event = event_times().min();
-    if let Some(first) = first_event
+    if let Some((first, _)) = bounds
         && as_of < first
     {
         let first = rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(first)));
@@ -779,40 +672,63 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         .into());
     }
 
-    progress("building customer timelines");
+    // Orders are looked up only for rows that name no customer. An order's customer is
+    // that of its earliest purchase (then the smallest customer id): a rule that does not
+    // depend on the order rows were stored in, and the one the DataFusion plan of this
+    // aggregation applies.
+    let mut named = std::collections::HashSet::new();
+    for kind in [EventKind::Purchases, EventKind::Interactions, EventKind::Surveys, EventKind::Engagement] {
+        named.extend(workspace.orders_named_without_customer(kind)?);
+    }
+    let links = workspace.link_orders(&named)?;
+    drop(named);
+    let orders: HashMap<&str, &str> = links.iter().map(|(order, (customer, _))| (order.as_str(), customer.as_str())).collect();
+
+    progress("reading customers");
+    let stores = read_rows(workspace, EventKind::Stores, &["latitude", "longitude"], |batch, row| {
+        Some(rapport_measures::geo::unit_vector(numbers(batch, 0).value(row), numbers(batch, 1).value(row)))
+    })?;
+    // Nearest store by a spatial index (an R*-tree of the stores' unit vectors), not a scan
+    // of every store per customer.
+    let index = rstar::RTree::bulk_load(stores);
+    let nearest = |home: (f64, f64)| {
+        let point = rapport_measures::geo::unit_vector(home.0, home.1);
+        index.nearest_neighbor(&point).map(|store| rapport_measures::geo::chord_to_km(point, *store))
+    };
     // Customer ids are interned once; rows then carry an index, so grouping moves no
     // strings (grouping 20M events by owned ids dominated the analysis before).
     let mut customers = Customers::default();
     let mut consent: HashMap<String, Consent> = HashMap::new();
-    for (id, region, home, stated) in &profiles {
-        consent.insert(id.clone(), stated.clone());
-        let slot = customers.slot(id);
-        if region.is_some() {
-            customers.timelines[slot].region = region.clone();
-        }
-        if let Some(home) = home {
-            customers.timelines[slot].store_distance_km = nearest(*home);
-        }
-    }
-    let in_customer_file = customers.timelines.len();
-    // Orders are looked up only for rows that name no customer.
-    let needs_orders = purchases.iter().any(|row| row.customer.is_none())
-        || interactions.iter().any(|row| row.customer.is_none())
-        || surveys.iter().any(|row| row.customer.is_none())
-        || engagement.iter().any(|row| row.customer.is_none());
-    // An order's customer is that of its earliest purchase (then the smallest customer
-    // id): a rule that does not depend on the order rows were stored in, and the one the
-    // DataFusion plan of this aggregation applies.
-    let mut carriers: HashMap<&str, (i64, &str)> = HashMap::new();
-    for row in purchases.iter().filter(|_| needs_orders).filter(|row| row.amount >= 0.0) {
-        if let (Some(order), Some(customer)) = (row.order.as_deref(), row.customer.as_deref()) {
-            let carrier = carriers.entry(order).or_insert((row.time, customer));
-            if (row.time, customer) < *carrier {
-                *carrier = (row.time, customer);
+    workspace.scan_events_in_order(
+        EventKind::Customers,
+        &["customer_id", "region", "latitude", "longitude", "preferred_channel", "email_consent", "sms_consent", "opted_out"],
+        |batch| batch,
+        |batch| -> Result<(), EngineError> {
+            let (ids, regions, latitude, longitude) = (strings(&batch, 0), strings(&batch, 1), numbers(&batch, 2), numbers(&batch, 3));
+            for row in 0..batch.num_rows() {
+                let id = ids.value(row);
+                consent.insert(
+                    id.to_string(),
+                    Consent {
+                        preferred: text_at(strings(&batch, 4), row),
+                        email: flag_at(batch.column(5).as_boolean(), row),
+                        sms: flag_at(batch.column(6).as_boolean(), row),
+                        opted_out: flag_at(batch.column(7).as_boolean(), row).unwrap_or(false),
+                    },
+                );
+                let slot = customers.slot(id);
+                if let Some(region) = str_at(regions, row) {
+                    customers.timelines[slot].region = Some(region.to_string());
+                }
+                if !latitude.is_null(row) && !longitude.is_null(row) {
+                    customers.timelines[slot].store_distance_km = nearest((latitude.value(row), longitude.value(row)));
+                }
             }
-        }
-    }
-    let orders: HashMap<&str, &str> = carriers.into_iter().map(|(order, (_, customer))| (order, customer)).collect();
+            Ok(())
+        },
+    )?;
+    let in_customer_file = customers.timelines.len();
+
     let mut unlinked: BTreeMap<String, u64> = BTreeMap::new();
     let mut after_as_of = 0_u64;
     // The customer slot of a row within the window, by its customer or its order.
@@ -830,43 +746,109 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         }
     };
     let day = |time: i64| zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY);
-    for row in &purchases {
-        if let Some(slot) = place(&mut customers, "purchases", row.time, row.customer.as_deref(), row.order.as_deref()) {
-            customers.timelines[slot].purchases.push(Purchase {
-                time: row.time,
-                day: day(row.time),
-                amount: row.amount,
-                margin: row.margin,
-            });
-        }
-    }
 
-    // Sentiment per channel and week, folded on all cores a fixed chunk at a time and
-    // merged in row order (the same bits on every run, as the measures).
-    let chunks: Vec<SentimentCells> = interactions
-        .par_chunks(16_384)
-        .map(|chunk| {
-            let mut cells = SentimentCells::default();
-            for row in chunk.iter().filter(|row| row.message.time <= as_of) {
-                if let Some(compound) = row.compound {
-                    cells.cells.entry((row.channel.clone(), iso_week(row.message.time, zone))).or_default().add(compound);
+    progress("reading purchases");
+    workspace.scan_events_in_order(
+        EventKind::Purchases,
+        &["customer_id", "order_id", "time", "amount", "margin"],
+        |batch| batch,
+        |batch| -> Result<(), EngineError> {
+            let (ids, order_ids, times, amounts, margins) =
+                (strings(&batch, 0), strings(&batch, 1), times(&batch, 2), numbers(&batch, 3), numbers(&batch, 4));
+            for row in 0..batch.num_rows() {
+                let time = times.value(row);
+                if let Some(slot) = place(&mut customers, "purchases", time, str_at(ids, row), str_at(order_ids, row)) {
+                    customers.timelines[slot].purchases.push(Purchase {
+                        time,
+                        day: day(time),
+                        amount: amounts.value(row),
+                        margin: (!margins.is_null(row)).then(|| margins.value(row)),
+                    });
                 }
             }
-            cells
-        })
-        .collect();
-    let sentiment = chunks.into_iter().fold(SentimentCells::default(), |mut left, right| {
-        for (key, moments) in right.cells {
-            left.cells.entry(key).or_default().merge(&moments);
-        }
-        left
-    });
-    let mut threads: Vec<(usize, ThreadRow)> = Vec::with_capacity(interactions.len());
-    for row in interactions {
-        if let Some(slot) = place(&mut customers, "interactions", row.message.time, row.customer.as_deref(), row.order.as_deref()) {
-            threads.push((slot, ThreadRow { conversation: row.conversation, channel: row.channel, message: row.message }));
-        }
-    }
+            Ok(())
+        },
+    )?;
+
+    progress("reading and scoring interactions");
+    let mut threads: Vec<(usize, ThreadRow)> = Vec::new();
+    let mut complaints: Vec<Complaint> = Vec::new();
+    // Sentiment per channel and week: a fixed run of rows folded at a time, the runs
+    // merged in row order (the same bits on every run, as the measures).
+    let mut sentiment = SentimentCells::default();
+    let mut run = SentimentCells::default();
+    let mut row_number = 0_usize;
+    workspace.scan_events_in_order(
+        EventKind::Interactions,
+        &["customer_id", "order_id", "time", "conversation_id", "channel", "direction", "text", "agent", "resolved"],
+        |batch| {
+            let (directions, texts, agents, times) = (strings(&batch, 5), strings(&batch, 6), strings(&batch, 7), times(&batch, 2));
+            let rows = batch.num_rows();
+            let (mut inbound, mut compound, mut week) = (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows));
+            for row in 0..rows {
+                // Rows without a direction are the customer's unless an agent wrote them.
+                let from_customer = match str_at(directions, row) {
+                    Some("outbound") => false,
+                    Some(_) => true,
+                    None => str_at(agents, row).is_none(),
+                };
+                let score = (from_customer && str_at(texts, row).is_some())
+                    .then(|| SentimentModel::Service.polarity_scores(texts.value(row)).compound);
+                let time = times.value(row);
+                week.push(score.filter(|_| time <= as_of).map(|_| iso_week(time, zone)));
+                inbound.push(from_customer);
+                compound.push(score);
+            }
+            ScoredBatch { batch, inbound, compound, week }
+        },
+        |scored| -> Result<(), EngineError> {
+            let ScoredBatch { batch, inbound, compound, week } = scored;
+            let (ids, order_ids, times, conversations) = (strings(&batch, 0), strings(&batch, 1), times(&batch, 2), strings(&batch, 3));
+            let (channels, texts, agents, resolved) =
+                (strings(&batch, 4), strings(&batch, 6), strings(&batch, 7), batch.column(8).as_boolean());
+            for (row, week) in week.into_iter().enumerate() {
+                if row_number > 0 && row_number.is_multiple_of(SENTIMENT_RUN) {
+                    sentiment.merge(std::mem::take(&mut run));
+                }
+                row_number += 1;
+                let channel = channels.value(row);
+                if let (Some(score), Some(week)) = (compound[row], week) {
+                    run.add(channel, week, score);
+                }
+                let time = times.value(row);
+                let tone = compound[row].map(Tone::of_compound);
+                let slot = place(&mut customers, "interactions", time, str_at(ids, row), str_at(order_ids, row));
+                if let Some(slot) = slot {
+                    let message = Message {
+                        time,
+                        inbound: inbound[row],
+                        tone,
+                        resolved: flag_at(resolved, row),
+                        agent: text_at(agents, row),
+                        topic: None,
+                    };
+                    threads.push((slot, ThreadRow { conversation: text_at(conversations, row), channel: channel.to_string(), message }));
+                }
+                if tone == Some(Tone::Negative) {
+                    complaints.push(Complaint {
+                        thread: slot.map(|_| threads.len() - 1),
+                        customer: text_at(ids, row),
+                        time,
+                        channel: channel.to_string(),
+                        text: texts.value(row).to_string(),
+                    });
+                }
+            }
+            Ok(())
+        },
+    )?;
+    sentiment.merge(run);
+    let (complaint_topics, complaint_messages) = if complaints.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        progress("finding complaint topics");
+        complaint_topics(complaints, &mut threads)
+    };
     // Conversations: each customer's rows by the shared rules (`rapport_measures::conversations`).
     threads.par_sort_unstable_by_key(|(slot, _)| *slot);
     let mut rows: Vec<ThreadRow> = Vec::new();
@@ -884,56 +866,126 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     if let Some(previous) = current {
         customers.timelines[previous].conversations.extend(rapport_measures::conversations(&mut rows));
     }
-    for row in surveys {
-        if let Some(slot) = place(&mut customers, "surveys", row.answer.time, row.customer.as_deref(), row.order.as_deref()) {
-            customers.timelines[slot].answers.push(row.answer);
-        }
-    }
-    let mut referrals = Vec::new();
-    for row in &engagement {
-        if let Some(slot) = place(&mut customers, "engagement", row.time, row.customer.as_deref(), row.order.as_deref()) {
-            customers.timelines[slot].engagement.push(Engagement { kind: row.kind, time: row.time, rating: row.rating });
-            if row.kind == EngagementType::Referral {
-                customers.timelines[slot].referrals_made += 1;
-                if let Some(referred) = &row.referred {
-                    referrals.push((customers.timelines[slot].customer.clone(), referred.clone()));
-                    let referred = customers.slot(referred);
-                    customers.timelines[referred].referred = true;
+    drop(rows);
+
+    progress("reading surveys, engagement, programs and costs");
+    workspace.scan_events_in_order(
+        EventKind::Surveys,
+        &["customer_id", "order_id", "time", "survey_type", "score", "touchpoint", "stage", "channel"],
+        |batch| batch,
+        |batch| -> Result<(), EngineError> {
+            let (ids, order_ids, times, types, scores) =
+                (strings(&batch, 0), strings(&batch, 1), times(&batch, 2), strings(&batch, 3), numbers(&batch, 4));
+            for row in 0..batch.num_rows() {
+                let Ok(survey) = types.value(row).parse::<SurveyType>() else { continue };
+                let time = times.value(row);
+                if let Some(slot) = place(&mut customers, "surveys", time, str_at(ids, row), str_at(order_ids, row)) {
+                    customers.timelines[slot].answers.push(Answer {
+                        survey,
+                        score: scores.value(row),
+                        time,
+                        touchpoint: text_at(strings(&batch, 5), row),
+                        stage: text_at(strings(&batch, 6), row),
+                        channel: text_at(strings(&batch, 7), row),
+                    });
                 }
             }
-        }
-    }
-    for row in programs {
-        if let Some(slot) = place(&mut customers, "programs", row.contact.time, Some(&row.customer), None) {
-            customers.timelines[slot].programs.push(row.contact);
-        }
-    }
+            Ok(())
+        },
+    )?;
+    let mut referrals = Vec::new();
+    workspace.scan_events_in_order(
+        EventKind::Engagement,
+        &["customer_id", "order_id", "time", "engagement_type", "referred_customer_id", "rating"],
+        |batch| batch,
+        |batch| -> Result<(), EngineError> {
+            let (ids, order_ids, times, types, referred, ratings) =
+                (strings(&batch, 0), strings(&batch, 1), times(&batch, 2), strings(&batch, 3), strings(&batch, 4), numbers(&batch, 5));
+            for row in 0..batch.num_rows() {
+                let Ok(kind) = types.value(row).parse::<EngagementType>() else { continue };
+                let time = times.value(row);
+                let Some(slot) = place(&mut customers, "engagement", time, str_at(ids, row), str_at(order_ids, row)) else { continue };
+                let rating = (!ratings.is_null(row)).then(|| ratings.value(row));
+                customers.timelines[slot].engagement.push(Engagement { kind, time, rating });
+                if kind == EngagementType::Referral {
+                    customers.timelines[slot].referrals_made += 1;
+                    if let Some(referred) = str_at(referred, row) {
+                        referrals.push((customers.timelines[slot].customer.clone(), referred.to_string()));
+                        let referred = customers.slot(referred);
+                        customers.timelines[referred].referred = true;
+                    }
+                }
+            }
+            Ok(())
+        },
+    )?;
+    workspace.scan_events_in_order(
+        EventKind::Programs,
+        &["customer_id", "time", "program", "control_group", "cost", "channel"],
+        |batch| batch,
+        |batch| -> Result<(), EngineError> {
+            let (ids, times, programs, costs) = (strings(&batch, 0), times(&batch, 1), strings(&batch, 2), numbers(&batch, 4));
+            for row in 0..batch.num_rows() {
+                let time = times.value(row);
+                if let Some(slot) = place(&mut customers, "programs", time, Some(ids.value(row)), None) {
+                    customers.timelines[slot].programs.push(ProgramContact {
+                        program: programs.value(row).to_string(),
+                        time,
+                        control: flag_at(batch.column(3).as_boolean(), row).unwrap_or(false),
+                        cost: if costs.is_null(row) { 0.0 } else { costs.value(row) },
+                        channel: text_at(strings(&batch, 5), row),
+                    });
+                }
+            }
+            Ok(())
+        },
+    )?;
     // Costs belong to customers with events: a reward naming a program is part of that
     // program's contact with the customer (its latest contact at or before the reward, or
     // its first); other costs are the relationship's own.
-    for row in costs {
-        if row.cost.time > as_of {
-            after_as_of += 1;
-            continue;
-        }
-        let Some(&slot) = customers.slots.get(row.customer.as_str()) else {
-            *unlinked.entry("costs".to_string()).or_default() += 1;
-            continue;
-        };
-        let timeline = &mut customers.timelines[slot];
-        let contact = row.program.as_deref().filter(|_| row.cost.reward).and_then(|program| {
-            let of_program = || timeline.programs.iter().enumerate().filter(|(_, contact)| contact.program == program);
-            let latest = of_program().filter(|(_, contact)| contact.time <= row.cost.time).max_by_key(|(_, contact)| contact.time);
-            latest.or_else(|| of_program().min_by_key(|(_, contact)| contact.time)).map(|(index, _)| index)
-        });
-        match contact {
-            Some(index) => timeline.programs[index].cost += row.cost.amount,
-            None => timeline.costs.push(row.cost),
-        }
-    }
+    workspace.scan_events_in_order(
+        EventKind::Costs,
+        &["customer_id", "time", "cost_type", "channel", "amount", "program"],
+        |batch| batch,
+        |batch| -> Result<(), EngineError> {
+            let (ids, times, types, amounts) = (strings(&batch, 0), times(&batch, 1), strings(&batch, 2), numbers(&batch, 4));
+            for row in 0..batch.num_rows() {
+                let cost = Cost {
+                    time: times.value(row),
+                    reward: types.value(row) == "reward",
+                    channel: text_at(strings(&batch, 3), row),
+                    amount: amounts.value(row),
+                };
+                if cost.time > as_of {
+                    after_as_of += 1;
+                    continue;
+                }
+                let Some(&slot) = customers.slots.get(ids.value(row)) else {
+                    *unlinked.entry("costs".to_string()).or_default() += 1;
+                    continue;
+                };
+                let timeline = &mut customers.timelines[slot];
+                let contact = str_at(strings(&batch, 5), row).filter(|_| cost.reward).and_then(|program| {
+                    let of_program = || timeline.programs.iter().enumerate().filter(|(_, contact)| contact.program == program);
+                    let latest = of_program().filter(|(_, contact)| contact.time <= cost.time).max_by_key(|(_, contact)| contact.time);
+                    latest.or_else(|| of_program().min_by_key(|(_, contact)| contact.time)).map(|(index, _)| index)
+                });
+                match contact {
+                    Some(index) => timeline.programs[index].cost += cost.amount,
+                    None => timeline.costs.push(cost),
+                }
+            }
+            Ok(())
+        },
+    )?;
+
+    progress("building customer timelines");
     let not_in_customer_file = if in_customer_file == 0 { 0 } else { (customers.timelines.len() - in_customer_file) as u64 };
     let mut timelines = customers.timelines;
+    drop(customers.slots);
+    // Sorted by time, and each list's spare capacity (pushed rows double it) returned.
     timelines.par_iter_mut().for_each(Timeline::sort);
+    timelines.par_iter_mut().for_each(Timeline::shrink_to_fit);
     timelines.par_sort_unstable_by(|a, b| natural_order(&a.customer, &b.customer));
     Ok(Loaded {
         timelines,

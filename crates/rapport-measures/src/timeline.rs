@@ -298,6 +298,17 @@ impl Timeline {
         self.programs.sort_by_key(|program| program.time);
         self.costs.sort_by_key(|cost| cost.time);
     }
+
+    /// Return every list's spare capacity (a list grown by pushes holds up to twice its
+    /// rows): the timelines of a large brand are most of an analysis's memory.
+    pub fn shrink_to_fit(&mut self) {
+        self.purchases.shrink_to_fit();
+        self.conversations.shrink_to_fit();
+        self.answers.shrink_to_fit();
+        self.engagement.shrink_to_fit();
+        self.programs.shrink_to_fit();
+        self.costs.shrink_to_fit();
+    }
 }
 
 /// One customer's event columns in the customer table, from their timeline or from the

@@ -722,13 +722,7 @@ impl Workspace {
         merge: impl Fn(S, S) -> S + Sync + Send,
     ) -> Result<S, StoreError> {
         use rayon::prelude::*;
-        let mut units = Vec::new();
-        for path in self.event_files(kind) {
-            let file = File::open(&path).map_err(StoreError::read(&path))?;
-            let groups = ParquetRecordBatchReaderBuilder::try_new(file)?.metadata().num_row_groups();
-            units.extend((0..groups).map(|group| (path.clone(), group)));
-        }
-        units
+        self.row_groups(kind)?
             .into_par_iter()
             .try_fold(&make, |mut state, (path, group)| {
                 for batch in read_columns(&path, columns, Some(group))? {
@@ -737,6 +731,44 @@ impl Workspace {
                 Ok(state)
             })
             .try_reduce(&make, |left, right| Ok(merge(left, right)))
+    }
+
+    /// Every row group of the stored events of `kind`: (file, group), in storage order.
+    fn row_groups(&self, kind: EventKind) -> Result<Vec<(PathBuf, usize)>, StoreError> {
+        let mut units = Vec::new();
+        for path in self.event_files(kind) {
+            let file = File::open(&path).map_err(StoreError::read(&path))?;
+            let groups = ParquetRecordBatchReaderBuilder::try_new(file)?.metadata().num_row_groups();
+            units.extend((0..groups).map(|group| (path.clone(), group)));
+        }
+        Ok(units)
+    }
+
+    /// Stream the stored events of `kind` in storage order with bounded memory: the
+    /// named columns of a row group per core are read and passed through `map` on all
+    /// cores, then each record batch's result is handed to `each` on this thread, in
+    /// storage order, before the next row groups are read. Memory holds one row group
+    /// per core, not the kind (a fold whose result depends on order, such as placing
+    /// rows in customer timelines, cannot use [`Self::scan_events`]).
+    pub fn scan_events_in_order<T: Send, E: From<StoreError>>(
+        &self,
+        kind: EventKind,
+        columns: &[&str],
+        map: impl Fn(RecordBatch) -> T + Sync + Send,
+        mut each: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        use rayon::prelude::*;
+        let units = self.row_groups(kind)?;
+        for window in units.chunks(rayon::current_num_threads().max(1)) {
+            let mapped = window
+                .par_iter()
+                .map(|(path, group)| Ok(read_columns(path, columns, Some(*group))?.into_iter().map(&map).collect::<Vec<T>>()))
+                .collect::<Result<Vec<Vec<T>>, StoreError>>()?;
+            for result in mapped.into_iter().flatten() {
+                each(result)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether some stored events of `kind` name no customer (only an order), from the
@@ -818,6 +850,39 @@ impl Workspace {
                 left
             },
         )?;
+        self.link_orders(&needed)
+    }
+
+    /// The orders that stored events of `kind` without a customer name: the rows that
+    /// find their customer through [`Self::link_orders`].
+    pub fn orders_named_without_customer(&self, kind: EventKind) -> Result<HashSet<String>, StoreError> {
+        if !self.has_events_without_customer(kind)? {
+            return Ok(HashSet::new());
+        }
+        self.scan_events(
+            kind,
+            &["order_id", "customer_id"],
+            HashSet::new,
+            |needed: &mut HashSet<String>, batch| {
+                let (order_ids, customers) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+                for row in 0..batch.num_rows() {
+                    if !order_ids.is_null(row) && customers.is_null(row) && !needed.contains(order_ids.value(row)) {
+                        needed.insert(order_ids.value(row).to_string());
+                    }
+                }
+                Ok(())
+            },
+            |mut left, right| {
+                left.extend(right);
+                left
+            },
+        )
+    }
+
+    /// Order id → (customer id, UTC seconds) of the purchase that carries each of
+    /// `needed` (the rule of [`Self::order_links`]), a row group per core. Orders no
+    /// purchase with a customer carries are absent.
+    pub fn link_orders(&self, needed: &HashSet<String>) -> Result<HashMap<String, (String, i64)>, StoreError> {
         if needed.is_empty() {
             return Ok(HashMap::new());
         }
