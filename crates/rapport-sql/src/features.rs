@@ -511,37 +511,39 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
     let has_purchases = exists("purchases")?;
     // A kind's rows at or before the observation end, with their customer resolved: a row
     // naming no customer takes the customer of the earliest purchase carrying its order
-    // (then the smallest id). Two `min`s and a join, as in the summary's links
-    // (crate::summary), over only the orders this kind's rows without a customer name.
-    let linked = |kind: &str, columns: &str| {
-        let links = if has_purchases {
-            format!(
-                "needed AS (
-                     SELECT DISTINCT NULLIF(order_id, '') AS order_id FROM events.{kind}
-                     WHERE NULLIF(customer_id, '') IS NULL AND NULLIF(order_id, '') IS NOT NULL
-                 ),
-                 candidates AS (
-                     SELECT n.order_id, NULLIF(p.customer_id, '') AS customer, arrow_cast(p.time, 'Int64') AS t
-                     FROM needed n JOIN events.purchases p ON NULLIF(p.order_id, '') = n.order_id
-                     WHERE NULLIF(p.customer_id, '') IS NOT NULL AND p.amount >= 0
-                 ),
-                 links AS (
-                     SELECT c.order_id, min(c.customer) AS link
-                     FROM candidates c JOIN (SELECT order_id, min(t) AS first_time FROM candidates GROUP BY order_id) f
-                       ON c.order_id = f.order_id AND c.t = f.first_time
-                     GROUP BY c.order_id
-                 )"
-            )
-        } else {
-            "links AS (SELECT CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS link WHERE false)".to_string()
-        };
-        format!(
-            "WITH {links} SELECT * FROM (
-                SELECT COALESCE(NULLIF(k.customer_id, ''), l.link) AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}
-                FROM links l RIGHT JOIN events.{kind} k ON NULLIF(k.order_id, '') = l.order_id
+    // (then the smallest id), linked once for every kind over only the orders such rows
+    // name (crate::links), as in the summary.
+    let mut named = Vec::new();
+    for kind in ["purchases", "interactions", "surveys", "engagement"] {
+        if exists(kind)? {
+            named.push(format!(
+                "SELECT NULLIF(order_id, '') AS order_id FROM events.{kind}
+                 WHERE NULLIF(customer_id, '') IS NULL AND NULLIF(order_id, '') IS NOT NULL"
+            ));
+        }
+    }
+    let links = match has_purchases {
+        true => Some(crate::links::order_links(
+            session,
+            &format!("SELECT DISTINCT order_id FROM ({})", named.join(" UNION ALL ")),
+            "rapport_order_links",
+        )?),
+        false => None,
+    };
+    let linked = |kind: &str, columns: &str| match links.as_ref().filter(|links| links.rows > 0) {
+        Some(links) => format!(
+            "SELECT * FROM (
+                SELECT COALESCE(NULLIF(k.customer_id, ''), l.link_customer) AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}
+                FROM {table} l RIGHT JOIN events.{kind} k ON NULLIF(k.order_id, '') = l.order_id
                 WHERE arrow_cast(k.time, 'Int64') <= {as_of}
-             ) WHERE customer IS NOT NULL"
-        )
+             ) WHERE customer IS NOT NULL",
+            table = links.table
+        ),
+        None => format!(
+            "SELECT NULLIF(k.customer_id, '') AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}
+             FROM events.{kind} k
+             WHERE arrow_cast(k.time, 'Int64') <= {as_of} AND NULLIF(k.customer_id, '') IS NOT NULL"
+        ),
     };
     let run = |sql: String| session.query(&sql).map(|(_, batches)| batches);
     let mut customers: HashMap<String, CustomerEvents> = HashMap::new();

@@ -20,6 +20,7 @@
 pub mod cluster;
 pub mod codec;
 pub mod features;
+mod links;
 pub mod score;
 pub mod summary;
 
@@ -100,6 +101,8 @@ pub struct Session {
     cluster: Option<String>,
     /// Whether a long wait on the cluster has been said (once per session).
     said_waiting: std::sync::atomic::AtomicBool,
+    /// The workspace's directory.
+    root: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Session {
@@ -121,8 +124,13 @@ impl Session {
     pub fn open_on(root: &Path, cluster: Option<&str>) -> Result<Session, SqlError> {
         let workspace = Workspace::open(root)?;
         // Strings as plain Utf8 (not views), so results are the types every writer knows.
-        let config =
-            SessionConfig::new().with_information_schema(true).set_bool("datafusion.execution.parquet.schema_force_view_types", false);
+        // A small build side of a join (the order links) is broadcast to every task rather
+        // than joined by shuffling both sides (crate::links).
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .set_bool("datafusion.execution.parquet.schema_force_view_types", false)
+            .set_usize("datafusion.optimizer.hash_join_single_partition_threshold", links::BROADCAST_BYTES)
+            .set_usize("datafusion.optimizer.hash_join_single_partition_threshold_rows", links::BROADCAST_ROWS);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_stack_size(PLAN_STACK_BYTES)
@@ -143,6 +151,7 @@ impl Session {
             runtime,
             cluster: cluster.map(str::to_string),
             said_waiting: std::sync::atomic::AtomicBool::new(false),
+            root: root.to_path_buf(),
         };
 
         for kind in EventKind::ALL {
@@ -203,6 +212,16 @@ impl Session {
     /// The tables offered, by name.
     pub fn tables(&self) -> &[TableInfo] {
         &self.tables
+    }
+
+    /// The workspace's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The scheduler's URL when the plans run on a cluster.
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
     }
 
     /// The DataFusion context, for callers that register more (functions, tables).

@@ -415,32 +415,25 @@ pub struct LinkCounts {
 /// row without a customer names are linked (`needed`, a small share of the orders as a
 /// rule): the aggregates and the join's hash table hold those orders, not every order,
 /// and every other row passes the final join unmatched (docs/benchmarks.md, "Engines").
-const LINKED: &str = "
-    WITH needed AS (
-        SELECT DISTINCT order_id
-        FROM events.purchases
-        WHERE order_id IS NOT NULL AND (customer_id IS NULL OR amount < 0)
-    ),
-    candidates AS (
-        SELECT p.order_id, p.customer_id, p.time
-        FROM needed n JOIN events.purchases p ON p.order_id = n.order_id
-        WHERE p.customer_id IS NOT NULL AND p.amount >= 0
-    ),
-    firsts AS (
-        SELECT order_id, min(time) AS link_time
-        FROM candidates
-        GROUP BY order_id
-    ),
-    links AS (
-        SELECT f.order_id, min(c.customer_id) AS link_customer, f.link_time
-        FROM candidates c JOIN firsts f ON c.order_id = f.order_id AND c.time = f.link_time
-        GROUP BY f.order_id, f.link_time
+/// The orders the summary links: those a purchase row without a customer or a refund names.
+const NEEDED: &str = "SELECT DISTINCT order_id FROM events.purchases WHERE order_id IS NOT NULL AND (customer_id IS NULL OR amount < 0)";
+
+/// The purchases with their customer resolved through `links` (crate::links): a row
+/// naming no customer takes its order's, and a refund naming an order its purchase's
+/// time (`by_order`).
+fn linked(links: &crate::links::Links) -> String {
+    if links.rows == 0 {
+        return "SELECT customer_id AS customer, time, amount, false AS by_order FROM events.purchases".to_string();
+    }
+    let table = &links.table;
+    format!(
+        "SELECT COALESCE(p.customer_id, l.link_customer) AS customer,
+                CASE WHEN p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer) THEN l.link_time ELSE p.time END AS time,
+                p.amount AS amount,
+                COALESCE(p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer), false) AS by_order
+         FROM {table} l RIGHT JOIN events.purchases p ON p.order_id = l.order_id"
     )
-    SELECT COALESCE(p.customer_id, l.link_customer) AS customer,
-           CASE WHEN p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer) THEN l.link_time ELSE p.time END AS time,
-           p.amount AS amount,
-           (p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer)) AS by_order
-    FROM links l RIGHT JOIN events.purchases p ON p.order_id = l.order_id";
+}
 
 /// The customer summary of the workspace's purchases, computed by DataFusion: equal to
 /// the embedded path's for the same options (the observation end, when not given, is the
@@ -450,7 +443,9 @@ pub fn summary(session: &Session, options: SummaryOptions, zone: Zone) -> Result
     if !context.table_exist("events.purchases").map_err(internal)? {
         return Err(SqlError::Query("the workspace holds no purchases".into()));
     }
-    let linked = format!("WITH linked AS ({LINKED})");
+    // Registered until the last query below has run.
+    let order_links = crate::links::order_links(session, NEEDED, "rapport_summary_links")?;
+    let linked = format!("WITH linked AS ({})", linked(&order_links));
     let run = |sql: String| -> Result<Vec<arrow::record_batch::RecordBatch>, SqlError> {
         session.block_on(async {
             let frame = context.sql(&sql).await.map_err(|error| SqlError::Query(error.to_string()))?;

@@ -196,6 +196,15 @@ mod on_a_cluster {
         assert!(rows.len() >= 100_000 && header.contains(&"opened_negative".to_string()), "{} customers, {header:?}", rows.len());
         assert_eq!(csv_rows(&planned), (header, rows), "the analysis on the cluster");
 
+        // The scratch tables the executors read (order links, customers to score) are gone.
+        let scratch: Vec<_> = std::fs::read_dir(workspace)
+            .expect("workspace")
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".links-") || name.starts_with(".scoring-"))
+            .collect();
+        assert!(scratch.is_empty(), "scratch left behind: {scratch:?}");
+
         // The executors did the work: their shuffle files are there.
         let files = |index: usize| walk(&directory.path().join(format!("executor{index}")));
         assert!(files(0) + files(1) > 0, "no executor wrote shuffle files");
