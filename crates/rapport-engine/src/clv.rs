@@ -481,7 +481,7 @@ pub(crate) fn score_on(mut table: CustomerTable, request: &PredictRequest, root:
             clv: fitted.clv,
         };
         let function = ScoreFunction::new(spec)?;
-        let scratch = tempfile::Builder::new().prefix(".scoring-").tempdir_in(root).map_err(EngineError::write(root.display()))?;
+        let scratch = rapport_store::scratch::Scratch::new(root, "scoring")?;
         let session = rapport_sql::Session::open_on(root, engine.cluster())?;
         let scores = rapport_sql::score::score(&session, function, &table, scratch.path())?;
         let holdout_given = table.frequency_holdout().is_some() && table.duration_holdout().is_some();

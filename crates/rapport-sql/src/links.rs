@@ -8,7 +8,7 @@
 //! instead of a partitioned join that sends every event by order id across the cluster
 //! before the grouping by customer sends it again. On a cluster the table is a Parquet
 //! file in a scratch directory inside the workspace (which every executor sees, as the
-//! scoring's), removed when the links are dropped.
+//! scoring's; `rapport_store::scratch`), removed when the links are dropped.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ pub(crate) struct Links {
     /// Orders linked.
     pub(crate) rows: usize,
     context: SessionContext,
-    _scratch: Option<tempfile::TempDir>,
+    _scratch: Option<rapport_store::scratch::Scratch>,
 }
 
 impl Drop for Links {
@@ -71,10 +71,7 @@ pub(crate) fn order_links(session: &Session, needed: &str, table: &str) -> Resul
             None
         }
         Some(_) => {
-            let scratch = tempfile::Builder::new()
-                .prefix(".links-")
-                .tempdir_in(session.root())
-                .map_err(|source| rapport_store::StoreError::Write { path: session.root().to_path_buf(), source })?;
+            let scratch = rapport_store::scratch::Scratch::new(session.root(), "links")?;
             let file = scratch.path().join("links.parquet");
             write(&schema, &batches, &file)?;
             context.register_table(table, session.parquet_table(std::slice::from_ref(&file), None)?).map_err(internal)?;

@@ -16,6 +16,7 @@ pub mod input;
 pub mod output;
 pub mod quarantine;
 pub mod runs;
+pub mod scratch;
 pub mod tokens;
 pub mod workspace;
 

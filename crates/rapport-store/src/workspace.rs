@@ -302,8 +302,10 @@ impl Workspace {
     }
 
     /// Remove what interrupted ingests left behind: staging files and event or
-    /// quarantine files that no published batch lists. Needs the ingest lock.
+    /// quarantine files that no published batch lists; and the scratch directories of
+    /// interrupted commands (crate::scratch). Needs the ingest lock.
     fn clean_leftovers(&self) -> Result<(), StoreError> {
+        crate::scratch::remove_stale(&self.root)?;
         let staging = self.root.join(".staging");
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(StoreError::write(&staging))?;

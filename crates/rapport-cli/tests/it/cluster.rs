@@ -201,7 +201,7 @@ mod on_a_cluster {
             .expect("workspace")
             .filter_map(Result::ok)
             .map(|entry| entry.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.starts_with(".links-") || name.starts_with(".scoring-"))
+            .filter(|name| name.starts_with(".scratch-"))
             .collect();
         assert!(scratch.is_empty(), "scratch left behind: {scratch:?}");
 

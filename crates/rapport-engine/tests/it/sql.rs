@@ -178,7 +178,7 @@ fn datafusion_scoring_equals_the_embedded_one() {
     let scratch: Vec<_> = std::fs::read_dir(&workspace)
         .expect("workspace")
         .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_string_lossy().starts_with(".scoring-"))
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(".scratch-"))
         .collect();
     assert!(scratch.is_empty(), "scratch left behind: {scratch:?}");
 }
