@@ -265,10 +265,15 @@ impl Session {
         })
     }
 
-    /// Run one SQL statement and collect its result.
+    /// Run one SQL query and collect its result. Queries only: a statement that would
+    /// write (`COPY … TO`, `INSERT`), define (`CREATE`, `DROP`) or set anything is refused
+    /// before it runs, so `rapport sql` cannot change a workspace (a `COPY` onto an event
+    /// file would replace published events behind the manifest's back).
     pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
+        let read_only =
+            datafusion::execution::context::SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         self.block_on(async {
-            let frame = self.context.sql(sql).await.map_err(|error| self.query_error(error))?;
+            let frame = self.context.sql_with_options(sql, read_only).await.map_err(|error| self.query_error(error))?;
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await.map_err(query)?;
             Ok((schema, batches))
@@ -279,6 +284,13 @@ impl Session {
     /// not exist (`purchase` for `purchases`), and where to find them all.
     fn query_error(&self, error: datafusion::error::DataFusionError) -> SqlError {
         let message = error.strip_backtrace();
+        if ["DDL not supported", "DML not supported", "Statement not supported"].iter().any(|refused| message.contains(refused)) {
+            let what = message.rsplit(": ").next().unwrap_or_default();
+            return SqlError::Query(format!(
+                "only queries run here (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE), not {what}: `rapport sql` never changes the \
+                 workspace. To save a result, give --output FILE (.csv, .json or .parquet)"
+            ));
+        }
         let Some(missing) =
             message.split("table '").nth(1).and_then(|rest| rest.split('\'').next()).filter(|_| message.contains("not found"))
         else {

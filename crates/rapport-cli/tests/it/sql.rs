@@ -51,6 +51,34 @@ fn sql_over_a_workspace_in_every_format() {
     assert!(message.contains("purchase"), "{message}");
     let message = user_error(&["sql", "-w", workspace, query, "--format", "parquet"]);
     assert!(message.contains("output file"), "{message}");
+
+    // Only queries: a COPY onto a published event file, DDL and SET are refused before
+    // they run, and the workspace's files are untouched.
+    let events = std::path::Path::new(workspace).join("events").join("purchases");
+    let snapshot = || {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&events)
+            .expect("events")
+            .filter_map(Result::ok)
+            .map(|entry| (entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).expect("read")))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot();
+    let (target, _) = before.first().expect("an event file");
+    let target = events.join(target);
+    for statement in [
+        format!("COPY (SELECT * FROM purchases WHERE amount > 0) TO '{}' STORED AS PARQUET", target.display()),
+        "CREATE TABLE copy AS SELECT * FROM purchases".to_string(),
+        "DROP TABLE purchases".to_string(),
+        "SET datafusion.execution.batch_size = 10".to_string(),
+    ] {
+        let message = user_error(&["sql", "-w", workspace, &statement]);
+        assert!(message.contains("only queries run here") && message.contains("--output"), "{statement}: {message}");
+    }
+    assert!(snapshot() == before, "the workspace's event files changed");
+    let (_, rows) = csv_rows(&ok(&["sql", "-w", workspace, "SELECT COUNT(*) FROM purchases", "--format", "csv"]));
+    assert_eq!(rows, [["3"]]);
 }
 
 /// Without the `sql` feature the command is still there and says how to get it.
