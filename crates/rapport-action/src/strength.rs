@@ -226,7 +226,7 @@ mod tests {
     fn buyer(id: usize, times: &[i64]) -> Timeline {
         Timeline {
             customer: id.to_string(),
-            purchases: times.iter().map(|&time| Purchase { time, day: time / DAY, amount: 10.0, margin: None }).collect(),
+            purchases: times.iter().map(|&time| Purchase { time, day: time / DAY, amount: 10.0, margin: None, order_time: None }).collect(),
             ..Timeline::default()
         }
     }

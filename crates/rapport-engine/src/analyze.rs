@@ -672,17 +672,19 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         .into());
     }
 
-    // Orders are looked up only for rows that name no customer. An order's customer is
+    // Orders are looked up only for rows that name no customer, and for refunds (which
+    // the customer summary nets against their order's purchase). An order's customer is
     // that of its earliest purchase (then the smallest customer id): a rule that does not
     // depend on the order rows were stored in, and the one the DataFusion plan of this
     // aggregation applies.
     let mut named = std::collections::HashSet::new();
     for kind in [EventKind::Purchases, EventKind::Interactions, EventKind::Surveys, EventKind::Engagement] {
-        named.extend(workspace.orders_named_without_customer(kind)?);
+        named.extend(workspace.orders_to_link(kind)?);
     }
     let links = workspace.link_orders(&named)?;
     drop(named);
-    let orders: HashMap<&str, &str> = links.iter().map(|(order, (customer, _))| (order.as_str(), customer.as_str())).collect();
+    let orders: HashMap<&str, (&str, i64)> =
+        links.iter().map(|(order, (customer, time))| (order.as_str(), (customer.as_str(), *time))).collect();
 
     progress("reading customers");
     let stores = read_rows(workspace, EventKind::Stores, &["latitude", "longitude"], |batch, row| {
@@ -737,7 +739,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
             after_as_of += 1;
             return None;
         }
-        match customer.or_else(|| order.and_then(|order| orders.get(order).copied())) {
+        match customer.or_else(|| order.and_then(|order| orders.get(order).map(|(customer, _)| *customer))) {
             Some(id) => Some(customers.slot(id)),
             None => {
                 *unlinked.entry(kind.to_string()).or_default() += 1;
@@ -757,12 +759,21 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                 (strings(&batch, 0), strings(&batch, 1), times(&batch, 2), numbers(&batch, 3), numbers(&batch, 4));
             for row in 0..batch.num_rows() {
                 let time = times.value(row);
-                if let Some(slot) = place(&mut customers, "purchases", time, str_at(ids, row), str_at(order_ids, row)) {
+                let (customer, order) = (str_at(ids, row), str_at(order_ids, row));
+                if let Some(slot) = place(&mut customers, "purchases", time, customer, order) {
+                    let amount = amounts.value(row);
+                    // A refund naming an order of this customer's nets against its purchase
+                    // in the summary (the rule of `rapport summary`).
+                    let link = order.and_then(|order| orders.get(order)).filter(|_| amount < 0.0);
+                    let order_time = link
+                        .filter(|(linked, _)| *linked == customer.unwrap_or(customers.timelines[slot].customer.as_str()))
+                        .map(|(_, time)| *time);
                     customers.timelines[slot].purchases.push(Purchase {
                         time,
                         day: day(time),
-                        amount: amounts.value(row),
+                        amount,
                         margin: (!margins.is_null(row)).then(|| margins.value(row)),
+                        order_time,
                     });
                 }
             }
@@ -1219,24 +1230,22 @@ fn tracking_table(
     skipped: &mut BTreeMap<String, String>,
 ) -> Option<Table> {
     use rapport_core::summary::{PurchaseHistogram, PurchaseRow};
-    let histogram = timelines
-        .par_chunks(16_384)
-        .map(|chunk| {
-            let mut histogram = PurchaseHistogram::default();
-            let mut rows: Vec<PurchaseRow> = Vec::new();
-            for timeline in chunk {
-                rows.clear();
-                rows.extend(
-                    timeline
-                        .purchases
-                        .iter()
-                        .filter_map(|purchase| options.row(zone.local_seconds(ParsedTime::Instant(purchase.time)), purchase.amount)),
-                );
-                histogram.add_customer(&mut rows);
-            }
-            histogram
-        })
-        .reduce(PurchaseHistogram::default, PurchaseHistogram::merge);
+    let histogram =
+        timelines
+            .par_chunks(16_384)
+            .map(|chunk| {
+                let mut histogram = PurchaseHistogram::default();
+                let mut rows: Vec<PurchaseRow> = Vec::new();
+                for timeline in chunk {
+                    rows.clear();
+                    rows.extend(timeline.purchases.iter().filter_map(|purchase| {
+                        options.row(zone.local_seconds(ParsedTime::Instant(purchase.summary_time())), purchase.amount)
+                    }));
+                    histogram.add_customer(&mut rows);
+                }
+                histogram
+            })
+            .reduce(PurchaseHistogram::default, PurchaseHistogram::merge);
     let points = rapport_models::FittedModel::from_report(report)
         .and_then(|model| rapport_models::tracking(&model, &histogram, Period::Day, TimeUnit::Weeks, None, 7));
     match points {
@@ -1394,7 +1403,11 @@ fn customer_table(
                 let mut accumulator = SummaryAccumulator::new(options);
                 for timeline in chunk {
                     for purchase in &timeline.purchases {
-                        accumulator.update(&timeline.customer, zone.local_seconds(ParsedTime::Instant(purchase.time)), purchase.amount);
+                        accumulator.update(
+                            &timeline.customer,
+                            zone.local_seconds(ParsedTime::Instant(purchase.summary_time())),
+                            purchase.amount,
+                        );
                     }
                 }
                 accumulator.flush();

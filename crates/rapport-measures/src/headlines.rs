@@ -1075,7 +1075,7 @@ mod tests {
                 channel: None,
             })
             .collect();
-        let purchases = vec![Purchase { time: MARCH - 400 * DAY, day: 0, amount: 10.0, margin: None }];
+        let purchases = vec![Purchase { time: MARCH - 400 * DAY, day: 0, amount: 10.0, margin: None, order_time: None }];
         Timeline { customer: customer.into(), answers, purchases, ..Timeline::default() }
     }
 

@@ -61,6 +61,18 @@ pub struct Purchase {
     /// The row's margin, when the purchases carry one.
     #[serde(default)]
     pub margin: Option<f64>,
+    /// For a refund naming an order that one of the customer's purchases carries: that
+    /// purchase's time (UTC seconds). The customer summary nets the refund against that
+    /// purchase's period, as `rapport summary` does, rather than counting it on its own day.
+    #[serde(default)]
+    pub order_time: Option<i64>,
+}
+
+impl Purchase {
+    /// The UTC time the customer summary counts this row at.
+    pub fn summary_time(&self) -> i64 {
+        self.order_time.unwrap_or(self.time)
+    }
 }
 
 /// One interaction row of a conversation.

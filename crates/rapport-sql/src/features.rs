@@ -513,12 +513,15 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
     // naming no customer takes the customer of the earliest purchase carrying its order
     // (then the smallest id), linked once for every kind over only the orders such rows
     // name (crate::links), as in the summary.
+    // (And, for the summary, the orders refunds name: a refund nets against its order's
+    // purchase, as in `rapport summary`.)
     let mut named = Vec::new();
     for kind in ["purchases", "interactions", "surveys", "engagement"] {
         if exists(kind)? {
+            let refunds = if kind == "purchases" { " OR amount < 0" } else { "" };
             named.push(format!(
                 "SELECT NULLIF(order_id, '') AS order_id FROM events.{kind}
-                 WHERE NULLIF(customer_id, '') IS NULL AND NULLIF(order_id, '') IS NOT NULL"
+                 WHERE (NULLIF(customer_id, '') IS NULL{refunds}) AND NULLIF(order_id, '') IS NOT NULL"
             ));
         }
     }
@@ -530,21 +533,33 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
         )?),
         false => None,
     };
-    let linked = |kind: &str, columns: &str| match links.as_ref().filter(|links| links.rows > 0) {
+    // With `summary_t`, also the time the customer summary counts a purchase row at: a
+    // refund naming an order of the same customer's at that order's purchase time.
+    let linked_with = |kind: &str, columns: &str, summary_t: bool| {
+        match links.as_ref().filter(|links| links.rows > 0) {
         Some(links) => format!(
             "SELECT * FROM (
-                SELECT COALESCE(NULLIF(k.customer_id, ''), l.link_customer) AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}
+                SELECT COALESCE(NULLIF(k.customer_id, ''), l.link_customer) AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}{summary}
                 FROM {table} l RIGHT JOIN events.{kind} k ON NULLIF(k.order_id, '') = l.order_id
                 WHERE arrow_cast(k.time, 'Int64') <= {as_of}
              ) WHERE customer IS NOT NULL",
-            table = links.table
+            table = links.table,
+            summary = if summary_t {
+                ", CASE WHEN k.amount < 0 AND l.link_customer = COALESCE(NULLIF(k.customer_id, ''), l.link_customer)
+                        THEN arrow_cast(l.link_time, 'Int64') ELSE arrow_cast(k.time, 'Int64') END AS summary_t"
+            } else {
+                ""
+            },
         ),
         None => format!(
-            "SELECT NULLIF(k.customer_id, '') AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}
+            "SELECT NULLIF(k.customer_id, '') AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}{summary}
              FROM events.{kind} k
-             WHERE arrow_cast(k.time, 'Int64') <= {as_of} AND NULLIF(k.customer_id, '') IS NOT NULL"
+             WHERE arrow_cast(k.time, 'Int64') <= {as_of} AND NULLIF(k.customer_id, '') IS NOT NULL",
+            summary = if summary_t { ", arrow_cast(k.time, 'Int64') AS summary_t" } else { "" },
         ),
+    }
     };
+    let linked = |kind: &str, columns: &str| linked_with(kind, columns, false);
     let run = |sql: String| session.query(&sql).map(|(_, batches)| batches);
     let mut customers: HashMap<String, CustomerEvents> = HashMap::new();
     let mut summary_batches = Vec::new();
@@ -557,9 +572,9 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
                     SUM({MICROS_FUNCTION}(amount)) AS net_micros,
                     MIN(t) FILTER (WHERE amount >= 0) AS first_purchase,
                     MAX(t) FILTER (WHERE amount >= 0) AS last_purchase,
-                    {SUMMARY_FUNCTION}(t, amount) AS summary
+                    {SUMMARY_FUNCTION}(summary_t, amount) AS summary
              FROM ({}) GROUP BY customer",
-            linked("purchases", "k.amount AS amount")
+            linked_with("purchases", "k.amount AS amount", true)
         ))?;
         for batch in &batches {
             let (ids, column) = (ids(batch)?, integers(batch));

@@ -830,45 +830,30 @@ impl Workspace {
     /// order: a first pass finds those (usually a small share), a second links them, each
     /// a row group per core.
     pub fn order_links(&self) -> Result<HashMap<String, (String, i64)>, StoreError> {
-        let needed = self.scan_events(
-            EventKind::Purchases,
-            &["order_id", "customer_id", "amount"],
-            HashSet::new,
-            |needed: &mut HashSet<String>, batch| {
-                let (order_ids, customers) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
-                let amounts = batch.column(2).as_primitive::<arrow::datatypes::Float64Type>();
-                for row in 0..batch.num_rows() {
-                    if !order_ids.is_null(row)
-                        && (customers.is_null(row) || amounts.value(row) < 0.0)
-                        && !needed.contains(order_ids.value(row))
-                    {
-                        needed.insert(order_ids.value(row).to_string());
-                    }
-                }
-                Ok(())
-            },
-            |mut left, right| {
-                left.extend(right);
-                left
-            },
-        )?;
-        self.link_orders(&needed)
+        self.link_orders(&self.orders_to_link(EventKind::Purchases)?)
     }
 
-    /// The orders that stored events of `kind` without a customer name: the rows that
-    /// find their customer through [`Self::link_orders`].
-    pub fn orders_named_without_customer(&self, kind: EventKind) -> Result<HashSet<String>, StoreError> {
-        if !self.has_events_without_customer(kind)? {
+    /// The orders stored events of `kind` need linked ([`Self::link_orders`]): those rows
+    /// without a customer name and, among purchases, those refunds name (a refund nets
+    /// against the purchase of its order). Read only where the Parquet statistics say some
+    /// row may need it.
+    pub fn orders_to_link(&self, kind: EventKind) -> Result<HashSet<String>, StoreError> {
+        let refunds = kind == EventKind::Purchases;
+        let maybe = if refunds { self.purchases_need_orders()? } else { self.has_events_without_customer(kind)? };
+        if !maybe {
             return Ok(HashSet::new());
         }
+        let columns: &[&str] = if refunds { &["order_id", "customer_id", "amount"] } else { &["order_id", "customer_id"] };
         self.scan_events(
             kind,
-            &["order_id", "customer_id"],
+            columns,
             HashSet::new,
             |needed: &mut HashSet<String>, batch| {
                 let (order_ids, customers) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+                let amounts = refunds.then(|| batch.column(2).as_primitive::<arrow::datatypes::Float64Type>());
                 for row in 0..batch.num_rows() {
-                    if !order_ids.is_null(row) && customers.is_null(row) && !needed.contains(order_ids.value(row)) {
+                    let refund = amounts.is_some_and(|amounts| amounts.value(row) < 0.0);
+                    if !order_ids.is_null(row) && (customers.is_null(row) || refund) && !needed.contains(order_ids.value(row)) {
                         needed.insert(order_ids.value(row).to_string());
                     }
                 }

@@ -701,7 +701,13 @@ impl Story {
             purchases: self
                 .purchases
                 .iter()
-                .map(|purchase| Purchase { time: purchase.time, day: day(purchase.time), amount: purchase.amount, margin: None })
+                .map(|purchase| Purchase {
+                    time: purchase.time,
+                    day: day(purchase.time),
+                    amount: purchase.amount,
+                    margin: None,
+                    order_time: None,
+                })
                 .collect(),
             conversations: self
                 .conversations

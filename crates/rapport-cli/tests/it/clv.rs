@@ -260,3 +260,44 @@ fn horizons_and_output_files_are_checked() {
     let fit: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid json");
     assert_eq!(fit["model"], "bg-nbd");
 }
+
+/// `analyze` and `clv predict` on the same workspace fit the same spend model: a refund
+/// naming its order nets against that order's purchase in both (not on its own day in
+/// `analyze`), so the Gamma-Gamma inputs, the customers it is fitted on and its
+/// parameters agree. The generated brand's refunds name their orders.
+#[test]
+fn analyze_and_clv_predict_fit_the_same_spend_model() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let brand = directory.path().join("brand");
+    let workspace = directory.path().join("ws");
+    let (brand, workspace) = (brand.to_str().expect("path"), workspace.to_str().expect("path"));
+    ok(&["generate", "--customers", "3000", "--truth-customers", "1", "--output", brand]);
+    ok(&["init", workspace]);
+    ok(&["ingest", "-q", "-w", workspace, "-k", "purchases", &format!("{brand}/purchases.csv")]);
+    let refunds =
+        ok(&["sql", "-w", workspace, "SELECT COUNT(*) FROM purchases WHERE amount < 0 AND order_id IS NOT NULL", "--format", "csv"]);
+    assert!(csv_rows(&refunds).1[0][0].parse::<u64>().expect("count") > 50, "{refunds}");
+
+    let spend_model = || {
+        let mut runs: Vec<_> = std::fs::read_dir(std::path::Path::new(workspace).join("results"))
+            .expect("results")
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.join("aggregates.json").exists())
+            .collect();
+        runs.sort();
+        let latest = runs.last().expect("a run");
+        let aggregates: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(latest.join("aggregates.json")).expect("read")).expect("json");
+        aggregates["models"].as_array().expect("models").iter().find(|model| model["model"] == "gamma-gamma").cloned().expect("gamma-gamma")
+    };
+    ok(&["clv", "predict", "-q", "-w", workspace, "--time-unit", "weeks", "--format", "csv"]);
+    let predicted = spend_model();
+    ok(&["analyze", "-q", "-w", workspace, "--format", "json"]);
+    let analysed = spend_model();
+    assert_eq!(predicted["n_customers"], analysed["n_customers"]);
+    for name in ["p", "q", "v"] {
+        let (a, b) = (predicted["params"][name].as_f64().expect("param"), analysed["params"][name].as_f64().expect("param"));
+        assert!((a - b).abs() <= 1e-9 * a.abs(), "{name}: clv predict {a}, analyze {b}");
+    }
+}
