@@ -688,7 +688,15 @@ pub fn run(cli: Cli) -> Result<()> {
                     outcome.rejected.len()
                 );
                 if outcome.refunds_by_order > 0 {
-                    eprintln!("{} refund(s) netted against the purchase of the order they name", outcome.refunds_by_order);
+                    let others = counts.refunds.saturating_sub(outcome.refunds_by_order);
+                    eprintln!(
+                        "{} refund(s) netted against the purchase of the order they name{}",
+                        outcome.refunds_by_order,
+                        match others {
+                            0 => String::new(),
+                            _ => format!("; {others} other(s) count on their own day (they name no order, or another customer's)"),
+                        }
+                    );
                 }
                 if outcome.unlinked > 0 {
                     eprintln!(
