@@ -142,7 +142,8 @@ pub struct ExecutorArgs {
     /// Tasks run at once (default: the machine's cores).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Where shuffle files go (default: a temporary directory).
+    /// Where shuffle files go (default: a temporary directory, removed when the executor
+    /// stops on Ctrl-C or SIGTERM).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
 }

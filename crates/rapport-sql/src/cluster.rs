@@ -129,6 +129,19 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<(), SqlError> {
         .port()
         .checked_add(1)
         .ok_or_else(|| SqlError::Cluster(format!("port {} leaves no room for the gRPC port after it", options.bind.port())))?;
+    // Without --work-dir, Ballista makes a temporary directory for the shuffle files and
+    // leaves it behind when the executor stops. Rapport makes it instead, and removes it
+    // when the executor stops on Ctrl-C or SIGTERM (Ballista's process returns then).
+    let temporary = match &options.work_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("rapport-executor-")
+                .tempdir()
+                .map_err(|error| SqlError::Cluster(format!("making the executor's work directory: {error}")))?,
+        ),
+    };
+    let work_dir = options.work_dir.clone().or_else(|| temporary.as_ref().map(|directory| directory.path().to_path_buf()));
     let config = ExecutorProcessConfig {
         bind_host: options.bind.ip().to_string(),
         external_host: Some(options.external_host.clone().unwrap_or_else(|| options.bind.ip().to_string())),
@@ -138,17 +151,19 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<(), SqlError> {
         scheduler_port: options.scheduler_port,
         vcores: options.concurrency.max(1),
         executor_heartbeat_interval_seconds: 10,
-        work_dir: options.work_dir.as_ref().map(|dir| dir.to_string_lossy().into_owned()),
+        work_dir: work_dir.map(|dir| dir.to_string_lossy().into_owned()),
         override_logical_codec: Some(logical_codec()),
         override_physical_codec: Some(physical_codec()),
         ..ExecutorProcessConfig::default()
     };
-    runtime()?.block_on(start_executor_process(Arc::new(config))).map_err(|error| {
+    let stopped = runtime()?.block_on(start_executor_process(Arc::new(config))).map_err(|error| {
         SqlError::Cluster(format!(
             "the executor on {} (and port {grpc_port}) for the scheduler at {}:{}: {error}",
             options.bind, options.scheduler_host, options.scheduler_port
         ))
-    })
+    });
+    drop(temporary);
+    stopped
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, SqlError> {
