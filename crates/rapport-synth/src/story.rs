@@ -706,7 +706,17 @@ impl Story {
                     day: day(purchase.time),
                     amount: purchase.amount,
                     margin: None,
-                    order_time: None,
+                    // A refund names its order: the summary nets it against the order's
+                    // (earliest) purchase.
+                    order_time: (purchase.amount < 0.0)
+                        .then(|| {
+                            self.purchases
+                                .iter()
+                                .filter(|bought| bought.order == purchase.order && bought.amount >= 0.0)
+                                .map(|bought| bought.time)
+                                .min()
+                        })
+                        .flatten(),
                 })
                 .collect(),
             conversations: self
