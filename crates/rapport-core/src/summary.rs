@@ -200,13 +200,22 @@ impl SummaryOptions {
     /// observation end (the whole period of the end without a calibration split, as
     /// lifetimes; the exact second with one).
     pub fn row(&self, local_seconds: i64, amount: f64) -> Option<PurchaseRow> {
-        let period = self.period.index(local_seconds);
-        let in_observation = match self.observation_end {
+        self.observed(local_seconds).then(|| {
+            PurchaseRow::new(self.period.index(local_seconds), self.calibration_end.is_some_and(|end| local_seconds > end), amount)
+        })
+    }
+
+    /// Whether a row at `local_seconds` falls inside the observation window: by the
+    /// whole period of the end without a calibration split (as lifetimes), by the exact
+    /// second with one; always without an end. A refund netted against its order's
+    /// purchase is netted only when it was made inside the window itself: one made after
+    /// the end had not happened by then, and is left out like any later row.
+    pub fn observed(&self, local_seconds: i64) -> bool {
+        match self.observation_end {
             Some(end) if self.calibration_end.is_some() => local_seconds <= end,
-            Some(end) => period <= self.period.index(end),
+            Some(end) => self.period.index(local_seconds) <= self.period.index(end),
             None => true,
-        };
-        in_observation.then(|| PurchaseRow::new(period, self.calibration_end.is_some_and(|end| local_seconds > end), amount))
+        }
     }
 }
 

@@ -444,7 +444,9 @@ fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejec
             // Rows that name only an order (a refund export, say) take the customer of the
             // purchase that carries the order, and a refund that names an order nets
             // against that purchase's period rather than its own day (where, with no
-            // purchase of the customer's, it would change nothing).
+            // purchase of the customer's, it would change nothing). A refund made after the
+            // observation end is not netted: it keeps its day and is left out with the
+            // other rows after the end.
             let orders = if workspace.purchases_need_orders()? { Some(workspace.order_links()?) } else { None };
             let columns: &[&str] =
                 if orders.is_some() { &["customer_id", "time", "amount", "order_id"] } else { &["customer_id", "time", "amount"] };
@@ -476,6 +478,7 @@ fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejec
                         if amount < 0.0
                             && let Some((linked_customer, purchase_time)) = link
                             && linked_customer == customer
+                            && options.observed(zone.local_seconds(ParsedTime::Instant(time)))
                         {
                             time = *purchase_time;
                             links.refunds_by_order += 1;

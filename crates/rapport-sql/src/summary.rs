@@ -24,7 +24,9 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int32Type, Int64Type};
 use datafusion::common::{Result as DataFusionResult, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
+};
 use rapport_core::summary::{CustomerSummary, Excluded, PurchaseRow, Summary, SummaryCounts, SummaryFold, SummaryOptions};
 use rapport_core::time::{ParsedTime, Zone};
 
@@ -33,8 +35,12 @@ use crate::{Session, SqlError, internal};
 /// The name the aggregate is registered under.
 pub const SUMMARY_FUNCTION: &str = "rapport_summary";
 
-/// `rapport_summary(time, amount)`: one customer's summary row (a struct) from their
-/// purchase times (UTC timestamps) and amounts, for fixed options and time zone.
+/// `rapport_summary(time, amount[, own_time])`: one customer's summary row (a struct)
+/// from their purchase times (UTC timestamps) and amounts, for fixed options and time
+/// zone. With `own_time` (a refund netted against its order's purchase carries that
+/// purchase's time as `time` and its own as `own_time`), a row whose own time falls
+/// after the observation end counts at its own time, and so is left out: a refund made
+/// after the end had not happened by then (`SummaryOptions::observed`).
 #[derive(Debug, Clone)]
 pub struct SummaryFunction {
     signature: Signature,
@@ -59,7 +65,8 @@ impl Hash for SummaryFunction {
 impl SummaryFunction {
     /// The function for these options (their observation end resolved) in `zone`.
     pub fn new(options: SummaryOptions, zone: Zone) -> SummaryFunction {
-        SummaryFunction { signature: Signature::any(2, Volatility::Immutable), options, zone }
+        let signature = Signature::one_of(vec![TypeSignature::Any(2), TypeSignature::Any(3)], Volatility::Immutable);
+        SummaryFunction { signature, options, zone }
     }
 
     /// As a DataFusion aggregate, to register on a session.
@@ -142,6 +149,40 @@ impl AggregateUDFImpl for SummaryFunction {
     }
 }
 
+/// The row arrays of the function's arguments: times, amounts and (with a third
+/// argument) the rows' own times.
+struct Arguments {
+    times: Int64Array,
+    amounts: Float64Array,
+    own: Option<Int64Array>,
+}
+
+impl Arguments {
+    fn new(values: &[ArrayRef]) -> DataFusionResult<Arguments> {
+        let int64 = |array: &ArrayRef| -> DataFusionResult<Int64Array> {
+            Ok(arrow::compute::cast(array, &DataType::Int64)?.as_primitive::<Int64Type>().clone())
+        };
+        let amounts = arrow::compute::cast(&values[1], &DataType::Float64)?.as_primitive::<Float64Type>().clone();
+        Ok(Arguments { times: int64(&values[0])?, amounts, own: values.get(2).map(int64).transpose()? })
+    }
+
+    /// Row `row`'s local time and amount, or none for a null.
+    fn at(&self, row: usize, options: &SummaryOptions, zone: Zone) -> Option<(i64, f64)> {
+        if self.times.is_null(row) || self.amounts.is_null(row) {
+            return None;
+        }
+        let local = |time: i64| zone.local_seconds(ParsedTime::Instant(time));
+        let time = match &self.own {
+            Some(own) if !own.is_null(row) && own.value(row) != self.times.value(row) => {
+                let own = local(own.value(row));
+                if options.observed(own) { local(self.times.value(row)) } else { own }
+            }
+            _ => local(self.times.value(row)),
+        };
+        Some((time, self.amounts.value(row)))
+    }
+}
+
 /// One customer's rows while they are aggregated.
 #[derive(Debug)]
 struct SummaryState {
@@ -160,16 +201,11 @@ fn list<T: arrow::datatypes::ArrowPrimitiveType>(values: arrow::array::Primitive
 
 impl Accumulator for SummaryState {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
-        let times = arrow::compute::cast(&values[0], &DataType::Int64)?;
-        let times = times.as_primitive::<Int64Type>();
-        let amounts = arrow::compute::cast(&values[1], &DataType::Float64)?;
-        let amounts = amounts.as_primitive::<Float64Type>();
-        for row in 0..times.len() {
-            if times.is_null(row) || amounts.is_null(row) {
+        let arguments = Arguments::new(values)?;
+        for row in 0..arguments.times.len() {
+            let Some((local, amount)) = arguments.at(row, &self.options, self.zone) else {
                 continue;
-            }
-            let local = self.zone.local_seconds(ParsedTime::Instant(times.value(row)));
-            let amount = amounts.value(row);
+            };
             self.counts[0] += 1;
             self.counts[1] += u64::from(amount < 0.0);
             match self.options.row(local, amount) {
@@ -296,16 +332,14 @@ impl GroupsAccumulator for SummaryGroups {
         total_num_groups: usize,
     ) -> DataFusionResult<()> {
         self.grow(total_num_groups);
-        let times = arrow::compute::cast(&values[0], &DataType::Int64)?;
-        let times = times.as_primitive::<Int64Type>();
-        let amounts = arrow::compute::cast(&values[1], &DataType::Float64)?;
-        let amounts = amounts.as_primitive::<Float64Type>();
+        let arguments = Arguments::new(values)?;
         for (row, &group) in group_indices.iter().enumerate() {
-            if times.is_null(row) || amounts.is_null(row) || opt_filter.is_some_and(|filter| !filter.value(row) || filter.is_null(row)) {
+            if opt_filter.is_some_and(|filter| !filter.value(row) || filter.is_null(row)) {
                 continue;
             }
-            let local = self.zone.local_seconds(ParsedTime::Instant(times.value(row)));
-            let amount = amounts.value(row);
+            let Some((local, amount)) = arguments.at(row, &self.options, self.zone) else {
+                continue;
+            };
             let counts = &mut self.counts[group];
             counts[0] += 1;
             counts[1] += u64::from(amount < 0.0);
@@ -420,16 +454,18 @@ const NEEDED: &str = "SELECT DISTINCT order_id FROM events.purchases WHERE order
 
 /// The purchases with their customer resolved through `links` (crate::links): a row
 /// naming no customer takes its order's, and a refund naming an order its purchase's
-/// time (`by_order`).
+/// time (`by_order`; `own_time` keeps the row's own, which decides whether a refund made
+/// after the observation end is left out).
 fn linked(links: &crate::links::Links) -> String {
     if links.rows == 0 {
-        return "SELECT customer_id AS customer, time, amount, false AS by_order FROM events.purchases".to_string();
+        return "SELECT customer_id AS customer, time, amount, time AS own_time, false AS by_order FROM events.purchases".to_string();
     }
     let table = &links.table;
     format!(
         "SELECT COALESCE(p.customer_id, l.link_customer) AS customer,
                 CASE WHEN p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer) THEN l.link_time ELSE p.time END AS time,
                 p.amount AS amount,
+                p.time AS own_time,
                 COALESCE(p.amount < 0 AND l.link_customer = COALESCE(p.customer_id, l.link_customer), false) AS by_order
          FROM {table} l RIGHT JOIN events.purchases p ON p.order_id = l.order_id"
     )
@@ -460,7 +496,26 @@ pub fn summary(session: &Session, options: SummaryOptions, zone: Zone) -> Result
     ))?;
     let batch = counts.first().ok_or_else(|| SqlError::Internal("no counts".into()))?;
     let count = |index: usize| batch.column(index).as_primitive::<Int64Type>().value(0) as u64;
-    let links = LinkCounts { unlinked: count(0), unlinked_refunds: count(1), refunds_by_order: count(2) };
+    let mut links = LinkCounts { unlinked: count(0), unlinked_refunds: count(1), refunds_by_order: count(2) };
+    // A refund made after an observation end is not netted (nor counted as netted): each
+    // near the end is placed by its local time, as the embedded path does.
+    if let Some(end) = options.observation_end {
+        let (surely_in, surely_out) = observed_utc_bounds(end);
+        links.refunds_by_order = 0;
+        for batch in run(format!(
+            "{linked} SELECT CASE WHEN arrow_cast(own_time, 'Int64') > {surely_in} THEN arrow_cast(own_time, 'Int64') END AS own,
+                    COUNT(*) AS n
+             FROM linked WHERE by_order AND arrow_cast(own_time, 'Int64') <= {surely_out} GROUP BY own"
+        ))? {
+            // (Refunds surely inside counted together, as a null time.)
+            let (own, n) = (batch.column(0).as_primitive::<Int64Type>(), batch.column(1).as_primitive::<Int64Type>());
+            for row in 0..batch.num_rows() {
+                if own.is_null(row) || options.observed(zone.local_seconds(ParsedTime::Instant(own.value(row)))) {
+                    links.refunds_by_order += n.value(row) as u64;
+                }
+            }
+        }
+    }
     let last = arrow::compute::cast(batch.column(3), &DataType::Int64).map_err(internal)?;
     let last = last.as_primitive::<Int64Type>();
     // The latest local time (the embedded path's tally): among the last few hours of UTC
@@ -482,9 +537,20 @@ pub fn summary(session: &Session, options: SummaryOptions, zone: Zone) -> Result
 
     context.register_udaf(SummaryFunction::new(resolved, zone).udaf());
     let batches = run(format!(
-        "{linked} SELECT customer, {SUMMARY_FUNCTION}(time, amount) AS summary FROM linked WHERE customer IS NOT NULL GROUP BY customer"
+        "{linked} SELECT customer, {SUMMARY_FUNCTION}(time, amount{own}) AS summary FROM linked WHERE customer IS NOT NULL GROUP BY customer",
+        // Without an end given, every row is inside the window (its end the last row).
+        own = if options.observation_end.is_some() { ", own_time" } else { "" }
     ))?;
     Ok((summary_from_batches(&batches, 1, options, last_seen)?, links))
+}
+
+/// UTC bounds around an observation end given in local seconds: every row at or before
+/// the first is inside the window in any time zone (local time is within 15 hours of
+/// UTC), and every row after the second is outside it (past the end's period, a month at
+/// most, in any zone).
+fn observed_utc_bounds(end_local: i64) -> (i64, i64) {
+    const HOUR: i64 = 3600;
+    (end_local - 16 * HOUR, end_local + 32 * 24 * HOUR + 16 * HOUR)
 }
 
 /// The summary table from query results whose first column is the customer id and

@@ -122,6 +122,61 @@ fn datafusion_summary_equals_the_embedded_one() {
     }
 }
 
+/// A refund made after the observation end is left out, even when the order it names was
+/// bought inside the window: by then it had not happened. The embedded path and the plan
+/// agree, and one made inside the window still nets against its order's purchase.
+#[test]
+fn a_refund_after_the_observation_end_is_left_out_on_every_engine() {
+    use rapport_engine::input::WindowSpec;
+    use rapport_engine::summary::{Engine, PurchaseSource, SummaryRequest, summarize_on};
+    use rapport_engine::workspace::{IngestRequest, ingest, init};
+
+    let directory = tempfile::tempdir().expect("temp");
+    let workspace = directory.path().join("ws");
+    init(&workspace, "Europe/Paris", "EUR").expect("init");
+    let path = crate::write(
+        directory.path(),
+        "purchases.csv",
+        "customer_id,order_id,time,amount\n\
+         a,A1,2020-01-10 10:00:00,100\n\
+         a,A2,2020-01-20 10:00:00,50\n\
+         ,A1,2020-01-25 10:00:00,-30\n\
+         a,A2,2020-02-10 10:00:00,-20\n\
+         b,B1,2020-01-05 10:00:00,40\n\
+         b,B2,2020-01-28 10:00:00,60\n\
+         b,B3,2020-02-03 10:00:00,70\n",
+    );
+    let request = IngestRequest {
+        workspace: workspace.clone(),
+        kind: rapport_engine::EventKind::Purchases,
+        input: rapport_engine::input::FileInput { path, ..Default::default() },
+        mappings: Vec::new(),
+        sets: Vec::new(),
+        filter: None,
+        max_rejects: 0,
+        replace: None,
+        profile: None,
+    };
+    assert_eq!(ingest(&request).expect("ingest").accepted, 7);
+    for (end, netted, after) in [(None, 2, 0), (Some("2020-01-31"), 1, 2)] {
+        let window = WindowSpec { observation_end: end.map(str::to_string), ..WindowSpec::default() };
+        let request = SummaryRequest { source: PurchaseSource::Workspace(workspace.clone()), window, max_rejects: 0 };
+        let embedded = summarize_on(&request, &Engine::Embedded).expect("embedded");
+        let planned = summarize_on(&request, &Engine::DataFusion).expect("datafusion");
+        assert_eq!(planned.summary, embedded.summary, "{end:?}");
+        assert_eq!(planned.refunds_by_order, embedded.refunds_by_order, "{end:?}");
+        assert_eq!(embedded.refunds_by_order, netted, "{end:?}");
+        assert_eq!(embedded.summary.counts.after_observation_end, after, "{end:?}");
+        let table = &embedded.summary.customers;
+        let a = (0..table.len()).find(|&row| table.id(row) == "a").expect("a");
+        // One repeat purchase day, 20 January: A2's refund nets against it only without an
+        // end (50 - 20); A1's nets against the first day, which is not a repeat.
+        let expected = if end.is_some() { 50.0 } else { 30.0 };
+        let monetary = table.monetary_value().expect("monetary")[a];
+        assert!((monetary - expected).abs() < 1e-9, "{end:?}: {monetary}");
+    }
+}
+
 /// `clv predict` on DataFusion (the summary a plan, the model fitted here, every customer
 /// scored by `rapport_score` carrying the fitted model) equals the embedded path: the same
 /// models, and every prediction bit for bit, with and without a holdout, for BG/NBD with
