@@ -1316,6 +1316,11 @@ type CustomerTableOutcome = (CustomerTable, Vec<Json>, Option<rapport_stats::int
 /// The customer table of the analysis. With `engine` (the workspace and a DataFusion
 /// engine), the per-customer aggregation of the events and the lifetime-value scoring
 /// run as plans there; the fit runs here.
+/// The lifetime-value columns of the customer table, in order: there with blanks when
+/// the fit was skipped.
+const LIFETIME_VALUE_COLUMNS: [&str; 7] =
+    ["frequency", "recency", "T", "p_alive", "expected_purchases_52_weeks", "clv", "expected_average_spend"];
+
 fn customer_table(
     timelines: &[Timeline],
     settings: &Settings,
@@ -1426,6 +1431,14 @@ fn customer_table(
     // BG/NBD tells the buying rate from the dropout only through customers who came back:
     // with none, every fit puts P(alive) at 1 for everyone, which is not an estimate.
     let repeat_buyers = summary.customers.f64("frequency").map_or(0, |frequency| frequency.iter().filter(|&&f| f > 0.0).count());
+    // Without a fit the summary's own columns still fill frequency, recency and T.
+    let joined = |source: &CustomerTable, name: &str| -> Option<Vec<f64>> {
+        let values = source.f64(name)?;
+        let index: HashMap<&str, usize> = (0..source.len()).map(|row| (source.id(row), row)).collect();
+        Some(timelines.iter().map(|timeline| index.get(timeline.customer.as_str()).map_or(f64::NAN, |&row| values[row])).collect())
+    };
+    let unfitted: Vec<(&str, Vec<f64>)> =
+        ["frequency", "recency", "T"].into_iter().filter_map(|name| Some((name, joined(&summary.customers, name)?))).collect();
     if summary.customers.len() < 10 {
         skipped.insert("lifetime_value".into(), "fewer than 10 customers with purchases".into());
     } else if repeat_buyers < 2 {
@@ -1474,6 +1487,14 @@ fn customer_table(
             Err(error) => {
                 skipped.insert("lifetime_value".into(), format!("the BG/NBD fit failed: {error}"));
             }
+        }
+    }
+    // The same columns whether or not the fit ran (a saved query or a dashboard reads
+    // them on any brand): blank where there is no fit.
+    for name in LIFETIME_VALUE_COLUMNS {
+        if table.column(name).is_none() {
+            let values = unfitted.iter().find(|(unfitted, _)| *unfitted == name).map(|(_, values)| values.clone());
+            table.push_f64(name, values.unwrap_or_else(|| vec![f64::NAN; timelines.len()]))?;
         }
     }
     Ok((table, models, referred_clv, tracking))

@@ -232,9 +232,11 @@ fn odd_data_follows_the_written_rules() {
 
 /// Purchases where nobody came back: the lifetime-value fit is skipped with the reason
 /// (BG/NBD is not identified without repeat buyers) rather than giving everyone
-/// P(alive) = 1; an order's line items (one time) count as one purchase.
+/// P(alive) = 1, its columns left blank; an order's line items (one time) count as one
+/// purchase.
 #[test]
 fn no_repeat_buyers_no_lifetime_value_and_line_items_count_once() {
+    use arrow::array::Array;
     use rapport_engine::analyze::{AnalyzeRequest, analyze};
     use rapport_store::input::InputSpec;
     use rapport_store::workspace::{IngestOptions, Workspace};
@@ -263,7 +265,17 @@ fn no_repeat_buyers_no_lifetime_value_and_line_items_count_once() {
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
     for batch in reader {
         let batch = batch.expect("batch");
-        assert!(batch.column_by_name("p_alive").is_none());
+        // The lifetime-value columns are there (a saved query reads them on any brand):
+        // blank without the fit, the summary's frequency still filled.
+        let p_alive = batch.column_by_name("p_alive").expect("p_alive");
+        assert_eq!(p_alive.null_count(), p_alive.len());
+        for name in ["clv", "expected_purchases_52_weeks", "expected_average_spend", "predicted_spend_52_weeks"] {
+            let column = batch.column_by_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(column.null_count(), column.len(), "{name}");
+        }
+        let frequency =
+            arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(batch.column_by_name("frequency").expect("frequency"));
+        assert!(frequency.iter().all(|count| count == Some(0.0)), "{frequency:?}");
         let purchases =
             arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(batch.column_by_name("purchases").expect("purchases"));
         assert!(purchases.iter().all(|count| count == Some(1.0)), "{purchases:?}");
