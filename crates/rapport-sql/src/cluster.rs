@@ -43,15 +43,16 @@ pub(crate) async fn remote_context(url: &str, config: SessionConfig) -> Result<S
     // Reach the scheduler first, so that a cluster that is not there is said plainly
     // rather than as the first query's transport error.
     let address = url.split_once("://").map_or(url, |(_, address)| address).trim_end_matches('/');
-    let reachable = std::net::ToSocketAddrs::to_socket_addrs(address)
+    // A name that does not resolve is a typo or a DNS problem, not a scheduler to start.
+    let socket = std::net::ToSocketAddrs::to_socket_addrs(address)
         .map_err(|error| error.to_string())
-        .and_then(|mut addresses| addresses.next().ok_or_else(|| "no address".to_string()))
-        .and_then(|socket| {
-            std::net::TcpStream::connect_timeout(&socket, std::time::Duration::from_secs(10)).map_err(|error| error.to_string())
-        });
-    if let Err(reason) = reachable {
+        .and_then(|mut addresses| addresses.next().ok_or_else(|| "it resolves to no address".to_string()))
+        .map_err(|reason| {
+            SqlError::Cluster(format!("cannot reach the scheduler at {url}: the host name does not resolve ({reason}); check the address"))
+        })?;
+    if let Err(reason) = std::net::TcpStream::connect_timeout(&socket, std::time::Duration::from_secs(10)) {
         return Err(SqlError::Cluster(format!(
-            "cannot reach the scheduler at {url}: {reason} (start one with `rapport cluster scheduler --bind {address}`)"
+            "cannot reach the scheduler at {url} ({socket}): {reason} (start one there with `rapport cluster scheduler --bind {address}`)"
         )));
     }
     let config = config

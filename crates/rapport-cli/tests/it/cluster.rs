@@ -212,7 +212,10 @@ mod on_a_cluster {
 
         // A scheduler that is not there is said plainly.
         let message = crate::user_error(&["summary", "--workspace", workspace, "--engine", &engine]);
-        assert!(message.contains("cannot reach the scheduler"), "{message}");
+        assert!(message.contains("cannot reach the scheduler") && message.contains("rapport cluster scheduler"), "{message}");
+        // A host name that does not resolve is said as such (`.invalid` never resolves).
+        let message = crate::user_error(&["summary", "--workspace", workspace, "--engine", "ballista://no-such-host.invalid:50050"]);
+        assert!(message.contains("does not resolve") && !message.contains("rapport cluster scheduler"), "{message}");
     }
 
     fn walk(directory: &std::path::Path) -> usize {
