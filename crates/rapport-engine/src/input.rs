@@ -108,7 +108,8 @@ impl FileInput {
 pub struct TransactionColumns {
     /// Customer id column (default `customer_id`).
     pub customer: String,
-    /// Time column (default `date`).
+    /// Time column (default `date`, or `time` where a file has that and no `date`:
+    /// [`TransactionColumns::for_file`]).
     pub time: String,
     /// Amount column; without it there is no monetary value (nor spend, nor CLV).
     pub amount: Option<String>,
@@ -116,7 +117,28 @@ pub struct TransactionColumns {
 
 impl Default for TransactionColumns {
     fn default() -> Self {
-        TransactionColumns { customer: "customer_id".into(), time: "date".into(), amount: None }
+        TransactionColumns { customer: "customer_id".into(), time: Self::DEFAULT_TIME.into(), amount: None }
+    }
+}
+
+impl TransactionColumns {
+    /// The default time column, lifetimes' name.
+    pub const DEFAULT_TIME: &str = "date";
+
+    /// These columns for `input`: the default time column `date` becomes `time` when the
+    /// file has no `date` column but a `time` one (what `rapport generate` and the
+    /// workspace's events call it). Any other name stays as given.
+    pub fn for_file(&self, input: &FileInput) -> Result<TransactionColumns, EngineError> {
+        let mut columns = self.clone();
+        if columns.time == Self::DEFAULT_TIME
+            && let Some(names) = rapport_store::input::input_columns(&input.spec())?
+        {
+            let has = |wanted: &str| names.iter().any(|name| name.eq_ignore_ascii_case(wanted));
+            if !has(Self::DEFAULT_TIME) && has("time") {
+                columns.time = "time".into();
+            }
+        }
+        Ok(columns)
     }
 }
 

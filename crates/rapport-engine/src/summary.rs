@@ -296,6 +296,17 @@ pub fn summarize_on(request: &SummaryRequest, engine: &Engine) -> Result<Summary
     if *engine != Engine::Embedded {
         return summarize_datafusion(request, engine.cluster());
     }
+    let resolved;
+    let request = match &request.source {
+        PurchaseSource::File { input, columns } => {
+            resolved = SummaryRequest {
+                source: PurchaseSource::File { input: input.clone(), columns: columns.for_file(input)? },
+                ..request.clone()
+            };
+            &resolved
+        }
+        PurchaseSource::Workspace(_) => request,
+    };
     let started = std::time::Instant::now();
     let (accumulator, rejected, links) = accumulate(request)?;
     let scanned = started.elapsed();

@@ -66,6 +66,26 @@ fn refund_nets_against_its_period_and_is_not_a_purchase() {
     assert_eq!(rows[0]["monetary_value"], 25.0);
 }
 
+/// `rapport summary FILE` reads the time from `date` (lifetimes' name) or, in a file
+/// with no `date` column, from `time` (what `rapport generate` writes); a named
+/// `--time-column` is read as named.
+#[test]
+fn the_default_time_column_is_date_or_time() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = write(directory.path(), "p.csv", b"customer_id,time,amount\na,2020-01-01,10\na,2020-01-03,30\n");
+    let out = ok(&summary(&file, &["--format", "json"]).iter().map(String::as_str).collect::<Vec<_>>());
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!((rows[0]["frequency"].as_u64(), rows[0]["recency"].as_f64()), (Some(1), Some(2.0)), "{rows}");
+    let both = write(directory.path(), "q.csv", b"customer_id,time,date,amount\na,2020-01-01,2020-01-01,10\na,2020-01-03,2020-01-09,30\n");
+    let out = ok(&summary(&both, &["--format", "json"]).iter().map(String::as_str).collect::<Vec<_>>());
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(rows[0]["recency"].as_f64(), Some(8.0), "`date` first: {rows}");
+    let mut args = summary(&file, &[]);
+    args.extend(["--time-column".to_string(), "when".to_string()]);
+    let message = run_user_error(&args);
+    assert!(message.contains("when"), "{message}");
+}
+
 #[test]
 fn empty_file() {
     let directory = tempfile::tempdir().expect("tempdir");
