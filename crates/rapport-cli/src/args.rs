@@ -902,12 +902,16 @@ pub struct InitArgs {
     /// The same, as every other command names it (`rapport init -w shop`).
     #[arg(short = 'w', long, value_name = "DIRECTORY", conflicts_with = "directory")]
     pub workspace: Option<PathBuf>,
-    /// IANA time zone for naive times and period boundaries.
-    #[arg(long, default_value = "UTC")]
-    pub timezone: String,
-    /// Currency assumed when a purchase names none.
-    #[arg(long, default_value = "USD")]
-    pub currency: String,
+    /// IANA time zone for naive times and period boundaries [default: UTC, or the --config file's].
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// Currency assumed when a purchase names none [default: USD, or the --config file's].
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// Start from this rapport.toml (time zone, currency, service hours, mappings…), such
+    /// as the one `rapport generate` writes beside its brand.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 impl InitArgs {
@@ -1047,7 +1051,7 @@ pub struct TransactionColumns {
     /// Customer id column.
     #[arg(long, default_value = "customer_id")]
     pub customer_column: String,
-    /// Time column.
+    /// Time column (the default `date` reads `time` in a file that has no `date`).
     #[arg(long, default_value = "date")]
     pub time_column: String,
     /// Amount column; without it there is no monetary value (nor spend, nor CLV).

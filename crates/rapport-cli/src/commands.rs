@@ -50,6 +50,11 @@ pub fn run(cli: Cli) -> Result<()> {
                     eprintln!("{:>12} rows  {}", rows, args.output.join(file).display());
                 }
                 eprintln!("ground truth: {}", args.output.join("ground_truth.json").display());
+                eprintln!(
+                    "settings: {} (a workspace starts from them with `rapport init WORKSPACE --config {}`)",
+                    args.output.join("rapport.toml").display(),
+                    args.output.join("rapport.toml").display()
+                );
                 if let Some(planted) = planted {
                     eprintln!(
                         "planted {planted} customers for the playbook (not in the ground truth): {}",
@@ -563,14 +568,20 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Init(args) => {
-            rapport_engine::workspace::init(args.path(), &args.timezone, &args.currency)?;
+            let settings = rapport_engine::workspace::init_from(
+                args.path(),
+                args.config.as_deref(),
+                args.timezone.as_deref(),
+                args.currency.as_deref(),
+            )?;
             if !quiet {
                 // The defaults are said: money and days are read in them from now on.
                 eprintln!(
-                    "created workspace {} (time zone {}, currency {}; change them with --timezone and --currency, or in {})",
+                    "created workspace {} (time zone {}, currency {}{}; change them with --timezone and --currency, or in {})",
                     args.path().display(),
-                    args.timezone,
-                    args.currency.to_uppercase(),
+                    settings.timezone,
+                    settings.currency.to_uppercase(),
+                    if settings.service.is_some() { ", service hours" } else { "" },
                     args.path().join("rapport.toml").display()
                 );
             }
@@ -829,6 +840,18 @@ fn report_ingest(workspace: &Path, name: &str, report: &rapport_engine::workspac
                 workspace.display()
             );
         }
+    }
+    if !report.unmapped.is_empty() {
+        // Said, so that a column meant for a field (a differently named amount, say) is
+        // not lost without a word.
+        let shown: Vec<&str> = report.unmapped.iter().take(8).map(String::as_str).collect();
+        let more = report.unmapped.len() - shown.len();
+        eprintln!(
+            "{name}: not stored, no field maps {}: {}{} (`rapport ingest --help` lists the fields; --map FIELD=COLUMN maps one)",
+            if report.unmapped.len() == 1 { "it" } else { "them" },
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        );
     }
     if report.filtered > 0 {
         eprintln!("{name}: {} row(s) skipped by the filter", report.filtered);

@@ -46,6 +46,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // `serve` and the cluster's processes stop gracefully on these signals themselves.
+    if !matches!(cli.command, args::Command::Serve(_) | args::Command::Cluster(_)) {
+        say_when_interrupted();
+    }
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => {
@@ -74,6 +78,49 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// On Ctrl-C or SIGTERM, say so and what a workspace holds, and exit with the shell's
+/// code for the signal (130, 143) rather than vanish without a word. Nothing needs
+/// undoing: batches and results runs are published by one rename of their manifest, so
+/// a command stopped at any point leaves what was last published, and the next command
+/// removes the scratch files it left (`rapport_store::scratch`). A thread with its own
+/// small tokio runtime waits for the signals (tokio's handlers chain with any others).
+fn say_when_interrupted() {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
+        return;
+    };
+    // Registered here, before the command starts, not when the thread gets to it.
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _context = runtime.enter();
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(interrupt), Ok(terminate)) => (interrupt, terminate),
+            _ => return,
+        }
+    };
+    std::thread::spawn(move || {
+        #[cfg(unix)]
+        let code = {
+            let (mut interrupt, mut terminate) = signals;
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = interrupt.recv() => 130,
+                    _ = terminate.recv() => 143,
+                }
+            })
+        };
+        #[cfg(not(unix))]
+        let code = match runtime.block_on(tokio::signal::ctrl_c()) {
+            Ok(()) => 130,
+            Err(_) => return,
+        };
+        eprintln!(
+            "\ninterrupted: nothing half-written is published; the workspace holds what the last completed command left (the next command removes this one's scratch files)"
+        );
+        std::process::exit(code);
+    });
 }
 
 /// The fields of every event kind, for `ingest --help`.

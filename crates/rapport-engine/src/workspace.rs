@@ -19,11 +19,31 @@ use crate::input::FileInput;
 
 /// Create a workspace in `directory` (which must not exist, or be empty).
 pub fn init(directory: &Path, timezone: &str, currency: &str) -> Result<(), EngineError> {
-    let zone: Zone = timezone.parse()?;
-    let currency: Currency = currency.parse()?;
-    let config = WorkspaceConfig { timezone: zone.to_string(), currency: currency.to_string(), ..WorkspaceConfig::default() };
-    Workspace::init(directory, config)?;
-    Ok(())
+    init_from(directory, None, Some(timezone), Some(currency)).map(|_| ())
+}
+
+/// Create a workspace whose settings start as a copy of `config` (a rapport.toml, such
+/// as the one `rapport generate` writes beside its brand: time zone, currency, service
+/// hours, mappings), or as the defaults (UTC, USD) without one; `timezone` and
+/// `currency`, when given, override it. Returns the settings written.
+pub fn init_from(
+    directory: &Path,
+    config: Option<&Path>,
+    timezone: Option<&str>,
+    currency: Option<&str>,
+) -> Result<WorkspaceConfig, EngineError> {
+    let mut settings = match config {
+        Some(path) => rapport_store::workspace::read_config(path)?.0,
+        None => WorkspaceConfig { timezone: "UTC".into(), currency: "USD".into(), ..WorkspaceConfig::default() },
+    };
+    if let Some(timezone) = timezone {
+        settings.timezone = timezone.parse::<Zone>()?.to_string();
+    }
+    if let Some(currency) = currency {
+        settings.currency = currency.parse::<Currency>()?.to_string();
+    }
+    Workspace::init(directory, settings.clone())?;
+    Ok(settings)
 }
 
 /// What to ingest.

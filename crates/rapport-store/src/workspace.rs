@@ -192,6 +192,10 @@ pub struct IngestReport {
     /// When this file was ingested before with the same options: that batch (the file
     /// was not read again and nothing is published).
     pub already_ingested: Option<u64>,
+    /// The file's columns that no field maps, in the file's order: not stored (they only
+    /// tell apart rows without an event id).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmapped: Vec<String>,
 }
 
 impl Workspace {
@@ -220,24 +224,7 @@ impl Workspace {
         if !config_path.is_file() {
             return Err(StoreError::NotAWorkspace { path: root.to_path_buf() });
         }
-        let text = fs::read_to_string(&config_path).map_err(StoreError::read(&config_path))?;
-        let config: WorkspaceConfig =
-            toml::from_str(&text).map_err(|error| StoreError::Config { path: config_path.clone(), message: error.to_string() })?;
-        config.validate().map_err(|problem| {
-            // Name the line of the value at fault (toml's own errors already do).
-            let message = match problem.span {
-                Some(span) => {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!("line {line}: {}", problem.message)
-                }
-                None => problem.message,
-            };
-            StoreError::Config { path: config_path.clone(), message }
-        })?;
-        let zone: Zone = config
-            .timezone
-            .parse()
-            .map_err(|error: rapport_core::CoreError| StoreError::Config { path: config_path.clone(), message: error.to_string() })?;
+        let (config, zone) = read_config(&config_path)?;
         let manifest_path = root.join(MANIFEST_FILE);
         let manifest: Manifest = serde_json::from_slice(&fs::read(&manifest_path).map_err(StoreError::read(&manifest_path))?)
             .map_err(|error| StoreError::Config { path: manifest_path.clone(), message: format!("unreadable manifest: {error}") })?;
@@ -407,6 +394,7 @@ impl Workspace {
                 first_rejects: Vec::new(),
                 already_quarantined: earlier.quarantine_file.clone(),
                 already_ingested: Some(earlier.id),
+                unmapped: Vec::new(),
             });
         }
 
@@ -449,6 +437,7 @@ impl Workspace {
                 }
             }
         }
+        let unmapped: Vec<String> = wanted[mapped..].iter().map(|column| column.name.clone()).collect();
         let file = input.name();
         let forgotten = crate::forget::Forgotten::load(&self.root)?;
         let customer_index = kind.fields().iter().position(|field| field.name == "customer_id");
@@ -506,6 +495,7 @@ impl Workspace {
                 first_rejects,
                 already_quarantined: None,
                 already_ingested: None,
+                unmapped,
             });
         }
         // The same file again (ingested before this workspace recorded options), with
@@ -529,6 +519,7 @@ impl Workspace {
                     first_rejects,
                     already_quarantined: Some(quarantine_file),
                     already_ingested: None,
+                    unmapped,
                 });
             }
         }
@@ -597,6 +588,7 @@ impl Workspace {
             first_rejects,
             already_quarantined: None,
             already_ingested: None,
+            unmapped,
         })
     }
 
@@ -925,6 +917,30 @@ impl Workspace {
         }
         Ok(count)
     }
+}
+
+/// Read and check a workspace configuration file (a rapport.toml): its settings and time
+/// zone, or an error naming the file and the line at fault.
+pub fn read_config(config_path: &Path) -> Result<(WorkspaceConfig, Zone), StoreError> {
+    let text = fs::read_to_string(config_path).map_err(StoreError::read(config_path))?;
+    let config: WorkspaceConfig =
+        toml::from_str(&text).map_err(|error| StoreError::Config { path: config_path.to_path_buf(), message: error.to_string() })?;
+    config.validate().map_err(|problem| {
+        // Name the line of the value at fault (toml's own errors already do).
+        let message = match problem.span {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!("line {line}: {}", problem.message)
+            }
+            None => problem.message,
+        };
+        StoreError::Config { path: config_path.to_path_buf(), message }
+    })?;
+    let zone: Zone = config
+        .timezone
+        .parse()
+        .map_err(|error: rapport_core::CoreError| StoreError::Config { path: config_path.to_path_buf(), message: error.to_string() })?;
+    Ok((config, zone))
 }
 
 /// Read a mapping profile (`rapport ingest --mapping FILE`): rapport.toml's mapping

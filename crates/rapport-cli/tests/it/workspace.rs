@@ -31,6 +31,12 @@ fn ingest_reports_counts_and_duplicates() {
     assert_eq!(manifest["batches"].as_array().map(Vec::len), Some(1));
     assert!(user_error(&["ingest", "-w", workspace, "-k", "orders", file]).contains("--kind"));
     assert!(user_error(&["ingest", "-w", "/nonexistent", "-k", "purchases", file]).contains("not a Rapport workspace"));
+    // Columns no field maps are named, not dropped without a word.
+    let extra = directory.path().join("extra.csv");
+    std::fs::write(&extra, "customer_id,time,amount,note,Total Paid\nq,2020-01-01,3,hi,3.6\n").expect("write");
+    let output = rapport(&["ingest", "-w", workspace, "-k", "purchases", extra.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.contains("not stored, no field maps them: note, Total Paid"), "{stderr}");
 }
 
 /// kill -9 at random moments of an ingest: the workspace is always exactly as before
@@ -112,6 +118,39 @@ fn init_names_its_workspace_either_way() {
     let error = user_error(&["init", third.to_str().expect("path"), "-w", third.to_str().expect("path")]);
     assert!(error.contains("cannot be used with"), "{error}");
     assert!(!third.exists(), "nothing made on a usage error");
+}
+
+/// `init --config` starts a workspace from a rapport.toml (here the one `generate`
+/// writes: its time zone, currency and service hours), a flag overriding it; a broken
+/// file is an error naming it and its line, and nothing is made.
+#[test]
+fn init_starts_from_a_brands_settings() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let brand = directory.path().join("brand");
+    ok(&["generate", "-q", "--customers", "50", "--truth-customers", "1", "--output", brand.to_str().expect("path")]);
+    let settings = brand.join("rapport.toml");
+    let generated = std::fs::read_to_string(&settings).expect("rapport.toml");
+    let workspace = directory.path().join("ws");
+    let output = rapport(&["init", workspace.to_str().expect("path"), "--config", settings.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.contains("service hours"), "{stderr}");
+    let written: toml::Value = toml::from_str(&std::fs::read_to_string(workspace.join("rapport.toml")).expect("toml")).expect("toml");
+    let expected: toml::Value = toml::from_str(&generated).expect("toml");
+    assert_eq!(written["service"]["hours"], expected["service"]["hours"]);
+    assert_eq!((&written["timezone"], &written["currency"]), (&expected["timezone"], &expected["currency"]));
+
+    let other = directory.path().join("other");
+    ok(&["init", "-q", other.to_str().expect("path"), "--config", settings.to_str().expect("path"), "--currency", "jpy"]);
+    let written: toml::Value = toml::from_str(&std::fs::read_to_string(other.join("rapport.toml")).expect("toml")).expect("toml");
+    assert_eq!(written["currency"].as_str(), Some("JPY"));
+    assert_eq!(written["service"]["hours"], expected["service"]["hours"]);
+
+    let broken = directory.path().join("broken.toml");
+    std::fs::write(&broken, "version = 1\ntimezone = \"Mars/Olympus\"\n").expect("write");
+    let third = directory.path().join("third");
+    let error = user_error(&["init", third.to_str().expect("path"), "--config", broken.to_str().expect("path")]);
+    assert!(error.contains("broken.toml") && error.contains("Mars/Olympus"), "{error}");
+    assert!(!third.exists(), "nothing made from a broken file");
 }
 
 /// A missing field suggests the `--map` that fixes it, and `ingest --help` lists every
@@ -444,4 +483,29 @@ fn compact_merges_small_batches_without_changing_the_data() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("nothing to compact"));
     let files = std::fs::read_dir(workspace.join("events/purchases")).expect("dir").count();
     assert_eq!(files, 1);
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM during a command: it says it was interrupted and what the
+/// workspace holds, and exits with the shell's code for the signal.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_command_says_so() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let output = directory.path().join(signal);
+        // Two million customers take far longer than the half second before the signal.
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+            .args(["generate", "--customers", "2000000", "--output", output.to_str().expect("path")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let sent = std::process::Command::new("kill").args([format!("-{signal}"), child.id().to_string()]).status().expect("kill");
+        assert!(sent.success());
+        let finished = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&finished.stderr);
+        assert_eq!(finished.status.code(), Some(code), "{signal}: {stderr}");
+        assert!(stderr.contains("interrupted: nothing half-written is published"), "{signal}: {stderr}");
+    }
 }
