@@ -691,21 +691,31 @@ pub fn run(cli: Cli) -> Result<()> {
             let counts = outcome.summary.counts;
             if !quiet {
                 eprintln!(
-                    "{} rows → {} customers ({} refunds, {} after the observation end, {} rejected)",
+                    "{} {} → {} {} ({} {}; {} after the observation end, left out; {} rejected)",
                     counts.rows,
+                    plural_word(counts.rows, "row", "rows"),
                     outcome.summary.customers.len(),
+                    plural_word(outcome.summary.customers.len() as u64, "customer", "customers"),
                     counts.refunds,
+                    plural_word(counts.refunds, "refund", "refunds"),
                     counts.after_observation_end,
                     outcome.rejected.len()
                 );
                 if outcome.refunds_by_order > 0 {
                     let others = counts.refunds.saturating_sub(outcome.refunds_by_order);
+                    // (The summary does not count refunds after the end apart from other
+                    // rows after it: with any, the others are either kind.)
+                    let why = if counts.after_observation_end > 0 {
+                        "they name no order or another customer's, or were made after the observation end and are left out"
+                    } else {
+                        "they name no order, or another customer's"
+                    };
                     eprintln!(
                         "{} refund(s) netted against the purchase of the order they name{}",
                         outcome.refunds_by_order,
                         match others {
                             0 => String::new(),
-                            _ => format!("; {others} other(s) count on their own day (they name no order, or another customer's)"),
+                            _ => format!("; {others} other(s) are not ({why})"),
                         }
                     );
                 }
@@ -718,10 +728,11 @@ pub fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 if counts.refund_only_customers + counts.holdout_only_customers > 0 {
-                    eprintln!(
-                        "left out: {} customer(s) with only refunds, {} who first bought after the calibration end",
-                        counts.refund_only_customers, counts.holdout_only_customers
-                    );
+                    let mut left_out = vec![format!("{} customer(s) with only refunds", counts.refund_only_customers)];
+                    if request.window.calibration_end.is_some() {
+                        left_out.push(format!("{} who first bought after the calibration end", counts.holdout_only_customers));
+                    }
+                    eprintln!("left out: {}", left_out.join(", "));
                 }
             }
             let started = std::time::Instant::now();
@@ -823,6 +834,19 @@ fn ingest_table(
 /// What an ingest of one file did, on stderr: its first rejects, where the rest are
 /// kept and how to correct them, rows the filter skipped, a file ingested before.
 fn report_ingest(workspace: &Path, name: &str, report: &rapport_engine::workspace::IngestReport, quiet: bool) {
+    // Said whatever --quiet says, as `summary` does: the accepted rows may be misread.
+    let rows = report.accepted + report.rejected + report.duplicates + report.filtered + report.forgotten;
+    if let Some(column) = &report.time_column
+        && report.time_rejects > 0
+        && report.time_rejects as f64 >= rapport_engine::summary::SuspectTimeFormat::SHARE * rows as f64
+    {
+        let suspect = rapport_engine::summary::SuspectTimeFormat { rejected: report.time_rejects, rows, column: column.clone() };
+        let fix = match report.batch.as_ref() {
+            Some(batch) if report.accepted > 0 => format!(", then ingest the file again with --replace {}", batch.id),
+            _ => String::new(),
+        };
+        eprintln!("warning: {name}: {suspect}; check --time-format{fix}");
+    }
     if quiet {
         return;
     }
@@ -1736,4 +1760,9 @@ fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<()> {
         rapport_server::serve(options, args.addr, ready, shutdown).await
     })?;
     Ok(())
+}
+
+/// `singular` for one, `plural` otherwise.
+fn plural_word(count: u64, singular: &'static str, plural: &'static str) -> &'static str {
+    if count == 1 { singular } else { plural }
 }

@@ -47,8 +47,16 @@ fn main() -> ExitCode {
         }
     };
     // `serve` and the cluster's processes stop gracefully on these signals themselves.
-    if !matches!(cli.command, args::Command::Serve(_) | args::Command::Cluster(_)) {
-        say_when_interrupted();
+    match &cli.command {
+        args::Command::Serve(_) | args::Command::Cluster(_) => {}
+        // The generator writes plain files, not a workspace: what it leaves is partial.
+        args::Command::Generate(generate) => say_when_interrupted(format!(
+            "interrupted: {} holds partly written files; run generate again before ingesting them",
+            generate.output.display()
+        )),
+        _ => say_when_interrupted(
+            "interrupted: nothing half-written is published; the workspace holds what the last completed command left (the next command removes this one's scratch files)".into(),
+        ),
     }
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -80,13 +88,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// On Ctrl-C or SIGTERM, say so and what a workspace holds, and exit with the shell's
+/// On Ctrl-C or SIGTERM, say so and what is left (`message`), and exit with the shell's
 /// code for the signal (130, 143) rather than vanish without a word. Nothing needs
 /// undoing: batches and results runs are published by one rename of their manifest, so
 /// a command stopped at any point leaves what was last published, and the next command
 /// removes the scratch files it left (`rapport_store::scratch`). A thread with its own
 /// small tokio runtime waits for the signals (tokio's handlers chain with any others).
-fn say_when_interrupted() {
+fn say_when_interrupted(message: String) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
         return;
     };
@@ -116,9 +124,7 @@ fn say_when_interrupted() {
             Ok(()) => 130,
             Err(_) => return,
         };
-        eprintln!(
-            "\ninterrupted: nothing half-written is published; the workspace holds what the last completed command left (the next command removes this one's scratch files)"
-        );
+        eprintln!("\n{message}");
         std::process::exit(code);
     });
 }

@@ -304,6 +304,15 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         p_alive_informative,
     };
     let relationship = crate::relationship::add(&mut table, &context)?;
+    // The timelines are done with: freed before the customer table is converted and
+    // written, the run's other peak (they are most of an analysis's memory).
+    let customer_count = timelines.len();
+    let replies_before_message = timelines
+        .iter()
+        .flat_map(|timeline| &timeline.conversations)
+        .map(|conversation| u64::from(conversation.replies_before_start))
+        .sum::<u64>();
+    drop(timelines);
     tables.extend(relationship.tables);
     for (name, headline) in relationship.headlines {
         match headline {
@@ -340,16 +349,12 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         "headline": headlines,
         "overview": overview(&table, &currency, minor_digits(&currency), settings.confidence),
         "skipped": skipped,
-        "customers": timelines.len(),
+        "customers": customer_count,
         "customers_not_in_customer_file": not_in_customer_file,
         "events_after_as_of": after_as_of,
         "unlinked_events": unlinked,
         "rejected_rows": workspace.batches().iter().map(|batch| batch.rejected).sum::<u64>(),
-        "replies_before_message": timelines
-            .iter()
-            .flat_map(|timeline| &timeline.conversations)
-            .map(|conversation| u64::from(conversation.replies_before_start))
-            .sum::<u64>(),
+        "replies_before_message": replies_before_message,
         "warnings": warnings,
         "inputs": batches,
         "definitions": "docs/measures.md",
@@ -361,7 +366,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         command: "analyze",
         started,
         customers: &customers,
-        aggregates: &json!({ "models": models, "customers": timelines.len(), "relationship": relationship.aggregates }),
+        aggregates: &json!({ "models": models, "customers": customer_count, "relationship": relationship.aggregates }),
         inputs: json!({ "workspace_batches": workspace.batches().iter().map(|batch| batch.id).collect::<Vec<_>>() }),
         options: json!({ "as_of": as_of_text, "engine": engine.to_string(), "confidence": settings.confidence, "deflection_days": settings.deflection_days, "outcome_days": settings.outcome_days, "uplift_days": settings.uplift_days, "retention_days": settings.retention_days, "referred_value_days": settings.referred_value_days }),
         tables: record_batches,

@@ -762,7 +762,9 @@ fn segment_migration(earlier: &RecordBatch, later: &RecordBatch) -> Result<Recor
         }
     }
     kinds.extend(names.into_iter().map(|name| ("user".to_string(), name)));
-    let mut moves: BTreeMap<(String, String, String), (u64, f64)> = BTreeMap::new();
+    // Spend summed exactly, in millionths (each customer's is already in minor units), so
+    // a total prints as the sum of its parts rather than 32741.249999999996.
+    let mut moves: BTreeMap<(String, String, String), (u64, i64)> = BTreeMap::new();
     for (kind, column) in &kinds {
         let before = texts_of(earlier, column)?;
         let after = texts_of(later, column)?;
@@ -784,7 +786,7 @@ fn segment_migration(earlier: &RecordBatch, later: &RecordBatch) -> Result<Recor
             }
             let entry = moves.entry((kind.clone(), from, to)).or_default();
             entry.0 += 1;
-            entry.1 += if spend[row].is_finite() { spend[row] } else { 0.0 };
+            entry.1 += if spend[row].is_finite() { (spend[row] * 1e6).round() as i64 } else { 0 };
         }
         for (row, id) in earlier_ids.iter().enumerate() {
             if !later_set.contains(id.as_str()) {
@@ -800,7 +802,7 @@ fn segment_migration(earlier: &RecordBatch, later: &RecordBatch) -> Result<Recor
         .text("from", moves.keys().map(|key| key.1.as_str()))
         .text("to", moves.keys().map(|key| key.2.as_str()))
         .count("customers", moves.values().map(|value| value.0))
-        .float("net_spend", moves.values().map(|value| value.1))
+        .float("net_spend", moves.values().map(|value| value.1 as f64 / 1e6))
         .build()
         .map_err(EngineError::from)
 }

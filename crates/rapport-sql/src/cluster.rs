@@ -130,6 +130,17 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<(), SqlError> {
         .port()
         .checked_add(1)
         .ok_or_else(|| SqlError::Cluster(format!("port {} leaves no room for the gRPC port after it", options.bind.port())))?;
+    // Ballista's executor returns as if stopped when one of its servers cannot bind (exit
+    // 0, no word), so a port in use is found here first: the likely cause is another
+    // executor on this machine, which holds its --bind port and the one after it.
+    for port in [options.bind.port(), grpc_port] {
+        let address = std::net::SocketAddr::new(options.bind.ip(), port);
+        if let Err(error) = std::net::TcpListener::bind(address) {
+            return Err(SqlError::Cluster(format!(
+                "cannot listen on {address}: {error} (each executor takes its --bind port and the next one, for gRPC: give each executor on a machine ports two apart)"
+            )));
+        }
+    }
     // Without --work-dir, Ballista makes a temporary directory for the shuffle files and
     // leaves it behind when the executor stops. Rapport makes it instead, and removes it
     // when the executor stops on Ctrl-C or SIGTERM (Ballista's process returns then).

@@ -196,6 +196,17 @@ pub struct IngestReport {
     /// tell apart rows without an event id).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unmapped: Vec<String>,
+    /// The time field's column, when a column holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_column: Option<String>,
+    /// Rows rejected for a time in that column that did not parse (not for a blank one):
+    /// many of them beside accepted rows point to a wrong time format.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub time_rejects: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 impl Workspace {
@@ -395,6 +406,8 @@ impl Workspace {
                 already_quarantined: earlier.quarantine_file.clone(),
                 already_ingested: Some(earlier.id),
                 unmapped: Vec::new(),
+                time_column: None,
+                time_rejects: 0,
             });
         }
 
@@ -450,7 +463,10 @@ impl Workspace {
             mapped,
             forgotten: forgotten.as_ref().zip(customer_index),
         };
+        let time_column =
+            kind.fields().iter().position(|field| field.name == "time").and_then(|index| mapping.column_of(index)).map(str::to_string);
         let mut state = IngestState::new(kind, &staging, stored, options.max_rejects);
+        state.time_column = time_column.clone();
         state.remember_accepted = keep && options.replace.is_none();
         let mut header = None;
         scan_blocks(
@@ -464,7 +480,18 @@ impl Workspace {
             |block| state.take(block),
         )?;
         let IngestState {
-            events, quarantine, accepted, rejected, duplicates, filtered, first_rejects, by_column, forgotten, stored, ..
+            events,
+            quarantine,
+            accepted,
+            rejected,
+            duplicates,
+            filtered,
+            first_rejects,
+            by_column,
+            forgotten,
+            stored,
+            time_rejects,
+            ..
         } = state;
 
         if rejected > options.max_rejects {
@@ -496,6 +523,8 @@ impl Workspace {
                 already_quarantined: None,
                 already_ingested: None,
                 unmapped,
+                time_column,
+                time_rejects,
             });
         }
         // The same file again (ingested before this workspace recorded options), with
@@ -520,6 +549,8 @@ impl Workspace {
                     already_quarantined: Some(quarantine_file),
                     already_ingested: None,
                     unmapped,
+                    time_column,
+                    time_rejects,
                 });
             }
         }
@@ -589,6 +620,8 @@ impl Workspace {
             already_quarantined: None,
             already_ingested: None,
             unmapped,
+            time_column,
+            time_rejects,
         })
     }
 
@@ -1360,6 +1393,9 @@ struct IngestState {
     /// Rejects per column, in the order columns first failed: the column, its count, and
     /// its first reject (a wrong time format must not hide behind a first reject elsewhere).
     by_column: Vec<(String, u64, Rejected)>,
+    /// The time field's column, and its rejects with a value in it.
+    time_column: Option<String>,
+    time_rejects: u64,
 }
 
 impl IngestState {
@@ -1380,6 +1416,8 @@ impl IngestState {
             by_column: Vec::new(),
             forgotten: 0,
             remember_accepted: false,
+            time_column: None,
+            time_rejects: 0,
         }
     }
 
@@ -1388,6 +1426,10 @@ impl IngestState {
         self.forgotten += block.forgotten;
         for QuarantinedRow { rejected, row } in block.rejected {
             self.rejected += 1;
+            if self.time_column.as_deref().is_some_and(|column| column.eq_ignore_ascii_case(&rejected.column)) && !rejected.value.is_empty()
+            {
+                self.time_rejects += 1;
+            }
             match self.by_column.iter_mut().find(|(column, _, _)| *column == rejected.column) {
                 Some(entry) => entry.1 += 1,
                 None => self.by_column.push((rejected.column.clone(), 1, rejected.clone())),

@@ -166,6 +166,11 @@ mod on_a_cluster {
         let message =
             user_error(&["summary", "-q", "--workspace", workspace, "--engine", &format!("ballista://127.0.0.1:{}", executor_ports[0])]);
         assert!(message.contains("not as a Ballista scheduler") && message.contains("executor's port"), "{message}");
+        // A second executor on a port the first holds is refused with the reason, not
+        // started as if it had stopped at once.
+        let taken = format!("127.0.0.1:{}", executor_ports[0]);
+        let message = user_error(&["cluster", "executor", "--scheduler", &scheduler_address, "--bind", &taken]);
+        assert!(message.contains("cannot listen on") && message.contains("two apart"), "{message}");
 
         // The summary.
         let embedded = ok(&["summary", "-q", "--workspace", workspace, "--format", "csv"]);

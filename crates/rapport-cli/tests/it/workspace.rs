@@ -485,17 +485,27 @@ fn compact_merges_small_batches_without_changing_the_data() {
     assert_eq!(files, 1);
 }
 
-/// Ctrl-C (SIGINT) or SIGTERM during a command: it says it was interrupted and what the
-/// workspace holds, and exits with the shell's code for the signal.
+/// Ctrl-C (SIGINT) or SIGTERM during a command: it says it was interrupted and what is
+/// left (here the generator's partly written files), and exits with the shell's code for
+/// the signal.
 #[cfg(unix)]
 #[test]
 fn an_interrupted_command_says_so() {
     let directory = tempfile::tempdir().expect("tempdir");
-    for (signal, code) in [("INT", 130), ("TERM", 143)] {
-        let output = directory.path().join(signal);
-        // Two million customers take far longer than the half second before the signal.
+    let (brand, demo) = (directory.path().join("brand"), directory.path().join("demo"));
+    // Each takes far longer than the half second before the signal.
+    let cases = [
+        ("INT", 130, vec!["generate", "--customers", "2000000", "--output", brand.to_str().expect("path")], "holds partly written files"),
+        (
+            "TERM",
+            143,
+            vec!["demo", "--customers", "500000", "-w", demo.to_str().expect("path")],
+            "nothing half-written is published; the workspace holds what the last completed command left",
+        ),
+    ];
+    for (signal, code, args, said) in cases {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
-            .args(["generate", "--customers", "2000000", "--output", output.to_str().expect("path")])
+            .args(&args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -506,6 +516,39 @@ fn an_interrupted_command_says_so() {
         let finished = child.wait_with_output().expect("wait");
         let stderr = String::from_utf8_lossy(&finished.stderr);
         assert_eq!(finished.status.code(), Some(code), "{signal}: {stderr}");
-        assert!(stderr.contains("interrupted: nothing half-written is published"), "{signal}: {stderr}");
+        assert!(stderr.contains("interrupted: ") && stderr.contains(said), "{signal}: {stderr}");
     }
+}
+
+/// A time format that rejects many rows while others parse (day and month swapped) is
+/// warned about at ingest, as in `summary`: the rows it accepted may be misread. The
+/// warning names the batch to replace.
+#[test]
+fn ingest_warns_of_a_time_format_that_rejects_many_rows() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", "-q", workspace]);
+    let mut csv = String::from("customer_id,time,amount\n");
+    for day in 1..=28 {
+        csv.push_str(&format!("c{day},03/{day:02}/2024,10\n"));
+    }
+    let file = directory.path().join("us.csv");
+    std::fs::write(&file, csv).expect("write");
+    let output = rapport(&[
+        "ingest",
+        "-q",
+        "-w",
+        workspace,
+        "-k",
+        "purchases",
+        file.to_str().expect("path"),
+        "--time-format",
+        "%d/%m/%Y",
+        "--max-rejects",
+        "100",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: ") && stderr.contains("rejected 16 of 28 rows") && stderr.contains("--replace 1"), "{stderr}");
 }
