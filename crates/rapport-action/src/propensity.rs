@@ -89,6 +89,30 @@ pub struct Snapshot {
 /// `cutoff_day`, its local day), with labels over the `horizon` days after it when
 /// `labelled`. `None` when BG/NBD cannot be fitted at the cut-off.
 pub fn snapshot(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i64, labelled: bool) -> Option<Snapshot> {
+    cut(timelines, cutoff, cutoff_day, horizon, labelled).map(|cut| cut.snapshot(timelines))
+}
+
+/// A cut-off's customers before their features: who is in it (bought on or before it),
+/// their BTYD view, the BG/NBD fit on it and, when `labelled`, their labels. Features are
+/// computed for the rows asked for ([`Cut::sample`], [`Cut::snapshot_of`]): training
+/// and judging read seeded samples, and scoring can go a slice at a time, so that a
+/// cut-off of ten million customers is not held whole with its 21 features each.
+#[derive(Debug, Clone)]
+pub struct Cut {
+    cutoff: i64,
+    cutoff_day: i64,
+    horizon: i64,
+    /// Timeline index of each customer in the cut-off.
+    rows: Vec<usize>,
+    /// Their (x, t_x, T), in weeks of days.
+    summaries: Vec<(f64, f64, f64)>,
+    fitted: FittedBgNbd,
+    /// Bought in the horizon after the cut-off (empty when not labelled).
+    labels: Vec<bool>,
+}
+
+/// The cut-off of [`snapshot`], without the features yet.
+pub fn cut(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i64, labelled: bool) -> Option<Cut> {
     // BTYD's view, in weeks of days: x repeat days, t_x from first to last day, T to the cut-off.
     let mut summaries = Vec::new();
     let mut rows = Vec::new();
@@ -101,24 +125,69 @@ pub fn snapshot(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i
     }
     let data = CountData::from_customers(summaries.iter().map(|&(x, t_x, t)| ("", x, t_x, t))).ok()?;
     let fitted: FittedBgNbd = BgNbd::new().fit(&data).ok()?;
-    let (r, alpha) = (fitted.params.r, fitted.params.alpha);
-    let weeks = horizon as f64 / 7.0;
+    let labels = match labelled {
+        true => rows
+            .par_iter()
+            .map(|&index| timelines[index].purchases.iter().any(|p| p.amount > 0.0 && p.day > cutoff_day && p.day <= cutoff_day + horizon))
+            .collect(),
+        false => Vec::new(),
+    };
+    Some(Cut { cutoff, cutoff_day, horizon, rows, summaries, fitted, labels })
+}
 
-    let computed: Vec<([f64; WIDTH], bool)> = rows
-        .par_iter()
-        .zip(&summaries)
-        .map(|(&index, &(x, t_x, t))| {
-            let timeline = &timelines[index];
-            let p_alive = fitted.p_alive(x, t_x, t);
-            let expected = fitted.expected_purchases(weeks, x, t_x, t);
-            let probability = p_alive * (1.0 - ((alpha + t) / (alpha + t + weeks)).powf(r + x));
-            let bought =
-                labelled && timeline.purchases.iter().any(|p| p.amount > 0.0 && p.day > cutoff_day && p.day <= cutoff_day + horizon);
-            (features(timeline, cutoff, cutoff_day, [p_alive, expected, probability]), bought)
-        })
-        .collect();
-    let (features, labels): (Vec<_>, Vec<_>) = computed.into_iter().unzip();
-    Some(Snapshot { rows, features, labels: if labelled { labels } else { Vec::new() } })
+impl Cut {
+    /// Customers in the cut-off.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether nobody had bought by the cut-off.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Each customer's label, in order (empty when not labelled).
+    pub fn labels(&self) -> &[bool] {
+        &self.labels
+    }
+
+    /// Timeline index of each customer, in order.
+    pub fn rows(&self) -> &[usize] {
+        &self.rows
+    }
+
+    /// The snapshot of every customer of the cut-off.
+    pub fn snapshot(&self, timelines: &[Timeline]) -> Snapshot {
+        self.snapshot_of(timelines, &(0..self.len()).collect::<Vec<_>>())
+    }
+
+    /// The rows [`Snapshot::sample`] keeps of the whole snapshot (a seeded sample of at
+    /// most `most`, all when fewer), the same rows in the same order.
+    pub fn sample(&self, timelines: &[Timeline], most: usize) -> Snapshot {
+        self.snapshot_of(timelines, &sample_rows(self.len(), most))
+    }
+
+    /// The snapshot of the customers at `positions` (indices into the cut-off's
+    /// customers), in that order.
+    pub fn snapshot_of(&self, timelines: &[Timeline], positions: &[usize]) -> Snapshot {
+        let (r, alpha) = (self.fitted.params.r, self.fitted.params.alpha);
+        let weeks = self.horizon as f64 / 7.0;
+        let features = positions
+            .par_iter()
+            .map(|&position| {
+                let (x, t_x, t) = self.summaries[position];
+                let p_alive = self.fitted.p_alive(x, t_x, t);
+                let expected = self.fitted.expected_purchases(weeks, x, t_x, t);
+                let probability = p_alive * (1.0 - ((alpha + t) / (alpha + t + weeks)).powf(r + x));
+                features(&timelines[self.rows[position]], self.cutoff, self.cutoff_day, [p_alive, expected, probability])
+            })
+            .collect();
+        Snapshot {
+            rows: positions.iter().map(|&position| self.rows[position]).collect(),
+            features,
+            labels: if self.labels.is_empty() { Vec::new() } else { positions.iter().map(|&position| self.labels[position]).collect() },
+        }
+    }
 }
 
 fn features(timeline: &Timeline, cutoff: i64, cutoff_day: i64, btyd: [f64; 3]) -> [f64; WIDTH] {

@@ -4,7 +4,9 @@
 
 use serde_json::{Value as Json, json};
 
-use rapport_action::propensity::{Evaluation, HOLDOUT_ROWS, MINIMUM_CLASS, MODELS, Model, Snapshot, baseline, evaluate, snapshot};
+use rapport_action::propensity::{
+    Evaluation, HOLDOUT_ROWS, MINIMUM_CLASS, MODELS, Model, Snapshot, TRAINING_ROWS, baseline, cut, evaluate, snapshot,
+};
 use rapport_core::table::CustomerTable;
 use rapport_core::time::{ParsedTime, Zone};
 use rapport_measures::table::{Table, Values};
@@ -13,6 +15,9 @@ use rapport_measures::{Headline, Timeline};
 use crate::EngineError;
 
 const DAY: i64 = 86_400;
+
+/// Customers scored at a time: their features are held only while they are scored.
+const SCORING_ROWS: usize = 65_536;
 
 /// What propensity adds to a run besides its columns.
 pub(crate) struct Outcome {
@@ -48,7 +53,9 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
     let started = std::time::Instant::now();
     let lap = |what: &str| tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "propensity: {what}");
     let end_day = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
-    let at = |k: i64, labelled: bool| snapshot(timelines, as_of - k * horizon * DAY, end_day - k * horizon, horizon, labelled);
+    // The cut-offs' customers and BG/NBD fits; features only for the rows each step reads
+    // (seeded samples to train and judge, every customer a slice at a time to score).
+    let at = |k: i64, labelled: bool| cut(timelines, as_of - k * horizon * DAY, end_day - k * horizon, horizon, labelled);
     let skipped = |reason: String| Outcome {
         tables: Vec::new(),
         aggregates: json!({ "horizon_days": horizon, "skipped": reason }),
@@ -65,9 +72,9 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
         ));
     };
     lap("three cut-offs (BG/NBD fits and features)");
-    for (name, snapshot) in [("training", &training), ("holdout", &holdout)] {
-        let buyers = snapshot.labels.iter().filter(|&&label| label).count();
-        let others = snapshot.labels.len() - buyers;
+    for (name, cut) in [("training", &training), ("holdout", &holdout)] {
+        let buyers = cut.labels().iter().filter(|&&label| label).count();
+        let others = cut.labels().len() - buyers;
         if buyers < MINIMUM_CLASS || others < MINIMUM_CLASS {
             return skipped(format!(
                 "the {name} window has {buyers} customers who bought and {others} who did not; propensity needs {MINIMUM_CLASS} of each"
@@ -76,12 +83,15 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
     }
     // Each model trained on the earlier window and judged on the later one.
     // (Judged on a seeded sample of the holdout above HOLDOUT_ROWS customers.)
-    let judged = holdout.sample(HOLDOUT_ROWS);
+    let judged = holdout.sample(timelines, HOLDOUT_ROWS);
+    // The rows `Model::train` samples (all of them when fewer): the same fit as on the
+    // whole snapshot.
+    let trained_on = training.sample(timelines, TRAINING_ROWS);
     let reference = baseline(&judged);
     let mut evaluations: Vec<(&str, Evaluation)> = vec![("btyd_baseline", evaluate(&reference, &judged.labels, None, confidence))];
     let mut failed = Vec::new();
     for name in MODELS {
-        match Model::train(name, &training) {
+        match Model::train(name, &trained_on) {
             Some(model) => {
                 evaluations.push((name, evaluate(&model.predict(&judged.features), &judged.labels, Some(&reference), confidence)))
             }
@@ -97,25 +107,28 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
     // within the noise is no reason to trade BG/NBD's transparency for a black box).
     let best = evaluations[1..].iter().max_by(|a, b| a.1.auc.estimate.total_cmp(&b.1.auc.estimate)).map(|(name, _)| *name);
     let chosen = best.filter(|name| evaluations.iter().any(|(model, e)| model == name && e.auc_over_baseline.lower > 0.0));
-    let final_model = chosen.and_then(|name| Model::train(name, &holdout));
-    for (&row, value) in now.rows.iter().zip(baseline(&now)) {
-        btyd[row] = value;
-    }
+    drop(trained_on);
+    let final_model = chosen.and_then(|name| Model::train(name, &holdout.sample(timelines, TRAINING_ROWS)));
     lap("the chosen model trained on the holdout cut-off");
-    let scored_with = match &final_model {
-        Some(model) => {
-            for (&row, value) in now.rows.iter().zip(model.predict(&now.features)) {
-                purchase[row] = value;
-            }
-            chosen.unwrap_or("btyd_baseline")
-        }
-        None => {
+    // Every customer scored a slice at a time (each row's score depends on its own
+    // features only).
+    let positions: Vec<usize> = (0..now.len()).collect();
+    for slice in positions.chunks(SCORING_ROWS) {
+        let now = now.snapshot_of(timelines, slice);
+        let baseline = baseline(&now);
+        let scores = match &final_model {
+            Some(model) => model.predict(&now.features),
             // No supervised model fitted: the baseline scores.
-            for (&row, value) in now.rows.iter().zip(baseline(&now)) {
-                purchase[row] = value;
-            }
-            "btyd_baseline"
+            None => baseline.clone(),
+        };
+        for ((&row, btyd_value), score) in now.rows.iter().zip(baseline).zip(scores) {
+            btyd[row] = btyd_value;
+            purchase[row] = score;
         }
+    }
+    let scored_with = match &final_model {
+        Some(_) => chosen.unwrap_or("btyd_baseline"),
+        None => "btyd_baseline",
     };
     lap("customers scored");
     let date =
@@ -158,10 +171,10 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
         "horizon_days": horizon,
         "training_cutoff": date(2),
         "holdout_cutoff": date(1),
-        "training_customers": training.rows.len(),
-        "holdout_customers": holdout.rows.len(),
+        "training_customers": training.len(),
+        "holdout_customers": holdout.len(),
         "holdout_customers_judged": judged.rows.len(),
-        "scored_customers": now.rows.len(),
+        "scored_customers": now.len(),
         "features": rapport_action::propensity::FEATURES,
         "training_rows_at_most": rapport_action::propensity::TRAINING_ROWS,
         "seed": rapport_action::propensity::SEED,
