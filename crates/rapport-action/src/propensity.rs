@@ -611,6 +611,50 @@ mod tests {
         assert!(evaluation.calibration[0].predicted < evaluation.calibration[9].predicted);
     }
 
+    /// The cut-off's samples and slices are exactly the whole snapshot's rows: the same
+    /// customers, features (bit for bit) and labels, so training on a sample, judging on
+    /// one and scoring a slice at a time give what the whole snapshot gave.
+    #[test]
+    fn a_cuts_samples_and_slices_are_the_whole_snapshots_rows() {
+        use rapport_measures::timeline::Purchase;
+        let day = 86_400_i64;
+        let timelines: Vec<Timeline> = (0..3_000_i64)
+            .map(|i| {
+                let purchases = (0..(i % 5))
+                    .map(|k| {
+                        let time = (100 + (i * 7 + k * 41) % 600) * day;
+                        Purchase { time, day: time / day, amount: 10.0 + (i % 13) as f64, margin: None, order_time: None }
+                    })
+                    .collect::<Vec<_>>();
+                let mut timeline = Timeline { customer: format!("c{i}"), purchases, ..Timeline::default() };
+                timeline.sort();
+                timeline
+            })
+            .collect();
+        let (cutoff_day, horizon) = (500, 90);
+        let whole = snapshot(&timelines, cutoff_day * day + day - 1, cutoff_day, horizon, true).expect("snapshot");
+        let cut = cut(&timelines, cutoff_day * day + day - 1, cutoff_day, horizon, true).expect("cut");
+        assert!(whole.rows.len() > 1_500 && cut.len() == whole.rows.len());
+        assert_eq!(cut.labels(), whole.labels.as_slice());
+        let same = |a: &Snapshot, b: &Snapshot| {
+            assert_eq!(a.rows, b.rows);
+            assert_eq!(a.labels, b.labels);
+            let bits = |s: &Snapshot| s.features.iter().flatten().map(|value| value.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(a), bits(b));
+        };
+        same(&cut.sample(&timelines, 500), &whole.sample(500));
+        same(&cut.sample(&timelines, 100_000), &whole.sample(100_000));
+        let positions: Vec<usize> = (0..cut.len()).collect();
+        let mut sliced = Snapshot::default();
+        for slice in positions.chunks(333) {
+            let part = cut.snapshot_of(&timelines, slice);
+            sliced.rows.extend(part.rows);
+            sliced.features.extend(part.features);
+            sliced.labels.extend(part.labels);
+        }
+        same(&sliced, &whole);
+    }
+
     /// Both models learn an obvious signal, oriented the right way round (a buyer gets the
     /// higher probability).
     #[test]
