@@ -98,10 +98,37 @@ pub fn run_scheduler(options: &SchedulerOptions) -> Result<(), SqlError> {
     };
     runtime()?.block_on(async {
         let cluster = BallistaCluster::new_from_config(&config).await.map_err(cluster_error)?;
-        start_server(cluster, options.bind, Arc::new(config))
-            .await
-            .map_err(|error| SqlError::Cluster(format!("the scheduler on {}: {error}", options.bind)))
+        let server = start_server(cluster, options.bind, Arc::new(config));
+        // Stopped by Ctrl-C or SIGTERM, as the executor is, also when started in the
+        // background of a script (where the shell ignores SIGINT for it unless a handler
+        // is installed).
+        tokio::select! {
+            served = server => served.map_err(|error| SqlError::Cluster(format!("the scheduler on {}: {error}", options.bind))),
+            () = stop_signal() => Ok(()),
+        }
     })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            // Without handlers the default actions stop the process.
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// How an executor joins a cluster.

@@ -84,7 +84,7 @@ mod on_a_cluster {
         std::fs::write(&purchases, "customer_id,time,amount\na,2020-01-01,3\na,2020-02-01,4\n").expect("write");
         ok(&["ingest", "-q", "-w", workspace, "-k", "purchases", purchases.to_str().expect("path")]);
         let scheduler_address = format!("127.0.0.1:{}", free_ports(1));
-        let _cluster = Cluster(vec![spawn(&["cluster", "scheduler", "--bind", &scheduler_address])]);
+        let mut cluster = Cluster(vec![spawn(&["cluster", "scheduler", "--bind", &scheduler_address])]);
         let started = Instant::now();
         while TcpStream::connect(&scheduler_address).is_err() {
             assert!(started.elapsed() < Duration::from_secs(60), "the scheduler did not start listening");
@@ -109,6 +109,20 @@ mod on_a_cluster {
         let _ = client.kill();
         let _ = client.wait();
         assert!(said.contains("no executor is connected") && said.contains(&format!("--scheduler {scheduler_address}")), "{said}");
+
+        // Ctrl-C (SIGINT) stops the scheduler, exit 0.
+        let scheduler = &mut cluster.0[0];
+        let sent = Command::new("kill").args(["-INT", &scheduler.id().to_string()]).status().expect("kill");
+        assert!(sent.success());
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = scheduler.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "the scheduler did not stop on SIGINT");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(status.success(), "{status:?}");
     }
 
     /// A scheduler and two executors (this binary, three processes, on loopback) run the
