@@ -184,6 +184,14 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let report = rapport_engine::relationship::segments(&request)?;
             warn_fit(&args.workspace, &report.run.id);
+            if !report.not_in_run.is_empty() {
+                eprintln!(
+                    "note: run {} has no column for {} (defined in rapport.toml after it); `rapport analyze` adds {}",
+                    report.run.id,
+                    report.not_in_run.join(", "),
+                    if report.not_in_run.len() == 1 { "it" } else { "them" }
+                );
+            }
             let table = match (&report.migration, args.sizes) {
                 (Some(migration), _) => migration,
                 (None, true) => &report.sizes,

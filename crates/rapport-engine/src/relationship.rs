@@ -630,6 +630,9 @@ pub struct SegmentsReport {
     /// With `compare`: `kind, from, to, customers, net_spend` (an empty side: not in
     /// that run, or not in that segment).
     pub migration: Option<RecordBatch>,
+    /// Segments rapport.toml defines that the run has no column for (defined after it):
+    /// the next `analyze` adds them.
+    pub not_in_run: Vec<String>,
 }
 
 /// The columns `analyze` writes for segments, before the user-defined ones.
@@ -723,7 +726,9 @@ pub fn segments(request: &SegmentsRequest) -> Result<SegmentsReport, EngineError
             Some(segment_migration(&earlier, &table)?)
         }
     };
-    Ok(SegmentsReport { run, customers, sizes, migration })
+    let in_run = user_segments(&table);
+    let not_in_run = workspace.config().segments.keys().filter(|name| !in_run.contains(name)).cloned().collect();
+    Ok(SegmentsReport { run, customers, sizes, migration, not_in_run })
 }
 
 fn ids_of(batch: &RecordBatch) -> Result<Vec<String>, EngineError> {

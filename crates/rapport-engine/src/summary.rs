@@ -370,6 +370,25 @@ fn summarize_datafusion(_request: &SummaryRequest, cluster: Option<&str>) -> Res
 /// would be negative — and before every first purchase there is no customer to fit.
 fn check_calibration_window(summary: &Summary) -> Result<(), EngineError> {
     use rapport_core::time::format_local;
+    // An observation end before every row is a mistake (a date typed wrong, the wrong
+    // year), as a calibration end before every first purchase is: said, not answered
+    // with an empty table.
+    let counts = &summary.counts;
+    if let Some(end) = summary.options.observation_end
+        && summary.customers.is_empty()
+        && counts.rows > 0
+        && counts.after_observation_end == counts.rows
+    {
+        return Err(rapport_core::CoreError::InvalidOption {
+            option: "observation end",
+            reason: format!(
+                "{} is before every purchase (all {} rows are after it): there is nothing to summarise",
+                format_local(end),
+                counts.rows
+            ),
+        }
+        .into());
+    }
     let Some(calibration_end) = summary.options.calibration_end else { return Ok(()) };
     let invalid = |reason: String| Err(rapport_core::CoreError::InvalidOption { option: "calibration end", reason }.into());
     if calibration_end >= summary.observation_end {

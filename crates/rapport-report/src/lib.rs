@@ -385,8 +385,8 @@ fn matrix(view: &RunView, currency: &str, links: bool) -> Markup {
                 format!("L{} × S{}", longevity[row], strength[row]),
                 count(customers[row]),
                 short(per_customer[row]),
-                format!("{:.1}%", share_of_value[row] * 100.0),
-                short(p_alive[row]),
+                share_percent(share_of_value[row]),
+                probability(p_alive[row]),
             ]
         })
         .collect();
@@ -806,7 +806,7 @@ fn segments_section(segments: &RecordBatch, clusters: Option<&RecordBatch>, curr
                 count(customers[row]),
                 short(net_spend[row]),
                 short(clv[row]),
-                short(p_alive[row]),
+                probability(p_alive[row]),
             ]
         })
         .collect();
@@ -1204,3 +1204,19 @@ footer { margin: 3rem auto 2rem; color: var(--muted); font-size: 0.9rem; }
   a { color: inherit; text-decoration: none; }
 }
 "#;
+
+/// A probability in a table column: always two decimals (`1.00`, `0.95`), so a column
+/// of them lines up; `–` when there is none.
+fn probability(value: f64) -> String {
+    if value.is_finite() { format!("{value:.2}") } else { "–".into() }
+}
+
+/// A share as a percentage with one decimal; a share that rounds to nothing is `0.0%`,
+/// never `-0.0%`.
+fn share_percent(share: f64) -> String {
+    if !share.is_finite() {
+        return "–".into();
+    }
+    let tenths = (share * 1000.0).round();
+    if tenths == 0.0 { "0.0%".into() } else { format!("{:.1}%", tenths / 10.0).replace('-', "−") }
+}

@@ -273,7 +273,7 @@ impl Session {
         let read_only =
             datafusion::execution::context::SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         self.block_on(async {
-            let frame = self.context.sql_with_options(sql, read_only).await.map_err(|error| self.query_error(error))?;
+            let frame = self.context.sql_with_options(sql, read_only).await.map_err(|error| self.query_error(error, sql))?;
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await.map_err(query)?;
             Ok((schema, batches))
@@ -282,10 +282,17 @@ impl Session {
 
     /// A query error, with the nearest table's name when the query names one that does
     /// not exist (`purchase` for `purchases`), and where to find them all.
-    fn query_error(&self, error: datafusion::error::DataFusionError) -> SqlError {
+    fn query_error(&self, error: datafusion::error::DataFusionError, sql: &str) -> SqlError {
         let message = error.strip_backtrace();
         if ["DDL not supported", "DML not supported", "Statement not supported"].iter().any(|refused| message.contains(refused)) {
-            let what = message.rsplit(": ").next().unwrap_or_default();
+            // The statement in the user's words (`DROP TABLE`), not DataFusion's plan name
+            // (`DropTable`).
+            let words: Vec<String> = sql.split_whitespace().take(2).map(str::to_uppercase).collect();
+            let what = match words.first().map(String::as_str) {
+                Some("CREATE" | "DROP" | "ALTER") => words.join(" "),
+                Some(first) => first.to_string(),
+                None => String::new(),
+            };
             return SqlError::Query(format!(
                 "only queries run here (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE), not {what}: `rapport sql` never changes the \
                  workspace. To save a result, give --output FILE (.csv, .json or .parquet)"

@@ -108,6 +108,17 @@ fn user_segments_and_moves_between_runs() {
     let moved: usize =
         moves.iter().filter(|row| row[0] == "rfm" && !row[2].is_empty()).map(|row| row[3].parse::<usize>().expect("n")).sum();
     assert_eq!(moved, rows.len());
+    // Spend sums print as the sum of their parts (cents), not 32741.249999999996.
+    assert!(moves.iter().all(|row| row[4].split('.').nth(1).is_none_or(|cents| cents.len() <= 2)), "{moves:?}");
+
+    // A segment added to rapport.toml after the run: the run has no column for it, and
+    // `segments` says that the next analysis adds it.
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text = text.replace("[segments]\n", "[segments]\nlapsed = \"days_since_last_purchase > 180\"\n");
+    std::fs::write(&config, text).expect("config");
+    let output = crate::rapport(&["segments", "-w", &workspace, "--sizes"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.contains("no column for lapsed") && stderr.contains("rapport analyze"), "{stderr}");
 
     let json: serde_json::Value =
         serde_json::from_str(&ok(&["matrix", "-w", &workspace, "--compare", &earlier, "--format", "json"])).expect("json");

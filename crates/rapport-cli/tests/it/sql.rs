@@ -75,6 +75,13 @@ fn sql_over_a_workspace_in_every_format() {
     ] {
         let message = user_error(&["sql", "-w", workspace, &statement]);
         assert!(message.contains("only queries run here") && message.contains("--output"), "{statement}: {message}");
+        // Named in the statement's own words.
+        let named = if statement.starts_with("CREATE") || statement.starts_with("DROP") {
+            statement.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+        } else {
+            statement.split_whitespace().next().unwrap_or_default().to_string()
+        };
+        assert!(message.contains(&format!("not {named}:")), "{statement}: {message}");
     }
     assert!(snapshot() == before, "the workspace's event files changed");
     let (_, rows) = csv_rows(&ok(&["sql", "-w", workspace, "SELECT COUNT(*) FROM purchases", "--format", "csv"]));

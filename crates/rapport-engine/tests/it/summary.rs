@@ -160,4 +160,15 @@ fn a_calibration_end_outside_the_data_is_refused() {
     let before = summarize(&request("2023-12-01")).expect_err("before the data");
     assert!(before.to_string().contains("2 customers first bought after it"), "{before}");
     assert!(summarize(&request("2024-01-20")).is_ok());
+    // An observation end before every purchase is refused too, not answered with an
+    // empty table.
+    let observed = |observation_end: &str| SummaryRequest {
+        source: PurchaseSource::File { input: FileInput::new(&file), columns: TransactionColumns::default() },
+        window: WindowSpec { observation_end: Some(observation_end.into()), ..WindowSpec::default() },
+        max_rejects: 0,
+    };
+    let early = summarize(&observed("2023-12-01")).expect_err("before the data");
+    assert_eq!(early.code(), "invalid_option");
+    assert!(early.to_string().contains("before every purchase (all 3 rows are after it)"), "{early}");
+    assert_eq!(summarize(&observed("2024-01-10")).expect("one customer").summary.customers.len(), 1);
 }
