@@ -143,16 +143,23 @@ pub struct WantedColumn {
     pub name: String,
     /// Whether a missing column is an error (otherwise the field is `None`).
     pub required: bool,
+    /// Read only to tell rows apart (a column no field maps): in JSON Lines any value is
+    /// taken as its JSON text, where a mapped field refuses an object or a list.
+    pub identity_only: bool,
 }
 
 impl WantedColumn {
     /// A column that must be present.
     pub fn required(name: impl Into<String>) -> Self {
-        WantedColumn { name: name.into(), required: true }
+        WantedColumn { name: name.into(), required: true, identity_only: false }
     }
     /// A column that may be absent.
     pub fn optional(name: impl Into<String>) -> Self {
-        WantedColumn { name: name.into(), required: false }
+        WantedColumn { name: name.into(), required: false, identity_only: false }
+    }
+    /// A column no field maps, read only to tell rows apart.
+    pub fn identity(name: impl Into<String>) -> Self {
+        WantedColumn { name: name.into(), required: false, identity_only: true }
     }
 }
 
@@ -436,10 +443,13 @@ pub fn scan_blocks<S: RowSink, E: From<StoreError> + Send>(
 }
 
 /// The input's columns that read as text: [`input_columns`], less a Parquet file's nested
-/// columns (lists, structs, maps), which have no text form.
+/// columns (lists, structs, maps), which have no text form; for JSON Lines, every key its
+/// lines carry.
 pub fn text_columns(input: &InputSpec) -> Result<Option<Vec<String>>, StoreError> {
-    if input.format.resolve(&input.path) != InputFormat::Parquet {
-        return input_columns(input);
+    match input.format.resolve(&input.path) {
+        InputFormat::Parquet => {}
+        InputFormat::JsonLines => return json_keys(&input.path).map(Some),
+        _ => return input_columns(input),
     }
     let builder = open_parquet(&input.path)?;
     let fields = builder.schema().fields().iter();
@@ -449,6 +459,36 @@ pub fn text_columns(input: &InputSpec) -> Result<Option<Vec<String>>, StoreError
             .map(|field| field.name().clone())
             .collect(),
     ))
+}
+
+/// Every key of a JSON Lines file's objects, in alphabetical order (case aside), keys
+/// differing only in case once (as first seen). Every line is read: a key that first
+/// appears on the last line still tells that line's row apart. Lines that are not JSON
+/// objects are left to the row reader, which rejects them with their line.
+fn json_keys(path: &Path) -> Result<Vec<String>, StoreError> {
+    let file = File::open(path).map_err(StoreError::read(path))?;
+    let mut keys: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut line = Vec::new();
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(StoreError::read(path))? == 0 {
+            break;
+        }
+        // Only the keys: the values are skipped, not built.
+        let text = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line).trim_ascii();
+        let Ok(object) = serde_json::from_slice::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(text) else {
+            continue;
+        };
+        for key in object.into_keys() {
+            if seen.insert(key.to_lowercase()) {
+                keys.push(key);
+            }
+        }
+    }
+    keys.sort_by_key(|key| key.to_lowercase());
+    Ok(keys)
 }
 
 /// The column names of `input`, as its header (or `--columns`, or its Parquet schema)
@@ -1102,6 +1142,7 @@ fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColum
                 Some(serde_json::Value::String(text)) => Some(text.clone()),
                 Some(serde_json::Value::Number(number)) => Some(number.to_string()),
                 Some(serde_json::Value::Bool(flag)) => Some(flag.to_string()),
+                Some(other) if column.identity_only => Some(other.to_string()),
                 Some(other) => {
                     bad = Some((column.name.clone(), other.to_string()));
                     None

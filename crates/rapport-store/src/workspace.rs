@@ -411,8 +411,11 @@ impl Workspace {
             });
         }
 
-        let mut wanted: Vec<WantedColumn> =
-            mapping.columns().iter().map(|column| WantedColumn { name: column.name.clone(), required: column.required }).collect();
+        let mut wanted: Vec<WantedColumn> = mapping
+            .columns()
+            .iter()
+            .map(|column| WantedColumn { name: column.name.clone(), required: column.required, identity_only: false })
+            .collect();
         require_customer_column(kind, &mapping, &mut wanted, input)?;
         // For a file ingested before, a mapping that names a column the file lacks is the
         // problem to report, before whether the options differ.
@@ -446,7 +449,7 @@ impl Workspace {
         if let Some(columns) = crate::input::text_columns(input)? {
             for name in columns {
                 if !name.is_empty() && !wanted.iter().any(|column| column.name.eq_ignore_ascii_case(&name)) {
-                    wanted.push(WantedColumn::optional(name));
+                    wanted.push(WantedColumn::identity(name));
                 }
             }
         }
@@ -461,6 +464,8 @@ impl Workspace {
             zone: self.zone,
             file: &file,
             mapped,
+            named_identity: (input.format.resolve(&input.path) == crate::input::InputFormat::JsonLines)
+                .then(|| unmapped.iter().map(|name| name.to_lowercase()).collect()),
             forgotten: forgotten.as_ref().zip(customer_index),
         };
         let time_column =
@@ -1106,6 +1111,11 @@ struct RowContext<'a> {
     /// Input columns the mapping reads; those after them are read only for the identity
     /// of rows without an event id.
     mapped: usize,
+    /// For JSON Lines, the names of those columns (lower case): each line carries only
+    /// some keys, in any order, so a key and its value are hashed where the line has it,
+    /// and a missing key not at all. (A CSV file's columns are the same on every row and
+    /// hashed by position, as the workspace's stored fingerprints were.)
+    named_identity: Option<Vec<String>>,
     /// The customers forgotten in this workspace, and where a row's customer id is.
     forgotten: Option<(&'a crate::forget::Forgotten, usize)>,
 }
@@ -1275,10 +1285,23 @@ impl RowSink for IngestBlock<'_> {
             return;
         }
         if !matches!(values[0], Value::Text(_)) {
-            for field in fields.iter().skip(context.mapped) {
-                buffer.clear();
-                let _ = write!(buffer, "{field:?}\u{1f}");
-                hasher.update(buffer.as_bytes());
+            match &context.named_identity {
+                Some(names) => {
+                    for (name, field) in names.iter().zip(&fields[context.mapped.min(fields.len())..]) {
+                        if let Some(value) = field {
+                            buffer.clear();
+                            let _ = write!(buffer, "{name}\u{1e}{value}\u{1f}");
+                            hasher.update(buffer.as_bytes());
+                        }
+                    }
+                }
+                None => {
+                    for field in fields.iter().skip(context.mapped) {
+                        buffer.clear();
+                        let _ = write!(buffer, "{field:?}\u{1f}");
+                        hasher.update(buffer.as_bytes());
+                    }
+                }
             }
         }
         let mut content_hash = [0u8; 16];
@@ -1946,6 +1969,32 @@ mod tests {
         let report = workspace.ingest(EventKind::Purchases, &second).expect("second");
         assert_eq!((report.accepted, report.duplicates), (1, 1), "the other product is new; the same line again is not");
         assert_eq!(workspace.for_each_purchase(|_, _, _| {}).expect("scan"), 2);
+    }
+
+    /// The same in JSON Lines, whose lines carry their own keys: a key no field maps tells
+    /// rows apart whichever line it first appears on and whatever its value (a list
+    /// included); a line is the same record in another file whatever keys the other
+    /// lines of either file carry; and the keys are named as not stored.
+    #[test]
+    fn json_lines_rows_without_ids_are_identified_by_every_key() {
+        let (directory, mut workspace) = workspace();
+        let line = |extra: &str| format!("{{\"customer_id\":\"a\",\"time\":\"2020-01-01 08:26\",\"amount\":15.3{extra}}}\n");
+        let first = purchases_file(directory.path(), "part-0.jsonl", &line(",\"sku\":\"85123A\""));
+        let report = workspace.ingest(EventKind::Purchases, &first).expect("first");
+        assert_eq!((report.accepted, report.unmapped.as_slice()), (1, ["sku".to_string()].as_slice()));
+        let second = purchases_file(
+            directory.path(),
+            "part-1.jsonl",
+            &[line(""), line(",\"sku\":\"71053\",\"Tags\":[\"gift\"]"), line(",\"SKU\":\"85123A\"")].concat(),
+        );
+        let report = workspace.ingest(EventKind::Purchases, &second).expect("second");
+        assert_eq!(
+            (report.accepted, report.duplicates, report.rejected),
+            (2, 1, 0),
+            "two new lines (no sku; another sku with a list), and part-0's line again"
+        );
+        assert_eq!(report.unmapped, ["sku", "Tags"]);
+        assert_eq!(workspace.for_each_purchase(|_, _, _| {}).expect("scan"), 3);
     }
 
     #[test]
