@@ -47,16 +47,16 @@ pub fn run(cli: Cli) -> Result<()> {
             let planted = if args.plant_playbook { Some(rapport_engine::demo::plant_playbook(&args.output)?) } else { None };
             if !quiet {
                 for (file, rows) in &report.rows {
-                    eprintln!("{:>12} rows  {}", rows, args.output.join(file).display());
+                    say!("{:>12} rows  {}", rows, args.output.join(file).display());
                 }
-                eprintln!("ground truth: {}", args.output.join("ground_truth.json").display());
-                eprintln!(
+                say!("ground truth: {}", args.output.join("ground_truth.json").display());
+                say!(
                     "settings: {} (a workspace starts from them with `rapport init WORKSPACE --config {}`)",
                     args.output.join("rapport.toml").display(),
                     args.output.join("rapport.toml").display()
                 );
                 if let Some(planted) = planted {
-                    eprintln!(
+                    say!(
                         "planted {planted} customers for the playbook (not in the ground truth): {}",
                         args.output.join("planted_actions.csv").display()
                     );
@@ -85,12 +85,12 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             // Warnings are shown even with --quiet: they qualify the figures just printed.
             for warning in outcome.summary["warnings"].as_array().into_iter().flatten() {
-                eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+                say!("warning: {}", warning.as_str().unwrap_or_default());
             }
             if !quiet {
                 report_skipped(&outcome.skipped);
                 let summary = &outcome.summary;
-                eprintln!(
+                say!(
                     "data: {} customers ({} not in the customers file), {} rows rejected at ingest, {} events after the as-of date, unlinked events {}",
                     summary["customers"],
                     summary["customers_not_in_customer_file"],
@@ -98,7 +98,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     summary["events_after_as_of"],
                     summary["unlinked_events"]
                 );
-                eprintln!(
+                say!(
                     "results run {} (as of {}): {}",
                     outcome.run.id,
                     outcome.summary["as_of"].as_str().unwrap_or(""),
@@ -185,7 +185,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let report = rapport_engine::relationship::segments(&request)?;
             warn_fit(&args.workspace, &report.run.id);
             if !report.not_in_run.is_empty() {
-                eprintln!(
+                say!(
                     "note: run {} has no column for {} (defined in rapport.toml after it); `rapport analyze` adds {}",
                     report.run.id,
                     report.not_in_run.join(", "),
@@ -243,7 +243,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     .as_object()
                     .map(|history| history.iter().map(|(name, h)| format!("{name} {}/{}", h["alarms"], h["windows_judged"])).collect())
                     .unwrap_or_default();
-                eprintln!("alarms over the history (alarms / windows judged): {}", history.join(", "));
+                say!("alarms over the history (alarms / windows judged): {}", history.join(", "));
             }
             Ok(())
         }
@@ -278,7 +278,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             if format == Format::Table && !quiet {
                 let ror = &report.settings["ror"];
-                eprintln!(
+                say!(
                     "Return on Relationship, run {}: value on {} ({}), contact costs from {}",
                     report.run.id,
                     ror["value_basis"].as_str().unwrap_or("?"),
@@ -287,7 +287,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
             if report.ror.num_rows() == 0 && !quiet {
-                eprintln!("no rows: nothing was spent on customers in this grouping (see `rapport ror` for every grouping)");
+                say!("no rows: nothing was spent on customers in this grouping (see `rapport ror` for every grouping)");
             }
             emit(&report.ror, format, args.output.as_deref())
         }
@@ -314,7 +314,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if format == Format::Table && !quiet {
                 let settings = &report.settings["propensity"];
                 let days = &settings["horizon_days"];
-                eprintln!(
+                say!(
                     "Propensity, run {}: P(a purchase in the next {days} days). Trained on features as of the end of {} (labels: the {days} days after); judged on features as of the end of {} (labels: the {days} days after, to the observation end), {} of {} holdout customers; customers scored with {}",
                     report.run.id,
                     settings["training_cutoff"].as_str().unwrap_or("?"),
@@ -325,7 +325,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
                 if let Some(failed) = settings["models_failed"].as_array().filter(|failed| !failed.is_empty()) {
                     for reason in failed {
-                        eprintln!("  not fitted: {}", reason.as_str().unwrap_or("?"));
+                        say!("  not fitted: {}", reason.as_str().unwrap_or("?"));
                     }
                 }
             }
@@ -359,7 +359,7 @@ pub fn run(cli: Cli) -> Result<()> {
             progress.finish_and_clear();
             let report = report?;
             if !quiet {
-                eprintln!(
+                say!(
                     "posted {} actions to {url} ({} after a retry); {} held out as control; {} failed",
                     report.posted,
                     report.after_retry,
@@ -394,14 +394,14 @@ pub fn run(cli: Cli) -> Result<()> {
             progress.finish_and_clear();
             let run = run?;
             if !quiet {
-                eprintln!("report of run {run}: {}", args.output.display());
+                say!("report of run {run}: {}", args.output.display());
             }
             Ok(())
         }
         Command::Forget(args) => {
             let report = rapport_engine::workspace::forget(&args.workspace, &args.customer)?;
             if !quiet {
-                eprintln!(
+                say!(
                     "forgotten: {} event(s) removed, {} reference(s) in other customers' events cleared, {} quarantined row(s) and {} results row(s) removed ({} file(s) rewritten); recorded in {} without the id",
                     report.events_removed,
                     report.references_cleared,
@@ -410,7 +410,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     report.files_rewritten,
                     args.workspace.join("audit.jsonl").display()
                 );
-                eprintln!(
+                say!(
                     "aggregates of existing runs still count them: run `rapport analyze --workspace {}` for new ones",
                     args.workspace.display()
                 );
@@ -431,10 +431,10 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             if !quiet {
                 if reports.is_empty() {
-                    eprintln!("nothing to compact: no kind has two batches under {} events without quarantined rows", args.below);
+                    say!("nothing to compact: no kind has two batches under {} events without quarantined rows", args.below);
                 }
                 for report in &reports {
-                    eprintln!("{}: {} batches merged into batch {} ({} events)", report.kind, report.merged, report.batch, report.events);
+                    say!("{}: {} batches merged into batch {} ({} events)", report.kind, report.merged, report.batch, report.events);
                 }
             }
             Ok(())
@@ -444,7 +444,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let (record, token) = rapport_engine::workspace::create_token(&args.workspace, role, &args.name)?;
             println!("{token}");
             if !quiet {
-                eprintln!(
+                say!(
                     "token {} ({}, {}) created: it is shown only now; keep it secret (send it as Authorization: Bearer TOKEN, or sign in to the dashboard with it)",
                     record.id,
                     record.name,
@@ -470,14 +470,14 @@ pub fn run(cli: Cli) -> Result<()> {
             if !quiet {
                 let when = record.revoked_at.as_deref().unwrap_or("?");
                 if newly {
-                    eprintln!(
+                    say!(
                         "token {} ({}, {}) revoked at {when}; a running server refuses it within seconds",
                         record.id,
                         record.name,
                         record.role.name()
                     );
                 } else {
-                    eprintln!("token {} ({}, {}) was already revoked, at {when}", record.id, record.name, record.role.name());
+                    say!("token {} ({}, {}) was already revoked, at {when}", record.id, record.name, record.role.name());
                 }
             }
             Ok(())
@@ -485,7 +485,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Runs(args) => {
             let runs = rapport_engine::workspace::runs(&args.workspace)?;
             if runs.is_empty() && !quiet {
-                eprintln!("no results runs yet in {}", args.workspace.display());
+                say!("no results runs yet in {}", args.workspace.display());
             }
             let table = TableBuilder::default()
                 .text("run", runs.iter().map(|run| run.id.as_str()))
@@ -501,7 +501,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cluster(ClusterCommand::Scheduler(args)) => {
             let request = rapport_engine::cluster::SchedulerRequest { bind: args.bind, external_host: args.external_host.clone() };
             if rapport_engine::cluster::AVAILABLE && !quiet {
-                eprintln!("starting a scheduler on {} — connect with --engine ballista://{}; stop with Ctrl-C", args.bind, args.bind);
+                say!("starting a scheduler on {} — connect with --engine ballista://{}; stop with Ctrl-C", args.bind, args.bind);
             }
             Ok(rapport_engine::cluster::scheduler(&request)?)
         }
@@ -515,9 +515,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 work_dir: args.work_dir.clone(),
             };
             if rapport_engine::cluster::AVAILABLE && !quiet {
-                eprintln!(
+                say!(
                     "starting an executor on {} ({concurrency} tasks at once) for the scheduler at {}; stop with Ctrl-C",
-                    args.bind, args.scheduler
+                    args.bind,
+                    args.scheduler
                 );
             }
             Ok(rapport_engine::cluster::executor(&request)?)
@@ -536,7 +537,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 QuarantineCommand::List(args) => {
                     let rows = rapport_engine::workspace::quarantine_list(&request)?;
                     if rows.is_empty() && !quiet {
-                        eprintln!("no rejected rows in {}", args.select.workspace.display());
+                        say!("no rejected rows in {}", args.select.workspace.display());
                     }
                     let table = TableBuilder::default()
                         .count("batch", rows.iter().map(|row| row.batch))
@@ -569,7 +570,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         None => rapport_engine::workspace::quarantine_export(&request, &mut std::io::stdout().lock())?,
                     };
                     if !quiet {
-                        eprintln!("{written} rejected row(s) exported");
+                        say!("{written} rejected row(s) exported");
                     }
                     Ok(())
                 }
@@ -584,7 +585,7 @@ pub fn run(cli: Cli) -> Result<()> {
             )?;
             if !quiet {
                 // The defaults are said: money and days are read in them from now on.
-                eprintln!(
+                say!(
                     "created workspace {} (time zone {}, currency {}{}; change them with --timezone and --currency, or in {})",
                     args.path().display(),
                     settings.timezone,
@@ -664,7 +665,7 @@ pub fn run(cli: Cli) -> Result<()> {
                             // command skips them once this one is fixed.
                             emit(&ingest_table(kind, &rows)?, args.format, None)?;
                             let published = rows.iter().filter(|(_, report)| report.batch.is_some()).count();
-                            eprintln!(
+                            say!(
                                 "{name} failed and nothing of it was written; the {index} file(s) before it are in the workspace ({published} published by this run, {} ingested before). Once it is fixed, the same command skips them and goes on from it ({} file(s) left)",
                                 index - published,
                                 files.len() - index
@@ -694,11 +695,11 @@ pub fn run(cli: Cli) -> Result<()> {
             report_rejects(&outcome.rejected, args.rejects.as_deref(), quiet)?;
             if let Some(suspect) = &outcome.suspect_time_format {
                 // Said whatever --quiet says: the output may be wrong.
-                eprintln!("warning: {suspect}; check --time-format");
+                say!("warning: {suspect}; check --time-format");
             }
             let counts = outcome.summary.counts;
             if !quiet {
-                eprintln!(
+                say!(
                     "{} {} → {} {} ({} {}; {} after the observation end, left out; {} rejected)",
                     counts.rows,
                     plural_word(counts.rows, "row", "rows"),
@@ -718,7 +719,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     } else {
                         "they name no order, or another customer's"
                     };
-                    eprintln!(
+                    say!(
                         "{} refund(s) netted against the purchase of the order they name{}",
                         outcome.refunds_by_order,
                         match others {
@@ -728,7 +729,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 if outcome.unlinked > 0 {
-                    eprintln!(
+                    say!(
                         "left out: {} row(s) naming only an order that no purchase with a customer carries ({} purchase(s), {} refund(s))",
                         outcome.unlinked,
                         outcome.unlinked - outcome.unlinked_refunds,
@@ -740,7 +741,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     if request.window.calibration_end.is_some() {
                         left_out.push(format!("{} who first bought after the calibration end", counts.holdout_only_customers));
                     }
-                    eprintln!("left out: {}", left_out.join(", "));
+                    say!("left out: {}", left_out.join(", "));
                 }
             }
             let started = std::time::Instant::now();
@@ -853,21 +854,21 @@ fn report_ingest(workspace: &Path, name: &str, report: &rapport_engine::workspac
             Some(batch) if report.accepted > 0 => format!(", then ingest the file again with --replace {}", batch.id),
             _ => String::new(),
         };
-        eprintln!("warning: {name}: {suspect}; check --time-format{fix}");
+        say!("warning: {name}: {suspect}; check --time-format{fix}");
     }
     if quiet {
         return;
     }
     show_rejects(&report.first_rejects, report.rejected as usize);
     if let Some(earlier) = report.already_ingested {
-        eprintln!("{name} was ingested before with the same options (batch {earlier:06}): nothing new");
+        say!("{name} was ingested before with the same options (batch {earlier:06}): nothing new");
     }
     if let Some(file) = rapport_engine::workspace::quarantine_path(workspace, report) {
         let already = if report.already_quarantined.is_some() { " already (this file was ingested before)" } else { "" };
-        eprintln!("{} rejected row(s), all kept{already} in {}", report.rejected, file.display());
+        say!("{} rejected row(s), all kept{already} in {}", report.rejected, file.display());
         let batch = report.batch.as_ref().map(|batch| batch.id).or(report.already_ingested);
         if let Some(batch) = batch {
-            eprintln!(
+            say!(
                 "to fix them: rapport quarantine export --workspace {} --batch {batch} --output fixed.csv, correct, then ingest fixed.csv",
                 workspace.display()
             );
@@ -878,7 +879,7 @@ fn report_ingest(workspace: &Path, name: &str, report: &rapport_engine::workspac
         // not lost without a word.
         let shown: Vec<&str> = report.unmapped.iter().take(8).map(String::as_str).collect();
         let more = report.unmapped.len() - shown.len();
-        eprintln!(
+        say!(
             "{name}: not stored, no field maps {}: {}{} (`rapport ingest --help` lists the fields; --map FIELD=COLUMN maps one)",
             if report.unmapped.len() == 1 { "it" } else { "them" },
             shown.join(", "),
@@ -886,10 +887,10 @@ fn report_ingest(workspace: &Path, name: &str, report: &rapport_engine::workspac
         );
     }
     if report.filtered > 0 {
-        eprintln!("{name}: {} row(s) skipped by the filter", report.filtered);
+        say!("{name}: {} row(s) skipped by the filter", report.filtered);
     }
     if report.forgotten > 0 {
-        eprintln!("{name}: {} row(s) of customers forgotten in this workspace skipped (rapport forget; audit.jsonl)", report.forgotten);
+        say!("{name}: {} row(s) of customers forgotten in this workspace skipped (rapport forget; audit.jsonl)", report.forgotten);
     }
 }
 
@@ -928,7 +929,7 @@ fn window(window: &WindowArgs) -> Result<WindowSpec> {
 /// `analyze` does): the figures a command prints from the run rest on it.
 fn warn_fit(workspace: &Path, run: &str) {
     for warning in rapport_engine::relationship::fit_warnings(workspace, run) {
-        eprintln!("warning: {warning}");
+        say!("warning: {warning}");
     }
 }
 
@@ -977,7 +978,7 @@ fn matrix(args: &MatrixArgs, quiet: bool) -> Result<()> {
             let mut out = std::io::stdout().lock();
             write_grid(&mut out, &report)?;
             if !quiet && report.compare.is_none() {
-                eprintln!("more: --view cells|watch for the tables, --compare RUN for movement, --format json for everything");
+                say!("more: --view cells|watch for the tables, --compare RUN for movement, --format json for everything");
             }
             Ok(())
         }
@@ -985,7 +986,7 @@ fn matrix(args: &MatrixArgs, quiet: bool) -> Result<()> {
             let view = view.unwrap_or(MatrixView::Cells);
             let table = chosen(view)?;
             if table.num_rows() == 0 && !quiet && matches!(view, MatrixView::Watch) {
-                eprintln!("no top-tier customer has a new risk signal in this run");
+                say!("no top-tier customer has a new risk signal in this run");
             }
             emit(table, format, args.output.as_deref())
         }
@@ -1117,7 +1118,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             if let Some(path) = &args.save {
                 rapport_engine::clv::save_model(path, &outcome.saved)?;
                 if !quiet && outcome.saved.time_unit().is_none() && outcome.saved.model.kind().is_count_model() {
-                    eprintln!(
+                    say!(
                         "warning: {} is saved without a time unit: it applies only to data whose unit is unknown too; give \
                          --time-unit when fitting so that it can be applied to data in any unit",
                         path.display()
@@ -1145,9 +1146,13 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                         .build()
                         .map_err(EngineError::from)?;
                     if !quiet {
-                        eprintln!(
+                        say!(
                             "{}: log-likelihood {:.4}, {} customers, converged: {}, {} iterations",
-                            report.model, report.log_likelihood, report.n_customers, report.converged, report.iterations
+                            report.model,
+                            report.log_likelihood,
+                            report.n_customers,
+                            report.converged,
+                            report.iterations
                         );
                     }
                     emit(&table, format, args.output.as_deref())
@@ -1215,7 +1220,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             for report in &outcome.models {
                 if !quiet {
                     let params: Vec<String> = report.named_params().map(|(name, value)| format!("{name} = {value:.4}")).collect();
-                    eprintln!(
+                    say!(
                         "{}: {} (log-likelihood {:.2}, {} customers)",
                         report.model,
                         params.join(", "),
@@ -1226,7 +1231,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 warn_unidentified(report, quiet);
             }
             if !quiet && outcome.spend_left_out > 0 {
-                eprintln!(
+                say!(
                     "{} repeat buyer(s) with a mean spend of zero or less (refunds outweighing purchases, or purchases of zero) were left out of the \
                      Gamma-Gamma spend model; their expected spend is the model's for a mean spend of 0",
                     outcome.spend_left_out
@@ -1234,12 +1239,12 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
             }
             if !quiet {
                 let unit = outcome.customers.window().time_unit.map_or_else(|| "time units".to_string(), |unit| unit.to_string());
-                eprintln!("expected_purchases: over the next {} {unit} (--horizon)", args.horizon);
+                say!("expected_purchases: over the next {} {unit} (--horizon)", args.horizon);
                 if let Some(holdout) = &outcome.holdout {
-                    eprintln!("holdout: {holdout}");
+                    say!("holdout: {holdout}");
                 }
                 if let Some(run) = &outcome.run {
-                    eprintln!("results run {} written ({} customers)", run.id, run.customers);
+                    say!("results run {} written ({} customers)", run.id, run.customers);
                 }
             }
             emit(
@@ -1303,7 +1308,7 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
     report_rejects(&outcome.rejected, args.text_rejects.rejects.as_deref(), quiet)?;
     if !quiet {
         let counts = outcome.counts;
-        eprintln!(
+        say!(
             "{} texts scored{}",
             counts.texts,
             if counts.missing > 0 { format!(", {} without text (scored as empty)", counts.missing) } else { String::new() }
@@ -1406,7 +1411,7 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
     }
     out.flush()?;
     if !quiet {
-        eprintln!(
+        say!(
             "{} texts, {} grouped ({}), {} topics ({}){}",
             report.texts,
             report.grouped,
@@ -1420,10 +1425,10 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
                 .unwrap_or_default()
         );
         for topic in &report.topics {
-            eprintln!("  {:>2}. {:<40} {:>6} texts ({:.1}%)", topic.topic, topic.label, topic.size, topic.share * 100.0);
+            say!("  {:>2}. {:<40} {:>6} texts ({:.1}%)", topic.topic, topic.label, topic.size, topic.share * 100.0);
         }
         if report.unassigned > 0 {
-            eprintln!(
+            say!(
                 "{} grouped text(s) have no topic: none of their words occurs in at least {} and at most half of the grouped \
                  texts, as a topic's words must (very short or unusual texts end up here); each is still listed, with its \
                  sentiment",
@@ -1456,7 +1461,7 @@ impl Stages {
             if let Ok(mut last) = self.last.lock()
                 && *last != stage
             {
-                eprintln!("{stage}…");
+                say!("{stage}…");
                 *last = stage;
             }
         }
@@ -1488,9 +1493,9 @@ fn headline_table(
 
 fn report_skipped(skipped: &std::collections::BTreeMap<String, String>) {
     if !skipped.is_empty() {
-        eprintln!("skipped:");
+        say!("skipped:");
         for (name, reason) in skipped {
-            eprintln!("  {name}: {reason}");
+            say!("  {name}: {reason}");
         }
     }
 }
@@ -1662,7 +1667,7 @@ fn warn_unidentified(report: &rapport_engine::FitReport, quiet: bool) {
     } else {
         ""
     };
-    eprintln!(
+    say!(
         "warning: {}: the data do not pin down {} — the fit is as good whatever their value in that direction, so their \
          estimates are arbitrary and have no interval.{meaning}{}",
         report.model,
@@ -1678,10 +1683,10 @@ fn warn_unidentified(report: &rapport_engine::FitReport, quiet: bool) {
 /// Show the first rejected rows on stderr, and how many more there are.
 fn show_rejects(shown: &[Rejected], total: usize) {
     for row in shown.iter().take(SHOWN_REJECTS) {
-        eprintln!("rejected {row}");
+        say!("rejected {row}");
     }
     if total > SHOWN_REJECTS.min(shown.len()) {
-        eprintln!("… and {} more rejected row(s)", total - SHOWN_REJECTS.min(shown.len()));
+        say!("… and {} more rejected row(s)", total - SHOWN_REJECTS.min(shown.len()));
     }
 }
 
@@ -1689,7 +1694,7 @@ fn report_rejects(rejected: &[Rejected], path: Option<&Path>, quiet: bool) -> Re
     if !quiet {
         show_rejects(rejected, rejected.len());
         if rejected.len() > SHOWN_REJECTS && path.is_none() {
-            eprintln!("(--rejects FILE writes every rejected row)");
+            say!("(--rejects FILE writes every rejected row)");
         }
     }
     if let Some(path) = path {
@@ -1753,7 +1758,7 @@ fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<()> {
             // The address on stdout (for scripts that asked for port 0), the rest on stderr.
             println!("http://{bound}/");
             if !quiet {
-                eprintln!(
+                say!(
                     "serving {} on http://{bound}/ (API under /api/v1/, OpenAPI at /openapi.json, kiosk at /kiosk/nps); Ctrl-C stops",
                     workspace.display()
                 );
@@ -1761,7 +1766,7 @@ fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<()> {
                     .map(|tokens| tokens.iter().all(|token| token.revoked_at.is_some()))
                     .unwrap_or(false)
                 {
-                    eprintln!("no token yet: `rapport token create --workspace {} --role admin` makes one", workspace.display());
+                    say!("no token yet: `rapport token create --workspace {} --role admin` makes one", workspace.display());
                 }
             }
         };

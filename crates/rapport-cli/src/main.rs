@@ -3,6 +3,17 @@
 //! Data goes to stdout, logs and progress to stderr. Exit codes: 0 success, 1 user or
 //! data error, 2 internal error.
 
+/// `eprintln!` that never panics: when stderr is a pipe whose reader has gone
+/// (`rapport … 2>&1 | head -1`), `eprintln!` panics and the command exits 101 in the
+/// middle of its work. A message nobody can read is dropped; the command goes on and
+/// exits with its own code.
+macro_rules! say {
+    ($($message:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($message)*);
+    }};
+}
+
 mod args;
 mod commands;
 
@@ -68,7 +79,7 @@ fn main() -> ExitCode {
             let internal = error
                 .chain()
                 .any(|cause| cause.downcast_ref::<rapport_engine::EngineError>().is_some_and(rapport_engine::EngineError::is_internal));
-            eprintln!("error: {}", message(&error));
+            say!("error: {}", message(&error));
             // The subcommand, for hints in its own flags' words.
             let subcommand = std::env::args().skip(1).find(|arg| !arg.starts_with('-')).unwrap_or_default();
             if let Some(hint) = error
@@ -76,10 +87,10 @@ fn main() -> ExitCode {
                 .find_map(|cause| cause.downcast_ref::<rapport_engine::EngineError>())
                 .and_then(|error| hint(error, &subcommand))
             {
-                eprintln!("hint: {hint}");
+                say!("hint: {hint}");
             }
             if internal {
-                eprintln!("This is a bug in Rapport; please report it with the command you ran.");
+                say!("This is a bug in Rapport; please report it with the command you ran.");
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
@@ -124,7 +135,7 @@ fn say_when_interrupted(message: String) {
             Ok(()) => 130,
             Err(_) => return,
         };
-        eprintln!("\n{message}");
+        say!("\n{message}");
         std::process::exit(code);
     });
 }

@@ -255,7 +255,10 @@ impl Session {
                 Err(_) if self.said_waiting.swap(true, std::sync::atomic::Ordering::Relaxed) => work.await.map_err(not_a_scheduler),
                 Err(_) => {
                     let address = url.split_once("://").map_or(url.as_str(), |(_, address)| address);
-                    eprintln!(
+                    // Written, not `eprintln!`: a closed stderr must not stop the job.
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "the cluster at {url} has been on this job for {patience} s; a job waits while no executor is connected \
                          (start one with `rapport cluster executor --scheduler {address}`), or it is simply long"
                     );

@@ -194,3 +194,29 @@ fn decimal_commas_and_currency_symbols() {
     let out = ok(&["summary", &file, "--amount-column", "amount", "--decimal-comma", "-q"]);
     assert_eq!(out, "customer_id,frequency,recency,T,monetary_value\na,1,4,4,12.5\nb,0,0,3,0\n");
 }
+
+/// stderr is a pipe whose reader has gone (`rapport … 2>&1 | head -1`): the command
+/// still finishes, with its own exit code (not a panic's 101), and its output is whole.
+#[test]
+fn a_closed_stderr_does_not_stop_the_command() {
+    use std::process::{Command, Stdio};
+    let directory = tempfile::tempdir().expect("tempdir");
+    let refunds = write(directory.path(), "p.csv", b"customer_id,date,amount\na,2020-01-01,10\na,2020-01-03,30\na,2020-01-05,-10\n");
+    let run = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rapport"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run rapport");
+        drop(child.stderr.take());
+        child.wait_with_output().expect("wait")
+    };
+    // A refund is said on stderr; the table still comes out whole.
+    let output = run(&["summary", &refunds, "--format", "csv"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 2, "the header and customer a");
+    // An error is exit 1, said or not.
+    let missing = directory.path().join("missing.csv");
+    assert_eq!(run(&["summary", missing.to_str().expect("path")]).status.code(), Some(1));
+}
