@@ -94,6 +94,10 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     let spend_per_purchase = column_or_nan(table, "expected_average_spend");
     let predicted: Vec<f64> = expected.iter().zip(&spend_per_purchase).map(|(a, b)| a * b).collect();
     table.push_f64("predicted_spend_52_weeks", predicted.clone())?;
+    // A column's worth of memory (80 MB at 10M customers) each: the intermediate lists of
+    // this stage are dropped as soon as they are used, not held to its end beside the
+    // timelines, where they made the analysis's peak.
+    drop((expected, spend_per_purchase));
 
     // Each sub-stage's time, with RAPPORT_TIMINGS=1.
     let started = std::time::Instant::now();
@@ -109,6 +113,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     table.push("strength_level", Arc::new(StringArray::from(strength.iter().map(|&s| level(s)).collect::<Vec<_>>())))?;
     let top: Vec<String> = factors.iter().map(|row| model.top_factors(row, 2).join(", ")).collect();
     table.push("top_factors", Arc::new(StringArray::from(top)))?;
+    drop((all, factors));
 
     lap("strength");
     // The matrix.
@@ -133,6 +138,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     table.push("longevity_band", Arc::new(UInt32Array::from(placed.iter().map(|p| p.0).collect::<Vec<_>>())))?;
     table.push("strength_band", Arc::new(UInt32Array::from(placed.iter().map(|p| p.1).collect::<Vec<_>>())))?;
     let grid = cells(&placed_customers, &placed);
+    drop((placed_customers, longevity, predicted));
     if !grid.is_empty() {
         tables.push(matrix_table(&grid));
     }
@@ -180,6 +186,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
         .push("rfm_code", Arc::new(StringArray::from(per_customer.iter().map(|s| s.map(|s| s.code().to_string())).collect::<Vec<_>>())))?;
     let segment: Vec<Option<&str>> = per_customer.iter().map(|s| s.map(|s| s.segment())).collect();
     table.push("segment", Arc::new(StringArray::from(segment.clone())))?;
+    drop(per_customer);
 
     lap("RFM");
     // Clusters of the customers who bought.
@@ -197,8 +204,10 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
             ]
         })
         .collect();
+    drop(inputs);
     let points = Points { values: features.iter().flatten().copied().collect(), dims: 5 };
     let clustering = cluster(&points.standardised(), 2..=8, 2_000, CLUSTER_SEED);
+    drop(points);
     let mut cluster_column: Vec<Option<u32>> = vec![None; n];
     let mut cluster_json = Json::Null;
     if let Some(clustering) = &clustering {
@@ -229,6 +238,8 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
         });
     }
     table.push("cluster", Arc::new(UInt32Array::from(cluster_column.clone())))?;
+    let rfm_customers = scored.len();
+    drop((scored, features, clustering));
 
     lap("clusters");
     // Return on Relationship (before the user segments and the playbook, which may read it).
@@ -314,7 +325,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
             "spearman_index_vs_next_period_spend": model.spearman,
         },
         "matrix": { "longevity_bands": longevity_bands, "strength_bands": strength_bands, "top_tier": tier_text, "watch_days": watch_days },
-        "rfm_customers": scored.len(),
+        "rfm_customers": rfm_customers,
         "clusters": cluster_json,
         "actions": action_json,
         "alerts": alert_json,
@@ -1026,6 +1037,7 @@ pub fn action_history(workspace: &rapport_store::workspace::Workspace) -> Result
             let (Some(id), Some(action), Some(date)) = (&ids[row], &actions[row], &dates[row]) else { continue };
             let Ok(date) = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d") else { continue };
             let day = date.signed_duration_since(chrono::NaiveDate::default()).num_days();
+            // A boolean column, or the text "true" in runs written before it was one.
             history.sent.entry(id.clone()).or_default().push((action.clone(), day, control[row].as_deref() == Some("true")));
         }
     }
@@ -1355,7 +1367,7 @@ fn actions_table(actions: &[Action], timelines: &[Timeline]) -> Table {
         .column("channel", Values::Text(actions.iter().map(|a| Some(a.channel.clone())).collect()))
         .column("priority", Values::Count(actions.iter().map(|a| u64::from(a.priority)).collect()))
         .column("reason", Values::Text(actions.iter().map(|a| Some(a.reason.clone())).collect()))
-        .column("control", Values::Text(actions.iter().map(|a| Some(a.control.to_string())).collect()))
+        .column("control", Values::Flag(actions.iter().map(|a| a.control).collect()))
         .column("idempotency_key", Values::Text(actions.iter().map(|a| Some(a.key.clone())).collect()))
         .column("as_of", Values::Text(actions.iter().map(|a| Some(a.as_of.clone())).collect()))
 }
@@ -1386,6 +1398,7 @@ pub fn actions(request: &ActionsRequest) -> Result<(rapport_store::runs::RunInfo
     }
     let mut batch = read_run_table(&workspace, &run.id, "actions")?;
     if request.without_control {
+        // A boolean column, or the text "true" in runs written before it was one.
         let control = texts_of(&batch, "control")?;
         let keep = BooleanArray::from(control.iter().map(|value| value.as_deref() != Some("true")).collect::<Vec<_>>());
         batch = arrow::compute::filter_record_batch(&batch, &keep).map_err(internal)?;

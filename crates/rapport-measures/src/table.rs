@@ -12,6 +12,8 @@ pub enum Values {
     Number(Vec<f64>),
     /// Counts.
     Count(Vec<u64>),
+    /// Yes or no.
+    Flag(Vec<bool>),
 }
 
 impl Values {
@@ -20,6 +22,7 @@ impl Values {
             Values::Text(values) => values.len(),
             Values::Number(values) => values.len(),
             Values::Count(values) => values.len(),
+            Values::Flag(values) => values.len(),
         }
     }
 }
