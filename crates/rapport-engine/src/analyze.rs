@@ -659,12 +659,13 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     let bounds = event_bounds(workspace)?;
     let last_event = bounds.map(|(_, last)| last);
     let as_of = match (as_of_text, last_event) {
+        // No events: nothing to analyse at any date (a run of no customers is not one).
+        (_, None) => return Err(EngineError::NothingToAnalyze),
         (Some(text), _) => zone.utc_seconds(ParsedTime::Naive(parse_end_of(text, "as-of date")?)),
         (None, Some(last)) => {
             let local = zone.local_seconds(ParsedTime::Instant(last));
             zone.utc_seconds(ParsedTime::Naive(local.div_euclid(DAY) * DAY + DAY - 1))
         }
-        (None, None) => return Err(EngineError::NothingToAnalyze),
     };
     if let Some((first, _)) = bounds
         && as_of < first

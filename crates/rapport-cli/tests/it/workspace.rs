@@ -552,3 +552,18 @@ fn ingest_warns_of_a_time_format_that_rejects_many_rows() {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("warning: ") && stderr.contains("rejected 16 of 28 rows") && stderr.contains("--replace 1"), "{stderr}");
 }
+
+/// An analysis of a workspace without events is refused with or without an as-of date,
+/// and writes no run (a run of no customers broke every view that read it).
+#[test]
+fn analyze_without_events_is_refused_at_any_date() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace]);
+    for extra in [&[][..], &["--as-of", "2020-01-01"][..]] {
+        let message = user_error(&[&["analyze", "-w", workspace][..], extra].concat());
+        assert!(message.contains("no events"), "{extra:?}: {message}");
+    }
+    assert!(!std::path::Path::new(workspace).join("results").read_dir().is_ok_and(|mut runs| runs.next().is_some()), "no run written");
+}
