@@ -80,6 +80,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 let mut out = std::io::stdout().lock();
                 serde_json::to_writer_pretty(&mut out, &outcome.summary)?;
                 writeln!(out)?;
+            } else if outcome.headlines.is_empty() && args.format == Format::Table {
+                // An empty aligned table says nothing; the reasons follow (skipped:).
+                say!(
+                    "no headline could be measured from this data (why, for each: `skipped` below, or the run's summary.json); the results run still has each customer's figures"
+                );
             } else {
                 emit(&headline_table(&outcome.headlines, None)?, args.format, None)?;
             }
@@ -211,6 +216,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     "run": report.run.id,
                     "alerts": report.alerts,
                     "history": report.history,
+                    "not_judged": report.skipped,
                     "top_tier_watch": rapport_engine::output::json_rows(&report.watch),
                 });
                 writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
@@ -243,7 +249,14 @@ pub fn run(cli: Cli) -> Result<()> {
                     .as_object()
                     .map(|history| history.iter().map(|(name, h)| format!("{name} {}/{}", h["alarms"], h["windows_judged"])).collect())
                     .unwrap_or_default();
-                say!("alarms over the history (alarms / windows judged): {}", history.join(", "));
+                if !history.is_empty() {
+                    say!("alarms over the history (alarms / windows judged): {}", history.join(", "));
+                }
+                if let Some(skipped) = report.skipped.as_object().filter(|skipped| !skipped.is_empty()) {
+                    let skipped: Vec<String> =
+                        skipped.iter().map(|(name, reason)| format!("{name} ({})", reason.as_str().unwrap_or("?"))).collect();
+                    say!("not judged: {}", skipped.join("; "));
+                }
             }
             Ok(())
         }
@@ -276,7 +289,19 @@ pub fn run(cli: Cli) -> Result<()> {
                 };
                 return emit(programs, format, args.output.as_deref());
             }
-            if format == Format::Table && !quiet {
+            if let Some(reason) = &report.ror_skipped {
+                // Per customer, the value columns stand without costs; a grouping's ratio does not.
+                if dimension != Some("customer") {
+                    return Err(EngineError::Request(format!(
+                        "run {}: Return on Relationship was not measured: {reason} (`rapport ror --by customer` lists each customer's value)",
+                        report.run.id
+                    ))
+                    .into());
+                }
+                if !quiet {
+                    say!("run {}: no relationship cost, so no ror: {reason}", report.run.id);
+                }
+            } else if format == Format::Table && !quiet {
                 let ror = &report.settings["ror"];
                 say!(
                     "Return on Relationship, run {}: value on {} ({}), contact costs from {}",
@@ -884,6 +909,14 @@ fn report_ingest(workspace: &Path, name: &str, report: &rapport_engine::workspac
             if report.unmapped.len() == 1 { "it" } else { "them" },
             shown.join(", "),
             if more > 0 { format!(" and {more} more") } else { String::new() }
+        );
+    }
+    if report.content_duplicates > 0 && report.accepted > 0 {
+        // Part of the file was new and part repeated stored rows exactly: a re-sent overlap,
+        // or identical line items that only an event id tells apart (a file split in parts).
+        say!(
+            "{name}: {} row(s) repeat a stored row in every column and were taken as the same events; if they are new events (a second identical line item in another file), map a column that tells them apart: --map event_id=COLUMN",
+            report.content_duplicates
         );
     }
     if report.filtered > 0 {

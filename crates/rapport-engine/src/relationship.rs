@@ -1518,7 +1518,37 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
     let mut table: Vec<IndicatorRow> = Vec::new();
     let mut current = Vec::new();
     let mut history = serde_json::Map::new();
+    let mut skipped = serde_json::Map::new();
+    let no_conversations = contacts.iter().chain(&contacts_daily).all(|n| *n == 0.0);
     for (name, length, ns, values, floor, baseline) in series {
+        // An indicator with nothing to count (contacts on a brand without conversations,
+        // NPS without NPS answers) is not judged: its zeros would sit inside limits drawn
+        // from zeros and read as "in control". One whose windows never hold enough
+        // answers to be measured is judged in no window either; both are named with why.
+        let empty = ns.iter().all(|n| *n == 0.0);
+        let never = values.iter().all(|value| value.is_nan());
+        let conversational = !matches!(name, "nps" | "engagement_per_week");
+        let reason = match (name, empty, never) {
+            _ if ns.is_empty() => {
+                Some(if length == 1 { "the history is shorter than a day" } else { "the history is shorter than 7 days" })
+            }
+            _ if conversational && no_conversations => Some("no conversations (interactions) before the observation end"),
+            ("negative_contact_share", true, _) => Some("no conversation opens with a customer message scored for tone"),
+            ("first_response_hours_median", true, _) => Some("no conversation has a reply after a customer message"),
+            ("nps", true, _) => Some("no NPS answers before the observation end"),
+            ("engagement_per_week", true, _) => Some("no social engagement before the observation end"),
+            ("negative_contact_share", false, true) => Some("no 7-day window has 20 conversations scored for tone"),
+            ("nps", false, true) => Some("no 7-day window has 30 NPS answers"),
+            ("first_response_hours_median", false, true) => Some("no 7-day window has 10 replied conversations"),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            skipped.insert(name.to_string(), json!(reason));
+            // The windows' counts still say how close the data came, when there are any.
+            if empty {
+                continue;
+            }
+        }
         let judged = judge(&values, baseline, ALERT_K, floor);
         // The log-scale indicator goes back to hours for the table and the alerts.
         let on_log = name == "first_response_hours_median";
@@ -1574,6 +1604,9 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
                 }));
             }
         }
+        if skipped.contains_key(name) {
+            continue;
+        }
         history.insert(
             name.to_string(),
             json!({"windows_judged": windows, "alarms": alarms, "alarms_per_100_windows": if windows > 0 { 100.0 * alarms as f64 / windows as f64 } else { f64::NAN }}),
@@ -1591,7 +1624,7 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
         .column("signal", Values::Number(table.iter().map(|row| f64::from(row.8)).collect()));
     (
         table,
-        json!({"k": ALERT_K, "weekly_baseline_windows": WEEKLY_BASELINE, "daily_baseline_windows": DAILY_BASELINE, "current": current, "history": history}),
+        json!({"k": ALERT_K, "weekly_baseline_windows": WEEKLY_BASELINE, "daily_baseline_windows": DAILY_BASELINE, "current": current, "history": history, "skipped": skipped}),
     )
 }
 
@@ -1605,6 +1638,8 @@ pub struct AlertsReport {
     pub alerts: Json,
     /// Per indicator: windows judged and alarms over the history.
     pub history: Json,
+    /// Indicators not judged, each with why (`{}` in runs written before it was recorded).
+    pub skipped: Json,
     /// Top-tier customers with new risk signals.
     pub watch: RecordBatch,
 }
@@ -1623,7 +1658,8 @@ pub fn alerts(request: &MatrixRequest) -> Result<AlertsReport, EngineError> {
         )));
     }
     let watch = read_run_table(&workspace, &run.id, "top_tier_watch")?;
-    Ok(AlertsReport { alerts: alerts["current"].clone(), history: alerts["history"].clone(), run, watch })
+    let skipped = if alerts["skipped"].is_object() { alerts["skipped"].clone() } else { json!({}) };
+    Ok(AlertsReport { alerts: alerts["current"].clone(), history: alerts["history"].clone(), skipped, run, watch })
 }
 
 /// What `rapport ror` and `rapport propensity` read from a run.
@@ -1642,6 +1678,8 @@ pub struct ValueReport {
     pub response: Option<RecordBatch>,
     /// `relationship.ror` and `relationship.propensity` of `aggregates.json`.
     pub settings: Json,
+    /// Why Return on Relationship was not measured (the run's `skipped.ror`), when it was not.
+    pub ror_skipped: Option<String>,
 }
 
 /// Which rows of a run's value tables.
@@ -1705,5 +1743,11 @@ pub fn value(request: &ValueRequest) -> Result<ValueReport, EngineError> {
         None
     };
     let response = if exists("program_response") { Some(read_run_table(&workspace, &run.id, "program_response")?) } else { None };
-    Ok(ValueReport { run, ror, programs, propensity, response, settings })
+    // Why Return on Relationship was not measured, when it was not (no relationship costs).
+    let summary = std::fs::read(workspace.run_directory(&run.id).join("summary.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Json>(&bytes).ok())
+        .unwrap_or(Json::Null);
+    let ror_skipped = summary["skipped"]["ror"].as_str().map(str::to_string);
+    Ok(ValueReport { run, ror, programs, propensity, response, settings, ror_skipped })
 }

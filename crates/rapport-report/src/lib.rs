@@ -1047,6 +1047,12 @@ fn alerts(view: &RunView) -> Markup {
                 .collect()
         })
         .unwrap_or_default();
+    // Runs written before indicators were skipped say nothing here; `missing` covers them.
+    let skipped: Vec<String> = report
+        .skipped
+        .as_object()
+        .map(|skipped| skipped.iter().map(|(name, reason)| format!("{} ({})", label(name), reason.as_str().unwrap_or("?"))).collect())
+        .unwrap_or_default();
     let summary = &view.summary;
     let missing: Vec<&str> = [("interactions", "conversations"), ("surveys", "survey answers"), ("engagement", "social engagement")]
         .into_iter()
@@ -1059,7 +1065,9 @@ fn alerts(view: &RunView) -> Markup {
         } @else {
             (data_table(&["indicator", "direction", "value", "n", "window end", "baseline median", "control limits"], &rows))
         }
-        @if !missing.is_empty() {
+        @if !skipped.is_empty() {
+            p class="muted" { "Not judged: " (skipped.join("; ")) "." }
+        } @else if !missing.is_empty() {
             p class="muted" { "This workspace has no " (missing.join(", no ")) ": the indicators built on them count nothing and cannot alarm." }
         }
         @if !history.is_empty() {

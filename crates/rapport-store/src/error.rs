@@ -43,11 +43,12 @@ pub enum StoreError {
         expected: String,
     },
     /// A requested column is not in the input.
-    #[error("{}:{line}: no column {column:?}; found {found}{hint}", path.display())]
+    #[error("{}{}: no column {column:?}; found {found}{hint}", path.display(), at_line(*line))]
     MissingColumn {
         /// The file.
         path: PathBuf,
-        /// The line of the header (1), or 0 for Parquet.
+        /// The line of the header (1), or 0 for Parquet and for given column names (no
+        /// line is named then).
         line: u64,
         /// The column that was asked for.
         column: String,
@@ -164,4 +165,10 @@ impl From<arrow::error::ArrowError> for StoreError {
     fn from(error: arrow::error::ArrowError) -> Self {
         StoreError::Internal(format!("arrow: {error}"))
     }
+}
+
+/// `:line` after a file's name, or nothing for line 0 (no line to name: a Parquet file, or
+/// column names given on the command line).
+fn at_line(line: u64) -> String {
+    if line == 0 { String::new() } else { format!(":{line}") }
 }

@@ -1109,6 +1109,17 @@ fn emit_row<'a, S: RowSink>(
     sink.row(line, fields);
 }
 
+/// A JSON number as text: a whole number written as a float (`17850.0`, `1.785e4`, as
+/// exporters that pass ids through a float column write them) reads as the integer, so an
+/// id is the same customer however its file spelled the number.
+fn json_number_text(number: &serde_json::Number) -> String {
+    match number.as_f64() {
+        // 2^53: every integer below it is exact in an f64.
+        Some(value) if number.is_f64() && value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 => format!("{}", value as i64),
+        _ => number.to_string(),
+    }
+}
+
 fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColumn], sink: &mut S) {
     let mut owned: Vec<Option<String>> = vec![None; wanted.len()];
     for (this_line, raw) in (block.first_line..).zip(block.data.split_inclusive(|byte| *byte == b'\n')) {
@@ -1140,7 +1151,7 @@ fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColum
                 None | Some(serde_json::Value::Null) => None,
                 Some(serde_json::Value::String(text)) if text.trim().is_empty() => None,
                 Some(serde_json::Value::String(text)) => Some(text.clone()),
-                Some(serde_json::Value::Number(number)) => Some(number.to_string()),
+                Some(serde_json::Value::Number(number)) => Some(json_number_text(number)),
                 Some(serde_json::Value::Bool(flag)) => Some(flag.to_string()),
                 Some(other) if column.identity_only => Some(other.to_string()),
                 Some(other) => {
@@ -1404,6 +1415,16 @@ mod tests {
             scan_text_of(content, "x.jsonl", |_| {}, &[WantedColumn::required("id"), WantedColumn::optional("amount")]).expect("scan");
         assert_eq!(collected.rows, vec![(1, vec![Some("1".into()), Some("2.5".into())]), (2, vec![Some("b".into()), None])]);
         assert_eq!(collected.rejected.len(), 2);
+    }
+
+    /// A whole number spelled as a float is the same id as the integer; others keep their text.
+    #[test]
+    fn json_whole_numbers_read_as_integers() {
+        let content = b"{\"id\": 17850}\n{\"id\": 17850.0}\n{\"id\": 1.785e4}\n{\"id\": 2.5}\n{\"id\": -3.0}\n{\"id\": 1e300}\n";
+        let collected = scan_text_of(content, "x.jsonl", |_| {}, &[WantedColumn::required("id")]).expect("scan");
+        let ids: Vec<Option<String>> = collected.rows.into_iter().map(|(_, fields)| fields[0].clone()).collect();
+        let expected = ["17850", "17850", "17850", "2.5", "-3", "1e+300"].map(|id| Some(id.to_string()));
+        assert_eq!(ids, expected);
     }
 
     #[test]

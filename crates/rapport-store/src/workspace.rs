@@ -180,6 +180,11 @@ pub struct IngestReport {
     pub rejected: u64,
     /// Rows skipped as duplicates.
     pub duplicates: u64,
+    /// Of them, rows without an event id that repeat a stored row in every column (the
+    /// same line sent again, or a second identical line item that only an event id would
+    /// tell apart).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub content_duplicates: u64,
     /// Rows the mapping's filter skipped.
     pub filtered: u64,
     /// Rows of customers forgotten in this workspace (`rapport forget`), skipped.
@@ -400,6 +405,7 @@ impl Workspace {
                 accepted: 0,
                 rejected: earlier.rejected,
                 duplicates: earlier.accepted + earlier.duplicates,
+                content_duplicates: 0,
                 filtered: earlier.filtered,
                 forgotten: 0,
                 first_rejects: Vec::new(),
@@ -490,6 +496,7 @@ impl Workspace {
             accepted,
             rejected,
             duplicates,
+            content_duplicates,
             filtered,
             first_rejects,
             by_column,
@@ -522,6 +529,7 @@ impl Workspace {
                 accepted: 0,
                 rejected: 0,
                 duplicates,
+                content_duplicates,
                 filtered,
                 forgotten,
                 first_rejects,
@@ -548,6 +556,7 @@ impl Workspace {
                     accepted: 0,
                     rejected,
                     duplicates,
+                    content_duplicates,
                     filtered,
                     forgotten,
                     first_rejects,
@@ -619,6 +628,7 @@ impl Workspace {
             accepted,
             rejected,
             duplicates,
+            content_duplicates,
             filtered,
             forgotten,
             first_rejects,
@@ -1406,6 +1416,7 @@ struct IngestState {
     accepted: u64,
     rejected: u64,
     duplicates: u64,
+    content_duplicates: u64,
     filtered: u64,
     first_rejects: Vec<Rejected>,
     /// Rows of forgotten customers skipped.
@@ -1434,6 +1445,7 @@ impl IngestState {
             accepted: 0,
             rejected: 0,
             duplicates: 0,
+            content_duplicates: 0,
             filtered: 0,
             first_rejects: Vec::new(),
             by_column: Vec::new(),
@@ -1513,6 +1525,7 @@ impl IngestState {
                     row.values[0] = Value::Text(id);
                     if self.stored.contains(fingerprint) {
                         self.duplicates += 1;
+                        self.content_duplicates += 1;
                         continue;
                     }
                 }

@@ -56,3 +56,38 @@ fn a_surge_of_contacts_is_an_alert_and_quiet_weeks_are_not() {
     let json: serde_json::Value = serde_json::from_str(&ok(&["alerts", "-w", &workspace, "--format", "json"])).expect("json");
     assert_eq!(json["alerts"].as_array().map(Vec::len), Some(0), "{json:#}");
 }
+
+/// An indicator with nothing to count is named with why, not judged "in control": on the
+/// contacts workspace NPS, engagement and reply times; on a purchases-only brand every one.
+#[test]
+fn indicators_without_data_are_not_judged_and_say_why() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = contacts_workspace(directory.path(), false);
+    let json: serde_json::Value = serde_json::from_str(&ok(&["alerts", "-w", &workspace, "--format", "json"])).expect("json");
+    let skipped = &json["not_judged"];
+    assert_eq!(skipped["nps"], "no NPS answers before the observation end", "{json:#}");
+    assert_eq!(skipped["engagement_per_week"], "no social engagement before the observation end", "{json:#}");
+    assert_eq!(skipped["first_response_hours_median"], "no conversation has a reply after a customer message", "{json:#}");
+    assert!(skipped["contacts_per_week"].is_null() && json["history"]["contacts_per_week"].is_object(), "{json:#}");
+    assert!(json["history"]["nps"].is_null(), "{json:#}");
+
+    let purchases = tempfile::tempdir().expect("tempdir");
+    let workspace = purchases.path().join("ws").to_str().expect("path").to_string();
+    ok(&["init", &workspace]);
+    let mut rows = String::from("customer_id,time,amount\n");
+    for n in 0..200_i64 {
+        writeln!(rows, "c{},{},{}.00", n % 40, chrono_like(1_751_284_800 - (n * 86_400 * 13) / 10), 10 + n % 7).expect("write");
+    }
+    let file = purchases.path().join("purchases.csv");
+    std::fs::write(&file, rows).expect("write");
+    ok(&["-q", "ingest", "-w", &workspace, "-k", "purchases", file.to_str().expect("path")]);
+    ok(&["-q", "analyze", "-w", &workspace, "--as-of", "2025-06-30"]);
+    let json: serde_json::Value = serde_json::from_str(&ok(&["alerts", "-w", &workspace, "--format", "json"])).expect("json");
+    for indicator in ["contacts_per_week", "contacts_per_day", "negative_contact_share", "first_response_hours_median"] {
+        assert_eq!(json["not_judged"][indicator], "no conversations (interactions) before the observation end", "{json:#}");
+    }
+    assert_eq!(json["history"], serde_json::json!({}), "{json:#}");
+    let output = crate::rapport(&["alerts", "-w", &workspace]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not judged: contacts_per_week (no conversations") && stderr.contains("; nps (no NPS answers"), "{stderr}");
+}

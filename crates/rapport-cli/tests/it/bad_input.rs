@@ -25,6 +25,10 @@ fn missing_column() {
     let message = run_user_error(&summary(&file, &[]));
     assert!(message.contains("p.csv:1: no column \"amount\""), "{message}");
     assert!(message.contains("\"total\""), "lists the columns found: {message}");
+    // Names given with --columns have no line to point at.
+    let headerless = write(directory.path(), "q.txt", b"a,2020-01-01,3\n");
+    let message = run_user_error(&summary(&headerless, &["--columns", "customer_id,date,total"]));
+    assert!(message.contains("q.txt: no column \"amount\"; found 3 column(s) from the given column names"), "{message}");
 }
 
 #[test]

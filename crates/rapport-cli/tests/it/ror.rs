@@ -202,7 +202,7 @@ fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
     assert!(stderr.contains("win_back and the top tier's watch list read a lapse instead"), "{stderr}");
     // The commands that read the run's P(alive), CLV and what rests on them repeat it,
     // even with --quiet.
-    for command in [&["matrix"][..], &["segments", "--sizes"], &["actions"], &["ror"], &["alerts"]] {
+    for command in [&["matrix"][..], &["segments", "--sizes"], &["actions"], &["ror", "--by", "customer"], &["alerts"]] {
         let mut args = vec!["-q"];
         args.extend_from_slice(command);
         args.extend_from_slice(&["-w", &workspace]);
@@ -211,6 +211,13 @@ fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("warning: run ") && stderr.contains("no standard error"), "{command:?}: {stderr}");
     }
+    // Without relationship costs a grouping has no ratio: `ror` says so rather than print
+    // a row of zeros, and per customer it says why the ror column is empty.
+    let message = user_error(&["ror", "-w", &workspace]);
+    assert!(message.contains("Return on Relationship was not measured: needs relationship costs: contact or reward rows"), "{message}");
+    let output = crate::rapport(&["ror", "-w", &workspace, "--by", "customer"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.contains("no relationship cost, so no ror: needs relationship costs"), "{stderr}");
     let (header, rows) = crate::csv_rows(&ok(&["actions", "-w", &workspace]));
     assert_eq!(header[..2], ["customer_id", "action"]);
     let win_back: Vec<&Vec<String>> = rows.iter().filter(|row| row[1] == "win_back").collect();

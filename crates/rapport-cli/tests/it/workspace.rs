@@ -37,6 +37,34 @@ fn ingest_reports_counts_and_duplicates() {
     let output = rapport(&["ingest", "-w", workspace, "-k", "purchases", extra.to_str().expect("path")]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && stderr.contains("not stored, no field maps them: note, Total Paid"), "{stderr}");
+    // A file split in two whose parts share an identical line: the second part's copy is
+    // taken as the stored row, and ingest says how to keep it (an event id).
+    let (part1, part2) = (directory.path().join("part1.csv"), directory.path().join("part2.csv"));
+    std::fs::write(
+        &part1,
+        "customer_id,time,amount
+m,2020-02-01,5
+m,2020-02-01,7
+",
+    )
+    .expect("write");
+    std::fs::write(
+        &part2,
+        "customer_id,time,amount
+m,2020-02-01,5
+n,2020-02-02,9
+",
+    )
+    .expect("write");
+    ok(&["-q", "ingest", "-w", workspace, "-k", "purchases", part1.to_str().expect("path")]);
+    let output = rapport(&["ingest", "-w", workspace, "-k", "purchases", part2.to_str().expect("path"), "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("part2.csv: 1 row(s) repeat a stored row in every column") && stderr.contains("--map event_id=COLUMN"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!((report[0]["accepted"].as_u64(), report[0]["duplicates"].as_u64()), (Some(1), Some(1)), "{report}");
 }
 
 /// kill -9 at random moments of an ingest: the workspace is always exactly as before
@@ -566,4 +594,23 @@ fn analyze_without_events_is_refused_at_any_date() {
         assert!(message.contains("no events"), "{extra:?}: {message}");
     }
     assert!(!std::path::Path::new(workspace).join("results").read_dir().is_ok_and(|mut runs| runs.next().is_some()), "no run written");
+}
+
+/// Three purchases measure no headline: analyze says so, with the reasons, instead of
+/// printing the header of an empty table.
+#[test]
+fn analyze_without_any_headline_says_so() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws").to_str().expect("path").to_string();
+    ok(&["init", &workspace]);
+    let file = directory.path().join("p.csv");
+    std::fs::write(&file, "customer_id,time,amount\na,2025-01-01,3\nb,2025-01-05,4\na,2025-02-01,5\n").expect("write");
+    ok(&["-q", "ingest", "-w", &workspace, "-k", "purchases", file.to_str().expect("path")]);
+    let output = rapport(&["analyze", "-w", &workspace]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "", "{stderr}");
+    assert!(stderr.contains("no headline could be measured from this data") && stderr.contains("nps: no NPS answers"), "{stderr}");
+    // A pipeline still gets the (empty) table it asked for.
+    assert_eq!(ok(&["-q", "analyze", "-w", &workspace, "--format", "csv"]).lines().next(), Some("headline,estimate,lower,upper,n,of,unit"));
 }
