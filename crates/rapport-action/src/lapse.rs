@@ -62,7 +62,7 @@ impl Lapse {
 
 /// A customer's distinct purchase days (refunds left out), ascending.
 pub fn purchase_days(timeline: &Timeline) -> Vec<i64> {
-    let mut days: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount > 0.0).map(|p| p.day).collect();
+    let mut days: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount > 0.0).map(|p| i64::from(p.day)).collect();
     days.sort_unstable();
     days.dedup();
     days

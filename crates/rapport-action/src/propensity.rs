@@ -117,7 +117,8 @@ pub fn cut(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i64, l
     let mut summaries = Vec::new();
     let mut rows = Vec::new();
     for (index, timeline) in timelines.iter().enumerate() {
-        let mut days: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount >= 0.0 && p.day <= cutoff_day).map(|p| p.day).collect();
+        let mut days: Vec<i64> =
+            timeline.purchases.iter().filter(|p| p.amount >= 0.0 && i64::from(p.day) <= cutoff_day).map(|p| i64::from(p.day)).collect();
         days.dedup();
         let (Some(&first), Some(&last)) = (days.first(), days.last()) else { continue };
         rows.push(index);
@@ -128,7 +129,12 @@ pub fn cut(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i64, l
     let labels = match labelled {
         true => rows
             .par_iter()
-            .map(|&index| timelines[index].purchases.iter().any(|p| p.amount > 0.0 && p.day > cutoff_day && p.day <= cutoff_day + horizon))
+            .map(|&index| {
+                timelines[index]
+                    .purchases
+                    .iter()
+                    .any(|p| p.amount > 0.0 && i64::from(p.day) > cutoff_day && i64::from(p.day) <= cutoff_day + horizon)
+            })
             .collect(),
         false => Vec::new(),
     };
@@ -191,8 +197,8 @@ impl Cut {
 }
 
 fn features(timeline: &Timeline, cutoff: i64, cutoff_day: i64, btyd: [f64; 3]) -> [f64; WIDTH] {
-    let before: Vec<_> = timeline.purchases.iter().filter(|p| p.day <= cutoff_day).collect();
-    let mut days: Vec<i64> = before.iter().filter(|p| p.amount >= 0.0).map(|p| p.day).collect();
+    let before: Vec<_> = timeline.purchases.iter().filter(|p| i64::from(p.day) <= cutoff_day).collect();
+    let mut days: Vec<i64> = before.iter().filter(|p| p.amount >= 0.0).map(|p| i64::from(p.day)).collect();
     days.dedup();
     let first = days.first().copied().unwrap_or(cutoff_day);
     let last = days.last().copied().unwrap_or(cutoff_day);
@@ -623,7 +629,14 @@ mod tests {
                 let purchases = (0..(i % 5))
                     .map(|k| {
                         let time = (100 + (i * 7 + k * 41) % 600) * day;
-                        Purchase { time, day: time / day, amount: 10.0 + (i % 13) as f64, margin: None, order_time: None }
+                        Purchase {
+                            time,
+                            day: (time / day) as i32,
+                            amount: 10.0 + (i % 13) as f64,
+                            margin: None,
+                            order_time: None,
+                            order: 0,
+                        }
                     })
                     .collect::<Vec<_>>();
                 let mut timeline = Timeline { customer: format!("c{i}"), purchases, ..Timeline::default() };

@@ -41,7 +41,7 @@ pub const DEFAULT_WEIGHTS: [f64; 6] = [0.30, 0.25, 0.15, 0.10, 0.10, 0.10];
 pub fn raw_factors(timeline: &Timeline, t: i64) -> [Option<f64>; 6] {
     let year_before = t - YEAR;
     let mut days: Vec<i64> =
-        timeline.purchases.iter().filter(|p| p.time <= t && p.time > year_before && p.amount >= 0.0).map(|p| p.day).collect();
+        timeline.purchases.iter().filter(|p| p.time <= t && p.time > year_before && p.amount >= 0.0).map(|p| i64::from(p.day)).collect();
     days.dedup();
     let last_purchase = timeline.purchases.iter().rev().find(|p| p.time <= t && p.amount >= 0.0);
     let recent_conversations = || timeline.conversations.iter().filter(|c| c.start <= t && c.start > year_before);
@@ -226,7 +226,10 @@ mod tests {
     fn buyer(id: usize, times: &[i64]) -> Timeline {
         Timeline {
             customer: id.to_string(),
-            purchases: times.iter().map(|&time| Purchase { time, day: time / DAY, amount: 10.0, margin: None, order_time: None }).collect(),
+            purchases: times
+                .iter()
+                .map(|&time| Purchase { time, day: (time / DAY) as i32, amount: 10.0, margin: None, order_time: None, order: 0 })
+                .collect(),
             ..Timeline::default()
         }
     }

@@ -776,7 +776,8 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                         .map(|(_, time)| *time);
                     customers.timelines[slot].purchases.push(Purchase {
                         time,
-                        day: day(time),
+                        day: rapport_measures::timeline::day_number(day(time)),
+                        order: order.map_or(0, rapport_measures::timeline::order_key),
                         amount,
                         margin: (!margins.is_null(row)).then(|| margins.value(row)),
                         order_time,

@@ -461,7 +461,7 @@ impl Measures {
             let basket = positive.iter().map(|purchase| purchase.amount).sum::<f64>() / positive.len() as f64;
             self.basket_rows.push([f64::from(u8::from(engaged)), tenure_years, basket]);
             if as_of - first.time >= settings.frequency_minimum_days * DAY {
-                let mut days: Vec<i64> = positive.iter().map(|purchase| purchase.day).collect();
+                let mut days: Vec<i64> = positive.iter().map(|purchase| i64::from(purchase.day)).collect();
                 days.dedup();
                 let repeats = (days.len() - 1) as f64;
                 self.frequency_rows.push([f64::from(u8::from(engaged)), tenure_years, repeats / tenure_years]);
@@ -1075,7 +1075,7 @@ mod tests {
                 channel: None,
             })
             .collect();
-        let purchases = vec![Purchase { time: MARCH - 400 * DAY, day: 0, amount: 10.0, margin: None, order_time: None }];
+        let purchases = vec![Purchase { time: MARCH - 400 * DAY, day: 0, amount: 10.0, margin: None, order_time: None, order: 0 }];
         Timeline { customer: customer.into(), answers, purchases, ..Timeline::default() }
     }
 

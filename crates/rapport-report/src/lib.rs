@@ -1047,28 +1047,41 @@ fn alerts(view: &RunView) -> Markup {
                 .collect()
         })
         .unwrap_or_default();
-    // Runs written before indicators were skipped say nothing here; `missing` covers them.
-    let skipped: Vec<String> = report
-        .skipped
-        .as_object()
-        .map(|skipped| skipped.iter().map(|(name, reason)| format!("{} ({})", label(name), reason.as_str().unwrap_or("?"))).collect())
-        .unwrap_or_default();
     let summary = &view.summary;
     let missing: Vec<&str> = [("interactions", "conversations"), ("surveys", "survey answers"), ("engagement", "social engagement")]
         .into_iter()
         .filter(|(kind, _)| !ingested(summary, kind))
         .map(|(_, what)| what)
         .collect();
+    // The indicators not judged for another reason than a kind the workspace lacks (said
+    // once above them); runs written before indicators were skipped list none.
+    let source = |indicator: &str| match indicator {
+        "nps" => "surveys",
+        "engagement_per_week" => "engagement",
+        _ => "interactions",
+    };
+    let skipped: Vec<String> = report
+        .skipped
+        .as_object()
+        .map(|skipped| {
+            skipped
+                .iter()
+                .filter(|(name, _)| ingested(summary, source(name)))
+                .map(|(name, reason)| format!("{} ({})", label(name), reason.as_str().unwrap_or("?")))
+                .collect()
+        })
+        .unwrap_or_default();
     html! {
         @if rows.is_empty() {
             p { "No leading indicator is outside its control limits (median ± 3 scaled MAD of the weeks before) in the latest window." }
         } @else {
             (data_table(&["indicator", "direction", "value", "n", "window end", "baseline median", "control limits"], &rows))
         }
+        @if !missing.is_empty() {
+            p class="muted" { "This workspace has no " (missing.join(", no ")) ": the indicators built on them are not judged." }
+        }
         @if !skipped.is_empty() {
             p class="muted" { "Not judged: " (skipped.join("; ")) "." }
-        } @else if !missing.is_empty() {
-            p class="muted" { "This workspace has no " (missing.join(", no ")) ": the indicators built on them count nothing and cannot alarm." }
         }
         @if !history.is_empty() {
             h3 { "Over the history" }

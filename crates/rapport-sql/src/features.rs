@@ -8,8 +8,9 @@
 //! * a row naming no customer takes the customer of the order it names (the order's
 //!   earliest purchase, then the smallest customer id); a row that names neither is left
 //!   out;
-//! * orders and refunds are the distinct times of the non-negative and the negative rows
-//!   (an export with a row per line item gives an order's lines one time);
+//! * orders are the distinct order ids of the non-negative rows, or their distinct times
+//!   where rows name no order (an export with a row per line item gives an order's lines one
+//!   time); refunds are the distinct times of the negative rows;
 //! * net spend is summed exactly, in millionths of the currency unit
 //!   (`rapport_micros(amount)`);
 //! * conversations follow `rapport_measures::conversations`, through the aggregate
@@ -567,14 +568,14 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
     if exists("purchases")? {
         let batches = run(format!(
             "SELECT customer,
-                    COUNT(DISTINCT t) FILTER (WHERE amount >= 0) AS purchases,
+                    COUNT(DISTINCT COALESCE('o' || order_id, 't' || CAST(t AS VARCHAR))) FILTER (WHERE amount >= 0) AS purchases,
                     COUNT(DISTINCT t) FILTER (WHERE amount < 0) AS refunds,
                     SUM({MICROS_FUNCTION}(amount)) AS net_micros,
                     MIN(t) FILTER (WHERE amount >= 0) AS first_purchase,
                     MAX(t) FILTER (WHERE amount >= 0) AS last_purchase,
                     {SUMMARY_FUNCTION}(summary_t, amount) AS summary
              FROM ({}) GROUP BY customer",
-            linked_with("purchases", "k.amount AS amount", true)
+            linked_with("purchases", "k.amount AS amount, NULLIF(k.order_id, '') AS order_id", true)
         ))?;
         for batch in &batches {
             let (ids, column) = (ids(batch)?, integers(batch));

@@ -703,7 +703,9 @@ impl Story {
                 .iter()
                 .map(|purchase| Purchase {
                     time: purchase.time,
-                    day: day(purchase.time),
+                    day: rapport_measures::timeline::day_number(day(purchase.time)),
+                    // The order id the purchases file writes (write.rs).
+                    order: rapport_measures::timeline::order_key(&format!("O{}-{}", customer_id(self.index), purchase.order)),
                     amount: purchase.amount,
                     margin: None,
                     // A refund names its order: the summary nets it against the order's

@@ -242,7 +242,8 @@ fn datafusion_scoring_equals_the_embedded_one() {
 /// customer in plans, the conversations and their tones by Rapport's functions, the
 /// lifetime-value summary by `rapport_summary` and the scoring by `rapport_score`) writes
 /// the same customer table as the embedded analysis: every customer and column, bit for
-/// bit. Beside the generated brand, rows that test the rules: rows naming only an order
+/// bit. Beside the generated brand, rows that test the rules: an order's lines at two
+/// times, rows naming only an order
 /// (taken by the order's earliest purchase when two customers' purchases carry it),
 /// blank ids, a reply in the same second as the message, two NPS answers in the same
 /// second, a referral naming a customer with no events, and events after the end.
@@ -264,7 +265,11 @@ fn datafusion_analysis_equals_the_embedded_one() {
              x-p2,edge-b,edge-order,2024-03-02 10:00:00,12.00\n\
              x-p3,edge-a,,2024-03-01 10:00:00,0.20\n\
              x-p4,,edge-order,2024-03-05 10:00:00,-0.10\n\
-             x-p5,edge-a,,2099-01-01 10:00:00,99\n",
+             x-p5,edge-a,,2099-01-01 10:00:00,99\n\
+             x-p6,edge-d,edge-two,2024-03-01 10:47:59,5.00\n\
+             x-p7,edge-d,edge-two,2024-03-01 10:48:01,6.00\n\
+             x-p8,edge-d,,2024-03-02 09:00:00,7.00\n\
+             x-p9,edge-d,,2024-03-02 09:00:00,8.00\n",
         ),
         (
             rapport_engine::EventKind::Interactions,
@@ -333,9 +338,12 @@ fn datafusion_analysis_equals_the_embedded_one() {
         let column = embedded.column_by_name(name).unwrap_or_else(|| panic!("no {name}"));
         column.as_primitive::<arrow::datatypes::Float64Type>().value(row(id))
     };
-    // edge-a: two rows at one time are one order; the refund naming the order is theirs;
-    // the purchase after the end is not counted.
-    assert_eq!(number("purchases", "edge-a"), 1.0);
+    // edge-a: a row naming an order and one naming none are two orders, at one time too;
+    // the refund naming the order is theirs; the purchase after the end is not counted.
+    assert_eq!(number("purchases", "edge-a"), 2.0);
+    // edge-d: an order's lines stamped two seconds apart are one order; rows naming no
+    // order at one time are one.
+    assert_eq!(number("purchases", "edge-d"), 2.0);
     assert_eq!(number("refunds", "edge-a"), 1.0);
     assert_eq!(number("net_spend", "edge-a"), 30.2);
     assert_eq!(number("last_nps", "edge-a"), 9.0);
