@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(*decoded, score);
 
         // The analysis's functions without parameters travel by name.
-        for name in [crate::features::MICROS_FUNCTION, crate::features::TONE_FUNCTION] {
+        for name in [crate::features::MICROS_FUNCTION, crate::features::TONE_FUNCTION, crate::features::ORDER_KEY_FUNCTION] {
             let function = crate::features::scalar_function(name).expect("a function");
             let mut buffer = Vec::new();
             codec.try_encode_udf(&function, &mut buffer).expect("encode");

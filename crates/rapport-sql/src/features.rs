@@ -54,6 +54,11 @@ pub const MICROS_FUNCTION: &str = "rapport_micros";
 /// `rapport_tone(text)`: the service sentiment model's tone of a text (−1 negative,
 /// 0 neutral, 1 positive).
 pub const TONE_FUNCTION: &str = "rapport_tone";
+/// `rapport_order_key(order_id)`: an order id as a key that no time takes
+/// (`i64::MIN` + the timeline's 32-bit order hash, `rapport_measures::timeline::order_key`),
+/// null for none: `COUNT(DISTINCT COALESCE(rapport_order_key(order_id), t))` counts orders
+/// as the embedded path does, collisions included, on 8-byte keys rather than strings.
+pub const ORDER_KEY_FUNCTION: &str = "rapport_order_key";
 /// `rapport_conversations(conversation_id, channel, time, inbound, tone, resolved)`.
 pub const CONVERSATIONS_FUNCTION: &str = "rapport_conversations";
 
@@ -62,6 +67,7 @@ pub fn scalar_function(name: &str) -> Option<ScalarUDF> {
     match name {
         MICROS_FUNCTION => Some(ScalarUDF::from(Micros::new())),
         TONE_FUNCTION => Some(ScalarUDF::from(ToneFunction::new())),
+        ORDER_KEY_FUNCTION => Some(ScalarUDF::from(OrderKey::new())),
         _ => None,
     }
 }
@@ -121,6 +127,48 @@ impl ScalarUDFImpl for Micros {
         let micros: Int64Array =
             amounts.as_primitive::<Float64Type>().iter().map(|amount| amount.map(rapport_core::summary::to_micros)).collect();
         Ok(ColumnarValue::Array(Arc::new(micros)))
+    }
+}
+
+/// See [`ORDER_KEY_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct OrderKey {
+    signature: Signature,
+}
+
+impl OrderKey {
+    fn new() -> OrderKey {
+        OrderKey { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+parameterless!(OrderKey);
+
+impl ScalarUDFImpl for OrderKey {
+    fn name(&self) -> &str {
+        ORDER_KEY_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let Some(orders) = arrays.first() else { return exec_err!("{ORDER_KEY_FUNCTION} takes 1 argument") };
+        let orders = arrow::compute::cast(orders, &DataType::Utf8)?;
+        let keys: Int64Array = orders
+            .as_string::<i32>()
+            .iter()
+            .map(|order| {
+                order.filter(|order| !order.is_empty()).map(|order| i64::MIN + i64::from(rapport_measures::timeline::order_key(order)))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(keys)))
     }
 }
 
@@ -504,6 +552,7 @@ pub struct FeatureSpec {
 pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<String, CustomerEvents>, Summary), SqlError> {
     let context = &session.context;
     context.register_udf(ScalarUDF::from(Micros::new()));
+    context.register_udf(ScalarUDF::from(OrderKey::new()));
     context.register_udf(ScalarUDF::from(ToneFunction::new()));
     context.register_udaf(AggregateUDF::from(Conversations::new()));
     context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
@@ -568,7 +617,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
     if exists("purchases")? {
         let batches = run(format!(
             "SELECT customer,
-                    COUNT(DISTINCT COALESCE('o' || order_id, 't' || CAST(t AS VARCHAR))) FILTER (WHERE amount >= 0) AS purchases,
+                    COUNT(DISTINCT COALESCE({ORDER_KEY_FUNCTION}(order_id), t)) FILTER (WHERE amount >= 0) AS purchases,
                     COUNT(DISTINCT t) FILTER (WHERE amount < 0) AS refunds,
                     SUM({MICROS_FUNCTION}(amount)) AS net_micros,
                     MIN(t) FILTER (WHERE amount >= 0) AS first_purchase,
