@@ -217,6 +217,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     "alerts": report.alerts,
                     "history": report.history,
                     "not_judged": report.skipped,
+                    "not_judged_in_latest_window": report.latest_unjudged,
                     "top_tier_watch": rapport_engine::output::json_rows(&report.watch),
                 });
                 writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
@@ -224,7 +225,22 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             let alerts = report.alerts.as_array().cloned().unwrap_or_default();
             let plural = |n: usize| if n == 1 { "" } else { "s" };
-            writeln!(out, "Alerts, run {}: {} indicator{} outside the baseline", report.run.id, alerts.len(), plural(alerts.len()))?;
+            let listed = |reasons: &serde_json::Value| -> Vec<String> {
+                reasons
+                    .as_object()
+                    .map(|reasons| reasons.iter().map(|(name, reason)| format!("{name} ({})", reason.as_str().unwrap_or("?"))).collect())
+                    .unwrap_or_default()
+            };
+            let (skipped, latest) = (listed(&report.skipped), listed(&report.latest_unjudged));
+            let judged = report.history.as_object().map_or(0, serde_json::Map::len) - latest.len();
+            writeln!(
+                out,
+                "Alerts, run {}: {} indicator{} outside the baseline ({judged} judged in the latest window, {} not)",
+                report.run.id,
+                alerts.len(),
+                plural(alerts.len()),
+                skipped.len() + latest.len()
+            )?;
             for alert in &alerts {
                 let number = |name: &str| alert[name].as_f64().unwrap_or(f64::NAN);
                 writeln!(
@@ -242,6 +258,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 )?;
             }
             let watched = report.watch.num_rows();
+            // What could not be judged is part of the answer: no alert is not "in control".
+            if !skipped.is_empty() {
+                writeln!(out, "  not judged: {}", skipped.join("; "))?;
+            }
+            if !latest.is_empty() {
+                writeln!(out, "  not judged in the latest window: {}", latest.join("; "))?;
+            }
             writeln!(out, "Top tier: {watched} customer{} with new risk signals (rapport matrix --view watch)", plural(watched))?;
             if !quiet {
                 let history: Vec<String> = report
@@ -251,11 +274,6 @@ pub fn run(cli: Cli) -> Result<()> {
                     .unwrap_or_default();
                 if !history.is_empty() {
                     say!("alarms over the history (alarms / windows judged): {}", history.join(", "));
-                }
-                if let Some(skipped) = report.skipped.as_object().filter(|skipped| !skipped.is_empty()) {
-                    let skipped: Vec<String> =
-                        skipped.iter().map(|(name, reason)| format!("{name} ({})", reason.as_str().unwrap_or("?"))).collect();
-                    say!("not judged: {}", skipped.join("; "));
                 }
             }
             Ok(())

@@ -372,20 +372,25 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
             Some(format!("to replace batch {batch} with this ingest, give --replace {batch}"))
         }
         "missing_column" if subcommand == "ingest" => {
-            // "…: no column "time"; found 3 column(s) from the header: "a", "b", "c""
+            // "…: no column "time" (nor "amount"); found 3 column(s) from the header: "a", "b", "c""
             let text = error.to_string();
-            let field = text.split("no column \"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("FIELD").to_string();
+            let missing = text.split("no column ").nth(1).and_then(|rest| rest.split("; found").next()).unwrap_or("");
+            let names: Vec<&str> = missing.split('"').skip(1).step_by(2).collect();
             let found: Vec<&str> = text.split(": ").last().unwrap_or("").split(", ").map(|name| name.trim_matches('"')).collect();
-            let is_field = rapport_engine::EventKind::ALL.iter().any(|kind| kind.fields().iter().any(|spec| spec.name == field));
-            if !is_field {
+            let is_field =
+                |name: &str| rapport_engine::EventKind::ALL.iter().any(|kind| kind.fields().iter().any(|spec| spec.name == name));
+            if let Some(column) = names.iter().find(|name| !is_field(name)) {
                 return Some(format!(
-                    "{field:?} is the column a mapping names (--map, or rapport.toml's [mapping] / [filter]), and the file has no such column: correct the mapping"
+                    "{column:?} is the column a mapping names (--map, or rapport.toml's [mapping] / [filter]), and the file has no such column: correct the mapping"
                 ));
             }
-            Some(match guess_column(&field, &found) {
-                Some(column) => format!("map it: --map {field}={column} (rapport ingest --help lists every kind's fields)"),
-                None => format!("map it: --map {field}=COLUMN (rapport ingest --help lists every kind's fields)"),
-            })
+            let maps: Vec<String> =
+                names.iter().map(|field| format!("--map {field}={}", guess_column(field, &found).unwrap_or("COLUMN"))).collect();
+            Some(format!(
+                "map {}: {} (rapport ingest --help lists every kind's fields)",
+                if maps.len() == 1 { "it" } else { "them" },
+                if maps.is_empty() { "--map FIELD=COLUMN".to_string() } else { maps.join(" ") }
+            ))
         }
         "missing_column" => {
             Some("name your columns: --customer-column, --time-column, --amount-column (summary, clv); --map FIELD=COLUMN (ingest)".into())

@@ -257,8 +257,10 @@ impl Zone {
         }
     }
 
-    /// UTC seconds of a parsed time. A naive time that falls in a daylight-saving gap
-    /// or overlap takes the earlier reading.
+    /// UTC seconds of a parsed time. A naive time in a daylight-saving overlap takes the
+    /// earlier reading; one in a gap (02:30 on the night clocks go from 02:00 to 03:00)
+    /// is read with the offset in force before the gap, so it lands as far after the gap
+    /// as it was into it (03:30), as Python's `zoneinfo` and Java's `ZonedDateTime` do.
     pub fn utc_seconds(&self, time: ParsedTime) -> i64 {
         match (self, time) {
             (_, ParsedTime::Instant(utc)) | (Zone::Utc, ParsedTime::Naive(utc)) => utc,
@@ -268,8 +270,15 @@ impl Zone {
                     .offset_from_local_datetime(&naive)
                     .earliest()
                     .map(|offset| offset.fix().local_minus_utc())
-                    // In a spring-forward gap the wall clock never shows this time: use
-                    // the offset in force an hour later.
+                    // In a spring-forward gap the wall clock never shows this time: the
+                    // offset of the wall clock before the gap (gaps are at most a few hours).
+                    .or_else(|| {
+                        (1..=3).find_map(|hours| {
+                            zone.offset_from_local_datetime(&(naive - chrono::Duration::hours(hours)))
+                                .earliest()
+                                .map(|offset| offset.fix().local_minus_utc())
+                        })
+                    })
                     .unwrap_or_else(|| zone.offset_from_utc_datetime(&naive).fix().local_minus_utc());
                 local - i64::from(offset)
             }
@@ -514,6 +523,14 @@ mod tests {
         assert_eq!(paris.local_seconds(ParsedTime::Instant(noon_utc)), noon_utc + 3600);
         assert_eq!(paris.utc_seconds(ParsedTime::Naive(noon_utc + 3600)), noon_utc);
         assert!("Mars/Olympus".parse::<Zone>().is_err());
+        // 2024-03-31 02:30 never showed on a Paris clock (02:00 → 03:00): read as 03:30
+        // CEST, 01:30 UTC, as Python's zoneinfo reads it. 2024-10-27 02:30 showed twice:
+        // the first, 00:30 UTC.
+        let day = |year, month, day| days_from_civil(year, month, day).expect("date") * SECONDS_PER_DAY;
+        let gap = day(2024, 3, 31) + 2 * 3600 + 1800;
+        assert_eq!(paris.utc_seconds(ParsedTime::Naive(gap)), day(2024, 3, 31) + 3600 + 1800);
+        let overlap = day(2024, 10, 27) + 2 * 3600 + 1800;
+        assert_eq!(paris.utc_seconds(ParsedTime::Naive(overlap)), day(2024, 10, 27) + 1800);
     }
 
     #[test]

@@ -200,6 +200,20 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
             "the observation end is {gap_days} days after the last event ({last}); customers look inactive over that gap, which lowers retention and P(alive) and raises churn"
         ));
     }
+    // Purchases that end long before events of other kinds (an old purchases export beside
+    // a current support export): every buyer looks silent since, and nothing else says so.
+    let last_purchase = timelines.iter().flat_map(|timeline| &timeline.purchases).filter(|p| p.amount >= 0.0).map(|p| p.time).max();
+    if let Some(last_purchase) = last_purchase {
+        let days = (as_of - last_purchase) / DAY;
+        if days >= 30 && gap_days < 2 {
+            let date = |time: i64| rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(time)))[..10].to_string();
+            warnings.push(format!(
+                "the last purchase ({}) is {days} days before the observation end, which later events of other kinds set: every buyer looks silent since, which lowers P(alive), CLV and propensity and shapes the actions; if the purchases export ends earlier than the others, analyse up to it with --as-of {}",
+                date(last_purchase),
+                date(last_purchase)
+            ));
+        }
+    }
 
     progress("measuring");
     let mut settings = Settings::new(as_of, zone);
@@ -1199,6 +1213,11 @@ fn overview(table: &CustomerTable, currency: &str, minor_digits: u32, confidence
     let mut out = serde_json::Map::new();
     out.insert("buyers".into(), json!(buyers.len()));
     out.insert("net_spend_total".into(), json!(rapport_core::money::micros_to_minor(total, minor_digits)));
+    // Customers in the total but not among the buyers: refunds of purchases made before
+    // the data starts (or under another id), with no purchase of their own.
+    let refund_only =
+        (0..purchases.len()).filter(|&row| purchases[row] == 0.0 && net_spend.get(row).is_some_and(|spend| *spend < 0.0)).count();
+    out.insert("refund_only_customers".into(), json!(refund_only));
     out.insert(
         "repeat_buyer_rate".into(),
         shaped(wilson(returned, buyers.len() as u64, confidence).scaled(100.0), "percent bought on a second day", "customers who bought"),

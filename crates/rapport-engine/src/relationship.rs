@@ -785,31 +785,37 @@ fn segment_migration(earlier: &RecordBatch, later: &RecordBatch) -> Result<Recor
         let before = texts_of(earlier, column)?;
         let after = texts_of(later, column)?;
         // A user segment's column says true or false; show the segment's name for true.
-        let label = |value: &Option<String>| -> String {
+        let label = |value: &Option<String>| -> Option<String> {
             match (kind.as_str(), value.as_deref()) {
-                (_, None) => String::new(),
-                ("user", Some("true")) => column.clone(),
-                ("user", Some(_)) => String::new(),
-                ("cluster", Some(number)) => format!("cluster {number}"),
-                (_, Some(value)) => value.to_string(),
+                (_, None) => None,
+                ("user", Some("true")) => Some(column.clone()),
+                ("user", Some(_)) => None,
+                ("cluster", Some(number)) => Some(format!("cluster {number}")),
+                (_, Some(value)) => Some(value.to_string()),
             }
         };
+        // Named rather than left blank: outside a user segment, no RFM segment or cluster
+        // (no purchase), a customer the earlier run did not have, one the later run lacks.
+        let none = if kind == "user" { "(outside)" } else { "(none)" };
         for (row, id) in later_ids.iter().enumerate() {
-            let from = earlier_row.get(id.as_str()).map(|&e| label(&before[e])).unwrap_or_default();
+            let (from, new) = match earlier_row.get(id.as_str()) {
+                Some(&e) => (label(&before[e]), false),
+                None => (None, true),
+            };
             let to = label(&after[row]);
-            if from.is_empty() && to.is_empty() {
+            if from.is_none() && to.is_none() {
                 continue;
             }
-            let entry = moves.entry((kind.clone(), from, to)).or_default();
+            let from = if new { "(new customer)".to_string() } else { from.unwrap_or_else(|| none.to_string()) };
+            let entry = moves.entry((kind.clone(), from, to.unwrap_or_else(|| none.to_string()))).or_default();
             entry.0 += 1;
             entry.1 += if spend[row].is_finite() { (spend[row] * 1e6).round() as i64 } else { 0 };
         }
         for (row, id) in earlier_ids.iter().enumerate() {
-            if !later_set.contains(id.as_str()) {
-                let from = label(&before[row]);
-                if !from.is_empty() {
-                    moves.entry((kind.clone(), from, String::new())).or_default().0 += 1;
-                }
+            if !later_set.contains(id.as_str())
+                && let Some(from) = label(&before[row])
+            {
+                moves.entry((kind.clone(), from, "(not in this run)".to_string())).or_default().0 += 1;
             }
         }
     }
@@ -1519,6 +1525,7 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
     let mut current = Vec::new();
     let mut history = serde_json::Map::new();
     let mut skipped = serde_json::Map::new();
+    let mut latest_unjudged = serde_json::Map::new();
     let no_conversations = contacts.iter().chain(&contacts_daily).all(|n| *n == 0.0);
     for (name, length, ns, values, floor, baseline) in series {
         // An indicator with nothing to count (contacts on a brand without conversations,
@@ -1529,10 +1536,10 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
         let never = values.iter().all(|value| value.is_nan());
         let conversational = !matches!(name, "nps" | "engagement_per_week");
         let reason = match (name, empty, never) {
+            _ if conversational && no_conversations => Some("no conversations (interactions) before the observation end"),
             _ if ns.is_empty() => {
                 Some(if length == 1 { "the history is shorter than a day" } else { "the history is shorter than 7 days" })
             }
-            _ if conversational && no_conversations => Some("no conversations (interactions) before the observation end"),
             ("negative_contact_share", true, _) => Some("no conversation opens with a customer message scored for tone"),
             ("first_response_hours_median", true, _) => Some("no conversation has a reply after a customer message"),
             ("nps", true, _) => Some("no NPS answers before the observation end"),
@@ -1549,7 +1556,10 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
                 continue;
             }
         }
-        let judged = judge(&values, baseline, ALERT_K, floor);
+        // Windows before the indicator's first data are not part of its history: ten years
+        // of purchases before the first conversation are not ten years of quiet contacts.
+        let span = ns.iter().rposition(|n| *n > 0.0).map_or(0, |oldest| oldest + 1);
+        let judged = judge(&values[..span], baseline, ALERT_K, floor);
         // The log-scale indicator goes back to hours for the table and the alerts.
         let on_log = name == "first_response_hours_median";
         let scale = |value: f64| if on_log { value.exp() } else { value };
@@ -1604,8 +1614,22 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
                 }));
             }
         }
+        let unit = if length == 1 { "day" } else { "week" };
+        let measured = |judgement: &rapport_action::alerts::Judged| judgement.limits.is_some() && judgement.value.is_finite();
+        if !skipped.contains_key(name) && !judged.iter().any(measured) {
+            skipped.insert(name.to_string(), json!(format!("no {unit} has {baseline} measured {unit}s before it to draw limits from")));
+        }
         if skipped.contains_key(name) {
             continue;
+        }
+        // Judged over the history but not in the latest window: said, so that no alert is
+        // not read as "in control".
+        if let Some(latest) = judged.first().filter(|latest| !measured(latest)) {
+            let reason = match latest.value.is_finite() {
+                false => format!("too few in the latest {unit} to measure it (n = {})", ns[0]),
+                true => format!("fewer than {baseline} measured {unit}s before the latest"),
+            };
+            latest_unjudged.insert(name.to_string(), json!(reason));
         }
         history.insert(
             name.to_string(),
@@ -1624,7 +1648,7 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
         .column("signal", Values::Number(table.iter().map(|row| f64::from(row.8)).collect()));
     (
         table,
-        json!({"k": ALERT_K, "weekly_baseline_windows": WEEKLY_BASELINE, "daily_baseline_windows": DAILY_BASELINE, "current": current, "history": history, "skipped": skipped}),
+        json!({"k": ALERT_K, "weekly_baseline_windows": WEEKLY_BASELINE, "daily_baseline_windows": DAILY_BASELINE, "current": current, "history": history, "skipped": skipped, "latest_unjudged": latest_unjudged}),
     )
 }
 
@@ -1640,6 +1664,8 @@ pub struct AlertsReport {
     pub history: Json,
     /// Indicators not judged, each with why (`{}` in runs written before it was recorded).
     pub skipped: Json,
+    /// Indicators judged over the history but not in the latest window, each with why.
+    pub latest_unjudged: Json,
     /// Top-tier customers with new risk signals.
     pub watch: RecordBatch,
 }
@@ -1658,8 +1684,15 @@ pub fn alerts(request: &MatrixRequest) -> Result<AlertsReport, EngineError> {
         )));
     }
     let watch = read_run_table(&workspace, &run.id, "top_tier_watch")?;
-    let skipped = if alerts["skipped"].is_object() { alerts["skipped"].clone() } else { json!({}) };
-    Ok(AlertsReport { alerts: alerts["current"].clone(), history: alerts["history"].clone(), skipped, run, watch })
+    let object = |key: &str| if alerts[key].is_object() { alerts[key].clone() } else { json!({}) };
+    Ok(AlertsReport {
+        alerts: alerts["current"].clone(),
+        history: alerts["history"].clone(),
+        skipped: object("skipped"),
+        latest_unjudged: object("latest_unjudged"),
+        run,
+        watch,
+    })
 }
 
 /// What `rapport ror` and `rapport propensity` read from a run.

@@ -816,7 +816,12 @@ impl Measures {
             service.number("resolution_hours_median", resolution_median.estimate);
             service.number("resolution_hours_median_lower", resolution_median.lower);
             service.number("resolution_hours_median_upper", resolution_median.upper);
-            let resolution = wilson(stat.resolved, stat.conversations, confidence).scaled(100.0);
+            // Where no row says whether its conversation was resolved, none counts as
+            // resolved: that is no rate, not 0% (the headline is skipped for the same reason).
+            let resolution = match self.service.resolution_stated {
+                0 => Interval { estimate: f64::NAN, lower: f64::NAN, upper: f64::NAN, n: stat.conversations },
+                _ => wilson(stat.resolved, stat.conversations, confidence).scaled(100.0),
+            };
             service.number("resolution_rate", resolution.estimate);
             service.number("resolution_rate_lower", resolution.lower);
             service.number("resolution_rate_upper", resolution.upper);

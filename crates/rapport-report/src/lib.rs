@@ -297,7 +297,15 @@ fn overview(summary: &Json) -> Markup {
     };
     let tiles: Vec<(String, String, String)> = [
         ("Customers who bought", overview["buyers"].as_f64().map(count), String::new()),
-        (&*format!("Net spend ({currency})"), overview["net_spend_total"].as_f64().map(short), String::new()),
+        (
+            &*format!("Net spend ({currency})"),
+            overview["net_spend_total"].as_f64().map(short),
+            // Said, so that the total over the buyers is not read as the spend per buyer × buyers.
+            match overview["refund_only_customers"].as_u64() {
+                Some(n) if n > 0 => format!("with {} customer{} who only had refunds", count(n as f64), if n == 1 { "" } else { "s" }),
+                _ => String::new(),
+            },
+        ),
         (
             "Came back (bought on a second day), %",
             figure("repeat_buyer_rate").map(|f| f.0.clone()),
@@ -324,7 +332,8 @@ fn overview(summary: &Json) -> Markup {
                 div class="tile" {
                     div class="tile-value" { (value) }
                     div class="tile-name" { (name) }
-                    @if !interval.is_empty() { div class="tile-interval" { "95% " (interval) } }
+                    @if interval.starts_with('[') { div class="tile-interval" { "95% " (interval) } }
+                    @else if !interval.is_empty() { div class="tile-interval" { (interval) } }
                 }
             }
         }
@@ -755,8 +764,9 @@ fn service_section(service: &RecordBatch) -> Markup {
 
 fn complaint_topics(topics: &RecordBatch, links: bool) -> Markup {
     let (topic, terms, messages) = (texts(topics, "topic"), texts(topics, "terms"), floats(topics, "messages"));
+    // complaint_topics.parquet holds the shares in percent already.
     let (share, low, high) = (floats(topics, "share"), floats(topics, "share_lower"), floats(topics, "share_upper"));
-    let percent = |value: f64| value * 100.0;
+    let percent = |value: f64| value;
     let bars: Vec<Bar> = (0..topics.num_rows())
         .map(|row| Bar {
             label: topic[row].clone(),

@@ -43,15 +43,15 @@ pub enum StoreError {
         expected: String,
     },
     /// A requested column is not in the input.
-    #[error("{}{}: no column {column:?}; found {found}{hint}", path.display(), at_line(*line))]
+    #[error("{}{}: no column {}; found {found}{hint}", path.display(), at_line(*line), missing(columns))]
     MissingColumn {
         /// The file.
         path: PathBuf,
         /// The line of the header (1), or 0 for Parquet and for given column names (no
         /// line is named then).
         line: u64,
-        /// The column that was asked for.
-        column: String,
+        /// The columns asked for that are not there (all are said at once; never empty).
+        columns: Vec<String>,
         /// The columns that are there, listed.
         found: String,
         /// A suggestion, e.g. about the delimiter.
@@ -171,4 +171,14 @@ impl From<arrow::error::ArrowError> for StoreError {
 /// column names given on the command line).
 fn at_line(line: u64) -> String {
     if line == 0 { String::new() } else { format!(":{line}") }
+}
+
+/// `"a"`, or `"a" (nor "b", "c")`.
+fn missing(columns: &[String]) -> String {
+    let names: Vec<String> = columns.iter().map(|name| format!("{name:?}")).collect();
+    match names.split_first() {
+        None => "(none)".to_string(),
+        Some((first, [])) => first.clone(),
+        Some((first, others)) => format!("{first} (nor {})", others.join(", ")),
+    }
 }

@@ -666,7 +666,7 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
             } else {
                 String::new()
             };
-            return Err(missing_column(input, &header, &column.name, hint));
+            return Err(missing_column(input, &header, vec![column.name.clone()], hint));
         }
         indexes.push(found);
     }
@@ -680,12 +680,12 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
 
 /// A wanted column absent from a delimited input's header (or given column names),
 /// with the names found: one wording, which the command line's hints read.
-pub(crate) fn missing_column(input: &InputSpec, header: &[String], column: &str, hint: String) -> StoreError {
+pub(crate) fn missing_column(input: &InputSpec, header: &[String], columns: Vec<String>, hint: String) -> StoreError {
     let source = if input.columns.is_some() { "the given column names" } else { "the header" };
     StoreError::MissingColumn {
         path: input.path.clone(),
         line: if input.columns.is_some() { 0 } else { 1 },
-        column: column.to_string(),
+        columns,
         found: format!(
             "{} column(s) from {source}: {}",
             header.len(),
@@ -1114,10 +1114,20 @@ fn emit_row<'a, S: RowSink>(
 /// id is the same customer however its file spelled the number.
 fn json_number_text(number: &serde_json::Number) -> String {
     match number.as_f64() {
-        // 2^53: every integer below it is exact in an f64.
-        Some(value) if number.is_f64() && value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 => format!("{}", value as i64),
+        Some(value) if number.is_f64() && whole(value) => format!("{}", value as i64),
         _ => number.to_string(),
     }
+}
+
+/// Whether a float is an integer that an f64 holds exactly (below 2^53).
+fn whole(value: f64) -> bool {
+    value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0
+}
+
+/// A Parquet float as text: a whole one as the integer (see [`json_number_text`]), others
+/// as Rust writes them (the shortest text that reads back as the same float).
+fn float_text(value: f64) -> String {
+    if whole(value) { format!("{}", value as i64) } else { value.to_string() }
 }
 
 fn parse_json_block<S: RowSink>(block: &Block, file: &str, wanted: &[WantedColumn], sink: &mut S) {
@@ -1262,7 +1272,7 @@ fn read_parquet_into<S: RowSink, E: From<StoreError>>(
             return Err(E::from(StoreError::MissingColumn {
                 path: path.clone(),
                 line: 0,
-                column: column.name.clone(),
+                columns: vec![column.name.clone()],
                 found: format!(
                     "{} column(s) in the Parquet schema: {}",
                     schema.fields().len(),
@@ -1292,6 +1302,14 @@ fn read_parquet_into<S: RowSink, E: From<StoreError>>(
                     let column = batch.column(position);
                     let as_text = match column.data_type() {
                         DataType::Utf8 => column.clone(),
+                        // Whole floats as integers, as in JSON Lines: an id column written as
+                        // float64 (17850.0) names the customer the integer names.
+                        DataType::Float64 | DataType::Float32 => {
+                            let floats = arrow::compute::cast(column, &DataType::Float64).map_err(StoreError::from)?;
+                            let floats = floats.as_primitive::<arrow::datatypes::Float64Type>();
+                            let texts: arrow::array::StringArray = floats.iter().map(|value| value.map(float_text)).collect();
+                            std::sync::Arc::new(texts) as arrow::array::ArrayRef
+                        }
                         _ => arrow::compute::cast(column, &DataType::Utf8).map_err(StoreError::from)?,
                     };
                     Some(as_text)
@@ -1553,6 +1571,28 @@ mod tests {
         let refused =
             scan_in_order(&input, Some(Box::new(&b""[..])), &wanted(&["text"]), OrderedOptions::default(), |_| Ok::<(), StoreError>(()));
         assert!(refused.is_err(), "Parquet needs the file");
+    }
+
+    /// A float64 id column (a pandas export of ids with blanks) names the customers the
+    /// integers name, as in JSON Lines; other floats keep their digits.
+    #[test]
+    fn parquet_whole_floats_read_as_integers() {
+        use arrow::array::Float64Array;
+        use arrow::datatypes::{Field, Schema};
+        use std::sync::Arc;
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("ids.parquet");
+        let schema = Arc::new(Schema::new(vec![Field::new("CustomerID", DataType::Float64, true)]));
+        let values = Float64Array::from(vec![Some(17850.0), None, Some(2.5), Some(-3.0), Some(0.1 + 0.2)]);
+        let batch = arrow::record_batch::RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).expect("batch");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(File::create(&path).expect("create"), schema, None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        let input = InputSpec { path, ..InputSpec::default() };
+        let collected = scan(&input, &wanted(&["customerid"]), Collect::default).expect("scan");
+        let ids: Vec<Option<String>> = collected.rows.into_iter().map(|(_, fields)| fields[0].clone()).collect();
+        let expected = [Some("17850"), None, Some("2.5"), Some("-3"), Some("0.30000000000000004")].map(|id| id.map(str::to_string));
+        assert_eq!(ids, expected);
     }
 
     /// A broken quote or an unquoted delimiter is a rejected row, not a misread one; a

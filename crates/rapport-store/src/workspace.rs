@@ -423,11 +423,9 @@ impl Workspace {
             .map(|column| WantedColumn { name: column.name.clone(), required: column.required, identity_only: false })
             .collect();
         require_customer_column(kind, &mapping, &mut wanted, input)?;
-        // For a file ingested before, a mapping that names a column the file lacks is the
-        // problem to report, before whether the options differ.
-        if self.manifest.batches.iter().any(|batch| batch.kind == kind && batch.source_blake3 == source_bytes_hash) {
-            check_columns(&wanted, input)?;
-        }
+        // A mapping that names columns the file lacks is the problem to report, every such
+        // column at once, and (for a file ingested before) before whether the options differ.
+        check_columns(&wanted, input)?;
         if let Some(earlier) = self.manifest.batches.iter().find(|batch| {
             batch.kind == kind
                 && batch.source_blake3 == source_bytes_hash
@@ -1343,14 +1341,21 @@ fn check_columns(wanted: &[WantedColumn], input: &InputSpec) -> Result<(), Store
     let Some(columns) = input_columns(input)? else {
         return Ok(());
     };
-    let Some(missing) = wanted
+    if columns.len() == 1 && input.columns.is_none() {
+        // One column: most likely the wrong delimiter, which the scan's message names.
+        return Ok(());
+    }
+    // Every missing column at once: one round trip to fix a mapping, not one per field.
+    let missing: Vec<String> = wanted
         .iter()
         .filter(|column| column.required)
-        .find(|column| !columns.iter().any(|name| *name == column.name || name.eq_ignore_ascii_case(&column.name)))
-    else {
+        .filter(|column| !columns.iter().any(|name| *name == column.name || name.eq_ignore_ascii_case(&column.name)))
+        .map(|column| column.name.clone())
+        .collect();
+    if missing.is_empty() {
         return Ok(());
-    };
-    Err(crate::input::missing_column(input, &columns, &missing.name, String::new()))
+    }
+    Err(crate::input::missing_column(input, &columns, missing, String::new()))
 }
 
 /// The rejects of an ingest for its error: the first, and the first of each other column
@@ -1912,7 +1917,10 @@ mod tests {
         assert!(matches!(error, StoreError::IngestedWithOtherOptions { batch, .. } if batch == first.id), "{error}");
         options.mapping.map.insert("margin".into(), "Margin".into());
         let error = workspace.ingest(EventKind::Purchases, &options).expect_err("no column Margin");
-        assert!(matches!(&error, StoreError::MissingColumn { column, .. } if column == "Margin"), "the mapping is the problem: {error}");
+        assert!(
+            matches!(&error, StoreError::MissingColumn { columns, .. } if columns[0] == "Margin"),
+            "the mapping is the problem: {error}"
+        );
         options.mapping.map.clear();
         options.replace = Some(first.id);
         let report = workspace.ingest(EventKind::Purchases, &options).expect("replace");
@@ -1935,7 +1943,7 @@ mod tests {
         let mut options = purchases_file(directory.path(), "p.csv", GOOD);
         options.mapping.map.insert("order_id".into(), "Invoice".into());
         let error = workspace.ingest(EventKind::Purchases, &options).expect_err("no column Invoice");
-        assert!(matches!(&error, StoreError::MissingColumn { column, .. } if column == "Invoice"), "{error}");
+        assert!(matches!(&error, StoreError::MissingColumn { columns, .. } if columns[0] == "Invoice"), "{error}");
         let root = workspace.root().to_path_buf();
         fs::write(root.join("rapport.toml"), "version = 1\n[mapping.purchase]\ncustomer_id = \"client\"\n").expect("write");
         let error = Workspace::open(&root).expect_err("no kind purchase");
@@ -1958,7 +1966,7 @@ mod tests {
         fs::write(&path, "answered,score\n2020-01-03,4\n").expect("write");
         options.input.path = path;
         let error = workspace.ingest(EventKind::Surveys, &options).expect_err("no customer, no order");
-        assert!(matches!(&error, StoreError::MissingColumn { column, .. } if column == "customer_id"), "{error}");
+        assert!(matches!(&error, StoreError::MissingColumn { columns, .. } if columns[0] == "customer_id"), "{error}");
         assert!(workspace.has_events_without_customer(EventKind::Surveys).expect("stats"));
     }
 

@@ -76,7 +76,7 @@ fn indicators_without_data_are_not_judged_and_say_why() {
     ok(&["init", &workspace]);
     let mut rows = String::from("customer_id,time,amount\n");
     for n in 0..200_i64 {
-        writeln!(rows, "c{},{},{}.00", n % 40, chrono_like(1_751_284_800 - (n * 86_400 * 13) / 10), 10 + n % 7).expect("write");
+        writeln!(rows, "c{},{},{}.00", n % 40, chrono_like(1_751_284_800 - n * 86_400 * 4), 10 + n % 7).expect("write");
     }
     let file = purchases.path().join("purchases.csv");
     std::fs::write(&file, rows).expect("write");
@@ -87,7 +87,26 @@ fn indicators_without_data_are_not_judged_and_say_why() {
         assert_eq!(json["not_judged"][indicator], "no conversations (interactions) before the observation end", "{json:#}");
     }
     assert_eq!(json["history"], serde_json::json!({}), "{json:#}");
-    let output = crate::rapport(&["alerts", "-w", &workspace]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("not judged: contacts_per_week (no conversations") && stderr.contains("; nps (no NPS answers"), "{stderr}");
+    let table = ok(&["alerts", "-w", &workspace]);
+    assert!(table.contains("0 indicators outside the baseline (0 judged in the latest window, 6 not)"), "{table}");
+    assert!(table.contains("  not judged: contacts_per_week (no conversations") && table.contains("; nps (no NPS answers"), "{table}");
+
+    // Conversations over the last 100 days of 800 days of purchases: their indicators are
+    // judged from their first data, not over 800 days of "quiet" before it.
+    let mut rows = String::from("customer_id,conversation_id,time,channel,direction,text\n");
+    for day in 0..100_i64 {
+        for k in 0..3 {
+            writeln!(rows, "c{},k{day}-{k},{},chat,inbound,Hello there", day % 40, chrono_like(1_751_284_800 - day * 86_400 - k * 3_600))
+                .expect("write");
+        }
+    }
+    let file = purchases.path().join("interactions.csv");
+    std::fs::write(&file, rows).expect("write");
+    ok(&["-q", "ingest", "-w", &workspace, "-k", "interactions", file.to_str().expect("path")]);
+    ok(&["-q", "analyze", "-w", &workspace, "--as-of", "2025-06-30"]);
+    let json: serde_json::Value = serde_json::from_str(&ok(&["alerts", "-w", &workspace, "--format", "json"])).expect("json");
+    let judged = |name: &str| json["history"][name]["windows_judged"].as_u64().unwrap_or_else(|| panic!("{name}: {json:#}"));
+    assert!(judged("contacts_per_day") <= 100 - 28 && judged("contacts_per_day") >= 60, "{json:#}");
+    assert!(judged("contacts_per_week") <= 15 - 12, "{json:#}");
+    assert!(json["not_judged"]["contacts_per_week"].is_null(), "{json:#}");
 }

@@ -52,6 +52,17 @@ fn the_report_is_one_self_contained_file_with_every_view() {
     assert!(html.contains("@media print"), "print styles");
     assert!(html.contains("Customers who bought") && html.contains("Came back (bought on a second day)"), "the brand at a glance");
     assert!(html.contains("name=\"viewport\""), "readable on a phone");
+    // Shares of complaints are percentages of a whole: none above 100% (they were scaled
+    // twice, "4079.7%").
+    let topics = html.split("<section id=\"topics\"").nth(1).and_then(|rest| rest.split("</section>").next()).expect("topics");
+    let shares: Vec<f64> = topics
+        .split('%')
+        .filter_map(|before| {
+            let digits: String = before.chars().rev().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',').collect();
+            digits.chars().rev().filter(|c| *c != ',').collect::<String>().parse().ok()
+        })
+        .collect();
+    assert!(!shares.is_empty() && shares.iter().all(|share| *share <= 100.0), "{shares:?}");
 
     // Another run: the report shows the latest, or the one asked for.
     let runs = ok(&["runs", "-w", &workspace, "--format", "csv"]);

@@ -106,8 +106,13 @@ fn user_segments_and_moves_between_runs() {
     let (header, moves) = csv_rows(&ok(&["segments", "-w", &workspace, "--compare", &earlier]));
     assert_eq!(header, ["kind", "from", "to", "customers", "net_spend"]);
     let moved: usize =
-        moves.iter().filter(|row| row[0] == "rfm" && !row[2].is_empty()).map(|row| row[3].parse::<usize>().expect("n")).sum();
+        moves.iter().filter(|row| row[0] == "rfm" && row[2] != "(not in this run)").map(|row| row[3].parse::<usize>().expect("n")).sum();
     assert_eq!(moved, rows.len());
+    // Nothing is left blank: a customer of the customers file who had not bought by the
+    // earlier run comes from "(none)", one who left a user segment goes to "(outside)".
+    assert!(moves.iter().all(|row| !row[1].is_empty() && !row[2].is_empty()), "{moves:?}");
+    assert!(moves.iter().any(|row| row[0] == "rfm" && row[1] == "(none)"), "{moves:?}");
+    assert!(moves.iter().any(|row| row[0] == "user" && row[2] == "(outside)"), "{moves:?}");
     // Spend sums print as the sum of their parts (cents), not 32741.249999999996.
     assert!(moves.iter().all(|row| row[4].split('.').nth(1).is_none_or(|cents| cents.len() <= 2)), "{moves:?}");
 

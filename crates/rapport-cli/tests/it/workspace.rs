@@ -191,7 +191,9 @@ fn a_missing_field_suggests_its_mapping() {
     let file = directory.path().join("orders.csv");
     std::fs::write(&file, "CustomerID,order_date,total\n1,2024-01-01,5\n").expect("write");
     let message = user_error(&["ingest", "--workspace", root.to_str().expect("path"), "--kind", "purchases", file.to_str().expect("path")]);
-    assert!(message.contains("--map customer_id=CustomerID"), "{message}");
+    // Every missing field at once, each with the column that looks like it.
+    assert!(message.contains("no column \"customer_id\" (nor \"time\", \"amount\")"), "{message}");
+    assert!(message.contains("map them: --map customer_id=CustomerID --map time=order_date --map amount=total"), "{message}");
     let help = ok(&["ingest", "--help"]);
     assert!(help.contains("purchases") && help.contains("amount*") && help.contains("survey_type*"), "{help}");
 }
@@ -613,4 +615,20 @@ fn analyze_without_any_headline_says_so() {
     assert!(stderr.contains("no headline could be measured from this data") && stderr.contains("nps: no NPS answers"), "{stderr}");
     // A pipeline still gets the (empty) table it asked for.
     assert_eq!(ok(&["-q", "analyze", "-w", &workspace, "--format", "csv"]).lines().next(), Some("headline,estimate,lower,upper,n,of,unit"));
+}
+
+/// The overview's total counts every customer, the spend per buyer only buyers: a
+/// customer with only a refund is in the first and counted apart, so the two agree.
+#[test]
+fn the_overview_counts_refund_only_customers_apart() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws").to_str().expect("path").to_string();
+    ok(&["init", &workspace]);
+    let file = directory.path().join("p.csv");
+    std::fs::write(&file, "customer_id,time,amount\na,2025-01-01,10\na,2025-02-01,20\nb,2025-01-05,30\nz,2025-01-10,-5\n").expect("write");
+    ok(&["-q", "ingest", "-w", &workspace, "-k", "purchases", file.to_str().expect("path")]);
+    let summary: serde_json::Value = serde_json::from_str(&ok(&["-q", "analyze", "-w", &workspace, "--format", "json"])).expect("json");
+    let overview = &summary["overview"];
+    assert_eq!((overview["buyers"].as_u64(), overview["refund_only_customers"].as_u64()), (Some(2), Some(1)), "{overview:#}");
+    assert_eq!((overview["net_spend_total"].as_f64(), overview["net_spend_per_buyer"]["estimate"].as_f64()), (Some(55.0), Some(30.0)));
 }

@@ -337,3 +337,55 @@ fn a_real_survey_export_mapped_in_rapport_toml() {
     assert_eq!(outcome.summary["as_of"], "2022-12-02T23:59:59");
     assert!(outcome.skipped.contains_key("nps") && outcome.skipped.contains_key("resolution_rate"));
 }
+
+/// Purchases that end a year before the conversations (an old purchases export beside a
+/// current support one): the run says so and how to analyse up to the purchases; and
+/// with no interaction row saying whether its conversation was resolved, the service
+/// breakdown has no resolution rate (it is not 0%).
+#[test]
+fn purchases_ending_early_are_said_and_unstated_resolution_is_no_rate() {
+    use arrow::array::Array;
+    use rapport_engine::analyze::{AnalyzeRequest, analyze};
+    use rapport_store::input::InputSpec;
+    use rapport_store::workspace::{IngestOptions, Workspace};
+    let directory = tempfile::tempdir().expect("temp");
+    let root = directory.path().join("ws");
+    let mut workspace = Workspace::init(&root, rapport_core::config::WorkspaceConfig::default()).expect("init");
+    let mut purchases = String::from("customer_id,time,amount\n");
+    let mut interactions = String::from("customer_id,conversation_id,time,channel,direction,text,agent\n");
+    for c in 0..30 {
+        purchases.push_str(&format!("c{c},2024-0{}-1{} 10:00:00,{}.50\n", 1 + c % 6, c % 9, 10 + c));
+        purchases.push_str(&format!("c{c},2024-1{}-0{} 10:00:00,{}.00\n", c % 3, 1 + c % 8, 5 + c));
+        interactions.push_str(&format!("c{c},k{c},2025-0{}-1{} 09:00:00,chat,inbound,Where is my parcel?,\n", 1 + c % 6, c % 9));
+        interactions.push_str(&format!("c{c},k{c},2025-0{}-1{} 09:30:00,chat,outbound,On its way,ann\n", 1 + c % 6, c % 9));
+    }
+    for (kind, name, content) in [
+        (rapport_core::event::EventKind::Purchases, "p.csv", purchases),
+        (rapport_core::event::EventKind::Interactions, "i.csv", interactions),
+    ] {
+        let path = crate::write(directory.path(), name, &content);
+        let options = IngestOptions { input: InputSpec { path, ..InputSpec::default() }, ..IngestOptions::default() };
+        let report = workspace.ingest(kind, &options).expect("ingest");
+        assert_eq!(report.rejected, 0, "{:?}", report.first_rejects);
+    }
+    let outcome = analyze(&AnalyzeRequest { workspace: root.clone(), as_of: None }, &|_| {}).expect("analyze");
+    let warnings = outcome.summary["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings
+            .iter()
+            .filter_map(|w| w.as_str())
+            .any(|w| w.starts_with("the last purchase (2024-12-08) is ") && w.contains("analyse up to it with --as-of 2024-12-08")),
+        "{warnings:?}"
+    );
+    assert!(outcome.skipped.contains_key("resolution_rate"));
+    let file = std::fs::File::open(root.join("results").join(&outcome.run.id).join("service.parquet")).expect("service");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+    let mut rates = Vec::new();
+    for batch in reader {
+        let batch = batch.expect("batch");
+        let column = batch.column_by_name("resolution_rate").expect("resolution_rate");
+        let values = column.as_primitive::<arrow::datatypes::Float64Type>();
+        rates.extend((0..values.len()).map(|row| if values.is_null(row) { f64::NAN } else { values.value(row) }));
+    }
+    assert!(!rates.is_empty() && rates.iter().all(|rate| rate.is_nan()), "{rates:?}");
+}
