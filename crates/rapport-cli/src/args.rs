@@ -942,6 +942,10 @@ pub struct ReadArgs {
     /// and thousands separators in groups of three are read either way.
     #[arg(long)]
     pub decimal_comma: bool,
+    /// The text's encoding when it is not UTF-8: windows-1252 (also named latin1), iso-8859-15,
+    /// shift_jis, utf-16le, … (delimited text; JSON Lines and Parquet are UTF-8).
+    #[arg(long)]
+    pub encoding: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -953,6 +953,7 @@ fn file_input(path: &Path, read: &ReadArgs) -> Result<FileInput> {
         columns: read.columns.clone(),
         time_format: read.time_format.as_deref().map(str::parse::<TimeFormat>).transpose().map_err(EngineError::from)?.unwrap_or_default(),
         numbers: rapport_engine::NumberFormat { decimal_comma: read.decimal_comma },
+        encoding: read.encoding.as_deref().map(rapport_engine::input::text_encoding).transpose().map_err(EngineError::from)?,
     })
 }
 
@@ -1738,6 +1739,9 @@ fn show_rejects(shown: &[Rejected], total: usize) {
     }
     if total > SHOWN_REJECTS.min(shown.len()) {
         say!("… and {} more rejected row(s)", total - SHOWN_REJECTS.min(shown.len()));
+    }
+    if shown.iter().any(|row| row.expected.starts_with("valid UTF-8 text")) {
+        say!("the file is not UTF-8 throughout: if it is a Windows or Latin-1 export, read it with --encoding windows-1252");
     }
 }
 

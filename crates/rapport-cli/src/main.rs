@@ -332,6 +332,10 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         "too_many_rejects" if error.to_string().contains("expected a date") || error.to_string().contains("expected a time matching") => {
             Some(time_format_hint(&error.to_string()))
         }
+        "too_many_rejects" if error.to_string().contains("valid UTF-8 text") && !matches!(subcommand, "sentiment" | "topics") => Some(
+            "the file is not UTF-8: if it is a Windows or Latin-1 export, give --encoding windows-1252 (or --max-rejects N to keep the other rows)"
+                .into(),
+        ),
         "too_many_rejects" if subcommand == "ingest" && blank_customer(&error.to_string()).is_some() => {
             let (column, value) = blank_customer(&error.to_string()).unwrap_or_default();
             let condition = match value.as_str() {

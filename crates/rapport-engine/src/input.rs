@@ -8,6 +8,7 @@ use rapport_core::CoreError;
 use rapport_core::summary::SummaryOptions;
 use rapport_core::time::{Period, TimeFormat, TimeUnit, Zone, parse_end_of};
 use rapport_store::input::{Delimiter, InputFormat, InputSpec};
+pub use rapport_store::input::{TextEncoding, text_encoding};
 
 use crate::EngineError;
 
@@ -79,6 +80,8 @@ pub struct FileInput {
     /// How amounts are written: decimal point (default) or comma; currency symbols and
     /// thousands separators are read either way.
     pub numbers: rapport_core::event::NumberFormat,
+    /// The text's encoding when not UTF-8 ([`rapport_store::input::text_encoding`]).
+    pub encoding: Option<&'static rapport_store::input::TextEncoding>,
 }
 
 impl FileInput {
@@ -99,7 +102,14 @@ impl FileInput {
     }
 
     pub(crate) fn spec(&self) -> InputSpec {
-        InputSpec { path: self.path.clone(), format: self.format, delimiter: self.delimiter, columns: self.columns.clone(), label: None }
+        InputSpec {
+            path: self.path.clone(),
+            format: self.format,
+            delimiter: self.delimiter,
+            columns: self.columns.clone(),
+            label: None,
+            encoding: self.encoding,
+        }
     }
 }
 

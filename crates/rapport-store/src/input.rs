@@ -127,6 +127,43 @@ pub struct InputSpec {
     /// The name rows and rejects are reported under, when not the path (a table read
     /// from a database into a temporary file, say).
     pub label: Option<String>,
+    /// The text's encoding, when not UTF-8 (a Windows or Latin-1 export): decoded to
+    /// UTF-8 as it is read. Delimited text only; JSON Lines and Parquet are UTF-8.
+    pub encoding: Option<&'static TextEncoding>,
+}
+
+/// A text encoding (`encoding_rs`'s, by WHATWG label: `windows-1252`, `latin1`,
+/// `iso-8859-15`, `shift_jis`, `utf-16le`, …).
+pub use encoding_rs::Encoding as TextEncoding;
+
+/// The encoding a label names (case and surrounding spaces aside).
+pub fn text_encoding(label: &str) -> Result<&'static TextEncoding, rapport_core::CoreError> {
+    TextEncoding::for_label(label.trim().as_bytes()).ok_or_else(|| rapport_core::CoreError::InvalidOption {
+        option: "encoding",
+        reason: format!(
+            "{label:?} is not an encoding Rapport knows: use a WHATWG label such as utf-8, windows-1252 (what \"latin1\" and \"iso-8859-1\" name), iso-8859-15, shift_jis or utf-16le"
+        ),
+    })
+}
+
+/// `source` decoded to UTF-8 from the input's encoding, when it has one other than UTF-8.
+fn decoded<'a>(input: &InputSpec, format: InputFormat, source: impl Read + 'a) -> Result<Box<dyn Read + 'a>, StoreError> {
+    match input.encoding.filter(|encoding| *encoding != encoding_rs::UTF_8) {
+        None => Ok(Box::new(source)),
+        Some(_) if format == InputFormat::JsonLines => Err(encoding_refused(input, "JSON Lines")),
+        // A byte order mark, when there is one, names the encoding (bom_override): a
+        // UTF-16 file given as windows-1252 is still read right.
+        Some(encoding) => {
+            Ok(Box::new(encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_override(true).build(source)))
+        }
+    }
+}
+
+fn encoding_refused(input: &InputSpec, format: &str) -> StoreError {
+    StoreError::Invalid(rapport_core::CoreError::InvalidOption {
+        option: "encoding",
+        reason: format!("{} is {format}, whose text is UTF-8 by definition: --encoding applies to delimited text", input.name()),
+    })
 }
 
 impl InputSpec {
@@ -246,7 +283,7 @@ fn scan_text<S: RowSink>(
 ) -> Result<S, StoreError> {
     let path = &input.path;
     let file = File::open(path).map_err(StoreError::read(path))?;
-    let (reader, layout, first_line) = open_text(input, format, wanted, file)?;
+    let (reader, layout, first_line) = open_text(input, format, wanted, decoded(input, format, file)?)?;
     let display = input.name();
 
     let error_slot: Mutex<Option<StoreError>> = Mutex::new(None);
@@ -344,7 +381,7 @@ pub fn scan_in_order<E: From<StoreError>>(
         Some(source) => source,
         None => Box::new(File::open(path).map_err(StoreError::read(path))?),
     };
-    let (reader, layout, first_line) = open_text(input, format, wanted, source)?;
+    let (reader, layout, first_line) = open_text(input, format, wanted, decoded(input, format, source)?)?;
     let error_slot: Mutex<Option<StoreError>> = Mutex::new(None);
     let blocks = BlockReader::new(reader, path, first_line, format, &layout, &error_slot, ORDERED_BLOCK_BYTES);
     for mut block in blocks {
@@ -403,7 +440,7 @@ pub fn scan_blocks<S: RowSink, E: From<StoreError> + Send>(
         return visit(sink);
     }
     let file = File::open(path).map_err(StoreError::read(path))?;
-    let (reader, layout, first_line) = open_text(input, format, wanted, file)?;
+    let (reader, layout, first_line) = open_text(input, format, wanted, decoded(input, format, file)?)?;
     start(&ScanStart { present: layout.indexes.iter().map(Option::is_some).collect(), header: layout.header.clone() })?;
     let error_slot: Mutex<Option<StoreError>> = Mutex::new(None);
     let mut blocks = BlockReader::new(reader, path, first_line, format, &layout, &error_slot, ORDERED_BLOCK_BYTES);
@@ -496,6 +533,9 @@ fn json_keys(path: &Path) -> Result<Vec<String>, StoreError> {
 pub fn input_columns(input: &InputSpec) -> Result<Option<Vec<String>>, StoreError> {
     let path = &input.path;
     match input.format.resolve(path) {
+        InputFormat::Parquet if input.encoding.is_some_and(|encoding| encoding != encoding_rs::UTF_8) => {
+            Err(encoding_refused(input, "Parquet"))
+        }
         InputFormat::Parquet => Ok(Some(open_parquet(path)?.schema().fields().iter().map(|field| field.name().clone()).collect())),
         InputFormat::JsonLines | InputFormat::Lines => Ok(None),
         _ => {
@@ -504,7 +544,7 @@ pub fn input_columns(input: &InputSpec) -> Result<Option<Vec<String>>, StoreErro
             }
             let file = File::open(path).map_err(StoreError::read(path))?;
             let mut line = Vec::new();
-            BufReader::new(file).read_until(b'\n', &mut line).map_err(StoreError::read(path))?;
+            BufReader::new(decoded(input, InputFormat::Delimited, file)?).read_until(b'\n', &mut line).map_err(StoreError::read(path))?;
             if line.starts_with(b"\xEF\xBB\xBF") {
                 line.drain(..3);
             }
@@ -1258,6 +1298,9 @@ fn read_parquet_into<S: RowSink, E: From<StoreError>>(
     mut end_batch: impl FnMut(&mut S) -> Result<(), E>,
 ) -> Result<(), E> {
     let path = &input.path;
+    if input.encoding.is_some_and(|encoding| encoding != encoding_rs::UTF_8) {
+        return Err(E::from(encoding_refused(input, "Parquet")));
+    }
     let format_error = parquet_format_error(path);
     let builder = open_parquet(path)?;
     let schema = builder.schema().clone();
@@ -1433,6 +1476,26 @@ mod tests {
             scan_text_of(content, "x.jsonl", |_| {}, &[WantedColumn::required("id"), WantedColumn::optional("amount")]).expect("scan");
         assert_eq!(collected.rows, vec![(1, vec![Some("1".into()), Some("2.5".into())]), (2, vec![Some("b".into()), None])]);
         assert_eq!(collected.rejected.len(), 2);
+    }
+
+    /// A Windows-1252 export (£ is byte 0xA3, é 0xE9): read with its encoding, its text
+    /// is decoded; read as UTF-8, such rows are rejected as not UTF-8. JSON Lines refuses
+    /// an encoding (JSON is UTF-8).
+    #[test]
+    fn text_in_another_encoding_is_decoded() {
+        let content = b"id,description\n1,Gift Voucher \xa340.00\n2,caf\xe9 au lait\n3,plain\n";
+        let windows = text_encoding("latin1").expect("label");
+        assert_eq!(windows.name(), "windows-1252");
+        let collected =
+            scan_text_of(content, "x.csv", |input| input.encoding = Some(windows), &wanted(&["id", "description"])).expect("scan");
+        let texts: Vec<Option<String>> = collected.rows.iter().map(|(_, fields)| fields[1].clone()).collect();
+        assert_eq!(texts, ["Gift Voucher £40.00", "café au lait", "plain"].map(|text| Some(text.to_string())));
+        let collected = scan_text_of(content, "x.csv", |_| {}, &wanted(&["id", "description"])).expect("scan");
+        assert_eq!((collected.rows.len(), collected.rejected.len()), (1, 2));
+        assert!(collected.rejected[0].expected.starts_with("valid UTF-8 text"), "{:?}", collected.rejected);
+        let refused = scan_text_of(b"{\"id\": 1}\n", "x.jsonl", |input| input.encoding = Some(windows), &wanted(&["id"]));
+        assert!(refused.is_err_and(|error| error.to_string().contains("UTF-8 by definition")));
+        assert!(text_encoding("klingon").is_err());
     }
 
     /// A whole number spelled as a float is the same id as the integer; others keep their text.

@@ -379,8 +379,12 @@ impl Workspace {
         let input = &options.input;
         let format = input.format.resolve(&input.path);
         let source_bytes_hash = hash_file(&input.path)?;
+        // (The encoding is added only when one is given, so that the files ingested before
+        // it existed are still recognised.)
+        let encoding = input.encoding.map(|encoding| format!("|{}", encoding.name())).unwrap_or_default();
         let options_hash = blake3::hash(
-            format!("{kind}|{mapping:?}|{time_format:?}|{}|{format:?}|{:?}|{:?}", self.zone, input.delimiter, input.columns).as_bytes(),
+            format!("{kind}|{mapping:?}|{time_format:?}|{}|{format:?}|{:?}|{:?}{encoding}", self.zone, input.delimiter, input.columns)
+                .as_bytes(),
         )
         .to_hex()
         .to_string();

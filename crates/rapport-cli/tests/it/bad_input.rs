@@ -105,6 +105,11 @@ fn invalid_utf8() {
     let message = run_user_error(&summary(&file, &[]));
     assert!(message.contains("p.csv:2: column \"customer_id\""), "{message}");
     assert!(message.contains("valid UTF-8"), "{message}");
+    // Read with its encoding (é is 0xE9 in Windows-1252), the file summarises.
+    let args = summary(&file, &["--encoding", "windows-1252", "--format", "csv"]);
+    let output = rapport(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("café,"), "{}", String::from_utf8_lossy(&output.stdout));
 }
 
 #[test]

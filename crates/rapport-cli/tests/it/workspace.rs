@@ -632,3 +632,25 @@ fn the_overview_counts_refund_only_customers_apart() {
     assert_eq!((overview["buyers"].as_u64(), overview["refund_only_customers"].as_u64()), (Some(2), Some(1)), "{overview:#}");
     assert_eq!((overview["net_spend_total"].as_f64(), overview["net_spend_per_buyer"]["estimate"].as_f64()), (Some(55.0), Some(30.0)));
 }
+
+/// A Windows-1252 export (the £ of "£40.00" is one byte, 0xA3): read as UTF-8 its rows are
+/// rejected, with the option that reads it; with `--encoding latin1` it ingests whole.
+#[test]
+fn a_windows_export_is_read_with_its_encoding() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws").to_str().expect("path").to_string();
+    ok(&["init", &workspace]);
+    let file = directory.path().join("retail.csv");
+    std::fs::write(&file, b"InvoiceNo,Description,CustomerID,InvoiceDate,Amount\n1,Gift Voucher \xa340.00,17850,2010-12-01 08:26,40\n2,Mug,17850,2010-12-02 09:00,3.5\n")
+        .expect("write");
+    let file = file.to_str().expect("path");
+    let map = ["--map", "customer_id=CustomerID", "--map", "time=InvoiceDate", "--map", "amount=Amount", "--map", "order_id=InvoiceNo"];
+    let mut args = vec!["ingest", "-w", &workspace, "-k", "purchases", file];
+    args.extend_from_slice(&map);
+    let message = user_error(&args);
+    assert!(message.contains("expected valid UTF-8 text") && message.contains("--encoding windows-1252"), "{message}");
+    args.extend_from_slice(&["--encoding", "latin1", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
+    assert_eq!((report[0]["accepted"].as_u64(), report[0]["rejected"].as_u64()), (Some(2), Some(0)), "{report}");
+    assert!(user_error(&["ingest", "-w", &workspace, "-k", "purchases", file, "--encoding", "klingon"]).contains("not an encoding"));
+}
