@@ -202,7 +202,20 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     }
     // Purchases that end long before events of other kinds (an old purchases export beside
     // a current support export): every buyer looks silent since, and nothing else says so.
-    let last_purchase = timelines.iter().flat_map(|timeline| &timeline.purchases).filter(|p| p.amount >= 0.0).map(|p| p.time).max();
+    let bought = || timelines.iter().flat_map(|timeline| &timeline.purchases).filter(|p| p.amount >= 0.0).map(|p| p.time);
+    let last_purchase = bought().max();
+    // Lifetime value over 12 months and purchases over 52 weeks from a few weeks of data
+    // extrapolate far beyond what was seen: said with the factor, beside the intervals
+    // (which are the model's, not the horizon's).
+    if let Some(first_purchase) = bought().min() {
+        let days = (as_of - first_purchase) / DAY + 1;
+        if days < 182 {
+            warnings.push(format!(
+                "the purchases span {days} days, and CLV, expected purchases and predicted spend look 12 months ahead, about {:.0}× as long: read them as the model's extrapolation (their intervals do not cover that)",
+                365.0 / days as f64
+            ));
+        }
+    }
     if let Some(last_purchase) = last_purchase {
         let days = (as_of - last_purchase) / DAY;
         if days >= 30 && gap_days < 2 {
@@ -861,7 +874,8 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                     };
                     threads.push((slot, ThreadRow { conversation: text_at(conversations, row), channel: channel.to_string(), message }));
                 }
-                if tone == Some(Tone::Negative) {
+                // Complaints up to the observation end, as every other measure.
+                if tone == Some(Tone::Negative) && time <= as_of {
                     complaints.push(Complaint {
                         thread: slot.map(|_| threads.len() - 1),
                         customer: text_at(ids, row),
@@ -1115,10 +1129,13 @@ fn sentiment_baselines(cells: &SentimentCells, timelines: &[Timeline], settings:
     let headlines = [
         (
             "sentiment_change",
-            if all[1].n > 1 && all[2].n > 1 {
-                Ok(Headline::new(change, "compound, last 13 weeks − the 13 before", "customer messages"))
+            // Each half's size is said beside the total: 2,773 messages against 3 is a
+            // change measured on 3.
+            if all[1].n >= 10 && all[2].n >= 10 {
+                let of = format!("customer messages ({} in the last 13 weeks, {} in the 13 before)", all[1].n, all[2].n);
+                Ok(Headline::new(change, "compound, last 13 weeks − the 13 before", &of))
             } else {
-                Err("needs customer messages in each of the last 26 weeks' halves")
+                Err("needs 10 customer messages or more in each half of the last 26 weeks")
             },
         ),
         (

@@ -733,6 +733,7 @@ pub fn segments(request: &SegmentsRequest) -> Result<SegmentsReport, EngineError
         None => None,
         Some(compare) => {
             let earlier_run = analysis_run(&workspace, Some(compare), "segments")?;
+            check_order(&run, &earlier_run)?;
             let earlier = read_run_table(&workspace, &earlier_run.id, "customers")?;
             Some(segment_migration(&earlier, &table)?)
         }
@@ -889,6 +890,19 @@ fn cells_of(batch: &RecordBatch) -> Result<(Vec<String>, HashMap<String, Placeme
 /// A customer who changed strength band: id, direction, cells, strengths, value.
 type Mover = (String, rapport_action::matrix::Direction, (u32, u32), (u32, u32), f64, f64, f64);
 
+/// Moves are read from an earlier run to a later one: `earlier`'s observation end must
+/// not be after `run`'s.
+fn check_order(run: &rapport_store::runs::RunInfo, earlier: &rapport_store::runs::RunInfo) -> Result<(), EngineError> {
+    let (now, then) = (run.options["as_of"].as_str().unwrap_or(""), earlier.options["as_of"].as_str().unwrap_or(""));
+    if then > now {
+        return Err(EngineError::Request(format!(
+            "--compare {}: that run is as of {then}, after this one ({now}); compare with an earlier run, or pass --run {} --compare {}",
+            earlier.id, earlier.id, run.id
+        )));
+    }
+    Ok(())
+}
+
 /// Two runs compare when the earlier one's observation end is not after the later one's
 /// and both cut the same grid (band numbers of different grids do not compare).
 fn check_comparable(
@@ -897,13 +911,7 @@ fn check_comparable(
     earlier: &rapport_store::runs::RunInfo,
     settings: &Json,
 ) -> Result<(), EngineError> {
-    let (now, then) = (run.options["as_of"].as_str().unwrap_or(""), earlier.options["as_of"].as_str().unwrap_or(""));
-    if then > now {
-        return Err(EngineError::Request(format!(
-            "--compare {}: that run is as of {then}, after this one ({now}); compare with an earlier run, or pass --run {} --compare {}",
-            earlier.id, earlier.id, run.id
-        )));
-    }
+    check_order(run, earlier)?;
     let aggregates = read_aggregates(workspace, &earlier.id).unwrap_or(Json::Null);
     let grid = |settings: &Json| (settings["matrix"]["longevity_bands"].as_u64(), settings["matrix"]["strength_bands"].as_u64());
     let (a, b) = (grid(settings), grid(&aggregates["relationship"]));

@@ -453,13 +453,18 @@ fn matrix(view: &RunView, currency: &str, links: bool) -> Markup {
 
 /// The largest flows between cells (customers who changed cell).
 fn migration_rows(migration: &RecordBatch) -> Vec<Vec<String>> {
-    let cell = |l: &str, s: &str| {
+    // No cell: a customer the earlier run did not have, or one the later run lacks (the
+    // words of `segments --compare`).
+    let cell = |l: &str, s: &str, none: &str| {
         let (l, s) = (floats(migration, l), floats(migration, s));
         (0..migration.num_rows())
-            .map(|row| if l[row].is_finite() { format!("L{}×S{}", l[row], s[row]) } else { "none".into() })
+            .map(|row| if l[row].is_finite() { format!("L{}×S{}", l[row], s[row]) } else { none.to_string() })
             .collect::<Vec<_>>()
     };
-    let (from, to) = (cell("from_longevity_band", "from_strength_band"), cell("to_longevity_band", "to_strength_band"));
+    let (from, to) = (
+        cell("from_longevity_band", "from_strength_band", "(new customer)"),
+        cell("to_longevity_band", "to_strength_band", "(not in this run)"),
+    );
     let (customers, value) = (floats(migration, "customers"), floats(migration, "value"));
     let mut rows: Vec<(f64, Vec<String>)> = (0..migration.num_rows())
         .filter(|&row| from[row] != to[row])

@@ -326,16 +326,17 @@ fn quarantine_without(path: &Path, customer: &str) -> Result<(Vec<u8>, u64), Sto
         field == customer || field.strip_suffix(".0").is_some_and(|whole| whole == customer)
     };
     let mut removed = 0;
-    for record in reader.records() {
+    // Byte records: a quarantined row keeps its bytes as written, UTF-8 or not.
+    for record in reader.byte_records() {
         let record = record.map_err(|error| StoreError::Format { path: path.to_path_buf(), message: error.to_string() })?;
-        let value = record.get(3).unwrap_or_default();
-        let row = record.get(5).unwrap_or_default();
+        let value = String::from_utf8_lossy(record.get(3).unwrap_or_default());
+        let row = String::from_utf8_lossy(record.get(5).unwrap_or_default());
         let in_row = row.split([',', ';', '\t', '|']).any(names);
-        if names(value) || in_row {
+        if names(&value) || in_row {
             removed += 1;
             continue;
         }
-        writer.write_record(&record).map_err(|error| StoreError::Internal(error.to_string()))?;
+        writer.write_byte_record(&record).map_err(|error| StoreError::Internal(error.to_string()))?;
     }
     Ok((writer.into_inner().map_err(|error| StoreError::Internal(error.to_string()))?, removed))
 }

@@ -149,7 +149,18 @@ pub fn text_encoding(label: &str) -> Result<&'static TextEncoding, rapport_core:
 /// `source` decoded to UTF-8 from the input's encoding, when it has one other than UTF-8.
 fn decoded<'a>(input: &InputSpec, format: InputFormat, source: impl Read + 'a) -> Result<Box<dyn Read + 'a>, StoreError> {
     match input.encoding.filter(|encoding| *encoding != encoding_rs::UTF_8) {
-        None => Ok(Box::new(source)),
+        None => {
+            // A UTF-16 byte order mark names the file's encoding (a spreadsheet's "Unicode
+            // text" export): decode it rather than read every other byte as NUL. (Reads
+            // larger than this buffer bypass it once the peeked bytes are consumed.)
+            let mut reader = BufReader::new(source);
+            let head = reader.fill_buf().map_err(StoreError::read(&input.path))?;
+            if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+                Ok(Box::new(encoding_rs_io::DecodeReaderBytesBuilder::new().build(reader)))
+            } else {
+                Ok(Box::new(reader))
+            }
+        }
         Some(_) if format == InputFormat::JsonLines => Err(encoding_refused(input, "JSON Lines")),
         // A byte order mark, when there is one, names the encoding (bom_override): a
         // UTF-16 file given as windows-1252 is still read right.
@@ -1493,6 +1504,11 @@ mod tests {
         let collected = scan_text_of(content, "x.csv", |_| {}, &wanted(&["id", "description"])).expect("scan");
         assert_eq!((collected.rows.len(), collected.rejected.len()), (1, 2));
         assert!(collected.rejected[0].expected.starts_with("valid UTF-8 text"), "{:?}", collected.rejected);
+        // A UTF-16 file with its byte order mark needs no option.
+        let utf16: Vec<u8> =
+            [0xFF, 0xFE].into_iter().chain("id,description\n1,caf\u{e9}\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        let collected = scan_text_of(&utf16, "x.csv", |_| {}, &wanted(&["id", "description"])).expect("scan");
+        assert_eq!(collected.rows, vec![(2, vec![Some("1".to_string()), Some("café".to_string())])], "{:?}", collected.rejected);
         let refused = scan_text_of(b"{\"id\": 1}\n", "x.jsonl", |input| input.encoding = Some(windows), &wanted(&["id"]));
         assert!(refused.is_err_and(|error| error.to_string().contains("UTF-8 by definition")));
         assert!(text_encoding("klingon").is_err());

@@ -31,6 +31,10 @@ pub struct QuarantinedRow {
     pub row: Option<String>,
 }
 
+/// A quarantined row and its bytes as written (`None` in files quarantined before whole
+/// rows were kept).
+type RowWithBytes = (QuarantinedRow, Option<Vec<u8>>);
+
 impl Workspace {
     /// The batches that quarantined rows, optionally only one batch or one kind.
     pub fn quarantine_batches(&self, batch: Option<u64>, kind: Option<EventKind>) -> Result<Vec<&Batch>, StoreError> {
@@ -53,6 +57,12 @@ impl Workspace {
 
     /// The quarantined rows of the selected batches, in batch and line order.
     pub fn quarantined(&self, batch: Option<u64>, kind: Option<EventKind>) -> Result<Vec<QuarantinedRow>, StoreError> {
+        Ok(self.quarantined_bytes(batch, kind)?.into_iter().map(|(row, _)| row).collect())
+    }
+
+    /// [`Workspace::quarantined`], each row with its bytes as written (the row shown is
+    /// read as UTF-8, a byte that is not shown as �).
+    fn quarantined_bytes(&self, batch: Option<u64>, kind: Option<EventKind>) -> Result<Vec<RowWithBytes>, StoreError> {
         let mut rows = Vec::new();
         for batch in self.quarantine_batches(batch, kind)? {
             let Some(file) = &batch.quarantine_file else { continue };
@@ -62,21 +72,27 @@ impl Workspace {
             let position = |name: &str| headers.iter().position(|header| header == name);
             let columns = ["file", "line", "column", "value", "expected"].map(position);
             let row_column = position("row");
-            for record in reader.records() {
+            for record in reader.byte_records() {
                 let record = record.map_err(|error| csv_error(&path, error))?;
-                let field = |index: Option<usize>| index.and_then(|index| record.get(index)).unwrap_or_default().to_string();
-                rows.push(QuarantinedRow {
-                    batch: batch.id,
-                    kind: batch.kind,
-                    rejected: Rejected {
-                        file: field(columns[0]),
-                        line: field(columns[1]).parse().unwrap_or(0),
-                        column: field(columns[2]),
-                        value: field(columns[3]),
-                        expected: field(columns[4]),
+                let field = |index: Option<usize>| {
+                    String::from_utf8_lossy(index.and_then(|index| record.get(index)).unwrap_or_default()).into_owned()
+                };
+                let bytes = row_column.map(|index| record.get(index).unwrap_or_default().to_vec());
+                rows.push((
+                    QuarantinedRow {
+                        batch: batch.id,
+                        kind: batch.kind,
+                        rejected: Rejected {
+                            file: field(columns[0]),
+                            line: field(columns[1]).parse().unwrap_or(0),
+                            column: field(columns[2]),
+                            value: field(columns[3]),
+                            expected: field(columns[4]),
+                        },
+                        row: bytes.as_deref().map(|bytes| String::from_utf8_lossy(bytes).into_owned()),
                     },
-                    row: row_column.map(|index| record.get(index).unwrap_or_default().to_string()),
-                });
+                    bytes,
+                ));
             }
         }
         Ok(rows)
@@ -99,8 +115,8 @@ impl Workspace {
                 ),
             }));
         }
-        let rows = self.quarantined(batch, kind)?;
-        if let Some(missing) = rows.iter().find(|row| row.row.is_none()) {
+        let rows = self.quarantined_bytes(batch, kind)?;
+        if let Some((missing, _)) = rows.iter().find(|(_, bytes)| bytes.is_none()) {
             return Err(StoreError::Invalid(rapport_core::CoreError::InvalidOption {
                 option: "batch",
                 reason: format!(
@@ -113,8 +129,9 @@ impl Workspace {
         if let Some(header) = &first.header {
             writeln!(out, "{header}").map_err(write_error)?;
         }
-        for row in &rows {
-            writeln!(out, "{}", row.row.as_deref().unwrap_or_default()).map_err(write_error)?;
+        for (_, bytes) in &rows {
+            out.write_all(bytes.as_deref().unwrap_or_default()).map_err(write_error)?;
+            out.write_all(b"\n").map_err(write_error)?;
         }
         Ok(rows.len() as u64)
     }

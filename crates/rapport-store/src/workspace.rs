@@ -1141,10 +1141,12 @@ struct ParsedRow {
     fingerprint: Option<Fingerprint>,
 }
 
-/// A rejected row with the row itself, as written in the input.
+/// A rejected row with the row itself, as written in the input: its bytes, so that a
+/// row that is not UTF-8 (a Latin-1 export read without `--encoding`) is exported as it
+/// was and reads right once the encoding is given.
 struct QuarantinedRow {
     rejected: Rejected,
-    row: String,
+    row: Vec<u8>,
 }
 
 /// One block's rows, parsed and checked on a worker thread.
@@ -1177,9 +1179,9 @@ impl<'a> IngestBlock<'a> {
 
     /// The row as written; for Parquet, which has no text, the mapped columns as a JSON
     /// object.
-    fn row_text(&mut self, fields: &[Option<&str>]) -> String {
+    fn row_text(&mut self, fields: &[Option<&str>]) -> Vec<u8> {
         if std::mem::take(&mut self.has_raw) {
-            return String::from_utf8_lossy(&self.raw).into_owned();
+            return self.raw.clone();
         }
         let object: serde_json::Map<String, serde_json::Value> = self
             .context
@@ -1189,7 +1191,7 @@ impl<'a> IngestBlock<'a> {
             .zip(fields)
             .filter_map(|(column, field)| field.map(|text| (column.name.clone(), serde_json::Value::String(text.to_string()))))
             .collect();
-        serde_json::Value::Object(object).to_string()
+        serde_json::Value::Object(object).to_string().into_bytes()
     }
 
     fn reject_row(&mut self, line: u64, fields: &[Option<&str>], column: String, value: &str, expected: String) {
@@ -1327,7 +1329,7 @@ impl RowSink for IngestBlock<'_> {
     }
 
     fn reject(&mut self, rejected: Rejected) {
-        let row = if std::mem::take(&mut self.has_raw) { String::from_utf8_lossy(&self.raw).into_owned() } else { String::new() };
+        let row = if std::mem::take(&mut self.has_raw) { self.raw.clone() } else { Vec::new() };
         self.rejected.push(QuarantinedRow { rejected, row });
     }
 
@@ -1494,7 +1496,14 @@ impl IngestState {
             if let Some(writer) = &mut self.quarantine {
                 let line = rejected.line.to_string();
                 writer
-                    .write_record([&rejected.file, &line, &rejected.column, &rejected.value, &rejected.expected, &row])
+                    .write_record([
+                        rejected.file.as_bytes(),
+                        line.as_bytes(),
+                        rejected.column.as_bytes(),
+                        rejected.value.as_bytes(),
+                        rejected.expected.as_bytes(),
+                        &row,
+                    ])
                     .map_err(|error| StoreError::write(path)(error.into()))?;
             }
         }

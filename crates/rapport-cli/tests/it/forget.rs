@@ -103,7 +103,7 @@ fn a_forgotten_customer_leaves_no_trace_in_the_workspace() {
     assert!(audit.contains("\"action\":\"forget\"") && audit.lines().count() == 1, "{audit}");
     // The runs: the earlier analysis lost one customer, the new one never had them.
     let after = crate::csv_rows(&ok(&["runs", "-w", ws, "--format", "csv"])).1;
-    let customers = |rows: &[Vec<String>], id: &str| rows.iter().find(|row| row[0] == id).expect("run")[2].clone();
+    let customers = |rows: &[Vec<String>], id: &str| rows.iter().find(|row| row[0] == id).expect("run")[3].clone();
     let first = &before.last().expect("a run")[0];
     let count: u64 = customers(&before, first).parse().expect("count");
     assert_eq!(customers(&after, first), (count - 1).to_string());

@@ -113,6 +113,12 @@ fn user_segments_and_moves_between_runs() {
     assert!(moves.iter().all(|row| !row[1].is_empty() && !row[2].is_empty()), "{moves:?}");
     assert!(moves.iter().any(|row| row[0] == "rfm" && row[1] == "(none)"), "{moves:?}");
     assert!(moves.iter().any(|row| row[0] == "user" && row[2] == "(outside)"), "{moves:?}");
+    // Moves go from an earlier run to a later one: the other way round is refused.
+    let (_, runs) = csv_rows(&ok(&["runs", "-w", &workspace, "--format", "csv"]));
+    let later = runs.iter().find(|row| row[0] != earlier).expect("the later run")[0].clone();
+    assert!(runs.iter().any(|row| row[0] == earlier && row[2] == "2025-06-30T23:59:59"), "runs show each one's as_of: {runs:?}");
+    let message = crate::user_error(&["segments", "-w", &workspace, "--run", &earlier, "--compare", &later]);
+    assert!(message.contains("after this one"), "{message}");
     // Spend sums print as the sum of their parts (cents), not 32741.249999999996.
     assert!(moves.iter().all(|row| row[4].split('.').nth(1).is_none_or(|cents| cents.len() <= 2)), "{moves:?}");
 

@@ -631,6 +631,12 @@ fn the_overview_counts_refund_only_customers_apart() {
     let overview = &summary["overview"];
     assert_eq!((overview["buyers"].as_u64(), overview["refund_only_customers"].as_u64()), (Some(2), Some(1)), "{overview:#}");
     assert_eq!((overview["net_spend_total"].as_f64(), overview["net_spend_per_buyer"]["estimate"].as_f64()), (Some(55.0), Some(30.0)));
+    // A month of purchases looked at 12 months ahead: said, with the factor.
+    let warnings = summary["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().filter_map(|w| w.as_str()).any(|w| w.starts_with("the purchases span 32 days") && w.contains("about 11× as long")),
+        "{warnings:?}"
+    );
 }
 
 /// A Windows-1252 export (the £ of "£40.00" is one byte, 0xA3): read as UTF-8 its rows are
@@ -649,8 +655,24 @@ fn a_windows_export_is_read_with_its_encoding() {
     args.extend_from_slice(&map);
     let message = user_error(&args);
     assert!(message.contains("expected valid UTF-8 text") && message.contains("--encoding windows-1252"), "{message}");
-    args.extend_from_slice(&["--encoding", "latin1", "--format", "json"]);
+    // Kept in quarantine, the row keeps its bytes: exported, it reads right with the
+    // encoding (it used to come back with � in place of £).
+    let mut keep = args.clone();
+    keep.extend_from_slice(&["--max-rejects", "1", "-q"]);
+    ok(&keep);
+    let fixed = directory.path().join("fixed.csv");
+    ok(&["quarantine", "export", "-w", &workspace, "--batch", "1", "--output", fixed.to_str().expect("path")]);
+    let exported = std::fs::read(&fixed).expect("export");
+    assert!(exported.windows(6).any(|bytes| bytes == b"\xa340.00"), "{}", String::from_utf8_lossy(&exported));
+    let mut again =
+        vec!["ingest", "-w", &workspace, "-k", "purchases", fixed.to_str().expect("path"), "--encoding", "latin1", "--format", "json"];
+    again.extend_from_slice(&map);
+    let report: serde_json::Value = serde_json::from_str(&ok(&again)).expect("json");
+    assert_eq!((report[0]["accepted"].as_u64(), report[0]["rejected"].as_u64()), (Some(1), Some(0)), "{report}");
+    // The whole file again with its encoding, in place of the batch read without it: the
+    // voucher is the row already ingested from the export.
+    args.extend_from_slice(&["--encoding", "latin1", "--replace", "1", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
-    assert_eq!((report[0]["accepted"].as_u64(), report[0]["rejected"].as_u64()), (Some(2), Some(0)), "{report}");
+    assert_eq!((report[0]["accepted"].as_u64(), report[0]["duplicates"].as_u64()), (Some(1), Some(1)), "{report}");
     assert!(user_error(&["ingest", "-w", &workspace, "-k", "purchases", file, "--encoding", "klingon"]).contains("not an encoding"));
 }

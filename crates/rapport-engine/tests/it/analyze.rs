@@ -389,3 +389,25 @@ fn purchases_ending_early_are_said_and_unstated_resolution_is_no_rate() {
     }
     assert!(!rates.is_empty() && rates.iter().all(|rate| rate.is_nan()), "{rates:?}");
 }
+
+/// An analysis as of a date finds its complaint topics in the messages up to that date,
+/// as every other measure: none of the negative messages after it.
+#[test]
+fn complaints_stop_at_the_observation_end() {
+    use rapport_engine::analyze::{AnalyzeRequest, analyze};
+    let directory = tempfile::tempdir().expect("temp");
+    let request = BrandDemoRequest { directory: directory.path().join("demo"), customers: 1500, seed: 11, truth_customers: 1 };
+    run_brand_demo(&request, &|_| {}).expect("demo");
+    let root = request.directory.clone();
+    let outcome = analyze(&AnalyzeRequest { workspace: root.clone(), as_of: Some("2024-06-30".into()) }, &|_| {}).expect("analyze");
+    let file = std::fs::File::open(root.join("results").join(&outcome.run.id).join("complaint_messages.parquet")).expect("messages");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+    let mut times = Vec::new();
+    for batch in reader {
+        let batch = batch.expect("batch");
+        times.extend(batch.column_by_name("time").expect("time").as_string::<i32>().iter().flatten().map(str::to_string));
+    }
+    assert!(times.len() >= 20, "{} complaint messages", times.len());
+    let late: Vec<&String> = times.iter().filter(|time| time.as_str() > "2024-06-30T23:59:59").collect();
+    assert!(late.is_empty(), "{} of {} after the observation end: {:?}", late.len(), times.len(), &late[..late.len().min(3)]);
+}
