@@ -291,6 +291,21 @@ fn guess_column<'a>(field: &str, found: &[&'a str]) -> Option<&'a str> {
     clues.iter().find_map(|clue| found.iter().copied().find(|name| name.to_ascii_lowercase().contains(clue)))
 }
 
+/// A line-item export's amount, quantity × unit price, when the columns say so: a price
+/// column beside a quantity column is a unit price, and mapping it alone would make
+/// every line's spend its unit price (Online Retail's UnitPrice).
+fn line_amount(found: &[&str]) -> Option<String> {
+    let quantity = found.iter().find(|name| {
+        let name = name.to_ascii_lowercase();
+        name.contains("quantity") || name == "qty"
+    })?;
+    let price = found.iter().find(|name| name.to_ascii_lowercase().contains("price"))?;
+    // Names that are not plain identifiers are quoted, as the expression language reads them.
+    let plain = |name: &str| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !name.starts_with(|c: char| c.is_ascii_digit());
+    let name = |name: &str| if plain(name) { name.to_string() } else { format!("\"{name}\"") };
+    Some(format!("--map 'amount=={} * {}'", name(quantity), name(price)))
+}
+
 /// The error and its causes, each cause once: the library's messages already include
 /// the operating system's reason, which is also their `source`.
 fn message(error: &anyhow::Error) -> String {
@@ -388,8 +403,13 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
                     "{column:?} is the column a mapping names (--map, or rapport.toml's [mapping] / [filter]), and the file has no such column: correct the mapping"
                 ));
             }
-            let maps: Vec<String> =
-                names.iter().map(|field| format!("--map {field}={}", guess_column(field, &found).unwrap_or("COLUMN"))).collect();
+            let maps: Vec<String> = names
+                .iter()
+                .map(|field| match (*field, line_amount(&found)) {
+                    ("amount", Some(computed)) => computed,
+                    _ => format!("--map {field}={}", guess_column(field, &found).unwrap_or("COLUMN")),
+                })
+                .collect();
             Some(format!(
                 "map {}: {} (rapport ingest --help lists every kind's fields)",
                 if maps.len() == 1 { "it" } else { "them" },

@@ -194,6 +194,12 @@ fn a_missing_field_suggests_its_mapping() {
     // Every missing field at once, each with the column that looks like it.
     assert!(message.contains("no column \"customer_id\" (nor \"time\", \"amount\")"), "{message}");
     assert!(message.contains("map them: --map customer_id=CustomerID --map time=order_date --map amount=total"), "{message}");
+    // A line-item export: the amount is quantity × unit price, not the unit price.
+    let lines = directory.path().join("lines.csv");
+    std::fs::write(&lines, "InvoiceNo,Quantity,InvoiceDate,Unit Price,CustomerID\n536365,6,2010-12-01 08:26,2.55,17850\n").expect("write");
+    let message =
+        user_error(&["ingest", "--workspace", root.to_str().expect("path"), "--kind", "purchases", lines.to_str().expect("path")]);
+    assert!(message.contains("--map 'amount==Quantity * \"Unit Price\"'"), "{message}");
     let help = ok(&["ingest", "--help"]);
     assert!(help.contains("purchases") && help.contains("amount*") && help.contains("survey_type*"), "{help}");
 }
