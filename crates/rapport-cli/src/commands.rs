@@ -901,6 +901,13 @@ fn report_ingest(workspace: &Path, name: &str, report: &rapport_engine::workspac
         };
         say!("warning: {name}: {suspect}; check --time-format{fix}");
     }
+    if report.float_customer_ids > 0 {
+        // Said whatever --quiet says: a customer split in two is not visible later.
+        say!(
+            "warning: {name}: {} row(s) write their customer id as a float (17850.0), which another file's 17850 does not match; to read it as 17850, ingest with --map 'customer_id==round(COLUMN)' (and --replace the batch)",
+            report.float_customer_ids
+        );
+    }
     if quiet {
         return;
     }

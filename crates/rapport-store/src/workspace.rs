@@ -185,6 +185,11 @@ pub struct IngestReport {
     /// tell apart).
     #[serde(skip_serializing_if = "is_zero")]
     pub content_duplicates: u64,
+    /// Rows read whose customer id is a whole number written as a float (`17850.0`,
+    /// a pandas export of an id column with blanks): another file's `17850` is another
+    /// customer.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub float_customer_ids: u64,
     /// Rows the mapping's filter skipped.
     pub filtered: u64,
     /// Rows of customers forgotten in this workspace (`rapport forget`), skipped.
@@ -410,6 +415,7 @@ impl Workspace {
                 rejected: earlier.rejected,
                 duplicates: earlier.accepted + earlier.duplicates,
                 content_duplicates: 0,
+                float_customer_ids: 0,
                 filtered: earlier.filtered,
                 forgotten: 0,
                 first_rejects: Vec::new(),
@@ -475,6 +481,7 @@ impl Workspace {
             named_identity: (input.format.resolve(&input.path) == crate::input::InputFormat::JsonLines)
                 .then(|| unmapped.iter().map(|name| name.to_lowercase()).collect()),
             forgotten: forgotten.as_ref().zip(customer_index),
+            customer: customer_index,
         };
         let time_column =
             kind.fields().iter().position(|field| field.name == "time").and_then(|index| mapping.column_of(index)).map(str::to_string);
@@ -499,6 +506,7 @@ impl Workspace {
             rejected,
             duplicates,
             content_duplicates,
+            float_ids,
             filtered,
             first_rejects,
             by_column,
@@ -532,6 +540,7 @@ impl Workspace {
                 rejected: 0,
                 duplicates,
                 content_duplicates,
+                float_customer_ids: float_ids,
                 filtered,
                 forgotten,
                 first_rejects,
@@ -559,6 +568,7 @@ impl Workspace {
                     rejected,
                     duplicates,
                     content_duplicates,
+                    float_customer_ids: float_ids,
                     filtered,
                     forgotten,
                     first_rejects,
@@ -631,6 +641,7 @@ impl Workspace {
             rejected,
             duplicates,
             content_duplicates,
+            float_customer_ids: float_ids,
             filtered,
             forgotten,
             first_rejects,
@@ -1130,6 +1141,8 @@ struct RowContext<'a> {
     named_identity: Option<Vec<String>>,
     /// The customers forgotten in this workspace, and where a row's customer id is.
     forgotten: Option<(&'a crate::forget::Forgotten, usize)>,
+    /// Where a row's customer id is, for a kind that has one.
+    customer: Option<usize>,
 }
 
 struct ParsedRow {
@@ -1157,6 +1170,8 @@ struct IngestBlock<'a> {
     filtered: u64,
     /// Rows of forgotten customers, skipped.
     forgotten: u64,
+    /// Rows whose customer id is a whole number written as a float.
+    float_ids: u64,
     raw: Vec<u8>,
     has_raw: bool,
     /// Reused for the values' text while hashing a row.
@@ -1171,6 +1186,7 @@ impl<'a> IngestBlock<'a> {
             rejected: Vec::new(),
             filtered: 0,
             forgotten: 0,
+            float_ids: 0,
             raw: Vec::new(),
             has_raw: false,
             buffer: String::new(),
@@ -1298,6 +1314,12 @@ impl RowSink for IngestBlock<'_> {
             self.buffer = buffer;
             return;
         }
+        if let Some(index) = context.customer
+            && let Value::Text(customer) = &values[index]
+            && float_spelled(customer)
+        {
+            self.float_ids += 1;
+        }
         if !matches!(values[0], Value::Text(_)) {
             match &context.named_identity {
                 Some(names) => {
@@ -1337,7 +1359,17 @@ impl RowSink for IngestBlock<'_> {
         self.rows.extend(other.rows);
         self.rejected.extend(other.rejected);
         self.filtered += other.filtered;
+        self.float_ids += other.float_ids;
     }
+}
+
+/// A whole number written as a float: digits, a point, zeros (`17850.0`).
+fn float_spelled(id: &str) -> bool {
+    let Some((whole, fraction)) = id.split_once('.') else { return false };
+    !whole.is_empty()
+        && whole.bytes().all(|byte| byte.is_ascii_digit())
+        && !fraction.is_empty()
+        && fraction.bytes().all(|byte| byte == b'0')
 }
 
 /// Every required column is in the input's header (files with a header or given column
@@ -1428,6 +1460,7 @@ struct IngestState {
     rejected: u64,
     duplicates: u64,
     content_duplicates: u64,
+    float_ids: u64,
     filtered: u64,
     first_rejects: Vec<Rejected>,
     /// Rows of forgotten customers skipped.
@@ -1457,6 +1490,7 @@ impl IngestState {
             rejected: 0,
             duplicates: 0,
             content_duplicates: 0,
+            float_ids: 0,
             filtered: 0,
             first_rejects: Vec::new(),
             by_column: Vec::new(),
@@ -1470,6 +1504,7 @@ impl IngestState {
     fn take(&mut self, block: IngestBlock<'_>) -> Result<(), StoreError> {
         self.filtered += block.filtered;
         self.forgotten += block.forgotten;
+        self.float_ids += block.float_ids;
         for QuarantinedRow { rejected, row } in block.rejected {
             self.rejected += 1;
             if self.time_column.as_deref().is_some_and(|column| column.eq_ignore_ascii_case(&rejected.column)) && !rejected.value.is_empty()

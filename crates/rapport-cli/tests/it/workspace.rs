@@ -191,6 +191,23 @@ fn a_missing_field_suggests_its_mapping() {
     let file = directory.path().join("orders.csv");
     std::fs::write(&file, "CustomerID,order_date,total\n1,2024-01-01,5\n").expect("write");
     let message = user_error(&["ingest", "--workspace", root.to_str().expect("path"), "--kind", "purchases", file.to_str().expect("path")]);
+    // Ids written as floats are ingested, with a warning and the mapping that reads them
+    // as integers (which then match another file's 17850).
+    let floats = directory.path().join("floats.csv");
+    std::fs::write(&floats, "CustomerID,order_date,total\n17850.0,2024-01-01,5\n17851.00,2024-01-02,6\n17852,2024-01-03,7\n")
+        .expect("write");
+    let ws = root.to_str().expect("path");
+    let map = ["--map", "customer_id=CustomerID", "--map", "time=order_date", "--map", "amount=total"];
+    let output = crate::rapport(&[&["-q", "ingest", "-w", ws, "-k", "purchases", floats.to_str().expect("path")][..], &map].concat());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stderr.contains("warning: ") && stderr.contains("2 row(s) write their customer id as a float"),
+        "{stderr}"
+    );
+    let rounded = ["--map", "customer_id==round(CustomerID)", "--map", "time=order_date", "--map", "amount=total", "--replace", "1"];
+    let output = crate::rapport(&[&["ingest", "-w", ws, "-k", "purchases", floats.to_str().expect("path")][..], &rounded].concat());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && !stderr.contains("as a float"), "{stderr}");
     // Every missing field at once, each with the column that looks like it.
     assert!(message.contains("no column \"customer_id\" (nor \"time\", \"amount\")"), "{message}");
     assert!(message.contains("map them: --map customer_id=CustomerID --map time=order_date --map amount=total"), "{message}");
