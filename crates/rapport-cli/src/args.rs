@@ -562,9 +562,18 @@ pub struct TopicsArgs {
     /// Example texts per topic.
     #[arg(long, default_value_t = 3)]
     pub examples: usize,
+    /// Read only the rows whose COLUMN holds VALUE (ignoring case), e.g. `--only
+    /// inbound=true` to leave out agents' replies in a conversation export.
+    #[arg(long, value_name = "COLUMN=VALUE", requires = "text_column")]
+    pub only: Option<String>,
     /// Input format when --text-column is given (auto: from the extension).
     #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
     pub input_format: InputFormatArg,
+    /// The text's encoding when it is not UTF-8: windows-1252 (also named latin1),
+    /// iso-8859-15, shift_jis, utf-16le, … (delimited text and lines; JSON Lines and
+    /// Parquet are UTF-8). Without it, bytes that are not UTF-8 are read as U+FFFD and said.
+    #[arg(long)]
+    pub encoding: Option<String>,
     #[command(flatten)]
     pub text_rejects: TextRejects,
     /// Output: json (topics, evaluation and every text's topic) or csv (every text's topic).
@@ -623,6 +632,11 @@ pub struct SentimentArgs {
     /// Input format when --text-column is given (auto: from the extension).
     #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
     pub input_format: InputFormatArg,
+    /// The text's encoding when it is not UTF-8: windows-1252 (also named latin1),
+    /// iso-8859-15, shift_jis, utf-16le, … (delimited text and lines; JSON Lines and
+    /// Parquet are UTF-8). Without it, bytes that are not UTF-8 are read as U+FFFD and said.
+    #[arg(long)]
+    pub encoding: Option<String>,
     #[command(flatten)]
     pub text_rejects: TextRejects,
     /// Output format.

@@ -1326,19 +1326,24 @@ fn sentiment_model(arg: ModelArg) -> SentimentModel {
 
 /// A text input: the file (or `stdin` for `-` or nothing, with standard input as the
 /// stream) and how to read it.
-fn text_input(file: Option<&PathBuf>, format: InputFormatArg) -> (FileInput, Option<Box<dyn std::io::Read>>) {
+fn text_input(
+    file: Option<&PathBuf>,
+    format: InputFormatArg,
+    encoding: Option<&str>,
+) -> Result<(FileInput, Option<Box<dyn std::io::Read>>), EngineError> {
     let path = file.filter(|path| path.as_os_str() != "-");
     let input = FileInput {
         path: path.cloned().unwrap_or_else(|| PathBuf::from("stdin")),
         format: input_format(format),
         delimiter: delimiter(DelimiterArg::Auto, format),
+        encoding: encoding.map(rapport_engine::input::text_encoding).transpose().map_err(EngineError::from)?,
         ..FileInput::default()
     };
     let stream: Option<Box<dyn std::io::Read>> = match path {
         Some(_) => None,
         None => Some(Box::new(std::io::stdin())),
     };
-    (input, stream)
+    Ok((input, stream))
 }
 
 fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
@@ -1347,7 +1352,7 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
     if args.evaluate || args.evaluate_labels {
         return evaluate_sentiment(args);
     }
-    let (input, stream) = text_input(args.file.as_ref(), args.input_format);
+    let (input, stream) = text_input(args.file.as_ref(), args.input_format, args.encoding.as_deref())?;
     let request = TextRequest {
         input,
         text_column: args.text_column.clone(),
@@ -1367,6 +1372,9 @@ fn sentiment(args: &SentimentArgs, quiet: bool) -> Result<()> {
     };
     let outcome = score_stream(&request, stream, model, format, &mut out)?;
     report_rejects(&outcome.rejected, args.text_rejects.rejects.as_deref(), quiet)?;
+    for warning in &outcome.warnings {
+        say!("warning: {warning}");
+    }
     if !quiet {
         let counts = outcome.counts;
         say!(
@@ -1430,7 +1438,18 @@ fn open_text_input(file: Option<&PathBuf>) -> Result<(String, Box<dyn std::io::B
 
 fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
     use rapport_engine::topics::{TextColumns, TopicOptions, TopicsRequest, complaint_topics};
-    let (input, stream) = text_input(args.file.as_ref(), args.input_format);
+    let (input, stream) = text_input(args.file.as_ref(), args.input_format, args.encoding.as_deref())?;
+    let only = match args.only.as_deref().map(|condition| condition.split_once('=')) {
+        None => None,
+        Some(Some((column, value))) if !column.trim().is_empty() => Some((column.trim().to_string(), value.to_string())),
+        Some(_) => {
+            return Err(EngineError::Request(format!(
+                "--only {:?} is not COLUMN=VALUE (e.g. --only inbound=true)",
+                args.only.as_deref().unwrap_or_default()
+            ))
+            .into());
+        }
+    };
     let request = TopicsRequest {
         input,
         columns: TextColumns {
@@ -1438,6 +1457,7 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
             id: args.id_column.clone(),
             time: args.time_column.clone(),
             label: args.label_column.clone(),
+            only,
         },
         max_rejects: args.text_rejects.max_rejects,
         model: sentiment_model(args.model),
@@ -1457,6 +1477,9 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
     progress.finish_and_clear();
     let report = report?;
     report_rejects(&report.rejected, args.text_rejects.rejects.as_deref(), quiet)?;
+    for warning in &report.warnings {
+        say!("warning: {warning}");
+    }
     let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(path) => {
             Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?))
@@ -1485,6 +1508,9 @@ fn topics(args: &TopicsArgs, quiet: bool) -> Result<()> {
                 .map(|evaluation| format!("; against the labels: NMI {:.3}, purity {:.3}", evaluation.nmi, evaluation.purity))
                 .unwrap_or_default()
         );
+        if let Some(only) = &report.only {
+            say!("{} row(s) left out by --only: not {}", only.left_out, only.condition);
+        }
         for topic in &report.topics {
             say!("  {:>2}. {:<40} {:>6} texts ({:.1}%)", topic.topic, topic.label, topic.size, topic.share * 100.0);
         }

@@ -24,7 +24,9 @@ use std::process::ExitCode;
 /// freeing a million summary rows takes half the time (measured on the ten-million-row
 /// summary: 1.06 -> 0.9 s). Built without transparent huge pages (`no_thp`): on the
 /// development VM, faulting in 2 MiB pages cost 0.8-1.1 s of system time per run
-/// against 0.3 s with 4 KiB pages, for the same memory.
+/// against 0.3 s with 4 KiB pages, for the same memory. The `system-allocator` feature
+/// leaves it out, for heap profilers (heaptrack) that see only the system allocator.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -248,6 +250,9 @@ enum TimeLayout {
 /// The strftime layout of a numeric date (`12/13/2010`, `13.12.10`, `2010/12/13`) with an
 /// optional clock time (`8:26`, `08:26:00`, `8:26 PM`), when its text tells.
 fn guess_time_format(value: &str) -> Option<TimeLayout> {
+    if let Some(layout) = guess_worded_time(value) {
+        return Some(TimeLayout::Known(layout));
+    }
     let mut words = value.split_whitespace();
     let date = words.next()?;
     let separator = date.chars().find(|c| matches!(c, '/' | '.' | '-'))?;
@@ -279,6 +284,75 @@ fn guess_time_format(value: &str) -> Option<TimeLayout> {
     }
 }
 
+/// The strftime layout of a time that names its month (`Tue Oct 31 22:10:47 +0000 2017`,
+/// as Twitter's API writes it; `31-Oct-2017`, `October 31, 2017 8:26 PM`), when every word
+/// of it is a weekday, a month, a number, a clock time, an offset or AM/PM.
+fn guess_worded_time(value: &str) -> Option<String> {
+    const MONTHS: [&str; 12] =
+        ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
+    const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let named = |word: &str, names: &[&str], short: &'static str, long: &'static str| -> Option<&'static str> {
+        let word = word.to_ascii_lowercase();
+        names
+            .iter()
+            .find_map(|name| if word == *name { Some(long) } else { (word.len() == 3 && name.starts_with(word.as_str())).then_some(short) })
+    };
+    let (mut month, mut numbers, mut twelve_hour) = (false, 0, false);
+    let mut part = |part: &str| -> Option<String> {
+        let digits = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+        if let Some(format) = named(part, &MONTHS, "%b", "%B") {
+            month = true;
+            return Some(format.into());
+        }
+        if let Some(format) = named(part, &DAYS, "%a", "%A") {
+            return Some(format.into());
+        }
+        if matches!(part.to_ascii_uppercase().as_str(), "AM" | "PM") {
+            twelve_hour = true;
+            return Some("%p".into());
+        }
+        if digits(part) && part.len() == 4 {
+            return Some("%Y".into());
+        }
+        if digits(part) && part.len() <= 2 {
+            numbers += 1;
+            return Some(if numbers == 1 { "%d" } else { "%y" }.into());
+        }
+        if let Some(offset) = part.strip_prefix(['+', '-'])
+            && digits(&offset.replace(':', ""))
+            && offset.replace(':', "").len() == 4
+        {
+            return Some("%z".into());
+        }
+        let clock: Vec<&str> = part.split(':').collect();
+        if (2..=3).contains(&clock.len()) && clock[..2].iter().all(|unit| digits(unit) && unit.len() <= 2) {
+            return match clock.get(2) {
+                None => Some("%H:%M".into()),
+                Some(seconds) if digits(seconds) => Some("%H:%M:%S".into()),
+                Some(seconds) => {
+                    let (whole, fraction) = seconds.split_once('.')?;
+                    (digits(whole) && digits(fraction)).then(|| "%H:%M:%S%.f".into())
+                }
+            };
+        }
+        matches!(part, "UTC" | "GMT" | "Z").then(|| part.to_string())
+    };
+    let mut layout = Vec::new();
+    for word in value.split_whitespace() {
+        let (word, comma) = word.strip_suffix(',').map_or((word, ""), |word| (word, ","));
+        let separator = word.chars().find(|c| matches!(c, '-' | '/' | '.'));
+        let format = match separator {
+            Some(separator) if !word.contains(':') => {
+                word.split(separator).map(&mut part).collect::<Option<Vec<String>>>()?.join(&separator.to_string())
+            }
+            _ => part(word)?,
+        };
+        layout.push(format!("{format}{comma}"));
+    }
+    let layout = layout.join(" ");
+    (month && layout.contains("%d")).then(|| if twelve_hour { layout.replace("%H", "%I") } else { layout })
+}
+
 /// A column of `found` that probably holds `field` (by common export names), for hints.
 fn guess_column<'a>(field: &str, found: &[&'a str]) -> Option<&'a str> {
     let clues: &[&str] = match field {
@@ -286,6 +360,7 @@ fn guess_column<'a>(field: &str, found: &[&'a str]) -> Option<&'a str> {
         "customer_id" => &["customer", "client", "user", "member", "account", "buyer"],
         "amount" => &["amount", "total", "revenue", "value", "price", "sales", "spend"],
         "text" => &["text", "body", "message", "comment", "content", "review"],
+        "channel" => &["channel", "platform", "medium", "source"],
         _ => &[],
     };
     clues.iter().find_map(|clue| found.iter().copied().find(|name| name.to_ascii_lowercase().contains(clue)))
@@ -410,10 +485,26 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
                     _ => format!("--map {field}={}", guess_column(field, &found).unwrap_or("COLUMN")),
                 })
                 .collect();
+            // A field no column holds may be one value for the whole file (every row from one
+            // channel, say): --set says so.
+            let unheld: Vec<String> = names
+                .iter()
+                .filter(|field| guess_column(field, &found).is_none() && !(**field == "amount" && line_amount(&found).is_some()))
+                .map(|field| {
+                    let example = match *field {
+                        "channel" => "email",
+                        "survey_type" => "nps",
+                        "direction" => "inbound",
+                        _ => "VALUE",
+                    };
+                    format!("--set {field}={example}")
+                })
+                .collect();
             Some(format!(
-                "map {}: {} (rapport ingest --help lists every kind's fields)",
+                "map {}: {} (rapport ingest --help lists every kind's fields){}",
                 if maps.len() == 1 { "it" } else { "them" },
-                if maps.is_empty() { "--map FIELD=COLUMN".to_string() } else { maps.join(" ") }
+                if maps.is_empty() { "--map FIELD=COLUMN".to_string() } else { maps.join(" ") },
+                if unheld.is_empty() { String::new() } else { format!("; or, where every row has the same value, {}", unheld.join(" ")) }
             ))
         }
         "missing_column" => {
@@ -453,6 +544,17 @@ mod tests {
             Some(TimeLayout::Either { month_first: "%m/%d/%Y %H:%M".into(), day_first: "%d/%m/%Y %H:%M".into() })
         );
         assert_eq!(guess_time_format("yesterday"), None);
+        // Times that name their month: Twitter's API (the TWCS export), and common others.
+        assert_eq!(guess_time_format("Tue Oct 31 22:10:47 +0000 2017"), known("%a %b %d %H:%M:%S %z %Y"));
+        assert_eq!(guess_time_format("31-Oct-2017"), known("%d-%b-%Y"));
+        assert_eq!(guess_time_format("October 31, 2017 8:26 PM"), known("%B %d, %Y %I:%M %p"));
+        assert_eq!(guess_time_format("31 Dec 2017 23:59:59.250 UTC"), known("%d %b %Y %H:%M:%S%.f UTC"));
+        assert_eq!(guess_time_format("Tue 31 gone"), None);
+        for value in ["Tue Oct 31 22:10:47 +0000 2017", "31-Oct-2017", "October 31, 2017 8:26 PM", "31 Dec 2017 23:59:59.250 UTC"] {
+            let Some(TimeLayout::Known(layout)) = guess_time_format(value) else { panic!("{value}") };
+            let format: rapport_engine::TimeFormat = layout.parse().expect("layout");
+            assert!(format.parse(value).is_ok(), "the suggested {layout:?} reads {value:?}");
+        }
         assert_eq!(guess_time_format("13/13/2010"), None);
         let hint = time_format_hint(r#"first: a.csv:2: column "time": found "12/13/2010 8:26", expected a date"#);
         assert!(hint.contains("--time-format '%m/%d/%Y %H:%M'"), "{hint}");

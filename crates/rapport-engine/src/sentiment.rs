@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, Read, Write};
 
-use rapport_store::input::{InputFormat, InputSpec, OrderedOptions, Record, Rejected, WantedColumn, scan_in_order};
+use rapport_store::input::{InputFormat, InputSpec, OrderedOptions, OrderedReport, Record, Rejected, WantedColumn, scan_in_order};
 use rapport_text::Scores;
 pub use rapport_text::SentimentModel;
 use rayon::prelude::*;
@@ -94,6 +94,18 @@ pub struct SentimentOutcome {
     pub counts: SentimentCounts,
     /// Rows that could not be read (not scored), in input order.
     pub rejected: Vec<Rejected>,
+    /// What the caller should say about the scores (bytes that were not UTF-8).
+    pub warnings: Vec<String>,
+}
+
+/// The warning for texts read with replaced bytes, if any: their words are not the
+/// writer's, and the option that reads them right is named.
+pub fn replaced_text_warning(report: &OrderedReport) -> Option<String> {
+    let first = report.first_replaced_line?;
+    Some(format!(
+        "{} line(s) hold bytes that are not UTF-8 (the first at line {first}), read with \u{FFFD} in their place and scored so; if the file is a Windows or Latin-1 export, give --encoding windows-1252",
+        report.replaced_lines
+    ))
 }
 
 struct Item {
@@ -166,7 +178,8 @@ pub fn score_stream(
         outcome.counts.texts += batch.len() as u64;
         Ok(())
     };
-    scan_in_order(&spec, source, &wanted, OrderedOptions { lossy_utf8: true }, visit)?;
+    let report = scan_in_order(&spec, source, &wanted, OrderedOptions { lossy_utf8: true }, visit)?;
+    outcome.warnings.extend(replaced_text_warning(&report));
     if header {
         // No rows at all: the header still says what the columns are.
         let mut table = crate::output::TableBuilder::default();

@@ -29,6 +29,9 @@ pub struct TextColumns {
     pub time: Option<String>,
     /// Column with a known theme per text, to score the topics against (NMI, purity).
     pub label: Option<String>,
+    /// Read only the rows whose column (first) holds the value (second), ignoring case and
+    /// surrounding spaces: `inbound` = `true` leaves out an agent's replies.
+    pub only: Option<(String, String)>,
 }
 
 /// How to find topics.
@@ -61,6 +64,8 @@ pub struct TopicsRequest {
 /// One row of input.
 #[derive(Debug, Clone, Default)]
 struct Row {
+    /// The data row of the input (1-based, header excluded, rejected rows counted).
+    row: usize,
     line: u64,
     text: String,
     id: Option<String>,
@@ -95,6 +100,21 @@ pub struct TopicReport {
     /// Rows that could not be read (left out), in input order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<Rejected>,
+    /// The rows `--only` left out, with the condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only: Option<OnlyReport>,
+    /// What the reader should know about the texts (bytes that were not UTF-8).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// What `--only` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct OnlyReport {
+    /// The condition, as `column = value`.
+    pub condition: String,
+    /// Rows read and left out because they did not meet it.
+    pub left_out: u64,
 }
 
 /// Silhouette of one k.
@@ -184,28 +204,40 @@ impl TopicReport {
     }
 }
 
-fn read_rows(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Result<(Vec<Row>, Vec<Rejected>), EngineError> {
+/// The rows read, those rejected, how many `only` left out, and what the reader replaced.
+type ReadRows = (Vec<Row>, Vec<Rejected>, u64, rapport_store::input::OrderedReport);
+
+fn read_rows(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Result<ReadRows, EngineError> {
     let columns = &request.columns;
     // The same resolution as sentiment: one text per line without a text column.
     let text_request =
         TextRequest { input: request.input.clone(), text_column: columns.text.clone(), id_column: None, max_rejects: request.max_rejects };
     let (spec, mut wanted) = text_request.resolve()?;
-    let optional = [&columns.id, &columns.time, &columns.label];
+    let only_column = columns.only.as_ref().map(|(column, _)| column.clone());
+    let optional = [&columns.id, &columns.time, &columns.label, &only_column];
     if columns.text.is_some() {
         wanted.extend(optional.iter().filter_map(|name| name.as_ref().map(WantedColumn::required)));
     } else if let Some(name) = optional.iter().find_map(|name| name.as_ref()) {
         return Err(EngineError::Request(format!("column {name:?} needs --text-column: texts read one per line have no other columns")));
     }
-    let (mut rows, mut rejected) = (Vec::new(), Vec::new());
-    scan_in_order(&spec, source, &wanted, OrderedOptions { lossy_utf8: true }, |records: Vec<Record>| {
+    let wanted_value = columns.only.as_ref().map(|(_, value)| value.trim().to_lowercase());
+    let (mut rows, mut rejected, mut left_out, mut seen) = (Vec::new(), Vec::new(), 0_u64, 0_usize);
+    let report = scan_in_order(&spec, source, &wanted, OrderedOptions { lossy_utf8: true }, |records: Vec<Record>| {
         for record in records {
+            seen += 1;
             match record {
                 Record::Row { line, fields } => {
                     let mut fields = fields.into_iter();
                     let text = fields.next().flatten().unwrap_or_default();
                     let mut next = |given: &Option<String>| given.as_ref().map(|_| fields.next().flatten().unwrap_or_default());
-                    let (id, time, label) = (next(&columns.id), next(&columns.time), next(&columns.label));
-                    rows.push(Row { line, text, id, time, label });
+                    let (id, time, label, only) = (next(&columns.id), next(&columns.time), next(&columns.label), next(&only_column));
+                    if let (Some(wanted), Some(found)) = (&wanted_value, only)
+                        && found.trim().to_lowercase() != *wanted
+                    {
+                        left_out += 1;
+                        continue;
+                    }
+                    rows.push(Row { row: seen, line, text, id, time, label });
                 }
                 Record::Rejected(one) => {
                     rejected.push(one);
@@ -215,7 +247,7 @@ fn read_rows(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Res
         }
         Ok::<(), EngineError>(())
     })?;
-    Ok((rows, rejected))
+    Ok((rows, rejected, left_out, report))
 }
 
 /// Read the texts, score them, group the selected ones into topics, and report.
@@ -224,7 +256,7 @@ fn read_rows(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Res
 pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Result<TopicReport, EngineError> {
     let source_name = request.input.path.display().to_string();
     let source_name = source_name.as_str();
-    let (rows, rejected) = read_rows(request, source)?;
+    let (rows, rejected, left_out, replaced) = read_rows(request, source)?;
     let compounds: Vec<f64> = rows.par_iter().map(|row| request.model.polarity_scores(&row.text).rounded().compound).collect();
     let selected: Vec<usize> = (0..rows.len()).filter(|&index| request.all || compounds[index] <= -0.05).collect();
     // Times first: a bad one is reported before any work is done.
@@ -300,7 +332,7 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
         .iter()
         .enumerate()
         .map(|(index, row)| Assignment {
-            row: index + 1,
+            row: row.row,
             id: row.id.clone(),
             compound: compounds[index],
             topic: topic_of[index].map(|topic| topic + 1),
@@ -318,5 +350,7 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
         evaluation,
         assignments,
         rejected,
+        only: request.columns.only.as_ref().map(|(column, value)| OnlyReport { condition: format!("{column} = {value}"), left_out }),
+        warnings: crate::sentiment::replaced_text_warning(&replaced).into_iter().collect(),
     })
 }

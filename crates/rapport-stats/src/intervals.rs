@@ -284,6 +284,12 @@ pub fn welch_difference(a: &Moments, b: &Moments, confidence: f64) -> Interval {
 /// approximation to the binomial count of values below the quantile (Conover,
 /// *Practical Nonparametric Statistics*, 3rd ed., §3.2). The estimate is the value of
 /// rank ⌈n q⌉ (the lower median for q = ½, as a percentile rank reads).
+///
+/// A bound no order statistic reaches at the confidence is NaN rather than the smallest
+/// or largest value: even the minimum lies below the quantile only with probability
+/// 1 − (1 − q)ⁿ, so with fewer values than that needs (6 for a median at 95%, 36 for the
+/// upper bound of a 90th percentile) the data cannot bound it, and a one-value "interval"
+/// is not one.
 pub fn quantile_interval(sorted: &[f64], q: f64, confidence: f64) -> Interval {
     let n = sorted.len();
     if n == 0 {
@@ -293,8 +299,15 @@ pub fn quantile_interval(sorted: &[f64], q: f64, confidence: f64) -> Interval {
     let rank = |position: f64| (position.clamp(1.0, n_f) as usize) - 1;
     let estimate = sorted[rank((n_f * q).ceil())];
     let half = z_for(confidence) * (n_f * q * (1.0 - q)).sqrt();
-    let lower = if n_f * q - half < 1.0 { sorted[0] } else { sorted[rank((n_f * q - half).floor())] };
-    let upper = sorted[rank((n_f * q + half).ceil() + 1.0)];
+    let tail = (1.0 - confidence) / 2.0;
+    let lower = if (1.0 - q).powf(n_f) > tail {
+        f64::NAN
+    } else if n_f * q - half < 1.0 {
+        sorted[0]
+    } else {
+        sorted[rank((n_f * q - half).floor())]
+    };
+    let upper = if q.powf(n_f) > tail { f64::NAN } else { sorted[rank((n_f * q + half).ceil() + 1.0)] };
     Interval { estimate, lower, upper, n: n as u64 }
 }
 
@@ -479,8 +492,21 @@ mod tests {
         let values: Vec<f64> = (1..=100).map(f64::from).collect();
         let median = quantile_interval(&values, 0.5, 0.95);
         assert_eq!((median.estimate, median.lower, median.upper, median.n), (50.0, 40.0, 61.0, 100));
+        // One value estimates the median but cannot bound it; six can ([min, max] covers
+        // with probability 1 − 2 / 2⁶ ≥ 95%), five cannot (1 − 2 / 2⁵ < 95%).
         let single = quantile_interval(&[7.0], 0.5, 0.95);
-        assert_eq!((single.estimate, single.lower, single.upper), (7.0, 7.0, 7.0));
+        assert_eq!((single.estimate, single.n), (7.0, 1));
+        assert!(single.lower.is_nan() && single.upper.is_nan(), "{single:?}");
+        let five = quantile_interval(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.5, 0.95);
+        assert!(five.lower.is_nan() && five.upper.is_nan(), "{five:?}");
+        let six = quantile_interval(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 0.5, 0.95);
+        assert_eq!((six.lower, six.upper), (1.0, 6.0));
+        // The 90th percentile's upper bound needs 0.9ⁿ ≤ 2.5%: 35 values do not give one.
+        let values: Vec<f64> = (1..=35).map(f64::from).collect();
+        let p90 = quantile_interval(&values, 0.9, 0.95);
+        assert!(p90.upper.is_nan() && p90.lower.is_finite(), "{p90:?}");
+        let values: Vec<f64> = (1..=36).map(f64::from).collect();
+        assert_eq!(quantile_interval(&values, 0.9, 0.95).upper, 36.0);
     }
 
     /// The worked example of the issue "A brand's whole relationship picture" (after

@@ -367,6 +367,36 @@ pub struct OrderedOptions {
     pub lossy_utf8: bool,
 }
 
+/// What an ordered read did besides handing over records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OrderedReport {
+    /// Lines where invalid UTF-8 was replaced with U+FFFD (with `lossy_utf8`): a file in
+    /// another encoding read as UTF-8, whose texts were scored with `�` in their words.
+    pub replaced_lines: u64,
+    /// The first such line.
+    pub first_replaced_line: Option<u64>,
+}
+
+impl OrderedReport {
+    /// Count the lines of `data` (a block starting at `first_line`) with invalid UTF-8.
+    fn count_invalid(&mut self, data: &[u8], first_line: u64) {
+        let (mut position, mut line, mut counted_to, mut last) = (0usize, first_line, 0usize, None);
+        for chunk in data.utf8_chunks() {
+            position += chunk.valid().len();
+            if !chunk.invalid().is_empty() {
+                line += memchr::memchr_iter(b'\n', &data[counted_to..position]).count() as u64;
+                counted_to = position;
+                if last != Some(line) {
+                    self.replaced_lines += 1;
+                    self.first_replaced_line.get_or_insert(line);
+                    last = Some(line);
+                }
+            }
+            position += chunk.invalid().len();
+        }
+    }
+}
+
 /// Read `input` in order, a block of records at a time (a few megabytes of input), and
 /// hand each block's records to `visit` in input order. Memory holds one block.
 /// `source` reads the data instead of opening `input.path` (standard input, say; the
@@ -378,7 +408,8 @@ pub fn scan_in_order<E: From<StoreError>>(
     wanted: &[WantedColumn],
     options: OrderedOptions,
     mut visit: impl FnMut(Vec<Record>) -> Result<(), E>,
-) -> Result<(), E> {
+) -> Result<OrderedReport, E> {
+    let mut report = OrderedReport::default();
     let path = &input.path;
     let display = input.name();
     let format = input.format.resolve(path);
@@ -386,7 +417,8 @@ pub fn scan_in_order<E: From<StoreError>>(
         if source.is_some() {
             return Err(StoreError::Format { path: path.clone(), message: "Parquet is read from a file, not a stream".into() }.into());
         }
-        return read_parquet(input, wanted, |collected: &mut Collected| visit(std::mem::take(&mut collected.records)));
+        read_parquet(input, wanted, |collected: &mut Collected| visit(std::mem::take(&mut collected.records)))?;
+        return Ok(report);
     }
     let source: Box<dyn Read + '_> = match source {
         Some(source) => source,
@@ -401,6 +433,7 @@ pub fn scan_in_order<E: From<StoreError>>(
         {
             // The replacement character holds no delimiter, quote or line end, so rows,
             // fields and line numbers are unchanged.
+            report.count_invalid(&block.data, block.first_line);
             block.data = String::from_utf8_lossy(&block.data).into_owned().into_bytes();
         }
         let mut collected = Collected::default();
@@ -410,7 +443,7 @@ pub fn scan_in_order<E: From<StoreError>>(
     if let Some(error) = error_slot.into_inner().map_err(|_| StoreError::Internal("reader thread panicked".into()))? {
         return Err(error.into());
     }
-    Ok(())
+    Ok(report)
 }
 
 /// What an input has, known before its first row.
@@ -1591,19 +1624,21 @@ mod tests {
         let read = |lossy_utf8| {
             let input = InputSpec { path: path.clone(), format: InputFormat::Lines, ..InputSpec::default() };
             let mut records = Vec::new();
-            scan_in_order(&input, None, &wanted(&["text"]), OrderedOptions { lossy_utf8 }, |block| {
+            let report = scan_in_order(&input, None, &wanted(&["text"]), OrderedOptions { lossy_utf8 }, |block| {
                 records.extend(block);
                 Ok::<(), StoreError>(())
             })
             .expect("read");
-            records
+            (records, report)
         };
-        let strict = read(false);
+        let (strict, report) = read(false);
+        assert_eq!(report, OrderedReport::default());
         assert_eq!(strict[0], row(1, &[Some("first")]));
         assert_eq!(strict[1], row(2, &[None]));
         assert!(matches!(&strict[2], Record::Rejected(rejected) if rejected.line == 3 && rejected.expected.contains("UTF-8")));
         assert_eq!(strict[3], row(4, &[Some("last")]));
-        let lossy = read(true);
+        let (lossy, report) = read(true);
+        assert_eq!(report, OrderedReport { replaced_lines: 1, first_replaced_line: Some(3) });
         assert_eq!(lossy[2], row(3, &[Some("third \u{FFFD} byte")]));
         assert_eq!(lossy.len(), 4);
     }

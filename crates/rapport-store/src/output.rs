@@ -353,13 +353,22 @@ pub fn write_aligned(batch: &RecordBatch, out: &mut dyn Write, limit: usize) -> 
         })
         .collect();
     let widths: Vec<usize> = cells.iter().map(|column| column.iter().map(|cell| cell.chars().count()).max().unwrap_or(0)).collect();
+    // Numbers align right, so that their digits line up; text aligns left, as it is read
+    // (a long description right-aligned pushed every shorter one far from its number).
+    let text: Vec<bool> = batch
+        .columns()
+        .iter()
+        .map(|array| matches!(array.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
+        .collect();
     for row in 0..=shown {
         let line: Vec<String> = cells
             .iter()
             .zip(&widths)
             .enumerate()
             .map(
-                |(index, (column, width))| if index == 0 { format!("{:<width$}", column[row]) } else { format!("{:>width$}", column[row]) },
+                |(index, (column, width))| {
+                    if index == 0 || text[index] { format!("{:<width$}", column[row]) } else { format!("{:>width$}", column[row]) }
+                },
             )
             .collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;

@@ -25,8 +25,12 @@ fn lines_in_order_with_empty_lines_invalid_utf8_and_emoji() {
     input.extend_from_slice(b"caf\xe9 is great\n");
     input.extend_from_slice("Catch utf-8 emoji such as 💘 and 💋 and 😁\n".as_bytes());
     input.extend_from_slice("Привет мир 你好 good\n".as_bytes());
-    let (success, out, _) = with_stdin(&["sentiment", "-", "--model", "vader"], &input);
+    let (success, out, err) = with_stdin(&["sentiment", "-", "--model", "vader"], &input);
     assert!(success);
+    assert!(
+        err.contains("warning: 1 line(s) hold bytes that are not UTF-8 (the first at line 4)") && err.contains("--encoding windows-1252"),
+        "replaced bytes are said, with the option that reads them: {err}"
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "line,neg,neu,pos,compound", "without an id, each row names its input line");
     assert_eq!(lines[1], "1,0,0.308,0.692,0.6696");
@@ -188,4 +192,29 @@ fn a_csv_needs_its_text_column_or_lines_asked_for() {
     let written = directory.path().join("scores.csv");
     ok(&["sentiment", file.to_str().expect("path"), "--text-column", "body", "--output", written.to_str().expect("path")]);
     assert!(std::fs::read_to_string(&written).expect("written").starts_with("line,neg,neu,pos,compound\n2,"), "the CSV's line numbers");
+}
+
+/// A Windows export (é as the single byte 0xE9) read with its encoding scores the words
+/// the writer wrote, with no warning; read as UTF-8 it is scored with U+FFFD and said.
+#[test]
+fn a_latin1_csv_is_read_with_its_encoding() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = directory.path().join("reviews.csv");
+    std::fs::write(&file, b"id,text\n1,\"tr\xe8s bien, I love the caf\xe9\"\n2,awful\n").expect("write");
+    let path = file.to_str().expect("path");
+    let read = |extra: &[&str]| {
+        let mut args = vec!["sentiment", path, "--text-column", "text", "--id-column", "id", "--format", "jsonl"];
+        args.extend_from_slice(extra);
+        let output = crate::rapport(&args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        (String::from_utf8(output.stdout).expect("utf-8"), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (decoded, quiet) = read(&["--encoding", "windows-1252"]);
+    assert!(!quiet.contains("warning"), "{quiet}");
+    let (lossy, warned) = read(&[]);
+    assert!(warned.contains("1 line(s) hold bytes that are not UTF-8 (the first at line 2)"), "{warned}");
+    assert_eq!(decoded.lines().count(), 2);
+    assert_eq!(decoded.lines().nth(1), lossy.lines().nth(1), "the ASCII row is the same either way");
+    let message = user_error(&["sentiment", path, "--text-column", "text", "--encoding", "klingon"]);
+    assert!(message.contains("klingon") && message.contains("windows-1252"), "{message}");
 }

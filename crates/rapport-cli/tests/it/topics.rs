@@ -98,3 +98,38 @@ fn bad_input_names_file_line_and_column() {
     let output = rapport(&["topics", file.to_str().expect("path"), "--text-column", "text", "--trend-period", "hour"]);
     assert_eq!(output.status.code(), Some(1));
 }
+
+/// `--only inbound=true` reads a conversation export's customer messages alone (the
+/// agents' apologies are negative too); every text keeps its input row, a rejected row
+/// counted.
+#[test]
+fn only_reads_the_rows_asked_for_and_rows_keep_their_number() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = directory.path().join("tweets.csv");
+    let mut content = String::from("id,inbound,text\n");
+    for index in 0..40 {
+        let (inbound, text) = match index % 4 {
+            0 => ("True", "my refund never came, terrible"),
+            1 => ("False", "we are so sorry for the trouble, terrible experience"),
+            2 => ("true", "the app crashed again, awful"),
+            _ => ("False", "sorry to hear that, please DM us about this awful issue"),
+        };
+        content.push_str(&format!("{index},{inbound},\"{text}\"\n"));
+    }
+    content.push_str("40,True,\"broken quote\" here\n41,True,\"late delivery again and no refund, horrible\"\n");
+    std::fs::write(&file, content).expect("write");
+    let path = file.to_str().expect("path");
+    let args = ["topics", path, "--text-column", "text", "--id-column", "id", "--max-rejects", "1", "--only", "inbound=TRUE"];
+    let report: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
+    assert_eq!(report["texts"], 21, "20 customer texts and the last row");
+    assert_eq!(report["only"]["left_out"], 20);
+    assert_eq!(report["only"]["condition"], "inbound = TRUE");
+    let assignments = report["assignments"].as_array().expect("assignments");
+    assert_eq!(assignments[1]["row"], 3, "the second customer text is the third data row");
+    assert_eq!(assignments[20]["id"], "41");
+    assert_eq!(assignments[20]["row"], 42, "after a rejected row, rows are still the input's");
+    let message = user_error(&["topics", path, "--text-column", "text", "--only", "inbound"]);
+    assert!(message.contains("COLUMN=VALUE"), "{message}");
+    let message = user_error(&["topics", path, "--text-column", "text", "--only", "direction=in"]);
+    assert!(message.contains("direction"), "{message}");
+}

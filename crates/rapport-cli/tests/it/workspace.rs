@@ -217,6 +217,12 @@ fn a_missing_field_suggests_its_mapping() {
     let message =
         user_error(&["ingest", "--workspace", root.to_str().expect("path"), "--kind", "purchases", lines.to_str().expect("path")]);
     assert!(message.contains("--map 'amount==Quantity * \"Unit Price\"'"), "{message}");
+    // A field no column holds (tweets all from one channel): one value for every row.
+    let tweets = directory.path().join("tweets.csv");
+    std::fs::write(&tweets, "author_id,created_at,text\nu1,2017-10-31T22:10:47Z,my order is late\n").expect("write");
+    let map = ["--map", "customer_id=author_id", "--map", "time=created_at"];
+    let message = user_error(&[&["ingest", "-w", ws, "-k", "interactions", tweets.to_str().expect("path")][..], &map].concat());
+    assert!(message.contains("--map channel=COLUMN") && message.contains("--set channel=email"), "{message}");
     let help = ok(&["ingest", "--help"]);
     assert!(help.contains("purchases") && help.contains("amount*") && help.contains("survey_type*"), "{help}");
 }

@@ -89,7 +89,7 @@ fn topics_read_parquet_with_ids_and_times() {
     write(&table, OutputFormat::Parquet, Some(&parquet), &mut std::io::sink()).expect("parquet");
     let request = TopicsRequest {
         input: FileInput::new(&parquet),
-        columns: TextColumns { text: Some("text".into()), id: Some("id".into()), time: Some("when".into()), label: None },
+        columns: TextColumns { text: Some("text".into()), id: Some("id".into()), time: Some("when".into()), label: None, only: None },
         max_rejects: 0,
         model: SentimentModel::Vader,
         all: true,
