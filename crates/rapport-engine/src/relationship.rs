@@ -67,8 +67,8 @@ pub struct Context<'a> {
     pub config: &'a WorkspaceConfig,
     /// The customer table of the previous `analyze` run.
     pub previous: Option<&'a RecordBatch>,
-    /// Preferred channel and consent by customer id.
-    pub consent: &'a HashMap<String, Consent>,
+    /// Preferred channel and consent, one per timeline (`None`: not stated).
+    pub consent: &'a [Option<Consent>],
     /// Actions of earlier runs.
     pub history: &'a ActionHistory,
     /// Referrals naming the referred customer: (referrer, referred) ids.
@@ -1343,7 +1343,7 @@ fn playbook(table: &CustomerTable, context: &Context<'_>, facts: &Facts<'_>) -> 
                 .unwrap_or_default();
             let days_since = |action: &str| sent.iter().filter(|(name, _, _)| name == action).map(|(_, day, _)| today - day).min();
             let days_since_any = sent.iter().filter(|(_, _, control)| !control).map(|(_, day, _)| today - day).min();
-            let stated = consent.get(&timeline.customer).unwrap_or(&no_consent);
+            let stated = consent.get(i).and_then(Option::as_ref).unwrap_or(&no_consent);
             let chosen = choose(&proposals, stated, &days_since, days_since_any, cap)?;
             let key = blake3::hash(format!("{}|{}|{as_of_date}", timeline.customer, chosen.proposal.action).as_bytes());
             Some(Action {
@@ -1369,7 +1369,7 @@ fn playbook(table: &CustomerTable, context: &Context<'_>, facts: &Facts<'_>) -> 
         "frequency_cap_days": cap,
         "actions": counts.iter().map(|(name, (sent, held))| (name.to_string(), json!({"send": sent, "control": held}))).collect::<serde_json::Map<_, _>>(),
         "predictable_needs": needs.iter().map(|need| json!({"trigger": need.trigger, "followed_by_contact_within_days": FOLLOW_DAYS, "followed": need.followed, "n": need.n, "lower": need.lower, "upper": need.upper})).collect::<Vec<_>>(),
-        "opted_out_customers": consent.values().filter(|consent| consent.opted_out).count(),
+        "opted_out_customers": consent.iter().flatten().filter(|consent| consent.opted_out).count(),
     });
     Ok((actions, json))
 }
