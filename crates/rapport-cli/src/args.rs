@@ -571,7 +571,8 @@ pub struct TopicsArgs {
     pub input_format: InputFormatArg,
     /// The text's encoding when it is not UTF-8: windows-1252 (also named latin1),
     /// iso-8859-15, shift_jis, utf-16le, … (delimited text and lines; JSON Lines and
-    /// Parquet are UTF-8). Without it, bytes that are not UTF-8 are read as U+FFFD and said.
+    /// Parquet are UTF-8). Without it, bytes that are not UTF-8 are read as U+FFFD, with a
+    /// warning.
     #[arg(long)]
     pub encoding: Option<String>,
     #[command(flatten)]
@@ -580,7 +581,7 @@ pub struct TopicsArgs {
     #[arg(long, value_enum, default_value_t = TopicsOutput::Json)]
     pub format: TopicsOutput,
     /// Write to this file instead of standard output.
-    #[arg(long)]
+    #[arg(long, short)]
     pub output: Option<PathBuf>,
 }
 
@@ -634,7 +635,8 @@ pub struct SentimentArgs {
     pub input_format: InputFormatArg,
     /// The text's encoding when it is not UTF-8: windows-1252 (also named latin1),
     /// iso-8859-15, shift_jis, utf-16le, … (delimited text and lines; JSON Lines and
-    /// Parquet are UTF-8). Without it, bytes that are not UTF-8 are read as U+FFFD and said.
+    /// Parquet are UTF-8). Without it, bytes that are not UTF-8 are read as U+FFFD, with a
+    /// warning.
     #[arg(long)]
     pub encoding: Option<String>,
     #[command(flatten)]

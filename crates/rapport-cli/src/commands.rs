@@ -95,14 +95,21 @@ pub fn run(cli: Cli) -> Result<()> {
             if !quiet {
                 report_skipped(&outcome.skipped);
                 let summary = &outcome.summary;
-                say!(
-                    "data: {} customers ({} not in the customers file), {} rows rejected at ingest, {} events after the as-of date, unlinked events {}",
-                    summary["customers"],
-                    summary["customers_not_in_customer_file"],
-                    summary["rejected_rows"],
-                    summary["events_after_as_of"],
-                    summary["unlinked_events"]
-                );
+                // Only what there is: "0 not in the customers file" without one, or an
+                // empty "unlinked events {}", reads as a finding.
+                let mut data = format!("data: {} customers", summary["customers"]);
+                if summary["customers_not_in_customer_file"].as_u64().is_some_and(|count| count > 0) {
+                    data.push_str(&format!(" ({} not in the customers file)", summary["customers_not_in_customer_file"]));
+                }
+                data.push_str(&format!(
+                    ", {} rows rejected at ingest, {} events after the as-of date",
+                    summary["rejected_rows"], summary["events_after_as_of"]
+                ));
+                if let Some(unlinked) = summary["unlinked_events"].as_object().filter(|unlinked| !unlinked.is_empty()) {
+                    let kinds: Vec<String> = unlinked.iter().map(|(kind, count)| format!("{count} {kind}")).collect();
+                    data.push_str(&format!(", events naming an order no purchase carries: {}", kinds.join(", ")));
+                }
+                say!("{data}");
                 say!(
                     "results run {} (as of {}): {}",
                     outcome.run.id,

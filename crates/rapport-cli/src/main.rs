@@ -458,7 +458,7 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
             Some("give --text-column NAME, or --input-format lines to score every line (header included)".into())
         }
         "missing_column" if matches!(subcommand, "sentiment" | "topics") => {
-            Some("name the columns with --text-column (and --id-column, --time-column, --label-column)".into())
+            Some("name the columns with --text-column (and --id-column, --time-column, --label-column, --only)".into())
         }
         "ingested_with_other_options" => {
             let text = error.to_string();

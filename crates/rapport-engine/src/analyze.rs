@@ -480,9 +480,9 @@ pub struct Loaded {
     /// The observation end used, UTC seconds.
     pub as_of: i64,
     /// Preferred channel and consent from the customers file, one per timeline in the
-    /// same order (`None`: not in the file; the last row read for a customer wins). A list
-    /// beside the timelines rather than a map by id: the map was 135 MB at a million
-    /// customers (heaptrack).
+    /// same order (`None`: not in the file; the last row read for a customer wins), or
+    /// empty without a customers file. A list beside the timelines rather than a map by
+    /// id: the map was 135 MB at a million customers (heaptrack).
     pub consent: Vec<Option<Consent>>,
     sentiment: SentimentCells,
     /// Events naming an order no purchase carries, by kind.
@@ -1066,8 +1066,12 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     // timelines in place, so no second list of timelines is ever held.
     let mut order: Vec<usize> = (0..timelines.len()).collect();
     order.par_sort_unstable_by(|&a, &b| natural_order(&timelines[a].customer, &timelines[b].customer));
-    consent.resize_with(timelines.len(), || None);
-    let consent: Vec<Option<Consent>> = order.iter().map(|&slot| consent[slot].take()).collect();
+    // Without a customers file there is no consent to keep (a list of nothing per
+    // customer would be 320 MB at 10M customers).
+    if !consent.is_empty() {
+        consent.resize_with(timelines.len(), || None);
+        consent = order.iter().map(|&slot| consent[slot].take()).collect();
+    }
     permute_in_place(&mut timelines, &mut order);
     Ok(Loaded {
         timelines,
@@ -1415,10 +1419,12 @@ fn customer_table(
     let region: Vec<Option<String>> = timelines.iter().map(|timeline| timeline.region.clone()).collect();
     table.push("region", Arc::new(StringArray::from(region)))?;
     table.push_f64("store_distance_km", timelines.iter().map(|timeline| timeline.store_distance_km.unwrap_or(f64::NAN)).collect())?;
+    // Consent is empty without a customers file.
+    let stated = |row: usize| consent.get(row).and_then(Option::as_ref);
     let preferred: Vec<Option<String>> =
-        consent.iter().map(|stated| stated.as_ref().and_then(|consent| consent.preferred.clone())).collect();
+        (0..timelines.len()).map(|row| stated(row).and_then(|consent| consent.preferred.clone())).collect();
     table.push("preferred_channel", Arc::new(StringArray::from(preferred)))?;
-    let opted_out: Vec<bool> = consent.iter().map(|stated| stated.as_ref().is_some_and(|consent| consent.opted_out)).collect();
+    let opted_out: Vec<bool> = (0..timelines.len()).map(|row| stated(row).is_some_and(|consent| consent.opted_out)).collect();
     table.push("opted_out", Arc::new(BooleanArray::from(opted_out)))?;
     // BTYD on the purchase history: days, in weeks, to the observation end.
     let options = SummaryOptions {

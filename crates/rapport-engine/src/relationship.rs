@@ -67,7 +67,8 @@ pub struct Context<'a> {
     pub config: &'a WorkspaceConfig,
     /// The customer table of the previous `analyze` run.
     pub previous: Option<&'a RecordBatch>,
-    /// Preferred channel and consent, one per timeline (`None`: not stated).
+    /// Preferred channel and consent, one per timeline (`None`: not stated), or empty
+    /// without a customers file.
     pub consent: &'a [Option<Consent>],
     /// Actions of earlier runs.
     pub history: &'a ActionHistory,

@@ -257,6 +257,12 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
     let source_name = request.input.path.display().to_string();
     let source_name = source_name.as_str();
     let (rows, rejected, left_out, replaced) = read_rows(request, source)?;
+    let mut warnings: Vec<String> = crate::sentiment::replaced_text_warning(&replaced).into_iter().collect();
+    if let Some((column, value)) = request.columns.only.as_ref().filter(|_| rows.is_empty() && left_out > 0) {
+        warnings.push(format!(
+            "--only {column}={value} matched none of the {left_out} rows read: check the column's values (the match ignores case and surrounding spaces)"
+        ));
+    }
     let compounds: Vec<f64> = rows.par_iter().map(|row| request.model.polarity_scores(&row.text).rounded().compound).collect();
     let selected: Vec<usize> = (0..rows.len()).filter(|&index| request.all || compounds[index] <= -0.05).collect();
     // Times first: a bad one is reported before any work is done.
@@ -342,7 +348,7 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
         texts: rows.len(),
         grouped: selected.len(),
         unassigned: found.assignments.iter().filter(|topic| topic.is_none()).count(),
-        selection: if request.all { "all texts".into() } else { format!("negative texts ({} compound <= -0.05)", request.model.name()) },
+        selection: if request.all { "all texts".into() } else { format!("negative texts: {} compound <= -0.05", request.model.name()) },
         chosen_by: if request.options.topics.is_some() { "given".into() } else { "silhouette".into() },
         silhouettes: found.silhouettes.iter().map(|&(topics, silhouette)| Silhouette { topics, silhouette }).collect(),
         vocabulary: found.vocabulary,
@@ -350,7 +356,11 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
         evaluation,
         assignments,
         rejected,
-        only: request.columns.only.as_ref().map(|(column, value)| OnlyReport { condition: format!("{column} = {value}"), left_out }),
-        warnings: crate::sentiment::replaced_text_warning(&replaced).into_iter().collect(),
+        only: request
+            .columns
+            .only
+            .as_ref()
+            .map(|(column, value)| OnlyReport { condition: format!("{column} = {}", value.trim()), left_out }),
+        warnings,
     })
 }

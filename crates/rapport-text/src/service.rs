@@ -615,6 +615,8 @@ impl ServiceModel {
 
     /// `neg, neu, pos, compound` on VADER's scale, unrounded.
     pub fn polarity_scores(&self, text: &str) -> Scores {
+        let plain = plain_quotes(text);
+        let text = plain.as_deref().unwrap_or(text);
         let mut replaced = String::new();
         let text = self.vader.prepare(text, &mut replaced);
         let tokens = self.vader.tokens(text);
@@ -626,6 +628,8 @@ impl ServiceModel {
 
     /// Each token with its valence after every rule: why a text scored as it did.
     pub fn explain(&self, text: &str) -> Vec<(String, f64)> {
+        let plain = plain_quotes(text);
+        let text = plain.as_deref().unwrap_or(text);
         let mut replaced = String::new();
         let text = self.vader.prepare(text, &mut replaced);
         let tokens = self.vader.tokens(text);
@@ -669,6 +673,23 @@ impl ServiceModel {
         sarcasm(text, raw);
         polite_thanks(text);
     }
+}
+
+/// Typographic quotes as ASCII ones, when the text has any: a phone's keyboard writes
+/// "don’t" and “great”, which VADER (exactly as published) reads as unknown words, so a
+/// negation was missed ("I don’t love this" scored +0.64) and a quoted word lost its
+/// valence. 36 of 219 real support tweets with "n’t" changed sign (TWCS sample).
+fn plain_quotes(text: &str) -> Option<String> {
+    const TYPOGRAPHIC: [char; 6] = ['\u{2018}', '\u{2019}', '\u{02BC}', '\u{201B}', '\u{201C}', '\u{201D}'];
+    text.contains(TYPOGRAPHIC).then(|| {
+        text.chars()
+            .map(|character| match character {
+                '\u{2018}' | '\u{2019}' | '\u{02BC}' | '\u{201B}' => '\'',
+                '\u{201C}' | '\u{201D}' => '"',
+                other => other,
+            })
+            .collect()
+    })
 }
 
 /// Words whose valence depends on the words around them.
@@ -979,6 +1000,22 @@ mod tests {
         ] {
             assert!(compound(text) <= -0.05, "{text}: service {} (VADER {})", compound(text), vader.polarity_scores(text).compound);
         }
+    }
+
+    /// A phone writes "don’t" and “great”: read as "don't" and "great" (the VADER model
+    /// keeps vaderSentiment's exact behaviour, which does not).
+    #[test]
+    fn typographic_quotes_read_as_plain_ones() {
+        for (typed, plain) in [
+            ("I don\u{2019}t love this caf\u{e9}", "I don't love this caf\u{e9}"),
+            ("\u{201C}great\u{201D} service", "\"great\" service"),
+            ("it isn\u{2018}t working and I can\u{02BC}t log in", "it isn't working and I can't log in"),
+        ] {
+            assert_eq!(compound(typed), compound(plain), "{typed}");
+        }
+        assert!(compound("I don\u{2019}t love this") <= -0.05);
+        let vader = Vader::shared();
+        assert!(vader.polarity_scores("I don\u{2019}t love this").compound > 0.0, "VADER as published misses the negation");
     }
 
     #[test]

@@ -128,6 +128,10 @@ fn only_reads_the_rows_asked_for_and_rows_keep_their_number() {
     assert_eq!(assignments[1]["row"], 3, "the second customer text is the third data row");
     assert_eq!(assignments[20]["id"], "41");
     assert_eq!(assignments[20]["row"], 42, "after a rejected row, rows are still the input's");
+    // A value no row holds is said, not just a report of nothing.
+    let output = crate::rapport(&["topics", path, "--text-column", "text", "--max-rejects", "1", "--only", "inbound=maybe"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.contains("--only inbound=maybe matched none of the 41 rows read"), "{stderr}");
     let message = user_error(&["topics", path, "--text-column", "text", "--only", "inbound"]);
     assert!(message.contains("COLUMN=VALUE"), "{message}");
     let message = user_error(&["topics", path, "--text-column", "text", "--only", "direction=in"]);
