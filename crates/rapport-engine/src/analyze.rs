@@ -1055,9 +1055,6 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     let not_in_customer_file = if in_customer_file == 0 { 0 } else { (customers.timelines.len() - in_customer_file) as u64 };
     let mut timelines = customers.timelines;
     drop(customers.slots);
-    // The list of timelines grew by pushes too: at 10M customers its spare capacity was
-    // 6.7M timelines of 216 bytes.
-    timelines.shrink_to_fit();
     // Sorted by time, and each list's spare capacity (pushed rows double it) returned.
     timelines.par_iter_mut().for_each(Timeline::sort);
     timelines.par_iter_mut().for_each(Timeline::shrink_to_fit);
