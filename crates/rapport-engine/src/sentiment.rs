@@ -98,6 +98,18 @@ pub struct SentimentOutcome {
     pub warnings: Vec<String>,
 }
 
+/// What an ordered read of texts should say: bytes replaced, rows cut short.
+pub fn read_warnings(report: &OrderedReport) -> Vec<String> {
+    let mut warnings: Vec<String> = replaced_text_warning(report).into_iter().collect();
+    if let Some(first) = report.first_short_line {
+        warnings.push(format!(
+            "{} row(s) have fewer fields than the header (the first at line {first}) and were read as they are, the missing fields blank: a file cut off mid-row ends this way",
+            report.short_rows
+        ));
+    }
+    warnings
+}
+
 /// The warning for texts read with replaced bytes, if any: their words are not the
 /// writer's, and the option that reads them right is named.
 pub fn replaced_text_warning(report: &OrderedReport) -> Option<String> {
@@ -179,7 +191,7 @@ pub fn score_stream(
         Ok(())
     };
     let report = scan_in_order(&spec, source, &wanted, OrderedOptions { lossy_utf8: true }, visit)?;
-    outcome.warnings.extend(replaced_text_warning(&report));
+    outcome.warnings.extend(read_warnings(&report));
     if header {
         // No rows at all: the header still says what the columns are.
         let mut table = crate::output::TableBuilder::default();

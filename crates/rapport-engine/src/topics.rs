@@ -257,7 +257,7 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
     let source_name = request.input.path.display().to_string();
     let source_name = source_name.as_str();
     let (rows, rejected, left_out, replaced) = read_rows(request, source)?;
-    let mut warnings: Vec<String> = crate::sentiment::replaced_text_warning(&replaced).into_iter().collect();
+    let mut warnings = crate::sentiment::read_warnings(&replaced);
     if let Some((column, value)) = request.columns.only.as_ref().filter(|_| rows.is_empty() && left_out > 0) {
         warnings.push(format!(
             "--only {column}={value} matched none of the {left_out} rows read: check the column's values (the match ignores case and surrounding spaces)"

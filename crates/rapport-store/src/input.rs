@@ -246,6 +246,10 @@ pub trait RowSink: Send + Sized {
     fn merge(&mut self, other: Self);
     /// Whether the sink wants each text row's raw bytes (through [`RowSink::raw`]).
     const WANTS_RAW: bool = false;
+    /// The row about to be handed over has fewer fields than the header, though every
+    /// wanted column is there: a file cut off mid-row, or an exporter that leaves out
+    /// trailing empty fields. Readers that take such rows may want to say so.
+    fn short(&mut self, _line: u64) {}
     /// The raw bytes of the next row or reject, as they are in the input (without the
     /// line end; a quoted record may span lines). Called only when `WANTS_RAW`, and not
     /// for Parquet, which has no text.
@@ -375,6 +379,11 @@ pub struct OrderedReport {
     pub replaced_lines: u64,
     /// The first such line.
     pub first_replaced_line: Option<u64>,
+    /// Rows read with fewer fields than the header (every wanted column there), and the
+    /// first one's line: a file cut off mid-row is read without complaint otherwise.
+    pub short_rows: u64,
+    /// The first such row's line.
+    pub first_short_line: Option<u64>,
 }
 
 impl OrderedReport {
@@ -438,6 +447,8 @@ pub fn scan_in_order<E: From<StoreError>>(
         }
         let mut collected = Collected::default();
         parse_block(format, &block, &display, &layout, wanted, &mut collected);
+        report.short_rows += collected.short.0;
+        report.first_short_line = report.first_short_line.or(collected.short.1);
         visit(collected.records)?;
     }
     if let Some(error) = error_slot.into_inner().map_err(|_| StoreError::Internal("reader thread panicked".into()))? {
@@ -606,9 +617,15 @@ pub fn input_columns(input: &InputSpec) -> Result<Option<Vec<String>>, StoreErro
 #[derive(Default)]
 struct Collected {
     records: Vec<Record>,
+    /// Rows with fewer fields than the header, and the first one's line.
+    short: (u64, Option<u64>),
 }
 
 impl RowSink for Collected {
+    fn short(&mut self, line: u64) {
+        self.short.0 += 1;
+        self.short.1.get_or_insert(line);
+    }
     fn row(&mut self, line: u64, fields: &[Option<&str>]) {
         self.records.push(Record::Row { line, fields: fields.iter().map(|field| field.map(str::to_string)).collect() });
     }
@@ -617,6 +634,8 @@ impl RowSink for Collected {
     }
     fn merge(&mut self, other: Self) {
         self.records.extend(other.records);
+        self.short.0 += other.short.0;
+        self.short.1 = self.short.1.or(other.short.1);
     }
 }
 
@@ -1145,6 +1164,9 @@ fn parse_text_block<S: RowSink>(text: &str, first_line: u64, file: &str, layout:
             reject_wide(sink, file, line, values.len(), width, raw.as_bytes());
             continue;
         }
+        if matches!(layout.delimiter, Delimiter::Byte(_)) && layout.width.is_some_and(|width| values.len() < width) {
+            sink.short(line);
+        }
         for (slot, index) in fields.iter_mut().zip(&layout.indexes) {
             *slot = index.map(|index| values[index]).filter(|value| !value.trim_ascii().is_empty());
         }
@@ -1170,6 +1192,9 @@ fn emit_row<'a, S: RowSink>(
         };
         reject_short(sink, file, line, &layout.names, position, values.len(), needed, &row.join(&separator));
         return;
+    }
+    if matches!(layout.delimiter, Delimiter::Byte(_)) && layout.width.is_some_and(|width| values.len() < width) {
+        sink.short(line);
     }
     for (slot, (index, name)) in fields.iter_mut().zip(layout.indexes.iter().zip(&layout.names)) {
         *slot = None;
@@ -1638,7 +1663,7 @@ mod tests {
         assert!(matches!(&strict[2], Record::Rejected(rejected) if rejected.line == 3 && rejected.expected.contains("UTF-8")));
         assert_eq!(strict[3], row(4, &[Some("last")]));
         let (lossy, report) = read(true);
-        assert_eq!(report, OrderedReport { replaced_lines: 1, first_replaced_line: Some(3) });
+        assert_eq!(report, OrderedReport { replaced_lines: 1, first_replaced_line: Some(3), ..OrderedReport::default() });
         assert_eq!(lossy[2], row(3, &[Some("third \u{FFFD} byte")]));
         assert_eq!(lossy.len(), 4);
     }

@@ -215,6 +215,11 @@ fn a_latin1_csv_is_read_with_its_encoding() {
     assert!(warned.contains("1 line(s) hold bytes that are not UTF-8 (the first at line 2)"), "{warned}");
     assert_eq!(decoded.lines().count(), 2);
     assert_eq!(decoded.lines().nth(1), lossy.lines().nth(1), "the ASCII row is the same either way");
+    // A file cut off mid-row: the last row keeps its text column, and is said.
+    std::fs::write(&file, "id,text,stars\n1,lovely,5\n2,awful").expect("write");
+    let output = crate::rapport(&["sentiment", path, "--text-column", "text"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.contains("1 row(s) have fewer fields than the header (the first at line 3)"), "{stderr}");
     let message = user_error(&["sentiment", path, "--text-column", "text", "--encoding", "klingon"]);
     assert!(message.contains("klingon") && message.contains("windows-1252"), "{message}");
 }
