@@ -491,13 +491,17 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
                 .iter()
                 .filter(|field| guess_column(field, &found).is_none() && !(**field == "amount" && line_amount(&found).is_some()))
                 .map(|field| {
-                    let example = match *field {
-                        "channel" => "email",
-                        "survey_type" => "nps",
-                        "direction" => "inbound",
-                        _ => "VALUE",
-                    };
-                    format!("--set {field}={example}")
+                    // A field of fixed names lists them: the file's one value may be any.
+                    let allowed = rapport_engine::EventKind::ALL
+                        .iter()
+                        .flat_map(|kind| kind.fields())
+                        .find(|spec| spec.name == *field)
+                        .map(|spec| spec.field_type.expected())
+                        .filter(|expected| expected.starts_with("one of "));
+                    match allowed {
+                        Some(allowed) => format!("--set {field}=VALUE ({allowed})"),
+                        None => format!("--set {field}=VALUE"),
+                    }
                 })
                 .collect();
             Some(format!(

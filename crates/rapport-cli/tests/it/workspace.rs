@@ -222,7 +222,10 @@ fn a_missing_field_suggests_its_mapping() {
     std::fs::write(&tweets, "author_id,created_at,text\nu1,2017-10-31T22:10:47Z,my order is late\n").expect("write");
     let map = ["--map", "customer_id=author_id", "--map", "time=created_at"];
     let message = user_error(&[&["ingest", "-w", ws, "-k", "interactions", tweets.to_str().expect("path")][..], &map].concat());
-    assert!(message.contains("--map channel=COLUMN") && message.contains("--set channel=email"), "{message}");
+    assert!(
+        message.contains("--map channel=COLUMN") && message.contains("--set channel=VALUE (one of ") && message.contains("social"),
+        "{message}"
+    );
     let help = ok(&["ingest", "--help"]);
     assert!(help.contains("purchases") && help.contains("amount*") && help.contains("survey_type*"), "{help}");
 }
