@@ -94,7 +94,7 @@ pub struct SentimentOutcome {
     pub counts: SentimentCounts,
     /// Rows that could not be read (not scored), in input order.
     pub rejected: Vec<Rejected>,
-    /// What the caller should say about the scores (bytes that were not UTF-8).
+    /// What the caller should say about the scores ([`read_warnings`]).
     pub warnings: Vec<String>,
 }
 
@@ -112,7 +112,7 @@ pub fn read_warnings(report: &OrderedReport) -> Vec<String> {
 
 /// The warning for texts read with replaced bytes, if any: their words are not the
 /// writer's, and the option that reads them right is named.
-pub fn replaced_text_warning(report: &OrderedReport) -> Option<String> {
+fn replaced_text_warning(report: &OrderedReport) -> Option<String> {
     let first = report.first_replaced_line?;
     Some(format!(
         "{} line(s) hold bytes that are not UTF-8 (the first at line {first}), read with \u{FFFD} in their place and scored so; if the file is a Windows or Latin-1 export, give --encoding windows-1252",

@@ -103,7 +103,8 @@ pub struct TopicReport {
     /// The rows `--only` left out, with the condition.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub only: Option<OnlyReport>,
-    /// What the reader should know about the texts (bytes that were not UTF-8).
+    /// What the reader should know about the texts (`sentiment::read_warnings`; an
+    /// `--only` that matched nothing).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
