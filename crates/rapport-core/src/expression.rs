@@ -5,8 +5,10 @@
 //! analyst already writes: columns by name (`"Unit Price"` or `` `Unit Price` `` when the
 //! name has spaces), `'text'` literals, `+ - * / %`, `= != <> < <= > >=`, `AND OR NOT`,
 //! `IS [NOT] NULL`, `[NOT] LIKE / ILIKE`, `[NOT] IN (…)`, `[NOT] BETWEEN … AND …`,
-//! `CASE WHEN … THEN … ELSE … END`, and the functions `lower, upper, trim, length,
-//! coalesce, abs, round, nullif, concat`. Evaluation is written here: the values are an
+//! `CASE WHEN … THEN … ELSE … END`, `CAST(… AS INTEGER | DOUBLE | TEXT | BOOLEAN)` (and
+//! `TRY_CAST`, NULL where the value does not convert, and `::`), `SUBSTRING(… FROM … FOR …)`,
+//! and the functions `lower, upper, trim, length, coalesce, abs, round, nullif, concat,
+//! replace, substr, split_part`. Evaluation is written here: the values are an
 //! export's text fields, read as numbers where arithmetic or a comparison with a number
 //! asks for one (with the input's number format, so `12,50` under a decimal comma),
 //! following SQL's three-valued logic (an empty field is NULL; a filter keeps a row only
@@ -67,6 +69,38 @@ enum Node {
     Between { node: Box<Node>, low: Box<Node>, high: Box<Node>, negated: bool },
     Case { operand: Option<Box<Node>>, branches: Vec<(Node, Node)>, otherwise: Option<Box<Node>> },
     Function(Function, Vec<Node>),
+    Cast { node: Box<Node>, to: CastTarget, lenient: bool },
+}
+
+/// What `CAST` converts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CastTarget {
+    /// A whole number: rounded half away from zero, as PostgreSQL and DuckDB cast
+    /// `3.5` and `'3.0'` (a float id `3.0` written by pandas becomes `3`).
+    Integer,
+    Number,
+    Text,
+    Bool,
+}
+
+impl CastTarget {
+    /// The target of a SQL type name, by its family (`BIGINT`, `INT64` and `INTEGER` are
+    /// whole numbers; `VARCHAR(20)`, `STRING` and `TEXT` are text).
+    fn of(data_type: &ast::DataType) -> Option<CastTarget> {
+        let name = data_type.to_string().to_ascii_lowercase();
+        let starts = |prefixes: &[&str]| prefixes.iter().any(|prefix| name.starts_with(prefix));
+        Some(if starts(&["int", "bigint", "smallint", "tinyint", "mediumint", "hugeint", "uint", "unsigned"]) {
+            CastTarget::Integer
+        } else if starts(&["double", "float", "real", "numeric", "decimal", "dec", "number"]) {
+            CastTarget::Number
+        } else if starts(&["varchar", "text", "string", "char", "character", "nvarchar", "nchar", "clob"]) {
+            CastTarget::Text
+        } else if starts(&["bool"]) {
+            CastTarget::Bool
+        } else {
+            return None;
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,10 +133,13 @@ enum Function {
     Round,
     NullIf,
     Concat,
+    Replace,
+    Substr,
+    SplitPart,
 }
 
 impl Function {
-    const NAMES: &'static str = "lower, upper, trim, length, coalesce, abs, round, nullif, concat";
+    const NAMES: &'static str = "lower, upper, trim, length, coalesce, abs, round, nullif, concat, replace, substr, split_part";
 
     fn from_name(name: &str) -> Option<Function> {
         Some(match name.to_ascii_lowercase().as_str() {
@@ -115,6 +152,9 @@ impl Function {
             "round" => Function::Round,
             "nullif" => Function::NullIf,
             "concat" => Function::Concat,
+            "replace" => Function::Replace,
+            "substr" | "substring" => Function::Substr,
+            "split_part" => Function::SplitPart,
             _ => return None,
         })
     }
@@ -124,6 +164,8 @@ impl Function {
             Function::Coalesce | Function::Concat => (1, usize::MAX),
             Function::Round => (1, 2),
             Function::NullIf => (2, 2),
+            Function::Replace | Function::SplitPart => (3, 3),
+            Function::Substr => (2, 3),
             _ => (1, 1),
         }
     }
@@ -318,6 +360,24 @@ fn convert(expression: &Expr, columns: &mut Vec<String>) -> Result<Node, String>
                 .collect::<Result<_, String>>()?,
             otherwise: else_result.as_deref().map(|otherwise| boxed(otherwise, columns)).transpose()?,
         },
+        Expr::Cast { kind, expr, data_type, array: false, format: None } => {
+            let Some(to) = CastTarget::of(data_type) else {
+                return Err(format!("CAST to {data_type} is not supported (INTEGER, DOUBLE, TEXT and BOOLEAN are)"));
+            };
+            let lenient = matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast);
+            Node::Cast { node: boxed(expr, columns)?, to, lenient }
+        }
+        Expr::Substring { expr, substring_from, substring_for, .. } => {
+            let mut arguments = vec![convert(expr, columns)?];
+            arguments.push(match substring_from {
+                Some(from) => convert(from, columns)?,
+                None => Node::Literal(Scalar::Number(1.0)),
+            });
+            if let Some(length) = substring_for {
+                arguments.push(convert(length, columns)?);
+            }
+            Node::Function(Function::Substr, arguments)
+        }
         Expr::Trim { expr, trim_where: None, trim_what: None, trim_characters: None } => {
             Node::Function(Function::Trim, vec![convert(expr, columns)?])
         }
@@ -472,6 +532,32 @@ fn evaluate<'a>(node: &Node, field: &dyn Fn(usize) -> Option<&'a str>, numbers: 
                 None => Scalar::Null,
             }
         }
+        Node::Cast { node, to, lenient } => {
+            let value = eval(node)?;
+            let converted = match to {
+                CastTarget::Text => Ok(match value {
+                    Scalar::Null => Scalar::Null,
+                    other => Scalar::Text(other.to_text()),
+                }),
+                CastTarget::Number | CastTarget::Integer => match value {
+                    Scalar::Bool(value) => Ok(Scalar::Number(f64::from(u8::from(value)))),
+                    other => number(node, other, numbers).map(|value| match (value, to) {
+                        (None, _) => Scalar::Null,
+                        (Some(value), CastTarget::Integer) => Scalar::Number(value.round()),
+                        (Some(value), _) => Scalar::Number(value),
+                    }),
+                },
+                CastTarget::Bool => match value {
+                    Scalar::Number(value) => Ok(Scalar::Bool(value != 0.0)),
+                    other => truth(other).map(|value| value.map_or(Scalar::Null, Scalar::Bool)),
+                },
+            };
+            match converted {
+                Ok(value) => value,
+                Err(_) if *lenient => Scalar::Null,
+                Err(error) => return Err(error),
+            }
+        }
         Node::Function(function, arguments) => {
             let text = |index: usize| -> Result<Option<String>, EvalError> {
                 Ok(match eval(&arguments[index])? {
@@ -526,6 +612,55 @@ fn evaluate<'a>(node: &Node, field: &dyn Fn(usize) -> Option<&'a str>, numbers: 
                         }
                     }
                     Scalar::Text(joined)
+                }
+                Function::Replace => match (text(0)?, text(1)?, text(2)?) {
+                    (Some(value), Some(from), Some(to)) if !from.is_empty() => Scalar::Text(value.replace(&from, &to)),
+                    (Some(value), Some(_), Some(_)) => Scalar::Text(value),
+                    _ => Scalar::Null,
+                },
+                Function::Substr => {
+                    // SQL's 1-based positions in characters; a start before 1 eats into the
+                    // length, as in PostgreSQL (`substr('abc', 0, 2)` is `'a'`).
+                    let value = text(0)?;
+                    let start = number(&arguments[1], eval(&arguments[1])?, numbers)?;
+                    let length = match arguments.get(2) {
+                        Some(length) => number(length, eval(length)?, numbers)?.map(Some),
+                        None => Some(None),
+                    };
+                    match (value, start, length) {
+                        (Some(value), Some(start), Some(length)) => {
+                            let start = start.round() as i64;
+                            let end = length.map(|length| start.saturating_add(length.round().max(0.0) as i64));
+                            let skip = (start - 1).max(0) as usize;
+                            let take = end.map_or(usize::MAX, |end| (end - 1 - skip as i64).max(0) as usize);
+                            Scalar::Text(value.chars().skip(skip).take(take).collect())
+                        }
+                        _ => Scalar::Null,
+                    }
+                }
+                Function::SplitPart => {
+                    let part = number(&arguments[2], eval(&arguments[2])?, numbers)?;
+                    match (text(0)?, text(1)?, part) {
+                        (Some(value), Some(delimiter), Some(part)) => {
+                            let part = part.round() as i64;
+                            let pieces: Vec<&str> =
+                                if delimiter.is_empty() { vec![value.as_str()] } else { value.split(delimiter.as_str()).collect() };
+                            // Negative parts count from the end, as in PostgreSQL 14+.
+                            let index = if part > 0 { Some(part - 1) } else { (part < 0).then(|| pieces.len() as i64 + part) };
+                            match index.filter(|&index| index >= 0).and_then(|index| pieces.get(index as usize)) {
+                                Some(piece) => Scalar::Text(piece.to_string()),
+                                None if part == 0 => {
+                                    return Err(EvalError {
+                                        column: None,
+                                        value: "0".into(),
+                                        expected: "a split_part position other than 0".into(),
+                                    });
+                                }
+                                None => Scalar::Text(String::new()),
+                            }
+                        }
+                        _ => Scalar::Null,
+                    }
                 }
             }
         }
@@ -664,6 +799,49 @@ mod tests {
         assert_eq!(run("round(a, 2)", &[("a", Some("2.345001"))]), Ok(Scalar::Number(2.35)));
         assert_eq!(run("name ILIKE '%smith'", &[("name", Some("Jo SMITH"))]), Ok(Scalar::Bool(true)));
         assert_eq!(run("a || '-' || b", &[("a", Some("x")), ("b", Some("y"))]), Ok(Scalar::Text("x-y".into())));
+    }
+
+    /// The string functions give PostgreSQL's documented examples (PostgreSQL 16 manual,
+    /// "String Functions and Operators").
+    #[test]
+    fn string_functions_match_the_postgresql_manual() {
+        let text = |value: &str| Ok(Scalar::Text(value.into()));
+        assert_eq!(run("substr('alphabet', 3, 2)", &[]), text("ph"));
+        assert_eq!(run("substr('alphabet', 3)", &[]), text("phabet"));
+        assert_eq!(run("SUBSTRING('Thomas' FROM 2 FOR 3)", &[]), text("hom"));
+        assert_eq!(run("substring('Thomas', 3)", &[]), text("omas"));
+        assert_eq!(run("substr('abc', 0, 2)", &[]), text("a"), "a start before 1 eats into the length");
+        assert_eq!(run("substr('héllo', 2, 3)", &[]), text("éll"), "positions are characters, not bytes");
+        assert_eq!(run("split_part('abc~@~def~@~ghi', '~@~', 2)", &[]), text("def"));
+        assert_eq!(run("split_part('abc,def,ghi,jkl', ',', -2)", &[]), text("ghi"));
+        assert_eq!(run("split_part('abc,def', ',', 5)", &[]), text(""));
+        assert!(run("split_part('abc,def', ',', 0)", &[]).is_err());
+        assert_eq!(run("replace('abcdefabcdef', 'cd', 'XX')", &[]), text("abXXefabXXef"));
+        assert_eq!(run("replace(id, '-', '')", &[("id", Some("C-00-17"))]), text("C0017"));
+        assert_eq!(run("replace(id, '-', '')", &[("id", None)]), Ok(Scalar::Null));
+    }
+
+    /// CAST as PostgreSQL and DuckDB do it: to a whole number rounds half away from zero
+    /// (`CAST(3.5 AS INTEGER)` is 4 in both), text that is not a number is an error for
+    /// CAST and NULL for TRY_CAST.
+    #[test]
+    fn casts_convert_as_sql_engines_do() {
+        fn id(value: &str) -> [(&'static str, Option<&str>); 1] {
+            [("in_response_to_tweet_id", Some(value))]
+        }
+        // pandas writes an id column with blanks as floats: 3.0 is tweet 3.
+        assert_eq!(run("CAST(in_response_to_tweet_id AS BIGINT)", &id("3.0")), Ok(Scalar::Number(3.0)));
+        assert_eq!(run("CAST(CAST(in_response_to_tweet_id AS INTEGER) AS VARCHAR)", &id("3.0")), Ok(Scalar::Text("3".into())));
+        assert_eq!(run("in_response_to_tweet_id::int", &id("3.0")), Ok(Scalar::Number(3.0)));
+        assert_eq!(run("CAST(x AS INTEGER)", &[("x", Some("3.5"))]), Ok(Scalar::Number(4.0)));
+        assert_eq!(run("CAST(x AS INTEGER)", &[("x", Some("-3.5"))]), Ok(Scalar::Number(-4.0)));
+        assert_eq!(run("CAST(x AS DOUBLE)", &[("x", Some("2.5"))]), Ok(Scalar::Number(2.5)));
+        assert_eq!(run("CAST(x AS BOOLEAN)", &[("x", Some("yes"))]), Ok(Scalar::Bool(true)));
+        assert_eq!(run("CAST(x AS INTEGER)", &[("x", None)]), Ok(Scalar::Null));
+        let error = run("CAST(x AS INTEGER)", &[("x", Some("n/a"))]).expect_err("not a number");
+        assert_eq!((error.column, error.value.as_str(), error.expected.as_str()), (Some(0), "n/a", "a number"));
+        assert_eq!(run("TRY_CAST(x AS INTEGER)", &[("x", Some("n/a"))]), Ok(Scalar::Null));
+        assert!(Expression::parse("CAST(x AS DATE)").expect_err("no dates").to_string().contains("INTEGER, DOUBLE, TEXT and BOOLEAN"));
     }
 
     #[test]

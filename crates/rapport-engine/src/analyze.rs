@@ -209,8 +209,16 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         complaint_messages,
         last_event,
         referrals,
+        replies_to_few,
     } = load_timelines(&workspace, request.as_of.as_deref(), progress)?;
     let mut warnings: Vec<String> = Vec::new();
+    if let Some(RepliesToFew { named, writers, held, outbound }) = replies_to_few {
+        let names = named.iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(", ");
+        warnings.push(format!(
+            "{writers} customer(s) who wrote no interaction row hold {held} of the {outbound} outbound rows ({:.0}%; the most: {names}): if they are the brand or its agents, their replies count for them instead of the customers they answer, and those conversations look unanswered; map customer_id to the customer a reply answers and the writer to agent",
+            100.0 * held as f64 / outbound as f64
+        ));
+    }
     // An observation end well after the data makes everyone look inactive over the gap
     // (churn, deflection and P(alive) read it as silence): allowed, but said.
     let gap_days = (as_of - last_event) / DAY;
@@ -499,6 +507,24 @@ pub struct Loaded {
     pub last_event: i64,
     /// Referrals naming the referred customer: (referrer, referred) ids.
     pub referrals: Vec<(String, String)>,
+    /// Where customers who wrote no interaction row but hold at least 20 outbound rows
+    /// each hold half or more of all outbound rows. A social export mapped with
+    /// `customer_id` = the author makes each brand such a customer, and their replies
+    /// answer no one.
+    pub replies_to_few: Option<RepliesToFew>,
+}
+
+/// See [`Loaded::replies_to_few`].
+#[derive(Debug)]
+pub struct RepliesToFew {
+    /// The ids of the (up to three) such customers with the most outbound rows.
+    pub named: Vec<String>,
+    /// How many such customers.
+    pub writers: usize,
+    /// Their outbound rows.
+    pub held: u64,
+    /// All outbound rows.
+    pub outbound: u64,
 }
 
 /// The complaint topics with each one's share of the complaints (Wilson interval).
@@ -925,20 +951,37 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     threads.par_sort_unstable_by_key(|(slot, _)| *slot);
     let mut rows: Vec<ThreadRow> = Vec::new();
     let mut current = None;
+    // Customers who wrote no row but hold at least 20 outbound ones (slot, rows), and all
+    // outbound rows: see [`Loaded::replies_to_few`].
+    let (mut silent_writers, mut outbound) = (Vec::<(usize, u64)>::new(), 0_u64);
+    let mut close = |slot: usize, rows: &mut Vec<ThreadRow>, timelines: &mut [Timeline]| {
+        let replies = rows.iter().filter(|row| !row.message.inbound).count() as u64;
+        outbound += replies;
+        if replies == rows.len() as u64 && replies >= 20 {
+            silent_writers.push((slot, replies));
+        }
+        timelines[slot].conversations.extend(rapport_measures::conversations(rows));
+        rows.clear();
+    };
     for (slot, row) in threads {
         if current != Some(slot) {
             if let Some(previous) = current {
-                customers.timelines[previous].conversations.extend(rapport_measures::conversations(&mut rows));
-                rows.clear();
+                close(previous, &mut rows, &mut customers.timelines);
             }
             current = Some(slot);
         }
         rows.push(row);
     }
     if let Some(previous) = current {
-        customers.timelines[previous].conversations.extend(rapport_measures::conversations(&mut rows));
+        close(previous, &mut rows, &mut customers.timelines);
     }
     drop(rows);
+    let held: u64 = silent_writers.iter().map(|(_, replies)| replies).sum();
+    let replies_to_few = (held > 0 && held as f64 >= 0.5 * outbound as f64).then(|| {
+        silent_writers.sort_by_key(|&(slot, replies)| (std::cmp::Reverse(replies), slot));
+        let named = silent_writers.iter().take(3).map(|&(slot, _)| customers.timelines[slot].customer.clone()).collect();
+        RepliesToFew { named, writers: silent_writers.len(), held, outbound }
+    });
 
     progress("reading surveys, engagement, programs and costs");
     workspace.scan_events_in_order(
@@ -1082,6 +1125,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         complaint_messages,
         last_event: last_event.unwrap_or(as_of),
         referrals,
+        replies_to_few,
     })
 }
 

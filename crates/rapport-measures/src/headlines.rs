@@ -174,6 +174,8 @@ struct ServiceStat {
     resolution_hours: Vec<f64>,
     resolved: u64,
     opened_negative: u64,
+    /// Of those, conversations in which a recovery could show ([`Conversation::recoverable`]).
+    recoverable: u64,
     recovered: u64,
     no_reply: u64,
 }
@@ -197,6 +199,7 @@ impl ServiceStat {
         }
         self.resolved += u64::from(conversation.resolved);
         self.opened_negative += u64::from(conversation.opened_negative());
+        self.recoverable += u64::from(conversation.recoverable());
         self.recovered += u64::from(conversation.recovered());
     }
 
@@ -208,6 +211,7 @@ impl ServiceStat {
         self.resolution_hours.extend(other.resolution_hours);
         self.resolved += other.resolved;
         self.opened_negative += other.opened_negative;
+        self.recoverable += other.recoverable;
         self.recovered += other.recovered;
         self.no_reply += other.no_reply;
     }
@@ -623,16 +627,26 @@ impl Measures {
             }),
             "no interaction row says whether its conversation was resolved (map a resolved column)",
         );
+        // Where no conversation that opened negative has a second customer message or a
+        // stated resolution, every one of them closes as it opened: that is no rate, not 0%
+        // (a social export whose replies carry the brand's id as customer_id, or one
+        // conversation id per tweet, looks like this).
+        let recovery_reason = match service.opened_negative {
+            0 => "no conversation opened negative (interactions with customer texts are needed)".to_string(),
+            n => format!(
+                "none of the {n} conversations that opened negative has a second customer message or a stated resolution, so none could show a recovery (check that a conversation's rows share its conversation_id and customer_id, or map a resolved column)"
+            ),
+        };
         put(
             "recovery_rate",
-            (service.opened_negative > 0).then(|| {
+            (service.recoverable > 0).then(|| {
                 Headline::new(
                     wilson(service.recovered, service.opened_negative, confidence).scaled(100.0),
                     "percent",
                     "conversations that opened negative",
                 )
             }),
-            "no conversation opened negative (interactions with customer texts are needed)",
+            &recovery_reason,
         );
         put(
             "deflection_rate",
@@ -825,7 +839,11 @@ impl Measures {
             service.number("resolution_rate", resolution.estimate);
             service.number("resolution_rate_lower", resolution.lower);
             service.number("resolution_rate_upper", resolution.upper);
-            let recovery = wilson(stat.recovered, stat.opened_negative, confidence).scaled(100.0);
+            // As the headline: where no conversation could show a recovery, no rate.
+            let recovery = match self.service.recoverable {
+                0 => Interval { estimate: f64::NAN, lower: f64::NAN, upper: f64::NAN, n: stat.opened_negative },
+                _ => wilson(stat.recovered, stat.opened_negative, confidence).scaled(100.0),
+            };
             service.count("opened_negative", stat.opened_negative);
             service.number("recovery_rate", recovery.estimate);
             service.number("recovery_rate_lower", recovery.lower);
@@ -1088,6 +1106,46 @@ mod tests {
         Settings::new(MARCH + 60 * DAY, Zone::Utc)
     }
 
+    /// Complaints of one customer message each (a social export whose replies carry the
+    /// brand's id, so the customer's tweets stand alone) close as they opened: the
+    /// recovery rate is skipped with the reason, not shown as 0%. With a second customer
+    /// message in one conversation, the rate is back (1 recovered of 11: Wilson).
+    #[test]
+    fn recovery_needs_a_conversation_that_could_show_one() {
+        use crate::timeline::{Conversation, Tone};
+        let said = |opening: Tone, closing: Tone, texts: u32| Conversation {
+            start: MARCH,
+            channel: "social".into(),
+            agent: None,
+            first_response_seconds: None,
+            duration_seconds: 0,
+            resolved: false,
+            resolution_stated: false,
+            opening: Some(opening),
+            closing: Some(closing),
+            customer_texts: texts,
+            replies_before_start: 0,
+            topic: None,
+        };
+        let settings = settings();
+        let mut measures = Measures::default();
+        for index in 0..10 {
+            let mut timeline = answering(&format!("c{index}"), &[]);
+            timeline.conversations.push(said(Tone::Negative, Tone::Negative, 1));
+            measures.update(&timeline, &settings);
+        }
+        let (headlines, skipped) = measures.clone().headlines(&settings, "USD");
+        assert!(!headlines.contains_key("recovery_rate"));
+        assert!(skipped["recovery_rate"].contains("none of the 10 conversations that opened negative"), "{}", skipped["recovery_rate"]);
+        let mut timeline = answering("again", &[]);
+        timeline.conversations.push(said(Tone::Negative, Tone::Positive, 2));
+        measures.update(&timeline, &settings);
+        let (headlines, _) = measures.headlines(&settings, "USD");
+        let rate = &headlines["recovery_rate"];
+        let expected = rapport_stats::intervals::wilson(1, 11, 0.95).scaled(100.0);
+        assert_eq!((rate.estimate, rate.lower, rate.upper, rate.n), (expected.estimate, Some(expected.lower), Some(expected.upper), 11));
+    }
+
     /// 200 answers, 100 promoters, 40 detractors: NPS 29.6 ± 10.7 by adjusted Wald (the
     /// worked example of Sauro & Lewis, as in `rapport_stats::intervals`), here through
     /// the whole accumulator; split-then-merge equals one pass.
@@ -1163,6 +1221,7 @@ mod tests {
             resolution_stated: true,
             opening: Some(Tone::Negative),
             closing: Some(Tone::Neutral),
+            customer_texts: 2,
             replies_before_start: 0,
             topic: Some(topic),
         };

@@ -135,6 +135,9 @@ pub struct Conversation {
     pub opening: Option<Tone>,
     /// Tone of the last inbound text.
     pub closing: Option<Tone>,
+    /// Inbound messages with a tone: with fewer than two (and no stated resolution) the
+    /// closing tone is the opening one, and a recovery could not show.
+    pub customer_texts: u32,
     /// Rows timestamped before the start (replies before the message they answer).
     pub replies_before_start: u32,
     /// The complaint topic of its first customer message that has one.
@@ -161,6 +164,7 @@ impl Conversation {
             resolution_stated: messages.iter().any(|message| message.resolved.is_some()),
             opening: texts.first().copied(),
             closing: texts.last().copied(),
+            customer_texts: texts.len() as u32,
             replies_before_start: messages.iter().filter(|message| message.time < start).count() as u32,
             topic: messages.iter().filter(|message| message.inbound).find_map(|message| message.topic),
         })
@@ -169,6 +173,12 @@ impl Conversation {
     /// Opened negative.
     pub fn opened_negative(&self) -> bool {
         self.opening == Some(Tone::Negative)
+    }
+
+    /// Whether a recovery could show: it opened negative, and the customer wrote again or
+    /// a row states whether it was resolved.
+    pub fn recoverable(&self) -> bool {
+        self.opened_negative() && (self.resolution_stated || self.customer_texts >= 2)
     }
 
     /// Recovered: opened negative and closed non-negative or resolved (judged on the

@@ -411,3 +411,35 @@ fn complaints_stop_at_the_observation_end() {
     let late: Vec<&String> = times.iter().filter(|time| time.as_str() > "2024-06-30T23:59:59").collect();
     assert!(late.is_empty(), "{} of {} after the observation end: {:?}", late.len(), times.len(), &late[..late.len().min(3)]);
 }
+
+/// A social export mapped with `customer_id` = the tweet's author (as Kaggle's "Customer
+/// Support on Twitter" export reads): each brand becomes a customer who never wrote, its
+/// replies answer no one, and every complaint is one tweet. The run says what happened
+/// and how to map it, and gives no recovery rate (none could show), not 0%.
+#[test]
+fn brand_replies_mapped_as_customers_are_said_and_recovery_is_no_rate() {
+    use rapport_engine::analyze::{AnalyzeRequest, analyze};
+    use rapport_store::input::InputSpec;
+    use rapport_store::workspace::{IngestOptions, Workspace};
+    let directory = tempfile::tempdir().expect("temp");
+    let root = directory.path().join("ws");
+    let mut workspace = Workspace::init(&root, rapport_core::config::WorkspaceConfig::default()).expect("init");
+    let mut tweets = String::from("customer_id,conversation_id,time,channel,direction,text\n");
+    for c in 0..40 {
+        let (brand, day) = (if c % 2 == 0 { "AcmeHelp" } else { "ShopCares" }, 10 + c % 15);
+        tweets.push_str(&format!("{c},{c},2025-03-{day} 09:00:00,social,inbound,my order is late and this is awful\n"));
+        tweets.push_str(&format!("{brand},{c},2025-03-{day} 09:20:00,social,outbound,Sorry to hear that! Please DM us.\n"));
+    }
+    let path = crate::write(directory.path(), "tweets.csv", &tweets);
+    let options = IngestOptions { input: InputSpec { path, ..InputSpec::default() }, ..IngestOptions::default() };
+    let report = workspace.ingest(rapport_core::event::EventKind::Interactions, &options).expect("ingest");
+    assert_eq!(report.rejected, 0, "{:?}", report.first_rejects);
+    let outcome = analyze(&AnalyzeRequest { workspace: root, as_of: Some("2025-03-31".into()) }, &|_| {}).expect("analyze");
+    let warnings: Vec<&str> = outcome.summary["warnings"].as_array().expect("warnings").iter().filter_map(|w| w.as_str()).collect();
+    assert!(
+        warnings.iter().any(|w| w.starts_with("2 customer(s) who wrote no interaction row hold 40 of the 40 outbound rows (100%")
+            && w.contains("\"AcmeHelp\", \"ShopCares\"")),
+        "{warnings:?}"
+    );
+    assert!(outcome.skipped["recovery_rate"].starts_with("none of the 40 conversations that opened negative"), "{:?}", outcome.skipped);
+}
