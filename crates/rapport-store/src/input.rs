@@ -279,6 +279,9 @@ struct Layout {
     width: Option<usize>,
     /// The header line as written (delimited text with a header row).
     header: Option<String>,
+    /// For each wanted column, whether it is read only to tell rows apart
+    /// ([`WantedColumn::identity_only`]).
+    identity_only: Vec<bool>,
 }
 
 /// Scan `input`, feeding the wanted columns of each row to sinks made by `make_sink`,
@@ -695,6 +698,7 @@ fn open_text<R: Read>(
             names: wanted.iter().map(|column| column.name.clone()).collect(),
             width: None,
             header: None,
+            identity_only: wanted.iter().map(|column| column.identity_only).collect(),
         },
         InputFormat::Lines => Layout {
             delimiter: Delimiter::Auto,
@@ -702,6 +706,7 @@ fn open_text<R: Read>(
             names: wanted.iter().map(|column| column.name.clone()).collect(),
             width: None,
             header: None,
+            identity_only: wanted.iter().map(|column| column.identity_only).collect(),
         },
         _ => {
             let mut header_line = Vec::new();
@@ -778,7 +783,8 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
         .zip(&indexes)
         .map(|(column, index)| index.map_or_else(|| column.name.clone(), |index| header[index].clone()))
         .collect();
-    Ok(Layout { delimiter, indexes, names, width: Some(header.len()), header: None })
+    let identity_only = wanted.iter().map(|column| column.identity_only).collect();
+    Ok(Layout { delimiter, indexes, names, width: Some(header.len()), header: None, identity_only })
 }
 
 /// A wanted column absent from a delimited input's header (or given column names),
@@ -1196,13 +1202,17 @@ fn emit_row<'a, S: RowSink>(
     if matches!(layout.delimiter, Delimiter::Byte(_)) && layout.width.is_some_and(|width| values.len() < width) {
         sink.short(line);
     }
-    for (slot, (index, name)) in fields.iter_mut().zip(layout.indexes.iter().zip(&layout.names)) {
+    // A column read only to tell rows apart is not refused for bytes that are not UTF-8
+    // (a Latin-1 `£` in a description no field maps): its bytes are kept, escaped.
+    let mut escaped: Vec<(usize, String)> = Vec::new();
+    for (position, (slot, (index, name))) in fields.iter_mut().zip(layout.indexes.iter().zip(&layout.names)).enumerate() {
         *slot = None;
         let Some(index) = index else { continue };
         let raw = values[*index];
         match std::str::from_utf8(raw) {
             Ok(text) if text.trim().is_empty() => {}
             Ok(text) => *slot = Some(text),
+            Err(_) if layout.identity_only.get(position).copied().unwrap_or(false) => escaped.push((position, escape_bytes(raw))),
             Err(error) => {
                 sink.reject(Rejected {
                     file: file.into(),
@@ -1215,7 +1225,29 @@ fn emit_row<'a, S: RowSink>(
             }
         }
     }
-    sink.row(line, fields);
+    if escaped.is_empty() {
+        sink.row(line, fields);
+    } else {
+        let mut with_escaped: Vec<Option<&str>> = fields.clone();
+        for (position, text) in &escaped {
+            with_escaped[*position] = Some(text);
+        }
+        sink.row(line, &with_escaped);
+    }
+}
+
+/// Bytes as text, each byte that is not part of valid UTF-8 written `\xNN`: lossless, so
+/// rows that differ only in such bytes stay apart (`from_utf8_lossy` would make every
+/// one U+FFFD).
+fn escape_bytes(raw: &[u8]) -> String {
+    let mut text = String::with_capacity(raw.len() + 8);
+    for chunk in raw.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    text
 }
 
 /// A JSON number as text: a whole number written as a float (`17850.0`, `1.785e4`, as
@@ -1570,6 +1602,21 @@ mod tests {
         let refused = scan_text_of(b"{\"id\": 1}\n", "x.jsonl", |input| input.encoding = Some(windows), &wanted(&["id"]));
         assert!(refused.is_err_and(|error| error.to_string().contains("UTF-8 by definition")));
         assert!(text_encoding("klingon").is_err());
+    }
+
+    /// A column read only to tell rows apart (one no field maps) is not refused for bytes
+    /// that are not UTF-8: they are kept escaped, so two rows that differ only there stay
+    /// two rows. A mapped column with such bytes still rejects its row.
+    #[test]
+    fn bytes_that_are_not_utf8_in_an_identity_column_are_kept_escaped() {
+        let content = b"id,description\n1,Gift Voucher \xa340.00\n1,Gift Voucher \xa540.00\n2,caf\xe9\n";
+        let columns = [WantedColumn::required("id"), WantedColumn::identity("description")];
+        let collected = scan_text_of(content, "x.csv", |_| {}, &columns).expect("scan");
+        assert!(collected.rejected.is_empty(), "{:?}", collected.rejected);
+        let texts: Vec<Option<String>> = collected.rows.iter().map(|(_, fields)| fields[1].clone()).collect();
+        assert_eq!(texts, ["Gift Voucher \\xA340.00", "Gift Voucher \\xA540.00", "caf\\xE9"].map(|text| Some(text.to_string())));
+        let collected = scan_text_of(content, "x.csv", |_| {}, &wanted(&["id", "description"])).expect("scan");
+        assert_eq!((collected.rows.len(), collected.rejected.len()), (0, 3));
     }
 
     /// A whole number spelled as a float is the same id as the integer; others keep their text.
