@@ -142,6 +142,12 @@ pub struct ExecutorArgs {
     /// Tasks run at once (default: the machine's cores).
     #[arg(long)]
     pub concurrency: Option<usize>,
+    /// Memory the executor's queries may hold, shared by its tasks (each gets its share
+    /// of the concurrency): an aggregation past it spills to the work directory instead
+    /// of growing (such as 2GiB, 512MiB; default 70% of the machine's or container's
+    /// memory). It bounds what the query operators hold, not the whole process.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<bytesize::ByteSize>,
     /// Where shuffle files go (default: a temporary directory, removed when the executor
     /// stops on Ctrl-C or SIGTERM).
     #[arg(long)]

@@ -565,11 +565,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 external_host: args.external_host.clone(),
                 concurrency,
                 work_dir: args.work_dir.clone(),
+                memory_limit: args.memory_limit.map(|size| size.as_u64()),
             };
             if rapport_engine::cluster::AVAILABLE && !quiet {
                 say!(
-                    "starting an executor on {} ({concurrency} tasks at once) for the scheduler at {}; stop with Ctrl-C",
+                    "starting an executor on {} ({concurrency} tasks at once{}) for the scheduler at {}; stop with Ctrl-C",
                     args.bind,
+                    args.memory_limit.map(|size| format!(", queries spilling past {}", size.display().iec())).unwrap_or_default(),
                     args.scheduler
                 );
             }

@@ -29,6 +29,9 @@ pub struct ExecutorRequest {
     pub concurrency: usize,
     /// Where shuffle files go (default: a temporary directory).
     pub work_dir: Option<PathBuf>,
+    /// Bytes the executor's query operators may hold before they spill to the work
+    /// directory (default: Ballista's, 70% of the machine's or container's memory).
+    pub memory_limit: Option<u64>,
 }
 
 /// Whether this build runs a cluster.
@@ -66,6 +69,7 @@ pub fn executor(request: &ExecutorRequest) -> Result<(), EngineError> {
             external_host: request.external_host.clone(),
             concurrency: request.concurrency,
             work_dir: request.work_dir.clone(),
+            memory_limit: request.memory_limit,
         };
         Ok(rapport_sql::cluster::run_executor(&options)?)
     }

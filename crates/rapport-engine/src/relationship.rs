@@ -1282,9 +1282,14 @@ fn builtin_proposals(
             Some(_) => {}
         }
     }
-    // surprise_and_delight: the top tier without a risk signal (where a lapse stands in
-    // for P(alive), being past the lapse threshold is one, however long ago it began).
-    let lapsed = facts.lapses.and_then(|(_, lapses)| lapses[i]).is_some_and(|lapse| lapse.days_since >= lapse.threshold);
+    // surprise_and_delight: the top tier without a risk signal. Being past the lapse
+    // threshold (where a lapse stands in for P(alive)) or a P(alive) below ½ is one,
+    // however long ago it began: the watch list sees only what changed in its window, and
+    // a customer silent for years is no one to surprise.
+    let lapsed = match facts.lapses {
+        Some((_, lapses)) => lapses[i].is_some_and(|lapse| lapse.days_since >= lapse.threshold),
+        None => facts.p_alive[i] < 0.5,
+    };
     if facts.tier[i] && !facts.on_watch.contains(&i) && !lapsed && facts.net_spend[i] > 0.0 {
         let clv = if facts.clv[i].is_finite() { format!(", CLV {:.2}", facts.clv[i]) } else { String::new() };
         proposals.push(propose("surprise_and_delight", format!("top tier: strength {:.1}{clv}, no risk signal", facts.strength[i])));
@@ -1792,4 +1797,39 @@ pub fn value(request: &ValueRequest) -> Result<ValueReport, EngineError> {
         .unwrap_or(Json::Null);
     let ror_skipped = summary["skipped"]["ror"].as_str().map(str::to_string);
     Ok(ValueReport { run, ror, programs, propensity, response, settings, ror_skipped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A top-tier customer with spend, off the watch list, gets surprise_and_delight only
+    /// while P(alive) is ½ or more: one silent for years (P(alive) 0.05, which no recent
+    /// change put on the watch list) has a risk signal, and is no one to surprise.
+    #[test]
+    fn surprise_and_delight_needs_a_customer_likely_alive() {
+        let on_watch = std::collections::HashSet::new();
+        let timeline = Timeline { customer: "c".into(), ..Timeline::default() };
+        let proposed = |p_alive: f64| {
+            let facts = Facts {
+                tier: &[true],
+                on_watch: &on_watch,
+                p_alive: &[p_alive],
+                net_spend: &[500.0],
+                strength: &[80.0],
+                clv: &[120.0],
+                previous: None,
+                lapses: None,
+                previous_silence: None,
+            };
+            let as_of = 1_767_139_200; // 2025-12-31
+            builtin_proposals(0, &timeline, &facts, as_of, Zone::Utc, &[], f64::INFINITY)
+                .into_iter()
+                .map(|proposal| proposal.action)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(proposed(0.9), ["surprise_and_delight"]);
+        assert!(proposed(0.05).is_empty());
+        assert_eq!(proposed(f64::NAN), ["surprise_and_delight"], "no fit: no P(alive) to read");
+    }
 }

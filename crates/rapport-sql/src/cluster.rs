@@ -148,6 +148,10 @@ pub struct ExecutorOptions {
     pub concurrency: usize,
     /// Where shuffle files go (default: a temporary directory).
     pub work_dir: Option<PathBuf>,
+    /// Bytes the query operators may hold, shared by the tasks: an aggregation past it
+    /// spills to the work directory (Ballista's `memory_pool_size`; its default is 70% of
+    /// the machine's or container's memory).
+    pub memory_limit: Option<u64>,
 }
 
 /// Run an executor until the process is stopped.
@@ -191,6 +195,8 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<(), SqlError> {
         vcores: options.concurrency.max(1),
         executor_heartbeat_interval_seconds: 10,
         work_dir: work_dir.map(|dir| dir.to_string_lossy().into_owned()),
+        // 0 is Ballista's "unbounded": a limit rounds up to at least a byte per task.
+        memory_pool_size: options.memory_limit.map(|bytes| bytes.max(options.concurrency.max(1) as u64)),
         override_logical_codec: Some(logical_codec()),
         override_physical_codec: Some(physical_codec()),
         ..ExecutorProcessConfig::default()

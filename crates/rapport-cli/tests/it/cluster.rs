@@ -32,6 +32,8 @@ fn a_malformed_engine_is_refused() {
     }
     let message = user_error(&["cluster", "executor", "--scheduler", "nohostport"]);
     assert!(message.contains("HOST:PORT"), "{message}");
+    let message = user_error(&["cluster", "executor", "--memory-limit", "lots"]);
+    assert!(message.contains("--memory-limit") && message.contains("lots"), "{message}");
 }
 
 #[cfg(feature = "cluster")]
@@ -151,23 +153,27 @@ mod on_a_cluster {
             std::thread::sleep(Duration::from_millis(100));
         }
         let mut executor_ports = Vec::new();
+        // The first executor may hold 96 MiB (48 MiB a task): its sorts and shuffle writes
+        // spill to its work directory, which its log of each task's plan shows, and the
+        // results are still the embedded ones.
+        let spilling_log = directory.path().join("executor0.log");
         for index in 0..2 {
             let port = free_ports(2);
             executor_ports.push(port);
             let work = directory.path().join(format!("executor{index}"));
             std::fs::create_dir_all(&work).expect("work dir");
-            cluster.0.push(spawn(&[
-                "cluster",
-                "executor",
-                "--scheduler",
-                &scheduler_address,
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--concurrency",
-                "2",
-                "--work-dir",
-                work.to_str().expect("path"),
-            ]));
+            let bind = format!("127.0.0.1:{port}");
+            let mut args = vec!["cluster", "executor", "--scheduler", &scheduler_address, "--bind", &bind, "--concurrency", "2"];
+            args.extend(["--work-dir", work.to_str().expect("path")]);
+            let mut command = Command::new(env!("CARGO_BIN_EXE_rapport"));
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+            if index == 0 {
+                args.extend(["--memory-limit", "96MiB"]);
+                command
+                    .env("RAPPORT_LOG", "ballista_executor::execution_engine=debug")
+                    .stderr(std::fs::File::create(&spilling_log).expect("log file"));
+            }
+            cluster.0.push(command.args(&args).spawn().expect("start rapport"));
         }
         let engine = format!("ballista://{scheduler_address}");
         // An executor's address is not a scheduler's, and is said to be so.
@@ -227,6 +233,14 @@ mod on_a_cluster {
         // The executors did the work: their shuffle files are there.
         let files = |index: usize| walk(&directory.path().join(format!("executor{index}")));
         assert!(files(0) + files(1) > 0, "no executor wrote shuffle files");
+        // And the executor with a memory limit spilled on the way to the same results.
+        let log = std::fs::read_to_string(&spilling_log).expect("executor log");
+        let spills: u64 = log
+            .split("spill_count=")
+            .skip(1)
+            .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok())
+            .sum();
+        assert!(spills > 0, "the executor with --memory-limit 96MiB did not spill ({} bytes of log)", log.len());
         drop(cluster);
 
         // A scheduler that is not there is said plainly.
