@@ -7,6 +7,9 @@
 #   cargo build --release -p rapport-cli --features cluster
 #   bench/engines.sh target/release/rapport WORKSPACE RUNS summary clv analyze
 #
+# RAPPORT_BENCH_ENGINES=ballista runs only the cluster (default: all three);
+# RAPPORT_BENCH_EXECUTOR_MEMORY=SIZE gives each executor --memory-limit SIZE.
+#
 # The cluster is started afresh for each command (so an executor's peak is that
 # command's), its executors with --concurrency 1 each: two tasks at a time on two cores,
 # as DataFusion runs two partitions here. Peaks of the cluster processes are their
@@ -64,11 +67,17 @@ run_once() { # command engine run
   printf '%s\t%s\t%s\t%s s\t%.0f MiB' "$1" "${2%%://*}" "$3" "$seconds" "$((kib / 1024))"
 }
 
+engines=${RAPPORT_BENCH_ENGINES:-embedded datafusion ballista}
+executor_memory=()
+[ -z "${RAPPORT_BENCH_EXECUTOR_MEMORY:-}" ] || executor_memory=(--memory-limit "$RAPPORT_BENCH_EXECUTOR_MEMORY")
+
 for command in "$@"; do
   for run in $(seq "$runs"); do
-    run_once "$command" embedded "$run"; echo
-    run_once "$command" datafusion "$run"; echo
+    for engine in embedded datafusion; do
+      case " $engines " in *" $engine "*) run_once "$command" "$engine" "$run"; echo ;; esac
+    done
   done
+  case " $engines " in *" ballista "*) ;; *) continue ;; esac
   work=$(mktemp -d)
   "$bin" cluster scheduler --bind "127.0.0.1:$port" > "$work/scheduler.log" 2>&1 &
   scheduler=$!
@@ -77,7 +86,7 @@ for command in "$@"; do
   for index in 1 2; do
     executor_port=$((port + 10 * index))
     "$bin" cluster executor --scheduler "127.0.0.1:$port" --bind "127.0.0.1:$executor_port" --concurrency 1 \
-      --work-dir "$work/executor$index" > "$work/executor$index.log" 2>&1 &
+      --work-dir "$work/executor$index" "${executor_memory[@]}" > "$work/executor$index.log" 2>&1 &
     executors+=($!)
   done
   sleep 5
