@@ -146,12 +146,17 @@ pub struct ExecutorArgs {
     /// of the concurrency): an aggregation past it spills to the work directory instead
     /// of growing (such as 2GiB, 512MiB; default 70% of the machine's or container's
     /// memory). It bounds what the query operators hold, not the whole process.
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", value_parser = memory_size)]
     pub memory_limit: Option<bytesize::ByteSize>,
     /// Where shuffle files go (default: a temporary directory, removed when the executor
     /// stops on Ctrl-C or SIGTERM).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+}
+
+/// A memory size as `--memory-limit` takes it (`4GiB`, `512MiB`, `2G`).
+fn memory_size(text: &str) -> Result<bytesize::ByteSize, String> {
+    text.trim().parse::<bytesize::ByteSize>().map_err(|_| "expected a size such as 4GiB, 512MiB or 2G".to_string())
 }
 
 #[derive(Debug, Subcommand)]

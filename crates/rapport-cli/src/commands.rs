@@ -559,6 +559,21 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Cluster(ClusterCommand::Executor(args)) => {
             let concurrency = args.concurrency.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            // Each task's share of the pool must hold a sort's merge (DataFusion reserves
+            // 10 MB for it up front) and some rows: below 32 MiB a task every query fails.
+            const TASK_MINIMUM: u64 = 32 << 20;
+            if let Some(limit) = args.memory_limit
+                && limit.as_u64() / (concurrency.max(1) as u64) < TASK_MINIMUM
+            {
+                return Err(EngineError::Request(format!(
+                    "--memory-limit {} leaves {} to each of the {concurrency} task(s) run at once, and a query needs at least 32 MiB a task: give --memory-limit {}MiB or more{}",
+                    limit.display().iec(),
+                    bytesize::ByteSize::b(limit.as_u64() / concurrency.max(1) as u64).display().iec(),
+                    32 * concurrency.max(1),
+                    if concurrency > 1 { " (or a lower --concurrency)" } else { "" }
+                ))
+                .into());
+            }
             let request = rapport_engine::cluster::ExecutorRequest {
                 scheduler: args.scheduler.clone(),
                 bind: args.bind,

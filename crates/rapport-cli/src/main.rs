@@ -416,7 +416,7 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         // DataFusion's words when a query's operators cannot get memory from the pool
         // (an executor's --memory-limit, shared by its tasks) even after spilling.
         _ if error.to_string().contains("ResourcesExhausted") => Some(
-            "a query ran out of the memory its executor allows (--memory-limit, split among the tasks --concurrency runs at once): give the executors a larger --memory-limit or a lower --concurrency".into(),
+            "a query ran out of the memory its executor allows (--memory-limit, shared by the tasks it runs at once): give the executors a larger --memory-limit (or, where --concurrency is above 1, fewer tasks at once)".into(),
         ),
         "too_many_rejects" | "bad_value" | "invalid_value" if error.to_string().contains("a decimal comma?") => {
             Some("amounts written with a decimal comma (12,50): give --decimal-comma".into())

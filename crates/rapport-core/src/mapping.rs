@@ -278,6 +278,8 @@ impl Mapping {
                         });
                     }
                     Scalar::Number(number) => FieldValue::Number(number),
+                    // Every digit, as text (an id, or an amount read from its text).
+                    Scalar::Integer(number) => FieldValue::Text(Cow::Owned(number.to_string())),
                     Scalar::Bool(flag) => FieldValue::Flag(flag),
                     Scalar::Text(text) if text.is_empty() => FieldValue::Missing,
                     Scalar::Text(text) => FieldValue::Text(Cow::Owned(text)),

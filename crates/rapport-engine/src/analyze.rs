@@ -215,7 +215,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     if let Some(RepliesToFew { named, writers, held, outbound }) = replies_to_few {
         let names = named.iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(", ");
         warnings.push(format!(
-            "{writers} customer(s) who wrote no interaction row hold {held} of the {outbound} outbound rows ({:.0}%; the most: {names}): if they are the brand or its agents, their replies count for them instead of the customers they answer, and those conversations look unanswered; map customer_id to the customer a reply answers and the writer to agent",
+            "{writers} customer(s) whose interaction rows are all outbound hold {held} of the {outbound} outbound rows ({:.0}%; the most: {names}): if they are the brand or its agents, their replies count for them instead of the customers they answer, and those conversations look unanswered; map customer_id to the customer a reply answers and the writer to agent",
             100.0 * held as f64 / outbound as f64
         ));
     }
@@ -281,6 +281,12 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         left
     });
     let (mut headlines, mut skipped) = measures.headlines(&settings, &currency);
+    let (opened_negative, recoverable) = measures.recovery_observed();
+    if recoverable > 0 && recoverable * 2 < opened_negative {
+        warnings.push(format!(
+            "only {recoverable} of the {opened_negative} conversations that opened negative could show a recovery (a second customer message or a stated resolution); recovery_rate counts the others as not recovered: if a conversation's messages carry different conversation ids (one per reply, as in a tweet export), map one id per conversation"
+        ));
+    }
     let mut tables: Vec<Table> = measures.breakdowns(&settings).into_iter().filter(|table| table.rows() > 0).collect();
     // Its lists of response and resolution times (for exact medians) are done with: freed
     // before the fit and the relationship stage, where the analysis peaks (190 MB of a
@@ -507,10 +513,10 @@ pub struct Loaded {
     pub last_event: i64,
     /// Referrals naming the referred customer: (referrer, referred) ids.
     pub referrals: Vec<(String, String)>,
-    /// Where customers who wrote no interaction row but hold at least 20 outbound rows
-    /// each hold half or more of all outbound rows. A social export mapped with
-    /// `customer_id` = the author makes each brand such a customer, and their replies
-    /// answer no one.
+    /// Where customers whose interaction rows are all outbound, at least 20 each, hold half
+    /// or more of all outbound rows (the counts are of every customer whose rows are all
+    /// outbound). A social export mapped with `customer_id` = the author makes each brand
+    /// such a customer, and their replies answer no one.
     pub replies_to_few: Option<RepliesToFew>,
 }
 
@@ -951,13 +957,13 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
     threads.par_sort_unstable_by_key(|(slot, _)| *slot);
     let mut rows: Vec<ThreadRow> = Vec::new();
     let mut current = None;
-    // Customers who wrote no row but hold at least 20 outbound ones (slot, rows), and all
-    // outbound rows: see [`Loaded::replies_to_few`].
+    // Customers all of whose rows are outbound (slot, rows), and all outbound rows: see
+    // [`Loaded::replies_to_few`].
     let (mut silent_writers, mut outbound) = (Vec::<(usize, u64)>::new(), 0_u64);
     let mut close = |slot: usize, rows: &mut Vec<ThreadRow>, timelines: &mut [Timeline]| {
         let replies = rows.iter().filter(|row| !row.message.inbound).count() as u64;
         outbound += replies;
-        if replies == rows.len() as u64 && replies >= 20 {
+        if replies == rows.len() as u64 {
             silent_writers.push((slot, replies));
         }
         timelines[slot].conversations.extend(rapport_measures::conversations(rows));
@@ -976,8 +982,11 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         close(previous, &mut rows, &mut customers.timelines);
     }
     drop(rows);
+    // Outreach to customers who never answer is common, a few rows each; a handful of
+    // "customers" with at least 20 such rows holding half of them is a brand or its agents.
+    let heavy: u64 = silent_writers.iter().map(|(_, replies)| replies).filter(|&&replies| replies >= 20).sum();
     let held: u64 = silent_writers.iter().map(|(_, replies)| replies).sum();
-    let replies_to_few = (held > 0 && held as f64 >= 0.5 * outbound as f64).then(|| {
+    let replies_to_few = (heavy > 0 && heavy as f64 >= 0.5 * outbound as f64).then(|| {
         silent_writers.sort_by_key(|&(slot, replies)| (std::cmp::Reverse(replies), slot));
         let named = silent_writers.iter().take(3).map(|&(slot, _)| customers.timelines[slot].customer.clone()).collect();
         RepliesToFew { named, writers: silent_writers.len(), held, outbound }

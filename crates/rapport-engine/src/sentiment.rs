@@ -103,7 +103,7 @@ pub fn read_warnings(report: &OrderedReport) -> Vec<String> {
     let mut warnings: Vec<String> = replaced_text_warning(report).into_iter().collect();
     if let Some(first) = report.first_short_line {
         warnings.push(format!(
-            "{} row(s) have fewer fields than the header (the first at line {first}) and were read as they are, the missing fields blank: a file cut off mid-row ends this way",
+            "{} row(s) have fewer fields than the header (the first at line {first}) and were read as they are, the missing fields blank: a line break inside an unquoted field, or a file cut off mid-row, looks like this",
             report.short_rows
         ));
     }

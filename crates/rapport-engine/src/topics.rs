@@ -269,12 +269,16 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
     // Times first: a bad one is reported before any work is done.
     let time_column = request.columns.time.as_deref().unwrap_or("time");
     let mut periods: Vec<Option<i64>> = vec![None; rows.len()];
+    // Each text's local time, for the dates a warning names.
+    let mut locals: Vec<Option<i64>> = vec![None; rows.len()];
     for &index in &selected {
         if let Some(time) = rows[index].time.as_deref().filter(|time| !time.trim().is_empty()) {
             let parsed = request.time_format.parse(time).map_err(|_| {
                 bad(source_name, rows[index].line, time_column, format!("{} (found {time:?})", request.time_format.expected()))
             })?;
-            periods[index] = Some(request.trend_period.index(request.zone.local_seconds(parsed)));
+            let local = request.zone.local_seconds(parsed);
+            periods[index] = Some(request.trend_period.index(local));
+            locals[index] = Some(local);
         }
     }
     let texts: Vec<&str> = selected.iter().map(|&index| rows[index].text.as_str()).collect();
@@ -283,7 +287,7 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
     for (position, &index) in selected.iter().enumerate() {
         topic_of[index] = found.assignments[position];
     }
-    let (first, last) = trend_span(&periods, request.trend_period, &mut warnings);
+    let (first, last) = trend_span(&periods, &locals, request.trend_period, &mut warnings);
     let topics = found
         .topics
         .iter()
@@ -372,7 +376,7 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
 /// the outliers on one side stretch the trend by more than the periods of the central 98%
 /// of the dated texts span (and by more than three periods), that side is cut to them and
 /// a warning says what it left out (the texts still count in their topics).
-fn trend_span(periods: &[Option<i64>], period: Period, warnings: &mut Vec<String>) -> (Option<i64>, Option<i64>) {
+fn trend_span(periods: &[Option<i64>], locals: &[Option<i64>], period: Period, warnings: &mut Vec<String>) -> (Option<i64>, Option<i64>) {
     let mut dated: Vec<i64> = periods.iter().flatten().copied().collect();
     dated.sort_unstable();
     let (Some(&first), Some(&last)) = (dated.first(), dated.last()) else { return (None, None) };
@@ -388,12 +392,14 @@ fn trend_span(periods: &[Option<i64>], period: Period, warnings: &mut Vec<String
     }
     let (before, after) = (dated.partition_point(|&p| p < start), n - dated.partition_point(|&p| p <= end));
     let date = |index: i64| format_date(period.start_seconds(index));
+    let (earliest, latest) =
+        (locals.iter().flatten().min().copied().unwrap_or_default(), locals.iter().flatten().max().copied().unwrap_or_default());
     let mut parts = Vec::new();
     if before > 0 {
-        parts.push(format!("{before} dated before {} (the first {})", date(start), date(first)));
+        parts.push(format!("{before} dated before {} (the earliest {})", date(start), format_date(earliest)));
     }
     if after > 0 {
-        parts.push(format!("{after} dated after the period of {} (the last {})", date(end), date(last)));
+        parts.push(format!("{after} dated after the period of {} (the latest {})", date(end), format_date(latest)));
     }
     warnings.push(format!(
         "the trend spans the periods from {} to {}; it leaves out {}, outliers far from the other {} dated texts (they still count in their topics)",
@@ -409,9 +415,13 @@ fn trend_span(periods: &[Option<i64>], period: Period, warnings: &mut Vec<String
 mod tests {
     use super::*;
 
-    fn month(text: &str) -> i64 {
+    fn day(text: &str) -> i64 {
         let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date");
-        Period::Month.index(date.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp())
+        date.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp()
+    }
+
+    fn month(text: &str) -> i64 {
+        Period::Month.index(day(text))
     }
 
     /// Three texts years before 500 others (as TWCS's stray 2011 tweets) are cut from the
@@ -423,13 +433,16 @@ mod tests {
         periods.extend((0..500).map(|index| Some(month(if index % 2 == 0 { "2017-10-01" } else { "2017-11-01" }))));
         periods.extend([Some(month("2017-12-01")), Some(month("2017-12-01")), None]);
         let mut warnings = Vec::new();
-        assert_eq!(trend_span(&periods, Period::Month, &mut warnings), (Some(month("2017-10-01")), Some(month("2017-12-01"))));
+        let mut locals = vec![None; periods.len()];
+        locals[0] = Some(day("2011-08-29"));
+        locals[3] = Some(day("2017-10-02"));
+        assert_eq!(trend_span(&periods, &locals, Period::Month, &mut warnings), (Some(month("2017-10-01")), Some(month("2017-12-01"))));
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("leaves out 3 dated before 2017-10-01 (the first 2011-08-01)"), "{}", warnings[0]);
+        assert!(warnings[0].contains("leaves out 3 dated before 2017-10-01 (the earliest 2011-08-29)"), "{}", warnings[0]);
         let mut warnings = Vec::new();
         let even: Vec<Option<i64>> = (0..300).map(|index| Some(month("2015-01-01") + index % 30)).collect();
-        assert_eq!(trend_span(&even, Period::Month, &mut warnings), (Some(month("2015-01-01")), Some(month("2017-06-01"))));
+        assert_eq!(trend_span(&even, &even, Period::Month, &mut warnings), (Some(month("2015-01-01")), Some(month("2017-06-01"))));
         assert!(warnings.is_empty());
-        assert_eq!(trend_span(&[None, None], Period::Month, &mut warnings), (None, None));
+        assert_eq!(trend_span(&[None, None], &[None, None], Period::Month, &mut warnings), (None, None));
     }
 }

@@ -567,6 +567,13 @@ impl Measures {
     }
 
     /// The headlines that the data allow, and the skipped ones with the reason.
+    /// Conversations that opened negative, and of them those in which a recovery could
+    /// show (a second customer message or a stated resolution): where few could, the
+    /// recovery rate counts the silent rest as not recovered, which a reader should know.
+    pub fn recovery_observed(&self) -> (u64, u64) {
+        (self.service.opened_negative, self.service.recoverable)
+    }
+
     pub fn headlines(&self, settings: &Settings, currency: &str) -> (BTreeMap<String, Headline>, BTreeMap<String, String>) {
         let confidence = settings.confidence;
         let mut headlines = BTreeMap::new();

@@ -33,7 +33,11 @@ fn a_malformed_engine_is_refused() {
     let message = user_error(&["cluster", "executor", "--scheduler", "nohostport"]);
     assert!(message.contains("HOST:PORT"), "{message}");
     let message = user_error(&["cluster", "executor", "--memory-limit", "lots"]);
-    assert!(message.contains("--memory-limit") && message.contains("lots"), "{message}");
+    assert!(message.contains("--memory-limit") && message.contains("expected a size such as 4GiB"), "{message}");
+    // A share under 32 MiB a task fails every query (a sort's merge reserves 10 MB): refused
+    // at start, with what to give.
+    let message = user_error(&["cluster", "executor", "--memory-limit", "48MiB", "--concurrency", "2"]);
+    assert!(message.contains("leaves 24.0 MiB to each of the 2 task(s)") && message.contains("--memory-limit 64MiB"), "{message}");
 }
 
 #[cfg(feature = "cluster")]

@@ -437,9 +437,27 @@ fn brand_replies_mapped_as_customers_are_said_and_recovery_is_no_rate() {
     let outcome = analyze(&AnalyzeRequest { workspace: root, as_of: Some("2025-03-31".into()) }, &|_| {}).expect("analyze");
     let warnings: Vec<&str> = outcome.summary["warnings"].as_array().expect("warnings").iter().filter_map(|w| w.as_str()).collect();
     assert!(
-        warnings.iter().any(|w| w.starts_with("2 customer(s) who wrote no interaction row hold 40 of the 40 outbound rows (100%")
-            && w.contains("\"AcmeHelp\", \"ShopCares\"")),
+        warnings
+            .iter()
+            .any(|w| w.starts_with("2 customer(s) whose interaction rows are all outbound hold 40 of the 40 outbound rows (100%")
+                && w.contains("\"AcmeHelp\", \"ShopCares\"")),
         "{warnings:?}"
     );
     assert!(outcome.skipped["recovery_rate"].starts_with("none of the 40 conversations that opened negative"), "{:?}", outcome.skipped);
+
+    // One customer writes again: a recovery rate over the 40, and a word that only 1 of
+    // them could show one.
+    tweets.push_str("0,0,2025-03-10 10:00:00,social,inbound,thanks so much that fixed it\n");
+    let root = directory.path().join("ws2");
+    let mut workspace = Workspace::init(&root, rapport_core::config::WorkspaceConfig::default()).expect("init");
+    let path = crate::write(directory.path(), "tweets2.csv", &tweets);
+    let options = IngestOptions { input: InputSpec { path, ..InputSpec::default() }, ..IngestOptions::default() };
+    workspace.ingest(rapport_core::event::EventKind::Interactions, &options).expect("ingest");
+    let outcome = analyze(&AnalyzeRequest { workspace: root, as_of: Some("2025-03-31".into()) }, &|_| {}).expect("analyze");
+    assert_eq!(outcome.headlines["recovery_rate"].n, 40);
+    let warnings: Vec<&str> = outcome.summary["warnings"].as_array().expect("warnings").iter().filter_map(|w| w.as_str()).collect();
+    assert!(
+        warnings.iter().any(|w| w.starts_with("only 1 of the 40 conversations that opened negative could show a recovery")),
+        "{warnings:?}"
+    );
 }
