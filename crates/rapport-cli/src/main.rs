@@ -144,12 +144,15 @@ fn say_when_interrupted(message: String) {
 
 /// The fields of every event kind, for `ingest --help`.
 fn ingest_fields() -> String {
+    // The paragraph is one line, which clap wraps to the terminal; the table's rows are
+    // wrapped here, under 80 columns with their fields aligned, so clap leaves them be.
     let mut text = String::from(
-        "Fields of each kind (required ones marked *; + marks customer_id or order_id, one of which is required). An\n\
-         input column with the field's name is used as it is; map others with --map FIELD=COLUMN, e.g. --map time=order_date\n\
-         --map customer_id=CustomerID; compute one with --map 'amount==Quantity * UnitPrice', set one with --set\n\
-         survey_type=csat, and keep only some rows with --where \"Status != 'cancelled'\" (SQL syntax).\n",
+        "Fields of each kind (required ones marked *; + marks customer_id or order_id, one of which is required). \
+         An input column with the field's name is used as it is; map others with --map FIELD=COLUMN, e.g. \
+         --map time=order_date --map customer_id=CustomerID; compute one with --map 'amount==Quantity * UnitPrice', \
+         set one with --set survey_type=csat, and keep only some rows with --where \"Status != 'cancelled'\" (SQL syntax).\n",
     );
+    const WIDTH: usize = 80;
     for kind in rapport_engine::EventKind::ALL {
         let by_order = kind.fields().iter().any(|field| field.name == "order_id") && !kind.fields()[1].required;
         let fields: Vec<String> = kind
@@ -166,7 +169,21 @@ fn ingest_fields() -> String {
                 format!("{}{mark}", field.name)
             })
             .collect();
-        text.push_str(&format!("\n  {:<13} {}", kind.name(), fields.join(", ")));
+        let indent = " ".repeat(16);
+        let mut line = format!("  {:<13} ", kind.name());
+        for (index, field) in fields.iter().enumerate() {
+            let piece = if index + 1 < fields.len() { format!("{field},") } else { field.clone() };
+            if line.len() > indent.len() && line.len() + piece.len() + 1 > WIDTH {
+                text.push('\n');
+                text.push_str(line.trim_end());
+                line = indent.clone();
+            } else if !line.ends_with(' ') {
+                line.push(' ');
+            }
+            line.push_str(&piece);
+        }
+        text.push('\n');
+        text.push_str(line.trim_end());
     }
     text.push_str("\n\nRejected rows are kept whole in the workspace's quarantine: rapport quarantine list|export.");
     text

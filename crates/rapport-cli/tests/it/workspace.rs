@@ -228,6 +228,13 @@ fn a_missing_field_suggests_its_mapping() {
     );
     let help = ok(&["ingest", "--help"]);
     assert!(help.contains("purchases") && help.contains("amount*") && help.contains("survey_type*"), "{help}");
+    // The table of fields keeps its columns: each row starts with its kind or with the
+    // fields' indent, and none is so long that clap breaks it where it likes.
+    let table = help.split("(SQL syntax).").nth(1).and_then(|rest| rest.split("Rejected rows").next()).expect("the fields table");
+    for line in table.lines().filter(|line| !line.trim().is_empty()) {
+        let starts_a_kind = rapport_engine::EventKind::ALL.iter().any(|kind| line.starts_with(&format!("  {:<13} ", kind.name())));
+        assert!(line.len() <= 80 && (starts_a_kind || line.starts_with(&" ".repeat(16))), "{line:?} in\n{table}");
+    }
 }
 
 /// Issue 10, items 5 and 6, as an analyst meets them: a retail export whose amount is
