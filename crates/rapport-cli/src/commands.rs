@@ -973,6 +973,16 @@ fn report_ingest(workspace: &Path, name: &str, report: &rapport_engine::workspac
     if report.filtered > 0 {
         say!("{name}: {} row(s) skipped by the filter", report.filtered);
     }
+    if report.without_customer > 0 {
+        // Said at ingest, not first in `summary`: a retail export's guest checkouts (a
+        // third of Online Retail's rows) belong to no one unless a purchase names them.
+        let read = report.accepted + report.rejected + report.duplicates + report.filtered + report.forgotten;
+        say!(
+            "{name}: {} of {read} row(s) ({:.0}%) name no customer, only an order: the analysis gives each to the customer whose purchase carries its order, and leaves out those no purchase with a customer carries",
+            report.without_customer,
+            100.0 * report.without_customer as f64 / read.max(1) as f64
+        );
+    }
     if report.forgotten > 0 {
         say!("{name}: {} row(s) of customers forgotten in this workspace skipped (rapport forget; audit.jsonl)", report.forgotten);
     }

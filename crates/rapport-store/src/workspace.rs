@@ -190,6 +190,11 @@ pub struct IngestReport {
     /// customer.
     #[serde(skip_serializing_if = "is_zero")]
     pub float_customer_ids: u64,
+    /// Rows read that name no customer, only an order (guest checkouts in a retail
+    /// export): the analysis gives each to the customer whose purchase carries its order,
+    /// and leaves it out where none does.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub without_customer: u64,
     /// Rows the mapping's filter skipped.
     pub filtered: u64,
     /// Rows of customers forgotten in this workspace (`rapport forget`), skipped.
@@ -416,6 +421,7 @@ impl Workspace {
                 duplicates: earlier.accepted + earlier.duplicates,
                 content_duplicates: 0,
                 float_customer_ids: 0,
+                without_customer: 0,
                 filtered: earlier.filtered,
                 forgotten: 0,
                 first_rejects: Vec::new(),
@@ -507,6 +513,7 @@ impl Workspace {
             duplicates,
             content_duplicates,
             float_ids,
+            without_customer,
             filtered,
             first_rejects,
             by_column,
@@ -541,6 +548,7 @@ impl Workspace {
                 duplicates,
                 content_duplicates,
                 float_customer_ids: float_ids,
+                without_customer,
                 filtered,
                 forgotten,
                 first_rejects,
@@ -569,6 +577,7 @@ impl Workspace {
                     duplicates,
                     content_duplicates,
                     float_customer_ids: float_ids,
+                    without_customer,
                     filtered,
                     forgotten,
                     first_rejects,
@@ -642,6 +651,7 @@ impl Workspace {
             duplicates,
             content_duplicates,
             float_customer_ids: float_ids,
+            without_customer,
             filtered,
             forgotten,
             first_rejects,
@@ -1172,6 +1182,8 @@ struct IngestBlock<'a> {
     forgotten: u64,
     /// Rows whose customer id is a whole number written as a float.
     float_ids: u64,
+    /// Rows that name no customer.
+    without_customer: u64,
     raw: Vec<u8>,
     has_raw: bool,
     /// Reused for the values' text while hashing a row.
@@ -1187,6 +1199,7 @@ impl<'a> IngestBlock<'a> {
             filtered: 0,
             forgotten: 0,
             float_ids: 0,
+            without_customer: 0,
             raw: Vec::new(),
             has_raw: false,
             buffer: String::new(),
@@ -1320,6 +1333,11 @@ impl RowSink for IngestBlock<'_> {
         {
             self.float_ids += 1;
         }
+        if let Some(index) = context.customer
+            && !matches!(values[index], Value::Text(_))
+        {
+            self.without_customer += 1;
+        }
         if !matches!(values[0], Value::Text(_)) {
             match &context.named_identity {
                 Some(names) => {
@@ -1360,6 +1378,7 @@ impl RowSink for IngestBlock<'_> {
         self.rejected.extend(other.rejected);
         self.filtered += other.filtered;
         self.float_ids += other.float_ids;
+        self.without_customer += other.without_customer;
     }
 }
 
@@ -1461,6 +1480,7 @@ struct IngestState {
     duplicates: u64,
     content_duplicates: u64,
     float_ids: u64,
+    without_customer: u64,
     filtered: u64,
     first_rejects: Vec<Rejected>,
     /// Rows of forgotten customers skipped.
@@ -1491,6 +1511,7 @@ impl IngestState {
             duplicates: 0,
             content_duplicates: 0,
             float_ids: 0,
+            without_customer: 0,
             filtered: 0,
             first_rejects: Vec::new(),
             by_column: Vec::new(),
@@ -1505,6 +1526,7 @@ impl IngestState {
         self.filtered += block.filtered;
         self.forgotten += block.forgotten;
         self.float_ids += block.float_ids;
+        self.without_customer += block.without_customer;
         for QuarantinedRow { rejected, row } in block.rejected {
             self.rejected += 1;
             if self.time_column.as_deref().is_some_and(|column| column.eq_ignore_ascii_case(&rejected.column)) && !rejected.value.is_empty()

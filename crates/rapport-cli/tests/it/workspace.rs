@@ -37,6 +37,21 @@ fn ingest_reports_counts_and_duplicates() {
     let output = rapport(&["ingest", "-w", workspace, "-k", "purchases", extra.to_str().expect("path")]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && stderr.contains("not stored, no field maps them: note, Total Paid"), "{stderr}");
+    // Rows that name an order but no customer (a retail export's guest checkouts) are
+    // counted at ingest, with what the analysis does with them.
+    let guests = directory.path().join("guests.csv");
+    std::fs::write(
+        &guests,
+        "customer_id,order_id,time,amount
+,G1,2020-01-01,3
+,G2,2020-01-02,4
+q,G3,2020-01-03,5
+",
+    )
+    .expect("write");
+    let output = rapport(&["ingest", "-w", workspace, "-k", "purchases", guests.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.contains("2 of 3 row(s) (67%) name no customer, only an order"), "{stderr}");
     // A file split in two whose parts share an identical line: the second part's copy is
     // taken as the stored row, and ingest says how to keep it (an event id).
     let (part1, part2) = (directory.path().join("part1.csv"), directory.path().join("part2.csv"));
