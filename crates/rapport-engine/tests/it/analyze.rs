@@ -157,6 +157,22 @@ fn write(path: &std::path::Path, text: &str) {
     std::fs::write(path, text).expect("write");
 }
 
+/// A workspace `name` under `directory` (default settings) with each CSV text ingested
+/// as its kind, none of its rows rejected.
+fn workspace_of(directory: &std::path::Path, name: &str, files: &[(rapport_core::event::EventKind, &str)]) -> std::path::PathBuf {
+    use rapport_store::input::InputSpec;
+    use rapport_store::workspace::{IngestOptions, Workspace};
+    let root = directory.join(name);
+    let mut workspace = Workspace::init(&root, rapport_core::config::WorkspaceConfig::default()).expect("init");
+    for (index, (kind, content)) in files.iter().enumerate() {
+        let path = crate::write(directory, &format!("{name}-{index}.csv"), content);
+        let options = IngestOptions { input: InputSpec { path, ..InputSpec::default() }, ..IngestOptions::default() };
+        let report = workspace.ingest(*kind, &options).expect("ingest");
+        assert_eq!(report.rejected, 0, "{:?}", report.first_rejects);
+    }
+    root
+}
+
 /// Odd data, each by its written rule: a survey out of range is rejected and counted in
 /// the run; a survey with no touchpoint is grouped under "(none)"; a customer missing
 /// from the customers file is analysed and counted; a conversation with no reply has no
@@ -345,12 +361,9 @@ fn a_real_survey_export_mapped_in_rapport_toml() {
 #[test]
 fn purchases_ending_early_are_said_and_unstated_resolution_is_no_rate() {
     use arrow::array::Array;
+    use rapport_core::event::EventKind;
     use rapport_engine::analyze::{AnalyzeRequest, analyze};
-    use rapport_store::input::InputSpec;
-    use rapport_store::workspace::{IngestOptions, Workspace};
     let directory = tempfile::tempdir().expect("temp");
-    let root = directory.path().join("ws");
-    let mut workspace = Workspace::init(&root, rapport_core::config::WorkspaceConfig::default()).expect("init");
     let mut purchases = String::from("customer_id,time,amount\n");
     let mut interactions = String::from("customer_id,conversation_id,time,channel,direction,text,agent\n");
     for c in 0..30 {
@@ -359,15 +372,7 @@ fn purchases_ending_early_are_said_and_unstated_resolution_is_no_rate() {
         interactions.push_str(&format!("c{c},k{c},2025-0{}-1{} 09:00:00,chat,inbound,Where is my parcel?,\n", 1 + c % 6, c % 9));
         interactions.push_str(&format!("c{c},k{c},2025-0{}-1{} 09:30:00,chat,outbound,On its way,ann\n", 1 + c % 6, c % 9));
     }
-    for (kind, name, content) in [
-        (rapport_core::event::EventKind::Purchases, "p.csv", purchases),
-        (rapport_core::event::EventKind::Interactions, "i.csv", interactions),
-    ] {
-        let path = crate::write(directory.path(), name, &content);
-        let options = IngestOptions { input: InputSpec { path, ..InputSpec::default() }, ..IngestOptions::default() };
-        let report = workspace.ingest(kind, &options).expect("ingest");
-        assert_eq!(report.rejected, 0, "{:?}", report.first_rejects);
-    }
+    let root = workspace_of(directory.path(), "ws", &[(EventKind::Purchases, &purchases), (EventKind::Interactions, &interactions)]);
     let outcome = analyze(&AnalyzeRequest { workspace: root.clone(), as_of: None }, &|_| {}).expect("analyze");
     let warnings = outcome.summary["warnings"].as_array().expect("warnings");
     assert!(
@@ -418,22 +423,16 @@ fn complaints_stop_at_the_observation_end() {
 /// and how to map it, and gives no recovery rate (none could show), not 0%.
 #[test]
 fn brand_replies_mapped_as_customers_are_said_and_recovery_is_no_rate() {
+    use rapport_core::event::EventKind;
     use rapport_engine::analyze::{AnalyzeRequest, analyze};
-    use rapport_store::input::InputSpec;
-    use rapport_store::workspace::{IngestOptions, Workspace};
     let directory = tempfile::tempdir().expect("temp");
-    let root = directory.path().join("ws");
-    let mut workspace = Workspace::init(&root, rapport_core::config::WorkspaceConfig::default()).expect("init");
     let mut tweets = String::from("customer_id,conversation_id,time,channel,direction,text\n");
     for c in 0..40 {
         let (brand, day) = (if c % 2 == 0 { "AcmeHelp" } else { "ShopCares" }, 10 + c % 15);
         tweets.push_str(&format!("{c},{c},2025-03-{day} 09:00:00,social,inbound,my order is late and this is awful\n"));
         tweets.push_str(&format!("{brand},{c},2025-03-{day} 09:20:00,social,outbound,Sorry to hear that! Please DM us.\n"));
     }
-    let path = crate::write(directory.path(), "tweets.csv", &tweets);
-    let options = IngestOptions { input: InputSpec { path, ..InputSpec::default() }, ..IngestOptions::default() };
-    let report = workspace.ingest(rapport_core::event::EventKind::Interactions, &options).expect("ingest");
-    assert_eq!(report.rejected, 0, "{:?}", report.first_rejects);
+    let root = workspace_of(directory.path(), "ws", &[(EventKind::Interactions, &tweets)]);
     let outcome = analyze(&AnalyzeRequest { workspace: root, as_of: Some("2025-03-31".into()) }, &|_| {}).expect("analyze");
     let warnings: Vec<&str> = outcome.summary["warnings"].as_array().expect("warnings").iter().filter_map(|w| w.as_str()).collect();
     assert!(
@@ -448,11 +447,7 @@ fn brand_replies_mapped_as_customers_are_said_and_recovery_is_no_rate() {
     // One customer writes again: a recovery rate over the 40, and a word that only 1 of
     // them could show one.
     tweets.push_str("0,0,2025-03-10 10:00:00,social,inbound,thanks so much that fixed it\n");
-    let root = directory.path().join("ws2");
-    let mut workspace = Workspace::init(&root, rapport_core::config::WorkspaceConfig::default()).expect("init");
-    let path = crate::write(directory.path(), "tweets2.csv", &tweets);
-    let options = IngestOptions { input: InputSpec { path, ..InputSpec::default() }, ..IngestOptions::default() };
-    workspace.ingest(rapport_core::event::EventKind::Interactions, &options).expect("ingest");
+    let root = workspace_of(directory.path(), "ws2", &[(EventKind::Interactions, &tweets)]);
     let outcome = analyze(&AnalyzeRequest { workspace: root, as_of: Some("2025-03-31".into()) }, &|_| {}).expect("analyze");
     assert_eq!(outcome.headlines["recovery_rate"].n, 40);
     let warnings: Vec<&str> = outcome.summary["warnings"].as_array().expect("warnings").iter().filter_map(|w| w.as_str()).collect();
