@@ -528,6 +528,12 @@ pub struct SqlArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Memory the query's operators may hold before they spill to the system's temporary
+    /// directory (such as 2GiB, 512MiB; default unbounded): a large GROUP BY, sort or
+    /// join then slows down instead of growing. It bounds the operators, not the rows a
+    /// query returns.
+    #[arg(long, value_name = "SIZE", value_parser = memory_size)]
+    pub memory_limit: Option<bytesize::ByteSize>,
 }
 
 #[derive(Debug, Args)]
@@ -763,6 +769,11 @@ pub struct ClvPredictArgs {
     /// Needs --workspace.
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
+    /// With --engine datafusion: memory the query operators may hold before they spill to
+    /// the system's temporary directory (such as 2GiB, 512MiB; default unbounded). It
+    /// bounds the operators, not the whole process.
+    #[arg(long, value_name = "SIZE", value_parser = memory_size)]
+    pub memory_limit: Option<bytesize::ByteSize>,
     /// Discount rate per --discount-period (0.01 = 1%).
     #[arg(long, default_value_t = 0.01)]
     pub discount_rate: f64,
@@ -900,6 +911,11 @@ pub struct AnalyzeArgs {
     /// cluster feature). The measures, the fit and the relationship stage run here.
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
+    /// With --engine datafusion: memory the query operators may hold before they spill to
+    /// the system's temporary directory (such as 2GiB, 512MiB; default unbounded). It
+    /// bounds the operators, not the whole process.
+    #[arg(long, value_name = "SIZE", value_parser = memory_size)]
+    pub memory_limit: Option<bytesize::ByteSize>,
 }
 
 #[derive(Debug, Args)]
@@ -1074,6 +1090,11 @@ pub struct SummaryArgs {
     /// with `rapport cluster`; a build with the cluster feature). Needs --workspace.
     #[arg(long, value_name = "ENGINE", requires = "workspace")]
     pub engine: Option<String>,
+    /// With --engine datafusion: memory the query operators may hold before they spill to
+    /// the system's temporary directory (such as 2GiB, 512MiB; default unbounded). It
+    /// bounds the operators, not the whole process.
+    #[arg(long, value_name = "SIZE", value_parser = memory_size)]
+    pub memory_limit: Option<bytesize::ByteSize>,
 }
 
 /// Which columns of a transactions file hold what.

@@ -70,7 +70,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     "analyze prints its headlines as table, csv, json or jsonl; the Parquet tables are in the results run it writes"
                 );
             }
-            let engine: rapport_engine::summary::Engine = args.engine.as_deref().unwrap_or("embedded").parse()?;
+            let engine = args
+                .engine
+                .as_deref()
+                .unwrap_or("embedded")
+                .parse::<rapport_engine::summary::Engine>()?
+                .with_memory_limit(args.memory_limit.map(|size| size.as_u64()))?;
             let stages = Stages::new(quiet);
             let request = rapport_engine::analyze::AnalyzeRequest { workspace: args.workspace.clone(), as_of: args.as_of.clone() };
             let outcome = rapport_engine::analyze::analyze_on(&request, &engine, &|message| stages.show(message));
@@ -180,8 +185,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 return emit(&table, format, args.output.as_deref());
             }
             check_output(Some(format), args.output.as_deref())?;
-            let request =
-                rapport_engine::sql::SqlRequest { workspace: args.workspace.clone(), query: args.query.clone().unwrap_or_default() };
+            let request = rapport_engine::sql::SqlRequest {
+                workspace: args.workspace.clone(),
+                query: args.query.clone().unwrap_or_default(),
+                memory_limit: args.memory_limit.map(|size| size.as_u64()),
+            };
             let batch = rapport_engine::sql::sql(&request)?;
             emit(&batch, format, args.output.as_deref())
         }
@@ -757,7 +765,12 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let request = SummaryRequest { source, window: window(&args.window)?, max_rejects: args.max_rejects };
             let progress = spinner(quiet, "summarising".to_string());
-            let engine: rapport_engine::summary::Engine = args.engine.as_deref().unwrap_or("embedded").parse()?;
+            let engine = args
+                .engine
+                .as_deref()
+                .unwrap_or("embedded")
+                .parse::<rapport_engine::summary::Engine>()?
+                .with_memory_limit(args.memory_limit.map(|size| size.as_u64()))?;
             let outcome = summarize_on(&request, &engine);
             progress.finish_and_clear();
             let outcome = outcome?;
@@ -1301,7 +1314,12 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 },
                 options: FitOptions { penalizer: args.input.penalizer },
             };
-            let engine: rapport_engine::summary::Engine = args.engine.as_deref().unwrap_or("embedded").parse()?;
+            let engine = args
+                .engine
+                .as_deref()
+                .unwrap_or("embedded")
+                .parse::<rapport_engine::summary::Engine>()?
+                .with_memory_limit(args.memory_limit.map(|size| size.as_u64()))?;
             if engine != rapport_engine::summary::Engine::Embedded && args.input.workspace.is_none() {
                 return Err(
                     EngineError::Request(format!("--engine {engine} predicts for a workspace's customers: give --workspace")).into()

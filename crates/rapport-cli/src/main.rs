@@ -431,9 +431,10 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
     };
     match error.code() {
         // DataFusion's words when a query's operators cannot get memory from the pool
-        // (an executor's --memory-limit, shared by its tasks) even after spilling.
-        _ if error.to_string().contains("ResourcesExhausted") => Some(
-            "a query ran out of the memory its executor allows (--memory-limit, shared by the tasks it runs at once): give the executors a larger --memory-limit (or, where --concurrency is above 1, fewer tasks at once)".into(),
+        // (an executor's --memory-limit, shared by its tasks, or the datafusion engine's)
+        // even after spilling: as the executor reports it, and as DataFusion prints it here.
+        _ if error.to_string().contains("ResourcesExhausted") || error.to_string().contains("Resources exhausted") => Some(
+            "a query ran out of the memory --memory-limit allows (shared by the tasks or partitions it runs at once): give a larger --memory-limit (to the executors on a cluster; there, where --concurrency is above 1, fewer tasks at once also helps)".into(),
         ),
         "too_many_rejects" | "bad_value" | "invalid_value" if error.to_string().contains("a decimal comma?") => {
             Some("amounts written with a decimal comma (12,50): give --decimal-comma".into())

@@ -251,7 +251,7 @@ impl Expression {
             Scalar::Null => Ok(false),
             // A bare column of flags (a condition from `parse_condition`).
             Scalar::Text(text) if matches!(self.node, Node::Column(_)) => {
-                truth(Scalar::Text(text)).map(|value| value.unwrap_or(false)).map_err(|error| EvalError { column: Some(0), ..error })
+                truth(&self.node, Scalar::Text(text)).map(|value| value.unwrap_or(false))
             }
             other => Err(EvalError { column: None, value: other.to_text(), expected: "the filter to be true or false".into() }),
         }
@@ -434,7 +434,11 @@ fn number(node: &Node, value: Scalar, numbers: NumberFormat) -> Result<Option<f6
                 expected: "a number".into(),
             }),
         },
-        Scalar::Bool(value) => Err(EvalError { column: None, value: value.to_string(), expected: "a number, not true or false".into() }),
+        Scalar::Bool(value) => Err(EvalError {
+            column: if let Node::Column(index) = node { Some(*index) } else { None },
+            value: value.to_string(),
+            expected: "a number, not true or false".into(),
+        }),
     }
 }
 
@@ -444,7 +448,7 @@ fn evaluate<'a>(node: &Node, field: &dyn Fn(usize) -> Option<&'a str>, numbers: 
         Node::Column(index) => field(*index).map_or(Scalar::Null, |text| Scalar::Text(text.to_string())),
         Node::Literal(value) => value.clone(),
         Node::Negate(inner) => number(inner, eval(inner)?, numbers)?.map_or(Scalar::Null, |value| Scalar::Number(-value)),
-        Node::Not(inner) => match truth(eval(inner)?)? {
+        Node::Not(inner) => match truth(inner, eval(inner)?)? {
             Some(value) => Scalar::Bool(!value),
             None => Scalar::Null,
         },
@@ -476,12 +480,12 @@ fn evaluate<'a>(node: &Node, field: &dyn Fn(usize) -> Option<&'a str>, numbers: 
                 Comparison::GreaterOrEqual => ordering.is_ge(),
             }),
         },
-        Node::And(left, right) => match (truth(eval(left)?)?, truth(eval(right)?)?) {
+        Node::And(left, right) => match (truth(left, eval(left)?)?, truth(right, eval(right)?)?) {
             (Some(false), _) | (_, Some(false)) => Scalar::Bool(false),
             (Some(true), Some(true)) => Scalar::Bool(true),
             _ => Scalar::Null,
         },
-        Node::Or(left, right) => match (truth(eval(left)?)?, truth(eval(right)?)?) {
+        Node::Or(left, right) => match (truth(left, eval(left)?)?, truth(right, eval(right)?)?) {
             (Some(true), _) | (_, Some(true)) => Scalar::Bool(true),
             (Some(false), Some(false)) => Scalar::Bool(false),
             _ => Scalar::Null,
@@ -529,7 +533,7 @@ fn evaluate<'a>(node: &Node, field: &dyn Fn(usize) -> Option<&'a str>, numbers: 
                     Some((operand, value)) => {
                         compare(operand, value.clone(), condition, eval(condition)?, numbers)?.is_some_and(|ordering| ordering.is_eq())
                     }
-                    None => truth(eval(condition)?)? == Some(true),
+                    None => truth(condition, eval(condition)?)? == Some(true),
                 };
                 if matched {
                     return eval(result);
@@ -555,7 +559,7 @@ fn evaluate<'a>(node: &Node, field: &dyn Fn(usize) -> Option<&'a str>, numbers: 
                 CastTarget::Bool => match value {
                     Scalar::Number(value) => Ok(Scalar::Bool(value != 0.0)),
                     Scalar::Integer(value) => Ok(Scalar::Bool(value != 0)),
-                    other => truth(other).map(|value| value.map_or(Scalar::Null, Scalar::Bool)),
+                    other => truth(node, other).map(|value| value.map_or(Scalar::Null, Scalar::Bool)),
                 },
             };
             match converted {
@@ -713,21 +717,23 @@ fn whole_number(node: &Node, value: Scalar, numbers: NumberFormat) -> Result<Sca
     }
 }
 
-fn truth(value: Scalar) -> Result<Option<bool>, EvalError> {
+/// `value` as true or false; a fault names the column when `node` reads one.
+fn truth(node: &Node, value: Scalar) -> Result<Option<bool>, EvalError> {
+    let fault = |value: String, expected: &str| EvalError {
+        column: if let Node::Column(index) = node { Some(*index) } else { None },
+        value,
+        expected: expected.into(),
+    };
     match value {
         Scalar::Bool(value) => Ok(Some(value)),
         Scalar::Null => Ok(None),
         Scalar::Text(text) => match text.to_ascii_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "1" => Ok(Some(true)),
             "false" | "f" | "no" | "n" | "0" => Ok(Some(false)),
-            _ => Err(EvalError { column: None, value: text, expected: "true or false".into() }),
+            _ => Err(fault(text, "true or false")),
         },
-        Scalar::Number(number) => {
-            Err(EvalError { column: None, value: number.to_string(), expected: "true or false, not a number".into() })
-        }
-        Scalar::Integer(number) => {
-            Err(EvalError { column: None, value: number.to_string(), expected: "true or false, not a number".into() })
-        }
+        Scalar::Number(number) => Err(fault(number.to_string(), "true or false, not a number")),
+        Scalar::Integer(number) => Err(fault(number.to_string(), "true or false, not a number")),
     }
 }
 
@@ -753,7 +759,7 @@ fn compare(
         return Ok(a.partial_cmp(&b));
     }
     if matches!(left, Scalar::Bool(_)) || matches!(right, Scalar::Bool(_)) {
-        let (Some(a), Some(b)) = (truth(left)?, truth(right)?) else {
+        let (Some(a), Some(b)) = (truth(left_node, left)?, truth(right_node, right)?) else {
             return Ok(None);
         };
         return Ok(Some(a.cmp(&b)));

@@ -381,5 +381,18 @@ mod tests {
         assert_eq!(fault.column, "q");
         assert_eq!(fault.value, "two");
         assert!(fault.expected.starts_with("a number (in q * p)"), "{}", fault.expected);
+
+        // A cast to true/false names the column read, not the expression.
+        let overrides = MappingOverrides {
+            map: BTreeMap::from([("resolved".to_string(), "=CAST(closed AS BOOLEAN)".to_string())]),
+            ..MappingOverrides::default()
+        };
+        let mapping = Mapping::resolve(EventKind::Interactions, &WorkspaceConfig::default(), &overrides).expect("resolves");
+        let resolved = EventKind::Interactions.fields().iter().position(|spec| spec.name == "resolved").expect("field");
+        let fields: Vec<Option<&str>> =
+            mapping.columns().iter().map(|column| if column.name == "closed" { Some("maybe") } else { Some("1") }).collect();
+        let fault = mapping.value(resolved, &fields).expect_err("not true or false");
+        assert_eq!((fault.column.as_str(), fault.value.as_str()), ("closed", "maybe"));
+        assert!(fault.expected.starts_with("true or false (in CAST(closed AS BOOLEAN))"), "{}", fault.expected);
     }
 }

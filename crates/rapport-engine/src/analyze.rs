@@ -446,7 +446,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
 /// Whether `engine` can run here: a session on it opens (the scheduler answers).
 #[cfg(feature = "sql")]
 fn check_engine(root: &Path, engine: &Engine) -> Result<(), EngineError> {
-    rapport_sql::Session::open_on(root, engine.cluster()).map(|_| ()).map_err(EngineError::from)
+    engine.session(root).map(|_| ())
 }
 
 /// Without the `sql` feature no engine but the embedded one runs: which feature to build.
@@ -468,7 +468,7 @@ fn planned_events(
     zone: Zone,
     options: SummaryOptions,
 ) -> Result<(HashMap<String, CustomerEvents>, rapport_core::summary::Summary), EngineError> {
-    let session = rapport_sql::Session::open_on(root, engine.cluster())?;
+    let session = engine.session(root)?;
     let (events, summary) =
         rapport_sql::features::customer_events(&session, rapport_sql::features::FeatureSpec { as_of, zone, summary: options })?;
     Ok((events, summary))

@@ -482,7 +482,7 @@ pub(crate) fn score_on(mut table: CustomerTable, request: &PredictRequest, root:
         };
         let function = ScoreFunction::new(spec)?;
         let scratch = rapport_store::scratch::Scratch::new(root, "scoring")?;
-        let session = rapport_sql::Session::open_on(root, engine.cluster())?;
+        let session = engine.session(root)?;
         let scores = rapport_sql::score::score(&session, function, &table, scratch.path())?;
         let holdout_given = table.frequency_holdout().is_some() && table.duration_holdout().is_some();
         let scorer =

@@ -17,6 +17,9 @@ pub struct SqlRequest {
     pub workspace: PathBuf,
     /// One SQL statement.
     pub query: String,
+    /// Bytes the query's operators may hold before they spill to the system's temporary
+    /// directory (`None`: unbounded); see [`crate::summary::Engine::with_memory_limit`].
+    pub memory_limit: Option<u64>,
 }
 
 /// A table a query can name.
@@ -37,7 +40,8 @@ pub const AVAILABLE: bool = cfg!(feature = "sql");
 pub fn sql(request: &SqlRequest) -> Result<RecordBatch, EngineError> {
     #[cfg(feature = "sql")]
     {
-        let session = rapport_sql::Session::open(&request.workspace)?;
+        let engine = crate::summary::Engine::DATAFUSION.with_memory_limit(request.memory_limit)?;
+        let session = engine.session(&request.workspace)?;
         let (schema, batches) = session.query(&request.query)?;
         arrow::compute::concat_batches(&schema, &batches).map_err(|error| EngineError::Internal(error.to_string()))
     }

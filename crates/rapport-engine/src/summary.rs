@@ -243,11 +243,22 @@ pub enum Engine {
     /// As Apache DataFusion plans (user-defined aggregates and functions over the
     /// workspace's Parquet files) in this process: the same results; in builds with the
     /// `sql` feature.
-    DataFusion,
+    DataFusion {
+        /// Bytes the query operators may hold before they spill to the system's temporary
+        /// directory (`None`: unbounded, DataFusion's default); see
+        /// [`Engine::with_memory_limit`].
+        memory_limit: Option<u64>,
+    },
     /// The same plans on an Apache Ballista cluster, whose scheduler is at this URL
     /// (`ballista://HOST:PORT`); in builds with the `cluster` feature.
     Ballista(String),
 }
+
+/// The least memory each partition of a bounded DataFusion query needs (one partition a
+/// core): a sort reserves 10 MB to merge its spilled runs, and 12 MiB a task failed every
+/// query of the summary on the executors where 24 MiB ran (docs/scaling.md, "Memory per
+/// executor"); 32 MiB leaves room for the aggregations.
+pub const MIN_MEMORY_PER_PARTITION: u64 = 32 << 20;
 
 impl Engine {
     /// The cluster's scheduler, for plans that run on one.
@@ -257,13 +268,56 @@ impl Engine {
             _ => None,
         }
     }
+
+    /// The DataFusion engine in this process, its operators unbounded.
+    pub const DATAFUSION: Engine = Engine::DataFusion { memory_limit: None };
+
+    /// This engine with its query operators bounded at `limit` bytes (`None`: as it is).
+    /// Only the DataFusion engine in this process takes one: the embedded engine has no
+    /// query operators, and a cluster's executors are bounded where they start
+    /// (`rapport cluster executor --memory-limit`). A limit that leaves a partition (one a
+    /// core) less than [`MIN_MEMORY_PER_PARTITION`] is refused: every query would fail.
+    pub fn with_memory_limit(self, limit: Option<u64>) -> Result<Engine, EngineError> {
+        let Some(bytes) = limit else { return Ok(self) };
+        match self {
+            Engine::DataFusion { .. } => {
+                let partitions = std::thread::available_parallelism().map_or(1, |cores| cores.get() as u64);
+                if bytes / partitions < MIN_MEMORY_PER_PARTITION {
+                    let mib = |bytes: u64| bytes >> 20;
+                    return Err(EngineError::Request(format!(
+                        "--memory-limit {} MiB leaves {} MiB to each of the {partitions} partitions a query runs at once (one a core), and a query needs at least {} MiB a partition: give --memory-limit {}MiB or more",
+                        mib(bytes),
+                        mib(bytes / partitions),
+                        mib(MIN_MEMORY_PER_PARTITION),
+                        mib(MIN_MEMORY_PER_PARTITION * partitions)
+                    )));
+                }
+                Ok(Engine::DataFusion { memory_limit: Some(bytes) })
+            }
+            Engine::Embedded => Err(EngineError::Request(
+                "--memory-limit bounds the query operators of the datafusion engine: give it with --engine datafusion (the embedded engine runs no query plans)".into(),
+            )),
+            Engine::Ballista(_) => Err(EngineError::Request(
+                "--memory-limit bounds the datafusion engine in this process; a cluster's executors are bounded where they start: rapport cluster executor --memory-limit SIZE".into(),
+            )),
+        }
+    }
+
+    /// A DataFusion session over the workspace at `root` on this engine.
+    #[cfg(feature = "sql")]
+    pub(crate) fn session(&self, root: &std::path::Path) -> Result<rapport_sql::Session, EngineError> {
+        Ok(match self {
+            Engine::DataFusion { memory_limit } => rapport_sql::Session::open_bounded(root, *memory_limit)?,
+            other => rapport_sql::Session::open_on(root, other.cluster())?,
+        })
+    }
 }
 
 impl std::fmt::Display for Engine {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Engine::Embedded => formatter.write_str("embedded"),
-            Engine::DataFusion => formatter.write_str("datafusion"),
+            Engine::DataFusion { .. } => formatter.write_str("datafusion"),
             Engine::Ballista(url) => formatter.write_str(url),
         }
     }
@@ -275,7 +329,7 @@ impl std::str::FromStr for Engine {
         let unknown = || EngineError::Request(format!("unknown engine {text:?}: expected embedded, datafusion or ballista://HOST:PORT"));
         match text {
             "embedded" => Ok(Engine::Embedded),
-            "datafusion" => Ok(Engine::DataFusion),
+            "datafusion" => Ok(Engine::DATAFUSION),
             _ => {
                 let address = text.strip_prefix("ballista://").ok_or_else(unknown)?.trim_end_matches('/');
                 let (host, port) = address.rsplit_once(':').unwrap_or((address, "50050"));
@@ -294,7 +348,7 @@ impl std::str::FromStr for Engine {
 /// only).
 pub fn summarize_on(request: &SummaryRequest, engine: &Engine) -> Result<SummaryOutcome, EngineError> {
     if *engine != Engine::Embedded {
-        return summarize_datafusion(request, engine.cluster());
+        return summarize_datafusion(request, engine);
     }
     let resolved;
     let request = match &request.source {
@@ -337,14 +391,14 @@ pub fn summarize_on(request: &SummaryRequest, engine: &Engine) -> Result<Summary
 }
 
 #[cfg(feature = "sql")]
-fn summarize_datafusion(request: &SummaryRequest, cluster: Option<&str>) -> Result<SummaryOutcome, EngineError> {
+fn summarize_datafusion(request: &SummaryRequest, engine: &Engine) -> Result<SummaryOutcome, EngineError> {
     let PurchaseSource::Workspace(root) = &request.source else {
         return Err(EngineError::Request("the datafusion and ballista engines summarise a workspace's purchases: give --workspace".into()));
     };
     let workspace = Workspace::open(root)?;
     let zone = request.window.zone.unwrap_or_else(|| workspace.zone());
     let options = request.window.options(true)?;
-    let session = rapport_sql::Session::open_on(root, cluster)?;
+    let session = engine.session(root)?;
     let (summary, links) = rapport_sql::summary::summary(&session, options, zone)?;
     check_calibration_window(&summary)?;
     Ok(SummaryOutcome {
@@ -358,8 +412,8 @@ fn summarize_datafusion(request: &SummaryRequest, cluster: Option<&str>) -> Resu
 }
 
 #[cfg(not(feature = "sql"))]
-fn summarize_datafusion(_request: &SummaryRequest, cluster: Option<&str>) -> Result<SummaryOutcome, EngineError> {
-    Err(match cluster {
+fn summarize_datafusion(_request: &SummaryRequest, engine: &Engine) -> Result<SummaryOutcome, EngineError> {
+    Err(match engine.cluster() {
         None => EngineError::NotBuiltIn { feature: "sql", what: "the datafusion engine" },
         Some(_) => EngineError::NotBuiltIn { feature: "cluster", what: "the ballista engine" },
     })

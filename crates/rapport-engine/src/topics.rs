@@ -14,6 +14,9 @@ use serde::Serialize;
 
 use crate::EngineError;
 use crate::input::FileInput;
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
 use crate::sentiment::{TextRequest, bad, too_many_rejects};
 use rapport_store::input::{OrderedOptions, Record, Rejected, WantedColumn, scan_in_order};
 
@@ -158,6 +161,10 @@ pub struct TrendPoint {
     pub period: String,
     /// Texts.
     pub count: usize,
+    /// For a first or last week or month the dated texts cover only in part, the share of
+    /// its days they cover (its count is lower for that); absent for whole periods.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covered: Option<f64>,
 }
 
 /// Agreement of the topics with known labels.
@@ -288,6 +295,7 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
         topic_of[index] = found.assignments[position];
     }
     let (first, last) = trend_span(&periods, &locals, request.trend_period, &mut warnings);
+    let covered = partial_ends(&periods, &locals, first.zip(last), request.trend_period, &mut warnings);
     let topics = found
         .topics
         .iter()
@@ -304,7 +312,11 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
                     }
                     counts
                         .into_iter()
-                        .map(|(period, count)| TrendPoint { period: format_date(request.trend_period.start_seconds(period)), count })
+                        .map(|(period, count)| TrendPoint {
+                            period: format_date(request.trend_period.start_seconds(period)),
+                            count,
+                            covered: covered.iter().find(|(index, _)| *index == period).map(|(_, share)| *share),
+                        })
                         .collect()
                 }
                 _ => Vec::new(),
@@ -411,6 +423,51 @@ fn trend_span(periods: &[Option<i64>], locals: &[Option<i64>], period: Period, w
     (Some(start), Some(end))
 }
 
+/// The first and last periods of a weekly or monthly trend that the dated texts cover in
+/// part: data from the 15th of a month, or to the 3rd, puts fewer texts in that month for
+/// no change in the customers. Each such period with the share of its days covered, and a
+/// warning that says so. Hours and days are not judged (a date alone does not say how much
+/// of a day the data covers), nor a trend of one period.
+fn partial_ends(
+    periods: &[Option<i64>],
+    locals: &[Option<i64>],
+    span: Option<(i64, i64)>,
+    period: Period,
+    warnings: &mut Vec<String>,
+) -> Vec<(i64, f64)> {
+    let Some((first, last)) = span.filter(|(first, last)| first < last && matches!(period, Period::Week | Period::Month)) else {
+        return Vec::new();
+    };
+    let days = |seconds: Option<i64>| seconds.map(|seconds| seconds.div_euclid(DAY));
+    let inside = || periods.iter().zip(locals).filter(|(index, _)| index.is_some_and(|index| (first..=last).contains(&index)));
+    let (Some(earliest), Some(latest)) =
+        (days(inside().filter_map(|(_, local)| *local).min()), days(inside().filter_map(|(_, local)| *local).max()))
+    else {
+        return Vec::new();
+    };
+    let bounds = |index: i64| (period.start_seconds(index).div_euclid(DAY), period.start_seconds(index + 1).div_euclid(DAY));
+    let (first_start, first_end) = bounds(first);
+    let (last_start, last_end) = bounds(last);
+    let ends =
+        [("first", first, first_end - earliest, first_end - first_start), ("last", last, latest + 1 - last_start, last_end - last_start)];
+    let partial: Vec<_> = ends.into_iter().filter(|&(_, _, covered, length)| covered < length).collect();
+    if partial.is_empty() {
+        return Vec::new();
+    }
+    let unit = if period == Period::Week { "week" } else { "month" };
+    let said: Vec<String> = partial
+        .iter()
+        .map(|&(which, index, covered, length)| {
+            format!("the {which} {unit} ({}) {covered} of its {length} days", format_date(period.start_seconds(index)))
+        })
+        .collect();
+    warnings.push(format!(
+        "the dated texts cover {}: a count there is lower for that, not comparable with a whole {unit}'s (the trend's points say how much of the {unit} is covered)",
+        said.join(", and ")
+    ));
+    partial.into_iter().map(|(_, index, covered, length)| (index, covered as f64 / length as f64)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,5 +501,33 @@ mod tests {
         assert_eq!(trend_span(&even, &even, Period::Month, &mut warnings), (Some(month("2015-01-01")), Some(month("2017-06-01"))));
         assert!(warnings.is_empty());
         assert_eq!(trend_span(&[None, None], &[None, None], Period::Month, &mut warnings), (None, None));
+    }
+
+    /// Texts from 15 October to 3 December (TWCS's last month held three days): the first
+    /// and last months are flagged with the share of their days covered, November is not;
+    /// data covering whole months, and daily trends, are not flagged.
+    #[test]
+    fn a_month_the_data_covers_in_part_is_flagged() {
+        let locals: Vec<Option<i64>> =
+            ["2017-10-15", "2017-11-01", "2017-11-30", "2017-12-03"].iter().map(|text| Some(day(text) + 3_600)).collect();
+        let periods: Vec<Option<i64>> = locals.iter().map(|local| local.map(|local| Period::Month.index(local))).collect();
+        let mut warnings = Vec::new();
+        let covered = partial_ends(&periods, &locals, Some((month("2017-10-01"), month("2017-12-01"))), Period::Month, &mut warnings);
+        assert_eq!(covered, vec![(month("2017-10-01"), 17.0 / 31.0), (month("2017-12-01"), 3.0 / 31.0)]);
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with(
+                "the dated texts cover the first month (2017-10-01) 17 of its 31 days, and the last month (2017-12-01) 3 of its 31 days"
+            ),
+            "{}",
+            warnings[0]
+        );
+        let whole: Vec<Option<i64>> = ["2017-10-01", "2017-11-30"].iter().map(|text| Some(day(text))).collect();
+        let periods: Vec<Option<i64>> = whole.iter().map(|local| local.map(|local| Period::Month.index(local))).collect();
+        let span = Some((month("2017-10-01"), month("2017-11-01")));
+        assert!(partial_ends(&periods, &whole, span, Period::Month, &mut warnings).is_empty());
+        let daily: Vec<Option<i64>> = locals.iter().map(|local| local.map(|local| Period::Day.index(local))).collect();
+        assert!(partial_ends(&daily, &locals, Some((daily[0].unwrap_or(0), daily[3].unwrap_or(0))), Period::Day, &mut warnings).is_empty());
+        assert_eq!(warnings.len(), 1);
     }
 }

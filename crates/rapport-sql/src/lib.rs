@@ -122,6 +122,19 @@ impl Session {
     /// Open a session over the workspace at `root` whose queries run on the cluster whose
     /// scheduler is at `cluster` (`ballista://HOST:PORT`), or in this process.
     pub fn open_on(root: &Path, cluster: Option<&str>) -> Result<Session, SqlError> {
+        Session::open_in(root, cluster, None)
+    }
+
+    /// [`Session::open`] with the query operators' memory bounded at `memory_limit` bytes
+    /// (`None`: unbounded, DataFusion's default). Past it, sorts, aggregations and joins
+    /// spill to the system's temporary directory instead of growing; an operator that
+    /// cannot spill fails with "Resources exhausted". The bound is on what the operators
+    /// hold, not on the whole process (the results a query returns are outside it).
+    pub fn open_bounded(root: &Path, memory_limit: Option<u64>) -> Result<Session, SqlError> {
+        Session::open_in(root, None, memory_limit)
+    }
+
+    fn open_in(root: &Path, cluster: Option<&str>, memory_limit: Option<u64>) -> Result<Session, SqlError> {
         let workspace = Workspace::open(root)?;
         // Strings as plain Utf8 (not views), so results are the types every writer knows.
         // A small build side of a join (the order links) is broadcast to every task rather
@@ -137,7 +150,19 @@ impl Session {
             .build()
             .map_err(|error| SqlError::Internal(format!("starting the query runtime: {error}")))?;
         let context = match cluster {
-            None => SessionContext::new_with_config(config),
+            None => match memory_limit {
+                None => SessionContext::new_with_config(config),
+                Some(bytes) => {
+                    // Each of the plan's partitions (one per core) runs its own operators,
+                    // and the fair pool shares the limit among the ones that can spill, as
+                    // a Ballista executor's pool does among its tasks.
+                    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                        .with_memory_pool(Arc::new(datafusion::execution::memory_pool::FairSpillPool::new(bytes as usize)))
+                        .build_arc()
+                        .map_err(internal)?;
+                    SessionContext::new_with_config_rt(config, runtime)
+                }
+            },
             #[cfg(feature = "cluster")]
             Some(url) => runtime.block_on(cluster::remote_context(url, config))?,
             #[cfg(not(feature = "cluster"))]

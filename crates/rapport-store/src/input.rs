@@ -955,6 +955,18 @@ fn trim_line_end(raw: &[u8]) -> &[u8] {
     raw.strip_suffix(b"\r").unwrap_or(raw)
 }
 
+/// Of the wanted columns a row of `found` fields lacks, the one leftmost in the file (the
+/// first a reader of the row misses), as a position in the layout.
+fn first_missing(layout: &Layout, found: usize) -> usize {
+    layout
+        .indexes
+        .iter()
+        .enumerate()
+        .filter_map(|(position, index)| index.filter(|&index| index >= found).map(|index| (index, position)))
+        .min()
+        .map_or(0, |(_, position)| position)
+}
+
 /// A row with fewer fields than the wanted columns need; the row is shown as found.
 #[allow(clippy::too_many_arguments)]
 fn reject_short<S: RowSink>(
@@ -1159,7 +1171,7 @@ fn parse_text_block<S: RowSink>(text: &str, first_line: u64, file: &str, layout:
             _ => values.extend(raw.split([' ', '\t']).filter(|field| !field.is_empty())),
         }
         if values.len() < needed {
-            let position = layout.indexes.iter().position(|index| index.is_some_and(|index| index >= values.len())).unwrap_or(0);
+            let position = first_missing(layout, values.len());
             reject_short(sink, file, line, &layout.names, position, values.len(), needed, raw);
             continue;
         }
@@ -1190,7 +1202,7 @@ fn emit_row<'a, S: RowSink>(
     fields: &mut Vec<Option<&'a str>>,
 ) {
     if values.len() < needed {
-        let position = layout.indexes.iter().position(|index| index.is_some_and(|index| index >= values.len())).unwrap_or(0);
+        let position = first_missing(layout, values.len());
         let row: Vec<std::borrow::Cow<'_, str>> = values.iter().map(|value| String::from_utf8_lossy(value)).collect();
         let separator = match layout.delimiter {
             Delimiter::Byte(byte) => (byte as char).to_string(),

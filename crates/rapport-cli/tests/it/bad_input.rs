@@ -121,6 +121,11 @@ fn truncated_last_line() {
     let file = write(directory.path(), "q.csv", b"customer_id,date,amount\na,2020-01-01,3\nb,2020-01-0,");
     let message = run_user_error(&summary(&file, &[]));
     assert!(message.contains("q.csv:3: column \"date\""), "{message}");
+    // Of the columns a short row lacks, the message names the first missing in the file
+    // (here `date`, though `customer_id` comes first among the fields).
+    let file = write(directory.path(), "r.csv", b"note,amount,date,customer_id\nx,3,2020-01-01,a\ny,4");
+    let message = run_user_error(&summary(&file, &[]));
+    assert!(message.contains("r.csv:3: column \"date\": found \"y,4\", expected at least 4 fields (found 2)"), "{message}");
 }
 
 #[test]

@@ -38,6 +38,16 @@ fn a_malformed_engine_is_refused() {
     // at start, with what to give.
     let message = user_error(&["cluster", "executor", "--memory-limit", "48MiB", "--concurrency", "2"]);
     assert!(message.contains("leaves 24.0 MiB to each of the 2 task(s)") && message.contains("--memory-limit 64MiB"), "{message}");
+    // The client's --memory-limit bounds the datafusion engine only, and what each of its
+    // partitions (one a core) gets must be enough to run.
+    let message = user_error(&["summary", "--workspace", workspace, "--memory-limit", "1GiB"]);
+    assert!(message.contains("give it with --engine datafusion"), "{message}");
+    let message = user_error(&["summary", "--workspace", workspace, "--memory-limit", "1GiB", "--engine", "ballista://127.0.0.1:50050"]);
+    assert!(message.contains("rapport cluster executor --memory-limit SIZE"), "{message}");
+    let message = user_error(&["analyze", "--workspace", workspace, "--memory-limit", "16MiB", "--engine", "datafusion"]);
+    assert!(message.contains("MiB a partition: give --memory-limit"), "{message}");
+    let message = user_error(&["sql", "--workspace", workspace, "SELECT 1", "--memory-limit", "many"]);
+    assert!(message.contains("expected a size such as 4GiB"), "{message}");
 }
 
 #[cfg(feature = "cluster")]
@@ -201,7 +211,32 @@ mod on_a_cluster {
         let planned = ok(&["summary", "-q", "--workspace", workspace, "--format", "csv", "--engine", &engine]);
         let (header, rows) = csv_rows(&embedded);
         assert!(rows.len() > 50_000, "{} customers summarised", rows.len());
-        assert_eq!(csv_rows(&planned), (header, rows), "the summary on the cluster");
+        assert_eq!(csv_rows(&planned), (header.clone(), rows.clone()), "the summary on the cluster");
+
+        // The datafusion engine in this process, at the least memory it takes (32 MiB a
+        // partition, one a core): the same summary; and a sort of every purchase under
+        // that limit spills (its plan's metrics say so) rather than failing.
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        let limit = format!("{}MiB", 32 * cores.max(2));
+        let bounded =
+            ok(&["summary", "-q", "--workspace", workspace, "--format", "csv", "--engine", "datafusion", "--memory-limit", &limit]);
+        assert_eq!(csv_rows(&bounded), (header, rows), "the summary on the datafusion engine with --memory-limit {limit}");
+        let plan = ok(&[
+            "sql",
+            "--workspace",
+            workspace,
+            "--memory-limit",
+            &limit,
+            "--format",
+            "csv",
+            "EXPLAIN ANALYZE SELECT * FROM purchases ORDER BY customer_id, time, amount",
+        ]);
+        let spills: u64 = plan
+            .split("spill_count=")
+            .skip(1)
+            .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok())
+            .sum();
+        assert!(spills > 0, "the sort under --memory-limit {limit} did not spill: {plan}");
 
         // Scoring after the fit: BG/NBD with Gamma-Gamma and a CLV, in weeks.
         let predict = ["clv", "predict", "-q", "--workspace", workspace, "--time-unit", "weeks", "--format", "csv"];

@@ -6,8 +6,8 @@ use rapport_engine::demo::{BrandDemoRequest, run_brand_demo};
 use rapport_engine::sql::{SqlRequest, run_table_name, sql, tables};
 
 fn count(workspace: &std::path::Path, query: &str) -> i64 {
-    let batch =
-        sql(&SqlRequest { workspace: workspace.to_path_buf(), query: query.into() }).unwrap_or_else(|error| panic!("{query}: {error}"));
+    let batch = sql(&SqlRequest { workspace: workspace.to_path_buf(), query: query.into(), memory_limit: None })
+        .unwrap_or_else(|error| panic!("{query}: {error}"));
     assert_eq!(batch.num_rows(), 1, "{query}");
     batch.column(0).as_primitive::<Int64Type>().value(0)
 }
@@ -55,20 +55,23 @@ fn events_and_results_are_tables() {
     );
     assert!(joined > 0 && joined <= 600, "{joined}");
 
-    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELECT nope FROM purchases".into() }).expect_err("bad column");
+    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELECT nope FROM purchases".into(), memory_limit: None })
+        .expect_err("bad column");
     assert_eq!(error.code(), "bad_query");
     assert!(error.to_string().contains("nope"), "{error}");
-    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELEC 1".into() }).expect_err("syntax");
+    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELEC 1".into(), memory_limit: None }).expect_err("syntax");
     assert_eq!(error.code(), "bad_query");
-    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELECT * FROM no_such_table".into() }).expect_err("table");
+    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELECT * FROM no_such_table".into(), memory_limit: None })
+        .expect_err("table");
     assert!(error.to_string().contains("no_such_table") && error.to_string().contains("--tables"), "{error}");
-    let error = sql(&SqlRequest { workspace: workspace.clone(), query: "SELECT * FROM purchase".into() }).expect_err("typo");
+    let error =
+        sql(&SqlRequest { workspace: workspace.clone(), query: "SELECT * FROM purchase".into(), memory_limit: None }).expect_err("typo");
     assert!(error.to_string().contains("did you mean `purchases`?"), "{error}");
 
     // A quantity a customer has none of is null in SQL (NaN inside Rapport), skipped by
     // avg rather than a NaN that poisons it (a customer without purchases: the analysis test).
     assert_eq!(count(&workspace, "SELECT COUNT(*) FROM customers WHERE isnan(p_alive)"), 0);
-    let batch = sql(&SqlRequest { workspace, query: "SELECT avg(p_alive) FROM customers".into() }).expect("avg");
+    let batch = sql(&SqlRequest { workspace, query: "SELECT avg(p_alive) FROM customers".into(), memory_limit: None }).expect("avg");
     let mean = batch.column(0).as_primitive::<arrow::datatypes::Float64Type>().value(0);
     assert!(mean > 0.0 && mean < 1.0, "{mean}");
 }
@@ -111,7 +114,7 @@ fn datafusion_summary_equals_the_embedded_one() {
     ];
     for window in windows {
         let embedded = summary(window.clone(), Engine::Embedded);
-        let planned = summary(window.clone(), Engine::DataFusion);
+        let planned = summary(window.clone(), Engine::DATAFUSION);
         assert!(embedded.summary.customers.len() > 1000, "{window:?}");
         assert_eq!(planned.summary, embedded.summary, "{window:?}");
         assert_eq!(
@@ -162,7 +165,7 @@ fn a_refund_after_the_observation_end_is_left_out_on_every_engine() {
         let window = WindowSpec { observation_end: end.map(str::to_string), ..WindowSpec::default() };
         let request = SummaryRequest { source: PurchaseSource::Workspace(workspace.clone()), window, max_rejects: 0 };
         let embedded = summarize_on(&request, &Engine::Embedded).expect("embedded");
-        let planned = summarize_on(&request, &Engine::DataFusion).expect("datafusion");
+        let planned = summarize_on(&request, &Engine::DATAFUSION).expect("datafusion");
         assert_eq!(planned.summary, embedded.summary, "{end:?}");
         assert_eq!(planned.refunds_by_order, embedded.refunds_by_order, "{end:?}");
         assert_eq!(embedded.refunds_by_order, netted, "{end:?}");
@@ -218,7 +221,7 @@ fn datafusion_scoring_equals_the_embedded_one() {
     for window in windows {
         for model in [ModelKind::BgNbd, ModelKind::ParetoNbd] {
             let embedded = predict(window.clone(), model, Engine::Embedded);
-            let planned = predict(window.clone(), model, Engine::DataFusion);
+            let planned = predict(window.clone(), model, Engine::DATAFUSION);
             // Debug text, so that a NaN standard error equals itself.
             assert_eq!(format!("{:?}", planned.models), format!("{:?}", embedded.models), "{model:?} {window:?}");
             assert_eq!(planned.holdout, embedded.holdout, "{model:?} {window:?}");
@@ -323,7 +326,7 @@ fn datafusion_analysis_equals_the_embedded_one() {
         arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat")
     };
     let embedded = analyze(Engine::Embedded);
-    let planned = analyze(Engine::DataFusion);
+    let planned = analyze(Engine::DATAFUSION);
     assert!(embedded.num_rows() > 1500, "{} customers", embedded.num_rows());
     assert_eq!(planned.schema(), embedded.schema());
     for (index, field) in embedded.schema().fields().iter().enumerate() {
