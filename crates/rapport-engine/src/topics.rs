@@ -74,6 +74,9 @@ struct Row {
     id: Option<String>,
     time: Option<String>,
     label: Option<String>,
+    /// Whether the row says it was written by the brand (a column `inbound` false, or
+    /// `direction` outbound), where the file has such a column and no `--only` is given.
+    outbound: bool,
 }
 
 /// The report.
@@ -215,6 +218,9 @@ impl TopicReport {
 /// The rows read, those rejected, how many `only` left out, and what the reader replaced.
 type ReadRows = (Vec<Row>, Vec<Rejected>, u64, rapport_store::input::OrderedReport);
 
+/// Columns that tell the brand's rows from the customers' (see [`Row::outbound`]).
+const DIRECTION_COLUMNS: [&str; 2] = ["inbound", "direction"];
+
 fn read_rows(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Result<ReadRows, EngineError> {
     let columns = &request.columns;
     // The same resolution as sentiment: one text per line without a text column.
@@ -228,6 +234,13 @@ fn read_rows(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Res
     } else if let Some(name) = optional.iter().find_map(|name| name.as_ref()) {
         return Err(EngineError::Request(format!("column {name:?} needs --text-column: texts read one per line have no other columns")));
     }
+    // Without --only, a column that tells the brand's rows from the customers' is read to
+    // say how many of the grouped texts are the brand's (TWCS's replies made a topic of
+    // apologies): `inbound` (false: the brand's) or `direction` (outbound).
+    let sides = columns.text.is_some() && columns.only.is_none();
+    if sides {
+        wanted.extend(DIRECTION_COLUMNS.iter().map(|name| WantedColumn::optional(*name)));
+    }
     let wanted_value = columns.only.as_ref().map(|(_, value)| value.trim().to_lowercase());
     let (mut rows, mut rejected, mut left_out, mut seen) = (Vec::new(), Vec::new(), 0_u64, 0_usize);
     let report = scan_in_order(&spec, source, &wanted, OrderedOptions { lossy_utf8: true }, |records: Vec<Record>| {
@@ -239,13 +252,20 @@ fn read_rows(request: &TopicsRequest, source: Option<Box<dyn Read + '_>>) -> Res
                     let text = fields.next().flatten().unwrap_or_default();
                     let mut next = |given: &Option<String>| given.as_ref().map(|_| fields.next().flatten().unwrap_or_default());
                     let (id, time, label, only) = (next(&columns.id), next(&columns.time), next(&columns.label), next(&only_column));
+                    let outbound = sides && {
+                        let (inbound, direction) = (fields.next().flatten(), fields.next().flatten());
+                        let inbound = inbound.map(|value| value.trim().to_ascii_lowercase());
+                        let direction = direction.map(|value| value.trim().to_ascii_lowercase());
+                        matches!(inbound.as_deref(), Some("false" | "f" | "0" | "no" | "n"))
+                            || matches!(direction.as_deref(), Some("outbound" | "out" | "agent" | "brand"))
+                    };
                     if let (Some(wanted), Some(found)) = (&wanted_value, only)
                         && found.trim().to_lowercase() != *wanted
                     {
                         left_out += 1;
                         continue;
                     }
-                    rows.push(Row { row: seen, line, text, id, time, label });
+                    rows.push(Row { row: seen, line, text, id, time, label, outbound });
                 }
                 Record::Rejected(one) => {
                     rejected.push(one);
@@ -287,6 +307,14 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
             periods[index] = Some(request.trend_period.index(local));
             locals[index] = Some(local);
         }
+    }
+    let brand = selected.iter().filter(|&&index| rows[index].outbound).count();
+    if brand > 0 && brand * 10 >= selected.len() {
+        warnings.push(format!(
+            "{brand} of the {} grouped texts ({:.0}%) are the brand's own (a column inbound = false or direction = outbound says so): its replies and apologies are grouped with the customers' words; give --only inbound=true (or --only direction=inbound) to group the customers' texts alone",
+            selected.len(),
+            100.0 * brand as f64 / selected.len() as f64
+        ));
     }
     let texts: Vec<&str> = selected.iter().map(|&index| rows[index].text.as_str()).collect();
     let found = find_topics(&texts, &request.options);

@@ -136,4 +136,9 @@ fn only_reads_the_rows_asked_for_and_rows_keep_their_number() {
     assert!(message.contains("COLUMN=VALUE"), "{message}");
     let message = user_error(&["topics", path, "--text-column", "text", "--only", "direction=in"]);
     assert!(message.contains("direction"), "{message}");
+    // Without --only, the brand's negative replies are grouped too, and that is said.
+    let output = crate::rapport(&["topics", path, "--text-column", "text", "--max-rejects", "1"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("20 of the 41 grouped texts (49%) are the brand's own") && stderr.contains("--only inbound=true"), "{stderr}");
 }
