@@ -156,6 +156,11 @@ pub struct ExecutorArgs {
 
 /// A memory size as `--memory-limit` takes it (`4GiB`, `512MiB`, `2G`).
 fn memory_size(text: &str) -> Result<bytesize::ByteSize, String> {
+    // A bare number would be bytes (`64` is 64 bytes, far too little): a unit is asked for
+    // rather than guessed.
+    if !text.trim().is_empty() && text.trim().bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(format!("give a unit, such as {}MiB or {}GiB (a bare number would be bytes)", text.trim(), text.trim()));
+    }
     text.trim().parse::<bytesize::ByteSize>().map_err(|_| "expected a size such as 4GiB, 512MiB or 2G".to_string())
 }
 

@@ -434,7 +434,7 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         // (an executor's --memory-limit, shared by its tasks, or the datafusion engine's)
         // even after spilling: as the executor reports it, and as DataFusion prints it here.
         _ if error.to_string().contains("ResourcesExhausted") || error.to_string().contains("Resources exhausted") => Some(
-            "a query ran out of the memory --memory-limit allows (shared by the tasks or partitions it runs at once): give a larger --memory-limit (to the executors on a cluster; there, where --concurrency is above 1, fewer tasks at once also helps)".into(),
+            "a query ran out of the memory --memory-limit allows (shared by the tasks or partitions it runs at once): a larger --memory-limit usually helps (on a cluster, the executors'; there, where --concurrency is above 1, fewer tasks at once also helps). A sort can also fail at some limits and run at a smaller one (Apache DataFusion issue 16979): where a larger limit fails too, try a smaller one, or none".into(),
         ),
         "too_many_rejects" | "bad_value" | "invalid_value" if error.to_string().contains("a decimal comma?") => {
             Some("amounts written with a decimal comma (12,50): give --decimal-comma".into())

@@ -308,6 +308,18 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
             locals[index] = Some(local);
         }
     }
+    // What the data covers is read from every dated text, grouped or not (a time the
+    // grouped texts do not need is read where it parses, and otherwise left out).
+    let every: Vec<Option<i64>> = rows
+        .par_iter()
+        .zip(&locals)
+        .map(|(row, local)| {
+            local.or_else(|| {
+                let time = row.time.as_deref().filter(|time| !time.trim().is_empty())?;
+                request.time_format.parse(time).ok().map(|parsed| request.zone.local_seconds(parsed))
+            })
+        })
+        .collect();
     let brand = selected.iter().filter(|&&index| rows[index].outbound).count();
     if brand > 0 && brand * 10 >= selected.len() {
         warnings.push(format!(
@@ -323,7 +335,7 @@ pub fn complaint_topics(request: &TopicsRequest, source: Option<Box<dyn Read + '
         topic_of[index] = found.assignments[position];
     }
     let (first, last) = trend_span(&periods, &locals, request.trend_period, &mut warnings);
-    let covered = partial_ends(&periods, &locals, first.zip(last), request.trend_period, &mut warnings);
+    let covered = partial_ends(&every, first.zip(last), request.trend_period, &mut warnings);
     let topics = found
         .topics
         .iter()
@@ -442,7 +454,7 @@ fn trend_span(periods: &[Option<i64>], locals: &[Option<i64>], period: Period, w
         parts.push(format!("{after} dated after the period of {} (the latest {})", date(end), format_date(latest)));
     }
     warnings.push(format!(
-        "the trend spans the periods from {} to {}; it leaves out {}, outliers far from the other {} dated texts (they still count in their topics)",
+        "the trend spans the periods from {} to {}; it leaves out {}: the few texts on that side (at most 1% of the dated ones) would stretch it far beyond the other {} (they still count in their topics)",
         date(start),
         date(end),
         parts.join(" and "),
@@ -456,21 +468,13 @@ fn trend_span(periods: &[Option<i64>], locals: &[Option<i64>], period: Period, w
 /// no change in the customers. Each such period with the share of its days covered, and a
 /// warning that says so. Hours and days are not judged (a date alone does not say how much
 /// of a day the data covers), nor a trend of one period.
-fn partial_ends(
-    periods: &[Option<i64>],
-    locals: &[Option<i64>],
-    span: Option<(i64, i64)>,
-    period: Period,
-    warnings: &mut Vec<String>,
-) -> Vec<(i64, f64)> {
+fn partial_ends(locals: &[Option<i64>], span: Option<(i64, i64)>, period: Period, warnings: &mut Vec<String>) -> Vec<(i64, f64)> {
     let Some((first, last)) = span.filter(|(first, last)| first < last && matches!(period, Period::Week | Period::Month)) else {
         return Vec::new();
     };
     let days = |seconds: Option<i64>| seconds.map(|seconds| seconds.div_euclid(DAY));
-    let inside = || periods.iter().zip(locals).filter(|(index, _)| index.is_some_and(|index| (first..=last).contains(&index)));
-    let (Some(earliest), Some(latest)) =
-        (days(inside().filter_map(|(_, local)| *local).min()), days(inside().filter_map(|(_, local)| *local).max()))
-    else {
+    let inside = || locals.iter().flatten().copied().filter(|&local| (first..=last).contains(&period.index(local)));
+    let (Some(earliest), Some(latest)) = (days(inside().min()), days(inside().max())) else {
         return Vec::new();
     };
     let bounds = |index: i64| (period.start_seconds(index).div_euclid(DAY), period.start_seconds(index + 1).div_euclid(DAY));
@@ -538,9 +542,8 @@ mod tests {
     fn a_month_the_data_covers_in_part_is_flagged() {
         let locals: Vec<Option<i64>> =
             ["2017-10-15", "2017-11-01", "2017-11-30", "2017-12-03"].iter().map(|text| Some(day(text) + 3_600)).collect();
-        let periods: Vec<Option<i64>> = locals.iter().map(|local| local.map(|local| Period::Month.index(local))).collect();
         let mut warnings = Vec::new();
-        let covered = partial_ends(&periods, &locals, Some((month("2017-10-01"), month("2017-12-01"))), Period::Month, &mut warnings);
+        let covered = partial_ends(&locals, Some((month("2017-10-01"), month("2017-12-01"))), Period::Month, &mut warnings);
         assert_eq!(covered, vec![(month("2017-10-01"), 17.0 / 31.0), (month("2017-12-01"), 3.0 / 31.0)]);
         assert_eq!(warnings.len(), 1);
         assert!(
@@ -551,11 +554,10 @@ mod tests {
             warnings[0]
         );
         let whole: Vec<Option<i64>> = ["2017-10-01", "2017-11-30"].iter().map(|text| Some(day(text))).collect();
-        let periods: Vec<Option<i64>> = whole.iter().map(|local| local.map(|local| Period::Month.index(local))).collect();
         let span = Some((month("2017-10-01"), month("2017-11-01")));
-        assert!(partial_ends(&periods, &whole, span, Period::Month, &mut warnings).is_empty());
+        assert!(partial_ends(&whole, span, Period::Month, &mut warnings).is_empty());
         let daily: Vec<Option<i64>> = locals.iter().map(|local| local.map(|local| Period::Day.index(local))).collect();
-        assert!(partial_ends(&daily, &locals, Some((daily[0].unwrap_or(0), daily[3].unwrap_or(0))), Period::Day, &mut warnings).is_empty());
+        assert!(partial_ends(&locals, Some((daily[0].unwrap_or(0), daily[3].unwrap_or(0))), Period::Day, &mut warnings).is_empty());
         assert_eq!(warnings.len(), 1);
     }
 }

@@ -48,6 +48,8 @@ fn a_malformed_engine_is_refused() {
     assert!(message.contains("MiB a partition: give --memory-limit"), "{message}");
     let message = user_error(&["sql", "--workspace", workspace, "SELECT 1", "--memory-limit", "many"]);
     assert!(message.contains("expected a size such as 4GiB"), "{message}");
+    let message = user_error(&["sql", "--workspace", workspace, "SELECT 1", "--memory-limit", "64"]);
+    assert!(message.contains("give a unit, such as 64MiB"), "{message}");
 }
 
 #[cfg(feature = "cluster")]
