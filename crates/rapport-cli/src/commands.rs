@@ -70,12 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     "analyze prints its headlines as table, csv, json or jsonl; the Parquet tables are in the results run it writes"
                 );
             }
-            let engine = args
-                .engine
-                .as_deref()
-                .unwrap_or("embedded")
-                .parse::<rapport_engine::summary::Engine>()?
-                .with_memory_limit(args.memory_limit.map(|size| size.as_u64()))?;
+            let engine = engine_of(args.engine.as_deref(), args.memory_limit)?;
             let stages = Stages::new(quiet);
             let request = rapport_engine::analyze::AnalyzeRequest { workspace: args.workspace.clone(), as_of: args.as_of.clone() };
             let outcome = rapport_engine::analyze::analyze_on(&request, &engine, &|message| stages.show(message));
@@ -765,12 +760,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let request = SummaryRequest { source, window: window(&args.window)?, max_rejects: args.max_rejects };
             let progress = spinner(quiet, "summarising".to_string());
-            let engine = args
-                .engine
-                .as_deref()
-                .unwrap_or("embedded")
-                .parse::<rapport_engine::summary::Engine>()?
-                .with_memory_limit(args.memory_limit.map(|size| size.as_u64()))?;
+            let engine = engine_of(args.engine.as_deref(), args.memory_limit)?;
             let outcome = summarize_on(&request, &engine);
             progress.finish_and_clear();
             let outcome = outcome?;
@@ -1314,12 +1304,7 @@ fn clv(command: ClvCommand, quiet: bool) -> Result<()> {
                 },
                 options: FitOptions { penalizer: args.input.penalizer },
             };
-            let engine = args
-                .engine
-                .as_deref()
-                .unwrap_or("embedded")
-                .parse::<rapport_engine::summary::Engine>()?
-                .with_memory_limit(args.memory_limit.map(|size| size.as_u64()))?;
+            let engine = engine_of(args.engine.as_deref(), args.memory_limit)?;
             if engine != rapport_engine::summary::Engine::Embedded && args.input.workspace.is_none() {
                 return Err(
                     EngineError::Request(format!("--engine {engine} predicts for a workspace's customers: give --workspace")).into()
@@ -1920,4 +1905,12 @@ fn serve(args: &ServeArgs, quiet: bool) -> anyhow::Result<()> {
 /// `singular` for one, `plural` otherwise.
 fn plural_word(count: u64, singular: &'static str, plural: &'static str) -> &'static str {
     if count == 1 { singular } else { plural }
+}
+
+/// The engine `--engine` names (embedded when none), bounded by `--memory-limit`.
+fn engine_of(engine: Option<&str>, memory_limit: Option<bytesize::ByteSize>) -> Result<rapport_engine::summary::Engine> {
+    Ok(engine
+        .unwrap_or("embedded")
+        .parse::<rapport_engine::summary::Engine>()?
+        .with_memory_limit(memory_limit.map(|size| size.as_u64()))?)
 }
