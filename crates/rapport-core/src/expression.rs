@@ -730,10 +730,10 @@ fn truth(node: &Node, value: Scalar) -> Result<Option<bool>, EvalError> {
         Scalar::Text(text) => match text.to_ascii_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "1" => Ok(Some(true)),
             "false" | "f" | "no" | "n" | "0" => Ok(Some(false)),
-            _ => Err(fault(text, "true or false")),
+            _ => Err(fault(text, "true/false, yes/no, t/f, y/n or 1/0")),
         },
-        Scalar::Number(number) => Err(fault(number.to_string(), "true or false, not a number")),
-        Scalar::Integer(number) => Err(fault(number.to_string(), "true or false, not a number")),
+        Scalar::Number(number) => Err(fault(number.to_string(), "true/false, yes/no, t/f, y/n or 1/0, not a computed number")),
+        Scalar::Integer(number) => Err(fault(number.to_string(), "true/false, yes/no, t/f, y/n or 1/0, not a computed number")),
     }
 }
 

@@ -246,6 +246,18 @@ impl Mapping {
         }
     }
 
+    /// For a field computed from input columns, the first of those columns that is empty
+    /// in the row `fields`: a computed value that is missing names what the file lacks
+    /// rather than the expression.
+    pub fn empty_input(&self, index: usize, fields: &[Option<&str>]) -> Option<&str> {
+        match &self.fields[index] {
+            Bound::Computed(_, indexes) => {
+                indexes.iter().find(|position| fields[**position].is_none()).map(|position| self.columns[*position].name.as_str())
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the row (`fields`: the input columns, in the order of
     /// [`Mapping::columns`]) passes every filter.
     pub fn keeps(&self, fields: &[Option<&str>]) -> Result<bool, MappingFault> {
@@ -393,6 +405,6 @@ mod tests {
             mapping.columns().iter().map(|column| if column.name == "closed" { Some("maybe") } else { Some("1") }).collect();
         let fault = mapping.value(resolved, &fields).expect_err("not true or false");
         assert_eq!((fault.column.as_str(), fault.value.as_str()), ("closed", "maybe"));
-        assert!(fault.expected.starts_with("true or false (in CAST(closed AS BOOLEAN))"), "{}", fault.expected);
+        assert!(fault.expected.starts_with("true/false, yes/no, t/f, y/n or 1/0 (in CAST(closed AS BOOLEAN))"), "{}", fault.expected);
     }
 }

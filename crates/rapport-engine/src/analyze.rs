@@ -379,6 +379,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         .sum::<u64>();
     drop(timelines);
     tables.extend(relationship.tables);
+    warnings.extend(relationship.warnings);
     for (name, headline) in relationship.headlines {
         match headline {
             Ok(headline) => {

@@ -60,6 +60,9 @@ pub fn executor(request: &ExecutorRequest) -> Result<(), EngineError> {
         .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
         .filter(|(host, _)| !host.is_empty())
         .ok_or_else(|| EngineError::Request(format!("--scheduler {:?}: expected HOST:PORT", request.scheduler)))?;
+    if let Some(bytes) = request.memory_limit {
+        crate::summary::within_machine(bytes)?;
+    }
     #[cfg(feature = "cluster")]
     {
         let options = rapport_sql::cluster::ExecutorOptions {

@@ -15,6 +15,7 @@ use rapport_action::kmeans::{Points, cluster};
 use rapport_action::lapse::{Lapse, LapseRule, purchase_days};
 use rapport_action::matrix::{Placed, cells, place};
 use rapport_action::playbook::{Consent, DEFAULT_RULES, Proposal, choose, is_control};
+use rapport_action::rank::Ranked;
 use rapport_action::rfm::{RfmInput, score};
 use rapport_action::strength::{FACTORS, first_event, learn, level, scaled_factors};
 use rapport_core::config::{ActionsConfig, MatrixConfig, WorkspaceConfig};
@@ -44,6 +45,8 @@ pub struct Relationship {
     pub aggregates: Json,
     /// Headlines for `summary.json` (`ror`, propensity's AUCs), or why they were skipped.
     pub headlines: Vec<(String, Result<rapport_measures::Headline, String>)>,
+    /// Warnings for `summary.json`: what the reader of these results should know.
+    pub warnings: Vec<String>,
 }
 
 fn internal(error: impl std::fmt::Display) -> EngineError {
@@ -138,6 +141,11 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     table.push_f64("longevity_days", longevity.iter().map(|&d| d as f64).collect())?;
     table.push("longevity_band", Arc::new(UInt32Array::from(placed.iter().map(|p| p.0).collect::<Vec<_>>())))?;
     table.push("strength_band", Arc::new(UInt32Array::from(placed.iter().map(|p| p.1).collect::<Vec<_>>())))?;
+    let mut warnings = Vec::new();
+    warnings.extend(empty_bands("longevity", placed.iter().map(|p| p.0), longevity_bands, &longevity, "days since the first event"));
+    let strength_keys: Vec<Ranked> = strength.iter().map(|&s| Ranked(s)).collect();
+    warnings.extend(empty_bands("strength", placed.iter().map(|p| p.1), strength_bands, &strength_keys, "strength"));
+    drop(strength_keys);
     let grid = cells(&placed_customers, &placed);
     drop((placed_customers, longevity, predicted));
     if !grid.is_empty() {
@@ -338,7 +346,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     let mut headlines = vec![("ror".to_string(), ror.headline)];
     headlines.extend(propensity.headlines);
     headlines.extend(response.headlines);
-    Ok(Relationship { tables, aggregates, headlines })
+    Ok(Relationship { tables, aggregates, headlines, warnings })
 }
 
 /// RFM's view of a customer: `None` without a purchase (a positive or zero amount).
@@ -440,6 +448,40 @@ fn previous_numbers(batch: &RecordBatch, column: &str) -> Option<HashMap<String,
             .filter_map(|row| Some((text(row)?, values.value(row))))
             .collect(),
     )
+}
+
+/// Why some of an axis's bands hold no customers, when they do not: customers with equal
+/// values share a band (`rapport_action::rank::bands`), so a value most customers share
+/// (most bought once in a short export) fills one band and leaves its neighbours empty.
+fn empty_bands<T: Ord + Copy>(axis: &str, placed: impl Iterator<Item = u32>, bands: u32, values: &[T], what: &str) -> Option<String> {
+    let n = values.len();
+    if n < bands as usize * 2 {
+        return None;
+    }
+    let mut filled = vec![false; bands as usize];
+    placed.for_each(|band| filled[band.clamp(1, bands) as usize - 1] = true);
+    let empty: Vec<String> = (1..=bands).filter(|band| !filled[*band as usize - 1]).map(|band| band.to_string()).collect();
+    if empty.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let largest = sorted.chunk_by(|a, b| a == b).map(<[T]>::len).max().unwrap_or(0);
+    Some(format!(
+        "the Customer Matrix's {axis} band{} {} of {bands} hold{} no customers: {largest} of the {n} customers ({:.0}%) share one value of {what}, and equal values share a band; read the matrix as the bands it shows",
+        if empty.len() == 1 { "" } else { "s" },
+        join_and(&empty),
+        if empty.len() == 1 { "s" } else { "" },
+        100.0 * largest as f64 / n as f64,
+    ))
+}
+
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// A top-tier customer's new risk signals since `since` (`watch_days` before the end).
@@ -1802,6 +1844,26 @@ pub fn value(request: &ValueRequest) -> Result<ValueReport, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Most customers of a short export share one strength: their band fills and its
+    /// neighbours stay empty, which the run says with the share (quantile bands of tied
+    /// values, `rapport_action::rank::bands`).
+    #[test]
+    fn empty_matrix_bands_are_explained() {
+        // 80 tied at the bottom, 20 distinct above: bands 1 and 5 only.
+        let values: Vec<i64> = (0..100).map(|i| if i < 80 { 0 } else { i }).collect();
+        let placed = rapport_action::rank::bands(&values, 5);
+        assert_eq!(placed.iter().copied().collect::<std::collections::BTreeSet<u32>>(), [1, 5].into());
+        let warning = empty_bands("strength", placed.into_iter(), 5, &values, "strength").expect("bands 2-4 are empty");
+        assert!(
+            warning.starts_with("the Customer Matrix's strength bands 2, 3 and 4 of 5 hold no customers: 80 of the 100 customers (80%)"),
+            "{warning}"
+        );
+        // Distinct values fill every band; too few customers to fill them is not news.
+        let distinct: Vec<i64> = (0..100).collect();
+        assert_eq!(empty_bands("longevity", rapport_action::rank::bands(&distinct, 5).into_iter(), 5, &distinct, "days"), None);
+        assert_eq!(empty_bands("longevity", [1, 5].into_iter(), 5, &[0, 1], "days"), None);
+    }
 
     /// A top-tier customer with spend, off the watch list, gets surprise_and_delight only
     /// while P(alive) is ½ or more: one silent for years (P(alive) 0.05, which no recent

@@ -292,6 +292,7 @@ impl Engine {
                         mib(MIN_MEMORY_PER_PARTITION * partitions)
                     )));
                 }
+                within_machine(bytes)?;
                 Ok(Engine::DataFusion { memory_limit: Some(bytes) })
             }
             Engine::Embedded => Err(EngineError::Request(
@@ -580,6 +581,24 @@ fn accumulate(request: &SummaryRequest) -> Result<(SummaryAccumulator, Vec<Rejec
             Ok((accumulator, Vec::new(), links))
         }
     }
+}
+
+/// Refuse a memory limit above the machine's (or container's) memory: it would bound
+/// nothing, and a typo (`1PiB` for `1GiB`) would pass unnoticed.
+pub(crate) fn within_machine(bytes: u64) -> Result<(), EngineError> {
+    #[cfg(feature = "sql")]
+    if let Some(total) = rapport_sql::machine_memory()
+        && bytes > total
+    {
+        let gib = |bytes: u64| bytes as f64 / f64::from(1u32 << 30);
+        return Err(EngineError::Request(format!(
+            "--memory-limit {:.1} GiB is more than this machine's {:.1} GiB of memory, so it would bound nothing: give a size below that, or leave --memory-limit out",
+            gib(bytes),
+            gib(total)
+        )));
+    }
+    let _ = bytes;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,11 +14,11 @@ use serde::Serialize;
 
 use crate::EngineError;
 use crate::input::FileInput;
+use crate::sentiment::{TextRequest, bad, too_many_rejects};
+use rapport_store::input::{OrderedOptions, Record, Rejected, WantedColumn, scan_in_order};
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;
-use crate::sentiment::{TextRequest, bad, too_many_rejects};
-use rapport_store::input::{OrderedOptions, Record, Rejected, WantedColumn, scan_in_order};
 
 /// Which columns hold what.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -42,6 +42,16 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use rapport_core::event::EventKind;
 use rapport_store::workspace::Workspace;
 
+/// The memory of this machine, or of its container where a cgroup bounds it, in bytes
+/// (`None` where it cannot be read).
+pub fn machine_memory() -> Option<u64> {
+    let mut system = sysinfo::System::new();
+    system.refresh_memory();
+    let total = system.total_memory();
+    let bounded = system.cgroup_limits().map_or(total, |limits| limits.total_memory.min(total));
+    (bounded > 0).then_some(bounded)
+}
+
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

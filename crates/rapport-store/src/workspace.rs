@@ -1293,7 +1293,15 @@ impl RowSink for IngestBlock<'_> {
             let value = match mapping.value(index, fields) {
                 Ok(input) => match self.value(spec, input) {
                     Ok(value) => value,
-                    Err((value, expected)) => return self.reject_row(line, fields, mapping.describe(index), &value, expected),
+                    Err((value, expected)) => {
+                        // A required field computed to nothing: the empty input column is
+                        // what to correct.
+                        let column = match mapping.empty_input(index, fields) {
+                            Some(empty) if value.is_empty() => format!("{empty} (read by {})", mapping.describe(index)),
+                            _ => mapping.describe(index),
+                        };
+                        return self.reject_row(line, fields, column, &value, expected);
+                    }
                 },
                 Err(fault) => return self.reject_row(line, fields, fault.column, &fault.value, fault.expected),
             };
@@ -1946,14 +1954,19 @@ mod tests {
                        536365;17850;2010-12-01 08:26;6;2,55;United Kingdom\n\
                        C536379;17850;2010-12-01 09:41;-1;27,50;United Kingdom\n\
                        536370;12583;2010-12-01 08:45;24;3,75;France\n\
-                       536371;12583;2010-12-01 08:45;two;3,75;France\n";
+                       536371;12583;2010-12-01 08:45;two;3,75;France\n\
+                       536372;12583;2010-12-01 08:46;;3,75;France\n";
         let mut options = purchases_file(directory.path(), "retail.csv", content);
-        options.max_rejects = 1;
+        options.max_rejects = 2;
         options.mapping.filter = Some("Country = 'France'".into());
         let report = workspace.ingest(EventKind::Purchases, &options).expect("ingest");
-        assert_eq!((report.accepted, report.rejected, report.filtered), (1, 1, 2));
+        assert_eq!((report.accepted, report.rejected, report.filtered), (1, 2, 2));
         assert_eq!(report.first_rejects[0].column, "Quantity");
         assert!(report.first_rejects[0].expected.contains("a number (in Quantity * \"Unit Price\")"), "{:?}", report.first_rejects[0]);
+        // An empty input of a required computed field is named as the column to correct.
+        assert_eq!(report.first_rejects[1].line, 6);
+        assert_eq!(report.first_rejects[1].column, "Quantity (read by amount (= Quantity * \"Unit Price\"))");
+        assert_eq!(report.first_rejects[1].expected, "a value (amount is required)");
         let batch = read_columns(&workspace.event_files(EventKind::Purchases)[0], &["amount", "currency", "order_id"], None).expect("read");
         assert_eq!(batch[0].column(0).as_primitive::<arrow::datatypes::Float64Type>().value(0), 90.0);
         assert_eq!(batch[0].column(1).as_string::<i32>().value(0), "GBP");

@@ -52,6 +52,26 @@ fn a_malformed_engine_is_refused() {
     assert!(message.contains("give a unit, such as 64MiB"), "{message}");
 }
 
+/// A limit above the machine's memory bounds nothing (and is most likely a typo): refused,
+/// with the machine's memory.
+#[test]
+#[cfg(feature = "sql")]
+fn a_memory_limit_above_the_machine_is_refused() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace]);
+    let message = user_error(&["summary", "--workspace", workspace, "--engine", "datafusion", "--memory-limit", "1PiB"]);
+    assert!(message.contains("--memory-limit 1048576.0 GiB is more than this machine's") && message.contains("GiB of memory"), "{message}");
+    let message = user_error(&["sql", "--workspace", workspace, "SELECT 1", "--memory-limit", "1PiB"]);
+    assert!(message.contains("would bound nothing"), "{message}");
+    #[cfg(feature = "cluster")]
+    {
+        let message = user_error(&["cluster", "executor", "--scheduler", "127.0.0.1:1", "--memory-limit", "1PiB"]);
+        assert!(message.contains("would bound nothing"), "{message}");
+    }
+}
+
 #[cfg(feature = "cluster")]
 mod on_a_cluster {
     use std::net::{Ipv4Addr, TcpListener, TcpStream};
