@@ -257,6 +257,11 @@ impl Zone {
         }
     }
 
+    /// The local day (days since 1970-01-01 on the local calendar) of UTC seconds.
+    pub fn local_day(&self, utc: i64) -> i64 {
+        self.local_seconds(ParsedTime::Instant(utc)).div_euclid(86_400)
+    }
+
     /// UTC seconds of a parsed time. A naive time in a daylight-saving overlap takes the
     /// earlier reading; one in a gap (02:30 on the night clocks go from 02:00 to 03:00)
     /// is read with the offset in force before the gap, so it lands as far after the gap

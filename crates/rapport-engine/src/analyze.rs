@@ -309,7 +309,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     }
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
-    let (mut table, models, referred_clv, tracking) = customer_table(
+    let (mut table, models, referred_clv, tracking, inputs) = customer_table(
         &timelines,
         &settings,
         &consent,
@@ -368,7 +368,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         uplift_days: settings.uplift_days,
         p_alive_informative,
     };
-    let relationship = crate::relationship::add(&mut table, &context)?;
+    let relationship = crate::relationship::add(&mut table, &context, inputs)?;
     // The timelines are done with: freed before the customer table is converted and
     // written, the run's other peak (they are most of an analysis's memory).
     let customer_count = timelines.len();
@@ -1443,7 +1443,8 @@ fn previous_analysis(workspace: &Workspace, as_of_text: &str) -> Result<Option<R
 }
 
 /// The customer table, the models' reports, and the predicted CLV of referred customers.
-type CustomerTableOutcome = (CustomerTable, Vec<Json>, Option<rapport_stats::intervals::Moments>, Option<Table>);
+type CustomerTableOutcome =
+    (CustomerTable, Vec<Json>, Option<rapport_stats::intervals::Moments>, Option<Table>, Vec<crate::relationship::CustomerInputs>);
 
 /// The customer table: facts from the timelines and, where the purchases allow a fit,
 /// BG/NBD + Gamma-Gamma predictions (P(alive), purchases in the next 52 weeks, 12-month
@@ -1492,7 +1493,7 @@ fn customer_table(
     // The event columns: from the timelines here, or from the plans of the same
     // aggregation on another engine (which must find exactly these customers).
     let (events, planned_summary) = match planned {
-        None => (timelines.par_iter().map(CustomerEvents::of).collect::<Vec<_>>(), None),
+        None => (timelines.par_iter().map(|timeline| CustomerEvents::of(timeline, zone)).collect::<Vec<_>>(), None),
         Some((mut by_id, summary)) => {
             let events: Vec<CustomerEvents> =
                 timelines.iter().map(|timeline| by_id.remove(&timeline.customer).unwrap_or_default()).collect();
@@ -1529,9 +1530,11 @@ fn customer_table(
         table.push_f64(&name, values)?;
     }
     table.push("referred", Arc::new(BooleanArray::from(events.iter().map(|events| events.referred).collect::<Vec<_>>())))?;
-    let advocacy: Vec<Advocacy> = timelines.par_iter().map(|timeline| Advocacy::of(timeline, as_of)).collect();
+    let advocacy: Vec<Advocacy> = events.par_iter().map(CustomerEvents::advocacy).collect();
     table.push_f64("advocacy_score", advocacy.iter().map(Advocacy::score).collect())?;
     table.push("ambassador", Arc::new(BooleanArray::from(advocacy.iter().map(Advocacy::ambassador).collect::<Vec<_>>())))?;
+    // What the relationship stage reads of each customer's events besides the table.
+    let inputs: Vec<crate::relationship::CustomerInputs> = events.par_iter().map(crate::relationship::CustomerInputs::of).collect();
     // In the table now: freed before the fit, this stage's peak (1.4 GiB at 10M customers).
     drop((events, advocacy));
     let mut referred_clv = None;
@@ -1635,7 +1638,7 @@ fn customer_table(
             table.push_f64(name, values.unwrap_or_else(|| vec![f64::NAN; timelines.len()]))?;
         }
     }
-    Ok((table, models, referred_clv, tracking))
+    Ok((table, models, referred_clv, tracking, inputs))
 }
 
 #[cfg(test)]

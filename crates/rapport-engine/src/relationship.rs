@@ -21,12 +21,12 @@ use rapport_action::strength::{FACTORS, first_event, learn, level, scaled_factor
 use rapport_core::config::{ActionsConfig, MatrixConfig, WorkspaceConfig};
 use rapport_core::event::EngagementType;
 use rapport_core::expression::Expression;
-use rapport_core::money::{Currency, Money, micros_to_minor};
+use rapport_core::money::{Currency, micros_to_minor};
 use rapport_core::survey::SurveyType;
 use rapport_core::table::CustomerTable;
 use rapport_core::time::{ParsedTime, Zone};
 use rapport_measures::table::{Table, Values};
-use rapport_measures::{Timeline, Tone};
+use rapport_measures::{CustomerEvents, Timeline, Tone};
 
 use crate::EngineError;
 
@@ -55,6 +55,38 @@ fn internal(error: impl std::fmt::Display) -> EngineError {
 
 fn column_or_nan(table: &CustomerTable, name: &str) -> Vec<f64> {
     table.f64(name).map_or_else(|| vec![f64::NAN; table.len()], <[f64]>::to_vec)
+}
+
+/// What the relationship stage reads of one customer's events besides the customer
+/// table, from [`CustomerEvents`] (of a timeline here, or of the DataFusion plans of the
+/// same aggregation on another engine): the stages that read these no longer read the
+/// timelines (docs/scaling.md, "What has to move").
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CustomerInputs {
+    /// UTC seconds of the first event (longevity, and the strength model's split).
+    pub first_event: Option<i64>,
+    /// UTC seconds of the last non-negative purchase row (RFM's recency).
+    pub last_purchase: Option<i64>,
+    /// Distinct local days with a non-negative purchase row (RFM's frequency).
+    pub purchase_days: u32,
+    /// Conversations (a clusters' input).
+    pub conversations: u32,
+    /// Engagement events (a clusters' input).
+    pub engagement: u32,
+}
+
+impl CustomerInputs {
+    /// The inputs of one customer's event columns.
+    pub fn of(events: &CustomerEvents) -> CustomerInputs {
+        let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
+        CustomerInputs {
+            first_event: events.first_event,
+            last_purchase: events.last_purchase,
+            purchase_days: count(events.purchase_days),
+            conversations: count(events.conversations),
+            engagement: count(events.engagement),
+        }
+    }
 }
 
 /// What the relationship stage reads besides the customer table.
@@ -88,7 +120,7 @@ pub struct Context<'a> {
 }
 
 /// Add the relationship columns to `table` (one row per timeline, same order).
-pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relationship, EngineError> {
+pub fn add(table: &mut CustomerTable, context: &Context<'_>, inputs: Vec<CustomerInputs>) -> Result<Relationship, EngineError> {
     let Context { timelines, as_of, zone, config, previous, .. } = *context;
     let mut tables = Vec::new();
     let n = timelines.len();
@@ -108,7 +140,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     let lap = |what: &str| tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "relationship: {what} done");
 
     // Strength.
-    let first = timelines.iter().filter_map(first_event).min().unwrap_or(as_of);
+    let first = inputs.iter().filter_map(|customer| customer.first_event).min().unwrap_or(as_of);
     let model = learn(timelines, as_of, STRENGTH_PERIOD_DAYS, first);
     let all: Vec<&Timeline> = timelines.iter().collect();
     let factors = scaled_factors(&all, as_of);
@@ -123,7 +155,7 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     // The matrix.
     let matrix_config = config.matrix.as_ref();
     let (longevity_bands, strength_bands) = (MatrixConfig::longevity_bands(matrix_config), MatrixConfig::strength_bands(matrix_config));
-    let longevity: Vec<i64> = timelines.iter().map(|t| first_event(t).map_or(0, |time| (as_of - time).max(0) / DAY)).collect();
+    let longevity: Vec<i64> = inputs.iter().map(|customer| customer.first_event.map_or(0, |time| (as_of - time).max(0) / DAY)).collect();
     let net_spend = column_or_nan(table, "net_spend");
     let clv = column_or_nan(table, "clv");
     let p_alive = column_or_nan(table, "p_alive");
@@ -178,9 +210,10 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     // RFM.
     let currency: Currency = config.currency.parse().unwrap_or(Currency::USD);
     let end_day = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
-    let inputs: Vec<Option<RfmInput>> = timelines.par_iter().map(|t| rfm_input(t, end_day, zone, currency)).collect();
-    let scored: Vec<usize> = (0..n).filter(|&i| inputs[i].is_some()).collect();
-    let scores = score(&scored.iter().filter_map(|&i| inputs[i]).collect::<Vec<_>>());
+    let rfm: Vec<Option<RfmInput>> =
+        inputs.iter().zip(&net_spend).map(|(customer, &net)| rfm_input(customer, net, end_day, zone, currency)).collect();
+    let scored: Vec<usize> = (0..n).filter(|&i| rfm[i].is_some()).collect();
+    let scores = score(&scored.iter().filter_map(|&i| rfm[i]).collect::<Vec<_>>());
     let mut per_customer = vec![None; n];
     for (&i, score) in scored.iter().zip(scores) {
         per_customer[i] = Some(score);
@@ -202,18 +235,17 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
     let features: Vec<[f64; 5]> = scored
         .iter()
         .map(|&i| {
-            let input = inputs[i].unwrap_or(RfmInput { recency_days: 0, purchase_days: 0, monetary_minor: 0 });
-            let timeline = &timelines[i];
+            let input = rfm[i].unwrap_or(RfmInput { recency_days: 0, purchase_days: 0, monetary_minor: 0 });
             [
                 input.recency_days as f64,
                 f64::from(input.purchase_days).ln_1p(),
                 net_spend[i].max(0.0).ln_1p(),
-                (timeline.conversations.len() as f64).ln_1p(),
-                (timeline.engagement.len() as f64).ln_1p(),
+                f64::from(inputs[i].conversations).ln_1p(),
+                f64::from(inputs[i].engagement).ln_1p(),
             ]
         })
         .collect();
-    drop(inputs);
+    drop((rfm, inputs));
     let points = Points { values: features.iter().flatten().copied().collect(), dims: 5 };
     let clustering = cluster(&points.standardised(), 2..=8, 2_000, CLUSTER_SEED);
     drop(points);
@@ -350,15 +382,13 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>) -> Result<Relations
 }
 
 /// RFM's view of a customer: `None` without a purchase (a positive or zero amount).
-fn rfm_input(timeline: &Timeline, end_day: i64, zone: Zone, currency: Currency) -> Option<RfmInput> {
-    let day = |time: i64| zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY);
-    let mut days: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount >= 0.0).map(|p| day(p.time)).collect();
-    days.sort_unstable();
-    days.dedup();
-    let last = *days.last()?;
-    let monetary_minor =
-        timeline.purchases.iter().map(|p| Money::from_major(p.amount, currency).map_or(0, |money| money.minor)).sum::<i64>();
-    Some(RfmInput { recency_days: end_day - last, purchase_days: days.len() as u32, monetary_minor })
+/// RFM's inputs of a customer with a purchase: days since the local day of the last one,
+/// local days with one, and the net spend (`net_spend`, the customer table's: summed
+/// exactly, rounded once) in minor units.
+fn rfm_input(customer: &CustomerInputs, net_spend: f64, end_day: i64, zone: Zone, currency: Currency) -> Option<RfmInput> {
+    let last = zone.local_day(customer.last_purchase?);
+    let monetary_minor = if net_spend.is_finite() { (net_spend * 10f64.powi(currency.minor_digits() as i32)).round() as i64 } else { 0 };
+    Some(RfmInput { recency_days: end_day - last, purchase_days: customer.purchase_days, monetary_minor })
 }
 
 /// Evaluate a condition over every row of the customer table (NaN and nulls are NULL).

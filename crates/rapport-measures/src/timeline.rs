@@ -387,11 +387,36 @@ pub struct CustomerEvents {
     pub referrals_made: u64,
     /// Named as the referred customer of a referral.
     pub referred: bool,
+    /// UTC seconds of the first event of any kind the relationship stage reads (a purchase
+    /// or refund row, a conversation's start, a survey answer, an engagement): where the
+    /// relationship starts (longevity, and the strength model's split).
+    pub first_event: Option<i64>,
+    /// Distinct local days (in the workspace's zone) with a non-negative purchase row:
+    /// RFM's frequency.
+    pub purchase_days: u64,
+    /// Engagement events of the kinds Rapport knows (one of the clusters' inputs).
+    pub engagement: u64,
+    /// Shares and reposts (advocacy).
+    pub shares: u64,
+    /// Reviews rated 4 or more (advocacy).
+    pub positive_reviews: u64,
 }
 
 impl CustomerEvents {
-    /// The columns of a sorted timeline.
-    pub fn of(timeline: &Timeline) -> CustomerEvents {
+    /// The customer's advocacy (the latest NPS answer, shares, positive reviews and
+    /// referrals), as [`Advocacy::of`] reads it from the timeline.
+    pub fn advocacy(&self) -> Advocacy {
+        let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
+        Advocacy {
+            promoter: self.last_nps.is_some_and(|score| score >= 9.0),
+            shares: count(self.shares),
+            positive_reviews: count(self.positive_reviews),
+            referrals: count(self.referrals_made),
+        }
+    }
+
+    /// The columns of a sorted timeline; local days in `zone`.
+    pub fn of(timeline: &Timeline, zone: rapport_core::time::Zone) -> CustomerEvents {
         // Refunds: distinct times (a partial refund of an order, then another, are two).
         let refunds = {
             let mut times: Vec<i64> =
@@ -428,6 +453,29 @@ impl CustomerEvents {
             reviews: timeline.engagement.iter().filter(|event| event.kind == EngagementType::Review).count() as u64,
             referrals_made: u64::from(timeline.referrals_made),
             referred: timeline.referred,
+            first_event: [
+                timeline.purchases.first().map(|purchase| purchase.time),
+                timeline.conversations.first().map(|conversation| conversation.start),
+                timeline.answers.first().map(|answer| answer.time),
+                timeline.engagement.first().map(|event| event.time),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
+            purchase_days: {
+                let mut days: Vec<i64> = orders_only().map(|purchase| zone.local_day(purchase.time)).collect();
+                days.sort_unstable();
+                days.dedup();
+                days.len() as u64
+            },
+            engagement: timeline.engagement.len() as u64,
+            shares: timeline.engagement.iter().filter(|event| matches!(event.kind, EngagementType::Share | EngagementType::Retweet)).count()
+                as u64,
+            positive_reviews: timeline
+                .engagement
+                .iter()
+                .filter(|event| event.kind == EngagementType::Review && event.rating.is_some_and(|rating| rating >= 4.0))
+                .count() as u64,
         }
     }
 }
@@ -518,7 +566,7 @@ mod tests {
             ..Timeline::default()
         };
         timeline.sort();
-        let events = CustomerEvents::of(&timeline);
+        let events = CustomerEvents::of(&timeline, rapport_core::time::Zone::Utc);
         assert_eq!((events.purchases, events.refunds), (4, 2));
         assert_eq!((events.first_purchase, events.last_purchase), (Some(1_000), Some(3_000)));
         assert_ne!(order_key("536365"), order_key("536366"));

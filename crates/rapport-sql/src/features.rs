@@ -61,6 +61,10 @@ pub const TONE_FUNCTION: &str = "rapport_tone";
 pub const ORDER_KEY_FUNCTION: &str = "rapport_order_key";
 /// `rapport_conversations(conversation_id, channel, time, inbound, tone, resolved)`.
 pub const CONVERSATIONS_FUNCTION: &str = "rapport_conversations";
+/// `rapport_local_day(time, zone)`: the local day (days since 1970-01-01 on the local
+/// calendar) of UTC seconds in the named IANA zone (`'UTC'` for none), as
+/// `rapport_core::time::Zone::local_day` gives it.
+pub const LOCAL_DAY_FUNCTION: &str = "rapport_local_day";
 
 /// The scalar functions of this module, by name (they take no parameters).
 pub fn scalar_function(name: &str) -> Option<ScalarUDF> {
@@ -68,6 +72,7 @@ pub fn scalar_function(name: &str) -> Option<ScalarUDF> {
         MICROS_FUNCTION => Some(ScalarUDF::from(Micros::new())),
         TONE_FUNCTION => Some(ScalarUDF::from(ToneFunction::new())),
         ORDER_KEY_FUNCTION => Some(ScalarUDF::from(OrderKey::new())),
+        LOCAL_DAY_FUNCTION => Some(ScalarUDF::from(LocalDay::new())),
         _ => None,
     }
 }
@@ -127,6 +132,50 @@ impl ScalarUDFImpl for Micros {
         let micros: Int64Array =
             amounts.as_primitive::<Float64Type>().iter().map(|amount| amount.map(rapport_core::summary::to_micros)).collect();
         Ok(ColumnarValue::Array(Arc::new(micros)))
+    }
+}
+
+/// See [`LOCAL_DAY_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct LocalDay {
+    signature: Signature,
+}
+
+impl LocalDay {
+    fn new() -> LocalDay {
+        LocalDay { signature: Signature::any(2, Volatility::Immutable) }
+    }
+}
+
+parameterless!(LocalDay);
+
+impl ScalarUDFImpl for LocalDay {
+    fn name(&self) -> &str {
+        LOCAL_DAY_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
+        // The zone is a literal: parsed once a batch, not once a row.
+        let zone = match args.args.get(1) {
+            Some(ColumnarValue::Scalar(
+                ScalarValue::Utf8(Some(name)) | ScalarValue::Utf8View(Some(name)) | ScalarValue::LargeUtf8(Some(name)),
+            )) => name
+                .parse::<Zone>()
+                .map_err(|error| datafusion::common::DataFusionError::Execution(format!("{LOCAL_DAY_FUNCTION}: {error}")))?,
+            _ => return exec_err!("{LOCAL_DAY_FUNCTION} takes a time and a zone's name as a literal"),
+        };
+        let Some(times) = args.args.first() else { return exec_err!("{LOCAL_DAY_FUNCTION} takes 2 arguments") };
+        let times = arrow::compute::cast(&times.to_array(args.number_rows)?, &DataType::Int64)?;
+        let days: Int64Array = times.as_primitive::<Int64Type>().iter().map(|time| time.map(|time| zone.local_day(time))).collect();
+        Ok(ColumnarValue::Array(Arc::new(days)))
     }
 }
 
@@ -244,9 +293,11 @@ impl Conversations {
 parameterless!(Conversations);
 
 fn conversation_fields() -> Fields {
-    Fields::from(
-        ["conversations", "opened_negative", "recovered", "unresolved"].map(|name| Field::new(name, DataType::UInt64, false)).to_vec(),
-    )
+    let mut fields: Vec<Field> =
+        ["conversations", "opened_negative", "recovered", "unresolved"].map(|name| Field::new(name, DataType::UInt64, false)).to_vec();
+    // The first conversation's start (the customer's first message), UTC seconds.
+    fields.push(Field::new("first_start", DataType::Int64, true));
+    Fields::from(fields)
 }
 
 /// The state's lists, in order: conversation id, channel, time, inbound, tone, resolved.
@@ -399,8 +450,10 @@ fn row_columns<'a>(rows: impl Iterator<Item = &'a ThreadRow> + Clone) -> [ArrayR
 /// through the embedded path's conversation rules.
 fn conversation_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRow>>) -> DataFusionResult<StructArray> {
     let mut columns: [Vec<u64>; 4] = Default::default();
+    let mut first_start: Vec<Option<i64>> = Vec::new();
     for rows in groups {
         let found = rapport_measures::conversations(rows);
+        first_start.push(found.iter().map(|conversation| conversation.start).min());
         let count = |test: &dyn Fn(&rapport_measures::Conversation) -> bool| found.iter().filter(|found| test(found)).count() as u64;
         let values = [
             found.len() as u64,
@@ -412,7 +465,8 @@ fn conversation_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRow>>) 
             column.push(value);
         }
     }
-    let columns: Vec<ArrayRef> = columns.into_iter().map(|values| Arc::new(UInt64Array::from(values)) as ArrayRef).collect();
+    let mut columns: Vec<ArrayRef> = columns.into_iter().map(|values| Arc::new(UInt64Array::from(values)) as ArrayRef).collect();
+    columns.push(Arc::new(Int64Array::from(first_start)));
     Ok(StructArray::try_new(conversation_fields(), columns, None)?)
 }
 
@@ -554,6 +608,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
     context.register_udf(ScalarUDF::from(Micros::new()));
     context.register_udf(ScalarUDF::from(OrderKey::new()));
     context.register_udf(ScalarUDF::from(ToneFunction::new()));
+    context.register_udf(ScalarUDF::from(LocalDay::new()));
     context.register_udaf(AggregateUDF::from(Conversations::new()));
     context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
@@ -622,15 +677,21 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
                     SUM({MICROS_FUNCTION}(amount)) AS net_micros,
                     MIN(t) FILTER (WHERE amount >= 0) AS first_purchase,
                     MAX(t) FILTER (WHERE amount >= 0) AS last_purchase,
-                    {SUMMARY_FUNCTION}(summary_t, amount) AS summary
+                    {SUMMARY_FUNCTION}(summary_t, amount) AS summary,
+                    MIN(t) AS first_row,
+                    COUNT(DISTINCT {LOCAL_DAY_FUNCTION}(t, {zone})) FILTER (WHERE amount >= 0) AS purchase_days
              FROM ({}) GROUP BY customer",
-            linked_with("purchases", "k.amount AS amount, NULLIF(k.order_id, '') AS order_id", true)
+            linked_with("purchases", "k.amount AS amount, NULLIF(k.order_id, '') AS order_id", true),
+            zone = quoted(std::iter::once(spec.zone.to_string())),
         ))?;
         for batch in &batches {
             let (ids, column) = (ids(batch)?, integers(batch));
             let (purchases, refunds, net, first, last) = (column(1)?, column(2)?, column(3)?, column(4)?, column(5)?);
+            let (first_row, purchase_days) = (column(7)?, column(8)?);
             for row in 0..batch.num_rows() {
                 let customer = customers.entry(ids.value(row).to_string()).or_default();
+                earliest(&mut customer.first_event, &first_row, row);
+                customer.purchase_days = purchase_days.value(row) as u64;
                 customer.purchases = purchases.value(row) as u64;
                 customer.refunds = refunds.value(row) as u64;
                 customer.net_micros = if net.is_null(row) { 0 } else { i128::from(net.value(row)) };
@@ -664,6 +725,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
                 customer.opened_negative = field(1).value(row);
                 customer.recovered = field(2).value(row);
                 customer.unresolved = field(3).value(row);
+                earliest(&mut customer.first_event, found.column(4).as_primitive::<Int64Type>(), row);
             }
         }
     }
@@ -673,15 +735,18 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
         let nps = SurveyType::Nps.name();
         let rows = linked("surveys", "lower(trim(k.survey_type)) AS survey, k.score AS score");
         let batches = run(format!(
-            "SELECT customer, first_value(score ORDER BY t DESC, score DESC) FILTER (WHERE survey = '{nps}') AS last_nps
+            "SELECT customer, first_value(score ORDER BY t DESC, score DESC) FILTER (WHERE survey = '{nps}') AS last_nps, MIN(t) AS first_answer
              FROM ({rows}) WHERE survey IN ({known}) GROUP BY customer"
         ))?;
         for batch in &batches {
             let ids = ids(batch)?;
             let scores = arrow::compute::cast(batch.column(1), &DataType::Float64).map_err(internal)?;
             let scores = scores.as_primitive::<Float64Type>();
+            let first_answer = integers(batch)(2)?;
             for row in 0..batch.num_rows() {
-                customers.entry(ids.value(row).to_string()).or_default().last_nps = (!scores.is_null(row)).then(|| scores.value(row));
+                let customer = customers.entry(ids.value(row).to_string()).or_default();
+                customer.last_nps = (!scores.is_null(row)).then(|| scores.value(row));
+                earliest(&mut customer.first_event, &first_answer, row);
             }
         }
     }
@@ -694,20 +759,28 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
                 .is_ok_and(rapport_measures::timeline::is_social)
         }));
         let (review, referral) = (name(EngagementType::Review).unwrap_or_default(), name(EngagementType::Referral).unwrap_or_default());
-        let rows = linked("engagement", "k.engagement_type AS kind, NULLIF(k.referred_customer_id, '') AS referred");
+        let shared = quoted([EngagementType::Share, EngagementType::Retweet].into_iter().filter_map(name));
+        let rows = linked("engagement", "k.engagement_type AS kind, NULLIF(k.referred_customer_id, '') AS referred, k.rating AS rating");
         let batches = run(format!(
             "SELECT customer, COUNT(*) FILTER (WHERE kind IN ({social})) AS social, COUNT(*) FILTER (WHERE kind = '{review}') AS reviews,
-                    COUNT(*) FILTER (WHERE kind = '{referral}') AS referrals
+                    COUNT(*) FILTER (WHERE kind = '{referral}') AS referrals, MIN(t) AS first_engagement, COUNT(*) AS engagement,
+                    COUNT(*) FILTER (WHERE kind IN ({shared})) AS shares,
+                    COUNT(*) FILTER (WHERE kind = '{review}' AND rating >= 4) AS positive_reviews
              FROM ({rows}) WHERE kind IN ({known}) GROUP BY customer"
         ))?;
         for batch in &batches {
             let (ids, count) = (ids(batch)?, integers(batch));
             let (social, reviews, referrals) = (count(1)?, count(2)?, count(3)?);
+            let (first_engagement, engagement, shares, positive_reviews) = (count(4)?, count(5)?, count(6)?, count(7)?);
             for row in 0..batch.num_rows() {
                 let customer = customers.entry(ids.value(row).to_string()).or_default();
                 customer.social_engagement = social.value(row) as u64;
                 customer.reviews = reviews.value(row) as u64;
                 customer.referrals_made = referrals.value(row) as u64;
+                earliest(&mut customer.first_event, &first_engagement, row);
+                customer.engagement = engagement.value(row) as u64;
+                customer.shares = shares.value(row) as u64;
+                customer.positive_reviews = positive_reviews.value(row) as u64;
             }
         }
         let batches = run(format!("SELECT DISTINCT referred FROM ({rows}) WHERE kind = '{referral}' AND referred IS NOT NULL"))?;
@@ -721,6 +794,14 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
 
     let summary = crate::summary::summary_from_batches(&summary_batches, 6, spec.summary, None)?;
     Ok((customers, summary))
+}
+
+/// Keep the earlier of `first` and the (nullable) time at `row` of `times`.
+fn earliest(first: &mut Option<i64>, times: &Int64Array, row: usize) {
+    if !times.is_null(row) {
+        let time = times.value(row);
+        *first = Some(first.map_or(time, |first| first.min(time)));
+    }
 }
 
 /// SQL string literals, comma-separated.

@@ -292,11 +292,13 @@ fn datafusion_analysis_equals_the_embedded_one() {
         ),
         (
             rapport_engine::EventKind::Engagement,
-            "event_id,customer_id,order_id,time,engagement_type,referred_customer_id\n\
-             x-e1,edge-b,,2024-03-10 12:00:00,referral,edge-new\n\
-             x-e2,edge-b,,2024-03-10 12:00:00,share,\n\
-             x-e3,,edge-order,2024-03-11 12:00:00,review,\n\
-             x-e4,edge-c,,2099-03-11 12:00:00,like,\n",
+            "event_id,customer_id,order_id,time,engagement_type,referred_customer_id,rating\n\
+             x-e1,edge-b,,2024-03-10 12:00:00,referral,edge-new,\n\
+             x-e2,edge-b,,2024-03-10 12:00:00,share,,\n\
+             x-e3,,edge-order,2024-03-11 12:00:00,review,,5\n\
+             x-e4,edge-c,,2099-03-11 12:00:00,like,,\n\
+             x-e5,edge-e,,2024-02-01 23:30:00,review,,3\n\
+             x-e6,edge-e,,2024-02-02 08:00:00,retweet,,\n",
         ),
     ];
     for (index, (kind, content)) in extra.iter().enumerate() {
@@ -363,4 +365,14 @@ fn datafusion_analysis_equals_the_embedded_one() {
     assert_eq!((number("referrals_made", "edge-b"), number("social_engagement", "edge-b")), (1.0, 1.0));
     let referred = embedded.column_by_name("referred").expect("referred").as_boolean().value(row("edge-new"));
     assert!(referred, "the referred customer is in the table");
+    // Advocacy: edge-a is a promoter (the latest NPS answer, 9: 25 points) with one review
+    // rated 5 (half of the reviews' 25) — an ambassador; edge-e's review is rated 3 (not
+    // positive) and a retweet is one of the three shares that fill that part.
+    assert_eq!(number("advocacy_score", "edge-a"), 37.5);
+    assert!(embedded.column_by_name("ambassador").expect("ambassador").as_boolean().value(row("edge-a")));
+    assert!((number("advocacy_score", "edge-e") - 25.0 / 3.0).abs() < 1e-12);
+    // Longevity is from the first event of any kind: edge-c's first conversation, edge-e's
+    // first engagement (days to the observation end, 2025-12-31 23:59:59 in London).
+    assert_eq!(number("longevity_days", "edge-c"), 664.0);
+    assert_eq!(number("longevity_days", "edge-e"), 699.0);
 }
