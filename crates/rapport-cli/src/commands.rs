@@ -101,13 +101,20 @@ pub fn run(cli: Cli) -> Result<()> {
                 if summary["customers_not_in_customer_file"].as_u64().is_some_and(|count| count > 0) {
                     data.push_str(&format!(" ({} not in the customers file)", summary["customers_not_in_customer_file"]));
                 }
+                let plural = |count: &serde_json::Value, one: &str, many: &str| {
+                    format!("{count} {}", if count.as_u64() == Some(1) { one } else { many })
+                };
                 data.push_str(&format!(
-                    ", {} rows rejected at ingest, {} events after the as-of date",
-                    summary["rejected_rows"], summary["events_after_as_of"]
+                    ", {} rejected at ingest, {} after the as-of date",
+                    plural(&summary["rejected_rows"], "row", "rows"),
+                    plural(&summary["events_after_as_of"], "event", "events")
                 ));
                 if let Some(unlinked) = summary["unlinked_events"].as_object().filter(|unlinked| !unlinked.is_empty()) {
                     let kinds: Vec<String> = unlinked.iter().map(|(kind, count)| format!("{count} {kind}")).collect();
-                    data.push_str(&format!(", events naming an order no purchase carries: {}", kinds.join(", ")));
+                    data.push_str(&format!(
+                        ", left out for naming no customer and an order no customer's purchase carries: {}",
+                        kinds.join(", ")
+                    ));
                 }
                 say!("{data}");
                 say!(
@@ -1040,6 +1047,9 @@ fn matrix(args: &MatrixArgs, quiet: bool) -> Result<()> {
     };
     let report = rapport_engine::relationship::matrix(&request)?;
     warn_fit(&args.workspace, &report.run.id);
+    for warning in rapport_engine::relationship::matrix_warnings(&args.workspace, &report.run.id) {
+        say!("warning: {warning}");
+    }
     let needs_compare =
         |view: &str| anyhow::anyhow!("--view {view} needs --compare RUN (an earlier analysis run; `rapport runs` lists them)");
     let chosen = |view: MatrixView| -> Result<&rapport_engine::output::RecordBatch> {
@@ -1105,8 +1115,11 @@ fn write_grid(out: &mut dyn Write, report: &rapport_engine::relationship::Matrix
     let (longevity, strength, customers) =
         (longevity.as_primitive::<UInt64Type>(), strength.as_primitive::<UInt64Type>(), customers.as_primitive::<UInt64Type>());
     let predicted = predicted.as_primitive::<rapport_engine::output::Float64Type>();
-    let rows = longevity.values().iter().copied().max().unwrap_or(0);
-    let columns = strength.values().iter().copied().max().unwrap_or(0);
+    // Every band the run cut, with those no customer fell in (ties share a band) shown
+    // empty, not left out: a missing top column would read as "S4 is the strongest".
+    let configured = |name: &str| report.settings["matrix"][name].as_u64().unwrap_or(0);
+    let rows = longevity.values().iter().copied().max().unwrap_or(0).max(configured("longevity_bands"));
+    let columns = strength.values().iter().copied().max().unwrap_or(0).max(configured("strength_bands"));
     let mut grid = std::collections::HashMap::new();
     for row in 0..cells.num_rows() {
         let spend = if predicted.is_null(row) { f64::NAN } else { predicted.value(row) };

@@ -29,6 +29,7 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use rapport_action::playbook::Consent;
+use rapport_action::strength::StrengthInputs;
 use rapport_core::event::{EngagementType, EventKind};
 use rapport_core::summary::SummaryOptions;
 use rapport_core::survey::SurveyType;
@@ -459,30 +460,20 @@ fn check_engine(_root: &Path, engine: &Engine) -> Result<(), EngineError> {
     })
 }
 
+/// What the plans of the per-customer aggregation return: each customer's event columns,
+/// the lifetime-value summary, and strength's split with each customer's inputs.
+type PlannedEvents = (HashMap<String, CustomerEvents>, rapport_core::summary::Summary, (i64, HashMap<String, StrengthInputs>));
+
 /// The per-customer aggregation of the events ([`CustomerEvents`] and the lifetime-value
 /// summary) as DataFusion plans on `engine`.
 #[cfg(feature = "sql")]
-fn planned_events(
-    root: &Path,
-    engine: &Engine,
-    as_of: i64,
-    zone: Zone,
-    options: SummaryOptions,
-) -> Result<(HashMap<String, CustomerEvents>, rapport_core::summary::Summary), EngineError> {
+fn planned_events(root: &Path, engine: &Engine, as_of: i64, zone: Zone, options: SummaryOptions) -> Result<PlannedEvents, EngineError> {
     let session = engine.session(root)?;
-    let (events, summary) =
-        rapport_sql::features::customer_events(&session, rapport_sql::features::FeatureSpec { as_of, zone, summary: options })?;
-    Ok((events, summary))
+    Ok(rapport_sql::features::customer_events(&session, rapport_sql::features::FeatureSpec { as_of, zone, summary: options })?)
 }
 
 #[cfg(not(feature = "sql"))]
-fn planned_events(
-    root: &Path,
-    engine: &Engine,
-    _as_of: i64,
-    _zone: Zone,
-    _options: SummaryOptions,
-) -> Result<(HashMap<String, CustomerEvents>, rapport_core::summary::Summary), EngineError> {
+fn planned_events(root: &Path, engine: &Engine, _as_of: i64, _zone: Zone, _options: SummaryOptions) -> Result<PlannedEvents, EngineError> {
     // `check_engine` refuses every engine in this build; `analyze_on` calls it first.
     check_engine(root, engine).and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
 }
@@ -1492,9 +1483,9 @@ fn customer_table(
     };
     // The event columns: from the timelines here, or from the plans of the same
     // aggregation on another engine (which must find exactly these customers).
-    let (events, planned_summary) = match planned {
-        None => (timelines.par_iter().map(|timeline| CustomerEvents::of(timeline, zone)).collect::<Vec<_>>(), None),
-        Some((mut by_id, summary)) => {
+    let (events, planned_summary, planned_strength) = match planned {
+        None => (timelines.par_iter().map(|timeline| CustomerEvents::of(timeline, zone)).collect::<Vec<_>>(), None, None),
+        Some((mut by_id, summary, strength)) => {
             let events: Vec<CustomerEvents> =
                 timelines.iter().map(|timeline| by_id.remove(&timeline.customer).unwrap_or_default()).collect();
             if let Some(id) = by_id.keys().next() {
@@ -1503,7 +1494,7 @@ fn customer_table(
                     by_id.len()
                 )));
             }
-            (events, Some(summary))
+            (events, Some(summary), Some(strength))
         }
     };
     let days_to_end = |time: Option<i64>| time.map_or(f64::NAN, |time| ((as_of - time) / DAY) as f64);
@@ -1533,8 +1524,22 @@ fn customer_table(
     let advocacy: Vec<Advocacy> = events.par_iter().map(CustomerEvents::advocacy).collect();
     table.push_f64("advocacy_score", advocacy.iter().map(Advocacy::score).collect())?;
     table.push("ambassador", Arc::new(BooleanArray::from(advocacy.iter().map(Advocacy::ambassador).collect::<Vec<_>>())))?;
-    // What the relationship stage reads of each customer's events besides the table.
-    let inputs: Vec<crate::relationship::CustomerInputs> = events.par_iter().map(crate::relationship::CustomerInputs::of).collect();
+    // What the relationship stage reads of each customer's events besides the table:
+    // strength's inputs at its split (set by the first event of all) and at the end, from
+    // the timelines here or from the plans of the same rules.
+    let first = events.iter().filter_map(|events| events.first_event).min().unwrap_or(as_of);
+    let (split, _) = rapport_action::strength::split_of(as_of, rapport_action::strength::PERIOD_DAYS, first);
+    let strength: Vec<StrengthInputs> = match planned_strength {
+        None => timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
+        Some((planned_split, mut by_id)) => {
+            if planned_split != split {
+                return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
+            }
+            timelines.iter().map(|timeline| by_id.remove(&timeline.customer).unwrap_or_default()).collect()
+        }
+    };
+    let inputs: Vec<crate::relationship::CustomerInputs> =
+        events.par_iter().zip(strength).map(|(events, strength)| crate::relationship::CustomerInputs::of(events, strength)).collect();
     // In the table now: freed before the fit, this stage's peak (1.4 GiB at 10M customers).
     drop((events, advocacy));
     let mut referred_clv = None;

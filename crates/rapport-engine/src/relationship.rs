@@ -17,7 +17,7 @@ use rapport_action::matrix::{Placed, cells, place};
 use rapport_action::playbook::{Consent, DEFAULT_RULES, Proposal, choose, is_control};
 use rapport_action::rank::Ranked;
 use rapport_action::rfm::{RfmInput, score};
-use rapport_action::strength::{FACTORS, first_event, learn, level, scaled_factors};
+use rapport_action::strength::{FACTORS, PERIOD_DAYS, StrengthInputs, first_event, learn_from, level, scale, split_of};
 use rapport_core::config::{ActionsConfig, MatrixConfig, WorkspaceConfig};
 use rapport_core::event::EngagementType;
 use rapport_core::expression::Expression;
@@ -33,8 +33,6 @@ use crate::EngineError;
 const DAY: i64 = 86_400;
 /// Seed of the clusters' k-means (recorded in the run's aggregates).
 pub const CLUSTER_SEED: u64 = 20_251_231;
-/// The next period over which strength is learned, days.
-const STRENGTH_PERIOD_DAYS: i64 = 365;
 
 /// What the relationship stage adds to a run besides its columns.
 #[derive(Debug, Default)]
@@ -73,11 +71,13 @@ pub struct CustomerInputs {
     pub conversations: u32,
     /// Engagement events (a clusters' input).
     pub engagement: u32,
+    /// Strength's factors' inputs at the split and at the end, and the spend after the split.
+    pub strength: StrengthInputs,
 }
 
 impl CustomerInputs {
-    /// The inputs of one customer's event columns.
-    pub fn of(events: &CustomerEvents) -> CustomerInputs {
+    /// The inputs of one customer's event columns and strength inputs.
+    pub fn of(events: &CustomerEvents, strength: StrengthInputs) -> CustomerInputs {
         let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
         CustomerInputs {
             first_event: events.first_event,
@@ -85,6 +85,7 @@ impl CustomerInputs {
             purchase_days: count(events.purchase_days),
             conversations: count(events.conversations),
             engagement: count(events.engagement),
+            strength,
         }
     }
 }
@@ -140,16 +141,21 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>, inputs: Vec<Custome
     let lap = |what: &str| tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "relationship: {what} done");
 
     // Strength.
+    // Learned on the customers known at the split (their first event at or before it).
     let first = inputs.iter().filter_map(|customer| customer.first_event).min().unwrap_or(as_of);
-    let model = learn(timelines, as_of, STRENGTH_PERIOD_DAYS, first);
-    let all: Vec<&Timeline> = timelines.iter().collect();
-    let factors = scaled_factors(&all, as_of);
+    let (split, period) = split_of(as_of, PERIOD_DAYS, first);
+    let known: Vec<&CustomerInputs> = inputs.iter().filter(|customer| customer.first_event.is_some_and(|time| time <= split)).collect();
+    let raw: Vec<[Option<f64>; 6]> = known.iter().map(|customer| customer.strength.at_split.raw(split)).collect();
+    let spend: Vec<i128> = known.iter().map(|customer| customer.strength.spend_after_split).collect();
+    let model = learn_from(&raw, &spend, split, period);
+    drop((known, raw, spend));
+    let factors = scale(&inputs.iter().map(|customer| customer.strength.at_end.raw(as_of)).collect::<Vec<_>>());
     let strength: Vec<f64> = factors.iter().map(|row| model.index(row)).collect();
     table.push_f64("strength", strength.clone())?;
     table.push("strength_level", Arc::new(StringArray::from(strength.iter().map(|&s| level(s)).collect::<Vec<_>>())))?;
     let top: Vec<String> = factors.iter().map(|row| model.top_factors(row, 2).join(", ")).collect();
     table.push("top_factors", Arc::new(StringArray::from(top)))?;
-    drop((all, factors));
+    drop(factors);
 
     lap("strength");
     // The matrix.
@@ -174,9 +180,23 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>, inputs: Vec<Custome
     table.push("longevity_band", Arc::new(UInt32Array::from(placed.iter().map(|p| p.0).collect::<Vec<_>>())))?;
     table.push("strength_band", Arc::new(UInt32Array::from(placed.iter().map(|p| p.1).collect::<Vec<_>>())))?;
     let mut warnings = Vec::new();
-    warnings.extend(empty_bands("longevity", placed.iter().map(|p| p.0), longevity_bands, &longevity, "days since the first event"));
+    warnings.extend(empty_bands(
+        "the Customer Matrix's longevity band",
+        placed.iter().map(|p| p.0),
+        longevity_bands,
+        &longevity,
+        "longevity",
+        &|days| format!("{days} days"),
+    ));
     let strength_keys: Vec<Ranked> = strength.iter().map(|&s| Ranked(s)).collect();
-    warnings.extend(empty_bands("strength", placed.iter().map(|p| p.1), strength_bands, &strength_keys, "strength"));
+    warnings.extend(empty_bands(
+        "the Customer Matrix's strength band",
+        placed.iter().map(|p| p.1),
+        strength_bands,
+        &strength_keys,
+        "strength",
+        &|value| format!("{:.1}", value.0),
+    ));
     drop(strength_keys);
     let grid = cells(&placed_customers, &placed);
     drop((placed_customers, longevity, predicted));
@@ -213,7 +233,29 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>, inputs: Vec<Custome
     let rfm: Vec<Option<RfmInput>> =
         inputs.iter().zip(&net_spend).map(|(customer, &net)| rfm_input(customer, net, end_day, zone, currency)).collect();
     let scored: Vec<usize> = (0..n).filter(|&i| rfm[i].is_some()).collect();
-    let scores = score(&scored.iter().filter_map(|&i| rfm[i]).collect::<Vec<_>>());
+    let rfm_inputs: Vec<RfmInput> = scored.iter().filter_map(|&i| rfm[i]).collect();
+    let scores = score(&rfm_inputs);
+    {
+        let recency: Vec<i64> = rfm_inputs.iter().map(|input| -input.recency_days).collect();
+        let frequency: Vec<u32> = rfm_inputs.iter().map(|input| input.purchase_days).collect();
+        warnings.extend(empty_bands(
+            "the RFM recency score",
+            scores.iter().map(|score| u32::from(score.recency)),
+            5,
+            &recency,
+            "days since the last purchase",
+            &|days| format!("{} days", -days),
+        ));
+        warnings.extend(empty_bands(
+            "the RFM frequency score",
+            scores.iter().map(|score| u32::from(score.frequency)),
+            5,
+            &frequency,
+            "days with a purchase",
+            &|days| format!("{days} day{}", if days == 1 { "" } else { "s" }),
+        ));
+    }
+    drop(rfm_inputs);
     let mut per_customer = vec![None; n];
     for (&i, score) in scored.iter().zip(scores) {
         per_customer[i] = Some(score);
@@ -480,10 +522,20 @@ fn previous_numbers(batch: &RecordBatch, column: &str) -> Option<HashMap<String,
     )
 }
 
-/// Why some of an axis's bands hold no customers, when they do not: customers with equal
-/// values share a band (`rapport_action::rank::bands`), so a value most customers share
-/// (most bought once in a short export) fills one band and leaves its neighbours empty.
-fn empty_bands<T: Ord + Copy>(axis: &str, placed: impl Iterator<Item = u32>, bands: u32, values: &[T], what: &str) -> Option<String> {
+/// Why some bands (1 … `bands`) hold no customers, when they do not: customers with equal
+/// values share a band (`rapport_action::rank::bands`), so a value shared by more than one
+/// customer in `bands` fills its band and can leave the next one empty (most customers of
+/// a short export bought once). `subject` names the bands ("the Customer Matrix's
+/// strength band"), `what` the value; the values shared that widely are named, with how
+/// many share each.
+fn empty_bands<T: Ord + Copy>(
+    subject: &str,
+    placed: impl Iterator<Item = u32>,
+    bands: u32,
+    values: &[T],
+    what: &str,
+    show: &dyn Fn(T) -> String,
+) -> Option<String> {
     let n = values.len();
     if n < bands as usize * 2 {
         return None;
@@ -496,13 +548,29 @@ fn empty_bands<T: Ord + Copy>(axis: &str, placed: impl Iterator<Item = u32>, ban
     }
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
-    let largest = sorted.chunk_by(|a, b| a == b).map(<[T]>::len).max().unwrap_or(0);
+    // A tie spans a band when its rank step, size / (n − 1), exceeds a band's width.
+    let mut wide: Vec<(usize, T)> =
+        sorted.chunk_by(|a, b| a == b).filter(|tie| tie.len() * bands as usize > n - 1).map(|tie| (tie.len(), tie[0])).collect();
+    wide.sort_by(|a, b| b.0.cmp(&a.0));
+    let named: Vec<String> = wide
+        .iter()
+        .take(3)
+        .map(|&(count, value)| format!("{} ({count} customers, {:.0}%)", show(value), 100.0 * count as f64 / n as f64))
+        .collect();
+    let ties = match wide.len() {
+        0 => String::new(),
+        1 => format!("; one value of {what} is shared by more than one customer in {bands}: {}", named[0]),
+        more => format!(
+            "; {more} values of {what} are each shared by more than one customer in {bands}: {}{}",
+            join_and(&named),
+            if more > 3 { ", and others" } else { "" }
+        ),
+    };
     Some(format!(
-        "the Customer Matrix's {axis} band{} {} of {bands} hold{} no customers: {largest} of the {n} customers ({:.0}%) share one value of {what}, and equal values share a band; read the matrix as the bands it shows",
+        "{subject}{} {} of 1–{bands} hold{} no customers of the {n}: customers with equal {what} share a band{ties}; read it as the bands it shows",
         if empty.len() == 1 { "" } else { "s" },
         join_and(&empty),
         if empty.len() == 1 { "s" } else { "" },
-        100.0 * largest as f64 / n as f64,
     ))
 }
 
@@ -758,6 +826,17 @@ fn analysis_run(
 /// boundary, a fit that did not converge): the commands that read the run's P(alive), CLV,
 /// matrix, segments' value, actions or propensity repeat them, since those rest on the fit.
 pub fn fit_warnings(workspace: &std::path::Path, run: &str) -> Vec<String> {
+    run_warnings(workspace, run, "fit is not well identified")
+}
+
+/// The warnings of an `analyze` run about its Customer Matrix (bands that hold no
+/// customers): `rapport matrix` repeats them beside the grid.
+pub fn matrix_warnings(workspace: &std::path::Path, run: &str) -> Vec<String> {
+    run_warnings(workspace, run, "the Customer Matrix's")
+}
+
+/// The warnings of a run that contain `about`, each prefixed with the run.
+fn run_warnings(workspace: &std::path::Path, run: &str, about: &str) -> Vec<String> {
     let path = workspace.join("results").join(run).join("summary.json");
     let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
     let Ok(summary) = serde_json::from_str::<Json>(&text) else { return Vec::new() };
@@ -766,7 +845,7 @@ pub fn fit_warnings(workspace: &std::path::Path, run: &str) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(Json::as_str)
-        .filter(|warning| warning.contains("fit is not well identified"))
+        .filter(|warning| warning.contains(about))
         .map(|warning| format!("run {run}: {warning}"))
         .collect()
 }
@@ -1880,19 +1959,38 @@ mod tests {
     /// values, `rapport_action::rank::bands`).
     #[test]
     fn empty_matrix_bands_are_explained() {
+        let show = |value: i64| value.to_string();
         // 80 tied at the bottom, 20 distinct above: bands 1 and 5 only.
         let values: Vec<i64> = (0..100).map(|i| if i < 80 { 0 } else { i }).collect();
         let placed = rapport_action::rank::bands(&values, 5);
         assert_eq!(placed.iter().copied().collect::<std::collections::BTreeSet<u32>>(), [1, 5].into());
-        let warning = empty_bands("strength", placed.into_iter(), 5, &values, "strength").expect("bands 2-4 are empty");
-        assert!(
-            warning.starts_with("the Customer Matrix's strength bands 2, 3 and 4 of 5 hold no customers: 80 of the 100 customers (80%)"),
-            "{warning}"
+        let warning = empty_bands("strength band", placed.into_iter(), 5, &values, "strength", &show).expect("bands 2-4 are empty");
+        assert_eq!(
+            warning,
+            "strength bands 2, 3 and 4 of 1–5 hold no customers of the 100: customers with equal strength share a band; one value of strength is shared by more than one customer in 5: 0 (80 customers, 80%); read it as the bands it shows"
         );
+        // Three wide ties, the largest of them at the bottom where it empties nothing: each
+        // is named, not only the largest (the tweets of a support export gave this shape).
+        let values: Vec<i64> = (0..100)
+            .map(|i| {
+                if i < 35 {
+                    1
+                } else if i < 63 {
+                    2
+                } else if i < 67 {
+                    3 + i
+                } else {
+                    100
+                }
+            })
+            .collect();
+        let placed = rapport_action::rank::bands(&values, 5);
+        let warning = empty_bands("strength band", placed.into_iter(), 5, &values, "strength", &show).expect("bands are empty");
+        assert!(warning.contains("3 values of strength are each shared by more than one customer in 5: 1 (35 customers, 35%), 100 (33 customers, 33%) and 2 (28 customers, 28%)"), "{warning}");
         // Distinct values fill every band; too few customers to fill them is not news.
         let distinct: Vec<i64> = (0..100).collect();
-        assert_eq!(empty_bands("longevity", rapport_action::rank::bands(&distinct, 5).into_iter(), 5, &distinct, "days"), None);
-        assert_eq!(empty_bands("longevity", [1, 5].into_iter(), 5, &[0, 1], "days"), None);
+        assert_eq!(empty_bands("longevity band", rapport_action::rank::bands(&distinct, 5).into_iter(), 5, &distinct, "days", &show), None);
+        assert_eq!(empty_bands("longevity band", [1, 5].into_iter(), 5, &[0, 1], "days", &show), None);
     }
 
     /// A top-tier customer with spend, off the watch list, gets surprise_and_delight only

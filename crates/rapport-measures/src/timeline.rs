@@ -491,7 +491,7 @@ pub fn is_social(kind: EngagementType) -> bool {
 
 /// Advocacy of one customer as of `as_of`: the latest NPS answer, shares, positive
 /// reviews (rating 4 or more) and referrals made, over the whole history.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Advocacy {
     /// The latest NPS answer is 9 or 10.
     pub promoter: bool,

@@ -38,6 +38,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
 };
+use rapport_action::strength::{PERIOD_DAYS, StrengthInputs, satisfaction, split_of};
 use rapport_core::event::EngagementType;
 use rapport_core::summary::{Summary, SummaryOptions};
 use rapport_core::survey::SurveyType;
@@ -61,6 +62,17 @@ pub const TONE_FUNCTION: &str = "rapport_tone";
 pub const ORDER_KEY_FUNCTION: &str = "rapport_order_key";
 /// `rapport_conversations(conversation_id, channel, time, inbound, tone, resolved)`.
 pub const CONVERSATIONS_FUNCTION: &str = "rapport_conversations";
+/// `rapport_conversation_list(conversation_id, channel, time, inbound, tone, resolved)`:
+/// a customer's conversations (by the same rules as [`CONVERSATIONS_FUNCTION`]) as a list
+/// of `{start, channel, tone, opening, first_response_seconds}`: `tone` the closing
+/// message's tone, else the opening's, in half points (negative 0, neutral 1, positive
+/// 2); `opening` the opening message's tone (−1, 0, 1).
+pub const CONVERSATION_LIST_FUNCTION: &str = "rapport_conversation_list";
+/// `rapport_conversation_factors(list, split, as_of)`: what strength reads of a list from
+/// [`CONVERSATION_LIST_FUNCTION`] in the year to each of two times (literals): the
+/// distinct channels of the conversations started then, those with a tone and their tones'
+/// half points.
+pub const CONVERSATION_FACTORS_FUNCTION: &str = "rapport_conversation_factors";
 /// `rapport_local_day(time, zone)`: the local day (days since 1970-01-01 on the local
 /// calendar) of UTC seconds in the named IANA zone (`'UTC'` for none), as
 /// `rapport_core::time::Zone::local_day` gives it.
@@ -73,13 +85,18 @@ pub fn scalar_function(name: &str) -> Option<ScalarUDF> {
         TONE_FUNCTION => Some(ScalarUDF::from(ToneFunction::new())),
         ORDER_KEY_FUNCTION => Some(ScalarUDF::from(OrderKey::new())),
         LOCAL_DAY_FUNCTION => Some(ScalarUDF::from(LocalDay::new())),
+        CONVERSATION_FACTORS_FUNCTION => Some(ScalarUDF::from(ConversationFactors::new())),
         _ => None,
     }
 }
 
 /// The aggregate functions of this module, by name (they take no parameters).
 pub fn aggregate_function(name: &str) -> Option<AggregateUDF> {
-    (name == CONVERSATIONS_FUNCTION).then(|| AggregateUDF::from(Conversations::new()))
+    match name {
+        CONVERSATIONS_FUNCTION => Some(AggregateUDF::from(Conversations::new())),
+        CONVERSATION_LIST_FUNCTION => Some(AggregateUDF::from(Conversations::list())),
+        _ => None,
+    }
 }
 
 macro_rules! parameterless {
@@ -176,6 +193,83 @@ impl ScalarUDFImpl for LocalDay {
         let times = arrow::compute::cast(&times.to_array(args.number_rows)?, &DataType::Int64)?;
         let days: Int64Array = times.as_primitive::<Int64Type>().iter().map(|time| time.map(|time| zone.local_day(time))).collect();
         Ok(ColumnarValue::Array(Arc::new(days)))
+    }
+}
+
+/// See [`CONVERSATION_FACTORS_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct ConversationFactors {
+    signature: Signature,
+}
+
+impl ConversationFactors {
+    fn new() -> ConversationFactors {
+        ConversationFactors { signature: Signature::any(3, Volatility::Immutable) }
+    }
+}
+
+parameterless!(ConversationFactors);
+
+fn conversation_factor_fields() -> Fields {
+    Fields::from(
+        ["channels_split", "toned_split", "tone_split", "channels_end", "toned_end", "tone_end"]
+            .map(|name| Field::new(name, DataType::UInt32, false))
+            .to_vec(),
+    )
+}
+
+impl ScalarUDFImpl for ConversationFactors {
+    fn name(&self) -> &str {
+        CONVERSATION_FACTORS_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Struct(conversation_factor_fields()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
+        let time = |index: usize| match args.args.get(index) {
+            Some(ColumnarValue::Scalar(ScalarValue::Int64(Some(time)))) => Ok(*time),
+            _ => exec_err!("{CONVERSATION_FACTORS_FUNCTION} takes a list and two times as integer literals"),
+        };
+        let (split, as_of) = (time(1)?, time(2)?);
+        let Some(lists) = args.args.first() else { return exec_err!("{CONVERSATION_FACTORS_FUNCTION} takes 3 arguments") };
+        let lists = lists.to_array(args.number_rows)?;
+        let lists = lists.as_list::<i32>();
+        let mut columns: [Vec<u32>; 6] = Default::default();
+        for row in 0..lists.len() {
+            let mut values = [0_u32; 6];
+            if !lists.is_null(row) {
+                let conversations = lists.value(row);
+                let conversations = conversations.as_struct();
+                let start = conversations.column(0).as_primitive::<Int64Type>();
+                let channel = conversations.column(1).as_string::<i32>();
+                let tone = conversations.column(2).as_primitive::<arrow::datatypes::UInt32Type>();
+                for (offset, t) in [split, as_of].into_iter().enumerate() {
+                    // The year to `t`, as `rapport_action::strength::FactorInputs::of` reads it.
+                    let within = |index: usize| start.value(index) <= t && start.value(index) > t - 365 * 86_400;
+                    let mut channels: Vec<&str> =
+                        (0..start.len()).filter(|&index| within(index)).map(|index| channel.value(index)).collect();
+                    channels.sort_unstable();
+                    channels.dedup();
+                    let toned: Vec<u32> =
+                        (0..start.len()).filter(|&index| within(index) && !tone.is_null(index)).map(|index| tone.value(index)).collect();
+                    values[offset * 3] = channels.len() as u32;
+                    values[offset * 3 + 1] = toned.len() as u32;
+                    values[offset * 3 + 2] = toned.iter().sum();
+                }
+            }
+            for (column, value) in columns.iter_mut().zip(values) {
+                column.push(value);
+            }
+        }
+        let columns: Vec<ArrayRef> =
+            columns.into_iter().map(|values| Arc::new(arrow::array::UInt32Array::from(values)) as ArrayRef).collect();
+        Ok(ColumnarValue::Array(Arc::new(StructArray::try_new(conversation_factor_fields(), columns, None)?)))
     }
 }
 
@@ -282,15 +376,88 @@ impl ScalarUDFImpl for ToneFunction {
 #[derive(Debug, Clone)]
 pub struct Conversations {
     signature: Signature,
+    /// The list of conversations ([`CONVERSATION_LIST_FUNCTION`]) rather than the counts.
+    list: bool,
 }
 
 impl Conversations {
     fn new() -> Conversations {
-        Conversations { signature: Signature::any(6, Volatility::Immutable) }
+        Conversations { signature: Signature::any(6, Volatility::Immutable), list: false }
+    }
+
+    fn list() -> Conversations {
+        Conversations { list: true, ..Conversations::new() }
     }
 }
 
-parameterless!(Conversations);
+impl PartialEq for Conversations {
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
+    }
+}
+impl Eq for Conversations {}
+impl Hash for Conversations {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        "Conversations".hash(state);
+        self.list.hash(state);
+    }
+}
+
+fn conversation_list_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("start", DataType::Int64, false),
+        Field::new("channel", DataType::Utf8, false),
+        Field::new("tone", DataType::UInt32, true),
+        Field::new("opening", DataType::Int8, true),
+        Field::new("first_response_seconds", DataType::Int64, true),
+    ])
+}
+
+fn conversation_list_type() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Struct(conversation_list_fields()), true)))
+}
+
+/// Each group's conversations as one list (see [`CONVERSATION_LIST_FUNCTION`]).
+fn conversation_list_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRow>>) -> DataFusionResult<ListArray> {
+    let (mut start, mut channel, mut tone, mut opening, mut response) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut lengths = Vec::new();
+    for rows in groups {
+        let found = rapport_measures::conversations(rows);
+        lengths.push(found.len());
+        for conversation in found {
+            start.push(conversation.start);
+            tone.push(conversation.closing.or(conversation.opening).map(rapport_action::strength::tone_halves));
+            opening.push(conversation.opening.map(|tone| match tone {
+                Tone::Negative => -1_i8,
+                Tone::Neutral => 0,
+                Tone::Positive => 1,
+            }));
+            response.push(conversation.first_response_seconds);
+            channel.push(conversation.channel);
+        }
+    }
+    let values = StructArray::try_new(
+        conversation_list_fields(),
+        vec![
+            Arc::new(Int64Array::from(start)),
+            Arc::new(StringArray::from(channel)),
+            Arc::new(arrow::array::UInt32Array::from(tone)),
+            Arc::new(Int8Array::from(opening)),
+            Arc::new(Int64Array::from(response)),
+        ],
+        None,
+    )?;
+    let field = Arc::new(Field::new_list_field(DataType::Struct(conversation_list_fields()), true));
+    Ok(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), Arc::new(values), None)?)
+}
+
+/// The aggregate's result for the groups: the counts' struct, or the lists.
+fn conversation_output<'a>(list: bool, groups: impl Iterator<Item = &'a mut Vec<ThreadRow>>) -> DataFusionResult<ArrayRef> {
+    Ok(match list {
+        true => Arc::new(conversation_list_array(groups)?),
+        false => Arc::new(conversation_array(groups)?),
+    })
+}
 
 fn conversation_fields() -> Fields {
     let mut fields: Vec<Field> =
@@ -307,7 +474,7 @@ fn conversation_state_types() -> [DataType; 6] {
 
 impl AggregateUDFImpl for Conversations {
     fn name(&self) -> &str {
-        CONVERSATIONS_FUNCTION
+        if self.list { CONVERSATION_LIST_FUNCTION } else { CONVERSATIONS_FUNCTION }
     }
 
     fn signature(&self) -> &Signature {
@@ -315,11 +482,11 @@ impl AggregateUDFImpl for Conversations {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
-        Ok(DataType::Struct(conversation_fields()))
+        Ok(if self.list { conversation_list_type() } else { DataType::Struct(conversation_fields()) })
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn Accumulator>> {
-        Ok(Box::new(ConversationState::default()))
+        Ok(Box::new(ConversationState { list: self.list, ..ConversationState::default() }))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -327,7 +494,7 @@ impl AggregateUDFImpl for Conversations {
     }
 
     fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(ConversationGroups::default()))
+        Ok(Box::new(ConversationGroups { list: self.list, ..ConversationGroups::default() }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
@@ -347,6 +514,8 @@ impl AggregateUDFImpl for Conversations {
 #[derive(Debug, Default)]
 struct ConversationState {
     rows: Vec<ThreadRow>,
+    /// Emit the list of conversations rather than the counts.
+    list: bool,
 }
 
 impl ConversationState {
@@ -407,7 +576,10 @@ impl Accumulator for ConversationState {
     }
 
     fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
-        Ok(ScalarValue::Struct(Arc::new(conversation_array(std::iter::once(&mut self.rows))?)))
+        Ok(match self.list {
+            true => ScalarValue::List(Arc::new(conversation_list_array(std::iter::once(&mut self.rows))?)),
+            false => ScalarValue::Struct(Arc::new(conversation_array(std::iter::once(&mut self.rows))?)),
+        })
     }
 
     fn size(&self) -> usize {
@@ -477,6 +649,8 @@ struct ConversationGroups {
     rows: Vec<Vec<ThreadRow>>,
     /// Rows held and the bytes of their texts (for `size`, which must not walk them).
     held: (usize, usize),
+    /// Emit the lists of conversations rather than the counts.
+    list: bool,
 }
 
 impl ConversationGroups {
@@ -524,7 +698,7 @@ impl GroupsAccumulator for ConversationGroups {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> DataFusionResult<ArrayRef> {
         let mut taken = self.take(emit_to);
-        Ok(Arc::new(conversation_array(taken.iter_mut())?))
+        conversation_output(self.list, taken.iter_mut())
     }
 
     fn state(&mut self, emit_to: EmitTo) -> DataFusionResult<Vec<ArrayRef>> {
@@ -603,13 +777,22 @@ pub struct FeatureSpec {
 
 /// The per-customer aggregation of `analyze`: every customer's event columns, by id, and
 /// the customer summary of their purchases (in natural id order).
-pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<String, CustomerEvents>, Summary), SqlError> {
+/// What [`customer_events`] returns: every customer's event columns, by id; the customer
+/// summary of their purchases (in natural id order); and the strength model's split (set
+/// by the first event of all, `rapport_action::strength::split_of`) with every customer's
+/// strength inputs, by id.
+pub type CustomerAggregation = (HashMap<String, CustomerEvents>, Summary, (i64, HashMap<String, StrengthInputs>));
+
+/// The per-customer aggregation of `analyze`: see [`CustomerAggregation`].
+pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerAggregation, SqlError> {
     let context = &session.context;
     context.register_udf(ScalarUDF::from(Micros::new()));
     context.register_udf(ScalarUDF::from(OrderKey::new()));
     context.register_udf(ScalarUDF::from(ToneFunction::new()));
     context.register_udf(ScalarUDF::from(LocalDay::new()));
     context.register_udaf(AggregateUDF::from(Conversations::new()));
+    context.register_udaf(AggregateUDF::from(Conversations::list()));
+    context.register_udf(ScalarUDF::from(ConversationFactors::new()));
     context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
     let as_of = spec.as_of;
@@ -793,7 +976,152 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<(HashMap<
     }
 
     let summary = crate::summary::summary_from_batches(&summary_batches, 6, spec.summary, None)?;
-    Ok((customers, summary))
+
+    // Strength: what its six factors read at the split and at the end, and the spend after
+    // the split (`rapport_action::strength::StrengthInputs`), by the same rules.
+    let first = customers.values().filter_map(|customer| customer.first_event).min().unwrap_or(as_of);
+    let (split, _) = split_of(as_of, PERIOD_DAYS, first);
+    let year = 365 * 86_400_i64;
+    let (split_year, end_year) = (split - year, as_of - year);
+    let mut strength: HashMap<String, StrengthInputs> = HashMap::new();
+    if exists("purchases")? {
+        let zone = quoted(std::iter::once(spec.zone.to_string()));
+        let batches = run(format!(
+            "SELECT customer,
+                    COUNT(DISTINCT {LOCAL_DAY_FUNCTION}(t, {zone})) FILTER (WHERE amount >= 0 AND t <= {split} AND t > {split_year}) AS days_split,
+                    MAX(t) FILTER (WHERE amount >= 0 AND t <= {split}) AS last_split,
+                    COUNT(DISTINCT {LOCAL_DAY_FUNCTION}(t, {zone})) FILTER (WHERE amount >= 0 AND t > {end_year}) AS days_end,
+                    SUM({MICROS_FUNCTION}(amount)) FILTER (WHERE t > {split}) AS spend_after
+             FROM ({}) GROUP BY customer",
+            linked("purchases", "k.amount AS amount")
+        ))?;
+        for batch in &batches {
+            let (ids, column) = (ids(batch)?, integers(batch));
+            let (days_split, last_split, days_end, spend) = (column(1)?, column(2)?, column(3)?, column(4)?);
+            for row in 0..batch.num_rows() {
+                let id = ids.value(row);
+                let inputs = strength.entry(id.to_string()).or_default();
+                inputs.at_split.purchase_days = days_split.value(row) as u32;
+                inputs.at_split.last_purchase = (!last_split.is_null(row)).then(|| last_split.value(row));
+                inputs.at_end.purchase_days = days_end.value(row) as u32;
+                inputs.at_end.last_purchase = customers.get(id).and_then(|customer| customer.last_purchase);
+                inputs.spend_after_split = if spend.is_null(row) { 0 } else { i128::from(spend.value(row)) };
+            }
+        }
+    }
+    if exists("interactions")? {
+        let rows = linked(
+            "interactions",
+            "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel, k.text AS text, k.resolved AS resolved,
+             CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
+                  WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
+                  ELSE NULLIF(k.agent, '') IS NULL END AS inbound",
+        );
+        let batches = run(format!(
+            "SELECT customer, {CONVERSATION_FACTORS_FUNCTION}({CONVERSATION_LIST_FUNCTION}(conversation, channel, t, inbound,
+                        CASE WHEN inbound AND text IS NOT NULL AND text <> '' THEN {TONE_FUNCTION}(text) END, resolved), arrow_cast({split}, 'Int64'), arrow_cast({as_of}, 'Int64')) AS f
+             FROM ({rows}) GROUP BY customer"
+        ))?;
+        for batch in &batches {
+            let ids = ids(batch)?;
+            let found = batch.column(1).as_struct();
+            let field = |index: usize| found.column(index).as_primitive::<arrow::datatypes::UInt32Type>();
+            for row in 0..batch.num_rows() {
+                let inputs = strength.entry(ids.value(row).to_string()).or_default();
+                (inputs.at_split.channels, inputs.at_split.toned, inputs.at_split.tone_halves) =
+                    (field(0).value(row), field(1).value(row), field(2).value(row));
+                (inputs.at_end.channels, inputs.at_end.toned, inputs.at_end.tone_halves) =
+                    (field(3).value(row), field(4).value(row), field(5).value(row));
+            }
+        }
+    }
+    if exists("surveys")? {
+        let known = quoted(SurveyType::ALL.iter().map(|survey| survey.name()));
+        let nps = SurveyType::Nps.name();
+        // Answers at one time and score: the survey type later in `SurveyType`'s order is
+        // the latest, as `FactorInputs::of` reads them.
+        let rank =
+            SurveyType::ALL.iter().map(|survey| format!("WHEN '{}' THEN {}", survey.name(), *survey as u8)).collect::<Vec<_>>().join(" ");
+        let rows = linked(
+            "surveys",
+            &format!("lower(trim(k.survey_type)) AS survey, k.score AS score, CASE lower(trim(k.survey_type)) {rank} END AS survey_rank"),
+        );
+        let batches = run(format!(
+            "SELECT customer,
+                    COUNT(*) FILTER (WHERE t <= {split} AND t > {split_year}) AS surveyed_split,
+                    COUNT(*) FILTER (WHERE t > {end_year}) AS surveyed_end,
+                    first_value(score ORDER BY t DESC, score DESC, survey_rank DESC) FILTER (WHERE t <= {split}) AS score_split,
+                    first_value(survey ORDER BY t DESC, score DESC, survey_rank DESC) FILTER (WHERE t <= {split}) AS survey_split,
+                    first_value(score ORDER BY t DESC, score DESC, survey_rank DESC) AS score_end,
+                    first_value(survey ORDER BY t DESC, score DESC, survey_rank DESC) AS survey_end,
+                    first_value(score ORDER BY t DESC, score DESC) FILTER (WHERE survey = '{nps}' AND t <= {split}) AS nps_split
+             FROM ({rows}) WHERE survey IN ({known}) GROUP BY customer"
+        ))?;
+        for batch in &batches {
+            let (ids, count) = (ids(batch)?, integers(batch));
+            let (surveyed_split, surveyed_end) = (count(1)?, count(2)?);
+            let float = |index: usize| -> Result<arrow::array::Float64Array, SqlError> {
+                let column = arrow::compute::cast(batch.column(index), &DataType::Float64).map_err(internal)?;
+                Ok(column.as_primitive::<Float64Type>().clone())
+            };
+            let text = |index: usize| -> Result<StringArray, SqlError> {
+                let column = arrow::compute::cast(batch.column(index), &DataType::Utf8).map_err(internal)?;
+                Ok(column.as_string::<i32>().clone())
+            };
+            let (score_split, survey_split, score_end, survey_end, nps_split) = (float(3)?, text(4)?, float(5)?, text(6)?, float(7)?);
+            let answer = |scores: &arrow::array::Float64Array, surveys: &StringArray, row: usize| {
+                (!scores.is_null(row) && !surveys.is_null(row))
+                    .then(|| surveys.value(row).parse::<SurveyType>().ok().map(|survey| satisfaction(survey, scores.value(row))))
+                    .flatten()
+            };
+            for row in 0..batch.num_rows() {
+                let id = ids.value(row);
+                let inputs = strength.entry(id.to_string()).or_default();
+                inputs.at_split.surveyed = surveyed_split.value(row) > 0;
+                inputs.at_end.surveyed = surveyed_end.value(row) > 0;
+                inputs.at_split.satisfaction = answer(&score_split, &survey_split, row);
+                inputs.at_end.satisfaction = answer(&score_end, &survey_end, row);
+                inputs.at_split.advocacy.promoter = !nps_split.is_null(row) && nps_split.value(row) >= 9.0;
+            }
+        }
+    }
+    if exists("engagement")? {
+        let known = quoted(EngagementType::NAMES.iter().copied());
+        let name = |kind: EngagementType| serde_json::to_value(kind).ok().and_then(|value| value.as_str().map(str::to_string));
+        let (review, referral) = (name(EngagementType::Review).unwrap_or_default(), name(EngagementType::Referral).unwrap_or_default());
+        let shared = quoted([EngagementType::Share, EngagementType::Retweet].into_iter().filter_map(name));
+        let rows = linked("engagement", "k.engagement_type AS kind, k.rating AS rating");
+        let batches = run(format!(
+            "SELECT customer,
+                    COUNT(DISTINCT kind) FILTER (WHERE t <= {split} AND t > {split_year}) AS kinds_split,
+                    COUNT(DISTINCT kind) FILTER (WHERE t > {end_year}) AS kinds_end,
+                    COUNT(*) FILTER (WHERE kind IN ({shared}) AND t <= {split}) AS shares_split,
+                    COUNT(*) FILTER (WHERE kind = '{review}' AND rating >= 4 AND t <= {split}) AS positive_split,
+                    COUNT(*) FILTER (WHERE kind = '{referral}' AND t <= {split}) AS referrals_split
+             FROM ({rows}) WHERE kind IN ({known}) GROUP BY customer"
+        ))?;
+        for batch in &batches {
+            let (ids, count) = (ids(batch)?, integers(batch));
+            let (kinds_split, kinds_end, shares, positive, referrals) = (count(1)?, count(2)?, count(3)?, count(4)?, count(5)?);
+            for row in 0..batch.num_rows() {
+                let inputs = strength.entry(ids.value(row).to_string()).or_default();
+                inputs.at_split.engagement_kinds = kinds_split.value(row) as u32;
+                inputs.at_end.engagement_kinds = kinds_end.value(row) as u32;
+                let count = |value: i64| u32::try_from(value).unwrap_or(u32::MAX);
+                inputs.at_split.advocacy.shares = count(shares.value(row));
+                inputs.at_split.advocacy.positive_reviews = count(positive.value(row));
+                inputs.at_split.advocacy.referrals = count(referrals.value(row));
+            }
+        }
+    }
+    // Advocacy at the end is the event columns'.
+    for (id, customer) in &customers {
+        let advocacy = customer.advocacy();
+        if advocacy != rapport_measures::Advocacy::default() {
+            strength.entry(id.clone()).or_default().at_end.advocacy = advocacy;
+        }
+    }
+    Ok((customers, summary, (split, strength)))
 }
 
 /// Keep the earlier of `first` and the (nullable) time at `row` of `times`.

@@ -789,8 +789,11 @@ fn resolve_layout(input: &InputSpec, first_line: &[u8], wanted: &[WantedColumn])
 
 /// A wanted column absent from a delimited input's header (or given column names),
 /// with the names found: one wording, which the command line's hints read.
-pub(crate) fn missing_column(input: &InputSpec, header: &[String], columns: Vec<String>, hint: String) -> StoreError {
+pub(crate) fn missing_column(input: &InputSpec, header: &[String], columns: Vec<String>, mut hint: String) -> StoreError {
     let source = if input.columns.is_some() { "the given column names" } else { "the header" };
+    if hint.is_empty() {
+        hint = column_hint(&columns, header);
+    }
     StoreError::MissingColumn {
         path: input.path.clone(),
         line: if input.columns.is_some() { 0 } else { 1 },
@@ -801,6 +804,31 @@ pub(crate) fn missing_column(input: &InputSpec, header: &[String], columns: Vec<
             header.iter().map(|name| format!("{:?}", truncate(name, 40))).collect::<Vec<_>>().join(", ")
         ),
         hint,
+    }
+}
+
+/// What the user most likely meant by a column the header lacks: an expression written as
+/// a column name (`amount=Quantity * Price` for `amount==Quantity * Price`), or a header
+/// name that contains it or that it contains (`Price` for `UnitPrice`).
+fn column_hint(columns: &[String], header: &[String]) -> String {
+    let Some(name) = columns.first() else { return String::new() };
+    if name.contains(['*', '+', '/', '(', ')']) || name.trim().contains(" - ") {
+        return " — to compute a field from columns, start its mapping with =: --map 'FIELD==EXPRESSION' (FIELD = \"= EXPRESSION\" in rapport.toml)".into();
+    }
+    let wanted = name.to_ascii_lowercase();
+    let close: Vec<String> = header
+        .iter()
+        .filter(|found| {
+            let found = found.to_ascii_lowercase();
+            wanted.len() >= 3 && found.len() >= 3 && (found.contains(&wanted) || wanted.contains(&found))
+        })
+        .take(3)
+        .map(|found| format!("{found:?}"))
+        .collect();
+    match close.as_slice() {
+        [] => String::new(),
+        [one] => format!(" — did you mean {one}?"),
+        more => format!(" — did you mean one of {}?", more.join(", ")),
     }
 }
 
@@ -969,22 +997,22 @@ fn first_missing(layout: &Layout, found: usize) -> usize {
 
 /// A row with fewer fields than the wanted columns need; the row is shown as found.
 #[allow(clippy::too_many_arguments)]
-fn reject_short<S: RowSink>(
-    sink: &mut S,
-    file: &str,
-    line: u64,
-    layout_names: &[String],
-    position: usize,
-    found: usize,
-    needed: usize,
-    row: &str,
-) {
+fn reject_short<S: RowSink>(sink: &mut S, file: &str, line: u64, layout: &Layout, position: usize, found: usize, needed: usize, row: &str) {
+    let expected = match layout.width {
+        // Every column is read: the header's count is what the row lacks.
+        Some(width) if width == needed => {
+            format!(
+                "{width} fields as in the header, found {found}: the line ends early (cut off, or a line break inside an unquoted value)"
+            )
+        }
+        _ => format!("at least {needed} fields (found {found})"),
+    };
     sink.reject(Rejected {
         file: file.to_string(),
         line,
-        column: layout_names[position].clone(),
+        column: layout.names[position].clone(),
         value: truncate(row.trim(), 80),
-        expected: format!("at least {needed} fields (found {found})"),
+        expected,
     });
 }
 
@@ -1172,7 +1200,7 @@ fn parse_text_block<S: RowSink>(text: &str, first_line: u64, file: &str, layout:
         }
         if values.len() < needed {
             let position = first_missing(layout, values.len());
-            reject_short(sink, file, line, &layout.names, position, values.len(), needed, raw);
+            reject_short(sink, file, line, layout, position, values.len(), needed, raw);
             continue;
         }
         if let Some(width) = layout.width
@@ -1208,7 +1236,7 @@ fn emit_row<'a, S: RowSink>(
             Delimiter::Byte(byte) => (byte as char).to_string(),
             _ => " ".to_string(),
         };
-        reject_short(sink, file, line, &layout.names, position, values.len(), needed, &row.join(&separator));
+        reject_short(sink, file, line, layout, position, values.len(), needed, &row.join(&separator));
         return;
     }
     if matches!(layout.delimiter, Delimiter::Byte(_)) && layout.width.is_some_and(|width| values.len() < width) {
@@ -1563,6 +1591,15 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("x.csv:1: no column \"date\""), "{message}");
         assert!(message.contains("';'"), "{message}");
+        // A column the header lacks but nearly has, and an expression mapped as a column
+        // (one = where two compute), get what was most likely meant.
+        let header = b"InvoiceNo,Quantity,UnitPrice\n1,2,3\n";
+        let message = scan_text_of(header, "x.csv", |_| {}, &wanted(&["Price"])).err().expect("error").to_string();
+        assert!(message.contains("no column \"Price\"") && message.ends_with("did you mean \"UnitPrice\"?"), "{message}");
+        let message = scan_text_of(header, "x.csv", |_| {}, &wanted(&["Quantity * UnitPrice"])).err().expect("error").to_string();
+        assert!(message.contains("start its mapping with =: --map 'FIELD==EXPRESSION'"), "{message}");
+        let message = scan_text_of(header, "x.csv", |_| {}, &wanted(&["Country"])).err().expect("error").to_string();
+        assert!(!message.contains("did you mean"), "{message}");
     }
 
     #[test]

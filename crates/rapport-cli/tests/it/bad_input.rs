@@ -117,7 +117,12 @@ fn truncated_last_line() {
     let directory = tempfile::tempdir().expect("tempdir");
     let file = write(directory.path(), "p.csv", b"customer_id,date,amount\na,2020-01-01,3\nb,2020-01-0");
     let message = run_user_error(&summary(&file, &[]));
-    assert!(message.contains("p.csv:3: column \"amount\": found \"b,2020-01-0\", expected at least 3 fields (found 2)"), "{message}");
+    assert!(
+        message.contains(
+            "p.csv:3: column \"amount\": found \"b,2020-01-0\", expected 3 fields as in the header, found 2: the line ends early"
+        ),
+        "{message}"
+    );
     let file = write(directory.path(), "q.csv", b"customer_id,date,amount\na,2020-01-01,3\nb,2020-01-0,");
     let message = run_user_error(&summary(&file, &[]));
     assert!(message.contains("q.csv:3: column \"date\""), "{message}");
@@ -125,7 +130,10 @@ fn truncated_last_line() {
     // (here `date`, though `customer_id` comes first among the fields).
     let file = write(directory.path(), "r.csv", b"note,amount,date,customer_id\nx,3,2020-01-01,a\ny,4");
     let message = run_user_error(&summary(&file, &[]));
-    assert!(message.contains("r.csv:3: column \"date\": found \"y,4\", expected at least 4 fields (found 2)"), "{message}");
+    assert!(
+        message.contains("r.csv:3: column \"date\": found \"y,4\", expected 4 fields as in the header, found 2: the line ends early"),
+        "{message}"
+    );
 }
 
 #[test]

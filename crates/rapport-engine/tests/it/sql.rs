@@ -249,7 +249,9 @@ fn datafusion_scoring_equals_the_embedded_one() {
 /// times, rows naming only an order
 /// (taken by the order's earliest purchase when two customers' purchases carry it),
 /// blank ids, a reply in the same second as the message, two NPS answers in the same
-/// second, a referral naming a customer with no events, and events after the end.
+/// second, two answers of different surveys with one score in the same second (strength's
+/// satisfaction reads the later survey type), a referral naming a customer with no
+/// events, and events after the end.
 #[test]
 fn datafusion_analysis_equals_the_embedded_one() {
     use rapport_engine::analyze::{AnalyzeRequest, analyze_on};
@@ -288,7 +290,9 @@ fn datafusion_analysis_equals_the_embedded_one() {
             "event_id,customer_id,order_id,time,survey_type,score\n\
              x-s1,edge-a,,2024-03-08 12:00:00,nps,3\n\
              x-s2,edge-a,,2024-03-08 12:00:00,NPS,9\n\
-             x-s3,,edge-order,2024-03-09 12:00:00,csat,4\n",
+             x-s3,,edge-order,2024-03-09 12:00:00,csat,4\n\
+             x-s4,edge-e,,2024-02-03 12:00:00,csat,4\n\
+             x-s5,edge-e,,2024-02-03 12:00:00,ces,4\n",
         ),
         (
             rapport_engine::EventKind::Engagement,
