@@ -57,6 +57,38 @@ f,o11,2025-01-15T12:00:00Z,100
     assert_eq!(&d[1..6], ["", "", "", "", ""]);
 }
 
+/// Most customers of a short export bought once, on one day, for one amount: their tie
+/// fills one band and leaves the next ones empty. The grid still shows every band (S5 is
+/// the strongest, though empty ones are blank), and the run and `rapport matrix` say why
+/// bands are empty, naming the tie; RFM's frequency score says the same.
+#[test]
+fn empty_bands_are_shown_and_explained() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut purchases = String::from("customer_id,order_id,time,amount\n");
+    for customer in 0..32 {
+        purchases.push_str(&format!("once{customer},o{customer},2025-01-10T12:00:00Z,10.00\n"));
+    }
+    for customer in 0..8 {
+        for visit in 0..=customer {
+            purchases.push_str(&format!("often{customer},p{customer}-{visit},2025-01-{:02}T12:00:00Z,{}.00\n", 11 + visit * 2, 20 + customer));
+        }
+    }
+    let workspace = workspace_with(directory.path(), "UTC", &purchases);
+    let output = crate::rapport(&["analyze", "-w", &workspace]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the Customer Matrix's strength bands 2, 3 and 4 of 1–5 hold no customers of the 40")
+            && stderr.contains("(32 customers, 80%)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the RFM frequency score") && stderr.contains("1 day (33 customers, 82%)"), "{stderr}");
+    let output = crate::rapport(&["matrix", "-w", &workspace]);
+    let (grid, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(grid.contains("S5 strongest") && grid.contains("S3"), "{grid}");
+    assert!(stderr.contains("the Customer Matrix's strength bands 2, 3 and 4"), "{stderr}");
+}
+
 #[test]
 fn one_buyer_scores_three_everywhere() {
     let directory = tempfile::tempdir().expect("tempdir");
