@@ -8,6 +8,8 @@
 //! does not alarm on noise). A window outside its limits is a signal, up or down. Running
 //! the same rule over every window of the history counts the false alarms of quiet weeks.
 
+use rapport_core::survey::SurveyType;
+use rapport_measures::{Timeline, Tone};
 use serde::{Deserialize, Serialize};
 
 /// The limits a window is judged against.
@@ -69,6 +71,106 @@ pub fn judge(values: &[f64], baseline: usize, k: f64, floor: &dyn Fn(f64) -> f64
             Judged { window, value, limits, signal }
         })
         .collect()
+}
+
+/// What the indicator alerts count of the customers' events, window by window (index 0
+/// is the latest, ending at the observation end): conversations started per week and per
+/// day, engagement per week, conversations opened with a scored customer message (of them
+/// negative) per week, NPS answers (promoters, detractors, all) per week, and replied
+/// conversations with the median first response per week. Counts are sums of whole
+/// numbers, the same in any order: built from timelines here ([`Windows::add`]) or from the
+/// DataFusion plans of the same rules (`rapport_sql::features`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Windows {
+    /// Conversations started, per week.
+    pub contacts: Vec<f64>,
+    /// Conversations started, per day.
+    pub contacts_daily: Vec<f64>,
+    /// Engagement events, per week.
+    pub engagement: Vec<f64>,
+    /// (opened negative, opened with a scored customer message), per week.
+    pub toned: Vec<(f64, f64)>,
+    /// (promoters, detractors, answers) of NPS, per week.
+    pub nps: Vec<(f64, f64, f64)>,
+    /// (replied conversations, the upper median of their first response in seconds), per
+    /// week.
+    pub responses: Vec<(f64, Option<i64>)>,
+}
+
+/// Seconds in a week.
+const WEEK: i64 = 7 * 86_400;
+
+impl Windows {
+    /// Empty windows from the first event of all to the observation end: at most 520
+    /// weeks and 730 days.
+    pub fn new(first: i64, as_of: i64) -> Windows {
+        let weeks = (((as_of - first) / WEEK).max(0) as usize).min(520);
+        let days = (((as_of - first) / 86_400).max(0) as usize).min(730);
+        Windows {
+            contacts: vec![0.0; weeks],
+            contacts_daily: vec![0.0; days],
+            engagement: vec![0.0; weeks],
+            toned: vec![(0.0, 0.0); weeks],
+            nps: vec![(0.0, 0.0, 0.0); weeks],
+            responses: vec![(0.0, None); weeks],
+        }
+    }
+
+    /// The window (0 = the latest) of a time at or before `as_of`, for windows of `length`
+    /// seconds.
+    pub fn window(time: i64, as_of: i64, length: i64) -> Option<usize> {
+        (time <= as_of).then(|| ((as_of - time) / length) as usize)
+    }
+
+    /// The week window of a time, when the windows hold it.
+    pub fn week(&self, time: i64, as_of: i64) -> Option<usize> {
+        Windows::window(time, as_of, WEEK).filter(|&w| w < self.contacts.len())
+    }
+
+    /// The day window of a time, when the windows hold it.
+    pub fn day(&self, time: i64, as_of: i64) -> Option<usize> {
+        Windows::window(time, as_of, 86_400).filter(|&d| d < self.contacts_daily.len())
+    }
+
+    /// Count every customer's events (lists sorted by time) as of `as_of`.
+    pub fn of(timelines: &[Timeline], first: i64, as_of: i64) -> Windows {
+        let mut windows = Windows::new(first, as_of);
+        let mut responses: Vec<Vec<i64>> = vec![Vec::new(); windows.contacts.len()];
+        for timeline in timelines {
+            for conversation in &timeline.conversations {
+                if let Some(w) = windows.week(conversation.start, as_of) {
+                    windows.contacts[w] += 1.0;
+                    if let Some(tone) = conversation.opening {
+                        windows.toned[w].1 += 1.0;
+                        windows.toned[w].0 += f64::from(u8::from(tone == Tone::Negative));
+                    }
+                    if let Some(seconds) = conversation.first_response_seconds {
+                        responses[w].push(seconds);
+                    }
+                }
+                if let Some(d) = windows.day(conversation.start, as_of) {
+                    windows.contacts_daily[d] += 1.0;
+                }
+            }
+            for event in &timeline.engagement {
+                if let Some(w) = windows.week(event.time, as_of) {
+                    windows.engagement[w] += 1.0;
+                }
+            }
+            for answer in timeline.answers.iter().filter(|a| a.survey == SurveyType::Nps) {
+                if let Some(w) = windows.week(answer.time, as_of) {
+                    windows.nps[w].2 += 1.0;
+                    windows.nps[w].0 += f64::from(u8::from(answer.score >= 9.0));
+                    windows.nps[w].1 += f64::from(u8::from(answer.score <= 6.0));
+                }
+            }
+        }
+        for (window, mut seconds) in responses.into_iter().enumerate() {
+            seconds.sort_unstable();
+            windows.responses[window] = (seconds.len() as f64, seconds.get(seconds.len() / 2).copied());
+        }
+        windows
+    }
 }
 
 #[cfg(test)]

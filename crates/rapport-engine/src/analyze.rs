@@ -310,7 +310,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     }
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
-    let (mut table, models, referred_clv, tracking, inputs) = customer_table(
+    let (mut table, models, referred_clv, tracking, inputs, windows) = customer_table(
         &timelines,
         &settings,
         &consent,
@@ -369,7 +369,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         uplift_days: settings.uplift_days,
         p_alive_informative,
     };
-    let relationship = crate::relationship::add(&mut table, &context, inputs)?;
+    let relationship = crate::relationship::add(&mut table, &context, inputs, windows)?;
     // The timelines are done with: freed before the customer table is converted and
     // written, the run's other peak (they are most of an analysis's memory).
     let customer_count = timelines.len();
@@ -462,7 +462,11 @@ fn check_engine(_root: &Path, engine: &Engine) -> Result<(), EngineError> {
 
 /// What the plans of the per-customer aggregation return: each customer's event columns,
 /// the lifetime-value summary, and strength's split with each customer's inputs.
-type PlannedEvents = (HashMap<String, CustomerEvents>, rapport_core::summary::Summary, (i64, HashMap<String, StrengthInputs>));
+type PlannedEvents = (
+    HashMap<String, CustomerEvents>,
+    rapport_core::summary::Summary,
+    (i64, HashMap<String, StrengthInputs>, rapport_action::alerts::Windows),
+);
 
 /// The per-customer aggregation of the events ([`CustomerEvents`] and the lifetime-value
 /// summary) as DataFusion plans on `engine`.
@@ -1434,8 +1438,14 @@ fn previous_analysis(workspace: &Workspace, as_of_text: &str) -> Result<Option<R
 }
 
 /// The customer table, the models' reports, and the predicted CLV of referred customers.
-type CustomerTableOutcome =
-    (CustomerTable, Vec<Json>, Option<rapport_stats::intervals::Moments>, Option<Table>, Vec<crate::relationship::CustomerInputs>);
+type CustomerTableOutcome = (
+    CustomerTable,
+    Vec<Json>,
+    Option<rapport_stats::intervals::Moments>,
+    Option<Table>,
+    Vec<crate::relationship::CustomerInputs>,
+    rapport_action::alerts::Windows,
+);
 
 /// The customer table: facts from the timelines and, where the purchases allow a fit,
 /// BG/NBD + Gamma-Gamma predictions (P(alive), purchases in the next 52 weeks, 12-month
@@ -1529,13 +1539,17 @@ fn customer_table(
     // the timelines here or from the plans of the same rules.
     let first = events.iter().filter_map(|events| events.first_event).min().unwrap_or(as_of);
     let (split, _) = rapport_action::strength::split_of(as_of, rapport_action::strength::PERIOD_DAYS, first);
-    let strength: Vec<StrengthInputs> = match planned_strength {
-        None => timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
-        Some((planned_split, mut by_id)) => {
+    // And the indicator alerts' weekly counts, from the same first event.
+    let (strength, windows): (Vec<StrengthInputs>, _) = match planned_strength {
+        None => (
+            timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
+            rapport_action::alerts::Windows::of(timelines, first, as_of),
+        ),
+        Some((planned_split, mut by_id, windows)) => {
             if planned_split != split {
                 return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
             }
-            timelines.iter().map(|timeline| by_id.remove(&timeline.customer).unwrap_or_default()).collect()
+            (timelines.iter().map(|timeline| by_id.remove(&timeline.customer).unwrap_or_default()).collect(), windows)
         }
     };
     let inputs: Vec<crate::relationship::CustomerInputs> =
@@ -1643,7 +1657,7 @@ fn customer_table(
             table.push_f64(name, values.unwrap_or_else(|| vec![f64::NAN; timelines.len()]))?;
         }
     }
-    Ok((table, models, referred_clv, tracking, inputs))
+    Ok((table, models, referred_clv, tracking, inputs, windows))
 }
 
 #[cfg(test)]

@@ -11,13 +11,14 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use rayon::prelude::*;
 use serde_json::{Value as Json, json};
 
+use rapport_action::alerts::Windows;
 use rapport_action::kmeans::{Points, cluster};
 use rapport_action::lapse::{Lapse, LapseRule, purchase_days};
 use rapport_action::matrix::{Placed, cells, place};
 use rapport_action::playbook::{Consent, DEFAULT_RULES, Proposal, choose, is_control};
 use rapport_action::rank::Ranked;
 use rapport_action::rfm::{RfmInput, score};
-use rapport_action::strength::{FACTORS, PERIOD_DAYS, StrengthInputs, first_event, learn_from, level, scale, split_of};
+use rapport_action::strength::{FACTORS, PERIOD_DAYS, StrengthInputs, learn_from, level, scale, split_of};
 use rapport_core::config::{ActionsConfig, MatrixConfig, WorkspaceConfig};
 use rapport_core::event::EngagementType;
 use rapport_core::expression::Expression;
@@ -121,7 +122,12 @@ pub struct Context<'a> {
 }
 
 /// Add the relationship columns to `table` (one row per timeline, same order).
-pub fn add(table: &mut CustomerTable, context: &Context<'_>, inputs: Vec<CustomerInputs>) -> Result<Relationship, EngineError> {
+pub fn add(
+    table: &mut CustomerTable,
+    context: &Context<'_>,
+    inputs: Vec<CustomerInputs>,
+    windows: Windows,
+) -> Result<Relationship, EngineError> {
     let Context { timelines, as_of, zone, config, previous, .. } = *context;
     let mut tables = Vec::new();
     let n = timelines.len();
@@ -393,7 +399,8 @@ pub fn add(table: &mut CustomerTable, context: &Context<'_>, inputs: Vec<Custome
 
     lap("playbook");
     // Alerts on the leading indicators.
-    let (indicators, alert_json) = indicator_alerts(timelines, as_of, zone);
+    let (indicators, alert_json) = indicator_alerts(&windows, as_of, zone);
+    drop(windows);
     tables.push(indicators);
 
     lap("alerts");
@@ -1600,49 +1607,10 @@ type IndicatorRow = (String, usize, String, f64, f64, f64, f64, f64, i8);
 /// observation end, each window judged against the windows before it; the table of every
 /// window and, for `aggregates.json`, the current alerts and each indicator's false
 /// alarms over the history.
-fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, Json) {
+fn indicator_alerts(windows: &Windows, as_of: i64, zone: Zone) -> (Table, Json) {
     use rapport_action::alerts::judge;
-    let first = timelines.iter().filter_map(first_event).min().unwrap_or(as_of);
-    let weeks = (((as_of - first) / (7 * DAY)) as usize).min(520);
-    let days = (((as_of - first) / DAY) as usize).min(730);
-    // The window (0 = the latest) of a time, for windows of `length` seconds.
-    let window = |time: i64, length: i64| -> Option<usize> { (time <= as_of).then(|| ((as_of - time) / length) as usize) };
-    let week = 7 * DAY;
-    let mut contacts = vec![0.0; weeks];
-    let mut contacts_daily = vec![0.0; days];
-    let mut engagement = vec![0.0; weeks];
-    let mut toned = vec![(0.0, 0.0); weeks];
-    let mut nps = vec![(0.0, 0.0, 0.0); weeks];
-    let mut responses: Vec<Vec<f64>> = vec![Vec::new(); weeks];
-    for timeline in timelines {
-        for conversation in &timeline.conversations {
-            if let Some(w) = window(conversation.start, week).filter(|&w| w < weeks) {
-                contacts[w] += 1.0;
-                if let Some(tone) = conversation.opening {
-                    toned[w].1 += 1.0;
-                    toned[w].0 += f64::from(u8::from(tone == Tone::Negative));
-                }
-                if let Some(seconds) = conversation.first_response_seconds {
-                    responses[w].push(seconds as f64 / 3_600.0);
-                }
-            }
-            if let Some(d) = window(conversation.start, DAY).filter(|&d| d < days) {
-                contacts_daily[d] += 1.0;
-            }
-        }
-        for event in &timeline.engagement {
-            if let Some(w) = window(event.time, week).filter(|&w| w < weeks) {
-                engagement[w] += 1.0;
-            }
-        }
-        for answer in timeline.answers.iter().filter(|a| a.survey == SurveyType::Nps) {
-            if let Some(w) = window(answer.time, week).filter(|&w| w < weeks) {
-                nps[w].2 += 1.0;
-                nps[w].0 += f64::from(u8::from(answer.score >= 9.0));
-                nps[w].1 += f64::from(u8::from(answer.score <= 6.0));
-            }
-        }
-    }
+    let Windows { contacts, contacts_daily, engagement, toned, nps, responses } = windows;
+    let (contacts, contacts_daily, engagement) = (contacts.clone(), contacts_daily.clone(), engagement.clone());
     let typical = |counts: &[f64]| {
         let mut counts: Vec<f64> = counts.iter().copied().filter(|n| *n > 0.0).collect();
         counts.sort_by(f64::total_cmp);
@@ -1650,18 +1618,16 @@ fn indicator_alerts(timelines: &[Timeline], as_of: i64, zone: Zone) -> (Table, J
     };
     let toned_n: Vec<f64> = toned.iter().map(|t| t.1).collect();
     let nps_n: Vec<f64> = nps.iter().map(|t| t.2).collect();
-    let response_n: Vec<f64> = responses.iter().map(|r| r.len() as f64).collect();
+    let response_n: Vec<f64> = responses.iter().map(|(n, _)| *n).collect();
     let (typical_toned, typical_nps) = (typical(&toned_n), typical(&nps_n));
     let negative_share: Vec<f64> = toned.iter().map(|(negative, n)| if *n >= 20.0 { negative / n } else { f64::NAN }).collect();
     let nps_score: Vec<f64> = nps.iter().map(|(p, d, n)| if *n >= 30.0 { 100.0 * (p - d) / n } else { f64::NAN }).collect();
+    // The weekly upper median of first responses, in hours, where 10 or more were replied.
     let response: Vec<f64> = responses
-        .iter_mut()
-        .map(|hours| {
-            if hours.len() < 10 {
-                return f64::NAN;
-            }
-            hours.sort_by(f64::total_cmp);
-            hours[hours.len() / 2]
+        .iter()
+        .map(|&(n, median)| match median {
+            Some(seconds) if n >= 10.0 => seconds as f64 / 3_600.0,
+            _ => f64::NAN,
         })
         .collect();
     let poisson = |median: f64| median.max(1.0).sqrt();

@@ -38,6 +38,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
 };
+use rapport_action::alerts::Windows;
 use rapport_action::strength::{PERIOD_DAYS, StrengthInputs, satisfaction, split_of};
 use rapport_core::event::EngagementType;
 use rapport_core::summary::{Summary, SummaryOptions};
@@ -780,8 +781,8 @@ pub struct FeatureSpec {
 /// What [`customer_events`] returns: every customer's event columns, by id; the customer
 /// summary of their purchases (in natural id order); and the strength model's split (set
 /// by the first event of all, `rapport_action::strength::split_of`) with every customer's
-/// strength inputs, by id.
-pub type CustomerAggregation = (HashMap<String, CustomerEvents>, Summary, (i64, HashMap<String, StrengthInputs>));
+/// strength inputs, by id, and the indicator alerts' weekly counts.
+pub type CustomerAggregation = (HashMap<String, CustomerEvents>, Summary, (i64, HashMap<String, StrengthInputs>, Windows));
 
 /// The per-customer aggregation of `analyze`: see [`CustomerAggregation`].
 pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerAggregation, SqlError> {
@@ -1114,6 +1115,87 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             }
         }
     }
+    // The indicator alerts' windows: conversations (by start), engagement and NPS answers
+    // counted per week (and conversations per day) back from the observation end.
+    let mut windows = Windows::new(first, as_of);
+    let (weeks, days) = (windows.contacts.len(), windows.contacts_daily.len());
+    let week = 7 * 86_400_i64;
+    if exists("interactions")? && weeks + days > 0 {
+        let rows = linked(
+            "interactions",
+            "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel, k.text AS text, k.resolved AS resolved,
+             CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
+                  WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
+                  ELSE NULLIF(k.agent, '') IS NULL END AS inbound",
+        );
+        let conversations = format!(
+            "SELECT get_field(c, 'start') AS start, get_field(c, 'opening') AS opening, get_field(c, 'first_response_seconds') AS response
+             FROM (SELECT unnest(list) AS c FROM (
+                 SELECT customer, {CONVERSATION_LIST_FUNCTION}(conversation, channel, t, inbound,
+                        CASE WHEN inbound AND text IS NOT NULL AND text <> '' THEN {TONE_FUNCTION}(text) END, resolved) AS list
+                 FROM ({rows}) GROUP BY customer))"
+        );
+        // The upper median of a week's first responses: the (⌊n/2⌋ + 1)-th smallest.
+        let batches = run(format!(
+            "SELECT ({as_of} - start) / {week} AS w, COUNT(*) AS contacts, COUNT(opening) AS toned,
+                    COUNT(*) FILTER (WHERE opening < 0) AS negative, COUNT(response) AS replied,
+                    array_element(array_sort(array_agg(response) FILTER (WHERE response IS NOT NULL)), CAST(COUNT(response) / 2 + 1 AS BIGINT)) AS median
+             FROM ({conversations}) WHERE start <= {as_of} AND ({as_of} - start) / {week} < {weeks} GROUP BY ({as_of} - start) / {week}"
+        ))?;
+        for batch in &batches {
+            let count = integers(batch);
+            let (w, contacts, toned, negative, replied, median) = (count(0)?, count(1)?, count(2)?, count(3)?, count(4)?, count(5)?);
+            for row in 0..batch.num_rows() {
+                let w = w.value(row) as usize;
+                windows.contacts[w] = contacts.value(row) as f64;
+                windows.toned[w] = (negative.value(row) as f64, toned.value(row) as f64);
+                windows.responses[w] = (replied.value(row) as f64, (!median.is_null(row)).then(|| median.value(row)));
+            }
+        }
+        let batches = run(format!(
+            "SELECT ({as_of} - start) / 86400 AS d, COUNT(*) AS contacts FROM ({conversations})
+             WHERE start <= {as_of} AND ({as_of} - start) / 86400 < {days} GROUP BY ({as_of} - start) / 86400"
+        ))?;
+        for batch in &batches {
+            let count = integers(batch);
+            let (d, contacts) = (count(0)?, count(1)?);
+            for row in 0..batch.num_rows() {
+                windows.contacts_daily[d.value(row) as usize] = contacts.value(row) as f64;
+            }
+        }
+    }
+    if exists("engagement")? && weeks > 0 {
+        let known = quoted(EngagementType::NAMES.iter().copied());
+        let rows = linked("engagement", "k.engagement_type AS kind");
+        let batches = run(format!(
+            "SELECT ({as_of} - t) / {week} AS w, COUNT(*) AS n FROM ({rows})
+             WHERE kind IN ({known}) AND ({as_of} - t) / {week} < {weeks} GROUP BY ({as_of} - t) / {week}"
+        ))?;
+        for batch in &batches {
+            let count = integers(batch);
+            let (w, n) = (count(0)?, count(1)?);
+            for row in 0..batch.num_rows() {
+                windows.engagement[w.value(row) as usize] = n.value(row) as f64;
+            }
+        }
+    }
+    if exists("surveys")? && weeks > 0 {
+        let nps = SurveyType::Nps.name();
+        let rows = linked("surveys", "lower(trim(k.survey_type)) AS survey, k.score AS score");
+        let batches = run(format!(
+            "SELECT ({as_of} - t) / {week} AS w, COUNT(*) FILTER (WHERE score >= 9) AS promoters,
+                    COUNT(*) FILTER (WHERE score <= 6) AS detractors, COUNT(*) AS answers
+             FROM ({rows}) WHERE survey = '{nps}' AND ({as_of} - t) / {week} < {weeks} GROUP BY ({as_of} - t) / {week}"
+        ))?;
+        for batch in &batches {
+            let count = integers(batch);
+            let (w, promoters, detractors, answers) = (count(0)?, count(1)?, count(2)?, count(3)?);
+            for row in 0..batch.num_rows() {
+                windows.nps[w.value(row) as usize] = (promoters.value(row) as f64, detractors.value(row) as f64, answers.value(row) as f64);
+            }
+        }
+    }
+
     // Advocacy at the end is the event columns'.
     for (id, customer) in &customers {
         let advocacy = customer.advocacy();
@@ -1121,7 +1203,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             strength.entry(id.clone()).or_default().at_end.advocacy = advocacy;
         }
     }
-    Ok((customers, summary, (split, strength)))
+    Ok((customers, summary, (split, strength, windows)))
 }
 
 /// Keep the earlier of `first` and the (nullable) time at `row` of `times`.

@@ -70,7 +70,11 @@ fn empty_bands_are_shown_and_explained() {
     }
     for customer in 0..8 {
         for visit in 0..=customer {
-            purchases.push_str(&format!("often{customer},p{customer}-{visit},2025-01-{:02}T12:00:00Z,{}.00\n", 11 + visit * 2, 20 + customer));
+            purchases.push_str(&format!(
+                "often{customer},p{customer}-{visit},2025-01-{:02}T12:00:00Z,{}.00\n",
+                11 + visit * 2,
+                20 + customer
+            ));
         }
     }
     let workspace = workspace_with(directory.path(), "UTC", &purchases);
