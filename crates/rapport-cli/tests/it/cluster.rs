@@ -270,17 +270,29 @@ mod on_a_cluster {
 
         // The analysis, its per-customer aggregation and scoring on the cluster: the same
         // customer table.
-        let customers = |engine: Option<&str>| {
+        // Besides the customer table, the tables strength, the matrix, the clusters and the
+        // indicator alerts' weekly counts (plans on the cluster too) make.
+        let queries = [
+            "SELECT * FROM customers ORDER BY customer_id",
+            "SELECT * FROM indicators ORDER BY 1, 2, 3",
+            "SELECT * FROM matrix ORDER BY 1, 2",
+            "SELECT * FROM clusters ORDER BY 1",
+        ];
+        let tables = |engine: Option<&str>| {
             let mut analyze = vec!["analyze", "-q", "--workspace", workspace, "--as-of", "2025-12-31", "--format", "json"];
             analyze.extend(engine.map(|engine| ["--engine", engine]).into_iter().flatten());
             ok(&analyze);
-            ok(&["sql", "--workspace", workspace, "SELECT * FROM customers ORDER BY customer_id", "--format", "csv"])
+            queries.map(|query| ok(&["sql", "--workspace", workspace, query, "--format", "csv"]))
         };
-        let embedded = customers(None);
-        let planned = customers(Some(&engine));
-        let (header, rows) = csv_rows(&embedded);
+        let embedded = tables(None);
+        let planned = tables(Some(&engine));
+        let (header, rows) = csv_rows(&embedded[0]);
         assert!(rows.len() >= 100_000 && header.contains(&"opened_negative".to_string()), "{} customers, {header:?}", rows.len());
-        assert_eq!(csv_rows(&planned), (header, rows), "the analysis on the cluster");
+        for ((query, embedded), planned) in queries.iter().zip(&embedded).zip(&planned) {
+            let (header, rows) = csv_rows(embedded);
+            assert!(!rows.is_empty(), "{query}: no rows");
+            assert_eq!(csv_rows(planned), (header, rows), "the analysis on the cluster: {query}");
+        }
 
         // The scratch tables the executors read (order links, customers to score) are gone.
         let scratch: Vec<_> = std::fs::read_dir(workspace)
