@@ -558,7 +558,7 @@ fn empty_bands<T: Ord + Copy>(
     // A tie spans a band when its rank step, size / (n − 1), exceeds a band's width.
     let mut wide: Vec<(usize, T)> =
         sorted.chunk_by(|a, b| a == b).filter(|tie| tie.len() * bands as usize > n - 1).map(|tie| (tie.len(), tie[0])).collect();
-    wide.sort_by(|a, b| b.0.cmp(&a.0));
+    wide.sort_by_key(|tie| std::cmp::Reverse(tie.0));
     let named: Vec<String> = wide
         .iter()
         .take(3)
