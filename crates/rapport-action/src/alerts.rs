@@ -78,7 +78,7 @@ pub fn judge(values: &[f64], baseline: usize, k: f64, floor: &dyn Fn(f64) -> f64
 /// day, engagement per week, conversations opened with a scored customer message (of them
 /// negative) per week, NPS answers (promoters, detractors, all) per week, and replied
 /// conversations with the median first response per week. Counts are sums of whole
-/// numbers, the same in any order: built from timelines here ([`Windows::add`]) or from the
+/// numbers, the same in any order: built from timelines here ([`Windows::of`]) or from the
 /// DataFusion plans of the same rules (`rapport_sql::features`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Windows {

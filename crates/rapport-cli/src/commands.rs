@@ -206,6 +206,9 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let report = rapport_engine::relationship::segments(&request)?;
             warn_fit(&args.workspace, &report.run.id);
+            for warning in rapport_engine::relationship::rfm_warnings(&args.workspace, &report.run.id) {
+                say!("warning: {warning}");
+            }
             if !report.not_in_run.is_empty() {
                 say!(
                     "note: run {} has no column for {} (defined in rapport.toml after it); `rapport analyze` adds {}",

@@ -842,6 +842,12 @@ pub fn matrix_warnings(workspace: &std::path::Path, run: &str) -> Vec<String> {
     run_warnings(workspace, run, "the Customer Matrix's")
 }
 
+/// The warnings of an `analyze` run about its RFM scores (scores that hold no customers):
+/// `rapport segments` repeats them.
+pub fn rfm_warnings(workspace: &std::path::Path, run: &str) -> Vec<String> {
+    run_warnings(workspace, run, "the RFM ")
+}
+
 /// The warnings of a run that contain `about`, each prefixed with the run.
 fn run_warnings(workspace: &std::path::Path, run: &str, about: &str) -> Vec<String> {
     let path = workspace.join("results").join(run).join("summary.json");

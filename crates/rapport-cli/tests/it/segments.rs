@@ -91,6 +91,9 @@ fn empty_bands_are_shown_and_explained() {
     let (grid, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(grid.contains("S5 strongest") && grid.contains("S3"), "{grid}");
     assert!(stderr.contains("the Customer Matrix's strength bands 2, 3 and 4"), "{stderr}");
+    let output = crate::rapport(&["segments", "-w", &workspace]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.contains("the RFM frequency scores 2, 3 and 4"), "{stderr}");
 }
 
 #[test]
