@@ -1135,21 +1135,31 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
                         CASE WHEN inbound AND text IS NOT NULL AND text <> '' THEN {TONE_FUNCTION}(text) END, resolved) AS list
                  FROM ({rows}) GROUP BY customer))"
         );
-        // The upper median of a week's first responses: the (⌊n/2⌋ + 1)-th smallest.
+        // A week's first responses come back as a list, and their upper median (the
+        // (⌊n/2⌋ + 1)-th smallest) is taken here: Ballista's executors do not register
+        // DataFusion's list functions (`array_sort`, `array_element`), only its aggregates.
         let batches = run(format!(
             "SELECT ({as_of} - start) / {week} AS w, COUNT(*) AS contacts, COUNT(opening) AS toned,
-                    COUNT(*) FILTER (WHERE opening < 0) AS negative, COUNT(response) AS replied,
-                    array_element(array_sort(array_agg(response) FILTER (WHERE response IS NOT NULL)), CAST(COUNT(response) / 2 + 1 AS BIGINT)) AS median
+                    COUNT(*) FILTER (WHERE opening < 0) AS negative, array_agg(response) FILTER (WHERE response IS NOT NULL) AS responses
              FROM ({conversations}) WHERE start <= {as_of} AND ({as_of} - start) / {week} < {weeks} GROUP BY ({as_of} - start) / {week}"
         ))?;
         for batch in &batches {
             let count = integers(batch);
-            let (w, contacts, toned, negative, replied, median) = (count(0)?, count(1)?, count(2)?, count(3)?, count(4)?, count(5)?);
+            let (w, contacts, toned, negative) = (count(0)?, count(1)?, count(2)?, count(3)?);
+            let responses = batch.column(4).as_list::<i32>();
             for row in 0..batch.num_rows() {
                 let w = w.value(row) as usize;
                 windows.contacts[w] = contacts.value(row) as f64;
                 windows.toned[w] = (negative.value(row) as f64, toned.value(row) as f64);
-                windows.responses[w] = (replied.value(row) as f64, (!median.is_null(row)).then(|| median.value(row)));
+                let mut seconds: Vec<i64> = match responses.is_null(row) {
+                    true => Vec::new(),
+                    false => {
+                        let values = arrow::compute::cast(&responses.value(row), &DataType::Int64).map_err(internal)?;
+                        values.as_primitive::<Int64Type>().iter().flatten().collect()
+                    }
+                };
+                seconds.sort_unstable();
+                windows.responses[w] = (seconds.len() as f64, seconds.get(seconds.len() / 2).copied());
             }
         }
         let batches = run(format!(
