@@ -774,6 +774,11 @@ pub struct FeatureSpec {
     pub zone: Zone,
     /// The lifetime-value summary's options (its observation end given).
     pub summary: SummaryOptions,
+    /// Also plan strength's inputs and the indicator alerts' weekly counts. Off on a
+    /// Ballista cluster for now: under an executor's memory limit of 48 MiB a task, one
+    /// of their final aggregations over 100,000 customers asked for 110 MB and failed
+    /// (final aggregations do not spill), where the event columns' plans run.
+    pub relationship: bool,
 }
 
 /// The per-customer aggregation of `analyze`: every customer's event columns, by id, and
@@ -978,9 +983,12 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
 
     let summary = crate::summary::summary_from_batches(&summary_batches, 6, spec.summary, None)?;
 
+    let first = customers.values().filter_map(|customer| customer.first_event).min().unwrap_or(as_of);
+    if !spec.relationship {
+        return Ok((customers, summary, (split_of(as_of, PERIOD_DAYS, first).0, HashMap::new(), Windows::default())));
+    }
     // Strength: what its six factors read at the split and at the end, and the spend after
     // the split (`rapport_action::strength::StrengthInputs`), by the same rules.
-    let first = customers.values().filter_map(|customer| customer.first_event).min().unwrap_or(as_of);
     let (split, _) = split_of(as_of, PERIOD_DAYS, first);
     let year = 365 * 86_400_i64;
     let (split_year, end_year) = (split - year, as_of - year);
@@ -1135,32 +1143,46 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
                         CASE WHEN inbound AND text IS NOT NULL AND text <> '' THEN {TONE_FUNCTION}(text) END, resolved) AS list
                  FROM ({rows}) GROUP BY customer))"
         );
-        // A week's first responses come back as a list, and their upper median (the
-        // (⌊n/2⌋ + 1)-th smallest) is taken here: Ballista's executors do not register
-        // DataFusion's list functions (`array_sort`, `array_element`), only its aggregates.
+        // A week's upper median first response (the (⌊n/2⌋ + 1)-th smallest) is taken here
+        // from the week's counts of each response time: Ballista's executors register no
+        // list functions (`array_sort`, `array_element`), and `array_agg`'s states count
+        // whole shuffled batches against an executor's memory limit.
         let batches = run(format!(
             "SELECT ({as_of} - start) / {week} AS w, COUNT(*) AS contacts, COUNT(opening) AS toned,
-                    COUNT(*) FILTER (WHERE opening < 0) AS negative, array_agg(response) FILTER (WHERE response IS NOT NULL) AS responses
+                    COUNT(*) FILTER (WHERE opening < 0) AS negative
              FROM ({conversations}) WHERE start <= {as_of} AND ({as_of} - start) / {week} < {weeks} GROUP BY ({as_of} - start) / {week}"
         ))?;
         for batch in &batches {
             let count = integers(batch);
             let (w, contacts, toned, negative) = (count(0)?, count(1)?, count(2)?, count(3)?);
-            let responses = batch.column(4).as_list::<i32>();
             for row in 0..batch.num_rows() {
                 let w = w.value(row) as usize;
                 windows.contacts[w] = contacts.value(row) as f64;
                 windows.toned[w] = (negative.value(row) as f64, toned.value(row) as f64);
-                let mut seconds: Vec<i64> = match responses.is_null(row) {
-                    true => Vec::new(),
-                    false => {
-                        let values = arrow::compute::cast(&responses.value(row), &DataType::Int64).map_err(internal)?;
-                        values.as_primitive::<Int64Type>().iter().flatten().collect()
-                    }
-                };
-                seconds.sort_unstable();
-                windows.responses[w] = (seconds.len() as f64, seconds.get(seconds.len() / 2).copied());
             }
+        }
+        let batches = run(format!(
+            "SELECT ({as_of} - start) / {week} AS w, response, COUNT(*) AS n
+             FROM ({conversations}) WHERE response IS NOT NULL AND start <= {as_of} AND ({as_of} - start) / {week} < {weeks}
+             GROUP BY ({as_of} - start) / {week}, response"
+        ))?;
+        let mut responses: Vec<Vec<(i64, i64)>> = vec![Vec::new(); weeks];
+        for batch in &batches {
+            let count = integers(batch);
+            let (w, response, n) = (count(0)?, count(1)?, count(2)?);
+            for row in 0..batch.num_rows() {
+                responses[w.value(row) as usize].push((response.value(row), n.value(row)));
+            }
+        }
+        for (w, mut counts) in responses.into_iter().enumerate() {
+            counts.sort_unstable();
+            let total: i64 = counts.iter().map(|(_, n)| n).sum();
+            let mut seen = 0;
+            let median = counts.iter().find(|(_, n)| {
+                seen += n;
+                seen > total / 2
+            });
+            windows.responses[w] = (total as f64, median.map(|(seconds, _)| *seconds));
         }
         let batches = run(format!(
             "SELECT ({as_of} - start) / 86400 AS d, COUNT(*) AS contacts FROM ({conversations})
