@@ -473,13 +473,7 @@ type PlannedEvents = (
 #[cfg(feature = "sql")]
 fn planned_events(root: &Path, engine: &Engine, as_of: i64, zone: Zone, options: SummaryOptions) -> Result<PlannedEvents, EngineError> {
     let session = engine.session(root)?;
-    // Strength's inputs and the alerts' counts as plans in this process; on a cluster they
-    // are read from the timelines here for now (see `FeatureSpec::relationship`).
-    let relationship = engine.cluster().is_none();
-    Ok(rapport_sql::features::customer_events(
-        &session,
-        rapport_sql::features::FeatureSpec { as_of, zone, summary: options, relationship },
-    )?)
+    Ok(rapport_sql::features::customer_events(&session, rapport_sql::features::FeatureSpec { as_of, zone, summary: options })?)
 }
 
 #[cfg(not(feature = "sql"))]
@@ -1548,11 +1542,6 @@ fn customer_table(
     // And the indicator alerts' weekly counts, from the same first event.
     let (strength, windows): (Vec<StrengthInputs>, _) = match planned_strength {
         None => (
-            timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
-            rapport_action::alerts::Windows::of(timelines, first, as_of),
-        ),
-        // A cluster leaves them to the timelines (`FeatureSpec::relationship`).
-        Some(_) if engine.is_some_and(|(_, engine)| engine.cluster().is_some()) => (
             timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
             rapport_action::alerts::Windows::of(timelines, first, as_of),
         ),

@@ -774,11 +774,6 @@ pub struct FeatureSpec {
     pub zone: Zone,
     /// The lifetime-value summary's options (its observation end given).
     pub summary: SummaryOptions,
-    /// Also plan strength's inputs and the indicator alerts' weekly counts. Off on a
-    /// Ballista cluster for now: under an executor's memory limit of 48 MiB a task, one
-    /// of their final aggregations over 100,000 customers asked for 110 MB and failed
-    /// (final aggregations do not spill), where the event columns' plans run.
-    pub relationship: bool,
 }
 
 /// The per-customer aggregation of `analyze`: every customer's event columns, by id, and
@@ -788,6 +783,23 @@ pub struct FeatureSpec {
 /// by the first event of all, `rapport_action::strength::split_of`) with every customer's
 /// strength inputs, by id, and the indicator alerts' weekly counts.
 pub type CustomerAggregation = (HashMap<String, CustomerEvents>, Summary, (i64, HashMap<String, StrengthInputs>, Windows));
+
+/// An interactions row's columns as the conversation aggregates read them (beside the
+/// customer and `t`): a message is inbound by its direction, or, without one, when no
+/// agent wrote it.
+const INTERACTION_COLUMNS: &str = "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel,
+     k.text AS text, k.resolved AS resolved,
+     CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
+          WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
+          ELSE NULLIF(k.agent, '') IS NULL END AS inbound";
+
+/// The arguments of `rapport_conversations` and `rapport_conversation_list` over
+/// [`INTERACTION_COLUMNS`]: a customer's message is scored by the service model.
+fn conversation_arguments() -> String {
+    format!(
+        "conversation, channel, t, inbound, CASE WHEN inbound AND text IS NOT NULL AND text <> '' THEN {TONE_FUNCTION}(text) END, resolved"
+    )
+}
 
 /// The per-customer aggregation of `analyze`: see [`CustomerAggregation`].
 pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerAggregation, SqlError> {
@@ -855,6 +867,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     };
     let linked = |kind: &str, columns: &str| linked_with(kind, columns, false);
     let run = |sql: String| session.query(&sql).map(|(_, batches)| batches);
+    let conversation_arguments = conversation_arguments();
     let mut customers: HashMap<String, CustomerEvents> = HashMap::new();
     let mut summary_batches = Vec::new();
 
@@ -892,16 +905,9 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     }
 
     if exists("interactions")? {
-        let rows = linked(
-            "interactions",
-            "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel, k.text AS text, k.resolved AS resolved,
-             CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
-                  WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
-                  ELSE NULLIF(k.agent, '') IS NULL END AS inbound",
-        );
+        let rows = linked("interactions", INTERACTION_COLUMNS);
         let batches = run(format!(
-            "SELECT customer, {CONVERSATIONS_FUNCTION}(conversation, channel, t, inbound,
-                        CASE WHEN inbound AND text IS NOT NULL AND text <> '' THEN {TONE_FUNCTION}(text) END, resolved) AS c
+            "SELECT customer, {CONVERSATIONS_FUNCTION}({conversation_arguments}) AS c
              FROM ({rows}) GROUP BY customer"
         ))?;
         for batch in &batches {
@@ -984,9 +990,6 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     let summary = crate::summary::summary_from_batches(&summary_batches, 6, spec.summary, None)?;
 
     let first = customers.values().filter_map(|customer| customer.first_event).min().unwrap_or(as_of);
-    if !spec.relationship {
-        return Ok((customers, summary, (split_of(as_of, PERIOD_DAYS, first).0, HashMap::new(), Windows::default())));
-    }
     // Strength: what its six factors read at the split and at the end, and the spend after
     // the split (`rapport_action::strength::StrengthInputs`), by the same rules.
     let (split, _) = split_of(as_of, PERIOD_DAYS, first);
@@ -1019,16 +1022,9 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
         }
     }
     if exists("interactions")? {
-        let rows = linked(
-            "interactions",
-            "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel, k.text AS text, k.resolved AS resolved,
-             CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
-                  WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
-                  ELSE NULLIF(k.agent, '') IS NULL END AS inbound",
-        );
+        let rows = linked("interactions", INTERACTION_COLUMNS);
         let batches = run(format!(
-            "SELECT customer, {CONVERSATION_FACTORS_FUNCTION}({CONVERSATION_LIST_FUNCTION}(conversation, channel, t, inbound,
-                        CASE WHEN inbound AND text IS NOT NULL AND text <> '' THEN {TONE_FUNCTION}(text) END, resolved), arrow_cast({split}, 'Int64'), arrow_cast({as_of}, 'Int64')) AS f
+            "SELECT customer, {CONVERSATION_FACTORS_FUNCTION}({CONVERSATION_LIST_FUNCTION}({conversation_arguments}), arrow_cast({split}, 'Int64'), arrow_cast({as_of}, 'Int64')) AS f
              FROM ({rows}) GROUP BY customer"
         ))?;
         for batch in &batches {
@@ -1099,11 +1095,21 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
         let name = |kind: EngagementType| serde_json::to_value(kind).ok().and_then(|value| value.as_str().map(str::to_string));
         let (review, referral) = (name(EngagementType::Review).unwrap_or_default(), name(EngagementType::Referral).unwrap_or_default());
         let shared = quoted([EngagementType::Share, EngagementType::Retweet].into_iter().filter_map(name));
-        let rows = linked("engagement", "k.engagement_type AS kind, k.rating AS rating");
+        // The distinct kinds as bits, OR-ed: `COUNT(DISTINCT kind)` keeps a hash set of
+        // strings per customer, which a cluster's final aggregation over 100,000 customers
+        // could not fit in 48 MiB a task; `bit_or` keeps one integer.
+        let bits = EngagementType::NAMES
+            .iter()
+            .enumerate()
+            .map(|(bit, name)| format!("WHEN '{name}' THEN {}", 1_i64 << bit))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let rows =
+            linked("engagement", &format!("k.engagement_type AS kind, k.rating AS rating, CASE k.engagement_type {bits} END AS kind_bit"));
         let batches = run(format!(
             "SELECT customer,
-                    COUNT(DISTINCT kind) FILTER (WHERE t <= {split} AND t > {split_year}) AS kinds_split,
-                    COUNT(DISTINCT kind) FILTER (WHERE t > {end_year}) AS kinds_end,
+                    bit_or(kind_bit) FILTER (WHERE t <= {split} AND t > {split_year}) AS kinds_split,
+                    bit_or(kind_bit) FILTER (WHERE t > {end_year}) AS kinds_end,
                     COUNT(*) FILTER (WHERE kind IN ({shared}) AND t <= {split}) AS shares_split,
                     COUNT(*) FILTER (WHERE kind = '{review}' AND rating >= 4 AND t <= {split}) AS positive_split,
                     COUNT(*) FILTER (WHERE kind = '{referral}' AND t <= {split}) AS referrals_split
@@ -1114,8 +1120,9 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let (kinds_split, kinds_end, shares, positive, referrals) = (count(1)?, count(2)?, count(3)?, count(4)?, count(5)?);
             for row in 0..batch.num_rows() {
                 let inputs = strength.entry(ids.value(row).to_string()).or_default();
-                inputs.at_split.engagement_kinds = kinds_split.value(row) as u32;
-                inputs.at_end.engagement_kinds = kinds_end.value(row) as u32;
+                let kinds = |bits: &Int64Array| if bits.is_null(row) { 0 } else { bits.value(row).count_ones() };
+                inputs.at_split.engagement_kinds = kinds(&kinds_split);
+                inputs.at_end.engagement_kinds = kinds(&kinds_end);
                 let count = |value: i64| u32::try_from(value).unwrap_or(u32::MAX);
                 inputs.at_split.advocacy.shares = count(shares.value(row));
                 inputs.at_split.advocacy.positive_reviews = count(positive.value(row));
@@ -1129,18 +1136,11 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     let (weeks, days) = (windows.contacts.len(), windows.contacts_daily.len());
     let week = 7 * 86_400_i64;
     if exists("interactions")? && weeks + days > 0 {
-        let rows = linked(
-            "interactions",
-            "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel, k.text AS text, k.resolved AS resolved,
-             CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
-                  WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
-                  ELSE NULLIF(k.agent, '') IS NULL END AS inbound",
-        );
+        let rows = linked("interactions", INTERACTION_COLUMNS);
         let conversations = format!(
             "SELECT get_field(c, 'start') AS start, get_field(c, 'opening') AS opening, get_field(c, 'first_response_seconds') AS response
              FROM (SELECT unnest(list) AS c FROM (
-                 SELECT customer, {CONVERSATION_LIST_FUNCTION}(conversation, channel, t, inbound,
-                        CASE WHEN inbound AND text IS NOT NULL AND text <> '' THEN {TONE_FUNCTION}(text) END, resolved) AS list
+                 SELECT customer, {CONVERSATION_LIST_FUNCTION}({conversation_arguments}) AS list
                  FROM ({rows}) GROUP BY customer))"
         );
         // A week's upper median first response (the (⌊n/2⌋ + 1)-th smallest) is taken here
