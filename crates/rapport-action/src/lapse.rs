@@ -68,42 +68,81 @@ pub fn purchase_days(timeline: &Timeline) -> Vec<i64> {
     days
 }
 
+/// What a lapse reads of one customer's purchase days: the last, and twice the median gap
+/// between consecutive ones. Computed where the customer's purchases are (the embedded
+/// path's timeline, or an engine's `rapport_rhythm` aggregate), so the days themselves
+/// need not travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rhythm {
+    /// The last purchase day (a local day number).
+    pub last_day: i64,
+    /// Twice the median gap in days, kept whole: the middle gap doubled, or the two middle
+    /// gaps' sum for an even count; `None` with fewer than [`OWN_GAPS`] gaps.
+    pub twice_median_gap: Option<i64>,
+}
+
+impl Rhythm {
+    /// The rhythm of these distinct, ascending purchase days; `None` without any.
+    pub fn of(days: &[i64]) -> Option<Rhythm> {
+        let last_day = *days.last()?;
+        let mut own: Vec<i64> = gaps(days).collect();
+        let twice_median_gap = (own.len() >= OWN_GAPS).then(|| {
+            own.sort_unstable();
+            let middle = own.len() / 2;
+            if own.len() % 2 == 1 { 2 * own[middle] } else { own[middle - 1] + own[middle] }
+        });
+        Some(Rhythm { last_day, twice_median_gap })
+    }
+}
+
+/// The gaps in days between consecutive distinct, ascending purchase days.
+pub fn gaps(days: &[i64]) -> impl Iterator<Item = i64> + '_ {
+    days.windows(2).map(|pair| pair[1] - pair[0])
+}
+
 impl LapseRule {
     /// Learn the rule from every customer's distinct purchase days (ascending), up to
     /// the observation end. `None` with fewer than [`MINIMUM_GAPS`] gaps.
     pub fn learn<'a>(customers: impl IntoIterator<Item = &'a [i64]>) -> Option<LapseRule> {
-        let mut gaps: Vec<i64> = customers.into_iter().flat_map(|days| days.windows(2).map(|pair| pair[1] - pair[0])).collect();
-        if gaps.len() < MINIMUM_GAPS {
+        let mut counts = std::collections::BTreeMap::new();
+        for gap in customers.into_iter().flat_map(gaps) {
+            *counts.entry(gap).or_insert(0_u64) += 1;
+        }
+        LapseRule::from_gap_counts(&counts)
+    }
+
+    /// Learn the rule from how many gaps of each length (in days) the brand's customers
+    /// have: a histogram, which merges across shards and engines. `None` with fewer than
+    /// [`MINIMUM_GAPS`] gaps.
+    pub fn from_gap_counts(counts: &std::collections::BTreeMap<i64, u64>) -> Option<LapseRule> {
+        let total: u64 = counts.values().sum();
+        let gaps = usize::try_from(total).ok()?;
+        if gaps < MINIMUM_GAPS {
             return None;
         }
-        gaps.sort_unstable();
-        Some(LapseRule { brand_days: nearest_rank(&gaps, QUANTILE), gaps: gaps.len() })
+        // The nearest rank: the ⌈q·n⌉-th smallest gap.
+        let rank = ((QUANTILE * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        let brand_days = counts.iter().find_map(|(&gap, &count)| {
+            seen += count;
+            (seen >= rank).then_some(gap)
+        })?;
+        Some(LapseRule { brand_days, gaps })
     }
 
     /// The lapse of a customer with these purchase days (distinct, ascending) on `today`
     /// (a local day number); `None` without a purchase on or before it.
     pub fn lapse(&self, days: &[i64], today: i64) -> Option<Lapse> {
         let end = days.partition_point(|&day| day <= today);
-        let days = &days[..end];
-        let last = *days.last()?;
-        let mut own: Vec<i64> = days.windows(2).map(|pair| pair[1] - pair[0]).collect();
-        // Twice the median, kept whole: the middle gap doubled, or the two middle gaps'
-        // sum for an even count.
-        let twice_median = (own.len() >= OWN_GAPS).then(|| {
-            own.sort_unstable();
-            let middle = own.len() / 2;
-            if own.len() % 2 == 1 { 2 * own[middle] } else { own[middle - 1] + own[middle] }
-        });
-        let own_gap = twice_median.map(|twice| twice as f64 / 2.0);
-        let threshold = self.brand_days.max(twice_median.unwrap_or(0)).max(1);
-        Some(Lapse { days_since: today - last, threshold, own_gap })
+        self.lapse_of(&Rhythm::of(&days[..end])?, today)
     }
-}
 
-/// The nearest-rank quantile of sorted, non-empty values: the ⌈q·n⌉-th smallest.
-fn nearest_rank(sorted: &[i64], q: f64) -> i64 {
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    /// The lapse of a customer with this rhythm (of purchase days up to `today`).
+    pub fn lapse_of(&self, rhythm: &Rhythm, today: i64) -> Option<Lapse> {
+        let own_gap = rhythm.twice_median_gap.map(|twice| twice as f64 / 2.0);
+        let threshold = self.brand_days.max(rhythm.twice_median_gap.unwrap_or(0)).max(1);
+        Some(Lapse { days_since: today - rhythm.last_day, threshold, own_gap })
+    }
 }
 
 #[cfg(test)]

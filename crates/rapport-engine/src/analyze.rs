@@ -28,6 +28,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
+use rapport_action::lapse::Rhythm;
 use rapport_action::playbook::Consent;
 use rapport_action::strength::StrengthInputs;
 use rapport_core::event::{EngagementType, EventKind};
@@ -369,7 +370,8 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         uplift_days: settings.uplift_days,
         p_alive_informative,
     };
-    let relationship = crate::relationship::add(&mut table, &context, inputs, windows)?;
+    let (windows, gap_counts) = windows;
+    let relationship = crate::relationship::add(&mut table, &context, inputs, windows, &gap_counts)?;
     // The timelines are done with: freed before the customer table is converted and
     // written, the run's other peak (they are most of an analysis's memory).
     let customer_count = timelines.len();
@@ -462,11 +464,14 @@ fn check_engine(_root: &Path, engine: &Engine) -> Result<(), EngineError> {
 
 /// What the plans of the per-customer aggregation return: each customer's event columns,
 /// the lifetime-value summary, and strength's split with each customer's inputs.
-type PlannedEvents = (
-    HashMap<String, CustomerEvents>,
-    rapport_core::summary::Summary,
-    (i64, HashMap<String, StrengthInputs>, rapport_action::alerts::Windows),
-);
+type PlannedEvents = (HashMap<String, CustomerEvents>, rapport_core::summary::Summary, Planned);
+
+/// What the relationship stage reads of each customer besides the event columns, as an
+/// engine's plans computed it.
+#[cfg(feature = "sql")]
+type Planned = rapport_sql::features::Planned;
+#[cfg(not(feature = "sql"))]
+type Planned = std::convert::Infallible;
 
 /// The per-customer aggregation of the events ([`CustomerEvents`] and the lifetime-value
 /// summary) as DataFusion plans on `engine`.
@@ -1444,8 +1449,70 @@ type CustomerTableOutcome = (
     Option<rapport_stats::intervals::Moments>,
     Option<Table>,
     Vec<crate::relationship::CustomerInputs>,
-    rapport_action::alerts::Windows,
+    (rapport_action::alerts::Windows, BTreeMap<i64, u64>),
 );
+
+/// Every customer's rhythm of purchase days (`rapport_action::lapse`), and how many gaps
+/// of each length the brand's customers have, from the timelines.
+fn rhythms_of(timelines: &[Timeline]) -> (Vec<Option<Rhythm>>, BTreeMap<i64, u64>) {
+    let count = |mut counts: BTreeMap<i64, u64>, days: &[i64]| {
+        for gap in rapport_action::lapse::gaps(days) {
+            *counts.entry(gap).or_default() += 1;
+        }
+        counts
+    };
+    timelines
+        .par_iter()
+        .fold(
+            || (Vec::new(), BTreeMap::new()),
+            |(mut rhythms, counts), timeline| {
+                let days = rapport_action::lapse::purchase_days(timeline);
+                rhythms.push(Rhythm::of(&days));
+                (rhythms, count(counts, &days))
+            },
+        )
+        .reduce(
+            || (Vec::new(), BTreeMap::new()),
+            |(mut rhythms, mut counts), (more, other)| {
+                rhythms.extend(more);
+                for (gap, n) in other {
+                    *counts.entry(gap).or_default() += n;
+                }
+                (rhythms, counts)
+            },
+        )
+}
+
+/// Strength's inputs, the alerts' counts, and the lapse's inputs from an engine's plans,
+/// in the timelines' order.
+#[cfg(feature = "sql")]
+#[allow(clippy::type_complexity)]
+fn from_plans(
+    planned: Planned,
+    timelines: &[Timeline],
+    split: i64,
+) -> Result<(Vec<StrengthInputs>, rapport_action::alerts::Windows, Vec<Option<Rhythm>>, BTreeMap<i64, u64>), EngineError> {
+    let rapport_sql::features::Planned { split: planned_split, mut strength, windows, mut rhythms, gap_counts } = planned;
+    if planned_split != split {
+        return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
+    }
+    Ok((
+        timelines.iter().map(|timeline| strength.remove(&timeline.customer).unwrap_or_default()).collect(),
+        windows,
+        timelines.iter().map(|timeline| rhythms.remove(&timeline.customer)).collect(),
+        gap_counts,
+    ))
+}
+
+#[cfg(not(feature = "sql"))]
+#[allow(clippy::type_complexity)]
+fn from_plans(
+    planned: Planned,
+    _timelines: &[Timeline],
+    _split: i64,
+) -> Result<(Vec<StrengthInputs>, rapport_action::alerts::Windows, Vec<Option<Rhythm>>, BTreeMap<i64, u64>), EngineError> {
+    match planned {}
+}
 
 /// The customer table: facts from the timelines and, where the purchases allow a fit,
 /// BG/NBD + Gamma-Gamma predictions (P(alive), purchases in the next 52 weeks, 12-month
@@ -1540,20 +1607,25 @@ fn customer_table(
     let first = events.iter().filter_map(|events| events.first_event).min().unwrap_or(as_of);
     let (split, _) = rapport_action::strength::split_of(as_of, rapport_action::strength::PERIOD_DAYS, first);
     // And the indicator alerts' weekly counts, from the same first event.
-    let (strength, windows): (Vec<StrengthInputs>, _) = match planned_strength {
-        None => (
-            timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
-            rapport_action::alerts::Windows::of(timelines, first, as_of),
-        ),
-        Some((planned_split, mut by_id, windows)) => {
-            if planned_split != split {
-                return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
-            }
-            (timelines.iter().map(|timeline| by_id.remove(&timeline.customer).unwrap_or_default()).collect(), windows)
+    // And the lapse's inputs: each customer's rhythm of purchase days, and the brand's gaps.
+    let (strength, windows, rhythms, gap_counts): (Vec<StrengthInputs>, _, Vec<Option<Rhythm>>, _) = match planned_strength {
+        None => {
+            let (rhythms, gap_counts) = rhythms_of(timelines);
+            (
+                timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
+                rapport_action::alerts::Windows::of(timelines, first, as_of),
+                rhythms,
+                gap_counts,
+            )
         }
+        Some(planned) => from_plans(planned, timelines, split)?,
     };
-    let inputs: Vec<crate::relationship::CustomerInputs> =
-        events.par_iter().zip(strength).map(|(events, strength)| crate::relationship::CustomerInputs::of(events, strength)).collect();
+    let inputs: Vec<crate::relationship::CustomerInputs> = events
+        .par_iter()
+        .zip(strength)
+        .zip(rhythms)
+        .map(|((events, strength), rhythm)| crate::relationship::CustomerInputs::of(events, strength, rhythm))
+        .collect();
     // In the table now: freed before the fit, this stage's peak (1.4 GiB at 10M customers).
     drop((events, advocacy));
     let mut referred_clv = None;
@@ -1657,7 +1729,7 @@ fn customer_table(
             table.push_f64(name, values.unwrap_or_else(|| vec![f64::NAN; timelines.len()]))?;
         }
     }
-    Ok((table, models, referred_clv, tracking, inputs, windows))
+    Ok((table, models, referred_clv, tracking, inputs, (windows, gap_counts)))
 }
 
 #[cfg(test)]

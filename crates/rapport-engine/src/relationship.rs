@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 
 use rapport_action::alerts::Windows;
 use rapport_action::kmeans::{Points, cluster};
-use rapport_action::lapse::{Lapse, LapseRule, purchase_days};
+use rapport_action::lapse::{Lapse, LapseRule, Rhythm};
 use rapport_action::matrix::{Placed, cells, place};
 use rapport_action::playbook::{Consent, DEFAULT_RULES, Proposal, choose, is_control};
 use rapport_action::rank::Ranked;
@@ -74,11 +74,13 @@ pub struct CustomerInputs {
     pub engagement: u32,
     /// Strength's factors' inputs at the split and at the end, and the spend after the split.
     pub strength: StrengthInputs,
+    /// The rhythm of purchase days a lapse reads (none without a purchase).
+    pub rhythm: Option<Rhythm>,
 }
 
 impl CustomerInputs {
     /// The inputs of one customer's event columns and strength inputs.
-    pub fn of(events: &CustomerEvents, strength: StrengthInputs) -> CustomerInputs {
+    pub fn of(events: &CustomerEvents, strength: StrengthInputs, rhythm: Option<Rhythm>) -> CustomerInputs {
         let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
         CustomerInputs {
             first_event: events.first_event,
@@ -87,6 +89,7 @@ impl CustomerInputs {
             conversations: count(events.conversations),
             engagement: count(events.engagement),
             strength,
+            rhythm,
         }
     }
 }
@@ -127,6 +130,7 @@ pub fn add(
     context: &Context<'_>,
     inputs: Vec<CustomerInputs>,
     windows: Windows,
+    gap_counts: &BTreeMap<i64, u64>,
 ) -> Result<Relationship, EngineError> {
     let Context { timelines, as_of, zone, config, previous, .. } = *context;
     let mut tables = Vec::new();
@@ -220,13 +224,11 @@ pub fn add(
     let today = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
     let lapse_rule = match context.p_alive_informative {
         true => None,
-        false => {
-            let days: Vec<Vec<i64>> = timelines.par_iter().map(purchase_days).collect();
-            LapseRule::learn(days.iter().map(Vec::as_slice)).map(|rule| {
-                let lapses: Vec<Option<Lapse>> = days.par_iter().map(|days| rule.lapse(days, today)).collect();
-                (rule, lapses)
-            })
-        }
+        false => LapseRule::from_gap_counts(gap_counts).map(|rule| {
+            let lapses: Vec<Option<Lapse>> =
+                inputs.par_iter().map(|customer| customer.rhythm.and_then(|rhythm| rule.lapse_of(&rhythm, today))).collect();
+            (rule, lapses)
+        }),
     };
     let lapses = lapse_rule.as_ref().map(|(rule, lapses)| (rule, lapses.as_slice()));
     let watch = watch_list(timelines, &tier, &p_alive, previous_p_alive.as_ref(), lapses, watch_days, as_of - watch_days * DAY, zone);

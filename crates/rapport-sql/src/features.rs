@@ -23,7 +23,7 @@
 //! returns one row per customer, so what comes back to the client is small; the grouping
 //! (a shuffle by customer on a cluster) and the sentiment scoring run on the workers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -39,6 +39,7 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 use rapport_action::alerts::Windows;
+use rapport_action::lapse::Rhythm;
 use rapport_action::strength::{PERIOD_DAYS, StrengthInputs, satisfaction, split_of};
 use rapport_core::event::EngagementType;
 use rapport_core::summary::{Summary, SummaryOptions};
@@ -96,6 +97,7 @@ pub fn aggregate_function(name: &str) -> Option<AggregateUDF> {
     match name {
         CONVERSATIONS_FUNCTION => Some(AggregateUDF::from(Conversations::new())),
         CONVERSATION_LIST_FUNCTION => Some(AggregateUDF::from(Conversations::list())),
+        RHYTHM_FUNCTION => Some(AggregateUDF::from(RhythmFunction::new())),
         _ => None,
     }
 }
@@ -607,6 +609,112 @@ impl Accumulator for ConversationState {
     }
 }
 
+/// `rapport_rhythm(day)`: what a lapse reads of a customer's purchase days
+/// (`rapport_action::lapse::Rhythm`), a struct of `last_day` and `twice_median_gap`, and
+/// the gaps between the distinct days (`gaps`, a list) for the brand's rule.
+pub const RHYTHM_FUNCTION: &str = "rapport_rhythm";
+
+/// See [`RHYTHM_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct RhythmFunction {
+    signature: Signature,
+}
+parameterless!(RhythmFunction);
+
+impl RhythmFunction {
+    fn new() -> RhythmFunction {
+        RhythmFunction { signature: Signature::exact(vec![DataType::Int64], Volatility::Immutable) }
+    }
+}
+
+fn rhythm_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("last_day", DataType::Int64, true),
+        Field::new("twice_median_gap", DataType::Int64, true),
+        Field::new("gaps", DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))), true),
+    ])
+}
+
+impl AggregateUDFImpl for RhythmFunction {
+    fn name(&self) -> &str {
+        RHYTHM_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Struct(rhythm_fields()))
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn Accumulator>> {
+        Ok(Box::<RhythmState>::default())
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
+        let name = datafusion::logical_expr::utils::format_state_name(args.name, "days");
+        Ok(vec![Arc::new(Field::new(name, DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))), true))])
+    }
+}
+
+/// One customer's purchase days while they are aggregated (deduplicated when emitted).
+#[derive(Debug, Default)]
+struct RhythmState {
+    days: Vec<i64>,
+}
+
+impl RhythmState {
+    fn extend(&mut self, days: &ArrayRef) {
+        self.days.extend(days.as_primitive::<Int64Type>().iter().flatten());
+    }
+}
+
+impl Accumulator for RhythmState {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
+        let Some(days) = values.first() else { return exec_err!("{RHYTHM_FUNCTION} takes 1 argument") };
+        self.extend(days);
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
+        self.days.sort_unstable();
+        self.days.dedup();
+        let rhythm = rapport_action::lapse::Rhythm::of(&self.days);
+        let gaps: ArrayRef = Arc::new(Int64Array::from_iter_values(rapport_action::lapse::gaps(&self.days)));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![rhythm.map(|rhythm| rhythm.last_day)])),
+            Arc::new(Int64Array::from(vec![rhythm.and_then(|rhythm| rhythm.twice_median_gap)])),
+            Arc::new(ListArray::new(
+                Arc::new(Field::new_list_field(DataType::Int64, true)),
+                OffsetBuffer::from_lengths([gaps.len()]),
+                gaps,
+                None,
+            )),
+        ];
+        Ok(ScalarValue::Struct(Arc::new(StructArray::try_new(rhythm_fields(), columns, None)?)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.days.capacity() * std::mem::size_of::<i64>()
+    }
+
+    fn state(&mut self) -> DataFusionResult<Vec<ScalarValue>> {
+        Ok(vec![list_scalar(Arc::new(Int64Array::from_iter_values(self.days.iter().copied())))])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DataFusionResult<()> {
+        let Some(lists) = states.first() else { return Ok(()) };
+        let lists = lists.as_list::<i32>();
+        for state in 0..lists.len() {
+            if !lists.is_null(state) {
+                self.extend(&lists.value(state));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Rows as the state's columns, in the order of [`conversation_state_types`].
 fn row_columns<'a>(rows: impl Iterator<Item = &'a ThreadRow> + Clone) -> [ArrayRef; 6] {
     [
@@ -779,10 +887,27 @@ pub struct FeatureSpec {
 /// The per-customer aggregation of `analyze`: every customer's event columns, by id, and
 /// the customer summary of their purchases (in natural id order).
 /// What [`customer_events`] returns: every customer's event columns, by id; the customer
-/// summary of their purchases (in natural id order); and the strength model's split (set
-/// by the first event of all, `rapport_action::strength::split_of`) with every customer's
-/// strength inputs, by id, and the indicator alerts' weekly counts.
-pub type CustomerAggregation = (HashMap<String, CustomerEvents>, Summary, (i64, HashMap<String, StrengthInputs>, Windows));
+/// summary of their purchases (in natural id order); and what the relationship stage
+/// reads besides ([`Planned`]).
+pub type CustomerAggregation = (HashMap<String, CustomerEvents>, Summary, Planned);
+
+/// What the relationship stage reads of each customer besides the event columns, as the
+/// plans computed it.
+#[derive(Debug, Default)]
+pub struct Planned {
+    /// The strength model's split, set by the first event of all
+    /// (`rapport_action::strength::split_of`).
+    pub split: i64,
+    /// Every customer's strength inputs, by id.
+    pub strength: HashMap<String, StrengthInputs>,
+    /// The indicator alerts' weekly counts.
+    pub windows: Windows,
+    /// Every customer's rhythm of purchase days, by id (none without a purchase).
+    pub rhythms: HashMap<String, Rhythm>,
+    /// How many gaps between consecutive purchase days of each length (in days) the
+    /// brand's customers have, for the lapse rule.
+    pub gap_counts: BTreeMap<i64, u64>,
+}
 
 /// An interactions row's columns as the conversation aggregates read them (beside the
 /// customer and `t`): a message is inbound by its direction, or, without one, when no
@@ -811,6 +936,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     context.register_udaf(AggregateUDF::from(Conversations::new()));
     context.register_udaf(AggregateUDF::from(Conversations::list()));
     context.register_udf(ScalarUDF::from(ConversationFactors::new()));
+    context.register_udaf(AggregateUDF::from(RhythmFunction::new()));
     context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
     let as_of = spec.as_of;
@@ -1018,6 +1144,39 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
                 inputs.at_end.purchase_days = days_end.value(row) as u32;
                 inputs.at_end.last_purchase = customers.get(id).and_then(|customer| customer.last_purchase);
                 inputs.spend_after_split = if spend.is_null(row) { 0 } else { i128::from(spend.value(row)) };
+            }
+        }
+    }
+    // The lapse's inputs: each customer's rhythm of purchase days (refunds and zero
+    // amounts left out, as `rapport_action::lapse::purchase_days` reads them), and how
+    // many gaps of each length the brand's customers have.
+    let mut rhythms: HashMap<String, Rhythm> = HashMap::new();
+    let mut gap_counts: BTreeMap<i64, u64> = BTreeMap::new();
+    if exists("purchases")? {
+        let zone = quoted(std::iter::once(spec.zone.to_string()));
+        let rhythm = format!(
+            "SELECT customer, {RHYTHM_FUNCTION}(day) AS r
+             FROM (SELECT customer, {LOCAL_DAY_FUNCTION}(t, {zone}) AS day FROM ({}) WHERE amount > 0) GROUP BY customer",
+            linked("purchases", "k.amount AS amount")
+        );
+        let batches = run(format!(
+            "SELECT customer, get_field(r, 'last_day') AS last_day, get_field(r, 'twice_median_gap') AS twice FROM ({rhythm})"
+        ))?;
+        for batch in &batches {
+            let (ids, column) = (ids(batch)?, integers(batch));
+            let (last, twice) = (column(1)?, column(2)?);
+            for row in (0..batch.num_rows()).filter(|&row| !last.is_null(row)) {
+                let twice_median_gap = (!twice.is_null(row)).then(|| twice.value(row));
+                rhythms.insert(ids.value(row).to_string(), Rhythm { last_day: last.value(row), twice_median_gap });
+            }
+        }
+        let batches =
+            run(format!("SELECT gap, COUNT(*) AS n FROM (SELECT unnest(get_field(r, 'gaps')) AS gap FROM ({rhythm})) GROUP BY gap"))?;
+        for batch in &batches {
+            let count = integers(batch);
+            let (gap, n) = (count(0)?, count(1)?);
+            for row in 0..batch.num_rows() {
+                *gap_counts.entry(gap.value(row)).or_default() += n.value(row) as u64;
             }
         }
     }
@@ -1235,7 +1394,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             strength.entry(id.clone()).or_default().at_end.advocacy = advocacy;
         }
     }
-    Ok((customers, summary, (split, strength, windows)))
+    Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts }))
 }
 
 /// Keep the earlier of `first` and the (nullable) time at `row` of `times`.

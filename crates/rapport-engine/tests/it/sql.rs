@@ -394,3 +394,82 @@ fn datafusion_analysis_equals_the_embedded_one() {
     assert_eq!(number("longevity_days", "edge-c"), 664.0);
     assert_eq!(number("longevity_days", "edge-e"), 699.0);
 }
+
+/// Where P(alive) says nothing (forty customers who buy like clockwork and never stop), the
+/// lapse reads each customer's rhythm of purchase days and the brand's gaps: planned on
+/// DataFusion (`rapport_rhythm`), they give the embedded run's watch list and actions, with
+/// refunds, zero amounts and a second purchase on one day left out of the days.
+#[test]
+fn datafusion_lapse_equals_the_embedded_one() {
+    use rapport_engine::analyze::{AnalyzeRequest, analyze_on};
+    use rapport_engine::summary::Engine;
+    use rapport_engine::workspace::{IngestRequest, ingest, init};
+
+    let directory = tempfile::tempdir().expect("temp");
+    let workspace = directory.path().join("ws");
+    init(&workspace, "UTC", "USD").expect("init");
+    let mut purchases = String::from("customer_id,time,amount\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    let end = chrono::NaiveDate::from_ymd_opt(2025, 6, 30).expect("date");
+    for c in 0..40_i64 {
+        let mut day = start + chrono::Duration::days(c * 3);
+        while day <= end {
+            purchases.push_str(&format!("c{c},{day} 10:00:00,{}.00\n", 10 + c % 7));
+            day += chrono::Duration::days(7 + c % 13);
+        }
+    }
+    // A weekly buyer silent for 24 days; a refund, a free item and a second order on their
+    // last day and after it change none of their purchase days.
+    let mut day = start + chrono::Duration::days(200);
+    let last = end - chrono::Duration::days(23);
+    while day <= last {
+        purchases.push_str(&format!("lapsing,{day} 10:00:00,400.00\n"));
+        day += chrono::Duration::days(7);
+    }
+    let last = day - chrono::Duration::days(7);
+    purchases.push_str(&format!("lapsing,{last} 18:00:00,3.00\nlapsing,{end} 09:00:00,-400.00\nlapsing,{end} 10:00:00,0.00\n"));
+    let path = crate::write(directory.path(), "purchases.csv", &purchases);
+    let request = IngestRequest {
+        workspace: workspace.clone(),
+        kind: rapport_engine::EventKind::Purchases,
+        input: rapport_engine::input::FileInput { path, ..Default::default() },
+        mappings: Vec::new(),
+        sets: Vec::new(),
+        filter: None,
+        max_rejects: 0,
+        replace: None,
+        profile: None,
+    };
+    assert_eq!(ingest(&request).expect("ingest").rejected, 0);
+    let analyze = |engine: Engine| {
+        let request = AnalyzeRequest { workspace: workspace.clone(), as_of: None };
+        let outcome = analyze_on(&request, &engine, &|_| {}).unwrap_or_else(|error| panic!("{engine}: {error}"));
+        workspace.join("results").join(&outcome.run.id)
+    };
+    let read = |path: &std::path::Path| {
+        let file = std::fs::File::open(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+        let schema = builder.schema().clone();
+        let batches: Vec<_> = builder.build().expect("reader").map(|batch| batch.expect("batch")).collect();
+        arrow::compute::concat_batches(&schema, &batches).expect("concat")
+    };
+    let (embedded_run, planned_run) = (analyze(Engine::Embedded), analyze(Engine::DATAFUSION));
+    for entry in std::fs::read_dir(&embedded_run).expect("run") {
+        let name = entry.expect("entry").file_name();
+        if name.to_string_lossy().ends_with(".parquet") {
+            assert_eq!(read(&planned_run.join(&name)), read(&embedded_run.join(&name)), "{name:?}");
+        }
+    }
+    // The planned run proposes the lapsing customer a win-back, with the lapse's numbers.
+    let actions = read(&planned_run.join("actions.parquet"));
+    let text = |name: &str| {
+        let column = arrow::compute::cast(actions.column_by_name(name).expect(name), &arrow::datatypes::DataType::Utf8).expect("text");
+        column.as_string::<i32>().iter().map(|value| value.unwrap_or_default().to_string()).collect::<Vec<_>>()
+    };
+    let (ids, kinds, reasons) = (text("customer_id"), text("action"), text("reason"));
+    let win_back: Vec<usize> = (0..ids.len()).filter(|&row| kinds[row] == "win_back").collect();
+    assert_eq!(win_back.iter().map(|&row| ids[row].as_str()).collect::<Vec<_>>(), ["lapsing"], "{kinds:?}");
+    let reason = &reasons[win_back[0]];
+    assert!(reason.starts_with("no purchase for 24 days: longer than 90% of this brand's repeat-purchase gaps"), "{reason}");
+    assert!(reason.contains("twice their own usual gap of 7 days"), "{reason}");
+}
