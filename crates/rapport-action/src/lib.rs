@@ -14,3 +14,4 @@ pub mod response;
 pub mod rfm;
 pub mod ror;
 pub mod strength;
+pub mod watch;

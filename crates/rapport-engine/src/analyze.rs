@@ -31,6 +31,7 @@ use serde_json::{Value as Json, json};
 use rapport_action::lapse::Rhythm;
 use rapport_action::playbook::Consent;
 use rapport_action::strength::StrengthInputs;
+use rapport_action::watch::Signal;
 use rapport_core::event::{EngagementType, EventKind};
 use rapport_core::summary::SummaryOptions;
 use rapport_core::survey::SurveyType;
@@ -318,6 +319,8 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         minor_digits(&currency),
         &mut skipped,
         (*engine != Engine::Embedded).then_some((request.workspace.as_path(), engine)),
+        // The top tier's watch window: its signals are read from then.
+        as_of - i64::from(rapport_core::config::MatrixConfig::watch_days(workspace.config().matrix.as_ref())) * DAY,
     )?;
     tables.extend(tracking);
     // A fit with a parameter on its boundary (no standard error) still predicts, but
@@ -476,13 +479,27 @@ type Planned = std::convert::Infallible;
 /// The per-customer aggregation of the events ([`CustomerEvents`] and the lifetime-value
 /// summary) as DataFusion plans on `engine`.
 #[cfg(feature = "sql")]
-fn planned_events(root: &Path, engine: &Engine, as_of: i64, zone: Zone, options: SummaryOptions) -> Result<PlannedEvents, EngineError> {
+fn planned_events(
+    root: &Path,
+    engine: &Engine,
+    as_of: i64,
+    zone: Zone,
+    options: SummaryOptions,
+    watch_since: i64,
+) -> Result<PlannedEvents, EngineError> {
     let session = engine.session(root)?;
-    Ok(rapport_sql::features::customer_events(&session, rapport_sql::features::FeatureSpec { as_of, zone, summary: options })?)
+    Ok(rapport_sql::features::customer_events(&session, rapport_sql::features::FeatureSpec { as_of, zone, summary: options, watch_since })?)
 }
 
 #[cfg(not(feature = "sql"))]
-fn planned_events(root: &Path, engine: &Engine, _as_of: i64, _zone: Zone, _options: SummaryOptions) -> Result<PlannedEvents, EngineError> {
+fn planned_events(
+    root: &Path,
+    engine: &Engine,
+    _as_of: i64,
+    _zone: Zone,
+    _options: SummaryOptions,
+    _watch_since: i64,
+) -> Result<PlannedEvents, EngineError> {
     // `check_engine` refuses every engine in this build; `analyze_on` calls it first.
     check_engine(root, engine).and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
 }
@@ -1483,34 +1500,29 @@ fn rhythms_of(timelines: &[Timeline]) -> (Vec<Option<Rhythm>>, BTreeMap<i64, u64
         )
 }
 
-/// Strength's inputs, the alerts' counts, and the lapse's inputs from an engine's plans,
-/// in the timelines' order.
+/// What the relationship stage reads of each customer besides the event columns, in the
+/// timelines' order: strength's inputs, the alerts' counts, the lapse's inputs (each
+/// customer's rhythm, and the brand's gap counts) and the watch list's signals.
+type RelationshipInputs =
+    (Vec<StrengthInputs>, rapport_action::alerts::Windows, (Vec<Option<Rhythm>>, BTreeMap<i64, u64>), Vec<Vec<Signal>>);
+
+/// [`RelationshipInputs`] from an engine's plans.
 #[cfg(feature = "sql")]
-#[allow(clippy::type_complexity)]
-fn from_plans(
-    planned: Planned,
-    timelines: &[Timeline],
-    split: i64,
-) -> Result<(Vec<StrengthInputs>, rapport_action::alerts::Windows, Vec<Option<Rhythm>>, BTreeMap<i64, u64>), EngineError> {
-    let rapport_sql::features::Planned { split: planned_split, mut strength, windows, mut rhythms, gap_counts } = planned;
+fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<RelationshipInputs, EngineError> {
+    let rapport_sql::features::Planned { split: planned_split, mut strength, windows, mut rhythms, gap_counts, mut signals } = planned;
     if planned_split != split {
         return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
     }
     Ok((
         timelines.iter().map(|timeline| strength.remove(&timeline.customer).unwrap_or_default()).collect(),
         windows,
-        timelines.iter().map(|timeline| rhythms.remove(&timeline.customer)).collect(),
-        gap_counts,
+        (timelines.iter().map(|timeline| rhythms.remove(&timeline.customer)).collect(), gap_counts),
+        timelines.iter().map(|timeline| signals.remove(&timeline.customer).unwrap_or_default()).collect(),
     ))
 }
 
 #[cfg(not(feature = "sql"))]
-#[allow(clippy::type_complexity)]
-fn from_plans(
-    planned: Planned,
-    _timelines: &[Timeline],
-    _split: i64,
-) -> Result<(Vec<StrengthInputs>, rapport_action::alerts::Windows, Vec<Option<Rhythm>>, BTreeMap<i64, u64>), EngineError> {
+fn from_plans(planned: Planned, _timelines: &[Timeline], _split: i64) -> Result<RelationshipInputs, EngineError> {
     match planned {}
 }
 
@@ -1532,6 +1544,7 @@ fn customer_table(
     minor_digits: u32,
     skipped: &mut BTreeMap<String, String>,
     engine: Option<(&Path, &Engine)>,
+    watch_since: i64,
 ) -> Result<CustomerTableOutcome, EngineError> {
     let as_of = settings.as_of;
     let zone = settings.zone;
@@ -1555,7 +1568,7 @@ fn customer_table(
         monetary: true,
     };
     let planned = match engine {
-        Some((root, engine)) => Some(planned_events(root, engine, as_of, zone, options)?),
+        Some((root, engine)) => Some(planned_events(root, engine, as_of, zone, options, watch_since)?),
         None => None,
     };
     // The event columns: from the timelines here, or from the plans of the same
@@ -1608,23 +1621,22 @@ fn customer_table(
     let (split, _) = rapport_action::strength::split_of(as_of, rapport_action::strength::PERIOD_DAYS, first);
     // And the indicator alerts' weekly counts, from the same first event.
     // And the lapse's inputs: each customer's rhythm of purchase days, and the brand's gaps.
-    let (strength, windows, rhythms, gap_counts): (Vec<StrengthInputs>, _, Vec<Option<Rhythm>>, _) = match planned_strength {
-        None => {
-            let (rhythms, gap_counts) = rhythms_of(timelines);
-            (
-                timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
-                rapport_action::alerts::Windows::of(timelines, first, as_of),
-                rhythms,
-                gap_counts,
-            )
-        }
+    // And the watch list's signals since its window began.
+    let (strength, windows, (rhythms, gap_counts), signals) = match planned_strength {
+        None => (
+            timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
+            rapport_action::alerts::Windows::of(timelines, first, as_of),
+            rhythms_of(timelines),
+            timelines.par_iter().map(|timeline| Signal::recent(timeline, watch_since)).collect(),
+        ),
         Some(planned) => from_plans(planned, timelines, split)?,
     };
     let inputs: Vec<crate::relationship::CustomerInputs> = events
         .par_iter()
         .zip(strength)
         .zip(rhythms)
-        .map(|((events, strength), rhythm)| crate::relationship::CustomerInputs::of(events, strength, rhythm))
+        .zip(signals)
+        .map(|(((events, strength), rhythm), signals)| crate::relationship::CustomerInputs::of(events, strength, rhythm, signals))
         .collect();
     // In the table now: freed before the fit, this stage's peak (1.4 GiB at 10M customers).
     drop((events, advocacy));

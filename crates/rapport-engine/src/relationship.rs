@@ -19,6 +19,7 @@ use rapport_action::playbook::{Consent, DEFAULT_RULES, Proposal, choose, is_cont
 use rapport_action::rank::Ranked;
 use rapport_action::rfm::{RfmInput, score};
 use rapport_action::strength::{FACTORS, PERIOD_DAYS, StrengthInputs, learn_from, level, scale, split_of};
+use rapport_action::watch::Signal;
 use rapport_core::config::{ActionsConfig, MatrixConfig, WorkspaceConfig};
 use rapport_core::event::EngagementType;
 use rapport_core::expression::Expression;
@@ -27,7 +28,7 @@ use rapport_core::survey::SurveyType;
 use rapport_core::table::CustomerTable;
 use rapport_core::time::{ParsedTime, Zone};
 use rapport_measures::table::{Table, Values};
-use rapport_measures::{CustomerEvents, Timeline, Tone};
+use rapport_measures::{CustomerEvents, Timeline};
 
 use crate::EngineError;
 
@@ -60,7 +61,7 @@ fn column_or_nan(table: &CustomerTable, name: &str) -> Vec<f64> {
 /// table, from [`CustomerEvents`] (of a timeline here, or of the DataFusion plans of the
 /// same aggregation on another engine): the stages that read these no longer read the
 /// timelines (docs/scaling.md, "What has to move").
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerInputs {
     /// UTC seconds of the first event (longevity, and the strength model's split).
     pub first_event: Option<i64>,
@@ -76,11 +77,13 @@ pub struct CustomerInputs {
     pub strength: StrengthInputs,
     /// The rhythm of purchase days a lapse reads (none without a purchase).
     pub rhythm: Option<Rhythm>,
+    /// The risk signals since the top tier's watch window began, in [`Signal`]'s order.
+    pub signals: Vec<Signal>,
 }
 
 impl CustomerInputs {
     /// The inputs of one customer's event columns and strength inputs.
-    pub fn of(events: &CustomerEvents, strength: StrengthInputs, rhythm: Option<Rhythm>) -> CustomerInputs {
+    pub fn of(events: &CustomerEvents, strength: StrengthInputs, rhythm: Option<Rhythm>, signals: Vec<Signal>) -> CustomerInputs {
         let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
         CustomerInputs {
             first_event: events.first_event,
@@ -90,6 +93,7 @@ impl CustomerInputs {
             engagement: count(events.engagement),
             strength,
             rhythm,
+            signals,
         }
     }
 }
@@ -231,7 +235,7 @@ pub fn add(
         }),
     };
     let lapses = lapse_rule.as_ref().map(|(rule, lapses)| (rule, lapses.as_slice()));
-    let watch = watch_list(timelines, &tier, &p_alive, previous_p_alive.as_ref(), lapses, watch_days, as_of - watch_days * DAY, zone);
+    let watch = watch_list(timelines, &inputs, &tier, &p_alive, previous_p_alive.as_ref(), lapses, watch_days, zone);
     tables.push(watch_table(&watch, timelines, &placed, &strength, &clv, &p_alive));
 
     lap("matrix and watch list");
@@ -591,26 +595,25 @@ fn join_and(items: &[String]) -> String {
     }
 }
 
-/// A top-tier customer's new risk signals since `since` (`watch_days` before the end).
+/// A top-tier customer's new risk signals since the watch window began (`watch_days`
+/// before the end; the customers' [`Signal`]s were read from that time).
 #[allow(clippy::too_many_arguments)]
 fn watch_list(
     timelines: &[Timeline],
+    inputs: &[CustomerInputs],
     tier: &[bool],
     p_alive: &[f64],
     previous: Option<&HashMap<String, f64>>,
     lapses: Option<(&LapseRule, &[Option<Lapse>])>,
     watch_days: i64,
-    since: i64,
     zone: Zone,
 ) -> Vec<(usize, Vec<String>)> {
-    let date = |time: i64| rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(time)))[..10].to_string();
     (0..timelines.len())
         .into_par_iter()
         .filter(|&i| tier[i])
         .filter_map(|i| {
-            let timeline = &timelines[i];
             let mut signals = Vec::new();
-            if let Some(before) = previous.and_then(|previous| previous.get(&timeline.customer))
+            if let Some(before) = previous.and_then(|previous| previous.get(&timelines[i].customer))
                 && p_alive[i].is_finite()
                 && p_alive[i] < before - 0.1
             {
@@ -624,16 +627,7 @@ fn watch_list(
             {
                 signals.push(format!("lapsing: {}", lapse.describe(rule)));
             }
-            for conversation in timeline.conversations.iter().filter(|c| c.start >= since) {
-                if conversation.opened_negative() && !conversation.resolved {
-                    signals.push(format!("unresolved complaint on {} ({})", conversation.channel, date(conversation.start)));
-                } else if conversation.closing == Some(Tone::Negative) || conversation.opening == Some(Tone::Negative) {
-                    signals.push(format!("negative sentiment on {} ({})", conversation.channel, date(conversation.start)));
-                }
-            }
-            for answer in timeline.answers.iter().filter(|a| a.time >= since && a.survey == SurveyType::Nps && a.score <= 6.0) {
-                signals.push(format!("detractor: NPS {} ({})", answer.score, date(answer.time)));
-            }
+            signals.extend(inputs[i].signals.iter().map(|signal| signal.describe(zone)));
             (!signals.is_empty()).then_some((i, signals))
         })
         .collect()

@@ -41,6 +41,7 @@ use datafusion::logical_expr::{
 use rapport_action::alerts::Windows;
 use rapport_action::lapse::Rhythm;
 use rapport_action::strength::{PERIOD_DAYS, StrengthInputs, satisfaction, split_of};
+use rapport_action::watch::Signal;
 use rapport_core::event::EngagementType;
 use rapport_core::summary::{Summary, SummaryOptions};
 use rapport_core::survey::SurveyType;
@@ -413,6 +414,9 @@ fn conversation_list_fields() -> Fields {
         Field::new("tone", DataType::UInt32, true),
         Field::new("opening", DataType::Int8, true),
         Field::new("first_response_seconds", DataType::Int64, true),
+        // A watch-list signal (`rapport_action::watch::Signal::of_conversation`): 1 an
+        // unresolved complaint, 0 negative sentiment, null neither.
+        Field::new("watch", DataType::Int8, true),
     ])
 }
 
@@ -423,6 +427,7 @@ fn conversation_list_type() -> DataType {
 /// Each group's conversations as one list (see [`CONVERSATION_LIST_FUNCTION`]).
 fn conversation_list_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRow>>) -> DataFusionResult<ListArray> {
     let (mut start, mut channel, mut tone, mut opening, mut response) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut watch = Vec::new();
     let mut lengths = Vec::new();
     for rows in groups {
         let found = rapport_measures::conversations(rows);
@@ -436,6 +441,7 @@ fn conversation_list_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRo
                 Tone::Positive => 1,
             }));
             response.push(conversation.first_response_seconds);
+            watch.push(Signal::of_conversation(&conversation).map(i8::from));
             channel.push(conversation.channel);
         }
     }
@@ -447,6 +453,7 @@ fn conversation_list_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRo
             Arc::new(arrow::array::UInt32Array::from(tone)),
             Arc::new(Int8Array::from(opening)),
             Arc::new(Int64Array::from(response)),
+            Arc::new(Int8Array::from(watch)),
         ],
         None,
     )?;
@@ -882,6 +889,9 @@ pub struct FeatureSpec {
     pub zone: Zone,
     /// The lifetime-value summary's options (its observation end given).
     pub summary: SummaryOptions,
+    /// UTC seconds the top tier's watch window begins: the watch list's signals are read
+    /// from then.
+    pub watch_since: i64,
 }
 
 /// The per-customer aggregation of `analyze`: every customer's event columns, by id, and
@@ -907,6 +917,9 @@ pub struct Planned {
     /// How many gaps between consecutive purchase days of each length (in days) the
     /// brand's customers have, for the lapse rule.
     pub gap_counts: BTreeMap<i64, u64>,
+    /// The watch list's signals since [`FeatureSpec::watch_since`], by customer id, in
+    /// [`Signal::order`] (customers without any left out).
+    pub signals: HashMap<String, Vec<Signal>>,
 }
 
 /// An interactions row's columns as the conversation aggregates read them (beside the
@@ -1387,6 +1400,50 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
         }
     }
 
+    // The watch list's signals: conversations and detractor answers since its window began.
+    let mut signals: HashMap<String, Vec<Signal>> = HashMap::new();
+    let since = spec.watch_since;
+    if exists("interactions")? {
+        let rows = linked("interactions", INTERACTION_COLUMNS);
+        let batches = run(format!(
+            "SELECT customer, get_field(c, 'start') AS start, get_field(c, 'channel') AS channel, get_field(c, 'watch') AS watch
+             FROM (SELECT customer, unnest(list) AS c FROM (
+                 SELECT customer, {CONVERSATION_LIST_FUNCTION}({conversation_arguments}) AS list FROM ({rows}) GROUP BY customer))
+             WHERE get_field(c, 'start') >= {since} AND get_field(c, 'watch') IS NOT NULL"
+        ))?;
+        for batch in &batches {
+            let (ids, count) = (ids(batch)?, integers(batch));
+            let (start, watch) = (count(1)?, count(3)?);
+            let channel = arrow::compute::cast(batch.column(2), &DataType::Utf8).map_err(internal)?;
+            let channel = channel.as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                signals.entry(ids.value(row).to_string()).or_default().push(Signal::Conversation {
+                    start: start.value(row),
+                    channel: channel.value(row).to_string(),
+                    complaint: watch.value(row) == 1,
+                });
+            }
+        }
+    }
+    if exists("surveys")? {
+        let nps = SurveyType::Nps.name();
+        let rows = linked("surveys", "lower(trim(k.survey_type)) AS survey, arrow_cast(k.score, 'Float64') AS score");
+        let batches = run(format!("SELECT customer, t, score FROM ({rows}) WHERE survey = '{nps}' AND t >= {since} AND score <= 6"))?;
+        for batch in &batches {
+            let (ids, count) = (ids(batch)?, integers(batch));
+            let time = count(1)?;
+            let score = arrow::compute::cast(batch.column(2), &DataType::Float64).map_err(internal)?;
+            let score = score.as_primitive::<Float64Type>();
+            for row in 0..batch.num_rows() {
+                signals
+                    .entry(ids.value(row).to_string())
+                    .or_default()
+                    .push(Signal::Detractor { time: time.value(row), score: score.value(row) });
+            }
+        }
+    }
+    signals.values_mut().for_each(|signals| Signal::order(signals));
+
     // Advocacy at the end is the event columns'.
     for (id, customer) in &customers {
         let advocacy = customer.advocacy();
@@ -1394,7 +1451,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             strength.entry(id.clone()).or_default().at_end.advocacy = advocacy;
         }
     }
-    Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts }))
+    Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts, signals }))
 }
 
 /// Keep the earlier of `first` and the (nullable) time at `row` of `times`.

@@ -345,6 +345,15 @@ fn datafusion_analysis_equals_the_embedded_one() {
         }
     }
     assert!(tables >= 15, "{tables} tables compared");
+    // The watch list compared above names conversations and detractor answers, so the
+    // planned signals were read (not only the lapse and the P(alive) drop).
+    let watch = read(&embedded_run.join("top_tier_watch.parquet"));
+    let reasons =
+        arrow::compute::cast(watch.column_by_name("reasons").expect("reasons"), &arrow::datatypes::DataType::Utf8).expect("reasons");
+    let reasons: Vec<&str> = (0..watch.num_rows()).map(|row| reasons.as_string::<i32>().value(row)).collect();
+    for kind in ["on ", "detractor: NPS"] {
+        assert!(reasons.iter().any(|reason| reason.contains(kind)), "no {kind:?} among {reasons:?}");
+    }
     let embedded = read(&embedded_run.join("customers.parquet"));
     let planned = read(&planned_run.join("customers.parquet"));
     assert!(embedded.num_rows() > 1500, "{} customers", embedded.num_rows());
