@@ -6,8 +6,8 @@
 //! same fit). The fit is kept as it is, so P(alive) and CLV stay equal to the reference
 //! implementations, but the rules that act on a falling P(alive) (`win_back`, the top
 //! tier's watch list) read this instead: a customer is lapsing once their silence is
-//! longer than 90% of the gaps after which this brand's customers did come back, and
-//! longer than twice their own usual gap.
+//! at least as long as 90% of the gaps after which this brand's customers did come back, and
+//! at least twice their own usual gap.
 
 use rapport_measures::timeline::Timeline;
 
@@ -52,9 +52,11 @@ impl Lapse {
 
     /// The numbers behind it, in words.
     pub fn describe(&self, rule: &LapseRule) -> String {
-        let own = self.own_gap.map(|gap| format!(", and more than twice their own usual gap of {gap} days")).unwrap_or_default();
+        // "At least": a lapse starts on the threshold's day (whole days, `is_lapsing`), so
+        // "longer than" would read false when the silence equals it.
+        let own = self.own_gap.map(|gap| format!(", and at least twice their own usual gap of {gap} days")).unwrap_or_default();
         format!(
-            "no purchase for {} days: longer than 90% of this brand's repeat-purchase gaps ({} days, from {} gaps){own}",
+            "no purchase for {} days: at least as long as 90% of this brand's repeat-purchase gaps ({} days or less, from {} gaps){own}",
             self.days_since, rule.brand_days, rule.gaps
         )
     }

@@ -597,8 +597,9 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             if rapport_engine::cluster::AVAILABLE && !quiet {
                 say!(
-                    "starting an executor on {} ({concurrency} tasks at once{}) for the scheduler at {}; stop with Ctrl-C",
+                    "starting an executor on {} ({concurrency} {} at once{}) for the scheduler at {}; stop with Ctrl-C",
                     args.bind,
+                    if concurrency == 1 { "task" } else { "tasks" },
                     args.memory_limit.map(|size| format!(", queries spilling past {}", size.display().iec())).unwrap_or_default(),
                     args.scheduler
                 );

@@ -224,6 +224,6 @@ fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
     assert_eq!(win_back.len(), 1, "{rows:?}");
     assert_eq!(win_back[0][0], "lapsing");
     let reason = &win_back[0][4];
-    assert!(reason.starts_with("no purchase for 24 days: longer than 90% of this brand's repeat-purchase gaps"), "{reason}");
+    assert!(reason.starts_with("no purchase for 24 days: at least as long as 90% of this brand's repeat-purchase gaps"), "{reason}");
     assert!(reason.contains("twice their own usual gap of 7 days") && reason.contains("P(alive) is not informative"), "{reason}");
 }
