@@ -10,7 +10,86 @@
 //! Σ (vᵢ − R̂ cᵢ)² / (n (n − 1) c̄²)), so a segment of a handful of customers shows how
 //! little it says.
 
+use std::collections::BTreeMap;
+
+use rapport_core::summary::to_micros;
+use rapport_measures::Timeline;
 use rapport_stats::intervals::{Interval, z_for};
+
+/// What ROR reads of one customer's events: sums in millionths of the currency unit
+/// (exact, so any engine and any order of rows give the same bits) and counts. Computed
+/// where the customer's events are (the embedded path's timeline, or an engine's plans),
+/// so the rows themselves need not travel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RorInputs {
+    /// Σ margin of the purchase rows (refunds included) that carry one.
+    pub margin_micros: i64,
+    /// Σ amount of the rows that carry a margin (for the brand's margin rate).
+    pub margined_amount_micros: i64,
+    /// Σ amount of the rows that carry none (valued at the brand's margin rate).
+    pub unmargined_amount_micros: i64,
+    /// Purchase rows that carry a margin.
+    pub rows_with_margin: u64,
+    /// Purchase rows.
+    pub rows: u64,
+    /// Conversations per channel (read only where `[costs] per_contact` prices them; else
+    /// empty).
+    pub conversations: BTreeMap<String, u64>,
+    /// Contact costs (rows of the costs file that are not rewards) per channel (`None`:
+    /// not stated).
+    pub contact_costs: BTreeMap<Option<String>, i64>,
+    /// Rewards not paid for a program's contact, per channel.
+    pub reward_costs: BTreeMap<Option<String>, i64>,
+    /// Program contacts' costs, with the rewards paid for them, per program and the
+    /// contact's channel (a contact that cost nothing is still here, at 0).
+    pub program_costs: BTreeMap<(String, Option<String>), i64>,
+}
+
+impl RorInputs {
+    /// One customer's inputs; conversations per channel only with `channels`.
+    pub fn of(timeline: &Timeline, channels: bool) -> RorInputs {
+        let mut inputs = RorInputs::default();
+        for purchase in &timeline.purchases {
+            inputs.rows += 1;
+            match purchase.margin {
+                Some(margin) => {
+                    inputs.margin_micros += to_micros(margin);
+                    inputs.margined_amount_micros += to_micros(purchase.amount);
+                    inputs.rows_with_margin += 1;
+                }
+                None => inputs.unmargined_amount_micros += to_micros(purchase.amount),
+            }
+        }
+        if channels {
+            for conversation in &timeline.conversations {
+                *inputs.conversations.entry(conversation.channel.clone()).or_default() += 1;
+            }
+        }
+        for cost in &timeline.costs {
+            let by_channel = if cost.reward { &mut inputs.reward_costs } else { &mut inputs.contact_costs };
+            *by_channel.entry(cost.channel.clone()).or_default() += to_micros(cost.amount);
+        }
+        for contact in &timeline.programs {
+            *inputs.program_costs.entry((contact.program.clone(), contact.channel.clone())).or_default() += contact.cost_micros;
+        }
+        inputs
+    }
+}
+
+/// Which of a customer's contacts of a program a reward naming that program was paid for:
+/// the latest at or before the reward's `time`, else the first; among contacts at one
+/// time, the greatest channel for the latest and the least for the first (`None`, no
+/// channel, least), so that any order of rows gives the same contact. `contacts` are the
+/// customer's contacts of that program as (index, time, channel); `None` without any.
+pub fn reward_contact<'a, I>(contacts: I, time: i64) -> Option<usize>
+where
+    I: IntoIterator<Item = (usize, i64, Option<&'a str>)>,
+    I::IntoIter: Clone,
+{
+    let contacts = contacts.into_iter();
+    let latest = contacts.clone().filter(|(_, at, _)| *at <= time).max_by_key(|(_, at, channel)| (*at, *channel));
+    latest.or_else(|| contacts.min_by_key(|(_, at, channel)| (*at, *channel))).map(|(index, _, _)| index)
+}
 
 /// One customer's value and cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -152,5 +231,49 @@ mod tests {
         one.add(10.0, 5.0);
         assert_eq!(one.ror(0.95).estimate, 1.0);
         assert!(one.ror(0.95).lower.is_nan());
+    }
+
+    #[test]
+    fn a_reward_is_paid_for_the_latest_contact_before_it_else_the_first() {
+        let contacts = [(0, 100, Some("sms")), (1, 100, Some("email")), (2, 300, None), (3, 50, None), (4, 50, Some("app"))];
+        // At or before 200: the contacts at 100, the greatest channel of the two.
+        assert_eq!(reward_contact(contacts, 200), Some(0));
+        assert_eq!(reward_contact(contacts, 300), Some(2));
+        // Before every contact: the first, the least channel (none) of the two at 50.
+        assert_eq!(reward_contact(contacts, 10), Some(3));
+        // Any order of the rows picks the same contact.
+        let mut reversed = contacts;
+        reversed.reverse();
+        assert_eq!((reward_contact(reversed, 200), reward_contact(reversed, 10)), (Some(0), Some(3)));
+        assert_eq!(reward_contact([], 10), None);
+    }
+
+    #[test]
+    fn ror_inputs_sum_a_timeline_in_millionths() {
+        use rapport_measures::timeline::{Cost, ProgramContact, Purchase};
+        let purchase = |amount: f64, margin: Option<f64>| Purchase { time: 0, amount, margin, order_time: None, day: 0, order: 0 };
+        let timeline = Timeline {
+            purchases: vec![purchase(0.1, Some(0.03)), purchase(0.2, None), purchase(-0.05, None)],
+            costs: vec![
+                Cost { time: 0, reward: false, channel: None, amount: 0.7 },
+                Cost { time: 0, reward: true, channel: Some("chat".into()), amount: 1.0 },
+            ],
+            programs: vec![ProgramContact {
+                program: "p".into(),
+                time: 0,
+                control: false,
+                cost: 0.3,
+                cost_micros: 300_000,
+                channel: Some("sms".into()),
+            }],
+            ..Timeline::default()
+        };
+        let inputs = RorInputs::of(&timeline, false);
+        assert_eq!((inputs.margin_micros, inputs.margined_amount_micros, inputs.unmargined_amount_micros), (30_000, 100_000, 150_000));
+        assert_eq!((inputs.rows_with_margin, inputs.rows), (1, 3));
+        assert_eq!(inputs.contact_costs, BTreeMap::from([(None, 700_000)]));
+        assert_eq!(inputs.reward_costs, BTreeMap::from([(Some("chat".to_string()), 1_000_000)]));
+        assert_eq!(inputs.program_costs, BTreeMap::from([(("p".to_string(), Some("sms".to_string())), 300_000)]));
+        assert!(inputs.conversations.is_empty(), "conversations are counted only where priced");
     }
 }

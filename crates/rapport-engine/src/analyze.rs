@@ -30,6 +30,7 @@ use serde_json::{Value as Json, json};
 
 use rapport_action::lapse::Rhythm;
 use rapport_action::playbook::Consent;
+use rapport_action::ror::RorInputs;
 use rapport_action::strength::StrengthInputs;
 use rapport_action::watch::Signal;
 use rapport_core::event::{EngagementType, EventKind};
@@ -319,8 +320,12 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         minor_digits(&currency),
         &mut skipped,
         (*engine != Engine::Embedded).then_some((request.workspace.as_path(), engine)),
-        // The top tier's watch window: its signals are read from then.
-        as_of - i64::from(rapport_core::config::MatrixConfig::watch_days(workspace.config().matrix.as_ref())) * DAY,
+        Reads {
+            // The top tier's watch window: its signals are read from then.
+            watch_since: as_of - i64::from(rapport_core::config::MatrixConfig::watch_days(workspace.config().matrix.as_ref())) * DAY,
+            // ROR prices conversations by channel where `[costs] per_contact` says how.
+            conversation_channels: workspace.config().costs.as_ref().is_some_and(|costs| !costs.per_contact.is_empty()),
+        },
     )?;
     tables.extend(tracking);
     // A fit with a parameter on its boundary (no standard error) still predicts, but
@@ -485,10 +490,12 @@ fn planned_events(
     as_of: i64,
     zone: Zone,
     options: SummaryOptions,
-    watch_since: i64,
+    reads: Reads,
 ) -> Result<PlannedEvents, EngineError> {
     let session = engine.session(root)?;
-    Ok(rapport_sql::features::customer_events(&session, rapport_sql::features::FeatureSpec { as_of, zone, summary: options, watch_since })?)
+    let Reads { watch_since, conversation_channels } = reads;
+    let spec = rapport_sql::features::FeatureSpec { as_of, zone, summary: options, watch_since, conversation_channels };
+    Ok(rapport_sql::features::customer_events(&session, spec)?)
 }
 
 #[cfg(not(feature = "sql"))]
@@ -498,7 +505,7 @@ fn planned_events(
     _as_of: i64,
     _zone: Zone,
     _options: SummaryOptions,
-    _watch_since: i64,
+    _reads: Reads,
 ) -> Result<PlannedEvents, EngineError> {
     // `check_engine` refuses every engine in this build; `analyze_on` calls it first.
     check_engine(root, engine).and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
@@ -1075,6 +1082,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                         time,
                         control: flag_at(batch.column(3).as_boolean(), row).unwrap_or(false),
                         cost: if costs.is_null(row) { 0.0 } else { costs.value(row) },
+                        cost_micros: if costs.is_null(row) { 0 } else { rapport_core::summary::to_micros(costs.value(row)) },
                         channel: text_at(strings(&batch, 5), row),
                     });
                 }
@@ -1108,12 +1116,19 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                 };
                 let timeline = &mut customers.timelines[slot];
                 let contact = str_at(strings(&batch, 5), row).filter(|_| cost.reward).and_then(|program| {
-                    let of_program = || timeline.programs.iter().enumerate().filter(|(_, contact)| contact.program == program);
-                    let latest = of_program().filter(|(_, contact)| contact.time <= cost.time).max_by_key(|(_, contact)| contact.time);
-                    latest.or_else(|| of_program().min_by_key(|(_, contact)| contact.time)).map(|(index, _)| index)
+                    let of_program = timeline
+                        .programs
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, contact)| contact.program == program)
+                        .map(|(index, contact)| (index, contact.time, contact.channel.as_deref()));
+                    rapport_action::ror::reward_contact(of_program, cost.time)
                 });
                 match contact {
-                    Some(index) => timeline.programs[index].cost += cost.amount,
+                    Some(index) => {
+                        timeline.programs[index].cost += cost.amount;
+                        timeline.programs[index].cost_micros += rapport_core::summary::to_micros(cost.amount);
+                    }
                     None => timeline.costs.push(cost),
                 }
             }
@@ -1500,16 +1515,28 @@ fn rhythms_of(timelines: &[Timeline]) -> (Vec<Option<Rhythm>>, BTreeMap<i64, u64
         )
 }
 
+/// What the relationship stage reads of the events beyond the event columns, given the
+/// settings.
+#[derive(Debug, Clone, Copy)]
+struct Reads {
+    /// UTC seconds the top tier's watch window begins.
+    watch_since: i64,
+    /// Whether ROR counts each customer's conversations per channel.
+    conversation_channels: bool,
+}
+
 /// What the relationship stage reads of each customer besides the event columns, in the
 /// timelines' order: strength's inputs, the alerts' counts, the lapse's inputs (each
-/// customer's rhythm, and the brand's gap counts) and the watch list's signals.
+/// customer's rhythm, and the brand's gap counts), the watch list's signals and ROR's
+/// inputs.
 type RelationshipInputs =
-    (Vec<StrengthInputs>, rapport_action::alerts::Windows, (Vec<Option<Rhythm>>, BTreeMap<i64, u64>), Vec<Vec<Signal>>);
+    (Vec<StrengthInputs>, rapport_action::alerts::Windows, (Vec<Option<Rhythm>>, BTreeMap<i64, u64>), Vec<Vec<Signal>>, Vec<RorInputs>);
 
 /// [`RelationshipInputs`] from an engine's plans.
 #[cfg(feature = "sql")]
 fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<RelationshipInputs, EngineError> {
-    let rapport_sql::features::Planned { split: planned_split, mut strength, windows, mut rhythms, gap_counts, mut signals } = planned;
+    let rapport_sql::features::Planned { split: planned_split, mut strength, windows, mut rhythms, gap_counts, mut signals, mut ror } =
+        planned;
     if planned_split != split {
         return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
     }
@@ -1518,6 +1545,7 @@ fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<Re
         windows,
         (timelines.iter().map(|timeline| rhythms.remove(&timeline.customer)).collect(), gap_counts),
         timelines.iter().map(|timeline| signals.remove(&timeline.customer).unwrap_or_default()).collect(),
+        timelines.iter().map(|timeline| ror.remove(&timeline.customer).unwrap_or_default()).collect(),
     ))
 }
 
@@ -1544,7 +1572,7 @@ fn customer_table(
     minor_digits: u32,
     skipped: &mut BTreeMap<String, String>,
     engine: Option<(&Path, &Engine)>,
-    watch_since: i64,
+    reads: Reads,
 ) -> Result<CustomerTableOutcome, EngineError> {
     let as_of = settings.as_of;
     let zone = settings.zone;
@@ -1568,7 +1596,7 @@ fn customer_table(
         monetary: true,
     };
     let planned = match engine {
-        Some((root, engine)) => Some(planned_events(root, engine, as_of, zone, options, watch_since)?),
+        Some((root, engine)) => Some(planned_events(root, engine, as_of, zone, options, reads)?),
         None => None,
     };
     // The event columns: from the timelines here, or from the plans of the same
@@ -1621,13 +1649,14 @@ fn customer_table(
     let (split, _) = rapport_action::strength::split_of(as_of, rapport_action::strength::PERIOD_DAYS, first);
     // And the indicator alerts' weekly counts, from the same first event.
     // And the lapse's inputs: each customer's rhythm of purchase days, and the brand's gaps.
-    // And the watch list's signals since its window began.
-    let (strength, windows, (rhythms, gap_counts), signals) = match planned_strength {
+    // And the watch list's signals since its window began, and what ROR reads.
+    let (strength, windows, (rhythms, gap_counts), signals, ror) = match planned_strength {
         None => (
             timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
             rapport_action::alerts::Windows::of(timelines, first, as_of),
             rhythms_of(timelines),
-            timelines.par_iter().map(|timeline| Signal::recent(timeline, watch_since)).collect(),
+            timelines.par_iter().map(|timeline| Signal::recent(timeline, reads.watch_since)).collect(),
+            timelines.par_iter().map(|timeline| RorInputs::of(timeline, reads.conversation_channels)).collect(),
         ),
         Some(planned) => from_plans(planned, timelines, split)?,
     };
@@ -1636,7 +1665,10 @@ fn customer_table(
         .zip(strength)
         .zip(rhythms)
         .zip(signals)
-        .map(|(((events, strength), rhythm), signals)| crate::relationship::CustomerInputs::of(events, strength, rhythm, signals))
+        .zip(ror)
+        .map(|((((events, strength), rhythm), signals), ror)| {
+            crate::relationship::CustomerInputs::of(events, strength, rhythm, signals, ror)
+        })
         .collect();
     // In the table now: freed before the fit, this stage's peak (1.4 GiB at 10M customers).
     drop((events, advocacy));

@@ -18,6 +18,7 @@ use rapport_action::matrix::{Placed, cells, place};
 use rapport_action::playbook::{Consent, DEFAULT_RULES, Proposal, choose, is_control};
 use rapport_action::rank::Ranked;
 use rapport_action::rfm::{RfmInput, score};
+use rapport_action::ror::RorInputs;
 use rapport_action::strength::{FACTORS, PERIOD_DAYS, StrengthInputs, learn_from, level, scale, split_of};
 use rapport_action::watch::Signal;
 use rapport_core::config::{ActionsConfig, MatrixConfig, WorkspaceConfig};
@@ -79,11 +80,19 @@ pub struct CustomerInputs {
     pub rhythm: Option<Rhythm>,
     /// The risk signals since the top tier's watch window began, in [`Signal`]'s order.
     pub signals: Vec<Signal>,
+    /// What ROR reads of the customer's purchases, conversations, costs and programs.
+    pub ror: RorInputs,
 }
 
 impl CustomerInputs {
     /// The inputs of one customer's event columns and strength inputs.
-    pub fn of(events: &CustomerEvents, strength: StrengthInputs, rhythm: Option<Rhythm>, signals: Vec<Signal>) -> CustomerInputs {
+    pub fn of(
+        events: &CustomerEvents,
+        strength: StrengthInputs,
+        rhythm: Option<Rhythm>,
+        signals: Vec<Signal>,
+        ror: RorInputs,
+    ) -> CustomerInputs {
         let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
         CustomerInputs {
             first_event: events.first_event,
@@ -94,6 +103,7 @@ impl CustomerInputs {
             strength,
             rhythm,
             signals,
+            ror,
         }
     }
 }
@@ -299,7 +309,9 @@ pub fn add(
             ]
         })
         .collect();
-    drop((rfm, inputs));
+    drop(rfm);
+    // ROR's inputs are kept (read below); the rest of each customer's inputs is done with.
+    let ror_inputs: Vec<RorInputs> = inputs.into_iter().map(|customer| customer.ror).collect();
     let points = Points { values: features.iter().flatten().copied().collect(), dims: 5 };
     let clustering = cluster(&points.standardised(), 2..=8, 2_000, CLUSTER_SEED);
     drop(points);
@@ -342,6 +354,7 @@ pub fn add(
         table,
         &crate::ror::Inputs {
             timelines,
+            customers: &ror_inputs,
             referrals: context.referrals,
             clv: &clv,
             segment: &segment,
@@ -353,6 +366,7 @@ pub fn add(
         },
     )?;
     tables.push(ror.table);
+    drop(ror_inputs);
 
     lap("ROR");
     // Purchase and churn propensity (also before the segments and the playbook).

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value as Json, json};
 
-use rapport_action::ror::{CustomerValue, Ratio};
+use rapport_action::ror::{CustomerValue, Ratio, RorInputs};
 use rapport_core::config::CostsConfig;
 use rapport_core::table::CustomerTable;
 use rapport_measures::table::{Table, Values};
@@ -13,10 +13,12 @@ use rapport_measures::{Headline, Timeline};
 
 use crate::EngineError;
 
-/// What ROR reads besides the timelines.
+/// What ROR reads.
 pub(crate) struct Inputs<'a> {
-    /// One per customer, in the table's order.
+    /// One per customer, in the table's order: their ids (referrals name them).
     pub timelines: &'a [Timeline],
+    /// What ROR reads of each customer's events, in the same order.
+    pub customers: &'a [RorInputs],
     /// (referrer, referred) customer ids.
     pub referrals: &'a [(String, String)],
     /// 12-month CLV per customer (NaN without a prediction).
@@ -56,24 +58,28 @@ struct Split {
 /// Add `value_realised`, `value_referred`, `value_predicted`, `value`,
 /// `relationship_cost` and `ror` to `table`; return the `ror` table.
 pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outcome, EngineError> {
-    let timelines = inputs.timelines;
+    let (timelines, customers) = (inputs.timelines, inputs.customers);
     let rates = inputs.costs.map(|costs| &costs.per_contact).filter(|rates| !rates.is_empty());
+    let amount = |micros: i64| micros as f64 / 1e6;
 
     // The value basis: margins where the purchases carry them. Rows without one are valued
     // at the brand's margin rate over the rows that have one, and so is predicted value.
+    // Sums of millionths: exact, the same on every engine.
     let (margin_sum, margin_amount, rows_with_margin, rows) =
-        timelines.iter().flat_map(|timeline| &timeline.purchases).fold((0.0, 0.0, 0_u64, 0_u64), |(sum, amount, with, rows), purchase| {
-            match purchase.margin {
-                Some(margin) => (sum + margin, amount + purchase.amount, with + 1, rows + 1),
-                None => (sum, amount, with, rows + 1),
-            }
+        customers.iter().fold((0_i128, 0_i128, 0_u64, 0_u64), |(sum, amount, with, rows), ror| {
+            (
+                sum + i128::from(ror.margin_micros),
+                amount + i128::from(ror.margined_amount_micros),
+                with + ror.rows_with_margin,
+                rows + ror.rows,
+            )
         });
-    let margin_rate = (rows_with_margin > 0 && margin_amount > 0.0).then(|| margin_sum / margin_amount);
+    let margin_rate = (rows_with_margin > 0 && margin_amount > 0).then(|| margin_sum as f64 / margin_amount as f64);
     let rate = margin_rate.unwrap_or(1.0);
-    let realised: Vec<f64> = timelines
+    let realised: Vec<f64> = customers
         .iter()
-        .map(|timeline| {
-            let sum: f64 = timeline.purchases.iter().map(|purchase| purchase.margin.unwrap_or(purchase.amount * rate)).sum();
+        .map(|customer| {
+            let sum = amount(customer.margin_micros) + amount(customer.unmargined_amount_micros) * rate;
             (sum * inputs.minor).round() / inputs.minor
         })
         .collect();
@@ -96,38 +102,39 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
     let mut uncosted: BTreeMap<(&str, String), u64> = BTreeMap::new();
     let mut values = Vec::with_capacity(timelines.len());
     let mut unpriced: BTreeMap<String, u64> = BTreeMap::new();
-    for (row, timeline) in timelines.iter().enumerate() {
+    for (row, ror) in customers.iter().enumerate() {
         let mut split = Split::default();
         let mut contacts = 0.0;
         let mut rewards = 0.0;
         match rates {
             Some(rates) => {
-                for conversation in &timeline.conversations {
-                    match rates.get(conversation.channel.as_str()) {
+                for (channel, &count) in &ror.conversations {
+                    match rates.get(channel.as_str()) {
                         Some(cost) => {
-                            contacts += cost.get_ref();
-                            *split.channels.entry(conversation.channel.clone()).or_default() += cost.get_ref();
+                            let spent = count as f64 * cost.get_ref();
+                            contacts += spent;
+                            *split.channels.entry(channel.clone()).or_default() += spent;
                         }
-                        None => *unpriced.entry(conversation.channel.clone()).or_default() += 1,
+                        None => *unpriced.entry(channel.clone()).or_default() += count,
                     }
                 }
             }
             None => {
-                for cost in timeline.costs.iter().filter(|cost| !cost.reward) {
-                    contacts += cost.amount;
-                    *split.channels.entry(channel_name(cost.channel.as_deref())).or_default() += cost.amount;
+                for (channel, &micros) in &ror.contact_costs {
+                    contacts += amount(micros);
+                    *split.channels.entry(channel_name(channel.as_deref())).or_default() += amount(micros);
                 }
             }
         }
-        for cost in timeline.costs.iter().filter(|cost| cost.reward) {
-            rewards += cost.amount;
-            *split.channels.entry(channel_name(cost.channel.as_deref())).or_default() += cost.amount;
+        for (channel, &micros) in &ror.reward_costs {
+            rewards += amount(micros);
+            *split.channels.entry(channel_name(channel.as_deref())).or_default() += amount(micros);
         }
         let mut programs = 0.0;
-        for contact in &timeline.programs {
-            programs += contact.cost;
-            *split.channels.entry(channel_name(contact.channel.as_deref())).or_default() += contact.cost;
-            *split.programs.entry(contact.program.clone()).or_default() += contact.cost;
+        for ((program, channel), &micros) in &ror.program_costs {
+            programs += amount(micros);
+            *split.channels.entry(channel_name(channel.as_deref())).or_default() += amount(micros);
+            *split.programs.entry(program.clone()).or_default() += amount(micros);
         }
         let clv = inputs.clv[row];
         let cents = |amount: f64| (amount * inputs.minor).round() / inputs.minor;

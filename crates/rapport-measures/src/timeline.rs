@@ -282,6 +282,10 @@ pub struct ProgramContact {
     /// What the contact cost: its message cost and any rewards paid for it.
     #[serde(default)]
     pub cost: f64,
+    /// The same in millionths of the currency unit, summed exactly (ROR's sums, the
+    /// same bits in any order of rows).
+    #[serde(default)]
+    pub cost_micros: i64,
     /// The channel it went on.
     #[serde(default)]
     pub channel: Option<String>,

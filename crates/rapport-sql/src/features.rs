@@ -40,6 +40,7 @@ use datafusion::logical_expr::{
 };
 use rapport_action::alerts::Windows;
 use rapport_action::lapse::Rhythm;
+use rapport_action::ror::{RorInputs, reward_contact};
 use rapport_action::strength::{PERIOD_DAYS, StrengthInputs, satisfaction, split_of};
 use rapport_action::watch::Signal;
 use rapport_core::event::EngagementType;
@@ -892,6 +893,9 @@ pub struct FeatureSpec {
     /// UTC seconds the top tier's watch window begins: the watch list's signals are read
     /// from then.
     pub watch_since: i64,
+    /// Whether ROR's inputs count each customer's conversations per channel (where
+    /// `[costs] per_contact` prices them).
+    pub conversation_channels: bool,
 }
 
 /// The per-customer aggregation of `analyze`: every customer's event columns, by id, and
@@ -920,6 +924,9 @@ pub struct Planned {
     /// The watch list's signals since [`FeatureSpec::watch_since`], by customer id, in
     /// [`Signal::order`] (customers without any left out).
     pub signals: HashMap<String, Vec<Signal>>,
+    /// What ROR reads of each customer's purchases, conversations, costs and programs, by
+    /// customer id (a customer with none of those left out).
+    pub ror: HashMap<String, RorInputs>,
 }
 
 /// An interactions row's columns as the conversation aggregates read them (beside the
@@ -1008,6 +1015,8 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     let run = |sql: String| session.query(&sql).map(|(_, batches)| batches);
     let conversation_arguments = conversation_arguments();
     let mut customers: HashMap<String, CustomerEvents> = HashMap::new();
+    // ROR's inputs: purchases' sums with the event columns, the rest below.
+    let mut ror: HashMap<String, RorInputs> = HashMap::new();
     let mut summary_batches = Vec::new();
 
     if exists("purchases")? {
@@ -1020,16 +1029,33 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
                     MAX(t) FILTER (WHERE amount >= 0) AS last_purchase,
                     {SUMMARY_FUNCTION}(summary_t, amount) AS summary,
                     MIN(t) AS first_row,
-                    COUNT(DISTINCT {LOCAL_DAY_FUNCTION}(t, {zone})) FILTER (WHERE amount >= 0) AS purchase_days
+                    COUNT(DISTINCT {LOCAL_DAY_FUNCTION}(t, {zone})) FILTER (WHERE amount >= 0) AS purchase_days,
+                    SUM({MICROS_FUNCTION}(margin)) AS margin_micros,
+                    SUM({MICROS_FUNCTION}(amount)) FILTER (WHERE margin IS NOT NULL) AS margined_micros,
+                    SUM({MICROS_FUNCTION}(amount)) FILTER (WHERE margin IS NULL) AS unmargined_micros,
+                    COUNT(margin) AS rows_with_margin, COUNT(*) AS purchase_rows
              FROM ({}) GROUP BY customer",
-            linked_with("purchases", "k.amount AS amount, NULLIF(k.order_id, '') AS order_id", true),
+            linked_with("purchases", "k.amount AS amount, NULLIF(k.order_id, '') AS order_id, k.margin AS margin", true),
             zone = quoted(std::iter::once(spec.zone.to_string())),
         ))?;
         for batch in &batches {
             let (ids, column) = (ids(batch)?, integers(batch));
             let (purchases, refunds, net, first, last) = (column(1)?, column(2)?, column(3)?, column(4)?, column(5)?);
             let (first_row, purchase_days) = (column(7)?, column(8)?);
+            let (margin, margined, unmargined, with_margin, rows) = (column(9)?, column(10)?, column(11)?, column(12)?, column(13)?);
+            let micros = |column: &Int64Array, row: usize| if column.is_null(row) { 0 } else { column.value(row) };
             for row in 0..batch.num_rows() {
+                ror.insert(
+                    ids.value(row).to_string(),
+                    RorInputs {
+                        margin_micros: micros(&margin, row),
+                        margined_amount_micros: micros(&margined, row),
+                        unmargined_amount_micros: micros(&unmargined, row),
+                        rows_with_margin: with_margin.value(row) as u64,
+                        rows: rows.value(row) as u64,
+                        ..RorInputs::default()
+                    },
+                );
                 let customer = customers.entry(ids.value(row).to_string()).or_default();
                 earliest(&mut customer.first_event, &first_row, row);
                 customer.purchase_days = purchase_days.value(row) as u64;
@@ -1444,6 +1470,106 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     }
     signals.values_mut().for_each(|signals| Signal::order(signals));
 
+    // The rest of ROR's inputs: conversations per channel (where they are priced), costs
+    // by kind and channel, and program contacts' costs by program and channel, each with
+    // the rewards that name the program (paid for the contact `reward_contact` picks).
+    if spec.conversation_channels && exists("interactions")? {
+        let rows = linked("interactions", INTERACTION_COLUMNS);
+        let batches = run(format!(
+            "SELECT customer, get_field(c, 'channel') AS channel, COUNT(*) AS n
+             FROM (SELECT customer, unnest(list) AS c FROM (
+                 SELECT customer, {CONVERSATION_LIST_FUNCTION}({conversation_arguments}) AS list FROM ({rows}) GROUP BY customer))
+             GROUP BY customer, get_field(c, 'channel')"
+        ))?;
+        for batch in &batches {
+            let (ids, n) = (ids(batch)?, integers(batch)(2)?);
+            let channel = arrow::compute::cast(batch.column(1), &DataType::Utf8).map_err(internal)?;
+            let channel = channel.as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                let inputs = ror.entry(ids.value(row).to_string()).or_default();
+                *inputs.conversations.entry(channel.value(row).to_string()).or_default() += n.value(row) as u64;
+            }
+        }
+    }
+    let text = |column: &StringArray, row: usize| (!column.is_null(row)).then(|| column.value(row).to_string());
+    let strings = |batch: &RecordBatch, index: usize| -> Result<StringArray, SqlError> {
+        let column = arrow::compute::cast(batch.column(index), &DataType::Utf8).map_err(internal)?;
+        Ok(column.as_string::<i32>().clone())
+    };
+    let program_rows = format!(
+        "SELECT NULLIF(customer_id, '') AS customer, arrow_cast(time, 'Int64') AS t, program, NULLIF(channel, '') AS channel,
+                {MICROS_FUNCTION}(cost) AS micros
+         FROM events.programs WHERE arrow_cast(time, 'Int64') <= {as_of} AND NULLIF(customer_id, '') IS NOT NULL"
+    );
+    if exists("programs")? {
+        let batches = run(format!(
+            "SELECT customer, program, channel, SUM(micros) AS micros FROM ({program_rows}) GROUP BY customer, program, channel"
+        ))?;
+        for batch in &batches {
+            let (ids, program, channel, micros) = (ids(batch)?, strings(batch, 1)?, strings(batch, 2)?, integers(batch)(3)?);
+            for row in 0..batch.num_rows() {
+                let inputs = ror.entry(ids.value(row).to_string()).or_default();
+                let key = (program.value(row).to_string(), text(&channel, row));
+                *inputs.program_costs.entry(key).or_default() += if micros.is_null(row) { 0 } else { micros.value(row) };
+            }
+        }
+    }
+    if exists("costs")? {
+        let costs = format!(
+            "SELECT NULLIF(customer_id, '') AS customer, arrow_cast(time, 'Int64') AS t, cost_type = 'reward' AS reward,
+                    NULLIF(channel, '') AS channel, {MICROS_FUNCTION}(amount) AS micros, NULLIF(program, '') AS program
+             FROM events.costs WHERE arrow_cast(time, 'Int64') <= {as_of} AND NULLIF(customer_id, '') IS NOT NULL"
+        );
+        let batches = run(format!(
+            "SELECT customer, reward, channel, SUM(micros) AS micros FROM ({costs})
+             WHERE NOT (reward AND program IS NOT NULL) GROUP BY customer, reward, channel"
+        ))?;
+        for batch in &batches {
+            let (ids, channel, micros) = (ids(batch)?, strings(batch, 2)?, integers(batch)(3)?);
+            let reward = batch.column(1).as_boolean();
+            for row in 0..batch.num_rows() {
+                let inputs = ror.entry(ids.value(row).to_string()).or_default();
+                let by_channel = if reward.value(row) { &mut inputs.reward_costs } else { &mut inputs.contact_costs };
+                *by_channel.entry(text(&channel, row)).or_default() += if micros.is_null(row) { 0 } else { micros.value(row) };
+            }
+        }
+        // Rewards naming a program, and the contacts of that program with the same customer.
+        let named = format!("SELECT customer, t, program, channel, micros FROM ({costs}) WHERE reward AND program IS NOT NULL");
+        let rewards = run(named.clone())?;
+        let mut contacts: HashMap<(String, String), Vec<Contact>> = HashMap::new();
+        if exists("programs")? && rewards.iter().any(|batch| batch.num_rows() > 0) {
+            let batches = run(format!(
+                "SELECT p.customer, p.program, p.t, p.channel FROM ({program_rows}) p
+                 JOIN (SELECT DISTINCT customer, program FROM ({named})) r ON p.customer = r.customer AND p.program = r.program"
+            ))?;
+            for batch in &batches {
+                let (ids, program, time, channel) = (ids(batch)?, strings(batch, 1)?, integers(batch)(2)?, strings(batch, 3)?);
+                for row in 0..batch.num_rows() {
+                    let key = (ids.value(row).to_string(), program.value(row).to_string());
+                    contacts.entry(key).or_default().push((time.value(row), text(&channel, row)));
+                }
+            }
+        }
+        for batch in &rewards {
+            let (ids, time, program, channel, micros) =
+                (ids(batch)?, integers(batch)(1)?, strings(batch, 2)?, strings(batch, 3)?, integers(batch)(4)?);
+            for row in 0..batch.num_rows() {
+                let (customer, program) = (ids.value(row).to_string(), program.value(row).to_string());
+                let amount = if micros.is_null(row) { 0 } else { micros.value(row) };
+                let of_program = contacts.get(&(customer.clone(), program.clone()));
+                let contact = of_program.and_then(|of_program| {
+                    let candidates = of_program.iter().enumerate().map(|(index, (at, channel))| (index, *at, channel.as_deref()));
+                    reward_contact(candidates, time.value(row)).map(|index| of_program[index].1.clone())
+                });
+                let inputs = ror.entry(customer).or_default();
+                match contact {
+                    Some(channel) => *inputs.program_costs.entry((program, channel)).or_default() += amount,
+                    None => *inputs.reward_costs.entry(text(&channel, row)).or_default() += amount,
+                }
+            }
+        }
+    }
+
     // Advocacy at the end is the event columns'.
     for (id, customer) in &customers {
         let advocacy = customer.advocacy();
@@ -1451,8 +1577,12 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             strength.entry(id.clone()).or_default().at_end.advocacy = advocacy;
         }
     }
-    Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts, signals }))
+    Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts, signals, ror }))
 }
+
+/// A program contact's time (UTC seconds) and channel, as a reward naming its program is
+/// matched to it (`rapport_action::ror::reward_contact`).
+type Contact = (i64, Option<String>);
 
 /// Keep the earlier of `first` and the (nullable) time at `row` of `times`.
 fn earliest(first: &mut Option<i64>, times: &Int64Array, row: usize) {

@@ -760,13 +760,19 @@ impl Story {
             programs: self
                 .programs
                 .iter()
-                .map(|program| ProgramContact {
-                    program: PROGRAMS[program.program].0.to_string(),
-                    time: program.time,
-                    control: program.control,
-                    channel: Some(program.channel.to_string()),
-                    cost: if program.control { 0.0 } else { PROGRAMS[program.program].5 }
-                        + if program.responded { PROGRAMS[program.program].6 } else { 0.0 },
+                .map(|program| {
+                    let (message, reward) = (
+                        if program.control { 0.0 } else { PROGRAMS[program.program].5 },
+                        if program.responded { PROGRAMS[program.program].6 } else { 0.0 },
+                    );
+                    ProgramContact {
+                        program: PROGRAMS[program.program].0.to_string(),
+                        time: program.time,
+                        control: program.control,
+                        channel: Some(program.channel.to_string()),
+                        cost: message + reward,
+                        cost_micros: rapport_core::summary::to_micros(message) + rapport_core::summary::to_micros(reward),
+                    }
                 })
                 .collect(),
             // One contact cost per conversation, as the brand's costs file writes it.

@@ -304,6 +304,32 @@ fn datafusion_analysis_equals_the_embedded_one() {
              x-e5,edge-e,,2024-02-01 23:30:00,review,,3\n\
              x-e6,edge-e,,2024-02-02 08:00:00,retweet,,\n",
         ),
+        // ROR's inputs: margins on some rows (and a refund's), program contacts at one time
+        // on two channels, rewards naming a program (one before any contact, one for a
+        // program the customer never had), costs without a channel.
+        (
+            rapport_engine::EventKind::Purchases,
+            "event_id,customer_id,order_id,time,amount,margin\n\
+             x-m1,edge-f,,2024-04-01 10:00:00,40.00,12.50\n\
+             x-m2,edge-f,,2024-05-01 10:00:00,20.00,\n\
+             x-m3,edge-f,,2024-05-02 10:00:00,-5.00,-1.25\n",
+        ),
+        (
+            rapport_engine::EventKind::Programs,
+            "event_id,customer_id,time,program,channel,cost,control_group\n\
+             x-g1,edge-f,2024-04-02 10:00:00,edge_program,email,0.10,false\n\
+             x-g2,edge-f,2024-04-02 10:00:00,edge_program,sms,0.30,false\n\
+             x-g3,edge-f,2024-06-02 10:00:00,edge_program,,,false\n",
+        ),
+        (
+            rapport_engine::EventKind::Costs,
+            "event_id,customer_id,time,cost_type,channel,amount,program\n\
+             x-c1,edge-f,2024-04-03 10:00:00,reward,email,5.00,edge_program\n\
+             x-c2,edge-f,2024-04-01 10:00:00,reward,,2.00,edge_program\n\
+             x-c3,edge-f,2024-04-03 10:00:00,reward,chat,1.00,no_such_program\n\
+             x-c4,edge-f,2024-04-03 10:00:00,contact,,0.70,\n\
+             x-c5,nobody-else,2024-04-03 10:00:00,contact,chat,9.00,\n",
+        ),
     ];
     for (index, (kind, content)) in extra.iter().enumerate() {
         let path = crate::write(directory.path(), &format!("extra{index}.csv"), content);
@@ -333,18 +359,37 @@ fn datafusion_analysis_equals_the_embedded_one() {
         let outcome = analyze_on(&request, &engine, &|_| {}).unwrap_or_else(|error| panic!("{engine}: {error}"));
         workspace.join("results").join(&outcome.run.id)
     };
-    let (embedded_run, planned_run) = (analyze(Engine::Embedded), analyze(Engine::DATAFUSION));
     // Every table of the run (the indicator alerts' weekly counts, the matrix, segments, …)
     // is the same; the customer table is checked column by column below.
-    let mut tables = 0;
-    for entry in std::fs::read_dir(&embedded_run).expect("run") {
-        let name = entry.expect("entry").file_name();
-        if name.to_string_lossy().ends_with(".parquet") && name != "customers.parquet" {
-            assert_eq!(read(&planned_run.join(&name)), read(&embedded_run.join(&name)), "{name:?}");
-            tables += 1;
+    let same_tables = |embedded_run: &std::path::Path, planned_run: &std::path::Path| {
+        let mut tables = 0;
+        for entry in std::fs::read_dir(embedded_run).expect("run") {
+            let name = entry.expect("entry").file_name();
+            if name.to_string_lossy().ends_with(".parquet") && name != "customers.parquet" {
+                assert_eq!(read(&planned_run.join(&name)), read(&embedded_run.join(&name)), "{name:?}");
+                tables += 1;
+            }
         }
-    }
-    assert!(tables >= 15, "{tables} tables compared");
+        assert!(tables >= 15, "{tables} tables compared");
+    };
+    let same_customers = |embedded_run: &std::path::Path, planned_run: &std::path::Path| {
+        let (embedded, planned) = (read(&embedded_run.join("customers.parquet")), read(&planned_run.join("customers.parquet")));
+        assert_eq!(planned.schema(), embedded.schema());
+        for (index, field) in embedded.schema().fields().iter().enumerate() {
+            assert_eq!(planned.column(index), embedded.column(index), "{}", field.name());
+        }
+    };
+    // With `[costs] per_contact`, ROR prices each customer's conversations by channel.
+    let config = workspace.join("rapport.toml");
+    let original = std::fs::read_to_string(&config).expect("config");
+    assert!(!original.contains("[costs]"), "the demo's rapport.toml prices no contacts");
+    std::fs::write(&config, format!("{original}\n[costs]\nper_contact = {{ email = 1.5, chat = 0.25 }}\n")).expect("write");
+    let (embedded_run, planned_run) = (analyze(Engine::Embedded), analyze(Engine::DATAFUSION));
+    same_tables(&embedded_run, &planned_run);
+    same_customers(&embedded_run, &planned_run);
+    std::fs::write(&config, &original).expect("write");
+    let (embedded_run, planned_run) = (analyze(Engine::Embedded), analyze(Engine::DATAFUSION));
+    same_tables(&embedded_run, &planned_run);
     // The watch list compared above names conversations and detractor answers, so the
     // planned signals were read (not only the lapse and the P(alive) drop).
     let watch = read(&embedded_run.join("top_tier_watch.parquet"));
@@ -354,13 +399,9 @@ fn datafusion_analysis_equals_the_embedded_one() {
     for kind in ["on ", "detractor: NPS"] {
         assert!(reasons.iter().any(|reason| reason.contains(kind)), "no {kind:?} among {reasons:?}");
     }
+    same_customers(&embedded_run, &planned_run);
     let embedded = read(&embedded_run.join("customers.parquet"));
-    let planned = read(&planned_run.join("customers.parquet"));
     assert!(embedded.num_rows() > 1500, "{} customers", embedded.num_rows());
-    assert_eq!(planned.schema(), embedded.schema());
-    for (index, field) in embedded.schema().fields().iter().enumerate() {
-        assert_eq!(planned.column(index), embedded.column(index), "{}", field.name());
-    }
     // The edge customers, as the rules say.
     let row = |id: &str| {
         let ids = arrow::compute::cast(embedded.column(0), &arrow::datatypes::DataType::Utf8).expect("ids");
@@ -402,6 +443,14 @@ fn datafusion_analysis_equals_the_embedded_one() {
     // first engagement (days to the observation end, 2025-12-31 23:59:59 in London).
     assert_eq!(number("longevity_days", "edge-c"), 664.0);
     assert_eq!(number("longevity_days", "edge-e"), 699.0);
+    // edge-f's ROR: the margin where a row carries one (12.50 − 1.25), the other row at the
+    // brand's margin rate (demo rows carry none, so edge-f's rows set it: 11.25 / 35).
+    let rate: f64 = 11.25 / 35.0;
+    assert!((number("value_realised", "edge-f") - ((11.25 + 20.0 * rate) * 100.0).round() / 100.0).abs() < 1e-9);
+    // Costs: the two program contacts (0.10 + 0.30, the third cost nothing), the reward
+    // for the program after its contacts (5.00) and the one before them (2.00), the reward
+    // naming a program edge-f never had (1.00), and a contact cost (0.70).
+    assert!((number("relationship_cost", "edge-f") - 9.10).abs() < 1e-9, "{}", number("relationship_cost", "edge-f"));
 }
 
 /// Where P(alive) says nothing (forty customers who buy like clockwork and never stop), the
