@@ -1012,7 +1012,14 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     }
     };
     let linked = |kind: &str, columns: &str| linked_with(kind, columns, false);
-    let run = |sql: String| session.query(&sql).map(|(_, batches)| batches);
+    // With RAPPORT_TIMINGS=1, each plan's time and its first words.
+    let run = |sql: String| {
+        let started = std::time::Instant::now();
+        let result = session.query(&sql).map(|(_, batches)| batches);
+        let words: Vec<&str> = sql.split_whitespace().take(8).collect();
+        tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "plan: {} …", words.join(" "));
+        result
+    };
     let conversation_arguments = conversation_arguments();
     let mut customers: HashMap<String, CustomerEvents> = HashMap::new();
     // ROR's inputs: purchases' sums with the event columns, the rest below.
@@ -1198,8 +1205,11 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
              FROM (SELECT customer, {LOCAL_DAY_FUNCTION}(t, {zone}) AS day FROM ({}) WHERE amount > 0) GROUP BY customer",
             linked("purchases", "k.amount AS amount")
         );
+        // Read twice: held once on one machine (as the conversations below).
+        let rhythm = reused(session, &rhythm, "rapport_rhythms")?;
         let batches = run(format!(
-            "SELECT customer, get_field(r, 'last_day') AS last_day, get_field(r, 'twice_median_gap') AS twice FROM ({rhythm})"
+            "SELECT customer, get_field(r, 'last_day') AS last_day, get_field(r, 'twice_median_gap') AS twice FROM {}",
+            rhythm.from
         ))?;
         for batch in &batches {
             let (ids, column) = (ids(batch)?, integers(batch));
@@ -1210,7 +1220,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             }
         }
         let batches =
-            run(format!("SELECT gap, COUNT(*) AS n FROM (SELECT unnest(get_field(r, 'gaps')) AS gap FROM ({rhythm})) GROUP BY gap"))?;
+            run(format!("SELECT gap, COUNT(*) AS n FROM (SELECT unnest(get_field(r, 'gaps')) AS gap FROM {}) GROUP BY gap", rhythm.from))?;
         for batch in &batches {
             let count = integers(batch);
             let (gap, n) = (count(0)?, count(1)?);
@@ -1219,11 +1229,25 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             }
         }
     }
-    if exists("interactions")? {
-        let rows = linked("interactions", INTERACTION_COLUMNS);
+    // Each customer's conversations, read by strength's factors, the alerts' windows, the
+    // watch list and ROR: computed once on one machine, where each plan that read them
+    // scored every customer message again.
+    let lists = match exists("interactions")? {
+        true => {
+            let rows = linked("interactions", INTERACTION_COLUMNS);
+            Some(reused(
+                session,
+                &format!("SELECT customer, {CONVERSATION_LIST_FUNCTION}({conversation_arguments}) AS list FROM ({rows}) GROUP BY customer"),
+                "rapport_conversation_lists",
+            )?)
+        }
+        false => None,
+    };
+    if let Some(lists) = &lists {
         let batches = run(format!(
-            "SELECT customer, {CONVERSATION_FACTORS_FUNCTION}({CONVERSATION_LIST_FUNCTION}({conversation_arguments}), arrow_cast({split}, 'Int64'), arrow_cast({as_of}, 'Int64')) AS f
-             FROM ({rows}) GROUP BY customer"
+            "SELECT customer, {CONVERSATION_FACTORS_FUNCTION}(list, arrow_cast({split}, 'Int64'), arrow_cast({as_of}, 'Int64')) AS f
+             FROM {lists}",
+            lists = lists.from
         ))?;
         for batch in &batches {
             let ids = ids(batch)?;
@@ -1333,13 +1357,11 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     let mut windows = Windows::new(first, as_of);
     let (weeks, days) = (windows.contacts.len(), windows.contacts_daily.len());
     let week = 7 * 86_400_i64;
-    if exists("interactions")? && weeks + days > 0 {
-        let rows = linked("interactions", INTERACTION_COLUMNS);
+    if let Some(lists) = lists.as_ref().filter(|_| weeks + days > 0) {
         let conversations = format!(
             "SELECT get_field(c, 'start') AS start, get_field(c, 'opening') AS opening, get_field(c, 'first_response_seconds') AS response
-             FROM (SELECT unnest(list) AS c FROM (
-                 SELECT customer, {CONVERSATION_LIST_FUNCTION}({conversation_arguments}) AS list
-                 FROM ({rows}) GROUP BY customer))"
+             FROM (SELECT unnest(list) AS c FROM {lists})",
+            lists = lists.from
         );
         // A week's upper median first response (the (⌊n/2⌋ + 1)-th smallest) is taken here
         // from the week's counts of each response time: Ballista's executors register no
@@ -1429,13 +1451,12 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     // The watch list's signals: conversations and detractor answers since its window began.
     let mut signals: HashMap<String, Vec<Signal>> = HashMap::new();
     let since = spec.watch_since;
-    if exists("interactions")? {
-        let rows = linked("interactions", INTERACTION_COLUMNS);
+    if let Some(lists) = &lists {
         let batches = run(format!(
             "SELECT customer, get_field(c, 'start') AS start, get_field(c, 'channel') AS channel, get_field(c, 'watch') AS watch
-             FROM (SELECT customer, unnest(list) AS c FROM (
-                 SELECT customer, {CONVERSATION_LIST_FUNCTION}({conversation_arguments}) AS list FROM ({rows}) GROUP BY customer))
-             WHERE get_field(c, 'start') >= {since} AND get_field(c, 'watch') IS NOT NULL"
+             FROM (SELECT customer, unnest(list) AS c FROM {lists})
+             WHERE get_field(c, 'start') >= {since} AND get_field(c, 'watch') IS NOT NULL",
+            lists = lists.from
         ))?;
         for batch in &batches {
             let (ids, count) = (ids(batch)?, integers(batch));
@@ -1473,13 +1494,12 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     // The rest of ROR's inputs: conversations per channel (where they are priced), costs
     // by kind and channel, and program contacts' costs by program and channel, each with
     // the rewards that name the program (paid for the contact `reward_contact` picks).
-    if spec.conversation_channels && exists("interactions")? {
-        let rows = linked("interactions", INTERACTION_COLUMNS);
+    if let Some(lists) = lists.as_ref().filter(|_| spec.conversation_channels) {
         let batches = run(format!(
             "SELECT customer, get_field(c, 'channel') AS channel, COUNT(*) AS n
-             FROM (SELECT customer, unnest(list) AS c FROM (
-                 SELECT customer, {CONVERSATION_LIST_FUNCTION}({conversation_arguments}) AS list FROM ({rows}) GROUP BY customer))
-             GROUP BY customer, get_field(c, 'channel')"
+             FROM (SELECT customer, unnest(list) AS c FROM {lists})
+             GROUP BY customer, get_field(c, 'channel')",
+            lists = lists.from
         ))?;
         for batch in &batches {
             let (ids, n) = (ids(batch)?, integers(batch)(2)?);
@@ -1491,6 +1511,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             }
         }
     }
+    drop(lists);
     let text = |column: &StringArray, row: usize| (!column.is_null(row)).then(|| column.value(row).to_string());
     let strings = |batch: &RecordBatch, index: usize| -> Result<StringArray, SqlError> {
         let column = arrow::compute::cast(batch.column(index), &DataType::Utf8).map_err(internal)?;
@@ -1578,6 +1599,49 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
         }
     }
     Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts, signals, ror }))
+}
+
+/// A relation several plans read: what follows their `FROM`.
+struct Reused {
+    /// `name`, or the query in parentheses.
+    from: String,
+    /// The session holding the table, on one machine.
+    context: Option<datafusion::prelude::SessionContext>,
+    name: String,
+}
+
+impl Drop for Reused {
+    fn drop(&mut self) {
+        if let Some(context) = &self.context {
+            // Nothing to report on the way out: the table is this aggregation's only.
+            let _ = context.deregister_table(self.name.as_str());
+        }
+    }
+}
+
+/// `sql` as a relation to read several times. On one machine it is computed once and held
+/// in memory as the table `name`, in as many partitions as the session runs at once, for
+/// as long as the result lives. On a cluster it stays a query that each plan computes
+/// where the events are: holding it would bring every row to the client.
+fn reused(session: &Session, sql: &str, name: &str) -> Result<Reused, SqlError> {
+    if session.cluster().is_some() {
+        return Ok(Reused { from: format!("({sql})"), context: None, name: name.to_string() });
+    }
+    let started = std::time::Instant::now();
+    let (schema, batches) = session.query(sql)?;
+    tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "plan: {name}, held");
+    let context = session.context().clone();
+    let count = context.state().config().target_partitions().max(1);
+    let mut partitions = vec![Vec::new(); count];
+    for (index, batch) in batches.into_iter().enumerate() {
+        partitions[index % count].push(batch);
+    }
+    if context.table_exist(name).map_err(internal)? {
+        context.deregister_table(name).map_err(internal)?;
+    }
+    let table = datafusion::datasource::MemTable::try_new(schema, partitions).map_err(internal)?;
+    context.register_table(name, Arc::new(table)).map_err(internal)?;
+    Ok(Reused { from: name.to_string(), context: Some(context), name: name.to_string() })
 }
 
 /// A program contact's time (UTC seconds) and channel, as a reward naming its program is
