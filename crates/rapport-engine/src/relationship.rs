@@ -444,6 +444,7 @@ pub fn add(
         "program_response": response.aggregates,
         "segments": config.segments.iter().map(|(name, condition)| (name.clone(), Json::String(condition.get_ref().clone()))).collect::<serde_json::Map<_, _>>(),
     });
+    warnings.extend(ror.warnings);
     let mut headlines = vec![("ror".to_string(), ror.headline)];
     headlines.extend(propensity.headlines);
     headlines.extend(response.headlines);

@@ -46,6 +46,8 @@ pub(crate) struct Outcome {
     pub aggregates: Json,
     /// The headline `ror`, or why not.
     pub headline: Result<Headline, String>,
+    /// What the figures leave out, for the run's warnings.
+    pub warnings: Vec<String>,
 }
 
 /// A customer's cost split by channel and by program, for the attributed rows.
@@ -164,10 +166,12 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
         for key in keys.into_iter().flatten() {
             groups.entry(key).or_default().add(value, cost);
         }
-        for (channel, spent) in split.channels {
+        // Only where something was spent: a control-group contact that cost nothing is not
+        // a customer of that channel's or program's return.
+        for (channel, spent) in split.channels.into_iter().filter(|(_, spent)| *spent > 0.0) {
             groups.entry(("channel", channel)).or_default().add(value * spent / cost, spent);
         }
-        for (program, spent) in split.programs {
+        for (program, spent) in split.programs.into_iter().filter(|(_, spent)| *spent > 0.0) {
             groups.entry(("program", program)).or_default().add(value * spent / cost, spent);
         }
     }
@@ -195,6 +199,23 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
         Some(_) => "no customer has a relationship cost: [costs] per_contact prices conversations, but none is on a priced channel, and there are no reward or program costs".to_string(),
         None => "needs relationship costs: contact or reward rows in costs, program costs, or [costs] per_contact".to_string(),
     });
+    let mut warnings = Vec::new();
+    if rates.is_some() {
+        // Priced conversations replace the costs file's contact rows: say what that leaves out.
+        let unused: i128 = customers.iter().flat_map(|ror| ror.contact_costs.values()).map(|&micros| i128::from(micros)).sum();
+        if unused != 0 {
+            warnings.push(format!(
+                "[costs] per_contact prices conversations, so the costs file's contact rows ({:.2} {} in all) are not counted in ROR",
+                unused as f64 / 1e6,
+                inputs.currency
+            ));
+        }
+        if !unpriced.is_empty() {
+            let channels: Vec<String> = unpriced.iter().map(|(channel, count)| format!("{channel}: {count}")).collect();
+            warnings
+                .push(format!("conversations on channels [costs] per_contact gives no rate cost nothing in ROR ({})", channels.join(", ")));
+        }
+    }
     let aggregates = json!({
         "value_basis": if margin_rate.is_some() { "margin" } else { "net spend" },
         "purchase_rows_with_margin": rows_with_margin,
@@ -204,7 +225,7 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
         "conversations_on_unpriced_channels": unpriced,
         "currency": inputs.currency,
     });
-    Ok(Outcome { table: columns.table(), aggregates, headline })
+    Ok(Outcome { table: columns.table(), aggregates, headline, warnings })
 }
 
 fn channel_name(channel: Option<&str>) -> String {

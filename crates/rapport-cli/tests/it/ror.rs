@@ -107,6 +107,8 @@ fn value_and_cost_follow_the_definitions_by_hand() {
     assert!(!all[at("ror_lower")].is_empty(), "an interval beside the ratio");
     let email = find("channel", "email");
     assert!(close(email[at("relationship_cost")].parse().expect("cost"), 5.5));
+    // b's contact was held out and cost nothing: not one of email's customers.
+    assert_eq!(email[at("customers")], "1");
     assert!(close(email[at("value")].parse().expect("value"), (a_realised + 20.0) * 5.5 / 8.5));
     let spring = find("program", "spring");
     assert!(close(spring[at("relationship_cost")].parse().expect("cost"), 5.5));
@@ -133,7 +135,11 @@ fn per_contact_rates_price_conversations_instead_of_contact_rows() {
     let mut text = std::fs::read_to_string(&config).expect("config");
     text.push_str("\n[costs]\nper_contact = { phone = 4.0, chat = 1.25 }\n");
     std::fs::write(&config, text).expect("write");
-    ok(&["-q", "analyze", "-w", &workspace]);
+    let output = crate::rapport(&["-q", "analyze", "-w", &workspace]);
+    assert!(output.status.success());
+    // The contact rows the rates replace are said, with their total (3 + 6 + 6).
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the costs file's contact rows (15.00 USD in all) are not counted"), "{stderr}");
     let actual = per_customer(&workspace);
     // a: one chat conversation (1.25) + the program 5.50; b: two phone conversations (8); c: the reward 2.
     let costs: Vec<f64> = actual.iter().map(|(_, values)| values[3]).collect();
