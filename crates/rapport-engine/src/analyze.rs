@@ -344,10 +344,27 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
             // The spend model's fit does not touch P(alive).
             p_alive_informative &= name == "gamma-gamma";
             let why = if converged {
+                // The values: the parameter without a standard error is often not the one
+                // on its boundary (with BG/NBD's a → 0, b is the one left unidentified).
+                let values: Vec<String> =
+                    model["params"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(name, value)| value.as_f64().map(|value| (name, value)))
+                        .map(|(name, value)| {
+                            if value == 0.0 || value.abs() >= 0.01 {
+                                format!("{name} = {value:.3}")
+                            } else {
+                                format!("{name} = {value:.2e}")
+                            }
+                        })
+                        .collect();
                 format!(
-                    "{} {} no standard error (a parameter on its boundary)",
+                    "{} {} no standard error: the likelihood is flat there, as when a parameter is on or near its boundary ({})",
                     shaky.join(", "),
-                    if shaky.len() == 1 { "has" } else { "have" }
+                    if shaky.len() == 1 { "has" } else { "have" },
+                    values.join(", ")
                 )
             } else {
                 "the fit did not converge".to_string()

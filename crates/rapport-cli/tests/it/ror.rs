@@ -205,6 +205,8 @@ fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the bg-nbd fit is not well identified: a") && stderr.contains("no standard error"), "{stderr}");
+    // With the values, so that the parameter on its boundary can be seen.
+    assert!(stderr.contains("on or near its boundary (") && stderr.contains("alpha = "), "{stderr}");
     assert!(stderr.contains("win_back and the top tier's watch list read a lapse instead"), "{stderr}");
     // The commands that read the run's P(alive), CLV and what rests on them repeat it,
     // even with --quiet.
