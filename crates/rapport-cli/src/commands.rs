@@ -555,12 +555,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 .text("command", runs.iter().map(|run| run.command.as_str()))
                 // The observation end of an analysis (what `--compare` orders runs by).
                 .text("as_of", runs.iter().map(|run| run.options["as_of"].as_str().unwrap_or("")))
-                // Which engine aggregated (blank in runs that did not record it).
-                .text("engine", runs.iter().map(|run| run.options["engine"].as_str().unwrap_or("")))
                 .count("customers", runs.iter().map(|run| run.customers))
                 .text("started_at", runs.iter().map(|run| run.started_at.as_str()))
                 .text("finished_at", runs.iter().map(|run| run.finished_at.as_str()))
                 .text("rapport_version", runs.iter().map(|run| run.rapport_version.as_str()))
+                // Which engine aggregated, last so that scripts reading by position still work (blank in runs that did not record it).
+                .text("engine", runs.iter().map(|run| run.options["engine"].as_str().unwrap_or("")))
                 .build()
                 .map_err(EngineError::from)?;
             emit(&table, args.format, None)

@@ -232,9 +232,11 @@ fn predict_on_a_workspace_writes_a_run() {
     let (header, rows) = csv_rows(&out);
     assert_eq!(rows.len(), 2357);
     assert!(header.iter().any(|name| name == "clv") && header.iter().any(|name| name == "frequency_holdout"), "{header:?}");
-    let runs = csv_rows(&ok(&["runs", "--workspace", workspace, "--format", "csv"])).1;
+    let (header, runs) = csv_rows(&ok(&["runs", "--workspace", workspace, "--format", "csv"]));
+    let column = |name: &str| header.iter().position(|column| column == name).expect(name);
     assert_eq!(runs.len(), 2);
-    assert_eq!((runs[1][1].as_str(), runs[1][3].as_str()), ("clv predict", "2357"));
+    assert_eq!((runs[1][column("command")].as_str(), runs[1][column("customers")].as_str()), ("clv predict", "2357"));
+    assert_eq!(runs[1][column("engine")], "embedded");
     let run_directory = std::path::Path::new(workspace).join("results").join(&runs[1][0]);
     for file in ["customers.parquet", "aggregates.json", "run.json"] {
         assert!(run_directory.join(file).is_file(), "{file}");
