@@ -45,21 +45,24 @@ pub struct Cell {
     pub strength_band: u32,
     /// Customers in the cell.
     pub customers: u64,
+    /// Customers in the cell with a prediction (a customer without purchases, or with
+    /// only refunds, has none).
+    pub customers_predicted: u64,
     /// Share of all customers.
     pub share_of_customers: f64,
-    /// Shortest and longest longevity in the cell, days.
-    pub longevity_days_min: i64,
-    /// Longest longevity in the cell, days.
-    pub longevity_days_max: i64,
-    /// Weakest strength in the cell.
+    /// Shortest longevity in the cell, days (NaN in an empty cell).
+    pub longevity_days_min: f64,
+    /// Longest longevity in the cell, days (NaN in an empty cell).
+    pub longevity_days_max: f64,
+    /// Weakest strength in the cell (NaN in an empty cell).
     pub strength_min: f64,
-    /// Strongest strength in the cell.
+    /// Strongest strength in the cell (NaN in an empty cell).
     pub strength_max: f64,
     /// Realised net spend to date.
     pub net_spend: f64,
     /// Predicted spend over the next period.
     pub predicted_spend: f64,
-    /// Predicted spend per customer.
+    /// Predicted spend per customer with a prediction.
     pub predicted_spend_per_customer: f64,
     /// Predicted lifetime value.
     pub clv: f64,
@@ -69,41 +72,50 @@ pub struct Cell {
     pub mean_p_alive: f64,
 }
 
-/// The cells with customers, by longevity band then strength band.
-pub fn cells(customers: &[Placed], placed: &[(u32, u32)]) -> Vec<Cell> {
+/// Every cell of the grid, by longevity band then strength band: `longevity_bands` ×
+/// `strength_bands` of them, those no customer fell in (ties share a band) included with
+/// no customers, so that an export is the whole grid.
+pub fn cells(customers: &[Placed], placed: &[(u32, u32)], longevity_bands: u32, strength_bands: u32) -> Vec<Cell> {
     let finite = |value: f64| if value.is_finite() { value } else { 0.0 };
     let total_value: f64 = customers.iter().map(|c| c.net_spend + finite(c.clv)).sum();
+    let empty = |longevity_band, strength_band| Cell {
+        longevity_band,
+        strength_band,
+        customers: 0,
+        customers_predicted: 0,
+        share_of_customers: 0.0,
+        longevity_days_min: f64::INFINITY,
+        longevity_days_max: f64::NEG_INFINITY,
+        strength_min: f64::INFINITY,
+        strength_max: f64::NEG_INFINITY,
+        net_spend: 0.0,
+        predicted_spend: 0.0,
+        predicted_spend_per_customer: f64::NAN,
+        clv: 0.0,
+        share_of_value: 0.0,
+        mean_p_alive: f64::NAN,
+    };
     let mut grid: BTreeMap<(u32, u32), Cell> = BTreeMap::new();
+    for longevity_band in 1..=longevity_bands {
+        for strength_band in 1..=strength_bands {
+            grid.insert((longevity_band, strength_band), empty(longevity_band, strength_band));
+        }
+    }
     let mut alive: HashMap<(u32, u32), (f64, u64)> = HashMap::new();
-    // Cells where some customer has a prediction (without a fit, predictions are blank, not 0).
-    let mut predicted: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
     for (customer, &(longevity_band, strength_band)) in customers.iter().zip(placed) {
-        let cell = grid.entry((longevity_band, strength_band)).or_insert_with(|| Cell {
-            longevity_band,
-            strength_band,
-            customers: 0,
-            share_of_customers: 0.0,
-            longevity_days_min: i64::MAX,
-            longevity_days_max: i64::MIN,
-            strength_min: f64::INFINITY,
-            strength_max: f64::NEG_INFINITY,
-            net_spend: 0.0,
-            predicted_spend: 0.0,
-            predicted_spend_per_customer: 0.0,
-            clv: 0.0,
-            share_of_value: 0.0,
-            mean_p_alive: f64::NAN,
-        });
+        let cell = grid.entry((longevity_band, strength_band)).or_insert_with(|| empty(longevity_band, strength_band));
         cell.customers += 1;
-        cell.longevity_days_min = cell.longevity_days_min.min(customer.longevity_days);
-        cell.longevity_days_max = cell.longevity_days_max.max(customer.longevity_days);
+        cell.longevity_days_min = cell.longevity_days_min.min(customer.longevity_days as f64);
+        cell.longevity_days_max = cell.longevity_days_max.max(customer.longevity_days as f64);
         cell.strength_min = cell.strength_min.min(customer.strength);
         cell.strength_max = cell.strength_max.max(customer.strength);
         cell.net_spend += customer.net_spend;
-        cell.predicted_spend += finite(customer.predicted_spend);
+        // Without a fit, predictions are blank, not 0; a customer without one does not
+        // dilute the cell's spend per customer.
         if customer.predicted_spend.is_finite() || customer.clv.is_finite() {
-            predicted.insert((longevity_band, strength_band));
+            cell.customers_predicted += 1;
         }
+        cell.predicted_spend += finite(customer.predicted_spend);
         cell.clv += finite(customer.clv);
         if customer.p_alive.is_finite() {
             let entry = alive.entry((longevity_band, strength_band)).or_default();
@@ -115,13 +127,18 @@ pub fn cells(customers: &[Placed], placed: &[(u32, u32)]) -> Vec<Cell> {
     grid.into_iter()
         .map(|(key, mut cell)| {
             cell.share_of_customers = cell.customers as f64 / n;
-            cell.predicted_spend_per_customer = cell.predicted_spend / cell.customers as f64;
             cell.share_of_value = if total_value != 0.0 { (cell.net_spend + cell.clv) / total_value } else { f64::NAN };
             if let Some((sum, count)) = alive.get(&key) {
                 cell.mean_p_alive = sum / *count as f64;
             }
-            if !predicted.contains(&key) {
-                (cell.predicted_spend, cell.predicted_spend_per_customer, cell.clv) = (f64::NAN, f64::NAN, f64::NAN);
+            if cell.customers_predicted > 0 {
+                cell.predicted_spend_per_customer = cell.predicted_spend / cell.customers_predicted as f64;
+            } else {
+                (cell.predicted_spend, cell.clv) = (f64::NAN, f64::NAN);
+            }
+            if cell.customers == 0 {
+                (cell.longevity_days_min, cell.longevity_days_max, cell.strength_min, cell.strength_max) =
+                    (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
             }
             cell
         })
@@ -204,7 +221,8 @@ mod tests {
     fn cells_add_up_to_the_brand() {
         let customers: Vec<Placed> = (0..100).map(|i| customer(i * 3, f64::from(i as u32 % 17), f64::from(i as u32))).collect();
         let placed = place(&customers, 5, 5);
-        let grid = cells(&customers, &placed);
+        let grid = cells(&customers, &placed, 5, 5);
+        assert_eq!(grid.len(), 25, "every cell of the grid, empty ones included");
         assert_eq!(grid.iter().map(|c| c.customers).sum::<u64>(), 100);
         assert!((grid.iter().map(|c| c.share_of_value).sum::<f64>() - 1.0).abs() < 1e-12);
         assert!((grid.iter().map(|c| c.share_of_customers).sum::<f64>() - 1.0).abs() < 1e-12);
@@ -212,6 +230,23 @@ mod tests {
         for band in 1..=5 {
             assert_eq!(grid.iter().filter(|c| c.longevity_band == band).map(|c| c.customers).sum::<u64>(), 20);
         }
+    }
+
+    /// A customer without a prediction (no purchases, or only refunds) is in the cell
+    /// but not in its spend per customer; a cell without customers has no ranges.
+    #[test]
+    fn spend_per_customer_is_over_the_customers_with_a_prediction() {
+        let mut unpredicted = customer(10, 1.0, f64::NAN);
+        unpredicted.p_alive = f64::NAN;
+        let customers = [customer(10, 1.0, 40.0), customer(10, 1.0, 20.0), unpredicted];
+        let grid = cells(&customers, &[(1, 1); 3], 1, 2);
+        assert_eq!((grid[0].customers, grid[0].customers_predicted), (3, 2));
+        assert_eq!(grid[0].predicted_spend, 30.0);
+        assert_eq!(grid[0].predicted_spend_per_customer, 15.0);
+        assert_eq!(grid[0].mean_p_alive, 0.5);
+        assert_eq!((grid[1].strength_band, grid[1].customers), (2, 0));
+        assert!(grid[1].predicted_spend_per_customer.is_nan() && grid[1].longevity_days_min.is_nan() && grid[1].strength_max.is_nan());
+        assert_eq!((grid[1].share_of_customers, grid[1].share_of_value), (0.0, 0.0));
     }
 
     #[test]

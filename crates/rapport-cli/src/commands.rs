@@ -81,10 +81,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 serde_json::to_writer_pretty(&mut out, &outcome.summary)?;
                 writeln!(out)?;
             } else if outcome.headlines.is_empty() && args.format == Format::Table {
-                // An empty aligned table says nothing; the reasons follow (skipped:).
+                // An empty aligned table says nothing; the reasons follow (skipped:). The
+                // overview (buyers, repeat rate, spend per buyer) is measured from purchases
+                // alone, so it is shown in the headlines' place.
                 say!(
                     "no headline could be measured from this data (why, for each: `skipped` below, or the run's summary.json); the results run still has each customer's figures"
                 );
+                let overview = overview_headlines(&outcome.summary["overview"]);
+                if !overview.is_empty() {
+                    say!("the overview, from the purchases:");
+                    emit(&headline_table(&overview, None)?, args.format, None)?;
+                }
             } else {
                 emit(&headline_table(&outcome.headlines, None)?, args.format, None)?;
             }
@@ -761,6 +768,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 };
                 report_ingest(&args.workspace, name, &report, quiet);
                 rows.push((name.clone(), report));
+            }
+            if !quiet && args.profile.is_none() && rows.iter().any(|(_, report)| report.batch.is_some()) {
+                let unsaved =
+                    rapport_engine::workspace::unsaved_mapping(&args.workspace, kind, &args.mappings, &args.sets, args.filter.as_deref())?;
+                if let Some(lines) = unsaved {
+                    say!(
+                        "--map, --set and --where map only this ingest; for the next export of this layout to need no flags, add to {} (into its tables of the same name, where it has them):\n{}",
+                        args.workspace.join("rapport.toml").display(),
+                        lines.trim_end()
+                    );
+                }
             }
             emit(&ingest_table(kind, &rows)?, args.format, None)
         }
@@ -1632,6 +1650,28 @@ fn headline_table(
         builder = builder.float("truth", headlines.keys().map(|name| truth.get(name).copied().unwrap_or(f64::NAN)));
     }
     Ok(builder.build().map_err(EngineError::from)?)
+}
+
+/// The overview's measured figures (those with an interval) as headlines, for the table
+/// printed when no headline could be measured.
+fn overview_headlines(overview: &serde_json::Value) -> std::collections::BTreeMap<String, rapport_engine::analyze::Headline> {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, figure) in overview.as_object().into_iter().flatten() {
+        let Some(estimate) = figure.get("estimate") else { continue };
+        let bound = |key: &str| figure[key].as_f64();
+        out.insert(
+            name.clone(),
+            rapport_engine::analyze::Headline {
+                estimate: estimate.as_f64().unwrap_or(f64::NAN),
+                lower: bound("lower"),
+                upper: bound("upper"),
+                n: figure["n"].as_u64().unwrap_or(0),
+                unit: figure["unit"].as_str().unwrap_or_default().to_string(),
+                of: figure["of"].as_str().unwrap_or_default().to_string(),
+            },
+        );
+    }
+    out
 }
 
 fn report_skipped(skipped: &std::collections::BTreeMap<String, String>) {

@@ -222,7 +222,7 @@ pub fn add(
         &|value| format!("{:.1}", value.0),
     ));
     drop(strength_keys);
-    let grid = cells(&placed_customers, &placed);
+    let grid = if placed_customers.is_empty() { Vec::new() } else { cells(&placed_customers, &placed, longevity_bands, strength_bands) };
     drop((placed_customers, longevity, predicted));
     if !grid.is_empty() {
         tables.push(matrix_table(&grid));
@@ -246,7 +246,10 @@ pub fn add(
     };
     let lapses = lapse_rule.as_ref().map(|(rule, lapses)| (rule, lapses.as_slice()));
     let watch = watch_list(timelines, &inputs, &tier, &p_alive, previous_p_alive.as_ref(), lapses, watch_days, zone);
-    tables.push(watch_table(&watch, timelines, &placed, &strength, &clv, &p_alive));
+    // Where P(alive) says nothing (the lapse speaks instead), the watch list leaves it
+    // blank rather than show 0.99 beside "lapsing".
+    let shown_p_alive = context.p_alive_informative.then_some(p_alive.as_slice());
+    tables.push(watch_table(&watch, timelines, &placed, &strength, &clv, shown_p_alive));
 
     lap("matrix and watch list");
     // RFM.
@@ -654,7 +657,8 @@ fn watch_table(
     placed: &[(u32, u32)],
     strength: &[f64],
     clv: &[f64],
-    p_alive: &[f64],
+    // None where P(alive) is uninformative: the column is left blank.
+    p_alive: Option<&[f64]>,
 ) -> Table {
     Table::new("top_tier_watch")
         .column("customer_id", Values::Text(watch.iter().map(|(i, _)| Some(timelines[*i].customer.clone())).collect()))
@@ -662,7 +666,7 @@ fn watch_table(
         .column("strength_band", Values::Count(watch.iter().map(|(i, _)| u64::from(placed[*i].1)).collect()))
         .column("strength", Values::Number(watch.iter().map(|(i, _)| strength[*i]).collect()))
         .column("clv", Values::Number(watch.iter().map(|(i, _)| clv[*i]).collect()))
-        .column("p_alive", Values::Number(watch.iter().map(|(i, _)| p_alive[*i]).collect()))
+        .column("p_alive", Values::Number(watch.iter().map(|(i, _)| p_alive.map_or(f64::NAN, |p_alive| p_alive[*i])).collect()))
         .column("signals", Values::Count(watch.iter().map(|(_, s)| s.len() as u64).collect()))
         .column("reasons", Values::Text(watch.iter().map(|(_, s)| Some(s.join("; "))).collect()))
 }
@@ -673,9 +677,10 @@ fn matrix_table(grid: &[rapport_action::matrix::Cell]) -> Table {
         .column("longevity_band", Values::Count(grid.iter().map(|c| u64::from(c.longevity_band)).collect()))
         .column("strength_band", Values::Count(grid.iter().map(|c| u64::from(c.strength_band)).collect()))
         .column("customers", Values::Count(grid.iter().map(|c| c.customers).collect()))
+        .column("customers_predicted", Values::Count(grid.iter().map(|c| c.customers_predicted).collect()))
         .column("share_of_customers", number(&|c| c.share_of_customers))
-        .column("longevity_days_min", number(&|c| c.longevity_days_min as f64))
-        .column("longevity_days_max", number(&|c| c.longevity_days_max as f64))
+        .column("longevity_days_min", number(&|c| c.longevity_days_min))
+        .column("longevity_days_max", number(&|c| c.longevity_days_max))
         .column("strength_min", number(&|c| c.strength_min))
         .column("strength_max", number(&|c| c.strength_max))
         .column("net_spend", number(&|c| c.net_spend))
@@ -1347,9 +1352,16 @@ fn builtin_proposals(
         ));
     }
     // win_back: P(alive) has fallen below ½ (but not below 0.1: long gone is not falling)
-    // for a customer in the top fifth by spend.
+    // for a customer in the top fifth by spend or in the top tier (whose watch list names
+    // the same lapse: a watched customer with no action would be a signal left unanswered).
     let p = facts.p_alive[i];
-    let valued = facts.net_spend[i] >= valuable && valuable > 0.0;
+    let top_spend = facts.net_spend[i] >= valuable && valuable > 0.0;
+    let valued = top_spend || (facts.tier[i] && facts.net_spend[i] > 0.0);
+    let why_valued = if top_spend {
+        format!("net spend {:.2}, in the top 20% (from {valuable:.2})", facts.net_spend[i])
+    } else {
+        format!("net spend {:.2}, in the top tier", facts.net_spend[i])
+    };
     if let Some((rule, lapses)) = facts.lapses {
         // P(alive) says nothing here (the fit sees no one leave): a lapse that began
         // since the previous analysis (or any, without one), not long gone.
@@ -1362,9 +1374,8 @@ fn builtin_proposals(
                 proposals.push(propose(
                     "win_back",
                     format!(
-                        "{}; net spend {:.2}, in the top 20% (from {valuable:.2}); P(alive) is not informative in this run (the fit sees no customer leave)",
-                        lapse.describe(rule),
-                        facts.net_spend[i]
+                        "{}; {why_valued}; P(alive) is not informative in this run (the fit sees no customer leave)",
+                        lapse.describe(rule)
                     ),
                 ));
             }
@@ -1373,10 +1384,7 @@ fn builtin_proposals(
         let before = facts.previous.and_then(|previous| previous.get(&timeline.customer)).copied();
         if before.is_none_or(|before| before >= 0.5) {
             let was = before.map(|before| format!(" (was {before:.2} at the last analysis)")).unwrap_or_default();
-            proposals.push(propose(
-                "win_back",
-                format!("P(alive) {p:.2}{was}; net spend {:.2}, in the top 20% (from {valuable:.2})", facts.net_spend[i]),
-            ));
+            proposals.push(propose("win_back", format!("P(alive) {p:.2}{was}; {why_valued}")));
         }
     }
     // proactive_help: a recent event that is often followed by a contact, and no contact since.
@@ -2004,5 +2012,32 @@ mod tests {
         assert_eq!(proposed(0.9), ["surprise_and_delight"]);
         assert!(proposed(0.05).is_empty());
         assert_eq!(proposed(f64::NAN), ["surprise_and_delight"], "no fit: no P(alive) to read");
+    }
+
+    /// A top-tier customer whose P(alive) is falling is won back even outside the top 20%
+    /// by spend (the watch list names them); a customer in neither is not.
+    #[test]
+    fn win_back_reaches_the_top_tier() {
+        let on_watch = std::collections::HashSet::from([0]);
+        let timeline = Timeline { customer: "c".into(), ..Timeline::default() };
+        let proposed = |tier: bool| {
+            let facts = Facts {
+                tier: &[tier],
+                on_watch: &on_watch,
+                p_alive: &[0.3],
+                net_spend: &[80.0],
+                strength: &[80.0],
+                clv: &[20.0],
+                previous: None,
+                lapses: None,
+                previous_silence: None,
+            };
+            builtin_proposals(0, &timeline, &facts, 1_767_139_200, Zone::Utc, &[], 500.0)
+                .into_iter()
+                .map(|proposal| (proposal.action, proposal.reason))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(proposed(true), [("win_back".to_string(), "P(alive) 0.30; net spend 80.00, in the top tier".to_string())]);
+        assert!(proposed(false).is_empty());
     }
 }

@@ -106,6 +106,41 @@ fn parse_assignments(kind: EventKind, mappings: &[String], expected: &str) -> Re
     Ok(parsed)
 }
 
+/// The `rapport.toml` lines that would make an ingest's `--map`, `--set` and `--where`
+/// the workspace's own for `kind` (so the next export of the same layout needs no
+/// flags), leaving out what `rapport.toml` already says; `None` when it says it all.
+/// The flags map only the ingest they are given to: a workspace's settings change only
+/// when its owner edits them.
+pub fn unsaved_mapping(
+    workspace: &Path,
+    kind: EventKind,
+    mappings: &[String],
+    sets: &[String],
+    filter: Option<&str>,
+) -> Result<Option<String>, EngineError> {
+    let config = Workspace::open(workspace)?.config().clone();
+    let name = kind.to_string();
+    let missing = |given: BTreeMap<String, String>, saved: Option<&BTreeMap<String, String>>| -> toml::Table {
+        given
+            .into_iter()
+            .filter(|(field, value)| saved.and_then(|saved| saved.get(field)) != Some(value))
+            .map(|(field, value)| (field, toml::Value::String(value)))
+            .collect()
+    };
+    let mut out = String::new();
+    let mut section = |title: String, table: toml::Table| {
+        if !table.is_empty() {
+            out.push_str(&format!("[{title}]\n{}", toml::to_string(&table).unwrap_or_default()));
+        }
+    };
+    section(format!("mapping.{name}"), missing(parse_mappings(kind, mappings)?, config.mapping.get(&name)));
+    section(format!("set.{name}"), missing(parse_sets(kind, sets)?, config.set.get(&name)));
+    if let Some(filter) = filter.filter(|filter| config.filter.get(&name).map(String::as_str) != Some(*filter)) {
+        section("filter".into(), toml::Table::from_iter([(name.clone(), toml::Value::String(filter.to_string()))]));
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
 /// Append the events of a file to a workspace, atomically.
 pub fn ingest(request: &IngestRequest) -> Result<IngestReport, EngineError> {
     ingest_labelled(request, None)

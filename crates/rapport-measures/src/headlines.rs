@@ -243,7 +243,7 @@ struct Arm {
     spend: Moments,
     /// Bought within the retention window.
     retained: Proportion,
-    /// The program's cost of these contacts (message cost and rewards).
+    /// The program's cost of these customers (message cost and rewards naming it).
     cost: f64,
 }
 
@@ -881,7 +881,11 @@ impl Measures {
             };
             named(&mut programs, "spend_uplift", arms.spend_uplift(confidence));
             named(&mut programs, "retention_uplift", arms.retention_uplift(confidence));
+            // What was spent on the measured customers (those whose windows have closed):
+            // the treated arm's cost is the ROI's; a cost on the control arm (a reward paid
+            // to a held-out customer) is shown beside it, since ROR's program cost counts it.
             programs.number("cost", arms.treated.cost);
+            programs.number("control_cost", arms.control.cost);
             named(&mut programs, "incremental_roi", arms.incremental_roi(confidence));
         }
 

@@ -370,6 +370,7 @@ fn matrix(view: &RunView, currency: &str, links: bool) -> Markup {
     let cells = &report.cells;
     let (longevity, strength) = (floats(cells, "longevity_band"), floats(cells, "strength_band"));
     let (customers, per_customer) = (floats(cells, "customers"), floats(cells, "predicted_spend_per_customer"));
+    let predicted = floats(cells, "predicted_spend_52_weeks");
     let (share_of_value, p_alive) = (floats(cells, "share_of_value"), floats(cells, "mean_p_alive"));
     let bands = |values: &[f64]| values.iter().copied().filter(|v| v.is_finite()).fold(0.0, f64::max) as usize;
     let (rows_n, columns_n) = (bands(&longevity).max(1), bands(&strength).max(1));
@@ -380,14 +381,16 @@ fn matrix(view: &RunView, currency: &str, links: bool) -> Markup {
         .map(|row| Cell {
             row: rows_n - longevity[row] as usize,
             column: strength[row] as usize - 1,
-            value: customers[row] * per_customer[row].max(0.0),
+            value: predicted[row].max(0.0),
             text: format!("{} customer{}", count(customers[row]), if customers[row] == 1.0 { "" } else { "s" }),
             detail: format!("{} {} each", short(per_customer[row]), currency),
-            link: links.then(|| format!("/matrix/{}/{}", longevity[row], strength[row])),
+            // An empty cell (the grid lists every one) has no customers to list.
+            link: (links && customers[row] > 0.0).then(|| format!("/matrix/{}/{}", longevity[row], strength[row])),
         })
         .collect();
-    let cell_links: Vec<Option<String>> =
-        (0..cells.num_rows()).map(|row| links.then(|| format!("/matrix/{}/{}", longevity[row], strength[row]))).collect();
+    let cell_links: Vec<Option<String>> = (0..cells.num_rows())
+        .map(|row| (links && customers[row] > 0.0).then(|| format!("/matrix/{}/{}", longevity[row], strength[row])))
+        .collect();
     let rows: Vec<Vec<String>> = (0..cells.num_rows())
         .map(|row| {
             vec![

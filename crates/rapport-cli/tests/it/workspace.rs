@@ -665,8 +665,16 @@ fn analyze_without_any_headline_says_so() {
     let output = rapport(&["analyze", "-w", &workspace]);
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "", "{stderr}");
     assert!(stderr.contains("no headline could be measured from this data") && stderr.contains("nps: no NPS answers"), "{stderr}");
+    // In the headlines' place, the overview measured from the purchases: a of a and b
+    // bought on a second day (50%), spending 8 and 4 (6 per buyer).
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stderr.contains("the overview, from the purchases"), "{stderr}");
+    let row = |name: &str| {
+        stdout.lines().find(|line| line.starts_with(name)).map(|line| line.split_whitespace().nth(1).unwrap_or("").to_string())
+    };
+    assert_eq!(row("repeat_buyer_rate").as_deref(), Some("50.0000"), "{stdout}");
+    assert_eq!(row("net_spend_per_buyer").as_deref(), Some("6.0000"), "{stdout}");
     // A pipeline still gets the (empty) table it asked for.
     assert_eq!(ok(&["-q", "analyze", "-w", &workspace, "--format", "csv"]).lines().next(), Some("headline,estimate,lower,upper,n,of,unit"));
 }
@@ -739,4 +747,47 @@ fn a_windows_export_is_read_with_its_encoding() {
     let report: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
     assert_eq!((report[0]["accepted"].as_u64(), report[0]["duplicates"].as_u64()), (Some(1), Some(1)), "{report}");
     assert!(user_error(&["ingest", "-w", &workspace, "-k", "purchases", file, "--encoding", "klingon"]).contains("not an encoding"));
+}
+
+/// `--map`, `--set` and `--where` map one ingest; ingest prints the `rapport.toml` lines
+/// that would make them the workspace's, which, pasted in, make the next export of the
+/// same layout ingest without flags (and the hint goes quiet).
+#[test]
+fn ingest_with_flags_says_how_to_keep_them() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let ws = workspace.to_str().expect("path");
+    ok(&["init", ws]);
+    let file = directory.path().join("orders.csv");
+    std::fs::write(&file, "Client,When,Qty,Price,Status\na,2025-01-01,2,5.5,ok\nb,2025-01-05,1,4,cancelled\n").expect("write");
+    let flags = ["--map", "customer_id=Client", "--map", "time=When", "--map", "amount==Qty * Price", "--where", "Status != 'cancelled'"];
+    let output = rapport(&[&["ingest", "-w", ws, "-k", "purchases", file.to_str().expect("path")][..], &flags[..]].concat());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (_, lines) = stderr.split_once("add to ").expect("the hint");
+    let lines = lines.split_once('\n').expect("lines").1;
+    for expected in [
+        "[mapping.purchases]",
+        "customer_id = \"Client\"",
+        "amount = \"=Qty * Price\"",
+        "[filter]",
+        "purchases = \"Status != 'cancelled'\"",
+    ] {
+        assert!(lines.contains(expected), "{expected}: {lines}");
+    }
+    // Pasted in, the next export needs no flags, and the same flags print nothing more.
+    let config = workspace.join("rapport.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let pasted: String =
+        lines.lines().take_while(|line| !line.starts_with("warning") && !line.contains("rows")).map(|line| format!("{line}\n")).collect();
+    std::fs::write(&config, format!("{text}\n{pasted}")).expect("write");
+    let later = directory.path().join("later.csv");
+    std::fs::write(&later, "Client,When,Qty,Price,Status\nc,2025-02-01,3,2,ok\n").expect("write");
+    ok(&["-q", "ingest", "-w", ws, "-k", "purchases", later.to_str().expect("path")]);
+    let summary: serde_json::Value = serde_json::from_str(&ok(&["-q", "analyze", "-w", ws, "--format", "json"])).expect("json");
+    assert_eq!(summary["overview"]["net_spend_total"].as_f64(), Some(17.0), "11 + 6: the cancelled order left out");
+    let again = directory.path().join("again.csv");
+    std::fs::write(&again, "Client,When,Qty,Price,Status\nd,2025-03-01,1,1,ok\n").expect("write");
+    let output = rapport(&[&["ingest", "-w", ws, "-k", "purchases", again.to_str().expect("path")][..], &flags[..]].concat());
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("add to "), "{}", String::from_utf8_lossy(&output.stderr));
 }
