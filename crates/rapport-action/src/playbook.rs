@@ -9,6 +9,9 @@
 //! random (but reproducible) share of the actions is held out as control, listed and
 //! flagged but not to be sent, so the action's effect can be measured.
 
+use rapport_core::event::EngagementType;
+use rapport_core::survey::SurveyType;
+use rapport_measures::Timeline;
 use serde::{Deserialize, Serialize};
 
 /// The built-in actions: (name, priority, cooldown days).
@@ -109,12 +112,163 @@ pub fn is_control(key: &[u8; 32], share: f64) -> bool {
     (value as f64 / u64::MAX as f64) < share
 }
 
+/// Milestone order counts that earn a thank-you.
+pub const MILESTONES: [u32; 6] = [3, 5, 10, 25, 50, 100];
+/// How recent a trigger must be for its action, days.
+pub const RECENT_DAYS: i64 = 14;
+/// Days after a trigger in which a contact counts as following it (proactive help).
+pub const FOLLOW_DAYS: i64 = 7;
+/// Days back a milestone order counts as new (a thank-you), and an anniversary.
+pub const MILESTONE_DAYS: i64 = 7;
+const DAY: i64 = 86_400;
+
+/// What the built-in rules read of one customer's events at the observation end: the same
+/// from the timeline ([`PlaybookFacts::of`]) or from the plans of another engine.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlaybookFacts {
+    /// The latest conversation started in the last [`RECENT_DAYS`] that opened negative
+    /// and was left unresolved: its start (UTC seconds) and channel (among several at one
+    /// start, the greatest channel name).
+    pub complaint: Option<(i64, String)>,
+    /// The latest conversation's start.
+    pub last_contact: Option<i64>,
+    /// The latest article view (self-service session).
+    pub last_article_view: Option<i64>,
+    /// The latest review.
+    pub last_review: Option<i64>,
+    /// The latest referral.
+    pub last_referral: Option<i64>,
+    /// The latest NPS answer: its time and score (among several at one time, the highest).
+    pub last_nps: Option<(i64, f64)>,
+    /// Orders: the distinct times of the positive purchase rows.
+    pub orders: u32,
+    /// The first order's time.
+    pub first_order: Option<i64>,
+    /// The order before the last, and the last.
+    pub last_orders: (Option<i64>, Option<i64>),
+    /// The orders of the last [`MILESTONE_DAYS`] (after `as_of` − that), ascending.
+    pub week_orders: Vec<i64>,
+}
+
+impl PlaybookFacts {
+    /// A timeline's facts at `as_of`.
+    pub fn of(timeline: &Timeline, as_of: i64) -> PlaybookFacts {
+        let recent = as_of - RECENT_DAYS * DAY;
+        let complaint = timeline
+            .conversations
+            .iter()
+            .filter(|c| c.start >= recent && c.opened_negative() && !c.resolved)
+            .max_by(|a, b| (a.start, &a.channel).cmp(&(b.start, &b.channel)))
+            .map(|c| (c.start, c.channel.clone()));
+        let last_engagement = |kind: EngagementType| timeline.engagement.iter().filter(|e| e.kind == kind).map(|e| e.time).max();
+        let last_nps = timeline
+            .answers
+            .iter()
+            .filter(|answer| answer.survey == SurveyType::Nps)
+            .map(|answer| (answer.time, answer.score))
+            .max_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let mut orders: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount > 0.0).map(|p| p.time).collect();
+        orders.sort_unstable();
+        orders.dedup();
+        let week = as_of - MILESTONE_DAYS * DAY;
+        let last = orders.len().checked_sub(1);
+        PlaybookFacts {
+            complaint,
+            last_contact: timeline.conversations.iter().map(|c| c.start).max(),
+            last_article_view: last_engagement(EngagementType::ArticleView),
+            last_review: last_engagement(EngagementType::Review),
+            last_referral: last_engagement(EngagementType::Referral),
+            last_nps,
+            orders: u32::try_from(orders.len()).unwrap_or(u32::MAX),
+            first_order: orders.first().copied(),
+            last_orders: (last.and_then(|last| last.checked_sub(1)).map(|i| orders[i]), last.map(|i| orders[i])),
+            week_orders: orders.iter().copied().filter(|&time| time > week).collect(),
+        }
+    }
+
+    /// The smallest milestone order count reached by an order of the last
+    /// [`MILESTONE_DAYS`], with that order's time.
+    pub fn new_milestone(&self) -> Option<(u32, i64)> {
+        let before = self.orders - self.week_orders.len() as u32;
+        MILESTONES.iter().find(|&&n| n > before && n <= self.orders).map(|&n| (n, self.week_orders[(n - before - 1) as usize]))
+    }
+}
+
+/// The triggers a predictable need is learned from, in [`NeedCounts`]' order.
+pub const TRIGGERS: [&str; 2] = ["article-view", "purchase"];
+
+/// Of each trigger's events at least [`FOLLOW_DAYS`] before the observation end, how
+/// many were followed by a conversation within that many days, and how many there were:
+/// `(followed, n)` per trigger of [`TRIGGERS`]. Sums over customers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NeedCounts(pub [(u64, u64); 2]);
+
+impl NeedCounts {
+    /// A timeline's counts at `as_of`.
+    pub fn of(timeline: &Timeline, as_of: i64) -> NeedCounts {
+        let mut starts: Vec<i64> = timeline.conversations.iter().map(|c| c.start).collect();
+        starts.sort_unstable();
+        let views: Vec<i64> = timeline.engagement.iter().filter(|e| e.kind == EngagementType::ArticleView).map(|e| e.time).collect();
+        let purchases: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount > 0.0).map(|p| p.time).collect();
+        NeedCounts([followed(&views, &starts, as_of), followed(&purchases, &starts, as_of)])
+    }
+
+    /// Add another customer's (or partition's) counts.
+    pub fn add(&mut self, other: NeedCounts) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            (mine.0, mine.1) = (mine.0 + theirs.0, mine.1 + theirs.1);
+        }
+    }
+}
+
+/// Of `triggers` (UTC seconds, any order) at least [`FOLLOW_DAYS`] before `as_of`, how
+/// many have a conversation start in the [`FOLLOW_DAYS`] after them (`starts` ascending),
+/// and how many there are.
+pub fn followed(triggers: &[i64], starts: &[i64], as_of: i64) -> (u64, u64) {
+    let follow = FOLLOW_DAYS * DAY;
+    let mut counts = (0, 0);
+    for &time in triggers.iter().filter(|&&time| time + follow <= as_of) {
+        counts.1 += 1;
+        // The first conversation after the trigger: is it within the window?
+        let next = starts.partition_point(|&start| start <= time);
+        counts.0 += u64::from(starts.get(next).is_some_and(|&start| start <= time + follow));
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn proposal(action: &str, priority: u8, cooldown_days: u32) -> Proposal {
         Proposal { action: action.into(), priority, cooldown_days, channel: None, reason: String::new() }
+    }
+
+    /// The fifth order, placed this week after four before it, is the milestone; the
+    /// third was earlier; 2 orders this week after 9 reach the tenth.
+    #[test]
+    fn a_milestone_is_reached_by_an_order_of_the_week() {
+        let facts = |orders: u32, week_orders: Vec<i64>| PlaybookFacts { orders, week_orders, ..PlaybookFacts::default() };
+        assert_eq!(facts(5, vec![100]).new_milestone(), Some((5, 100)));
+        assert_eq!(facts(4, vec![100]).new_milestone(), None);
+        assert_eq!(facts(11, vec![100, 200]).new_milestone(), Some((10, 100)));
+        assert_eq!(facts(3, vec![10, 20, 30]).new_milestone(), Some((3, 30)));
+        assert_eq!(facts(2, vec![]).new_milestone(), None);
+    }
+
+    /// A trigger is followed by a contact that starts after it and within FOLLOW_DAYS; a
+    /// trigger too close to the end is not counted; one contact can follow several.
+    #[test]
+    fn followed_counts_contacts_within_the_window() {
+        let day = DAY;
+        let as_of = 100 * day;
+        let triggers = [10 * day, 10 * day, 20 * day, 30 * day, 95 * day];
+        let starts = [10 * day, 12 * day, 28 * day + 1, 60 * day];
+        // 10 (twice): the start at 10 is not after it, the one at 12 is within 7 days;
+        // 20: the next start is 28 days + 1 s, outside; 30: none; 95: too late to judge.
+        assert_eq!(followed(&triggers, &starts, as_of), (2, 4));
+        assert_eq!(followed(&[20 * day], &[27 * day], as_of), (1, 1), "the window's last second counts");
+        assert_eq!(followed(&[], &starts, as_of), (0, 0));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use rapport_action::lapse::Rhythm;
-use rapport_action::playbook::Consent;
+use rapport_action::playbook::{Consent, NeedCounts, PlaybookFacts};
 use rapport_action::ror::RorInputs;
 use rapport_action::strength::StrengthInputs;
 use rapport_action::watch::Signal;
@@ -395,8 +395,8 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         uplift_days: settings.uplift_days,
         p_alive_informative,
     };
-    let (windows, gap_counts) = windows;
-    let relationship = crate::relationship::add(&mut table, &context, inputs, windows, &gap_counts)?;
+    let (windows, gap_counts, needs) = windows;
+    let relationship = crate::relationship::add(&mut table, &context, inputs, windows, &gap_counts, needs)?;
     // The timelines are done with: freed before the customer table is converted and
     // written, the run's other peak (they are most of an analysis's memory).
     let customer_count = timelines.len();
@@ -1498,7 +1498,7 @@ type CustomerTableOutcome = (
     Option<rapport_stats::intervals::Moments>,
     Option<Table>,
     Vec<crate::relationship::CustomerInputs>,
-    (rapport_action::alerts::Windows, BTreeMap<i64, u64>),
+    (rapport_action::alerts::Windows, BTreeMap<i64, u64>, NeedCounts),
 );
 
 /// Every customer's rhythm of purchase days (`rapport_action::lapse`), and how many gaps
@@ -1544,16 +1544,31 @@ struct Reads {
 
 /// What the relationship stage reads of each customer besides the event columns, in the
 /// timelines' order: strength's inputs, the alerts' counts, the lapse's inputs (each
-/// customer's rhythm, and the brand's gap counts), the watch list's signals and ROR's
-/// inputs.
-type RelationshipInputs =
-    (Vec<StrengthInputs>, rapport_action::alerts::Windows, (Vec<Option<Rhythm>>, BTreeMap<i64, u64>), Vec<Vec<Signal>>, Vec<RorInputs>);
+/// customer's rhythm, and the brand's gap counts), the watch list's signals, ROR's
+/// inputs, and the playbook's facts (each customer's, and the brand's predictable needs).
+type RelationshipInputs = (
+    Vec<StrengthInputs>,
+    rapport_action::alerts::Windows,
+    (Vec<Option<Rhythm>>, BTreeMap<i64, u64>),
+    Vec<Vec<Signal>>,
+    Vec<RorInputs>,
+    (Vec<PlaybookFacts>, NeedCounts),
+);
 
 /// [`RelationshipInputs`] from an engine's plans.
 #[cfg(feature = "sql")]
 fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<RelationshipInputs, EngineError> {
-    let rapport_sql::features::Planned { split: planned_split, mut strength, windows, mut rhythms, gap_counts, mut signals, mut ror } =
-        planned;
+    let rapport_sql::features::Planned {
+        split: planned_split,
+        mut strength,
+        windows,
+        mut rhythms,
+        gap_counts,
+        mut signals,
+        mut ror,
+        mut playbook,
+        needs,
+    } = planned;
     if planned_split != split {
         return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
     }
@@ -1563,6 +1578,7 @@ fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<Re
         (timelines.iter().map(|timeline| rhythms.remove(&timeline.customer)).collect(), gap_counts),
         timelines.iter().map(|timeline| signals.remove(&timeline.customer).unwrap_or_default()).collect(),
         timelines.iter().map(|timeline| ror.remove(&timeline.customer).unwrap_or_default()).collect(),
+        (timelines.iter().map(|timeline| playbook.remove(&timeline.customer).unwrap_or_default()).collect(), needs),
     ))
 }
 
@@ -1667,13 +1683,20 @@ fn customer_table(
     // And the indicator alerts' weekly counts, from the same first event.
     // And the lapse's inputs: each customer's rhythm of purchase days, and the brand's gaps.
     // And the watch list's signals since its window began, and what ROR reads.
-    let (strength, windows, (rhythms, gap_counts), signals, ror) = match planned_strength {
+    let (strength, windows, (rhythms, gap_counts), signals, ror, (playbook, needs)) = match planned_strength {
         None => (
             timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
             rapport_action::alerts::Windows::of(timelines, first, as_of),
             rhythms_of(timelines),
             timelines.par_iter().map(|timeline| Signal::recent(timeline, reads.watch_since)).collect(),
             timelines.par_iter().map(|timeline| RorInputs::of(timeline, reads.conversation_channels)).collect(),
+            (
+                timelines.par_iter().map(|timeline| PlaybookFacts::of(timeline, as_of)).collect(),
+                timelines.par_iter().map(|timeline| NeedCounts::of(timeline, as_of)).reduce(NeedCounts::default, |mut a, b| {
+                    a.add(b);
+                    a
+                }),
+            ),
         ),
         Some(planned) => from_plans(planned, timelines, split)?,
     };
@@ -1683,8 +1706,9 @@ fn customer_table(
         .zip(rhythms)
         .zip(signals)
         .zip(ror)
-        .map(|((((events, strength), rhythm), signals), ror)| {
-            crate::relationship::CustomerInputs::of(events, strength, rhythm, signals, ror)
+        .zip(playbook)
+        .map(|(((((events, strength), rhythm), signals), ror), playbook)| {
+            crate::relationship::CustomerInputs::of(events, strength, rhythm, signals, ror, playbook)
         })
         .collect();
     // In the table now: freed before the fit, this stage's peak (1.4 GiB at 10M customers).
@@ -1790,7 +1814,7 @@ fn customer_table(
             table.push_f64(name, values.unwrap_or_else(|| vec![f64::NAN; timelines.len()]))?;
         }
     }
-    Ok((table, models, referred_clv, tracking, inputs, (windows, gap_counts)))
+    Ok((table, models, referred_clv, tracking, inputs, (windows, gap_counts, needs)))
 }
 
 #[cfg(test)]

@@ -15,17 +15,17 @@ use rapport_action::alerts::Windows;
 use rapport_action::kmeans::{Points, cluster};
 use rapport_action::lapse::{Lapse, LapseRule, Rhythm};
 use rapport_action::matrix::{Placed, cells, place};
-use rapport_action::playbook::{Consent, DEFAULT_RULES, Proposal, choose, is_control};
+use rapport_action::playbook::{
+    Consent, DEFAULT_RULES, FOLLOW_DAYS, MILESTONE_DAYS, NeedCounts, PlaybookFacts, Proposal, RECENT_DAYS, TRIGGERS, choose, is_control,
+};
 use rapport_action::rank::Ranked;
 use rapport_action::rfm::{RfmInput, score};
 use rapport_action::ror::RorInputs;
 use rapport_action::strength::{FACTORS, PERIOD_DAYS, StrengthInputs, learn_from, level, scale, split_of};
 use rapport_action::watch::Signal;
 use rapport_core::config::{ActionsConfig, MatrixConfig, WorkspaceConfig};
-use rapport_core::event::EngagementType;
 use rapport_core::expression::Expression;
 use rapport_core::money::{Currency, micros_to_minor};
-use rapport_core::survey::SurveyType;
 use rapport_core::table::CustomerTable;
 use rapport_core::time::{ParsedTime, Zone};
 use rapport_measures::table::{Table, Values};
@@ -82,6 +82,8 @@ pub struct CustomerInputs {
     pub signals: Vec<Signal>,
     /// What ROR reads of the customer's purchases, conversations, costs and programs.
     pub ror: RorInputs,
+    /// What the playbook's built-in rules read.
+    pub playbook: PlaybookFacts,
 }
 
 impl CustomerInputs {
@@ -92,6 +94,7 @@ impl CustomerInputs {
         rhythm: Option<Rhythm>,
         signals: Vec<Signal>,
         ror: RorInputs,
+        playbook: PlaybookFacts,
     ) -> CustomerInputs {
         let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
         CustomerInputs {
@@ -104,6 +107,7 @@ impl CustomerInputs {
             rhythm,
             signals,
             ror,
+            playbook,
         }
     }
 }
@@ -145,6 +149,7 @@ pub fn add(
     inputs: Vec<CustomerInputs>,
     windows: Windows,
     gap_counts: &BTreeMap<i64, u64>,
+    needs: NeedCounts,
 ) -> Result<Relationship, EngineError> {
     let Context { timelines, as_of, zone, config, previous, .. } = *context;
     let mut tables = Vec::new();
@@ -314,7 +319,8 @@ pub fn add(
         .collect();
     drop(rfm);
     // ROR's inputs are kept (read below); the rest of each customer's inputs is done with.
-    let ror_inputs: Vec<RorInputs> = inputs.into_iter().map(|customer| customer.ror).collect();
+    let (ror_inputs, playbook_facts): (Vec<RorInputs>, Vec<PlaybookFacts>) =
+        inputs.into_iter().map(|customer| (customer.ror, customer.playbook)).unzip();
     let points = Points { values: features.iter().flatten().copied().collect(), dims: 5 };
     let clustering = cluster(&points.standardised(), 2..=8, 2_000, CLUSTER_SEED);
     drop(points);
@@ -407,8 +413,9 @@ pub fn add(
         previous: previous_p_alive.as_ref(),
         lapses,
         previous_silence: previous_silence.as_ref(),
+        playbook: &playbook_facts,
     };
-    let (actions, action_json) = playbook(&with_segments, context, &facts)?;
+    let (actions, action_json) = playbook(&with_segments, context, &facts, needs)?;
     let mut next: Vec<Option<String>> = vec![None; n];
     for action in actions.iter().filter(|action| !action.control) {
         next[action.row] = Some(action.action.clone());
@@ -1206,6 +1213,8 @@ struct Facts<'a> {
     lapses: Option<(&'a LapseRule, &'a [Option<Lapse>])>,
     /// Days since the last purchase at the previous analysis.
     previous_silence: Option<&'a HashMap<String, f64>>,
+    /// What the built-in rules read of each customer's events.
+    playbook: &'a [PlaybookFacts],
 }
 
 /// Actions of earlier analyses: per customer, `(action, local day of the run's
@@ -1252,14 +1261,7 @@ struct Action {
     as_of: String,
 }
 
-/// Milestone order counts that earn a thank-you.
-const MILESTONES: [usize; 6] = [3, 5, 10, 25, 50, 100];
-/// How recent a trigger must be for its action, days.
-const RECENT_DAYS: i64 = 14;
-/// Days after a trigger in which a contact counts as following it (proactive help).
-const FOLLOW_DAYS: i64 = 7;
-
-fn ordinal(n: usize) -> String {
+fn ordinal(n: u32) -> String {
     let suffix = match (n % 10, n % 100) {
         (1, 11) | (2, 12) | (3, 13) => "th",
         (1, _) => "st",
@@ -1280,35 +1282,15 @@ struct Need {
     upper: f64,
 }
 
-/// The times of one kind of trigger event in a timeline.
-type TriggerTimes = dyn Fn(&Timeline) -> Vec<i64> + Sync;
-
 /// Learn which events are often followed by a contact: of the events at least
 /// [`FOLLOW_DAYS`] before the observation end, the share followed by a conversation
-/// within that many days, with a Wilson interval; a trigger qualifies with 30 events and
-/// a lower bound of 10% or more.
-fn predictable_needs(timelines: &[Timeline], as_of: i64) -> Vec<Need> {
-    let follow = FOLLOW_DAYS * DAY;
-    let triggers: [(&'static str, &TriggerTimes); 2] = [
-        ("article-view", &|t: &Timeline| t.engagement.iter().filter(|e| e.kind == EngagementType::ArticleView).map(|e| e.time).collect()),
-        ("purchase", &|t: &Timeline| t.purchases.iter().filter(|p| p.amount > 0.0).map(|p| p.time).collect()),
-    ];
-    triggers
+/// within that many days (the customers' counts summed), with a Wilson interval; a
+/// trigger qualifies with 30 events and a lower bound of 10% or more.
+fn predictable_needs(counts: NeedCounts) -> Vec<Need> {
+    TRIGGERS
         .iter()
-        .filter_map(|(trigger, times)| {
-            let (followed, n) = timelines
-                .par_iter()
-                .map(|timeline| {
-                    let mut counts = (0_u64, 0_u64);
-                    for time in times(timeline).into_iter().filter(|&time| time + follow <= as_of) {
-                        counts.1 += 1;
-                        if timeline.conversations.iter().any(|c| c.start > time && c.start <= time + follow) {
-                            counts.0 += 1;
-                        }
-                    }
-                    counts
-                })
-                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        .zip(counts.0)
+        .filter_map(|(&trigger, (followed, n))| {
             let interval = rapport_stats::intervals::wilson(followed, n, 0.95);
             (n >= 30 && interval.lower >= 0.10).then_some(Need { trigger, followed, n, lower: interval.lower, upper: interval.upper })
         })
@@ -1316,15 +1298,7 @@ fn predictable_needs(timelines: &[Timeline], as_of: i64) -> Vec<Need> {
 }
 
 /// The built-in rules' proposals for customer `i`.
-fn builtin_proposals(
-    i: usize,
-    timeline: &Timeline,
-    facts: &Facts<'_>,
-    as_of: i64,
-    zone: Zone,
-    needs: &[Need],
-    valuable: f64,
-) -> Vec<Proposal> {
+fn builtin_proposals(i: usize, customer: &str, facts: &Facts<'_>, as_of: i64, zone: Zone, needs: &[Need], valuable: f64) -> Vec<Proposal> {
     let local_date = |time: i64| {
         chrono::DateTime::from_timestamp(zone.local_seconds(ParsedTime::Instant(time)), 0).map(|t| t.date_naive()).unwrap_or_default()
     };
@@ -1336,19 +1310,13 @@ fn builtin_proposals(
         Proposal { action: action.to_string(), priority, cooldown_days, channel: None, reason }
     };
     let mut proposals = Vec::new();
-    let mut orders: Vec<i64> = timeline.purchases.iter().filter(|p| p.amount > 0.0).map(|p| p.time).collect();
-    orders.dedup();
+    let events = &facts.playbook[i];
 
     // service_recovery: an unresolved conversation that opened negative, recently.
-    if let Some(conversation) = timeline.conversations.iter().rev().find(|c| c.start >= recent && c.opened_negative() && !c.resolved) {
+    if let Some((start, channel)) = &events.complaint {
         proposals.push(propose(
             "service_recovery",
-            format!(
-                "unresolved complaint on {}, opened {} ({} days ago)",
-                conversation.channel,
-                local_date(conversation.start),
-                (as_of - conversation.start) / DAY
-            ),
+            format!("unresolved complaint on {channel}, opened {} ({} days ago)", local_date(*start), (as_of - start) / DAY),
         ));
     }
     // win_back: P(alive) has fallen below ½ (but not below 0.1: long gone is not falling)
@@ -1369,7 +1337,7 @@ fn builtin_proposals(
             && lapse.is_lapsing()
             && valued
         {
-            let before = facts.previous_silence.and_then(|previous| previous.get(&timeline.customer)).copied();
+            let before = facts.previous_silence.and_then(|previous| previous.get(customer)).copied();
             if before.is_none_or(|before| (before as i64) < lapse.threshold) {
                 proposals.push(propose(
                     "win_back",
@@ -1381,7 +1349,7 @@ fn builtin_proposals(
             }
         }
     } else if p.is_finite() && (0.1..0.5).contains(&p) && valued {
-        let before = facts.previous.and_then(|previous| previous.get(&timeline.customer)).copied();
+        let before = facts.previous.and_then(|previous| previous.get(customer)).copied();
         if before.is_none_or(|before| before >= 0.5) {
             let was = before.map(|before| format!(" (was {before:.2} at the last analysis)")).unwrap_or_default();
             proposals.push(propose("win_back", format!("P(alive) {p:.2}{was}; {why_valued}")));
@@ -1390,12 +1358,12 @@ fn builtin_proposals(
     // proactive_help: a recent event that is often followed by a contact, and no contact since.
     for need in needs {
         let last = match need.trigger {
-            "article-view" => timeline.engagement.iter().rev().find(|e| e.kind == EngagementType::ArticleView).map(|e| e.time),
-            _ => orders.last().copied(),
+            "article-view" => events.last_article_view,
+            _ => events.last_orders.1,
         };
         if let Some(time) = last
             && time >= as_of - 3 * DAY
-            && !timeline.conversations.iter().any(|c| c.start > time)
+            && events.last_contact.is_none_or(|contact| contact <= time)
         {
             proposals.push(propose(
                 "proactive_help",
@@ -1414,17 +1382,16 @@ fn builtin_proposals(
         }
     }
     // welcome_back: a recent order after a lapse of 180 days or more.
-    if orders.len() >= 2 {
-        let (last, before) = (orders[orders.len() - 1], orders[orders.len() - 2]);
-        if last >= recent && last - before >= 180 * DAY {
-            proposals.push(propose("welcome_back", format!("ordered on {} after {} days away", local_date(last), (last - before) / DAY)));
-        }
+    if let (Some(before), Some(last)) = events.last_orders
+        && last >= recent
+        && last - before >= 180 * DAY
+    {
+        proposals.push(propose("welcome_back", format!("ordered on {} after {} days away", local_date(last), (last - before) / DAY)));
     }
     // thank_you: a milestone order or an anniversary of the first order in the last week.
-    let week = as_of - 7 * DAY;
-    if let Some(&n) = MILESTONES.iter().find(|&&n| orders.len() >= n && orders[n - 1] > week) {
-        proposals.push(propose("thank_you", format!("{} order, on {}", ordinal(n), local_date(orders[n - 1]))));
-    } else if let Some(&first) = orders.first() {
+    if let Some((n, time)) = events.new_milestone() {
+        proposals.push(propose("thank_you", format!("{} order, on {}", ordinal(n), local_date(time))));
+    } else if let Some(first) = events.first_order {
         use chrono::Datelike;
         let first_date = local_date(first);
         let years = today.year() - first_date.year();
@@ -1432,7 +1399,7 @@ fn builtin_proposals(
         if let Some(anniversary) = anniversary
             && years >= 1
             && anniversary <= today
-            && (today - anniversary).num_days() < 7
+            && (today - anniversary).num_days() < MILESTONE_DAYS
         {
             proposals.push(propose(
                 "thank_you",
@@ -1441,26 +1408,18 @@ fn builtin_proposals(
         }
     }
     // ask_for_review / ask_for_referral: a promoter's answer in the last 30 days.
-    if let Some(answer) = timeline.answers.iter().rev().find(|a| a.survey == SurveyType::Nps)
-        && answer.score >= 9.0
-        && answer.time >= as_of - 30 * DAY
+    if let Some((time, score)) = events.last_nps
+        && score >= 9.0
+        && time >= as_of - 30 * DAY
     {
         let year = as_of - 365 * DAY;
-        let reviewed = timeline.engagement.iter().rev().find(|e| e.kind == EngagementType::Review && e.time >= year);
-        let referred = timeline.engagement.iter().any(|e| e.kind == EngagementType::Referral && e.time >= year);
+        let reviewed = events.last_review.filter(|&review| review >= year);
+        let referred = events.last_referral.is_some_and(|referral| referral >= year);
         match reviewed {
-            None => proposals.push(propose(
-                "ask_for_review",
-                format!("NPS {} on {}; no review in the last year", answer.score, local_date(answer.time)),
-            )),
+            None => proposals.push(propose("ask_for_review", format!("NPS {score} on {}; no review in the last year", local_date(time)))),
             Some(review) if !referred => proposals.push(propose(
                 "ask_for_referral",
-                format!(
-                    "NPS {} on {}; reviewed on {}; no referral in the last year",
-                    answer.score,
-                    local_date(answer.time),
-                    local_date(review.time)
-                ),
+                format!("NPS {score} on {}; reviewed on {}; no referral in the last year", local_date(time), local_date(review)),
             )),
             Some(_) => {}
         }
@@ -1486,7 +1445,12 @@ fn action_name(action: &str) -> &'static str {
 
 /// Run the playbook: built-in and user rules, one action per customer, consent, cooldown,
 /// frequency cap and control.
-fn playbook(table: &CustomerTable, context: &Context<'_>, facts: &Facts<'_>) -> Result<(Vec<Action>, Json), EngineError> {
+fn playbook(
+    table: &CustomerTable,
+    context: &Context<'_>,
+    facts: &Facts<'_>,
+    needs: NeedCounts,
+) -> Result<(Vec<Action>, Json), EngineError> {
     let Context { timelines, as_of, zone, config, consent, history, .. } = *context;
     let settings = config.actions.as_ref();
     let (builtin, control_share, cap) =
@@ -1494,7 +1458,7 @@ fn playbook(table: &CustomerTable, context: &Context<'_>, facts: &Facts<'_>) -> 
     let local = zone.local_seconds(ParsedTime::Instant(as_of));
     let today = local.div_euclid(DAY);
     let as_of_date = rapport_core::time::format_local(local)[..10].to_string();
-    let needs = if builtin { predictable_needs(timelines, as_of) } else { Vec::new() };
+    let needs = if builtin { predictable_needs(needs) } else { Vec::new() };
     // "Valuable": the top fifth of customers who bought, by net spend.
     let mut spend: Vec<f64> = facts.net_spend.iter().copied().filter(|s| s.is_finite() && *s > 0.0).collect();
     spend.sort_by(f64::total_cmp);
@@ -1508,7 +1472,8 @@ fn playbook(table: &CustomerTable, context: &Context<'_>, facts: &Facts<'_>) -> 
         .into_par_iter()
         .filter_map(|i| {
             let timeline = &timelines[i];
-            let mut proposals = if builtin { builtin_proposals(i, timeline, facts, as_of, zone, &needs, valuable) } else { Vec::new() };
+            let mut proposals =
+                if builtin { builtin_proposals(i, &timeline.customer, facts, as_of, zone, &needs, valuable) } else { Vec::new() };
             for (index, matched) in &user {
                 if let Some(values) = &matched[i] {
                     let rule = &config.playbook[*index];
@@ -1990,7 +1955,6 @@ mod tests {
     #[test]
     fn surprise_and_delight_needs_a_customer_likely_alive() {
         let on_watch = std::collections::HashSet::new();
-        let timeline = Timeline { customer: "c".into(), ..Timeline::default() };
         let proposed = |p_alive: f64| {
             let facts = Facts {
                 tier: &[true],
@@ -2002,9 +1966,10 @@ mod tests {
                 previous: None,
                 lapses: None,
                 previous_silence: None,
+                playbook: &[PlaybookFacts::default()],
             };
             let as_of = 1_767_139_200; // 2025-12-31
-            builtin_proposals(0, &timeline, &facts, as_of, Zone::Utc, &[], f64::INFINITY)
+            builtin_proposals(0, "c", &facts, as_of, Zone::Utc, &[], f64::INFINITY)
                 .into_iter()
                 .map(|proposal| proposal.action)
                 .collect::<Vec<_>>()
@@ -2019,7 +1984,6 @@ mod tests {
     #[test]
     fn win_back_reaches_the_top_tier() {
         let on_watch = std::collections::HashSet::from([0]);
-        let timeline = Timeline { customer: "c".into(), ..Timeline::default() };
         let proposed = |tier: bool| {
             let facts = Facts {
                 tier: &[tier],
@@ -2031,8 +1995,9 @@ mod tests {
                 previous: None,
                 lapses: None,
                 previous_silence: None,
+                playbook: &[PlaybookFacts::default()],
             };
-            builtin_proposals(0, &timeline, &facts, 1_767_139_200, Zone::Utc, &[], 500.0)
+            builtin_proposals(0, "c", &facts, 1_767_139_200, Zone::Utc, &[], 500.0)
                 .into_iter()
                 .map(|proposal| (proposal.action, proposal.reason))
                 .collect::<Vec<_>>()

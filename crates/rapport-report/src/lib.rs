@@ -383,7 +383,7 @@ fn matrix(view: &RunView, currency: &str, links: bool) -> Markup {
             column: strength[row] as usize - 1,
             value: predicted[row].max(0.0),
             text: format!("{} customer{}", count(customers[row]), if customers[row] == 1.0 { "" } else { "s" }),
-            detail: format!("{} {} each", short(per_customer[row]), currency),
+            detail: if customers[row] > 0.0 { format!("{} {} each", short(per_customer[row]), currency) } else { String::new() },
             // An empty cell (the grid lists every one) has no customers to list.
             link: (links && customers[row] > 0.0).then(|| format!("/matrix/{}/{}", longevity[row], strength[row])),
         })

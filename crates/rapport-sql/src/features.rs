@@ -40,6 +40,7 @@ use datafusion::logical_expr::{
 };
 use rapport_action::alerts::Windows;
 use rapport_action::lapse::Rhythm;
+use rapport_action::playbook::{NeedCounts, PlaybookFacts};
 use rapport_action::ror::{RorInputs, reward_contact};
 use rapport_action::strength::{PERIOD_DAYS, StrengthInputs, satisfaction, split_of};
 use rapport_action::watch::Signal;
@@ -100,6 +101,7 @@ pub fn aggregate_function(name: &str) -> Option<AggregateUDF> {
         CONVERSATIONS_FUNCTION => Some(AggregateUDF::from(Conversations::new())),
         CONVERSATION_LIST_FUNCTION => Some(AggregateUDF::from(Conversations::list())),
         RHYTHM_FUNCTION => Some(AggregateUDF::from(RhythmFunction::new())),
+        FOLLOWED_FUNCTION => Some(AggregateUDF::from(FollowedFunction::new())),
         _ => None,
     }
 }
@@ -723,6 +725,122 @@ impl Accumulator for RhythmState {
     }
 }
 
+/// `rapport_followed(t, kind, as_of)`: of a customer's trigger events (`kind` 1 an
+/// article view, 2 a purchase row), those at least `FOLLOW_DAYS` before `as_of` and how
+/// many a conversation (`kind` 0, `t` its start) followed within that many days, as
+/// `rapport_action::playbook::NeedCounts` counts them: a struct of `article_followed`,
+/// `article_n`, `purchase_followed` and `purchase_n`.
+pub const FOLLOWED_FUNCTION: &str = "rapport_followed";
+
+/// See [`FOLLOWED_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct FollowedFunction {
+    signature: Signature,
+}
+parameterless!(FollowedFunction);
+
+impl FollowedFunction {
+    fn new() -> FollowedFunction {
+        FollowedFunction { signature: Signature::exact(vec![DataType::Int64, DataType::Int64, DataType::Int64], Volatility::Immutable) }
+    }
+}
+
+fn followed_fields() -> Fields {
+    Fields::from(
+        ["article_followed", "article_n", "purchase_followed", "purchase_n"].map(|name| Field::new(name, DataType::UInt64, false)).to_vec(),
+    )
+}
+
+impl AggregateUDFImpl for FollowedFunction {
+    fn name(&self) -> &str {
+        FOLLOWED_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Struct(followed_fields()))
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn Accumulator>> {
+        Ok(Box::<FollowedState>::default())
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
+        let list = |suffix: &str| {
+            let name = datafusion::logical_expr::utils::format_state_name(args.name, suffix);
+            Arc::new(Field::new(name, DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))), true)) as FieldRef
+        };
+        Ok(vec![list("times"), list("kinds"), list("as_of")])
+    }
+}
+
+/// One customer's events while they are aggregated: times, kinds, and the observation end.
+#[derive(Debug, Default)]
+struct FollowedState {
+    times: Vec<i64>,
+    kinds: Vec<i64>,
+    as_of: Option<i64>,
+}
+
+impl FollowedState {
+    fn extend(&mut self, times: &ArrayRef, kinds: &ArrayRef, as_of: &ArrayRef) {
+        let (times, kinds) = (times.as_primitive::<Int64Type>(), kinds.as_primitive::<Int64Type>());
+        for row in (0..times.len()).filter(|&row| !times.is_null(row) && !kinds.is_null(row)) {
+            self.times.push(times.value(row));
+            self.kinds.push(kinds.value(row));
+        }
+        if self.as_of.is_none() {
+            self.as_of = as_of.as_primitive::<Int64Type>().iter().flatten().next();
+        }
+    }
+}
+
+impl Accumulator for FollowedState {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
+        let [times, kinds, as_of] = values else { return exec_err!("{FOLLOWED_FUNCTION} takes 3 arguments") };
+        self.extend(times, kinds, as_of);
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
+        let of_kind =
+            |kind: i64| -> Vec<i64> { self.times.iter().zip(&self.kinds).filter(|(_, k)| **k == kind).map(|(time, _)| *time).collect() };
+        let mut starts = of_kind(0);
+        starts.sort_unstable();
+        let as_of = self.as_of.unwrap_or(i64::MIN);
+        let (article, purchase) = (
+            rapport_action::playbook::followed(&of_kind(1), &starts, as_of),
+            rapport_action::playbook::followed(&of_kind(2), &starts, as_of),
+        );
+        let columns: Vec<ArrayRef> = [article.0, article.1, purchase.0, purchase.1]
+            .into_iter()
+            .map(|value| Arc::new(UInt64Array::from(vec![value])) as ArrayRef)
+            .collect();
+        Ok(ScalarValue::Struct(Arc::new(StructArray::try_new(followed_fields(), columns, None)?)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + (self.times.capacity() + self.kinds.capacity()) * std::mem::size_of::<i64>()
+    }
+
+    fn state(&mut self) -> DataFusionResult<Vec<ScalarValue>> {
+        let list = |values: Vec<i64>| list_scalar(Arc::new(Int64Array::from(values)));
+        Ok(vec![list(self.times.clone()), list(self.kinds.clone()), list(self.as_of.into_iter().collect())])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DataFusionResult<()> {
+        let [times, kinds, as_of] = states else { return exec_err!("{FOLLOWED_FUNCTION} merges 3 states") };
+        let (times, kinds, as_of) = (times.as_list::<i32>(), kinds.as_list::<i32>(), as_of.as_list::<i32>());
+        for state in (0..times.len()).filter(|&state| !times.is_null(state)) {
+            self.extend(&times.value(state), &kinds.value(state), &as_of.value(state));
+        }
+        Ok(())
+    }
+}
+
 /// Rows as the state's columns, in the order of [`conversation_state_types`].
 fn row_columns<'a>(rows: impl Iterator<Item = &'a ThreadRow> + Clone) -> [ArrayRef; 6] {
     [
@@ -927,6 +1045,10 @@ pub struct Planned {
     /// What ROR reads of each customer's purchases, conversations, costs and programs, by
     /// customer id (a customer with none of those left out).
     pub ror: HashMap<String, RorInputs>,
+    /// What the playbook's built-in rules read of each customer, by id.
+    pub playbook: HashMap<String, PlaybookFacts>,
+    /// The brand's trigger events and those a contact followed, for predictable needs.
+    pub needs: NeedCounts,
 }
 
 /// An interactions row's columns as the conversation aggregates read them (beside the
@@ -957,6 +1079,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     context.register_udaf(AggregateUDF::from(Conversations::list()));
     context.register_udf(ScalarUDF::from(ConversationFactors::new()));
     context.register_udaf(AggregateUDF::from(RhythmFunction::new()));
+    context.register_udaf(AggregateUDF::from(FollowedFunction::new()));
     context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
     let as_of = spec.as_of;
@@ -1511,6 +1634,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             }
         }
     }
+    let (playbook, needs) = playbook_facts(&spec, lists.as_ref(), &linked, &run, &exists)?;
     drop(lists);
     let text = |column: &StringArray, row: usize| (!column.is_null(row)).then(|| column.value(row).to_string());
     let strings = |batch: &RecordBatch, index: usize| -> Result<StringArray, SqlError> {
@@ -1598,7 +1722,141 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             strength.entry(id.clone()).or_default().at_end.advocacy = advocacy;
         }
     }
-    Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts, signals, ror }))
+    Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts, signals, ror, playbook, needs }))
+}
+
+/// What the playbook's built-in rules read of each customer (`PlaybookFacts::of`, by the
+/// same rules), and the brand's predictable-needs counts (`NeedCounts::of`, summed).
+fn playbook_facts(
+    spec: &FeatureSpec,
+    lists: Option<&Reused>,
+    linked: &dyn Fn(&str, &str) -> String,
+    run: &dyn Fn(String) -> Result<Vec<RecordBatch>, SqlError>,
+    exists: &dyn Fn(&str) -> Result<bool, SqlError>,
+) -> Result<(HashMap<String, PlaybookFacts>, NeedCounts), SqlError> {
+    use rapport_action::playbook::{FOLLOW_DAYS, MILESTONE_DAYS, RECENT_DAYS};
+    const DAY: i64 = 86_400;
+    let as_of = spec.as_of;
+    let mut facts: HashMap<String, PlaybookFacts> = HashMap::new();
+    let optional = |column: &Int64Array, row: usize| (!column.is_null(row)).then(|| column.value(row));
+    // The needs' events, for one plan below: conversation starts (0), article views (1)
+    // and positive purchase rows (2).
+    let mut events = Vec::new();
+    let view = serde_json::to_value(EngagementType::ArticleView).ok().and_then(|value| value.as_str().map(str::to_string));
+    let view = view.unwrap_or_default().replace('\'', "''");
+
+    if let Some(lists) = lists {
+        let unnested = format!("(SELECT customer, unnest(list) AS c FROM {})", lists.from);
+        let batches = run(format!("SELECT customer, MAX(get_field(c, 'start')) AS last_contact FROM {unnested} GROUP BY customer"))?;
+        for batch in &batches {
+            let (ids, last) = (ids(batch)?, integers(batch)(1)?);
+            for row in 0..batch.num_rows() {
+                facts.entry(ids.value(row).to_string()).or_default().last_contact = optional(&last, row);
+            }
+        }
+        let recent = as_of - RECENT_DAYS * DAY;
+        let batches = run(format!(
+            "SELECT customer, get_field(c, 'start') AS start, get_field(c, 'channel') AS channel FROM {unnested}
+             WHERE get_field(c, 'start') >= {recent} AND get_field(c, 'watch') = 1"
+        ))?;
+        for batch in &batches {
+            let (ids, start) = (ids(batch)?, integers(batch)(1)?);
+            let channel = arrow::compute::cast(batch.column(2), &DataType::Utf8).map_err(internal)?;
+            let channel = channel.as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                let found = (start.value(row), channel.value(row).to_string());
+                let complaint = &mut facts.entry(ids.value(row).to_string()).or_default().complaint;
+                if complaint.as_ref().is_none_or(|latest| found > *latest) {
+                    *complaint = Some(found);
+                }
+            }
+        }
+        events.push(format!("SELECT customer, get_field(c, 'start') AS t, arrow_cast(0, 'Int64') AS kind FROM {unnested}"));
+    }
+    if exists("engagement")? {
+        let name = |kind: EngagementType| serde_json::to_value(kind).ok().and_then(|value| value.as_str().map(str::to_string));
+        let (review, referral) = (name(EngagementType::Review).unwrap_or_default(), name(EngagementType::Referral).unwrap_or_default());
+        let rows = linked("engagement", "k.engagement_type AS kind");
+        let batches = run(format!(
+            "SELECT customer, MAX(t) FILTER (WHERE kind = '{view}') AS view, MAX(t) FILTER (WHERE kind = '{review}') AS review,
+                    MAX(t) FILTER (WHERE kind = '{referral}') AS referral
+             FROM ({rows}) WHERE kind IN ('{view}', '{review}', '{referral}') GROUP BY customer"
+        ))?;
+        for batch in &batches {
+            let (ids, column) = (ids(batch)?, integers(batch));
+            let (view, review, referral) = (column(1)?, column(2)?, column(3)?);
+            for row in 0..batch.num_rows() {
+                let customer = facts.entry(ids.value(row).to_string()).or_default();
+                (customer.last_article_view, customer.last_review, customer.last_referral) =
+                    (optional(&view, row), optional(&review, row), optional(&referral, row));
+            }
+        }
+        events.push(format!("SELECT customer, t, arrow_cast(1, 'Int64') AS kind FROM ({rows}) WHERE kind = '{view}'"));
+    }
+    if exists("surveys")? {
+        let nps = SurveyType::Nps.name();
+        let rows = linked("surveys", "lower(trim(k.survey_type)) AS survey, arrow_cast(k.score, 'Float64') AS score");
+        let batches = run(format!(
+            "SELECT customer, MAX(t) AS t, first_value(score ORDER BY t DESC, score DESC) AS score
+             FROM ({rows}) WHERE survey = '{nps}' GROUP BY customer"
+        ))?;
+        for batch in &batches {
+            let (ids, time) = (ids(batch)?, integers(batch)(1)?);
+            let score = arrow::compute::cast(batch.column(2), &DataType::Float64).map_err(internal)?;
+            let score = score.as_primitive::<Float64Type>();
+            for row in (0..batch.num_rows()).filter(|&row| !time.is_null(row) && !score.is_null(row)) {
+                facts.entry(ids.value(row).to_string()).or_default().last_nps = Some((time.value(row), score.value(row)));
+            }
+        }
+    }
+    if exists("purchases")? {
+        let rows = linked("purchases", "k.amount AS amount");
+        let week = as_of - MILESTONE_DAYS * DAY;
+        // Orders: the distinct times of the positive rows.
+        let batches = run(format!(
+            "SELECT customer, COUNT(*) AS orders, MIN(t) AS first_order, MAX(t) AS last_order,
+                    nth_value(t, 2 ORDER BY t DESC) AS previous_order,
+                    array_agg(t ORDER BY t) FILTER (WHERE t > {week}) AS week_orders
+             FROM (SELECT DISTINCT customer, t FROM ({rows}) WHERE amount > 0) GROUP BY customer"
+        ))?;
+        for batch in &batches {
+            let (ids, column) = (ids(batch)?, integers(batch));
+            let (orders, first, last, previous) = (column(1)?, column(2)?, column(3)?, column(4)?);
+            let week_orders = batch.column(5).as_list::<i32>();
+            for row in 0..batch.num_rows() {
+                let customer = facts.entry(ids.value(row).to_string()).or_default();
+                customer.orders = u32::try_from(orders.value(row)).unwrap_or(u32::MAX);
+                customer.first_order = optional(&first, row);
+                customer.last_orders = (optional(&previous, row), optional(&last, row));
+                if !week_orders.is_null(row) {
+                    let times = arrow::compute::cast(&week_orders.value(row), &DataType::Int64).map_err(internal)?;
+                    customer.week_orders = times.as_primitive::<Int64Type>().iter().flatten().collect();
+                }
+            }
+        }
+        events.push(format!("SELECT customer, t, arrow_cast(2, 'Int64') AS kind FROM ({rows}) WHERE amount > 0"));
+    }
+    // The needs: each customer's triggers against their conversations, then summed.
+    let mut needs = NeedCounts::default();
+    if !events.is_empty() {
+        let follow = FOLLOW_DAYS * DAY;
+        let batches = run(format!(
+            "SELECT SUM(get_field(f, 'article_followed')), SUM(get_field(f, 'article_n')),
+                    SUM(get_field(f, 'purchase_followed')), SUM(get_field(f, 'purchase_n'))
+             FROM (SELECT customer, {FOLLOWED_FUNCTION}(t, kind, arrow_cast({as_of}, 'Int64')) AS f
+                   FROM ({}) WHERE kind = 0 OR t + {follow} <= {as_of} GROUP BY customer)",
+            events.join(" UNION ALL ")
+        ))?;
+        for batch in batches.iter().filter(|batch| batch.num_rows() > 0) {
+            let column = integers(batch);
+            let value = |index: usize| -> Result<u64, SqlError> {
+                let column = column(index)?;
+                Ok(if column.is_null(0) { 0 } else { column.value(0) as u64 })
+            };
+            needs.0 = [(value(0)?, value(1)?), (value(2)?, value(3)?)];
+        }
+    }
+    Ok((facts, needs))
 }
 
 /// A relation several plans read: what follows their `FROM`.

@@ -399,6 +399,14 @@ fn datafusion_analysis_equals_the_embedded_one() {
     for kind in ["on ", "detractor: NPS"] {
         assert!(reasons.iter().any(|reason| reason.contains(kind)), "no {kind:?} among {reasons:?}");
     }
+    // The actions compared above include every built-in rule's, so the playbook's facts
+    // and predictable needs were read from the plans, not found empty on both sides.
+    let actions = read(&embedded_run.join("actions.parquet"));
+    let names = arrow::compute::cast(actions.column_by_name("action").expect("action"), &arrow::datatypes::DataType::Utf8).expect("action");
+    let names: std::collections::BTreeSet<&str> = (0..actions.num_rows()).map(|row| names.as_string::<i32>().value(row)).collect();
+    for (action, ..) in rapport_action::playbook::DEFAULT_RULES {
+        assert!(names.contains(action), "no {action} among {names:?}");
+    }
     same_customers(&embedded_run, &planned_run);
     let embedded = read(&embedded_run.join("customers.parquet"));
     assert!(embedded.num_rows() > 1500, "{} customers", embedded.num_rows());
