@@ -270,13 +270,15 @@ mod on_a_cluster {
 
         // The analysis, its per-customer aggregation and scoring on the cluster: the same
         // customer table.
-        // Besides the customer table, the tables strength, the matrix, the clusters and the
-        // indicator alerts' weekly counts (plans on the cluster too) make.
+        // Besides the customer table, the tables strength, the matrix, the clusters, the
+        // indicator alerts' weekly counts and the playbook (plans on the cluster too) make.
         let queries = [
             "SELECT * FROM customers ORDER BY customer_id",
             "SELECT * FROM indicators ORDER BY 1, 2, 3",
             "SELECT * FROM matrix ORDER BY 1, 2",
             "SELECT * FROM clusters ORDER BY 1",
+            // The playbook's facts and predictable needs are plans too.
+            "SELECT * FROM actions ORDER BY customer_id, action",
         ];
         let tables = |engine: Option<&str>| {
             let mut analyze = vec!["analyze", "-q", "--workspace", workspace, "--as-of", "2025-12-31", "--format", "json"];
