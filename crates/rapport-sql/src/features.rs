@@ -1747,28 +1747,26 @@ fn playbook_facts(
 
     if let Some(lists) = lists {
         let unnested = format!("(SELECT customer, unnest(list) AS c FROM {})", lists.from);
-        let batches = run(format!("SELECT customer, MAX(get_field(c, 'start')) AS last_contact FROM {unnested} GROUP BY customer"))?;
-        for batch in &batches {
-            let (ids, last) = (ids(batch)?, integers(batch)(1)?);
-            for row in 0..batch.num_rows() {
-                facts.entry(ids.value(row).to_string()).or_default().last_contact = optional(&last, row);
-            }
-        }
+        // One pass over the lists (on a cluster each pass computes them again): the latest
+        // start, and the latest recent complaint with, at one start, the greatest channel.
         let recent = as_of - RECENT_DAYS * DAY;
+        let complaint = format!("get_field(c, 'start') >= {recent} AND get_field(c, 'watch') = 1");
         let batches = run(format!(
-            "SELECT customer, get_field(c, 'start') AS start, get_field(c, 'channel') AS channel FROM {unnested}
-             WHERE get_field(c, 'start') >= {recent} AND get_field(c, 'watch') = 1"
+            "SELECT customer, MAX(get_field(c, 'start')) AS last_contact,
+                    MAX(get_field(c, 'start')) FILTER (WHERE {complaint}) AS complaint_start,
+                    first_value(get_field(c, 'channel') ORDER BY get_field(c, 'start') DESC, get_field(c, 'channel') DESC)
+                        FILTER (WHERE {complaint}) AS complaint_channel
+             FROM {unnested} GROUP BY customer"
         ))?;
         for batch in &batches {
-            let (ids, start) = (ids(batch)?, integers(batch)(1)?);
-            let channel = arrow::compute::cast(batch.column(2), &DataType::Utf8).map_err(internal)?;
+            let (ids, column) = (ids(batch)?, integers(batch));
+            let (last, start) = (column(1)?, column(2)?);
+            let channel = arrow::compute::cast(batch.column(3), &DataType::Utf8).map_err(internal)?;
             let channel = channel.as_string::<i32>();
             for row in 0..batch.num_rows() {
-                let found = (start.value(row), channel.value(row).to_string());
-                let complaint = &mut facts.entry(ids.value(row).to_string()).or_default().complaint;
-                if complaint.as_ref().is_none_or(|latest| found > *latest) {
-                    *complaint = Some(found);
-                }
+                let customer = facts.entry(ids.value(row).to_string()).or_default();
+                customer.last_contact = optional(&last, row);
+                customer.complaint = optional(&start, row).map(|start| (start, channel.value(row).to_string()));
             }
         }
         events.push(format!("SELECT customer, get_field(c, 'start') AS t, arrow_cast(0, 'Int64') AS kind FROM {unnested}"));
