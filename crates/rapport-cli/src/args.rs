@@ -292,7 +292,8 @@ pub struct RorArgs {
     /// The analysis run (default: the latest).
     #[arg(long)]
     pub run: Option<String>,
-    /// Only one grouping (default: every one, then the programs' uplift).
+    /// Only one grouping (default: every one and, in a table on the terminal, the
+    /// programs' uplift after it; `uplift` alone for the programs' uplift).
     #[arg(long, value_enum)]
     pub by: Option<RorBy>,
     /// Output format (default: table, or what --output's extension says).

@@ -359,7 +359,18 @@ pub fn run(cli: Cli) -> Result<()> {
             if report.ror.num_rows() == 0 && !quiet {
                 say!("no rows: nothing was spent on customers in this grouping (see `rapport ror` for every grouping)");
             }
-            emit(&report.ror, format, args.output.as_deref())
+            emit(&report.ror, format, args.output.as_deref())?;
+            // Every grouping, then (on a terminal: one table per stream otherwise) what the
+            // programs caused, against their control groups.
+            if let (None, Some(programs)) = (args.by, &report.programs) {
+                if format == Format::Table && args.output.is_none() {
+                    say!("Programs against their control groups (what they caused; also `--by uplift`):");
+                    emit(programs, format, None)?;
+                } else if !quiet {
+                    say!("the programs' uplift against their control groups: `rapport ror --by uplift`");
+                }
+            }
+            Ok(())
         }
         Command::Propensity(args) => {
             let format = resolve_format(args.format, args.output.as_deref(), Format::Table);
@@ -770,11 +781,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 rows.push((name.clone(), report));
             }
             if !quiet && args.profile.is_none() && rows.iter().any(|(_, report)| report.batch.is_some()) {
-                let unsaved =
-                    rapport_engine::workspace::unsaved_mapping(&args.workspace, kind, &args.mappings, &args.sets, args.filter.as_deref())?;
-                if let Some(lines) = unsaved {
+                let flags = rapport_engine::workspace::IngestFlags {
+                    mappings: &args.mappings,
+                    sets: &args.sets,
+                    filter: args.filter.as_deref(),
+                    time_format: args.read.time_format.as_deref(),
+                    decimal_comma: args.read.decimal_comma,
+                };
+                if let Some(lines) = rapport_engine::workspace::unsaved_mapping(&args.workspace, kind, &flags)? {
                     say!(
-                        "--map, --set and --where map only this ingest; for the next export of this layout to need no flags, add to {} (into its tables of the same name, where it has them):\n{}",
+                        "these flags read this ingest only; for the next export of this layout to need none, put these lines in {} (merged into its tables of the same name, replacing what it says of the same fields):\n{}",
                         args.workspace.join("rapport.toml").display(),
                         lines.trim_end()
                     );
@@ -1657,7 +1673,8 @@ fn headline_table(
 fn overview_headlines(overview: &serde_json::Value) -> std::collections::BTreeMap<String, rapport_engine::analyze::Headline> {
     let mut out = std::collections::BTreeMap::new();
     for (name, figure) in overview.as_object().into_iter().flatten() {
-        let Some(estimate) = figure.get("estimate") else { continue };
+        // A figure of no one (CLV without a fit) says nothing here.
+        let Some(estimate) = figure.get("estimate").filter(|_| figure["n"].as_u64().is_some_and(|n| n > 0)) else { continue };
         let bound = |key: &str| figure[key].as_f64();
         out.insert(
             name.clone(),

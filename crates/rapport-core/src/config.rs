@@ -42,7 +42,7 @@ pub struct WorkspaceConfig {
     pub currency: String,
     /// Per kind: Rapport field name → input column name, or `= expression` computed
     /// from columns (see [`crate::mapping`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mapping: BTreeMap<String, BTreeMap<String, String>>,
     /// Per kind: Rapport field name → a constant for every row.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -54,7 +54,7 @@ pub struct WorkspaceConfig {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub decimal_comma: BTreeMap<String, bool>,
     /// Per kind: the strftime pattern (or `epoch`) of the time column.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub time_format: BTreeMap<String, String>,
     /// The service team's opening hours, for response times in business hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]

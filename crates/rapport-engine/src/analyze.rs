@@ -243,7 +243,8 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         let days = (as_of - first_purchase) / DAY + 1;
         if days < 182 {
             warnings.push(format!(
-                "the purchases span {days} days, and CLV, expected purchases and predicted spend look 12 months ahead, about {:.0}× as long: read them as the model's extrapolation (their intervals do not cover that)",
+                "the purchases span {days} day{}, and CLV, expected purchases and predicted spend look 12 months ahead, about {:.0}× as long: read them as the model's extrapolation (their intervals do not cover that)",
+                if days == 1 { "" } else { "s" },
                 365.0 / days as f64
             ));
         }
@@ -327,6 +328,10 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
             conversation_channels: workspace.config().costs.as_ref().is_some_and(|costs| !costs.per_contact.is_empty()),
         },
     )?;
+    // Without a fit there is no CLV to read as an extrapolation.
+    if skipped.contains_key("lifetime_value") {
+        warnings.retain(|warning| !warning.starts_with("the purchases span "));
+    }
     tables.extend(tracking);
     // A fit with a parameter on its boundary (no standard error) still predicts, but
     // everything built on it deserves a word of caution.

@@ -106,18 +106,29 @@ fn parse_assignments(kind: EventKind, mappings: &[String], expected: &str) -> Re
     Ok(parsed)
 }
 
-/// The `rapport.toml` lines that would make an ingest's `--map`, `--set` and `--where`
-/// the workspace's own for `kind` (so the next export of the same layout needs no
-/// flags), leaving out what `rapport.toml` already says; `None` when it says it all.
-/// The flags map only the ingest they are given to: a workspace's settings change only
-/// when its owner edits them.
-pub fn unsaved_mapping(
-    workspace: &Path,
-    kind: EventKind,
-    mappings: &[String],
-    sets: &[String],
-    filter: Option<&str>,
-) -> Result<Option<String>, EngineError> {
+/// How an ingest's flags read a file, as [`unsaved_mapping`] compares them with
+/// `rapport.toml`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestFlags<'a> {
+    /// `--map FIELD=COLUMN` (or `FIELD==EXPRESSION`).
+    pub mappings: &'a [String],
+    /// `--set FIELD=VALUE`.
+    pub sets: &'a [String],
+    /// `--where CONDITION`.
+    pub filter: Option<&'a str>,
+    /// `--time-format PATTERN`.
+    pub time_format: Option<&'a str>,
+    /// `--decimal-comma`.
+    pub decimal_comma: bool,
+}
+
+/// The `rapport.toml` lines that would make an ingest's flags (`--map`, `--set`,
+/// `--where`, `--time-format`, `--decimal-comma`) the workspace's own for `kind`, so that
+/// the next export of the same layout needs none, leaving out what `rapport.toml` already
+/// says; `None` when it says it all. A `--where` applies together with the file's filter,
+/// so the filter given is both. The flags map only the ingest they are given to: a
+/// workspace's settings change only when its owner edits them.
+pub fn unsaved_mapping(workspace: &Path, kind: EventKind, flags: &IngestFlags<'_>) -> Result<Option<String>, EngineError> {
     let config = Workspace::open(workspace)?.config().clone();
     let name = kind.to_string();
     let missing = |given: BTreeMap<String, String>, saved: Option<&BTreeMap<String, String>>| -> toml::Table {
@@ -133,10 +144,23 @@ pub fn unsaved_mapping(
             out.push_str(&format!("[{title}]\n{}", toml::to_string(&table).unwrap_or_default()));
         }
     };
-    section(format!("mapping.{name}"), missing(parse_mappings(kind, mappings)?, config.mapping.get(&name)));
-    section(format!("set.{name}"), missing(parse_sets(kind, sets)?, config.set.get(&name)));
-    if let Some(filter) = filter.filter(|filter| config.filter.get(&name).map(String::as_str) != Some(*filter)) {
-        section("filter".into(), toml::Table::from_iter([(name.clone(), toml::Value::String(filter.to_string()))]));
+    section(format!("mapping.{name}"), missing(parse_mappings(kind, flags.mappings)?, config.mapping.get(&name)));
+    section(format!("set.{name}"), missing(parse_sets(kind, flags.sets)?, config.set.get(&name)));
+    let saved = config.filter.get(&name).map(String::as_str);
+    // (Nothing to add where the saved filter is the flag's, or holds it as one of its terms.)
+    let holds = |filter: &str| saved.is_some_and(|saved| saved == filter || saved.contains(&format!("({filter})")));
+    if let Some(filter) = flags.filter.filter(|filter| !holds(filter)) {
+        let both = match saved {
+            Some(saved) => format!("({saved}) AND ({filter})"),
+            None => filter.to_string(),
+        };
+        section("filter".into(), toml::Table::from_iter([(name.clone(), toml::Value::String(both))]));
+    }
+    if let Some(pattern) = flags.time_format.filter(|pattern| config.time_format.get(&name).map(String::as_str) != Some(*pattern)) {
+        section("time_format".into(), toml::Table::from_iter([(name.clone(), toml::Value::String(pattern.to_string()))]));
+    }
+    if flags.decimal_comma && config.decimal_comma.get(&name) != Some(&true) {
+        section("decimal_comma".into(), toml::Table::from_iter([(name.clone(), toml::Value::Boolean(true))]));
     }
     Ok((!out.is_empty()).then_some(out))
 }
