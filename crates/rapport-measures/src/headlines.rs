@@ -872,13 +872,15 @@ impl Measures {
             programs.number("control_purchase_rate_lower", control_rate.lower);
             programs.number("control_purchase_rate_upper", control_rate.upper);
             let uplift = newcombe_difference(treated.successes, treated.n, control.successes, control.n, confidence).scaled(100.0);
-            programs.interval(uplift);
             let named = |columns: &mut Columns, name: &str, interval: Option<Interval>| {
                 let interval = interval.unwrap_or_else(Interval::empty);
                 columns.number(name, interval.estimate);
                 columns.number(&format!("{name}_lower"), interval.lower);
                 columns.number(&format!("{name}_upper"), interval.upper);
             };
+            // Named, beside the other uplifts (an `estimate` column here read as the
+            // program's whole effect).
+            named(&mut programs, "purchase_uplift", Some(uplift));
             named(&mut programs, "spend_uplift", arms.spend_uplift(confidence));
             named(&mut programs, "retention_uplift", arms.retention_uplift(confidence));
             // What was spent on the measured customers (those whose windows have closed):

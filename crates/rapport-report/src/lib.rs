@@ -928,11 +928,16 @@ fn programs(programs: Option<&RecordBatch>, ror: Option<&RecordBatch>, currency:
         let columns = |prefix: &str| {
             (floats(programs, prefix), floats(programs, &format!("{prefix}_lower")), floats(programs, &format!("{prefix}_upper")))
         };
-        let (purchase, purchase_low, purchase_high) = (floats(programs, "estimate"), floats(programs, "lower"), floats(programs, "upper"));
+        // `purchase_uplift`; runs before it was named called it `estimate` (and had `n`).
+        let (purchase, purchase_low, purchase_high) = match programs.column_by_name("purchase_uplift") {
+            Some(_) => columns("purchase_uplift"),
+            None => (floats(programs, "estimate"), floats(programs, "lower"), floats(programs, "upper")),
+        };
         let (spend, spend_low, spend_high) = columns("spend_uplift");
         let (retention, retention_low, retention_high) = columns("retention_uplift");
         let (roi, roi_low, roi_high) = columns("incremental_roi");
-        let (n, cost) = (floats(programs, "n"), floats(programs, "cost"));
+        let (treated, control, cost) = (floats(programs, "treated"), floats(programs, "control"), floats(programs, "cost"));
+        let n: Vec<f64> = treated.iter().zip(&control).map(|(treated, control)| treated + control).collect();
         let bars: Vec<Bar> = (0..programs.num_rows())
             .map(|row| Bar {
                 label: name[row].clone(),

@@ -102,6 +102,7 @@ pub fn aggregate_function(name: &str) -> Option<AggregateUDF> {
         CONVERSATION_LIST_FUNCTION => Some(AggregateUDF::from(Conversations::list())),
         RHYTHM_FUNCTION => Some(AggregateUDF::from(RhythmFunction::new())),
         FOLLOWED_FUNCTION => Some(AggregateUDF::from(FollowedFunction::new())),
+        ORDERS_FUNCTION => Some(AggregateUDF::from(OrdersFunction::new())),
         _ => None,
     }
 }
@@ -841,6 +842,129 @@ impl Accumulator for FollowedState {
     }
 }
 
+/// `rapport_orders(t, since)`: what the playbook reads of a customer's orders (the
+/// distinct times of their positive purchase rows, `rapport_action::playbook::PlaybookFacts`):
+/// a struct of `orders` (how many), `first`, `previous` (the one before the last), `last`
+/// and `recent` (those after `since`, ascending, a list). Written as an aggregate because
+/// `nth_value` and `array_agg` with `ORDER BY` sort each customer's rows in a single
+/// stream: 36 s of a 1M-customer analysis, measured, against a few seconds here.
+pub const ORDERS_FUNCTION: &str = "rapport_orders";
+
+/// See [`ORDERS_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct OrdersFunction {
+    signature: Signature,
+}
+parameterless!(OrdersFunction);
+
+impl OrdersFunction {
+    fn new() -> OrdersFunction {
+        OrdersFunction { signature: Signature::exact(vec![DataType::Int64, DataType::Int64], Volatility::Immutable) }
+    }
+}
+
+fn orders_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("orders", DataType::Int64, false),
+        Field::new("first", DataType::Int64, true),
+        Field::new("previous", DataType::Int64, true),
+        Field::new("last", DataType::Int64, true),
+        Field::new("recent", DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))), true),
+    ])
+}
+
+impl AggregateUDFImpl for OrdersFunction {
+    fn name(&self) -> &str {
+        ORDERS_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Struct(orders_fields()))
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn Accumulator>> {
+        Ok(Box::<OrdersState>::default())
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
+        let list = |suffix: &str| {
+            let name = datafusion::logical_expr::utils::format_state_name(args.name, suffix);
+            Arc::new(Field::new(name, DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))), true)) as FieldRef
+        };
+        Ok(vec![list("times"), list("since")])
+    }
+}
+
+/// One customer's order times while they are aggregated (deduplicated when emitted).
+#[derive(Debug, Default)]
+struct OrdersState {
+    times: Vec<i64>,
+    since: Option<i64>,
+}
+
+impl OrdersState {
+    fn extend(&mut self, times: &ArrayRef, since: &ArrayRef) {
+        self.times.extend(times.as_primitive::<Int64Type>().iter().flatten());
+        if self.since.is_none() {
+            self.since = since.as_primitive::<Int64Type>().iter().flatten().next();
+        }
+    }
+}
+
+impl Accumulator for OrdersState {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
+        let [times, since] = values else { return exec_err!("{ORDERS_FUNCTION} takes 2 arguments") };
+        self.extend(times, since);
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
+        self.times.sort_unstable();
+        self.times.dedup();
+        let since = self.since.unwrap_or(i64::MAX);
+        let recent: ArrayRef = Arc::new(Int64Array::from_iter_values(self.times.iter().copied().filter(|&time| time > since)));
+        let at = |from_end: usize| self.times.len().checked_sub(from_end).map(|index| self.times[index]);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![self.times.len() as i64])),
+            Arc::new(Int64Array::from(vec![self.times.first().copied()])),
+            Arc::new(Int64Array::from(vec![at(2)])),
+            Arc::new(Int64Array::from(vec![at(1)])),
+            Arc::new(ListArray::new(
+                Arc::new(Field::new_list_field(DataType::Int64, true)),
+                OffsetBuffer::from_lengths([recent.len()]),
+                recent,
+                None,
+            )),
+        ];
+        Ok(ScalarValue::Struct(Arc::new(StructArray::try_new(orders_fields(), columns, None)?)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.times.capacity() * std::mem::size_of::<i64>()
+    }
+
+    fn state(&mut self) -> DataFusionResult<Vec<ScalarValue>> {
+        // Deduplicated on the way out: a customer's many lines of one order travel once.
+        self.times.sort_unstable();
+        self.times.dedup();
+        let list = |values: Vec<i64>| list_scalar(Arc::new(Int64Array::from(values)));
+        Ok(vec![list(self.times.clone()), list(self.since.into_iter().collect())])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DataFusionResult<()> {
+        let [times, since] = states else { return exec_err!("{ORDERS_FUNCTION} merges 2 states") };
+        let (times, since) = (times.as_list::<i32>(), since.as_list::<i32>());
+        for state in (0..times.len()).filter(|&state| !times.is_null(state)) {
+            self.extend(&times.value(state), &since.value(state));
+        }
+        Ok(())
+    }
+}
+
 /// Rows as the state's columns, in the order of [`conversation_state_types`].
 fn row_columns<'a>(rows: impl Iterator<Item = &'a ThreadRow> + Clone) -> [ArrayRef; 6] {
     [
@@ -1080,6 +1204,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     context.register_udf(ScalarUDF::from(ConversationFactors::new()));
     context.register_udaf(AggregateUDF::from(RhythmFunction::new()));
     context.register_udaf(AggregateUDF::from(FollowedFunction::new()));
+    context.register_udaf(AggregateUDF::from(OrdersFunction::new()));
     context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
     let as_of = spec.as_of;
@@ -1812,10 +1937,9 @@ fn playbook_facts(
         let week = as_of - MILESTONE_DAYS * DAY;
         // Orders: the distinct times of the positive rows.
         let batches = run(format!(
-            "SELECT customer, COUNT(*) AS orders, MIN(t) AS first_order, MAX(t) AS last_order,
-                    nth_value(t, 2 ORDER BY t DESC) AS previous_order,
-                    array_agg(t ORDER BY t) FILTER (WHERE t > {week}) AS week_orders
-             FROM (SELECT DISTINCT customer, t FROM ({rows}) WHERE amount > 0) GROUP BY customer"
+            "SELECT customer, get_field(o, 'orders') AS orders, get_field(o, 'first') AS first_order,
+                    get_field(o, 'last') AS last_order, get_field(o, 'previous') AS previous_order, get_field(o, 'recent') AS week_orders
+             FROM (SELECT customer, {ORDERS_FUNCTION}(t, arrow_cast({week}, 'Int64')) AS o FROM ({rows}) WHERE amount > 0 GROUP BY customer)"
         ))?;
         for batch in &batches {
             let (ids, column) = (ids(batch)?, integers(batch));
