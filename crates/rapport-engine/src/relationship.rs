@@ -321,6 +321,27 @@ pub fn add(
     // ROR's inputs are kept (read below); the rest of each customer's inputs is done with.
     let (ror_inputs, playbook_facts): (Vec<RorInputs>, Vec<PlaybookFacts>) =
         inputs.into_iter().map(|customer| (customer.ror, customer.playbook)).unzip();
+    // The playbook's built-in proposals, made here from what they read (every input is
+    // known by now) so that its facts (a couple of hundred bytes a customer) are not held
+    // through propensity, where the analysis peaks; the few proposals are.
+    let builtin = {
+        let on_watch: std::collections::HashSet<usize> = watch.iter().map(|(i, _)| *i).collect();
+        let previous_silence = previous.and_then(previous_silence);
+        let facts = Facts {
+            tier: &tier,
+            on_watch: &on_watch,
+            p_alive: &p_alive,
+            net_spend: &net_spend,
+            strength: &strength,
+            clv: &clv,
+            previous: previous_p_alive.as_ref(),
+            lapses,
+            previous_silence: previous_silence.as_ref(),
+            playbook: &playbook_facts,
+        };
+        builtin_proposals_of(context, &facts, needs)
+    };
+    drop(playbook_facts);
     let points = Points { values: features.iter().flatten().copied().collect(), dims: 5 };
     let clustering = cluster(&points.standardised(), 2..=8, 2_000, CLUSTER_SEED);
     drop(points);
@@ -401,21 +422,7 @@ pub fn add(
 
     lap("user segments");
     // The playbook.
-    let on_watch: std::collections::HashSet<usize> = watch.iter().map(|(i, _)| *i).collect();
-    let previous_silence = previous.and_then(previous_silence);
-    let facts = Facts {
-        tier: &tier,
-        on_watch: &on_watch,
-        p_alive: &p_alive,
-        net_spend: &net_spend,
-        strength: &strength,
-        clv: &clv,
-        previous: previous_p_alive.as_ref(),
-        lapses,
-        previous_silence: previous_silence.as_ref(),
-        playbook: &playbook_facts,
-    };
-    let (actions, action_json) = playbook(&with_segments, context, &facts, needs)?;
+    let (actions, action_json) = playbook(&with_segments, context, builtin)?;
     let mut next: Vec<Option<String>> = vec![None; n];
     for action in actions.iter().filter(|action| !action.control) {
         next[action.row] = Some(action.action.clone());
@@ -1445,35 +1452,51 @@ fn action_name(action: &str) -> &'static str {
 
 /// Run the playbook: built-in and user rules, one action per customer, consent, cooldown,
 /// frequency cap and control.
-fn playbook(
-    table: &CustomerTable,
-    context: &Context<'_>,
-    facts: &Facts<'_>,
-    needs: NeedCounts,
-) -> Result<(Vec<Action>, Json), EngineError> {
-    let Context { timelines, as_of, zone, config, consent, history, .. } = *context;
-    let settings = config.actions.as_ref();
-    let (builtin, control_share, cap) =
-        (ActionsConfig::builtin(settings), ActionsConfig::control_share(settings), ActionsConfig::frequency_cap_days(settings));
-    let local = zone.local_seconds(ParsedTime::Instant(as_of));
-    let today = local.div_euclid(DAY);
-    let as_of_date = rapport_core::time::format_local(local)[..10].to_string();
-    let needs = if builtin { predictable_needs(needs) } else { Vec::new() };
+/// The built-in rules' proposals for every customer (none where `[actions] builtin` is
+/// off), and the predictable needs learned for them.
+fn builtin_proposals_of(context: &Context<'_>, facts: &Facts<'_>, needs: NeedCounts) -> Builtin {
+    let Context { timelines, as_of, zone, config, .. } = *context;
+    if !ActionsConfig::builtin(config.actions.as_ref()) {
+        return Builtin { proposals: vec![Vec::new(); timelines.len()], needs: Vec::new() };
+    }
+    let needs = predictable_needs(needs);
     // "Valuable": the top fifth of customers who bought, by net spend.
     let mut spend: Vec<f64> = facts.net_spend.iter().copied().filter(|s| s.is_finite() && *s > 0.0).collect();
     spend.sort_by(f64::total_cmp);
     let valuable = if spend.is_empty() { f64::INFINITY } else { spend[(spend.len() * 4 / 5).min(spend.len() - 1)] };
+    let proposals = (0..timelines.len())
+        .into_par_iter()
+        .map(|i| builtin_proposals(i, &timelines[i].customer, facts, as_of, zone, &needs, valuable))
+        .collect();
+    Builtin { proposals, needs }
+}
+
+/// What [`builtin_proposals_of`] makes.
+struct Builtin {
+    /// Per customer, in the timelines' order.
+    proposals: Vec<Vec<Proposal>>,
+    needs: Vec<Need>,
+}
+
+fn playbook(table: &CustomerTable, context: &Context<'_>, builtin: Builtin) -> Result<(Vec<Action>, Json), EngineError> {
+    let Context { timelines, as_of, zone, config, consent, history, .. } = *context;
+    let settings = config.actions.as_ref();
+    let (control_share, cap) = (ActionsConfig::control_share(settings), ActionsConfig::frequency_cap_days(settings));
+    let local = zone.local_seconds(ParsedTime::Instant(as_of));
+    let today = local.div_euclid(DAY);
+    let as_of_date = rapport_core::time::format_local(local)[..10].to_string();
+    let Builtin { proposals: builtin_proposals, needs } = builtin;
+    let builtin = ActionsConfig::builtin(settings);
     let mut user: Vec<(usize, Vec<Option<String>>)> = Vec::new();
     for (index, rule) in config.playbook.iter().enumerate() {
         user.push((index, evaluate_with_values(table, rule.when.get_ref(), &format!("[[playbook]] {}", rule.action))?));
     }
     let no_consent = Consent::default();
-    let actions: Vec<Action> = (0..timelines.len())
+    let actions: Vec<Action> = builtin_proposals
         .into_par_iter()
-        .filter_map(|i| {
+        .enumerate()
+        .filter_map(|(i, mut proposals)| {
             let timeline = &timelines[i];
-            let mut proposals =
-                if builtin { builtin_proposals(i, &timeline.customer, facts, as_of, zone, &needs, valuable) } else { Vec::new() };
             for (index, matched) in &user {
                 if let Some(values) = &matched[i] {
                     let rule = &config.playbook[*index];
