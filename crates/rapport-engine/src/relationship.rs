@@ -83,7 +83,7 @@ pub struct CustomerInputs {
     /// What ROR reads of the customer's purchases, conversations, costs and programs.
     pub ror: RorInputs,
     /// What the playbook's built-in rules read.
-    pub playbook: PlaybookFacts,
+    pub playbook: Option<Box<PlaybookFacts>>,
 }
 
 impl CustomerInputs {
@@ -94,7 +94,7 @@ impl CustomerInputs {
         rhythm: Option<Rhythm>,
         signals: Vec<Signal>,
         ror: RorInputs,
-        playbook: PlaybookFacts,
+        playbook: Option<Box<PlaybookFacts>>,
     ) -> CustomerInputs {
         let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
         CustomerInputs {
@@ -319,7 +319,7 @@ pub fn add(
         .collect();
     drop(rfm);
     // ROR's inputs are kept (read below); the rest of each customer's inputs is done with.
-    let (ror_inputs, playbook_facts): (Vec<RorInputs>, Vec<PlaybookFacts>) =
+    let (ror_inputs, playbook_facts): (Vec<RorInputs>, Vec<Option<Box<PlaybookFacts>>>) =
         inputs.into_iter().map(|customer| (customer.ror, customer.playbook)).unzip();
     // The playbook's built-in proposals, made here from what they read (every input is
     // known by now) so that its facts (a couple of hundred bytes a customer) are not held
@@ -1221,7 +1221,8 @@ struct Facts<'a> {
     /// Days since the last purchase at the previous analysis.
     previous_silence: Option<&'a HashMap<String, f64>>,
     /// What the built-in rules read of each customer's events.
-    playbook: &'a [PlaybookFacts],
+    /// (`None`: read from the customer's timeline when the proposals are made.)
+    playbook: &'a [Option<Box<PlaybookFacts>>],
 }
 
 /// Actions of earlier analyses: per customer, `(action, local day of the run's
@@ -1305,7 +1306,16 @@ fn predictable_needs(counts: NeedCounts) -> Vec<Need> {
 }
 
 /// The built-in rules' proposals for customer `i`.
-fn builtin_proposals(i: usize, customer: &str, facts: &Facts<'_>, as_of: i64, zone: Zone, needs: &[Need], valuable: f64) -> Vec<Proposal> {
+fn builtin_proposals(
+    i: usize,
+    timeline: &Timeline,
+    facts: &Facts<'_>,
+    as_of: i64,
+    zone: Zone,
+    needs: &[Need],
+    valuable: f64,
+) -> Vec<Proposal> {
+    let customer = timeline.customer.as_str();
     let local_date = |time: i64| {
         chrono::DateTime::from_timestamp(zone.local_seconds(ParsedTime::Instant(time)), 0).map(|t| t.date_naive()).unwrap_or_default()
     };
@@ -1317,7 +1327,14 @@ fn builtin_proposals(i: usize, customer: &str, facts: &Facts<'_>, as_of: i64, zo
         Proposal { action: action.to_string(), priority, cooldown_days, channel: None, reason }
     };
     let mut proposals = Vec::new();
-    let events = &facts.playbook[i];
+    let read;
+    let events = match &facts.playbook[i] {
+        Some(events) => events.as_ref(),
+        None => {
+            read = PlaybookFacts::of(timeline, as_of);
+            &read
+        }
+    };
 
     // service_recovery: an unresolved conversation that opened negative, recently.
     if let Some((start, channel)) = &events.complaint {
@@ -1464,10 +1481,8 @@ fn builtin_proposals_of(context: &Context<'_>, facts: &Facts<'_>, needs: NeedCou
     let mut spend: Vec<f64> = facts.net_spend.iter().copied().filter(|s| s.is_finite() && *s > 0.0).collect();
     spend.sort_by(f64::total_cmp);
     let valuable = if spend.is_empty() { f64::INFINITY } else { spend[(spend.len() * 4 / 5).min(spend.len() - 1)] };
-    let proposals = (0..timelines.len())
-        .into_par_iter()
-        .map(|i| builtin_proposals(i, &timelines[i].customer, facts, as_of, zone, &needs, valuable))
-        .collect();
+    let proposals =
+        (0..timelines.len()).into_par_iter().map(|i| builtin_proposals(i, &timelines[i], facts, as_of, zone, &needs, valuable)).collect();
     Builtin { proposals, needs }
 }
 
@@ -1989,10 +2004,10 @@ mod tests {
                 previous: None,
                 lapses: None,
                 previous_silence: None,
-                playbook: &[PlaybookFacts::default()],
+                playbook: &[Some(Box::default())],
             };
             let as_of = 1_767_139_200; // 2025-12-31
-            builtin_proposals(0, "c", &facts, as_of, Zone::Utc, &[], f64::INFINITY)
+            builtin_proposals(0, &Timeline { customer: "c".into(), ..Timeline::default() }, &facts, as_of, Zone::Utc, &[], f64::INFINITY)
                 .into_iter()
                 .map(|proposal| proposal.action)
                 .collect::<Vec<_>>()
@@ -2018,9 +2033,9 @@ mod tests {
                 previous: None,
                 lapses: None,
                 previous_silence: None,
-                playbook: &[PlaybookFacts::default()],
+                playbook: &[Some(Box::default())],
             };
-            builtin_proposals(0, "c", &facts, 1_767_139_200, Zone::Utc, &[], 500.0)
+            builtin_proposals(0, &Timeline { customer: "c".into(), ..Timeline::default() }, &facts, 1_767_139_200, Zone::Utc, &[], 500.0)
                 .into_iter()
                 .map(|proposal| (proposal.action, proposal.reason))
                 .collect::<Vec<_>>()
