@@ -664,8 +664,7 @@ impl AggregateUDFImpl for RhythmFunction {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
-        let name = datafusion::logical_expr::utils::format_state_name(args.name, "days");
-        Ok(vec![Arc::new(Field::new(name, DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))), true))])
+        Ok(vec![int64_list_state(args.name, "days")])
     }
 }
 
@@ -770,10 +769,7 @@ impl AggregateUDFImpl for FollowedFunction {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
-        let list = |suffix: &str| {
-            let name = datafusion::logical_expr::utils::format_state_name(args.name, suffix);
-            Arc::new(Field::new(name, DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))), true)) as FieldRef
-        };
+        let list = |suffix: &str| int64_list_state(args.name, suffix);
         Ok(vec![list("times"), list("kinds"), list("as_of")])
     }
 }
@@ -891,10 +887,7 @@ impl AggregateUDFImpl for OrdersFunction {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
-        let list = |suffix: &str| {
-            let name = datafusion::logical_expr::utils::format_state_name(args.name, suffix);
-            Arc::new(Field::new(name, DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))), true)) as FieldRef
-        };
+        let list = |suffix: &str| int64_list_state(args.name, suffix);
         Ok(vec![list("times"), list("since")])
     }
 }
@@ -1368,13 +1361,13 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
 
     if exists("engagement")? {
         let known = quoted(EngagementType::NAMES.iter().copied());
-        let name = |kind: EngagementType| serde_json::to_value(kind).ok().and_then(|value| value.as_str().map(str::to_string));
         let social = quoted(EngagementType::NAMES.iter().copied().filter(|name| {
             serde_json::from_value::<EngagementType>(serde_json::Value::String(name.to_string()))
                 .is_ok_and(rapport_measures::timeline::is_social)
         }));
-        let (review, referral) = (name(EngagementType::Review).unwrap_or_default(), name(EngagementType::Referral).unwrap_or_default());
-        let shared = quoted([EngagementType::Share, EngagementType::Retweet].into_iter().filter_map(name));
+        let (review, referral) =
+            (engagement_name(EngagementType::Review).unwrap_or_default(), engagement_name(EngagementType::Referral).unwrap_or_default());
+        let shared = quoted([EngagementType::Share, EngagementType::Retweet].into_iter().filter_map(engagement_name));
         let rows = linked("engagement", "k.engagement_type AS kind, NULLIF(k.referred_customer_id, '') AS referred, k.rating AS rating");
         let batches = run(format!(
             "SELECT customer, COUNT(*) FILTER (WHERE kind IN ({social})) AS social, COUNT(*) FILTER (WHERE kind = '{review}') AS reviews,
@@ -1562,9 +1555,9 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     }
     if exists("engagement")? {
         let known = quoted(EngagementType::NAMES.iter().copied());
-        let name = |kind: EngagementType| serde_json::to_value(kind).ok().and_then(|value| value.as_str().map(str::to_string));
-        let (review, referral) = (name(EngagementType::Review).unwrap_or_default(), name(EngagementType::Referral).unwrap_or_default());
-        let shared = quoted([EngagementType::Share, EngagementType::Retweet].into_iter().filter_map(name));
+        let (review, referral) =
+            (engagement_name(EngagementType::Review).unwrap_or_default(), engagement_name(EngagementType::Referral).unwrap_or_default());
+        let shared = quoted([EngagementType::Share, EngagementType::Retweet].into_iter().filter_map(engagement_name));
         // The distinct kinds as bits, OR-ed: `COUNT(DISTINCT kind)` keeps a hash set of
         // strings per customer, which a cluster's final aggregation over 100,000 customers
         // could not fit in 48 MiB a task; `bit_or` keeps one integer.
@@ -1867,8 +1860,7 @@ fn playbook_facts(
     // The needs' events, for one plan below: conversation starts (0), article views (1)
     // and positive purchase rows (2).
     let mut events = Vec::new();
-    let view = serde_json::to_value(EngagementType::ArticleView).ok().and_then(|value| value.as_str().map(str::to_string));
-    let view = view.unwrap_or_default().replace('\'', "''");
+    let view = engagement_name(EngagementType::ArticleView).unwrap_or_default().replace('\'', "''");
 
     if let Some(lists) = lists {
         let unnested = format!("(SELECT customer, unnest(list) AS c FROM {})", lists.from);
@@ -1897,8 +1889,8 @@ fn playbook_facts(
         events.push(format!("SELECT customer, get_field(c, 'start') AS t, arrow_cast(0, 'Int64') AS kind FROM {unnested}"));
     }
     if exists("engagement")? {
-        let name = |kind: EngagementType| serde_json::to_value(kind).ok().and_then(|value| value.as_str().map(str::to_string));
-        let (review, referral) = (name(EngagementType::Review).unwrap_or_default(), name(EngagementType::Referral).unwrap_or_default());
+        let (review, referral) =
+            (engagement_name(EngagementType::Review).unwrap_or_default(), engagement_name(EngagementType::Referral).unwrap_or_default());
         let rows = linked("engagement", "k.engagement_type AS kind");
         let batches = run(format!(
             "SELECT customer, MAX(t) FILTER (WHERE kind = '{view}') AS view, MAX(t) FILTER (WHERE kind = '{review}') AS review,
@@ -2034,6 +2026,17 @@ fn earliest(first: &mut Option<i64>, times: &Int64Array, row: usize) {
         let time = times.value(row);
         *first = Some(first.map_or(time, |first| first.min(time)));
     }
+}
+
+/// An engagement kind as its events name it (`article-view`, `review`, …).
+fn engagement_name(kind: EngagementType) -> Option<String> {
+    serde_json::to_value(kind).ok().and_then(|value| value.as_str().map(str::to_string))
+}
+
+/// An aggregate's state field named `suffix`: a list of 64-bit integers.
+fn int64_list_state(aggregate: &str, suffix: &str) -> FieldRef {
+    let name = datafusion::logical_expr::utils::format_state_name(aggregate, suffix);
+    Arc::new(Field::new(name, DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))), true))
 }
 
 /// SQL string literals, comma-separated.
