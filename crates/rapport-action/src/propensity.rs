@@ -73,6 +73,167 @@ pub const SEED: u64 = 20_251_231;
 /// A cut-off needs this many buyers and this many non-buyers to learn from.
 pub const MINIMUM_CLASS: usize = 30;
 
+/// What a cut-off reads of one customer's purchase rows: from the timeline
+/// ([`PurchaseCut::of`]), or from a plan of the same rules (`rapport_cutoff_purchases` in
+/// `rapport-sql`), which calls the same function on the rows it gathers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PurchaseCut {
+    /// Distinct local days with a purchase row of amount ≥ 0, on or before the cut-off day.
+    pub days: u32,
+    /// The first and the last of those days.
+    pub first_day: i64,
+    /// See `first_day`.
+    pub last_day: i64,
+    /// Of those days, how many in the last 90 days and in the last 365 (the cut-off day
+    /// counting as the last).
+    pub days_last_90: u32,
+    /// See `days_last_90`.
+    pub days_last_365: u32,
+    /// Net spend of every row on or before the cut-off day, summed exactly in millionths.
+    pub spend_micros: i64,
+    /// Refund rows (amount < 0) on or before the cut-off day.
+    pub refunds: u32,
+    /// UTC seconds of the latest row of amount ≥ 0 on or before the cut-off day.
+    pub last_purchase: i64,
+    /// Bought (amount > 0) in the `horizon` days after the cut-off day.
+    pub label: bool,
+}
+
+impl PurchaseCut {
+    /// The purchase facts of rows `(UTC seconds, local day, amount)` in any order at a
+    /// cut-off day, with the label over the `horizon` days after it; `None` when no row of
+    /// amount ≥ 0 falls on or before the cut-off day (the customer is not in the cut-off).
+    pub fn of(rows: impl Iterator<Item = (i64, i64, f64)>, cutoff_day: i64, horizon: i64) -> Option<PurchaseCut> {
+        let mut days = Vec::new();
+        let mut cut = PurchaseCut { last_purchase: i64::MIN, ..PurchaseCut::default() };
+        for (time, day, amount) in rows {
+            if day <= cutoff_day {
+                cut.spend_micros += rapport_core::summary::to_micros(amount);
+                if amount < 0.0 {
+                    cut.refunds += 1;
+                } else {
+                    days.push(day);
+                    cut.last_purchase = cut.last_purchase.max(time);
+                }
+            } else if amount > 0.0 && day <= cutoff_day + horizon {
+                cut.label = true;
+            }
+        }
+        days.sort_unstable();
+        days.dedup();
+        let (&first, &last) = (days.first()?, days.last()?);
+        let within = |span: i64| days.iter().filter(|&&day| cutoff_day - day < span).count() as u32;
+        Some(PurchaseCut {
+            days: days.len() as u32,
+            first_day: first,
+            last_day: last,
+            days_last_90: within(90),
+            days_last_365: within(365),
+            ..cut
+        })
+    }
+
+    /// BTYD's view, in weeks of days: (x repeat days, t_x from the first to the last day,
+    /// T from the first day to the cut-off day).
+    pub fn btyd(&self, cutoff_day: i64) -> (f64, f64, f64) {
+        ((self.days - 1) as f64, (self.last_day - self.first_day) as f64 / 7.0, (cutoff_day - self.first_day) as f64 / 7.0)
+    }
+}
+
+/// What a cut-off reads of one customer's conversations: from the timeline, or from a plan
+/// over each customer's list of conversations, by [`ConversationCut::of`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ConversationCut {
+    /// Conversations started in the 365 days to the cut-off.
+    pub last_365: u32,
+    /// Of those started in the 180 days to the cut-off, the ones that opened negative and
+    /// were not recovered.
+    pub unrecovered_last_180: u32,
+    /// UTC seconds of the latest start on or before the cut-off.
+    pub last_start: Option<i64>,
+    /// An unrecovered bad experience after the last purchase, on or before the cut-off.
+    pub bad_since_last_purchase: bool,
+}
+
+impl ConversationCut {
+    /// The facts of conversations `(start, opened negative and not recovered)` at a cut-off
+    /// (UTC seconds), after the last purchase at `last_purchase`.
+    pub fn of(conversations: impl Iterator<Item = (i64, bool)>, cutoff: i64, last_purchase: i64) -> ConversationCut {
+        let since = |time: i64, span: i64| time <= cutoff && cutoff - time < span * DAY;
+        let mut cut = ConversationCut::default();
+        for (start, unrecovered) in conversations {
+            cut.last_365 += u32::from(since(start, 365));
+            cut.unrecovered_last_180 += u32::from(unrecovered && since(start, 180));
+            if start <= cutoff {
+                cut.last_start = cut.last_start.max(Some(start));
+                cut.bad_since_last_purchase |= unrecovered && start > last_purchase;
+            }
+        }
+        cut
+    }
+}
+
+/// What a cut-off reads of one customer, before the BTYD quantities (which need the
+/// cut-off's fit): from the timeline ([`CutoffFacts::of`]) or from the plans of the same
+/// rules on another engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CutoffFacts {
+    /// The purchase rows'.
+    pub purchases: PurchaseCut,
+    /// The conversations'.
+    pub conversations: ConversationCut,
+    /// The latest NPS answer on or before the cut-off (NaN: none); of answers at one
+    /// time, the highest score.
+    pub last_nps: f64,
+    /// Social engagement events in the 365 days to the cut-off.
+    pub social_last_365: u32,
+    /// Reviews and referrals on or before the cut-off.
+    pub reviews_and_referrals: u32,
+    /// Program contacts (not as control) in the 90 days to the cut-off.
+    pub program_contacts_last_90: u32,
+    /// UTC seconds of the latest engagement event on or before the cut-off.
+    pub last_engagement: Option<i64>,
+    /// Referred by another customer.
+    pub referred: bool,
+}
+
+impl CutoffFacts {
+    /// One customer's facts at a cut-off (`cutoff`, UTC seconds; `cutoff_day`, its local
+    /// day), labelled over the `horizon` days after it; `None` when the customer had not
+    /// bought by then.
+    pub fn of(timeline: &Timeline, cutoff: i64, cutoff_day: i64, horizon: i64) -> Option<CutoffFacts> {
+        let purchases = PurchaseCut::of(timeline.purchases.iter().map(|p| (p.time, i64::from(p.day), p.amount)), cutoff_day, horizon)?;
+        let since = |time: i64, span: i64| time <= cutoff && cutoff - time < span * DAY;
+        let conversations = ConversationCut::of(
+            timeline.conversations.iter().map(|c| (c.start, c.opened_negative() && !c.recovered())),
+            cutoff,
+            purchases.last_purchase,
+        );
+        // Answers are sorted by time, then score: the last is the highest of the latest.
+        let last_nps =
+            timeline.answers.iter().rev().find(|a| a.time <= cutoff && a.survey == SurveyType::Nps).map_or(f64::NAN, |a| a.score);
+        let social = timeline.engagement.iter().filter(|e| since(e.time, 365) && rapport_measures::timeline::is_social(e.kind)).count();
+        let advocacy = timeline
+            .engagement
+            .iter()
+            .filter(|e| {
+                e.time <= cutoff
+                    && matches!(e.kind, rapport_core::event::EngagementType::Review | rapport_core::event::EngagementType::Referral)
+            })
+            .count();
+        Some(CutoffFacts {
+            purchases,
+            conversations,
+            last_nps,
+            social_last_365: social as u32,
+            reviews_and_referrals: advocacy as u32,
+            program_contacts_last_90: timeline.programs.iter().filter(|p| !p.control && since(p.time, 90)).count() as u32,
+            last_engagement: timeline.engagement.iter().map(|e| e.time).filter(|&time| time <= cutoff).max(),
+            referred: timeline.referred,
+        })
+    }
+}
+
 /// The customers of one cut-off with their features (and labels, when the window after
 /// it has closed).
 #[derive(Debug, Clone, Default)]
@@ -96,7 +257,9 @@ pub fn snapshot(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i
 /// their BTYD view, the BG/NBD fit on it and, when `labelled`, their labels. Features are
 /// computed for the rows asked for ([`Cut::sample`], [`Cut::snapshot_of`]): training
 /// and judging read seeded samples, and scoring can go a slice at a time, so that a
-/// cut-off of ten million customers is not held whole with its 21 features each.
+/// cut-off of ten million customers is not held whole with its 21 features each. A cut-off
+/// made by a plan ([`cut_of`]) holds each customer's [`CutoffFacts`] instead (about 100
+/// bytes a customer), and reads no timeline.
 #[derive(Debug, Clone)]
 pub struct Cut {
     cutoff: i64,
@@ -109,36 +272,48 @@ pub struct Cut {
     fitted: FittedBgNbd,
     /// Bought in the horizon after the cut-off (empty when not labelled).
     labels: Vec<bool>,
+    /// Each customer's facts, when a plan made them.
+    held: Option<Vec<CutoffFacts>>,
 }
 
 /// The cut-off of [`snapshot`], without the features yet.
 pub fn cut(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i64, labelled: bool) -> Option<Cut> {
-    // BTYD's view, in weeks of days: x repeat days, t_x from first to last day, T to the cut-off.
-    let mut summaries = Vec::new();
-    let mut rows = Vec::new();
-    for (index, timeline) in timelines.iter().enumerate() {
-        let mut days: Vec<i64> =
-            timeline.purchases.iter().filter(|p| p.amount >= 0.0 && i64::from(p.day) <= cutoff_day).map(|p| i64::from(p.day)).collect();
-        days.dedup();
-        let (Some(&first), Some(&last)) = (days.first(), days.last()) else { continue };
-        rows.push(index);
-        summaries.push(((days.len() - 1) as f64, (last - first) as f64 / 7.0, (cutoff_day - first) as f64 / 7.0));
-    }
+    let found: Vec<(usize, PurchaseCut)> = timelines
+        .par_iter()
+        .enumerate()
+        .filter_map(|(index, timeline)| {
+            PurchaseCut::of(timeline.purchases.iter().map(|p| (p.time, i64::from(p.day), p.amount)), cutoff_day, horizon)
+                .map(|cut| (index, cut))
+        })
+        .collect();
+    let rows = found.iter().map(|(index, _)| *index).collect();
+    let summaries = found.iter().map(|(_, cut)| cut.btyd(cutoff_day)).collect();
+    let labels = if labelled { found.iter().map(|(_, cut)| cut.label).collect() } else { Vec::new() };
+    assemble([cutoff, cutoff_day, horizon], rows, summaries, labels, None)
+}
+
+/// The cut-off of customers' facts found by a plan: `(row, facts)` for every customer in
+/// it (any order); the same cut-off as [`cut`] on the timelines of those rows.
+pub fn cut_of(mut facts: Vec<(usize, CutoffFacts)>, cutoff: i64, cutoff_day: i64, horizon: i64, labelled: bool) -> Option<Cut> {
+    facts.par_sort_unstable_by_key(|(row, _)| *row);
+    let rows = facts.iter().map(|(row, _)| *row).collect();
+    let summaries = facts.iter().map(|(_, facts)| facts.purchases.btyd(cutoff_day)).collect();
+    let labels = if labelled { facts.iter().map(|(_, facts)| facts.purchases.label).collect() } else { Vec::new() };
+    let held = Some(facts.into_iter().map(|(_, facts)| facts).collect());
+    assemble([cutoff, cutoff_day, horizon], rows, summaries, labels, held)
+}
+
+/// The cut-off with BG/NBD fitted on its summaries; `None` when it cannot be.
+fn assemble(
+    [cutoff, cutoff_day, horizon]: [i64; 3],
+    rows: Vec<usize>,
+    summaries: Vec<(f64, f64, f64)>,
+    labels: Vec<bool>,
+    held: Option<Vec<CutoffFacts>>,
+) -> Option<Cut> {
     let data = CountData::from_customers(summaries.iter().map(|&(x, t_x, t)| ("", x, t_x, t))).ok()?;
-    let fitted: FittedBgNbd = BgNbd::new().fit(&data).ok()?;
-    let labels = match labelled {
-        true => rows
-            .par_iter()
-            .map(|&index| {
-                timelines[index]
-                    .purchases
-                    .iter()
-                    .any(|p| p.amount > 0.0 && i64::from(p.day) > cutoff_day && i64::from(p.day) <= cutoff_day + horizon)
-            })
-            .collect(),
-        false => Vec::new(),
-    };
-    Some(Cut { cutoff, cutoff_day, horizon, rows, summaries, fitted, labels })
+    let fitted = BgNbd::new().fit(&data).ok()?;
+    Some(Cut { cutoff, cutoff_day, horizon, rows, summaries, fitted, labels, held })
 }
 
 impl Cut {
@@ -162,7 +337,8 @@ impl Cut {
         &self.rows
     }
 
-    /// The snapshot of every customer of the cut-off.
+    /// The snapshot of every customer of the cut-off (`timelines` unread, and may be
+    /// empty, for a cut-off a plan made).
     pub fn snapshot(&self, timelines: &[Timeline]) -> Snapshot {
         self.snapshot_of(timelines, &(0..self.len()).collect::<Vec<_>>())
     }
@@ -185,7 +361,14 @@ impl Cut {
                 let p_alive = self.fitted.p_alive(x, t_x, t);
                 let expected = self.fitted.expected_purchases(weeks, x, t_x, t);
                 let probability = p_alive * (1.0 - ((alpha + t) / (alpha + t + weeks)).powf(r + x));
-                features(&timelines[self.rows[position]], self.cutoff, self.cutoff_day, [p_alive, expected, probability])
+                let facts = match &self.held {
+                    Some(held) => held[position],
+                    // In the cut-off: bought by then.
+                    None => {
+                        CutoffFacts::of(&timelines[self.rows[position]], self.cutoff, self.cutoff_day, self.horizon).unwrap_or_default()
+                    }
+                };
+                features(&facts, self.cutoff, self.cutoff_day, [p_alive, expected, probability])
             })
             .collect();
         Snapshot {
@@ -196,58 +379,35 @@ impl Cut {
     }
 }
 
-fn features(timeline: &Timeline, cutoff: i64, cutoff_day: i64, btyd: [f64; 3]) -> [f64; WIDTH] {
-    let before: Vec<_> = timeline.purchases.iter().filter(|p| i64::from(p.day) <= cutoff_day).collect();
-    let mut days: Vec<i64> = before.iter().filter(|p| p.amount >= 0.0).map(|p| i64::from(p.day)).collect();
-    days.dedup();
-    let first = days.first().copied().unwrap_or(cutoff_day);
-    let last = days.last().copied().unwrap_or(cutoff_day);
-    let within = |span: i64| days.iter().filter(|&&day| cutoff_day - day < span).count() as f64;
-    let spend: f64 = before.iter().map(|p| p.amount).sum();
-    let since = |time: i64, span: i64| time <= cutoff && cutoff - time < span * DAY;
-    let conversations = timeline.conversations.iter().filter(|c| since(c.start, 365)).count() as f64;
-    let unresolved = timeline.conversations.iter().filter(|c| since(c.start, 180) && c.opened_negative() && !c.recovered()).count() as f64;
-    let last_nps = timeline.answers.iter().rev().find(|a| a.time <= cutoff && a.survey == SurveyType::Nps).map_or(f64::NAN, |a| a.score);
-    let social = timeline.engagement.iter().filter(|e| since(e.time, 365) && rapport_measures::timeline::is_social(e.kind)).count();
-    let advocacy = timeline
-        .engagement
-        .iter()
-        .filter(|e| {
-            e.time <= cutoff
-                && matches!(e.kind, rapport_core::event::EngagementType::Review | rapport_core::event::EngagementType::Referral)
-        })
-        .count();
-    let programs = timeline.programs.iter().filter(|p| !p.control && since(p.time, 90)).count() as f64;
-    // An unrecovered bad experience after the last purchase: the customer may have left
-    // over it, which BG/NBD's purchase history cannot show.
-    let last_purchase_time = before.iter().rev().find(|p| p.amount >= 0.0).map_or(i64::MIN, |p| p.time);
-    let bad_since =
-        timeline.conversations.iter().any(|c| c.start > last_purchase_time && c.start <= cutoff && c.opened_negative() && !c.recovered());
+fn features(facts: &CutoffFacts, cutoff: i64, cutoff_day: i64, btyd: [f64; 3]) -> [f64; WIDTH] {
+    let CutoffFacts { purchases, conversations, .. } = facts;
+    let (first, last, days) = (purchases.first_day, purchases.last_day, purchases.days);
     // Recency against the customer's own rhythm (NaN for a single purchase day).
-    let gap = if days.len() > 1 { (last - first) as f64 / (days.len() - 1) as f64 } else { f64::NAN };
+    let gap = if days > 1 { (last - first) as f64 / (days - 1) as f64 } else { f64::NAN };
     // Contact of any kind is a sign of life that purchases alone do not give.
     let days_since = |time: Option<i64>| time.map_or(f64::NAN, |time| (cutoff - time) as f64 / DAY as f64);
-    let last_conversation = days_since(timeline.conversations.iter().map(|c| c.start).filter(|&start| start <= cutoff).max());
-    let last_engagement = days_since(timeline.engagement.iter().map(|e| e.time).filter(|&time| time <= cutoff).max());
+    let spend = purchases.spend_micros as f64 / 1e6;
     [
         (cutoff_day - last) as f64,
-        (days.len() as f64).ln_1p(),
+        f64::from(days).ln_1p(),
         (cutoff_day - first) as f64,
         spend.max(0.0).ln_1p(),
-        within(90),
-        within(365),
-        before.iter().filter(|p| p.amount < 0.0).count() as f64,
-        conversations,
-        unresolved,
-        last_nps,
-        social as f64,
-        advocacy as f64,
-        programs,
-        f64::from(u8::from(bad_since)),
+        f64::from(purchases.days_last_90),
+        f64::from(purchases.days_last_365),
+        f64::from(purchases.refunds),
+        f64::from(conversations.last_365),
+        f64::from(conversations.unrecovered_last_180),
+        facts.last_nps,
+        f64::from(facts.social_last_365),
+        f64::from(facts.reviews_and_referrals),
+        f64::from(facts.program_contacts_last_90),
+        // An unrecovered bad experience after the last purchase: the customer may have
+        // left over it, which BG/NBD's purchase history cannot show.
+        f64::from(u8::from(conversations.bad_since_last_purchase)),
         (cutoff_day - last) as f64 / gap,
-        last_conversation,
-        last_engagement,
-        f64::from(u8::from(timeline.referred)),
+        days_since(conversations.last_start),
+        days_since(facts.last_engagement),
+        f64::from(u8::from(facts.referred)),
         btyd[0],
         btyd[1],
         btyd[2],

@@ -38,23 +38,48 @@ pub struct ProgramRows {
     pub treated: Vec<bool>,
 }
 
+/// What the T-learner reads of one customer's first contact with a program: sent (true)
+/// or held out as control, and whether they bought (amount > 0) within the window after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactFacts {
+    /// Sent the program (true) or held out as control (false).
+    pub treated: bool,
+    /// Bought within the window after the contact.
+    pub bought: bool,
+}
+
+impl ContactFacts {
+    /// The customer's first contact with `program` (of contacts at that time, a treated
+    /// one before a control one) when its window of `window_days` has closed by `as_of`.
+    pub fn of(timeline: &Timeline, program: &str, window_days: i64, as_of: i64) -> Option<ContactFacts> {
+        let window = window_days * DAY;
+        let contact =
+            timeline.programs.iter().filter(|contact| contact.program == program).min_by_key(|contact| (contact.time, contact.control))?;
+        if contact.time + window > as_of {
+            return None;
+        }
+        let bought = timeline.purchases.iter().any(|p| p.amount > 0.0 && p.time > contact.time && p.time <= contact.time + window);
+        Some(ContactFacts { treated: !contact.control, bought })
+    }
+}
+
 /// The first contact of `program` per customer, for customers in `snapshot` (features as
 /// of the program's first contact) whose window of `window_days` after the contact has
 /// closed by `as_of`; labelled with a purchase (amount > 0) within the window.
 pub fn program_rows(timelines: &[Timeline], snapshot: &Snapshot, program: &str, window_days: i64, as_of: i64) -> ProgramRows {
-    let window = window_days * DAY;
+    program_rows_of(snapshot, |index| ContactFacts::of(&timelines[index], program, window_days, as_of))
+}
+
+/// [`program_rows`] with each customer's contact (by the snapshot's row index) from
+/// `contact`: the timelines' or a plan's.
+pub fn program_rows_of(snapshot: &Snapshot, contact: impl Fn(usize) -> Option<ContactFacts>) -> ProgramRows {
     let mut rows = ProgramRows::default();
     for (position, &index) in snapshot.rows.iter().enumerate() {
-        let timeline = &timelines[index];
-        let Some(contact) = timeline.programs.iter().find(|contact| contact.program == program) else { continue };
-        if contact.time + window > as_of {
-            continue;
-        }
-        let bought = timeline.purchases.iter().any(|p| p.amount > 0.0 && p.time > contact.time && p.time <= contact.time + window);
+        let Some(contact) = contact(index) else { continue };
         rows.snapshot.rows.push(index);
         rows.snapshot.features.push(snapshot.features[position]);
-        rows.snapshot.labels.push(bought);
-        rows.treated.push(!contact.control);
+        rows.snapshot.labels.push(contact.bought);
+        rows.treated.push(contact.treated);
     }
     rows
 }

@@ -326,6 +326,11 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
             watch_since: as_of - i64::from(rapport_core::config::MatrixConfig::watch_days(workspace.config().matrix.as_ref())) * DAY,
             // ROR prices conversations by channel where `[costs] per_contact` says how.
             conversation_channels: workspace.config().costs.as_ref().is_some_and(|costs| !costs.per_contact.is_empty()),
+            // Propensity's cut-offs: read by the plans on an engine.
+            propensity: {
+                let horizon = i64::from(rapport_core::config::PropensityConfig::horizon_days(workspace.config().propensity.as_ref()));
+                (crate::propensity::cutoffs(as_of, zone, horizon), horizon, settings.uplift_days)
+            },
         },
     )?;
     // Without a fit there is no CLV to read as an extrapolation.
@@ -400,8 +405,8 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         uplift_days: settings.uplift_days,
         p_alive_informative,
     };
-    let (windows, gap_counts, needs) = windows;
-    let relationship = crate::relationship::add(&mut table, &context, inputs, windows, &gap_counts, needs)?;
+    let (windows, gap_counts, needs, cutoffs) = windows;
+    let relationship = crate::relationship::add(&mut table, &context, inputs, (windows, &gap_counts, needs), cutoffs)?;
     // The timelines are done with: freed before the customer table is converted and
     // written, the run's other peak (they are most of an analysis's memory).
     let customer_count = timelines.len();
@@ -515,8 +520,15 @@ fn planned_events(
     reads: Reads,
 ) -> Result<PlannedEvents, EngineError> {
     let session = engine.session(root)?;
-    let Reads { watch_since, conversation_channels } = reads;
-    let spec = rapport_sql::features::FeatureSpec { as_of, zone, summary: options, watch_since, conversation_channels };
+    let Reads { watch_since, conversation_channels, propensity } = reads;
+    let spec = rapport_sql::features::FeatureSpec {
+        as_of,
+        zone,
+        summary: options,
+        watch_since,
+        conversation_channels,
+        propensity: Some(rapport_sql::features::PropensitySpec { cutoffs: propensity.0, horizon: propensity.1, window_days: propensity.2 }),
+    };
     Ok(rapport_sql::features::customer_events(&session, spec)?)
 }
 
@@ -1503,7 +1515,7 @@ type CustomerTableOutcome = (
     Option<rapport_stats::intervals::Moments>,
     Option<Table>,
     Vec<crate::relationship::CustomerInputs>,
-    (rapport_action::alerts::Windows, BTreeMap<i64, u64>, NeedCounts),
+    (rapport_action::alerts::Windows, BTreeMap<i64, u64>, NeedCounts, Option<PlannedPropensity>),
 );
 
 /// Every customer's rhythm of purchase days (`rapport_action::lapse`), and how many gaps
@@ -1545,6 +1557,26 @@ struct Reads {
     watch_since: i64,
     /// Whether ROR counts each customer's conversations per channel.
     conversation_channels: bool,
+    /// Propensity's cut-offs (UTC seconds and local days, earliest first) and horizon in
+    /// days: read by the plans (a build without an engine has none).
+    /// And the response to programs' window in days.
+    #[cfg_attr(not(feature = "sql"), expect(dead_code))]
+    propensity: ([(i64, i64); 3], i64, i64),
+}
+
+/// What propensity reads of each customer at each of its cut-offs, as an engine's plans
+/// found it: `(row, facts)` of the customers in each cut-off.
+pub type PlannedCutoffs = Vec<Vec<(usize, rapport_action::propensity::CutoffFacts)>>;
+
+/// What propensity and the response to programs read, as an engine's plans found it.
+#[derive(Debug, Default)]
+pub struct PlannedPropensity {
+    /// Propensity's three cut-offs (earliest first), then the second before each
+    /// program's first contact, in `programs`' order.
+    pub cutoffs: PlannedCutoffs,
+    /// Each program with its first contact and, by row, each customer's first contact
+    /// with it whose window has closed.
+    pub programs: Vec<(String, i64, Vec<Option<rapport_action::response::ContactFacts>>)>,
 }
 
 /// What the relationship stage reads of each customer besides the event columns, in the
@@ -1558,6 +1590,7 @@ type RelationshipInputs = (
     Vec<Vec<Signal>>,
     Vec<RorInputs>,
     (Vec<Option<Box<PlaybookFacts>>>, NeedCounts),
+    Option<PlannedPropensity>,
 );
 
 /// [`RelationshipInputs`] from an engine's plans.
@@ -1573,6 +1606,8 @@ fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<Re
         mut ror,
         mut playbook,
         needs,
+        mut cutoffs,
+        programs,
     } = planned;
     if planned_split != split {
         return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
@@ -1584,6 +1619,24 @@ fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<Re
         timelines.iter().map(|timeline| signals.remove(&timeline.customer).unwrap_or_default()).collect(),
         timelines.iter().map(|timeline| ror.remove(&timeline.customer).unwrap_or_default()).collect(),
         (timelines.iter().map(|timeline| Some(Box::new(playbook.remove(&timeline.customer).unwrap_or_default()))).collect(), needs),
+        Some({
+            let mut found: PlannedCutoffs = vec![Vec::new(); 3 + programs.len()];
+            for (row, timeline) in timelines.iter().enumerate() {
+                for (at, facts) in cutoffs.remove(&timeline.customer).into_iter().flatten().enumerate() {
+                    if let (Some(facts), Some(cut)) = (facts, found.get_mut(at)) {
+                        cut.push((row, facts));
+                    }
+                }
+            }
+            let programs = programs
+                .into_iter()
+                .map(|(program, first, mut contacts)| {
+                    let by_row = timelines.iter().map(|timeline| contacts.remove(&timeline.customer)).collect();
+                    (program, first, by_row)
+                })
+                .collect();
+            PlannedPropensity { cutoffs: found, programs }
+        }),
     ))
 }
 
@@ -1688,7 +1741,7 @@ fn customer_table(
     // And the indicator alerts' weekly counts, from the same first event.
     // And the lapse's inputs: each customer's rhythm of purchase days, and the brand's gaps.
     // And the watch list's signals since its window began, and what ROR reads.
-    let (strength, windows, (rhythms, gap_counts), signals, ror, (playbook, needs)) = match planned_strength {
+    let (strength, windows, (rhythms, gap_counts), signals, ror, (playbook, needs), cutoffs) = match planned_strength {
         None => (
             timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
             rapport_action::alerts::Windows::of(timelines, first, as_of),
@@ -1704,6 +1757,8 @@ fn customer_table(
                     a
                 }),
             ),
+            // Propensity reads the timelines when it comes to it.
+            None,
         ),
         Some(planned) => from_plans(planned, timelines, split)?,
     };
@@ -1821,7 +1876,7 @@ fn customer_table(
             table.push_f64(name, values.unwrap_or_else(|| vec![f64::NAN; timelines.len()]))?;
         }
     }
-    Ok((table, models, referred_clv, tracking, inputs, (windows, gap_counts, needs)))
+    Ok((table, models, referred_clv, tracking, inputs, (windows, gap_counts, needs, cutoffs)))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use serde_json::{Value as Json, json};
 
 use rapport_action::propensity::{
-    Evaluation, HOLDOUT_ROWS, MINIMUM_CLASS, MODELS, Model, Snapshot, TRAINING_ROWS, baseline, cut, evaluate, snapshot,
+    Cut, Evaluation, HOLDOUT_ROWS, MINIMUM_CLASS, MODELS, Model, Snapshot, TRAINING_ROWS, baseline, cut, cut_of, evaluate, snapshot,
 };
 use rapport_core::table::CustomerTable;
 use rapport_core::time::{ParsedTime, Zone};
@@ -29,33 +29,77 @@ pub(crate) struct Outcome {
     pub headlines: Vec<(String, Result<Headline, String>)>,
 }
 
+/// The three cut-offs of the time split, earliest first: (UTC seconds, local day), a
+/// `horizon` of days apart, the last at the observation end.
+pub(crate) fn cutoffs(as_of: i64, zone: Zone, horizon: i64) -> [(i64, i64); 3] {
+    let end_day = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
+    [2, 1, 0].map(|k| (as_of - k * horizon * DAY, end_day - k * horizon))
+}
+
 /// Add `purchase_propensity`, `churn_propensity` and `purchase_probability_btyd` to
 /// `table` (empty where the customer has not bought, or when the history is too short).
+/// The cut-offs' facts come from `planned` (an engine's plans, at [`cutoffs`]) when
+/// given, else from the timelines.
 pub(crate) fn add(
     table: &mut CustomerTable,
     timelines: &[Timeline],
+    planned: Option<crate::analyze::PlannedCutoffs>,
     as_of: i64,
     zone: Zone,
     horizon_days: i64,
     confidence: f64,
 ) -> Result<Outcome, EngineError> {
-    let n = timelines.len();
+    let n = table.len();
     let mut purchase = vec![f64::NAN; n];
     let mut btyd = vec![f64::NAN; n];
-    let outcome = learn(timelines, as_of, zone, horizon_days, confidence, &mut purchase, &mut btyd);
+    let found = match planned {
+        None => Found::Timelines(timelines),
+        Some(mut planned) => {
+            referred_from(table, &mut planned);
+            Found::Planned(planned)
+        }
+    };
+    let outcome = learn(found, as_of, zone, horizon_days, confidence, &mut purchase, &mut btyd);
     table.push_f64("purchase_propensity", purchase.clone())?;
     table.push_f64("churn_propensity", purchase.iter().map(|p| 1.0 - p).collect())?;
     table.push_f64("purchase_probability_btyd", btyd)?;
     Ok(outcome)
 }
 
-fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidence: f64, purchase: &mut [f64], btyd: &mut [f64]) -> Outcome {
+/// The plans leave `referred` to the customer table, which has it.
+fn referred_from(table: &CustomerTable, planned: &mut crate::analyze::PlannedCutoffs) {
+    let referred = table.column("referred").and_then(|column| column.as_any().downcast_ref::<arrow::array::BooleanArray>());
+    for (row, facts) in planned.iter_mut().flatten() {
+        facts.referred = referred.is_some_and(|referred| *row < referred.len() && referred.value(*row));
+    }
+}
+
+/// Where the cut-offs' facts come from.
+enum Found<'a> {
+    /// Read from the timelines, for the rows each step reads.
+    Timelines(&'a [Timeline]),
+    /// Found by the plans, every customer's at each cut-off (earliest first).
+    Planned(crate::analyze::PlannedCutoffs),
+}
+
+fn learn(found: Found<'_>, as_of: i64, zone: Zone, horizon: i64, confidence: f64, purchase: &mut [f64], btyd: &mut [f64]) -> Outcome {
     let started = std::time::Instant::now();
     let lap = |what: &str| tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "propensity: {what}");
-    let end_day = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
+    let points = cutoffs(as_of, zone, horizon);
     // The cut-offs' customers and BG/NBD fits; features only for the rows each step reads
     // (seeded samples to train and judge, every customer a slice at a time to score).
-    let at = |k: i64, labelled: bool| cut(timelines, as_of - k * horizon * DAY, end_day - k * horizon, horizon, labelled);
+    let (timelines, mut planned): (&[Timeline], Option<crate::analyze::PlannedCutoffs>) = match found {
+        Found::Timelines(timelines) => (timelines, None),
+        Found::Planned(planned) => (&[], Some(planned)),
+    };
+    let mut at = |k: usize, labelled: bool| -> Option<Cut> {
+        let (cutoff, cutoff_day) = points[2 - k];
+        match planned.as_mut() {
+            None => cut(timelines, cutoff, cutoff_day, horizon, labelled),
+            // Each cut-off's facts move into its cut.
+            Some(planned) => cut_of(planned.get_mut(2 - k).map(std::mem::take).unwrap_or_default(), cutoff, cutoff_day, horizon, labelled),
+        }
+    };
     let skipped = |reason: String| Outcome {
         tables: Vec::new(),
         aggregates: json!({ "horizon_days": horizon, "skipped": reason }),
@@ -131,8 +175,7 @@ fn learn(timelines: &[Timeline], as_of: i64, zone: Zone, horizon: i64, confidenc
         None => "btyd_baseline",
     };
     lap("customers scored");
-    let date =
-        |k: i64| rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of - k * horizon * DAY)))[..10].to_string();
+    let date = |k: usize| rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(points[2 - k].0)))[..10].to_string();
     let spelled = |model: &str| match model {
         "btyd_baseline" => "the BG/NBD baseline".to_string(),
         "logistic" => "logistic regression".to_string(),
@@ -250,35 +293,62 @@ const RESPONSE_GROUPS: usize = 5;
 /// `program_response` table (observed uplift by group of predicted response, on
 /// customers the models did not learn from) and a `response_gain_<program>` headline per
 /// program.
+/// The facts come from `planned` (an engine's plans: the observation end's cut-off, then
+/// the second before each program's first contact, and the contacts) when given, else
+/// from the timelines.
 pub(crate) fn add_response(
     table: &mut CustomerTable,
     timelines: &[Timeline],
+    planned: Option<crate::analyze::PlannedPropensity>,
     as_of: i64,
     zone: Zone,
     window_days: i64,
     confidence: f64,
 ) -> Result<Outcome, EngineError> {
-    use rapport_action::response::{ResponseModel, evaluate as judge, program_rows, split};
-    let mut programs: Vec<(&str, i64)> = Vec::new();
-    for contact in timelines.iter().flat_map(|timeline| &timeline.programs) {
-        match programs.iter_mut().find(|(name, _)| *name == contact.program) {
-            Some((_, first)) => *first = (*first).min(contact.time),
-            None => programs.push((&contact.program, contact.time)),
+    use rapport_action::response::{ContactFacts, ResponseModel, evaluate as judge, program_rows, program_rows_of, split};
+    let n = table.len();
+    // The programs with their first contacts (by name) and, from an engine's plans, their
+    // cut-offs' facts and contacts.
+    type Cuts = std::vec::IntoIter<Vec<(usize, rapport_action::propensity::CutoffFacts)>>;
+    type Contacts = Vec<Vec<Option<ContactFacts>>>;
+    let (programs, mut cuts, contacts): (Vec<(String, i64)>, Option<Cuts>, Option<Contacts>) = match planned {
+        None => {
+            let mut programs: Vec<(String, i64)> = Vec::new();
+            for contact in timelines.iter().flat_map(|timeline| &timeline.programs) {
+                match programs.iter_mut().find(|(name, _)| *name == contact.program) {
+                    Some((_, first)) => *first = (*first).min(contact.time),
+                    None => programs.push((contact.program.clone(), contact.time)),
+                }
+            }
+            programs.sort();
+            (programs, None, None)
         }
-    }
-    programs.sort();
+        Some(crate::analyze::PlannedPropensity { mut cutoffs, programs }) => {
+            referred_from(table, &mut cutoffs);
+            let (programs, contacts) = programs.into_iter().map(|(program, first, contacts)| ((program, first), contacts)).unzip();
+            (programs, Some(cutoffs.into_iter()), Some(contacts))
+        }
+    };
     let mut headlines = Vec::new();
     let mut aggregates = serde_json::Map::new();
     let mut rows: Vec<(String, rapport_action::response::ResponseGroup)> = Vec::new();
     let mut scored: Vec<(&str, Vec<f64>)> = Vec::new();
     let day = |time: i64| zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY);
-    // Every customer's features as of the end, for scoring: only when there is a program.
-    let now = if programs.is_empty() { None } else { snapshot(timelines, as_of, day(as_of), window_days, false) };
-    for (program, first) in programs {
+    // Each snapshot in turn: every customer's features as of the end, for scoring (only
+    // when there is a program), then one before each program's first contact.
+    let mut snapshot_at = |time: i64| match cuts.as_mut() {
+        None => snapshot(timelines, time, day(time), window_days, false),
+        Some(cuts) => cut_of(cuts.next().unwrap_or_default(), time, day(time), window_days, false).map(|cut| cut.snapshot(&[])),
+    };
+    let now = if programs.is_empty() { None } else { snapshot_at(as_of) };
+    for (index, (program, first)) in programs.iter().enumerate() {
+        let program = program.as_str();
         let name = format!("response_gain_{program}");
         // Features as of the second before the program's first contact.
-        let contacted = snapshot(timelines, first - 1, day(first - 1), window_days, false)
-            .map(|before| program_rows(timelines, &before, program, window_days, as_of));
+        let contacted = snapshot_at(first - 1).map(|before| match contacts.as_ref().and_then(|contacts| contacts.get(index)) {
+            None => program_rows(timelines, &before, program, window_days, as_of),
+            Some(contacts) => program_rows_of(&before, |row| contacts.get(row).copied().flatten()),
+        });
         // Cross-fitted: the models learned on each half predict the other half, so every
         // contacted customer is judged by models that did not see them.
         let learned = contacted.as_ref().and_then(|contacted| {
@@ -293,7 +363,7 @@ pub(crate) fn add_response(
         });
         match (learned, &now) {
             (Some((evaluation, model)), Some(now)) => {
-                let mut scores = vec![f64::NAN; timelines.len()];
+                let mut scores = vec![f64::NAN; n];
                 for (&row, value) in now.rows.iter().zip(model.predict(&now.features)) {
                     scores[row] = value;
                 }
@@ -323,8 +393,8 @@ pub(crate) fn add_response(
         }
     }
     // The best program per customer: the highest predicted response, when above 0.
-    let mut best: Vec<Option<String>> = vec![None; timelines.len()];
-    let mut best_response = vec![f64::NAN; timelines.len()];
+    let mut best: Vec<Option<String>> = vec![None; n];
+    let mut best_response = vec![f64::NAN; n];
     for (program, scores) in &scored {
         for (row, &score) in scores.iter().enumerate() {
             if score.is_finite() && (best_response[row].is_nan() || score > best_response[row]) {
@@ -353,7 +423,7 @@ pub(crate) fn add_response(
     let (mut customer, mut program, mut predicted) = (Vec::new(), Vec::new(), Vec::new());
     for (name, scores) in &scored {
         for (row, &score) in scores.iter().enumerate().filter(|(_, score)| score.is_finite()) {
-            customer.push(Some(timelines[row].customer.clone()));
+            customer.push(Some(table.id(row).to_string()));
             program.push(Some(name.to_string()));
             predicted.push(score);
         }

@@ -147,9 +147,8 @@ pub fn add(
     table: &mut CustomerTable,
     context: &Context<'_>,
     inputs: Vec<CustomerInputs>,
-    windows: Windows,
-    gap_counts: &BTreeMap<i64, u64>,
-    needs: NeedCounts,
+    (windows, gap_counts, needs): (Windows, &BTreeMap<i64, u64>, NeedCounts),
+    planned: Option<crate::analyze::PlannedPropensity>,
 ) -> Result<Relationship, EngineError> {
     let Context { timelines, as_of, zone, config, previous, .. } = *context;
     let mut tables = Vec::new();
@@ -401,11 +400,25 @@ pub fn add(
     lap("ROR");
     // Purchase and churn propensity (also before the segments and the playbook).
     let horizon = i64::from(rapport_core::config::PropensityConfig::horizon_days(config.propensity.as_ref()));
-    let propensity = crate::propensity::add(table, timelines, as_of, zone, horizon, context.confidence)?;
+    // On an engine, the plans found the cut-offs' facts: propensity's three, and the
+    // response's (the observation end's again, then one before each program).
+    let (cutoffs, response_planned) = match planned {
+        None => (None, None),
+        Some(crate::analyze::PlannedPropensity { mut cutoffs, programs }) => {
+            let mut response = Vec::new();
+            if !programs.is_empty() {
+                response.push(cutoffs.get(2).cloned().unwrap_or_default());
+                response.extend(cutoffs.drain(3.min(cutoffs.len())..));
+            }
+            (Some(cutoffs), Some(crate::analyze::PlannedPropensity { cutoffs: response, programs }))
+        }
+    };
+    let propensity = crate::propensity::add(table, timelines, cutoffs, as_of, zone, horizon, context.confidence)?;
     tables.extend(propensity.tables);
     lap("propensity");
     // Propensity to respond to each program.
-    let response = crate::propensity::add_response(table, timelines, as_of, zone, context.uplift_days, context.confidence)?;
+    let response =
+        crate::propensity::add_response(table, timelines, response_planned, as_of, zone, context.uplift_days, context.confidence)?;
     tables.extend(response.tables);
     lap("response to programs");
     // User-defined segments, each a true/false column (after next_action; the playbook's

@@ -91,6 +91,7 @@ pub fn scalar_function(name: &str) -> Option<ScalarUDF> {
         ORDER_KEY_FUNCTION => Some(ScalarUDF::from(OrderKey::new())),
         LOCAL_DAY_FUNCTION => Some(ScalarUDF::from(LocalDay::new())),
         CONVERSATION_FACTORS_FUNCTION => Some(ScalarUDF::from(ConversationFactors::new())),
+        CUTOFF_CONVERSATIONS_FUNCTION => Some(ScalarUDF::from(CutoffConversations::new())),
         _ => None,
     }
 }
@@ -103,6 +104,7 @@ pub fn aggregate_function(name: &str) -> Option<AggregateUDF> {
         RHYTHM_FUNCTION => Some(AggregateUDF::from(RhythmFunction::new())),
         FOLLOWED_FUNCTION => Some(AggregateUDF::from(FollowedFunction::new())),
         ORDERS_FUNCTION => Some(AggregateUDF::from(OrdersFunction::new())),
+        CUTOFF_PURCHASES_FUNCTION => Some(AggregateUDF::from(CutoffPurchases::new())),
         _ => None,
     }
 }
@@ -115,13 +117,17 @@ macro_rules! parameterless {
             }
         }
         impl Eq for $name {}
-        impl Hash for $name {
-            fn hash<H: Hasher>(&self, state: &mut H) {
-                stringify!($name).hash(state);
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                std::hash::Hash::hash(stringify!($name), state);
             }
         }
     };
 }
+
+// After the macro: the module uses it.
+mod propensity;
+pub use propensity::{CUTOFF_CONVERSATIONS_FUNCTION, CUTOFF_PURCHASES_FUNCTION, CutoffConversations, CutoffPurchases};
 
 /// See [`MICROS_FUNCTION`].
 #[derive(Debug, Clone)]
@@ -421,6 +427,8 @@ fn conversation_list_fields() -> Fields {
         // A watch-list signal (`rapport_action::watch::Signal::of_conversation`): 1 an
         // unresolved complaint, 0 negative sentiment, null neither.
         Field::new("watch", DataType::Int8, true),
+        // Opened negative and was not recovered (propensity's features).
+        Field::new("unrecovered", DataType::Boolean, false),
     ])
 }
 
@@ -431,7 +439,7 @@ fn conversation_list_type() -> DataType {
 /// Each group's conversations as one list (see [`CONVERSATION_LIST_FUNCTION`]).
 fn conversation_list_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRow>>) -> DataFusionResult<ListArray> {
     let (mut start, mut channel, mut tone, mut opening, mut response) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut watch = Vec::new();
+    let (mut watch, mut unrecovered) = (Vec::new(), Vec::new());
     let mut lengths = Vec::new();
     for rows in groups {
         let found = rapport_measures::conversations(rows);
@@ -446,6 +454,7 @@ fn conversation_list_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRo
             }));
             response.push(conversation.first_response_seconds);
             watch.push(Signal::of_conversation(&conversation).map(i8::from));
+            unrecovered.push(conversation.opened_negative() && !conversation.recovered());
             channel.push(conversation.channel);
         }
     }
@@ -458,6 +467,7 @@ fn conversation_list_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRo
             Arc::new(Int8Array::from(opening)),
             Arc::new(Int64Array::from(response)),
             Arc::new(Int8Array::from(watch)),
+            Arc::new(BooleanArray::from(unrecovered)),
         ],
         None,
     )?;
@@ -1131,6 +1141,20 @@ pub struct FeatureSpec {
     /// Whether ROR's inputs count each customer's conversations per channel (where
     /// `[costs] per_contact` prices them).
     pub conversation_channels: bool,
+    /// What propensity and the response to programs read; none when they read the
+    /// timelines.
+    pub propensity: Option<PropensitySpec>,
+}
+
+/// The cut-offs of propensity and of the response to programs.
+#[derive(Debug, Clone, Copy)]
+pub struct PropensitySpec {
+    /// Propensity's cut-offs (UTC seconds and their local days, earliest first).
+    pub cutoffs: [(i64, i64); 3],
+    /// Days its labels look ahead.
+    pub horizon: i64,
+    /// Days after a program contact in which a purchase counts as a response.
+    pub window_days: i64,
 }
 
 /// The per-customer aggregation of `analyze`: every customer's event columns, by id, and
@@ -1166,6 +1190,13 @@ pub struct Planned {
     pub playbook: HashMap<String, PlaybookFacts>,
     /// The brand's trigger events and those a contact followed, for predictable needs.
     pub needs: NeedCounts,
+    /// What propensity reads of each customer at its cut-offs ([`PropensitySpec::cutoffs`])
+    /// and then at the second before each program's first contact ([`Planned::programs`]'
+    /// order), by id: customers who had bought by one of them.
+    pub cutoffs: HashMap<String, Vec<Option<rapport_action::propensity::CutoffFacts>>>,
+    /// Each program (by name) with its first contact, and each customer's first contact
+    /// with it whose window has closed, by id.
+    pub programs: Vec<(String, i64, HashMap<String, rapport_action::response::ContactFacts>)>,
 }
 
 /// An interactions row's columns as the conversation aggregates read them (beside the
@@ -1198,6 +1229,8 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     context.register_udaf(AggregateUDF::from(RhythmFunction::new()));
     context.register_udaf(AggregateUDF::from(FollowedFunction::new()));
     context.register_udaf(AggregateUDF::from(OrdersFunction::new()));
+    context.register_udaf(AggregateUDF::from(CutoffPurchases::new()));
+    context.register_udf(ScalarUDF::from(CutoffConversations::new()));
     context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
     let as_of = spec.as_of;
@@ -1753,6 +1786,23 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
         }
     }
     let (playbook, needs) = playbook_facts(&spec, lists.as_ref(), &linked, &run, &exists)?;
+    let (cutoffs, programs) = match spec.propensity {
+        Some(PropensitySpec { cutoffs, horizon, window_days }) => {
+            // Propensity's three cut-offs, then the second before each program's first
+            // contact (the response's), in one plan.
+            let firsts = propensity::program_firsts(as_of, &run, &exists)?;
+            let mut all = cutoffs.to_vec();
+            all.extend(firsts.iter().map(|(_, first)| (first - 1, spec.zone.local_day(first - 1))));
+            let facts = propensity::cutoff_facts(&spec, &all, horizon, lists.as_ref(), &linked, &run, &exists)?;
+            let mut contacts = propensity::program_contacts(&spec, window_days, &linked, &run, &exists)?;
+            let programs = firsts
+                .into_iter()
+                .map(|(program, first)| (program.clone(), first, contacts.remove(&program).unwrap_or_default()))
+                .collect();
+            (facts, programs)
+        }
+        None => (HashMap::new(), Vec::new()),
+    };
     drop(lists);
     let text = |column: &StringArray, row: usize| (!column.is_null(row)).then(|| column.value(row).to_string());
     let strings = |batch: &RecordBatch, index: usize| -> Result<StringArray, SqlError> {
@@ -1840,7 +1890,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             strength.entry(id.clone()).or_default().at_end.advocacy = advocacy;
         }
     }
-    Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts, signals, ror, playbook, needs }))
+    Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts, signals, ror, playbook, needs, cutoffs, programs }))
 }
 
 /// What the playbook's built-in rules read of each customer (`PlaybookFacts::of`, by the

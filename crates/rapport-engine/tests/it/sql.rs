@@ -410,6 +410,11 @@ fn datafusion_analysis_equals_the_embedded_one() {
     same_customers(&embedded_run, &planned_run);
     let embedded = read(&embedded_run.join("customers.parquet"));
     assert!(embedded.num_rows() > 1500, "{} customers", embedded.num_rows());
+    // Propensity learned and scored (its cut-offs' facts from the plans on the engine),
+    // so the propensity tables and columns compared above are not empty on both sides.
+    assert!(read(&embedded_run.join("propensity.parquet")).num_rows() >= 2, "propensity's models");
+    let scored = embedded.column_by_name("purchase_propensity").expect("purchase_propensity");
+    assert!(scored.len() - scored.null_count() > 1000, "{} customers scored", scored.len() - scored.null_count());
     // The edge customers, as the rules say.
     let row = |id: &str| {
         let ids = arrow::compute::cast(embedded.column(0), &arrow::datatypes::DataType::Utf8).expect("ids");
@@ -538,4 +543,44 @@ fn datafusion_lapse_equals_the_embedded_one() {
     let reason = &reasons[win_back[0]];
     assert!(reason.starts_with("no purchase for 24 days: at least as long as 90% of this brand's repeat-purchase gaps"), "{reason}");
     assert!(reason.contains("twice their own usual gap of 7 days"), "{reason}");
+}
+
+/// Propensity and the response to programs on a brand large enough for the response's
+/// T-learner (30 buyers and 30 non-buyers in each arm of each half of the contacted, the
+/// brand of `relationship::response_to_programs_finds_the_customers_who_respond`): their
+/// tables and columns are the same from the plans as from the timelines.
+#[test]
+fn datafusion_propensity_and_response_equal_the_embedded_ones() {
+    use rapport_engine::analyze::{AnalyzeRequest, analyze_on};
+    use rapport_engine::summary::Engine;
+
+    let directory = tempfile::tempdir().expect("temp");
+    let request = BrandDemoRequest { directory: directory.path().join("demo"), customers: 25_000, seed: 5, truth_customers: 1 };
+    run_brand_demo(&request, &|_| {}).expect("demo");
+    let workspace = request.directory.clone();
+    let read = |path: &std::path::Path| {
+        let file = std::fs::File::open(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+        let batches: Vec<_> = reader.map(|batch| batch.expect("batch")).collect();
+        arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat")
+    };
+    let analyze = |engine: Engine| {
+        let request = AnalyzeRequest { workspace: workspace.clone(), as_of: None };
+        let outcome = analyze_on(&request, &engine, &|_| {}).unwrap_or_else(|error| panic!("{engine}: {error}"));
+        workspace.join("results").join(&outcome.run.id)
+    };
+    let (embedded_run, planned_run) = (analyze(Engine::Embedded), analyze(Engine::DATAFUSION));
+    for name in ["propensity", "propensity_lift", "propensity_calibration", "program_response", "program_response_scores"] {
+        let file = format!("{name}.parquet");
+        let embedded = read(&embedded_run.join(&file));
+        assert!(embedded.num_rows() > 0, "{name} is empty");
+        assert_eq!(read(&planned_run.join(&file)), embedded, "{name}");
+    }
+    let (embedded, planned) = (read(&embedded_run.join("customers.parquet")), read(&planned_run.join("customers.parquet")));
+    for name in ["purchase_propensity", "churn_propensity", "purchase_probability_btyd", "best_program", "best_program_response"] {
+        let column = embedded.column_by_name(name).unwrap_or_else(|| panic!("no {name}"));
+        assert!(column.len() - column.null_count() > 1000, "{name}: {} values", column.len() - column.null_count());
+        assert_eq!(planned.column_by_name(name), Some(column), "{name}");
+    }
 }

@@ -1,0 +1,548 @@
+//! What propensity reads of each customer at its cut-offs
+//! (`rapport_action::propensity::CutoffFacts`), as plans: the purchase rows through an
+//! aggregate and the conversations through a function over each customer's list, both
+//! calling the embedded path's own code, and the surveys, engagement and programs through
+//! `FILTER`ed aggregates of the same rules.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StructArray, UInt32Array};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int64Type, UInt32Type};
+use datafusion::common::{Result as DataFusionResult, ScalarValue, exec_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use rapport_action::propensity::{ConversationCut, CutoffFacts, PurchaseCut};
+use rapport_action::response::ContactFacts;
+use rapport_core::event::EngagementType;
+use rapport_core::survey::SurveyType;
+
+use super::{FeatureSpec, LOCAL_DAY_FUNCTION, Reused, engagement_name, ids, int64_list_state, integers, list_scalar, quoted};
+use crate::{SqlError, internal};
+
+const DAY: i64 = 86_400;
+
+/// `rapport_cutoff_purchases(t, day, amount, cutoffs)`: a customer's purchase rows (UTC
+/// seconds, local day, amount) at each cut-off of `cutoffs`, a literal of comma-separated
+/// local days with the label's horizon in days last (`'19800,19890,19980,90'`), as
+/// `rapport_action::propensity::PurchaseCut::of` reads them: a list with a struct per
+/// cut-off, null where the customer had not bought by then.
+pub const CUTOFF_PURCHASES_FUNCTION: &str = "rapport_cutoff_purchases";
+/// `rapport_cutoff_conversations(list, purchases, cutoffs)`: what propensity reads of a
+/// list of `rapport_conversation_list` at each cut-off of `cutoffs` (a literal of
+/// comma-separated UTC seconds), after the last purchase of the same cut-off in
+/// `purchases` (a list of [`CUTOFF_PURCHASES_FUNCTION`]), as
+/// `rapport_action::propensity::ConversationCut::of` reads them: a list with a struct per
+/// cut-off, null where `purchases` has none.
+pub const CUTOFF_CONVERSATIONS_FUNCTION: &str = "rapport_cutoff_conversations";
+
+fn purchase_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("days", DataType::UInt32, false),
+        Field::new("first_day", DataType::Int64, false),
+        Field::new("last_day", DataType::Int64, false),
+        Field::new("days_last_90", DataType::UInt32, false),
+        Field::new("days_last_365", DataType::UInt32, false),
+        Field::new("spend_micros", DataType::Int64, false),
+        Field::new("refunds", DataType::UInt32, false),
+        Field::new("last_purchase", DataType::Int64, false),
+        Field::new("label", DataType::Boolean, false),
+    ])
+}
+
+fn conversation_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("last_365", DataType::UInt32, false),
+        Field::new("unrecovered_last_180", DataType::UInt32, false),
+        Field::new("last_start", DataType::Int64, true),
+        Field::new("bad_since_last_purchase", DataType::Boolean, false),
+    ])
+}
+
+fn list_of(fields: Fields) -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Struct(fields), true)))
+}
+
+/// Comma-separated integers of a literal argument.
+fn integers_of(text: &str, function: &str) -> DataFusionResult<Vec<i64>> {
+    text.split(',')
+        .map(|part| part.trim().parse::<i64>())
+        .collect::<Result<_, _>>()
+        .or_else(|_| exec_err!("{function} takes its cut-offs as a literal of comma-separated integers, not {text:?}"))
+}
+
+/// The purchase facts as a one-row list of structs, null where `None`.
+fn purchase_list(cuts: &[Option<PurchaseCut>]) -> DataFusionResult<ListArray> {
+    let get = |read: &dyn Fn(&PurchaseCut) -> i64| Int64Array::from_iter_values(cuts.iter().map(|cut| cut.as_ref().map_or(0, read)));
+    let count = |read: &dyn Fn(&PurchaseCut) -> u32| UInt32Array::from_iter_values(cuts.iter().map(|cut| cut.as_ref().map_or(0, read)));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(count(&|cut| cut.days)),
+        Arc::new(get(&|cut| cut.first_day)),
+        Arc::new(get(&|cut| cut.last_day)),
+        Arc::new(count(&|cut| cut.days_last_90)),
+        Arc::new(count(&|cut| cut.days_last_365)),
+        Arc::new(get(&|cut| cut.spend_micros)),
+        Arc::new(count(&|cut| cut.refunds)),
+        Arc::new(get(&|cut| cut.last_purchase)),
+        Arc::new(BooleanArray::from_iter(cuts.iter().map(|cut| Some(cut.is_some_and(|cut| cut.label))))),
+    ];
+    let valid = NullBuffer::from_iter(cuts.iter().map(Option::is_some));
+    let values = StructArray::try_new(purchase_fields(), columns, Some(valid))?;
+    Ok(ListArray::try_new(
+        Arc::new(Field::new_list_field(DataType::Struct(purchase_fields()), true)),
+        OffsetBuffer::from_lengths([cuts.len()]),
+        Arc::new(values),
+        None,
+    )?)
+}
+
+/// See [`CUTOFF_PURCHASES_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct CutoffPurchases {
+    signature: Signature,
+}
+parameterless!(CutoffPurchases);
+
+impl CutoffPurchases {
+    pub(super) fn new() -> CutoffPurchases {
+        CutoffPurchases {
+            signature: Signature::exact(vec![DataType::Int64, DataType::Int64, DataType::Float64, DataType::Utf8], Volatility::Immutable),
+        }
+    }
+}
+
+impl AggregateUDFImpl for CutoffPurchases {
+    fn name(&self) -> &str {
+        CUTOFF_PURCHASES_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(list_of(purchase_fields()))
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn Accumulator>> {
+        Ok(Box::<PurchaseRows>::default())
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
+        let list = |suffix: &str| int64_list_state(args.name, suffix);
+        let name = datafusion::logical_expr::utils::format_state_name(args.name, "amounts");
+        let amounts = Arc::new(Field::new(name, DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))), true));
+        Ok(vec![list("times"), list("days"), amounts, list("cutoffs")])
+    }
+}
+
+/// One customer's purchase rows while they are aggregated, and the cut-offs (their local
+/// days, then the horizon).
+#[derive(Debug, Default)]
+struct PurchaseRows {
+    times: Vec<i64>,
+    days: Vec<i64>,
+    amounts: Vec<f64>,
+    cutoffs: Vec<i64>,
+}
+
+impl PurchaseRows {
+    fn extend(&mut self, times: &ArrayRef, days: &ArrayRef, amounts: &ArrayRef) {
+        let (times, days, amounts) =
+            (times.as_primitive::<Int64Type>(), days.as_primitive::<Int64Type>(), amounts.as_primitive::<Float64Type>());
+        for row in (0..times.len()).filter(|&row| !times.is_null(row) && !days.is_null(row) && !amounts.is_null(row)) {
+            self.times.push(times.value(row));
+            self.days.push(days.value(row));
+            self.amounts.push(amounts.value(row));
+        }
+    }
+}
+
+impl Accumulator for PurchaseRows {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
+        let [times, days, amounts, cutoffs] = values else { return exec_err!("{CUTOFF_PURCHASES_FUNCTION} takes 4 arguments") };
+        self.extend(times, days, amounts);
+        if self.cutoffs.is_empty()
+            && let Some(text) = cutoffs.as_string_opt::<i32>().and_then(|text| text.iter().flatten().next())
+        {
+            self.cutoffs = integers_of(text, CUTOFF_PURCHASES_FUNCTION)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
+        let Some((&horizon, days)) = self.cutoffs.split_last() else {
+            return Ok(ScalarValue::List(Arc::new(purchase_list(&[])?)));
+        };
+        let rows = || self.times.iter().zip(&self.days).zip(&self.amounts).map(|((&time, &day), &amount)| (time, day, amount));
+        let cuts: Vec<Option<PurchaseCut>> = days.iter().map(|&cutoff_day| PurchaseCut::of(rows(), cutoff_day, horizon)).collect();
+        Ok(ScalarValue::List(Arc::new(purchase_list(&cuts)?)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + (self.times.capacity() + self.days.capacity() + self.amounts.capacity() + self.cutoffs.capacity()) * 8
+    }
+
+    fn state(&mut self) -> DataFusionResult<Vec<ScalarValue>> {
+        let list = |values: &[i64]| list_scalar(Arc::new(Int64Array::from(values.to_vec())));
+        Ok(vec![list(&self.times), list(&self.days), list_scalar(Arc::new(Float64Array::from(self.amounts.clone()))), list(&self.cutoffs)])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DataFusionResult<()> {
+        let [times, days, amounts, cutoffs] = states else { return exec_err!("{CUTOFF_PURCHASES_FUNCTION} merges 4 states") };
+        let (times, days, amounts, cutoffs) =
+            (times.as_list::<i32>(), days.as_list::<i32>(), amounts.as_list::<i32>(), cutoffs.as_list::<i32>());
+        for state in (0..times.len()).filter(|&state| !times.is_null(state)) {
+            self.extend(&times.value(state), &days.value(state), &amounts.value(state));
+            if self.cutoffs.is_empty() {
+                self.cutoffs = cutoffs.value(state).as_primitive::<Int64Type>().iter().flatten().collect();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// See [`CUTOFF_CONVERSATIONS_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct CutoffConversations {
+    signature: Signature,
+}
+parameterless!(CutoffConversations);
+
+impl CutoffConversations {
+    pub(super) fn new() -> CutoffConversations {
+        CutoffConversations { signature: Signature::any(3, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for CutoffConversations {
+    fn name(&self) -> &str {
+        CUTOFF_CONVERSATIONS_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(list_of(conversation_fields()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
+        let cutoffs = match args.args.get(2) {
+            Some(ColumnarValue::Scalar(
+                ScalarValue::Utf8(Some(text)) | ScalarValue::Utf8View(Some(text)) | ScalarValue::LargeUtf8(Some(text)),
+            )) => integers_of(text, CUTOFF_CONVERSATIONS_FUNCTION)?,
+            _ => return exec_err!("{CUTOFF_CONVERSATIONS_FUNCTION} takes a list, the purchases' list and the cut-offs as a literal"),
+        };
+        let (Some(lists), Some(purchases)) = (args.args.first(), args.args.get(1)) else {
+            return exec_err!("{CUTOFF_CONVERSATIONS_FUNCTION} takes 3 arguments");
+        };
+        let (lists, purchases) = (lists.to_array(args.number_rows)?, purchases.to_array(args.number_rows)?);
+        // A customer with no conversation has a null list (an outer join), or a null type.
+        let lists = lists.as_list_opt::<i32>();
+        let purchases = purchases.as_list::<i32>();
+        let (mut last_365, mut unrecovered, mut last_start, mut bad_since, mut valid) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut lengths = Vec::with_capacity(purchases.len());
+        for row in 0..purchases.len() {
+            let conversations = lists.filter(|lists| !lists.is_null(row)).map(|lists| lists.value(row));
+            let conversations = conversations.as_ref().map(|list| list.as_struct());
+            let of_row: Vec<(i64, bool)> = conversations
+                .map(|list| {
+                    let start = list.column(0).as_primitive::<Int64Type>();
+                    let unrecovered = list.column(6).as_boolean();
+                    (0..list.len()).map(|index| (start.value(index), unrecovered.value(index))).collect()
+                })
+                .unwrap_or_default();
+            let cuts = (!purchases.is_null(row)).then(|| purchases.value(row));
+            let cuts = cuts.as_ref().map(|cuts| cuts.as_struct());
+            let mut count = 0;
+            if let Some(cuts) = cuts {
+                for (index, &cutoff) in cutoffs.iter().enumerate().take(cuts.len()) {
+                    let cut = (!cuts.is_null(index)).then(|| {
+                        let last_purchase = cuts.column(7).as_primitive::<Int64Type>().value(index);
+                        ConversationCut::of(of_row.iter().copied(), cutoff, last_purchase)
+                    });
+                    valid.push(cut.is_some());
+                    let cut = cut.unwrap_or_default();
+                    last_365.push(cut.last_365);
+                    unrecovered.push(cut.unrecovered_last_180);
+                    last_start.push(cut.last_start);
+                    bad_since.push(cut.bad_since_last_purchase);
+                    count += 1;
+                }
+            }
+            lengths.push(count);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from(last_365)),
+            Arc::new(UInt32Array::from(unrecovered)),
+            Arc::new(Int64Array::from(last_start)),
+            Arc::new(BooleanArray::from(bad_since)),
+        ];
+        let values = StructArray::try_new(conversation_fields(), columns, Some(NullBuffer::from(valid)))?;
+        let field = Arc::new(Field::new_list_field(DataType::Struct(conversation_fields()), true));
+        Ok(ColumnarValue::Array(Arc::new(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), Arc::new(values), None)?)))
+    }
+}
+
+/// Each customer's [`CutoffFacts`] at the cut-offs `[(UTC seconds, local day)]`, labelled
+/// over `horizon` days, by id: for the customers who had bought by at least one of them
+/// (`None` at a cut-off before their first purchase). `referred` is left false: the
+/// customer table has it.
+pub(super) fn cutoff_facts(
+    spec: &FeatureSpec,
+    cutoffs: &[(i64, i64)],
+    horizon: i64,
+    lists: Option<&Reused>,
+    linked: &dyn Fn(&str, &str) -> String,
+    run: &dyn Fn(String) -> Result<Vec<RecordBatch>, SqlError>,
+    exists: &dyn Fn(&str) -> Result<bool, SqlError>,
+) -> Result<HashMap<String, Vec<Option<CutoffFacts>>>, SqlError> {
+    let mut facts: HashMap<String, Vec<Option<CutoffFacts>>> = HashMap::new();
+    if !exists("purchases")? || cutoffs.is_empty() {
+        return Ok(facts);
+    }
+    let join = |list: Vec<String>| list.join(",");
+    let days = join(cutoffs.iter().map(|(_, day)| day.to_string()).chain(std::iter::once(horizon.to_string())).collect());
+    let times = join(cutoffs.iter().map(|(time, _)| time.to_string()).collect());
+    let zone = quoted(std::iter::once(spec.zone.to_string()));
+    let mut select = vec!["p.customer".to_string(), "p.p".to_string()];
+    let mut from = format!(
+        "(SELECT customer, {CUTOFF_PURCHASES_FUNCTION}(t, {LOCAL_DAY_FUNCTION}(t, {zone}), arrow_cast(amount, 'Float64'), '{days}') AS p
+          FROM ({}) GROUP BY customer) p",
+        linked("purchases", "k.amount AS amount")
+    );
+    let mut join_on = |alias: &str, sql: String, columns: Vec<String>| {
+        from.push_str(&format!(" LEFT JOIN ({sql}) {alias} ON {alias}.customer = p.customer"));
+        select.extend(columns);
+    };
+    let each = |name: &str| (0..cutoffs.len()).map(|k| format!("{name}_{k}")).collect::<Vec<_>>();
+    let (has_lists, has_surveys, has_engagement, has_programs) =
+        (lists.is_some(), exists("surveys")?, exists("engagement")?, exists("programs")?);
+    if let Some(lists) = lists {
+        join_on(
+            "c",
+            format!("SELECT customer, list FROM {}", lists.from),
+            vec![format!("{CUTOFF_CONVERSATIONS_FUNCTION}(c.list, p.p, '{times}') AS c")],
+        );
+    }
+    if has_surveys {
+        let known = quoted(SurveyType::ALL.iter().map(|survey| survey.name()));
+        let nps = SurveyType::Nps.name();
+        let columns: Vec<String> = cutoffs
+            .iter()
+            .enumerate()
+            .map(|(k, (time, _))| {
+                format!("first_value(score ORDER BY t DESC, score DESC) FILTER (WHERE survey = '{nps}' AND t <= {time}) AS nps_{k}")
+            })
+            .collect();
+        let rows = linked("surveys", "lower(trim(k.survey_type)) AS survey, arrow_cast(k.score, 'Float64') AS score");
+        join_on(
+            "s",
+            format!("SELECT customer, {} FROM ({rows}) WHERE survey IN ({known}) GROUP BY customer", columns.join(", ")),
+            each("s.nps"),
+        );
+    }
+    if has_engagement {
+        let known = quoted(EngagementType::NAMES.iter().copied());
+        let social = quoted(EngagementType::NAMES.iter().copied().filter(|name| {
+            serde_json::from_value::<EngagementType>(serde_json::Value::String(name.to_string()))
+                .is_ok_and(rapport_measures::timeline::is_social)
+        }));
+        let advocacy = quoted([EngagementType::Review, EngagementType::Referral].into_iter().filter_map(engagement_name));
+        let columns: Vec<String> = cutoffs
+            .iter()
+            .enumerate()
+            .map(|(k, (time, _))| {
+                let year = time - 365 * DAY;
+                format!(
+                    "COUNT(*) FILTER (WHERE kind IN ({social}) AND t <= {time} AND t > {year}) AS social_{k},
+                     COUNT(*) FILTER (WHERE kind IN ({advocacy}) AND t <= {time}) AS advocacy_{k},
+                     MAX(t) FILTER (WHERE t <= {time}) AS engaged_{k}"
+                )
+            })
+            .collect();
+        let rows = linked("engagement", "k.engagement_type AS kind");
+        let mut names = each("e.social");
+        names.extend(each("e.advocacy"));
+        names.extend(each("e.engaged"));
+        join_on("e", format!("SELECT customer, {} FROM ({rows}) WHERE kind IN ({known}) GROUP BY customer", columns.join(", ")), names);
+    }
+    if has_programs {
+        let as_of = spec.as_of;
+        let columns: Vec<String> = cutoffs
+            .iter()
+            .enumerate()
+            .map(|(k, (time, _))| {
+                let quarter = time - 90 * DAY;
+                format!("COUNT(*) FILTER (WHERE NOT control AND t <= {time} AND t > {quarter}) AS programs_{k}")
+            })
+            .collect();
+        join_on(
+            "g",
+            format!(
+                "SELECT customer, {} FROM (
+                    SELECT NULLIF(customer_id, '') AS customer, arrow_cast(time, 'Int64') AS t, COALESCE(control_group, false) AS control
+                    FROM events.programs WHERE arrow_cast(time, 'Int64') <= {as_of} AND NULLIF(customer_id, '') IS NOT NULL
+                 ) GROUP BY customer",
+                columns.join(", ")
+            ),
+            each("g.programs"),
+        );
+    }
+    let batches = run(format!("SELECT {} FROM {from}", select.join(", ")))?;
+    let k = cutoffs.len();
+    for batch in &batches {
+        let ids = ids(batch)?;
+        let purchases = batch.column(1).as_list::<i32>();
+        let mut at = 2;
+        let conversations = has_lists.then(|| {
+            at += 1;
+            batch.column(at - 1).as_list::<i32>()
+        });
+        let column = integers(batch);
+        let nps: Vec<Float64Array> = match has_surveys {
+            true => (0..k)
+                .map(|index| {
+                    let column = arrow::compute::cast(batch.column(at + index), &DataType::Float64).map_err(internal)?;
+                    Ok(column.as_primitive::<Float64Type>().clone())
+                })
+                .collect::<Result<_, SqlError>>()?,
+            false => Vec::new(),
+        };
+        at += nps.len();
+        let engagement: Vec<Int64Array> = match has_engagement {
+            true => (0..3 * k).map(|index| column(at + index)).collect::<Result<_, _>>()?,
+            false => Vec::new(),
+        };
+        at += engagement.len();
+        let programs: Vec<Int64Array> = match has_programs {
+            true => (0..k).map(|index| column(at + index)).collect::<Result<_, _>>()?,
+            false => Vec::new(),
+        };
+        let count = |columns: &[Int64Array], index: usize, row: usize| {
+            columns.get(index).map_or(0, |column| if column.is_null(row) { 0 } else { column.value(row) as u32 })
+        };
+        for row in 0..batch.num_rows() {
+            let cuts = purchases.value(row);
+            let cuts = cuts.as_struct();
+            let talks = conversations.filter(|lists| !lists.is_null(row)).map(|lists| lists.value(row));
+            let talks = talks.as_ref().map(|talks| talks.as_struct());
+            let mut found = vec![None; k];
+            for (index, slot) in found.iter_mut().enumerate().filter(|(index, _)| *index < cuts.len() && !cuts.is_null(*index)) {
+                let u32_at = |field: usize| cuts.column(field).as_primitive::<UInt32Type>().value(index);
+                let i64_at = |field: usize| cuts.column(field).as_primitive::<Int64Type>().value(index);
+                let purchases = PurchaseCut {
+                    days: u32_at(0),
+                    first_day: i64_at(1),
+                    last_day: i64_at(2),
+                    days_last_90: u32_at(3),
+                    days_last_365: u32_at(4),
+                    spend_micros: i64_at(5),
+                    refunds: u32_at(6),
+                    last_purchase: i64_at(7),
+                    label: cuts.column(8).as_boolean().value(index),
+                };
+                let conversations = match talks.filter(|talks| index < talks.len() && !talks.is_null(index)) {
+                    Some(talks) => {
+                        let start = talks.column(2).as_primitive::<Int64Type>();
+                        ConversationCut {
+                            last_365: talks.column(0).as_primitive::<UInt32Type>().value(index),
+                            unrecovered_last_180: talks.column(1).as_primitive::<UInt32Type>().value(index),
+                            last_start: (!start.is_null(index)).then(|| start.value(index)),
+                            bad_since_last_purchase: talks.column(3).as_boolean().value(index),
+                        }
+                    }
+                    None => ConversationCut::default(),
+                };
+                let engaged = engagement.get(2 * k + index).filter(|column| !column.is_null(row)).map(|column| column.value(row));
+                *slot = Some(CutoffFacts {
+                    purchases,
+                    conversations,
+                    last_nps: nps.get(index).filter(|column| !column.is_null(row)).map_or(f64::NAN, |column| column.value(row)),
+                    social_last_365: count(&engagement, index, row),
+                    reviews_and_referrals: count(&engagement, k + index, row),
+                    program_contacts_last_90: count(&programs, index, row),
+                    last_engagement: engaged,
+                    referred: false,
+                });
+            }
+            if found.iter().any(Option::is_some) {
+                facts.insert(ids.value(row).to_string(), found);
+            }
+        }
+    }
+    Ok(facts)
+}
+
+/// Each program's first contact (UTC seconds) with any customer, by program name.
+pub(super) fn program_firsts(
+    as_of: i64,
+    run: &dyn Fn(String) -> Result<Vec<RecordBatch>, SqlError>,
+    exists: &dyn Fn(&str) -> Result<bool, SqlError>,
+) -> Result<Vec<(String, i64)>, SqlError> {
+    if !exists("programs")? {
+        return Ok(Vec::new());
+    }
+    let batches = run(format!(
+        "SELECT program, MIN(arrow_cast(time, 'Int64')) AS first FROM events.programs
+         WHERE arrow_cast(time, 'Int64') <= {as_of} AND NULLIF(customer_id, '') IS NOT NULL GROUP BY program"
+    ))?;
+    let mut firsts = Vec::new();
+    for batch in &batches {
+        let (names, first) = (ids(batch)?, integers(batch)(1)?);
+        firsts.extend((0..batch.num_rows()).map(|row| (names.value(row).to_string(), first.value(row))));
+    }
+    firsts.sort();
+    Ok(firsts)
+}
+
+/// Each customer's first contact with each program whose window of `window_days` after it
+/// has closed by the observation end (`rapport_action::response::ContactFacts`): by
+/// program, then customer id.
+pub(super) fn program_contacts(
+    spec: &FeatureSpec,
+    window_days: i64,
+    linked: &dyn Fn(&str, &str) -> String,
+    run: &dyn Fn(String) -> Result<Vec<RecordBatch>, SqlError>,
+    exists: &dyn Fn(&str) -> Result<bool, SqlError>,
+) -> Result<HashMap<String, HashMap<String, ContactFacts>>, SqlError> {
+    let mut contacts: HashMap<String, HashMap<String, ContactFacts>> = HashMap::new();
+    if !exists("programs")? {
+        return Ok(contacts);
+    }
+    let (as_of, window) = (spec.as_of, window_days * DAY);
+    // The first contact: of contacts at one time, a treated one (control false) first.
+    let first = format!(
+        "SELECT customer, program, MIN(t) AS t, first_value(NOT control ORDER BY t, control) AS treated FROM (
+            SELECT NULLIF(customer_id, '') AS customer, arrow_cast(time, 'Int64') AS t, program, COALESCE(control_group, false) AS control
+            FROM events.programs WHERE arrow_cast(time, 'Int64') <= {as_of} AND NULLIF(customer_id, '') IS NOT NULL
+         ) GROUP BY customer, program"
+    );
+    let sql = match exists("purchases")? {
+        true => format!(
+            "SELECT c.customer, c.program, c.treated,
+                    COALESCE(bool_or(p.amount > 0 AND p.t > c.t AND p.t <= c.t + {window}), false) AS bought
+             FROM ({first}) c LEFT JOIN ({}) p ON p.customer = c.customer
+             WHERE c.t + {window} <= {as_of} GROUP BY c.customer, c.program, c.treated",
+            linked("purchases", "k.amount AS amount")
+        ),
+        false => format!("SELECT customer, program, treated, false AS bought FROM ({first}) WHERE t + {window} <= {as_of}"),
+    };
+    for batch in run(sql)?.iter() {
+        let ids = ids(batch)?;
+        let programs = arrow::compute::cast(batch.column(1), &DataType::Utf8).map_err(internal)?;
+        let programs = programs.as_string::<i32>();
+        let (treated, bought) = (batch.column(2).as_boolean(), batch.column(3).as_boolean());
+        for row in 0..batch.num_rows() {
+            contacts
+                .entry(programs.value(row).to_string())
+                .or_default()
+                .insert(ids.value(row).to_string(), ContactFacts { treated: treated.value(row), bought: bought.value(row) });
+        }
+    }
+    Ok(contacts)
+}
