@@ -151,14 +151,15 @@ pub struct ConversationCut {
     pub unrecovered_last_180: u32,
     /// UTC seconds of the latest start on or before the cut-off.
     pub last_start: Option<i64>,
-    /// An unrecovered bad experience after the last purchase, on or before the cut-off.
-    pub bad_since_last_purchase: bool,
+    /// UTC seconds of the latest start, on or before the cut-off, of a conversation that
+    /// opened negative and was not recovered.
+    pub last_unrecovered_start: Option<i64>,
 }
 
 impl ConversationCut {
     /// The facts of conversations `(start, opened negative and not recovered)` at a cut-off
-    /// (UTC seconds), after the last purchase at `last_purchase`.
-    pub fn of(conversations: impl Iterator<Item = (i64, bool)>, cutoff: i64, last_purchase: i64) -> ConversationCut {
+    /// (UTC seconds).
+    pub fn of(conversations: impl Iterator<Item = (i64, bool)>, cutoff: i64) -> ConversationCut {
         let since = |time: i64, span: i64| time <= cutoff && cutoff - time < span * DAY;
         let mut cut = ConversationCut::default();
         for (start, unrecovered) in conversations {
@@ -166,7 +167,9 @@ impl ConversationCut {
             cut.unrecovered_last_180 += u32::from(unrecovered && since(start, 180));
             if start <= cutoff {
                 cut.last_start = cut.last_start.max(Some(start));
-                cut.bad_since_last_purchase |= unrecovered && start > last_purchase;
+                if unrecovered {
+                    cut.last_unrecovered_start = cut.last_unrecovered_start.max(Some(start));
+                }
             }
         }
         cut
@@ -204,11 +207,8 @@ impl CutoffFacts {
     pub fn of(timeline: &Timeline, cutoff: i64, cutoff_day: i64, horizon: i64) -> Option<CutoffFacts> {
         let purchases = PurchaseCut::of(timeline.purchases.iter().map(|p| (p.time, i64::from(p.day), p.amount)), cutoff_day, horizon)?;
         let since = |time: i64, span: i64| time <= cutoff && cutoff - time < span * DAY;
-        let conversations = ConversationCut::of(
-            timeline.conversations.iter().map(|c| (c.start, c.opened_negative() && !c.recovered())),
-            cutoff,
-            purchases.last_purchase,
-        );
+        let conversations =
+            ConversationCut::of(timeline.conversations.iter().map(|c| (c.start, c.opened_negative() && !c.recovered())), cutoff);
         // Answers are sorted by time, then score: the last is the highest of the latest.
         let last_nps =
             timeline.answers.iter().rev().find(|a| a.time <= cutoff && a.survey == SurveyType::Nps).map_or(f64::NAN, |a| a.score);
@@ -403,7 +403,7 @@ fn features(facts: &CutoffFacts, cutoff: i64, cutoff_day: i64, btyd: [f64; 3]) -
         f64::from(facts.program_contacts_last_90),
         // An unrecovered bad experience after the last purchase: the customer may have
         // left over it, which BG/NBD's purchase history cannot show.
-        f64::from(u8::from(conversations.bad_since_last_purchase)),
+        f64::from(u8::from(conversations.last_unrecovered_start.is_some_and(|start| start > purchases.last_purchase))),
         (cutoff_day - last) as f64 / gap,
         days_since(conversations.last_start),
         days_since(facts.last_engagement),

@@ -279,6 +279,9 @@ mod on_a_cluster {
             "SELECT * FROM clusters ORDER BY 1",
             // The playbook's facts and predictable needs are plans too.
             "SELECT * FROM actions ORDER BY customer_id, action",
+            // And propensity's facts at its cut-offs (this brand has no programs: the
+            // response's are compared in rapport-engine's sql tests).
+            "SELECT * FROM propensity ORDER BY 1",
         ];
         let tables = |engine: Option<&str>| {
             let mut analyze = vec!["analyze", "-q", "--workspace", workspace, "--as-of", "2025-12-31", "--format", "json"];

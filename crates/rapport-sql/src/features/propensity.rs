@@ -29,12 +29,10 @@ const DAY: i64 = 86_400;
 /// `rapport_action::propensity::PurchaseCut::of` reads them: a list with a struct per
 /// cut-off, null where the customer had not bought by then.
 pub const CUTOFF_PURCHASES_FUNCTION: &str = "rapport_cutoff_purchases";
-/// `rapport_cutoff_conversations(list, purchases, cutoffs)`: what propensity reads of a
-/// list of `rapport_conversation_list` at each cut-off of `cutoffs` (a literal of
-/// comma-separated UTC seconds), after the last purchase of the same cut-off in
-/// `purchases` (a list of [`CUTOFF_PURCHASES_FUNCTION`]), as
-/// `rapport_action::propensity::ConversationCut::of` reads them: a list with a struct per
-/// cut-off, null where `purchases` has none.
+/// `rapport_cutoff_conversations(list, cutoffs)`: what propensity reads of a list of
+/// `rapport_conversation_list` at each cut-off of `cutoffs` (a literal of comma-separated
+/// UTC seconds), as `rapport_action::propensity::ConversationCut::of` reads them: a list
+/// with a struct per cut-off.
 pub const CUTOFF_CONVERSATIONS_FUNCTION: &str = "rapport_cutoff_conversations";
 
 fn purchase_fields() -> Fields {
@@ -56,7 +54,7 @@ fn conversation_fields() -> Fields {
         Field::new("last_365", DataType::UInt32, false),
         Field::new("unrecovered_last_180", DataType::UInt32, false),
         Field::new("last_start", DataType::Int64, true),
-        Field::new("bad_since_last_purchase", DataType::Boolean, false),
+        Field::new("last_unrecovered_start", DataType::Int64, true),
     ])
 }
 
@@ -212,7 +210,7 @@ parameterless!(CutoffConversations);
 
 impl CutoffConversations {
     pub(super) fn new() -> CutoffConversations {
-        CutoffConversations { signature: Signature::any(3, Volatility::Immutable) }
+        CutoffConversations { signature: Signature::any(2, Volatility::Immutable) }
     }
 }
 
@@ -230,68 +228,54 @@ impl ScalarUDFImpl for CutoffConversations {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
-        let cutoffs = match args.args.get(2) {
+        let cutoffs = match args.args.get(1) {
             Some(ColumnarValue::Scalar(
                 ScalarValue::Utf8(Some(text)) | ScalarValue::Utf8View(Some(text)) | ScalarValue::LargeUtf8(Some(text)),
             )) => integers_of(text, CUTOFF_CONVERSATIONS_FUNCTION)?,
-            _ => return exec_err!("{CUTOFF_CONVERSATIONS_FUNCTION} takes a list, the purchases' list and the cut-offs as a literal"),
+            _ => return exec_err!("{CUTOFF_CONVERSATIONS_FUNCTION} takes a list and the cut-offs as a literal"),
         };
-        let (Some(lists), Some(purchases)) = (args.args.first(), args.args.get(1)) else {
-            return exec_err!("{CUTOFF_CONVERSATIONS_FUNCTION} takes 3 arguments");
-        };
-        let (lists, purchases) = (lists.to_array(args.number_rows)?, purchases.to_array(args.number_rows)?);
-        // A customer with no conversation has a null list (an outer join), or a null type.
-        let lists = lists.as_list_opt::<i32>();
-        let purchases = purchases.as_list::<i32>();
-        let (mut last_365, mut unrecovered, mut last_start, mut bad_since, mut valid) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut lengths = Vec::with_capacity(purchases.len());
-        for row in 0..purchases.len() {
-            let conversations = lists.filter(|lists| !lists.is_null(row)).map(|lists| lists.value(row));
-            let conversations = conversations.as_ref().map(|list| list.as_struct());
+        let Some(lists) = args.args.first() else { return exec_err!("{CUTOFF_CONVERSATIONS_FUNCTION} takes 2 arguments") };
+        let lists = lists.to_array(args.number_rows)?;
+        let lists = lists.as_list::<i32>();
+        let (mut last_365, mut unrecovered, mut last_start, mut last_unrecovered) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for row in 0..lists.len() {
+            let conversations = (!lists.is_null(row)).then(|| lists.value(row));
             let of_row: Vec<(i64, bool)> = conversations
+                .as_ref()
                 .map(|list| {
+                    let list = list.as_struct();
                     let start = list.column(0).as_primitive::<Int64Type>();
                     let unrecovered = list.column(6).as_boolean();
                     (0..list.len()).map(|index| (start.value(index), unrecovered.value(index))).collect()
                 })
                 .unwrap_or_default();
-            let cuts = (!purchases.is_null(row)).then(|| purchases.value(row));
-            let cuts = cuts.as_ref().map(|cuts| cuts.as_struct());
-            let mut count = 0;
-            if let Some(cuts) = cuts {
-                for (index, &cutoff) in cutoffs.iter().enumerate().take(cuts.len()) {
-                    let cut = (!cuts.is_null(index)).then(|| {
-                        let last_purchase = cuts.column(7).as_primitive::<Int64Type>().value(index);
-                        ConversationCut::of(of_row.iter().copied(), cutoff, last_purchase)
-                    });
-                    valid.push(cut.is_some());
-                    let cut = cut.unwrap_or_default();
-                    last_365.push(cut.last_365);
-                    unrecovered.push(cut.unrecovered_last_180);
-                    last_start.push(cut.last_start);
-                    bad_since.push(cut.bad_since_last_purchase);
-                    count += 1;
-                }
+            for &cutoff in &cutoffs {
+                let cut = ConversationCut::of(of_row.iter().copied(), cutoff);
+                last_365.push(cut.last_365);
+                unrecovered.push(cut.unrecovered_last_180);
+                last_start.push(cut.last_start);
+                last_unrecovered.push(cut.last_unrecovered_start);
             }
-            lengths.push(count);
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(UInt32Array::from(last_365)),
             Arc::new(UInt32Array::from(unrecovered)),
             Arc::new(Int64Array::from(last_start)),
-            Arc::new(BooleanArray::from(bad_since)),
+            Arc::new(Int64Array::from(last_unrecovered)),
         ];
-        let values = StructArray::try_new(conversation_fields(), columns, Some(NullBuffer::from(valid)))?;
+        let values = StructArray::try_new(conversation_fields(), columns, None)?;
         let field = Arc::new(Field::new_list_field(DataType::Struct(conversation_fields()), true));
-        Ok(ColumnarValue::Array(Arc::new(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), Arc::new(values), None)?)))
+        let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(cutoffs.len(), lists.len()));
+        Ok(ColumnarValue::Array(Arc::new(ListArray::try_new(field, offsets, Arc::new(values), None)?)))
     }
 }
 
 /// Each customer's [`CutoffFacts`] at the cut-offs `[(UTC seconds, local day)]`, labelled
 /// over `horizon` days, by id: for the customers who had bought by at least one of them
 /// (`None` at a cut-off before their first purchase). `referred` is left false: the
-/// customer table has it.
+/// customer table has it. One plan per event kind, merged here by id (joined in a plan,
+/// the join held one side's every customer in memory, which a cluster's executors under a
+/// memory limit refused).
 pub(super) fn cutoff_facts(
     spec: &FeatureSpec,
     cutoffs: &[(i64, i64)],
@@ -305,31 +289,86 @@ pub(super) fn cutoff_facts(
     if !exists("purchases")? || cutoffs.is_empty() {
         return Ok(facts);
     }
+    let k = cutoffs.len();
     let join = |list: Vec<String>| list.join(",");
     let days = join(cutoffs.iter().map(|(_, day)| day.to_string()).chain(std::iter::once(horizon.to_string())).collect());
     let times = join(cutoffs.iter().map(|(time, _)| time.to_string()).collect());
     let zone = quoted(std::iter::once(spec.zone.to_string()));
-    let mut select = vec!["p.customer".to_string(), "p.p".to_string()];
-    let mut from = format!(
-        "(SELECT customer, {CUTOFF_PURCHASES_FUNCTION}(t, {LOCAL_DAY_FUNCTION}(t, {zone}), arrow_cast(amount, 'Float64'), '{days}') AS p
-          FROM ({}) GROUP BY customer) p",
+    // Every customer who had bought by a cut-off, with the purchases' facts.
+    let batches = run(format!(
+        "SELECT customer, {CUTOFF_PURCHASES_FUNCTION}(t, {LOCAL_DAY_FUNCTION}(t, {zone}), arrow_cast(amount, 'Float64'), '{days}') AS p
+         FROM ({}) GROUP BY customer",
         linked("purchases", "k.amount AS amount")
-    );
-    let mut join_on = |alias: &str, sql: String, columns: Vec<String>| {
-        from.push_str(&format!(" LEFT JOIN ({sql}) {alias} ON {alias}.customer = p.customer"));
-        select.extend(columns);
-    };
-    let each = |name: &str| (0..cutoffs.len()).map(|k| format!("{name}_{k}")).collect::<Vec<_>>();
-    let (has_lists, has_surveys, has_engagement, has_programs) =
-        (lists.is_some(), exists("surveys")?, exists("engagement")?, exists("programs")?);
-    if let Some(lists) = lists {
-        join_on(
-            "c",
-            format!("SELECT customer, list FROM {}", lists.from),
-            vec![format!("{CUTOFF_CONVERSATIONS_FUNCTION}(c.list, p.p, '{times}') AS c")],
-        );
+    ))?;
+    for batch in &batches {
+        let ids = ids(batch)?;
+        let purchases = batch.column(1).as_list::<i32>();
+        for row in 0..batch.num_rows() {
+            let cuts = purchases.value(row);
+            let cuts = cuts.as_struct();
+            let u32_at = |field: usize, index: usize| cuts.column(field).as_primitive::<UInt32Type>().value(index);
+            let i64_at = |field: usize, index: usize| cuts.column(field).as_primitive::<Int64Type>().value(index);
+            let found: Vec<Option<CutoffFacts>> = (0..k)
+                .map(|index| {
+                    (index < cuts.len() && !cuts.is_null(index)).then(|| CutoffFacts {
+                        purchases: PurchaseCut {
+                            days: u32_at(0, index),
+                            first_day: i64_at(1, index),
+                            last_day: i64_at(2, index),
+                            days_last_90: u32_at(3, index),
+                            days_last_365: u32_at(4, index),
+                            spend_micros: i64_at(5, index),
+                            refunds: u32_at(6, index),
+                            last_purchase: i64_at(7, index),
+                            label: cuts.column(8).as_boolean().value(index),
+                        },
+                        last_nps: f64::NAN,
+                        ..CutoffFacts::default()
+                    })
+                })
+                .collect();
+            if found.iter().any(Option::is_some) {
+                facts.insert(ids.value(row).to_string(), found);
+            }
+        }
     }
-    if has_surveys {
+    // The other kinds' facts, each customer's into those of the cut-offs they are in.
+    let mut merge = |batches: Vec<RecordBatch>, fill: &dyn Fn(&RecordBatch, usize, usize, &mut CutoffFacts)| -> Result<(), SqlError> {
+        for batch in &batches {
+            let ids = ids(batch)?;
+            for row in 0..batch.num_rows() {
+                let Some(found) = facts.get_mut(ids.value(row)) else { continue };
+                for (index, slot) in found.iter_mut().enumerate() {
+                    if let Some(slot) = slot {
+                        fill(batch, row, index, slot);
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    if let Some(lists) = lists {
+        let batches = run(format!("SELECT customer, {CUTOFF_CONVERSATIONS_FUNCTION}(list, '{times}') AS c FROM {}", lists.from))?;
+        merge(batches, &|batch, row, index, slot| {
+            let talks = batch.column(1).as_list::<i32>().value(row);
+            let talks = talks.as_struct();
+            let optional = |field: usize| {
+                let column = talks.column(field).as_primitive::<Int64Type>();
+                (!column.is_null(index)).then(|| column.value(index))
+            };
+            slot.conversations = ConversationCut {
+                last_365: talks.column(0).as_primitive::<UInt32Type>().value(index),
+                unrecovered_last_180: talks.column(1).as_primitive::<UInt32Type>().value(index),
+                last_start: optional(2),
+                last_unrecovered_start: optional(3),
+            };
+        })?;
+    }
+    let count = |batch: &RecordBatch, column: usize, row: usize| -> u32 {
+        let column = batch.column(column).as_primitive::<Int64Type>();
+        if column.is_null(row) { 0 } else { column.value(row) as u32 }
+    };
+    if exists("surveys")? {
         let known = quoted(SurveyType::ALL.iter().map(|survey| survey.name()));
         let nps = SurveyType::Nps.name();
         let columns: Vec<String> = cutoffs
@@ -340,13 +379,13 @@ pub(super) fn cutoff_facts(
             })
             .collect();
         let rows = linked("surveys", "lower(trim(k.survey_type)) AS survey, arrow_cast(k.score, 'Float64') AS score");
-        join_on(
-            "s",
-            format!("SELECT customer, {} FROM ({rows}) WHERE survey IN ({known}) GROUP BY customer", columns.join(", ")),
-            each("s.nps"),
-        );
+        let batches = run(format!("SELECT customer, {} FROM ({rows}) WHERE survey IN ({known}) GROUP BY customer", columns.join(", ")))?;
+        merge(batches, &|batch, row, index, slot| {
+            let scores = batch.column(1 + index).as_primitive::<Float64Type>();
+            slot.last_nps = if scores.is_null(row) { f64::NAN } else { scores.value(row) };
+        })?;
     }
-    if has_engagement {
+    if exists("engagement")? {
         let known = quoted(EngagementType::NAMES.iter().copied());
         let social = quoted(EngagementType::NAMES.iter().copied().filter(|name| {
             serde_json::from_value::<EngagementType>(serde_json::Value::String(name.to_string()))
@@ -366,12 +405,15 @@ pub(super) fn cutoff_facts(
             })
             .collect();
         let rows = linked("engagement", "k.engagement_type AS kind");
-        let mut names = each("e.social");
-        names.extend(each("e.advocacy"));
-        names.extend(each("e.engaged"));
-        join_on("e", format!("SELECT customer, {} FROM ({rows}) WHERE kind IN ({known}) GROUP BY customer", columns.join(", ")), names);
+        let batches = run(format!("SELECT customer, {} FROM ({rows}) WHERE kind IN ({known}) GROUP BY customer", columns.join(", ")))?;
+        merge(batches, &|batch, row, index, slot| {
+            slot.social_last_365 = count(batch, 1 + 3 * index, row);
+            slot.reviews_and_referrals = count(batch, 2 + 3 * index, row);
+            let engaged = batch.column(3 + 3 * index).as_primitive::<Int64Type>();
+            slot.last_engagement = (!engaged.is_null(row)).then(|| engaged.value(row));
+        })?;
     }
-    if has_programs {
+    if exists("programs")? {
         let as_of = spec.as_of;
         let columns: Vec<String> = cutoffs
             .iter()
@@ -381,99 +423,14 @@ pub(super) fn cutoff_facts(
                 format!("COUNT(*) FILTER (WHERE NOT control AND t <= {time} AND t > {quarter}) AS programs_{k}")
             })
             .collect();
-        join_on(
-            "g",
-            format!(
-                "SELECT customer, {} FROM (
-                    SELECT NULLIF(customer_id, '') AS customer, arrow_cast(time, 'Int64') AS t, COALESCE(control_group, false) AS control
-                    FROM events.programs WHERE arrow_cast(time, 'Int64') <= {as_of} AND NULLIF(customer_id, '') IS NOT NULL
-                 ) GROUP BY customer",
-                columns.join(", ")
-            ),
-            each("g.programs"),
-        );
-    }
-    let batches = run(format!("SELECT {} FROM {from}", select.join(", ")))?;
-    let k = cutoffs.len();
-    for batch in &batches {
-        let ids = ids(batch)?;
-        let purchases = batch.column(1).as_list::<i32>();
-        let mut at = 2;
-        let conversations = has_lists.then(|| {
-            at += 1;
-            batch.column(at - 1).as_list::<i32>()
-        });
-        let column = integers(batch);
-        let nps: Vec<Float64Array> = match has_surveys {
-            true => (0..k)
-                .map(|index| {
-                    let column = arrow::compute::cast(batch.column(at + index), &DataType::Float64).map_err(internal)?;
-                    Ok(column.as_primitive::<Float64Type>().clone())
-                })
-                .collect::<Result<_, SqlError>>()?,
-            false => Vec::new(),
-        };
-        at += nps.len();
-        let engagement: Vec<Int64Array> = match has_engagement {
-            true => (0..3 * k).map(|index| column(at + index)).collect::<Result<_, _>>()?,
-            false => Vec::new(),
-        };
-        at += engagement.len();
-        let programs: Vec<Int64Array> = match has_programs {
-            true => (0..k).map(|index| column(at + index)).collect::<Result<_, _>>()?,
-            false => Vec::new(),
-        };
-        let count = |columns: &[Int64Array], index: usize, row: usize| {
-            columns.get(index).map_or(0, |column| if column.is_null(row) { 0 } else { column.value(row) as u32 })
-        };
-        for row in 0..batch.num_rows() {
-            let cuts = purchases.value(row);
-            let cuts = cuts.as_struct();
-            let talks = conversations.filter(|lists| !lists.is_null(row)).map(|lists| lists.value(row));
-            let talks = talks.as_ref().map(|talks| talks.as_struct());
-            let mut found = vec![None; k];
-            for (index, slot) in found.iter_mut().enumerate().filter(|(index, _)| *index < cuts.len() && !cuts.is_null(*index)) {
-                let u32_at = |field: usize| cuts.column(field).as_primitive::<UInt32Type>().value(index);
-                let i64_at = |field: usize| cuts.column(field).as_primitive::<Int64Type>().value(index);
-                let purchases = PurchaseCut {
-                    days: u32_at(0),
-                    first_day: i64_at(1),
-                    last_day: i64_at(2),
-                    days_last_90: u32_at(3),
-                    days_last_365: u32_at(4),
-                    spend_micros: i64_at(5),
-                    refunds: u32_at(6),
-                    last_purchase: i64_at(7),
-                    label: cuts.column(8).as_boolean().value(index),
-                };
-                let conversations = match talks.filter(|talks| index < talks.len() && !talks.is_null(index)) {
-                    Some(talks) => {
-                        let start = talks.column(2).as_primitive::<Int64Type>();
-                        ConversationCut {
-                            last_365: talks.column(0).as_primitive::<UInt32Type>().value(index),
-                            unrecovered_last_180: talks.column(1).as_primitive::<UInt32Type>().value(index),
-                            last_start: (!start.is_null(index)).then(|| start.value(index)),
-                            bad_since_last_purchase: talks.column(3).as_boolean().value(index),
-                        }
-                    }
-                    None => ConversationCut::default(),
-                };
-                let engaged = engagement.get(2 * k + index).filter(|column| !column.is_null(row)).map(|column| column.value(row));
-                *slot = Some(CutoffFacts {
-                    purchases,
-                    conversations,
-                    last_nps: nps.get(index).filter(|column| !column.is_null(row)).map_or(f64::NAN, |column| column.value(row)),
-                    social_last_365: count(&engagement, index, row),
-                    reviews_and_referrals: count(&engagement, k + index, row),
-                    program_contacts_last_90: count(&programs, index, row),
-                    last_engagement: engaged,
-                    referred: false,
-                });
-            }
-            if found.iter().any(Option::is_some) {
-                facts.insert(ids.value(row).to_string(), found);
-            }
-        }
+        let batches = run(format!(
+            "SELECT customer, {} FROM (
+                SELECT NULLIF(customer_id, '') AS customer, arrow_cast(time, 'Int64') AS t, COALESCE(control_group, false) AS control
+                FROM events.programs WHERE arrow_cast(time, 'Int64') <= {as_of} AND NULLIF(customer_id, '') IS NOT NULL
+             ) GROUP BY customer",
+            columns.join(", ")
+        ))?;
+        merge(batches, &|batch, row, index, slot| slot.program_contacts_last_90 = count(batch, 1 + index, row))?;
     }
     Ok(facts)
 }
