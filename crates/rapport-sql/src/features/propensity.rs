@@ -12,13 +12,15 @@ use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int64Type, UInt32Type};
 use datafusion::common::{Result as DataFusionResult, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
 use rapport_action::propensity::{ConversationCut, CutoffFacts, PurchaseCut};
 use rapport_action::response::ContactFacts;
 use rapport_core::event::EngagementType;
 use rapport_core::survey::SurveyType;
 
-use super::{FeatureSpec, LOCAL_DAY_FUNCTION, Reused, engagement_name, ids, int64_list_state, integers, list_scalar, quoted};
+use super::{FeatureSpec, LOCAL_DAY_FUNCTION, Reused, engagement_name, ids, int64_list_state, integers, quoted};
 use crate::{SqlError, internal};
 
 const DAY: i64 = 86_400;
@@ -70,8 +72,9 @@ fn integers_of(text: &str, function: &str) -> DataFusionResult<Vec<i64>> {
         .or_else(|_| exec_err!("{function} takes its cut-offs as a literal of comma-separated integers, not {text:?}"))
 }
 
-/// The purchase facts as a one-row list of structs, null where `None`.
-fn purchase_list(cuts: &[Option<PurchaseCut>]) -> DataFusionResult<ListArray> {
+/// The purchase facts as `groups` lists of structs, `per_group` of `cuts` to a list, null
+/// where `None`.
+fn purchase_lists(cuts: &[Option<PurchaseCut>], per_group: usize, groups: usize) -> DataFusionResult<ListArray> {
     let get = |read: &dyn Fn(&PurchaseCut) -> i64| Int64Array::from_iter_values(cuts.iter().map(|cut| cut.as_ref().map_or(0, read)));
     let count = |read: &dyn Fn(&PurchaseCut) -> u32| UInt32Array::from_iter_values(cuts.iter().map(|cut| cut.as_ref().map_or(0, read)));
     let columns: Vec<ArrayRef> = vec![
@@ -89,10 +92,18 @@ fn purchase_list(cuts: &[Option<PurchaseCut>]) -> DataFusionResult<ListArray> {
     let values = StructArray::try_new(purchase_fields(), columns, Some(valid))?;
     Ok(ListArray::try_new(
         Arc::new(Field::new_list_field(DataType::Struct(purchase_fields()), true)),
-        OffsetBuffer::from_lengths([cuts.len()]),
+        OffsetBuffer::from_lengths(std::iter::repeat_n(per_group, groups)),
         Arc::new(values),
         None,
     )?)
+}
+
+/// One customer's cut-offs of `rows (UTC seconds, local day, amount)` at `cutoffs` (local
+/// days, then the horizon), appended to `cuts`.
+fn cuts_of(rows: &[(i64, i64, f64)], cutoffs: &[i64], cuts: &mut Vec<Option<PurchaseCut>>) {
+    if let Some((&horizon, days)) = cutoffs.split_last() {
+        cuts.extend(days.iter().map(|&cutoff_day| PurchaseCut::of(rows.iter().copied(), cutoff_day, horizon)));
+    }
 }
 
 /// See [`CUTOFF_PURCHASES_FUNCTION`].
@@ -127,6 +138,14 @@ impl AggregateUDFImpl for CutoffPurchases {
         Ok(Box::<PurchaseRows>::default())
     }
 
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn GroupsAccumulator>> {
+        Ok(Box::<PurchaseGroups>::default())
+    }
+
     fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
         let list = |suffix: &str| int64_list_state(args.name, suffix);
         let name = datafusion::logical_expr::utils::format_state_name(args.name, "amounts");
@@ -135,69 +154,199 @@ impl AggregateUDFImpl for CutoffPurchases {
     }
 }
 
+/// The purchase rows `(UTC seconds, local day, amount)` of a batch's arrays, each with
+/// its row index; rows with a null are left out.
+fn purchase_rows<'a>(
+    times: &'a ArrayRef,
+    days: &'a ArrayRef,
+    amounts: &'a ArrayRef,
+) -> impl Iterator<Item = (usize, (i64, i64, f64))> + 'a {
+    let (times, days, amounts) =
+        (times.as_primitive::<Int64Type>(), days.as_primitive::<Int64Type>(), amounts.as_primitive::<Float64Type>());
+    (0..times.len())
+        .filter(|&row| !times.is_null(row) && !days.is_null(row) && !amounts.is_null(row))
+        .map(|row| (row, (times.value(row), days.value(row), amounts.value(row))))
+}
+
+/// The cut-offs of the function's literal argument, from the first row that has one.
+fn literal_cutoffs(cutoffs: &ArrayRef) -> DataFusionResult<Option<Vec<i64>>> {
+    match cutoffs.as_string_opt::<i32>().and_then(|text| text.iter().flatten().next()) {
+        Some(text) => Ok(Some(integers_of(text, CUTOFF_PURCHASES_FUNCTION)?)),
+        None => Ok(None),
+    }
+}
+
+/// Groups' rows as the function's state: the times', days' and amounts' lists, one entry
+/// per group, and the cut-offs (on the first group only; empty on the others).
+fn purchase_state(groups: &[Vec<(i64, i64, f64)>], cutoffs: &[i64]) -> Vec<ArrayRef> {
+    let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
+    let rows = || groups.iter().flatten();
+    let list = |values: ArrayRef, offsets: OffsetBuffer<i32>| {
+        let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+        Arc::new(ListArray::new(field, offsets, values, None)) as ArrayRef
+    };
+    let carried = OffsetBuffer::from_lengths((0..groups.len()).map(|group| if group == 0 { cutoffs.len() } else { 0 }));
+    let carried_values = if groups.is_empty() { Vec::new() } else { cutoffs.to_vec() };
+    vec![
+        list(Arc::new(Int64Array::from_iter_values(rows().map(|row| row.0))), offsets.clone()),
+        list(Arc::new(Int64Array::from_iter_values(rows().map(|row| row.1))), offsets.clone()),
+        list(Arc::new(Float64Array::from_iter_values(rows().map(|row| row.2))), offsets),
+        list(Arc::new(Int64Array::from(carried_values)), carried),
+    ]
+}
+
 /// One customer's purchase rows while they are aggregated, and the cut-offs (their local
 /// days, then the horizon).
 #[derive(Debug, Default)]
 struct PurchaseRows {
-    times: Vec<i64>,
-    days: Vec<i64>,
-    amounts: Vec<f64>,
+    rows: Vec<(i64, i64, f64)>,
     cutoffs: Vec<i64>,
-}
-
-impl PurchaseRows {
-    fn extend(&mut self, times: &ArrayRef, days: &ArrayRef, amounts: &ArrayRef) {
-        let (times, days, amounts) =
-            (times.as_primitive::<Int64Type>(), days.as_primitive::<Int64Type>(), amounts.as_primitive::<Float64Type>());
-        for row in (0..times.len()).filter(|&row| !times.is_null(row) && !days.is_null(row) && !amounts.is_null(row)) {
-            self.times.push(times.value(row));
-            self.days.push(days.value(row));
-            self.amounts.push(amounts.value(row));
-        }
-    }
 }
 
 impl Accumulator for PurchaseRows {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
         let [times, days, amounts, cutoffs] = values else { return exec_err!("{CUTOFF_PURCHASES_FUNCTION} takes 4 arguments") };
-        self.extend(times, days, amounts);
+        self.rows.extend(purchase_rows(times, days, amounts).map(|(_, row)| row));
         if self.cutoffs.is_empty()
-            && let Some(text) = cutoffs.as_string_opt::<i32>().and_then(|text| text.iter().flatten().next())
+            && let Some(found) = literal_cutoffs(cutoffs)?
         {
-            self.cutoffs = integers_of(text, CUTOFF_PURCHASES_FUNCTION)?;
+            self.cutoffs = found;
         }
         Ok(())
     }
 
     fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
-        let Some((&horizon, days)) = self.cutoffs.split_last() else {
-            return Ok(ScalarValue::List(Arc::new(purchase_list(&[])?)));
-        };
-        let rows = || self.times.iter().zip(&self.days).zip(&self.amounts).map(|((&time, &day), &amount)| (time, day, amount));
-        let cuts: Vec<Option<PurchaseCut>> = days.iter().map(|&cutoff_day| PurchaseCut::of(rows(), cutoff_day, horizon)).collect();
-        Ok(ScalarValue::List(Arc::new(purchase_list(&cuts)?)))
+        let mut cuts = Vec::new();
+        cuts_of(&self.rows, &self.cutoffs, &mut cuts);
+        Ok(ScalarValue::List(Arc::new(purchase_lists(&cuts, cuts.len(), 1)?)))
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + (self.times.capacity() + self.days.capacity() + self.amounts.capacity() + self.cutoffs.capacity()) * 8
+        std::mem::size_of_val(self) + self.rows.capacity() * std::mem::size_of::<(i64, i64, f64)>() + self.cutoffs.capacity() * 8
     }
 
     fn state(&mut self) -> DataFusionResult<Vec<ScalarValue>> {
-        let list = |values: &[i64]| list_scalar(Arc::new(Int64Array::from(values.to_vec())));
-        Ok(vec![list(&self.times), list(&self.days), list_scalar(Arc::new(Float64Array::from(self.amounts.clone()))), list(&self.cutoffs)])
+        purchase_state(std::slice::from_ref(&self.rows), &self.cutoffs).iter().map(|list| ScalarValue::try_from_array(list, 0)).collect()
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DataFusionResult<()> {
-        let [times, days, amounts, cutoffs] = states else { return exec_err!("{CUTOFF_PURCHASES_FUNCTION} merges 4 states") };
+        let mut single = PurchaseGroups { cutoffs: std::mem::take(&mut self.cutoffs), ..PurchaseGroups::default() };
+        single.merge_batch(states, &vec![0; states.first().map_or(0, |state| state.len())], 1)?;
+        if let Some(rows) = single.rows.pop() {
+            self.rows.extend(rows);
+        }
+        self.cutoffs = single.cutoffs;
+        Ok(())
+    }
+}
+
+/// Every customer group's purchase rows of a partition, for DataFusion's hash aggregate
+/// (one state for all groups rather than an accumulator object per customer, which at a
+/// million customers held several gigabytes).
+#[derive(Debug, Default)]
+struct PurchaseGroups {
+    rows: Vec<Vec<(i64, i64, f64)>>,
+    /// Rows held, for `size`.
+    held: usize,
+    cutoffs: Vec<i64>,
+}
+
+impl PurchaseGroups {
+    fn grow(&mut self, total_num_groups: usize) {
+        if self.rows.len() < total_num_groups {
+            self.rows.resize_with(total_num_groups, Vec::new);
+        }
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<(i64, i64, f64)>> {
+        let taken = emit_to.take_needed(&mut self.rows);
+        self.held -= taken.iter().map(Vec::len).sum::<usize>();
+        taken
+    }
+}
+
+impl GroupsAccumulator for PurchaseGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DataFusionResult<()> {
+        let [times, days, amounts, cutoffs] = values else { return exec_err!("{CUTOFF_PURCHASES_FUNCTION} takes 4 arguments") };
+        self.grow(total_num_groups);
+        if self.cutoffs.is_empty()
+            && let Some(found) = literal_cutoffs(cutoffs)?
+        {
+            self.cutoffs = found;
+        }
+        for (row, values) in purchase_rows(times, days, amounts) {
+            if opt_filter.is_some_and(|filter| filter.is_null(row) || !filter.value(row)) {
+                continue;
+            }
+            self.rows[group_indices[row]].push(values);
+            self.held += 1;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> DataFusionResult<ArrayRef> {
+        let taken = self.take(emit_to);
+        let per_group = self.cutoffs.len().saturating_sub(1);
+        let mut cuts = Vec::with_capacity(taken.len() * per_group);
+        for rows in &taken {
+            cuts_of(rows, &self.cutoffs, &mut cuts);
+        }
+        Ok(Arc::new(purchase_lists(&cuts, per_group, taken.len())?))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> DataFusionResult<Vec<ArrayRef>> {
+        let taken = self.take(emit_to);
+        Ok(purchase_state(&taken, &self.cutoffs))
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> DataFusionResult<()> {
+        let [times, days, amounts, cutoffs] = values else { return exec_err!("{CUTOFF_PURCHASES_FUNCTION} merges 4 states") };
+        self.grow(total_num_groups);
         let (times, days, amounts, cutoffs) =
             (times.as_list::<i32>(), days.as_list::<i32>(), amounts.as_list::<i32>(), cutoffs.as_list::<i32>());
-        for state in (0..times.len()).filter(|&state| !times.is_null(state)) {
-            self.extend(&times.value(state), &days.value(state), &amounts.value(state));
-            if self.cutoffs.is_empty() {
-                self.cutoffs = cutoffs.value(state).as_primitive::<Int64Type>().iter().flatten().collect();
+        if self.cutoffs.is_empty()
+            && let Some(state) = (0..cutoffs.len()).find(|&state| !cutoffs.is_null(state) && !cutoffs.value(state).is_empty())
+        {
+            self.cutoffs = cutoffs.value(state).as_primitive::<Int64Type>().iter().flatten().collect();
+        }
+        // Every state's rows at once, then each state's slice of them to its group.
+        let (all_times, all_days, all_amounts) = (times.values(), days.values(), amounts.values());
+        let (all_times, all_days, all_amounts) =
+            (all_times.as_primitive::<Int64Type>(), all_days.as_primitive::<Int64Type>(), all_amounts.as_primitive::<Float64Type>());
+        let offsets = times.value_offsets();
+        for (state, &group) in group_indices.iter().enumerate() {
+            if times.is_null(state) {
+                continue;
+            }
+            for at in offsets[state] as usize..offsets[state + 1] as usize {
+                if all_times.is_null(at) || all_days.is_null(at) || all_amounts.is_null(at) {
+                    continue;
+                }
+                self.rows[group].push((all_times.value(at), all_days.value(at), all_amounts.value(at)));
+                self.held += 1;
             }
         }
         Ok(())
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> DataFusionResult<Vec<ArrayRef>> {
+        let mut single = PurchaseGroups::default();
+        let groups: Vec<usize> = (0..values.first().map_or(0, |column| column.len())).collect();
+        single.update_batch(values, &groups, opt_filter, groups.len())?;
+        Ok(purchase_state(&single.rows, &single.cutoffs))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.rows.capacity() * std::mem::size_of::<Vec<(i64, i64, f64)>>()
+            + self.held * std::mem::size_of::<(i64, i64, f64)>()
+            + self.cutoffs.capacity() * 8
     }
 }
 
