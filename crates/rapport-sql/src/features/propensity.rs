@@ -177,7 +177,8 @@ fn literal_cutoffs(cutoffs: &ArrayRef) -> DataFusionResult<Option<Vec<i64>>> {
 }
 
 /// Groups' rows as the function's state: the times', days' and amounts' lists, one entry
-/// per group, and the cut-offs (on the first group only; empty on the others).
+/// per group, and the cut-offs on every group (the final aggregation's partitions receive
+/// the states hashed by customer, so each group's state must carry them).
 fn purchase_state(groups: &[Vec<(i64, i64, f64)>], cutoffs: &[i64]) -> Vec<ArrayRef> {
     let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
     let rows = || groups.iter().flatten();
@@ -185,13 +186,13 @@ fn purchase_state(groups: &[Vec<(i64, i64, f64)>], cutoffs: &[i64]) -> Vec<Array
         let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
         Arc::new(ListArray::new(field, offsets, values, None)) as ArrayRef
     };
-    let carried = OffsetBuffer::from_lengths((0..groups.len()).map(|group| if group == 0 { cutoffs.len() } else { 0 }));
-    let carried_values = if groups.is_empty() { Vec::new() } else { cutoffs.to_vec() };
+    let carried = OffsetBuffer::from_lengths(std::iter::repeat_n(cutoffs.len(), groups.len()));
+    let carried_values = Int64Array::from_iter_values(std::iter::repeat_n(cutoffs, groups.len()).flatten().copied());
     vec![
         list(Arc::new(Int64Array::from_iter_values(rows().map(|row| row.0))), offsets.clone()),
         list(Arc::new(Int64Array::from_iter_values(rows().map(|row| row.1))), offsets.clone()),
         list(Arc::new(Float64Array::from_iter_values(rows().map(|row| row.2))), offsets),
-        list(Arc::new(Int64Array::from(carried_values)), carried),
+        list(Arc::new(carried_values), carried),
     ]
 }
 
@@ -651,4 +652,143 @@ pub(super) fn program_contacts(
         }
     }
     Ok(contacts)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use arrow::array::{Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt32Type};
+    use datafusion::datasource::MemTable;
+    use datafusion::logical_expr::AggregateUDF;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+    use rapport_action::propensity::PurchaseCut;
+
+    use super::CutoffPurchases;
+
+    const CUTOFFS: [i64; 3] = [100, 150, 200];
+    const HORIZON: i64 = 30;
+
+    /// Each customer's rows `(UTC seconds, local day, amount)`: 60 customers with 0 to 12
+    /// rows from a fixed linear congruential sequence, some refunds, some of amount 0,
+    /// some on the same day, some before and after every cut-off.
+    fn rows() -> BTreeMap<String, Vec<(i64, i64, f64)>> {
+        let mut state: u64 = 7;
+        let mut next = |modulus: u64| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % modulus) as i64
+        };
+        (0..60)
+            .map(|customer| {
+                let count = next(13);
+                let found = (0..count)
+                    .map(|_| {
+                        let day = 40 + next(200);
+                        let amount = match next(10) {
+                            0 => -(next(5000) as f64) / 100.0,
+                            1 => 0.0,
+                            _ => next(20_000) as f64 / 100.0 + 0.01,
+                        };
+                        (day * 86_400 + next(86_400), day, amount)
+                    })
+                    .collect();
+                (format!("c{customer:02}"), found)
+            })
+            .collect()
+    }
+
+    /// The aggregate's list of structs for one row, read back into `PurchaseCut`s.
+    fn cuts_at(lists: &arrow::array::ListArray, row: usize) -> Vec<Option<PurchaseCut>> {
+        let cuts = lists.value(row);
+        let cuts = cuts.as_struct();
+        let u32_at = |field: usize, index: usize| cuts.column(field).as_primitive::<UInt32Type>().value(index);
+        let i64_at = |field: usize, index: usize| cuts.column(field).as_primitive::<Int64Type>().value(index);
+        (0..cuts.len())
+            .map(|index| {
+                (!cuts.is_null(index)).then(|| PurchaseCut {
+                    days: u32_at(0, index),
+                    first_day: i64_at(1, index),
+                    last_day: i64_at(2, index),
+                    days_last_90: u32_at(3, index),
+                    days_last_365: u32_at(4, index),
+                    spend_micros: i64_at(5, index),
+                    refunds: u32_at(6, index),
+                    last_purchase: i64_at(7, index),
+                    label: cuts.column(8).as_boolean().value(index),
+                })
+            })
+            .collect()
+    }
+
+    /// `rapport_cutoff_purchases` gives `PurchaseCut::of` of each customer's rows at every
+    /// cut-off, exactly, when DataFusion aggregates four partitions' rows into partial
+    /// states and merges them by customer (the `GroupsAccumulator`), and when one
+    /// accumulator takes a customer's rows without a `GROUP BY`.
+    #[test]
+    fn cutoff_purchases_equal_purchase_cut_of_across_partitions() {
+        let customers = rows();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("customer", DataType::Utf8, false),
+            Field::new("t", DataType::Int64, false),
+            Field::new("day", DataType::Int64, false),
+            Field::new("amount", DataType::Float64, false),
+        ]));
+        // Rows dealt out to four partitions of two batches each, so that a customer's
+        // rows are in several partial states.
+        let flat: Vec<(&String, (i64, i64, f64))> =
+            customers.iter().flat_map(|(customer, found)| found.iter().map(move |&row| (customer, row))).collect();
+        let partitions: Vec<Vec<RecordBatch>> = (0..4)
+            .map(|partition| {
+                (0..2)
+                    .map(|half| {
+                        let mine: Vec<_> =
+                            flat.iter().enumerate().filter(|(at, _)| at % 8 == partition * 2 + half).map(|(_, row)| row).collect();
+                        RecordBatch::try_new(
+                            Arc::clone(&schema),
+                            vec![
+                                Arc::new(StringArray::from_iter_values(mine.iter().map(|(customer, _)| customer.as_str()))),
+                                Arc::new(Int64Array::from_iter_values(mine.iter().map(|(_, row)| row.0))),
+                                Arc::new(Int64Array::from_iter_values(mine.iter().map(|(_, row)| row.1))),
+                                Arc::new(Float64Array::from_iter_values(mine.iter().map(|(_, row)| row.2))),
+                            ],
+                        )
+                        .expect("a batch")
+                    })
+                    .collect()
+            })
+            .collect();
+        let context = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(4));
+        context.register_table("rows", Arc::new(MemTable::try_new(schema, partitions).expect("a table"))).expect("registered");
+        context.register_udaf(AggregateUDF::from(CutoffPurchases::new()));
+        let literal = "'100,150,200,30'";
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        let run = |sql: String| runtime.block_on(async { context.sql(&sql).await?.collect().await }).expect("the query runs");
+        let expected = |customer: &str| -> Vec<Option<PurchaseCut>> {
+            let found = &customers[customer];
+            CUTOFFS.iter().map(|&day| PurchaseCut::of(found.iter().copied(), day, HORIZON)).collect()
+        };
+
+        let mut seen = 0;
+        for batch in run(format!("SELECT customer, rapport_cutoff_purchases(t, day, amount, {literal}) AS p FROM rows GROUP BY customer")) {
+            let (ids, lists) = (batch.column(0).as_string::<i32>(), batch.column(1).as_list::<i32>());
+            for row in 0..batch.num_rows() {
+                assert_eq!(cuts_at(lists, row), expected(ids.value(row)), "customer {}", ids.value(row));
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, customers.values().filter(|found| !found.is_empty()).count());
+        // The cases the data must hold for the comparison to mean something.
+        let all: Vec<Option<PurchaseCut>> = customers.keys().flat_map(|customer| expected(customer)).collect();
+        assert!(
+            all.iter().any(Option::is_none) && all.iter().flatten().any(|cut| cut.label) && all.iter().flatten().any(|cut| cut.refunds > 0)
+        );
+
+        for customer in ["c03", "c17", "c42"] {
+            let batches =
+                run(format!("SELECT rapport_cutoff_purchases(t, day, amount, {literal}) AS p FROM rows WHERE customer = '{customer}'"));
+            assert_eq!(cuts_at(batches[0].column(0).as_list::<i32>(), 0), expected(customer), "customer {customer} without GROUP BY");
+        }
+    }
 }
