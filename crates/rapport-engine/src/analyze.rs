@@ -48,6 +48,7 @@ use rapport_models::ModelKind;
 use rapport_store::runs::{NewRun, RunInfo};
 use rapport_store::workspace::Workspace;
 use rapport_text::SentimentModel;
+use rapport_text::topics::TopicModel;
 
 use crate::EngineError;
 use crate::clv::{ClvSpec, CustomerSource, PredictRequest, fit_and_predict};
@@ -211,6 +212,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         not_in_customer_file,
         complaint_topics,
         complaint_messages,
+        topic_model,
         last_event,
         referrals,
         replies_to_few,
@@ -270,21 +272,28 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
             .map_err(|reason| rapport_core::CoreError::InvalidOption { option: "[service] in rapport.toml", reason })?;
         settings.schedule = Some(schedule);
     }
-    // Each fixed chunk folded on some core, the chunks merged in customer order here: the
-    // same bits on every run (rayon's `reduce` merges in a tree shaped by work stealing,
-    // and the means and variances inside are sums of floats).
-    let chunks: Vec<Measures> = timelines
-        .par_chunks(4_096)
-        .map(|chunk| {
-            let mut measures = Measures::default();
-            chunk.iter().for_each(|timeline| measures.update(timeline, &settings));
-            measures
-        })
-        .collect();
-    let measures = chunks.into_iter().fold(Measures::default(), |mut left, right| {
-        left.merge(right);
-        left
-    });
+    let measures = match engine {
+        // Each fixed chunk folded on some core, the chunks merged in customer order here:
+        // the same bits on every run (rayon's `reduce` merges in a tree shaped by work
+        // stealing, and the means and variances inside are sums of floats).
+        Engine::Embedded => {
+            let chunks: Vec<Measures> = timelines
+                .par_chunks(4_096)
+                .map(|chunk| {
+                    let mut measures = Measures::default();
+                    chunk.iter().for_each(|timeline| measures.update(timeline, &settings));
+                    measures
+                })
+                .collect();
+            chunks.into_iter().fold(Measures::default(), |mut left, right| {
+                left.merge(right);
+                left
+            })
+        }
+        // Each customer's timeline built and folded where their events meet, the
+        // partitions' partials merged here.
+        _ => planned_measures(&request.workspace, engine, &workspace, as_of, topic_model)?,
+    };
     let (mut headlines, mut skipped) = measures.headlines(&settings, &currency);
     let (opened_negative, recoverable) = measures.recovery_observed();
     if recoverable > 0 && recoverable * 2 < opened_negative {
@@ -532,6 +541,37 @@ fn planned_events(
     Ok(rapport_sql::features::customer_events(&session, spec)?)
 }
 
+/// The brand's measures as one DataFusion plan on `engine` (`rapport_sql::measures`).
+#[cfg(feature = "sql")]
+fn planned_measures(
+    root: &Path,
+    engine: &Engine,
+    workspace: &Workspace,
+    as_of: i64,
+    topics: Option<TopicModel>,
+) -> Result<Measures, EngineError> {
+    let session = engine.session(root)?;
+    let spec = rapport_sql::measures::MeasuresSpec {
+        as_of,
+        zone: workspace.zone().to_string(),
+        service: workspace.config().service.as_ref().map(|service| (service.hours.clone(), service.holidays.clone())),
+        stores: Vec::new(),
+    };
+    Ok(rapport_sql::measures::measures(&session, spec, rapport_sql::measures::MeasuresInputs { topics })?)
+}
+
+#[cfg(not(feature = "sql"))]
+fn planned_measures(
+    root: &Path,
+    engine: &Engine,
+    _workspace: &Workspace,
+    _as_of: i64,
+    _topics: Option<TopicModel>,
+) -> Result<Measures, EngineError> {
+    // `check_engine` refuses every engine in this build; `analyze_on` calls it first.
+    check_engine(root, engine).and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
+}
+
 #[cfg(not(feature = "sql"))]
 fn planned_events(
     root: &Path,
@@ -568,6 +608,9 @@ pub struct Loaded {
     pub complaint_topics: Vec<ComplaintTopic>,
     /// Each negative customer message with its topic, for reading a topic's texts.
     pub complaint_messages: Vec<ComplaintMessage>,
+    /// What places complaints in [`Loaded::complaint_topics`] (none without topics), for
+    /// the plans that place them where they are read.
+    pub topic_model: Option<TopicModel>,
     /// The time of the last event read (UTC seconds), whether or not after `as_of`.
     pub last_event: i64,
     /// Referrals naming the referred customer: (referrer, referred) ids.
@@ -677,10 +720,13 @@ struct Complaint {
 /// order and a text's share of the sample is its share of the complaints), and every
 /// distinct complaint is then placed in its nearest topic. Fewer than 20 complaints
 /// find no topics.
-fn complaint_topics(complaints: Vec<Complaint>, threads: &mut [(usize, ThreadRow)]) -> (Vec<ComplaintTopic>, Vec<ComplaintMessage>) {
+fn complaint_topics(
+    complaints: Vec<Complaint>,
+    threads: &mut [(usize, ThreadRow)],
+) -> (Vec<ComplaintTopic>, Vec<ComplaintMessage>, Option<TopicModel>) {
     let mut texts: Vec<&str> = complaints.iter().map(|complaint| complaint.text.as_str()).collect();
     if texts.len() < 20 {
-        return (Vec::new(), Vec::new());
+        return (Vec::new(), Vec::new(), None);
     }
     texts.par_sort_unstable();
     let stride = texts.len().div_ceil(TOPIC_SAMPLE);
@@ -688,7 +734,7 @@ fn complaint_topics(complaints: Vec<Complaint>, threads: &mut [(usize, ThreadRow
     let found = rapport_text::topics::find_topics(&sample, &rapport_text::topics::TopicOptions::default());
     let mut distinct = texts;
     distinct.dedup();
-    let Some(assigner) = found.assigner() else { return (Vec::new(), Vec::new()) };
+    let Some(assigner) = found.assigner() else { return (Vec::new(), Vec::new(), None) };
     let topic_of: std::collections::HashMap<String, u16> =
         distinct.par_iter().filter_map(|text| assigner.assign(text).map(|topic| (text.to_string(), topic as u16))).collect();
     let mut messages = vec![0_u64; found.topics.len()];
@@ -719,7 +765,7 @@ fn complaint_topics(complaints: Vec<Complaint>, threads: &mut [(usize, ThreadRow
             messages,
         })
         .collect();
-    (topics, placed)
+    (topics, placed, found.model())
 }
 
 /// A text cell of a stored row: none when null or empty.
@@ -1006,8 +1052,8 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         },
     )?;
     sentiment.merge(run);
-    let (complaint_topics, complaint_messages) = if complaints.is_empty() {
-        (Vec::new(), Vec::new())
+    let (complaint_topics, complaint_messages, topic_model) = if complaints.is_empty() {
+        (Vec::new(), Vec::new(), None)
     } else {
         progress("finding complaint topics");
         complaint_topics(complaints, &mut threads)
@@ -1199,6 +1245,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         not_in_customer_file,
         complaint_topics,
         complaint_messages,
+        topic_model,
         last_event: last_event.unwrap_or(as_of),
         referrals,
         replies_to_few,

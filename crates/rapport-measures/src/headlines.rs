@@ -8,6 +8,7 @@
 //! session) count only events whose window closed by `as_of`, so a recent event is
 //! never judged on a partial window.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -121,7 +122,7 @@ impl Headline {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct SurveyStat {
     nps: NpsCounts,
     satisfied: u64,
@@ -162,7 +163,7 @@ impl SurveyStat {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct ServiceStat {
     conversations: u64,
     /// Conversations with a row saying whether they were resolved.
@@ -217,7 +218,7 @@ impl ServiceStat {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Proportion {
     successes: u64,
     n: u64,
@@ -235,7 +236,7 @@ impl Proportion {
 }
 
 /// One arm (treated or held out) of a program: each customer's first contact with it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 struct Arm {
     /// Bought within the uplift window.
     bought: Proportion,
@@ -256,7 +257,7 @@ impl Arm {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 struct ProgramArms {
     treated: Arm,
     control: Arm,
@@ -293,7 +294,7 @@ impl ProgramArms {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct RegionStat {
     customers: u64,
     net_spend: f64,
@@ -302,7 +303,7 @@ struct RegionStat {
     negative_contacts: rapport_stats::intervals::ClusteredProportion,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct BandStat {
     customers: u64,
     spend: Moments,
@@ -311,14 +312,14 @@ struct BandStat {
 }
 
 /// The mergeable accumulator of every headline and breakdown.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Measures {
     customers: u64,
     surveys: BTreeMap<SurveyType, SurveyStat>,
     /// (dimension, value, survey) → answers.
-    survey_breakdown: BTreeMap<(&'static str, String, SurveyType), SurveyStat>,
+    survey_breakdown: BTreeMap<(Cow<'static, str>, String, SurveyType), SurveyStat>,
     service: ServiceStat,
-    service_breakdown: BTreeMap<(&'static str, String), ServiceStat>,
+    service_breakdown: BTreeMap<(Cow<'static, str>, String), ServiceStat>,
     /// Self-service sessions, clustered by customer.
     deflection: rapport_stats::intervals::ClusteredProportion,
     /// Rows of (engaged, tenure in years, mean basket).
@@ -337,7 +338,7 @@ pub struct Measures {
     programs: BTreeMap<String, ProgramArms>,
     regions: BTreeMap<String, RegionStat>,
     /// Distance band → customers, net spend, retention.
-    distance_bands: BTreeMap<&'static str, BandStat>,
+    distance_bands: BTreeMap<Cow<'static, str>, BandStat>,
     /// Customers with an NPS answer: ambassadors among them.
     ambassadors: Proportion,
     /// Per NPS answer: the experiences of the window before it, the complaint topics of
@@ -381,7 +382,7 @@ impl Measures {
             timeline.purchases.iter().any(|purchase| purchase.amount > 0.0 && purchase.time <= as_of && purchase.time > as_of - year)
         });
         if let Some(distance) = timeline.store_distance_km {
-            let band = self.distance_bands.entry(crate::geo::band(distance)).or_default();
+            let band = self.distance_bands.entry(Cow::Borrowed(crate::geo::band(distance))).or_default();
             band.customers += 1;
             band.spend.add(net_spend);
             if let Some(retained) = retained {
@@ -399,7 +400,11 @@ impl Measures {
                 ("region", region.clone()),
             ];
             for (dimension, value) in dimensions {
-                self.survey_breakdown.entry((dimension, value, answer.survey)).or_default().add(answer.survey, answer.score, settings);
+                self.survey_breakdown.entry((Cow::Borrowed(dimension), value, answer.survey)).or_default().add(
+                    answer.survey,
+                    answer.score,
+                    settings,
+                );
             }
             if answer.survey == SurveyType::Nps {
                 self.regions.entry(region.clone()).or_default().nps.add(answer.score);
@@ -435,9 +440,9 @@ impl Measures {
         }
         for conversation in &conversations {
             self.service.add(conversation, settings);
-            self.service_breakdown.entry(("channel", conversation.channel.clone())).or_default().add(conversation, settings);
+            self.service_breakdown.entry((Cow::Borrowed("channel"), conversation.channel.clone())).or_default().add(conversation, settings);
             let agent = conversation.agent.clone().unwrap_or_else(|| "(no reply)".into());
-            self.service_breakdown.entry(("agent", agent)).or_default().add(conversation, settings);
+            self.service_breakdown.entry((Cow::Borrowed("agent"), agent)).or_default().add(conversation, settings);
         }
 
         // Deflection: a self-service session (article view) is deflected when no
@@ -559,6 +564,17 @@ impl Measures {
                 detractors: a.nps.detractors + b.nps.detractors,
             };
         });
+    }
+
+    /// The accumulator as bytes (a partial state that travels between the phases of a
+    /// DataFusion aggregation); floats are kept bit for bit.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("the measures encode to bytes")
+    }
+
+    /// The accumulator [`Measures::to_bytes`] wrote.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Measures, String> {
+        postcard::from_bytes(bytes).map_err(|error| format!("the measures' partial state: {error}"))
     }
 
     /// Customers folded in.
@@ -793,7 +809,7 @@ impl Measures {
             voc.text("survey", survey.name());
             voc.interval(interval);
             // Period over period: NPS change against the month before, with its interval.
-            let monthly_nps = *dimension == "month" && *survey == SurveyType::Nps;
+            let monthly_nps = dimension == "month" && *survey == SurveyType::Nps;
             let change = match previous_month {
                 Some(earlier) if monthly_nps => {
                     let change = stat.nps.change_since(&earlier, confidence);

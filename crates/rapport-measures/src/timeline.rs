@@ -341,7 +341,12 @@ impl Timeline {
         // the order rows were stored in.
         self.answers.sort_by(|a, b| a.time.cmp(&b.time).then(a.score.total_cmp(&b.score)));
         self.engagement.sort_by_key(|engagement| engagement.time);
-        self.programs.sort_by_key(|program| program.time);
+        // Contacts in the same second: a treated one first, then by program, cost and
+        // channel, so that a customer's first contact with a program (the measures'
+        // arms) does not depend on the order rows were stored in.
+        self.programs.sort_by(|a, b| {
+            (a.time, a.control, &a.program, a.cost_micros, &a.channel).cmp(&(b.time, b.control, &b.program, b.cost_micros, &b.channel))
+        });
         self.costs.sort_by_key(|cost| cost.time);
     }
 

@@ -18,6 +18,7 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
 use crate::features;
+use crate::measures::{CUSTOMER_MEASURES_FUNCTION, MeasuresFunction, TOPIC_FUNCTION, TopicFunction};
 use crate::score::{SCORE_FUNCTION, ScoreFunction};
 use crate::summary::{SUMMARY_FUNCTION, SummaryFunction};
 
@@ -29,7 +30,12 @@ fn encode_udf(node: &ScalarUDF, buf: &mut Vec<u8>) -> Option<()> {
         buf.extend_from_slice(NO_PARAMETERS);
         return Some(());
     }
-    let function = (node.inner().as_ref() as &dyn Any).downcast_ref::<ScoreFunction>()?;
+    let inner = node.inner().as_ref() as &dyn Any;
+    if let Some(function) = inner.downcast_ref::<TopicFunction>() {
+        buf.extend_from_slice(function.to_json().as_bytes());
+        return Some(());
+    }
+    let function = inner.downcast_ref::<ScoreFunction>()?;
     buf.extend_from_slice(function.to_json().as_bytes());
     Some(())
 }
@@ -39,6 +45,13 @@ fn decode_udf(name: &str, buf: &[u8]) -> Option<DataFusionResult<Arc<ScalarUDF>>
         && let Some(function) = features::scalar_function(name)
     {
         return Some(Ok(Arc::new(function)));
+    }
+    if name == TOPIC_FUNCTION && !buf.is_empty() {
+        return Some((|| {
+            let text = std::str::from_utf8(buf).map_err(|error| DataFusionError::Internal(error.to_string()))?;
+            let function = TopicFunction::from_json(text).map_err(|error| DataFusionError::Internal(error.to_string()))?;
+            Ok(Arc::new(function.udf()))
+        })());
     }
     (name == SCORE_FUNCTION && !buf.is_empty()).then(|| {
         let text = std::str::from_utf8(buf).map_err(|error| DataFusionError::Internal(error.to_string()))?;
@@ -52,7 +65,12 @@ fn encode_udaf(node: &AggregateUDF, buf: &mut Vec<u8>) -> Option<()> {
         buf.extend_from_slice(NO_PARAMETERS);
         return Some(());
     }
-    let function = (node.inner().as_ref() as &dyn Any).downcast_ref::<SummaryFunction>()?;
+    let inner = node.inner().as_ref() as &dyn Any;
+    if let Some(function) = inner.downcast_ref::<MeasuresFunction>() {
+        buf.extend_from_slice(function.to_json().as_bytes());
+        return Some(());
+    }
+    let function = inner.downcast_ref::<SummaryFunction>()?;
     buf.extend_from_slice(function.to_json().as_bytes());
     Some(())
 }
@@ -62,6 +80,13 @@ fn decode_udaf(name: &str, buf: &[u8]) -> Option<DataFusionResult<Arc<AggregateU
         && let Some(function) = features::aggregate_function(name)
     {
         return Some(Ok(Arc::new(function)));
+    }
+    if name == CUSTOMER_MEASURES_FUNCTION && !buf.is_empty() {
+        return Some((|| {
+            let text = std::str::from_utf8(buf).map_err(|error| DataFusionError::Internal(error.to_string()))?;
+            let function = MeasuresFunction::from_json(text).map_err(|error| DataFusionError::Internal(error.to_string()))?;
+            Ok(Arc::new(function.udaf()))
+        })());
     }
     (name == SUMMARY_FUNCTION && !buf.is_empty()).then(|| {
         let text = std::str::from_utf8(buf).map_err(|error| DataFusionError::Internal(error.to_string()))?;

@@ -336,7 +336,7 @@ pub struct ToneFunction {
 }
 
 impl ToneFunction {
-    fn new() -> ToneFunction {
+    pub(crate) fn new() -> ToneFunction {
         ToneFunction { signature: Signature::any(1, Volatility::Immutable) }
     }
 }
@@ -1202,7 +1202,7 @@ pub struct Planned {
 /// An interactions row's columns as the conversation aggregates read them (beside the
 /// customer and `t`): a message is inbound by its direction, or, without one, when no
 /// agent wrote it.
-const INTERACTION_COLUMNS: &str = "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel,
+pub(crate) const INTERACTION_COLUMNS: &str = "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel,
      k.text AS text, k.resolved AS resolved,
      CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
           WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
@@ -1216,31 +1216,17 @@ fn conversation_arguments() -> String {
     )
 }
 
-/// The per-customer aggregation of `analyze`: see [`CustomerAggregation`].
-pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerAggregation, SqlError> {
+/// The order links every kind's rows are placed by (`crate::links`): none without
+/// purchases. A row naming no customer takes the customer of the earliest purchase
+/// carrying its order (then the smallest id), linked once for every kind over only the
+/// orders such rows name, as in the summary; and, for the summary, the orders refunds
+/// name (a refund nets against its order's purchase, as in `rapport summary`).
+pub(crate) fn placing_links(session: &Session) -> Result<Option<crate::links::Links>, SqlError> {
     let context = &session.context;
-    context.register_udf(ScalarUDF::from(Micros::new()));
-    context.register_udf(ScalarUDF::from(OrderKey::new()));
-    context.register_udf(ScalarUDF::from(ToneFunction::new()));
-    context.register_udf(ScalarUDF::from(LocalDay::new()));
-    context.register_udaf(AggregateUDF::from(Conversations::new()));
-    context.register_udaf(AggregateUDF::from(Conversations::list()));
-    context.register_udf(ScalarUDF::from(ConversationFactors::new()));
-    context.register_udaf(AggregateUDF::from(RhythmFunction::new()));
-    context.register_udaf(AggregateUDF::from(FollowedFunction::new()));
-    context.register_udaf(AggregateUDF::from(OrdersFunction::new()));
-    context.register_udaf(AggregateUDF::from(CutoffPurchases::new()));
-    context.register_udf(ScalarUDF::from(CutoffConversations::new()));
-    context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
-    let as_of = spec.as_of;
-    let has_purchases = exists("purchases")?;
-    // A kind's rows at or before the observation end, with their customer resolved: a row
-    // naming no customer takes the customer of the earliest purchase carrying its order
-    // (then the smallest id), linked once for every kind over only the orders such rows
-    // name (crate::links), as in the summary.
-    // (And, for the summary, the orders refunds name: a refund nets against its order's
-    // purchase, as in `rapport summary`.)
+    if !exists("purchases")? {
+        return Ok(None);
+    }
     let mut named = Vec::new();
     for kind in ["purchases", "interactions", "surveys", "engagement"] {
         if exists(kind)? {
@@ -1251,18 +1237,24 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             ));
         }
     }
-    let links = match has_purchases {
-        true => Some(crate::links::order_links(
-            session,
-            &format!("SELECT DISTINCT order_id FROM ({})", named.join(" UNION ALL ")),
-            "rapport_order_links",
-        )?),
-        false => None,
-    };
-    // With `summary_t`, also the time the customer summary counts a purchase row at: a
-    // refund naming an order of the same customer's at that order's purchase time.
-    let linked_with = |kind: &str, columns: &str, summary_t: bool| {
-        match links.as_ref().filter(|links| links.rows > 0) {
+    Ok(Some(crate::links::order_links(
+        session,
+        &format!("SELECT DISTINCT order_id FROM ({})", named.join(" UNION ALL ")),
+        "rapport_order_links",
+    )?))
+}
+
+/// A kind's rows at or before the observation end with their customer resolved (by
+/// `links`) as `customer`, `t` (UTC seconds) and `columns` (of the kind's table as `k`).
+pub(crate) fn linked_rows(links: Option<&crate::links::Links>, kind: &str, columns: &str, as_of: i64) -> String {
+    linked_rows_with(links, kind, columns, as_of, false)
+}
+
+/// [`linked_rows`], with `summary_t` also the time the customer summary counts a
+/// purchase row at: a refund naming an order of the same customer's at that order's
+/// purchase time.
+fn linked_rows_with(links: Option<&crate::links::Links>, kind: &str, columns: &str, as_of: i64, summary_t: bool) -> String {
+    match links.filter(|links| links.rows > 0) {
         Some(links) => format!(
             "SELECT * FROM (
                 SELECT COALESCE(NULLIF(k.customer_id, ''), l.link_customer) AS customer, arrow_cast(k.time, 'Int64') AS t, {columns}{summary}
@@ -1284,7 +1276,28 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             summary = if summary_t { ", arrow_cast(k.time, 'Int64') AS summary_t" } else { "" },
         ),
     }
-    };
+}
+
+/// The per-customer aggregation of `analyze`: see [`CustomerAggregation`].
+pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerAggregation, SqlError> {
+    let context = &session.context;
+    context.register_udf(ScalarUDF::from(Micros::new()));
+    context.register_udf(ScalarUDF::from(OrderKey::new()));
+    context.register_udf(ScalarUDF::from(ToneFunction::new()));
+    context.register_udf(ScalarUDF::from(LocalDay::new()));
+    context.register_udaf(AggregateUDF::from(Conversations::new()));
+    context.register_udaf(AggregateUDF::from(Conversations::list()));
+    context.register_udf(ScalarUDF::from(ConversationFactors::new()));
+    context.register_udaf(AggregateUDF::from(RhythmFunction::new()));
+    context.register_udaf(AggregateUDF::from(FollowedFunction::new()));
+    context.register_udaf(AggregateUDF::from(OrdersFunction::new()));
+    context.register_udaf(AggregateUDF::from(CutoffPurchases::new()));
+    context.register_udf(ScalarUDF::from(CutoffConversations::new()));
+    context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
+    let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
+    let as_of = spec.as_of;
+    let links = placing_links(session)?;
+    let linked_with = |kind: &str, columns: &str, summary_t: bool| linked_rows_with(links.as_ref(), kind, columns, as_of, summary_t);
     let linked = |kind: &str, columns: &str| linked_with(kind, columns, false);
     // With RAPPORT_TIMINGS=1, each plan's time and its first words.
     let run = |sql: String| {

@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod codec;
 pub mod features;
 mod links;
+pub mod measures;
 pub mod score;
 pub mod summary;
 

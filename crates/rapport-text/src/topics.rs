@@ -160,6 +160,71 @@ impl Topics {
     }
 }
 
+/// The fitted vocabulary and centres on their own, as what places texts in the topics
+/// where the texts are (a DataFusion function on cluster executors): it travels as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicModel {
+    model: Model,
+}
+
+/// [`TopicModel`] as it travels: the vocabulary as (term, id) pairs sorted by term, so
+/// the JSON of one model is always the same text.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ModelWire {
+    terms: Vec<(String, u32)>,
+    idf: Vec<f32>,
+    centroids: Vec<f32>,
+    k: usize,
+    rank: Vec<usize>,
+    topics: usize,
+}
+
+impl Topics {
+    /// The model that places further texts, to carry elsewhere; `None` when no topics
+    /// were found.
+    pub fn model(&self) -> Option<TopicModel> {
+        self.model.clone().map(|model| TopicModel { model })
+    }
+}
+
+impl TopicModel {
+    /// The assigner of this model (the same placements as [`Topics::assigner`]).
+    pub fn assigner(&self) -> Assigner<'_> {
+        Assigner { model: &self.model, stop: stop_words_set(), stemmer: Stemmer::create(Algorithm::English) }
+    }
+
+    /// The model as JSON (floats kept bit for bit).
+    pub fn to_json(&self) -> String {
+        let model = &self.model;
+        let mut terms: Vec<(String, u32)> = model.ids.iter().map(|(term, id)| (term.clone(), *id)).collect();
+        terms.sort_unstable();
+        let wire = ModelWire {
+            terms,
+            idf: model.idf.clone(),
+            centroids: model.centroids.clone(),
+            k: model.k,
+            rank: model.rank.clone(),
+            topics: model.topics,
+        };
+        serde_json::to_string(&wire).expect("a topic model is JSON")
+    }
+
+    /// The model [`TopicModel::to_json`] wrote.
+    pub fn from_json(text: &str) -> Result<TopicModel, String> {
+        let wire: ModelWire = serde_json::from_str(text).map_err(|error| format!("the topic model: {error}"))?;
+        let terms = wire.terms.len();
+        let consistent = wire.idf.len() == terms
+            && wire.centroids.len() == terms * wire.k
+            && wire.rank.len() == wire.k
+            && wire.terms.iter().all(|(_, id)| (*id as usize) < terms);
+        if !consistent {
+            return Err("the topic model: its vocabulary, weights and centres do not match".to_string());
+        }
+        let ids = wire.terms.into_iter().collect();
+        Ok(TopicModel { model: Model { ids, idf: wire.idf, centroids: wire.centroids, k: wire.k, rank: wire.rank, topics: wire.topics } })
+    }
+}
+
 /// Places texts in the topics they are nearest to (see [`Topics::assigner`]).
 pub struct Assigner<'a> {
     model: &'a Model,
@@ -725,6 +790,18 @@ mod tests {
         assert_eq!(assigner.assign("app crashing on login"), topic_of(1));
         assert_eq!(assigner.assign("so rude, that driver"), topic_of(2));
         assert_eq!(assigner.assign("zebra xylophone"), None);
+
+        // The model carried as JSON places every text as the assigner does, and its JSON
+        // is one text; a model whose parts do not match is refused.
+        let json = topics.model().expect("a model").to_json();
+        let carried = TopicModel::from_json(&json).expect("the model reads back");
+        assert_eq!(carried.to_json(), json);
+        let carried = carried.assigner();
+        for text in refs.iter().copied().chain(["where is my refund", "so rude, that driver", "zebra xylophone"]) {
+            assert_eq!(carried.assign(text), assigner.assign(text), "{text}");
+        }
+        let broken = json.replacen("\"k\":", "\"k\":1", 1);
+        assert!(TopicModel::from_json(&broken).is_err());
     }
 
     #[test]

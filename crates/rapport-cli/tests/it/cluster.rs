@@ -289,8 +289,29 @@ mod on_a_cluster {
             ok(&analyze);
             queries.map(|query| ok(&["sql", "--workspace", workspace, query, "--format", "csv"]))
         };
-        let embedded = tables(None);
-        let planned = tables(Some(&engine));
+        // The measures: each customer's timeline built and folded on the executors, the
+        // partitions' partial sums merged in another order than the embedded path's, so
+        // their floats agree to 1e-9 relative (the tolerance).
+        let measures =
+            ["SELECT * FROM voice_of_customer ORDER BY 1, 2, 3", "SELECT * FROM service ORDER BY 1, 2", "SELECT * FROM regions ORDER BY 1"];
+        let tables = |engine: Option<&str>| {
+            let tables = tables(engine);
+            let measured = measures.map(|query| ok(&["sql", "--workspace", workspace, query, "--format", "csv"]));
+            (tables, measured)
+        };
+        let (embedded, embedded_measures) = tables(None);
+        let (planned, planned_measures) = tables(Some(&engine));
+        for ((query, embedded), planned) in measures.iter().zip(&embedded_measures).zip(&planned_measures) {
+            let (header, rows) = csv_rows(embedded);
+            let (planned_header, planned_rows) = csv_rows(planned);
+            assert!(!rows.is_empty(), "{query}: no rows");
+            assert_eq!((&planned_header, planned_rows.len()), (&header, rows.len()), "the measures on the cluster: {query}");
+            for (found, expected) in planned_rows.iter().flatten().zip(rows.iter().flatten()) {
+                let same = found == expected
+                    || matches!((found.parse::<f64>(), expected.parse::<f64>()), (Ok(a), Ok(b)) if (a - b).abs() <= 1e-9 * a.abs().max(b.abs()));
+                assert!(same, "the measures on the cluster: {query}: {found} against {expected}");
+            }
+        }
         let (header, rows) = csv_rows(&embedded[0]);
         assert!(rows.len() >= 100_000 && header.contains(&"opened_negative".to_string()), "{} customers, {header:?}", rows.len());
         for ((query, embedded), planned) in queries.iter().zip(&embedded).zip(&planned) {
