@@ -164,6 +164,11 @@ fn rows_of(values: &[ArrayRef]) -> DataFusionResult<Vec<(usize, Row)>> {
         let column = texts[column];
         (!column.is_null(row)).then(|| column.value(row).to_string()).filter(|text| !text.is_empty())
     };
+    // A text as stored, empty for null (as the embedded path reads a channel or program).
+    let raw = |column: usize, row: usize| {
+        let column = texts[column];
+        if column.is_valid(row) { column.value(row).to_string() } else { String::new() }
+    };
     let number = |column: &arrow::array::Float64Array, row: usize| (!column.is_null(row)).then(|| column.value(row));
     let integer = |column: &Int64Array, row: usize| (!column.is_null(row)).then(|| column.value(row));
     let flag = |column: &BooleanArray, row: usize| (!column.is_null(row)).then(|| column.value(row));
@@ -177,7 +182,7 @@ fn rows_of(values: &[ArrayRef]) -> DataFusionResult<Vec<(usize, Row)>> {
             PURCHASE => number(x, row).map(|amount| Row::Purchase { time, amount }),
             THREAD => Some(Row::Thread {
                 conversation: text(0, row),
-                channel: texts[1].is_valid(row).then(|| texts[1].value(row).to_string()).unwrap_or_default(),
+                channel: raw(1, row),
                 time,
                 inbound: flag(f1, row).unwrap_or(false),
                 tone: integer(code, row).map(|code| code.clamp(-1, 1) as i8),
@@ -197,7 +202,7 @@ fn rows_of(values: &[ArrayRef]) -> DataFusionResult<Vec<(usize, Row)>> {
                 rating: number(x, row),
             }),
             PROGRAM => Some(Row::Program {
-                program: texts[0].is_valid(row).then(|| texts[0].value(row).to_string()).unwrap_or_default(),
+                program: raw(0, row),
                 time,
                 control: flag(f1, row).unwrap_or(false),
                 cost: number(x, row),
