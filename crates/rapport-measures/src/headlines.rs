@@ -757,7 +757,10 @@ impl Measures {
                     "referred customers",
                 )
             }),
-            "no referrals naming a referred customer who bought",
+            &format!(
+                "no referred customer whose first purchase was at least {} days before the observation end (their value is measured over that window after it)",
+                settings.referred_value_days
+            ),
         );
         for (program, arms) in &self.programs {
             let contacted = "customers sent or held out";

@@ -76,6 +76,19 @@ pub fn wilson(successes: u64, n: u64, confidence: f64) -> Interval {
     Interval { estimate: p, lower, upper, n }
 }
 
+/// Wilson's score bounds for a proportion `p` of an effective sample of `n` (not
+/// necessarily whole), exactly 0 and 1 at the ends.
+fn wilson_of(p: f64, n: f64, confidence: f64) -> (f64, f64) {
+    let z = z_for(confidence);
+    let z2 = z * z;
+    let denominator = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denominator;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    let lower = if p <= 0.0 { 0.0 } else { (centre - half).max(0.0) };
+    let upper = if p >= 1.0 { 1.0 } else { (centre + half).min(1.0) };
+    (lower, upper)
+}
+
 /// Counts of one NPS question: answers 9–10 promoters, 0–6 detractors, 7–8 passives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NpsCounts {
@@ -383,14 +396,21 @@ impl ClusteredProportion {
 
     /// The proportion with its normal interval on the cluster-robust standard error
     /// (clamped to [0, 1]); `n` is the number of events.
+    ///
+    /// Where that standard error says nothing — every event a success or every one a
+    /// failure (it is then 0, an interval of zero width), or a single cluster (no
+    /// variance between clusters) — the interval is Wilson's with the clusters as the
+    /// sample: the most a clustered sample can be worth (its events perfectly alike
+    /// within a cluster), so it is never narrower than the data allow.
     pub fn interval(&self, confidence: f64) -> Interval {
         if self.events == 0.0 {
             return Interval::empty();
         }
         let p = self.successes / self.events;
         let n = self.events as u64;
-        if self.clusters < 2 {
-            return Interval { estimate: p, lower: f64::NAN, upper: f64::NAN, n };
+        if self.clusters < 2 || self.successes == 0.0 || self.successes == self.events {
+            let by_clusters = wilson_of(p, self.clusters.max(1) as f64, confidence);
+            return Interval { estimate: p, lower: by_clusters.0, upper: by_clusters.1, n };
         }
         let clusters = self.clusters as f64;
         let residuals = (self.successes_squared - 2.0 * p * self.cross + p * p * self.events_squared).max(0.0);
@@ -466,6 +486,32 @@ mod tests {
         right.add(1, 2);
         left.merge(&right);
         assert_eq!(left, clustered);
+    }
+
+    /// Where the cluster-robust standard error is 0 or undefined, the interval is
+    /// Wilson's on the clusters: 0 of 2 events in two clusters is [0, 0.6576] (Wilson
+    /// 0/2, as statsmodels' `proportion_confint(0, 2, method="wilson")` gives), not [0, 0];
+    /// 1 of 3 events in one cluster is Wilson's bounds of 1/3 with n = 1.
+    #[test]
+    fn clustered_proportion_without_a_spread_is_as_wide_as_its_clusters_allow() {
+        let mut none = ClusteredProportion::default();
+        none.add(0, 1);
+        none.add(0, 1);
+        let interval = none.interval(0.95);
+        assert_eq!((interval.estimate, interval.lower, interval.n), (0.0, 0.0, 2));
+        assert!(close(interval.upper, 0.657_62, 1e-5), "{interval:?}");
+        let mut all = ClusteredProportion::default();
+        all.add(3, 3);
+        all.add(5, 5);
+        let interval = all.interval(0.95);
+        assert_eq!((interval.estimate, interval.upper), (1.0, 1.0));
+        assert!(close(interval.lower, 1.0 - 0.657_62, 1e-5), "{interval:?}");
+        let mut one = ClusteredProportion::default();
+        one.add(1, 3);
+        let interval = one.interval(0.95);
+        let expected = wilson_of(1.0 / 3.0, 1.0, 0.95);
+        assert!(interval.lower.is_finite() && interval.lower < interval.estimate && interval.upper > interval.estimate);
+        assert_eq!((interval.lower, interval.upper), expected);
     }
 
     /// Split-then-merge equals one pass.
