@@ -489,24 +489,25 @@ fn value(view: &RunView, currency: &str) -> Markup {
     let mut alive: Vec<f64> = p_alive.iter().copied().filter(|v| v.is_finite()).collect();
     alive.sort_by(f64::total_cmp);
     let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
-    let stats = vec![
-        vec![
+    // Each histogram's figure carries its own row of figures.
+    let (clv_stats, alive_stats) = (
+        vec![vec![
             "CLV, 12 months".into(),
             svg::group(finite.len().to_string()),
             short(mean(&finite)),
             short(quantile(&finite, 0.5)),
             short(quantile(&finite, 0.9)),
             short(top),
-        ],
-        vec![
+        ]],
+        vec![vec![
             "P(alive)".into(),
             svg::group(alive.len().to_string()),
             short(mean(&alive)),
             short(quantile(&alive, 0.5)),
             short(quantile(&alive, 0.9)),
             short(quantile(&alive, 0.99)),
-        ],
-    ];
+        ]],
+    );
     let tracking = view.tables.get("tracking").map(|tracking| {
         let (date, actual, expected) = (texts(tracking, "date"), floats(tracking, "actual"), floats(tracking, "expected"));
         let series = |name: &str, values: &[f64]| Series {
@@ -528,10 +529,10 @@ fn value(view: &RunView, currency: &str) -> Markup {
             (figure(
                 svg::histogram("clv-hist", "12-month CLV per customer", &format!("Histogram of 12-month customer lifetime value in {currency}, up to the 99th percentile ({}); the top 1% are counted in the last bar", short(top)), &finite, (0.0f64.min(quantile(&finite, 0.0)), top), 30),
                 &format!("12-month CLV ({currency}), BG/NBD + Gamma-Gamma; last bar includes the top 1%."),
-                &["", "customers", "mean", "median", "90th percentile", "99th percentile"], stats.clone()))
+                &["", "customers", "mean", "median", "90th percentile", "99th percentile"], clv_stats))
             (figure(
                 svg::histogram("alive-hist", "P(alive) per customer", "Histogram of the probability that each customer is still active, from 0 to 1", &alive, (0.0, 1.0), 20),
-                "P(alive), BG/NBD.", &["", "customers", "mean", "median", "90th percentile", "99th percentile"], stats))
+                "P(alive), BG/NBD.", &["", "customers", "mean", "median", "90th percentile", "99th percentile"], alive_stats))
         }
     }
 }
