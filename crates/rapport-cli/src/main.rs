@@ -460,7 +460,7 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
             ))
         }
         "too_many_rejects" if subcommand == "ingest" => {
-            Some("--max-rejects N accepts up to N rejected rows (ingest keeps them in quarantine/)".into())
+            Some("run again with --max-rejects N to accept up to N rejected rows; ingest then keeps them in quarantine/ (rapport quarantine list)".into())
         }
         "too_many_rejects" if matches!(subcommand, "summary" | "sentiment" | "topics") => {
             Some("--max-rejects N accepts up to N rejected rows; --rejects FILE writes them all".into())

@@ -1472,30 +1472,11 @@ fn minor_digits(currency: &str) -> u32 {
 /// whole history, so this shows how well it describes it, not a holdout test.
 fn tracking_table(
     report: &rapport_models::FitReport,
-    timelines: &[Timeline],
-    options: SummaryOptions,
-    zone: Zone,
+    histogram: &rapport_core::summary::PurchaseHistogram,
     skipped: &mut BTreeMap<String, String>,
 ) -> Option<Table> {
-    use rapport_core::summary::{PurchaseHistogram, PurchaseRow};
-    let histogram =
-        timelines
-            .par_chunks(16_384)
-            .map(|chunk| {
-                let mut histogram = PurchaseHistogram::default();
-                let mut rows: Vec<PurchaseRow> = Vec::new();
-                for timeline in chunk {
-                    rows.clear();
-                    rows.extend(timeline.purchases.iter().filter_map(|purchase| {
-                        options.row(zone.local_seconds(ParsedTime::Instant(purchase.summary_time())), purchase.amount)
-                    }));
-                    histogram.add_customer(&mut rows);
-                }
-                histogram
-            })
-            .reduce(PurchaseHistogram::default, PurchaseHistogram::merge);
     let points = rapport_models::FittedModel::from_report(report)
-        .and_then(|model| rapport_models::tracking(&model, &histogram, Period::Day, TimeUnit::Weeks, None, 7));
+        .and_then(|model| rapport_models::tracking(&model, histogram, Period::Day, TimeUnit::Weeks, None, 7));
     match points {
         Ok(points) if !points.is_empty() => Some(
             Table::new("tracking")
@@ -1510,6 +1491,28 @@ fn tracking_table(
             None
         }
     }
+}
+
+/// The tracking plot's first and repeat purchase periods of every timeline.
+fn purchase_histogram(timelines: &[Timeline], options: SummaryOptions, zone: Zone) -> rapport_core::summary::PurchaseHistogram {
+    use rapport_core::summary::{PurchaseHistogram, PurchaseRow};
+    timelines
+        .par_chunks(16_384)
+        .map(|chunk| {
+            let mut histogram = PurchaseHistogram::default();
+            let mut rows: Vec<PurchaseRow> = Vec::new();
+            for timeline in chunk {
+                rows.clear();
+                rows.extend(
+                    timeline.purchases.iter().filter_map(|purchase| {
+                        options.row(zone.local_seconds(ParsedTime::Instant(purchase.summary_time())), purchase.amount)
+                    }),
+                );
+                histogram.add_customer(&mut rows);
+            }
+            histogram
+        })
+        .reduce(PurchaseHistogram::default, PurchaseHistogram::merge)
 }
 
 /// The customer table of the latest `analyze` run with an earlier observation end, if
@@ -1640,6 +1643,17 @@ type RelationshipInputs = (
     Option<PlannedPropensity>,
 );
 
+/// The tracking plot's histogram the plans counted, taken out of them.
+#[cfg(feature = "sql")]
+fn take_histogram(planned: &mut Option<Planned>) -> Option<rapport_core::summary::PurchaseHistogram> {
+    planned.as_mut().and_then(|planned| planned.tracking.take())
+}
+
+#[cfg(not(feature = "sql"))]
+fn take_histogram(_planned: &mut Option<Planned>) -> Option<rapport_core::summary::PurchaseHistogram> {
+    None
+}
+
 /// [`RelationshipInputs`] from an engine's plans.
 #[cfg(feature = "sql")]
 fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<RelationshipInputs, EngineError> {
@@ -1655,6 +1669,7 @@ fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<Re
         needs,
         mut cutoffs,
         programs,
+        tracking: _,
     } = planned;
     if planned_split != split {
         return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
@@ -1739,7 +1754,7 @@ fn customer_table(
     };
     // The event columns: from the timelines here, or from the plans of the same
     // aggregation on another engine (which must find exactly these customers).
-    let (events, planned_summary, planned_strength) = match planned {
+    let (events, planned_summary, mut planned_strength) = match planned {
         None => (timelines.par_iter().map(|timeline| CustomerEvents::of(timeline, zone)).collect::<Vec<_>>(), None, None),
         Some((mut by_id, summary, strength)) => {
             let events: Vec<CustomerEvents> =
@@ -1788,6 +1803,8 @@ fn customer_table(
     // And the indicator alerts' weekly counts, from the same first event.
     // And the lapse's inputs: each customer's rhythm of purchase days, and the brand's gaps.
     // And the watch list's signals since its window began, and what ROR reads.
+    // The tracking plot's histogram, when the plans counted it.
+    let mut planned_histogram = take_histogram(&mut planned_strength);
     let (strength, windows, (rhythms, gap_counts), signals, ror, (playbook, needs), cutoffs) = match planned_strength {
         None => (
             timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
@@ -1888,7 +1905,10 @@ fn customer_table(
         match predicted {
             Ok(predicted) => {
                 models = predicted.models.iter().map(crate::clv::fit_json).collect();
-                tracking = predicted.models.first().and_then(|report| tracking_table(report, timelines, options, zone, skipped));
+                tracking = predicted.models.first().and_then(|report| {
+                    let histogram = planned_histogram.take().unwrap_or_else(|| purchase_histogram(timelines, options, zone));
+                    tracking_table(report, &histogram, skipped)
+                });
                 let index: HashMap<&str, usize> = (0..predicted.table.len()).map(|row| (predicted.table.id(row), row)).collect();
                 for name in ["frequency", "recency", "T", "p_alive", "expected_purchases", "clv", "expected_average_spend"] {
                     if let Some(values) = predicted.table.f64(name) {

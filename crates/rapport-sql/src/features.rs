@@ -1197,6 +1197,10 @@ pub struct Planned {
     /// Each program (by name) with its first contact, and each customer's first contact
     /// with it whose window has closed, by id.
     pub programs: Vec<(String, i64, HashMap<String, rapport_action::response::ContactFacts>)>,
+    /// The tracking plot's first and repeat purchase days
+    /// (`rapport_core::summary::PurchaseHistogram`), where the summary is by day without
+    /// a holdout split.
+    pub tracking: Option<rapport_core::summary::PurchaseHistogram>,
 }
 
 /// An interactions row's columns as the conversation aggregates read them (beside the
@@ -1447,6 +1451,35 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     }
 
     let summary = crate::summary::summary_from_batches(&summary_batches, 6, spec.summary, None)?;
+    // The tracking plot's histogram (`PurchaseHistogram::add_customer`'s rules): each
+    // customer's local days with a row that is not a refund (at the summary's time), the
+    // first of them counted by day, the later ones by day. Days, as the plot reads, and
+    // without a holdout split, as `analyze` fits.
+    let mut tracking = None;
+    if exists("purchases")? && spec.summary.period == rapport_core::time::Period::Day && spec.summary.calibration_end.is_none() {
+        let zone = quoted(std::iter::once(spec.zone.to_string()));
+        let end = spec.summary.observation_end.map_or(String::new(), |end| format!(" AND day <= {}", end.div_euclid(86_400)));
+        let batches = run(format!(
+            "WITH days AS (
+                SELECT customer, day FROM (
+                    SELECT customer, {LOCAL_DAY_FUNCTION}(summary_t, {zone}) AS day, amount FROM ({})
+                ) WHERE amount >= 0{end} GROUP BY customer, day
+             ),
+             numbered AS (SELECT day, day = MIN(day) OVER (PARTITION BY customer) AS first FROM days)
+             SELECT first, day, COUNT(*) AS customers FROM numbered GROUP BY first, day",
+            linked_with("purchases", "k.amount AS amount", true),
+        ))?;
+        let mut histogram = rapport_core::summary::PurchaseHistogram::default();
+        for batch in &batches {
+            let (first, day, count) =
+                (batch.column(0).as_boolean(), batch.column(1).as_primitive::<Int64Type>(), batch.column(2).as_primitive::<Int64Type>());
+            for row in 0..batch.num_rows() {
+                let bucket = if first.value(row) { &mut histogram.first } else { &mut histogram.repeat };
+                *bucket.entry(day.value(row)).or_default() += count.value(row) as u64;
+            }
+        }
+        tracking = Some(histogram);
+    }
 
     let first = customers.values().filter_map(|customer| customer.first_event).min().unwrap_or(as_of);
     // Strength: what its six factors read at the split and at the end, and the spend after
@@ -1903,7 +1936,11 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             strength.entry(id.clone()).or_default().at_end.advocacy = advocacy;
         }
     }
-    Ok((customers, summary, Planned { split, strength, windows, rhythms, gap_counts, signals, ror, playbook, needs, cutoffs, programs }))
+    Ok((
+        customers,
+        summary,
+        Planned { split, strength, windows, rhythms, gap_counts, signals, ror, playbook, needs, cutoffs, programs, tracking },
+    ))
 }
 
 /// What the playbook's built-in rules read of each customer (`PlaybookFacts::of`, by the

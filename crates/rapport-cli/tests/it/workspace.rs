@@ -286,6 +286,15 @@ fn a_retail_export_mapped_filtered_corrected_and_linked_by_order() {
         "--where",
         "InvoiceNo NOT LIKE 'C%'",
     ];
+    // Over the limit (none by default): nothing is written, and the hint says how to
+    // accept the rows and where they will be kept.
+    let mut refused = vec!["ingest", "-w", workspace, "-k", "purchases", file];
+    refused.extend_from_slice(&mapped);
+    let message = crate::user_error(&refused);
+    assert!(message.contains("nothing was written") && message.contains("run again with --max-rejects N"), "{message}");
+    assert!(message.contains("ingest then keeps them in quarantine/"), "{message}");
+    let listed = ok(&["quarantine", "list", "-w", workspace, "--format", "json"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&listed).expect("json"), serde_json::json!([]), "{listed}");
     let mut args = vec!["ingest", "-w", workspace, "-k", "purchases", file, "--max-rejects", "1", "--format", "json"];
     args.extend_from_slice(&mapped);
     let report: serde_json::Value = serde_json::from_str(&ok(&args)).expect("json");
