@@ -91,6 +91,25 @@ where
     latest.or_else(|| contacts.min_by_key(|(_, at, channel)| (*at, *channel))).map(|(index, _, _)| index)
 }
 
+/// Add a reward naming `program`, paid at `time`, to the contact of that program it was
+/// paid for ([`reward_contact`]) among a customer's `contacts`; `false` (nothing added)
+/// when the customer had no contact of it.
+pub fn pay_reward(contacts: &mut [rapport_measures::ProgramContact], program: &str, time: i64, amount: f64) -> bool {
+    let of_program = contacts
+        .iter()
+        .enumerate()
+        .filter(|(_, contact)| contact.program == program)
+        .map(|(index, contact)| (index, contact.time, contact.channel.as_deref()));
+    match reward_contact(of_program, time) {
+        Some(index) => {
+            contacts[index].cost += amount;
+            contacts[index].cost_micros += rapport_core::summary::to_micros(amount);
+            true
+        }
+        None => false,
+    }
+}
+
 /// One customer's value and cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CustomerValue {

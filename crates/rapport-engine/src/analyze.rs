@@ -1195,21 +1195,11 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
                     continue;
                 };
                 let timeline = &mut customers.timelines[slot];
-                let contact = str_at(strings(&batch, 5), row).filter(|_| cost.reward).and_then(|program| {
-                    let of_program = timeline
-                        .programs
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, contact)| contact.program == program)
-                        .map(|(index, contact)| (index, contact.time, contact.channel.as_deref()));
-                    rapport_action::ror::reward_contact(of_program, cost.time)
-                });
-                match contact {
-                    Some(index) => {
-                        timeline.programs[index].cost += cost.amount;
-                        timeline.programs[index].cost_micros += rapport_core::summary::to_micros(cost.amount);
-                    }
-                    None => timeline.costs.push(cost),
+                let paid = str_at(strings(&batch, 5), row)
+                    .filter(|_| cost.reward)
+                    .is_some_and(|program| rapport_action::ror::pay_reward(&mut timeline.programs, program, cost.time, cost.amount));
+                if !paid {
+                    timeline.costs.push(cost);
                 }
             }
             Ok(())

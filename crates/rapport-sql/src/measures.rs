@@ -280,16 +280,7 @@ fn timeline_of(rows: Vec<Row>, prepared: &Prepared) -> Option<Timeline> {
     // A reward naming a program is part of that program's contact with the customer, by
     // the rule of the embedded path (`rapport_action::ror::reward_contact`).
     for (program, time, amount) in rewards {
-        let of_program = timeline
-            .programs
-            .iter()
-            .enumerate()
-            .filter(|(_, contact)| contact.program == program)
-            .map(|(index, contact)| (index, contact.time, contact.channel.as_deref()));
-        if let Some(index) = rapport_action::ror::reward_contact(of_program, time) {
-            timeline.programs[index].cost += amount;
-            timeline.programs[index].cost_micros += rapport_core::summary::to_micros(amount);
-        }
+        rapport_action::ror::pay_reward(&mut timeline.programs, &program, time, amount);
     }
     timeline.sort();
     Some(timeline)
