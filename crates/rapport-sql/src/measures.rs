@@ -59,7 +59,9 @@ pub struct MeasuresSpec {
     pub zone: String,
     /// `[service]`'s opening hours and closed dates, when the workspace has them.
     pub service: Option<(String, Vec<String>)>,
-    /// The stores' (latitude, longitude).
+    /// The stores' (latitude, longitude): [`measures`] reads them from the workspace's
+    /// stores table and adds them here (leave it empty), so that they travel with the
+    /// function to the executors.
     pub stores: Vec<(f64, f64)>,
 }
 
