@@ -52,6 +52,7 @@ use rapport_text::topics::TopicModel;
 
 use crate::EngineError;
 use crate::clv::{ClvSpec, CustomerSource, PredictRequest, fit_and_predict};
+use crate::customers::{Customers, Listed};
 use crate::summary::{Engine, SummaryAccumulator};
 
 const DAY: i64 = 86_400;
@@ -124,12 +125,12 @@ fn numbers(batch: &RecordBatch, index: usize) -> &arrow::array::PrimitiveArray<F
 
 /// Customer ids interned to slots of `timelines`.
 #[derive(Default)]
-struct Customers {
+struct Interned {
     slots: hashbrown::HashMap<String, usize, foldhash::fast::RandomState>,
     timelines: Vec<Timeline>,
 }
 
-impl Customers {
+impl Interned {
     fn slot(&mut self, id: &str) -> usize {
         if let Some(&slot) = self.slots.get(id) {
             return slot;
@@ -202,8 +203,21 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     let workspace = Workspace::open(&request.workspace)?;
     let zone = workspace.zone();
     let currency = workspace.config().currency.clone();
+    // On an engine, the reading and the measures are plans there: no timeline is built
+    // in this process.
+    let (loaded, planned_measures) = match engine {
+        Engine::Embedded => (load_timelines(&workspace, request.as_of.as_deref(), progress)?, None),
+        _ => {
+            let (loaded, measures) = load_planned(&request.workspace, engine, &workspace, request.as_of.as_deref(), progress)?;
+            (loaded, Some(measures))
+        }
+    };
     let Loaded {
         timelines,
+        listed,
+        purchases,
+        replies_before_message,
+        social_by_week,
         as_of,
         consent,
         sentiment,
@@ -212,11 +226,15 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         not_in_customer_file,
         complaint_topics,
         complaint_messages,
-        topic_model,
+        topic_model: _,
         last_event,
         referrals,
         replies_to_few,
-    } = load_timelines(&workspace, request.as_of.as_deref(), progress)?;
+    } = loaded;
+    let customers = match &listed {
+        Some(listed) => Customers::Listed(listed),
+        None => Customers::Timelines(&timelines),
+    };
     let mut warnings: Vec<String> = Vec::new();
     if let Some(RepliesToFew { named, writers, held, outbound }) = replies_to_few {
         let names = named.iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(", ");
@@ -236,12 +254,11 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     }
     // Purchases that end long before events of other kinds (an old purchases export beside
     // a current support export): every buyer looks silent since, and nothing else says so.
-    let bought = || timelines.iter().flat_map(|timeline| &timeline.purchases).filter(|p| p.amount >= 0.0).map(|p| p.time);
-    let last_purchase = bought().max();
+    let last_purchase = purchases.map(|(_, last)| last);
     // Lifetime value over 12 months and purchases over 52 weeks from a few weeks of data
     // extrapolate far beyond what was seen: said with the factor, beside the intervals
     // (which are the model's, not the horizon's).
-    if let Some(first_purchase) = bought().min() {
+    if let Some((first_purchase, _)) = purchases {
         let days = (as_of - first_purchase) / DAY + 1;
         if days < 182 {
             warnings.push(format!(
@@ -272,11 +289,14 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
             .map_err(|reason| rapport_core::CoreError::InvalidOption { option: "[service] in rapport.toml", reason })?;
         settings.schedule = Some(schedule);
     }
-    let measures = match engine {
+    let measures = match planned_measures {
+        // Each customer's timeline built and folded where their events meet, the
+        // partitions' partials merged here.
+        Some(measures) => measures,
         // Each fixed chunk folded on some core, the chunks merged in customer order here:
         // the same bits on every run (rayon's `reduce` merges in a tree shaped by work
         // stealing, and the means and variances inside are sums of floats).
-        Engine::Embedded => {
+        None => {
             let chunks: Vec<Measures> = timelines
                 .par_chunks(4_096)
                 .map(|chunk| {
@@ -290,9 +310,6 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
                 left
             })
         }
-        // Each customer's timeline built and folded where their events meet, the
-        // partitions' partials merged here.
-        _ => planned_measures(&request.workspace, engine, &workspace, as_of, topic_model)?,
     };
     let (mut headlines, mut skipped) = measures.headlines(&settings, &currency);
     let (opened_negative, recoverable) = measures.recovery_observed();
@@ -309,7 +326,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     tables.extend(sentiment_table(&sentiment));
     tables.extend(complaint_topics_table(&complaint_topics, settings.confidence));
     tables.extend(complaint_messages_table(&complaint_topics, complaint_messages, zone));
-    let (baselines, sentiment_headlines) = sentiment_baselines(&sentiment, &timelines, &settings);
+    let (baselines, sentiment_headlines) = sentiment_baselines(&sentiment, &social_by_week, &settings);
     tables.extend(baselines);
     for (name, headline) in sentiment_headlines {
         match headline {
@@ -324,7 +341,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
 
     progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
     let (mut table, models, referred_clv, tracking, inputs, windows) = customer_table(
-        &timelines,
+        customers,
         &settings,
         &consent,
         minor_digits(&currency),
@@ -402,7 +419,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     let previous = previous_analysis(&workspace, &as_of_text)?;
     let history = crate::relationship::action_history(&workspace)?;
     let context = crate::relationship::Context {
-        timelines: &timelines,
+        customers,
         as_of,
         zone,
         config: workspace.config(),
@@ -418,12 +435,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     let relationship = crate::relationship::add(&mut table, &context, inputs, (windows, &gap_counts, needs), cutoffs)?;
     // The timelines are done with: freed before the customer table is converted and
     // written, the run's other peak (they are most of an analysis's memory).
-    let customer_count = timelines.len();
-    let replies_before_message = timelines
-        .iter()
-        .flat_map(|timeline| &timeline.conversations)
-        .map(|conversation| u64::from(conversation.replies_before_start))
-        .sum::<u64>();
+    let customer_count = customers.len();
     drop(timelines);
     tables.extend(relationship.tables);
     warnings.extend(relationship.warnings);
@@ -541,33 +553,137 @@ fn planned_events(
     Ok(rapport_sql::features::customer_events(&session, spec)?)
 }
 
-/// The brand's measures as one DataFusion plan on `engine` (`rapport_sql::measures`).
+/// The reading of an analysis on `engine`: what [`load_timelines`] finds, by the same
+/// rules, from plans over the stored events (none read into this process but the
+/// customers file and the complaints), and the brand's measures, each customer's
+/// timeline built and folded where their events meet (`rapport_sql::measures`).
 #[cfg(feature = "sql")]
-fn planned_measures(
+fn load_planned(
     root: &Path,
     engine: &Engine,
     workspace: &Workspace,
-    as_of: i64,
-    topics: Option<TopicModel>,
-) -> Result<Measures, EngineError> {
+    as_of_text: Option<&str>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(Loaded, Measures), EngineError> {
+    use rapport_sql::{features::OrderLinks, inputs, measures};
+    let zone = workspace.zone();
     let session = engine.session(root)?;
-    let spec = rapport_sql::measures::MeasuresSpec {
+    progress("reading event times");
+    let bounds = inputs::event_bounds(&session)?;
+    let as_of = observation_end(zone, as_of_text, bounds)?;
+    let links = OrderLinks::of(&session)?;
+    let left_out = inputs::left_out(&session, &links, as_of)?;
+
+    progress("scoring customers' messages");
+    let texts = inputs::customer_texts(&session, as_of, zone)?;
+    // The days' scores into weeks, in (channel, day) order.
+    let mut sentiment = SentimentCells::default();
+    for day in texts.days {
+        let moments = rapport_stats::intervals::Moments { n: day.n, mean: day.mean, m2: day.variance * day.n.saturating_sub(1) as f64 };
+        sentiment.cells.entry((day.channel, iso_week_of_day(day.day))).or_default().merge(&moments);
+    }
+    let complaints: Vec<Complaint> = texts
+        .complaints
+        .into_iter()
+        .map(|complaint| Complaint {
+            thread: None,
+            customer: complaint.customer,
+            time: complaint.time,
+            channel: complaint.channel,
+            text: complaint.text,
+        })
+        .collect();
+    let (complaint_topics, complaint_messages, topic_model) = if complaints.is_empty() {
+        (Vec::new(), Vec::new(), None)
+    } else {
+        progress("finding complaint topics");
+        complaint_topics(complaints, &mut [])
+    };
+
+    progress("measuring");
+    let spec = measures::MeasuresSpec {
         as_of,
-        zone: workspace.zone().to_string(),
+        zone: zone.to_string(),
         service: workspace.config().service.as_ref().map(|service| (service.hours.clone(), service.holidays.clone())),
         stores: Vec::new(),
     };
-    Ok(rapport_sql::measures::measures(&session, spec, rapport_sql::measures::MeasuresInputs { topics })?)
+    let measures::MeasuresOutcome { measures, observed, customers: mut ids } =
+        measures::measures(&session, &links, spec, measures::MeasuresInputs { topics: topic_model })?;
+
+    progress("reading customers");
+    // The customers file's facts by id, by the rules of the embedded path's reading (the
+    // last row's consent, the last region and home stated).
+    let mut file: HashMap<String, (Consent, Option<String>, Option<f64>)> = HashMap::new();
+    read_customer_file(workspace, |row| {
+        let entry = file.entry(row.id.to_string()).or_default();
+        entry.0 = row.consent;
+        if let Some(region) = row.region {
+            entry.1 = Some(region.to_string());
+        }
+        if let Some(distance) = row.home {
+            entry.2 = distance;
+        }
+    })?;
+    ids.par_sort_unstable_by(|a, b| natural_order(a, b));
+    let with_file = !file.is_empty();
+    let (mut consent, mut region, mut store_distance_km) = (Vec::new(), Vec::with_capacity(ids.len()), Vec::with_capacity(ids.len()));
+    let mut not_in_customer_file = 0_u64;
+    for id in &ids {
+        let stated = file.remove(id);
+        not_in_customer_file += u64::from(with_file && stated.is_none());
+        let (stated_consent, stated_region, distance) = match stated {
+            Some((consent, region, distance)) => (Some(consent), region, distance),
+            None => (None, None, None),
+        };
+        if with_file {
+            consent.push(stated_consent);
+        }
+        region.push(stated_region);
+        store_distance_km.push(distance);
+    }
+    let mut unlinked = left_out.unlinked;
+    if observed.unlinked_costs > 0 {
+        unlinked.insert("costs".to_string(), observed.unlinked_costs);
+    }
+    let social_by_week = observed.social_by_day.iter().fold(BTreeMap::new(), |mut weeks: BTreeMap<String, f64>, (&day, &count)| {
+        *weeks.entry(iso_week_of_day(day)).or_default() += count as f64;
+        weeks
+    });
+    let replies_to_few =
+        replies_to_few(observed.heavy_silent_rows, observed.silent_rows, observed.outbound, observed.silent_writers, || {
+            observed.most_silent.iter().map(|(_, id)| id.clone()).collect()
+        });
+    let loaded = Loaded {
+        timelines: Vec::new(),
+        listed: Some(Listed { ids, region, store_distance_km }),
+        purchases: observed.purchases,
+        replies_before_message: observed.replies_before_message,
+        social_by_week,
+        as_of,
+        consent,
+        sentiment,
+        unlinked,
+        after_as_of: left_out.after_as_of,
+        not_in_customer_file,
+        complaint_topics,
+        complaint_messages,
+        // Used by the plan above.
+        topic_model: None,
+        last_event: bounds.map_or(as_of, |(_, last)| last),
+        referrals: observed.referrals,
+        replies_to_few,
+    };
+    Ok((loaded, measures))
 }
 
 #[cfg(not(feature = "sql"))]
-fn planned_measures(
+fn load_planned(
     root: &Path,
     engine: &Engine,
     _workspace: &Workspace,
-    _as_of: i64,
-    _topics: Option<TopicModel>,
-) -> Result<Measures, EngineError> {
+    _as_of_text: Option<&str>,
+    _progress: &(dyn Fn(&str) + Sync),
+) -> Result<(Loaded, Measures), EngineError> {
     // `check_engine` refuses every engine in this build; `analyze_on` calls it first.
     check_engine(root, engine).and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
 }
@@ -588,8 +704,17 @@ fn planned_events(
 /// The workspace's events as customer timelines, at an observation end.
 #[derive(Debug)]
 pub struct Loaded {
-    /// One per customer, lists sorted by time, customers in natural id order.
+    /// One per customer, lists sorted by time, customers in natural id order (none on an
+    /// engine's path, whose plans read the events: see `listed`).
     pub timelines: Vec<Timeline>,
+    /// On an engine's path, the customers without their events.
+    pub listed: Option<Listed>,
+    /// The first and last purchase that is not a refund, UTC seconds.
+    pub purchases: Option<(i64, i64)>,
+    /// Rows timestamped before the first customer message of their conversation.
+    pub replies_before_message: u64,
+    /// Social engagement (follows, likes, shares, reposts, mentions) by local ISO week.
+    pub social_by_week: BTreeMap<String, f64>,
     /// The observation end used, UTC seconds.
     pub as_of: i64,
     /// Preferred channel and consent from the customers file, one per timeline in the
@@ -613,7 +738,7 @@ pub struct Loaded {
     pub topic_model: Option<TopicModel>,
     /// The time of the last event read (UTC seconds), whether or not after `as_of`.
     pub last_event: i64,
-    /// Referrals naming the referred customer: (referrer, referred) ids.
+    /// Referrals naming the referred customer: (referrer, referred) ids, sorted.
     pub referrals: Vec<(String, String)>,
     /// Where customers whose interaction rows are all outbound, at least 20 each, hold half
     /// or more of all outbound rows (the counts are of every customer whose rows are all
@@ -622,13 +747,23 @@ pub struct Loaded {
     pub replies_to_few: Option<RepliesToFew>,
 }
 
+/// [`Loaded::replies_to_few`] from the counts of customers whose interaction rows are all
+/// outbound (`writers`, holding `held` rows, `heavy` of them by writers of
+/// [`rapport_measures::BRAND_LIKE_ROWS`] rows or more) among `outbound` rows, and the
+/// ids of the three with the most rows (most first, then by id).
+fn replies_to_few(heavy: u64, held: u64, outbound: u64, writers: u64, named: impl FnOnce() -> Vec<String>) -> Option<RepliesToFew> {
+    // Outreach to customers who never answer is common, a few rows each; a handful of
+    // "customers" with many such rows holding half of them is a brand or its agents.
+    (heavy > 0 && heavy as f64 >= 0.5 * outbound as f64).then(|| RepliesToFew { named: named(), writers, held, outbound })
+}
+
 /// See [`Loaded::replies_to_few`].
 #[derive(Debug)]
 pub struct RepliesToFew {
     /// The ids of the (up to three) such customers with the most outbound rows.
     pub named: Vec<String>,
     /// How many such customers.
-    pub writers: usize,
+    pub writers: u64,
     /// Their outbound rows.
     pub held: u64,
     /// All outbound rows.
@@ -661,7 +796,13 @@ fn complaint_messages_table(topics: &[ComplaintTopic], mut messages: Vec<Complai
     if messages.is_empty() {
         return None;
     }
-    messages.sort_by(|a, b| a.topic.cmp(&b.topic).then(b.time.cmp(&a.time)));
+    // Newest first in each topic; ties in a fixed order, whatever order they were read in.
+    messages.sort_by(|a, b| {
+        a.topic
+            .cmp(&b.topic)
+            .then(b.time.cmp(&a.time))
+            .then_with(|| (&a.customer, &a.channel, &a.text).cmp(&(&b.customer, &b.channel, &b.text)))
+    });
     let label = |message: &ComplaintMessage| topics.get(usize::from(message.topic)).map(|topic| topic.label.clone());
     let time = |message: &ComplaintMessage| Some(rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(message.time))));
     Some(
@@ -833,26 +974,14 @@ struct ScoredBatch {
 /// were read.
 const SENTIMENT_RUN: usize = 16_384;
 
-/// Read every event of the workspace into customer timelines (customers' texts scored
-/// with the service model) at the observation end `as_of_text` (default: the end of
-/// the local day of the last event).
-///
-/// Events are placed in timelines as they are read, a Parquet row group per core at a
-/// time (`Workspace::scan_events_in_order`), in storage order: the observation end and
-/// the order links are found first from the columns they need, so no kind is ever held
-/// whole as rows beside the timelines.
-pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress: &(dyn Fn(&str) + Sync)) -> Result<Loaded, EngineError> {
-    let zone = workspace.zone();
-
-    // The observation end: given, or the end of the local day of the last event.
-    progress("reading event times");
-    let bounds = event_bounds(workspace)?;
-    let last_event = bounds.map(|(_, last)| last);
-    let as_of = match (as_of_text, last_event) {
+/// The observation end: `as_of_text` (the end of that local day), or the end of the local
+/// day of the last event, of events spanning `bounds` (none: nothing to analyse).
+fn observation_end(zone: Zone, as_of_text: Option<&str>, bounds: Option<(i64, i64)>) -> Result<i64, EngineError> {
+    let as_of = match (as_of_text, bounds) {
         // No events: nothing to analyse at any date (a run of no customers is not one).
         (_, None) => return Err(EngineError::NothingToAnalyze),
         (Some(text), _) => zone.utc_seconds(ParsedTime::Naive(parse_end_of(text, "as-of date")?)),
-        (None, Some(last)) => {
+        (None, Some((_, last))) => {
             let local = zone.local_seconds(ParsedTime::Instant(last));
             zone.utc_seconds(ParsedTime::Naive(local.div_euclid(DAY) * DAY + DAY - 1))
         }
@@ -867,6 +996,70 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         }
         .into());
     }
+    Ok(as_of)
+}
+
+/// A row of the customers file as the analysis reads it.
+struct FileRow<'a> {
+    id: &'a str,
+    consent: Consent,
+    region: Option<&'a str>,
+    /// Distance from the home to the nearest store, when the row has a home (none
+    /// without stores).
+    home: Option<Option<f64>>,
+}
+
+/// Read the customers file, a row at a time in storage order, with each home's distance
+/// to the nearest store (found by a spatial index, an R*-tree of the stores' unit
+/// vectors, not a scan of every store per customer).
+fn read_customer_file(workspace: &Workspace, mut each: impl FnMut(FileRow<'_>)) -> Result<(), EngineError> {
+    let stores = read_rows(workspace, EventKind::Stores, &["latitude", "longitude"], |batch, row| {
+        Some(rapport_measures::geo::unit_vector(numbers(batch, 0).value(row), numbers(batch, 1).value(row)))
+    })?;
+    let index = rstar::RTree::bulk_load(stores);
+    let nearest = |home: (f64, f64)| {
+        let point = rapport_measures::geo::unit_vector(home.0, home.1);
+        index.nearest_neighbor(&point).map(|store| rapport_measures::geo::chord_to_km(point, *store))
+    };
+    workspace.scan_events_in_order(
+        EventKind::Customers,
+        &["customer_id", "region", "latitude", "longitude", "preferred_channel", "email_consent", "sms_consent", "opted_out"],
+        |batch| batch,
+        |batch| -> Result<(), EngineError> {
+            let (ids, regions, latitude, longitude) = (strings(&batch, 0), strings(&batch, 1), numbers(&batch, 2), numbers(&batch, 3));
+            for row in 0..batch.num_rows() {
+                each(FileRow {
+                    id: ids.value(row),
+                    consent: Consent {
+                        preferred: text_at(strings(&batch, 4), row),
+                        email: flag_at(batch.column(5).as_boolean(), row),
+                        sms: flag_at(batch.column(6).as_boolean(), row),
+                        opted_out: flag_at(batch.column(7).as_boolean(), row).unwrap_or(false),
+                    },
+                    region: str_at(regions, row),
+                    home: (!latitude.is_null(row) && !longitude.is_null(row)).then(|| nearest((latitude.value(row), longitude.value(row)))),
+                });
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Read every event of the workspace into customer timelines (customers' texts scored
+/// with the service model) at the observation end `as_of_text` (default: the end of
+/// the local day of the last event).
+///
+/// Events are placed in timelines as they are read, a Parquet row group per core at a
+/// time (`Workspace::scan_events_in_order`), in storage order: the observation end and
+/// the order links are found first from the columns they need, so no kind is ever held
+/// whole as rows beside the timelines.
+pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress: &(dyn Fn(&str) + Sync)) -> Result<Loaded, EngineError> {
+    let zone = workspace.zone();
+
+    progress("reading event times");
+    let bounds = event_bounds(workspace)?;
+    let last_event = bounds.map(|(_, last)| last);
+    let as_of = observation_end(zone, as_of_text, bounds)?;
 
     // Orders are looked up only for rows that name no customer, and for refunds (which
     // the customer summary nets against their order's purchase). An order's customer is
@@ -883,54 +1076,30 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         links.iter().map(|(order, (customer, time))| (order.as_str(), (customer.as_str(), *time))).collect();
 
     progress("reading customers");
-    let stores = read_rows(workspace, EventKind::Stores, &["latitude", "longitude"], |batch, row| {
-        Some(rapport_measures::geo::unit_vector(numbers(batch, 0).value(row), numbers(batch, 1).value(row)))
-    })?;
-    // Nearest store by a spatial index (an R*-tree of the stores' unit vectors), not a scan
-    // of every store per customer.
-    let index = rstar::RTree::bulk_load(stores);
-    let nearest = |home: (f64, f64)| {
-        let point = rapport_measures::geo::unit_vector(home.0, home.1);
-        index.nearest_neighbor(&point).map(|store| rapport_measures::geo::chord_to_km(point, *store))
-    };
     // Customer ids are interned once; rows then carry an index, so grouping moves no
     // strings (grouping 20M events by owned ids dominated the analysis before).
-    let mut customers = Customers::default();
+    let mut customers = Interned::default();
     let mut consent: Vec<Option<Consent>> = Vec::new();
-    workspace.scan_events_in_order(
-        EventKind::Customers,
-        &["customer_id", "region", "latitude", "longitude", "preferred_channel", "email_consent", "sms_consent", "opted_out"],
-        |batch| batch,
-        |batch| -> Result<(), EngineError> {
-            let (ids, regions, latitude, longitude) = (strings(&batch, 0), strings(&batch, 1), numbers(&batch, 2), numbers(&batch, 3));
-            for row in 0..batch.num_rows() {
-                let id = ids.value(row);
-                let slot = customers.slot(id);
-                if consent.len() <= slot {
-                    consent.resize_with(slot + 1, || None);
-                }
-                consent[slot] = Some(Consent {
-                    preferred: text_at(strings(&batch, 4), row),
-                    email: flag_at(batch.column(5).as_boolean(), row),
-                    sms: flag_at(batch.column(6).as_boolean(), row),
-                    opted_out: flag_at(batch.column(7).as_boolean(), row).unwrap_or(false),
-                });
-                if let Some(region) = str_at(regions, row) {
-                    customers.timelines[slot].region = Some(region.to_string());
-                }
-                if !latitude.is_null(row) && !longitude.is_null(row) {
-                    customers.timelines[slot].store_distance_km = nearest((latitude.value(row), longitude.value(row)));
-                }
-            }
-            Ok(())
-        },
-    )?;
+    read_customer_file(workspace, |row| {
+        let slot = customers.slot(row.id);
+        if consent.len() <= slot {
+            consent.resize_with(slot + 1, || None);
+        }
+        consent[slot] = Some(row.consent);
+        let timeline = &mut customers.timelines[slot];
+        if let Some(region) = row.region {
+            timeline.region = Some(region.to_string());
+        }
+        if let Some(distance) = row.home {
+            timeline.store_distance_km = distance;
+        }
+    })?;
     let in_customer_file = customers.timelines.len();
 
     let mut unlinked: BTreeMap<String, u64> = BTreeMap::new();
     let mut after_as_of = 0_u64;
     // The customer slot of a row within the window, by its customer or its order.
-    let mut place = |customers: &mut Customers, kind: &str, time: i64, customer: Option<&str>, order: Option<&str>| -> Option<usize> {
+    let mut place = |customers: &mut Interned, kind: &str, time: i64, customer: Option<&str>, order: Option<&str>| -> Option<usize> {
         if time > as_of {
             after_as_of += 1;
             return None;
@@ -1087,14 +1256,13 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         close(previous, &mut rows, &mut customers.timelines);
     }
     drop(rows);
-    // Outreach to customers who never answer is common, a few rows each; a handful of
-    // "customers" with at least 20 such rows holding half of them is a brand or its agents.
-    let heavy: u64 = silent_writers.iter().map(|(_, replies)| replies).filter(|&&replies| replies >= 20).sum();
+    let heavy: u64 =
+        silent_writers.iter().map(|(_, replies)| replies).filter(|&&replies| replies >= rapport_measures::BRAND_LIKE_ROWS).sum();
     let held: u64 = silent_writers.iter().map(|(_, replies)| replies).sum();
-    let replies_to_few = (heavy > 0 && heavy as f64 >= 0.5 * outbound as f64).then(|| {
-        silent_writers.sort_by_key(|&(slot, replies)| (std::cmp::Reverse(replies), slot));
-        let named = silent_writers.iter().take(3).map(|&(slot, _)| customers.timelines[slot].customer.clone()).collect();
-        RepliesToFew { named, writers: silent_writers.len(), held, outbound }
+    let replies_to_few = replies_to_few(heavy, held, outbound, silent_writers.len() as u64, || {
+        let id = |slot: usize| customers.timelines[slot].customer.as_str();
+        silent_writers.sort_by(|&(a, rows_a), &(b, rows_b)| rows_b.cmp(&rows_a).then_with(|| id(a).cmp(id(b))));
+        silent_writers.iter().take(3).map(|&(slot, _)| id(slot).to_string()).collect()
     });
 
     progress("reading surveys, engagement, programs and costs");
@@ -1225,8 +1393,28 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         consent = order.iter().map(|&slot| consent[slot].take()).collect();
     }
     permute_in_place(&mut timelines, &mut order);
+    // What the warnings and counts say of the events (an engine's plans find the same:
+    // `rapport_sql::measures::Observed`).
+    let bought = || timelines.iter().flat_map(|timeline| &timeline.purchases).filter(|p| p.amount >= 0.0).map(|p| p.time);
+    let purchases = bought().min().zip(bought().max());
+    let replies_before_message = timelines
+        .iter()
+        .flat_map(|timeline| &timeline.conversations)
+        .map(|conversation| u64::from(conversation.replies_before_start))
+        .sum::<u64>();
+    let mut social_by_week: BTreeMap<String, f64> = BTreeMap::new();
+    for timeline in &timelines {
+        for event in timeline.engagement.iter().filter(|event| is_social(event.kind)) {
+            *social_by_week.entry(iso_week(event.time, zone)).or_default() += 1.0;
+        }
+    }
+    referrals.sort_unstable();
     Ok(Loaded {
         timelines,
+        listed: None,
+        purchases,
+        replies_before_message,
+        social_by_week,
         consent,
         as_of,
         sentiment,
@@ -1244,9 +1432,13 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
 
 /// ISO week (`2025-W07`) of a UTC time in the zone.
 fn iso_week(time: i64, zone: Zone) -> String {
+    iso_week_of_day(zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY))
+}
+
+/// ISO week (`2025-W07`) of a local day (days since 1970-01-01).
+fn iso_week_of_day(day: i64) -> String {
     use chrono::Datelike;
-    let local = zone.local_seconds(ParsedTime::Instant(time));
-    let date = chrono::DateTime::from_timestamp(local, 0).map(|time| time.date_naive().iso_week());
+    let date = chrono::DateTime::from_timestamp(day * DAY, 0).map(|time| time.date_naive().iso_week());
     date.map(|week| format!("{:04}-W{:02}", week.year(), week.week())).unwrap_or_default()
 }
 
@@ -1284,7 +1476,11 @@ type NamedHeadline = (&'static str, Result<Headline, &'static str>);
 /// its change — the last 13 weeks against the 13 before — and how weekly sentiment moves
 /// with the week's social volume (social-channel messages plus follows, likes, shares,
 /// reposts and mentions).
-fn sentiment_baselines(cells: &SentimentCells, timelines: &[Timeline], settings: &Settings) -> (Option<Table>, [NamedHeadline; 2]) {
+fn sentiment_baselines(
+    cells: &SentimentCells,
+    social_engagement: &BTreeMap<String, f64>,
+    settings: &Settings,
+) -> (Option<Table>, [NamedHeadline; 2]) {
     use rapport_stats::intervals::{Moments, pearson, welch_difference};
     let zone = settings.zone;
     let recent: Vec<String> = (0..13).map(|week| iso_week(settings.as_of - week * 7 * DAY, zone)).collect();
@@ -1306,12 +1502,6 @@ fn sentiment_baselines(cells: &SentimentCells, timelines: &[Timeline], settings:
         entry.0.merge(moments);
         if channel == "social" {
             entry.1 += moments.n as f64;
-        }
-    }
-    let mut social_engagement: BTreeMap<String, f64> = BTreeMap::new();
-    for timeline in timelines {
-        for event in timeline.engagement.iter().filter(|event| event.time <= settings.as_of && is_social(event.kind)) {
-            *social_engagement.entry(iso_week(event.time, zone)).or_default() += 1.0;
         }
     }
     let pairs: Vec<(f64, f64)> = weekly
@@ -1646,7 +1836,7 @@ fn take_histogram(_planned: &mut Option<Planned>) -> Option<rapport_core::summar
 
 /// [`RelationshipInputs`] from an engine's plans.
 #[cfg(feature = "sql")]
-fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<RelationshipInputs, EngineError> {
+fn from_plans(planned: Planned, customers: Customers<'_>, split: i64) -> Result<RelationshipInputs, EngineError> {
     let rapport_sql::features::Planned {
         split: planned_split,
         mut strength,
@@ -1665,16 +1855,16 @@ fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<Re
         return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
     }
     Ok((
-        timelines.iter().map(|timeline| strength.remove(&timeline.customer).unwrap_or_default()).collect(),
+        customers.ids().map(|id| strength.remove(id).unwrap_or_default()).collect(),
         windows,
-        (timelines.iter().map(|timeline| rhythms.remove(&timeline.customer)).collect(), gap_counts),
-        timelines.iter().map(|timeline| signals.remove(&timeline.customer).unwrap_or_default()).collect(),
-        timelines.iter().map(|timeline| ror.remove(&timeline.customer).unwrap_or_default()).collect(),
-        (timelines.iter().map(|timeline| Some(Box::new(playbook.remove(&timeline.customer).unwrap_or_default()))).collect(), needs),
+        (customers.ids().map(|id| rhythms.remove(id)).collect(), gap_counts),
+        customers.ids().map(|id| signals.remove(id).unwrap_or_default()).collect(),
+        customers.ids().map(|id| ror.remove(id).unwrap_or_default()).collect(),
+        (customers.ids().map(|id| Some(Box::new(playbook.remove(id).unwrap_or_default()))).collect(), needs),
         Some({
             let mut found: PlannedCutoffs = vec![Vec::new(); 3 + programs.len()];
-            for (row, timeline) in timelines.iter().enumerate() {
-                for (at, facts) in cutoffs.remove(&timeline.customer).into_iter().flatten().enumerate() {
+            for (row, id) in customers.ids().enumerate() {
+                for (at, facts) in cutoffs.remove(id).into_iter().flatten().enumerate() {
                     if let (Some(facts), Some(cut)) = (facts, found.get_mut(at)) {
                         cut.push((row, facts));
                     }
@@ -1683,7 +1873,7 @@ fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<Re
             let programs = programs
                 .into_iter()
                 .map(|(program, first, mut contacts)| {
-                    let by_row = timelines.iter().map(|timeline| contacts.remove(&timeline.customer)).collect();
+                    let by_row = customers.ids().map(|id| contacts.remove(id)).collect();
                     (program, first, by_row)
                 })
                 .collect();
@@ -1693,7 +1883,7 @@ fn from_plans(planned: Planned, timelines: &[Timeline], split: i64) -> Result<Re
 }
 
 #[cfg(not(feature = "sql"))]
-fn from_plans(planned: Planned, _timelines: &[Timeline], _split: i64) -> Result<RelationshipInputs, EngineError> {
+fn from_plans(planned: Planned, _customers: Customers<'_>, _split: i64) -> Result<RelationshipInputs, EngineError> {
     match planned {}
 }
 
@@ -1709,7 +1899,7 @@ const LIFETIME_VALUE_COLUMNS: [&str; 7] =
     ["frequency", "recency", "T", "p_alive", "expected_purchases_52_weeks", "clv", "expected_average_spend"];
 
 fn customer_table(
-    timelines: &[Timeline],
+    customers: Customers<'_>,
     settings: &Settings,
     consent: &[Option<Consent>],
     minor_digits: u32,
@@ -1719,16 +1909,17 @@ fn customer_table(
 ) -> Result<CustomerTableOutcome, EngineError> {
     let as_of = settings.as_of;
     let zone = settings.zone;
-    let mut table = CustomerTable::from_ids(timelines.iter().map(|timeline| timeline.customer.as_str()), Window::default());
-    let region: Vec<Option<String>> = timelines.iter().map(|timeline| timeline.region.clone()).collect();
+    let n = customers.len();
+    let timelines = customers.timelines();
+    let mut table = CustomerTable::from_ids(customers.ids(), Window::default());
+    let region: Vec<Option<&str>> = (0..n).map(|row| customers.region(row)).collect();
     table.push("region", Arc::new(StringArray::from(region)))?;
-    table.push_f64("store_distance_km", timelines.iter().map(|timeline| timeline.store_distance_km.unwrap_or(f64::NAN)).collect())?;
+    table.push_f64("store_distance_km", (0..n).map(|row| customers.store_distance_km(row).unwrap_or(f64::NAN)).collect())?;
     // Consent is empty without a customers file.
     let stated = |row: usize| consent.get(row).and_then(Option::as_ref);
-    let preferred: Vec<Option<String>> =
-        (0..timelines.len()).map(|row| stated(row).and_then(|consent| consent.preferred.clone())).collect();
+    let preferred: Vec<Option<String>> = (0..n).map(|row| stated(row).and_then(|consent| consent.preferred.clone())).collect();
     table.push("preferred_channel", Arc::new(StringArray::from(preferred)))?;
-    let opted_out: Vec<bool> = (0..timelines.len()).map(|row| stated(row).is_some_and(|consent| consent.opted_out)).collect();
+    let opted_out: Vec<bool> = (0..n).map(|row| stated(row).is_some_and(|consent| consent.opted_out)).collect();
     table.push("opted_out", Arc::new(BooleanArray::from(opted_out)))?;
     // BTYD on the purchase history: days, in weeks, to the observation end.
     let options = SummaryOptions {
@@ -1747,8 +1938,7 @@ fn customer_table(
     let (events, planned_summary, mut planned_strength) = match planned {
         None => (timelines.par_iter().map(|timeline| CustomerEvents::of(timeline, zone)).collect::<Vec<_>>(), None, None),
         Some((mut by_id, summary, strength)) => {
-            let events: Vec<CustomerEvents> =
-                timelines.iter().map(|timeline| by_id.remove(&timeline.customer).unwrap_or_default()).collect();
+            let events: Vec<CustomerEvents> = customers.ids().map(|id| by_id.remove(id).unwrap_or_default()).collect();
             if let Some(id) = by_id.keys().next() {
                 return Err(EngineError::Internal(format!(
                     "the planned aggregation found customer {id:?}, whom the timelines do not have ({} such customers)",
@@ -1805,7 +1995,7 @@ fn customer_table(
             (
                 // Read from the timelines when the proposals are made (held here, a couple of
                 // hundred bytes a customer, they raised the analysis's peak by 0.4 GiB at 1M).
-                vec![None; timelines.len()],
+                vec![None; n],
                 timelines.par_iter().map(|timeline| NeedCounts::of(timeline, as_of)).reduce(NeedCounts::default, |mut a, b| {
                     a.add(b);
                     a
@@ -1814,7 +2004,7 @@ fn customer_table(
             // Propensity reads the timelines when it comes to it.
             None,
         ),
-        Some(planned) => from_plans(planned, timelines, split)?,
+        Some(planned) => from_plans(planned, customers, split)?,
     };
     let inputs: Vec<crate::relationship::CustomerInputs> = events
         .par_iter()
@@ -1827,6 +2017,8 @@ fn customer_table(
             crate::relationship::CustomerInputs::of(events, strength, rhythm, signals, ror, playbook)
         })
         .collect();
+    // Who was referred, for their CLV.
+    let referred: Vec<bool> = events.iter().map(|events| events.referred).collect();
     // In the table now: freed before the fit, this stage's peak (1.4 GiB at 10M customers).
     drop((events, advocacy));
     let mut referred_clv = None;
@@ -1868,7 +2060,7 @@ fn customer_table(
     let joined = |source: &CustomerTable, name: &str| -> Option<Vec<f64>> {
         let values = source.f64(name)?;
         let index: HashMap<&str, usize> = (0..source.len()).map(|row| (source.id(row), row)).collect();
-        Some(timelines.iter().map(|timeline| index.get(timeline.customer.as_str()).map_or(f64::NAN, |&row| values[row])).collect())
+        Some(customers.ids().map(|id| index.get(id).map_or(f64::NAN, |&row| values[row])).collect())
     };
     let unfitted: Vec<(&str, Vec<f64>)> =
         ["frequency", "recency", "T"].into_iter().filter_map(|name| Some((name, joined(&summary.customers, name)?))).collect();
@@ -1902,17 +2094,14 @@ fn customer_table(
                 let index: HashMap<&str, usize> = (0..predicted.table.len()).map(|row| (predicted.table.id(row), row)).collect();
                 for name in ["frequency", "recency", "T", "p_alive", "expected_purchases", "clv", "expected_average_spend"] {
                     if let Some(values) = predicted.table.f64(name) {
-                        let joined: Vec<f64> = timelines
-                            .iter()
-                            .map(|timeline| index.get(timeline.customer.as_str()).map_or(f64::NAN, |&row| values[row]))
-                            .collect();
+                        let joined: Vec<f64> = customers.ids().map(|id| index.get(id).map_or(f64::NAN, |&row| values[row])).collect();
                         let name = if name == "expected_purchases" { "expected_purchases_52_weeks" } else { name };
                         if name == "clv" {
                             let mut moments = rapport_stats::intervals::Moments::default();
-                            timelines
+                            referred
                                 .iter()
                                 .zip(&joined)
-                                .filter(|(timeline, value): &(&Timeline, &f64)| timeline.referred && value.is_finite())
+                                .filter(|(referred, value)| **referred && value.is_finite())
                                 .for_each(|(_, value)| moments.add(*value));
                             referred_clv = Some(moments);
                         }
@@ -1930,7 +2119,7 @@ fn customer_table(
     for name in LIFETIME_VALUE_COLUMNS {
         if table.column(name).is_none() {
             let values = unfitted.iter().find(|(unfitted, _)| *unfitted == name).map(|(_, values)| values.clone());
-            table.push_f64(name, values.unwrap_or_else(|| vec![f64::NAN; timelines.len()]))?;
+            table.push_f64(name, values.unwrap_or_else(|| vec![f64::NAN; n]))?;
         }
     }
     Ok((table, models, referred_clv, tracking, inputs, (windows, gap_counts, needs, cutoffs)))

@@ -13,6 +13,7 @@
 pub mod analyze;
 pub mod cluster;
 pub mod clv;
+pub mod customers;
 pub mod demo;
 pub mod error;
 pub mod input;

@@ -115,8 +115,8 @@ impl CustomerInputs {
 /// What the relationship stage reads besides the customer table.
 #[derive(Debug)]
 pub struct Context<'a> {
-    /// One per customer, in the customer table's order.
-    pub timelines: &'a [Timeline],
+    /// The customers, in the customer table's order.
+    pub customers: crate::customers::Customers<'a>,
     /// The observation end, UTC seconds.
     pub as_of: i64,
     /// The workspace's zone.
@@ -150,9 +150,9 @@ pub fn add(
     (windows, gap_counts, needs): (Windows, &BTreeMap<i64, u64>, NeedCounts),
     planned: Option<crate::analyze::PlannedPropensity>,
 ) -> Result<Relationship, EngineError> {
-    let Context { timelines, as_of, zone, config, previous, .. } = *context;
+    let Context { customers, as_of, zone, config, previous, .. } = *context;
     let mut tables = Vec::new();
-    let n = timelines.len();
+    let n = customers.len();
 
     // Predicted spend over the next 52 weeks, where the run has the models.
     let expected = column_or_nan(table, "expected_purchases_52_weeks");
@@ -249,11 +249,11 @@ pub fn add(
         }),
     };
     let lapses = lapse_rule.as_ref().map(|(rule, lapses)| (rule, lapses.as_slice()));
-    let watch = watch_list(timelines, &inputs, &tier, &p_alive, previous_p_alive.as_ref(), lapses, watch_days, zone);
+    let watch = watch_list(customers, &inputs, &tier, &p_alive, previous_p_alive.as_ref(), lapses, watch_days, zone);
     // Where P(alive) says nothing (the lapse speaks instead), the watch list leaves it
     // blank rather than show 0.99 beside "lapsing".
     let shown_p_alive = context.p_alive_informative.then_some(p_alive.as_slice());
-    tables.push(watch_table(&watch, timelines, &placed, &strength, &clv, shown_p_alive));
+    tables.push(watch_table(&watch, customers, &placed, &strength, &clv, shown_p_alive));
 
     lap("matrix and watch list");
     // RFM.
@@ -382,7 +382,7 @@ pub fn add(
     let ror = crate::ror::add(
         table,
         &crate::ror::Inputs {
-            timelines,
+            ids: customers,
             customers: &ror_inputs,
             referrals: context.referrals,
             clv: &clv,
@@ -413,12 +413,19 @@ pub fn add(
             (Some(cutoffs), Some(crate::analyze::PlannedPropensity { cutoffs: response, programs }))
         }
     };
-    let propensity = crate::propensity::add(table, timelines, cutoffs, as_of, zone, horizon, context.confidence)?;
+    let propensity = crate::propensity::add(table, customers.timelines(), cutoffs, as_of, zone, horizon, context.confidence)?;
     tables.extend(propensity.tables);
     lap("propensity");
     // Propensity to respond to each program.
-    let response =
-        crate::propensity::add_response(table, timelines, response_planned, as_of, zone, context.uplift_days, context.confidence)?;
+    let response = crate::propensity::add_response(
+        table,
+        customers.timelines(),
+        response_planned,
+        as_of,
+        zone,
+        context.uplift_days,
+        context.confidence,
+    )?;
     tables.extend(response.tables);
     lap("response to programs");
     // User-defined segments, each a true/false column (after next_action; the playbook's
@@ -441,7 +448,7 @@ pub fn add(
         next[action.row] = Some(action.action.clone());
     }
     table.push("next_action", Arc::new(StringArray::from(next)))?;
-    tables.push(actions_table(&actions, timelines));
+    tables.push(actions_table(&actions, customers));
     for (name, member) in &user {
         table.push(name, Arc::new(BooleanArray::from(member.clone())))?;
     }
@@ -644,7 +651,7 @@ fn join_and(items: &[String]) -> String {
 /// before the end; the customers' [`Signal`]s were read from that time).
 #[allow(clippy::too_many_arguments)]
 fn watch_list(
-    timelines: &[Timeline],
+    customers: crate::customers::Customers<'_>,
     inputs: &[CustomerInputs],
     tier: &[bool],
     p_alive: &[f64],
@@ -653,12 +660,12 @@ fn watch_list(
     watch_days: i64,
     zone: Zone,
 ) -> Vec<(usize, Vec<String>)> {
-    (0..timelines.len())
+    (0..customers.len())
         .into_par_iter()
         .filter(|&i| tier[i])
         .filter_map(|i| {
             let mut signals = Vec::new();
-            if let Some(before) = previous.and_then(|previous| previous.get(&timelines[i].customer))
+            if let Some(before) = previous.and_then(|previous| previous.get(customers.id(i)))
                 && p_alive[i].is_finite()
                 && p_alive[i] < before - 0.1
             {
@@ -680,7 +687,7 @@ fn watch_list(
 
 fn watch_table(
     watch: &[(usize, Vec<String>)],
-    timelines: &[Timeline],
+    customers: crate::customers::Customers<'_>,
     placed: &[(u32, u32)],
     strength: &[f64],
     clv: &[f64],
@@ -688,7 +695,7 @@ fn watch_table(
     p_alive: Option<&[f64]>,
 ) -> Table {
     Table::new("top_tier_watch")
-        .column("customer_id", Values::Text(watch.iter().map(|(i, _)| Some(timelines[*i].customer.clone())).collect()))
+        .column("customer_id", Values::Text(watch.iter().map(|(i, _)| Some(customers.id(*i).to_string())).collect()))
         .column("longevity_band", Values::Count(watch.iter().map(|(i, _)| u64::from(placed[*i].0)).collect()))
         .column("strength_band", Values::Count(watch.iter().map(|(i, _)| u64::from(placed[*i].1)).collect()))
         .column("strength", Values::Number(watch.iter().map(|(i, _)| strength[*i]).collect()))
@@ -1319,16 +1326,17 @@ fn predictable_needs(counts: NeedCounts) -> Vec<Need> {
 }
 
 /// The built-in rules' proposals for customer `i`.
+#[allow(clippy::too_many_arguments)]
 fn builtin_proposals(
     i: usize,
-    timeline: &Timeline,
+    customer: &str,
+    timeline: Option<&Timeline>,
     facts: &Facts<'_>,
     as_of: i64,
     zone: Zone,
     needs: &[Need],
     valuable: f64,
 ) -> Vec<Proposal> {
-    let customer = timeline.customer.as_str();
     let local_date = |time: i64| {
         chrono::DateTime::from_timestamp(zone.local_seconds(ParsedTime::Instant(time)), 0).map(|t| t.date_naive()).unwrap_or_default()
     };
@@ -1343,8 +1351,10 @@ fn builtin_proposals(
     let read;
     let events = match &facts.playbook[i] {
         Some(events) => events.as_ref(),
+        // Read from the timeline on the embedded path (an engine's plans found every
+        // customer's).
         None => {
-            read = PlaybookFacts::of(timeline, as_of);
+            read = timeline.map(|timeline| PlaybookFacts::of(timeline, as_of)).unwrap_or_default();
             &read
         }
     };
@@ -1485,17 +1495,20 @@ fn action_name(action: &str) -> &'static str {
 /// The built-in rules' proposals for every customer (none where `[actions] builtin` is
 /// off), and the predictable needs learned for them.
 fn builtin_proposals_of(context: &Context<'_>, facts: &Facts<'_>, needs: NeedCounts) -> Builtin {
-    let Context { timelines, as_of, zone, config, .. } = *context;
+    let Context { customers, as_of, zone, config, .. } = *context;
     if !ActionsConfig::builtin(config.actions.as_ref()) {
-        return Builtin { proposals: vec![Vec::new(); timelines.len()], needs: Vec::new() };
+        return Builtin { proposals: vec![Vec::new(); customers.len()], needs: Vec::new() };
     }
     let needs = predictable_needs(needs);
     // "Valuable": the top fifth of customers who bought, by net spend.
     let mut spend: Vec<f64> = facts.net_spend.iter().copied().filter(|s| s.is_finite() && *s > 0.0).collect();
     spend.sort_by(f64::total_cmp);
     let valuable = if spend.is_empty() { f64::INFINITY } else { spend[(spend.len() * 4 / 5).min(spend.len() - 1)] };
-    let proposals =
-        (0..timelines.len()).into_par_iter().map(|i| builtin_proposals(i, &timelines[i], facts, as_of, zone, &needs, valuable)).collect();
+    let timelines = customers.timelines();
+    let proposals = (0..customers.len())
+        .into_par_iter()
+        .map(|i| builtin_proposals(i, customers.id(i), timelines.get(i), facts, as_of, zone, &needs, valuable))
+        .collect();
     Builtin { proposals, needs }
 }
 
@@ -1507,7 +1520,7 @@ struct Builtin {
 }
 
 fn playbook(table: &CustomerTable, context: &Context<'_>, builtin: Builtin) -> Result<(Vec<Action>, Json), EngineError> {
-    let Context { timelines, as_of, zone, config, consent, history, .. } = *context;
+    let Context { customers, as_of, zone, config, consent, history, .. } = *context;
     let settings = config.actions.as_ref();
     let (control_share, cap) = (ActionsConfig::control_share(settings), ActionsConfig::frequency_cap_days(settings));
     let local = zone.local_seconds(ParsedTime::Instant(as_of));
@@ -1524,7 +1537,7 @@ fn playbook(table: &CustomerTable, context: &Context<'_>, builtin: Builtin) -> R
         .into_par_iter()
         .enumerate()
         .filter_map(|(i, mut proposals)| {
-            let timeline = &timelines[i];
+            let customer = customers.id(i);
             for (index, matched) in &user {
                 if let Some(values) = &matched[i] {
                     let rule = &config.playbook[*index];
@@ -1541,16 +1554,13 @@ fn playbook(table: &CustomerTable, context: &Context<'_>, builtin: Builtin) -> R
                 return None;
             }
             // Only actions of earlier observation ends count for cooldown and the cap.
-            let sent: Vec<&(String, i64, bool)> = history
-                .sent
-                .get(&timeline.customer)
-                .map(|sent| sent.iter().filter(|(_, day, _)| *day < today).collect())
-                .unwrap_or_default();
+            let sent: Vec<&(String, i64, bool)> =
+                history.sent.get(customer).map(|sent| sent.iter().filter(|(_, day, _)| *day < today).collect()).unwrap_or_default();
             let days_since = |action: &str| sent.iter().filter(|(name, _, _)| name == action).map(|(_, day, _)| today - day).min();
             let days_since_any = sent.iter().filter(|(_, _, control)| !control).map(|(_, day, _)| today - day).min();
             let stated = consent.get(i).and_then(Option::as_ref).unwrap_or(&no_consent);
             let chosen = choose(&proposals, stated, &days_since, days_since_any, cap)?;
-            let key = blake3::hash(format!("{}|{}|{as_of_date}", timeline.customer, chosen.proposal.action).as_bytes());
+            let key = blake3::hash(format!("{customer}|{}|{as_of_date}", chosen.proposal.action).as_bytes());
             Some(Action {
                 row: i,
                 action: chosen.proposal.action,
@@ -1579,9 +1589,9 @@ fn playbook(table: &CustomerTable, context: &Context<'_>, builtin: Builtin) -> R
     Ok((actions, json))
 }
 
-fn actions_table(actions: &[Action], timelines: &[Timeline]) -> Table {
+fn actions_table(actions: &[Action], customers: crate::customers::Customers<'_>) -> Table {
     Table::new("actions")
-        .column("customer_id", Values::Text(actions.iter().map(|a| Some(timelines[a.row].customer.clone())).collect()))
+        .column("customer_id", Values::Text(actions.iter().map(|a| Some(customers.id(a.row).to_string())).collect()))
         .column("action", Values::Text(actions.iter().map(|a| Some(a.action.clone())).collect()))
         .column("channel", Values::Text(actions.iter().map(|a| Some(a.channel.clone())).collect()))
         .column("priority", Values::Count(actions.iter().map(|a| u64::from(a.priority)).collect()))
@@ -2020,10 +2030,19 @@ mod tests {
                 playbook: &[Some(Box::default())],
             };
             let as_of = 1_767_139_200; // 2025-12-31
-            builtin_proposals(0, &Timeline { customer: "c".into(), ..Timeline::default() }, &facts, as_of, Zone::Utc, &[], f64::INFINITY)
-                .into_iter()
-                .map(|proposal| proposal.action)
-                .collect::<Vec<_>>()
+            builtin_proposals(
+                0,
+                "c",
+                Some(&Timeline { customer: "c".into(), ..Timeline::default() }),
+                &facts,
+                as_of,
+                Zone::Utc,
+                &[],
+                f64::INFINITY,
+            )
+            .into_iter()
+            .map(|proposal| proposal.action)
+            .collect::<Vec<_>>()
         };
         assert_eq!(proposed(0.9), ["surprise_and_delight"]);
         assert!(proposed(0.05).is_empty());
@@ -2048,10 +2067,19 @@ mod tests {
                 previous_silence: None,
                 playbook: &[Some(Box::default())],
             };
-            builtin_proposals(0, &Timeline { customer: "c".into(), ..Timeline::default() }, &facts, 1_767_139_200, Zone::Utc, &[], 500.0)
-                .into_iter()
-                .map(|proposal| (proposal.action, proposal.reason))
-                .collect::<Vec<_>>()
+            builtin_proposals(
+                0,
+                "c",
+                Some(&Timeline { customer: "c".into(), ..Timeline::default() }),
+                &facts,
+                1_767_139_200,
+                Zone::Utc,
+                &[],
+                500.0,
+            )
+            .into_iter()
+            .map(|proposal| (proposal.action, proposal.reason))
+            .collect::<Vec<_>>()
         };
         assert_eq!(proposed(true), [("win_back".to_string(), "P(alive) 0.30; net spend 80.00, in the top tier".to_string())]);
         assert!(proposed(false).is_empty());

@@ -8,15 +8,15 @@ use serde_json::{Value as Json, json};
 use rapport_action::ror::{CustomerValue, Ratio, RorInputs};
 use rapport_core::config::CostsConfig;
 use rapport_core::table::CustomerTable;
+use rapport_measures::Headline;
 use rapport_measures::table::{Table, Values};
-use rapport_measures::{Headline, Timeline};
 
 use crate::EngineError;
 
 /// What ROR reads.
 pub(crate) struct Inputs<'a> {
-    /// One per customer, in the table's order: their ids (referrals name them).
-    pub timelines: &'a [Timeline],
+    /// The customers, in the table's order: their ids (referrals name them).
+    pub ids: crate::customers::Customers<'a>,
     /// What ROR reads of each customer's events, in the same order.
     pub customers: &'a [RorInputs],
     /// (referrer, referred) customer ids.
@@ -60,7 +60,7 @@ struct Split {
 /// Add `value_realised`, `value_referred`, `value_predicted`, `value`,
 /// `relationship_cost` and `ror` to `table`; return the `ror` table.
 pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outcome, EngineError> {
-    let (timelines, customers) = (inputs.timelines, inputs.customers);
+    let (ids, customers) = (inputs.ids, inputs.customers);
     let rates = inputs.costs.map(|costs| &costs.per_contact).filter(|rates| !rates.is_empty());
     let amount = |micros: i64| micros as f64 / 1e6;
 
@@ -85,8 +85,8 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
             (sum * inputs.minor).round() / inputs.minor
         })
         .collect();
-    let index: HashMap<&str, usize> = timelines.iter().enumerate().map(|(row, timeline)| (timeline.customer.as_str(), row)).collect();
-    let mut referred = vec![0.0; timelines.len()];
+    let index: HashMap<&str, usize> = ids.ids().enumerate().map(|(row, id)| (id, row)).collect();
+    let mut referred = vec![0.0; ids.len()];
     for (referrer, referred_id) in inputs.referrals {
         if let (Some(&from), Some(&to)) = (index.get(referrer.as_str()), index.get(referred_id.as_str())) {
             referred[from] += realised[to];
@@ -102,7 +102,7 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
     // a million customers' splits were 500 MB at the analysis's peak (heaptrack).
     let mut groups: BTreeMap<(&str, String), Ratio> = BTreeMap::new();
     let mut uncosted: BTreeMap<(&str, String), u64> = BTreeMap::new();
-    let mut values = Vec::with_capacity(timelines.len());
+    let mut values = Vec::with_capacity(ids.len());
     let mut unpriced: BTreeMap<String, u64> = BTreeMap::new();
     for (row, ror) in customers.iter().enumerate() {
         let mut split = Split::default();

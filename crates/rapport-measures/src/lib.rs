@@ -21,3 +21,8 @@ pub use timeline::{
     Advocacy, Answer, CONVERSATION_GAP, Conversation, Cost, CustomerEvents, Engagement, Message, ProgramContact, Purchase, ThreadRow,
     Timeline, Tone, conversations,
 };
+
+/// Interaction rows at or above which a "customer" all of whose rows are outbound looks
+/// like the brand or its agents (mapped as `customer_id`): `analyze` warns when such
+/// writers hold half of all outbound rows.
+pub const BRAND_LIKE_ROWS: u64 = 20;

@@ -36,12 +36,16 @@ pub enum Tone {
 }
 
 impl Tone {
+    /// The compound score at or below which a text is negative (and at or above whose
+    /// opposite it is positive).
+    pub const NEGATIVE_AT_MOST: f64 = -0.05;
+
     /// The tone of a compound score (Hutto & Gilbert 2014's thresholds, as
     /// vaderSentiment's README recommends).
     pub fn of_compound(compound: f64) -> Tone {
-        if compound <= -0.05 {
+        if compound <= Tone::NEGATIVE_AT_MOST {
             Tone::Negative
-        } else if compound >= 0.05 {
+        } else if compound >= -Tone::NEGATIVE_AT_MOST {
             Tone::Positive
         } else {
             Tone::Neutral

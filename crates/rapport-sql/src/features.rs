@@ -60,6 +60,9 @@ pub const MICROS_FUNCTION: &str = "rapport_micros";
 /// `rapport_tone(text)`: the service sentiment model's tone of a text (−1 negative,
 /// 0 neutral, 1 positive).
 pub const TONE_FUNCTION: &str = "rapport_tone";
+/// `rapport_compound(text)`: the service sentiment model's compound score of a text, in
+/// [−1, 1] (its tone is negative at or below −0.05, positive at or above 0.05).
+pub const COMPOUND_FUNCTION: &str = "rapport_compound";
 /// `rapport_order_key(order_id)`: an order id as a key that no time takes
 /// (`i64::MIN` + the timeline's 32-bit order hash, `rapport_measures::timeline::order_key`),
 /// null for none: `COUNT(DISTINCT COALESCE(rapport_order_key(order_id), t))` counts orders
@@ -88,6 +91,7 @@ pub fn scalar_function(name: &str) -> Option<ScalarUDF> {
     match name {
         MICROS_FUNCTION => Some(ScalarUDF::from(Micros::new())),
         TONE_FUNCTION => Some(ScalarUDF::from(ToneFunction::new())),
+        COMPOUND_FUNCTION => Some(ScalarUDF::from(ToneFunction::compound())),
         ORDER_KEY_FUNCTION => Some(ScalarUDF::from(OrderKey::new())),
         LOCAL_DAY_FUNCTION => Some(ScalarUDF::from(LocalDay::new())),
         CONVERSATION_FACTORS_FUNCTION => Some(ScalarUDF::from(ConversationFactors::new())),
@@ -173,7 +177,7 @@ pub struct LocalDay {
 }
 
 impl LocalDay {
-    fn new() -> LocalDay {
+    pub(crate) fn new() -> LocalDay {
         LocalDay { signature: Signature::any(2, Volatility::Immutable) }
     }
 }
@@ -329,19 +333,37 @@ impl ScalarUDFImpl for OrderKey {
     }
 }
 
-/// See [`TONE_FUNCTION`].
+/// See [`TONE_FUNCTION`] and [`COMPOUND_FUNCTION`].
 #[derive(Debug, Clone)]
 pub struct ToneFunction {
     signature: Signature,
+    /// The compound score rather than the tone.
+    compound: bool,
 }
 
 impl ToneFunction {
     pub(crate) fn new() -> ToneFunction {
-        ToneFunction { signature: Signature::any(1, Volatility::Immutable) }
+        ToneFunction { signature: Signature::any(1, Volatility::Immutable), compound: false }
+    }
+
+    pub(crate) fn compound() -> ToneFunction {
+        ToneFunction { signature: Signature::any(1, Volatility::Immutable), compound: true }
     }
 }
 
-parameterless!(ToneFunction);
+impl PartialEq for ToneFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.compound == other.compound
+    }
+}
+
+impl Eq for ToneFunction {}
+
+impl std::hash::Hash for ToneFunction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.compound.hash(state);
+    }
+}
 
 fn tone_code(tone: Tone) -> i8 {
     match tone {
@@ -361,7 +383,7 @@ fn tone_of_code(code: i8) -> Tone {
 
 impl ScalarUDFImpl for ToneFunction {
     fn name(&self) -> &str {
-        TONE_FUNCTION
+        if self.compound { COMPOUND_FUNCTION } else { TONE_FUNCTION }
     }
 
     fn signature(&self) -> &Signature {
@@ -369,13 +391,21 @@ impl ScalarUDFImpl for ToneFunction {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
-        Ok(DataType::Int8)
+        Ok(if self.compound { DataType::Float64 } else { DataType::Int8 })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let Some(texts) = arrays.first() else { return exec_err!("{TONE_FUNCTION} takes 1 argument") };
+        let Some(texts) = arrays.first() else { return exec_err!("{} takes 1 argument", self.name()) };
         let texts = arrow::compute::cast(texts, &DataType::Utf8)?;
+        if self.compound {
+            let scores: arrow::array::Float64Array = texts
+                .as_string::<i32>()
+                .iter()
+                .map(|text| text.map(|text| SentimentModel::Service.polarity_scores(text).compound))
+                .collect();
+            return Ok(ColumnarValue::Array(Arc::new(scores)));
+        }
         let tones: Int8Array = texts
             .as_string::<i32>()
             .iter()
@@ -1246,6 +1276,23 @@ pub(crate) fn placing_links(session: &Session) -> Result<Option<crate::links::Li
         &format!("SELECT DISTINCT order_id FROM ({})", named.join(" UNION ALL ")),
         "rapport_order_links",
     )?))
+}
+
+/// The order links of a session ([`placing_links`]), found once for the plans that place
+/// rows by them.
+pub struct OrderLinks(pub(crate) Option<crate::links::Links>);
+
+impl std::fmt::Debug for OrderLinks {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("OrderLinks").field("orders", &self.0.as_ref().map_or(0, |links| links.rows)).finish()
+    }
+}
+
+impl OrderLinks {
+    /// The links of `session`'s workspace (none without purchases).
+    pub fn of(session: &Session) -> Result<OrderLinks, SqlError> {
+        placing_links(session).map(OrderLinks)
+    }
 }
 
 /// A kind's rows at or before the observation end with their customer resolved (by

@@ -20,6 +20,7 @@
 pub mod cluster;
 pub mod codec;
 pub mod features;
+pub mod inputs;
 mod links;
 pub mod measures;
 pub mod score;

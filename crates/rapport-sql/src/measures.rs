@@ -120,6 +120,8 @@ enum Row {
         kind: EngagementType,
         time: i64,
         rating: Option<f64>,
+        /// The referred customer of a referral.
+        referred: Option<String>,
     },
     Program {
         program: String,
@@ -138,6 +140,10 @@ enum Row {
         home: Option<(f64, f64)>,
     },
     Referred,
+    /// The customer's id: the first row of each state.
+    Id(String),
+    /// A cost row the measures do not read (counted where it names no customer).
+    Cost,
 }
 
 /// Kinds of rows in the union (the aggregate's first argument).
@@ -149,13 +155,14 @@ const PROGRAM: i8 = 4;
 const REWARD: i8 = 5;
 const CUSTOMER: i8 = 6;
 const REFERRED: i8 = 7;
+const COST: i8 = 8;
 
-/// The rows of a batch of the aggregate's twelve arguments, each with its index; rows the
-/// embedded path would not read (an unknown survey or engagement type, a missing time or
-/// amount) are left out.
-fn rows_of(values: &[ArrayRef]) -> DataFusionResult<Vec<(usize, Row)>> {
-    let [kind, t, x, y, code, code2, s1, s2, s3, s4, f1, f2] = values else {
-        return exec_err!("{CUSTOMER_MEASURES_FUNCTION} takes 12 arguments");
+/// The customer column and the rows of a batch of the aggregate's thirteen arguments,
+/// each row with its index; rows the embedded path would not read (an unknown survey or
+/// engagement type, a missing time or amount) are left out.
+fn rows_of(values: &[ArrayRef]) -> DataFusionResult<(&StringArray, Vec<(usize, Row)>)> {
+    let [customer, kind, t, x, y, code, code2, s1, s2, s3, s4, f1, f2] = values else {
+        return exec_err!("{CUSTOMER_MEASURES_FUNCTION} takes 13 arguments");
     };
     let (kind, t, x, y) =
         (kind.as_primitive::<Int8Type>(), t.as_primitive::<Int64Type>(), x.as_primitive::<Float64Type>(), y.as_primitive::<Float64Type>());
@@ -202,6 +209,7 @@ fn rows_of(values: &[ArrayRef]) -> DataFusionResult<Vec<(usize, Row)>> {
                 kind,
                 time,
                 rating: number(x, row),
+                referred: text(1, row),
             }),
             PROGRAM => Some(Row::Program {
                 program: raw(0, row),
@@ -219,23 +227,47 @@ fn rows_of(values: &[ArrayRef]) -> DataFusionResult<Vec<(usize, Row)>> {
                 .and_then(|kind| kind.parse::<EngagementType>().ok())
                 .filter(|kind| *kind == EngagementType::Referral)
                 .map(|_| Row::Referred),
+            COST => Some(Row::Cost),
             other => return exec_err!("{CUSTOMER_MEASURES_FUNCTION}: no kind of row {other}"),
         };
         if let Some(parsed) = parsed {
             rows.push((row, parsed));
         }
     }
-    Ok(rows)
+    Ok((customer.as_string::<i32>(), rows))
 }
 
-/// A customer's timeline from their rows, as the embedded path builds it; `None` when no
-/// row makes them a customer (rewards alone do not).
-fn timeline_of(rows: Vec<Row>, prepared: &Prepared) -> Option<Timeline> {
+/// The customer's id row, first in each state.
+fn id_row(customers: &StringArray, row: usize) -> Row {
+    Row::Id(if customers.is_valid(row) { customers.value(row).to_string() } else { String::new() })
+}
+
+/// What one customer's rows give besides their timeline.
+#[derive(Debug, Default)]
+struct Folded {
+    /// Their id.
+    customer: String,
+    /// Their timeline, as the embedded path builds it; none when no row makes them a
+    /// customer (cost rows alone do not).
+    timeline: Option<Timeline>,
+    /// Their interaction rows, and of them the outbound ones.
+    thread_rows: u64,
+    outbound: u64,
+    /// The customers their referrals name.
+    referred: Vec<String>,
+    /// Their cost rows, rewards included.
+    costs: u64,
+}
+
+/// A customer's timeline from their rows, as the embedded path builds it, with what
+/// [`Observed`] reads of the rows.
+fn timeline_of(rows: Vec<Row>, prepared: &Prepared) -> Folded {
     let mut timeline = Timeline::default();
+    let mut folded = Folded::default();
     let (mut placed, mut threads, mut rewards) = (false, Vec::new(), Vec::new());
     let day = |time: i64| day_number(prepared.zone.local_seconds(ParsedTime::Instant(time)).div_euclid(DAY));
     for row in rows {
-        placed |= !matches!(row, Row::Reward { .. });
+        placed |= !matches!(row, Row::Reward { .. } | Row::Cost | Row::Id(_));
         match row {
             Row::Purchase { time, amount } => {
                 timeline.purchases.push(Purchase { time, amount, margin: None, order_time: None, day: day(time), order: 0 });
@@ -246,13 +278,18 @@ fn timeline_of(rows: Vec<Row>, prepared: &Prepared) -> Option<Timeline> {
                     0 => Tone::Neutral,
                     _ => Tone::Positive,
                 });
+                folded.thread_rows += 1;
+                folded.outbound += u64::from(!inbound);
                 threads.push(ThreadRow { conversation, channel, message: Message { time, inbound, tone, resolved, agent, topic } });
             }
             Row::Answer { survey, score, time, touchpoint, stage, channel } => {
                 timeline.answers.push(Answer { survey, score, time, touchpoint, stage, channel });
             }
-            Row::Engagement { kind, time, rating } => {
-                timeline.referrals_made += u32::from(kind == EngagementType::Referral);
+            Row::Engagement { kind, time, rating, referred } => {
+                if kind == EngagementType::Referral {
+                    timeline.referrals_made += 1;
+                    folded.referred.extend(referred);
+                }
                 timeline.engagement.push(Engagement { kind, time, rating });
             }
             Row::Program { program, time, control, cost, channel } => timeline.programs.push(ProgramContact {
@@ -263,7 +300,11 @@ fn timeline_of(rows: Vec<Row>, prepared: &Prepared) -> Option<Timeline> {
                 cost_micros: cost.map_or(0, rapport_core::summary::to_micros),
                 channel,
             }),
-            Row::Reward { program, time, amount } => rewards.push((program, time, amount)),
+            Row::Reward { program, time, amount } => {
+                folded.costs += 1;
+                rewards.push((program, time, amount));
+            }
+            Row::Cost => folded.costs += 1,
             // A customer's file rows: the greatest region and home of them (one row each,
             // as ingest keeps them).
             Row::Customer { region, home } => {
@@ -273,10 +314,15 @@ fn timeline_of(rows: Vec<Row>, prepared: &Prepared) -> Option<Timeline> {
                 }
             }
             Row::Referred => timeline.referred = true,
+            Row::Id(id) => {
+                if folded.customer.is_empty() {
+                    folded.customer = id;
+                }
+            }
         }
     }
     if !placed {
-        return None;
+        return folded;
     }
     timeline.conversations = rapport_measures::conversations(&mut threads);
     // A reward naming a program is part of that program's contact with the customer, by
@@ -285,7 +331,115 @@ fn timeline_of(rows: Vec<Row>, prepared: &Prepared) -> Option<Timeline> {
         rapport_action::ror::pay_reward(&mut timeline.programs, &program, time, amount);
     }
     timeline.sort();
-    Some(timeline)
+    folded.timeline = Some(timeline);
+    folded
+}
+
+/// What `analyze` says about its inputs (in its warnings and counts), read where each
+/// customer's rows meet, by the rules the embedded path reads them from its timelines.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// The first and last purchase that is not a refund, UTC seconds.
+    pub purchases: Option<(i64, i64)>,
+    /// Rows timestamped before the first customer message of their conversation.
+    pub replies_before_message: u64,
+    /// Social engagement (`rapport_measures::timeline::is_social`) by local day.
+    pub social_by_day: std::collections::BTreeMap<i64, u64>,
+    /// Interaction rows placed with a customer that are outbound.
+    pub outbound: u64,
+    /// Customers all of whose interaction rows are outbound.
+    pub silent_writers: u64,
+    /// Their rows.
+    pub silent_rows: u64,
+    /// The rows of those of them with [`rapport_measures::BRAND_LIKE_ROWS`] rows or more.
+    pub heavy_silent_rows: u64,
+    /// The three of them with the most rows: (rows, id), most first, then by id.
+    pub most_silent: Vec<(u64, String)>,
+    /// Referrals naming the referred customer: (referrer, referred), in no fixed order.
+    pub referrals: Vec<(String, String)>,
+    /// Cost rows naming no customer of the analysis.
+    pub unlinked_costs: u64,
+}
+
+impl Observed {
+    /// Add one customer.
+    fn update(&mut self, folded: &Folded, prepared: &Prepared) {
+        let customer = folded.customer.as_str();
+        let Some(timeline) = &folded.timeline else {
+            self.unlinked_costs += folded.costs;
+            return;
+        };
+        for purchase in timeline.purchases.iter().filter(|purchase| purchase.amount >= 0.0) {
+            self.purchases = Some(
+                self.purchases.map_or((purchase.time, purchase.time), |(first, last)| (first.min(purchase.time), last.max(purchase.time))),
+            );
+        }
+        self.replies_before_message +=
+            timeline.conversations.iter().map(|conversation| u64::from(conversation.replies_before_start)).sum::<u64>();
+        for event in timeline.engagement.iter().filter(|event| rapport_measures::timeline::is_social(event.kind)) {
+            *self.social_by_day.entry(prepared.zone.local_seconds(ParsedTime::Instant(event.time)).div_euclid(DAY)).or_default() += 1;
+        }
+        self.outbound += folded.outbound;
+        if folded.thread_rows > 0 && folded.outbound == folded.thread_rows {
+            self.silent_writers += 1;
+            self.silent_rows += folded.outbound;
+            if folded.outbound >= rapport_measures::BRAND_LIKE_ROWS {
+                self.heavy_silent_rows += folded.outbound;
+            }
+            self.most_silent.push((folded.outbound, customer.to_string()));
+            self.keep_most_silent();
+        }
+        self.referrals.extend(folded.referred.iter().map(|referred| (customer.to_string(), referred.clone())));
+    }
+
+    fn keep_most_silent(&mut self) {
+        self.most_silent.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        self.most_silent.truncate(3);
+    }
+
+    /// Add another partition's.
+    pub fn merge(&mut self, other: Observed) {
+        self.purchases = match (self.purchases, other.purchases) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (left, right) => left.or(right),
+        };
+        self.replies_before_message += other.replies_before_message;
+        for (day, count) in other.social_by_day {
+            *self.social_by_day.entry(day).or_default() += count;
+        }
+        self.outbound += other.outbound;
+        self.silent_writers += other.silent_writers;
+        self.silent_rows += other.silent_rows;
+        self.heavy_silent_rows += other.heavy_silent_rows;
+        self.most_silent.extend(other.most_silent);
+        self.keep_most_silent();
+        self.referrals.extend(other.referrals);
+        self.unlinked_costs += other.unlinked_costs;
+    }
+}
+
+/// What one emission of the aggregate folds its customers into.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Partial {
+    measures: Measures,
+    observed: Observed,
+}
+
+impl Partial {
+    /// Add one customer from their encoded rows; whether they are a customer of the
+    /// analysis.
+    fn add(&mut self, bytes: &[u8], prepared: &Prepared) -> DataFusionResult<bool> {
+        let folded = timeline_of(decode(bytes)?, prepared);
+        if let Some(timeline) = &folded.timeline {
+            self.measures.update(timeline, &prepared.settings);
+        }
+        self.observed.update(&folded, prepared);
+        Ok(folded.timeline.is_some())
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("measures encode to bytes")
+    }
 }
 
 /// Append `row` to a customer's bytes: a customer's rows are held encoded, about a
@@ -335,6 +489,7 @@ impl MeasuresFunction {
         let prepared = Prepared::of(&spec).map_err(|error| SqlError::Internal(format!("the measures function: {error}")))?;
         let (int, float, text, flag) = (DataType::Int64, DataType::Float64, DataType::Utf8, DataType::Boolean);
         let arguments = vec![
+            text.clone(),
             DataType::Int8,
             int.clone(),
             float.clone(),
@@ -379,7 +534,7 @@ impl AggregateUDFImpl for MeasuresFunction {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
-        Ok(DataType::Binary)
+        Ok(DataType::Struct(result_fields()))
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn Accumulator>> {
@@ -409,18 +564,22 @@ struct MeasureRows {
 
 impl Accumulator for MeasureRows {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
-        for (_, row) in rows_of(values)? {
-            append(&mut self.bytes, &row);
+        let (customers, rows) = rows_of(values)?;
+        for (row, parsed) in rows {
+            if self.bytes.is_empty() {
+                append(&mut self.bytes, &id_row(customers, row));
+            }
+            append(&mut self.bytes, &parsed);
         }
         Ok(())
     }
 
     fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
-        let mut measures = Measures::default();
-        if let Some(timeline) = timeline_of(decode(&self.bytes)?, &self.prepared) {
-            measures.update(&timeline, &self.prepared.settings);
-        }
-        Ok(ScalarValue::Binary(Some(measures.to_bytes())))
+        let mut partial = Partial::default();
+        let present = partial.add(&self.bytes, &self.prepared)?;
+        let bytes = partial.to_bytes();
+        let result = result_array(vec![present], vec![Some(bytes.as_slice())]);
+        Ok(ScalarValue::Struct(Arc::new(result)))
     }
 
     fn size(&self) -> usize {
@@ -438,6 +597,20 @@ impl Accumulator for MeasureRows {
         }
         Ok(())
     }
+}
+
+/// The aggregate's result: `present` (whether the group is a customer of the analysis) and
+/// `partial` (a partition's measures and [`Observed`], on one row of each emission).
+fn result_fields() -> arrow::datatypes::Fields {
+    arrow::datatypes::Fields::from(vec![Field::new("present", DataType::Boolean, false), Field::new("partial", DataType::Binary, true)])
+}
+
+fn result_array(present: Vec<bool>, partials: Vec<Option<&[u8]>>) -> arrow::array::StructArray {
+    arrow::array::StructArray::new(
+        result_fields(),
+        vec![Arc::new(BooleanArray::from(present)), Arc::new(BinaryArray::from(partials))],
+        None,
+    )
 }
 
 /// Every customer group's rows of a partition, encoded (one state for all groups, as the
@@ -473,36 +646,41 @@ impl GroupsAccumulator for MeasureGroups {
         total_num_groups: usize,
     ) -> DataFusionResult<()> {
         self.grow(total_num_groups);
-        for (row, parsed) in rows_of(values)? {
+        let (customers, rows) = rows_of(values)?;
+        for (row, parsed) in rows {
             if opt_filter.is_some_and(|filter| filter.is_null(row) || !filter.value(row)) {
                 continue;
             }
             let bytes = &mut self.bytes[group_indices[row]];
             self.held -= bytes.capacity();
+            if bytes.is_empty() {
+                append(bytes, &id_row(customers, row));
+            }
             append(bytes, &parsed);
             self.held += bytes.capacity();
         }
         Ok(())
     }
 
-    /// The emitted customers' measures folded into one partial, on the first group's row
-    /// (the others null): the client merges the partials, so one per emission is enough.
+    /// Whether each emitted group is a customer of the analysis, and their measures (and
+    /// [`Observed`]) folded into one partial, on the first group's row (the others null):
+    /// the client merges the partials, so one per emission is enough.
     fn evaluate(&mut self, emit_to: EmitTo) -> DataFusionResult<ArrayRef> {
         let taken = self.take(emit_to);
         let groups = taken.len();
-        if groups == 0 {
-            return Ok(Arc::new(BinaryArray::from(Vec::<Option<&[u8]>>::new())));
-        }
         // A customer decoded at a time.
-        let mut measures = Measures::default();
+        let mut partial = Partial::default();
+        let mut present = Vec::with_capacity(groups);
         for bytes in taken {
-            if let Some(timeline) = timeline_of(decode(&bytes)?, &self.prepared) {
-                measures.update(&timeline, &self.prepared.settings);
-            }
+            present.push(partial.add(&bytes, &self.prepared)?);
         }
-        let bytes = measures.to_bytes();
-        let values: Vec<Option<&[u8]>> = std::iter::once(Some(bytes.as_slice())).chain(std::iter::repeat_n(None, groups - 1)).collect();
-        Ok(Arc::new(BinaryArray::from(values)))
+        let bytes = partial.to_bytes();
+        let partials: Vec<Option<&[u8]>> = if groups == 0 {
+            Vec::new()
+        } else {
+            std::iter::once(Some(bytes.as_slice())).chain(std::iter::repeat_n(None, groups - 1)).collect()
+        };
+        Ok(Arc::new(result_array(present, partials)))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> DataFusionResult<Vec<ArrayRef>> {
@@ -529,10 +707,12 @@ impl GroupsAccumulator for MeasureGroups {
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> DataFusionResult<Vec<ArrayRef>> {
         let len = values.first().map_or(0, |column| column.len());
         let mut per_row: Vec<Vec<u8>> = vec![Vec::new(); len];
-        for (row, parsed) in rows_of(values)? {
+        let (customers, rows) = rows_of(values)?;
+        for (row, parsed) in rows {
             if opt_filter.is_some_and(|filter| filter.is_null(row) || !filter.value(row)) {
                 continue;
             }
+            append(&mut per_row[row], &id_row(customers, row));
             append(&mut per_row[row], &parsed);
         }
         Ok(vec![Arc::new(BinaryArray::from_iter_values(per_row.iter()))])
@@ -622,10 +802,27 @@ pub struct MeasuresInputs {
     pub topics: Option<TopicModel>,
 }
 
+/// What the measures' plan gives.
+#[derive(Debug, Default)]
+pub struct MeasuresOutcome {
+    /// The brand's measures.
+    pub measures: Measures,
+    /// What the analysis says about its inputs.
+    pub observed: Observed,
+    /// The customers of the analysis (each with a row of the customers file or of an event
+    /// kind up to the observation end, or named by a referral), in no fixed order.
+    pub customers: Vec<String>,
+}
+
 /// The brand's measures at `spec`, from one plan over every event kind (see the module's
-/// documentation): the partials merged in a fixed order (their bytes), so one plan on the
-/// same partitions gives the same bits.
-pub fn measures(session: &Session, spec: MeasuresSpec, inputs: MeasuresInputs) -> Result<Measures, SqlError> {
+/// documentation), rows placed by `links`: the partials merged in a fixed order (their
+/// bytes), so one plan on the same partitions gives the same bits.
+pub fn measures(
+    session: &Session,
+    links: &crate::features::OrderLinks,
+    spec: MeasuresSpec,
+    inputs: MeasuresInputs,
+) -> Result<MeasuresOutcome, SqlError> {
     let context = &session.context;
     context.register_udf(ScalarUDF::from(crate::features::ToneFunction::new()));
     let with_topics = inputs.topics.is_some();
@@ -646,8 +843,7 @@ pub fn measures(session: &Session, spec: MeasuresSpec, inputs: MeasuresInputs) -
     }
     context.register_udaf(MeasuresFunction::new(spec)?.udaf());
 
-    let links = crate::features::placing_links(session)?;
-    let linked = |kind: &str, columns: &str| crate::features::linked_rows(links.as_ref(), kind, columns, as_of);
+    let linked = |kind: &str, columns: &str| crate::features::linked_rows(links.0.as_ref(), kind, columns, as_of);
     // The union's columns, each kind filling its own and null for the rest.
     let null = |columns: &[&str]| -> String {
         let types = ["BIGINT", "DOUBLE", "DOUBLE", "BIGINT", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BOOLEAN", "BOOLEAN"];
@@ -706,7 +902,7 @@ pub fn measures(session: &Session, spec: MeasuresSpec, inputs: MeasuresInputs) -
         );
         parts.push(format!(
             "SELECT customer, CAST({ENGAGEMENT} AS TINYINT) AS kind, {} FROM ({engagement})",
-            null(&["t AS t", "rating AS x", "engagement_type AS s1"])
+            null(&["t AS t", "rating AS x", "engagement_type AS s1", "referred AS s2"])
         ));
         parts.push(format!(
             "SELECT referred AS customer, CAST({REFERRED} AS TINYINT) AS kind, {} FROM ({engagement}) WHERE referred IS NOT NULL",
@@ -720,9 +916,12 @@ pub fn measures(session: &Session, spec: MeasuresSpec, inputs: MeasuresInputs) -
         ));
     }
     if exists("costs")? {
+        // Every cost row: a reward naming a program is paid to its contact; the others are
+        // only counted where they name no customer of the analysis.
         parts.push(format!(
-            "SELECT customer_id AS customer, CAST({REWARD} AS TINYINT) AS kind, {} FROM events.costs
-             WHERE arrow_cast(time, 'Int64') <= {as_of} AND cost_type = 'reward' AND NULLIF(program, '') IS NOT NULL",
+            "SELECT customer_id AS customer,
+                    CAST(CASE WHEN cost_type = 'reward' AND NULLIF(program, '') IS NOT NULL THEN {REWARD} ELSE {COST} END AS TINYINT) AS kind, {}
+             FROM events.costs WHERE arrow_cast(time, 'Int64') <= {as_of}",
             null(&["arrow_cast(time, 'Int64') AS t", "amount AS x", "program AS s1"])
         ));
     }
@@ -733,23 +932,40 @@ pub fn measures(session: &Session, spec: MeasuresSpec, inputs: MeasuresInputs) -
         ));
     }
     if parts.is_empty() {
-        return Ok(Measures::default());
+        return Ok(MeasuresOutcome::default());
     }
     let sql = format!(
-        "SELECT m FROM (
-            SELECT {CUSTOMER_MEASURES_FUNCTION}(kind, t, x, y, code, code2, s1, s2, s3, s4, f1, f2) AS m
+        "SELECT customer, m['present'] AS present, m['partial'] AS partial FROM (
+            SELECT customer, {CUSTOMER_MEASURES_FUNCTION}(CAST(customer AS VARCHAR), kind, t, x, y, code, code2, s1, s2, s3, s4, f1, f2) AS m
             FROM ({}) GROUP BY customer
-         ) WHERE m IS NOT NULL",
+         ) WHERE m['present'] OR m['partial'] IS NOT NULL",
         parts.join(" UNION ALL ")
     );
     let started = std::time::Instant::now();
     let (_, batches) = session.query(&sql)?;
     tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "plan: the measures");
-    let mut partials: Vec<&[u8]> = batches.iter().flat_map(|batch| batch.column(0).as_binary::<i32>().iter().flatten()).collect();
-    partials.sort_unstable();
-    let mut measures = Measures::default();
-    for bytes in partials {
-        measures.merge(Measures::from_bytes(bytes).map_err(SqlError::Internal)?);
+    let mut outcome = MeasuresOutcome::default();
+    let mut partials: Vec<&[u8]> = Vec::new();
+    for batch in &batches {
+        let customers = arrow::compute::cast(batch.column(0), &DataType::Utf8).map_err(internal)?;
+        let (customers, present, partial) =
+            (customers.as_string::<i32>(), batch.column(1).as_boolean(), batch.column(2).as_binary::<i32>());
+        for row in 0..batch.num_rows() {
+            if present.is_valid(row) && present.value(row) {
+                outcome.customers.push(customers.value(row).to_string());
+            }
+            if partial.is_valid(row) {
+                partials.push(partial.value(row));
+            }
+        }
     }
-    Ok(measures)
+    partials.sort_unstable();
+    for bytes in partials {
+        let partial: Partial =
+            postcard::from_bytes(bytes).map_err(|error| SqlError::Internal(format!("a partial of the measures: {error}")))?;
+        outcome.measures.merge(partial.measures);
+        outcome.observed.merge(partial.observed);
+    }
+    outcome.observed.referrals.sort_unstable();
+    Ok(outcome)
 }

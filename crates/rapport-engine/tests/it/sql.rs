@@ -358,15 +358,25 @@ fn datafusion_analysis_equals_the_embedded_one() {
     let analyze = |engine: Engine| {
         let request = AnalyzeRequest { workspace: workspace.clone(), as_of: Some("2025-12-31".into()) };
         let outcome = analyze_on(&request, &engine, &|_| {}).unwrap_or_else(|error| panic!("{engine}: {error}"));
-        headlines.borrow_mut().push((outcome.headlines, outcome.skipped));
+        headlines.borrow_mut().push((outcome.headlines, outcome.skipped, outcome.summary));
         workspace.join("results").join(&outcome.run.id)
     };
     // Every table of the run (the indicator alerts' weekly counts, the matrix, segments, …)
     // is the same; the customer table is checked column by column below. The measures'
     // tables are merged from the partitions' partial sums in another order than the
-    // embedded path's, so their floats agree to 1e-9 relative (the tolerance),
-    // everything else bit for bit.
-    let measures = ["voice_of_customer", "service", "programs", "regions", "distance_bands", "detractor_drivers"];
+    // embedded path's, so their floats agree to 1e-9 relative (the tolerance), and
+    // so are the sentiment cells (summed by day there, by runs of rows here); everything
+    // else bit for bit.
+    let measures = [
+        "voice_of_customer",
+        "service",
+        "programs",
+        "regions",
+        "distance_bands",
+        "detractor_drivers",
+        "sentiment_by_channel_week",
+        "sentiment_baseline",
+    ];
     let same_tables = |embedded_run: &std::path::Path, planned_run: &std::path::Path| {
         let mut tables = 0;
         for entry in std::fs::read_dir(embedded_run).expect("run") {
@@ -387,9 +397,26 @@ fn datafusion_analysis_equals_the_embedded_one() {
     // And the headlines (with their intervals), and the ones skipped with the reason.
     let same_headlines = || {
         let mut runs = headlines.borrow_mut();
-        let (planned, planned_skipped) = runs.pop().expect("the planned run");
-        let (embedded, embedded_skipped) = runs.pop().expect("the embedded run");
+        let (planned, planned_skipped, planned_summary) = runs.pop().expect("the planned run");
+        let (embedded, embedded_skipped, embedded_summary) = runs.pop().expect("the embedded run");
         assert_eq!(planned_skipped, embedded_skipped);
+        // What the run says of its inputs: counts and warnings.
+        for field in [
+            "customers",
+            "customers_not_in_customer_file",
+            "events_after_as_of",
+            "unlinked_events",
+            "replies_before_message",
+            "warnings",
+            "as_of",
+        ] {
+            assert_eq!(planned_summary[field], embedded_summary[field], "summary.json {field}");
+        }
+        assert!(
+            embedded_summary["unlinked_events"]["costs"].as_u64().is_some_and(|costs| costs > 0),
+            "{}",
+            embedded_summary["unlinked_events"]
+        );
         assert_eq!(planned.keys().collect::<Vec<_>>(), embedded.keys().collect::<Vec<_>>());
         assert!(embedded.len() >= 20, "{} headlines", embedded.len());
         for (name, expected) in &embedded {
