@@ -568,14 +568,21 @@ fn load_planned(
     use rapport_sql::{features::OrderLinks, inputs, measures};
     let zone = workspace.zone();
     let session = engine.session(root)?;
+    // Each step's time, with RAPPORT_TIMINGS=1.
+    let started = std::time::Instant::now();
+    let lap = |what: &str| tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "reading on the engine: {what} done");
     progress("reading event times");
     let bounds = inputs::event_bounds(&session)?;
     let as_of = observation_end(zone, as_of_text, bounds)?;
+    lap("the events' span");
     let links = OrderLinks::of(&session)?;
+    lap("the order links");
     let left_out = inputs::left_out(&session, &links, as_of)?;
+    lap("the rows left out");
 
     progress("scoring customers' messages");
     let texts = inputs::customer_texts(&session, as_of, zone)?;
+    lap("the customers' texts");
     // The days' scores into weeks, in (channel, day) order.
     let mut sentiment = SentimentCells::default();
     for day in texts.days {
@@ -599,6 +606,7 @@ fn load_planned(
         progress("finding complaint topics");
         complaint_topics(complaints, &mut [])
     };
+    lap("the complaint topics");
 
     progress("measuring");
     let spec = measures::MeasuresSpec {
@@ -609,6 +617,7 @@ fn load_planned(
     };
     let measures::MeasuresOutcome { measures, observed, customers: mut ids } =
         measures::measures(&session, &links, spec, measures::MeasuresInputs { topics: topic_model })?;
+    lap("the measures");
 
     progress("reading customers");
     // The customers file's facts by id, by the rules of the embedded path's reading (the
@@ -624,6 +633,7 @@ fn load_planned(
             entry.2 = distance;
         }
     })?;
+    lap("the customers file");
     ids.par_sort_unstable_by(|a, b| natural_order(a, b));
     let with_file = !file.is_empty();
     let (mut consent, mut region, mut store_distance_km) = (Vec::new(), Vec::with_capacity(ids.len()), Vec::with_capacity(ids.len()));

@@ -60,6 +60,7 @@ pub(crate) async fn remote_context(url: &str, config: SessionConfig) -> Result<S
         .with_ballista_logical_extension_codec(logical_codec())
         .with_ballista_physical_extension_codec(physical_codec())
         .with_ballista_job_name("rapport")
+        .with_ballista_grpc_client_max_message_size(MESSAGE_LIMIT)
         // Ballista 55's adaptive planner (on by default since 55) never finishes some of
         // the analysis's plans: with the order links restricted to the orders that need
         // them, the scheduler spins in `AdaptiveExecutionGraph::revive` while no task
@@ -71,6 +72,14 @@ pub(crate) async fn remote_context(url: &str, config: SessionConfig) -> Result<S
         .await
         .map_err(|error| SqlError::Cluster(format!("connecting to the scheduler at {url}: {}", error.strip_backtrace())))
 }
+
+/// The largest message between the processes of a cluster (a record batch of a
+/// shuffle or of a result). Ballista's 16 MiB default refused the measures' plan at 1M
+/// customers: a partition's partial `Measures` is one value, and it keeps the rows its
+/// regressions and exact medians need (34 MB over half the customers). 1 GiB leaves room
+/// for about 30M customers per partition; the partials' size grows with the customers
+/// until those rows are replaced by sufficient statistics (docs/scaling.md).
+pub const MESSAGE_LIMIT: usize = 1 << 30;
 
 /// Where a scheduler listens.
 #[derive(Debug, Clone)]
@@ -199,6 +208,8 @@ pub fn run_executor(options: &ExecutorOptions) -> Result<(), SqlError> {
         memory_pool_size: options.memory_limit.map(|bytes| bytes.max(options.concurrency.max(1) as u64)),
         override_logical_codec: Some(logical_codec()),
         override_physical_codec: Some(physical_codec()),
+        grpc_max_encoding_message_size: MESSAGE_LIMIT as u32,
+        grpc_max_decoding_message_size: MESSAGE_LIMIT as u32,
         ..ExecutorProcessConfig::default()
     };
     let stopped = runtime()?.block_on(start_executor_process(Arc::new(config))).map_err(|error| {
