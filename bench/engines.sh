@@ -62,9 +62,13 @@ run_once() { # command engine run
     fi
     sleep 0.5
   done
-  wait "$timer" || true
-  read -r seconds kib < /tmp/engines-time.$$
-  printf '%s\t%s\t%s\t%s s\t%.0f MiB' "$1" "${2%%://*}" "$3" "$seconds" "$((kib / 1024))"
+  local status=0
+  wait "$timer" || status=$?
+  # (time's last line: a failed command's file starts with "Command exited with …")
+  read -r seconds kib < <(tail -1 /tmp/engines-time.$$)
+  local failed=""
+  [ "$status" = 0 ] || failed=" (failed: exit $status)"
+  printf '%s\t%s\t%s\t%s s\t%.0f MiB%s' "$1" "${2%%://*}" "$3" "$seconds" "$((kib / 1024))" "$failed"
 }
 
 engines=${RAPPORT_BENCH_ENGINES:-embedded datafusion ballista}
