@@ -116,12 +116,22 @@ pub fn run(cli: Cli) -> Result<()> {
                     plural(&summary["rejected_rows"], "row", "rows"),
                     plural(&summary["events_after_as_of"], "event", "events")
                 ));
-                if let Some(unlinked) = summary["unlinked_events"].as_object().filter(|unlinked| !unlinked.is_empty()) {
-                    let kinds: Vec<String> = unlinked.iter().map(|(kind, count)| format!("{count} {kind}")).collect();
-                    data.push_str(&format!(
-                        ", left out for naming no customer and an order no customer's purchase carries: {}",
-                        kinds.join(", ")
-                    ));
+                if let Some(unlinked) = summary["unlinked_events"].as_object() {
+                    // Costs name a customer, one with no event of any other kind.
+                    let kinds: Vec<String> =
+                        unlinked.iter().filter(|(kind, _)| *kind != "costs").map(|(kind, count)| format!("{count} {kind}")).collect();
+                    if !kinds.is_empty() {
+                        data.push_str(&format!(
+                            ", left out for naming no customer and an order no customer's purchase carries: {}",
+                            kinds.join(", ")
+                        ));
+                    }
+                    if let Some(costs) = unlinked.get("costs") {
+                        data.push_str(&format!(
+                            ", {} left out for naming a customer with no other events",
+                            plural(costs, "cost row", "cost rows")
+                        ));
+                    }
                 }
                 say!("{data}");
                 say!(

@@ -280,7 +280,10 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         }
     }
 
-    progress("measuring");
+    // (On an engine the measures were planned with the reading.)
+    if planned_measures.is_none() {
+        progress("measuring");
+    }
     let mut settings = Settings::new(as_of, zone);
     settings.cost_per_contact = contact_cost(&workspace)?;
     settings.complaint_topics = complaint_topics.iter().map(|topic| topic.label.clone()).collect();
@@ -518,9 +521,10 @@ fn check_engine(_root: &Path, engine: &Engine) -> Result<(), EngineError> {
     })
 }
 
-/// What the plans of the per-customer aggregation return: each customer's event columns,
-/// the lifetime-value summary, and strength's split with each customer's inputs.
-type PlannedEvents = (HashMap<String, CustomerEvents>, rapport_core::summary::Summary, Planned);
+/// What the plans of the per-customer aggregation return: each customer's event columns
+/// (in the customer table's order), the lifetime-value summary, and strength's split
+/// with each customer's inputs.
+type PlannedEvents = (Vec<CustomerEvents>, rapport_core::summary::Summary, Planned);
 
 /// What the relationship stage reads of each customer besides the event columns, as an
 /// engine's plans computed it.
@@ -535,12 +539,13 @@ type Planned = std::convert::Infallible;
 fn planned_events(
     root: &Path,
     engine: &Engine,
-    as_of: i64,
-    zone: Zone,
+    customers: Customers<'_>,
+    (as_of, zone): (i64, Zone),
     options: SummaryOptions,
     reads: Reads,
 ) -> Result<PlannedEvents, EngineError> {
     let session = engine.session(root)?;
+    let roster = rapport_sql::features::Roster::new(customers.ids());
     let Reads { watch_since, conversation_channels, propensity } = reads;
     let spec = rapport_sql::features::FeatureSpec {
         as_of,
@@ -550,7 +555,7 @@ fn planned_events(
         conversation_channels,
         propensity: Some(rapport_sql::features::PropensitySpec { cutoffs: propensity.0, horizon: propensity.1, window_days: propensity.2 }),
     };
-    Ok(rapport_sql::features::customer_events(&session, spec)?)
+    Ok(rapport_sql::features::customer_events(&session, spec, &roster)?)
 }
 
 /// The reading of an analysis on `engine`: what [`load_timelines`] finds, by the same
@@ -608,7 +613,7 @@ fn load_planned(
     };
     lap("the complaint topics");
 
-    progress("measuring");
+    progress("measuring where each customer's events meet");
     let spec = measures::MeasuresSpec {
         as_of,
         zone: zone.to_string(),
@@ -702,8 +707,8 @@ fn load_planned(
 fn planned_events(
     root: &Path,
     engine: &Engine,
-    _as_of: i64,
-    _zone: Zone,
+    _customers: Customers<'_>,
+    _at: (i64, Zone),
     _options: SummaryOptions,
     _reads: Reads,
 ) -> Result<PlannedEvents, EngineError> {
@@ -1846,35 +1851,36 @@ fn take_histogram(_planned: &mut Option<Planned>) -> Option<rapport_core::summar
 
 /// [`RelationshipInputs`] from an engine's plans.
 #[cfg(feature = "sql")]
-fn from_plans(planned: Planned, customers: Customers<'_>, split: i64) -> Result<RelationshipInputs, EngineError> {
+fn from_plans(planned: Planned, _customers: Customers<'_>, split: i64) -> Result<RelationshipInputs, EngineError> {
     let rapport_sql::features::Planned {
         split: planned_split,
-        mut strength,
+        strength,
         windows,
-        mut rhythms,
+        rhythms,
         gap_counts,
-        mut signals,
-        mut ror,
-        mut playbook,
+        signals,
+        ror,
+        playbook,
         needs,
-        mut cutoffs,
+        cutoffs,
         programs,
         tracking: _,
     } = planned;
     if planned_split != split {
         return Err(EngineError::Internal(format!("the plans learned strength at {planned_split}, the events say {split}")));
     }
+    let cutoffs = cutoffs.into_values()?;
     Ok((
-        customers.ids().map(|id| strength.remove(id).unwrap_or_default()).collect(),
+        strength.into_values()?,
         windows,
-        (customers.ids().map(|id| rhythms.remove(id)).collect(), gap_counts),
-        customers.ids().map(|id| signals.remove(id).unwrap_or_default()).collect(),
-        customers.ids().map(|id| ror.remove(id).unwrap_or_default()).collect(),
-        (customers.ids().map(|id| Some(Box::new(playbook.remove(id).unwrap_or_default()))).collect(), needs),
+        (rhythms.into_values()?, gap_counts),
+        signals.into_values()?,
+        ror.into_values()?,
+        (playbook.into_values()?.into_iter().map(|facts| Some(Box::new(facts))).collect(), needs),
         Some({
             let mut found: PlannedCutoffs = vec![Vec::new(); 3 + programs.len()];
-            for (row, id) in customers.ids().enumerate() {
-                for (at, facts) in cutoffs.remove(id).into_iter().flatten().enumerate() {
+            for (row, facts) in cutoffs.into_iter().enumerate() {
+                for (at, facts) in facts.into_iter().enumerate() {
                     if let (Some(facts), Some(cut)) = (facts, found.get_mut(at)) {
                         cut.push((row, facts));
                     }
@@ -1882,11 +1888,8 @@ fn from_plans(planned: Planned, customers: Customers<'_>, split: i64) -> Result<
             }
             let programs = programs
                 .into_iter()
-                .map(|(program, first, mut contacts)| {
-                    let by_row = customers.ids().map(|id| contacts.remove(id)).collect();
-                    (program, first, by_row)
-                })
-                .collect();
+                .map(|(program, first, contacts)| Ok((program, first, contacts.into_values()?)))
+                .collect::<Result<Vec<_>, EngineError>>()?;
             PlannedPropensity { cutoffs: found, programs }
         }),
     ))
@@ -1940,23 +1943,14 @@ fn customer_table(
         monetary: true,
     };
     let planned = match engine {
-        Some((root, engine)) => Some(planned_events(root, engine, as_of, zone, options, reads)?),
+        Some((root, engine)) => Some(planned_events(root, engine, customers, (as_of, zone), options, reads)?),
         None => None,
     };
     // The event columns: from the timelines here, or from the plans of the same
     // aggregation on another engine (which must find exactly these customers).
     let (events, planned_summary, mut planned_strength) = match planned {
         None => (timelines.par_iter().map(|timeline| CustomerEvents::of(timeline, zone)).collect::<Vec<_>>(), None, None),
-        Some((mut by_id, summary, strength)) => {
-            let events: Vec<CustomerEvents> = customers.ids().map(|id| by_id.remove(id).unwrap_or_default()).collect();
-            if let Some(id) = by_id.keys().next() {
-                return Err(EngineError::Internal(format!(
-                    "the planned aggregation found customer {id:?}, whom the timelines do not have ({} such customers)",
-                    by_id.len()
-                )));
-            }
-            (events, Some(summary), Some(strength))
-        }
+        Some((events, summary, strength)) => (events, Some(summary), Some(strength)),
     };
     let days_to_end = |time: Option<i64>| time.map_or(f64::NAN, |time| ((as_of - time) / DAY) as f64);
     let column = |name: &str, value: &(dyn Fn(&CustomerEvents) -> f64 + Sync)| -> (String, Vec<f64>) {

@@ -1187,12 +1187,115 @@ pub struct PropensitySpec {
     pub window_days: i64,
 }
 
-/// The per-customer aggregation of `analyze`: every customer's event columns, by id, and
-/// the customer summary of their purchases (in natural id order).
-/// What [`customer_events`] returns: every customer's event columns, by id; the customer
-/// summary of their purchases (in natural id order); and what the relationship stage
-/// reads besides ([`Planned`]).
-pub type CustomerAggregation = (HashMap<String, CustomerEvents>, Summary, Planned);
+/// What [`customer_events`] returns: every customer's event columns, in the roster's
+/// order; the customer summary of their purchases (in natural id order); and what the
+/// relationship stage reads besides ([`Planned`]).
+pub type CustomerAggregation = (Vec<CustomerEvents>, Summary, Planned);
+
+/// The customers of an analysis, each at their row of the customer table: where the
+/// plans put each customer's results as they arrive.
+///
+/// One index for every plan, and a list per plan in the table's order: a map by id per
+/// plan (about ten of them) held each id again and sized its table to the power of two
+/// above 8/7 of its entries, and was most of an analysis's client memory on an engine.
+#[derive(Debug, Clone, Default)]
+pub struct Roster(Arc<HashMap<Box<str>, u32>>);
+
+impl Roster {
+    /// The customers `ids`, in the customer table's order.
+    pub fn new<'a>(ids: impl IntoIterator<Item = &'a str>) -> Roster {
+        Roster(Arc::new(ids.into_iter().enumerate().map(|(row, id)| (Box::from(id), row as u32)).collect()))
+    }
+
+    /// How many customers.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The row of customer `id`.
+    pub fn row(&self, id: &str) -> Option<usize> {
+        self.0.get(id).map(|&row| row as usize)
+    }
+}
+
+/// One value per customer of a [`Roster`], in its order (the default where a plan found
+/// nothing of the customer). A customer the roster does not have is counted, and
+/// [`ByCustomer::into_values`] refuses the lot.
+#[derive(Debug)]
+pub struct ByCustomer<T> {
+    roster: Roster,
+    values: Vec<T>,
+    /// Where rows of customers the roster does not have go.
+    scratch: T,
+    /// The first such customer, and how many rows named one.
+    unknown: Option<(String, u64)>,
+}
+
+impl<T: Default> Default for ByCustomer<T> {
+    fn default() -> ByCustomer<T> {
+        ByCustomer::new(&Roster::default())
+    }
+}
+
+impl<T: Default> ByCustomer<T> {
+    /// Every customer's default.
+    pub fn new(roster: &Roster) -> ByCustomer<T> {
+        ByCustomer {
+            roster: roster.clone(),
+            values: std::iter::repeat_with(T::default).take(roster.len()).collect(),
+            scratch: T::default(),
+            unknown: None,
+        }
+    }
+
+    /// Customer `id`'s value.
+    pub fn entry(&mut self, id: &str) -> &mut T {
+        match self.roster.row(id) {
+            Some(row) => &mut self.values[row],
+            None => {
+                self.unknown.get_or_insert_with(|| (id.to_string(), 0)).1 += 1;
+                self.scratch = T::default();
+                &mut self.scratch
+            }
+        }
+    }
+
+    /// Customer `id`'s value, when the roster has them.
+    pub fn get(&self, id: &str) -> Option<&T> {
+        self.roster.row(id).map(|row| &self.values[row])
+    }
+
+    /// Customer `id`'s value, when the roster has them.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
+        self.roster.row(id).map(|row| &mut self.values[row])
+    }
+
+    /// The values in the roster's order.
+    pub fn values(&self) -> &[T] {
+        &self.values
+    }
+
+    /// The values in the roster's order, mutable.
+    pub fn values_mut(&mut self) -> &mut [T] {
+        &mut self.values
+    }
+
+    /// The values in the roster's order; refused when a plan named a customer the roster
+    /// does not have (the reading and the plans disagree on who the customers are).
+    pub fn into_values(self) -> Result<Vec<T>, SqlError> {
+        match self.unknown {
+            None => Ok(self.values),
+            Some((id, rows)) => {
+                Err(SqlError::Internal(format!("the plans found customer {id:?}, whom the reading did not list ({rows} such result rows)")))
+            }
+        }
+    }
+}
 
 /// What the relationship stage reads of each customer besides the event columns, as the
 /// plans computed it.
@@ -1201,32 +1304,32 @@ pub struct Planned {
     /// The strength model's split, set by the first event of all
     /// (`rapport_action::strength::split_of`).
     pub split: i64,
-    /// Every customer's strength inputs, by id.
-    pub strength: HashMap<String, StrengthInputs>,
+    /// Every customer's strength inputs.
+    pub strength: ByCustomer<StrengthInputs>,
     /// The indicator alerts' weekly counts.
     pub windows: Windows,
     /// Every customer's rhythm of purchase days, by id (none without a purchase).
-    pub rhythms: HashMap<String, Rhythm>,
+    pub rhythms: ByCustomer<Option<Rhythm>>,
     /// How many gaps between consecutive purchase days of each length (in days) the
     /// brand's customers have, for the lapse rule.
     pub gap_counts: BTreeMap<i64, u64>,
     /// The watch list's signals since [`FeatureSpec::watch_since`], by customer id, in
     /// [`Signal::order`] (customers without any left out).
-    pub signals: HashMap<String, Vec<Signal>>,
+    pub signals: ByCustomer<Vec<Signal>>,
     /// What ROR reads of each customer's purchases, conversations, costs and programs, by
     /// customer id (a customer with none of those left out).
-    pub ror: HashMap<String, RorInputs>,
+    pub ror: ByCustomer<RorInputs>,
     /// What the playbook's built-in rules read of each customer, by id.
-    pub playbook: HashMap<String, PlaybookFacts>,
+    pub playbook: ByCustomer<PlaybookFacts>,
     /// The brand's trigger events and those a contact followed, for predictable needs.
     pub needs: NeedCounts,
     /// What propensity reads of each customer at its cut-offs ([`PropensitySpec::cutoffs`])
     /// and then at the second before each program's first contact ([`Planned::programs`]'
     /// order), by id: customers who had bought by one of them.
-    pub cutoffs: HashMap<String, Vec<Option<rapport_action::propensity::CutoffFacts>>>,
+    pub cutoffs: ByCustomer<Vec<Option<rapport_action::propensity::CutoffFacts>>>,
     /// Each program (by name) with its first contact, and each customer's first contact
     /// with it whose window has closed, by id.
-    pub programs: Vec<(String, i64, HashMap<String, rapport_action::response::ContactFacts>)>,
+    pub programs: Vec<(String, i64, ByCustomer<Option<rapport_action::response::ContactFacts>>)>,
     /// The tracking plot's first and repeat purchase days
     /// (`rapport_core::summary::PurchaseHistogram`), where the summary is by day without
     /// a holdout split.
@@ -1278,7 +1381,7 @@ pub(crate) fn placing_links(session: &Session) -> Result<Option<crate::links::Li
     )?))
 }
 
-/// The order links of a session ([`placing_links`]), found once for the plans that place
+/// The order links of a session (`placing_links`), found once for the plans that place
 /// rows by them.
 pub struct OrderLinks(pub(crate) Option<crate::links::Links>);
 
@@ -1329,8 +1432,9 @@ fn linked_rows_with(links: Option<&crate::links::Links>, kind: &str, columns: &s
     }
 }
 
-/// The per-customer aggregation of `analyze`: see [`CustomerAggregation`].
-pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerAggregation, SqlError> {
+/// The per-customer aggregation of `analyze`, for the customers of `roster` (every
+/// customer a plan finds must be there): see [`CustomerAggregation`].
+pub fn customer_events(session: &Session, spec: FeatureSpec, roster: &Roster) -> Result<CustomerAggregation, SqlError> {
     let context = &session.context;
     context.register_udf(ScalarUDF::from(Micros::new()));
     context.register_udf(ScalarUDF::from(OrderKey::new()));
@@ -1359,9 +1463,9 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
         result
     };
     let conversation_arguments = conversation_arguments();
-    let mut customers: HashMap<String, CustomerEvents> = HashMap::new();
+    let mut customers: ByCustomer<CustomerEvents> = ByCustomer::new(roster);
     // ROR's inputs: purchases' sums with the event columns, the rest below.
-    let mut ror: HashMap<String, RorInputs> = HashMap::new();
+    let mut ror: ByCustomer<RorInputs> = ByCustomer::new(roster);
     let mut summary_batches = Vec::new();
 
     if exists("purchases")? {
@@ -1390,18 +1494,15 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let (margin, margined, unmargined, with_margin, rows) = (column(9)?, column(10)?, column(11)?, column(12)?, column(13)?);
             let micros = |column: &Int64Array, row: usize| if column.is_null(row) { 0 } else { column.value(row) };
             for row in 0..batch.num_rows() {
-                ror.insert(
-                    ids.value(row).to_string(),
-                    RorInputs {
-                        margin_micros: micros(&margin, row),
-                        margined_amount_micros: micros(&margined, row),
-                        unmargined_amount_micros: micros(&unmargined, row),
-                        rows_with_margin: with_margin.value(row) as u64,
-                        rows: rows.value(row) as u64,
-                        ..RorInputs::default()
-                    },
-                );
-                let customer = customers.entry(ids.value(row).to_string()).or_default();
+                *ror.entry(ids.value(row)) = RorInputs {
+                    margin_micros: micros(&margin, row),
+                    margined_amount_micros: micros(&margined, row),
+                    unmargined_amount_micros: micros(&unmargined, row),
+                    rows_with_margin: with_margin.value(row) as u64,
+                    rows: rows.value(row) as u64,
+                    ..RorInputs::default()
+                };
+                let customer = customers.entry(ids.value(row));
                 earliest(&mut customer.first_event, &first_row, row);
                 customer.purchase_days = purchase_days.value(row) as u64;
                 customer.purchases = purchases.value(row) as u64;
@@ -1425,7 +1526,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let found = batch.column(1).as_struct();
             let field = |index: usize| found.column(index).as_primitive::<UInt64Type>();
             for row in 0..batch.num_rows() {
-                let customer = customers.entry(ids.value(row).to_string()).or_default();
+                let customer = customers.entry(ids.value(row));
                 customer.conversations = field(0).value(row);
                 customer.opened_negative = field(1).value(row);
                 customer.recovered = field(2).value(row);
@@ -1449,7 +1550,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let scores = scores.as_primitive::<Float64Type>();
             let first_answer = integers(batch)(2)?;
             for row in 0..batch.num_rows() {
-                let customer = customers.entry(ids.value(row).to_string()).or_default();
+                let customer = customers.entry(ids.value(row));
                 customer.last_nps = (!scores.is_null(row)).then(|| scores.value(row));
                 earliest(&mut customer.first_event, &first_answer, row);
             }
@@ -1478,7 +1579,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let (social, reviews, referrals) = (count(1)?, count(2)?, count(3)?);
             let (first_engagement, engagement, shares, positive_reviews) = (count(4)?, count(5)?, count(6)?, count(7)?);
             for row in 0..batch.num_rows() {
-                let customer = customers.entry(ids.value(row).to_string()).or_default();
+                let customer = customers.entry(ids.value(row));
                 customer.social_engagement = social.value(row) as u64;
                 customer.reviews = reviews.value(row) as u64;
                 customer.referrals_made = referrals.value(row) as u64;
@@ -1492,7 +1593,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
         for batch in &batches {
             let ids = ids(batch)?;
             for row in 0..batch.num_rows() {
-                customers.entry(ids.value(row).to_string()).or_default().referred = true;
+                customers.entry(ids.value(row)).referred = true;
             }
         }
     }
@@ -1528,13 +1629,13 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
         tracking = Some(histogram);
     }
 
-    let first = customers.values().filter_map(|customer| customer.first_event).min().unwrap_or(as_of);
+    let first = customers.values().iter().filter_map(|customer| customer.first_event).min().unwrap_or(as_of);
     // Strength: what its six factors read at the split and at the end, and the spend after
     // the split (`rapport_action::strength::StrengthInputs`), by the same rules.
     let (split, _) = split_of(as_of, PERIOD_DAYS, first);
     let year = 365 * 86_400_i64;
     let (split_year, end_year) = (split - year, as_of - year);
-    let mut strength: HashMap<String, StrengthInputs> = HashMap::new();
+    let mut strength: ByCustomer<StrengthInputs> = ByCustomer::new(roster);
     if exists("purchases")? {
         let zone = quoted(std::iter::once(spec.zone.to_string()));
         let batches = run(format!(
@@ -1551,7 +1652,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let (days_split, last_split, days_end, spend) = (column(1)?, column(2)?, column(3)?, column(4)?);
             for row in 0..batch.num_rows() {
                 let id = ids.value(row);
-                let inputs = strength.entry(id.to_string()).or_default();
+                let inputs = strength.entry(id);
                 inputs.at_split.purchase_days = days_split.value(row) as u32;
                 inputs.at_split.last_purchase = (!last_split.is_null(row)).then(|| last_split.value(row));
                 inputs.at_end.purchase_days = days_end.value(row) as u32;
@@ -1563,7 +1664,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     // The lapse's inputs: each customer's rhythm of purchase days (refunds and zero
     // amounts left out, as `rapport_action::lapse::purchase_days` reads them), and how
     // many gaps of each length the brand's customers have.
-    let mut rhythms: HashMap<String, Rhythm> = HashMap::new();
+    let mut rhythms: ByCustomer<Option<Rhythm>> = ByCustomer::new(roster);
     let mut gap_counts: BTreeMap<i64, u64> = BTreeMap::new();
     if exists("purchases")? {
         let zone = quoted(std::iter::once(spec.zone.to_string()));
@@ -1583,7 +1684,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let (last, twice) = (column(1)?, column(2)?);
             for row in (0..batch.num_rows()).filter(|&row| !last.is_null(row)) {
                 let twice_median_gap = (!twice.is_null(row)).then(|| twice.value(row));
-                rhythms.insert(ids.value(row).to_string(), Rhythm { last_day: last.value(row), twice_median_gap });
+                *rhythms.entry(ids.value(row)) = Some(Rhythm { last_day: last.value(row), twice_median_gap });
             }
         }
         let batches =
@@ -1621,7 +1722,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let found = batch.column(1).as_struct();
             let field = |index: usize| found.column(index).as_primitive::<arrow::datatypes::UInt32Type>();
             for row in 0..batch.num_rows() {
-                let inputs = strength.entry(ids.value(row).to_string()).or_default();
+                let inputs = strength.entry(ids.value(row));
                 (inputs.at_split.channels, inputs.at_split.toned, inputs.at_split.tone_halves) =
                     (field(0).value(row), field(1).value(row), field(2).value(row));
                 (inputs.at_end.channels, inputs.at_end.toned, inputs.at_end.tone_halves) =
@@ -1670,7 +1771,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             };
             for row in 0..batch.num_rows() {
                 let id = ids.value(row);
-                let inputs = strength.entry(id.to_string()).or_default();
+                let inputs = strength.entry(id);
                 inputs.at_split.surveyed = surveyed_split.value(row) > 0;
                 inputs.at_end.surveyed = surveyed_end.value(row) > 0;
                 inputs.at_split.satisfaction = answer(&score_split, &survey_split, row);
@@ -1708,7 +1809,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let (ids, count) = (ids(batch)?, integers(batch));
             let (kinds_split, kinds_end, shares, positive, referrals) = (count(1)?, count(2)?, count(3)?, count(4)?, count(5)?);
             for row in 0..batch.num_rows() {
-                let inputs = strength.entry(ids.value(row).to_string()).or_default();
+                let inputs = strength.entry(ids.value(row));
                 let kinds = |bits: &Int64Array| if bits.is_null(row) { 0 } else { bits.value(row).count_ones() };
                 inputs.at_split.engagement_kinds = kinds(&kinds_split);
                 inputs.at_end.engagement_kinds = kinds(&kinds_end);
@@ -1816,7 +1917,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     }
 
     // The watch list's signals: conversations and detractor answers since its window began.
-    let mut signals: HashMap<String, Vec<Signal>> = HashMap::new();
+    let mut signals: ByCustomer<Vec<Signal>> = ByCustomer::new(roster);
     let since = spec.watch_since;
     if let Some(lists) = &lists {
         let batches = run(format!(
@@ -1831,7 +1932,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let channel = arrow::compute::cast(batch.column(2), &DataType::Utf8).map_err(internal)?;
             let channel = channel.as_string::<i32>();
             for row in 0..batch.num_rows() {
-                signals.entry(ids.value(row).to_string()).or_default().push(Signal::Conversation {
+                signals.entry(ids.value(row)).push(Signal::Conversation {
                     start: start.value(row),
                     channel: channel.value(row).to_string(),
                     complaint: watch.value(row) == 1,
@@ -1849,14 +1950,11 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let score = arrow::compute::cast(batch.column(2), &DataType::Float64).map_err(internal)?;
             let score = score.as_primitive::<Float64Type>();
             for row in 0..batch.num_rows() {
-                signals
-                    .entry(ids.value(row).to_string())
-                    .or_default()
-                    .push(Signal::Detractor { time: time.value(row), score: score.value(row) });
+                signals.entry(ids.value(row)).push(Signal::Detractor { time: time.value(row), score: score.value(row) });
             }
         }
     }
-    signals.values_mut().for_each(|signals| Signal::order(signals));
+    signals.values_mut().iter_mut().for_each(|signals| Signal::order(signals));
 
     // The rest of ROR's inputs: conversations per channel (where they are priced), costs
     // by kind and channel, and program contacts' costs by program and channel, each with
@@ -1873,12 +1971,12 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let channel = arrow::compute::cast(batch.column(1), &DataType::Utf8).map_err(internal)?;
             let channel = channel.as_string::<i32>();
             for row in 0..batch.num_rows() {
-                let inputs = ror.entry(ids.value(row).to_string()).or_default();
+                let inputs = ror.entry(ids.value(row));
                 *inputs.conversations.entry(channel.value(row).to_string()).or_default() += n.value(row) as u64;
             }
         }
     }
-    let (playbook, needs) = playbook_facts(&spec, lists.as_ref(), &linked, &run, &exists)?;
+    let (playbook, needs) = playbook_facts(&spec, roster, lists.as_ref(), &linked, &run, &exists)?;
     let (cutoffs, programs) = match spec.propensity {
         Some(PropensitySpec { cutoffs, horizon, window_days }) => {
             // Propensity's three cut-offs, then the second before each program's first
@@ -1886,15 +1984,18 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let firsts = propensity::program_firsts(as_of, &run, &exists)?;
             let mut all = cutoffs.to_vec();
             all.extend(firsts.iter().map(|(_, first)| (first - 1, spec.zone.local_day(first - 1))));
-            let facts = propensity::cutoff_facts(&spec, &all, horizon, lists.as_ref(), &linked, &run, &exists)?;
-            let mut contacts = propensity::program_contacts(&spec, window_days, &linked, &run, &exists)?;
+            let facts = propensity::cutoff_facts(&spec, roster, &all, horizon, lists.as_ref(), &linked, &run, &exists)?;
+            let mut contacts = propensity::program_contacts(&spec, roster, window_days, &linked, &run, &exists)?;
             let programs = firsts
                 .into_iter()
-                .map(|(program, first)| (program.clone(), first, contacts.remove(&program).unwrap_or_default()))
+                .map(|(program, first)| {
+                    let of_program = contacts.remove(&program).unwrap_or_else(|| ByCustomer::new(roster));
+                    (program, first, of_program)
+                })
                 .collect();
             (facts, programs)
         }
-        None => (HashMap::new(), Vec::new()),
+        None => (ByCustomer::new(roster), Vec::new()),
     };
     drop(lists);
     let text = |column: &StringArray, row: usize| (!column.is_null(row)).then(|| column.value(row).to_string());
@@ -1914,7 +2015,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
         for batch in &batches {
             let (ids, program, channel, micros) = (ids(batch)?, strings(batch, 1)?, strings(batch, 2)?, integers(batch)(3)?);
             for row in 0..batch.num_rows() {
-                let inputs = ror.entry(ids.value(row).to_string()).or_default();
+                let inputs = ror.entry(ids.value(row));
                 let key = (program.value(row).to_string(), text(&channel, row));
                 *inputs.program_costs.entry(key).or_default() += if micros.is_null(row) { 0 } else { micros.value(row) };
             }
@@ -1934,7 +2035,8 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
             let (ids, channel, micros) = (ids(batch)?, strings(batch, 2)?, integers(batch)(3)?);
             let reward = batch.column(1).as_boolean();
             for row in 0..batch.num_rows() {
-                let inputs = ror.entry(ids.value(row).to_string()).or_default();
+                // Costs of no customer of the analysis are its unlinked events.
+                let Some(inputs) = ror.get_mut(ids.value(row)) else { continue };
                 let by_channel = if reward.value(row) { &mut inputs.reward_costs } else { &mut inputs.contact_costs };
                 *by_channel.entry(text(&channel, row)).or_default() += if micros.is_null(row) { 0 } else { micros.value(row) };
             }
@@ -1967,7 +2069,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
                     let candidates = of_program.iter().enumerate().map(|(index, (at, channel))| (index, *at, channel.as_deref()));
                     reward_contact(candidates, time.value(row)).map(|index| of_program[index].1.clone())
                 });
-                let inputs = ror.entry(customer).or_default();
+                let Some(inputs) = ror.get_mut(&customer) else { continue };
                 match contact {
                     Some(channel) => *inputs.program_costs.entry((program, channel)).or_default() += amount,
                     None => *inputs.reward_costs.entry(text(&channel, row)).or_default() += amount,
@@ -1977,14 +2079,14 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
     }
 
     // Advocacy at the end is the event columns'.
-    for (id, customer) in &customers {
+    for (customer, inputs) in customers.values().iter().zip(strength.values_mut()) {
         let advocacy = customer.advocacy();
         if advocacy != rapport_measures::Advocacy::default() {
-            strength.entry(id.clone()).or_default().at_end.advocacy = advocacy;
+            inputs.at_end.advocacy = advocacy;
         }
     }
     Ok((
-        customers,
+        customers.into_values()?,
         summary,
         Planned { split, strength, windows, rhythms, gap_counts, signals, ror, playbook, needs, cutoffs, programs, tracking },
     ))
@@ -1994,15 +2096,16 @@ pub fn customer_events(session: &Session, spec: FeatureSpec) -> Result<CustomerA
 /// same rules), and the brand's predictable-needs counts (`NeedCounts::of`, summed).
 fn playbook_facts(
     spec: &FeatureSpec,
+    roster: &Roster,
     lists: Option<&Reused>,
     linked: &dyn Fn(&str, &str) -> String,
     run: &dyn Fn(String) -> Result<Vec<RecordBatch>, SqlError>,
     exists: &dyn Fn(&str) -> Result<bool, SqlError>,
-) -> Result<(HashMap<String, PlaybookFacts>, NeedCounts), SqlError> {
+) -> Result<(ByCustomer<PlaybookFacts>, NeedCounts), SqlError> {
     use rapport_action::playbook::{FOLLOW_DAYS, MILESTONE_DAYS, RECENT_DAYS};
     const DAY: i64 = 86_400;
     let as_of = spec.as_of;
-    let mut facts: HashMap<String, PlaybookFacts> = HashMap::new();
+    let mut facts: ByCustomer<PlaybookFacts> = ByCustomer::new(roster);
     let optional = |column: &Int64Array, row: usize| (!column.is_null(row)).then(|| column.value(row));
     // The needs' events, for one plan below: conversation starts (0), article views (1)
     // and positive purchase rows (2).
@@ -2028,7 +2131,7 @@ fn playbook_facts(
             let channel = arrow::compute::cast(batch.column(3), &DataType::Utf8).map_err(internal)?;
             let channel = channel.as_string::<i32>();
             for row in 0..batch.num_rows() {
-                let customer = facts.entry(ids.value(row).to_string()).or_default();
+                let customer = facts.entry(ids.value(row));
                 customer.last_contact = optional(&last, row);
                 customer.complaint = optional(&start, row).map(|start| (start, channel.value(row).to_string()));
             }
@@ -2048,7 +2151,7 @@ fn playbook_facts(
             let (ids, column) = (ids(batch)?, integers(batch));
             let (view, review, referral) = (column(1)?, column(2)?, column(3)?);
             for row in 0..batch.num_rows() {
-                let customer = facts.entry(ids.value(row).to_string()).or_default();
+                let customer = facts.entry(ids.value(row));
                 (customer.last_article_view, customer.last_review, customer.last_referral) =
                     (optional(&view, row), optional(&review, row), optional(&referral, row));
             }
@@ -2067,7 +2170,7 @@ fn playbook_facts(
             let score = arrow::compute::cast(batch.column(2), &DataType::Float64).map_err(internal)?;
             let score = score.as_primitive::<Float64Type>();
             for row in (0..batch.num_rows()).filter(|&row| !time.is_null(row) && !score.is_null(row)) {
-                facts.entry(ids.value(row).to_string()).or_default().last_nps = Some((time.value(row), score.value(row)));
+                facts.entry(ids.value(row)).last_nps = Some((time.value(row), score.value(row)));
             }
         }
     }
@@ -2085,7 +2188,7 @@ fn playbook_facts(
             let (orders, first, last, previous) = (column(1)?, column(2)?, column(3)?, column(4)?);
             let week_orders = batch.column(5).as_list::<i32>();
             for row in 0..batch.num_rows() {
-                let customer = facts.entry(ids.value(row).to_string()).or_default();
+                let customer = facts.entry(ids.value(row));
                 customer.orders = u32::try_from(orders.value(row)).unwrap_or(u32::MAX);
                 customer.first_order = optional(&first, row);
                 customer.last_orders = (optional(&previous, row), optional(&last, row));

@@ -426,16 +426,18 @@ impl ScalarUDFImpl for CutoffConversations {
 /// customer table has it. One plan per event kind, merged here by id (joined in a plan,
 /// the join held one side's every customer in memory, which a cluster's executors under a
 /// memory limit refused).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn cutoff_facts(
     spec: &FeatureSpec,
+    roster: &super::Roster,
     cutoffs: &[(i64, i64)],
     horizon: i64,
     lists: Option<&Reused>,
     linked: &dyn Fn(&str, &str) -> String,
     run: &dyn Fn(String) -> Result<Vec<RecordBatch>, SqlError>,
     exists: &dyn Fn(&str) -> Result<bool, SqlError>,
-) -> Result<HashMap<String, Vec<Option<CutoffFacts>>>, SqlError> {
-    let mut facts: HashMap<String, Vec<Option<CutoffFacts>>> = HashMap::new();
+) -> Result<super::ByCustomer<Vec<Option<CutoffFacts>>>, SqlError> {
+    let mut facts: super::ByCustomer<Vec<Option<CutoffFacts>>> = super::ByCustomer::new(roster);
     if !exists("purchases")? || cutoffs.is_empty() {
         return Ok(facts);
     }
@@ -478,7 +480,7 @@ pub(super) fn cutoff_facts(
                 })
                 .collect();
             if found.iter().any(Option::is_some) {
-                facts.insert(ids.value(row).to_string(), found);
+                *facts.entry(ids.value(row)) = found;
             }
         }
     }
@@ -612,12 +614,13 @@ pub(super) fn program_firsts(
 /// program, then customer id.
 pub(super) fn program_contacts(
     spec: &FeatureSpec,
+    roster: &super::Roster,
     window_days: i64,
     linked: &dyn Fn(&str, &str) -> String,
     run: &dyn Fn(String) -> Result<Vec<RecordBatch>, SqlError>,
     exists: &dyn Fn(&str) -> Result<bool, SqlError>,
-) -> Result<HashMap<String, HashMap<String, ContactFacts>>, SqlError> {
-    let mut contacts: HashMap<String, HashMap<String, ContactFacts>> = HashMap::new();
+) -> Result<HashMap<String, super::ByCustomer<Option<ContactFacts>>>, SqlError> {
+    let mut contacts: HashMap<String, super::ByCustomer<Option<ContactFacts>>> = HashMap::new();
     if !exists("programs")? {
         return Ok(contacts);
     }
@@ -645,10 +648,8 @@ pub(super) fn program_contacts(
         let programs = programs.as_string::<i32>();
         let (treated, bought) = (batch.column(2).as_boolean(), batch.column(3).as_boolean());
         for row in 0..batch.num_rows() {
-            contacts
-                .entry(programs.value(row).to_string())
-                .or_default()
-                .insert(ids.value(row).to_string(), ContactFacts { treated: treated.value(row), bought: bought.value(row) });
+            *contacts.entry(programs.value(row).to_string()).or_insert_with(|| super::ByCustomer::new(roster)).entry(ids.value(row)) =
+                Some(ContactFacts { treated: treated.value(row), bought: bought.value(row) });
         }
     }
     Ok(contacts)
