@@ -217,7 +217,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         listed,
         purchases,
         replies_before_message,
-        social_by_week,
+        social_by_day,
         as_of,
         consent,
         sentiment,
@@ -226,7 +226,6 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         not_in_customer_file,
         complaint_topics,
         complaint_messages,
-        topic_model: _,
         last_event,
         referrals,
         replies_to_few,
@@ -329,7 +328,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     tables.extend(sentiment_table(&sentiment));
     tables.extend(complaint_topics_table(&complaint_topics, settings.confidence));
     tables.extend(complaint_messages_table(&complaint_topics, complaint_messages, zone));
-    let (baselines, sentiment_headlines) = sentiment_baselines(&sentiment, &social_by_week, &settings);
+    let (baselines, sentiment_headlines) = sentiment_baselines(&sentiment, &social_by_day, &settings);
     tables.extend(baselines);
     for (name, headline) in sentiment_headlines {
         match headline {
@@ -660,10 +659,6 @@ fn load_planned(
     if observed.unlinked_costs > 0 {
         unlinked.insert("costs".to_string(), observed.unlinked_costs);
     }
-    let social_by_week = observed.social_by_day.iter().fold(BTreeMap::new(), |mut weeks: BTreeMap<String, f64>, (&day, &count)| {
-        *weeks.entry(iso_week_of_day(day)).or_default() += count as f64;
-        weeks
-    });
     let replies_to_few =
         replies_to_few(observed.heavy_silent_rows, observed.silent_rows, observed.outbound, observed.silent_writers, || {
             observed.most_silent.iter().map(|(_, id)| id.clone()).collect()
@@ -673,7 +668,7 @@ fn load_planned(
         listed: Some(Listed { ids, region, store_distance_km }),
         purchases: observed.purchases,
         replies_before_message: observed.replies_before_message,
-        social_by_week,
+        social_by_day: observed.social_by_day,
         as_of,
         consent,
         sentiment,
@@ -682,8 +677,6 @@ fn load_planned(
         not_in_customer_file,
         complaint_topics,
         complaint_messages,
-        // Used by the plan above.
-        topic_model: None,
         last_event: bounds.map_or(as_of, |(_, last)| last),
         referrals: observed.referrals,
         replies_to_few,
@@ -728,8 +721,8 @@ pub struct Loaded {
     pub purchases: Option<(i64, i64)>,
     /// Rows timestamped before the first customer message of their conversation.
     pub replies_before_message: u64,
-    /// Social engagement (follows, likes, shares, reposts, mentions) by local ISO week.
-    pub social_by_week: BTreeMap<String, f64>,
+    /// Social engagement (follows, likes, shares, reposts, mentions) by local day.
+    pub social_by_day: BTreeMap<i64, u64>,
     /// The observation end used, UTC seconds.
     pub as_of: i64,
     /// Preferred channel and consent from the customers file, one per timeline in the
@@ -748,9 +741,6 @@ pub struct Loaded {
     pub complaint_topics: Vec<ComplaintTopic>,
     /// Each negative customer message with its topic, for reading a topic's texts.
     pub complaint_messages: Vec<ComplaintMessage>,
-    /// What places complaints in [`Loaded::complaint_topics`] (none without topics), for
-    /// the plans that place them where they are read.
-    pub topic_model: Option<TopicModel>,
     /// The time of the last event read (UTC seconds), whether or not after `as_of`.
     pub last_event: i64,
     /// Referrals naming the referred customer: (referrer, referred) ids, sorted.
@@ -1236,7 +1226,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         },
     )?;
     sentiment.merge(run);
-    let (complaint_topics, complaint_messages, topic_model) = if complaints.is_empty() {
+    let (complaint_topics, complaint_messages, _) = if complaints.is_empty() {
         (Vec::new(), Vec::new(), None)
     } else {
         progress("finding complaint topics");
@@ -1417,10 +1407,10 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         .flat_map(|timeline| &timeline.conversations)
         .map(|conversation| u64::from(conversation.replies_before_start))
         .sum::<u64>();
-    let mut social_by_week: BTreeMap<String, f64> = BTreeMap::new();
+    let mut social_by_day: BTreeMap<i64, u64> = BTreeMap::new();
     for timeline in &timelines {
         for event in timeline.engagement.iter().filter(|event| is_social(event.kind)) {
-            *social_by_week.entry(iso_week(event.time, zone)).or_default() += 1.0;
+            *social_by_day.entry(zone.local_seconds(ParsedTime::Instant(event.time)).div_euclid(DAY)).or_default() += 1;
         }
     }
     referrals.sort_unstable();
@@ -1429,7 +1419,7 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         listed: None,
         purchases,
         replies_before_message,
-        social_by_week,
+        social_by_day,
         consent,
         as_of,
         sentiment,
@@ -1438,7 +1428,6 @@ pub fn load_timelines(workspace: &Workspace, as_of_text: Option<&str>, progress:
         not_in_customer_file,
         complaint_topics,
         complaint_messages,
-        topic_model,
         last_event: last_event.unwrap_or(as_of),
         referrals,
         replies_to_few,
@@ -1493,7 +1482,7 @@ type NamedHeadline = (&'static str, Result<Headline, &'static str>);
 /// reposts and mentions).
 fn sentiment_baselines(
     cells: &SentimentCells,
-    social_engagement: &BTreeMap<String, f64>,
+    social_by_day: &BTreeMap<i64, u64>,
     settings: &Settings,
 ) -> (Option<Table>, [NamedHeadline; 2]) {
     use rapport_stats::intervals::{Moments, pearson, welch_difference};
@@ -1518,6 +1507,10 @@ fn sentiment_baselines(
         if channel == "social" {
             entry.1 += moments.n as f64;
         }
+    }
+    let mut social_engagement: BTreeMap<String, f64> = BTreeMap::new();
+    for (&day, &count) in social_by_day {
+        *social_engagement.entry(iso_week_of_day(day)).or_default() += count as f64;
     }
     let pairs: Vec<(f64, f64)> = weekly
         .iter()
@@ -1851,7 +1844,7 @@ fn take_histogram(_planned: &mut Option<Planned>) -> Option<rapport_core::summar
 
 /// [`RelationshipInputs`] from an engine's plans.
 #[cfg(feature = "sql")]
-fn from_plans(planned: Planned, _customers: Customers<'_>, split: i64) -> Result<RelationshipInputs, EngineError> {
+fn from_plans(planned: Planned, split: i64) -> Result<RelationshipInputs, EngineError> {
     let rapport_sql::features::Planned {
         split: planned_split,
         strength,
@@ -1896,7 +1889,7 @@ fn from_plans(planned: Planned, _customers: Customers<'_>, split: i64) -> Result
 }
 
 #[cfg(not(feature = "sql"))]
-fn from_plans(planned: Planned, _customers: Customers<'_>, _split: i64) -> Result<RelationshipInputs, EngineError> {
+fn from_plans(planned: Planned, _split: i64) -> Result<RelationshipInputs, EngineError> {
     match planned {}
 }
 
@@ -2008,7 +2001,7 @@ fn customer_table(
             // Propensity reads the timelines when it comes to it.
             None,
         ),
-        Some(planned) => from_plans(planned, customers, split)?,
+        Some(planned) => from_plans(planned, split)?,
     };
     let inputs: Vec<crate::relationship::CustomerInputs> = events
         .par_iter()

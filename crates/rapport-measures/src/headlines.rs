@@ -566,17 +566,6 @@ impl Measures {
         });
     }
 
-    /// The accumulator as bytes (a partial state that travels between the phases of a
-    /// DataFusion aggregation); floats are kept bit for bit.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("the measures encode to bytes")
-    }
-
-    /// The accumulator [`Measures::to_bytes`] wrote.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Measures, String> {
-        postcard::from_bytes(bytes).map_err(|error| format!("the measures' partial state: {error}"))
-    }
-
     /// Customers folded in.
     pub fn customers(&self) -> u64 {
         self.customers

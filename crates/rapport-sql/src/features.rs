@@ -1336,14 +1336,27 @@ pub struct Planned {
     pub tracking: Option<rapport_core::summary::PurchaseHistogram>,
 }
 
+/// Whether an interactions row (as `k`) is the customer's: by its direction, or, without
+/// one, when no agent wrote it.
+macro_rules! inbound {
+    () => {
+        "CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
+              WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
+              ELSE NULLIF(k.agent, '') IS NULL END"
+    };
+}
+
+/// [`inbound!`] as a constant.
+pub(crate) const INBOUND: &str = inbound!();
+
 /// An interactions row's columns as the conversation aggregates read them (beside the
-/// customer and `t`): a message is inbound by its direction, or, without one, when no
-/// agent wrote it.
-pub(crate) const INTERACTION_COLUMNS: &str = "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel,
-     k.text AS text, k.resolved AS resolved,
-     CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
-          WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
-          ELSE NULLIF(k.agent, '') IS NULL END AS inbound";
+/// customer and `t`), `inbound` by [`INBOUND`].
+pub(crate) const INTERACTION_COLUMNS: &str = concat!(
+    "NULLIF(k.conversation_id, '') AS conversation, COALESCE(k.channel, '') AS channel,
+     k.text AS text, k.resolved AS resolved, ",
+    inbound!(),
+    " AS inbound"
+);
 
 /// The arguments of `rapport_conversations` and `rapport_conversation_list` over
 /// [`INTERACTION_COLUMNS`]: a customer's message is scored by the service model.

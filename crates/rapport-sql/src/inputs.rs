@@ -15,7 +15,7 @@ use rapport_core::survey::SurveyType;
 use rapport_core::time::Zone;
 use rapport_measures::Tone;
 
-use crate::features::{COMPOUND_FUNCTION, LOCAL_DAY_FUNCTION, OrderLinks};
+use crate::features::{COMPOUND_FUNCTION, INBOUND, LOCAL_DAY_FUNCTION, OrderLinks};
 use crate::{Session, SqlError, internal};
 
 /// The kinds whose rows set the observation end and are placed with customers, with the
@@ -192,10 +192,7 @@ pub fn customer_texts(session: &Session, as_of: i64, zone: Zone) -> Result<Custo
                    CAST(NULLIF(k.customer_id, '') AS VARCHAR) AS customer, CAST(k.text AS VARCHAR) AS text,
                    {COMPOUND_FUNCTION}(k.text) AS c
             FROM events.interactions k
-            WHERE arrow_cast(k.time, 'Int64') <= {as_of} AND k.text IS NOT NULL AND k.text <> ''
-              AND CASE WHEN NULLIF(k.direction, '') = 'outbound' THEN false
-                       WHEN NULLIF(k.direction, '') IS NOT NULL THEN true
-                       ELSE NULLIF(k.agent, '') IS NULL END
+            WHERE arrow_cast(k.time, 'Int64') <= {as_of} AND k.text IS NOT NULL AND k.text <> '' AND {INBOUND}
          ) GROUP BY channel, day"
     ))?;
     let mut found = CustomerTexts::default();
