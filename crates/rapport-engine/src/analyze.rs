@@ -205,10 +205,14 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     let currency = workspace.config().currency.clone();
     // On an engine, the reading and the measures are plans there: no timeline is built
     // in this process.
-    let (loaded, planned_measures) = match engine {
-        Engine::Embedded => (load_timelines(&workspace, request.as_of.as_deref(), progress)?, None),
-        _ => {
-            let (loaded, measures) = load_planned(&request.workspace, engine, &workspace, request.as_of.as_deref(), progress)?;
+    let on_engine = match engine {
+        Engine::Embedded => None,
+        _ => Some(OnEngine::open(&request.workspace, engine)?),
+    };
+    let (loaded, planned_measures) = match &on_engine {
+        None => (load_timelines(&workspace, request.as_of.as_deref(), progress)?, None),
+        Some(on_engine) => {
+            let (loaded, measures) = load_planned(on_engine, &workspace, request.as_of.as_deref(), progress)?;
             (loaded, Some(measures))
         }
     };
@@ -348,7 +352,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         &consent,
         minor_digits(&currency),
         &mut skipped,
-        (*engine != Engine::Embedded).then_some((request.workspace.as_path(), engine)),
+        on_engine.as_ref(),
         Reads {
             // The top tier's watch window: its signals are read from then.
             watch_since: as_of - i64::from(rapport_core::config::MatrixConfig::watch_days(workspace.config().matrix.as_ref())) * DAY,
@@ -520,6 +524,37 @@ fn check_engine(_root: &Path, engine: &Engine) -> Result<(), EngineError> {
     })
 }
 
+/// An analysis on an engine other than the embedded one: where it runs, and the one
+/// session (with the order links its plans place rows by) that the reading and the
+/// per-customer aggregation share.
+struct OnEngine<'a> {
+    root: &'a Path,
+    engine: &'a Engine,
+    #[cfg(feature = "sql")]
+    session: rapport_sql::Session,
+    #[cfg(feature = "sql")]
+    links: rapport_sql::features::OrderLinks,
+}
+
+impl<'a> OnEngine<'a> {
+    /// The session on `engine` over the workspace at `root`, with its order links found.
+    #[cfg(feature = "sql")]
+    fn open(root: &'a Path, engine: &'a Engine) -> Result<OnEngine<'a>, EngineError> {
+        let session = engine.session(root)?;
+        let started = std::time::Instant::now();
+        let links = rapport_sql::features::OrderLinks::of(&session)?;
+        tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "reading on the engine: the order links done");
+        Ok(OnEngine { root, engine, session, links })
+    }
+
+    /// Without the `sql` feature no engine but the embedded one runs: which feature to build.
+    #[cfg(not(feature = "sql"))]
+    fn open(root: &'a Path, engine: &'a Engine) -> Result<OnEngine<'a>, EngineError> {
+        check_engine(root, engine)?;
+        Ok(OnEngine { root, engine })
+    }
+}
+
 /// What the plans of the per-customer aggregation return: each customer's event columns
 /// (in the customer table's order), the lifetime-value summary, and strength's split
 /// with each customer's inputs.
@@ -533,17 +568,15 @@ type Planned = rapport_sql::features::Planned;
 type Planned = std::convert::Infallible;
 
 /// The per-customer aggregation of the events ([`CustomerEvents`] and the lifetime-value
-/// summary) as DataFusion plans on `engine`.
+/// summary) as DataFusion plans on an engine.
 #[cfg(feature = "sql")]
 fn planned_events(
-    root: &Path,
-    engine: &Engine,
+    on_engine: &OnEngine<'_>,
     customers: Customers<'_>,
     (as_of, zone): (i64, Zone),
     options: SummaryOptions,
     reads: Reads,
 ) -> Result<PlannedEvents, EngineError> {
-    let session = engine.session(root)?;
     let roster = rapport_sql::features::Roster::new(customers.ids());
     let Reads { watch_since, conversation_channels, propensity } = reads;
     let spec = rapport_sql::features::FeatureSpec {
@@ -554,7 +587,7 @@ fn planned_events(
         conversation_channels,
         propensity: Some(rapport_sql::features::PropensitySpec { cutoffs: propensity.0, horizon: propensity.1, window_days: propensity.2 }),
     };
-    Ok(rapport_sql::features::customer_events(&session, spec, &roster)?)
+    Ok(rapport_sql::features::customer_events(&on_engine.session, &on_engine.links, spec, &roster)?)
 }
 
 /// The reading of an analysis on `engine`: what [`load_timelines`] finds, by the same
@@ -563,29 +596,26 @@ fn planned_events(
 /// timeline built and folded where their events meet (`rapport_sql::measures`).
 #[cfg(feature = "sql")]
 fn load_planned(
-    root: &Path,
-    engine: &Engine,
+    on_engine: &OnEngine<'_>,
     workspace: &Workspace,
     as_of_text: Option<&str>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(Loaded, Measures), EngineError> {
-    use rapport_sql::{features::OrderLinks, inputs, measures};
+    use rapport_sql::{inputs, measures};
     let zone = workspace.zone();
-    let session = engine.session(root)?;
+    let OnEngine { session, links, .. } = on_engine;
     // Each step's time, with RAPPORT_TIMINGS=1.
     let started = std::time::Instant::now();
     let lap = |what: &str| tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "reading on the engine: {what} done");
     progress("reading event times");
-    let bounds = inputs::event_bounds(&session)?;
+    let bounds = inputs::event_bounds(session)?;
     let as_of = observation_end(zone, as_of_text, bounds)?;
     lap("the events' span");
-    let links = OrderLinks::of(&session)?;
-    lap("the order links");
-    let left_out = inputs::left_out(&session, &links, as_of)?;
+    let left_out = inputs::left_out(session, links, as_of)?;
     lap("the rows left out");
 
     progress("scoring customers' messages");
-    let texts = inputs::customer_texts(&session, as_of, zone)?;
+    let texts = inputs::customer_texts(session, as_of, zone)?;
     lap("the customers' texts");
     // The days' scores into weeks, in (channel, day) order.
     let mut sentiment = SentimentCells::default();
@@ -620,7 +650,7 @@ fn load_planned(
         stores: Vec::new(),
     };
     let measures::MeasuresOutcome { measures, observed, customers: mut ids } =
-        measures::measures(&session, &links, spec, measures::MeasuresInputs { topics: topic_model })?;
+        measures::measures(session, links, spec, measures::MeasuresInputs { topics: topic_model })?;
     lap("the measures");
 
     progress("reading customers");
@@ -686,27 +716,27 @@ fn load_planned(
 
 #[cfg(not(feature = "sql"))]
 fn load_planned(
-    root: &Path,
-    engine: &Engine,
+    on_engine: &OnEngine<'_>,
     _workspace: &Workspace,
     _as_of_text: Option<&str>,
     _progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(Loaded, Measures), EngineError> {
     // `check_engine` refuses every engine in this build; `analyze_on` calls it first.
-    check_engine(root, engine).and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
+    check_engine(on_engine.root, on_engine.engine)
+        .and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
 }
 
 #[cfg(not(feature = "sql"))]
 fn planned_events(
-    root: &Path,
-    engine: &Engine,
+    on_engine: &OnEngine<'_>,
     _customers: Customers<'_>,
     _at: (i64, Zone),
     _options: SummaryOptions,
     _reads: Reads,
 ) -> Result<PlannedEvents, EngineError> {
     // `check_engine` refuses every engine in this build; `analyze_on` calls it first.
-    check_engine(root, engine).and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
+    check_engine(on_engine.root, on_engine.engine)
+        .and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
 }
 
 /// The workspace's events as customer timelines, at an observation end.
@@ -1910,7 +1940,7 @@ fn customer_table(
     consent: &[Option<Consent>],
     minor_digits: u32,
     skipped: &mut BTreeMap<String, String>,
-    engine: Option<(&Path, &Engine)>,
+    on_engine: Option<&OnEngine<'_>>,
     reads: Reads,
 ) -> Result<CustomerTableOutcome, EngineError> {
     let as_of = settings.as_of;
@@ -1935,8 +1965,8 @@ fn customer_table(
         calibration_end: None,
         monetary: true,
     };
-    let planned = match engine {
-        Some((root, engine)) => Some(planned_events(root, engine, customers, (as_of, zone), options, reads)?),
+    let planned = match on_engine {
+        Some(on_engine) => Some(planned_events(on_engine, customers, (as_of, zone), options, reads)?),
         None => None,
     };
     // The event columns: from the timelines here, or from the plans of the same
@@ -2077,9 +2107,9 @@ fn customer_table(
             clv: ClvSpec::default(),
             options: Default::default(),
         };
-        let predicted = match engine {
+        let predicted = match on_engine {
             None => fit_and_predict(summary.customers, &request),
-            Some((root, engine)) => crate::clv::score_on(summary.customers, &request, root, engine),
+            Some(on_engine) => crate::clv::score_on(summary.customers, &request, on_engine.root, on_engine.engine),
         };
         match predicted {
             Ok(predicted) => {

@@ -266,13 +266,18 @@ mod tests {
         assert_eq!(*decoded, score);
 
         // The analysis's functions without parameters travel by name.
-        for name in [crate::features::MICROS_FUNCTION, crate::features::TONE_FUNCTION, crate::features::ORDER_KEY_FUNCTION] {
+        for name in [
+            crate::features::MICROS_FUNCTION,
+            crate::features::TONE_FUNCTION,
+            crate::features::ORDER_KEY_FUNCTION,
+            crate::features::CONVERSATION_COUNTS_FUNCTION,
+        ] {
             let function = crate::features::scalar_function(name).expect("a function");
             let mut buffer = Vec::new();
             codec.try_encode_udf(&function, &mut buffer).expect("encode");
             assert_eq!(*codec.try_decode_udf(name, &buffer).expect("decode"), function);
         }
-        let conversations = crate::features::aggregate_function(crate::features::CONVERSATIONS_FUNCTION).expect("a function");
+        let conversations = crate::features::aggregate_function(crate::features::CONVERSATION_LIST_FUNCTION).expect("a function");
         let mut buffer = Vec::new();
         codec.try_encode_udaf(&conversations, &mut buffer).expect("encode");
         assert_eq!(*codec.try_decode_udaf(conversations.name(), &buffer).expect("decode"), conversations);

@@ -14,8 +14,9 @@
 //! * net spend is summed exactly, in millionths of the currency unit
 //!   (`rapport_micros(amount)`);
 //! * conversations follow `rapport_measures::conversations`, through the aggregate
-//!   `rapport_conversations(conversation_id, channel, time, inbound, tone, resolved)`,
-//!   each customer message's tone from the service sentiment model (`rapport_tone(text)`);
+//!   `rapport_conversation_list(conversation_id, channel, time, inbound, tone, resolved)`,
+//!   each customer message's tone from the service sentiment model (`rapport_tone(text)`),
+//!   and every plan reading a customer's conversations reads that list;
 //! * a survey or engagement row whose type is not one Rapport knows is left out.
 //!
 //! The functions are the embedded path's own code (`rapport_core`, `rapport_measures`,
@@ -24,7 +25,6 @@
 //! (a shuffle by customer on a cluster) and the sentiment scoring run on the workers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -68,14 +68,18 @@ pub const COMPOUND_FUNCTION: &str = "rapport_compound";
 /// null for none: `COUNT(DISTINCT COALESCE(rapport_order_key(order_id), t))` counts orders
 /// as the embedded path does, collisions included, on 8-byte keys rather than strings.
 pub const ORDER_KEY_FUNCTION: &str = "rapport_order_key";
-/// `rapport_conversations(conversation_id, channel, time, inbound, tone, resolved)`.
-pub const CONVERSATIONS_FUNCTION: &str = "rapport_conversations";
 /// `rapport_conversation_list(conversation_id, channel, time, inbound, tone, resolved)`:
-/// a customer's conversations (by the same rules as [`CONVERSATIONS_FUNCTION`]) as a list
-/// of `{start, channel, tone, opening, first_response_seconds}`: `tone` the closing
-/// message's tone, else the opening's, in half points (negative 0, neutral 1, positive
-/// 2); `opening` the opening message's tone (−1, 0, 1).
+/// a customer's conversations (`rapport_measures::conversations`) as a list of `{start,
+/// channel, tone, opening, first_response_seconds, watch, unrecovered, resolved}`: `tone`
+/// the closing message's tone, else the opening's, in half points (negative 0, neutral 1,
+/// positive 2); `opening` the opening message's tone (−1, 0, 1).
 pub const CONVERSATION_LIST_FUNCTION: &str = "rapport_conversation_list";
+/// `rapport_conversation_counts(list)`: of a list from [`CONVERSATION_LIST_FUNCTION`], a
+/// struct of `conversations, opened_negative, recovered, unresolved` and `first_start`
+/// (the first conversation's start, UTC seconds; null for none). Counted from the list
+/// so that every plan reading a customer's conversations scores the messages in one
+/// place (held once on one machine).
+pub const CONVERSATION_COUNTS_FUNCTION: &str = "rapport_conversation_counts";
 /// `rapport_conversation_factors(list, split, as_of)`: what strength reads of a list from
 /// [`CONVERSATION_LIST_FUNCTION`] in the year to each of two times (literals): the
 /// distinct channels of the conversations started then, those with a tone and their tones'
@@ -95,6 +99,7 @@ pub fn scalar_function(name: &str) -> Option<ScalarUDF> {
         ORDER_KEY_FUNCTION => Some(ScalarUDF::from(OrderKey::new())),
         LOCAL_DAY_FUNCTION => Some(ScalarUDF::from(LocalDay::new())),
         CONVERSATION_FACTORS_FUNCTION => Some(ScalarUDF::from(ConversationFactors::new())),
+        CONVERSATION_COUNTS_FUNCTION => Some(ScalarUDF::from(ConversationCounts::new())),
         CUTOFF_CONVERSATIONS_FUNCTION => Some(ScalarUDF::from(CutoffConversations::new())),
         _ => None,
     }
@@ -103,8 +108,7 @@ pub fn scalar_function(name: &str) -> Option<ScalarUDF> {
 /// The aggregate functions of this module, by name (they take no parameters).
 pub fn aggregate_function(name: &str) -> Option<AggregateUDF> {
     match name {
-        CONVERSATIONS_FUNCTION => Some(AggregateUDF::from(Conversations::new())),
-        CONVERSATION_LIST_FUNCTION => Some(AggregateUDF::from(Conversations::list())),
+        CONVERSATION_LIST_FUNCTION => Some(AggregateUDF::from(Conversations::new())),
         RHYTHM_FUNCTION => Some(AggregateUDF::from(RhythmFunction::new())),
         FOLLOWED_FUNCTION => Some(AggregateUDF::from(FollowedFunction::new())),
         ORDERS_FUNCTION => Some(AggregateUDF::from(OrdersFunction::new())),
@@ -291,6 +295,75 @@ impl ScalarUDFImpl for ConversationFactors {
     }
 }
 
+/// See [`CONVERSATION_COUNTS_FUNCTION`].
+#[derive(Debug, Clone)]
+pub struct ConversationCounts {
+    signature: Signature,
+}
+
+impl ConversationCounts {
+    fn new() -> ConversationCounts {
+        ConversationCounts { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+parameterless!(ConversationCounts);
+
+impl ScalarUDFImpl for ConversationCounts {
+    fn name(&self) -> &str {
+        CONVERSATION_COUNTS_FUNCTION
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Struct(conversation_fields()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
+        let Some(lists) = args.args.first() else { return exec_err!("{CONVERSATION_COUNTS_FUNCTION} takes 1 argument") };
+        let lists = lists.to_array(args.number_rows)?;
+        let lists = lists.as_list::<i32>();
+        let mut columns: [Vec<u64>; 4] = Default::default();
+        let mut first_start: Vec<Option<i64>> = Vec::with_capacity(lists.len());
+        for row in 0..lists.len() {
+            let mut values = [0_u64; 4];
+            let mut first = None;
+            if !lists.is_null(row) {
+                let conversations = lists.value(row);
+                let conversations = conversations.as_struct();
+                let field = |name: &str| {
+                    conversations.column_by_name(name).ok_or_else(|| {
+                        datafusion::error::DataFusionError::Execution(format!("{CONVERSATION_COUNTS_FUNCTION}: a list without {name}"))
+                    })
+                };
+                let start = field("start")?.as_primitive::<Int64Type>();
+                let opening = field("opening")?.as_primitive::<Int8Type>();
+                let (unrecovered, resolved) = (field("unrecovered")?.as_boolean(), field("resolved")?.as_boolean());
+                first = start.iter().flatten().min();
+                for index in 0..conversations.len() {
+                    // As `rapport_measures::Conversation::opened_negative` and `recovered`:
+                    // a recovery opened negative, so it is a negative opening not unrecovered.
+                    let opened_negative = opening.is_valid(index) && opening.value(index) == -1;
+                    values[0] += 1;
+                    values[1] += u64::from(opened_negative);
+                    values[2] += u64::from(opened_negative && !unrecovered.value(index));
+                    values[3] += u64::from(!resolved.value(index));
+                }
+            }
+            for (column, value) in columns.iter_mut().zip(values) {
+                column.push(value);
+            }
+            first_start.push(first);
+        }
+        let mut columns: Vec<ArrayRef> = columns.into_iter().map(|values| Arc::new(UInt64Array::from(values)) as ArrayRef).collect();
+        columns.push(Arc::new(Int64Array::from(first_start)));
+        Ok(ColumnarValue::Array(Arc::new(StructArray::try_new(conversation_fields(), columns, None)?)))
+    }
+}
+
 /// See [`ORDER_KEY_FUNCTION`].
 #[derive(Debug, Clone)]
 pub struct OrderKey {
@@ -415,37 +488,19 @@ impl ScalarUDFImpl for ToneFunction {
     }
 }
 
-/// See [`CONVERSATIONS_FUNCTION`]: a struct of `conversations, opened_negative,
-/// recovered, unresolved`.
+/// See [`CONVERSATION_LIST_FUNCTION`].
 #[derive(Debug, Clone)]
 pub struct Conversations {
     signature: Signature,
-    /// The list of conversations ([`CONVERSATION_LIST_FUNCTION`]) rather than the counts.
-    list: bool,
 }
 
 impl Conversations {
     fn new() -> Conversations {
-        Conversations { signature: Signature::any(6, Volatility::Immutable), list: false }
-    }
-
-    fn list() -> Conversations {
-        Conversations { list: true, ..Conversations::new() }
+        Conversations { signature: Signature::any(6, Volatility::Immutable) }
     }
 }
 
-impl PartialEq for Conversations {
-    fn eq(&self, other: &Self) -> bool {
-        self.list == other.list
-    }
-}
-impl Eq for Conversations {}
-impl Hash for Conversations {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        "Conversations".hash(state);
-        self.list.hash(state);
-    }
-}
+parameterless!(Conversations);
 
 fn conversation_list_fields() -> Fields {
     Fields::from(vec![
@@ -459,6 +514,7 @@ fn conversation_list_fields() -> Fields {
         Field::new("watch", DataType::Int8, true),
         // Opened negative and was not recovered (propensity's features).
         Field::new("unrecovered", DataType::Boolean, false),
+        Field::new("resolved", DataType::Boolean, false),
     ])
 }
 
@@ -469,7 +525,7 @@ fn conversation_list_type() -> DataType {
 /// Each group's conversations as one list (see [`CONVERSATION_LIST_FUNCTION`]).
 fn conversation_list_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRow>>) -> DataFusionResult<ListArray> {
     let (mut start, mut channel, mut tone, mut opening, mut response) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut watch, mut unrecovered) = (Vec::new(), Vec::new());
+    let (mut watch, mut unrecovered, mut resolved) = (Vec::new(), Vec::new(), Vec::new());
     let mut lengths = Vec::new();
     for rows in groups {
         let found = rapport_measures::conversations(rows);
@@ -485,6 +541,7 @@ fn conversation_list_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRo
             response.push(conversation.first_response_seconds);
             watch.push(Signal::of_conversation(&conversation).map(i8::from));
             unrecovered.push(conversation.opened_negative() && !conversation.recovered());
+            resolved.push(conversation.resolved);
             channel.push(conversation.channel);
         }
     }
@@ -498,19 +555,12 @@ fn conversation_list_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRo
             Arc::new(Int64Array::from(response)),
             Arc::new(Int8Array::from(watch)),
             Arc::new(BooleanArray::from(unrecovered)),
+            Arc::new(BooleanArray::from(resolved)),
         ],
         None,
     )?;
     let field = Arc::new(Field::new_list_field(DataType::Struct(conversation_list_fields()), true));
     Ok(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), Arc::new(values), None)?)
-}
-
-/// The aggregate's result for the groups: the counts' struct, or the lists.
-fn conversation_output<'a>(list: bool, groups: impl Iterator<Item = &'a mut Vec<ThreadRow>>) -> DataFusionResult<ArrayRef> {
-    Ok(match list {
-        true => Arc::new(conversation_list_array(groups)?),
-        false => Arc::new(conversation_array(groups)?),
-    })
 }
 
 fn conversation_fields() -> Fields {
@@ -528,7 +578,7 @@ fn conversation_state_types() -> [DataType; 6] {
 
 impl AggregateUDFImpl for Conversations {
     fn name(&self) -> &str {
-        if self.list { CONVERSATION_LIST_FUNCTION } else { CONVERSATIONS_FUNCTION }
+        CONVERSATION_LIST_FUNCTION
     }
 
     fn signature(&self) -> &Signature {
@@ -536,11 +586,11 @@ impl AggregateUDFImpl for Conversations {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
-        Ok(if self.list { conversation_list_type() } else { DataType::Struct(conversation_fields()) })
+        Ok(conversation_list_type())
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn Accumulator>> {
-        Ok(Box::new(ConversationState { list: self.list, ..ConversationState::default() }))
+        Ok(Box::new(ConversationState::default()))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -548,7 +598,7 @@ impl AggregateUDFImpl for Conversations {
     }
 
     fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> DataFusionResult<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(ConversationGroups { list: self.list, ..ConversationGroups::default() }))
+        Ok(Box::new(ConversationGroups::default()))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
@@ -568,8 +618,6 @@ impl AggregateUDFImpl for Conversations {
 #[derive(Debug, Default)]
 struct ConversationState {
     rows: Vec<ThreadRow>,
-    /// Emit the list of conversations rather than the counts.
-    list: bool,
 }
 
 impl ConversationState {
@@ -585,7 +633,7 @@ impl ConversationState {
 /// (`None` for a row without a time, which is left out).
 fn thread_rows(columns: &[ArrayRef]) -> DataFusionResult<Vec<Option<ThreadRow>>> {
     let [conversation, channel, time, inbound, tone, resolved] = columns else {
-        return exec_err!("{CONVERSATIONS_FUNCTION} takes 6 arguments, got {}", columns.len());
+        return exec_err!("{CONVERSATION_LIST_FUNCTION} takes 6 arguments, got {}", columns.len());
     };
     let cast = |array: &ArrayRef, data_type: &DataType| arrow::compute::cast(array, data_type);
     let (conversation, channel) = (cast(conversation, &DataType::Utf8)?, cast(channel, &DataType::Utf8)?);
@@ -630,10 +678,7 @@ impl Accumulator for ConversationState {
     }
 
     fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
-        Ok(match self.list {
-            true => ScalarValue::List(Arc::new(conversation_list_array(std::iter::once(&mut self.rows))?)),
-            false => ScalarValue::Struct(Arc::new(conversation_array(std::iter::once(&mut self.rows))?)),
-        })
+        Ok(ScalarValue::List(Arc::new(conversation_list_array(std::iter::once(&mut self.rows))?)))
     }
 
     fn size(&self) -> usize {
@@ -1010,30 +1055,6 @@ fn row_columns<'a>(rows: impl Iterator<Item = &'a ThreadRow> + Clone) -> [ArrayR
     ]
 }
 
-/// The function's results for groups of rows, as one struct array: each group's rows
-/// through the embedded path's conversation rules.
-fn conversation_array<'a>(groups: impl Iterator<Item = &'a mut Vec<ThreadRow>>) -> DataFusionResult<StructArray> {
-    let mut columns: [Vec<u64>; 4] = Default::default();
-    let mut first_start: Vec<Option<i64>> = Vec::new();
-    for rows in groups {
-        let found = rapport_measures::conversations(rows);
-        first_start.push(found.iter().map(|conversation| conversation.start).min());
-        let count = |test: &dyn Fn(&rapport_measures::Conversation) -> bool| found.iter().filter(|found| test(found)).count() as u64;
-        let values = [
-            found.len() as u64,
-            count(&|conversation| conversation.opened_negative()),
-            count(&|conversation| conversation.recovered()),
-            count(&|conversation| !conversation.resolved),
-        ];
-        for (column, value) in columns.iter_mut().zip(values) {
-            column.push(value);
-        }
-    }
-    let mut columns: Vec<ArrayRef> = columns.into_iter().map(|values| Arc::new(UInt64Array::from(values)) as ArrayRef).collect();
-    columns.push(Arc::new(Int64Array::from(first_start)));
-    Ok(StructArray::try_new(conversation_fields(), columns, None)?)
-}
-
 /// Every customer group's interaction rows of a partition, for DataFusion's hash
 /// aggregate (one state for all groups rather than an accumulator object per customer).
 #[derive(Debug, Default)]
@@ -1041,8 +1062,6 @@ struct ConversationGroups {
     rows: Vec<Vec<ThreadRow>>,
     /// Rows held and the bytes of their texts (for `size`, which must not walk them).
     held: (usize, usize),
-    /// Emit the lists of conversations rather than the counts.
-    list: bool,
 }
 
 impl ConversationGroups {
@@ -1090,7 +1109,7 @@ impl GroupsAccumulator for ConversationGroups {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> DataFusionResult<ArrayRef> {
         let mut taken = self.take(emit_to);
-        conversation_output(self.list, taken.iter_mut())
+        Ok(Arc::new(conversation_list_array(taken.iter_mut())?))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> DataFusionResult<Vec<ArrayRef>> {
@@ -1358,7 +1377,7 @@ pub(crate) const INTERACTION_COLUMNS: &str = concat!(
     " AS inbound"
 );
 
-/// The arguments of `rapport_conversations` and `rapport_conversation_list` over
+/// The arguments of `rapport_conversation_list` over
 /// [`INTERACTION_COLUMNS`]: a customer's message is scored by the service model.
 fn conversation_arguments() -> String {
     format!(
@@ -1447,14 +1466,14 @@ fn linked_rows_with(links: Option<&crate::links::Links>, kind: &str, columns: &s
 
 /// The per-customer aggregation of `analyze`, for the customers of `roster` (every
 /// customer a plan finds must be there): see [`CustomerAggregation`].
-pub fn customer_events(session: &Session, spec: FeatureSpec, roster: &Roster) -> Result<CustomerAggregation, SqlError> {
+pub fn customer_events(session: &Session, links: &OrderLinks, spec: FeatureSpec, roster: &Roster) -> Result<CustomerAggregation, SqlError> {
     let context = &session.context;
     context.register_udf(ScalarUDF::from(Micros::new()));
     context.register_udf(ScalarUDF::from(OrderKey::new()));
     context.register_udf(ScalarUDF::from(ToneFunction::new()));
     context.register_udf(ScalarUDF::from(LocalDay::new()));
     context.register_udaf(AggregateUDF::from(Conversations::new()));
-    context.register_udaf(AggregateUDF::from(Conversations::list()));
+    context.register_udf(ScalarUDF::from(ConversationCounts::new()));
     context.register_udf(ScalarUDF::from(ConversationFactors::new()));
     context.register_udaf(AggregateUDF::from(RhythmFunction::new()));
     context.register_udaf(AggregateUDF::from(FollowedFunction::new()));
@@ -1464,8 +1483,7 @@ pub fn customer_events(session: &Session, spec: FeatureSpec, roster: &Roster) ->
     context.register_udaf(SummaryFunction::new(spec.summary, spec.zone).udaf());
     let exists = |kind: &str| context.table_exist(format!("events.{kind}").as_str()).map_err(internal);
     let as_of = spec.as_of;
-    let links = placing_links(session)?;
-    let linked_with = |kind: &str, columns: &str, summary_t: bool| linked_rows_with(links.as_ref(), kind, columns, as_of, summary_t);
+    let linked_with = |kind: &str, columns: &str, summary_t: bool| linked_rows_with(links.0.as_ref(), kind, columns, as_of, summary_t);
     let linked = |kind: &str, columns: &str| linked_with(kind, columns, false);
     // With RAPPORT_TIMINGS=1, each plan's time and its first words.
     let run = |sql: String| {
@@ -1476,6 +1494,20 @@ pub fn customer_events(session: &Session, spec: FeatureSpec, roster: &Roster) ->
         result
     };
     let conversation_arguments = conversation_arguments();
+    // Each customer's conversations, read by the event columns, strength's factors, the alerts' windows, the
+    // watch list and ROR: computed once on one machine, where each plan that read them
+    // scored every customer message again.
+    let lists = match exists("interactions")? {
+        true => {
+            let rows = linked("interactions", INTERACTION_COLUMNS);
+            Some(reused(
+                session,
+                &format!("SELECT customer, {CONVERSATION_LIST_FUNCTION}({conversation_arguments}) AS list FROM ({rows}) GROUP BY customer"),
+                "rapport_conversation_lists",
+            )?)
+        }
+        false => None,
+    };
     let mut customers: ByCustomer<CustomerEvents> = ByCustomer::new(roster);
     // ROR's inputs: purchases' sums with the event columns, the rest below.
     let mut ror: ByCustomer<RorInputs> = ByCustomer::new(roster);
@@ -1528,12 +1560,8 @@ pub fn customer_events(session: &Session, spec: FeatureSpec, roster: &Roster) ->
         summary_batches = batches;
     }
 
-    if exists("interactions")? {
-        let rows = linked("interactions", INTERACTION_COLUMNS);
-        let batches = run(format!(
-            "SELECT customer, {CONVERSATIONS_FUNCTION}({conversation_arguments}) AS c
-             FROM ({rows}) GROUP BY customer"
-        ))?;
+    if let Some(lists) = &lists {
+        let batches = run(format!("SELECT customer, {CONVERSATION_COUNTS_FUNCTION}(list) AS c FROM {}", lists.from))?;
         for batch in &batches {
             let ids = ids(batch)?;
             let found = batch.column(1).as_struct();
@@ -1710,20 +1738,6 @@ pub fn customer_events(session: &Session, spec: FeatureSpec, roster: &Roster) ->
             }
         }
     }
-    // Each customer's conversations, read by strength's factors, the alerts' windows, the
-    // watch list and ROR: computed once on one machine, where each plan that read them
-    // scored every customer message again.
-    let lists = match exists("interactions")? {
-        true => {
-            let rows = linked("interactions", INTERACTION_COLUMNS);
-            Some(reused(
-                session,
-                &format!("SELECT customer, {CONVERSATION_LIST_FUNCTION}({conversation_arguments}) AS list FROM ({rows}) GROUP BY customer"),
-                "rapport_conversation_lists",
-            )?)
-        }
-        false => None,
-    };
     if let Some(lists) = &lists {
         let batches = run(format!(
             "SELECT customer, {CONVERSATION_FACTORS_FUNCTION}(list, arrow_cast({split}, 'Int64'), arrow_cast({as_of}, 'Int64')) AS f
