@@ -219,6 +219,15 @@ fn blank_customer(message: &str) -> Option<(String, String)> {
     })
 }
 
+/// The input column a rejected row's order id is read from, where the reject says that a
+/// customer or an order was expected (`… or an order id in column "InvoiceNo"`), when it
+/// is a plain name a `--where` can test.
+fn order_column(message: &str) -> Option<String> {
+    let rest = message.split(", or an order id in column \"").nth(1)?;
+    let (column, _) = rest.split_once('"')?;
+    (!column.is_empty() && column.chars().all(|c| c.is_alphanumeric() || c == '_')).then(|| column.to_string())
+}
+
 /// The `--time-format` hint for a rejected time: the layout the first rejected value
 /// suggests (`12/13/2010 8:26` is month first, `13/12/2010` day first; `12/1/2010` could
 /// be either, and the hint says so rather than guess).
@@ -451,13 +460,20 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
         ),
         "too_many_rejects" if subcommand == "ingest" && blank_customer(&error.to_string()).is_some() => {
             let (column, value) = blank_customer(&error.to_string()).unwrap_or_default();
-            let condition = match value.as_str() {
+            let named = match value.as_str() {
                 "" => format!("{column} IS NOT NULL"),
                 other => format!("{column} IS NOT NULL AND {column} <> '{other}'"),
             };
-            Some(format!(
-                "rows without a customer cannot be linked to anyone: skip them with --where \"{condition}\", or keep them in quarantine/ with --max-rejects N"
-            ))
+            // A row with an order id but no customer is kept (the analysis links it through
+            // the order), so the condition keeps those too.
+            Some(match order_column(&error.to_string()) {
+                Some(order) => format!(
+                    "rows naming neither a customer nor an order cannot be linked to anyone: skip them with --where \"({named}) OR {order} IS NOT NULL\", or keep them in quarantine/ with --max-rejects N"
+                ),
+                None => format!(
+                    "rows without a customer cannot be linked to anyone: skip them with --where \"{named}\", or keep them in quarantine/ with --max-rejects N"
+                ),
+            })
         }
         "too_many_rejects" if subcommand == "ingest" => {
             Some("run again with --max-rejects N to accept up to N rejected rows; ingest then keeps them in quarantine/ (rapport quarantine list)".into())
@@ -600,6 +616,12 @@ mod tests {
             Some(("customer_id".to_string(), String::new()))
         );
         assert_eq!(blank_customer(r#"column "amount": found "", expected a decimal number"#), None);
+        assert_eq!(
+            order_column(r#"first: a.csv:4: column "Customer": found "", expected a customer id, or an order id in column "InvoiceNo""#),
+            Some("InvoiceNo".to_string())
+        );
+        assert_eq!(order_column(r#"column "Customer": found "", expected a customer id, or an order id in column "Invoice No""#), None);
+        assert_eq!(order_column(r#"column "Customer": found "", expected a customer id (the file maps no order id)"#), None);
         // A header row read as data (CDNOW's master file with --columns), and a word in the
         // time column further down.
         let hint = time_format_hint(r#"first: CDNOW_master.txt:1: column "time": found "date", expected a time matching "%Y%m%d""#);

@@ -195,7 +195,7 @@ impl EventKind {
             && values[1] == Value::Missing
             && values[order] == Value::Missing
         {
-            return Err((1, CoreError::invalid("", "a customer id, or an order id that a purchase carries (customer_id or order_id)")));
+            return Err((1, CoreError::invalid("", "a customer id, or an order id (customer_id or order_id)")));
         }
         match self {
             EventKind::Surveys => {

@@ -1786,35 +1786,23 @@ type CustomerTableOutcome = (
     (rapport_action::alerts::Windows, BTreeMap<i64, u64>, NeedCounts, Option<PlannedPropensity>),
 );
 
-/// Every customer's rhythm of purchase days (`rapport_action::lapse`), and how many gaps
-/// of each length the brand's customers have, from the timelines.
-fn rhythms_of(timelines: &[Timeline]) -> (Vec<Option<Rhythm>>, BTreeMap<i64, u64>) {
-    let count = |mut counts: BTreeMap<i64, u64>, days: &[i64]| {
-        for gap in rapport_action::lapse::gaps(days) {
-            *counts.entry(gap).or_default() += 1;
-        }
-        counts
-    };
+/// How many gaps of each length between purchase days (`rapport_action::lapse`) the
+/// brand's customers have, from the timelines.
+fn gap_counts_of(timelines: &[Timeline]) -> BTreeMap<i64, u64> {
     timelines
         .par_iter()
-        .fold(
-            || (Vec::new(), BTreeMap::new()),
-            |(mut rhythms, counts), timeline| {
-                let days = rapport_action::lapse::purchase_days(timeline);
-                rhythms.push(Rhythm::of(&days));
-                (rhythms, count(counts, &days))
-            },
-        )
-        .reduce(
-            || (Vec::new(), BTreeMap::new()),
-            |(mut rhythms, mut counts), (more, other)| {
-                rhythms.extend(more);
-                for (gap, n) in other {
-                    *counts.entry(gap).or_default() += n;
-                }
-                (rhythms, counts)
-            },
-        )
+        .fold(BTreeMap::new, |mut counts: BTreeMap<i64, u64>, timeline| {
+            for gap in rapport_action::lapse::gaps(&rapport_action::lapse::purchase_days(timeline)) {
+                *counts.entry(gap).or_default() += 1;
+            }
+            counts
+        })
+        .reduce(BTreeMap::new, |mut counts, other| {
+            for (gap, n) in other {
+                *counts.entry(gap).or_default() += n;
+            }
+            counts
+        })
 }
 
 /// What the relationship stage reads of the events beyond the event columns, given the
@@ -2012,38 +2000,51 @@ fn customer_table(
     // And the watch list's signals since its window began, and what ROR reads.
     // The tracking plot's histogram, when the plans counted it.
     let mut planned_histogram = take_histogram(&mut planned_strength);
-    let (strength, windows, (rhythms, gap_counts), signals, ror, (playbook, needs), cutoffs) = match planned_strength {
-        None => (
-            timelines.par_iter().map(|timeline| StrengthInputs::of(timeline, split, as_of)).collect(),
-            rapport_action::alerts::Windows::of(timelines, first, as_of),
-            rhythms_of(timelines),
-            timelines.par_iter().map(|timeline| Signal::recent(timeline, reads.watch_since)).collect(),
-            timelines.par_iter().map(|timeline| RorInputs::of(timeline, reads.conversation_channels)).collect(),
-            (
-                // Read from the timelines when the proposals are made (held here, a couple of
-                // hundred bytes a customer, they raised the analysis's peak by 0.4 GiB at 1M).
-                vec![None; n],
-                timelines.par_iter().map(|timeline| NeedCounts::of(timeline, as_of)).reduce(NeedCounts::default, |mut a, b| {
-                    a.add(b);
-                    a
-                }),
-            ),
+    let (inputs, windows, gap_counts, needs, cutoffs) = match planned_strength {
+        None => {
+            // Each customer's inputs at once from their timeline: a list per input beside
+            // the timelines, zipped afterwards, held about 350 bytes a customer more at
+            // this stage's peak (3.5 GB at 10M customers).
+            let inputs: Vec<crate::relationship::CustomerInputs> = timelines
+                .par_iter()
+                .zip(events.par_iter())
+                .map(|(timeline, events)| {
+                    crate::relationship::CustomerInputs::of(
+                        events,
+                        StrengthInputs::of(timeline, split, as_of),
+                        Rhythm::of(&rapport_action::lapse::purchase_days(timeline)),
+                        Signal::recent(timeline, reads.watch_since),
+                        RorInputs::of(timeline, reads.conversation_channels),
+                        // Read from the timelines when the proposals are made (held here, a
+                        // couple of hundred bytes a customer, they raised the analysis's
+                        // peak by 0.4 GiB at 1M).
+                        None,
+                    )
+                })
+                .collect();
+            let needs = timelines.par_iter().map(|timeline| NeedCounts::of(timeline, as_of)).reduce(NeedCounts::default, |mut a, b| {
+                a.add(b);
+                a
+            });
             // Propensity reads the timelines when it comes to it.
-            None,
-        ),
-        Some(planned) => from_plans(planned, split)?,
+            (inputs, rapport_action::alerts::Windows::of(timelines, first, as_of), gap_counts_of(timelines), needs, None)
+        }
+        Some(planned) => {
+            let (strength, windows, (rhythms, gap_counts), signals, ror, (playbook, needs), cutoffs) = from_plans(planned, split)?;
+            let inputs = events
+                .par_iter()
+                .zip(strength)
+                .zip(rhythms)
+                .zip(signals)
+                .zip(ror)
+                .zip(playbook)
+                .map(|(((((events, strength), rhythm), signals), ror), playbook)| {
+                    crate::relationship::CustomerInputs::of(events, strength, rhythm, signals, ror, playbook)
+                })
+                .collect();
+            (inputs, windows, gap_counts, needs, cutoffs)
+        }
     };
-    let inputs: Vec<crate::relationship::CustomerInputs> = events
-        .par_iter()
-        .zip(strength)
-        .zip(rhythms)
-        .zip(signals)
-        .zip(ror)
-        .zip(playbook)
-        .map(|(((((events, strength), rhythm), signals), ror), playbook)| {
-            crate::relationship::CustomerInputs::of(events, strength, rhythm, signals, ror, playbook)
-        })
-        .collect();
     // Who was referred, for their CLV.
     let referred: Vec<bool> = events.iter().map(|events| events.referred).collect();
     // In the table now: freed before the fit, this stage's peak (1.4 GiB at 10M customers).

@@ -56,6 +56,7 @@ pub(crate) async fn remote_context(url: &str, config: SessionConfig) -> Result<S
         )));
     }
     let config = config
+        .with_target_partitions(cluster_partitions())
         .upgrade_for_ballista()
         .with_ballista_logical_extension_codec(logical_codec())
         .with_ballista_physical_extension_codec(physical_codec())
@@ -80,6 +81,23 @@ pub(crate) async fn remote_context(url: &str, config: SessionConfig) -> Result<S
 /// for about 30M customers per partition; the partials' size grows with the customers
 /// until those rows are replaced by sufficient statistics (docs/scaling.md).
 pub const MESSAGE_LIMIT: usize = 1 << 30;
+
+/// How many partitions a shuffle on a cluster writes, unless `RAPPORT_CLUSTER_PARTITIONS`
+/// says otherwise. A per-customer aggregation's final stage holds every group of its
+/// partition until the partition ends (its states are lists of rows, which do not
+/// spill), so an executor running one task at a time holds about 1/N of the customers,
+/// where with the client's core count (two here) each of two executors held half.
+pub const CLUSTER_PARTITIONS: usize = 16;
+
+/// The shuffle partitions of a cluster session: `RAPPORT_CLUSTER_PARTITIONS` when it is a
+/// positive number, else [`CLUSTER_PARTITIONS`].
+pub fn cluster_partitions() -> usize {
+    std::env::var("RAPPORT_CLUSTER_PARTITIONS")
+        .ok()
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(CLUSTER_PARTITIONS)
+}
 
 /// Where a scheduler listens.
 #[derive(Debug, Clone)]

@@ -1320,10 +1320,22 @@ impl RowSink for IngestBlock<'_> {
                 Ok(FieldValue::Number(number)) => number.to_string(),
                 _ => String::new(),
             };
-            let expected = match error {
+            let mut expected = match error {
                 rapport_core::CoreError::InvalidValue { expected, .. } => expected,
                 other => other.to_string(),
             };
+            // A row naming neither a customer nor an order: which input column the order
+            // id is read from (what a `--where` keeping the rows that name one tests), or
+            // that the file has none.
+            if let Some(order) = context.kind.fields().iter().position(|field| field.name == "order_id")
+                && index == 1
+                && values[order] == Value::Missing
+            {
+                expected = match mapping.column_of(order) {
+                    Some(column) => format!("a customer id, or an order id in column {column:?}"),
+                    None => "a customer id (the file maps no order id to link the row through)".to_string(),
+                };
+            }
             return self.reject_row(line, fields, mapping.describe(index), &value, expected);
         }
         self.has_raw = false;

@@ -552,6 +552,44 @@ fn blank_customers_get_a_filter_hint_that_works() {
     assert!(accepted.contains("purchases,2,0,0,1,000001"), "{accepted}");
 }
 
+/// A row naming neither a customer nor an order is rejected; the hint's filter skips it
+/// and keeps the row that names only an order (which the analysis links through it).
+#[test]
+fn rows_naming_neither_customer_nor_order_get_a_filter_that_keeps_order_rows() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    ok(&["init", workspace]);
+    let file = directory.path().join("orders.csv");
+    std::fs::write(
+        &file,
+        "Customer,InvoiceNo,InvoiceDate,Amount\nc1,536365,2010-12-01 08:26,15.30\n,536365,2010-12-01 08:26,3.00\n,,2010-12-01 08:34,20.00\n",
+    )
+    .expect("write");
+    let file = file.to_str().expect("path");
+    let maps = ["--map", "customer_id=Customer", "--map", "order_id=InvoiceNo", "--map", "time=InvoiceDate", "--map", "amount=Amount"];
+    let mut args = vec!["ingest", "-w", workspace, "-k", "purchases", file];
+    args.extend_from_slice(&maps);
+    let error = user_error(&args);
+    assert!(error.contains(r#"expected a customer id, or an order id in column "InvoiceNo""#), "{error}");
+    let condition = "(Customer IS NOT NULL) OR InvoiceNo IS NOT NULL";
+    assert!(error.contains(&format!("--where \"{condition}\"")), "{error}");
+    args.extend_from_slice(&["--where", condition, "--format", "csv"]);
+    let accepted = ok(&args);
+    assert!(accepted.contains("purchases,2,0,0,1,000001"), "{accepted}");
+
+    // Without an order column, the filter tests the customer alone.
+    let file = directory.path().join("no-orders.csv");
+    std::fs::write(&file, "Customer,InvoiceDate,Amount\nc1,2010-12-01 08:26,15.30\n,2010-12-01 08:34,20.00\n").expect("write");
+    let file = file.to_str().expect("path");
+    let maps = ["--map", "customer_id=Customer", "--map", "time=InvoiceDate", "--map", "amount=Amount"];
+    let mut args = vec!["ingest", "-w", workspace, "-k", "purchases", file];
+    args.extend_from_slice(&maps);
+    let error = user_error(&args);
+    assert!(error.contains("expected a customer id (the file maps no order id to link the row through)"), "{error}");
+    assert!(error.contains("--where \"Customer IS NOT NULL\""), "{error}");
+}
+
 /// `rapport compact`: small batches merged into one; the customer summary is the same
 /// before and after; a second run has nothing to do.
 #[test]
