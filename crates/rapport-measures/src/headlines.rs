@@ -708,8 +708,11 @@ impl Measures {
             effect(&self.frequency_rows).map(|i| Headline::new(i, "repeat purchases per year", "customers")),
             engagement_reason,
         );
+        // Whether anyone bought: without a purchase in the data, buying again after a bad
+        // experience is 0% in every arm, which is no estimate of an effect.
+        let bought = !self.basket_rows.is_empty();
         let (unresolved, resolved) = (self.churn_unresolved, self.churn_resolved);
-        let churn = (unresolved.n > 0 && resolved.n > 0 && self.service.resolution_stated > 0)
+        let churn = (bought && unresolved.n > 0 && resolved.n > 0 && self.service.resolution_stated > 0)
             .then(|| newcombe_difference(unresolved.successes, unresolved.n, resolved.successes, resolved.n, confidence).scaled(100.0));
         put(
             "bad_experience_churn_effect",
@@ -724,7 +727,7 @@ impl Measures {
             "needs both recovered and unrecovered customers, with purchases",
         );
         let (recovered, unrecovered) = (self.retained_recovered, self.retained_unrecovered);
-        let retention = (recovered.n > 0 && unrecovered.n > 0)
+        let retention = (bought && recovered.n > 0 && unrecovered.n > 0)
             .then(|| newcombe_difference(recovered.successes, recovered.n, unrecovered.successes, unrecovered.n, confidence).scaled(100.0));
         put(
             "recovered_retention_effect",
@@ -1165,6 +1168,50 @@ mod tests {
         let rate = &headlines["recovery_rate"];
         let expected = rapport_stats::intervals::wilson(1, 11, 0.95).scaled(100.0);
         assert_eq!((rate.estimate, rate.lower, rate.upper, rate.n), (expected.estimate, Some(expected.lower), Some(expected.upper), 11));
+    }
+
+    /// Without a purchase in the data, the effects of a bad experience on buying again are
+    /// skipped (every arm bought again 0%), not shown as 0 points; one purchase and they
+    /// are estimated.
+    #[test]
+    fn bad_experience_effects_need_purchases() {
+        use crate::timeline::{Conversation, Tone};
+        let settings = Settings::new(MARCH + 400 * DAY, Zone::Utc);
+        let conversation = |closing: Tone, resolved: bool| Conversation {
+            start: MARCH,
+            channel: "social".into(),
+            agent: None,
+            first_response_seconds: None,
+            duration_seconds: 0,
+            resolved,
+            resolution_stated: true,
+            opening: Some(Tone::Negative),
+            closing: Some(closing),
+            customer_texts: 2,
+            replies_before_start: 0,
+            topic: None,
+        };
+        let mut timelines: Vec<Timeline> = (0..20)
+            .map(|index| {
+                let mut timeline = Timeline { customer: format!("c{index}").into(), ..Timeline::default() };
+                let closing = if index % 2 == 0 { Tone::Positive } else { Tone::Negative };
+                timeline.conversations.push(conversation(closing, index % 3 == 0));
+                timeline
+            })
+            .collect();
+        let measure = |timelines: &[Timeline]| {
+            let mut measures = Measures::default();
+            timelines.iter().for_each(|timeline| measures.update(timeline, &settings));
+            measures.headlines(&settings, "GBP")
+        };
+        let (headlines, skipped) = measure(&timelines);
+        for name in ["recovered_retention_effect", "bad_experience_churn_effect"] {
+            assert!(!headlines.contains_key(name), "{name}: {:?}", headlines.get(name));
+            assert!(skipped[name].contains("with purchases"), "{name}: {}", skipped[name]);
+        }
+        timelines[0].purchases.push(Purchase { time: MARCH + 10 * DAY, day: 0, amount: 10.0, margin: None, order_time: None, order: 0 });
+        let (headlines, _) = measure(&timelines);
+        assert!(headlines.contains_key("recovered_retention_effect") && headlines.contains_key("bad_experience_churn_effect"));
     }
 
     /// 200 answers, 100 promoters, 40 detractors: NPS 29.6 ± 10.7 by adjusted Wald (the
