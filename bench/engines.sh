@@ -31,7 +31,8 @@ command_args() {
 }
 
 peak() { awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
-rss_mib() { awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2> /dev/null || echo 0; }
+# (a process that has just exited may be a zombie, whose status has no VmRSS: 0 then)
+rss_mib() { local rss; rss=$(awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2> /dev/null || true); echo "${rss:-0}"; }
 # RAPPORT_BENCH_LIMIT_MIB: stop a run whose client or any executor holds more than this
 # (so that a plan too large for the machine is reported, not killed by the kernel).
 limit=${RAPPORT_BENCH_LIMIT_MIB:-0}
@@ -55,6 +56,8 @@ run_once() { # command engine run
       done
       if [ -n "$over" ]; then
         printf '%s\t%s\t%s\tstopped after %s s: a process passed %s MiB' "$1" "${2%%://*}" "$3" "$((SECONDS - start))" "$limit"
+        # The executors' peaks so far, before they are stopped with the client.
+        for pid in "${executors[@]}"; do printf ' (executor %s)' "$(peak "$pid" 2> /dev/null)"; done
         kill "$client" "${executors[@]}" 2> /dev/null || true
         wait "$timer" 2> /dev/null || true
         return

@@ -219,6 +219,26 @@ fn blank_customer(message: &str) -> Option<(String, String)> {
     })
 }
 
+/// The condition of `--where` among a command's arguments.
+fn where_condition(args: impl Iterator<Item = String>) -> Option<String> {
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        if arg == "--where" {
+            return args.next();
+        }
+        if let Some(condition) = arg.strip_prefix("--where=") {
+            return Some(condition.to_string());
+        }
+    }
+    None
+}
+
+/// Whether `text` names `word` as a whole word (not inside a longer name), ignoring case.
+fn names_word(text: &str, word: &str) -> bool {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    text.split(|c: char| !is_name(c)).any(|part| part.eq_ignore_ascii_case(word))
+}
+
 /// The input column a rejected row's order id is read from, where the reject says that a
 /// customer or an order was expected (`… or an order id in column "InvoiceNo"`), when it
 /// is a plain name a `--where` can test.
@@ -512,6 +532,15 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
             let found: Vec<&str> = text.split(": ").last().unwrap_or("").split(", ").map(|name| name.trim_matches('"')).collect();
             let is_field =
                 |name: &str| rapport_engine::EventKind::ALL.iter().any(|kind| kind.fields().iter().any(|spec| spec.name == name));
+            // A --where written with Rapport's field names: it reads the file's columns.
+            if let Some(condition) = where_condition(std::env::args())
+                && names.iter().any(|name| names_word(&condition, name))
+            {
+                return Some(format!(
+                    "--where reads the file's own column names ({}), not Rapport's fields: write {condition:?} with the file's names",
+                    found.iter().map(|name| format!("{name:?}")).collect::<Vec<_>>().join(", ")
+                ));
+            }
             if let Some(column) = names.iter().find(|name| !is_field(name)) {
                 return Some(format!(
                     "{column:?} is the column a mapping names (--map, or rapport.toml's [mapping] / [filter]), and the file has no such column: correct the mapping"
@@ -622,6 +651,13 @@ mod tests {
         );
         assert_eq!(order_column(r#"column "Customer": found "", expected a customer id, or an order id in column "Invoice No""#), None);
         assert_eq!(order_column(r#"column "Customer": found "", expected a customer id (the file maps no order id)"#), None);
+        let args = |list: &[&str]| list.iter().map(|arg| arg.to_string()).collect::<Vec<_>>().into_iter();
+        let condition = where_condition(args(&["ingest", "--where", "customer_id IS NOT NULL", "-k", "purchases"]));
+        assert_eq!(condition.as_deref(), Some("customer_id IS NOT NULL"));
+        assert_eq!(where_condition(args(&["ingest", "--where=x > 1"])).as_deref(), Some("x > 1"));
+        assert_eq!(where_condition(args(&["ingest", "-k", "purchases"])), None);
+        assert!(names_word("customer_id IS NOT NULL OR order_id IS NOT NULL", "order_id"));
+        assert!(!names_word("my_order_id IS NOT NULL", "order_id"));
         // A header row read as data (CDNOW's master file with --columns), and a word in the
         // time column further down.
         let hint = time_format_hint(r#"first: CDNOW_master.txt:1: column "time": found "date", expected a time matching "%Y%m%d""#);

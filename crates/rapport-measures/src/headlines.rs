@@ -1193,7 +1193,7 @@ mod tests {
         };
         let mut timelines: Vec<Timeline> = (0..20)
             .map(|index| {
-                let mut timeline = Timeline { customer: format!("c{index}").into(), ..Timeline::default() };
+                let mut timeline = Timeline { customer: format!("c{index}"), ..Timeline::default() };
                 let closing = if index % 2 == 0 { Tone::Positive } else { Tone::Negative };
                 timeline.conversations.push(conversation(closing, index % 3 == 0));
                 timeline

@@ -574,6 +574,11 @@ fn rows_naming_neither_customer_nor_order_get_a_filter_that_keeps_order_rows() {
     assert!(error.contains(r#"expected a customer id, or an order id in column "InvoiceNo""#), "{error}");
     let condition = "(Customer IS NOT NULL) OR InvoiceNo IS NOT NULL";
     assert!(error.contains(&format!("--where \"{condition}\"")), "{error}");
+    // Written with Rapport's field names, the filter is refused with what it reads.
+    let mut fields = args.clone();
+    fields.extend_from_slice(&["--where", "customer_id IS NOT NULL OR order_id IS NOT NULL"]);
+    let error = user_error(&fields);
+    assert!(error.contains("--where reads the file's own column names (\"Customer\", \"InvoiceNo\""), "{error}");
     args.extend_from_slice(&["--where", condition, "--format", "csv"]);
     let accepted = ok(&args);
     assert!(accepted.contains("purchases,2,0,0,1,000001"), "{accepted}");
