@@ -466,7 +466,17 @@ impl Workspace {
         // products) split across two files are two events, not a duplicate. The columns
         // no field maps are read for that, after the mapped ones.
         let mapped = wanted.len();
-        if let Some(columns) = crate::input::text_columns(input)? {
+        let header = crate::input::text_columns(input)?;
+        // The input column a row's order id is read from, where the input has it (a
+        // file's header says; other inputs are taken at the mapping's word).
+        let order_column = kind
+            .fields()
+            .iter()
+            .position(|field| field.name == "order_id")
+            .and_then(|index| mapping.column_of(index))
+            .filter(|column| header.as_ref().is_none_or(|names| names.iter().any(|name| name.eq_ignore_ascii_case(column))))
+            .map(str::to_string);
+        if let Some(columns) = header {
             for name in columns {
                 if !name.is_empty() && !wanted.iter().any(|column| column.name.eq_ignore_ascii_case(&name)) {
                     wanted.push(WantedColumn::identity(name));
@@ -488,6 +498,7 @@ impl Workspace {
                 .then(|| unmapped.iter().map(|name| name.to_lowercase()).collect()),
             forgotten: forgotten.as_ref().zip(customer_index),
             customer: customer_index,
+            order_column,
         };
         let time_column =
             kind.fields().iter().position(|field| field.name == "time").and_then(|index| mapping.column_of(index)).map(str::to_string);
@@ -1153,6 +1164,8 @@ struct RowContext<'a> {
     forgotten: Option<(&'a crate::forget::Forgotten, usize)>,
     /// Where a row's customer id is, for a kind that has one.
     customer: Option<usize>,
+    /// The input column a row's order id is read from, when the input has one.
+    order_column: Option<String>,
 }
 
 struct ParsedRow {
@@ -1331,7 +1344,7 @@ impl RowSink for IngestBlock<'_> {
                 && index == 1
                 && values[order] == Value::Missing
             {
-                expected = match mapping.column_of(order) {
+                expected = match &context.order_column {
                     Some(column) => format!("a customer id, or an order id in column {column:?}"),
                     None => "a customer id (the file maps no order id to link the row through)".to_string(),
                 };
