@@ -207,7 +207,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     // in this process.
     let on_engine = match engine {
         Engine::Embedded => None,
-        _ => Some(OnEngine::open(&request.workspace, engine)?),
+        _ => Some(OnEngine::open(&request.workspace, engine, progress)?),
     };
     let (loaded, planned_measures) = match &on_engine {
         None => (load_timelines(&workspace, request.as_of.as_deref(), progress)?, None),
@@ -345,7 +345,8 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         }
     }
 
-    progress("fitting lifetime value (BG/NBD + Gamma-Gamma)");
+    // On an engine the per-customer plans run first (`customer_table` says when it fits).
+    progress(if on_engine.is_some() { "aggregating each customer's events on the engine" } else { FITTING });
     let (mut table, models, referred_clv, tracking, inputs, windows) = customer_table(
         customers,
         &settings,
@@ -524,12 +525,17 @@ fn check_engine(_root: &Path, engine: &Engine) -> Result<(), EngineError> {
     })
 }
 
+/// What an analysis says while it fits lifetime value.
+const FITTING: &str = "fitting lifetime value (BG/NBD + Gamma-Gamma)";
+
 /// An analysis on an engine other than the embedded one: where it runs, and the one
 /// session (with the order links its plans place rows by) that the reading and the
 /// per-customer aggregation share.
 struct OnEngine<'a> {
     root: &'a Path,
     engine: &'a Engine,
+    /// Where the analysis says what it is doing.
+    progress: &'a (dyn Fn(&str) + Sync),
     #[cfg(feature = "sql")]
     session: rapport_sql::Session,
     #[cfg(feature = "sql")]
@@ -539,19 +545,19 @@ struct OnEngine<'a> {
 impl<'a> OnEngine<'a> {
     /// The session on `engine` over the workspace at `root`, with its order links found.
     #[cfg(feature = "sql")]
-    fn open(root: &'a Path, engine: &'a Engine) -> Result<OnEngine<'a>, EngineError> {
+    fn open(root: &'a Path, engine: &'a Engine, progress: &'a (dyn Fn(&str) + Sync)) -> Result<OnEngine<'a>, EngineError> {
         let session = engine.session(root)?;
         let started = std::time::Instant::now();
         let links = rapport_sql::features::OrderLinks::of(&session)?;
         tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "reading on the engine: the order links done");
-        Ok(OnEngine { root, engine, session, links })
+        Ok(OnEngine { root, engine, progress, session, links })
     }
 
     /// Without the `sql` feature no engine but the embedded one runs: which feature to build.
     #[cfg(not(feature = "sql"))]
-    fn open(root: &'a Path, engine: &'a Engine) -> Result<OnEngine<'a>, EngineError> {
+    fn open(root: &'a Path, engine: &'a Engine, progress: &'a (dyn Fn(&str) + Sync)) -> Result<OnEngine<'a>, EngineError> {
         check_engine(root, engine)?;
-        Ok(OnEngine { root, engine })
+        Ok(OnEngine { root, engine, progress })
     }
 }
 
@@ -1954,7 +1960,11 @@ fn customer_table(
         monetary: true,
     };
     let planned = match on_engine {
-        Some(on_engine) => Some(planned_events(on_engine, customers, (as_of, zone), options, reads)?),
+        Some(on_engine) => {
+            let planned = planned_events(on_engine, customers, (as_of, zone), options, reads)?;
+            (on_engine.progress)(FITTING);
+            Some(planned)
+        }
         None => None,
     };
     // The event columns: from the timelines here, or from the plans of the same
