@@ -192,23 +192,17 @@ pub fn analyze(request: &AnalyzeRequest, progress: &(dyn Fn(&str) + Sync)) -> Re
 /// this process either way (docs/scaling.md).
 pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(&str) + Sync)) -> Result<AnalyzeOutcome, EngineError> {
     // A scheduler that cannot be reached (or a build without the engine) is said before
-    // the analysis starts, not after it has read everything.
-    if *engine != Engine::Embedded {
-        check_engine(&request.workspace, engine)?;
-    }
-    if let Some(url) = engine.cluster() {
-        progress(&format!("aggregating customers on {url}"));
-    }
-    let started = SystemTime::now();
-    let workspace = Workspace::open(&request.workspace)?;
-    let zone = workspace.zone();
-    let currency = workspace.config().currency.clone();
-    // On an engine, the reading and the measures are plans there: no timeline is built
-    // in this process.
+    // the analysis starts, not after it has read everything: the engine's session opens
+    // first. On an engine, the reading and the measures are plans there: no timeline is
+    // built in this process.
     let on_engine = match engine {
         Engine::Embedded => None,
         _ => Some(OnEngine::open(&request.workspace, engine, progress)?),
     };
+    let started = SystemTime::now();
+    let workspace = Workspace::open(&request.workspace)?;
+    let zone = workspace.zone();
+    let currency = workspace.config().currency.clone();
     let (loaded, planned_measures) = match &on_engine {
         None => (load_timelines(&workspace, request.as_of.as_deref(), progress)?, None),
         Some(on_engine) => {
@@ -510,12 +504,6 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
     Ok(AnalyzeOutcome { run, summary, headlines, skipped })
 }
 
-/// Whether `engine` can run here: a session on it opens (the scheduler answers).
-#[cfg(feature = "sql")]
-fn check_engine(root: &Path, engine: &Engine) -> Result<(), EngineError> {
-    engine.session(root).map(|_| ())
-}
-
 /// Without the `sql` feature no engine but the embedded one runs: which feature to build.
 #[cfg(not(feature = "sql"))]
 fn check_engine(_root: &Path, engine: &Engine) -> Result<(), EngineError> {
@@ -547,6 +535,9 @@ impl<'a> OnEngine<'a> {
     #[cfg(feature = "sql")]
     fn open(root: &'a Path, engine: &'a Engine, progress: &'a (dyn Fn(&str) + Sync)) -> Result<OnEngine<'a>, EngineError> {
         let session = engine.session(root)?;
+        if let Some(url) = engine.cluster() {
+            progress(&format!("aggregating customers on {url}"));
+        }
         let started = std::time::Instant::now();
         let links = rapport_sql::features::OrderLinks::of(&session)?;
         tracing::info!(target: "rapport::timings", elapsed = ?started.elapsed(), "reading on the engine: the order links done");
@@ -727,7 +718,7 @@ fn load_planned(
     _as_of_text: Option<&str>,
     _progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(Loaded, Measures), EngineError> {
-    // `check_engine` refuses every engine in this build; `analyze_on` calls it first.
+    // `OnEngine::open` refuses every engine in this build (`check_engine`).
     check_engine(on_engine.root, on_engine.engine)
         .and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
 }
@@ -740,7 +731,7 @@ fn planned_events(
     _options: SummaryOptions,
     _reads: Reads,
 ) -> Result<PlannedEvents, EngineError> {
-    // `check_engine` refuses every engine in this build; `analyze_on` calls it first.
+    // `OnEngine::open` refuses every engine in this build (`check_engine`).
     check_engine(on_engine.root, on_engine.engine)
         .and_then(|()| Err(EngineError::Internal("no engine but the embedded one in this build".into())))
 }
@@ -2036,7 +2027,9 @@ fn customer_table(
                 a.add(b);
                 a
             });
-            // Propensity reads the timelines when it comes to it.
+            // Propensity reads the timelines when it comes to it. The gap counts find each
+            // customer's purchase days again: counting them in the pass above would collect
+            // the inputs per thread and concatenate them, holding them twice.
             (inputs, rapport_action::alerts::Windows::of(timelines, first, as_of), gap_counts_of(timelines), needs, None)
         }
         Some(planned) => {
