@@ -211,9 +211,9 @@ fn user_segments_and_moves_between_runs() {
     assert!(message.contains("same grid"), "{message}");
 
     // A hook that is down: the first actions fail to connect, the rest are not attempted.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/hook", closed.local_addr().expect("address"));
-    drop(closed);
+    // Port 1, outside the ephemeral range: a port freed here could be handed to another
+    // test's server binding port 0 in parallel, which would answer (with HTTP errors).
+    let url = "http://127.0.0.1:1/hook".to_string();
     let started = std::time::Instant::now();
     let output = crate::rapport(&["actions", "-w", &workspace, "--webhook", &url, "--webhook-retries", "1", "--without-control"]);
     assert_eq!(output.status.code(), Some(1));
