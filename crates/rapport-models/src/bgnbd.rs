@@ -268,7 +268,7 @@ impl FittedBgNbd {
     /// ln of the odds term a/(b + x − 1 [+1]) · ((α + T)/(α + t_x))^{r+x}.
     fn ln_odds(&self, x: f64, t_x: f64, t: f64) -> f64 {
         let BgNbdParams { r, alpha, a, b } = self.params;
-        a.ln() - (b + x - 1.0 + self.shift()).ln() + (r + x) * ((alpha + t).ln() - (alpha + t_x).ln())
+        a.ln() - (b + x - 1.0 + self.shift()).ln() + (r + x) * ((t - t_x) / (alpha + t_x)).ln_1p()
     }
 }
 
@@ -298,7 +298,7 @@ impl CountModel for FittedBgNbd {
         let z = horizon / (alpha + t + horizon);
         let c = a + b + x - 1.0 + shift;
         let denominator = if self.variant == Variant::Bg && x == 0.0 { 1.0 } else { 1.0 + self.ln_odds(x, t_x, t).exp() };
-        let ln_q = (r + x) * ((alpha + t).ln() - (alpha + t + horizon).ln());
+        let ln_q = -(r + x) * (horizon / (alpha + t)).ln_1p();
         if (a - 1.0).abs() < 1e-6 {
             // c/(a − 1) · (1 − ₂F₁·q) is 0/0 at a = 1 (then c equals ₂F₁'s b and ₂F₁·q = 1);
             // its limit is −c · ∂ln ₂F₁/∂c, corrected to first order in the exponent L
@@ -331,7 +331,7 @@ impl CountModel for FittedBgNbd {
     fn expected_purchases_unconditional(&self, horizon: f64) -> f64 {
         let BgNbdParams { r, alpha, a, b } = self.params;
         let z = horizon / (alpha + horizon);
-        let scale = (r * (alpha.ln() - (alpha + horizon).ln())).exp();
+        let scale = (-r * (horizon / alpha).ln_1p()).exp();
         match self.variant {
             Variant::Bg => {
                 let hyp = ln_hyp2f1_signed(r, b, a + b - 1.0, z).map_or(f64::NAN, |(value, sign)| sign * value.exp());
@@ -346,7 +346,7 @@ impl CountModel for FittedBgNbd {
         let BgNbdParams { r, alpha, a, b } = self.params;
         let n = f64::from(n);
         let shift = self.shift();
-        let ln_p = alpha.ln() - (alpha + horizon).ln();
+        let ln_p = -(horizon / alpha).ln_1p();
         let ln_q = if horizon > 0.0 { horizon.ln() - (alpha + horizon).ln() } else { f64::NEG_INFINITY };
         let ln_nbd = |j: f64| ln_gamma(r + j) - ln_gamma(r) - ln_gamma(j + 1.0) + r * ln_p + if j > 0.0 { j * ln_q } else { 0.0 };
         let first = (ln_beta(a, b + n + shift) - ln_beta(a, b) + ln_nbd(n)).exp();

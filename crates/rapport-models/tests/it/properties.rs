@@ -288,3 +288,31 @@ proptest! {
         }
     }
 }
+
+/// Proptest's shrunk case from a CI run: an MBG/NBD fit of seven customers runs r and α
+/// off together (r ≈ 6.3·10⁹, α ≈ 4.3·10⁸, the Poisson limit) and converges. Its
+/// expectations summed ₂F₁'s Euler form, whose terms cancel there, and came out NaN for
+/// customers with no repeat purchase; P(alive) is ~10⁻²⁰⁵ for them, and so must E be.
+#[test]
+fn mbg_nbd_at_the_poisson_limit_predicts_finite_values() {
+    let rows = [
+        (0.0, 0.0, 32.272_008_838_280_88),
+        (0.0, 0.0, 52.955_930_180_937_685),
+        (0.0, 0.0, 0.002_306_696_357_207_365),
+        (0.0, 0.0, 275.312_390_240_679_75),
+        (0.0, 0.0, 1.0),
+        (422.0, 28.780_281_564_565_392, 47.284_148_221_183_03),
+        (1.0, 0.002_378_995_019_468_078_7, 0.002_378_995_019_468_078_7),
+    ];
+    let ids: Vec<String> = (0..rows.len()).map(|index| index.to_string()).collect();
+    let data = CountData::from_customers(ids.iter().zip(&rows).map(|(id, &(x, t_x, t))| (id.as_str(), x, t_x, t))).expect("valid");
+    let fitted = BgNbd::modified().fit(&data).expect("mbg/nbd");
+    assert!(fitted.report.params[0] > 1e8, "the fit this guards ran r to the Poisson limit: {:?}", fitted.report);
+    for &(x, t_x, t) in &rows {
+        let (alive, expected) = (fitted.p_alive(x, t_x, t), fitted.expected_purchases(t, x, t_x, t));
+        assert!(alive.is_finite() && expected.is_finite() && expected >= 0.0, "{x} {t_x} {t}: {alive} {expected}");
+        // E[Y(t) | alive] is at most the Poisson rate r/α times t, give or take; E is P(alive) times that.
+        let rate = fitted.report.params[0] / fitted.report.params[1];
+        assert!(expected <= alive * rate * t * 1.5 + 1e-300, "{x} {t_x} {t}: E = {expected}, P(alive) = {alive}");
+    }
+}
