@@ -1779,7 +1779,7 @@ type CustomerTableOutcome = (
     Vec<Json>,
     Option<rapport_stats::intervals::Moments>,
     Option<Table>,
-    Vec<crate::relationship::CustomerInputs>,
+    crate::relationship::CustomerInputs,
     (rapport_action::alerts::Windows, BTreeMap<i64, u64>, NeedCounts, Option<PlannedPropensity>),
 );
 
@@ -1886,7 +1886,15 @@ fn from_plans(planned: Planned, split: i64) -> Result<RelationshipInputs, Engine
         ror.into_values()?,
         (playbook.into_values()?.into_iter().map(|facts| Some(Box::new(facts))).collect(), needs),
         Some({
-            let mut found: PlannedCutoffs = vec![Vec::new(); 3 + programs.len()];
+            // Each cut-off's list sized to its customers first: grown by doubling, the
+            // lists reached up to twice what they hold, beside the plans' facts.
+            let mut sizes = vec![0; 3 + programs.len()];
+            for facts in &cutoffs {
+                for (size, facts) in sizes.iter_mut().zip(facts) {
+                    *size += usize::from(facts.is_some());
+                }
+            }
+            let mut found: PlannedCutoffs = sizes.into_iter().map(Vec::with_capacity).collect();
             for (row, facts) in cutoffs.into_iter().enumerate() {
                 for (at, facts) in facts.into_iter().enumerate() {
                     if let (Some(facts), Some(cut)) = (facts, found.get_mut(at)) {
@@ -2003,26 +2011,24 @@ fn customer_table(
     let mut planned_histogram = take_histogram(&mut planned_strength);
     let (inputs, windows, gap_counts, needs, cutoffs) = match planned_strength {
         None => {
-            // Each customer's inputs at once from their timeline: a list per input beside
-            // the timelines, zipped afterwards, held about 350 bytes a customer more at
-            // this stage's peak (3.5 GB at 10M customers).
-            let inputs: Vec<crate::relationship::CustomerInputs> = timelines
+            // Each customer's inputs at once from their timeline, into a list per input.
+            // The playbook's facts are read from the timelines when the proposals are
+            // made (held here, a couple of hundred bytes a customer, they raised the
+            // analysis's peak by 0.4 GiB at 1M).
+            type Lists = (Vec<StrengthInputs>, (Vec<Option<Rhythm>>, (Vec<Vec<Signal>>, Vec<RorInputs>)));
+            let (strength, (rhythms, (signals, ror))): Lists = timelines
                 .par_iter()
-                .zip(events.par_iter())
-                .map(|(timeline, events)| {
-                    crate::relationship::CustomerInputs::of(
-                        events,
+                .map(|timeline| {
+                    (
                         StrengthInputs::of(timeline, split, as_of),
-                        Rhythm::of(&rapport_action::lapse::purchase_days(timeline)),
-                        Signal::recent(timeline, reads.watch_since),
-                        RorInputs::of(timeline, reads.conversation_channels),
-                        // Read from the timelines when the proposals are made (held here, a
-                        // couple of hundred bytes a customer, they raised the analysis's
-                        // peak by 0.4 GiB at 1M).
-                        None,
+                        (
+                            Rhythm::of(&rapport_action::lapse::purchase_days(timeline)),
+                            (Signal::recent(timeline, reads.watch_since), RorInputs::of(timeline, reads.conversation_channels)),
+                        ),
                     )
                 })
-                .collect();
+                .unzip();
+            let inputs = crate::relationship::CustomerInputs::of(&events, strength, rhythms, signals, ror, vec![None; n]);
             let needs = timelines.par_iter().map(|timeline| NeedCounts::of(timeline, as_of)).reduce(NeedCounts::default, |mut a, b| {
                 a.add(b);
                 a
@@ -2034,17 +2040,8 @@ fn customer_table(
         }
         Some(planned) => {
             let (strength, windows, (rhythms, gap_counts), signals, ror, (playbook, needs), cutoffs) = from_plans(planned, split)?;
-            let inputs = events
-                .par_iter()
-                .zip(strength)
-                .zip(rhythms)
-                .zip(signals)
-                .zip(ror)
-                .zip(playbook)
-                .map(|(((((events, strength), rhythm), signals), ror), playbook)| {
-                    crate::relationship::CustomerInputs::of(events, strength, rhythm, signals, ror, playbook)
-                })
-                .collect();
+            // The plans' lists move in as they are.
+            let inputs = crate::relationship::CustomerInputs::of(&events, strength, rhythms, signals, ror, playbook);
             (inputs, windows, gap_counts, needs, cutoffs)
         }
     };

@@ -58,57 +58,83 @@ fn column_or_nan(table: &CustomerTable, name: &str) -> Vec<f64> {
     table.f64(name).map_or_else(|| vec![f64::NAN; table.len()], <[f64]>::to_vec)
 }
 
-/// What the relationship stage reads of one customer's events besides the customer
-/// table, from [`CustomerEvents`] (of a timeline here, or of the DataFusion plans of the
-/// same aggregation on another engine): the stages that read these no longer read the
-/// timelines (docs/scaling.md, "What has to move").
+/// What the relationship stage reads of each customer's events besides the customer
+/// table, one list per input, each in the table's row order: from [`CustomerEvents`] and
+/// the timelines here, or from the DataFusion plans of the same aggregation on another
+/// engine (docs/scaling.md, "What has to move").
+///
+/// A list per input, not a struct per customer: the plans deliver each input as its own
+/// list, which moves in here as it is; and the stage frees each input once it is used
+/// (strength's after the strength index, the rhythms after the lapses), where a struct
+/// per customer was held whole until the last of its fields was read. Zipping the plans'
+/// lists into one held both at once: about 0.6 KB a customer, 1.3 GiB at a million
+/// customers on DataFusion.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerInputs {
     /// UTC seconds of the first event (longevity, and the strength model's split).
-    pub first_event: Option<i64>,
+    pub first_event: Vec<Option<i64>>,
     /// UTC seconds of the last non-negative purchase row (RFM's recency).
-    pub last_purchase: Option<i64>,
+    pub last_purchase: Vec<Option<i64>>,
     /// Distinct local days with a non-negative purchase row (RFM's frequency).
-    pub purchase_days: u32,
+    pub purchase_days: Vec<u32>,
     /// Conversations (a clusters' input).
-    pub conversations: u32,
+    pub conversations: Vec<u32>,
     /// Engagement events (a clusters' input).
-    pub engagement: u32,
+    pub engagement: Vec<u32>,
     /// Strength's factors' inputs at the split and at the end, and the spend after the split.
-    pub strength: StrengthInputs,
+    pub strength: Vec<StrengthInputs>,
     /// The rhythm of purchase days a lapse reads (none without a purchase).
-    pub rhythm: Option<Rhythm>,
+    pub rhythm: Vec<Option<Rhythm>>,
     /// The risk signals since the top tier's watch window began, in [`Signal`]'s order.
-    pub signals: Vec<Signal>,
+    pub signals: Vec<Vec<Signal>>,
     /// What ROR reads of the customer's purchases, conversations, costs and programs.
-    pub ror: RorInputs,
-    /// What the playbook's built-in rules read.
-    pub playbook: Option<Box<PlaybookFacts>>,
+    pub ror: Vec<RorInputs>,
+    /// What the playbook's built-in rules read (all `None` where the timelines are read
+    /// when the proposals are made).
+    pub playbook: Vec<Option<Box<PlaybookFacts>>>,
 }
 
+/// The inputs read from the event columns, per customer.
+type EventInputs = (Option<i64>, Option<i64>, u32, u32, u32);
+
 impl CustomerInputs {
-    /// The inputs of one customer's event columns and strength inputs.
+    /// The inputs of the customers' event columns (in row order) with the other inputs'
+    /// lists, which have one entry per customer in the same order.
     pub fn of(
-        events: &CustomerEvents,
-        strength: StrengthInputs,
-        rhythm: Option<Rhythm>,
-        signals: Vec<Signal>,
-        ror: RorInputs,
-        playbook: Option<Box<PlaybookFacts>>,
+        events: &[CustomerEvents],
+        strength: Vec<StrengthInputs>,
+        rhythm: Vec<Option<Rhythm>>,
+        signals: Vec<Vec<Signal>>,
+        ror: Vec<RorInputs>,
+        playbook: Vec<Option<Box<PlaybookFacts>>>,
     ) -> CustomerInputs {
         let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
-        CustomerInputs {
-            first_event: events.first_event,
-            last_purchase: events.last_purchase,
-            purchase_days: count(events.purchase_days),
-            conversations: count(events.conversations),
-            engagement: count(events.engagement),
-            strength,
-            rhythm,
-            signals,
-            ror,
-            playbook,
+        let of_events = |events: &CustomerEvents| -> EventInputs {
+            (events.first_event, events.last_purchase, count(events.purchase_days), count(events.conversations), count(events.engagement))
+        };
+        let mut inputs = CustomerInputs { strength, rhythm, signals, ror, playbook, ..CustomerInputs::default() };
+        inputs.extend_events(events.iter().map(of_events));
+        inputs
+    }
+
+    fn extend_events(&mut self, events: impl Iterator<Item = EventInputs>) {
+        for (first_event, last_purchase, purchase_days, conversations, engagement) in events {
+            self.first_event.push(first_event);
+            self.last_purchase.push(last_purchase);
+            self.purchase_days.push(purchase_days);
+            self.conversations.push(conversations);
+            self.engagement.push(engagement);
         }
+    }
+
+    /// Customers.
+    pub fn len(&self) -> usize {
+        self.first_event.len()
+    }
+
+    /// Whether there is no customer.
+    pub fn is_empty(&self) -> bool {
+        self.first_event.is_empty()
     }
 }
 
@@ -146,7 +172,7 @@ pub struct Context<'a> {
 pub fn add(
     table: &mut CustomerTable,
     context: &Context<'_>,
-    inputs: Vec<CustomerInputs>,
+    inputs: CustomerInputs,
     (windows, gap_counts, needs): (Windows, &BTreeMap<i64, u64>, NeedCounts),
     planned: Option<crate::analyze::PlannedPropensity>,
 ) -> Result<Relationship, EngineError> {
@@ -170,14 +196,32 @@ pub fn add(
 
     // Strength.
     // Learned on the customers known at the split (their first event at or before it).
-    let first = inputs.iter().filter_map(|customer| customer.first_event).min().unwrap_or(as_of);
+    let CustomerInputs {
+        first_event,
+        last_purchase,
+        purchase_days,
+        conversations,
+        engagement,
+        strength: strength_inputs,
+        rhythm,
+        signals,
+        ror: ror_inputs,
+        playbook: playbook_facts,
+    } = inputs;
+    let first = first_event.iter().flatten().min().copied().unwrap_or(as_of);
     let (split, period) = split_of(as_of, PERIOD_DAYS, first);
-    let known: Vec<&CustomerInputs> = inputs.iter().filter(|customer| customer.first_event.is_some_and(|time| time <= split)).collect();
-    let raw: Vec<[Option<f64>; 6]> = known.iter().map(|customer| customer.strength.at_split.raw(split)).collect();
-    let spend: Vec<i128> = known.iter().map(|customer| customer.strength.spend_after_split).collect();
+    let known: Vec<&StrengthInputs> = first_event
+        .iter()
+        .zip(&strength_inputs)
+        .filter(|(time, _)| time.is_some_and(|time| time <= split))
+        .map(|(_, inputs)| inputs)
+        .collect();
+    let raw: Vec<[Option<f64>; 6]> = known.iter().map(|inputs| inputs.at_split.raw(split)).collect();
+    let spend: Vec<i128> = known.iter().map(|inputs| inputs.spend_after_split).collect();
     let model = learn_from(&raw, &spend, split, period);
     drop((known, raw, spend));
-    let factors = scale(&inputs.iter().map(|customer| customer.strength.at_end.raw(as_of)).collect::<Vec<_>>());
+    let factors = scale(&strength_inputs.iter().map(|inputs| inputs.at_end.raw(as_of)).collect::<Vec<_>>());
+    drop(strength_inputs);
     let strength: Vec<f64> = factors.iter().map(|row| model.index(row)).collect();
     table.push_f64("strength", strength.clone())?;
     table.push("strength_level", Arc::new(StringArray::from(strength.iter().map(|&s| level(s)).collect::<Vec<_>>())))?;
@@ -189,7 +233,8 @@ pub fn add(
     // The matrix.
     let matrix_config = config.matrix.as_ref();
     let (longevity_bands, strength_bands) = (MatrixConfig::longevity_bands(matrix_config), MatrixConfig::strength_bands(matrix_config));
-    let longevity: Vec<i64> = inputs.iter().map(|customer| customer.first_event.map_or(0, |time| (as_of - time).max(0) / DAY)).collect();
+    let longevity: Vec<i64> = first_event.iter().map(|first| first.map_or(0, |time| (as_of - time).max(0) / DAY)).collect();
+    drop(first_event);
     let net_spend = column_or_nan(table, "net_spend");
     let clv = column_or_nan(table, "clv");
     let p_alive = column_or_nan(table, "p_alive");
@@ -244,14 +289,16 @@ pub fn add(
         true => None,
         false => LapseRule::from_gap_counts(gap_counts).map(|rule| {
             let lapses: Vec<Option<Lapse>> =
-                inputs.par_iter().map(|customer| customer.rhythm.and_then(|rhythm| rule.lapse_of(&rhythm, today))).collect();
+                rhythm.par_iter().map(|rhythm| rhythm.and_then(|rhythm| rule.lapse_of(&rhythm, today))).collect();
             (rule, lapses)
         }),
     };
     let lapses = lapse_rule.as_ref().map(|(rule, lapses)| (rule, lapses.as_slice()));
-    let watch = watch_list(customers, &inputs, &tier, &p_alive, previous_p_alive.as_ref(), lapses, watch_days, zone);
+    drop(rhythm);
+    let watch = watch_list(customers, &signals, &tier, &p_alive, previous_p_alive.as_ref(), lapses, watch_days, zone);
     // Where P(alive) says nothing (the lapse speaks instead), the watch list leaves it
     // blank rather than show 0.99 beside "lapsing".
+    drop(signals);
     let shown_p_alive = context.p_alive_informative.then_some(p_alive.as_slice());
     tables.push(watch_table(&watch, customers, &placed, &strength, &clv, shown_p_alive));
 
@@ -260,7 +307,8 @@ pub fn add(
     let currency: Currency = config.currency.parse().unwrap_or(Currency::USD);
     let end_day = zone.local_seconds(ParsedTime::Instant(as_of)).div_euclid(DAY);
     let rfm: Vec<Option<RfmInput>> =
-        inputs.iter().zip(&net_spend).map(|(customer, &net)| rfm_input(customer, net, end_day, zone, currency)).collect();
+        (0..n).map(|i| rfm_input(last_purchase[i], purchase_days[i], net_spend[i], end_day, zone, currency)).collect();
+    drop((last_purchase, purchase_days));
     let scored: Vec<usize> = (0..n).filter(|&i| rfm[i].is_some()).collect();
     let rfm_inputs: Vec<RfmInput> = scored.iter().filter_map(|&i| rfm[i]).collect();
     let scores = score(&rfm_inputs);
@@ -311,15 +359,12 @@ pub fn add(
                 input.recency_days as f64,
                 f64::from(input.purchase_days).ln_1p(),
                 net_spend[i].max(0.0).ln_1p(),
-                f64::from(inputs[i].conversations).ln_1p(),
-                f64::from(inputs[i].engagement).ln_1p(),
+                f64::from(conversations[i]).ln_1p(),
+                f64::from(engagement[i]).ln_1p(),
             ]
         })
         .collect();
-    drop(rfm);
-    // ROR's inputs are kept (read below); the rest of each customer's inputs is done with.
-    let (ror_inputs, playbook_facts): (Vec<RorInputs>, Vec<Option<Box<PlaybookFacts>>>) =
-        inputs.into_iter().map(|customer| (customer.ror, customer.playbook)).unzip();
+    drop((rfm, conversations, engagement));
     // The playbook's built-in proposals, made here from what they read (every input is
     // known by now) so that its facts (a couple of hundred bytes a customer) are not held
     // through propensity, where the analysis peaks; the few proposals are.
@@ -492,10 +537,17 @@ pub fn add(
 /// RFM's inputs of a customer with a purchase: days since the local day of the last one,
 /// local days with one, and the net spend (`net_spend`, the customer table's: summed
 /// exactly, rounded once) in minor units.
-fn rfm_input(customer: &CustomerInputs, net_spend: f64, end_day: i64, zone: Zone, currency: Currency) -> Option<RfmInput> {
-    let last = zone.local_day(customer.last_purchase?);
+fn rfm_input(
+    last_purchase: Option<i64>,
+    purchase_days: u32,
+    net_spend: f64,
+    end_day: i64,
+    zone: Zone,
+    currency: Currency,
+) -> Option<RfmInput> {
+    let last = zone.local_day(last_purchase?);
     let monetary_minor = if net_spend.is_finite() { (net_spend * 10f64.powi(currency.minor_digits() as i32)).round() as i64 } else { 0 };
-    Some(RfmInput { recency_days: end_day - last, purchase_days: customer.purchase_days, monetary_minor })
+    Some(RfmInput { recency_days: end_day - last, purchase_days, monetary_minor })
 }
 
 /// Evaluate a condition over every row of the customer table (NaN and nulls are NULL).
@@ -652,7 +704,7 @@ fn join_and(items: &[String]) -> String {
 #[allow(clippy::too_many_arguments)]
 fn watch_list(
     customers: crate::customers::Customers<'_>,
-    inputs: &[CustomerInputs],
+    risk_signals: &[Vec<Signal>],
     tier: &[bool],
     p_alive: &[f64],
     previous: Option<&HashMap<String, f64>>,
@@ -679,7 +731,7 @@ fn watch_list(
             {
                 signals.push(format!("lapsing: {}", lapse.describe(rule)));
             }
-            signals.extend(inputs[i].signals.iter().map(|signal| signal.describe(zone)));
+            signals.extend(risk_signals[i].iter().map(|signal| signal.describe(zone)));
             (!signals.is_empty()).then_some((i, signals))
         })
         .collect()
