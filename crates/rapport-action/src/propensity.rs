@@ -258,8 +258,8 @@ pub fn snapshot(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i
 /// computed for the rows asked for ([`Cut::sample`], [`Cut::snapshot_of`]): training
 /// and judging read seeded samples, and scoring can go a slice at a time, so that a
 /// cut-off of ten million customers is not held whole with its 21 features each. A cut-off
-/// made by a plan ([`cut_of`]) holds each customer's [`CutoffFacts`] instead (about 100
-/// bytes a customer), and reads no timeline.
+/// made by a plan ([`cut_of`]) holds the [`CutoffFacts`] of the customers its steps read
+/// instead ([`FoundCut`]), and reads no timeline.
 #[derive(Debug, Clone)]
 pub struct Cut {
     cutoff: i64,
@@ -272,8 +272,114 @@ pub struct Cut {
     fitted: FittedBgNbd,
     /// Bought in the horizon after the cut-off (empty when not labelled).
     labels: Vec<bool>,
-    /// Each customer's facts, when a plan made them.
-    held: Option<Vec<CutoffFacts>>,
+    /// The customers' facts, when a plan made them: every customer's, or those at the
+    /// positions the cut-off's steps read.
+    held: Option<Held>,
+}
+
+/// A cut-off's customers as an engine's plans found them, in ascending row order: each
+/// one's purchase facts, and the rest of the facts only at the positions (indices into
+/// the cut-off's customers) that the cut-off's steps read ([`FoundCut::new`]). A cut-off
+/// that trains or judges reads seeded samples of at most a few hundred thousand
+/// customers, so the other customers' facts (the conversations', surveys', engagement's
+/// and programs') are not held from the plans to propensity.
+#[derive(Debug, Clone, Default)]
+pub struct FoundCut {
+    rows: Vec<usize>,
+    purchases: Vec<PurchaseCut>,
+    held: Held,
+}
+
+/// Facts held beyond the purchases'.
+#[derive(Debug, Clone)]
+enum Held {
+    /// Every customer's.
+    All(Vec<CutoffFacts>),
+    /// Those at the positions (ascending), in that order.
+    At(Vec<usize>, Vec<CutoffFacts>),
+}
+
+impl Default for Held {
+    fn default() -> Held {
+        Held::All(Vec::new())
+    }
+}
+
+impl Held {
+    fn at(&self, position: usize) -> CutoffFacts {
+        match self {
+            Held::All(facts) => facts[position],
+            Held::At(positions, facts) => {
+                let index = positions.binary_search(&position).expect("a cut-off's steps read only the positions whose facts were held");
+                facts[index]
+            }
+        }
+    }
+}
+
+/// Which of a cut-off's customers its steps read whole ([`FoundCut::new`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Every customer (the cut-off that scores, and the response's).
+    All,
+    /// The seeded samples of at most these many customers each ([`Cut::sample`]).
+    Samples(&'static [usize]),
+}
+
+impl FoundCut {
+    /// An empty cut-off of `customers` customers (as many as will be pushed) whose steps
+    /// read `reads`.
+    pub fn new(customers: usize, reads: Reads) -> FoundCut {
+        let held = match reads {
+            Reads::Samples(sizes) if sizes.iter().all(|&most| most < customers) => {
+                let mut positions: Vec<usize> = sizes.iter().flat_map(|&most| sample_rows(customers, most)).collect();
+                positions.sort_unstable();
+                positions.dedup();
+                let facts = Vec::with_capacity(positions.len());
+                Held::At(positions, facts)
+            }
+            // A sample of at least every customer is all of them.
+            _ => Held::All(Vec::with_capacity(customers)),
+        };
+        FoundCut { rows: Vec::with_capacity(customers), purchases: Vec::with_capacity(customers), held }
+    }
+
+    /// The next customer, at a row after the last one pushed.
+    pub fn push(&mut self, row: usize, facts: CutoffFacts) {
+        debug_assert!(self.rows.last().is_none_or(|&last| last < row), "rows in ascending order");
+        let position = self.rows.len();
+        self.rows.push(row);
+        self.purchases.push(facts.purchases);
+        match &mut self.held {
+            Held::All(held) => held.push(facts),
+            Held::At(positions, held) => {
+                if positions.get(held.len()) == Some(&position) {
+                    held.push(facts);
+                }
+            }
+        }
+    }
+
+    /// Customers pushed.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether none was.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Each held customer's facts, with their row (to set what the plans leave to the
+    /// customer table, such as `referred`).
+    pub fn held_mut(&mut self) -> impl Iterator<Item = (usize, &mut CutoffFacts)> {
+        let rows = &self.rows;
+        let (positions, facts) = match &mut self.held {
+            Held::All(facts) => (None, facts),
+            Held::At(positions, facts) => (Some(&*positions), facts),
+        };
+        facts.iter_mut().enumerate().map(move |(index, facts)| (rows[positions.map_or(index, |positions| positions[index])], facts))
+    }
 }
 
 /// The cut-off of [`snapshot`], without the features yet.
@@ -292,15 +398,14 @@ pub fn cut(timelines: &[Timeline], cutoff: i64, cutoff_day: i64, horizon: i64, l
     assemble([cutoff, cutoff_day, horizon], rows, summaries, labels, None)
 }
 
-/// The cut-off of customers' facts found by a plan: `(row, facts)` for every customer in
-/// it (any order); the same cut-off as [`cut`] on the timelines of those rows.
-pub fn cut_of(mut facts: Vec<(usize, CutoffFacts)>, cutoff: i64, cutoff_day: i64, horizon: i64, labelled: bool) -> Option<Cut> {
-    facts.par_sort_unstable_by_key(|(row, _)| *row);
-    let rows = facts.iter().map(|(row, _)| *row).collect();
-    let summaries = facts.iter().map(|(_, facts)| facts.purchases.btyd(cutoff_day)).collect();
-    let labels = if labelled { facts.iter().map(|(_, facts)| facts.purchases.label).collect() } else { Vec::new() };
-    let held = Some(facts.into_iter().map(|(_, facts)| facts).collect());
-    assemble([cutoff, cutoff_day, horizon], rows, summaries, labels, held)
+/// The cut-off of customers' facts found by a plan: the same cut-off as [`cut`] on the
+/// timelines of those rows.
+pub fn cut_of(found: FoundCut, cutoff: i64, cutoff_day: i64, horizon: i64, labelled: bool) -> Option<Cut> {
+    let FoundCut { rows, purchases, held } = found;
+    let summaries = purchases.iter().map(|purchases| purchases.btyd(cutoff_day)).collect();
+    let labels = if labelled { purchases.iter().map(|purchases| purchases.label).collect() } else { Vec::new() };
+    drop(purchases);
+    assemble([cutoff, cutoff_day, horizon], rows, summaries, labels, Some(held))
 }
 
 /// The cut-off with BG/NBD fitted on its summaries; `None` when it cannot be.
@@ -309,7 +414,7 @@ fn assemble(
     rows: Vec<usize>,
     summaries: Vec<(f64, f64, f64)>,
     labels: Vec<bool>,
-    held: Option<Vec<CutoffFacts>>,
+    held: Option<Held>,
 ) -> Option<Cut> {
     let data = CountData::from_customers(summaries.iter().map(|&(x, t_x, t)| ("", x, t_x, t))).ok()?;
     let fitted = BgNbd::new().fit(&data).ok()?;
@@ -362,7 +467,7 @@ impl Cut {
                 let expected = self.fitted.expected_purchases(weeks, x, t_x, t);
                 let probability = p_alive * (1.0 - ((alpha + t) / (alpha + t + weeks)).powf(r + x));
                 let facts = match &self.held {
-                    Some(held) => held[position],
+                    Some(held) => held.at(position),
                     // In the cut-off: bought by then.
                     None => {
                         CutoffFacts::of(&timelines[self.rows[position]], self.cutoff, self.cutoff_day, self.horizon).unwrap_or_default()
@@ -826,6 +931,27 @@ mod tests {
             sliced.labels.extend(part.labels);
         }
         same(&sliced, &whole);
+        // A cut-off a plan found, holding the facts of its samples only, gives the same
+        // samples (and reads no timeline).
+        let found = |reads: Reads| {
+            let mut found = FoundCut::new(whole.rows.len(), reads);
+            for (row, timeline) in timelines.iter().enumerate() {
+                if let Some(facts) = CutoffFacts::of(timeline, cutoff_day * day + day - 1, cutoff_day, horizon) {
+                    found.push(row, facts);
+                }
+            }
+            assert_eq!(found.len(), whole.rows.len());
+            cut_of(found, cutoff_day * day + day - 1, cutoff_day, horizon, true).expect("cut")
+        };
+        let sampled = found(Reads::Samples(&[500, 700]));
+        assert!(matches!(&sampled.held, Some(Held::At(positions, facts)) if positions.len() == facts.len() && positions.len() < 1_200));
+        same(&sampled.sample(&[], 500), &whole.sample(500));
+        same(&sampled.sample(&[], 700), &whole.sample(700));
+        // A sample of at least every customer is all of them.
+        let all = found(Reads::Samples(&[500, 100_000]));
+        assert!(matches!(&all.held, Some(Held::All(facts)) if facts.len() == whole.rows.len()));
+        same(&all.snapshot(&[]), &whole);
+        same(&found(Reads::All).snapshot(&[]), &whole);
     }
 
     /// Both models learn an obvious signal, oriented the right way round (a buyer gets the

@@ -1818,8 +1818,8 @@ struct Reads {
 }
 
 /// What propensity reads of each customer at each of its cut-offs, as an engine's plans
-/// found it: `(row, facts)` of the customers in each cut-off.
-pub type PlannedCutoffs = Vec<Vec<(usize, rapport_action::propensity::CutoffFacts)>>;
+/// found it: the customers in each cut-off, with the facts its steps read.
+pub type PlannedCutoffs = Vec<rapport_action::propensity::FoundCut>;
 
 /// What propensity and the response to programs read, as an engine's plans found it.
 #[derive(Debug, Default)]
@@ -1886,19 +1886,23 @@ fn from_plans(planned: Planned, split: i64) -> Result<RelationshipInputs, Engine
         ror.into_values()?,
         (playbook.into_values()?.into_iter().map(|facts| Some(Box::new(facts))).collect(), needs),
         Some({
-            // Each cut-off's list sized to its customers first: grown by doubling, the
-            // lists reached up to twice what they hold, beside the plans' facts.
+            // Each cut-off sized to its customers first, and told which of them its steps
+            // read whole (the rest keep their purchase facts only).
             let mut sizes = vec![0; 3 + programs.len()];
             for facts in &cutoffs {
                 for (size, facts) in sizes.iter_mut().zip(facts) {
                     *size += usize::from(facts.is_some());
                 }
             }
-            let mut found: PlannedCutoffs = sizes.into_iter().map(Vec::with_capacity).collect();
+            let mut found: PlannedCutoffs = sizes
+                .into_iter()
+                .enumerate()
+                .map(|(at, size)| rapport_action::propensity::FoundCut::new(size, crate::propensity::reads_of(at)))
+                .collect();
             for (row, facts) in cutoffs.into_iter().enumerate() {
                 for (at, facts) in facts.into_iter().enumerate() {
                     if let (Some(facts), Some(cut)) = (facts, found.get_mut(at)) {
-                        cut.push((row, facts));
+                        cut.push(row, facts);
                     }
                 }
             }

@@ -5,7 +5,8 @@
 use serde_json::{Value as Json, json};
 
 use rapport_action::propensity::{
-    Cut, Evaluation, HOLDOUT_ROWS, MINIMUM_CLASS, MODELS, Model, Snapshot, TRAINING_ROWS, baseline, cut, cut_of, evaluate, snapshot,
+    Cut, Evaluation, FoundCut, HOLDOUT_ROWS, MINIMUM_CLASS, MODELS, Model, Reads, Snapshot, TRAINING_ROWS, baseline, cut, cut_of, evaluate,
+    snapshot,
 };
 use rapport_core::table::CustomerTable;
 use rapport_core::time::{ParsedTime, Zone};
@@ -69,8 +70,20 @@ pub(crate) fn add(
 /// The plans leave `referred` to the customer table, which has it.
 fn referred_from(table: &CustomerTable, planned: &mut crate::analyze::PlannedCutoffs) {
     let referred = table.column("referred").and_then(|column| column.as_any().downcast_ref::<arrow::array::BooleanArray>());
-    for (row, facts) in planned.iter_mut().flatten() {
-        facts.referred = referred.is_some_and(|referred| *row < referred.len() && referred.value(*row));
+    for (row, facts) in planned.iter_mut().flat_map(FoundCut::held_mut) {
+        facts.referred = referred.is_some_and(|referred| row < referred.len() && referred.value(row));
+    }
+}
+
+/// Which customers of the plans' cut-off `at` (propensity's three, earliest first, then
+/// the response's) the steps of [`learn`] and [`add_response`] read whole: the earliest
+/// trains on a sample, the holdout is judged on one and trains the final model on
+/// another, and the rest score every customer.
+pub(crate) fn reads_of(at: usize) -> Reads {
+    match at {
+        0 => Reads::Samples(&[TRAINING_ROWS]),
+        1 => Reads::Samples(&[HOLDOUT_ROWS, TRAINING_ROWS]),
+        _ => Reads::All,
     }
 }
 
@@ -309,7 +322,7 @@ pub(crate) fn add_response(
     let n = table.len();
     // The programs with their first contacts (by name) and, from an engine's plans, their
     // cut-offs' facts and contacts.
-    type Cuts = std::vec::IntoIter<Vec<(usize, rapport_action::propensity::CutoffFacts)>>;
+    type Cuts = std::vec::IntoIter<FoundCut>;
     type Contacts = Vec<Vec<Option<ContactFacts>>>;
     let (programs, mut cuts, contacts): (Vec<(String, i64)>, Option<Cuts>, Option<Contacts>) = match planned {
         None => {
