@@ -8,7 +8,8 @@
 #   bench/engines.sh target/release/rapport WORKSPACE RUNS summary clv analyze
 #
 # RAPPORT_BENCH_ENGINES=ballista runs only the cluster (default: all three);
-# RAPPORT_BENCH_EXECUTOR_MEMORY=SIZE gives each executor --memory-limit SIZE.
+# RAPPORT_BENCH_EXECUTOR_MEMORY=SIZE gives each executor --memory-limit SIZE;
+# RAPPORT_BENCH_MEMORY=SIZE gives the DataFusion runs --memory-limit SIZE.
 #
 # The cluster is started afresh for each command (so an executor's peak is that
 # command's), its executors with --concurrency 1 each: two tasks at a time on two cores,
@@ -43,6 +44,7 @@ run_once() { # command engine run
   args=$(command_args "$1")
   local engine_args=""
   [ "$2" = embedded ] || engine_args="--engine $2"
+  [ "$2" != datafusion ] || [ -z "${RAPPORT_BENCH_MEMORY:-}" ] || engine_args="$engine_args --memory-limit $RAPPORT_BENCH_MEMORY"
   # shellcheck disable=SC2086
   /usr/bin/time -f "%e %M" -o /tmp/engines-time.$$ "$bin" $args $engine_args > /dev/null &
   local timer=$! start=$SECONDS over=""
