@@ -5,7 +5,7 @@
 use serde_json::{Value as Json, json};
 
 use rapport_action::propensity::{
-    Cut, Evaluation, FoundCut, HOLDOUT_ROWS, MINIMUM_CLASS, MODELS, Model, Reads, Snapshot, TRAINING_ROWS, baseline, cut, cut_of, evaluate,
+    Cut, Evaluation, FoundCut, HOLDOUT_ROWS, MINIMUM_CLASS, MODELS, Model, Snapshot, TRAINING_ROWS, baseline, cut, cut_of, evaluate,
     snapshot,
 };
 use rapport_core::table::CustomerTable;
@@ -79,7 +79,9 @@ fn referred_from(table: &CustomerTable, planned: &mut crate::analyze::PlannedCut
 /// the response's) the steps of [`learn`] and [`add_response`] read whole: the earliest
 /// trains on a sample, the holdout is judged on one and trains the final model on
 /// another, and the rest score every customer.
-pub(crate) fn reads_of(at: usize) -> Reads {
+#[cfg(feature = "sql")]
+pub(crate) fn reads_of(at: usize) -> rapport_action::propensity::Reads {
+    use rapport_action::propensity::Reads;
     match at {
         0 => Reads::Samples(&[TRAINING_ROWS]),
         1 => Reads::Samples(&[HOLDOUT_ROWS, TRAINING_ROWS]),
