@@ -494,7 +494,7 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         customers: &customers,
         aggregates: &json!({ "models": models, "customers": customer_count, "relationship": relationship.aggregates }),
         inputs: json!({ "workspace_batches": workspace.batches().iter().map(|batch| batch.id).collect::<Vec<_>>() }),
-        options: json!({ "as_of": as_of_text, "engine": engine.to_string(), "confidence": settings.confidence, "deflection_days": settings.deflection_days, "outcome_days": settings.outcome_days, "uplift_days": settings.uplift_days, "retention_days": settings.retention_days, "referred_value_days": settings.referred_value_days }),
+        options: json!({ "as_of": as_of_text, "engine": engine.to_string(), "memory_limit_bytes": engine.memory_limit(), "confidence": settings.confidence, "deflection_days": settings.deflection_days, "outcome_days": settings.outcome_days, "uplift_days": settings.uplift_days, "retention_days": settings.retention_days, "referred_value_days": settings.referred_value_days }),
         tables: record_batches,
         summary: Some(summary.clone()),
         fail_at: None,

@@ -439,7 +439,7 @@ pub fn add(
             minor: 10f64.powi(currency.minor_digits() as i32),
         },
     )?;
-    tables.push(ror.table);
+    tables.extend(ror.table);
     drop(ror_inputs);
 
     lap("ROR");
@@ -1974,7 +1974,14 @@ pub fn value(request: &ValueRequest) -> Result<ValueReport, EngineError> {
             workspace.root().display()
         )));
     }
-    let mut ror = read_run_table(&workspace, &run.id, "ror")?;
+    let exists = |name: &str| workspace.run_directory(&run.id).join(format!("{name}.parquet")).exists();
+    // A run that measured no ROR (no relationship cost) has no `ror` table:
+    // `ror_skipped` says why, and each customer's value is in the customer table.
+    let mut ror = if exists("ror") {
+        read_run_table(&workspace, &run.id, "ror")?
+    } else {
+        RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()))
+    };
     if request.dimension.as_deref() == Some("customer") {
         let customers = read_run_table(&workspace, &run.id, "customers")?;
         let columns = [
@@ -1991,14 +1998,13 @@ pub fn value(request: &ValueRequest) -> Result<ValueReport, EngineError> {
         ];
         let indices: Vec<usize> = columns.iter().filter_map(|name| customers.schema().index_of(name).ok()).collect();
         ror = customers.project(&indices).map_err(internal)?;
-    } else if let Some(dimension) = &request.dimension {
+    } else if let Some(dimension) = request.dimension.as_ref().filter(|_| ror.num_columns() > 0) {
         let column = ror.column_by_name("dimension").ok_or_else(|| internal("ror.parquet has no dimension"))?;
         let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8).map_err(internal)?;
         let column = column.as_string::<i32>();
         let keep = BooleanArray::from((0..column.len()).map(|row| column.value(row) == dimension).collect::<Vec<_>>());
         ror = arrow::compute::filter_record_batch(&ror, &keep).map_err(internal)?;
     }
-    let exists = |name: &str| workspace.run_directory(&run.id).join(format!("{name}.parquet")).exists();
     let programs = if exists("programs") { Some(read_run_table(&workspace, &run.id, "programs")?) } else { None };
     let propensity = if exists("propensity") {
         Some([

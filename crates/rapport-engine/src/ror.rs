@@ -40,8 +40,9 @@ pub(crate) struct Inputs<'a> {
 
 /// What ROR adds to a run besides its columns.
 pub(crate) struct Outcome {
-    /// The `ror` table.
-    pub table: Table,
+    /// The `ror` table; none when no customer has a relationship cost (its every group
+    /// would read 0 customers, 0 value and no ratio, which looked like a measured zero).
+    pub table: Option<Table>,
     /// For `aggregates.json`.
     pub aggregates: Json,
     /// The headline `ror`, or why not.
@@ -225,7 +226,8 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
         "conversations_on_unpriced_channels": unpriced,
         "currency": inputs.currency,
     });
-    Ok(Outcome { table: columns.table(), aggregates, headline, warnings })
+    let table = headline.is_ok().then(|| columns.table());
+    Ok(Outcome { table, aggregates, headline, warnings })
 }
 
 fn channel_name(channel: Option<&str>) -> String {

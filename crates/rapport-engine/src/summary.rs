@@ -277,6 +277,15 @@ impl Engine {
     /// query operators, and a cluster's executors are bounded where they start
     /// (`rapport cluster executor --memory-limit`). A limit that leaves a partition (one a
     /// core) less than [`MIN_MEMORY_PER_PARTITION`] is refused: every query would fail.
+    /// The bound on the DataFusion engine's query operators, in bytes (`None`: unbounded,
+    /// or another engine).
+    pub fn memory_limit(&self) -> Option<u64> {
+        match self {
+            Engine::DataFusion { memory_limit } => *memory_limit,
+            _ => None,
+        }
+    }
+
     pub fn with_memory_limit(self, limit: Option<u64>) -> Result<Engine, EngineError> {
         let Some(bytes) = limit else { return Ok(self) };
         match self {

@@ -226,6 +226,14 @@ fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
     let output = crate::rapport(&["ror", "-w", &workspace, "--by", "customer"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && stderr.contains("no relationship cost, so no ror: needs relationship costs"), "{stderr}");
+    // Nor is a table of zeros written for SQL to read as a measured zero.
+    let mut runs: Vec<std::path::PathBuf> = std::fs::read_dir(std::path::Path::new(&workspace).join("results"))
+        .expect("results")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    runs.sort();
+    let latest = runs.last().expect("a results run");
+    assert!(latest.join("customers.parquet").exists() && !latest.join("ror.parquet").exists(), "{latest:?}");
     let (header, rows) = crate::csv_rows(&ok(&["actions", "-w", &workspace]));
     assert_eq!(header[..2], ["customer_id", "action"]);
     let win_back: Vec<&Vec<String>> = rows.iter().filter(|row| row[1] == "win_back").collect();

@@ -448,9 +448,15 @@ fn datafusion_analysis_equals_the_embedded_one() {
     same_headlines();
     same_customers(&embedded_run, &planned_run);
     std::fs::write(&config, &original).expect("write");
-    let (embedded_run, planned_run) = (analyze(Engine::Embedded), analyze(Engine::DATAFUSION));
+    // With the operators bounded (they spill past the limit): the same results, and the
+    // run says what bound it.
+    let bounded = Engine::DATAFUSION.with_memory_limit(Some(1 << 30)).expect("a limit");
+    let (embedded_run, planned_run) = (analyze(Engine::Embedded), analyze(bounded));
     same_tables(&embedded_run, &planned_run);
     same_headlines();
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(planned_run.join("run.json")).expect("run.json")).expect("json");
+    assert_eq!(run["options"]["memory_limit_bytes"], serde_json::json!(1u64 << 30), "{run}");
     // The watch list compared above names conversations and detractor answers, so the
     // planned signals were read (not only the lapse and the P(alive) drop).
     let watch = read(&embedded_run.join("top_tier_watch.parquet"));
