@@ -94,9 +94,6 @@ pub struct CustomerInputs {
     pub playbook: Vec<Option<Box<PlaybookFacts>>>,
 }
 
-/// The inputs read from the event columns, per customer.
-type EventInputs = (Option<i64>, Option<i64>, u32, u32, u32);
-
 impl CustomerInputs {
     /// The inputs of the customers' event columns (in row order) with the other inputs'
     /// lists, which have one entry per customer in the same order.
@@ -109,32 +106,18 @@ impl CustomerInputs {
         playbook: Vec<Option<Box<PlaybookFacts>>>,
     ) -> CustomerInputs {
         let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
-        let of_events = |events: &CustomerEvents| -> EventInputs {
-            (events.first_event, events.last_purchase, count(events.purchase_days), count(events.conversations), count(events.engagement))
-        };
-        let mut inputs = CustomerInputs { strength, rhythm, signals, ror, playbook, ..CustomerInputs::default() };
-        inputs.extend_events(events.iter().map(of_events));
-        inputs
-    }
-
-    fn extend_events(&mut self, events: impl Iterator<Item = EventInputs>) {
-        for (first_event, last_purchase, purchase_days, conversations, engagement) in events {
-            self.first_event.push(first_event);
-            self.last_purchase.push(last_purchase);
-            self.purchase_days.push(purchase_days);
-            self.conversations.push(conversations);
-            self.engagement.push(engagement);
+        CustomerInputs {
+            first_event: events.iter().map(|events| events.first_event).collect(),
+            last_purchase: events.iter().map(|events| events.last_purchase).collect(),
+            purchase_days: events.iter().map(|events| count(events.purchase_days)).collect(),
+            conversations: events.iter().map(|events| count(events.conversations)).collect(),
+            engagement: events.iter().map(|events| count(events.engagement)).collect(),
+            strength,
+            rhythm,
+            signals,
+            ror,
+            playbook,
         }
-    }
-
-    /// Customers.
-    pub fn len(&self) -> usize {
-        self.first_event.len()
-    }
-
-    /// Whether there is no customer.
-    pub fn is_empty(&self) -> bool {
-        self.first_event.is_empty()
     }
 }
 

@@ -118,16 +118,8 @@ fn ln_hyp2f1_signed_capped(a: f64, b: f64, c: f64, z: f64, max_terms: usize) -> 
     // its digits. Then the other form, whose terms do not cancel, is summed instead.
     let sum = match first() {
         Some(sum) if sum.digits_lost < LOSSY_DIGITS => sum,
-        lossy => match (lossy, second()) {
-            (Some(one), Some(other)) => {
-                if other.digits_lost < one.digits_lost {
-                    other
-                } else {
-                    one
-                }
-            }
-            (one, other) => one.or(other)?,
-        },
+        // Of the two, the one that lost fewer digits (the first on a tie).
+        lossy => [lossy, second()].into_iter().flatten().min_by(|one, other| one.digits_lost.total_cmp(&other.digits_lost))?,
     };
     (sum.digits_lost < LOSSY_DIGITS).then_some((sum.ln_abs, sum.sign))
 }
