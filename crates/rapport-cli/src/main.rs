@@ -219,18 +219,34 @@ fn blank_customer(message: &str) -> Option<(String, String)> {
     })
 }
 
-/// The condition of `--where` among a command's arguments.
-fn where_condition(args: impl Iterator<Item = String>) -> Option<String> {
+/// The value of the first of `names` given (`--kind purchases`, `-k purchases`,
+/// `--kind=purchases`).
+fn option_value(args: impl Iterator<Item = String>, names: &[&str]) -> Option<String> {
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
-        if arg == "--where" {
+        if names.contains(&arg.as_str()) {
             return args.next();
         }
-        if let Some(condition) = arg.strip_prefix("--where=") {
-            return Some(condition.to_string());
+        if let Some(value) = names.iter().find_map(|name| arg.strip_prefix(&format!("{name}="))) {
+            return Some(value.to_string());
         }
     }
     None
+}
+
+/// A column that names an order (InvoiceNo, Order ID, transaction_number), when the file
+/// has one that is not already called `order_id`: the word, then nothing or an id's suffix
+/// (so that InvoiceDate and order_total are not taken).
+fn order_id_column<'a>(found: &[&'a str]) -> Option<&'a str> {
+    if found.contains(&"order_id") {
+        return None;
+    }
+    found.iter().copied().find(|name| {
+        let plain: String = name.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
+        ["invoice", "order", "transaction", "receipt"].iter().any(|word| {
+            plain.strip_prefix(word).is_some_and(|rest| ["", "no", "nr", "num", "number", "id", "ref", "reference"].contains(&rest))
+        })
+    })
 }
 
 /// Whether `text` names `word` as a whole word (not inside a longer name), ignoring case.
@@ -533,7 +549,7 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
             let is_field =
                 |name: &str| rapport_engine::EventKind::ALL.iter().any(|kind| kind.fields().iter().any(|spec| spec.name == name));
             // A --where written with Rapport's field names: it reads the file's columns.
-            if let Some(condition) = where_condition(std::env::args())
+            if let Some(condition) = option_value(std::env::args(), &["--where"])
                 && names.iter().any(|name| names_word(&condition, name))
             {
                 return Some(format!(
@@ -546,13 +562,24 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
                     "{column:?} is the column a mapping names (--map, or rapport.toml's [mapping] / [filter]), and the file has no such column: correct the mapping"
                 ));
             }
-            let maps: Vec<String> = names
+            let mut maps: Vec<String> = names
                 .iter()
                 .map(|field| match (*field, line_amount(&found)) {
                     ("amount", Some(computed)) => computed,
                     _ => format!("--map {field}={}", guess_column(field, &found).unwrap_or("COLUMN")),
                 })
                 .collect();
+            // An optional field the header plainly holds (Online Retail's InvoiceNo): without
+            // it, an invoice's lines are each an order, and the refunds' lines name no order.
+            let kind = option_value(std::env::args(), &["--kind", "-k"]);
+            let has_order_id = kind.and_then(|kind| kind.parse::<rapport_engine::EventKind>().ok())
+                .is_some_and(|kind| kind.fields().iter().any(|spec| spec.name == "order_id"));
+            if has_order_id
+                && !names.contains(&"order_id")
+                && let Some(column) = order_id_column(&found)
+            {
+                maps.push(format!("--map order_id={column}"));
+            }
             // A field no column holds may be one value for the whole file (every row from one
             // channel, say): --set says so.
             let unheld: Vec<String> = names
@@ -652,10 +679,17 @@ mod tests {
         assert_eq!(order_column(r#"column "Customer": found "", expected a customer id, or an order id in column "Invoice No""#), None);
         assert_eq!(order_column(r#"column "Customer": found "", expected a customer id (the file maps no order id)"#), None);
         let args = |list: &[&str]| list.iter().map(|arg| arg.to_string()).collect::<Vec<_>>().into_iter();
-        let condition = where_condition(args(&["ingest", "--where", "customer_id IS NOT NULL", "-k", "purchases"]));
+        let condition = option_value(args(&["ingest", "--where", "customer_id IS NOT NULL", "-k", "purchases"]), &["--where"]);
         assert_eq!(condition.as_deref(), Some("customer_id IS NOT NULL"));
-        assert_eq!(where_condition(args(&["ingest", "--where=x > 1"])).as_deref(), Some("x > 1"));
-        assert_eq!(where_condition(args(&["ingest", "-k", "purchases"])), None);
+        assert_eq!(option_value(args(&["ingest", "--where=x > 1"]), &["--where"]).as_deref(), Some("x > 1"));
+        assert_eq!(option_value(args(&["ingest", "-k", "purchases"]), &["--where"]), None);
+        assert_eq!(option_value(args(&["ingest", "-k", "purchases"]), &["--kind", "-k"]).as_deref(), Some("purchases"));
+        assert_eq!(option_value(args(&["ingest", "--kind=surveys"]), &["--kind", "-k"]).as_deref(), Some("surveys"));
+        // The column that names an order, not its date or total.
+        assert_eq!(order_id_column(&["InvoiceNo", "InvoiceDate", "CustomerID"]), Some("InvoiceNo"));
+        assert_eq!(order_id_column(&["order_date", "Order ID"]), Some("Order ID"));
+        assert_eq!(order_id_column(&["InvoiceDate", "order_total", "transaction_notes"]), None);
+        assert_eq!(order_id_column(&["order_id", "InvoiceNo"]), None);
         assert!(names_word("customer_id IS NOT NULL OR order_id IS NOT NULL", "order_id"));
         assert!(!names_word("my_order_id IS NOT NULL", "order_id"));
         // A header row read as data (CDNOW's master file with --columns), and a word in the

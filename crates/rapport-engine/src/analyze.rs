@@ -1604,6 +1604,7 @@ fn table_batch(table: &Table) -> Result<RecordBatch, EngineError> {
                 Arc::new(Float64Array::from(values.iter().map(|value| value.is_finite().then_some(*value)).collect::<Vec<_>>())),
             ),
             Values::Count(values) => (DataType::UInt64, Arc::new(UInt64Array::from(values.clone()))),
+            Values::Integer(values) => (DataType::Int64, Arc::new(arrow::array::Int64Array::from(values.clone()))),
             Values::Flag(values) => (DataType::Boolean, Arc::new(arrow::array::BooleanArray::from(values.clone()))),
         };
         fields.push(Field::new(name, data_type, true));

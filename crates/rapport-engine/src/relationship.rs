@@ -1823,7 +1823,7 @@ fn indicator_alerts(windows: &Windows, as_of: i64, zone: Zone) -> (Table, Json) 
                     "window_days": length,
                     "window_end": date(end),
                     "value": judgement.value,
-                    "n": ns[0],
+                    "n": ns[0] as u64,
                     "baseline_median": median,
                     "lower": lower,
                     "upper": upper,
@@ -1843,7 +1843,7 @@ fn indicator_alerts(windows: &Windows, as_of: i64, zone: Zone) -> (Table, Json) 
         // not read as "in control".
         if let Some(latest) = judged.first().filter(|latest| !measured(latest)) {
             let reason = match latest.value.is_finite() {
-                false => format!("too few in the latest {unit} to measure it (n = {})", ns[0]),
+                false => format!("too few in the latest {unit} to measure it (n = {})", ns[0] as u64),
                 true => format!("fewer than {baseline} measured {unit}s before the latest"),
             };
             latest_unjudged.insert(name.to_string(), json!(reason));
@@ -1858,11 +1858,12 @@ fn indicator_alerts(windows: &Windows, as_of: i64, zone: Zone) -> (Table, Json) 
         .column("window_days", Values::Count(table.iter().map(|row| row.1 as u64).collect()))
         .column("window_end", Values::Text(table.iter().map(|row| Some(row.2.clone())).collect()))
         .column("value", Values::Number(table.iter().map(|row| row.3).collect()))
-        .column("n", Values::Number(table.iter().map(|row| row.4).collect()))
+        // The windows' sizes are counts (contacts, scored conversations, answers, replies).
+        .column("n", Values::Count(table.iter().map(|row| row.4 as u64).collect()))
         .column("baseline_median", Values::Number(table.iter().map(|row| row.5).collect()))
         .column("lower", Values::Number(table.iter().map(|row| row.6).collect()))
         .column("upper", Values::Number(table.iter().map(|row| row.7).collect()))
-        .column("signal", Values::Number(table.iter().map(|row| f64::from(row.8)).collect()));
+        .column("signal", Values::Integer(table.iter().map(|row| i64::from(row.8)).collect()));
     (
         table,
         json!({"k": ALERT_K, "weekly_baseline_windows": WEEKLY_BASELINE, "daily_baseline_windows": DAILY_BASELINE, "current": current, "history": history, "skipped": skipped, "latest_unjudged": latest_unjudged}),

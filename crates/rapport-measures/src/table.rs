@@ -12,6 +12,8 @@ pub enum Values {
     Number(Vec<f64>),
     /// Counts.
     Count(Vec<u64>),
+    /// Whole numbers that can be negative (a direction: −1, 0, +1).
+    Integer(Vec<i64>),
     /// Yes or no.
     Flag(Vec<bool>),
 }
@@ -22,6 +24,7 @@ impl Values {
             Values::Text(values) => values.len(),
             Values::Number(values) => values.len(),
             Values::Count(values) => values.len(),
+            Values::Integer(values) => values.len(),
             Values::Flag(values) => values.len(),
         }
     }

@@ -232,6 +232,9 @@ fn a_missing_field_suggests_its_mapping() {
     let message =
         user_error(&["ingest", "--workspace", root.to_str().expect("path"), "--kind", "purchases", lines.to_str().expect("path")]);
     assert!(message.contains("--map 'amount==Quantity * \"Unit Price\"'"), "{message}");
+    // Its invoice number groups the lines into orders: named too, though optional.
+    assert!(message.contains("--map order_id=InvoiceNo"), "{message}");
+    assert!(!message.contains("order_id=CustomerID"), "{message}");
     // A field no column holds (tweets all from one channel): one value for every row.
     let tweets = directory.path().join("tweets.csv");
     std::fs::write(&tweets, "author_id,created_at,text\nu1,2017-10-31T22:10:47Z,my order is late\n").expect("write");

@@ -112,7 +112,10 @@ fn alerts_fire_on_the_planted_incident_and_rarely_on_quiet_weeks() {
     let number = |name: &str| numbers(&indicators, name);
     let (names, ends) = (text("indicator"), text("window_end"));
     let days = indicators.column_by_name("window_days").expect("days").as_primitive::<arrow::datatypes::UInt64Type>().clone();
-    let (signal, lower, upper) = (number("signal"), number("lower"), number("upper"));
+    let signal = indicators.column_by_name("signal").expect("signal").as_primitive::<arrow::datatypes::Int64Type>().clone();
+    let (lower, upper) = (number("lower"), number("upper"));
+    // A window's size is a count.
+    assert_eq!(indicators.column_by_name("n").expect("n").data_type(), &arrow::datatypes::DataType::UInt64);
     // Every limit is a value the measure can take: no negative counts or reply times, NPS
     // within ±100, a share within 0–1.
     for row in (0..names.len()).filter(|&row| !lower[row].is_nan()) {
@@ -148,7 +151,7 @@ fn alerts_fire_on_the_planted_incident_and_rarely_on_quiet_weeks() {
         let tally =
             if overlaps(row) { incident.entry(names[row].as_str()).or_default() } else { quiet.entry(names[row].as_str()).or_default() };
         tally.0 += 1;
-        tally.1 += u64::from(signal[row] > 0.0 || (!overlaps(row) && signal[row] != 0.0));
+        tally.1 += u64::from(signal.value(row) > 0 || (!overlaps(row) && signal.value(row) != 0));
     }
     for (name, (windows, alarms)) in &quiet {
         eprintln!("{name}: {alarms} false alarms in {windows} quiet windows ({:.1} per 100)", 100.0 * *alarms as f64 / *windows as f64);
