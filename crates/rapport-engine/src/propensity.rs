@@ -197,9 +197,19 @@ fn learn(found: Found<'_>, as_of: i64, zone: Zone, horizon: i64, confidence: f64
         "gradient_boosted_trees" => "gradient-boosted trees".to_string(),
         other => other.replace('_', " "),
     };
+    // Where the baseline scores although a supervised model scored a higher AUC, the
+    // headline says why, so that equal AUCs beside a positive lead do not read as a slip.
+    let kept = match (scored_with, best) {
+        ("btyd_baseline", Some(best)) => {
+            let lead = evaluations.iter().find(|(model, _)| *model == best).map(|(_, e)| e.auc_over_baseline.estimate);
+            lead.filter(|lead| *lead > 0.0).map(|_| format!(" (kept: {}'s lead over it is within the noise)", spelled(best)))
+        }
+        _ => None,
+    };
     let auc_unit = |model: &str, scores: bool| {
         let role = if scores { "the model that scores the customers, " } else { "" };
-        format!("holdout AUC of P(a purchase in the next {horizon} days): {role}{}", spelled(model))
+        let kept = if scores { kept.as_deref().unwrap_or("") } else { "" };
+        format!("holdout AUC of P(a purchase in the next {horizon} days): {role}{}{kept}", spelled(model))
     };
     let find = |name: &str| evaluations.iter().find(|(model, _)| *model == name).map(|(_, evaluation)| evaluation);
     let headline = |name: &str, scores: bool| {
@@ -215,7 +225,10 @@ fn learn(found: Found<'_>, as_of: i64, zone: Zone, horizon: i64, confidence: f64
         .map(|(name, evaluation)| {
             Headline::new(
                 evaluation.auc_over_baseline,
-                &format!("AUC of {} − AUC of the BG/NBD baseline, paired (DeLong)", spelled(name)),
+                &format!(
+                    "AUC of {} − AUC of the BG/NBD baseline, paired (DeLong); it scores the customers only when this interval is above 0",
+                    spelled(name)
+                ),
                 "holdout customers",
             )
         })

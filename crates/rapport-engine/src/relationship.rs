@@ -254,7 +254,13 @@ pub fn add(
         &|value| format!("{:.1}", value.0),
     ));
     drop(strength_keys);
-    let grid = if placed_customers.is_empty() { Vec::new() } else { cells(&placed_customers, &placed, longevity_bands, strength_bands) };
+    let mut grid =
+        if placed_customers.is_empty() { Vec::new() } else { cells(&placed_customers, &placed, longevity_bands, strength_bands) };
+    // Where the fit's P(alive) says nothing (0.9998 in "Lost"), its means are left blank,
+    // as the watch list leaves each customer's (the run's warning says why).
+    if !context.p_alive_informative {
+        grid.iter_mut().for_each(|cell| cell.mean_p_alive = f64::NAN);
+    }
     drop((placed_customers, longevity, predicted));
     if !grid.is_empty() {
         tables.push(matrix_table(&grid));
@@ -480,7 +486,10 @@ pub fn add(
     for (name, member) in &user {
         table.push(name, Arc::new(BooleanArray::from(member.clone())))?;
     }
-    tables.push(segments_table(&segment, &cluster_column, &user, (&net_spend, &clv, &p_alive), currency.minor_digits()));
+    // Where P(alive) says nothing, the segments' means of it are blank too.
+    let blank = vec![f64::NAN; if context.p_alive_informative { 0 } else { p_alive.len() }];
+    let shown_p_alive = if context.p_alive_informative { &p_alive } else { &blank };
+    tables.push(segments_table(&segment, &cluster_column, &user, (&net_spend, &clv, shown_p_alive), currency.minor_digits()));
 
     lap("playbook");
     // Alerts on the leading indicators.

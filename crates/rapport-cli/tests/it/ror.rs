@@ -234,6 +234,21 @@ fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
     runs.sort();
     let latest = runs.last().expect("a results run");
     assert!(latest.join("customers.parquet").exists() && !latest.join("ror.parquet").exists(), "{latest:?}");
+    // The matrix's and the segments' means of that P(alive) are blank, as the watch list's
+    // P(alive) is, rather than a confident 0.99 beside "Lost".
+    for table in ["matrix", "segments"] {
+        let file = std::fs::File::open(latest.join(format!("{table}.parquet"))).expect("table");
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+        let (mut rows, mut shown) = (0, 0);
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let column = batch.column_by_name("mean_p_alive").expect("mean_p_alive");
+            rows += batch.num_rows();
+            shown += column.len() - column.null_count();
+        }
+        assert!(rows > 0 && shown == 0, "{table}: {shown} of {rows} rows show a mean P(alive)");
+    }
     let (header, rows) = crate::csv_rows(&ok(&["actions", "-w", &workspace]));
     assert_eq!(header[..2], ["customer_id", "action"]);
     let win_back: Vec<&Vec<String>> = rows.iter().filter(|row| row[1] == "win_back").collect();
