@@ -33,6 +33,12 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run every analysis the workspace's events allow and write a results run with
     /// summary.json (every headline with its 95% interval and sample size).
+    ///
+    /// The actions and the movements read the workspace's earlier analyses, those with an
+    /// earlier observation end: an action proposed to a customer then is not proposed again
+    /// within its cooldown, win_back looks for a P(alive) that was 0.5 or more at the
+    /// previous analysis, and the watch list for a P(alive) that fell since it. Analysing again with
+    /// the same --as-of gives the same results.
     Analyze(AnalyzeArgs),
     /// Check the intervals: analyse many seeds of the synthetic brand and count how often
     /// each headline's 95% interval covers the true value.
