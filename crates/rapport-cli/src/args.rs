@@ -541,9 +541,9 @@ pub struct SqlArgs {
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Memory the query's operators may hold before they spill to the system's temporary
-    /// directory (such as 2GiB, 512MiB; default unbounded): a large GROUP BY, sort or
-    /// join then slows down instead of growing. It bounds the operators, not the rows a
-    /// query returns.
+    /// directory (such as 2GiB, 512MiB; default a quarter of the machine's or container's
+    /// memory): a large GROUP BY, sort or join then slows down instead of growing. It
+    /// bounds the operators, not the rows a query returns.
     #[arg(long, value_name = "SIZE", value_parser = memory_size)]
     pub memory_limit: Option<bytesize::ByteSize>,
 }
@@ -782,8 +782,8 @@ pub struct ClvPredictArgs {
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
     /// With --engine datafusion: memory the query operators may hold before they spill to
-    /// the system's temporary directory (such as 2GiB, 512MiB; default unbounded). It
-    /// bounds the operators, not the whole process.
+    /// the system's temporary directory (such as 2GiB, 512MiB; default a quarter of the
+    /// machine's or container's memory). It bounds the operators, not the whole process.
     #[arg(long, value_name = "SIZE", value_parser = memory_size)]
     pub memory_limit: Option<bytesize::ByteSize>,
     /// Discount rate per --discount-period (0.01 = 1%).
@@ -924,8 +924,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
     /// With --engine datafusion: memory the query operators may hold before they spill to
-    /// the system's temporary directory (such as 2GiB, 512MiB; default unbounded). It
-    /// bounds the operators, not the whole process.
+    /// the system's temporary directory (such as 2GiB, 512MiB; default a quarter of the
+    /// machine's or container's memory). It bounds the operators, not the whole process.
     #[arg(long, value_name = "SIZE", value_parser = memory_size)]
     pub memory_limit: Option<bytesize::ByteSize>,
 }
@@ -1103,8 +1103,8 @@ pub struct SummaryArgs {
     #[arg(long, value_name = "ENGINE", requires = "workspace")]
     pub engine: Option<String>,
     /// With --engine datafusion: memory the query operators may hold before they spill to
-    /// the system's temporary directory (such as 2GiB, 512MiB; default unbounded). It
-    /// bounds the operators, not the whole process.
+    /// the system's temporary directory (such as 2GiB, 512MiB; default a quarter of the
+    /// machine's or container's memory). It bounds the operators, not the whole process.
     #[arg(long, value_name = "SIZE", value_parser = memory_size)]
     pub memory_limit: Option<bytesize::ByteSize>,
 }

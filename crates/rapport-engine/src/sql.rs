@@ -18,7 +18,8 @@ pub struct SqlRequest {
     /// One SQL statement.
     pub query: String,
     /// Bytes the query's operators may hold before they spill to the system's temporary
-    /// directory (`None`: unbounded); see [`crate::summary::Engine::with_memory_limit`].
+    /// directory (`None`: [`crate::summary::default_memory_limit`]); see
+    /// [`crate::summary::Engine::with_memory_limit`].
     pub memory_limit: Option<u64>,
 }
 

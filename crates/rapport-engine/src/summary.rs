@@ -245,8 +245,7 @@ pub enum Engine {
     /// `sql` feature.
     DataFusion {
         /// Bytes the query operators may hold before they spill to the system's temporary
-        /// directory (`None`: unbounded, DataFusion's default); see
-        /// [`Engine::with_memory_limit`].
+        /// directory (`None`: [`default_memory_limit`]); see [`Engine::with_memory_limit`].
         memory_limit: Option<u64>,
     },
     /// The same plans on an Apache Ballista cluster, whose scheduler is at this URL
@@ -260,6 +259,28 @@ pub enum Engine {
 /// executor"); 32 MiB leaves room for the aggregations.
 pub const MIN_MEMORY_PER_PARTITION: u64 = 32 << 20;
 
+/// The share of the machine's (or container's) memory that the DataFusion engine's query
+/// operators may hold when no limit is given: a quarter. The rest is for what the client
+/// holds beside them (at 10M customers, `analyze`'s per-customer results reached 15 GiB
+/// with the operators at 2 GiB), so that a large brand spills rather than exhausting the
+/// machine: without a bound, DataFusion's aggregations at 10M customers passed 21 GiB on
+/// a 23 GiB machine (docs/benchmarks.md, "Engines").
+pub const DEFAULT_MEMORY_DIVISOR: u64 = 4;
+
+/// The DataFusion engine's bound when none is given: a quarter of the machine's (or
+/// container's) memory, and at least [`MIN_MEMORY_PER_PARTITION`] a core. `None` where
+/// the machine's memory cannot be read (the operators are then unbounded) or in builds
+/// without the `sql` feature.
+pub fn default_memory_limit() -> Option<u64> {
+    #[cfg(feature = "sql")]
+    {
+        let partitions = std::thread::available_parallelism().map_or(1, |cores| cores.get() as u64);
+        rapport_sql::machine_memory().map(|total| (total / DEFAULT_MEMORY_DIVISOR).max(MIN_MEMORY_PER_PARTITION * partitions))
+    }
+    #[cfg(not(feature = "sql"))]
+    None
+}
+
 impl Engine {
     /// The cluster's scheduler, for plans that run on one.
     pub fn cluster(&self) -> Option<&str> {
@@ -269,7 +290,8 @@ impl Engine {
         }
     }
 
-    /// The DataFusion engine in this process, its operators unbounded.
+    /// The DataFusion engine in this process, its operators bounded by
+    /// [`default_memory_limit`].
     pub const DATAFUSION: Engine = Engine::DataFusion { memory_limit: None };
 
     /// This engine with its query operators bounded at `limit` bytes (`None`: as it is).
@@ -277,11 +299,12 @@ impl Engine {
     /// query operators, and a cluster's executors are bounded where they start
     /// (`rapport cluster executor --memory-limit`). A limit that leaves a partition (one a
     /// core) less than [`MIN_MEMORY_PER_PARTITION`] is refused: every query would fail.
-    /// The bound on the DataFusion engine's query operators, in bytes (`None`: unbounded,
-    /// or another engine).
+    /// The bound on the DataFusion engine's query operators, in bytes: the one given, else
+    /// [`default_memory_limit`] (`None`: another engine, or unbounded where the machine's
+    /// memory cannot be read).
     pub fn memory_limit(&self) -> Option<u64> {
         match self {
-            Engine::DataFusion { memory_limit } => *memory_limit,
+            Engine::DataFusion { memory_limit } => memory_limit.or_else(default_memory_limit),
             _ => None,
         }
     }
@@ -317,7 +340,7 @@ impl Engine {
     #[cfg(feature = "sql")]
     pub(crate) fn session(&self, root: &std::path::Path) -> Result<rapport_sql::Session, EngineError> {
         Ok(match self {
-            Engine::DataFusion { memory_limit } => rapport_sql::Session::open_bounded(root, *memory_limit)?,
+            Engine::DataFusion { .. } => rapport_sql::Session::open_bounded(root, self.memory_limit())?,
             other => rapport_sql::Session::open_on(root, other.cluster())?,
         })
     }

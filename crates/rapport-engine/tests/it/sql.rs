@@ -447,6 +447,12 @@ fn datafusion_analysis_equals_the_embedded_one() {
     same_tables(&embedded_run, &planned_run);
     same_headlines();
     same_customers(&embedded_run, &planned_run);
+    // Without a limit given, the operators are bounded by a quarter of the machine's
+    // memory, and the run says so.
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(planned_run.join("run.json")).expect("run.json")).expect("json");
+    let default = rapport_engine::summary::default_memory_limit().expect("this machine's memory");
+    assert_eq!(run["options"]["memory_limit_bytes"], serde_json::json!(default), "{run}");
     std::fs::write(&config, &original).expect("write");
     // With the operators bounded (they spill past the limit): the same results, and the
     // run says what bound it.
