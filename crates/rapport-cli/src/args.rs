@@ -541,7 +541,7 @@ pub struct SqlArgs {
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Memory the query's operators may hold before they spill to the system's temporary
-    /// directory (such as 2GiB, 512MiB; default a quarter of the machine's or container's
+    /// directory (such as 2GiB, 512MiB; default an eighth of the machine's or container's
     /// memory): a large GROUP BY, sort or join then slows down instead of growing. It
     /// bounds the operators, not the rows a query returns.
     #[arg(long, value_name = "SIZE", value_parser = memory_size)]
@@ -782,7 +782,7 @@ pub struct ClvPredictArgs {
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
     /// With --engine datafusion: memory the query operators may hold before they spill to
-    /// the system's temporary directory (such as 2GiB, 512MiB; default a quarter of the
+    /// the system's temporary directory (such as 2GiB, 512MiB; default an eighth of the
     /// machine's or container's memory). It bounds the operators, not the whole process.
     #[arg(long, value_name = "SIZE", value_parser = memory_size)]
     pub memory_limit: Option<bytesize::ByteSize>,
@@ -924,7 +924,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
     /// With --engine datafusion: memory the query operators may hold before they spill to
-    /// the system's temporary directory (such as 2GiB, 512MiB; default a quarter of the
+    /// the system's temporary directory (such as 2GiB, 512MiB; default an eighth of the
     /// machine's or container's memory). It bounds the operators, not the whole process.
     #[arg(long, value_name = "SIZE", value_parser = memory_size)]
     pub memory_limit: Option<bytesize::ByteSize>,
@@ -1103,7 +1103,7 @@ pub struct SummaryArgs {
     #[arg(long, value_name = "ENGINE", requires = "workspace")]
     pub engine: Option<String>,
     /// With --engine datafusion: memory the query operators may hold before they spill to
-    /// the system's temporary directory (such as 2GiB, 512MiB; default a quarter of the
+    /// the system's temporary directory (such as 2GiB, 512MiB; default an eighth of the
     /// machine's or container's memory). It bounds the operators, not the whole process.
     #[arg(long, value_name = "SIZE", value_parser = memory_size)]
     pub memory_limit: Option<bytesize::ByteSize>,

@@ -260,14 +260,15 @@ pub enum Engine {
 pub const MIN_MEMORY_PER_PARTITION: u64 = 32 << 20;
 
 /// The share of the machine's (or container's) memory that the DataFusion engine's query
-/// operators may hold when no limit is given: a quarter. The rest is for what the client
-/// holds beside them (at 10M customers, `analyze`'s per-customer results reached 15 GiB
-/// with the operators at 2 GiB), so that a large brand spills rather than exhausting the
-/// machine: without a bound, DataFusion's aggregations at 10M customers passed 21 GiB on
-/// a 23 GiB machine (docs/benchmarks.md, "Engines").
-pub const DEFAULT_MEMORY_DIVISOR: u64 = 4;
+/// operators may hold when no limit is given: an eighth. The rest is for what the client
+/// holds beside them (at 10M customers, `analyze`'s per-customer results reached 15 GiB),
+/// and the operators hold more than their pool (about twice it in `analyze`'s
+/// aggregations at 10M customers). Without a bound those aggregations passed 21 GiB on a
+/// 23 GiB machine; bounded at a quarter of it (5.9 GiB) they did too; at an eighth the run
+/// finished (docs/benchmarks.md, "Engines").
+pub const DEFAULT_MEMORY_DIVISOR: u64 = 8;
 
-/// The DataFusion engine's bound when none is given: a quarter of the machine's (or
+/// The DataFusion engine's bound when none is given: an eighth of the machine's (or
 /// container's) memory, and at least [`MIN_MEMORY_PER_PARTITION`] a core. `None` where
 /// the machine's memory cannot be read (the operators are then unbounded) or in builds
 /// without the `sql` feature.

@@ -447,7 +447,7 @@ fn datafusion_analysis_equals_the_embedded_one() {
     same_tables(&embedded_run, &planned_run);
     same_headlines();
     same_customers(&embedded_run, &planned_run);
-    // Without a limit given, the operators are bounded by a quarter of the machine's
+    // Without a limit given, the operators are bounded by an eighth of the machine's
     // memory, and the run says so.
     let run: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(planned_run.join("run.json")).expect("run.json")).expect("json");
