@@ -844,6 +844,15 @@ pub struct ClvTrackArgs {
     pub output: Option<PathBuf>,
 }
 
+/// The formats headlines print in: every [`Format`] but Parquet, which `analyze` writes
+/// to its results run rather than print.
+fn headline_format() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::ValueEnum;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["table", "csv", "json", "jsonl"])
+        .try_map(|name: String| Format::from_str(&name, true).map_err(|_| format!("{name} is not a format")))
+}
+
 /// Output format of commands that print data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -913,8 +922,8 @@ pub struct AnalyzeArgs {
     /// the day of the last event.
     #[arg(long)]
     pub as_of: Option<String>,
-    /// Output format of the headlines (table, csv, json, jsonl).
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// Output format of the headlines (the Parquet tables are in the results run it writes).
+    #[arg(long, default_value = "table", value_parser = headline_format())]
     pub format: Format,
     /// Where the per-customer aggregation of the events and the lifetime-value scoring
     /// run: embedded (default, fastest on one machine), datafusion (Apache DataFusion

@@ -65,11 +65,6 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Analyze(args) => {
-            if args.format == Format::Parquet {
-                anyhow::bail!(
-                    "analyze prints its headlines as table, csv, json or jsonl; the Parquet tables are in the results run it writes"
-                );
-            }
             let engine = engine_of(args.engine.as_deref(), args.memory_limit)?;
             let stages = Stages::new(quiet);
             let request = rapport_engine::analyze::AnalyzeRequest { workspace: args.workspace.clone(), as_of: args.as_of.clone() };
@@ -280,12 +275,15 @@ pub fn run(cli: Cli) -> Result<()> {
             )?;
             for alert in &alerts {
                 let number = |name: &str| alert[name].as_f64().unwrap_or(f64::NAN);
+                let indicator = alert["indicator"].as_str().unwrap_or("");
+                // A count of contacts or engagements prints as one (231, not 231.00).
+                let counted = matches!(indicator, "contacts_per_week" | "contacts_per_day" | "engagement_per_week");
                 writeln!(
                     out,
-                    "  {} {}: {:.2} (n = {}) in the {} day(s) to {}; baseline median {:.2}, limits [{:.2}, {:.2}]",
-                    alert["indicator"].as_str().unwrap_or(""),
+                    "  {} {}: {} (n = {}) in the {} day(s) to {}; baseline median {:.2}, limits [{:.2}, {:.2}]",
+                    indicator,
                     alert["direction"].as_str().unwrap_or(""),
-                    number("value"),
+                    if counted { format!("{:.0}", number("value")) } else { format!("{:.2}", number("value")) },
                     number("n"),
                     alert["window_days"],
                     alert["window_end"].as_str().unwrap_or(""),

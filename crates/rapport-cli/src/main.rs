@@ -322,12 +322,23 @@ fn guess_time_format(value: &str) -> Option<TimeLayout> {
     if parts.len() != 3 || parts.iter().any(|part| part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit())) {
         return None;
     }
-    let clock = words.next().map(|time| {
-        let hour = if words.next().is_some_and(|word| matches!(word.to_ascii_uppercase().as_str(), "AM" | "PM")) { "%I" } else { "%H" };
+    let (time, after) = (words.next(), words.next());
+    let clock = time.map(|time| {
+        let hour = if after.is_some_and(|word| matches!(word.to_ascii_uppercase().as_str(), "AM" | "PM")) { "%I" } else { "%H" };
         let seconds = if time.matches(':').count() >= 2 { ":%S" } else { "" };
         let meridiem = if hour == "%I" { " %p" } else { "" };
-        format!(" {hour}:%M{seconds}{meridiem}")
+        // A zone's name after the clock is matched as it is written (BigQuery's
+        // `2010-12-01 08:26:00 UTC`); any other word leaves the layout unknown.
+        let zone = match after {
+            Some(zone @ ("UTC" | "GMT" | "Z")) => format!(" {zone}"),
+            _ => String::new(),
+        };
+        format!(" {hour}:%M{seconds}{meridiem}{zone}")
     });
+    if after.is_some_and(|word| !matches!(word.to_ascii_uppercase().as_str(), "AM" | "PM" | "UTC" | "GMT" | "Z")) || words.next().is_some()
+    {
+        return None;
+    }
     let clock = clock.unwrap_or_default();
     let year = |part: &str| if part.len() == 4 { "%Y" } else { "%y" };
     let number = |part: &str| part.parse::<u32>().unwrap_or(0);
@@ -637,6 +648,9 @@ mod tests {
         assert_eq!(guess_time_format("12/13/2010 8:26"), known("%m/%d/%Y %H:%M"));
         assert_eq!(guess_time_format("13/12/2010 08:26:00"), known("%d/%m/%Y %H:%M:%S"));
         assert_eq!(guess_time_format("13.12.10"), known("%d.%m.%y"));
+        // BigQuery's export names the zone after the clock.
+        assert_eq!(guess_time_format("2010-12-01 08:26:00 UTC"), known("%Y-%m-%d %H:%M:%S UTC"));
+        assert_eq!(guess_time_format("2010-12-01 08:26:00 local"), None);
         assert_eq!(guess_time_format("2010/12/01 8:26 PM"), known("%Y/%m/%d %I:%M %p"));
         assert_eq!(
             guess_time_format("12/1/2010 8:26"),

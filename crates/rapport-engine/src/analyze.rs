@@ -415,6 +415,19 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
             ));
         }
     }
+    // A fit with every standard error can still see no customer leave (Online Retail to
+    // 2011-12-13: a = 0.0055, its interval 7.5e-5 to 0.41, beside one without a standard
+    // error to 2011-12-09): where the repeat buyers' mean P(alive) is 0.99 or more, P(alive)
+    // tells no one apart, and the lapse speaks instead, as for a fit on its boundary.
+    if p_alive_informative
+        && let Some(mean) = repeat_buyers_mean_p_alive(&table)
+        && mean >= NO_DROPOUT_P_ALIVE
+    {
+        p_alive_informative = false;
+        warnings.push(format!(
+            "the bg-nbd fit sees almost no customer leave: the repeat buyers' mean P(alive) is {mean:.4}, so P(alive) tells no one apart; win_back and the top tier's watch list read a lapse instead (docs/measures.md, \"When P(alive) says nothing\")"
+        ));
+    }
     progress("relationship strength, the Customer Matrix and segments");
     let as_of_text = rapport_core::time::format_local(zone.local_seconds(ParsedTime::Instant(as_of)));
     let previous = previous_analysis(&workspace, &as_of_text)?;
@@ -1675,6 +1688,22 @@ fn overview(table: &CustomerTable, currency: &str, minor_digits: u32, confidence
         );
     }
     Json::Object(out)
+}
+
+/// The repeat buyers' mean P(alive) at or above which the fit is taken to see no customer
+/// leave (fewer than 1 in 100 of them gone).
+const NO_DROPOUT_P_ALIVE: f64 = 0.99;
+
+/// The mean P(alive) of the customers who bought on a second day (a one-time buyer's is 1
+/// under BG/NBD whatever the data), if any has one.
+fn repeat_buyers_mean_p_alive(table: &CustomerTable) -> Option<f64> {
+    let (frequency, p_alive) = (table.f64("frequency")?, table.f64("p_alive")?);
+    let (sum, n) = frequency
+        .iter()
+        .zip(p_alive)
+        .filter(|(frequency, p_alive)| **frequency > 0.0 && p_alive.is_finite())
+        .fold((0.0, 0_u64), |(sum, n), (_, p_alive)| (sum + p_alive, n + 1));
+    (n > 0).then(|| sum / n as f64)
 }
 
 /// Decimal places of the currency's minor unit (2 for an unknown code).

@@ -48,8 +48,12 @@ fn a_surge_of_contacts_is_an_alert_and_quiet_weeks_are_not() {
     assert!(weekly["value"].as_f64().is_some_and(|v| v >= 70.0), "{weekly}");
     let history = &json["history"]["contacts_per_week"];
     assert_eq!(history["alarms"], 0, "the 40 steady weeks before raise no alarm: {history}");
+    // A window's count is a whole number, in the JSON and in the table.
+    assert!(weekly["n"].is_u64(), "{weekly}");
     let table = ok(&["alerts", "-w", &workspace]);
-    assert!(table.contains("contacts_per_week up"), "{table}");
+    let value = weekly["value"].as_f64().expect("value");
+    let line = format!("contacts_per_week up: {value:.0} (n = {})", weekly["n"]);
+    assert!(table.contains(&line), "{line:?} in {table}");
 
     let quiet = tempfile::tempdir().expect("tempdir");
     let workspace = contacts_workspace(quiet.path(), false);

@@ -181,6 +181,12 @@ fn messages_say_things_once() {
     assert_eq!(message.matches("No such file").count(), 1, "{message}");
     let output = rapport(&[]);
     assert_eq!(output.status.code(), Some(1));
+    // analyze offers only the formats it prints headlines in: Parquet is a usage error
+    // that lists them (its Parquet tables are in the results run).
+    let message = user_error(&["analyze", "-w", "/nonexistent", "--format", "parquet"]);
+    assert!(message.contains("[possible values: table, csv, json, jsonl]"), "{message}");
+    let help = String::from_utf8_lossy(&rapport(&["analyze", "--help"]).stdout).into_owned();
+    assert!(!help.contains("needs --output"), "{help}");
 }
 
 /// A CRLF file with quoted fields: rejected rows keep their true line numbers (the csv
@@ -241,4 +247,20 @@ fn a_closed_stderr_does_not_stop_the_command() {
     // An error is exit 1, said or not.
     let missing = directory.path().join("missing.csv");
     assert_eq!(run(&["summary", missing.to_str().expect("path")]).status.code(), Some(1));
+}
+
+/// A time layout the reader does not know (BigQuery's `… UTC`) gets a hint whose
+/// --time-format, given back, reads the file.
+#[test]
+fn a_time_layout_hint_reads_the_file_when_given_back() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    crate::ok(&["init", workspace]);
+    let file = write(directory.path(), "bq.csv", b"customer_id,time,amount\n1,2010-12-01 08:26:00 UTC,5\n2,2010-12-02 17:05:59 UTC,6\n");
+    let file = file.as_str();
+    let message = user_error(&["ingest", "-w", workspace, "-k", "purchases", file]);
+    let hint = "--time-format '%Y-%m-%d %H:%M:%S UTC'";
+    assert!(message.contains(hint), "{message}");
+    crate::ok(&["-q", "ingest", "-w", workspace, "-k", "purchases", "--time-format", "%Y-%m-%d %H:%M:%S UTC", file]);
 }

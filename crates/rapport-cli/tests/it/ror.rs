@@ -170,6 +170,83 @@ fn bad_costs_and_propensity_settings_are_caught_when_the_config_loads() {
     assert!(stderr.contains(&format!("line {}", lines + 3)), "{stderr}");
 }
 
+/// Blank P(alive) means in a run's matrix and segments tables (the column present, no
+/// value in it): how many rows the table has, and how many show one.
+fn shown_mean_p_alive(run: &std::path::Path, table: &str) -> (usize, usize) {
+    let file = std::fs::File::open(run.join(format!("{table}.parquet"))).expect("table");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+    let (mut rows, mut shown) = (0, 0);
+    for batch in reader {
+        let batch = batch.expect("batch");
+        let column = batch.column_by_name("mean_p_alive").expect("mean_p_alive");
+        rows += batch.num_rows();
+        shown += column.len() - column.null_count();
+    }
+    (rows, shown)
+}
+
+/// The latest results run of a workspace.
+fn latest_run(workspace: &str) -> std::path::PathBuf {
+    let mut runs: Vec<std::path::PathBuf> = std::fs::read_dir(std::path::Path::new(workspace).join("results"))
+        .expect("results")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    runs.sort();
+    runs.pop().expect("a results run")
+}
+
+/// Online Retail's customers (rapport-models' test data: their summaries to 2011-12-09,
+/// CC BY 4.0), rebuilt as purchase days with the same frequency, recency and age. To
+/// 2011-12-09 BG/NBD's `a` has no standard error; four days later every parameter has
+/// one, yet the fit still sees no one leave (the repeat buyers' mean P(alive) 0.9974, as
+/// on the full export). Both runs read a lapse instead of P(alive), say why, and leave
+/// the matrix's and segments' mean P(alive) blank.
+#[test]
+fn a_fit_that_sees_no_customer_leave_reads_a_lapse() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws").to_str().expect("path").to_string();
+    ok(&["init", &workspace, "--timezone", "Europe/London", "--currency", "GBP"]);
+    let summaries = concat!(env!("CARGO_MANIFEST_DIR"), "/../rapport-models/tests/data/online_retail_days.csv");
+    let end = chrono::NaiveDate::from_ymd_opt(2011, 12, 9).expect("date");
+    let mut purchases = String::from("customer_id,time,amount\n");
+    let mut reader = csv::Reader::from_path(summaries).expect("summaries");
+    for row in reader.records() {
+        let row = row.expect("row");
+        let number = |index: usize| row[index].parse::<f64>().expect("number");
+        let (frequency, recency, age, spend) = (number(1) as i64, number(2) as i64, number(3) as i64, number(4).max(1.0));
+        let first = end - chrono::Duration::days(age);
+        purchases.push_str(&format!("{},{first},{:.2}\n", &row[0], if frequency > 0 { spend } else { 20.0 }));
+        for k in 1..=frequency {
+            let day = first + chrono::Duration::days((recency as f64 * k as f64 / frequency as f64).round() as i64);
+            purchases.push_str(&format!("{},{day},{spend:.2}\n", &row[0]));
+        }
+    }
+    let file = directory.path().join("purchases.csv");
+    std::fs::write(&file, purchases).expect("write");
+    ok(&["-q", "ingest", "-w", &workspace, "-k", "purchases", file.to_str().expect("path")]);
+    for (as_of, warning) in [
+        ("2011-12-09", "the bg-nbd fit is not well identified: a, b have no standard error"),
+        ("2011-12-13", "the bg-nbd fit sees almost no customer leave: the repeat buyers' mean P(alive) is 0.997"),
+    ] {
+        let output = crate::rapport(&["analyze", "-w", &workspace, "--as-of", as_of]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success() && stderr.contains(warning), "{as_of}: {stderr}");
+        assert!(stderr.contains("win_back and the top tier's watch list read a lapse instead"), "{as_of}: {stderr}");
+        let run = latest_run(&workspace);
+        for table in ["matrix", "segments"] {
+            let (rows, shown) = shown_mean_p_alive(&run, table);
+            assert!(rows > 0 && shown == 0, "{as_of} {table}: {shown} of {rows} rows show a mean P(alive)");
+        }
+    }
+    // The lapse speaks in win_back's reasons.
+    let (header, rows) = csv_rows(&ok(&["actions", "-w", &workspace]));
+    let column = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let (action, reason) = (column("action"), column("reason"));
+    let win_back: Vec<&Vec<String>> = rows.iter().filter(|row| row[action] == "win_back").collect();
+    assert!(!win_back.is_empty(), "{rows:?}");
+    assert!(win_back.iter().all(|row| row[reason].contains("P(alive) is not informative")), "{win_back:?}");
+}
+
 /// Forty customers who buy like clockwork and never stop: BG/NBD's dropout parameter sits
 /// on its boundary (no standard error), and `analyze` says so, since predicted value and
 /// the propensity baseline rest on that fit; so do the commands that read the run.
@@ -227,26 +304,12 @@ fn a_lifetime_value_fit_on_its_boundary_is_a_warning() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && stderr.contains("no relationship cost, so no ror: needs relationship costs"), "{stderr}");
     // Nor is a table of zeros written for SQL to read as a measured zero.
-    let mut runs: Vec<std::path::PathBuf> = std::fs::read_dir(std::path::Path::new(&workspace).join("results"))
-        .expect("results")
-        .map(|entry| entry.expect("entry").path())
-        .collect();
-    runs.sort();
-    let latest = runs.last().expect("a results run");
+    let latest = latest_run(&workspace);
     assert!(latest.join("customers.parquet").exists() && !latest.join("ror.parquet").exists(), "{latest:?}");
     // The matrix's and the segments' means of that P(alive) are blank, as the watch list's
     // P(alive) is, rather than a confident 0.99 beside "Lost".
     for table in ["matrix", "segments"] {
-        let file = std::fs::File::open(latest.join(format!("{table}.parquet"))).expect("table");
-        let reader =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
-        let (mut rows, mut shown) = (0, 0);
-        for batch in reader {
-            let batch = batch.expect("batch");
-            let column = batch.column_by_name("mean_p_alive").expect("mean_p_alive");
-            rows += batch.num_rows();
-            shown += column.len() - column.null_count();
-        }
+        let (rows, shown) = shown_mean_p_alive(&latest, table);
         assert!(rows > 0 && shown == 0, "{table}: {shown} of {rows} rows show a mean P(alive)");
     }
     let (header, rows) = crate::csv_rows(&ok(&["actions", "-w", &workspace]));
