@@ -404,7 +404,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 let settings = &report.settings["propensity"];
                 let days = &settings["horizon_days"];
                 say!(
-                    "Propensity, run {}: P(a purchase in the next {days} days). Trained on features as of the end of {} (labels: the {days} days after); judged on features as of the end of {} (labels: the {days} days after, to the observation end), {} of {} holdout customers; customers scored with {}",
+                    "Propensity, run {}: P(a purchase in the next {days} days). Trained on features as of the end of {} (labels: the {days} days after); judged on features as of the end of {} (labels: the {days} days after, to the observation end), {} of {} holdout customers; customers scored with {} (the supervised model of the highest holdout AUC scores them when its lead over the BG/NBD baseline has an interval above 0; otherwise the baseline does)",
                     report.run.id,
                     settings["training_cutoff"].as_str().unwrap_or("?"),
                     settings["holdout_cutoff"].as_str().unwrap_or("?"),

@@ -219,6 +219,48 @@ fn blank_customer(message: &str) -> Option<(String, String)> {
     })
 }
 
+/// A value outside a field's fixed names (`found "twitter", expected one of phone, email,
+/// chat, social, …`): the mapping that renames it, to the name it plainly means where it
+/// has one (a platform is `social`, a call `phone`), else to a placeholder.
+fn one_of_hint(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("column \"")?;
+    let (column, rest) = rest.split_once("\": found \"")?;
+    let (value, rest) = rest.split_once("\", expected one of ")?;
+    let allowed: Vec<&str> = rest.split(')').next()?.split(", ").map(str::trim).collect();
+    // The field whose names these are, of the kind ingested (`--kind`; the column may be
+    // mapped from another name): the one the column is named after, else the first.
+    let kind = option_value(std::env::args(), &["--kind", "-k"]).and_then(|kind| kind.parse::<rapport_engine::EventKind>().ok());
+    let expected = format!("one of {}", allowed.join(", "));
+    let fields: Vec<&'static str> = rapport_engine::EventKind::ALL
+        .iter()
+        .filter(|candidate| kind.is_none_or(|kind| kind == **candidate))
+        .flat_map(|kind| kind.fields())
+        .filter(|spec| spec.field_type.expected() == expected)
+        .map(|spec| spec.name)
+        .collect();
+    let field = fields.iter().find(|name| **name == column).or(fields.first()).copied()?;
+    let lower = value.to_lowercase();
+    let synonyms: &[(&str, &[&str])] = &[
+        ("social", &["twitter", "x", "facebook", "fb", "instagram", "ig", "tiktok", "linkedin", "youtube", "social media"]),
+        ("chat", &["webchat", "web chat", "live chat", "livechat", "messenger", "whatsapp", "in-app", "in app", "im"]),
+        ("phone", &["call", "calls", "telephone", "voice", "tel", "call center", "callcenter", "ivr"]),
+        ("email", &["e-mail", "emails", "e_mail"]),
+        ("sms", &["text", "txt", "text message", "mms"]),
+        ("store", &["in-store", "in store", "shop", "retail", "branch", "pos"]),
+        ("self-service", &["faq", "help center", "helpcenter", "knowledge base", "kb", "self service", "selfservice"]),
+    ];
+    let target =
+        synonyms.iter().find(|(name, words)| allowed.contains(name) && words.contains(&lower.as_str())).map_or("VALUE", |(name, _)| name);
+    // Double quotes around the --map for the shell, single ones around SQL text inside it.
+    let plain = column.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !column.starts_with(|c: char| c.is_ascii_digit());
+    let column = if plain { column.to_string() } else { format!("\\\"{column}\\\"") };
+    let text = lower.replace('\'', "''");
+    Some(format!(
+        "rename the file's values to Rapport's {field} names: --map \"{field}==CASE WHEN lower({column}) = '{text}' THEN '{target}' ELSE {column} END\" (a WHEN for each other value; the names: {}), or keep the rows in quarantine/ with --max-rejects N",
+        allowed.join(", ")
+    ))
+}
+
 /// The value of the first of `names` given (`--kind purchases`, `-k purchases`,
 /// `--kind=purchases`).
 fn option_value(args: impl Iterator<Item = String>, names: &[&str]) -> Option<String> {
@@ -505,6 +547,7 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
             "the file is not UTF-8: if it is a Windows or Latin-1 export, give --encoding windows-1252 (or --max-rejects N to keep the other rows)"
                 .into(),
         ),
+        "too_many_rejects" if subcommand == "ingest" && one_of_hint(&error.to_string()).is_some() => one_of_hint(&error.to_string()),
         "too_many_rejects" if subcommand == "ingest" && blank_customer(&error.to_string()).is_some() => {
             let (column, value) = blank_customer(&error.to_string()).unwrap_or_default();
             let named = match value.as_str() {
@@ -704,6 +747,15 @@ mod tests {
         assert_eq!(order_id_column(&["order_date", "Order ID"]), Some("Order ID"));
         assert_eq!(order_id_column(&["InvoiceDate", "order_total", "transaction_notes"]), None);
         assert_eq!(order_id_column(&["order_id", "InvoiceNo"]), None);
+        // A platform's name where a channel was expected: renamed to social, in a mapping
+        // the shell passes whole.
+        let message = r#"2 row(s) rejected, more than the 0 allowed; nothing was written (first: i.csv:2: column "channel": found "Twitter", expected one of phone, email, chat, social, store, self-service, sms, push, mail)"#;
+        let hint = one_of_hint(message).expect("a hint");
+        assert!(hint.contains(r#"--map "channel==CASE WHEN lower(channel) = 'twitter' THEN 'social' ELSE channel END""#), "{hint}");
+        let message = r#"first: i.csv:2: column "Medium Used": found "pigeon", expected one of phone, email, chat, social, store, self-service, sms, push, mail)"#;
+        let hint = one_of_hint(message).expect("a hint");
+        assert!(hint.contains(r#"lower(\"Medium Used\") = 'pigeon' THEN 'VALUE'"#), "{hint}");
+        assert_eq!(one_of_hint(r#"column "amount": found "x", expected a decimal number such as 12.50"#), None);
         assert!(names_word("customer_id IS NOT NULL OR order_id IS NOT NULL", "order_id"));
         assert!(!names_word("my_order_id IS NOT NULL", "order_id"));
         // A header row read as data (CDNOW's master file with --columns), and a word in the

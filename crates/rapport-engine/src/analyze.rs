@@ -480,13 +480,19 @@ pub fn analyze_on(request: &AnalyzeRequest, engine: &Engine, progress: &(dyn Fn(
         .iter()
         .map(|batch| json!({"batch": batch.id, "kind": batch.kind, "source": batch.source, "accepted": batch.accepted, "rejected": batch.rejected, "duplicates": batch.duplicates, "filtered": batch.filtered}))
         .collect();
+    let mut overview = overview(&table, &currency, minor_digits(&currency), settings.confidence);
+    // Whether P(alive) tells customers apart (false: the lapse speaks instead; the warnings
+    // say why), for readers of `p_alive_mean`.
+    if let Some(overview) = overview.as_object_mut().filter(|overview| overview.contains_key("p_alive_mean")) {
+        overview.insert("p_alive_informative".into(), json!(p_alive_informative));
+    }
     let summary = json!({
         "run": Json::Null,
         "as_of": as_of_text,
         "timezone": zone.to_string(),
         "currency": currency,
         "headline": headlines,
-        "overview": overview(&table, &currency, minor_digits(&currency), settings.confidence),
+        "overview": overview,
         "skipped": skipped,
         "customers": customer_count,
         "customers_not_in_customer_file": not_in_customer_file,

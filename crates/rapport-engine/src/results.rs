@@ -108,8 +108,15 @@ pub fn run_view(request: &RunRequest) -> Result<RunView, EngineError> {
         }
     }
     let customers = customers.ok_or_else(|| EngineError::Request(format!("run {} has no customers.parquet", run.id)))?;
-    // The analysis before this one (by id, which is the start time), for migration.
-    let before = analyses.iter().rev().find(|earlier| earlier.id < run.id).map(|earlier| earlier.id.clone());
+    // The analysis before this one, for migration: the latest made with an earlier
+    // observation end, as `analyze` reads it for the actions (a rerun at the same as-of is
+    // not "before": everyone would have stayed).
+    let as_of = run.options["as_of"].as_str().unwrap_or_default();
+    let before = analyses
+        .iter()
+        .rev()
+        .find(|earlier| earlier.options["as_of"].as_str().is_some_and(|earlier| earlier < as_of))
+        .map(|earlier| earlier.id.clone());
     let matrix_request = MatrixRequest { workspace: request.workspace.clone(), run: Some(run.id.clone()), compare: before };
     let matrix = match crate::relationship::matrix(&matrix_request) {
         Ok(matrix) => matrix,

@@ -217,6 +217,15 @@ pub(crate) fn add(table: &mut CustomerTable, inputs: &Inputs<'_>) -> Result<Outc
                 .push(format!("conversations on channels [costs] per_contact gives no rate cost nothing in ROR ({})", channels.join(", ")));
         }
     }
+    // Conversations nothing prices: without contact rows or [costs] per_contact they cost
+    // nothing, and a ROR of rewards and programs alone reads as a return on every contact.
+    let contact_rows = customers.iter().any(|ror| !ror.contact_costs.is_empty());
+    let conversations = table.f64("conversations").map_or(0.0, |counts| counts.iter().filter(|n| n.is_finite()).sum::<f64>());
+    if rates.is_none() && !contact_rows && conversations > 0.0 && headline.is_ok() {
+        warnings.push(format!(
+            "the {conversations:.0} conversations cost nothing in ROR: the costs file has no contact rows and rapport.toml no [costs] per_contact, so ROR counts rewards and program costs only; price conversations with [costs] per_contact = {{ email = 1.50, chat = 0.80 }} (per conversation, by channel)"
+        ));
+    }
     let aggregates = json!({
         "value_basis": if margin_rate.is_some() { "margin" } else { "net spend" },
         "purchase_rows_with_margin": rows_with_margin,

@@ -327,7 +327,15 @@ fn overview(summary: &Json) -> Markup {
             figure("clv_mean").map(|f| f.0.clone()),
             figure("clv_mean").map(|f| f.1).unwrap_or_default(),
         ),
-        ("Mean P(alive)", figure("p_alive_mean").map(|f| f.0.clone()), figure("p_alive_mean").map(|f| f.1).unwrap_or_default()),
+        (
+            "Mean P(alive)",
+            figure("p_alive_mean").map(|f| f.0.clone()),
+            // Near 1 where the fit sees no one leave: said beside it, not a confident interval.
+            match overview["p_alive_informative"].as_bool() {
+                Some(false) => "not informative: the fit sees no customer leave (see the warnings)".to_string(),
+                _ => figure("p_alive_mean").map(|f| f.1).unwrap_or_default(),
+            },
+        ),
     ]
     .into_iter()
     .filter_map(|(name, value, interval)| value.map(|value| (name.to_string(), value, interval)))

@@ -264,3 +264,24 @@ fn a_time_layout_hint_reads_the_file_when_given_back() {
     assert!(message.contains(hint), "{message}");
     crate::ok(&["-q", "ingest", "-w", workspace, "-k", "purchases", "--time-format", "%Y-%m-%d %H:%M:%S UTC", file]);
 }
+
+/// A value outside a field's names (a platform where a channel was expected) gets a
+/// mapping that renames it, which, given back as it is printed, ingests the file.
+#[test]
+fn a_channel_named_by_its_platform_gets_a_mapping_that_ingests_it() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let workspace = directory.path().join("ws");
+    let workspace = workspace.to_str().expect("path");
+    crate::ok(&["init", workspace]);
+    let file = write(
+        directory.path(),
+        "tweets.csv",
+        b"customer_id,time,channel,text\n1,2024-01-01T10:00:00Z,twitter,hi\n2,2024-01-02T10:00:00Z,email,hello\n3,2024-01-02T11:00:00Z,Twitter,thanks\n",
+    );
+    let message = user_error(&["ingest", "-w", workspace, "-k", "interactions", &file]);
+    let map = "channel==CASE WHEN lower(channel) = 'twitter' THEN 'social' ELSE channel END";
+    assert!(message.contains(&format!("--map \"{map}\"")), "{message}");
+    let report = crate::ok(&["ingest", "-w", workspace, "-k", "interactions", "--map", map, "--format", "json", &file]);
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    assert_eq!(report[0]["accepted"].as_u64(), Some(3), "{report}");
+}

@@ -22,6 +22,14 @@ fn the_report_is_one_self_contained_file_with_every_view() {
     let output = directory.path().join("report.html");
     ok(&["-q", "report", "-w", &workspace, "-o", output.to_str().expect("path")]);
     let html = std::fs::read_to_string(&output).expect("report");
+    // `rapport propensity` names the model that scores the customers and the rule that
+    // chose it.
+    let propensity = crate::rapport(&["propensity", "-w", &workspace, "--format", "table"]);
+    let header = String::from_utf8_lossy(&propensity.stderr);
+    assert!(
+        header.contains("customers scored with ") && header.contains("has an interval above 0; otherwise the baseline does"),
+        "{header}"
+    );
     for section in [
         "headlines",
         "matrix",
@@ -73,7 +81,19 @@ fn the_report_is_one_self_contained_file_with_every_view() {
     ok(&["-q", "report", "-w", &workspace, "-o", output.to_str().expect("path")]);
     let latest = std::fs::read_to_string(&output).expect("report");
     assert!(!latest.contains(&format!("Run <code>{first}")), "the latest run by default");
-    assert!(latest.contains("Since run"), "the second analysis shows migration from the first");
+    // A rerun at the same observation end is not "before" it: no migration where everyone
+    // would have stayed. An analysis a week later shows migration from the latest before.
+    assert!(!latest.contains("Since run"), "a rerun at the same as-of shows no migration");
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&workspace).join("results").join(&first).join("run.json")).expect("run.json"),
+    )
+    .expect("json");
+    let as_of = chrono::NaiveDate::parse_from_str(&run["options"]["as_of"].as_str().expect("as_of")[..10], "%Y-%m-%d").expect("date");
+    let later = (as_of + chrono::Duration::days(7)).to_string();
+    ok(&["-q", "analyze", "-w", &workspace, "--as-of", &later]);
+    ok(&["-q", "report", "-w", &workspace, "-o", output.to_str().expect("path")]);
+    let week_later = std::fs::read_to_string(&output).expect("report");
+    assert!(week_later.contains("Since run"), "the later analysis shows migration from the one before");
 }
 
 /// A workspace without an analysis, an unknown run, a run that is not an analysis, and an

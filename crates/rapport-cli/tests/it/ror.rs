@@ -32,10 +32,14 @@ b,2025-02-25T09:00:00Z,spring,email,,true
 ";
 
 fn workspace(directory: &std::path::Path) -> String {
+    workspace_with_costs(directory, COSTS)
+}
+
+fn workspace_with_costs(directory: &std::path::Path, costs: &str) -> String {
     let workspace = directory.join("ws").to_str().expect("path").to_string();
     ok(&["init", &workspace]);
     for (kind, text) in
-        [("purchases", PURCHASES), ("engagement", ENGAGEMENT), ("interactions", INTERACTIONS), ("costs", COSTS), ("programs", PROGRAMS)]
+        [("purchases", PURCHASES), ("engagement", ENGAGEMENT), ("interactions", INTERACTIONS), ("costs", costs), ("programs", PROGRAMS)]
     {
         let file = directory.join(format!("{kind}.csv"));
         std::fs::write(&file, text).expect("write");
@@ -170,6 +174,25 @@ fn bad_costs_and_propensity_settings_are_caught_when_the_config_loads() {
     assert!(stderr.contains(&format!("line {}", lines + 3)), "{stderr}");
 }
 
+/// Conversations that nothing prices (no contact rows in the costs file, no `[costs]
+/// per_contact`) cost nothing: the run says so beside a ROR of rewards alone, and says
+/// nothing where contact rows price them.
+#[test]
+fn unpriced_conversations_are_a_warning() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let rewards_only: String = COSTS.lines().filter(|line| !line.contains(",contact,")).map(|line| format!("{line}\n")).collect();
+    let unpriced = workspace_with_costs(directory.path(), &rewards_only);
+    let output = crate::rapport(&["analyze", "-w", &unpriced]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("the 3 conversations cost nothing in ROR") && stderr.contains("[costs] per_contact"), "{stderr}");
+    let priced = tempfile::tempdir().expect("tempdir");
+    let priced = workspace(priced.path());
+    let output = crate::rapport(&["analyze", "-w", &priced]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && !stderr.contains("cost nothing in ROR"), "{stderr}");
+}
+
 /// Blank P(alive) means in a run's matrix and segments tables (the column present, no
 /// value in it): how many rows the table has, and how many show one.
 fn shown_mean_p_alive(run: &std::path::Path, table: &str) -> (usize, usize) {
@@ -237,7 +260,15 @@ fn a_fit_that_sees_no_customer_leave_reads_a_lapse() {
             let (rows, shown) = shown_mean_p_alive(&run, table);
             assert!(rows > 0 && shown == 0, "{as_of} {table}: {shown} of {rows} rows show a mean P(alive)");
         }
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).expect("summary")).expect("json");
+        assert_eq!(summary["overview"]["p_alive_informative"], false, "{as_of}");
     }
+    // The report's mean P(alive) says so instead of a confident interval.
+    let report = directory.path().join("report.html");
+    ok(&["-q", "report", "-w", &workspace, "-o", report.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&report).expect("report");
+    assert!(html.contains("not informative: the fit sees no customer leave"), "the Mean P(alive) tile");
     // The lapse speaks in win_back's reasons.
     let (header, rows) = csv_rows(&ok(&["actions", "-w", &workspace]));
     let column = |name: &str| header.iter().position(|h| h == name).expect(name);
