@@ -1237,11 +1237,11 @@ pub enum KindArg {
     /// Customer profiles.
     #[value(alias = "customer")]
     Customers,
-    /// Purchases and refunds.
-    #[value(alias = "purchase")]
+    /// Purchases and refunds (also read as orders, transactions, sales).
+    #[value(aliases = ["purchase", "orders", "order", "transactions", "transaction", "sales"])]
     Purchases,
-    /// Service and social interactions.
-    #[value(alias = "interaction")]
+    /// Service and social interactions (also read as conversations, tickets, messages).
+    #[value(aliases = ["interaction", "conversations", "tickets", "messages"])]
     Interactions,
     /// NPS / CSAT / CES answers.
     #[value(alias = "survey")]

@@ -880,7 +880,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn event_kind(kind: KindArg) -> EventKind {
+pub(crate) fn event_kind(kind: KindArg) -> EventKind {
     match kind {
         KindArg::Customers => EventKind::Customers,
         KindArg::Purchases => EventKind::Purchases,

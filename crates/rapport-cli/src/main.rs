@@ -229,7 +229,7 @@ fn one_of_hint(message: &str) -> Option<String> {
     let allowed: Vec<&str> = rest.split(')').next()?.split(", ").map(str::trim).collect();
     // The field whose names these are, of the kind ingested (`--kind`; the column may be
     // mapped from another name): the one the column is named after, else the first.
-    let kind = option_value(std::env::args(), &["--kind", "-k"]).and_then(|kind| kind.parse::<rapport_engine::EventKind>().ok());
+    let kind = option_value(std::env::args(), &["--kind", "-k"]).and_then(|kind| kind_named(&kind));
     let expected = format!("one of {}", allowed.join(", "));
     let fields: Vec<&'static str> = rapport_engine::EventKind::ALL
         .iter()
@@ -259,6 +259,11 @@ fn one_of_hint(message: &str) -> Option<String> {
         "rename the file's values to Rapport's {field} names: --map \"{field}==CASE WHEN lower({column}) = '{text}' THEN '{target}' ELSE {column} END\" (a WHEN for each other value; the names: {}), or keep the rows in quarantine/ with --max-rejects N",
         allowed.join(", ")
     ))
+}
+
+/// The kind of events a `--kind` value names, aliases included (`orders`).
+fn kind_named(name: &str) -> Option<rapport_engine::EventKind> {
+    <args::KindArg as clap::ValueEnum>::from_str(name, true).ok().map(commands::event_kind)
 }
 
 /// The value of the first of `names` given (`--kind purchases`, `-k purchases`,
@@ -626,7 +631,7 @@ fn hint(error: &rapport_engine::EngineError, subcommand: &str) -> Option<String>
             // An optional field the header plainly holds (Online Retail's InvoiceNo): without
             // it, an invoice's lines are each an order, and the refunds' lines name no order.
             let kind = option_value(std::env::args(), &["--kind", "-k"]);
-            let has_order_id = kind.and_then(|kind| kind.parse::<rapport_engine::EventKind>().ok())
+            let has_order_id = kind.and_then(|kind| kind_named(&kind))
                 .is_some_and(|kind| kind.fields().iter().any(|spec| spec.name == "order_id"));
             if has_order_id
                 && !names.contains(&"order_id")
@@ -742,6 +747,8 @@ mod tests {
         assert_eq!(option_value(args(&["ingest", "-k", "purchases"]), &["--where"]), None);
         assert_eq!(option_value(args(&["ingest", "-k", "purchases"]), &["--kind", "-k"]).as_deref(), Some("purchases"));
         assert_eq!(option_value(args(&["ingest", "--kind=surveys"]), &["--kind", "-k"]).as_deref(), Some("surveys"));
+        assert_eq!(kind_named("orders"), Some(rapport_engine::EventKind::Purchases));
+        assert_eq!(kind_named("Tickets"), Some(rapport_engine::EventKind::Interactions));
         // The column that names an order, not its date or total.
         assert_eq!(order_id_column(&["InvoiceNo", "InvoiceDate", "CustomerID"]), Some("InvoiceNo"));
         assert_eq!(order_id_column(&["order_date", "Order ID"]), Some("Order ID"));
