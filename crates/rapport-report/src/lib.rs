@@ -271,6 +271,16 @@ fn count(value: f64) -> String {
     if value.is_finite() { svg::group(format!("{value:.0}")) } else { "–".into() }
 }
 
+/// An estimate and its interval in one cell: a dash alone where there is no estimate (a
+/// dash for each was "– –"), the estimate alone where it has no interval.
+fn estimate(value: f64, low: f64, high: f64) -> String {
+    match (value.is_finite(), low.is_finite() && high.is_finite()) {
+        (false, _) => "–".into(),
+        (true, false) => short(value),
+        (true, true) => format!("{} {}", short(value), interval(low, high)),
+    }
+}
+
 fn interval(low: f64, high: f64) -> String {
     if low.is_finite() && high.is_finite() { format!("[{}, {}]", short(low), short(high)) } else { "–".into() }
 }
@@ -770,9 +780,9 @@ fn service_section(service: &RecordBatch) -> Markup {
             vec![
                 format!("{}: {}", dimension[row], value[row]),
                 count(conversations[row]),
-                format!("{} {}", short(first[row]), interval(first_low[row], first_high[row])),
-                format!("{} {}", short(resolution[row]), interval(resolution_low[row], resolution_high[row])),
-                format!("{} {}", short(recovery[row]), interval(recovery_low[row], recovery_high[row])),
+                estimate(first[row], first_low[row], first_high[row]),
+                estimate(resolution[row], resolution_low[row], resolution_high[row]),
+                estimate(recovery[row], recovery_low[row], recovery_high[row]),
             ]
         })
         .collect();
@@ -965,11 +975,11 @@ fn programs(programs: Option<&RecordBatch>, ror: Option<&RecordBatch>, currency:
             .map(|row| {
                 vec![
                     name[row].clone(),
-                    format!("{} {}", short(purchase[row]), interval(purchase_low[row], purchase_high[row])),
-                    format!("{} {}", short(spend[row]), interval(spend_low[row], spend_high[row])),
-                    format!("{} {}", short(retention[row]), interval(retention_low[row], retention_high[row])),
+                    estimate(purchase[row], purchase_low[row], purchase_high[row]),
+                    estimate(spend[row], spend_low[row], spend_high[row]),
+                    estimate(retention[row], retention_low[row], retention_high[row]),
                     short(cost[row]),
-                    format!("{} {}", short(roi[row]), interval(roi_low[row], roi_high[row])),
+                    estimate(roi[row], roi_low[row], roi_high[row]),
                 ]
             })
             .collect();
@@ -1188,8 +1198,8 @@ fn geography(view: &RunView, regions: Option<&RecordBatch>, distance: Option<&Re
                     vec![
                         band[row].clone(),
                         count(customers[row]),
-                        format!("{} {}", short(spend[row]), interval(spend_low[row], spend_high[row])),
-                        format!("{} {}", short(retention[row]), interval(retention_low[row], retention_high[row])),
+                        estimate(spend[row], spend_low[row], spend_high[row]),
+                        estimate(retention[row], retention_low[row], retention_high[row]),
                     ]
                 })
                 .collect()
@@ -1281,4 +1291,16 @@ fn share_percent(share: f64) -> String {
     }
     let tenths = (share * 1000.0).round();
     if tenths == 0.0 { "0.0%".into() } else { format!("{:.1}%", tenths / 10.0).replace('-', "−") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_estimate_without_a_value_is_one_dash() {
+        assert_eq!(estimate(f64::NAN, f64::NAN, f64::NAN), "–");
+        assert_eq!(estimate(16.2, f64::NAN, f64::NAN), "16.2");
+        assert_eq!(estimate(16.2, 14.6, 17.8), "16.2 [14.6, 17.8]");
+    }
 }

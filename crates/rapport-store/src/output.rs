@@ -346,7 +346,9 @@ pub fn write_aligned(batch: &RecordBatch, out: &mut dyn Write, limit: usize) -> 
                     _ if cells.is_null(row) => String::new(),
                     Cells::Float(values) if !values[row].is_finite() => String::new(),
                     Cells::Float(values) if whole => format!("{}", values[row]),
-                    Cells::Float(values) => format!("{:.4}", values[row]),
+                    // A value that rounds to nothing is 0.0000, not -0.0000 (a cell's tiny
+                    // negative share of value).
+                    Cells::Float(values) => format!("{:.4}", if values[row].abs() < 0.000_05 { 0.0 } else { values[row] }),
                     other => other.display(row),
                 }))
                 .collect()
@@ -421,6 +423,15 @@ pub fn nan_as_null(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn aligned_floats_that_round_to_nothing_have_no_sign() {
+        let batch = TableBuilder::default().text("cell", ["a", "b"]).float("share", [-0.000_01, 0.5]).build().expect("batch");
+        let mut out = Vec::new();
+        write_aligned(&batch, &mut out, 10).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.contains("0.0000") && !text.contains("-0.0000"), "{text}");
+    }
 
     #[test]
     fn nan_is_written_as_null_and_read_back_as_nan() {
