@@ -277,7 +277,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 let number = |name: &str| alert[name].as_f64().unwrap_or(f64::NAN);
                 let indicator = alert["indicator"].as_str().unwrap_or("");
                 // A count of contacts or engagements prints as one (231, not 231.00).
-                let counted = matches!(indicator, "contacts_per_week" | "contacts_per_day" | "engagement_per_week");
+                let counted = rapport_engine::relationship::is_counted_indicator(indicator);
                 writeln!(
                     out,
                     "  {} {}: {} (n = {}) in the {} day(s) to {}; baseline median {:.2}, limits [{:.2}, {:.2}]",

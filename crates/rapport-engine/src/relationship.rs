@@ -1686,6 +1686,12 @@ const DAILY_BASELINE: usize = 28;
 
 /// An indicator: name, window days, each window's n, values, noise floor, baseline windows.
 type Indicator<'a> = (&'static str, usize, &'a [f64], Vec<f64>, &'a dyn Fn(f64) -> f64, usize);
+/// Whether an indicator's value is a count of events in its window (contacts,
+/// engagements), not a share, a score or a time: printed as a whole number.
+pub fn is_counted_indicator(name: &str) -> bool {
+    matches!(name, "contacts_per_week" | "contacts_per_day" | "engagement_per_week")
+}
+
 /// The values an indicator can take.
 fn indicator_range(name: &str) -> (f64, f64) {
     match name {

@@ -268,6 +268,11 @@ pub const MIN_MEMORY_PER_PARTITION: u64 = 32 << 20;
 /// finished (docs/benchmarks.md, "Engines").
 pub const DEFAULT_MEMORY_DIVISOR: u64 = 8;
 
+/// The partitions a DataFusion query runs at once in this process: one a core.
+fn partitions() -> u64 {
+    std::thread::available_parallelism().map_or(1, |cores| cores.get() as u64)
+}
+
 /// The DataFusion engine's bound when none is given: an eighth of the machine's (or
 /// container's) memory, and at least [`MIN_MEMORY_PER_PARTITION`] a core. `None` where
 /// the machine's memory cannot be read (the operators are then unbounded) or in builds
@@ -275,7 +280,7 @@ pub const DEFAULT_MEMORY_DIVISOR: u64 = 8;
 pub fn default_memory_limit() -> Option<u64> {
     #[cfg(feature = "sql")]
     {
-        let partitions = std::thread::available_parallelism().map_or(1, |cores| cores.get() as u64);
+        let partitions = partitions();
         rapport_sql::machine_memory().map(|total| (total / DEFAULT_MEMORY_DIVISOR).max(MIN_MEMORY_PER_PARTITION * partitions))
     }
     #[cfg(not(feature = "sql"))]
@@ -314,7 +319,7 @@ impl Engine {
         let Some(bytes) = limit else { return Ok(self) };
         match self {
             Engine::DataFusion { .. } => {
-                let partitions = std::thread::available_parallelism().map_or(1, |cores| cores.get() as u64);
+                let partitions = partitions();
                 if bytes / partitions < MIN_MEMORY_PER_PARTITION {
                     let mib = |bytes: u64| bytes >> 20;
                     return Err(EngineError::Request(format!(

@@ -261,12 +261,6 @@ fn numeric(cell: &str) -> bool {
 }
 
 /// A count, grouped: `1,771`.
-/// Whether an indicator's value is a count of events in its window (contacts,
-/// engagements), not a share, a score or a time.
-fn counted_indicator(name: &str) -> bool {
-    matches!(name, "contacts_per_week" | "contacts_per_day" | "engagement_per_week")
-}
-
 fn count(value: f64) -> String {
     if value.is_finite() { svg::group(format!("{value:.0}")) } else { "–".into() }
 }
@@ -1070,7 +1064,8 @@ fn alerts(view: &RunView) -> Markup {
             let number = |key: &str| alert[key].as_f64().unwrap_or(f64::NAN);
             let name = alert["indicator"].as_str().unwrap_or("");
             // Contacts and engagements are counted: 38, not 38.0.
-            let value = if counted_indicator(name) { count(number("value")) } else { short(number("value")) };
+            let value =
+                if rapport_engine::relationship::is_counted_indicator(name) { count(number("value")) } else { short(number("value")) };
             vec![
                 name.replace('_', " "),
                 alert["direction"].as_str().unwrap_or("").to_string(),

@@ -249,14 +249,20 @@ fn a_closed_stderr_does_not_stop_the_command() {
     assert_eq!(run(&["summary", missing.to_str().expect("path")]).status.code(), Some(1));
 }
 
+/// An empty workspace in `directory`.
+fn new_workspace(directory: &Path) -> String {
+    let workspace = directory.join("ws").display().to_string();
+    crate::ok(&["init", &workspace]);
+    workspace
+}
+
 /// A time layout the reader does not know (BigQuery's `… UTC`) gets a hint whose
 /// --time-format, given back, reads the file.
 #[test]
 fn a_time_layout_hint_reads_the_file_when_given_back() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let workspace = directory.path().join("ws");
-    let workspace = workspace.to_str().expect("path");
-    crate::ok(&["init", workspace]);
+    let workspace = new_workspace(directory.path());
+    let workspace = workspace.as_str();
     let file = write(directory.path(), "bq.csv", b"customer_id,time,amount\n1,2010-12-01 08:26:00 UTC,5\n2,2010-12-02 17:05:59 UTC,6\n");
     let file = file.as_str();
     let message = user_error(&["ingest", "-w", workspace, "-k", "purchases", file]);
@@ -270,9 +276,8 @@ fn a_time_layout_hint_reads_the_file_when_given_back() {
 #[test]
 fn a_channel_named_by_its_platform_gets_a_mapping_that_ingests_it() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let workspace = directory.path().join("ws");
-    let workspace = workspace.to_str().expect("path");
-    crate::ok(&["init", workspace]);
+    let workspace = new_workspace(directory.path());
+    let workspace = workspace.as_str();
     let file = write(
         directory.path(),
         "tweets.csv",
